@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: Apache-2.0
+// Logging in containerd's logrus text format, through a sink the host provides.
+#ifndef CSHIM_LOG_H
+#define CSHIM_LOG_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum cshim_log_level
+{
+  CSHIM_LOG_TRACE = 0,
+  CSHIM_LOG_DEBUG,
+  CSHIM_LOG_INFO,
+  CSHIM_LOG_WARN,
+  CSHIM_LOG_ERROR,
+  CSHIM_LOG_FATAL,
+};
+
+/* Where log lines go. The host owns every logger it hands out (valid until the plugin's
+   close returns). Called on the loop thread only. */
+typedef struct cshim_logger_s cshim_logger_t;
+struct cshim_logger_s
+{
+  /* Receives one complete line (with trailing newline); must not block. */
+  void (*write) (void *data, int level, const char *line, size_t len);
+  void *data;
+  int level;          /* lines below this level are not formatted at all */
+  const char *fields; /* extra logrus fields appended to every line, e.g. `plugin=task`; may be NULL */
+};
+
+/* Format and emit one line:
+   time="2026-01-02T03:04:05.123456789Z" level=info msg="text" <fields>
+   The message is quoted and escaped as logrus does. NULL logger: no-op. */
+void cshim_log (const cshim_logger_t *log, int level, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+/* Format one logrus text line into buf (always NUL-terminated, truncated to size). Returns the
+   length written (without NUL). The time is the current wall-clock time in UTC. */
+size_t cshim_log_format (char *buf, size_t size, int level, const char *msg, const char *fields);
+
+/* "trace", "debug", "info", "warning", "error", "fatal"; static. */
+const char *cshim_log_level_name (int level);
+
+#define cshim_log_debug(l, ...) cshim_log ((l), CSHIM_LOG_DEBUG, __VA_ARGS__)
+#define cshim_log_info(l, ...) cshim_log ((l), CSHIM_LOG_INFO, __VA_ARGS__)
+#define cshim_log_warn(l, ...) cshim_log ((l), CSHIM_LOG_WARN, __VA_ARGS__)
+#define cshim_log_error(l, ...) cshim_log ((l), CSHIM_LOG_ERROR, __VA_ARGS__)
+
+#ifdef __cplusplus
+}
+#endif
+#endif

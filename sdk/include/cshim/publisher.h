@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: Apache-2.0
+// The event publisher interface (io.containerd.event.v1 instances start with this struct).
+#ifndef CSHIM_PUBLISHER_H
+#define CSHIM_PUBLISHER_H
+
+#include <protobuf-c/protobuf-c.h>
+
+#include <cshim/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cshim_publisher_s cshim_publisher_t;
+
+/* An io.containerd.event.v1 instance begins with this struct (embedded first), so a plugin that
+   required the type casts the looked-up instance to cshim_publisher_t *. */
+struct cshim_publisher_s
+{
+  /* Queue an event for containerd. The event is packed at once (borrowed for the call) into an
+     Envelope {now, namespace, topic, Any{type_url = "containerd.events.<Name>"}}. Events leave
+     in the order published. Returns 0 once queued; a full queue is an error, logged loudly. */
+  int (*publish) (cshim_publisher_t *self, const char *topic, const ProtobufCMessage *event,
+                  cshim_error_t *err);
+};
+
+static inline int
+cshim_publish (cshim_publisher_t *p, const char *topic, const ProtobufCMessage *event,
+               cshim_error_t *err)
+{
+  return p->publish (p, topic, event, err);
+}
+
+/* Topics (§3.1 of the protocol reference). */
+#define CSHIM_TOPIC_TASK_CREATE "/tasks/create"
+#define CSHIM_TOPIC_TASK_START "/tasks/start"
+#define CSHIM_TOPIC_TASK_DELETE "/tasks/delete"
+#define CSHIM_TOPIC_TASK_EXIT "/tasks/exit"
+#define CSHIM_TOPIC_TASK_OOM "/tasks/oom"
+#define CSHIM_TOPIC_TASK_EXEC_ADDED "/tasks/exec-added"
+#define CSHIM_TOPIC_TASK_EXEC_STARTED "/tasks/exec-started"
+#define CSHIM_TOPIC_TASK_PAUSED "/tasks/paused"
+#define CSHIM_TOPIC_TASK_RESUMED "/tasks/resumed"
+#define CSHIM_TOPIC_TASK_CHECKPOINTED "/tasks/checkpointed"
+
+#ifdef __cplusplus
+}
+#endif
+#endif

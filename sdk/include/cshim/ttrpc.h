@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: Apache-2.0
+// The ttrpc server as plugins see it: services of protobuf-c messages, asynchronous calls,
+// unary interceptors.
+#ifndef CSHIM_TTRPC_H
+#define CSHIM_TTRPC_H
+
+#include <stdint.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include <cshim/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Largest frame payload either side may send (ttrpc's limit; exactly this size is allowed). */
+#define CSHIM_TTRPC_MAX_MESSAGE (4u << 20)
+
+/* Metadata key containerd sets on every call to name the namespace. */
+#define CSHIM_TTRPC_NAMESPACE_KEY "containerd-namespace-ttrpc"
+
+typedef struct cshim_ttrpc_call_s cshim_ttrpc_call_t;
+typedef struct cshim_ttrpc_call_ops_s cshim_ttrpc_call_ops_t;
+typedef struct cshim_ttrpc_server_s cshim_ttrpc_server_t;
+typedef struct cshim_ttrpc_server_ops_s cshim_ttrpc_server_ops_t;
+
+/* A request being served. Created by the server for each Request frame; the handler (or an
+   interceptor) answers it exactly once, now or later, with reply or fail. After the answer the
+   call object is gone: do not touch it again. If the connection closes first, answering still
+   works (the answer is dropped) so a handler never has to know. Loop thread only. */
+struct cshim_ttrpc_call_s
+{
+  const cshim_ttrpc_call_ops_t *ops;
+  const char *service;  /* borrowed until answered */
+  const char *method;   /* borrowed until answered */
+  uint32_t stream_id;
+  int64_t timeout_nano; /* from the request; 0 = none. The server does not enforce it. */
+  uint64_t started_ns;  /* monotonic time the request was decoded */
+  void *user_data;      /* free for the handler's use */
+};
+
+struct cshim_ttrpc_call_ops_s
+{
+  /* Answer with a message of the method's output type (borrowed for the call). Returns 0, or a
+     negative errno if the message could not be sent (the call is answered all the same). */
+  int (*reply) (cshim_ttrpc_call_t *call, const ProtobufCMessage *response);
+  /* Answer with a non-OK gRPC status and a message (copied). */
+  int (*fail) (cshim_ttrpc_call_t *call, int grpc_code, const char *message);
+  /* First value of a metadata key (lower case), or NULL; borrowed until answered. */
+  const char *(*metadata) (const cshim_ttrpc_call_t *call, const char *key);
+};
+
+static inline int
+cshim_ttrpc_call_reply (cshim_ttrpc_call_t *call, const ProtobufCMessage *response)
+{
+  return call->ops->reply (call, response);
+}
+
+static inline int
+cshim_ttrpc_call_fail (cshim_ttrpc_call_t *call, int grpc_code, const char *message)
+{
+  return call->ops->fail (call, grpc_code, message);
+}
+
+/* Answer with an error object, mapped to its gRPC code; releases *err. */
+static inline int
+cshim_ttrpc_call_fail_error (cshim_ttrpc_call_t *call, cshim_error_t *err)
+{
+  int code = *err ? cshim_error_grpc_code (*err) : CSHIM_GRPC_UNKNOWN;
+  int r = call->ops->fail (call, code, *err && (*err)->msg ? (*err)->msg : "unknown error");
+  cshim_error_release (err);
+  return r;
+}
+
+static inline const char *
+cshim_ttrpc_call_metadata (const cshim_ttrpc_call_t *call, const char *key)
+{
+  return call->ops->metadata (call, key);
+}
+
+/* Handles one method. `request` is decoded with the method's input descriptor and is borrowed
+   for the duration of this function only: copy what an asynchronous answer needs later. */
+typedef void (*cshim_ttrpc_handler_t) (cshim_ttrpc_call_t *call, const ProtobufCMessage *request,
+                                       void *service_data);
+
+typedef struct cshim_ttrpc_method_s
+{
+  const char *name;              /* rpc name as on the wire, e.g. "Create" */
+  cshim_ttrpc_handler_t handler; /* NULL = answered Unimplemented */
+} cshim_ttrpc_method_t;
+
+/* A service to register. The struct, the descriptor and the method table are borrowed until the
+   registering plugin's close returns (static tables are the norm). */
+typedef struct cshim_ttrpc_service_s
+{
+  /* Name on the wire; NULL = descriptor->name. Lets one implementation serve a wire-identical
+     service under another package name (containerd.task.v3.Task). */
+  const char *name;
+  const ProtobufCServiceDescriptor *descriptor; /* protoc-c generated */
+  const cshim_ttrpc_method_t *methods;          /* terminated by { NULL, NULL } */
+  void *data;                                   /* handed to every handler */
+} cshim_ttrpc_service_t;
+
+/* A unary server interceptor. before runs in load order before the handler: return 0 to go on,
+   or answer the call yourself and return 1 (later interceptors and the handler are skipped).
+   after runs once the call is answered, in reverse load order, for every call whose before
+   returned 0; the call is still readable there. Both optional. */
+typedef struct cshim_ttrpc_interceptor_s
+{
+  const char *name;
+  int (*before) (void *data, cshim_ttrpc_call_t *call);
+  void (*after) (void *data, const cshim_ttrpc_call_t *call, int grpc_code);
+  void *data;
+} cshim_ttrpc_interceptor_t;
+
+/* Counters the server keeps, for debug/metrics. */
+typedef struct cshim_ttrpc_stats_s
+{
+  uint64_t connections_open;
+  uint64_t connections_total;
+  uint64_t connections_rejected; /* peer credential check failed */
+  uint64_t calls_in_flight;
+  uint64_t calls_total;
+  uint64_t frames_rejected; /* oversized, malformed, bad stream id */
+} cshim_ttrpc_stats_t;
+
+struct cshim_ttrpc_server_s
+{
+  const cshim_ttrpc_server_ops_t *ops;
+};
+
+struct cshim_ttrpc_server_ops_s
+{
+  /* Register a service (see cshim_ttrpc_service_t for lifetimes). Fails with EEXIST if the name
+     is taken, EINVAL if a method name is not in the descriptor. */
+  int (*register_service) (cshim_ttrpc_server_t *server, const cshim_ttrpc_service_t *service,
+                           cshim_error_t *err);
+  /* Add an interceptor (borrowed like a service). Interceptors chain in the order added, which
+     is the plugins' load order. */
+  int (*add_interceptor) (cshim_ttrpc_server_t *server,
+                          const cshim_ttrpc_interceptor_t *interceptor, cshim_error_t *err);
+  void (*get_stats) (cshim_ttrpc_server_t *server, cshim_ttrpc_stats_t *out);
+};
+
+static inline int
+cshim_ttrpc_server_register (cshim_ttrpc_server_t *server, const cshim_ttrpc_service_t *service,
+                             cshim_error_t *err)
+{
+  return server->ops->register_service (server, service, err);
+}
+
+static inline int
+cshim_ttrpc_server_add_interceptor (cshim_ttrpc_server_t *server,
+                                    const cshim_ttrpc_interceptor_t *interceptor, cshim_error_t *err)
+{
+  return server->ops->add_interceptor (server, interceptor, err);
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif
