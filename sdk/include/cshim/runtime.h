@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: Apache-2.0
+// Asynchronous wrapper of an OCI runtime CLI (runc, crun, runsc, youki: runc-compatible).
+#ifndef CSHIM_RUNTIME_H
+#define CSHIM_RUNTIME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include <cshim/error.h>
+#include <cshim/log.h>
+#include <cshim/reaper.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cshim_runtime_s cshim_runtime_t;
+
+/* How to run the runtime. Strings are copied by cshim_runtime_new. */
+typedef struct cshim_runtime_config_s
+{
+  uv_loop_t *loop;
+  cshim_reaper_t *reaper;
+  const cshim_logger_t *log; /* may be NULL */
+  const char *binary;        /* "runc" (PATH lookup) or an absolute path */
+  const char *root;          /* --root; NULL = runtime default */
+  bool systemd_cgroup;       /* --systemd-cgroup */
+  bool debug;                /* --debug */
+  uint64_t timeout_ms;       /* per command; 0 = none. On expiry: SIGKILL, error ETIMEDOUT */
+} cshim_runtime_config_t;
+
+/* Result of one command, borrowed by the callback for its duration only. */
+typedef struct cshim_runtime_result_s
+{
+  int wait_status;     /* raw wait status of the runtime process */
+  cshim_error_t error; /* NULL on success (exit 0); otherwise a clear message built from the
+                          runtime's --log JSON / stderr, e.g. "runc create: <msg>"; the callback
+                          may steal it (set to NULL) */
+  const char *out;     /* captured stdout (NUL-terminated), for state/ps/features/events */
+  size_t out_len;
+} cshim_runtime_result_t;
+
+typedef void (*cshim_runtime_cb) (void *data, cshim_runtime_result_t *result);
+
+/* Stdio given to the container process (create/exec/restore); -1 = /dev/null. */
+typedef struct cshim_runtime_io_s
+{
+  int stdin_fd, stdout_fd, stderr_fd;
+} cshim_runtime_io_t;
+
+int cshim_runtime_new (const cshim_runtime_config_t *cfg, cshim_runtime_t **out, cshim_error_t *err);
+/* Commands still running are killed; their callbacks are not called. */
+void cshim_runtime_free (cshim_runtime_t *rt);
+
+/* Each command below starts the runtime and returns 0 at once; cb is called exactly once when it
+   finishes (never from inside the call). On a non-zero return cb is never called.
+   `log_path` (the runtime's --log, JSON format) is used to build clear error messages; NULL =
+   stderr only. */
+
+typedef struct cshim_runtime_create_opts_s
+{
+  const char *bundle;
+  const char *pid_file;
+  const char *console_socket; /* NULL = no terminal */
+  const char *log_path;
+  bool no_pivot;
+  bool no_new_keyring;
+  bool detach;
+  cshim_runtime_io_t io;
+  const char *criu_image_path; /* restore only */
+  const char *criu_work_path;  /* restore only */
+} cshim_runtime_create_opts_t;
+
+int cshim_runtime_create (cshim_runtime_t *rt, const char *id,
+                          const cshim_runtime_create_opts_t *opts, cshim_runtime_cb cb, void *data,
+                          cshim_error_t *err);
+int cshim_runtime_start (cshim_runtime_t *rt, const char *id, const char *log_path,
+                         cshim_runtime_cb cb, void *data, cshim_error_t *err);
+
+typedef struct cshim_runtime_exec_opts_s
+{
+  const char *process_json; /* path of the OCI process JSON (--process) */
+  const char *pid_file;
+  const char *console_socket;
+  const char *log_path;
+  bool detach;
+  cshim_runtime_io_t io;
+} cshim_runtime_exec_opts_t;
+
+int cshim_runtime_exec (cshim_runtime_t *rt, const char *id, const cshim_runtime_exec_opts_t *opts,
+                        cshim_runtime_cb cb, void *data, cshim_error_t *err);
+int cshim_runtime_kill (cshim_runtime_t *rt, const char *id, int signal, bool all,
+                        const char *log_path, cshim_runtime_cb cb, void *data, cshim_error_t *err);
+int cshim_runtime_delete (cshim_runtime_t *rt, const char *id, bool force, const char *log_path,
+                          cshim_runtime_cb cb, void *data, cshim_error_t *err);
+/* result->out holds the state JSON; see cshim_runtime_parse_state. */
+int cshim_runtime_state (cshim_runtime_t *rt, const char *id, cshim_runtime_cb cb, void *data,
+                         cshim_error_t *err);
+/* `ps --format json`: result->out is a JSON array of pids; see cshim_runtime_parse_ps. */
+int cshim_runtime_ps (cshim_runtime_t *rt, const char *id, cshim_runtime_cb cb, void *data,
+                      cshim_error_t *err);
+int cshim_runtime_pause (cshim_runtime_t *rt, const char *id, cshim_runtime_cb cb, void *data,
+                         cshim_error_t *err);
+int cshim_runtime_resume (cshim_runtime_t *rt, const char *id, cshim_runtime_cb cb, void *data,
+                          cshim_error_t *err);
+/* resources_json: path of a LinuxResources JSON file (`update --resources`). */
+int cshim_runtime_update (cshim_runtime_t *rt, const char *id, const char *resources_json,
+                          cshim_runtime_cb cb, void *data, cshim_error_t *err);
+
+typedef struct cshim_runtime_checkpoint_opts_s
+{
+  const char *image_path;
+  const char *work_path;
+  const char *parent_path;
+  bool leave_running; /* !exit */
+  bool tcp_established;
+  bool ext_unix_sk;
+  bool shell_job;
+  bool file_locks;
+  const char *const *empty_ns; /* NULL-terminated */
+  const char *cgroups_mode;    /* NULL = default */
+  const char *log_path;
+} cshim_runtime_checkpoint_opts_t;
+
+int cshim_runtime_checkpoint (cshim_runtime_t *rt, const char *id,
+                              const cshim_runtime_checkpoint_opts_t *opts, cshim_runtime_cb cb,
+                              void *data, cshim_error_t *err);
+/* `restore --detach --bundle ... --image-path ...` (opts->criu_image_path). */
+int cshim_runtime_restore (cshim_runtime_t *rt, const char *id,
+                           const cshim_runtime_create_opts_t *opts, cshim_runtime_cb cb,
+                           void *data, cshim_error_t *err);
+/* `features`: result->out holds the features JSON. */
+int cshim_runtime_features (cshim_runtime_t *rt, cshim_runtime_cb cb, void *data,
+                            cshim_error_t *err);
+/* `events --stats <id>`: result->out holds one stats JSON object. */
+int cshim_runtime_stats (cshim_runtime_t *rt, const char *id, cshim_runtime_cb cb, void *data,
+                         cshim_error_t *err);
+
+/* Parsers for the outputs above. */
+typedef struct cshim_runtime_state_s
+{
+  char status[16]; /* "created", "running", "stopped", "paused", "pausing", ... */
+  pid_t pid;
+  char bundle[4096];
+} cshim_runtime_state_t;
+
+int cshim_runtime_parse_state (const char *json, cshim_runtime_state_t *out, cshim_error_t *err);
+/* *pids is malloc'ed; caller frees. */
+int cshim_runtime_parse_ps (const char *json, pid_t **pids, size_t *n, cshim_error_t *err);
+
+/* Read a pid file written by the runtime (decimal, maybe without newline). Small regular
+   file on local disk: read synchronously. */
+int cshim_read_pid_file (const char *path, pid_t *pid, cshim_error_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
