@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Go flag-package compatible parsing of the shim's command line (containerd builds it that way).
+#define _GNU_SOURCE
 #include "flags.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The one SIGCHLD owner of the process: wait4(-1, WNOHANG) and dispatch by pid.
+#define _GNU_SOURCE
 #include "reaper.h"
 
 #include <errno.h>

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Error objects and the single errno -> gRPC status code mapping.
+#define _GNU_SOURCE
 #include <cshim/error.h>
 #include <cshim/util.h>
 

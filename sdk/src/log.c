@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Log line formatting in logrus's text format (what containerd's own shims write).
+#define _GNU_SOURCE
 #include <cshim/log.h>
 
 #include <stdarg.h>

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Aborting allocators, cleanup helpers and the monotonic clock shared by every module.
+#define _GNU_SOURCE
 #include <cshim/util.h>
 
 #include <errno.h>
