@@ -56,6 +56,9 @@ struct cshim_ttrpc_client_s
   enum conn_state state;
   bool pipe_closed;
   bool closing; /* cshim_ttrpc_client_close was called */
+  /* Never started: closing it defers the end of close to the loop even when the pipe is
+     already closed. */
+  uv_timer_t close_timer;
   unsigned open_timers;
   void (*done_cb)(void *data);
   void *done_data;
@@ -118,6 +121,15 @@ unlink_call(cshim_ttrpc_client_t *client, client_call_t *call)
     client->tail = call->prev;
   call->prev = call->next = NULL;
   client->n_pending--;
+}
+
+static void
+close_timer_close_cb(uv_handle_t *handle)
+{
+  cshim_ttrpc_client_t *client = CSHIM_CONTAINER_OF(handle, cshim_ttrpc_client_t, close_timer);
+
+  client->open_timers--;
+  maybe_free(client);
 }
 
 static void
@@ -373,6 +385,8 @@ cshim_ttrpc_client_new(uv_loop_t *loop, const char *address, const cshim_logger_
     return cshim_error_from_uv(err, r, "ttrpc client for `%s`", path);
   }
   client->pipe.data = client;
+  uv_timer_init(loop, &client->close_timer);
+  client->open_timers++;
   uv_pipe_connect(&client->connect_req, &client->pipe, client->path, connect_cb);
   update_ref(client);
   *out = client;
@@ -551,6 +565,7 @@ cshim_ttrpc_client_close(cshim_ttrpc_client_t *client, void (*done_cb)(void *dat
   client->closing = true;
   client->done_cb = done_cb;
   client->done_data = data;
+  uv_close((uv_handle_t *)&client->close_timer, close_timer_close_cb);
   if (client->state != CONN_BROKEN) {
     client->state = CONN_BROKEN;
     uv_close((uv_handle_t *)&client->pipe, pipe_close_cb);
