@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: Apache-2.0
+// Reading the runtime options containerd passes on stdin, in every form its versions use.
+#include "options.h"
+
+#include <cshim/util.h>
+
+#include "containerd/runc/options/oci.pb-c.h"
+#include "containerd/runtime/bootstrap/v1/bootstrap.pb-c.h"
+#include "google/protobuf/any.pb-c.h"
+#include "runtimeoptions/v1/api.pb-c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *
+dup_nonempty(const char *s)
+{
+  return (s && s[0]) ? xstrdup(s) : NULL;
+}
+
+const char *
+host_options_type_name(const char *type_url)
+{
+  const char *slash = strrchr(type_url, '/');
+  return slash ? slash + 1 : type_url;
+}
+
+static int
+decode_runc(host_start_options_t *o, cshim_error_t *err)
+{
+  Containerd__Runc__V1__Options *r;
+
+  r = containerd__runc__v1__options__unpack(NULL, o->value_len, o->value);
+  if (r == NULL)
+    return cshim_error_make(err, EINVAL, "decode `%s` runtime options", o->type_url);
+  o->binary_name = dup_nonempty(r->binary_name);
+  o->root = dup_nonempty(r->root);
+  o->shim_cgroup = dup_nonempty(r->shim_cgroup);
+  containerd__runc__v1__options__free_unpacked(r, NULL);
+  return 0;
+}
+
+static int
+decode_runtimeoptions(host_start_options_t *o, cshim_error_t *err)
+{
+  Runtimeoptions__V1__Options *r;
+
+  r = runtimeoptions__v1__options__unpack(NULL, o->value_len, o->value);
+  if (r == NULL)
+    return cshim_error_make(err, EINVAL, "decode `%s` runtime options", o->type_url);
+  o->config_path = dup_nonempty(r->config_path);
+  runtimeoptions__v1__options__free_unpacked(r, NULL);
+  return 0;
+}
+
+/* Take the options out of an Any (borrowed) into o. */
+static int
+take_any(const Google__Protobuf__Any *any, host_start_options_t *o, cshim_error_t *err)
+{
+  const char *name;
+
+  o->kind = HOST_OPTIONS_NONE;
+  if (any == NULL || any->type_url == NULL || any->type_url[0] == '\0')
+    return 0;
+  o->type_url = xstrdup(any->type_url);
+  o->value_len = any->value.len;
+  o->value = xmemdup(any->value.len ? any->value.data : (const uint8_t *)"", any->value.len);
+
+  name = host_options_type_name(o->type_url);
+  if (strcmp(name, HOST_OPTIONS_RUNC_TYPE) == 0) {
+    o->kind = HOST_OPTIONS_RUNC;
+    return decode_runc(o, err);
+  }
+  if (strcmp(name, HOST_OPTIONS_RUNTIMEOPTIONS_TYPE) == 0) {
+    o->kind = HOST_OPTIONS_RUNTIMEOPTIONS;
+    return decode_runtimeoptions(o, err);
+  }
+  /* A vendor plugin may define its own options type; it receives them again with every Create,
+     so start has nothing to read from them and must not refuse them. */
+  o->kind = HOST_OPTIONS_UNKNOWN;
+  return 0;
+}
+
+static bool
+try_bootstrap(const uint8_t *data, size_t len, const char *id, const char *ns,
+              host_start_options_t *o, int *ret, cshim_error_t *err)
+{
+  Containerd__Runtime__Bootstrap__V1__BootstrapParams *b;
+  const Google__Protobuf__Any *any = NULL;
+
+  if (id == NULL || ns == NULL)
+    return false;
+  b = containerd__runtime__bootstrap__v1__bootstrap_params__unpack(NULL, len, data);
+  if (b == NULL)
+    return false;
+  if (strcmp(b->instance_id, id) != 0 || strcmp(b->namespace_, ns) != 0) {
+    containerd__runtime__bootstrap__v1__bootstrap_params__free_unpacked(b, NULL);
+    return false;
+  }
+
+  o->has_bootstrap = true;
+  if (b->_socket_dir_case ==
+      CONTAINERD__RUNTIME__BOOTSTRAP__V1__BOOTSTRAP_PARAMS___SOCKET_DIR_SOCKET_DIR)
+    o->socket_dir = dup_nonempty(b->socket_dir);
+  o->grpc_address = dup_nonempty(b->containerd_grpc_address);
+  o->ttrpc_address = dup_nonempty(b->containerd_ttrpc_address);
+  for (size_t i = 0; i < b->n_extensions && any == NULL; i++)
+    if (b->extensions[i] && b->extensions[i]->value)
+      any = b->extensions[i]->value;
+  *ret = take_any(any, o, err);
+  containerd__runtime__bootstrap__v1__bootstrap_params__free_unpacked(b, NULL);
+  return true;
+}
+
+int
+host_options_decode(const uint8_t *data, size_t len, const char *id, const char *ns,
+                    host_start_options_t *out, cshim_error_t *err)
+{
+  Google__Protobuf__Any *any;
+  int ret = 0;
+
+  memset(out, 0, sizeof *out);
+  if (len == 0)
+    return 0;
+  if (try_bootstrap(data, len, id, ns, out, &ret, err))
+    return ret;
+
+  any = google__protobuf__any__unpack(NULL, len, data);
+  if (any == NULL)
+    return cshim_error_make(err, EINVAL,
+                            "decode runtime options: stdin is neither a BootstrapParams for this "
+                            "task nor a google.protobuf.Any (%zu bytes)",
+                            len);
+  ret = take_any(any, out, err);
+  google__protobuf__any__free_unpacked(any, NULL);
+  return ret;
+}
+
+void
+host_options_clear(host_start_options_t *o)
+{
+  free(o->socket_dir);
+  free(o->grpc_address);
+  free(o->ttrpc_address);
+  free(o->type_url);
+  free(o->value);
+  free(o->binary_name);
+  free(o->root);
+  free(o->shim_cgroup);
+  free(o->config_path);
+  memset(o, 0, sizeof *o);
+}
+
+int
+host_options_read_all(int fd, uint8_t **data, size_t *len, cshim_error_t *err)
+{
+  size_t cap = 4096, n = 0;
+  cleanup_free uint8_t *buf = xmalloc(cap + 1);
+
+  for (;;) {
+    ssize_t r;
+
+    if (n == cap) {
+      cap *= 2;
+      buf = xrealloc(buf, cap + 1);
+    }
+    r = read(fd, buf + n, cap - n);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      return cshim_error_sys(err, errno, "read");
+    if (r == 0)
+      break;
+    n += (size_t)r;
+  }
+  buf[n] = '\0';
+  *len = n;
+  *data = steal_pointer(&buf);
+  return 0;
+}
+
+int
+host_options_read_file(const char *path, char **text, size_t *len, cshim_error_t *err)
+{
+  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+  uint8_t *data = NULL;
+  int ret;
+
+  if (fd < 0)
+    return cshim_error_sys(err, errno, "open `%s`", path);
+  ret = host_options_read_all(fd, &data, len, err);
+  if (ret < 0)
+    return cshim_error_wrap(err, "read `%s`", path);
+  *text = (char *)data;
+  return 0;
+}

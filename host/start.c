@@ -1,0 +1,534 @@
+// SPDX-License-Identifier: Apache-2.0
+// The `start` action of the shim binary: socket per group, daemon spawn, address on stdout.
+#define _GNU_SOURCE
+#include "start.h"
+#include "address.h"
+#include "config.h"
+#include "options.h"
+#include "shim.h"
+
+#include <cshim/util.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef PR_SCHED_CORE
+#define PR_SCHED_CORE 62
+#endif
+#ifndef PR_SCHED_CORE_CREATE
+#define PR_SCHED_CORE_CREATE 1
+#endif
+#define SCHED_CORE_PIDTYPE_PGID 2
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+
+#define CGROUP_ROOT "/sys/fs/cgroup"
+
+/* Everything a start run allocates, released in one place. */
+struct start_state
+{
+  host_start_options_t opts;
+  char *bundle;
+  char *exe;
+  char *plugin_dir;
+  char *group;
+  char *address;
+  int listen_fd;
+  pid_t daemon;
+};
+
+static void
+state_release(struct start_state *s)
+{
+  host_options_clear(&s->opts);
+  free(s->bundle);
+  free(s->exe);
+  free(s->plugin_dir);
+  free(s->group);
+  free(s->address);
+  if (s->listen_fd >= 0)
+    close(s->listen_fd);
+}
+
+static int
+write_all(int fd, const char *buf, size_t n, cshim_error_t *err)
+{
+  size_t done = 0;
+
+  while (done < n) {
+    ssize_t w = write(fd, buf + done, n - done);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return cshim_error_sys(err, errno, "write");
+    done += (size_t)w;
+  }
+  return 0;
+}
+
+/* Write dir/name through dir/.name and a rename, so readers never see half a file. */
+static int
+write_file_atomic(const char *dir, const char *name, const char *content, cshim_error_t *err)
+{
+  cleanup_free char *tmp = NULL;
+  cleanup_free char *path = NULL;
+  cleanup_close int fd = -1;
+  int ret;
+
+  xasprintf(&tmp, "%s/.%s", dir, name);
+  xasprintf(&path, "%s/%s", dir, name);
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return cshim_error_sys(err, errno, "create `%s`", tmp);
+  ret = write_all(fd, content, strlen(content), err);
+  if (ret < 0) {
+    unlink(tmp);
+    return cshim_error_wrap(err, "`%s`", tmp);
+  }
+  if (rename(tmp, path) < 0) {
+    int e = errno;
+    unlink(tmp);
+    return cshim_error_sys(err, e, "rename `%s` to `%s`", tmp, path);
+  }
+  return 0;
+}
+
+int
+host_start_read_config_choice(const char *bundle, char **source, cshim_error_t *err)
+{
+  cleanup_free char *path = NULL;
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  int ret;
+
+  *source = NULL;
+  xasprintf(&path, "%s/%s", bundle, HOST_START_CONFIG_FILE);
+  ret = host_options_read_file(path, &text, &len, err);
+  if (ret == -ENOENT) {
+    cshim_error_release(err);
+    return 0;
+  }
+  if (ret < 0)
+    return ret;
+  while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
+    text[--len] = '\0';
+  if (len == 0)
+    return cshim_error_make(err, ENODATA, "`%s` is empty", path);
+  *source = steal_pointer(&text);
+  return 0;
+}
+
+static char *
+self_exe(cshim_error_t *err)
+{
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+
+  if (n < 0) {
+    cshim_error_sys(err, errno, "readlink `/proc/self/exe`");
+    return NULL;
+  }
+  buf[n] = '\0';
+  return xstrdup(buf);
+}
+
+static int
+resolve_config(struct start_state *s, const host_start_params_t *p, char **source,
+               cshim_error_t *err)
+{
+  host_config_t *config = NULL;
+  const char *argv0 = p->argv0 ? p->argv0 : program_invocation_name;
+  const char *etc_dir = p->etc_dir ? p->etc_dir : getenv("CSHIM_ETC_DIR");
+  int ret;
+
+  ret = host_config_resolve(s->opts.config_path, getenv("CSHIM_CONFIG"), argv0,
+                            etc_dir ? etc_dir : HOST_START_ETC_DIR, s->plugin_dir, &config, err);
+  if (ret < 0)
+    return ret;
+  *source = xstrdup(config->source);
+  host_config_free(config);
+  return 0;
+}
+
+static void
+reset_signals(void)
+{
+  sigset_t none;
+
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP)
+      signal(sig, SIG_DFL);
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static void
+close_from(int lowfd, int except)
+{
+  long max = sysconf(_SC_OPEN_MAX);
+
+#ifdef SYS_close_range
+  if (except > lowfd)
+    syscall(SYS_close_range, (unsigned)lowfd, (unsigned)except - 1, 0u);
+  if (syscall(SYS_close_range, (unsigned)(except >= lowfd ? except + 1 : lowfd), ~0u, 0u) == 0)
+    return;
+#endif
+  if (max < 0 || max > 65536)
+    max = 65536;
+  for (int fd = lowfd; fd < max; fd++)
+    if (fd != except)
+      close(fd);
+}
+
+static void __attribute__((noreturn)) child_fail(int errfd, const char *what)
+{
+  int e = errno;
+  char msg[256];
+  int n = snprintf(msg, sizeof msg, "%d %s", e, what);
+  ssize_t w = write(errfd, msg, (size_t)n);
+  (void)w;
+  _exit(127);
+}
+
+/* The daemon child, between fork and exec: only async-signal-safe calls. listen_fd and errfd
+   were moved above fd 9 by the parent so the dup2s below cannot clobber them. */
+static void __attribute__((noreturn))
+exec_daemon(const char *exe, char *const *argv, const char *bundle, int listen_fd, int errfd)
+{
+  int null;
+
+  reset_signals();
+  if (setsid() < 0)
+    child_fail(errfd, "setsid");
+  if (chdir(bundle) < 0)
+    child_fail(errfd, "chdir to the bundle");
+  null = open("/dev/null", O_RDWR);
+  if (null < 0)
+    child_fail(errfd, "open /dev/null");
+  if (dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+    child_fail(errfd, "dup2 /dev/null");
+  if (dup2(listen_fd, 3) < 0)
+    child_fail(errfd, "dup2 the listening socket to fd 3");
+  close_from(4, errfd);
+  execv(exe, argv);
+  child_fail(errfd, "exec");
+}
+
+static int
+spawn_daemon(struct start_state *s, const host_flags_t *flags, const char *argv0,
+             const char *grpc_address, cshim_error_t *err)
+{
+  const char *argv[10];
+  size_t n = 0;
+  cleanup_close int listen_hi = -1;
+  cleanup_close int err_r = -1;
+  cleanup_close int err_w = -1;
+  int pipefd[2];
+  char msg[256];
+  ssize_t got;
+  pid_t pid;
+
+  argv[n++] = argv0;
+  argv[n++] = "-namespace";
+  argv[n++] = flags->namespace_;
+  argv[n++] = "-id";
+  argv[n++] = flags->id;
+  argv[n++] = "-address";
+  argv[n++] = grpc_address ? grpc_address : "";
+  if (flags->debug)
+    argv[n++] = "-debug";
+  argv[n] = NULL;
+
+  if (pipe2(pipefd, O_CLOEXEC) < 0)
+    return cshim_error_sys(err, errno, "create pipe");
+  err_r = pipefd[0];
+  err_w = fcntl(pipefd[1], F_DUPFD_CLOEXEC, 10);
+  close(pipefd[1]);
+  if (err_w < 0)
+    return cshim_error_sys(err, errno, "dup pipe");
+  listen_hi = fcntl(s->listen_fd, F_DUPFD_CLOEXEC, 10);
+  if (listen_hi < 0)
+    return cshim_error_sys(err, errno, "dup listening socket");
+
+  pid = fork();
+  if (pid < 0)
+    return cshim_error_sys(err, errno, "fork the shim daemon");
+  if (pid == 0)
+    exec_daemon(s->exe, (char *const *)argv, s->bundle, listen_hi, err_w);
+
+  close(cshim_steal_fd(&err_w));
+  do
+    got = read(err_r, msg, sizeof msg - 1);
+  while (got < 0 && errno == EINTR);
+  if (got > 0) {
+    int e = 0;
+    char *what = NULL;
+
+    msg[got] = '\0';
+    e = (int)strtol(msg, &what, 10);
+    while (what && *what == ' ')
+      what++;
+    waitpid(pid, NULL, 0);
+    return cshim_error_sys(err, e ? e : EIO, "start the shim daemon `%s`: %s", s->exe,
+                           what ? what : "");
+  }
+  s->daemon = pid;
+  return 0;
+}
+
+static int
+write_cgroup_procs(const char *dir, pid_t pid, cshim_error_t *err)
+{
+  cleanup_free char *path = NULL;
+  cleanup_close int fd = -1;
+  char buf[32];
+  int n;
+
+  xasprintf(&path, "%s/cgroup.procs", dir);
+  fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return cshim_error_sys(err, errno, "open `%s`", path);
+  n = snprintf(buf, sizeof buf, "%d", (int)pid);
+  if (write(fd, buf, (size_t)n) < 0)
+    return cshim_error_sys(err, errno, "write pid %d to `%s`", (int)pid, path);
+  return 0;
+}
+
+/* shim_cgroup of the runc options: v2 has one hierarchy; v1 takes the same path in each. */
+static int
+join_shim_cgroup(const char *cgroup, pid_t pid, cshim_error_t *err)
+{
+  cleanup_free char *rooted = NULL;
+  cleanup_free char *clean = NULL;
+  struct statfs sfs;
+  DIR *d;
+  struct dirent *de;
+  int joined = 0;
+
+  xasprintf(&rooted, "/%s", cgroup);
+  clean = host_address_path_clean(rooted);
+  if (statfs(CGROUP_ROOT, &sfs) < 0)
+    return cshim_error_sys(err, errno, "statfs `%s`", CGROUP_ROOT);
+  if (sfs.f_type == CGROUP2_SUPER_MAGIC) {
+    cleanup_free char *dir = NULL;
+    xasprintf(&dir, "%s%s", CGROUP_ROOT, clean);
+    return write_cgroup_procs(dir, pid, err);
+  }
+
+  d = opendir(CGROUP_ROOT);
+  if (d == NULL)
+    return cshim_error_sys(err, errno, "open `%s`", CGROUP_ROOT);
+  while ((de = readdir(d)) != NULL) {
+    cleanup_free char *dir = NULL;
+    struct stat st;
+
+    if (de->d_name[0] == '.' || de->d_type == DT_LNK)
+      continue;
+    xasprintf(&dir, "%s/%s%s", CGROUP_ROOT, de->d_name, clean);
+    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+      continue;
+    if (write_cgroup_procs(dir, pid, err) < 0) {
+      closedir(d);
+      return cshim_error_wrap(err, "join cgroup `%s`", cgroup);
+    }
+    joined++;
+  }
+  closedir(d);
+  if (joined == 0)
+    return cshim_error_make(err, ENOENT, "cgroup `%s` exists in no hierarchy under `%s`", cgroup,
+                            CGROUP_ROOT);
+  return 0;
+}
+
+static int
+adjust_oom_score(pid_t pid, cshim_error_t *err)
+{
+  cleanup_free char *parent_path = NULL;
+  cleanup_free char *child_path = NULL;
+  cleanup_free char *text = NULL;
+  cleanup_close int fd = -1;
+  size_t len = 0;
+  char buf[16];
+  long score;
+  int ret, n;
+
+  xasprintf(&parent_path, "/proc/%d/oom_score_adj", (int)getppid());
+  ret = host_options_read_file(parent_path, &text, &len, err);
+  if (ret < 0)
+    return cshim_error_wrap(err, "get parent OOM score");
+  score = strtol(text, NULL, 10) + 1;
+  if (score > 1000)
+    score = 1000;
+  if (score < -1000)
+    score = -1000;
+
+  xasprintf(&child_path, "/proc/%d/oom_score_adj", (int)pid);
+  fd = open(child_path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return cshim_error_sys(err, errno, "set shim OOM score: open `%s`", child_path);
+  n = snprintf(buf, sizeof buf, "%ld", score);
+  if (write(fd, buf, (size_t)n) < 0)
+    return cshim_error_sys(err, errno, "set shim OOM score: write `%s`", child_path);
+  return 0;
+}
+
+static int
+print_address(int fd, const char *address, cshim_error_t *err)
+{
+  int ret = write_all(fd, address, strlen(address), err);
+  if (ret < 0)
+    return cshim_error_wrap(err, "print the shim address");
+  return 0;
+}
+
+static int
+run(struct start_state *s, const host_flags_t *flags, const host_start_params_t *p, int stdin_fd,
+    int stdout_fd, cshim_error_t *err)
+{
+  cleanup_free uint8_t *input = NULL;
+  cleanup_free char *config_source = NULL;
+  const char *grpc_address, *socket_dir;
+  const char *argv0 = p->argv0 ? p->argv0 : program_invocation_name;
+  size_t input_len = 0;
+  bool existing = false;
+  int ret;
+
+  if (flags->namespace_ == NULL || flags->namespace_[0] == '\0')
+    return cshim_error_make(err, EINVAL, "shim namespace cannot be empty");
+  if (flags->id == NULL || flags->id[0] == '\0')
+    return cshim_error_make(err, EINVAL, "shim id cannot be empty");
+
+  ret = host_options_read_all(stdin_fd, &input, &input_len, err);
+  if (ret < 0)
+    return cshim_error_wrap(err, "read runtime options from stdin");
+  ret = host_options_decode(input, input_len, flags->id, flags->namespace_, &s->opts, err);
+  if (ret < 0)
+    return ret;
+
+  if (p->bundle)
+    s->bundle = xstrdup(p->bundle);
+  else {
+    s->bundle = getcwd(NULL, 0);
+    if (s->bundle == NULL)
+      return cshim_error_sys(err, errno, "get the bundle directory (cwd)");
+  }
+  s->exe = p->exe ? xstrdup(p->exe) : self_exe(err);
+  if (s->exe == NULL)
+    return -EIO;
+  s->plugin_dir = p->plugin_dir ? xstrdup(p->plugin_dir) : host_shim_default_plugin_dir(s->exe);
+
+  ret = resolve_config(s, p, &config_source, err);
+  if (ret < 0)
+    return ret;
+
+  ret = host_address_group(s->bundle, flags->id, &s->group, err);
+  if (ret < 0)
+    return cshim_error_wrap(err, "read the group of task `%s`", flags->id);
+  grpc_address = s->opts.grpc_address ? s->opts.grpc_address : flags->address;
+  socket_dir = p->socket_dir ? p->socket_dir : s->opts.socket_dir;
+  s->address = host_address_socket(socket_dir, grpc_address ? grpc_address : "", flags->namespace_,
+                                   s->group, false);
+
+  ret = host_address_listen(s->address, &s->listen_fd, &existing, err);
+  if (ret < 0)
+    return cshim_error_wrap(err, "create new shim socket");
+  if (existing) {
+    ret = host_address_write_file(s->bundle, s->address, err);
+    if (ret < 0)
+      return cshim_error_wrap(err, "write existing socket for shim");
+    ret = write_file_atomic(s->bundle, HOST_START_CONFIG_FILE, config_source, err);
+    if (ret < 0)
+      return ret;
+    return print_address(stdout_fd, s->address, err);
+  }
+
+  ret = host_address_write_file(s->bundle, s->address, err);
+  if (ret < 0)
+    goto fail;
+  ret = write_file_atomic(s->bundle, HOST_START_CONFIG_FILE, config_source, err);
+  if (ret < 0)
+    goto fail;
+
+  if (getenv("SCHED_CORE") && getenv("SCHED_CORE")[0])
+    if (prctl(PR_SCHED_CORE, PR_SCHED_CORE_CREATE, 0, SCHED_CORE_PIDTYPE_PGID, 0) < 0) {
+      ret = cshim_error_sys(err, errno, "enable sched core support");
+      goto fail;
+    }
+
+  ret = spawn_daemon(s, flags, argv0, grpc_address, err);
+  if (ret < 0)
+    goto fail;
+  close(s->listen_fd);
+  s->listen_fd = -1;
+
+  if (s->opts.kind == HOST_OPTIONS_RUNC && s->opts.shim_cgroup) {
+    ret = join_shim_cgroup(s->opts.shim_cgroup, s->daemon, err);
+    if (ret < 0) {
+      cshim_error_wrap(err, "failed to join cgroup `%s`", s->opts.shim_cgroup);
+      goto fail;
+    }
+  }
+  ret = adjust_oom_score(s->daemon, err);
+  if (ret < 0)
+    goto fail;
+  ret = print_address(stdout_fd, s->address, err);
+  if (ret < 0)
+    goto fail;
+  if (p->daemon_pid)
+    *p->daemon_pid = s->daemon;
+  return 0;
+
+fail:
+  if (s->daemon > 0) {
+    kill(s->daemon, SIGKILL);
+    waitpid(s->daemon, NULL, 0);
+    s->daemon = 0;
+  }
+  if (s->listen_fd >= 0) {
+    close(s->listen_fd);
+    s->listen_fd = -1;
+  }
+  {
+    cshim_error_t ignored = NULL;
+    host_address_remove_socket(s->address, &ignored);
+    cshim_error_release(&ignored);
+  }
+  return ret;
+}
+
+int
+host_start_run_params(const host_flags_t *flags, const host_start_params_t *params, int stdin_fd,
+                      int stdout_fd, cshim_error_t *err)
+{
+  static const host_start_params_t none = {0};
+  struct start_state s = {.listen_fd = -1};
+  int ret;
+
+  if (params == NULL)
+    params = &none;
+  if (params->daemon_pid)
+    *params->daemon_pid = 0;
+  ret = run(&s, flags, params, stdin_fd, stdout_fd, err);
+  state_release(&s);
+  return ret;
+}
+
+int
+host_start_run(const host_flags_t *flags, int stdin_fd, int stdout_fd, cshim_error_t *err)
+{
+  return host_start_run_params(flags, NULL, stdin_fd, stdout_fd, err);
+}
