@@ -1,0 +1,8 @@
+# SPDX-License-Identifier: Apache-2.0
+# Unit tests of the shim binary contract: host/address.c, options.c, start.c, delete.c, info.c.
+cshim_add_unit_test (test_host_address
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_address.c
+  LIBS cshim_host_lib)
+cshim_add_unit_test (test_host_options
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_options.c
+  LIBS cshim_host_lib)
