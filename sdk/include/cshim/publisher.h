@@ -3,6 +3,7 @@
 #ifndef CSHIM_PUBLISHER_H
 #define CSHIM_PUBLISHER_H
 
+#include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
 
 #include <cshim/error.h>
@@ -13,6 +14,18 @@ extern "C" {
 
 typedef struct cshim_publisher_s cshim_publisher_t;
 
+/* Counters a publisher keeps (for debug and metrics). */
+typedef struct cshim_publisher_stats_s
+{
+  uint64_t accepted;   /* events publish() queued */
+  uint64_t published;  /* events containerd acknowledged */
+  uint64_t retried;    /* failed Forward attempts that were retried */
+  uint64_t dropped;    /* events given up after their retries, refused by a full queue, or
+                          still queued when the publisher closed */
+  uint64_t queue_full; /* publish() calls that found the queue at its bound */
+  uint64_t pending;    /* events queued now (including the one in flight) */
+} cshim_publisher_stats_t;
+
 /* An io.containerd.event.v1 instance begins with this struct (embedded first), so a plugin that
    required the type casts the looked-up instance to cshim_publisher_t *. */
 struct cshim_publisher_s
@@ -22,6 +35,8 @@ struct cshim_publisher_s
      in the order published. Returns 0 once queued; a full queue is an error, logged loudly. */
   int (*publish) (cshim_publisher_t *self, const char *topic, const ProtobufCMessage *event,
                   cshim_error_t *err);
+  /* Optional (may be NULL): fill *out with the publisher's counters. Loop thread only. */
+  void (*get_stats) (cshim_publisher_t *self, cshim_publisher_stats_t *out);
 };
 
 static inline int

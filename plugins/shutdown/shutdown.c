@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: Apache-2.0
+// The shutdown service (io.containerd.internal.v1 "shutdown"): callbacks run once, together,
+// under a shared timeout, then whoever waits on it is told.
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <uv.h>
+
+#include <cshim/config.h>
+#include <cshim/error.h>
+#include <cshim/log.h>
+#include <cshim/plugin.h>
+#include <cshim/shutdown.h>
+#include <cshim/util.h>
+
+#define DEFAULT_TIMEOUT_MS 30000u
+
+enum phase
+{
+  PHASE_IDLE,
+  PHASE_RUNNING,
+  PHASE_DONE,
+};
+
+typedef struct shutdown_s shutdown_t;
+
+/* A registered callback. While it runs, `done` is what it completes. */
+typedef struct callback_s
+{
+  cshim_shutdown_done_t done; /* must stay first: handed to the callback */
+  struct callback_s *next;
+  shutdown_t *owner;
+  cshim_shutdown_cb cb;
+  void *data;
+  bool running;
+} callback_t;
+
+typedef struct waiter_s
+{
+  struct waiter_s *next;
+  cshim_shutdown_done_cb cb;
+  void *data;
+} waiter_t;
+
+struct shutdown_s
+{
+  cshim_shutdown_t base; /* must stay first: what io.containerd.internal.v1 users call */
+  uv_loop_t *loop;
+  const cshim_logger_t *log;
+  uint64_t timeout_ms;
+  enum phase phase;
+  callback_t *callbacks, **callbacks_tail; /* registration order */
+  size_t n_running;
+  waiter_t *waiters, **waiters_tail;
+  cshim_error_t result; /* first error, once done */
+  uv_timer_t timeout;   /* the shared timeout */
+  uv_timer_t notify;    /* tells waiters from the loop, never from inside a caller */
+  unsigned open_handles;
+};
+
+static const char *const shutdown_config_keys[] = {"timeout", NULL};
+
+static void
+start_timer(uv_timer_t *t, uv_timer_cb cb, uint64_t ms)
+{
+  uv_timer_start(t, cb, ms, 0);
+  uv_ref((uv_handle_t *)t);
+}
+
+static void
+stop_timer(uv_timer_t *t)
+{
+  uv_timer_stop(t);
+  uv_unref((uv_handle_t *)t);
+}
+
+static void
+notify_cb(uv_timer_t *t)
+{
+  shutdown_t *s = CSHIM_CONTAINER_OF(t, shutdown_t, notify);
+
+  waiter_t *list = s->waiters;
+
+  stop_timer(t);
+  /* Detached first: a waiter that adds another one gets it told on the next round. */
+  s->waiters = NULL;
+  s->waiters_tail = &s->waiters;
+  while (list) {
+    waiter_t *w = list;
+
+    list = w->next;
+    w->cb(w->data);
+    free(w);
+  }
+}
+
+static void
+finish(shutdown_t *s)
+{
+  if (s->phase != PHASE_RUNNING)
+    return;
+  s->phase = PHASE_DONE;
+  stop_timer(&s->timeout);
+  if (s->result)
+    cshim_log_error(s->log, "shutdown: %s", s->result->msg);
+  else
+    cshim_log_info(s->log, "shutdown complete");
+  start_timer(&s->notify, notify_cb, 0);
+}
+
+static void
+complete_cb(cshim_shutdown_done_t *self, cshim_error_t *err)
+{
+  callback_t *c = (callback_t *)self;
+  shutdown_t *s = c->owner;
+
+  if (!c->running) {
+    cshim_log_warn(s->log, "shutdown: a callback completed twice");
+    cshim_error_release(err);
+    return;
+  }
+  c->running = false;
+  s->n_running--;
+  if (err && *err) {
+    if (s->phase == PHASE_RUNNING && s->result == NULL)
+      s->result = steal_pointer(err);
+    else
+      cshim_log_warn(s->log, "shutdown: callback failed: %s", (*err)->msg);
+    cshim_error_release(err);
+  }
+  if (s->n_running == 0)
+    finish(s);
+}
+
+static void
+timeout_cb(uv_timer_t *t)
+{
+  shutdown_t *s = CSHIM_CONTAINER_OF(t, shutdown_t, timeout);
+
+  if (s->result == NULL)
+    cshim_error_make(&s->result, ETIMEDOUT,
+                     "%zu callback(s) did not finish within the shutdown timeout of %llu ms",
+                     s->n_running, (unsigned long long)s->timeout_ms);
+  finish(s);
+}
+
+static int
+shutdown_register_callback(cshim_shutdown_t *self, cshim_shutdown_cb cb, void *data,
+                           cshim_error_t *err)
+{
+  shutdown_t *s = (shutdown_t *)self;
+  callback_t *c;
+
+  if (s->phase != PHASE_IDLE)
+    return cshim_error_make(err, EALREADY, "shutdown already started");
+  if (cb == NULL)
+    return cshim_error_make(err, EINVAL, "shutdown callback is NULL");
+  c = xmalloc0(sizeof *c);
+  c->done.complete = complete_cb;
+  c->owner = s;
+  c->cb = cb;
+  c->data = data;
+  *s->callbacks_tail = c;
+  s->callbacks_tail = &c->next;
+  return 0;
+}
+
+static void
+shutdown_shutdown(cshim_shutdown_t *self)
+{
+  shutdown_t *s = (shutdown_t *)self;
+  size_t n = 0;
+
+  if (s->phase != PHASE_IDLE)
+    return;
+  s->phase = PHASE_RUNNING;
+  for (callback_t *c = s->callbacks; c; c = c->next)
+    n++;
+  cshim_log_info(s->log, "shutdown started: %zu callback(s), timeout %llu ms", n,
+                 (unsigned long long)s->timeout_ms);
+  start_timer(&s->timeout, timeout_cb, s->timeout_ms);
+
+  /* One extra count held while starting them, so a callback that completes at once cannot
+     finish the shutdown before the others have started. */
+  s->n_running = n + 1;
+  for (callback_t *c = s->callbacks; c; c = c->next) {
+    c->running = true;
+    c->cb(c->data, &c->done);
+  }
+  s->n_running--;
+  if (s->n_running == 0)
+    finish(s);
+}
+
+static int
+shutdown_on_done(cshim_shutdown_t *self, cshim_shutdown_done_cb cb, void *data, cshim_error_t *err)
+{
+  shutdown_t *s = (shutdown_t *)self;
+  waiter_t *w;
+
+  if (cb == NULL)
+    return cshim_error_make(err, EINVAL, "shutdown done callback is NULL");
+  w = xmalloc0(sizeof *w);
+  w->cb = cb;
+  w->data = data;
+  *s->waiters_tail = w;
+  s->waiters_tail = &w->next;
+  if (s->phase == PHASE_DONE)
+    start_timer(&s->notify, notify_cb, 0);
+  return 0;
+}
+
+static bool
+shutdown_is_shutting_down(cshim_shutdown_t *self)
+{
+  shutdown_t *s = (shutdown_t *)self;
+
+  return s->phase != PHASE_IDLE;
+}
+
+static void
+handle_close_cb(uv_handle_t *h)
+{
+  shutdown_t *s = h->data;
+
+  if (--s->open_handles > 0)
+    return;
+  while (s->callbacks) {
+    callback_t *c = s->callbacks;
+    s->callbacks = c->next;
+    free(c);
+  }
+  while (s->waiters) {
+    waiter_t *w = s->waiters;
+    s->waiters = w->next;
+    free(w);
+  }
+  cshim_error_release(&s->result);
+  free(s);
+}
+
+static void
+shutdown_close(void *instance)
+{
+  shutdown_t *s = instance;
+
+  uv_close((uv_handle_t *)&s->timeout, handle_close_cb);
+  uv_close((uv_handle_t *)&s->notify, handle_close_cb);
+}
+
+static int
+shutdown_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
+{
+  uint64_t timeout_ms = DEFAULT_TIMEOUT_MS;
+  shutdown_t *s;
+  int ret;
+
+  ret = cshim_config_check_keys(ctx->config, shutdown_config_keys, ctx->uri, err);
+  if (ret < 0)
+    return ret;
+  ret = cshim_config_get_duration_ms(ctx->config, "timeout", &timeout_ms, err);
+  if (ret < 0)
+    return ret;
+  if (timeout_ms == 0)
+    return cshim_error_make(err, EINVAL, "%s: `timeout` must be more than 0", ctx->uri);
+
+  s = xmalloc0(sizeof *s);
+  s->base.register_callback = shutdown_register_callback;
+  s->base.shutdown = shutdown_shutdown;
+  s->base.on_done = shutdown_on_done;
+  s->base.is_shutting_down = shutdown_is_shutting_down;
+  s->loop = ctx->loop;
+  s->log = ctx->log;
+  s->timeout_ms = timeout_ms;
+  s->callbacks_tail = &s->callbacks;
+  s->waiters_tail = &s->waiters;
+  /* Idle timers must not keep the loop alive: only a shutdown in progress does. */
+  uv_timer_init(ctx->loop, &s->timeout);
+  uv_timer_init(ctx->loop, &s->notify);
+  s->timeout.data = s;
+  s->notify.data = s;
+  uv_unref((uv_handle_t *)&s->timeout);
+  uv_unref((uv_handle_t *)&s->notify);
+  s->open_handles = 2;
+  *instance = s;
+  return 0;
+}
+
+CSHIM_PLUGIN_DEFINE(.type = CSHIM_TYPE_INTERNAL, .id = "shutdown", .init = shutdown_init,
+                    .close = shutdown_close)
