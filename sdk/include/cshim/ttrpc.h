@@ -27,7 +27,9 @@ typedef struct cshim_ttrpc_server_ops_s cshim_ttrpc_server_ops_t;
 /* A request being served. Created by the server for each Request frame; the handler (or an
    interceptor) answers it exactly once, now or later, with reply or fail. After the answer the
    call object is gone: do not touch it again. If the connection closes first, answering still
-   works (the answer is dropped) so a handler never has to know. Loop thread only. */
+   works (the answer is dropped) so a handler never has to know. The same holds once the server
+   has shut down, and the server never frees an unanswered call: a plugin must answer every call
+   it still holds in its close at the latest, or that call leaks. Loop thread only. */
 struct cshim_ttrpc_call_s
 {
   const cshim_ttrpc_call_ops_t *ops;
@@ -41,10 +43,14 @@ struct cshim_ttrpc_call_s
 
 struct cshim_ttrpc_call_ops_s
 {
-  /* Answer with a message of the method's output type (borrowed for the call). Returns 0, or a
-     negative errno if the message could not be sent (the call is answered all the same). */
+  /* Answer with a message of the method's output type (borrowed for the call; NULL = an empty
+     message). Returns 0, or a negative errno if the message could not be sent (the call is
+     answered all the same): -ENOTCONN when the connection is gone, -EMSGSIZE when the answer
+     exceeds CSHIM_TTRPC_MAX_MESSAGE (the client gets ResourceExhausted instead), -EINVAL for a
+     message of another type (the client gets Internal). */
   int (*reply) (cshim_ttrpc_call_t *call, const ProtobufCMessage *response);
-  /* Answer with a non-OK gRPC status and a message (copied). */
+  /* Answer with a non-OK gRPC status and a message (copied); 0 or an unknown code goes out as
+     Unknown. */
   int (*fail) (cshim_ttrpc_call_t *call, int grpc_code, const char *message);
   /* First value of a metadata key (lower case), or NULL; borrowed until answered. */
   const char *(*metadata) (const cshim_ttrpc_call_t *call, const char *key);

@@ -1,0 +1,977 @@
+// SPDX-License-Identifier: Apache-2.0
+// The host's asynchronous ttrpc server: Unix listeners, connections, dispatch of Request frames
+// to plugin services, answers written in completion order.
+#define _GNU_SOURCE /* struct ucred */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cshim/frame.h>
+#include <cshim/util.h>
+
+#include "google/rpc/status.pb-c.h"
+#include "ttrpc/request.pb-c.h"
+#include "ttrpc_server.h"
+
+#define READ_BUF_SIZE (64u * 1024u)
+/* A peer that sends requests but does not read its answers stops being read from once this
+   much is queued, so its answers cannot grow our memory without bound. */
+#define WRITE_QUEUE_HIGH (16u << 20)
+#define WRITE_QUEUE_LOW (4u << 20)
+
+#define ERR_PROTO_PARSE "proto: cannot parse invalid wire-format data"
+
+struct link
+{
+  struct link *prev, *next;
+};
+
+struct registered_service
+{
+  const char *name;                 /* borrowed from the service or its descriptor */
+  const cshim_ttrpc_service_t *svc; /* borrowed */
+  cshim_ttrpc_handler_t *handlers;  /* owned; indexed like descriptor->methods */
+};
+
+struct listener
+{
+  uv_pipe_t pipe;
+  host_ttrpc_server_t *srv;
+  struct listener *next;
+};
+
+struct conn
+{
+  uv_pipe_t pipe;
+  host_ttrpc_server_t *srv;
+  struct link link;  /* in srv->conns while active */
+  struct link calls; /* unanswered calls received here */
+  cshim_frame_reader_t reader;
+  uint8_t *read_buf;
+  uint32_t last_stream_id;
+  bool active;
+  bool closing;
+  bool read_paused;
+};
+
+struct call
+{
+  cshim_ttrpc_call_t base;
+  host_ttrpc_server_t *srv; /* NULL once the server is freed */
+  struct conn *conn;        /* NULL once the connection is closing */
+  struct link link;         /* in conn->calls, or srv->orphans once the connection is gone */
+  Ttrpc__Request *req;      /* owned; base.service and base.method point into it */
+  const ProtobufCMethodDescriptor *method;
+  size_t n_before_passed; /* interceptors whose before returned 0: their after runs */
+  bool dispatching;       /* still inside dispatch: the answer must not free the call */
+  bool answered;
+};
+
+struct out_frame
+{
+  uv_write_t req;
+  uint8_t *buf;
+};
+
+struct host_ttrpc_server_s
+{
+  cshim_ttrpc_server_t api; /* what plugins see */
+  uv_loop_t *loop;
+  const cshim_logger_t *log;
+
+  struct registered_service *services;
+  size_t n_services;
+  const cshim_ttrpc_interceptor_t **interceptors;
+  size_t n_interceptors;
+
+  struct listener *listeners;
+  struct link conns;
+  struct link orphans; /* unanswered calls whose connection is gone */
+  cshim_ttrpc_stats_t stats;
+
+  size_t n_handles; /* initialised and not yet closed */
+  bool closing;
+  uv_idle_t close_guard; /* makes done_cb always run from the loop */
+  void (*done_cb)(void *data);
+  void *done_data;
+};
+
+static void
+list_init(struct link *l)
+{
+  l->prev = l->next = l;
+}
+
+static bool
+list_empty(const struct link *l)
+{
+  return l->next == l;
+}
+
+static void
+list_append(struct link *head, struct link *l)
+{
+  l->prev = head->prev;
+  l->next = head;
+  head->prev->next = l;
+  head->prev = l;
+}
+
+static void
+list_remove(struct link *l)
+{
+  l->prev->next = l->next;
+  l->next->prev = l->prev;
+  list_init(l);
+}
+
+/* ---- handles and final free ---------------------------------------------------------------- */
+
+static void
+finish(host_ttrpc_server_t *srv)
+{
+  void (*done_cb)(void *data) = srv->done_cb;
+  void *done_data = srv->done_data;
+  size_t i;
+
+  while (!list_empty(&srv->orphans)) {
+    struct call *call = CSHIM_CONTAINER_OF(srv->orphans.next, struct call, link);
+    list_remove(&call->link);
+    call->srv = NULL;
+  }
+  for (i = 0; i < srv->n_services; i++)
+    free(srv->services[i].handlers);
+  free(srv->services);
+  free(srv->interceptors);
+  free(srv);
+  if (done_cb)
+    done_cb(done_data);
+}
+
+static void
+handle_closed(host_ttrpc_server_t *srv)
+{
+  srv->n_handles--;
+  if (srv->closing && srv->n_handles == 0)
+    finish(srv);
+}
+
+static void
+listener_close_cb(uv_handle_t *handle)
+{
+  struct listener *l = CSHIM_CONTAINER_OF(handle, struct listener, pipe);
+  host_ttrpc_server_t *srv = l->srv;
+
+  free(l);
+  handle_closed(srv);
+}
+
+static void
+guard_close_cb(uv_handle_t *handle)
+{
+  host_ttrpc_server_t *srv = CSHIM_CONTAINER_OF(handle, host_ttrpc_server_t, close_guard);
+
+  handle_closed(srv);
+}
+
+static void
+conn_close_cb(uv_handle_t *handle)
+{
+  struct conn *conn = CSHIM_CONTAINER_OF(handle, struct conn, pipe);
+  host_ttrpc_server_t *srv = conn->srv;
+
+  cshim_frame_reader_fini(&conn->reader);
+  free(conn->read_buf);
+  free(conn);
+  handle_closed(srv);
+}
+
+static void
+close_conn(struct conn *conn)
+{
+  host_ttrpc_server_t *srv = conn->srv;
+
+  if (conn->closing)
+    return;
+  conn->closing = true;
+  /* Answers to these calls have nowhere to go any more; the calls live on until answered. */
+  while (!list_empty(&conn->calls)) {
+    struct call *call = CSHIM_CONTAINER_OF(conn->calls.next, struct call, link);
+    list_remove(&call->link);
+    call->conn = NULL;
+    list_append(&srv->orphans, &call->link);
+  }
+  if (conn->active) {
+    list_remove(&conn->link);
+    srv->stats.connections_open--;
+  }
+  uv_close((uv_handle_t *)&conn->pipe, conn_close_cb);
+}
+
+/* ---- writing ------------------------------------------------------------------------------- */
+
+static void read_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+static void
+conn_write_cb(uv_write_t *req, int status)
+{
+  struct out_frame *out = CSHIM_CONTAINER_OF(req, struct out_frame, req);
+  struct conn *conn = CSHIM_CONTAINER_OF(req->handle, struct conn, pipe);
+
+  free(out->buf);
+  free(out);
+  if (status == UV_ECANCELED || conn->closing)
+    return;
+  if (status < 0) {
+    cshim_log_debug(conn->srv->log, "ttrpc: write failed, closing connection: %s",
+                    uv_strerror(status));
+    close_conn(conn);
+    return;
+  }
+  if (conn->read_paused && conn->pipe.write_queue_size <= WRITE_QUEUE_LOW) {
+    int r = uv_read_start((uv_stream_t *)&conn->pipe, read_alloc_cb, conn_read_cb);
+    if (r < 0) {
+      close_conn(conn);
+      return;
+    }
+    conn->read_paused = false;
+  }
+}
+
+/* Queue one whole frame; libuv keeps frames in order and finishes partial writes. Takes buf. */
+static int
+queue_frame(struct conn *conn, uint8_t *buf, size_t len)
+{
+  struct out_frame *out = xmalloc(sizeof(*out));
+  uv_buf_t b = uv_buf_init((char *)buf, (unsigned int)len);
+  int r;
+
+  out->buf = buf;
+  r = uv_write(&out->req, (uv_stream_t *)&conn->pipe, &b, 1, conn_write_cb);
+  if (r < 0) {
+    free(buf);
+    free(out);
+    cshim_log_debug(conn->srv->log, "ttrpc: write failed, closing connection: %s", uv_strerror(r));
+    close_conn(conn);
+    return r;
+  }
+  if (!conn->read_paused && conn->pipe.write_queue_size > WRITE_QUEUE_HIGH) {
+    uv_read_stop((uv_stream_t *)&conn->pipe);
+    conn->read_paused = true;
+  }
+  return 0;
+}
+
+/* Send a Response. On success `msg` (NULL = empty payload) is the payload; otherwise the status.
+   A Response that would exceed the frame limit is replaced by ResourceExhausted, which ttrpc
+   >= 1.2 reports too; unlike Go's server we keep the connection open, since the peer did
+   nothing wrong. Returns the code actually sent in *sent_code. */
+static int
+send_response(struct conn *conn, uint32_t stream_id, int code, const char *message,
+              const ProtobufCMessage *msg, int *sent_code)
+{
+  Google__Rpc__Status status = GOOGLE__RPC__STATUS__INIT;
+  Ttrpc__Response resp = TTRPC__RESPONSE__INIT;
+  cshim_frame_header_t header = {.stream_id = stream_id, .type = CSHIM_FRAME_RESPONSE};
+  cleanup_free uint8_t *payload = NULL;
+  cleanup_free char *too_big = NULL;
+  cshim_error_t err = NULL;
+  uint8_t *frame = NULL;
+  size_t frame_len = 0;
+  size_t n;
+  int ret = 0;
+  int r;
+
+  status.code = code;
+  status.message = (char *)(message ? message : "");
+  resp.status = &status;
+  if (code == CSHIM_GRPC_OK && msg) {
+    resp.payload.len = protobuf_c_message_get_packed_size(msg);
+    /* Measured before anything is packed, so an absurd answer costs no memory. */
+    n = protobuf_c_message_get_packed_size(&resp.base);
+    if (n > CSHIM_FRAME_MAX_DATA) {
+      xasprintf(&too_big, "message length %zu exceed maximum message size of %u", n,
+                CSHIM_FRAME_MAX_DATA);
+      cshim_log_warn(conn->srv->log, "ttrpc: answer on stream %u is too large: %s", stream_id,
+                     too_big);
+      status.code = code = CSHIM_GRPC_RESOURCE_EXHAUSTED;
+      status.message = too_big;
+      resp.payload.len = 0;
+      ret = -EMSGSIZE;
+    } else if (resp.payload.len > 0) {
+      payload = xmalloc(resp.payload.len);
+      protobuf_c_message_pack(msg, payload);
+      resp.payload.data = payload;
+    }
+  }
+  if (sent_code)
+    *sent_code = code;
+
+  r = cshim_frame_pack(&header, &resp.base, CSHIM_FRAME_MAX_DATA, &frame, &frame_len, &err);
+  if (r < 0) {
+    /* Only a huge status message can get here. */
+    cshim_log_error(conn->srv->log, "ttrpc: cannot answer stream %u: %s", stream_id, err->msg);
+    cshim_error_release(&err);
+    return r;
+  }
+  r = queue_frame(conn, frame, frame_len);
+  return r < 0 ? r : ret;
+}
+
+static void
+send_status(struct conn *conn, uint32_t stream_id, int code, const char *message)
+{
+  conn->srv->stats.frames_rejected++;
+  cshim_log_debug(conn->srv->log, "ttrpc: rejected frame on stream %u: %s", stream_id, message);
+  send_response(conn, stream_id, code, message, NULL, NULL);
+}
+
+/* ---- calls --------------------------------------------------------------------------------- */
+
+static void
+free_call(struct call *call)
+{
+  ttrpc__request__free_unpacked(call->req, NULL);
+  free(call);
+}
+
+static int
+answer(struct call *call, int code, const char *message, const ProtobufCMessage *msg)
+{
+  host_ttrpc_server_t *srv = call->srv;
+  int sent_code = code;
+  int ret = -ENOTCONN;
+  size_t i;
+
+  if (call->answered) {
+    if (srv)
+      cshim_log_error(srv->log, "ttrpc: %s/%s on stream %u answered twice", call->base.service,
+                      call->base.method, call->base.stream_id);
+    return -EALREADY;
+  }
+  call->answered = true;
+  list_remove(&call->link);
+
+  if (call->conn)
+    ret = send_response(call->conn, call->base.stream_id, code, message, msg, &sent_code);
+  if (srv) {
+    srv->stats.calls_in_flight--;
+    /* After close the interceptors may belong to plugins that are already gone. */
+    if (!srv->closing) {
+      for (i = call->n_before_passed; i > 0 && !srv->closing; i--) {
+        const cshim_ttrpc_interceptor_t *ic = srv->interceptors[i - 1];
+        if (ic->after)
+          ic->after(ic->data, &call->base, sent_code);
+      }
+    }
+  }
+  if (!call->dispatching)
+    free_call(call);
+  return ret;
+}
+
+static int
+call_reply(cshim_ttrpc_call_t *base, const ProtobufCMessage *response)
+{
+  struct call *call = (struct call *)base;
+
+  if (response && call->method && response->descriptor != call->method->output) {
+    char msg[512];
+    snprintf(msg, sizeof(msg), "ttrpc: %s/%s answered with a %s instead of a %s",
+             call->base.service, call->base.method, response->descriptor->name,
+             call->method->output->name);
+    if (call->srv)
+      cshim_log_error(call->srv->log, "%s", msg);
+    answer(call, CSHIM_GRPC_INTERNAL, msg, NULL);
+    return -EINVAL;
+  }
+  return answer(call, CSHIM_GRPC_OK, NULL, response);
+}
+
+static int
+call_fail(cshim_ttrpc_call_t *base, int grpc_code, const char *message)
+{
+  struct call *call = (struct call *)base;
+
+  if (grpc_code <= CSHIM_GRPC_OK || grpc_code > CSHIM_GRPC_UNAUTHENTICATED)
+    grpc_code = CSHIM_GRPC_UNKNOWN;
+  return answer(call, grpc_code, message, NULL);
+}
+
+static const char *
+call_metadata(const cshim_ttrpc_call_t *base, const char *key)
+{
+  const struct call *call = (const struct call *)base;
+  size_t i;
+
+  if (!key)
+    return NULL;
+  for (i = 0; i < call->req->n_metadata; i++) {
+    const Ttrpc__KeyValue *kv = call->req->metadata[i];
+    if (kv && kv->key && strcasecmp(kv->key, key) == 0)
+      return kv->value;
+  }
+  return NULL;
+}
+
+static const cshim_ttrpc_call_ops_t call_ops = {
+    .reply = call_reply,
+    .fail = call_fail,
+    .metadata = call_metadata,
+};
+
+static const struct registered_service *
+find_service(host_ttrpc_server_t *srv, const char *name)
+{
+  size_t i;
+
+  for (i = 0; i < srv->n_services; i++)
+    if (strcmp(srv->services[i].name, name) == 0)
+      return &srv->services[i];
+  return NULL;
+}
+
+static void
+lowercase_metadata_keys(Ttrpc__Request *req)
+{
+  size_t i;
+  char *p;
+
+  for (i = 0; i < req->n_metadata; i++) {
+    if (!req->metadata[i] || !req->metadata[i]->key)
+      continue;
+    for (p = req->metadata[i]->key; *p; p++)
+      if (*p >= 'A' && *p <= 'Z')
+        *p = (char)(*p - 'A' + 'a');
+  }
+}
+
+/* Run the interceptors' before hooks, decode the payload and call the handler. */
+static void
+dispatch(struct call *call, const struct registered_service *rs, cshim_ttrpc_handler_t handler)
+{
+  host_ttrpc_server_t *srv = call->srv;
+  ProtobufCMessage *input;
+  size_t i;
+
+  call->dispatching = true;
+  for (i = 0; i < srv->n_interceptors && !call->answered && !srv->closing; i++) {
+    const cshim_ttrpc_interceptor_t *ic = srv->interceptors[i];
+    if (ic->before && ic->before(ic->data, &call->base) != 0)
+      break;
+    if (call->answered)
+      break;
+    call->n_before_passed++;
+  }
+
+  /* An interceptor closed the server: nobody else will ever answer this call. */
+  if (srv->closing && !call->answered)
+    answer(call, CSHIM_GRPC_UNAVAILABLE, "ttrpc server is closing", NULL);
+
+  if (i == srv->n_interceptors && !call->answered) {
+    /* Decoded after the interceptors, as Go does: they see the call even when its payload is
+       bad, and then see its Internal answer. */
+    input = protobuf_c_message_unpack(call->method->input, NULL, call->req->payload.len,
+                                      call->req->payload.data);
+    if (!input)
+      answer(call, CSHIM_GRPC_INTERNAL, "ttrpc: error unmarshalling payload: " ERR_PROTO_PARSE,
+             NULL);
+    else {
+      handler(&call->base, input, rs->svc->data);
+      protobuf_c_message_free_unpacked(input, NULL);
+    }
+  }
+
+  call->dispatching = false;
+  if (call->answered)
+    free_call(call);
+}
+
+static void
+handle_request(struct conn *conn, uint32_t stream_id, uint8_t *data, size_t len)
+{
+  host_ttrpc_server_t *srv = conn->srv;
+  const struct registered_service *rs;
+  const ProtobufCMethodDescriptor *method;
+  cshim_ttrpc_handler_t handler = NULL;
+  cleanup_free char *msg = NULL;
+  Ttrpc__Request *req;
+  struct call *call;
+
+  if (stream_id % 2 != 1) {
+    send_status(conn, stream_id, CSHIM_GRPC_INVALID_ARGUMENT,
+                "StreamID must be odd for client initiated streams");
+    return;
+  }
+  if (stream_id <= conn->last_stream_id) {
+    send_status(conn, stream_id, CSHIM_GRPC_INVALID_ARGUMENT,
+                "StreamID cannot be re-used and must increment");
+    return;
+  }
+  conn->last_stream_id = stream_id;
+
+  req = ttrpc__request__unpack(NULL, len, data);
+  if (!req) {
+    send_status(conn, stream_id, CSHIM_GRPC_INVALID_ARGUMENT,
+                "unmarshal request error: " ERR_PROTO_PARSE);
+    return;
+  }
+  srv->stats.calls_total++;
+
+  rs = find_service(srv, req->service);
+  if (!rs) {
+    xasprintf(&msg, "service %s", req->service);
+    send_response(conn, stream_id, CSHIM_GRPC_UNIMPLEMENTED, msg, NULL, NULL);
+    ttrpc__request__free_unpacked(req, NULL);
+    return;
+  }
+  method = protobuf_c_service_descriptor_get_method_by_name(rs->svc->descriptor, req->method);
+  if (method)
+    handler = rs->handlers[method - rs->svc->descriptor->methods];
+  if (!handler) {
+    xasprintf(&msg, "method %s", req->method);
+    send_response(conn, stream_id, CSHIM_GRPC_UNIMPLEMENTED, msg, NULL, NULL);
+    ttrpc__request__free_unpacked(req, NULL);
+    return;
+  }
+
+  lowercase_metadata_keys(req);
+  call = xmalloc0(sizeof(*call));
+  call->base.ops = &call_ops;
+  call->base.service = req->service;
+  call->base.method = req->method;
+  call->base.stream_id = stream_id;
+  call->base.timeout_nano = req->timeout_nano;
+  call->base.started_ns = cshim_now_ns();
+  call->srv = srv;
+  call->conn = conn;
+  call->req = req;
+  call->method = method;
+  list_append(&conn->calls, &call->link);
+  srv->stats.calls_in_flight++;
+
+  dispatch(call, rs, handler);
+}
+
+/* ---- reading ------------------------------------------------------------------------------- */
+
+static void
+read_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+  struct conn *conn = CSHIM_CONTAINER_OF(handle, struct conn, pipe);
+
+  buf->base = (char *)conn->read_buf;
+  buf->len = READ_BUF_SIZE;
+}
+
+static void
+conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+  struct conn *conn = CSHIM_CONTAINER_OF(stream, struct conn, pipe);
+  const uint8_t *p = (const uint8_t *)buf->base;
+  size_t len = nread > 0 ? (size_t)nread : 0;
+
+  if (nread < 0) {
+    if (nread != UV_EOF && nread != UV_ECONNRESET)
+      cshim_log_debug(conn->srv->log, "ttrpc: read failed, closing connection: %s",
+                      uv_strerror((int)nread));
+    close_conn(conn);
+    return;
+  }
+
+  /* A handler may close the connection (or the whole server) while we are in this loop. */
+  while (!conn->closing) {
+    cshim_frame_t frame;
+    enum cshim_frame_result res = cshim_frame_reader_next(&conn->reader, &p, &len, &frame);
+
+    if (res == CSHIM_FRAME_NEED_MORE)
+      break;
+    if (res == CSHIM_FRAME_OVERSIZED) {
+      char msg[128];
+      snprintf(msg, sizeof(msg), "message length %u exceed maximum message size of %u",
+               frame.header.length, CSHIM_FRAME_MAX_DATA);
+      send_status(conn, frame.header.stream_id, CSHIM_GRPC_RESOURCE_EXHAUSTED, msg);
+      continue;
+    }
+    /* Data frames belong to streaming methods, which no service here has; like ttrpc 1.1 we
+       ignore them along with unknown types, for forward compatibility. */
+    if (frame.header.type == CSHIM_FRAME_REQUEST)
+      handle_request(conn, frame.header.stream_id, frame.data, frame.header.length);
+    free(frame.data);
+  }
+}
+
+static bool
+peer_is_self(struct conn *conn)
+{
+  struct ucred cred;
+  socklen_t len = sizeof(cred);
+  uv_os_fd_t fd;
+
+  if (uv_fileno((uv_handle_t *)&conn->pipe, &fd) < 0)
+    return false;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+    cshim_log_warn(conn->srv->log, "ttrpc: rejected connection: SO_PEERCRED: %s", strerror(errno));
+    return false;
+  }
+  if (cred.uid != geteuid() || cred.gid != getegid()) {
+    cshim_log_warn(conn->srv->log,
+                   "ttrpc: rejected connection from pid %d: uid %u gid %u, want uid %u gid %u",
+                   (int)cred.pid, (unsigned)cred.uid, (unsigned)cred.gid, (unsigned)geteuid(),
+                   (unsigned)getegid());
+    return false;
+  }
+  return true;
+}
+
+static void
+connection_cb(uv_stream_t *server, int status)
+{
+  struct listener *l = CSHIM_CONTAINER_OF(server, struct listener, pipe);
+  host_ttrpc_server_t *srv = l->srv;
+  struct conn *conn;
+  int r;
+
+  if (status < 0) {
+    cshim_log_warn(srv->log, "ttrpc: accept failed: %s", uv_strerror(status));
+    return;
+  }
+
+  conn = xmalloc0(sizeof(*conn));
+  conn->srv = srv;
+  list_init(&conn->link);
+  list_init(&conn->calls);
+  cshim_frame_reader_init(&conn->reader, CSHIM_FRAME_MAX_DATA);
+  r = uv_pipe_init(srv->loop, &conn->pipe, 0);
+  if (r < 0) {
+    cshim_log_warn(srv->log, "ttrpc: accept failed: %s", uv_strerror(r));
+    free(conn);
+    return;
+  }
+  srv->n_handles++;
+
+  r = uv_accept(server, (uv_stream_t *)&conn->pipe);
+  if (r < 0) {
+    cshim_log_warn(srv->log, "ttrpc: accept failed: %s", uv_strerror(r));
+    close_conn(conn);
+    return;
+  }
+  if (!peer_is_self(conn)) {
+    srv->stats.connections_rejected++;
+    close_conn(conn);
+    return;
+  }
+
+  conn->active = true;
+  list_append(&srv->conns, &conn->link);
+  srv->stats.connections_open++;
+  srv->stats.connections_total++;
+  conn->read_buf = xmalloc(READ_BUF_SIZE);
+  r = uv_read_start((uv_stream_t *)&conn->pipe, read_alloc_cb, conn_read_cb);
+  if (r < 0) {
+    cshim_log_warn(srv->log, "ttrpc: cannot read connection: %s", uv_strerror(r));
+    close_conn(conn);
+  }
+}
+
+/* ---- listening ----------------------------------------------------------------------------- */
+
+/* Serve on listening socket fd; takes fd in every case. */
+static int
+adopt_listener(host_ttrpc_server_t *srv, int fd, cshim_error_t *err)
+{
+  struct listener *l;
+  int r;
+
+  if (srv->closing) {
+    close(fd);
+    return cshim_error_make(err, ESHUTDOWN, "ttrpc server is closing");
+  }
+  l = xmalloc0(sizeof(*l));
+  l->srv = srv;
+  r = uv_pipe_init(srv->loop, &l->pipe, 0);
+  if (r < 0) {
+    free(l);
+    close(fd);
+    return cshim_error_from_uv(err, r, "init ttrpc listener");
+  }
+  srv->n_handles++;
+  r = uv_pipe_open(&l->pipe, fd);
+  if (r < 0) {
+    close(fd);
+    uv_close((uv_handle_t *)&l->pipe, listener_close_cb);
+    return cshim_error_from_uv(err, r, "open ttrpc listener fd %d", fd);
+  }
+  r = uv_listen((uv_stream_t *)&l->pipe, SOMAXCONN, connection_cb);
+  if (r < 0) {
+    uv_close((uv_handle_t *)&l->pipe, listener_close_cb);
+    return cshim_error_from_uv(err, r, "listen on ttrpc socket");
+  }
+  l->next = srv->listeners;
+  srv->listeners = l;
+  return 0;
+}
+
+int
+host_ttrpc_server_listen_fd(host_ttrpc_server_t *srv, int fd, cshim_error_t *err)
+{
+  /* A private copy keeps the caller's fd untouched if anything fails. */
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  int r;
+
+  if (copy < 0)
+    return cshim_error_sys(err, errno, "duplicate ttrpc listener fd %d", fd);
+  r = adopt_listener(srv, copy, err);
+  if (r < 0)
+    return r;
+  close(fd);
+  return 0;
+}
+
+/* mkdir -p for the directories above path; the ones created get mode 0700. */
+static int
+make_parent_dirs(const char *path, cshim_error_t *err)
+{
+  cleanup_free char *dir = xstrdup(path);
+  char *slash = strrchr(dir, '/');
+  char *p;
+
+  if (!slash || slash == dir)
+    return 0;
+  *slash = '\0';
+  for (p = dir + 1;; p++) {
+    bool last = *p == '\0';
+    if (*p != '/' && !last)
+      continue;
+    *p = '\0';
+    if (mkdir(dir, 0700) == 0) {
+      if (chmod(dir, 0700) < 0)
+        return cshim_error_sys(err, errno, "chmod `%s`", dir);
+    } else if (errno != EEXIST)
+      return cshim_error_sys(err, errno, "create directory `%s`", dir);
+    if (last)
+      return 0;
+    *p = '/';
+  }
+}
+
+/* Whether someone accepts connections on the socket at addr (a dead one refuses them). */
+static bool
+socket_is_live(const struct sockaddr_un *addr)
+{
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  bool live;
+
+  if (fd < 0)
+    return true;
+  live = connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) == 0 || errno == EAGAIN ||
+         errno == EINPROGRESS;
+  close(fd);
+  return live;
+}
+
+int
+host_ttrpc_server_listen_path(host_ttrpc_server_t *srv, const char *path, cshim_error_t *err)
+{
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  cleanup_close int fd = -1;
+  struct stat st;
+  int r;
+
+  if (strncmp(path, "unix://", 7) == 0)
+    path += 7;
+  if (path[0] == '\0')
+    return cshim_error_make(err, EINVAL, "empty ttrpc socket path");
+  if (strlen(path) >= sizeof(addr.sun_path))
+    return cshim_error_make(err, ENAMETOOLONG, "ttrpc socket path `%s` is too long", path);
+  strcpy(addr.sun_path, path);
+
+  r = make_parent_dirs(path, err);
+  if (r < 0)
+    return cshim_error_wrap(err, "ttrpc socket `%s`", path);
+
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    return cshim_error_sys(err, errno, "create ttrpc socket");
+  if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+    if (errno != EADDRINUSE)
+      return cshim_error_sys(err, errno, "bind ttrpc socket `%s`", path);
+    if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
+      return cshim_error_make(err, EADDRINUSE, "ttrpc socket `%s`: path exists and is not a socket",
+                              path);
+    if (socket_is_live(&addr))
+      return cshim_error_make(err, EADDRINUSE, "ttrpc socket `%s` is in use", path);
+    cshim_log_info(srv->log, "ttrpc: removing stale socket `%s`", path);
+    if (unlink(path) < 0 && errno != ENOENT)
+      return cshim_error_sys(err, errno, "remove stale ttrpc socket `%s`", path);
+    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+      return cshim_error_sys(err, errno, "bind ttrpc socket `%s`", path);
+  }
+  if (chmod(path, 0600) < 0) {
+    r = cshim_error_sys(err, errno, "chmod ttrpc socket `%s`", path);
+    unlink(path);
+    return r;
+  }
+  if (listen(fd, SOMAXCONN) < 0) {
+    r = cshim_error_sys(err, errno, "listen on ttrpc socket `%s`", path);
+    unlink(path);
+    return r;
+  }
+  r = adopt_listener(srv, cshim_steal_fd(&fd), err);
+  if (r < 0) {
+    unlink(path);
+    return cshim_error_wrap(err, "ttrpc socket `%s`", path);
+  }
+  return 0;
+}
+
+/* ---- the plugin-facing interface ------------------------------------------------------------ */
+
+static int
+register_service_op(cshim_ttrpc_server_t *api, const cshim_ttrpc_service_t *service,
+                    cshim_error_t *err)
+{
+  host_ttrpc_server_t *srv = CSHIM_CONTAINER_OF(api, host_ttrpc_server_t, api);
+  const ProtobufCServiceDescriptor *desc = service ? service->descriptor : NULL;
+  cleanup_free cshim_ttrpc_handler_t *handlers = NULL;
+  struct registered_service *rs;
+  const cshim_ttrpc_method_t *m;
+  const char *name;
+
+  if (srv->closing)
+    return cshim_error_make(err, ESHUTDOWN, "ttrpc server is closing");
+  if (!desc || !service->methods)
+    return cshim_error_make(err, EINVAL, "ttrpc service without descriptor or methods");
+  name = service->name ? service->name : desc->name;
+  if (!name || !name[0])
+    return cshim_error_make(err, EINVAL, "ttrpc service without a name");
+  if (find_service(srv, name))
+    return cshim_error_make(err, EEXIST, "ttrpc service `%s` is already registered", name);
+
+  handlers = xmalloc0((desc->n_methods ? desc->n_methods : 1) * sizeof(*handlers));
+  for (m = service->methods; m->name; m++) {
+    const ProtobufCMethodDescriptor *md =
+        protobuf_c_service_descriptor_get_method_by_name(desc, m->name);
+    size_t idx;
+    if (!md)
+      return cshim_error_make(err, EINVAL, "method `%s` is not in service `%s`", m->name,
+                              desc->name);
+    idx = (size_t)(md - desc->methods);
+    if (handlers[idx])
+      return cshim_error_make(err, EINVAL, "method `%s` of service `%s` is listed twice", m->name,
+                              name);
+    handlers[idx] = m->handler;
+  }
+
+  srv->services = xrealloc(srv->services, (srv->n_services + 1) * sizeof(*srv->services));
+  rs = &srv->services[srv->n_services++];
+  rs->name = name;
+  rs->svc = service;
+  rs->handlers = steal_pointer(&handlers);
+  cshim_log_debug(srv->log, "ttrpc: registered service `%s`", name);
+  return 0;
+}
+
+static int
+add_interceptor_op(cshim_ttrpc_server_t *api, const cshim_ttrpc_interceptor_t *interceptor,
+                   cshim_error_t *err)
+{
+  host_ttrpc_server_t *srv = CSHIM_CONTAINER_OF(api, host_ttrpc_server_t, api);
+
+  if (srv->closing)
+    return cshim_error_make(err, ESHUTDOWN, "ttrpc server is closing");
+  if (!interceptor)
+    return cshim_error_make(err, EINVAL, "NULL ttrpc interceptor");
+  srv->interceptors =
+      xrealloc(srv->interceptors, (srv->n_interceptors + 1) * sizeof(*srv->interceptors));
+  srv->interceptors[srv->n_interceptors++] = interceptor;
+  return 0;
+}
+
+static void
+get_stats_op(cshim_ttrpc_server_t *api, cshim_ttrpc_stats_t *out)
+{
+  host_ttrpc_server_get_stats(CSHIM_CONTAINER_OF(api, host_ttrpc_server_t, api), out);
+}
+
+static const cshim_ttrpc_server_ops_t server_ops = {
+    .register_service = register_service_op,
+    .add_interceptor = add_interceptor_op,
+    .get_stats = get_stats_op,
+};
+
+/* ---- lifecycle ----------------------------------------------------------------------------- */
+
+int
+host_ttrpc_server_new(uv_loop_t *loop, const cshim_logger_t *log, host_ttrpc_server_t **out,
+                      cshim_error_t *err)
+{
+  struct sigaction old_pipe;
+  host_ttrpc_server_t *srv;
+
+  if (!loop || !out)
+    return cshim_error_make(err, EINVAL, "ttrpc server needs a loop");
+  /* libuv writes to sockets with write(2): a peer that has gone away would kill the shim with
+     SIGPIPE instead of failing the write with EPIPE. */
+  if (sigaction(SIGPIPE, NULL, &old_pipe) == 0 && old_pipe.sa_handler == SIG_DFL)
+    signal(SIGPIPE, SIG_IGN);
+
+  srv = xmalloc0(sizeof(*srv));
+  srv->api.ops = &server_ops;
+  srv->loop = loop;
+  srv->log = log;
+  list_init(&srv->conns);
+  list_init(&srv->orphans);
+  *out = srv;
+  return 0;
+}
+
+cshim_ttrpc_server_t *
+host_ttrpc_server_api(host_ttrpc_server_t *srv)
+{
+  return &srv->api;
+}
+
+size_t
+host_ttrpc_server_n_services(host_ttrpc_server_t *srv)
+{
+  return srv->n_services;
+}
+
+void
+host_ttrpc_server_get_stats(host_ttrpc_server_t *srv, cshim_ttrpc_stats_t *out)
+{
+  *out = srv->stats;
+}
+
+void
+host_ttrpc_server_close(host_ttrpc_server_t *srv, void (*done_cb)(void *data), void *data)
+{
+  struct listener *l;
+
+  if (srv->closing)
+    return;
+  srv->closing = true;
+  srv->done_cb = done_cb;
+  srv->done_data = data;
+
+  uv_idle_init(srv->loop, &srv->close_guard);
+  srv->n_handles++;
+  uv_close((uv_handle_t *)&srv->close_guard, guard_close_cb);
+
+  while ((l = srv->listeners)) {
+    srv->listeners = l->next;
+    uv_close((uv_handle_t *)&l->pipe, listener_close_cb);
+  }
+  while (!list_empty(&srv->conns))
+    close_conn(CSHIM_CONTAINER_OF(srv->conns.next, struct conn, link));
+}

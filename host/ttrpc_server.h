@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: Apache-2.0
+// The host's asynchronous ttrpc server: listeners, connections, dispatch to plugin services.
+#ifndef HOST_TTRPC_SERVER_H
+#define HOST_TTRPC_SERVER_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include <cshim/error.h>
+#include <cshim/log.h>
+#include <cshim/ttrpc.h>
+
+typedef struct host_ttrpc_server_s host_ttrpc_server_t;
+
+/* Create a server on `loop` (borrowed until the server is freed). `log` (may be NULL) is
+   borrowed until close's done_cb runs. The server owns no handle until it listens. Sets SIGPIPE
+   to SIG_IGN if it is at its default, so a vanished peer fails a write instead of killing the
+   process. */
+int host_ttrpc_server_new(uv_loop_t *loop, const cshim_logger_t *log, host_ttrpc_server_t **out,
+                          cshim_error_t *err);
+
+/* The plugin-facing interface (what register_ttrpc receives). Borrowed from the server, valid
+   until close is called. */
+cshim_ttrpc_server_t *host_ttrpc_server_api(host_ttrpc_server_t *srv);
+
+/* Number of registered services. */
+size_t host_ttrpc_server_n_services(host_ttrpc_server_t *srv);
+
+/* Counters (same as the api's get_stats). */
+void host_ttrpc_server_get_stats(host_ttrpc_server_t *srv, cshim_ttrpc_stats_t *out);
+
+/* Serve on an already listening Unix socket, e.g. the one containerd passes as fd 3. The server
+   takes ownership of fd on success only. May be called more than once (several listeners). */
+int host_ttrpc_server_listen_fd(host_ttrpc_server_t *srv, int fd, cshim_error_t *err);
+
+/* Serve on a Unix socket at `path` (an optional "unix://" prefix is ignored): create missing
+   parent directories with mode 0700, bind, chmod the socket 0600, listen. A stale socket file
+   (nobody accepts on it) is unlinked and bound again; a live one fails with EADDRINUSE. The
+   socket file is left in place at close (removing it is the caller's business). */
+int host_ttrpc_server_listen_path(host_ttrpc_server_t *srv, const char *path, cshim_error_t *err);
+
+/* Stop accepting, close every connection and free the server once all of its handles have
+   closed; then call done_cb (always from the loop, never before close returns; may be NULL).
+   From this call on the server no longer calls into services or interceptors: the host may
+   close plugins right after. Calls still pending keep working from the handler's side (their
+   answers are dropped, after hooks are skipped) and each is freed when its handler answers;
+   plugins must therefore answer every pending call in their close at the latest, or it leaks.
+   Call it once; srv is invalid afterwards. */
+void host_ttrpc_server_close(host_ttrpc_server_t *srv, void (*done_cb)(void *data), void *data);
+
+#endif
