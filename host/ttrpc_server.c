@@ -265,6 +265,10 @@ queue_frame(struct conn *conn, uint8_t *buf, size_t len)
     return r;
   }
   if (!conn->read_paused && conn->pipe.write_queue_size > WRITE_QUEUE_HIGH) {
+    cshim_log_debug(conn->srv->log,
+                    "ttrpc: peer reads its answers slowly (%zu bytes queued): "
+                    "stopped reading from it",
+                    conn->pipe.write_queue_size);
     uv_read_stop((uv_stream_t *)&conn->pipe);
     conn->read_paused = true;
   }

@@ -54,6 +54,7 @@ struct env
   host_ttrpc_server_t *srv;
   cshim_logger_t logger;
   size_t log_lines;
+  bool saw_read_pause;
   cshim_ttrpc_service_t service;
   cshim_ttrpc_interceptor_t interceptors[3];
   char dir[64];
@@ -302,6 +303,8 @@ log_write_cb(void *data, int level, const char *line, size_t len)
   struct env *env = data;
 
   env->log_lines++;
+  if (memmem(line, len, "stopped reading", 15))
+    env->saw_read_pause = true;
   if (getenv("CSHIM_TEST_VERBOSE"))
     fwrite(line, 1, len, stderr);
 }
@@ -918,6 +921,38 @@ test_ttrpc_server_refuses_an_oversized_response_and_connection_survives(void **s
 }
 
 static void
+test_ttrpc_server_resumes_reading_once_a_slow_reader_catches_up(void **state)
+{
+  struct env *env = *state;
+  Cshim__Fixture__V1__BigRequest req = CSHIM__FIXTURE__V1__BIG_REQUEST__INIT;
+  uint64_t until;
+  struct client c;
+  uint32_t id;
+
+  client_open(env, &c);
+  /* Six answers of almost 4 MiB each that the client does not read yet: more than the server
+     queues before it stops reading from this connection. */
+  req.size = CSHIM_FRAME_MAX_DATA - 64;
+  for (id = 1; id <= 11; id += 2)
+    client_call(&c, id, "Big", &req.base);
+  until = cshim_now_ns() + 200ull * 1000 * 1000;
+  while (cshim_now_ns() < until)
+    pump(env, c.fd, 0);
+  assert_int_equal(env->n_handled, 6);
+  assert_true(env->saw_read_pause);
+  call_echo(&c, 13, "behind the big ones");
+  for (id = 1; id <= 11; id += 2) {
+    uint32_t got;
+    Ttrpc__Response *resp = client_recv(&c, &got);
+    assert_int_equal(got, id);
+    assert_int_equal(resp->status->code, 0);
+    ttrpc__response__free_unpacked(resp, NULL);
+  }
+  expect_echo_text(&c, 13, "behind the big ones");
+  client_close(&c);
+}
+
+static void
 test_ttrpc_server_turns_a_reply_of_the_wrong_type_into_internal(void **state)
 {
   struct env *env = *state;
@@ -1462,6 +1497,7 @@ main(void)
       T(test_ttrpc_server_answers_in_completion_order),
       T(test_ttrpc_server_sends_handler_failures_with_their_code),
       T(test_ttrpc_server_refuses_an_oversized_response_and_connection_survives),
+      T(test_ttrpc_server_resumes_reading_once_a_slow_reader_catches_up),
       T(test_ttrpc_server_turns_a_reply_of_the_wrong_type_into_internal),
       T(test_ttrpc_server_runs_interceptors_before_in_order_and_after_in_reverse),
       T(test_ttrpc_server_exposes_metadata_case_insensitively),
