@@ -80,6 +80,17 @@ take_unclaimed (host_reaper_t *r, pid_t pid, int *status)
   return false;
 }
 
+/* While somebody waits for an exit the loop must stay alive for SIGCHLD; otherwise the reaper
+   alone does not keep it running. */
+static void
+update_ref (host_reaper_t *r)
+{
+  if (r->watches)
+    uv_ref ((uv_handle_t *) &r->sigchld);
+  else
+    uv_unref ((uv_handle_t *) &r->sigchld);
+}
+
 static void
 dispatch (host_reaper_t *r, pid_t pid, int status)
 {
@@ -109,6 +120,7 @@ dispatch (host_reaper_t *r, pid_t pid, int status)
     }
   if (!any)
     remember_unclaimed (r, pid, status);
+  update_ref (r);
 
   for (struct watch *s = r->subscribers; s;)
     {
@@ -163,6 +175,7 @@ deferred_cb (uv_timer_t *t)
       else
         pp = &w->next;
     }
+  update_ref (r);
   while (fired)
     {
       struct watch *w = fired;
@@ -191,6 +204,7 @@ reaper_watch (cshim_reaper_t *base, pid_t pid, cshim_exit_cb cb, void *data, csh
     }
   w->next = r->watches;
   r->watches = w;
+  update_ref (r);
   return 0;
 }
 
@@ -213,7 +227,9 @@ remove_from (struct watch **pp, pid_t pid, cshim_exit_cb cb, void *data)
 static void
 reaper_unwatch (cshim_reaper_t *base, pid_t pid, cshim_exit_cb cb, void *data)
 {
-  remove_from (&((host_reaper_t *) base)->watches, pid, cb, data);
+  host_reaper_t *r = (host_reaper_t *) base;
+  remove_from (&r->watches, pid, cb, data);
+  update_ref (r);
 }
 
 static int
@@ -262,7 +278,6 @@ host_reaper_new (uv_loop_t *loop, const cshim_logger_t *log, host_reaper_t **out
   r->open_handles++;
   uv_timer_init (loop, &r->deferred);
   r->open_handles++;
-  uv_unref ((uv_handle_t *) &r->deferred);
   ret = uv_signal_start (&r->sigchld, sigchld_cb, SIGCHLD);
   if (ret < 0)
     {
