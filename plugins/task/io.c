@@ -1,0 +1,589 @@
+// SPDX-License-Identifier: Apache-2.0
+// A process's stdio: pipes for the runtime, and copies between them and the client's FIFOs or
+// files on the loop, without ever blocking it.
+#define _GNU_SOURCE
+#include "task.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cshim/util.h>
+
+enum
+{
+  STDIN = 0,
+  STDOUT = 1,
+  STDERR = 2,
+};
+
+/* One direction of copying: src -> dst through a buffer. While the buffer holds data the source
+   is not read (back-pressure reaches the writer through the full pipe). */
+struct copier
+{
+  task_io_t *io;
+  int index;
+  bool used;     /* the copy exists */
+  bool started;  /* task_io_start ran */
+  bool finished; /* source done, buffer flushed, fds closed */
+  bool discard;  /* destination failed: keep draining the source, drop the data */
+  int src_fd;
+  int dst_fd;
+  int keeper_fd;   /* extra reader kept on an output FIFO */
+  bool dst_sync;   /* destination cannot be polled (regular file): write it directly */
+  bool dst_shared; /* dst_fd is io->shared_fd */
+  bool src_poll_init, dst_poll_init;
+  uv_poll_t src_poll;
+  uv_poll_t dst_poll;
+  char *buf;
+  size_t len, off;
+};
+
+struct task_io_s
+{
+  uv_loop_t *loop;
+  const cshim_logger_t *log;
+  struct copier copy[3];
+  int runtime_fd[3];
+  int stdin_keeper; /* extra writer on the stdin FIFO: the copy sees no EOF while it is open */
+  int shared_fd;    /* stdout and stderr share one file */
+  int shared_refs;
+  int outputs_pending;
+  uv_timer_t timer;
+  task_io_done_cb wait_cb;
+  void *wait_data;
+  bool closing;
+  int pending_closes;
+};
+
+static void
+close_fd(int *fd)
+{
+  if (*fd >= 0)
+    close(*fd);
+  *fd = -1;
+}
+
+int
+task_io_kind(const char *stdin_, const char *stdout_, const char *stderr_, task_io_kind_t *kind,
+             cshim_error_t *err)
+{
+  const char *sep;
+  size_t n;
+
+  if ((stdin_ == NULL || *stdin_ == '\0') && (stdout_ == NULL || *stdout_ == '\0') &&
+      (stderr_ == NULL || *stderr_ == '\0')) {
+    *kind = TASK_IO_NULL;
+    return 0;
+  }
+  *kind = TASK_IO_FIFO;
+  if (stdout_ == NULL || (sep = strstr(stdout_, "://")) == NULL)
+    return 0;
+  n = (size_t)(sep - stdout_);
+  if (n == 4 && strncmp(stdout_, "fifo", 4) == 0)
+    return 0;
+  if (n == 4 && strncmp(stdout_, "file", 4) == 0)
+    *kind = TASK_IO_FILE;
+  else if ((n == 6 && strncmp(stdout_, "binary", 6) == 0) ||
+           (n == 9 && strncmp(stdout_, "binary-v2", 9) == 0))
+    *kind = TASK_IO_BINARY;
+  else
+    return cshim_error_make(err, EINVAL, "unknown STDIO scheme `%.*s`", (int)n, stdout_);
+  return 0;
+}
+
+static int
+hexval(char c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* The path of a file:// URL (authority skipped, %XX decoded, query/fragment dropped). */
+static int
+file_url_path(const char *url, char **out, cshim_error_t *err)
+{
+  const char *p = url + strlen("file://");
+  const char *end;
+  char *path, *w;
+
+  if (*p != '/') {
+    p = strchr(p, '/'); /* file://host/path: the host is ignored, as Go's u.Path does */
+    if (p == NULL)
+      return cshim_error_make(err, EINVAL, "`%s`: no path", url);
+  }
+  end = p + strcspn(p, "?#");
+  path = w = xmalloc((size_t)(end - p) + 1);
+  while (p < end) {
+    if (*p == '%') {
+      int hi = end - p >= 3 ? hexval(p[1]) : -1;
+      int lo = hi >= 0 ? hexval(p[2]) : -1;
+      if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+        free(path);
+        return cshim_error_make(err, EINVAL, "`%s`: bad escape", url);
+      }
+      *w++ = (char)(hi * 16 + lo);
+      p += 3;
+    } else
+      *w++ = *p++;
+  }
+  *w = '\0';
+  *out = path;
+  return 0;
+}
+
+static int
+mkdir_parents(const char *path, cshim_error_t *err)
+{
+  cleanup_free char *dir = xstrdup(path);
+  char *slash = strrchr(dir, '/');
+  if (slash == NULL || slash == dir)
+    return 0;
+  *slash = '\0';
+  for (char *p = dir + 1; *p; p++) {
+    if (*p != '/')
+      continue;
+    *p = '\0';
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+      return cshim_error_sys(err, errno, "mkdir `%s`", dir);
+    *p = '/';
+  }
+  if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+    return cshim_error_sys(err, errno, "mkdir `%s`", dir);
+  return 0;
+}
+
+static bool
+fd_pollable(int fd)
+{
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return false;
+  return S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
+}
+
+static int
+set_nonblock(int fd, cshim_error_t *err)
+{
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+    return cshim_error_sys(err, errno, "set O_NONBLOCK");
+  return 0;
+}
+
+/* A pipe for the runtime: container_end is handed to the runtime (blocking, owned by uid/gid),
+   shim_end is ours (non-blocking). */
+static int
+make_pipe(bool container_reads, uid_t uid, gid_t gid, int *container_end, int *shim_end,
+          cshim_error_t *err)
+{
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0)
+    return cshim_error_sys(err, errno, "pipe");
+  if ((uid || gid) && (fchown(p[0], uid, gid) < 0 || fchown(p[1], uid, gid) < 0)) {
+    int e = errno;
+    close(p[0]);
+    close(p[1]);
+    return cshim_error_sys(err, e, "chown stdio pipe to %u:%u", (unsigned)uid, (unsigned)gid);
+  }
+  *container_end = container_reads ? p[0] : p[1];
+  *shim_end = container_reads ? p[1] : p[0];
+  if (set_nonblock(*shim_end, err) < 0) {
+    close(p[0]);
+    close(p[1]);
+    return -EIO;
+  }
+  return 0;
+}
+
+/* Open the client's side of stdout/stderr as its destination. */
+static int
+open_output(task_io_t *io, struct copier *c, const char *path, const char *shared_with,
+            cshim_error_t *err)
+{
+  struct stat st;
+
+  if (shared_with && strcmp(path, shared_with) == 0 && io->shared_fd >= 0) {
+    c->dst_fd = io->shared_fd;
+    c->dst_shared = true;
+    c->dst_sync = true;
+    io->shared_refs++;
+    return 0;
+  }
+  if (stat(path, &st) < 0)
+    return cshim_error_sys(err, errno, "stat `%s`", path);
+  if (S_ISFIFO(st.st_mode)) {
+    /* Our own reader first: then opening for writing cannot block or fail with ENXIO, and
+       writes keep working while no client reads. */
+    c->keeper_fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (c->keeper_fd < 0)
+      return cshim_error_sys(err, errno, "open `%s` for reading", path);
+    c->dst_fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (c->dst_fd < 0)
+      return cshim_error_sys(err, errno, "open `%s` for writing", path);
+    return 0;
+  }
+  c->dst_fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (c->dst_fd < 0)
+    return cshim_error_sys(err, errno, "open `%s`", path);
+  c->dst_sync = !fd_pollable(c->dst_fd);
+  if (c->dst_sync && io->shared_fd < 0) {
+    /* A regular file named by both stdout and stderr is written through one descriptor. */
+    io->shared_fd = c->dst_fd;
+    io->shared_refs = 1;
+    c->dst_shared = true;
+  }
+  return 0;
+}
+
+static int
+setup_stdin(task_io_t *io, const char *path, uid_t uid, gid_t gid, cshim_error_t *err)
+{
+  struct copier *c = &io->copy[STDIN];
+  struct stat st;
+
+  if (stat(path, &st) < 0)
+    return cshim_error_sys(err, errno, "stat `%s`", path);
+  if (!S_ISFIFO(st.st_mode)) {
+    /* Not a FIFO (a regular file): nothing to wait for, the runtime reads it directly. */
+    io->runtime_fd[STDIN] = open(path, O_RDONLY | O_CLOEXEC);
+    if (io->runtime_fd[STDIN] < 0)
+      return cshim_error_sys(err, errno, "open `%s`", path);
+    return 0;
+  }
+  c->src_fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (c->src_fd < 0)
+    return cshim_error_sys(err, errno, "open `%s` for reading", path);
+  io->stdin_keeper = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  if (io->stdin_keeper < 0)
+    return cshim_error_sys(err, errno, "open `%s` for writing", path);
+  if (make_pipe(true, uid, gid, &io->runtime_fd[STDIN], &c->dst_fd, err) < 0)
+    return cshim_error_wrap(err, "stdin");
+  c->used = true;
+  return 0;
+}
+
+static void
+io_handle_close_cb(uv_handle_t *h)
+{
+  task_io_t *io = h->data;
+  if (--io->pending_closes == 0 && io->closing) {
+    for (int i = 0; i < 3; i++)
+      free(io->copy[i].buf);
+    free(io);
+  }
+}
+
+static void
+close_handle(task_io_t *io, uv_handle_t *h)
+{
+  if (uv_is_closing(h))
+    return;
+  h->data = io;
+  io->pending_closes++;
+  uv_close(h, io_handle_close_cb);
+}
+
+static void
+fire_wait(task_io_t *io)
+{
+  task_io_done_cb cb = io->wait_cb;
+  void *data = io->wait_data;
+  if (cb == NULL)
+    return;
+  io->wait_cb = NULL;
+  io->wait_data = NULL;
+  uv_timer_stop(&io->timer);
+  cb(data);
+}
+
+/* Release a copy's descriptors. Poll handles are closed before their fds: libuv removes the fd
+   from epoll when the handle closes, which must not hit a reused descriptor number. */
+static void
+copier_release(struct copier *c)
+{
+  task_io_t *io = c->io;
+  if (c->src_poll_init)
+    close_handle(io, (uv_handle_t *)&c->src_poll);
+  if (c->dst_poll_init)
+    close_handle(io, (uv_handle_t *)&c->dst_poll);
+  c->src_poll_init = c->dst_poll_init = false;
+  close_fd(&c->src_fd);
+  if (c->dst_shared) {
+    c->dst_shared = false;
+    c->dst_fd = -1;
+    if (--io->shared_refs == 0)
+      close_fd(&io->shared_fd);
+  } else
+    close_fd(&c->dst_fd);
+  close_fd(&c->keeper_fd);
+}
+
+static void
+copier_finish(struct copier *c)
+{
+  task_io_t *io = c->io;
+  if (c->finished)
+    return;
+  c->finished = true;
+  copier_release(c);
+  if (c->index != STDIN && c->used && --io->outputs_pending == 0)
+    fire_wait(io);
+}
+
+/* Write out the buffer. true = empty now; false = destination full (EAGAIN). */
+static bool
+copier_flush(struct copier *c)
+{
+  while (c->off < c->len) {
+    ssize_t n;
+    if (c->discard)
+      break;
+    n = write(c->dst_fd, c->buf + c->off, c->len - c->off);
+    if (n > 0) {
+      c->off += (size_t)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && errno == EAGAIN && !c->dst_sync)
+      return false;
+    cshim_log_debug(c->io->log, "stdio copy %d: write: %s; dropping further output", c->index,
+                    n < 0 ? strerror(errno) : "no progress");
+    c->discard = true;
+  }
+  c->off = c->len = 0;
+  return true;
+}
+
+static void src_cb(uv_poll_t *h, int status, int events);
+
+static void
+dst_cb(uv_poll_t *h, int status, int events)
+{
+  struct copier *c = CSHIM_CONTAINER_OF(h, struct copier, dst_poll);
+  if (status < 0)
+    c->discard = true;
+  if (!copier_flush(c))
+    return;
+  uv_poll_stop(&c->dst_poll);
+  uv_poll_start(&c->src_poll, UV_READABLE | UV_DISCONNECT, src_cb);
+}
+
+static void
+src_cb(uv_poll_t *h, int status, int events)
+{
+  struct copier *c = CSHIM_CONTAINER_OF(h, struct copier, src_poll);
+  ssize_t n;
+
+  if (status < 0) {
+    copier_finish(c);
+    return;
+  }
+  do
+    n = read(c->src_fd, c->buf, TASK_IO_BUFFER_SIZE);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && errno == EAGAIN)
+    return;
+  if (n <= 0) {
+    copier_finish(c);
+    return;
+  }
+  c->len = (size_t)n;
+  c->off = 0;
+  if (copier_flush(c))
+    return;
+  uv_poll_stop(&c->src_poll);
+  uv_poll_start(&c->dst_poll, UV_WRITABLE, dst_cb);
+}
+
+int
+task_io_new(uv_loop_t *loop, const cshim_logger_t *log, const char *stdin_, const char *stdout_,
+            const char *stderr_, uid_t uid, gid_t gid, task_io_t **out, cshim_error_t *err)
+{
+  task_io_t *io;
+  task_io_kind_t kind;
+  cleanup_free char *file = NULL;
+  const char *out_path[3] = {NULL, NULL, NULL};
+  int ret;
+
+  *out = NULL;
+  if (task_io_kind(stdin_, stdout_, stderr_, &kind, err) < 0)
+    return cshim_error_wrap(err, "stdio");
+  if (kind == TASK_IO_NULL)
+    return 0;
+  if (kind == TASK_IO_BINARY)
+    return cshim_error_make(err, ENOTSUP, "stdio: logging binaries (`%s`) are not supported",
+                            stdout_);
+
+  io = xmalloc0(sizeof *io);
+  io->loop = loop;
+  io->log = log;
+  io->stdin_keeper = -1;
+  io->shared_fd = -1;
+  for (int i = 0; i < 3; i++) {
+    struct copier *c = &io->copy[i];
+    c->io = io;
+    c->index = i;
+    c->src_fd = c->dst_fd = c->keeper_fd = -1;
+    io->runtime_fd[i] = -1;
+  }
+  uv_timer_init(loop, &io->timer);
+
+  if (kind == TASK_IO_FILE) {
+    cleanup_close int fd = -1;
+    ret = file_url_path(stdout_, &file, err);
+    if (ret < 0)
+      goto fail;
+    ret = mkdir_parents(file, err);
+    if (ret < 0)
+      goto fail;
+    fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      ret = cshim_error_sys(err, errno, "open `%s`", file);
+      goto fail;
+    }
+    io->shared_fd = cshim_steal_fd(&fd);
+    io->shared_refs = 1; /* dropped below once the outputs hold their own references */
+  } else {
+    out_path[STDOUT] = stdout_;
+    out_path[STDERR] = stderr_;
+  }
+
+  if (stdin_ && *stdin_) {
+    ret = setup_stdin(io, stdin_, uid, gid, err);
+    if (ret < 0)
+      goto fail;
+  }
+  for (int i = STDOUT; i <= STDERR; i++) {
+    struct copier *c = &io->copy[i];
+    const char *s = i == STDOUT ? stdout_ : stderr_;
+    if (s == NULL || *s == '\0')
+      continue;
+    ret = make_pipe(false, uid, gid, &io->runtime_fd[i], &c->src_fd, err);
+    if (ret < 0)
+      goto fail;
+    c->used = true;
+    io->outputs_pending++;
+    if (kind == TASK_IO_FILE) {
+      c->dst_fd = io->shared_fd;
+      c->dst_shared = true;
+      c->dst_sync = true;
+      io->shared_refs++;
+    } else {
+      ret = open_output(io, c, out_path[i], i == STDERR ? out_path[STDOUT] : NULL, err);
+      if (ret < 0)
+        goto fail;
+    }
+  }
+  if (kind == TASK_IO_FILE && --io->shared_refs == 0)
+    close_fd(&io->shared_fd);
+
+  *out = io;
+  return 0;
+
+fail:
+  cshim_error_wrap(err, "stdio");
+  task_io_close(io);
+  return ret < 0 ? ret : -EIO;
+}
+
+void
+task_io_runtime_fds(const task_io_t *io, cshim_runtime_io_t *out)
+{
+  out->stdin_fd = io ? io->runtime_fd[STDIN] : -1;
+  out->stdout_fd = io ? io->runtime_fd[STDOUT] : -1;
+  out->stderr_fd = io ? io->runtime_fd[STDERR] : -1;
+}
+
+void
+task_io_close_runtime_side(task_io_t *io)
+{
+  if (io == NULL)
+    return;
+  for (int i = 0; i < 3; i++)
+    close_fd(&io->runtime_fd[i]);
+}
+
+int
+task_io_start(task_io_t *io, cshim_error_t *err)
+{
+  if (io == NULL)
+    return 0;
+  for (int i = 0; i < 3; i++) {
+    struct copier *c = &io->copy[i];
+    int r;
+    if (!c->used || c->started || c->finished)
+      continue;
+    c->started = true;
+    c->buf = xmalloc(TASK_IO_BUFFER_SIZE);
+    r = uv_poll_init(io->loop, &c->src_poll, c->src_fd);
+    if (r < 0)
+      return cshim_error_from_uv(err, r, "stdio copy %d: poll source", i);
+    c->src_poll_init = true;
+    if (!c->dst_sync) {
+      r = uv_poll_init(io->loop, &c->dst_poll, c->dst_fd);
+      if (r < 0)
+        return cshim_error_from_uv(err, r, "stdio copy %d: poll destination", i);
+      c->dst_poll_init = true;
+    }
+    r = uv_poll_start(&c->src_poll, UV_READABLE | UV_DISCONNECT, src_cb);
+    if (r < 0)
+      return cshim_error_from_uv(err, r, "stdio copy %d: start", i);
+  }
+  return 0;
+}
+
+static void
+wait_timer_cb(uv_timer_t *t)
+{
+  task_io_t *io = CSHIM_CONTAINER_OF(t, task_io_t, timer);
+  if (io->outputs_pending > 0)
+    cshim_log_warn(io->log, "stdio copy did not finish in time; closing it");
+  fire_wait(io);
+}
+
+void
+task_io_wait(task_io_t *io, uint64_t timeout_ms, task_io_done_cb cb, void *data)
+{
+  io->wait_cb = cb;
+  io->wait_data = data;
+  uv_timer_start(&io->timer, wait_timer_cb, io->outputs_pending > 0 ? timeout_ms : 0, 0);
+}
+
+void
+task_io_close_stdin(task_io_t *io)
+{
+  if (io == NULL)
+    return;
+  close_fd(&io->stdin_keeper);
+  /* A copy that never started has nobody to notice the EOF: close the container's stdin now. */
+  if (io->copy[STDIN].used && !io->copy[STDIN].started)
+    copier_finish(&io->copy[STDIN]);
+}
+
+void
+task_io_close(task_io_t *io)
+{
+  if (io == NULL || io->closing)
+    return;
+  io->closing = true;
+  io->wait_cb = NULL;
+  for (int i = 0; i < 3; i++) {
+    struct copier *c = &io->copy[i];
+    c->finished = true;
+    copier_release(c);
+    close_fd(&io->runtime_fd[i]);
+  }
+  close_fd(&io->stdin_keeper);
+  close_fd(&io->shared_fd);
+  close_handle(io, (uv_handle_t *)&io->timer);
+}

@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: Apache-2.0
+// A container process (init or exec): its state, its exit, the Wait calls pending on it, and
+// the TaskExit event, kept behind TaskStart.
+#include "task.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <cshim/util.h>
+
+#include "containerd/events/task.pb-c.h"
+
+void
+task_now(struct timespec *ts)
+{
+  clock_gettime(CLOCK_REALTIME, ts);
+}
+
+Containerd__V1__Types__Status
+task_status_from_string(const char *s)
+{
+  if (s == NULL)
+    return CONTAINERD__V1__TYPES__STATUS__UNKNOWN;
+  if (strcmp(s, "created") == 0)
+    return CONTAINERD__V1__TYPES__STATUS__CREATED;
+  if (strcmp(s, "running") == 0)
+    return CONTAINERD__V1__TYPES__STATUS__RUNNING;
+  if (strcmp(s, "stopped") == 0)
+    return CONTAINERD__V1__TYPES__STATUS__STOPPED;
+  if (strcmp(s, "paused") == 0)
+    return CONTAINERD__V1__TYPES__STATUS__PAUSED;
+  if (strcmp(s, "pausing") == 0)
+    return CONTAINERD__V1__TYPES__STATUS__PAUSING;
+  return CONTAINERD__V1__TYPES__STATUS__UNKNOWN;
+}
+
+task_process_t *
+task_process_new(task_container_t *c, const char *exec_id, const char *stdin_, const char *stdout_,
+                 const char *stderr_, bool terminal)
+{
+  task_process_t *p = xmalloc0(sizeof *p);
+  p->container = c;
+  p->exec_id = exec_id && *exec_id ? xstrdup(exec_id) : NULL;
+  p->state = TASK_PROC_CREATED;
+  p->stdin_ = xstrdup(stdin_ ? stdin_ : "");
+  p->stdout_ = xstrdup(stdout_ ? stdout_ : "");
+  p->stderr_ = xstrdup(stderr_ ? stderr_ : "");
+  p->terminal = terminal;
+  return p;
+}
+
+void
+task_process_free(task_process_t *p)
+{
+  task_waiter_t *w, *next;
+  if (p == NULL)
+    return;
+  for (w = p->waiters; w; w = next) {
+    next = w->next;
+    cshim_ttrpc_call_fail(w->call, CSHIM_GRPC_UNAVAILABLE, "shim shutting down");
+    free(w);
+  }
+  if (p->watching)
+    p->container->svc->reaper->ops->unwatch(p->container->svc->reaper, p->pid, task_process_exit_cb,
+                                            p);
+  task_io_close(p->io);
+  free(p->exec_id);
+  free(p->stdin_);
+  free(p->stdout_);
+  free(p->stderr_);
+  free(p);
+}
+
+int
+task_process_watch(task_process_t *p, cshim_error_t *err)
+{
+  cshim_reaper_t *reaper = p->container->svc->reaper;
+  int ret = reaper->ops->watch(reaper, p->pid, task_process_exit_cb, p, err);
+  if (ret < 0)
+    return cshim_error_wrap(err, "watch pid %d", (int)p->pid);
+  p->watching = true;
+  return 0;
+}
+
+const char *
+task_process_event_id(const task_process_t *p)
+{
+  return p->exec_id ? p->exec_id : p->container->id;
+}
+
+void
+task_process_exited_at(const task_process_t *p, Google__Protobuf__Timestamp *ts)
+{
+  if (p->exited) {
+    ts->seconds = (int64_t)p->exited_at.tv_sec;
+    ts->nanos = (int32_t)p->exited_at.tv_nsec;
+  } else {
+    ts->seconds = TASK_GO_ZERO_TIME_SECONDS;
+    ts->nanos = 0;
+  }
+}
+
+void
+task_process_exit_cb(void *data, pid_t pid, int wait_status)
+{
+  task_process_t *p = data;
+  struct timespec now;
+  p->watching = false;
+  task_now(&now);
+  task_process_set_exited(p, wait_status, &now);
+}
+
+void
+task_process_set_exited(task_process_t *p, int wait_status, const struct timespec *when)
+{
+  if (p->exited)
+    return;
+  p->exited = true;
+  p->wait_status = wait_status;
+  p->exit_status = cshim_exit_status(wait_status);
+  p->exited_at = *when;
+  cshim_log_debug(p->container->svc->log, "process %d of `%s` (%s) exited with status %u",
+                  (int)p->pid, p->container->id, task_process_event_id(p), p->exit_status);
+  if (p->starting) {
+    /* TaskStart is not out yet; the exit follows it (Start's completion calls finish). */
+    p->exit_pending = true;
+    return;
+  }
+  task_process_finish_exit(p);
+}
+
+static void
+reply_wait(task_process_t *p, cshim_ttrpc_call_t *call)
+{
+  Containerd__Task__V2__WaitResponse resp = CONTAINERD__TASK__V2__WAIT_RESPONSE__INIT;
+  Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+  task_process_exited_at(p, &ts);
+  resp.exit_status = p->exit_status;
+  resp.exited_at = &ts;
+  cshim_ttrpc_call_reply(call, &resp.base);
+}
+
+void
+task_process_finish_exit(task_process_t *p)
+{
+  task_container_t *c = p->container;
+  task_waiter_t *w;
+
+  p->exit_pending = false;
+  p->state = TASK_PROC_STOPPED;
+  if (!p->deleting) {
+    Containerd__Events__TaskExit ev = CONTAINERD__EVENTS__TASK_EXIT__INIT;
+    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    task_process_exited_at(p, &ts);
+    ev.container_id = c->id;
+    ev.id = (char *)task_process_event_id(p);
+    ev.pid = (uint32_t)p->pid;
+    ev.exit_status = p->exit_status;
+    ev.exited_at = &ts;
+    task_service_publish(c->svc, CSHIM_TOPIC_TASK_EXIT, &ev.base);
+  }
+  while ((w = p->waiters) != NULL) {
+    p->waiters = w->next;
+    reply_wait(p, w->call);
+    free(w);
+  }
+  if (p == c->init && c->kill_all_on_exit && !p->deleting)
+    task_container_kill_all(c);
+}
+
+void
+task_process_add_waiter(task_process_t *p, cshim_ttrpc_call_t *call)
+{
+  task_waiter_t *w, **tail;
+  if (p->state == TASK_PROC_STOPPED) {
+    reply_wait(p, call);
+    return;
+  }
+  w = xmalloc0(sizeof *w);
+  w->call = call;
+  for (tail = &p->waiters; *tail; tail = &(*tail)->next)
+    ;
+  *tail = w;
+}

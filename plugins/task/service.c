@@ -1,0 +1,837 @@
+// SPDX-License-Identifier: Apache-2.0
+// The task service's RPC handlers (containerd.task.v2.Task / v3.Task) and the container table.
+#include "task.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cshim/util.h>
+
+#include "containerd/events/task.pb-c.h"
+#include "containerd/runc/options/oci.pb-c.h"
+#include "google/protobuf/empty.pb-c.h"
+
+#define PROCESS_DETAILS_TYPE "containerd.runc.v1.ProcessDetails"
+
+/* ---- the table ---- */
+
+task_container_t *
+task_service_find(task_service_t *svc, const char *id)
+{
+  if (id == NULL)
+    return NULL;
+  for (task_container_t *c = svc->containers; c; c = c->next)
+    if (!c->creating && strcmp(c->id, id) == 0)
+      return c;
+  return NULL;
+}
+
+static bool
+id_taken(task_service_t *svc, const char *id)
+{
+  for (task_container_t *c = svc->containers; c; c = c->next)
+    if (strcmp(c->id, id) == 0)
+      return true;
+  return false;
+}
+
+void
+task_service_publish(task_service_t *svc, const char *topic, const ProtobufCMessage *event)
+{
+  cshim_error_t err = NULL;
+  if (svc->publisher == NULL)
+    return;
+  if (cshim_publish(svc->publisher, topic, event, &err) < 0) {
+    cshim_log_error(svc->log, "publish %s: %s", topic, err ? err->msg : "unknown error");
+    cshim_error_release(&err);
+  }
+}
+
+static void
+gc_cb(uv_timer_t *t)
+{
+  task_service_t *svc = CSHIM_CONTAINER_OF(t, task_service_t, gc_timer);
+  task_container_t **pp = &svc->removed;
+  while (*pp) {
+    task_container_t *c = *pp;
+    if (c->ops == NULL) {
+      *pp = c->next;
+      task_container_free(c);
+    } else
+      pp = &c->next;
+  }
+}
+
+void
+task_service_schedule_gc(task_service_t *svc)
+{
+  if (svc->closing)
+    return;
+  uv_timer_start(&svc->gc_timer, gc_cb, 0, 0);
+}
+
+/* Find the container and process a request names; NotFound as the runc shim words it. */
+static int
+lookup(task_service_t *svc, const char *id, const char *exec_id, task_container_t **c,
+       task_process_t **p, cshim_error_t *err)
+{
+  *c = task_service_find(svc, id);
+  if (*c == NULL)
+    return cshim_error_make(err, ENOENT, "container not created: not found");
+  *p = task_container_process(*c, exec_id);
+  if (*p == NULL)
+    return cshim_error_make(err, ENOENT, "process does not exist %s: not found", exec_id);
+  return 0;
+}
+
+static void
+fail(cshim_ttrpc_call_t *call, cshim_error_t *err)
+{
+  cshim_ttrpc_call_fail_error(call, err);
+}
+
+static void
+reply_empty(cshim_ttrpc_call_t *call)
+{
+  Google__Protobuf__Empty empty = GOOGLE__PROTOBUF__EMPTY__INIT;
+  cshim_ttrpc_call_reply(call, &empty.base);
+}
+
+/* ---- Create ---- */
+
+/* Undo what a failed Create set up and drop the container. */
+static void
+abandon_create(task_container_t *c)
+{
+  task_io_close(c->init->io);
+  c->init->io = NULL;
+  task_mount_unmount_all(c->mounted, c->n_mounted, c->svc->log);
+  c->mounted = NULL;
+  c->n_mounted = 0;
+  task_container_remove(c);
+}
+
+static void
+cleanup_done(task_op_t *op, cshim_runtime_result_t *result)
+{
+  if (result->error && result->error->status != -ENOENT)
+    cshim_log_warn(op->container->svc->log, "clean up `%s`: %s", op->container->id,
+                   result->error->msg);
+  task_op_free(op);
+}
+
+static void
+publish_create(task_container_t *c)
+{
+  Containerd__Events__TaskCreate ev = CONTAINERD__EVENTS__TASK_CREATE__INIT;
+  Containerd__Events__TaskIO io = CONTAINERD__EVENTS__TASK_IO__INIT;
+  task_process_t *p = c->init;
+
+  io.stdin = p->stdin_;
+  io.stdout = p->stdout_;
+  io.stderr = p->stderr_;
+  io.terminal = p->terminal;
+  ev.container_id = c->id;
+  ev.bundle = c->bundle;
+  ev.n_rootfs = c->n_mounts;
+  ev.rootfs = c->mounts;
+  ev.io = &io;
+  ev.checkpoint = "";
+  ev.pid = (uint32_t)p->pid;
+  task_service_publish(c->svc, CSHIM_TOPIC_TASK_CREATE, &ev.base);
+}
+
+static void
+create_done(task_op_t *op, cshim_runtime_result_t *result)
+{
+  task_container_t *c = op->container;
+  task_process_t *p = c->init;
+  Containerd__Task__V2__CreateTaskResponse resp = CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
+  cshim_error_t err = NULL;
+  pid_t pid = 0;
+
+  if (result->error) {
+    err = steal_pointer(&result->error);
+    abandon_create(c);
+    task_op_fail(op, &err);
+    return;
+  }
+  if (cshim_read_pid_file(c->pid_file, &pid, &err) < 0 || pid <= 0) {
+    if (err == NULL)
+      cshim_error_make(&err, EIO, "pid file `%s` holds no pid", c->pid_file);
+    goto undo;
+  }
+  p->pid = pid;
+  /* Watch before anything else can reap it; an exit that came first is replayed. */
+  if (task_process_watch(p, &err) < 0)
+    goto undo;
+  c->creating = false;
+  publish_create(c);
+  resp.pid = (uint32_t)pid;
+  cshim_ttrpc_call_reply(op->call, &resp.base);
+  op->call = NULL;
+  task_op_free(op);
+  return;
+
+undo : {
+  /* The runtime created the container: remove it before dropping our record. */
+  cshim_error_t derr = NULL;
+  task_op_t *cleanup = task_op_new(c, p, NULL, cleanup_done, "clean up");
+  if (cshim_runtime_delete(c->rt, c->id, true, c->log_path, task_op_runtime_cb, cleanup, &derr) < 0)
+    task_op_fail(cleanup, &derr);
+}
+  abandon_create(c);
+  cshim_error_wrap(&err, "create `%s`", c->id);
+  task_op_fail(op, &err);
+}
+
+static int
+prepare_create(task_service_t *svc, task_container_t *c,
+               const Containerd__Task__V2__CreateTaskRequest *req, cshim_error_t *err)
+{
+  cshim_runtime_config_t rcfg = {0};
+  int ret;
+
+  ret = task_options_resolve(&svc->cfg, req->options, &c->opts, err);
+  if (ret < 0)
+    return ret;
+  ret = cshim_runc_options_write(c->bundle, &c->opts, err);
+  if (ret < 0)
+    return ret;
+  ret = cshim_runc_runtime_write(c->bundle, c->opts.binary_name, err);
+  if (ret < 0)
+    return ret;
+  c->kill_all_on_exit = task_spec_kill_all_on_exit(c->bundle);
+
+  if (c->n_mounts > 0) {
+    ret = task_mount_all(c->mounts, c->n_mounts, c->rootfs, &c->mounted, &c->n_mounted, err);
+    if (ret < 0)
+      return cshim_error_wrap(err, "mount rootfs");
+  }
+
+  ret = task_io_new(svc->loop, svc->log, req->stdin, req->stdout, req->stderr, c->opts.io_uid,
+                    c->opts.io_gid, &c->init->io, err);
+  if (ret < 0)
+    return ret;
+
+  rcfg.loop = svc->loop;
+  rcfg.reaper = svc->reaper;
+  rcfg.log = svc->log;
+  rcfg.binary = c->opts.binary_name;
+  rcfg.root = cshim_runc_options_runtime_root(&c->opts, svc->cfg.runtime_root, svc->namespace_);
+  rcfg.systemd_cgroup = c->opts.systemd_cgroup;
+  rcfg.debug = false;
+  rcfg.timeout_ms = svc->cfg.command_timeout_ms;
+  ret = cshim_runtime_new(&rcfg, &c->rt, err);
+  free((char *)rcfg.root);
+  if (ret < 0)
+    return ret;
+
+  if (unlink(c->pid_file) < 0 && errno != ENOENT)
+    return cshim_error_sys(err, errno, "remove stale `%s`", c->pid_file);
+  return task_io_start(c->init->io, err);
+}
+
+static void
+handle_create(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
+{
+  task_service_t *svc = data;
+  const Containerd__Task__V2__CreateTaskRequest *req = (const void *)msg;
+  cshim_runtime_create_opts_t copts = {0};
+  cshim_error_t err = NULL;
+  task_io_kind_t kind;
+  task_container_t *c;
+  task_op_t *op;
+
+  if (task_validate_id(req->id, &err) < 0)
+    return fail(call, &err);
+  if (id_taken(svc, req->id)) {
+    cshim_error_make(&err, EEXIST, "container `%s`: already exists", req->id);
+    return fail(call, &err);
+  }
+  if (req->bundle == NULL || req->bundle[0] != '/') {
+    cshim_error_make(&err, EINVAL, "bundle `%s` is not an absolute path",
+                     req->bundle ? req->bundle : "");
+    return fail(call, &err);
+  }
+  if (req->terminal)
+    return (void)cshim_ttrpc_call_fail(call, CSHIM_GRPC_UNIMPLEMENTED,
+                                       "terminal is not supported yet");
+  if (req->checkpoint && *req->checkpoint)
+    return (void)cshim_ttrpc_call_fail(call, CSHIM_GRPC_UNIMPLEMENTED,
+                                       "restore from a checkpoint is not supported");
+  if (task_io_kind(req->stdin, req->stdout, req->stderr, &kind, &err) < 0)
+    return fail(call, &err);
+  if (kind == TASK_IO_BINARY)
+    return (void)cshim_ttrpc_call_fail(call, CSHIM_GRPC_UNIMPLEMENTED,
+                                       "logging binaries (binary://) are not supported yet");
+
+  c = task_container_new(svc, req);
+  c->next = svc->containers;
+  svc->containers = c;
+
+  if (prepare_create(svc, c, req, &err) < 0) {
+    abandon_create(c);
+    cshim_error_wrap(&err, "create `%s`", req->id);
+    return fail(call, &err);
+  }
+
+  copts.bundle = c->bundle;
+  copts.pid_file = c->pid_file;
+  copts.log_path = c->log_path;
+  copts.no_pivot = c->opts.no_pivot_root;
+  copts.no_new_keyring = c->opts.no_new_keyring;
+  task_io_runtime_fds(c->init->io, &copts.io);
+  op = task_op_new(c, c->init, call, create_done, "create");
+  if (cshim_runtime_create(c->rt, c->id, &copts, task_op_runtime_cb, op, &err) < 0) {
+    abandon_create(c);
+    task_op_fail(op, &err);
+    return;
+  }
+  /* The runtime holds its copies now; ours would keep the pipes from ever reaching EOF. */
+  task_io_close_runtime_side(c->init->io);
+}
+
+/* ---- Start ---- */
+
+static void
+start_done(task_op_t *op, cshim_runtime_result_t *result)
+{
+  task_process_t *p = op->process;
+  task_container_t *c = op->container;
+
+  p->starting = false;
+  if (result->error) {
+    cshim_error_t err = steal_pointer(&result->error);
+    task_op_fail(op, &err);
+  } else {
+    Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
+    Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
+    if (p->state == TASK_PROC_CREATED)
+      p->state = TASK_PROC_RUNNING;
+    ev.container_id = c->id;
+    ev.pid = (uint32_t)p->pid;
+    task_service_publish(c->svc, CSHIM_TOPIC_TASK_START, &ev.base);
+    resp.pid = (uint32_t)p->pid;
+    cshim_ttrpc_call_reply(op->call, &resp.base);
+    op->call = NULL;
+    task_op_free(op);
+  }
+  /* An exit reaped while starting goes out only now, after TaskStart. */
+  if (p->exit_pending)
+    task_process_finish_exit(p);
+}
+
+static void
+handle_start(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
+{
+  task_service_t *svc = data;
+  const Containerd__Task__V2__StartRequest *req = (const void *)msg;
+  cshim_error_t err = NULL;
+  task_container_t *c;
+  task_process_t *p;
+  task_op_t *op;
+
+  if (lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
+    return fail(call, &err);
+  if (p->starting || p->deleting) {
+    cshim_error_make(&err, EBUSY, "process is being %s", p->starting ? "started" : "deleted");
+    return fail(call, &err);
+  }
+  if (p->state != TASK_PROC_CREATED || p->exited) {
+    cshim_error_make(&err, EBUSY, "cannot start a %s process",
+                     p->state == TASK_PROC_RUNNING ? "running" : "stopped");
+    return fail(call, &err);
+  }
+  if (p->exec_id)
+    return (void)cshim_ttrpc_call_fail(call, CSHIM_GRPC_UNIMPLEMENTED,
+                                       "exec processes are not supported yet");
+
+  p->starting = true;
+  op = task_op_new(c, p, call, start_done, "start");
+  if (cshim_runtime_start(c->rt, c->id, c->log_path, task_op_runtime_cb, op, &err) < 0) {
+    p->starting = false;
+    task_op_fail(op, &err);
+  }
+}
+
+/* ---- Kill ---- */
+
+static void
+kill_done(task_op_t *op, cshim_runtime_result_t *result)
+{
+  if (result->error) {
+    cshim_error_t err = steal_pointer(&result->error);
+    if (err->status == -ESRCH || err->status == -ENOENT || op->process->exited) {
+      cshim_error_release(&err);
+      cshim_error_make(&err, ENOENT, "process already finished: not found");
+    }
+    task_op_fail(op, &err);
+    return;
+  }
+  reply_empty(op->call);
+  op->call = NULL;
+  task_op_free(op);
+}
+
+static void
+handle_kill(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
+{
+  task_service_t *svc = data;
+  const Containerd__Task__V2__KillRequest *req = (const void *)msg;
+  cshim_error_t err = NULL;
+  task_container_t *c;
+  task_process_t *p;
+  task_op_t *op;
+
+  if (lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
+    return fail(call, &err);
+  if (req->signal >= 65) {
+    cshim_error_make(&err, EINVAL, "invalid signal %u", req->signal);
+    return fail(call, &err);
+  }
+  if (p->exited && !req->all) {
+    cshim_error_make(&err, ENOENT, "process already finished: not found");
+    return fail(call, &err);
+  }
+  if (p->exec_id) {
+    if (p->pid <= 0) {
+      cshim_error_make(&err, EBUSY, "process %s is not started", p->exec_id);
+      return fail(call, &err);
+    }
+    if (kill(p->pid, (int)req->signal) < 0) {
+      if (errno == ESRCH)
+        cshim_error_make(&err, ENOENT, "process already finished: not found");
+      else
+        cshim_error_sys(&err, errno, "kill %d", (int)p->pid);
+      return fail(call, &err);
+    }
+    return reply_empty(call);
+  }
+
+  op = task_op_new(c, p, call, kill_done, "kill");
+  if (cshim_runtime_kill(c->rt, c->id, (int)req->signal, req->all, c->log_path, task_op_runtime_cb,
+                         op, &err) < 0)
+    task_op_fail(op, &err);
+}
+
+/* ---- Delete ---- */
+
+static void
+reply_delete(cshim_ttrpc_call_t *call, task_process_t *p)
+{
+  Containerd__Task__V2__DeleteResponse resp = CONTAINERD__TASK__V2__DELETE_RESPONSE__INIT;
+  Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+  task_process_exited_at(p, &ts);
+  resp.pid = (uint32_t)p->pid;
+  resp.exit_status = p->exit_status;
+  resp.exited_at = &ts;
+  cshim_ttrpc_call_reply(call, &resp.base);
+}
+
+static void
+delete_io_done_cb(void *data)
+{
+  task_op_t *op = data;
+  task_container_t *c = op->container;
+  task_process_t *p = op->process;
+  Containerd__Events__TaskDelete ev = CONTAINERD__EVENTS__TASK_DELETE__INIT;
+  Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+
+  task_io_close(p->io);
+  p->io = NULL;
+  task_mount_unmount_all(c->mounted, c->n_mounted, c->svc->log);
+  c->mounted = NULL;
+  c->n_mounted = 0;
+
+  task_process_exited_at(p, &ts);
+  ev.container_id = c->id;
+  ev.pid = (uint32_t)p->pid;
+  ev.exit_status = p->exit_status;
+  ev.exited_at = &ts;
+  ev.id = "";
+  task_service_publish(c->svc, CSHIM_TOPIC_TASK_DELETE, &ev.base);
+
+  reply_delete(op->call, p);
+  op->call = NULL;
+  task_container_remove(c);
+  task_op_free(op);
+}
+
+static void
+delete_done(task_op_t *op, cshim_runtime_result_t *result)
+{
+  task_process_t *p = op->process;
+
+  if (result->error && result->error->status != -ENOENT) {
+    cshim_error_t err = steal_pointer(&result->error);
+    p->deleting = false;
+    task_op_fail(op, &err);
+    return;
+  }
+  if (!p->exited) {
+    /* Never started: `delete --force` killed it. Its own exit may not be reaped yet. */
+    struct timespec now;
+    if (p->watching) {
+      cshim_reaper_t *reaper = op->container->svc->reaper;
+      reaper->ops->unwatch(reaper, p->pid, task_process_exit_cb, p);
+      p->watching = false;
+    }
+    task_now(&now);
+    task_process_set_exited(p, SIGKILL, &now);
+  }
+  if (p->io)
+    task_io_wait(p->io, TASK_IO_DRAIN_TIMEOUT_MS, delete_io_done_cb, op);
+  else
+    delete_io_done_cb(op);
+}
+
+static void
+handle_delete(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
+{
+  task_service_t *svc = data;
+  const Containerd__Task__V2__DeleteRequest *req = (const void *)msg;
+  cshim_error_t err = NULL;
+  task_container_t *c;
+  task_process_t *p;
+  task_op_t *op;
+  bool force;
+
+  if (lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
+    return fail(call, &err);
+  if (p->starting || p->deleting) {
+    cshim_error_make(&err, EBUSY, "process is being %s", p->starting ? "started" : "deleted");
+    return fail(call, &err);
+  }
+  if (p->state == TASK_PROC_RUNNING)
+    return (void)cshim_ttrpc_call_fail(call, CSHIM_GRPC_UNKNOWN, "cannot delete a running process");
+  if (p->exec_id) {
+    task_process_t **pp;
+    for (pp = &c->execs; *pp; pp = &(*pp)->next)
+      if (*pp == p) {
+        *pp = p->next;
+        break;
+      }
+    reply_delete(call, p);
+    task_process_free(p);
+    return;
+  }
+
+  force = p->state == TASK_PROC_CREATED;
+  p->deleting = true;
+  op = task_op_new(c, p, call, delete_done, "delete");
+  if (cshim_runtime_delete(c->rt, c->id, force, c->log_path, task_op_runtime_cb, op, &err) < 0) {
+    p->deleting = false;
+    task_op_fail(op, &err);
+  }
+}
+
+/* ---- State ---- */
+
+static void
+reply_state(cshim_ttrpc_call_t *call, task_process_t *p, Containerd__V1__Types__Status status)
+{
+  Containerd__Task__V2__StateResponse resp = CONTAINERD__TASK__V2__STATE_RESPONSE__INIT;
+  Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+  task_container_t *c = p->container;
+
+  task_process_exited_at(p, &ts);
+  resp.id = p->exec_id ? p->exec_id : c->id;
+  resp.bundle = c->bundle;
+  resp.pid = (uint32_t)p->pid;
+  resp.status = status;
+  resp.stdin = p->stdin_;
+  resp.stdout = p->stdout_;
+  resp.stderr = p->stderr_;
+  resp.terminal = p->terminal;
+  resp.exit_status = p->exit_status;
+  resp.exited_at = &ts;
+  resp.exec_id = p->exec_id ? p->exec_id : "";
+  cshim_ttrpc_call_reply(call, &resp.base);
+}
+
+static Containerd__V1__Types__Status
+recorded_status(const task_process_t *p)
+{
+  if (p->exited || p->state == TASK_PROC_STOPPED)
+    return CONTAINERD__V1__TYPES__STATUS__STOPPED;
+  if (p->state == TASK_PROC_RUNNING)
+    return CONTAINERD__V1__TYPES__STATUS__RUNNING;
+  return CONTAINERD__V1__TYPES__STATUS__CREATED;
+}
+
+static void
+state_done(task_op_t *op, cshim_runtime_result_t *result)
+{
+  task_process_t *p = op->process;
+  cshim_runtime_state_t st;
+  cshim_error_t err = NULL;
+
+  if (result->error || p->exited) {
+    if (p->exited || result->error->status == -ENOENT) {
+      reply_state(op->call, p, CONTAINERD__V1__TYPES__STATUS__STOPPED);
+      op->call = NULL;
+      task_op_free(op);
+      return;
+    }
+    err = steal_pointer(&result->error);
+    task_op_fail(op, &err);
+    return;
+  }
+  if (cshim_runtime_parse_state(result->out, &st, &err) < 0) {
+    task_op_fail(op, &err);
+    return;
+  }
+  reply_state(op->call, p, task_status_from_string(st.status));
+  op->call = NULL;
+  task_op_free(op);
+}
+
+static void
+handle_state(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
+{
+  task_service_t *svc = data;
+  const Containerd__Task__V2__StateRequest *req = (const void *)msg;
+  cshim_error_t err = NULL;
+  task_container_t *c;
+  task_process_t *p;
+  task_op_t *op;
+
+  if (lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
+    return fail(call, &err);
+  /* Only a running init can be in a state we do not track ourselves (paused, pausing). */
+  if (p->exec_id || recorded_status(p) != CONTAINERD__V1__TYPES__STATUS__RUNNING)
+    return reply_state(call, p, recorded_status(p));
+  op = task_op_new(c, p, call, state_done, "state");
+  if (cshim_runtime_state(c->rt, c->id, task_op_runtime_cb, op, &err) < 0)
+    task_op_fail(op, &err);
+}
+
+/* ---- Pids ---- */
+
+static void
+pids_done(task_op_t *op, cshim_runtime_result_t *result)
+{
+  task_container_t *c = op->container;
+  Containerd__Task__V2__PidsResponse resp = CONTAINERD__TASK__V2__PIDS_RESPONSE__INIT;
+  cshim_error_t err = NULL;
+  cleanup_free pid_t *pids = NULL;
+  size_t n = 0;
+
+  if (result->error) {
+    err = steal_pointer(&result->error);
+    task_op_fail(op, &err);
+    return;
+  }
+  if (cshim_runtime_parse_ps(result->out, &pids, &n, &err) < 0) {
+    task_op_fail(op, &err);
+    return;
+  }
+
+  {
+    Containerd__V1__Types__ProcessInfo *infos = xmalloc0((n + 1) * sizeof *infos);
+    Containerd__V1__Types__ProcessInfo **ptrs = xmalloc0((n + 1) * sizeof *ptrs);
+    Google__Protobuf__Any *anys = xmalloc0((n + 1) * sizeof *anys);
+    for (size_t i = 0; i < n; i++) {
+      containerd__v1__types__process_info__init(&infos[i]);
+      infos[i].pid = (uint32_t)pids[i];
+      for (task_process_t *p = c->execs; p; p = p->next)
+        if (p->pid == pids[i] && p->pid > 0) {
+          Containerd__Runc__V1__ProcessDetails d = CONTAINERD__RUNC__V1__PROCESS_DETAILS__INIT;
+          size_t len;
+          d.exec_id = p->exec_id;
+          len = containerd__runc__v1__process_details__get_packed_size(&d);
+          google__protobuf__any__init(&anys[i]);
+          anys[i].type_url = PROCESS_DETAILS_TYPE;
+          anys[i].value.data = xmalloc(len + 1);
+          anys[i].value.len = containerd__runc__v1__process_details__pack(&d, anys[i].value.data);
+          infos[i].info = &anys[i];
+          break;
+        }
+      ptrs[i] = &infos[i];
+    }
+    resp.n_processes = n;
+    resp.processes = ptrs;
+    cshim_ttrpc_call_reply(op->call, &resp.base);
+    op->call = NULL;
+    for (size_t i = 0; i < n; i++)
+      if (infos[i].info)
+        free(anys[i].value.data);
+    free(anys);
+    free(ptrs);
+    free(infos);
+  }
+  task_op_free(op);
+}
+
+static void
+handle_pids(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
+{
+  task_service_t *svc = data;
+  const Containerd__Task__V2__PidsRequest *req = (const void *)msg;
+  cshim_error_t err = NULL;
+  task_container_t *c;
+  task_process_t *p;
+  task_op_t *op;
+
+  if (lookup(svc, req->id, NULL, &c, &p, &err) < 0)
+    return fail(call, &err);
+  op = task_op_new(c, p, call, pids_done, "ps");
+  if (cshim_runtime_ps(c->rt, c->id, task_op_runtime_cb, op, &err) < 0)
+    task_op_fail(op, &err);
+}
+
+/* ---- Wait, Connect, Shutdown ---- */
+
+static void
+handle_wait(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
+{
+  task_service_t *svc = data;
+  const Containerd__Task__V2__WaitRequest *req = (const void *)msg;
+  cshim_error_t err = NULL;
+  task_container_t *c;
+  task_process_t *p;
+
+  if (lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
+    return fail(call, &err);
+  task_process_add_waiter(p, call);
+}
+
+static void
+handle_connect(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
+{
+  task_service_t *svc = data;
+  const Containerd__Task__V2__ConnectRequest *req = (const void *)msg;
+  Containerd__Task__V2__ConnectResponse resp = CONTAINERD__TASK__V2__CONNECT_RESPONSE__INIT;
+  task_container_t *c = task_service_find(svc, req->id);
+
+  resp.shim_pid = (uint32_t)getpid();
+  resp.task_pid = c ? (uint32_t)c->init->pid : 0;
+  cshim_ttrpc_call_reply(call, &resp.base);
+}
+
+static void
+shutdown_timer_cb(uv_timer_t *t)
+{
+  task_service_t *svc = CSHIM_CONTAINER_OF(t, task_service_t, shutdown_timer);
+  if (svc->closing || svc->containers != NULL || svc->shutdown == NULL)
+    return;
+  cshim_log_info(svc->log, "no containers left: shutting down");
+  svc->shutdown->shutdown(svc->shutdown);
+}
+
+static void
+handle_shutdown(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
+{
+  task_service_t *svc = data;
+
+  reply_empty(call);
+  if (svc->containers != NULL || svc->shutdown_requested || svc->closing)
+    return;
+  /* The reply is queued; let it leave before the server starts closing. */
+  svc->shutdown_requested = true;
+  uv_timer_start(&svc->shutdown_timer, shutdown_timer_cb, 0, 0);
+}
+
+const cshim_ttrpc_method_t task_methods[] = {
+    {"State", handle_state},
+    {"Create", handle_create},
+    {"Start", handle_start},
+    {"Delete", handle_delete},
+    {"Pids", handle_pids},
+    {"Pause", NULL},
+    {"Resume", NULL},
+    {"Checkpoint", NULL},
+    {"Kill", handle_kill},
+    {"Exec", NULL},
+    {"ResizePty", NULL},
+    {"CloseIO", NULL},
+    {"Update", NULL},
+    {"Wait", handle_wait},
+    {"Stats", NULL},
+    {"Connect", handle_connect},
+    {"Shutdown", handle_shutdown},
+    {NULL, NULL},
+};
+
+/* ---- lifecycle ---- */
+
+int
+task_service_init(task_service_t *svc, uv_loop_t *loop, const cshim_logger_t *log,
+                  cshim_reaper_t *reaper, cshim_publisher_t *publisher, cshim_shutdown_t *shutdown,
+                  const char *namespace_, const cshim_config_node_t *config, cshim_error_t *err)
+{
+  int ret;
+
+  memset(svc, 0, sizeof *svc);
+  ret = task_config_parse(config, &svc->cfg, err);
+  if (ret < 0)
+    return ret;
+  svc->loop = loop;
+  svc->log = log;
+  svc->reaper = reaper;
+  svc->publisher = publisher;
+  svc->shutdown = shutdown;
+  svc->namespace_ = xstrdup(namespace_ && *namespace_ ? namespace_ : "default");
+  uv_timer_init(loop, &svc->gc_timer);
+  uv_timer_init(loop, &svc->shutdown_timer);
+
+  svc->service_v2.name = "containerd.task.v2.Task";
+  svc->service_v2.descriptor = &containerd__task__v2__task__descriptor;
+  svc->service_v2.methods = task_methods;
+  svc->service_v2.data = svc;
+  svc->service_v3 = svc->service_v2;
+  svc->service_v3.name = "containerd.task.v3.Task";
+  return 0;
+}
+
+static void
+timer_closed_cb(uv_handle_t *h)
+{
+  task_service_t *svc = h->data;
+  if (--svc->pending_closes > 0)
+    return;
+  task_config_clear(&svc->cfg);
+  free(svc->namespace_);
+  svc->namespace_ = NULL;
+  if (svc->free_cb)
+    svc->free_cb(svc);
+}
+
+static void
+close_container(task_container_t *c)
+{
+  while (c->ops) {
+    task_op_t *op = c->ops;
+    if (op->call)
+      cshim_ttrpc_call_fail(op->call, CSHIM_GRPC_UNAVAILABLE, "shim shutting down");
+    op->call = NULL;
+    task_op_free(op);
+  }
+  task_container_free(c);
+}
+
+void
+task_service_close(task_service_t *svc, void (*free_cb)(task_service_t *svc))
+{
+  task_container_t *c;
+
+  svc->closing = true;
+  while ((c = svc->containers) != NULL) {
+    svc->containers = c->next;
+    close_container(c);
+  }
+  while ((c = svc->removed) != NULL) {
+    svc->removed = c->next;
+    close_container(c);
+  }
+  svc->free_cb = free_cb;
+  svc->pending_closes = 2;
+  svc->gc_timer.data = svc;
+  svc->shutdown_timer.data = svc;
+  uv_close((uv_handle_t *)&svc->gc_timer, timer_closed_cb);
+  uv_close((uv_handle_t *)&svc->shutdown_timer, timer_closed_cb);
+}

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: Apache-2.0
+// The task plugin's descriptor and lifecycle: io.containerd.ttrpc.v1 "task", serving
+// containerd.task.v2.Task and containerd.task.v3.Task.
+#include "task.h"
+
+#include <stdlib.h>
+
+#include <cshim/plugin.h>
+#include <cshim/util.h>
+
+static const char *const task_requires[] = {CSHIM_TYPE_EVENT, CSHIM_TYPE_INTERNAL, NULL};
+
+static int
+task_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
+{
+  void *publisher = NULL, *shutdown = NULL;
+  task_service_t *svc;
+
+  if (ctx->get_by_id(ctx, CSHIM_TYPE_EVENT, "publisher", &publisher, err) < 0)
+    return cshim_error_wrap(err, "task: look up the event publisher");
+  if (ctx->get_by_id(ctx, CSHIM_TYPE_INTERNAL, "shutdown", &shutdown, err) < 0)
+    return cshim_error_wrap(err, "task: look up the shutdown service");
+
+  svc = xmalloc0(sizeof *svc);
+  if (task_service_init(svc, ctx->loop, ctx->log, ctx->reaper, publisher, shutdown,
+                        cshim_init_ctx_property(ctx, CSHIM_PROP_NAMESPACE), ctx->config, err) < 0) {
+    free(svc);
+    return (*err)->status;
+  }
+  *instance = svc;
+  return 0;
+}
+
+static int
+task_register_ttrpc(void *instance, cshim_ttrpc_server_t *server, cshim_error_t *err)
+{
+  task_service_t *svc = instance;
+  if (cshim_ttrpc_server_register(server, &svc->service_v2, err) < 0)
+    return cshim_error_wrap(err, "task: register `%s`", svc->service_v2.name);
+  if (cshim_ttrpc_server_register(server, &svc->service_v3, err) < 0)
+    return cshim_error_wrap(err, "task: register `%s`", svc->service_v3.name);
+  return 0;
+}
+
+static void
+free_service(task_service_t *svc)
+{
+  free(svc);
+}
+
+static void
+task_close(void *instance)
+{
+  task_service_close(instance, free_service);
+}
+
+CSHIM_PLUGIN_DEFINE(.type = CSHIM_TYPE_TTRPC, .id = "task", .requires = task_requires,
+                    .init = task_init, .register_ttrpc = task_register_ttrpc, .close = task_close)

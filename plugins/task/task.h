@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: Apache-2.0
+// Private interfaces of the task plugin: service, containers, processes, IO, options, mounts.
+#ifndef TASK_TASK_H
+#define TASK_TASK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+#include <uv.h>
+
+#include <cshim/config.h>
+#include <cshim/error.h>
+#include <cshim/log.h>
+#include <cshim/publisher.h>
+#include <cshim/reaper.h>
+#include <cshim/runc_options.h>
+#include <cshim/runtime.h>
+#include <cshim/shutdown.h>
+#include <cshim/ttrpc.h>
+
+#include "containerd/task/v2/shim.pb-c.h"
+#include "containerd/types/mount.pb-c.h"
+#include "containerd/types/task.pb-c.h"
+
+#define TASK_DEFAULT_RUNTIME "runc"
+#define TASK_DEFAULT_RUNTIME_ROOT "/run/containerd/runc"
+#define TASK_DEFAULT_COMMAND_TIMEOUT_MS 60000u
+#define TASK_IO_DRAIN_TIMEOUT_MS 2000u
+#define TASK_IO_BUFFER_SIZE (32u * 1024u)
+
+/* Go's zero time (0001-01-01T00:00:00Z) in Unix seconds: "has not exited". */
+#define TASK_GO_ZERO_TIME_SECONDS (-62135596800LL)
+
+typedef struct task_service_s task_service_t;
+typedef struct task_container_s task_container_t;
+typedef struct task_process_s task_process_t;
+typedef struct task_op_s task_op_t;
+typedef struct task_io_s task_io_t;
+
+/* ---- options.c: the plugin's YAML section and per-container runtime options ---- */
+
+typedef struct task_config_s
+{
+  char *runtime;      /* binary name or absolute path */
+  char *runtime_root; /* without the namespace */
+  bool systemd_cgroup;
+  bool no_pivot_root;
+  bool no_new_keyring;
+  uint64_t command_timeout_ms;
+} task_config_t;
+
+/* Parse (and check the keys of) the plugin's section; NULL node = defaults. */
+int task_config_parse(const cshim_config_node_t *node, task_config_t *out, cshim_error_t *err);
+void task_config_clear(task_config_t *cfg);
+
+/* The options a container runs with: the config's values, overridden by a
+   containerd.runc.v1.Options Any (bare or prefixed type URL; other types are ignored). Booleans
+   are or-ed (proto3 cannot tell "false" from "unset"); strings override when non-empty. The
+   result always has binary_name and root set. */
+int task_options_resolve(const task_config_t *cfg, const Google__Protobuf__Any *any,
+                         cshim_runc_options_t *out, cshim_error_t *err);
+
+/* ---- mount.c: rootfs mounts ---- */
+
+/* Split mount options the way containerd does: known flags into *flags, propagation flags into
+ *propagation, everything else joined with ',' into *data (malloc'ed, NULL when empty). */
+int task_mount_parse_options(char *const *options, size_t n, unsigned long *flags,
+                             unsigned long *propagation, char **data, cshim_error_t *err);
+
+/* Mount every entry on target (+ entry->target when set), in order. On failure, what was mounted
+   is unmounted again. On success *mounted is a malloc'ed list of *n_mounted paths to hand to
+   task_mount_unmount_all. */
+int task_mount_all(Containerd__Types__Mount *const *mounts, size_t n, const char *target,
+                   char ***mounted, size_t *n_mounted, cshim_error_t *err);
+
+/* Unmount the paths in reverse order (lazily when busy) and free the list. */
+void task_mount_unmount_all(char **mounted, size_t n, const cshim_logger_t *log);
+
+/* ---- io.c: a process's stdio ---- */
+
+typedef void (*task_io_done_cb)(void *data);
+
+/* What the process's stdio strings ask for. */
+typedef enum
+{
+  TASK_IO_NULL = 0, /* all empty */
+  TASK_IO_FIFO,     /* plain paths (or fifo://): FIFOs or regular files */
+  TASK_IO_FILE,     /* file://PATH: stdout and stderr appended to one file */
+  TASK_IO_BINARY,   /* binary:// or binary-v2:// logging helper */
+} task_io_kind_t;
+
+/* Classify by the stdout string, as the runc shim does. Unknown schemes fail with EINVAL. */
+int task_io_kind(const char *stdin_, const char *stdout_, const char *stderr_, task_io_kind_t *kind,
+                 cshim_error_t *err);
+
+/* Open the client's side and create the pipes the runtime gets (owned by uid/gid when either is
+   non-zero). Nothing is copied until task_io_start. */
+int task_io_new(uv_loop_t *loop, const cshim_logger_t *log, const char *stdin_, const char *stdout_,
+                const char *stderr_, uid_t uid, gid_t gid, task_io_t **out, cshim_error_t *err);
+/* The fds to hand to the runtime (-1 = /dev/null). Borrowed. */
+void task_io_runtime_fds(const task_io_t *io, cshim_runtime_io_t *out);
+/* Close the shim's copies of the runtime's fds: once the runtime runs, only it holds them. */
+void task_io_close_runtime_side(task_io_t *io);
+/* Begin copying on the loop. */
+int task_io_start(task_io_t *io, cshim_error_t *err);
+/* Call cb once, on a later loop turn, when every output copy has finished (source at EOF and
+   flushed) or timeout_ms has passed. One waiter at a time; task_io_close cancels it. */
+void task_io_wait(task_io_t *io, uint64_t timeout_ms, task_io_done_cb cb, void *data);
+/* Close the extra stdin writer: the copy into the process ends once the client's writers have. */
+void task_io_close_stdin(task_io_t *io);
+/* Stop copying and close every fd; the memory goes once the handles have closed. NULL-safe. */
+void task_io_close(task_io_t *io);
+
+/* ---- process.c: one process (init or exec) and its state machine ---- */
+
+typedef enum
+{
+  TASK_PROC_CREATED = 1,
+  TASK_PROC_RUNNING,
+  TASK_PROC_STOPPED,
+} task_proc_state_t;
+
+typedef struct task_waiter_s
+{
+  struct task_waiter_s *next;
+  cshim_ttrpc_call_t *call;
+} task_waiter_t;
+
+struct task_process_s
+{
+  task_container_t *container;
+  task_process_t *next; /* in the container's exec list */
+  char *exec_id;        /* NULL for the init process */
+  pid_t pid;
+  task_proc_state_t state;
+  bool starting;     /* Start is running: exits wait until TaskStart is out */
+  bool deleting;     /* Delete is running: an exit it causes publishes no TaskExit */
+  bool exited;       /* exit recorded (maybe not yet published, see exit_pending) */
+  bool exit_pending; /* exit recorded while starting */
+  bool watching;     /* a reaper watch is in place */
+  int wait_status;
+  uint32_t exit_status;
+  struct timespec exited_at;
+  task_waiter_t *waiters;
+  task_io_t *io;
+  char *stdin_, *stdout_, *stderr_;
+  bool terminal;
+};
+
+task_process_t *task_process_new(task_container_t *c, const char *exec_id, const char *stdin_,
+                                 const char *stdout_, const char *stderr_, bool terminal);
+/* Fails pending waiters with Unavailable, closes IO, drops the watch, frees. */
+void task_process_free(task_process_t *p);
+/* Watch p->pid through the reaper. */
+int task_process_watch(task_process_t *p, cshim_error_t *err);
+/* The reaper's callback for p (data = p). */
+void task_process_exit_cb(void *data, pid_t pid, int wait_status);
+/* Record an exit (from the reaper, or synthesised), then publish it unless Start is running. */
+void task_process_set_exited(task_process_t *p, int wait_status, const struct timespec *when);
+/* Publish a recorded exit: state STOPPED, TaskExit (not while deleting), waiters answered, and
+   for the init of a container without its own pid namespace, kill what is left. */
+void task_process_finish_exit(task_process_t *p);
+/* Answer Wait now (stopped) or later. Takes the call. */
+void task_process_add_waiter(task_process_t *p, cshim_ttrpc_call_t *call);
+/* Id used in events: the exec id, or the container id for init. */
+const char *task_process_event_id(const task_process_t *p);
+/* Fill a timestamp: exited_at, or Go's zero time when not exited. */
+void task_process_exited_at(const task_process_t *p, Google__Protobuf__Timestamp *ts);
+/* containerd status for a runtime state string ("created", "running", ...). */
+Containerd__V1__Types__Status task_status_from_string(const char *s);
+/* Wall clock now. */
+void task_now(struct timespec *ts);
+
+/* ---- container.c: one container ---- */
+
+struct task_container_s
+{
+  task_service_t *svc;
+  task_container_t *next; /* in the service's table */
+  char *id;
+  char *bundle;
+  char *rootfs; /* <bundle>/rootfs */
+  char *pid_file;
+  char *log_path;
+  size_t n_mounts; /* the request's rootfs mounts, copied for TaskCreate */
+  Containerd__Types__Mount **mounts;
+  char **mounted; /* what this shim mounted, for teardown */
+  size_t n_mounted;
+  cshim_runc_options_t opts; /* effective options */
+  cshim_runtime_t *rt;
+  bool kill_all_on_exit; /* no private pid namespace */
+  bool creating;         /* Create in progress: invisible to other calls */
+  bool removed;          /* out of the table, freed once no op refers to it */
+  task_process_t *init;
+  task_process_t *execs;
+  task_op_t *ops; /* in-flight operations that refer to this container */
+};
+
+/* An in-flight asynchronous operation on a container: a runtime command and what follows it. */
+typedef void (*task_op_fn)(task_op_t *op, cshim_runtime_result_t *result);
+struct task_op_s
+{
+  task_op_t *next, *prev;
+  task_container_t *container;
+  task_process_t *process;
+  cshim_ttrpc_call_t *call; /* NULL for internal operations */
+  task_op_fn done;
+  const char *what; /* for logs */
+  int signal;
+  bool all;
+  bool force;
+};
+
+/* containerd's identifier rule: 1-76 chars, [A-Za-z0-9]+([._-][A-Za-z0-9]+)*. */
+int task_validate_id(const char *id, cshim_error_t *err);
+
+/* Whether config.json gives the container no private pid namespace (then its processes are
+   killed when init exits). Unreadable spec: true, like the runc shim. */
+bool task_spec_kill_all_on_exit(const char *bundle);
+
+task_container_t *task_container_new(task_service_t *svc,
+                                     const Containerd__Task__V2__CreateTaskRequest *req);
+/* The process named by exec_id (NULL/"" = init), or NULL. */
+task_process_t *task_container_process(task_container_t *c, const char *exec_id);
+/* Take c out of the table; memory goes once no op refers to it (on a later loop turn). */
+void task_container_remove(task_container_t *c);
+/* Free now (ops must be gone). */
+void task_container_free(task_container_t *c);
+
+/* Operations. */
+task_op_t *task_op_new(task_container_t *c, task_process_t *p, cshim_ttrpc_call_t *call,
+                       task_op_fn done, const char *what);
+/* The runtime callback for ops (data = op): unlinks the op, runs op->done, frees the op. */
+void task_op_runtime_cb(void *data, cshim_runtime_result_t *result);
+/* Unlink and free (the call, if any, must have been answered). */
+void task_op_free(task_op_t *op);
+/* Fail the op's call with err (released) and free the op. */
+void task_op_fail(task_op_t *op, cshim_error_t *err);
+
+/* Internal: SIGKILL everything left in c (runtime kill --all), errors logged. */
+void task_container_kill_all(task_container_t *c);
+
+/* ---- service.c / task.c: the plugin instance ---- */
+
+struct task_service_s
+{
+  uv_loop_t *loop;
+  const cshim_logger_t *log;
+  cshim_reaper_t *reaper;
+  cshim_publisher_t *publisher;
+  cshim_shutdown_t *shutdown;
+  char *namespace_;
+  bool debug;
+  task_config_t cfg;
+  task_container_t *containers;
+  task_container_t *removed; /* out of the table, waiting for their last op */
+  bool closing;
+  bool shutdown_requested;
+  uv_timer_t gc_timer;       /* frees removed containers on a later loop turn */
+  uv_timer_t shutdown_timer; /* asks for shutdown after the Shutdown reply has gone */
+  int pending_closes;
+  cshim_ttrpc_service_t service_v2;
+  cshim_ttrpc_service_t service_v3;
+  void (*free_cb)(task_service_t *svc);
+};
+
+/* The method table shared by containerd.task.v2.Task and containerd.task.v3.Task. */
+extern const cshim_ttrpc_method_t task_methods[];
+
+task_container_t *task_service_find(task_service_t *svc, const char *id);
+/* Publish an event; failures are logged. */
+void task_service_publish(task_service_t *svc, const char *topic, const ProtobufCMessage *event);
+/* Schedule freeing of removed containers. */
+void task_service_schedule_gc(task_service_t *svc);
+
+/* Set up and tear down the instance (task.c delegates here; unit tests call them directly). */
+int task_service_init(task_service_t *svc, uv_loop_t *loop, const cshim_logger_t *log,
+                      cshim_reaper_t *reaper, cshim_publisher_t *publisher,
+                      cshim_shutdown_t *shutdown, const char *namespace_,
+                      const cshim_config_node_t *config, cshim_error_t *err);
+/* Fail pending calls, free containers, close handles; svc is freed by free_cb once they are
+   closed (free_cb may be NULL when svc is not heap memory the caller wants freed). */
+void task_service_close(task_service_t *svc, void (*free_cb)(task_service_t *svc));
+
+#endif

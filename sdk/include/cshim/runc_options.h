@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+// runc-style runtime options: decoding containerd.runc.v1.Options and the bundle files
+// (options.json, runtime) that let `delete` find a container's runtime again.
+#ifndef CSHIM_RUNC_OPTIONS_H
+#define CSHIM_RUNC_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <google/protobuf/any.pb-c.h>
+
+#include <cshim/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The type URL of containerd.runc.v1.Options, bare (as containerd sends it). */
+#define CSHIM_RUNC_OPTIONS_TYPE "containerd.runc.v1.Options"
+
+/* Names of the files kept in a bundle. */
+#define CSHIM_RUNC_OPTIONS_FILE "options.json"
+#define CSHIM_RUNC_RUNTIME_FILE "runtime"
+
+/* The subset of containerd.runc.v1.Options cshim uses. Strings are owned by the struct (NULL =
+   unset) and released by cshim_runc_options_clear. A zeroed struct is "no options". */
+typedef struct cshim_runc_options_s
+{
+  bool no_pivot_root;
+  bool no_new_keyring;
+  bool systemd_cgroup;
+  uint32_t io_uid;
+  uint32_t io_gid;
+  char *binary_name;     /* runtime binary; NULL = caller's default */
+  char *root;            /* runtime state root WITHOUT the namespace; NULL = caller's default */
+  char *shim_cgroup;     /* cgroup the shim daemon moves into at start */
+  char *criu_image_path; /* checkpoint image path */
+  char *criu_work_path;  /* checkpoint work path */
+} cshim_runc_options_t;
+
+/* Release the strings and zero the struct. NULL-safe. */
+void cshim_runc_options_clear(cshim_runc_options_t *opts);
+
+/* Deep copy src into dst (dst is overwritten, not cleared first). */
+void cshim_runc_options_copy(cshim_runc_options_t *dst, const cshim_runc_options_t *src);
+
+/* Whether type_url names containerd.runc.v1.Options, bare ("containerd.runc.v1.Options") or
+   prefixed ("type.googleapis.com/containerd.runc.v1.Options": the part after the last '/'). */
+bool cshim_runc_options_is_type(const char *type_url);
+
+/* Decode an options Any (borrowed). Returns 1 and fills *out (zeroed first) when it is a
+   containerd.runc.v1.Options; 0 and leaves *out zeroed when any is NULL, has an empty
+   type_url, or is another type (e.g. runtimeoptions.v1.Options); -EINVAL when it claims the
+   runc type but does not decode. */
+int cshim_runc_options_decode(const Google__Protobuf__Any *any, cshim_runc_options_t *out,
+                              cshim_error_t *err);
+
+/* Write opts as <bundle>/options.json (JSON object with the protobuf field names, zero values
+   left out, as containerd's runc shim writes it), replacing the file atomically (0600). */
+int cshim_runc_options_write(const char *bundle, const cshim_runc_options_t *opts,
+                             cshim_error_t *err);
+
+/* Read <bundle>/options.json into *out (zeroed first; unknown keys are ignored). Returns 1 when
+   the file was read, 0 when it does not exist (*out stays zeroed), negative errno on failure
+   (unreadable or malformed file). Small local file: read synchronously. */
+int cshim_runc_options_read(const char *bundle, cshim_runc_options_t *out, cshim_error_t *err);
+
+/* Write the runtime binary name as <bundle>/runtime (no newline), atomically (0600). */
+int cshim_runc_runtime_write(const char *bundle, const char *binary, cshim_error_t *err);
+
+/* Read <bundle>/runtime. Returns 1 and sets *binary (caller frees; surrounding whitespace
+   trimmed) when the file exists and is not empty, 0 when it does not exist or is empty
+   (*binary = NULL), negative errno on failure. */
+int cshim_runc_runtime_read(const char *bundle, char **binary, cshim_error_t *err);
+
+/* The runtime's --root for a container: "<root>/<namespace>" with root = opts->root when set,
+   else default_root. opts may be NULL. Caller frees. */
+char *cshim_runc_options_runtime_root(const cshim_runc_options_t *opts, const char *default_root,
+                                      const char *namespace_);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,692 @@
+// SPDX-License-Identifier: Apache-2.0
+// containerd.runc.v1.Options decoding and the options.json / runtime files kept in a bundle.
+#include <cshim/runc_options.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <containerd/runc/options/oci.pb-c.h>
+
+#include <cshim/util.h>
+
+#define MAX_FILE_SIZE (64 * 1024)
+
+void
+cshim_runc_options_clear(cshim_runc_options_t *opts)
+{
+  if (opts == NULL)
+    return;
+  free(opts->binary_name);
+  free(opts->root);
+  free(opts->shim_cgroup);
+  free(opts->criu_image_path);
+  free(opts->criu_work_path);
+  memset(opts, 0, sizeof *opts);
+}
+
+void
+cshim_runc_options_copy(cshim_runc_options_t *dst, const cshim_runc_options_t *src)
+{
+  *dst = *src;
+  dst->binary_name = xstrdup(src->binary_name);
+  dst->root = xstrdup(src->root);
+  dst->shim_cgroup = xstrdup(src->shim_cgroup);
+  dst->criu_image_path = xstrdup(src->criu_image_path);
+  dst->criu_work_path = xstrdup(src->criu_work_path);
+}
+
+bool
+cshim_runc_options_is_type(const char *type_url)
+{
+  const char *slash;
+  if (type_url == NULL)
+    return false;
+  slash = strrchr(type_url, '/');
+  if (slash)
+    type_url = slash + 1;
+  return strcmp(type_url, CSHIM_RUNC_OPTIONS_TYPE) == 0;
+}
+
+static char *
+dup_nonempty(const char *s)
+{
+  return s && *s ? xstrdup(s) : NULL;
+}
+
+int
+cshim_runc_options_decode(const Google__Protobuf__Any *any, cshim_runc_options_t *out,
+                          cshim_error_t *err)
+{
+  Containerd__Runc__V1__Options *o;
+
+  memset(out, 0, sizeof *out);
+  if (any == NULL || any->type_url == NULL || *any->type_url == '\0')
+    return 0;
+  if (!cshim_runc_options_is_type(any->type_url))
+    return 0;
+
+  o = containerd__runc__v1__options__unpack(NULL, any->value.len, any->value.data);
+  if (o == NULL)
+    return cshim_error_make(err, EINVAL, "decode `%s`: malformed protobuf", any->type_url);
+
+  out->no_pivot_root = o->no_pivot_root;
+  out->no_new_keyring = o->no_new_keyring;
+  out->systemd_cgroup = o->systemd_cgroup;
+  out->io_uid = o->io_uid;
+  out->io_gid = o->io_gid;
+  out->binary_name = dup_nonempty(o->binary_name);
+  out->root = dup_nonempty(o->root);
+  out->shim_cgroup = dup_nonempty(o->shim_cgroup);
+  out->criu_image_path = dup_nonempty(o->criu_image_path);
+  out->criu_work_path = dup_nonempty(o->criu_work_path);
+  containerd__runc__v1__options__free_unpacked(o, NULL);
+  return 1;
+}
+
+/* A growable string for the JSON writer. */
+struct buf
+{
+  char *data;
+  size_t len, cap;
+};
+
+static void
+buf_add(struct buf *b, const char *s, size_t n)
+{
+  if (b->len + n + 1 > b->cap) {
+    b->cap = (b->len + n + 1) * 2;
+    b->data = xrealloc(b->data, b->cap);
+  }
+  memcpy(b->data + b->len, s, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+}
+
+static void
+buf_adds(struct buf *b, const char *s)
+{
+  buf_add(b, s, strlen(s));
+}
+
+static void
+add_key(struct buf *b, const char *key)
+{
+  buf_adds(b, b->len > 1 ? ",\"" : "\"");
+  buf_adds(b, key);
+  buf_adds(b, "\":");
+}
+
+static void
+add_string(struct buf *b, const char *key, const char *value)
+{
+  const unsigned char *p;
+  if (value == NULL || *value == '\0')
+    return;
+  add_key(b, key);
+  buf_adds(b, "\"");
+  for (p = (const unsigned char *)value; *p; p++) {
+    char esc[8];
+    if (*p == '"' || *p == '\\') {
+      esc[0] = '\\';
+      esc[1] = (char)*p;
+      buf_add(b, esc, 2);
+    } else if (*p < 0x20) {
+      snprintf(esc, sizeof esc, "\\u%04x", *p);
+      buf_adds(b, esc);
+    } else
+      buf_add(b, (const char *)p, 1);
+  }
+  buf_adds(b, "\"");
+}
+
+static void
+add_bool(struct buf *b, const char *key, bool value)
+{
+  if (!value)
+    return;
+  add_key(b, key);
+  buf_adds(b, "true");
+}
+
+static void
+add_uint(struct buf *b, const char *key, uint32_t value)
+{
+  char num[16];
+  if (value == 0)
+    return;
+  add_key(b, key);
+  snprintf(num, sizeof num, "%u", value);
+  buf_adds(b, num);
+}
+
+static int
+write_file_atomic(const char *bundle, const char *name, const char *data, size_t len,
+                  cshim_error_t *err)
+{
+  cleanup_free char *path = NULL;
+  cleanup_free char *tmp = NULL;
+  cleanup_close int fd = -1;
+  size_t off = 0;
+
+  xasprintf(&path, "%s/%s", bundle, name);
+  xasprintf(&tmp, "%s/.%s.tmp", bundle, name);
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return cshim_error_sys(err, errno, "create `%s`", tmp);
+  while (off < len) {
+    ssize_t n = write(fd, data + off, len - off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      int e = errno;
+      unlink(tmp);
+      return cshim_error_sys(err, e, "write `%s`", tmp);
+    }
+    off += (size_t)n;
+  }
+  if (close(cshim_steal_fd(&fd)) < 0) {
+    int e = errno;
+    unlink(tmp);
+    return cshim_error_sys(err, e, "close `%s`", tmp);
+  }
+  if (rename(tmp, path) < 0) {
+    int e = errno;
+    unlink(tmp);
+    return cshim_error_sys(err, e, "rename `%s` to `%s`", tmp, path);
+  }
+  return 0;
+}
+
+int
+cshim_runc_options_write(const char *bundle, const cshim_runc_options_t *opts, cshim_error_t *err)
+{
+  struct buf b = {0};
+  int ret;
+
+  buf_adds(&b, "{");
+  add_bool(&b, "no_pivot_root", opts->no_pivot_root);
+  add_bool(&b, "no_new_keyring", opts->no_new_keyring);
+  add_string(&b, "shim_cgroup", opts->shim_cgroup);
+  add_uint(&b, "io_uid", opts->io_uid);
+  add_uint(&b, "io_gid", opts->io_gid);
+  add_string(&b, "binary_name", opts->binary_name);
+  add_string(&b, "root", opts->root);
+  add_bool(&b, "systemd_cgroup", opts->systemd_cgroup);
+  add_string(&b, "criu_image_path", opts->criu_image_path);
+  add_string(&b, "criu_work_path", opts->criu_work_path);
+  buf_adds(&b, "}");
+
+  ret = write_file_atomic(bundle, CSHIM_RUNC_OPTIONS_FILE, b.data, b.len, err);
+  free(b.data);
+  return ret;
+}
+
+int
+cshim_runc_runtime_write(const char *bundle, const char *binary, cshim_error_t *err)
+{
+  return write_file_atomic(bundle, CSHIM_RUNC_RUNTIME_FILE, binary, strlen(binary), err);
+}
+
+/* Read a small file. 1 = read (NUL-terminated), 0 = absent, <0 = error. */
+static int
+read_small_file(const char *path, char **out, size_t *len, cshim_error_t *err)
+{
+  cleanup_close int fd = -1;
+  cleanup_free char *data = NULL;
+  size_t off = 0;
+
+  *out = NULL;
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT)
+    return 0;
+  if (fd < 0)
+    return cshim_error_sys(err, errno, "open `%s`", path);
+  data = xmalloc(MAX_FILE_SIZE + 1);
+  for (;;) {
+    ssize_t n = read(fd, data + off, MAX_FILE_SIZE - off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return cshim_error_sys(err, errno, "read `%s`", path);
+    if (n == 0)
+      break;
+    off += (size_t)n;
+    if (off == MAX_FILE_SIZE)
+      return cshim_error_make(err, EFBIG, "read `%s`: larger than %d bytes", path, MAX_FILE_SIZE);
+  }
+  data[off] = '\0';
+  *len = off;
+  *out = steal_pointer(&data);
+  return 1;
+}
+
+int
+cshim_runc_runtime_read(const char *bundle, char **binary, cshim_error_t *err)
+{
+  cleanup_free char *path = NULL;
+  cleanup_free char *data = NULL;
+  size_t len = 0, start = 0;
+  int ret;
+
+  *binary = NULL;
+  xasprintf(&path, "%s/%s", bundle, CSHIM_RUNC_RUNTIME_FILE);
+  ret = read_small_file(path, &data, &len, err);
+  if (ret <= 0)
+    return ret;
+  while (start < len && isspace((unsigned char)data[start]))
+    start++;
+  while (len > start && isspace((unsigned char)data[len - 1]))
+    len--;
+  if (len == start)
+    return 0;
+  *binary = xstrndup(data + start, len - start);
+  return 1;
+}
+
+/* A tiny reader for the flat JSON object options.json holds: string, bool, number and null
+   values are understood; nested values of unknown keys are skipped. */
+struct json
+{
+  const char *p, *end;
+};
+
+static void
+skip_ws(struct json *j)
+{
+  while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+    j->p++;
+}
+
+static int
+hexval(char c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+static void
+put_utf8(struct buf *b, unsigned cp)
+{
+  char u[4];
+  if (cp < 0x80) {
+    u[0] = (char)cp;
+    buf_add(b, u, 1);
+  } else if (cp < 0x800) {
+    u[0] = (char)(0xc0 | (cp >> 6));
+    u[1] = (char)(0x80 | (cp & 0x3f));
+    buf_add(b, u, 2);
+  } else if (cp < 0x10000) {
+    u[0] = (char)(0xe0 | (cp >> 12));
+    u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    u[2] = (char)(0x80 | (cp & 0x3f));
+    buf_add(b, u, 3);
+  } else {
+    u[0] = (char)(0xf0 | (cp >> 18));
+    u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    u[3] = (char)(0x80 | (cp & 0x3f));
+    buf_add(b, u, 4);
+  }
+}
+
+static int
+read_hex4(struct json *j, unsigned *out)
+{
+  unsigned v = 0;
+  if (j->end - j->p < 4)
+    return -1;
+  for (int i = 0; i < 4; i++) {
+    int h = hexval(j->p[i]);
+    if (h < 0)
+      return -1;
+    v = (v << 4) | (unsigned)h;
+  }
+  j->p += 4;
+  *out = v;
+  return 0;
+}
+
+/* Parse a JSON string at j->p (on the opening quote). *out malloc'ed. */
+static int
+parse_string(struct json *j, char **out)
+{
+  struct buf b = {0};
+  buf_add(&b, "", 0);
+  j->p++;
+  while (j->p < j->end && *j->p != '"') {
+    char c = *j->p++;
+    unsigned cp;
+    if ((unsigned char)c < 0x20)
+      goto fail;
+    if (c != '\\') {
+      buf_add(&b, &c, 1);
+      continue;
+    }
+    if (j->p >= j->end)
+      goto fail;
+    c = *j->p++;
+    switch (c) {
+    case '"':
+    case '\\':
+    case '/':
+      buf_add(&b, &c, 1);
+      break;
+    case 'b':
+      buf_adds(&b, "\b");
+      break;
+    case 'f':
+      buf_adds(&b, "\f");
+      break;
+    case 'n':
+      buf_adds(&b, "\n");
+      break;
+    case 'r':
+      buf_adds(&b, "\r");
+      break;
+    case 't':
+      buf_adds(&b, "\t");
+      break;
+    case 'u':
+      if (read_hex4(j, &cp) < 0)
+        goto fail;
+      if (cp >= 0xd800 && cp < 0xdc00 && j->end - j->p >= 6 && j->p[0] == '\\' && j->p[1] == 'u') {
+        unsigned lo;
+        j->p += 2;
+        if (read_hex4(j, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
+          goto fail;
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+      }
+      if (cp == 0)
+        goto fail;
+      put_utf8(&b, cp);
+      break;
+    default:
+      goto fail;
+    }
+  }
+  if (j->p >= j->end)
+    goto fail;
+  j->p++;
+  *out = b.data;
+  return 0;
+fail:
+  free(b.data);
+  return -1;
+}
+
+static int skip_value(struct json *j, int depth);
+
+static int
+skip_container(struct json *j, char close, int depth)
+{
+  j->p++;
+  skip_ws(j);
+  if (j->p < j->end && *j->p == close) {
+    j->p++;
+    return 0;
+  }
+  for (;;) {
+    if (close == '}') {
+      char *k = NULL;
+      skip_ws(j);
+      if (j->p >= j->end || *j->p != '"' || parse_string(j, &k) < 0)
+        return -1;
+      free(k);
+      skip_ws(j);
+      if (j->p >= j->end || *j->p != ':')
+        return -1;
+      j->p++;
+    }
+    if (skip_value(j, depth + 1) < 0)
+      return -1;
+    skip_ws(j);
+    if (j->p < j->end && *j->p == ',') {
+      j->p++;
+      continue;
+    }
+    if (j->p < j->end && *j->p == close) {
+      j->p++;
+      return 0;
+    }
+    return -1;
+  }
+}
+
+static int
+match_word(struct json *j, const char *w)
+{
+  size_t n = strlen(w);
+  if ((size_t)(j->end - j->p) < n || memcmp(j->p, w, n) != 0)
+    return -1;
+  j->p += n;
+  return 0;
+}
+
+static int
+parse_number(struct json *j, double *out)
+{
+  char tmp[64];
+  size_t n = 0;
+  char *endp;
+  while (j->p + n < j->end && n < sizeof tmp - 1 && strchr("+-0123456789.eE", j->p[n]))
+    n++;
+  if (n == 0)
+    return -1;
+  memcpy(tmp, j->p, n);
+  tmp[n] = '\0';
+  *out = strtod(tmp, &endp);
+  if (*endp != '\0')
+    return -1;
+  j->p += n;
+  return 0;
+}
+
+static int
+skip_value(struct json *j, int depth)
+{
+  double d;
+  char *s = NULL;
+  if (depth > 32)
+    return -1;
+  skip_ws(j);
+  if (j->p >= j->end)
+    return -1;
+  switch (*j->p) {
+  case '{':
+    return skip_container(j, '}', depth);
+  case '[':
+    return skip_container(j, ']', depth);
+  case '"':
+    if (parse_string(j, &s) < 0)
+      return -1;
+    free(s);
+    return 0;
+  case 't':
+    return match_word(j, "true");
+  case 'f':
+    return match_word(j, "false");
+  case 'n':
+    return match_word(j, "null");
+  default:
+    return parse_number(j, &d);
+  }
+}
+
+enum field_kind
+{
+  F_BOOL,
+  F_UINT,
+  F_STRING
+};
+
+struct field
+{
+  const char *name;
+  enum field_kind kind;
+  size_t offset;
+};
+
+static const struct field fields[] = {
+    {"no_pivot_root", F_BOOL, offsetof(cshim_runc_options_t, no_pivot_root)},
+    {"no_new_keyring", F_BOOL, offsetof(cshim_runc_options_t, no_new_keyring)},
+    {"systemd_cgroup", F_BOOL, offsetof(cshim_runc_options_t, systemd_cgroup)},
+    {"io_uid", F_UINT, offsetof(cshim_runc_options_t, io_uid)},
+    {"io_gid", F_UINT, offsetof(cshim_runc_options_t, io_gid)},
+    {"binary_name", F_STRING, offsetof(cshim_runc_options_t, binary_name)},
+    {"root", F_STRING, offsetof(cshim_runc_options_t, root)},
+    {"shim_cgroup", F_STRING, offsetof(cshim_runc_options_t, shim_cgroup)},
+    {"criu_image_path", F_STRING, offsetof(cshim_runc_options_t, criu_image_path)},
+    {"criu_work_path", F_STRING, offsetof(cshim_runc_options_t, criu_work_path)},
+};
+
+/* Go's encoder writes the protobuf JSON names; accept the lowerCamel spelling as well. */
+static const struct field *
+find_field(const char *key)
+{
+  for (size_t i = 0; i < CSHIM_N_ELEMENTS(fields); i++) {
+    const char *a = fields[i].name, *b = key;
+    if (strcmp(a, b) == 0)
+      return &fields[i];
+    while (*a && *b) {
+      if (*a == '_') {
+        a++;
+        if (toupper((unsigned char)*a) != *b)
+          break;
+      } else if (*a != *b)
+        break;
+      a++;
+      b++;
+    }
+    if (*a == '\0' && *b == '\0')
+      return &fields[i];
+  }
+  return NULL;
+}
+
+static int
+parse_field(struct json *j, const struct field *f, cshim_runc_options_t *out)
+{
+  char *base = (char *)out + f->offset;
+  skip_ws(j);
+  if (j->p < j->end && *j->p == 'n')
+    return match_word(j, "null");
+  switch (f->kind) {
+  case F_BOOL:
+    if (match_word(j, "true") == 0)
+      *(bool *)base = true;
+    else if (match_word(j, "false") == 0)
+      *(bool *)base = false;
+    else
+      return -1;
+    return 0;
+  case F_UINT: {
+    double d;
+    if (parse_number(j, &d) < 0 || d < 0 || d > 4294967295.0 || d != (double)(uint32_t)d)
+      return -1;
+    *(uint32_t *)base = (uint32_t)d;
+    return 0;
+  }
+  case F_STRING: {
+    char *s = NULL;
+    if (j->p >= j->end || *j->p != '"' || parse_string(j, &s) < 0)
+      return -1;
+    free(*(char **)base);
+    *(char **)base = NULL;
+    if (*s)
+      *(char **)base = s;
+    else
+      free(s);
+    return 0;
+  }
+  }
+  return -1;
+}
+
+static int
+parse_options(struct json *j, cshim_runc_options_t *out)
+{
+  skip_ws(j);
+  if (j->p >= j->end || *j->p != '{')
+    return -1;
+  j->p++;
+  skip_ws(j);
+  if (j->p < j->end && *j->p == '}') {
+    j->p++;
+    goto tail;
+  }
+  for (;;) {
+    cleanup_free char *key = NULL;
+    const struct field *f;
+    skip_ws(j);
+    if (j->p >= j->end || *j->p != '"' || parse_string(j, &key) < 0)
+      return -1;
+    skip_ws(j);
+    if (j->p >= j->end || *j->p != ':')
+      return -1;
+    j->p++;
+    f = find_field(key);
+    if ((f ? parse_field(j, f, out) : skip_value(j, 0)) < 0)
+      return -1;
+    skip_ws(j);
+    if (j->p < j->end && *j->p == ',') {
+      j->p++;
+      continue;
+    }
+    if (j->p < j->end && *j->p == '}') {
+      j->p++;
+      break;
+    }
+    return -1;
+  }
+tail:
+  skip_ws(j);
+  return j->p == j->end ? 0 : -1;
+}
+
+int
+cshim_runc_options_read(const char *bundle, cshim_runc_options_t *out, cshim_error_t *err)
+{
+  cleanup_free char *path = NULL;
+  cleanup_free char *data = NULL;
+  size_t len = 0;
+  struct json j;
+  int ret;
+
+  memset(out, 0, sizeof *out);
+  xasprintf(&path, "%s/%s", bundle, CSHIM_RUNC_OPTIONS_FILE);
+  ret = read_small_file(path, &data, &len, err);
+  if (ret <= 0)
+    return ret;
+  j.p = data;
+  j.end = data + len;
+  if (parse_options(&j, out) < 0) {
+    cshim_runc_options_clear(out);
+    return cshim_error_make(err, EINVAL, "parse `%s`: malformed JSON at offset %zu", path,
+                            (size_t)(j.p - data));
+  }
+  return 1;
+}
+
+char *
+cshim_runc_options_runtime_root(const cshim_runc_options_t *opts, const char *default_root,
+                                const char *namespace_)
+{
+  const char *root = opts && opts->root ? opts->root : default_root;
+  char *out = NULL;
+  size_t n = strlen(root);
+  while (n > 1 && root[n - 1] == '/')
+    n--;
+  xasprintf(&out, "%.*s/%s", (int)n, root, namespace_);
+  return out;
+}
