@@ -422,9 +422,12 @@ int
 host_plugins_load(const char *const *paths, size_t n_paths, const host_plugins_options_t *opts,
                   host_plugins_t **out, cshim_error_t *err)
 {
+  static const host_plugins_options_t no_options = {0};
   __attribute__((cleanup(unload_setp))) host_plugins_t *set = NULL;
   int ret;
 
+  if (opts == NULL)
+    opts = &no_options;
   set = xmalloc0(sizeof(*set));
   set->properties = copy_properties(opts->properties);
   set->plugins_map = opts->plugins_map;

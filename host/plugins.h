@@ -65,6 +65,7 @@ typedef struct host_plugins_options_s
    (EINVAL "config for unknown plugin `<uri>`"), and compute the init order with the registry
    (containerd's Graph; disabled plugins are left out). Nothing but the modules' entry points has
    run when this returns. On success *out is owned by the caller (host_plugins_unload).
+   opts may be NULL (no properties, config, logger, loop or reaper).
    Returns 0 or a negative errno with err set; on failure every module is closed again. */
 int host_plugins_load(const char *const *paths, size_t n_paths, const host_plugins_options_t *opts,
                       host_plugins_t **out, cshim_error_t *err);

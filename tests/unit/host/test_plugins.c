@@ -859,15 +859,14 @@ test_plugins_unload_closes_plugins_left_open(void **state)
 }
 
 static void
-test_plugins_run_without_logger(void **state)
+test_plugins_run_without_options(void **state)
 {
   const char *const files[] = {"fx_shutdown.so", "fx_task.so"};
-  const host_plugins_options_t opts = {0};
   cshim_error_t err = NULL;
   host_plugins_t *set;
   (void)state;
 
-  set = load_ok(files, N(files), &opts);
+  set = load_ok(files, N(files), NULL);
   assert_int_equal(host_plugins_init(set, &err), 0);
   host_plugins_close(set);
   host_plugins_unload(set);
@@ -931,7 +930,7 @@ main(void)
       T(test_plugins_register_failure_names_plugin),
       T(test_plugins_register_propagates_duplicate_service),
       T(test_plugins_unload_closes_plugins_left_open),
-      T(test_plugins_run_without_logger),
+      T(test_plugins_run_without_options),
       T(test_plugins_load_empty_list),
       T(test_plugins_state_names),
   };
