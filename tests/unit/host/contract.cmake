@@ -6,3 +6,12 @@ cshim_add_unit_test (test_host_address
 cshim_add_unit_test (test_host_options
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_options.c
   LIBS cshim_host_lib)
+cshim_add_unit_test (test_host_start
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_start.c
+  LIBS cshim_host_lib)
+cshim_add_unit_test (test_host_delete
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_delete.c
+  LIBS cshim_host_lib)
+cshim_add_unit_test (test_host_info
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_info.c
+  LIBS cshim_host_lib)
