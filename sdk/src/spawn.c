@@ -1,0 +1,413 @@
+// SPDX-License-Identifier: Apache-2.0
+// cshim_spawn: fork and exec a program with clean signal state and fds, reaped by the host.
+#define _GNU_SOURCE
+#include <cshim/spawn.h>
+#include <cshim/util.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* What the child reports through the error pipe when it cannot reach exec. */
+enum child_stage
+{
+  STAGE_FDS = 1,
+  STAGE_SETPGID,
+  STAGE_PDEATHSIG,
+  STAGE_CHDIR,
+  STAGE_EXEC,
+};
+
+struct child_failure
+{
+  int32_t stage;
+  int32_t errnum;
+};
+
+/* Everything the child needs, prepared by the parent: between fork and exec the child only
+   makes async-signal-safe calls, so nothing there may allocate. */
+struct child_args
+{
+  char *const *candidates; /* executable paths to try, in PATH order */
+  char *const *argv;
+  char *const *envp;
+  const char *cwd;
+  int *src_fds; /* n_fds sources: the child's 0, 1, 2, 3... */
+  int *tmp_fds; /* scratch space of n_fds ints */
+  int n_fds;
+  int err_fd;
+  bool new_process_group;
+  int parent_death_signal;
+  pid_t parent;
+};
+
+static void __attribute__((noreturn)) child_fail(int err_fd, int stage, int errnum)
+{
+  struct child_failure f = {.stage = stage, .errnum = errnum};
+  ssize_t r;
+  do
+    r = write(err_fd, &f, sizeof f);
+  while (r < 0 && errno == EINTR);
+  _exit(127);
+}
+
+static int
+close_range_sys(unsigned first, unsigned last)
+{
+#ifdef SYS_close_range
+  return (int)syscall(SYS_close_range, first, last, 0);
+#else
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+struct linux_dirent64
+{
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
+/* Parse a non-negative decimal fd number without libc helpers that might not be
+   async-signal-safe. */
+static int
+parse_fd_name(const char *s)
+{
+  int v = 0;
+  if (*s == '\0')
+    return -1;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9' || v > (INT32_MAX - 9) / 10)
+      return -1;
+    v = v * 10 + (*s - '0');
+  }
+  return v;
+}
+
+/* close_range is missing before Linux 5.9: walk /proc/self/fd with raw getdents64 (opendir
+   allocates), rescanning until a pass closes nothing; without /proc, close every fd below the
+   limit. */
+static void
+close_fds_fallback(int first, int keep)
+{
+  char buf[1024] __attribute__((aligned(8)));
+  int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  if (dfd >= 0) {
+    bool closed_any;
+    do {
+      long n;
+      closed_any = false;
+      if (lseek(dfd, 0, SEEK_SET) < 0)
+        break;
+      while ((n = syscall(SYS_getdents64, dfd, buf, sizeof buf)) > 0)
+        for (long off = 0; off < n;) {
+          struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
+          int fd = parse_fd_name(d->d_name);
+          off += d->d_reclen;
+          if (fd >= first && fd != keep && fd != dfd) {
+            close(fd);
+            closed_any = true;
+          }
+        }
+    } while (closed_any);
+    close(dfd);
+    return;
+  }
+  {
+    struct rlimit rl;
+    int max = 65536;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < (rlim_t)INT32_MAX)
+      max = (int)rl.rlim_cur;
+    for (int fd = first; fd < max; fd++)
+      if (fd != keep)
+        close(fd);
+  }
+}
+
+static void
+close_fds_from(int first, int keep)
+{
+  int ret = 0;
+  if (keep > first)
+    ret = close_range_sys((unsigned)first, (unsigned)keep - 1);
+  if (ret == 0)
+    ret = close_range_sys((unsigned)keep + 1, ~0U);
+  if (ret < 0)
+    close_fds_fallback(first, keep);
+}
+
+static void __attribute__((noreturn)) run_child(const struct child_args *a)
+{
+  struct sigaction sa;
+  sigset_t empty;
+  int err_fd = a->err_fd;
+  int exec_errno = ENOENT;
+  bool saw_eacces = false;
+
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_DFL;
+  sigemptyset(&sa.sa_mask);
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP)
+      sigaction(sig, &sa, NULL); /* glibc's internal signals fail with EINVAL: fine */
+  sigemptyset(&empty);
+  sigprocmask(SIG_SETMASK, &empty, NULL);
+
+  if (a->new_process_group && setpgid(0, 0) < 0)
+    child_fail(err_fd, STAGE_SETPGID, errno);
+  if (a->parent_death_signal) {
+    if (prctl(PR_SET_PDEATHSIG, (unsigned long)a->parent_death_signal, 0, 0, 0) < 0)
+      child_fail(err_fd, STAGE_PDEATHSIG, errno);
+    if (getppid() != a->parent) /* the parent died before prctl took effect */
+    {
+      kill(getpid(), a->parent_death_signal);
+      _exit(127);
+    }
+  }
+
+  /* Sources may sit anywhere, including on each other's targets: first move the error pipe and
+     every source above the target range, then dup each into place. */
+  if (err_fd < a->n_fds) {
+    int moved = fcntl(err_fd, F_DUPFD_CLOEXEC, a->n_fds);
+    if (moved < 0)
+      child_fail(err_fd, STAGE_FDS, errno);
+    err_fd = moved;
+  }
+  for (int i = 0; i < a->n_fds; i++) {
+    a->tmp_fds[i] = fcntl(a->src_fds[i], F_DUPFD_CLOEXEC, a->n_fds);
+    if (a->tmp_fds[i] < 0)
+      child_fail(err_fd, STAGE_FDS, errno);
+  }
+  for (int i = 0; i < a->n_fds; i++)
+    if (dup2(a->tmp_fds[i], i) < 0)
+      child_fail(err_fd, STAGE_FDS, errno);
+  /* Everything from n_fds up goes, the scratch copies included; the error pipe is CLOEXEC. */
+  close_fds_from(a->n_fds, err_fd);
+
+  if (a->cwd && chdir(a->cwd) < 0)
+    child_fail(err_fd, STAGE_CHDIR, errno);
+
+  /* The PATH walk of execvp, without its shell fallback for ENOEXEC. */
+  for (char *const *c = a->candidates; *c; c++) {
+    execve(*c, a->argv, a->envp);
+    exec_errno = errno;
+    if (exec_errno == EACCES)
+      saw_eacces = true;
+    else if (exec_errno != ENOENT && exec_errno != ENOTDIR && exec_errno != ESTALE &&
+             exec_errno != ENODEV && exec_errno != ETIMEDOUT)
+      break;
+  }
+  if (saw_eacces && (exec_errno == ENOENT || exec_errno == ENOTDIR || exec_errno == ESTALE ||
+                     exec_errno == ENODEV || exec_errno == ETIMEDOUT))
+    exec_errno = EACCES;
+  child_fail(err_fd, STAGE_EXEC, exec_errno);
+}
+
+/* _Fork skips the atfork handlers: libuv's would rebuild its signal lock pipe in a child that
+   is about to exec anyway, with calls that are not async-signal-safe. */
+static pid_t
+fork_child(void)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+  return _Fork();
+#else
+  return fork();
+#endif
+}
+
+/* NULL-terminated list of paths to try for `path`, searched in the shim's PATH like execvp. */
+static char **
+exec_candidates(const char *path)
+{
+  const char *search;
+  char **list;
+  size_t n = 1, i = 0;
+
+  if (strchr(path, '/')) {
+    list = xmalloc0(2 * sizeof *list);
+    list[0] = xstrdup(path);
+    return list;
+  }
+  search = getenv("PATH");
+  if (search == NULL)
+    search = "/bin:/usr/bin";
+  for (const char *p = search; *p; p++)
+    if (*p == ':')
+      n++;
+  list = xmalloc0((n + 1) * sizeof *list);
+  for (const char *p = search;; p++) {
+    const char *end = strchrnul(p, ':');
+    if (end == p) /* an empty element means the current directory */
+      xasprintf(&list[i++], "%s", path);
+    else
+      xasprintf(&list[i++], "%.*s/%s", (int)(end - p), p, path);
+    if (*end == '\0')
+      break;
+    p = end;
+  }
+  return list;
+}
+
+static void
+free_strv(char **v)
+{
+  if (v == NULL)
+    return;
+  for (char **p = v; *p; p++)
+    free(*p);
+  free(v);
+}
+
+static void
+discard_exit_cb(void *data, pid_t pid, int wait_status)
+{
+  (void)data;
+  (void)pid;
+  (void)wait_status;
+}
+
+static int
+failure_to_error(const struct child_failure *f, const cshim_spawn_opts_t *opts, cshim_error_t *err)
+{
+  switch (f->stage) {
+  case STAGE_FDS:
+    return cshim_error_sys(err, f->errnum, "spawn `%s`: set up fds", opts->path);
+  case STAGE_SETPGID:
+    return cshim_error_sys(err, f->errnum, "spawn `%s`: setpgid", opts->path);
+  case STAGE_PDEATHSIG:
+    return cshim_error_sys(err, f->errnum, "spawn `%s`: set parent death signal", opts->path);
+  case STAGE_CHDIR:
+    return cshim_error_sys(err, f->errnum, "spawn `%s`: chdir `%s`", opts->path, opts->cwd);
+  default:
+    return cshim_error_sys(err, f->errnum, "exec `%s`", opts->path);
+  }
+}
+
+int
+cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_cb cb, void *data,
+            pid_t *pid, cshim_error_t *err)
+{
+  struct child_args args;
+  struct child_failure failure;
+  char **candidates = NULL;
+  cleanup_free int *src_fds = NULL;
+  cleanup_free int *tmp_fds = NULL;
+  cleanup_close int devnull = -1;
+  int err_pipe[2];
+  sigset_t all, old;
+  pid_t child;
+  ssize_t n;
+  int ret;
+
+  if (reaper == NULL || opts == NULL || opts->path == NULL || opts->path[0] == '\0' ||
+      opts->argv == NULL || opts->argv[0] == NULL || cb == NULL || pid == NULL)
+    return cshim_error_make(err, EINVAL, "spawn: invalid arguments");
+  if (opts->n_extra_fds > 0 && opts->extra_fds == NULL)
+    return cshim_error_make(err, EINVAL, "spawn `%s`: extra fds missing", opts->path);
+  if (opts->n_extra_fds > 4096)
+    return cshim_error_make(err, EINVAL, "spawn `%s`: too many extra fds", opts->path);
+
+  args.n_fds = 3 + (int)opts->n_extra_fds;
+  src_fds = xmalloc((size_t)args.n_fds * sizeof *src_fds);
+  tmp_fds = xmalloc((size_t)args.n_fds * sizeof *tmp_fds);
+  src_fds[0] = opts->stdin_fd;
+  src_fds[1] = opts->stdout_fd;
+  src_fds[2] = opts->stderr_fd;
+  for (size_t i = 0; i < opts->n_extra_fds; i++) {
+    if (opts->extra_fds[i] < 0)
+      return cshim_error_make(err, EBADF, "spawn `%s`: extra fd %zu is invalid", opts->path, i);
+    src_fds[3 + i] = opts->extra_fds[i];
+  }
+  for (int i = 0; i < args.n_fds; i++) {
+    if (src_fds[i] < 0) {
+      if (devnull < 0) {
+        devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (devnull < 0)
+          return cshim_error_sys(err, errno, "spawn `%s`: open `/dev/null`", opts->path);
+      }
+      src_fds[i] = devnull;
+    } else if (fcntl(src_fds[i], F_GETFD) < 0)
+      return cshim_error_sys(err, errno, "spawn `%s`: fd %d for the child's fd %d", opts->path,
+                             src_fds[i], i);
+  }
+
+  if (pipe2(err_pipe, O_CLOEXEC) < 0)
+    return cshim_error_sys(err, errno, "spawn `%s`: pipe", opts->path);
+
+  candidates = exec_candidates(opts->path);
+  args.candidates = candidates;
+  args.argv = opts->argv;
+  args.envp = opts->envp ? opts->envp : environ;
+  args.cwd = opts->cwd;
+  args.src_fds = src_fds;
+  args.tmp_fds = tmp_fds;
+  args.err_fd = err_pipe[1];
+  args.new_process_group = opts->new_process_group;
+  args.parent_death_signal = opts->parent_death_signal;
+  args.parent = getpid();
+
+  /* With every signal blocked across fork, no handler of ours (libuv's writes into the loop's
+     signal pipe) can run in the child before its dispositions are reset. */
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  child = fork_child();
+  if (child == 0)
+    run_child(&args);
+  ret = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  close(err_pipe[1]);
+  free_strv(candidates);
+
+  if (child < 0) {
+    close(err_pipe[0]);
+    return cshim_error_sys(err, ret, "spawn `%s`: fork", opts->path);
+  }
+
+  /* Watch before anything else: the reaper reaps only on the loop, so the exit cannot be
+     dispatched before this. */
+  ret = reaper->ops->watch(reaper, child, cb, data, err);
+  if (ret < 0) {
+    kill(child, SIGKILL);
+    close(err_pipe[0]);
+    return cshim_error_wrap(err, "spawn `%s`: watch pid %d", opts->path, (int)child);
+  }
+
+  do
+    n = read(err_pipe[0], &failure, sizeof failure);
+  while (n < 0 && errno == EINTR);
+  ret = errno;
+  close(err_pipe[0]);
+  if (n == 0) {
+    *pid = child;
+    return 0;
+  }
+
+  /* The child never ran the program: its exit belongs to nobody. */
+  reaper->ops->unwatch(reaper, child, cb, data);
+  if (reaper->ops->watch(reaper, child, discard_exit_cb, NULL, NULL) < 0)
+    kill(child, SIGKILL);
+  if (n != (ssize_t)sizeof failure) {
+    kill(child, SIGKILL);
+    if (n < 0)
+      return cshim_error_sys(err, ret, "spawn `%s`: read exec status", opts->path);
+    return cshim_error_make(err, EIO, "spawn `%s`: short exec status", opts->path);
+  }
+  return failure_to_error(&failure, opts, err);
+}
