@@ -63,6 +63,8 @@ static const char *const shutdown_config_keys[] = {"timeout", NULL};
 static void
 start_timer(uv_timer_t *t, uv_timer_cb cb, uint64_t ms)
 {
+  /* Count from now, not from the start of this loop iteration. */
+  uv_update_time(t->loop);
   uv_timer_start(t, cb, ms, 0);
   uv_ref((uv_handle_t *)t);
 }

@@ -504,8 +504,11 @@ cshim_ttrpc_client_call_raw(cshim_ttrpc_client_t *client, const char *service, c
 
   uv_timer_init(client->loop, &call->timer);
   client->open_timers++;
-  if (opts->timeout_ms > 0)
+  if (opts->timeout_ms > 0) {
+    /* The deadline counts from now, not from the start of this loop iteration. */
+    uv_update_time(client->loop);
     uv_timer_start(&call->timer, deadline_cb, opts->timeout_ms, 0);
+  }
 
   client->next_stream_id += 2;
   call->prev = client->tail;
