@@ -45,6 +45,7 @@ typedef struct shim_s
   bool signals_open;
   bool stopping;
   char *socket_path; /* to unlink at exit; NULL if unknown */
+  bool own_socket;   /* socket_path is ours to unlink: inherited, or bound by us */
 } shim_t;
 
 char *
@@ -89,7 +90,7 @@ deadline_cb (uv_timer_t *t)
   shim_t *s = CSHIM_CONTAINER_OF (t, shim_t, deadline);
   cshim_log_error (&s->log.base, "shutdown did not finish within %d ms, exiting",
                    STOP_DEADLINE_MS);
-  if (s->socket_path)
+  if (s->socket_path && s->own_socket)
     unlink (s->socket_path);
   _exit (1);
 }
@@ -345,6 +346,7 @@ run (shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err
     }
   if (ret < 0)
     return ret;
+  s->own_socket = true;
 
   s->shutdown = host_plugins_find (s->plugins, CSHIM_TYPE_INTERNAL, "shutdown");
   if (s->shutdown)
@@ -384,6 +386,9 @@ host_shim_serve (const host_flags_t *flags, int argc, char **argv, cshim_error_t
   s.loop = uv_default_loop ();
   uv_timer_init (s.loop, &s.deadline);
   s.socket_path = flags->socket ? xstrdup (flags->socket) : listener_path (3);
+  /* The fd 3 socket was made for us by start; a -socket path becomes ours only once we bound
+     it: before that it may be another daemon's live socket. */
+  s.own_socket = flags->socket == NULL;
 
   ret = run (&s, flags, argv[0], err);
   if (ret < 0)
@@ -397,7 +402,7 @@ host_shim_serve (const host_flags_t *flags, int argc, char **argv, cshim_error_t
   uv_run (s.loop, UV_RUN_DEFAULT);
   host_plugins_unload (s.plugins);
   host_config_free (s.config);
-  if (s.socket_path)
+  if (s.socket_path && s.own_socket)
     unlink (s.socket_path);
   free (s.socket_path);
   uv_loop_close (s.loop);
