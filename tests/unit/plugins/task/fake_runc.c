@@ -1,0 +1,365 @@
+// SPDX-License-Identifier: Apache-2.0
+// A tiny runc look-alike for the task tests: create forks a "container" process that waits on
+// an exec FIFO and then runs config.json's process.args; start, kill, delete, state and ps act
+// on it. State lives under --root/<id>. Test knobs (environment):
+//   FAKE_RUNC_START_DELAY_MS  start sleeps this long after releasing the process
+//   FAKE_RUNC_FAIL            command name that fails with "injected failure"
+//   FAKE_RUNC_ARGV_LOG        append each invocation's argv (one line) to this file
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+static const char *log_path;
+static char state_dir[4096];
+
+static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
+{
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (log_path) {
+    FILE *f = fopen(log_path, "a");
+    if (f) {
+      json_t *o = json_pack("{s:s, s:s}", "level", "error", "msg", msg);
+      char *s = json_dumps(o, JSON_COMPACT);
+      fprintf(f, "%s\n", s);
+      free(s);
+      json_decref(o);
+      fclose(f);
+    }
+  }
+  fprintf(stderr, "%s\n", msg);
+  exit(1);
+}
+
+static void
+msleep(long ms)
+{
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+    ;
+}
+
+static void
+write_file(const char *name, const char *text)
+{
+  char path[4200];
+  FILE *f;
+  snprintf(path, sizeof path, "%s/%s", state_dir, name);
+  f = fopen(path, "w");
+  if (f == NULL)
+    die("write %s: %s", path, strerror(errno));
+  fputs(text, f);
+  fclose(f);
+}
+
+static pid_t
+read_pid(void)
+{
+  char path[4200];
+  FILE *f;
+  int pid = 0;
+  snprintf(path, sizeof path, "%s/pid", state_dir);
+  f = fopen(path, "r");
+  if (f == NULL)
+    return 0;
+  if (fscanf(f, "%d", &pid) != 1)
+    pid = 0;
+  fclose(f);
+  return pid;
+}
+
+static bool
+alive(pid_t pid)
+{
+  char path[64], buf[512];
+  FILE *f;
+  char *p;
+  if (pid <= 0 || kill(pid, 0) < 0)
+    return false;
+  /* A zombie is not running. */
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  f = fopen(path, "r");
+  if (f == NULL)
+    return false;
+  p = fgets(buf, sizeof buf, f);
+  fclose(f);
+  if (p == NULL || (p = strrchr(buf, ')')) == NULL)
+    return false;
+  return p[2] != 'Z';
+}
+
+static bool
+exists(const char *name)
+{
+  char path[4200];
+  snprintf(path, sizeof path, "%s/%s", state_dir, name);
+  return access(path, F_OK) == 0;
+}
+
+static void
+remove_state(void)
+{
+  char path[4200];
+  const char *names[] = {"pid", "bundle", "exec.fifo", "started"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    snprintf(path, sizeof path, "%s/%s", state_dir, names[i]);
+    unlink(path);
+  }
+  rmdir(state_dir);
+}
+
+static void
+do_create(const char *bundle, const char *pid_file)
+{
+  char path[4200], fifo[4200];
+  json_t *spec, *args;
+  json_error_t jerr;
+  char **argv;
+  size_t n;
+  pid_t pid;
+
+  if (mkdir(state_dir, 0700) < 0)
+    die(errno == EEXIST ? "container with given ID already exists" : "mkdir state: %s",
+        strerror(errno));
+  snprintf(path, sizeof path, "%s/config.json", bundle);
+  spec = json_load_file(path, 0, &jerr);
+  if (spec == NULL) {
+    rmdir(state_dir);
+    die("load %s: %s", path, jerr.text);
+  }
+  args = json_object_get(json_object_get(spec, "process"), "args");
+  n = json_array_size(args);
+  if (n == 0) {
+    rmdir(state_dir);
+    die("process.args is empty");
+  }
+  argv = calloc(n + 1, sizeof *argv);
+  for (size_t i = 0; i < n; i++)
+    argv[i] = strdup(json_string_value(json_array_get(args, i)));
+  snprintf(fifo, sizeof fifo, "%s/exec.fifo", state_dir);
+  if (mkfifo(fifo, 0600) < 0)
+    die("mkfifo: %s", strerror(errno));
+  write_file("bundle", bundle);
+
+  pid = fork();
+  if (pid < 0)
+    die("fork: %s", strerror(errno));
+  if (pid == 0) {
+    char c;
+    int fd;
+    setsid();
+    fd = open(fifo, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || read(fd, &c, 1) != 1)
+      _exit(120);
+    close(fd);
+    execvp(argv[0], argv);
+    _exit(127);
+  }
+  snprintf(path, sizeof path, "%d", (int)pid);
+  write_file("pid", path);
+  if (pid_file) {
+    FILE *f = fopen(pid_file, "w");
+    if (f == NULL)
+      die("pid file %s: %s", pid_file, strerror(errno));
+    fprintf(f, "%d", (int)pid);
+    fclose(f);
+  }
+  json_decref(spec);
+}
+
+static void
+do_start(void)
+{
+  char fifo[4200];
+  const char *delay = getenv("FAKE_RUNC_START_DELAY_MS");
+  pid_t pid = read_pid();
+  int fd = -1;
+
+  if (!exists("pid"))
+    die("container does not exist");
+  if (exists("started"))
+    die("cannot start an already running container");
+  snprintf(fifo, sizeof fifo, "%s/exec.fifo", state_dir);
+  for (int i = 0; i < 2000 && fd < 0; i++) {
+    if (!alive(pid))
+      die("cannot start a container that has stopped");
+    fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+      msleep(1);
+  }
+  if (fd < 0)
+    die("open exec fifo: %s", strerror(errno));
+  if (write(fd, "0", 1) != 1)
+    die("write exec fifo: %s", strerror(errno));
+  close(fd);
+  unlink(fifo);
+  write_file("started", "1");
+  if (delay)
+    msleep(atol(delay));
+}
+
+static void
+do_kill(int sig, bool all)
+{
+  pid_t pid = read_pid();
+  if (!exists("pid"))
+    die("container does not exist");
+  if (!alive(pid))
+    die("container not running");
+  if (all)
+    kill(-pid, sig);
+  if (kill(pid, sig) < 0)
+    die("container not running");
+}
+
+static void
+do_delete(bool force)
+{
+  pid_t pid = read_pid();
+  if (!exists("pid"))
+    die("container does not exist");
+  if (alive(pid)) {
+    if (!force && exists("started"))
+      die("cannot delete container %d that is not stopped: running", (int)pid);
+    kill(pid, SIGKILL);
+    for (int i = 0; i < 5000 && alive(pid); i++)
+      msleep(1);
+  }
+  remove_state();
+}
+
+static void
+do_state(const char *id)
+{
+  pid_t pid = read_pid();
+  char bundle[4096] = "";
+  char path[4200];
+  FILE *f;
+  const char *status;
+  json_t *o;
+  char *s;
+
+  if (!exists("pid"))
+    die("container does not exist");
+  snprintf(path, sizeof path, "%s/bundle", state_dir);
+  f = fopen(path, "r");
+  if (f) {
+    if (fgets(bundle, sizeof bundle, f) == NULL)
+      bundle[0] = '\0';
+    fclose(f);
+  }
+  status = !alive(pid) ? "stopped" : exists("started") ? "running" : "created";
+  o = json_pack("{s:s, s:s, s:i, s:s, s:s}", "ociVersion", "1.0.2", "id", id, "pid", (int)pid,
+                "status", status, "bundle", bundle);
+  s = json_dumps(o, JSON_INDENT(2));
+  printf("%s\n", s);
+  free(s);
+  json_decref(o);
+}
+
+static void
+do_ps(void)
+{
+  pid_t pid = read_pid();
+  if (!exists("pid"))
+    die("container does not exist");
+  if (alive(pid))
+    printf("[%d]\n", (int)pid);
+  else
+    printf("[]\n");
+}
+
+int
+main(int argc, char **argv)
+{
+  const char *root = "/run/fake-runc";
+  const char *cmd = NULL;
+  const char *bundle = NULL, *pid_file = NULL, *fail = getenv("FAKE_RUNC_FAIL");
+  const char *argv_log = getenv("FAKE_RUNC_ARGV_LOG");
+  const char *positional[4] = {NULL, NULL, NULL, NULL};
+  size_t n_pos = 0;
+  bool force = false, all = false;
+  int i;
+
+  if (argv_log) {
+    FILE *f = fopen(argv_log, "a");
+    if (f) {
+      for (i = 1; i < argc; i++)
+        fprintf(f, "%s%s", i > 1 ? " " : "", argv[i]);
+      fprintf(f, "\n");
+      fclose(f);
+    }
+  }
+  for (i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--root") == 0 && i + 1 < argc)
+      root = argv[++i];
+    else if (strcmp(a, "--log") == 0 && i + 1 < argc)
+      log_path = argv[++i];
+    else if (strcmp(a, "--log-format") == 0 && i + 1 < argc)
+      i++;
+    else if (strcmp(a, "--bundle") == 0 && i + 1 < argc)
+      bundle = argv[++i];
+    else if (strcmp(a, "--pid-file") == 0 && i + 1 < argc)
+      pid_file = argv[++i];
+    else if (strcmp(a, "--format") == 0 && i + 1 < argc)
+      i++;
+    else if (strcmp(a, "--force") == 0)
+      force = true;
+    else if (strcmp(a, "--all") == 0 || strcmp(a, "-a") == 0)
+      all = true;
+    else if (a[0] == '-')
+      continue; /* --systemd-cgroup, --no-pivot, --debug, ... */
+    else if (cmd == NULL)
+      cmd = a;
+    else if (n_pos < 4)
+      positional[n_pos++] = a;
+  }
+  if (cmd == NULL || n_pos == 0)
+    die("usage: fake-runc [global options] command [options] id");
+  {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", root);
+    for (char *p = tmp + 1; *p; p++)
+      if (*p == '/') {
+        *p = '\0';
+        mkdir(tmp, 0700);
+        *p = '/';
+      }
+    mkdir(tmp, 0700);
+  }
+  snprintf(state_dir, sizeof state_dir, "%s/%s", root, positional[0]);
+  if (fail && strcmp(fail, cmd) == 0)
+    die("injected failure");
+
+  if (strcmp(cmd, "create") == 0)
+    do_create(bundle ? bundle : ".", pid_file);
+  else if (strcmp(cmd, "start") == 0)
+    do_start();
+  else if (strcmp(cmd, "kill") == 0)
+    do_kill(n_pos > 1 ? atoi(positional[1]) : SIGTERM, all);
+  else if (strcmp(cmd, "delete") == 0)
+    do_delete(force);
+  else if (strcmp(cmd, "state") == 0)
+    do_state(positional[0]);
+  else if (strcmp(cmd, "ps") == 0)
+    do_ps();
+  else
+    die("unknown command %s", cmd);
+  return 0;
+}

@@ -1,0 +1,870 @@
+// SPDX-License-Identifier: Apache-2.0
+// The task service driven end to end with a fake runc: RPC answers, event order, stdio, mounts,
+// errors, shutdown.
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <cshim/util.h>
+
+#include "containerd/events/task.pb-c.h"
+#include "containerd/runc/options/oci.pb-c.h"
+#include "mock_ctx.h"
+#include "task.h"
+
+#include <cmocka.h>
+
+#ifndef FAKE_RUNC_PATH
+#error FAKE_RUNC_PATH must be defined
+#endif
+
+#define TIMEOUT_MS 10000
+
+struct fixture
+{
+  mock_ctx_t m;
+  task_service_t *svc;
+  char base[256];
+  char bundle[512];
+  char root[512];
+  char out_path[512];
+  char err_path[512];
+  int out_fd, err_fd; /* our readers of the FIFOs */
+  char *out;          /* what arrived on stdout */
+  size_t out_len;
+  size_t err_len;
+};
+
+static int
+rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+  if (flag == FTW_DP || flag == FTW_D)
+    rmdir(path);
+  else
+    unlink(path);
+  return 0;
+}
+
+static void
+write_spec(struct fixture *f, const char *args_json, bool pid_ns)
+{
+  char path[600];
+  FILE *fp;
+  snprintf(path, sizeof path, "%s/config.json", f->bundle);
+  fp = fopen(path, "w");
+  assert_non_null(fp);
+  fprintf(fp,
+          "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":%s},\"linux\":{\"namespaces\":[%s]}}",
+          args_json, pid_ns ? "{\"type\":\"pid\"},{\"type\":\"mount\"}" : "{\"type\":\"mount\"}");
+  fclose(fp);
+}
+
+static int
+setup(void **state)
+{
+  struct fixture *f = xmalloc0(sizeof *f);
+  cshim_error_t err = NULL;
+  char rootfs[600];
+
+  mock_ctx_init(&f->m);
+  snprintf(f->base, sizeof f->base, "/tmp/cshim-task-test-XXXXXX");
+  assert_non_null(mkdtemp(f->base));
+  snprintf(f->bundle, sizeof f->bundle, "%s/bundle", f->base);
+  snprintf(f->root, sizeof f->root, "%s/root", f->base);
+  snprintf(f->out_path, sizeof f->out_path, "%s/stdout", f->base);
+  snprintf(f->err_path, sizeof f->err_path, "%s/stderr", f->base);
+  snprintf(rootfs, sizeof rootfs, "%s/rootfs", f->bundle);
+  assert_int_equal(mkdir(f->bundle, 0700), 0);
+  assert_int_equal(mkdir(rootfs, 0700), 0);
+  write_spec(f, "[\"/bin/true\"]", true);
+  f->out_fd = f->err_fd = -1;
+
+  mock_ctx_set_config(&f->m, "runtime", FAKE_RUNC_PATH);
+  mock_ctx_set_config(&f->m, "runtime_root", f->root);
+  mock_ctx_set_config(&f->m, "command_timeout", "20s");
+  f->svc = xmalloc0(sizeof *f->svc);
+  if (task_service_init(f->svc, &f->m.loop, &f->m.logger, f->m.reaper, &f->m.publisher,
+                        &f->m.shutdown, "testns", &f->m.config, &err) < 0)
+    fail_msg("init: %s", err->msg);
+  unsetenv("FAKE_RUNC_START_DELAY_MS");
+  unsetenv("FAKE_RUNC_FAIL");
+  *state = f;
+  return 0;
+}
+
+static void
+free_service(task_service_t *svc)
+{
+  free(svc);
+}
+
+static void
+kill_leftovers(struct fixture *f)
+{
+  /* Any container process the test left: its pid is in <root>/testns/<id>/pid. */
+  char cmd_root[600];
+  snprintf(cmd_root, sizeof cmd_root, "%s/testns", f->root);
+  DIR *d = opendir(cmd_root);
+  if (d == NULL)
+    return;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    char path[1200];
+    FILE *fp;
+    int pid;
+    if (e->d_name[0] == '.')
+      continue;
+    snprintf(path, sizeof path, "%s/%s/pid", cmd_root, e->d_name);
+    fp = fopen(path, "r");
+    if (fp && fscanf(fp, "%d", &pid) == 1 && pid > 0)
+      kill(pid, SIGKILL);
+    if (fp)
+      fclose(fp);
+  }
+  closedir(d);
+}
+
+static int
+teardown(void **state)
+{
+  struct fixture *f = *state;
+  char rootfs[600];
+  snprintf(rootfs, sizeof rootfs, "%s/rootfs", f->bundle);
+  kill_leftovers(f);
+  task_service_close(f->svc, free_service);
+  mock_ctx_run_for(&f->m, 50);
+  mock_ctx_fini(&f->m);
+  umount2(rootfs, MNT_DETACH);
+  if (f->out_fd >= 0)
+    close(f->out_fd);
+  if (f->err_fd >= 0)
+    close(f->err_fd);
+  nftw(f->base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+  free(f->out);
+  free(f);
+  return 0;
+}
+
+static const cshim_ttrpc_method_t *
+method(const char *name)
+{
+  for (const cshim_ttrpc_method_t *m = task_methods; m->name; m++)
+    if (strcmp(m->name, name) == 0)
+      return m;
+  fail_msg("no method %s", name);
+  return NULL;
+}
+
+/* Invoke a handler and return the call (answered or not). */
+static mock_call_t *
+invoke(struct fixture *f, const char *name, const ProtobufCMessage *req)
+{
+  mock_call_t *c = mock_call_new(name);
+  const cshim_ttrpc_method_t *m = method(name);
+  assert_non_null(m->handler);
+  m->handler(&c->base, req, f->svc);
+  return c;
+}
+
+/* Invoke and run the loop until answered; returns the call. */
+static mock_call_t *
+call(struct fixture *f, const char *name, const ProtobufCMessage *req)
+{
+  mock_call_t *c = invoke(f, name, req);
+  if (!mock_ctx_run_call(&f->m, c, TIMEOUT_MS))
+    fail_msg("%s not answered", name);
+  assert_int_equal(c->answered, 1);
+  return c;
+}
+
+static void
+expect_code(mock_call_t *c, int code)
+{
+  if (c->code != code)
+    fail_msg("%s: code %d (%s), want %d", c->base.method, c->code, c->message ? c->message : "",
+             code);
+  mock_call_free(c);
+}
+
+static void
+drain(struct fixture *f)
+{
+  char buf[65536];
+  ssize_t n;
+  if (f->out_fd >= 0)
+    while ((n = read(f->out_fd, buf, sizeof buf)) > 0) {
+      f->out = xrealloc(f->out, f->out_len + (size_t)n + 1);
+      memcpy(f->out + f->out_len, buf, (size_t)n);
+      f->out_len += (size_t)n;
+      f->out[f->out_len] = '\0';
+    }
+  if (f->err_fd >= 0)
+    while ((n = read(f->err_fd, buf, sizeof buf)) > 0)
+      f->err_len += (size_t)n;
+}
+
+struct drain_until
+{
+  struct fixture *f;
+  mock_call_t *c;
+};
+
+static bool
+drain_pred(void *data)
+{
+  struct drain_until *d = data;
+  drain(d->f);
+  return d->c->answered > 0;
+}
+
+/* Like call(), reading our FIFO ends while waiting (a client that keeps reading). */
+static mock_call_t *
+call_draining(struct fixture *f, const char *name, const ProtobufCMessage *req)
+{
+  struct drain_until d = {f, invoke(f, name, req)};
+  if (!mock_ctx_run_until(&f->m, drain_pred, &d, TIMEOUT_MS))
+    fail_msg("%s not answered", name);
+  drain(f);
+  return d.c;
+}
+
+static void
+make_fifos(struct fixture *f)
+{
+  assert_int_equal(mkfifo(f->out_path, 0600), 0);
+  assert_int_equal(mkfifo(f->err_path, 0600), 0);
+  f->out_fd = open(f->out_path, O_RDONLY | O_NONBLOCK);
+  f->err_fd = open(f->err_path, O_RDONLY | O_NONBLOCK);
+  assert_true(f->out_fd >= 0 && f->err_fd >= 0);
+}
+
+static uint32_t
+create(struct fixture *f, const char *id, const char *stdout_, const char *stderr_)
+{
+  Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
+  Containerd__Task__V2__CreateTaskResponse *resp;
+  mock_call_t *c;
+  uint32_t pid;
+
+  req.id = (char *)id;
+  req.bundle = f->bundle;
+  req.stdout = (char *)(stdout_ ? stdout_ : "");
+  req.stderr = (char *)(stderr_ ? stderr_ : "");
+  c = call(f, "Create", &req.base);
+  if (c->code != 0)
+    fail_msg("create: %s", c->message);
+  resp = (void *)mock_call_unpack(c, &containerd__task__v2__create_task_response__descriptor);
+  pid = resp->pid;
+  assert_true(pid > 0);
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  mock_call_free(c);
+  return pid;
+}
+
+static void
+start(struct fixture *f, const char *id, uint32_t want_pid)
+{
+  Containerd__Task__V2__StartRequest req = CONTAINERD__TASK__V2__START_REQUEST__INIT;
+  Containerd__Task__V2__StartResponse *resp;
+  mock_call_t *c;
+  req.id = (char *)id;
+  c = call(f, "Start", &req.base);
+  if (c->code != 0)
+    fail_msg("start: %s", c->message);
+  resp = (void *)mock_call_unpack(c, &containerd__task__v2__start_response__descriptor);
+  assert_int_equal(resp->pid, want_pid);
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  mock_call_free(c);
+}
+
+static mock_call_t *
+wait_call(struct fixture *f, const char *id)
+{
+  Containerd__Task__V2__WaitRequest req = CONTAINERD__TASK__V2__WAIT_REQUEST__INIT;
+  req.id = (char *)id;
+  return invoke(f, "Wait", &req.base);
+}
+
+static uint32_t
+wait_status(struct fixture *f, mock_call_t *c)
+{
+  Containerd__Task__V2__WaitResponse *resp;
+  uint32_t st;
+  if (!mock_ctx_run_call(&f->m, c, TIMEOUT_MS))
+    fail_msg("wait not answered");
+  resp = (void *)mock_call_unpack(c, &containerd__task__v2__wait_response__descriptor);
+  st = resp->exit_status;
+  assert_non_null(resp->exited_at);
+  assert_true(resp->exited_at->seconds > 1600000000);
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  mock_call_free(c);
+  return st;
+}
+
+static Containerd__Task__V2__DeleteResponse *
+delete_task(struct fixture *f, const char *id, bool draining)
+{
+  Containerd__Task__V2__DeleteRequest req = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
+  Containerd__Task__V2__DeleteResponse *resp;
+  mock_call_t *c;
+  req.id = (char *)id;
+  c = draining ? call_draining(f, "Delete", &req.base) : call(f, "Delete", &req.base);
+  if (c->code != 0)
+    fail_msg("delete: %s", c->message);
+  resp = (void *)mock_call_unpack(c, &containerd__task__v2__delete_response__descriptor);
+  mock_call_free(c);
+  return resp;
+}
+
+static Containerd__V1__Types__Status
+state_of(struct fixture *f, const char *id, int64_t *exited_sec)
+{
+  Containerd__Task__V2__StateRequest req = CONTAINERD__TASK__V2__STATE_REQUEST__INIT;
+  Containerd__Task__V2__StateResponse *resp;
+  Containerd__V1__Types__Status st;
+  mock_call_t *c;
+  req.id = (char *)id;
+  c = call(f, "State", &req.base);
+  if (c->code != 0)
+    fail_msg("state: %s", c->message);
+  resp = (void *)mock_call_unpack(c, &containerd__task__v2__state_response__descriptor);
+  st = resp->status;
+  assert_string_equal(resp->id, id);
+  assert_string_equal(resp->bundle, f->bundle);
+  assert_non_null(resp->exited_at);
+  if (exited_sec)
+    *exited_sec = resp->exited_at->seconds;
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  mock_call_free(c);
+  return st;
+}
+
+static void
+expect_topics(struct fixture *f, const char *const *topics)
+{
+  size_t n = 0;
+  while (topics[n])
+    n++;
+  if (f->m.n_events != n) {
+    for (size_t i = 0; i < f->m.n_events; i++)
+      fprintf(stderr, "  event %zu: %s\n", i, f->m.events[i].topic);
+    fail_msg("%zu events, want %zu", f->m.n_events, n);
+  }
+  for (size_t i = 0; i < n; i++)
+    assert_string_equal(f->m.events[i].topic, topics[i]);
+}
+
+/* ---- tests ---- */
+
+static void
+test_service_runs_container_with_fifo_io_in_event_order(void **state)
+{
+  struct fixture *f = *state;
+  static const char *const topics[] = {"/tasks/create", "/tasks/start", "/tasks/exit",
+                                       "/tasks/delete", NULL};
+  Containerd__Events__TaskCreate *ev;
+  Containerd__Events__TaskExit *ex;
+  Containerd__Task__V2__DeleteResponse *del;
+  mock_call_t *w;
+  uint32_t pid;
+  cshim_runc_options_t opts;
+  cshim_error_t err = NULL;
+  char *rt = NULL;
+
+  write_spec(f, "[\"/bin/sh\",\"-c\",\"echo hello; echo oops >&2; exit 3\"]", true);
+  make_fifos(f);
+  pid = create(f, "c1", f->out_path, f->err_path);
+
+  ev = (void *)mock_ctx_unpack_event(&f->m, 0);
+  assert_string_equal(ev->container_id, "c1");
+  assert_string_equal(ev->bundle, f->bundle);
+  assert_int_equal(ev->pid, pid);
+  assert_string_equal(ev->io->stdout, f->out_path);
+  protobuf_c_message_free_unpacked(&ev->base, NULL);
+
+  /* The bundle records what `delete` needs. */
+  assert_int_equal(cshim_runc_options_read(f->bundle, &opts, &err), 1);
+  assert_string_equal(opts.binary_name, FAKE_RUNC_PATH);
+  assert_string_equal(opts.root, f->root);
+  cshim_runc_options_clear(&opts);
+  assert_int_equal(cshim_runc_runtime_read(f->bundle, &rt, &err), 1);
+  assert_string_equal(rt, FAKE_RUNC_PATH);
+  free(rt);
+
+  w = wait_call(f, "c1");
+  assert_int_equal(w->answered, 0);
+  start(f, "c1", pid);
+  assert_int_equal(wait_status(f, w), 3);
+
+  ex = (void *)mock_ctx_unpack_event(&f->m, 2);
+  assert_string_equal(ex->container_id, "c1");
+  assert_string_equal(ex->id, "c1");
+  assert_int_equal(ex->pid, pid);
+  assert_int_equal(ex->exit_status, 3);
+  protobuf_c_message_free_unpacked(&ex->base, NULL);
+
+  del = delete_task(f, "c1", true);
+  assert_int_equal(del->pid, pid);
+  assert_int_equal(del->exit_status, 3);
+  protobuf_c_message_free_unpacked(&del->base, NULL);
+  expect_topics(f, topics);
+  assert_non_null(f->out);
+  assert_string_equal(f->out, "hello\n");
+  assert_int_equal(f->err_len, 5);
+  /* Gone from the table. */
+  {
+    Containerd__Task__V2__StateRequest req = CONTAINERD__TASK__V2__STATE_REQUEST__INIT;
+    req.id = "c1";
+    expect_code(call(f, "State", &req.base), CSHIM_GRPC_NOT_FOUND);
+  }
+}
+
+static void
+test_service_publishes_exit_after_start_when_exit_is_reaped_first(void **state)
+{
+  struct fixture *f = *state;
+  static const char *const topics[] = {"/tasks/create", "/tasks/start", "/tasks/exit", NULL};
+  uint32_t pid;
+  mock_call_t *w;
+
+  setenv("FAKE_RUNC_START_DELAY_MS", "300", 1);
+  write_spec(f, "[\"/bin/true\"]", true);
+  pid = create(f, "fast", NULL, NULL);
+  w = wait_call(f, "fast");
+  start(f, "fast", pid);
+  assert_int_equal(wait_status(f, w), 0);
+  expect_topics(f, topics);
+  Containerd__Task__V2__DeleteResponse *del = delete_task(f, "fast", false);
+  protobuf_c_message_free_unpacked(&del->base, NULL);
+}
+
+static void
+test_service_kill_state_pids(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Task__V2__KillRequest kill_req = CONTAINERD__TASK__V2__KILL_REQUEST__INIT;
+  Containerd__Task__V2__PidsRequest pids_req = CONTAINERD__TASK__V2__PIDS_REQUEST__INIT;
+  Containerd__Task__V2__PidsResponse *pids;
+  Containerd__Task__V2__DeleteRequest del_req = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
+  Containerd__Task__V2__DeleteResponse *del;
+  mock_call_t *c, *w1, *w2;
+  int64_t exited = 0;
+  uint32_t pid;
+
+  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  pid = create(f, "sleeper", NULL, NULL);
+  assert_int_equal(state_of(f, "sleeper", &exited), CONTAINERD__V1__TYPES__STATUS__CREATED);
+  assert_int_equal(exited, TASK_GO_ZERO_TIME_SECONDS);
+  start(f, "sleeper", pid);
+  assert_int_equal(state_of(f, "sleeper", NULL), CONTAINERD__V1__TYPES__STATUS__RUNNING);
+
+  pids_req.id = "sleeper";
+  c = call(f, "Pids", &pids_req.base);
+  pids = (void *)mock_call_unpack(c, &containerd__task__v2__pids_response__descriptor);
+  assert_int_equal(pids->n_processes, 1);
+  assert_int_equal(pids->processes[0]->pid, pid);
+  protobuf_c_message_free_unpacked(&pids->base, NULL);
+  mock_call_free(c);
+
+  del_req.id = "sleeper";
+  c = call(f, "Delete", &del_req.base);
+  assert_int_equal(c->code, CSHIM_GRPC_UNKNOWN);
+  assert_string_equal(c->message, "cannot delete a running process");
+  mock_call_free(c);
+
+  w1 = wait_call(f, "sleeper");
+  w2 = wait_call(f, "sleeper");
+  kill_req.id = "sleeper";
+  kill_req.signal = SIGKILL;
+  expect_code(call(f, "Kill", &kill_req.base), 0);
+  assert_int_equal(wait_status(f, w1), 137);
+  assert_int_equal(wait_status(f, w2), 137);
+  expect_code(call(f, "Kill", &kill_req.base), CSHIM_GRPC_NOT_FOUND);
+  assert_int_equal(state_of(f, "sleeper", &exited), CONTAINERD__V1__TYPES__STATUS__STOPPED);
+  assert_true(exited > 1600000000);
+  /* A Wait after the exit answers at once. */
+  c = wait_call(f, "sleeper");
+  assert_int_equal(c->answered, 1);
+  assert_int_equal(wait_status(f, c), 137);
+
+  del = delete_task(f, "sleeper", false);
+  assert_int_equal(del->exit_status, 137);
+  protobuf_c_message_free_unpacked(&del->base, NULL);
+}
+
+static void
+test_service_delete_of_created_task_forces_and_answers_waiters(void **state)
+{
+  struct fixture *f = *state;
+  static const char *const topics[] = {"/tasks/create", "/tasks/delete", NULL};
+  Containerd__Task__V2__DeleteResponse *del;
+  mock_call_t *w;
+  uint32_t pid;
+
+  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  pid = create(f, "created", NULL, NULL);
+  w = wait_call(f, "created");
+  del = delete_task(f, "created", false);
+  assert_int_equal(del->pid, pid);
+  assert_int_equal(del->exit_status, 137);
+  protobuf_c_message_free_unpacked(&del->base, NULL);
+  assert_int_equal(wait_status(f, w), 137);
+  expect_topics(f, topics);
+  assert_int_equal(kill((pid_t)pid, 0) < 0 && errno == ESRCH, 1);
+}
+
+static void
+test_service_kill_created_task_publishes_exit(void **state)
+{
+  struct fixture *f = *state;
+  static const char *const topics[] = {"/tasks/create", "/tasks/exit", "/tasks/delete", NULL};
+  Containerd__Task__V2__KillRequest kill_req = CONTAINERD__TASK__V2__KILL_REQUEST__INIT;
+  Containerd__Task__V2__StartRequest start_req = CONTAINERD__TASK__V2__START_REQUEST__INIT;
+  Containerd__Task__V2__DeleteResponse *del;
+  mock_call_t *w;
+
+  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  create(f, "k", NULL, NULL);
+  w = wait_call(f, "k");
+  kill_req.id = "k";
+  kill_req.signal = SIGKILL;
+  expect_code(call(f, "Kill", &kill_req.base), 0);
+  assert_int_equal(wait_status(f, w), 137);
+  start_req.id = "k";
+  expect_code(call(f, "Start", &start_req.base), CSHIM_GRPC_FAILED_PRECONDITION);
+  del = delete_task(f, "k", false);
+  assert_int_equal(del->exit_status, 137);
+  protobuf_c_message_free_unpacked(&del->base, NULL);
+  expect_topics(f, topics);
+}
+
+static void
+test_service_file_io_gets_large_output_whole(void **state)
+{
+  struct fixture *f = *state;
+  char uri[700], path[600];
+  struct stat st;
+  mock_call_t *w;
+  uint32_t pid;
+
+  snprintf(path, sizeof path, "%s/logs/sub/out.log", f->base);
+  snprintf(uri, sizeof uri, "file://%s", path);
+  write_spec(f, "[\"/bin/sh\",\"-c\",\"head -c 3000000 /dev/zero; echo tail >&2\"]", true);
+  pid = create(f, "big", uri, uri);
+  w = wait_call(f, "big");
+  start(f, "big", pid);
+  assert_int_equal(wait_status(f, w), 0);
+  Containerd__Task__V2__DeleteResponse *del = delete_task(f, "big", false);
+  protobuf_c_message_free_unpacked(&del->base, NULL);
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_size, 3000000 + 5);
+  assert_int_equal(st.st_mode & 0777, 0644);
+}
+
+static void
+test_service_fifo_io_gets_large_output_whole(void **state)
+{
+  struct fixture *f = *state;
+  mock_call_t *w;
+  uint32_t pid;
+
+  write_spec(f, "[\"/bin/sh\",\"-c\",\"head -c 4000000 /dev/zero\"]", true);
+  make_fifos(f);
+  pid = create(f, "bigfifo", f->out_path, f->err_path);
+  w = wait_call(f, "bigfifo");
+  start(f, "bigfifo", pid);
+  {
+    struct drain_until d = {f, w};
+    assert_true(mock_ctx_run_until(&f->m, drain_pred, &d, TIMEOUT_MS));
+  }
+  assert_int_equal(wait_status(f, w), 0);
+  Containerd__Task__V2__DeleteResponse *del = delete_task(f, "bigfifo", true);
+  protobuf_c_message_free_unpacked(&del->base, NULL);
+  assert_int_equal(f->out_len, 4000000);
+}
+
+static void
+test_service_mounts_rootfs_and_unmounts_on_delete(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
+  Containerd__Types__Mount m = CONTAINERD__TYPES__MOUNT__INIT;
+  Containerd__Types__Mount *mounts[1] = {&m};
+  char *options[] = {"nodev", "size=1m"};
+  char rootfs[600];
+  struct statfs sfs;
+  mock_call_t *c;
+
+  if (geteuid() != 0)
+    skip();
+  snprintf(rootfs, sizeof rootfs, "%s/rootfs", f->bundle);
+  m.type = "tmpfs";
+  m.source = "tmpfs";
+  m.n_options = 2;
+  m.options = options;
+  req.id = "mnt";
+  req.bundle = f->bundle;
+  req.n_rootfs = 1;
+  req.rootfs = mounts;
+  c = call(f, "Create", &req.base);
+  assert_int_equal(c->code, 0);
+  mock_call_free(c);
+  assert_int_equal(statfs(rootfs, &sfs), 0);
+  assert_int_equal(sfs.f_type, 0x01021994); /* TMPFS_MAGIC */
+  Containerd__Task__V2__DeleteResponse *del = delete_task(f, "mnt", false);
+  protobuf_c_message_free_unpacked(&del->base, NULL);
+  assert_int_equal(statfs(rootfs, &sfs), 0);
+  assert_int_not_equal(sfs.f_type, 0x01021994);
+}
+
+static void
+test_service_create_failure_undoes_everything(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
+  Containerd__Types__Mount m = CONTAINERD__TYPES__MOUNT__INIT;
+  Containerd__Types__Mount *mounts[1] = {&m};
+  char rootfs[600];
+  struct statfs sfs;
+  mock_call_t *c;
+
+  setenv("FAKE_RUNC_FAIL", "create", 1);
+  snprintf(rootfs, sizeof rootfs, "%s/rootfs", f->bundle);
+  m.type = "tmpfs";
+  m.source = "tmpfs";
+  req.id = "bad";
+  req.bundle = f->bundle;
+  if (geteuid() == 0) {
+    req.n_rootfs = 1;
+    req.rootfs = mounts;
+  }
+  c = call(f, "Create", &req.base);
+  assert_int_equal(c->code, CSHIM_GRPC_UNKNOWN);
+  assert_non_null(strstr(c->message, "injected failure"));
+  mock_call_free(c);
+  assert_int_equal(f->m.n_events, 0);
+  assert_int_equal(statfs(rootfs, &sfs), 0);
+  assert_int_not_equal(sfs.f_type, 0x01021994);
+  unsetenv("FAKE_RUNC_FAIL");
+  /* The id is free again. */
+  create(f, "bad", NULL, NULL);
+  Containerd__Task__V2__DeleteResponse *del = delete_task(f, "bad", false);
+  protobuf_c_message_free_unpacked(&del->base, NULL);
+}
+
+static void
+test_service_answers_errors_with_containerd_codes(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Task__V2__CreateTaskRequest cr = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
+  Containerd__Task__V2__StartRequest sr = CONTAINERD__TASK__V2__START_REQUEST__INIT;
+  Containerd__Task__V2__KillRequest kr = CONTAINERD__TASK__V2__KILL_REQUEST__INIT;
+  Containerd__Task__V2__StateRequest str = CONTAINERD__TASK__V2__STATE_REQUEST__INIT;
+  Containerd__Task__V2__WaitRequest wr = CONTAINERD__TASK__V2__WAIT_REQUEST__INIT;
+  Containerd__Task__V2__DeleteRequest dr = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
+  Containerd__Task__V2__PidsRequest pr = CONTAINERD__TASK__V2__PIDS_REQUEST__INIT;
+  mock_call_t *c;
+
+  cr.bundle = f->bundle;
+  cr.id = "../escape";
+  expect_code(call(f, "Create", &cr.base), CSHIM_GRPC_INVALID_ARGUMENT);
+  cr.id = "";
+  expect_code(call(f, "Create", &cr.base), CSHIM_GRPC_INVALID_ARGUMENT);
+  cr.id = "t";
+  cr.terminal = 1;
+  expect_code(call(f, "Create", &cr.base), CSHIM_GRPC_UNIMPLEMENTED);
+  cr.terminal = 0;
+  cr.stdout = "binary:///usr/bin/logger?x=y";
+  expect_code(call(f, "Create", &cr.base), CSHIM_GRPC_UNIMPLEMENTED);
+  cr.stdout = "gopher://x";
+  expect_code(call(f, "Create", &cr.base), CSHIM_GRPC_INVALID_ARGUMENT);
+  cr.stdout = "/does/not/exist";
+  expect_code(call(f, "Create", &cr.base), CSHIM_GRPC_NOT_FOUND);
+  cr.stdout = "";
+  cr.bundle = "relative";
+  expect_code(call(f, "Create", &cr.base), CSHIM_GRPC_INVALID_ARGUMENT);
+  assert_int_equal(f->m.n_events, 0);
+
+  sr.id = kr.id = str.id = wr.id = dr.id = pr.id = "nope";
+  kr.signal = 9;
+  c = call(f, "Start", &sr.base);
+  assert_string_equal(c->message, "container not created: not found");
+  expect_code(c, CSHIM_GRPC_NOT_FOUND);
+  expect_code(call(f, "Kill", &kr.base), CSHIM_GRPC_NOT_FOUND);
+  expect_code(call(f, "State", &str.base), CSHIM_GRPC_NOT_FOUND);
+  expect_code(call(f, "Wait", &wr.base), CSHIM_GRPC_NOT_FOUND);
+  expect_code(call(f, "Delete", &dr.base), CSHIM_GRPC_NOT_FOUND);
+  expect_code(call(f, "Pids", &pr.base), CSHIM_GRPC_NOT_FOUND);
+
+  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  cr.bundle = f->bundle;
+  create(f, "dup", NULL, NULL);
+  cr.id = "dup";
+  expect_code(call(f, "Create", &cr.base), CSHIM_GRPC_ALREADY_EXISTS);
+  sr.id = str.id = "dup";
+  sr.exec_id = str.exec_id = "e1";
+  c = call(f, "Start", &sr.base);
+  assert_string_equal(c->message, "process does not exist e1: not found");
+  expect_code(c, CSHIM_GRPC_NOT_FOUND);
+  expect_code(call(f, "State", &str.base), CSHIM_GRPC_NOT_FOUND);
+  /* Not implemented yet: no handler, the server answers Unimplemented. */
+  for (const cshim_ttrpc_method_t *m = task_methods; m->name; m++)
+    if (strcmp(m->name, "Exec") == 0 || strcmp(m->name, "Pause") == 0)
+      assert_null(m->handler);
+  Containerd__Task__V2__DeleteResponse *del = delete_task(f, "dup", false);
+  protobuf_c_message_free_unpacked(&del->base, NULL);
+}
+
+static void
+test_service_connect_and_shutdown(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Task__V2__ConnectRequest cr = CONTAINERD__TASK__V2__CONNECT_REQUEST__INIT;
+  Containerd__Task__V2__ShutdownRequest sr = CONTAINERD__TASK__V2__SHUTDOWN_REQUEST__INIT;
+  Containerd__Task__V2__ConnectResponse *resp;
+  mock_call_t *c;
+  uint32_t pid;
+
+  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  pid = create(f, "conn", NULL, NULL);
+  cr.id = "conn";
+  c = call(f, "Connect", &cr.base);
+  resp = (void *)mock_call_unpack(c, &containerd__task__v2__connect_response__descriptor);
+  assert_int_equal(resp->shim_pid, getpid());
+  assert_int_equal(resp->task_pid, pid);
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  mock_call_free(c);
+
+  sr.id = "conn";
+  expect_code(call(f, "Shutdown", &sr.base), 0);
+  mock_ctx_run_for(&f->m, 20);
+  assert_int_equal(f->m.shutdown_calls, 0); /* a container is still here */
+
+  Containerd__Task__V2__DeleteResponse *del = delete_task(f, "conn", false);
+  protobuf_c_message_free_unpacked(&del->base, NULL);
+  cr.id = "conn";
+  c = call(f, "Connect", &cr.base);
+  resp = (void *)mock_call_unpack(c, &containerd__task__v2__connect_response__descriptor);
+  assert_int_equal(resp->task_pid, 0);
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  mock_call_free(c);
+
+  c = invoke(f, "Shutdown", &sr.base);
+  assert_int_equal(c->answered, 1);
+  assert_int_equal(f->m.shutdown_calls, 0); /* only after the reply has gone */
+  mock_call_free(c);
+  mock_ctx_run_for(&f->m, 20);
+  assert_int_equal(f->m.shutdown_calls, 1);
+}
+
+static void
+test_service_close_fails_pending_waits(void **state)
+{
+  struct fixture *f = *state;
+  mock_call_t *w;
+  uint32_t pid;
+
+  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  pid = create(f, "closing", NULL, NULL);
+  start(f, "closing", pid);
+  w = wait_call(f, "closing");
+  assert_int_equal(w->answered, 0);
+  task_service_close(f->svc, free_service);
+  f->svc = NULL;
+  assert_int_equal(w->answered, 1);
+  assert_int_equal(w->code, CSHIM_GRPC_UNAVAILABLE);
+  mock_call_free(w);
+  kill((pid_t)pid, SIGKILL);
+  mock_ctx_run_for(&f->m, 50);
+  /* teardown must not close again */
+  {
+    cshim_error_t err = NULL;
+    f->svc = xmalloc0(sizeof *f->svc);
+    assert_int_equal(task_service_init(f->svc, &f->m.loop, &f->m.logger, f->m.reaper,
+                                       &f->m.publisher, &f->m.shutdown, "testns", NULL, &err),
+                     0);
+  }
+}
+
+static void
+test_service_uses_runc_options_from_create(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
+  Containerd__Runc__V1__Options o = CONTAINERD__RUNC__V1__OPTIONS__INIT;
+  Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+  cshim_runc_options_t opts;
+  cshim_error_t err = NULL;
+  char other_root[600], state_dir[700];
+  uint8_t buf[512];
+  mock_call_t *c;
+
+  snprintf(other_root, sizeof other_root, "%s/other-root", f->base);
+  o.root = other_root;
+  o.no_new_keyring = 1;
+  any.type_url = "type.googleapis.com/containerd.runc.v1.Options";
+  any.value.len = containerd__runc__v1__options__pack(&o, buf);
+  any.value.data = buf;
+  req.id = "opts";
+  req.bundle = f->bundle;
+  req.options = &any;
+  c = call(f, "Create", &req.base);
+  assert_int_equal(c->code, 0);
+  mock_call_free(c);
+  snprintf(state_dir, sizeof state_dir, "%s/testns/opts", other_root);
+  assert_int_equal(access(state_dir, F_OK), 0);
+  assert_int_equal(cshim_runc_options_read(f->bundle, &opts, &err), 1);
+  assert_string_equal(opts.root, other_root);
+  assert_true(opts.no_new_keyring);
+  cshim_runc_options_clear(&opts);
+  Containerd__Task__V2__DeleteResponse *del = delete_task(f, "opts", false);
+  protobuf_c_message_free_unpacked(&del->base, NULL);
+  assert_int_not_equal(access(state_dir, F_OK), 0);
+}
+
+int
+main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_service_runs_container_with_fifo_io_in_event_order,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_service_publishes_exit_after_start_when_exit_is_reaped_first, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_service_kill_state_pids, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_service_delete_of_created_task_forces_and_answers_waiters, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_service_kill_created_task_publishes_exit, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_service_file_io_gets_large_output_whole, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_service_fifo_io_gets_large_output_whole, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_service_mounts_rootfs_and_unmounts_on_delete, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_service_create_failure_undoes_everything, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_service_answers_errors_with_containerd_codes, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_service_connect_and_shutdown, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_service_close_fails_pending_waits, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_service_uses_runc_options_from_create, setup, teardown),
+  };
+  signal(SIGPIPE, SIG_IGN);
+  /* Container processes are grandchildren (the fake runc exits): adopt them, as the shim does. */
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
