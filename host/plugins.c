@@ -56,6 +56,7 @@ struct host_plugins_s
   cshim_logger_t log;
   uv_loop_t *loop;
   cshim_reaper_t *reaper;
+  cshim_host_t *host;
   struct server_proxy proxy;
   size_t n_services;
   enum phase phase;
@@ -415,6 +416,7 @@ prepare_context(host_plugins_t *set, struct plugin *p)
       .log = &p->log,
       .reaper = set->reaper,
       .host_private = p,
+      .host = set->host,
   };
 }
 
@@ -436,6 +438,7 @@ host_plugins_load(const char *const *paths, size_t n_paths, const host_plugins_o
   set->log.fields = NULL;
   set->loop = opts->loop;
   set->reaper = opts->reaper;
+  set->host = opts->host;
   set->proxy.base.ops = &proxy_ops;
   set->phase = PHASE_LOADED;
 

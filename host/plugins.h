@@ -8,6 +8,7 @@
 
 #include <cshim/config.h>
 #include <cshim/error.h>
+#include <cshim/host.h>
 #include <cshim/log.h>
 #include <cshim/plugin.h>
 #include <cshim/reaper.h>
@@ -58,6 +59,7 @@ typedef struct host_plugins_options_s
      `plugin=<uri>`. NULL = no logging. */
   const cshim_logger_t *log;
   cshim_reaper_t *reaper; /* handed to every plugin; borrowed until host_plugins_unload */
+  cshim_host_t *host;     /* introspection handed to every plugin (ctx->host); may be NULL */
 } host_plugins_options_t;
 
 /* Open the modules at paths (absolute; see host_loader_open for every check), reject two modules

@@ -22,7 +22,9 @@
 #include <cshim/shutdown.h>
 #include <cshim/util.h>
 
+#include "address.h"
 #include "config.h"
+#include "introspect.h"
 #include "log.h"
 #include "plugins.h"
 #include "reaper.h"
@@ -35,6 +37,7 @@ typedef struct shim_s
 {
   uv_loop_t *loop;
   host_log_t log;
+  host_introspect_t *intro;
   host_config_t *config;
   host_reaper_t *reaper;
   host_plugins_t *plugins;
@@ -46,6 +49,7 @@ typedef struct shim_s
   bool stopping;
   char *socket_path; /* to unlink at exit; NULL if unknown */
   bool own_socket;   /* socket_path is ours to unlink: inherited, or bound by us */
+  bool debug_fd;     /* fd 4 is an inherited listening debug socket */
 } shim_t;
 
 char *
@@ -55,33 +59,6 @@ host_shim_default_plugin_dir (const char *binary_path)
   char *out;
   xasprintf (&out, "%s/../%s", dirname (copy), CSHIM_PLUGIN_RELDIR);
   return out;
-}
-
-static void
-dump_state (shim_t *s)
-{
-  cshim_ttrpc_stats_t st = { 0 };
-  size_t n = host_plugins_count (s->plugins);
-
-  cshim_log_info (&s->log.base, "state dump: pid %d, config `%s`, %zu plugins", (int) getpid (),
-                  s->config->source, n);
-  for (size_t i = 0; i < n; i++)
-    {
-      const host_plugin_info_t *p = host_plugins_get (s->plugins, i);
-      cshim_log_info (&s->log.base, "plugin `%s` (%s): %s, %zu services, %zu interceptors", p->uri,
-                      p->path, host_plugins_state_name (p->state), p->n_services,
-                      p->n_interceptors);
-    }
-  if (s->server)
-    host_ttrpc_server_get_stats (s->server, &st);
-  cshim_log_info (&s->log.base,
-                  "ttrpc: %llu connections open (%llu total, %llu rejected), %llu calls in flight "
-                  "(%llu total), %llu frames rejected; log lines dropped: %llu",
-                  (unsigned long long) st.connections_open,
-                  (unsigned long long) st.connections_total,
-                  (unsigned long long) st.connections_rejected,
-                  (unsigned long long) st.calls_in_flight, (unsigned long long) st.calls_total,
-                  (unsigned long long) st.frames_rejected, (unsigned long long) s->log.dropped);
 }
 
 static void
@@ -122,6 +99,7 @@ stop (shim_t *s)
     }
   uv_timer_start (&s->deadline, deadline_cb, STOP_DEADLINE_MS, 0);
   uv_unref ((uv_handle_t *) &s->deadline);
+  host_introspect_set_server (s->intro, NULL);
   if (s->server)
     host_ttrpc_server_close (s->server, server_closed_cb, s);
   else
@@ -140,7 +118,7 @@ signal_cb (uv_signal_t *h, int signum)
   shim_t *s = h->data;
   if (signum == SIGUSR1)
     {
-      dump_state (s);
+      host_introspect_dump (s->intro, &s->log.base);
       return;
     }
   cshim_log_info (&s->log.base, "received %s", strsignal (signum));
@@ -244,6 +222,49 @@ start_signals (shim_t *s, cshim_error_t *err)
   return 0;
 }
 
+/* containerd 2.x hands the debug socket over as fd 4 (a listening Unix stream socket). */
+static bool
+inherited_debug_listener (void)
+{
+  int v = 0;
+  socklen_t len = sizeof v;
+
+  if (getsockopt (4, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) < 0 || v != 1)
+    return false;
+  len = sizeof v;
+  if (getsockopt (4, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_UNIX)
+    return false;
+  len = sizeof v;
+  if (getsockopt (4, SOL_SOCKET, SO_TYPE, &v, &len) < 0 || v != SOCK_STREAM)
+    return false;
+  fcntl (4, F_SETFD, FD_CLOEXEC);
+  return true;
+}
+
+/* The debug socket containerd would compute (§4.10, "/debug" appended), in the directory of our
+   own ttrpc socket; NULL when that is unknown. */
+static char *
+debug_address (const shim_t *s, const host_flags_t *flags, const char *bundle)
+{
+  cleanup_free char *dir = NULL;
+  cleanup_free char *group = NULL;
+  cleanup_free char *address = NULL;
+  cshim_error_t err = NULL;
+
+  if (s->socket_path == NULL || s->socket_path[0] != '/')
+    return NULL;
+  if (host_address_group (bundle, flags->id ? flags->id : "", &group, &err) < 0)
+    {
+      cshim_log_warn (&s->log.base, "no default debug socket: %s", err->msg);
+      cshim_error_release (&err);
+      return NULL;
+    }
+  dir = xstrdup (s->socket_path);
+  address = host_address_socket (dirname (dir), flags->address ? flags->address : "",
+                                 flags->namespace_ ? flags->namespace_ : "", group, true);
+  return xstrdup (host_address_path (address));
+}
+
 static int
 run (shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
 {
@@ -252,6 +273,7 @@ run (shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err
   int ret;
   cleanup_free char *plugin_dir = NULL;
   cleanup_free char *ttrpc_address = NULL;
+  cleanup_free char *debug_path = NULL;
   cleanup_free char **paths = NULL;
   cleanup_free const char **disabled = NULL;
   const char *props[32];
@@ -270,6 +292,7 @@ run (shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err
   if (ret < 0)
     return cshim_error_wrap (err, "load config");
   s->log.base.level = flags->debug ? CSHIM_LOG_DEBUG : s->config->log_level;
+  host_introspect_set_config (s->intro, s->config->source, s->config->root);
 
   ret = host_reaper_new (s->loop, &s->log.base, &s->reaper, err);
   if (ret < 0)
@@ -298,6 +321,9 @@ run (shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err
   PROP (CSHIM_PROP_SOCKET, s->socket_path);
   PROP (CSHIM_PROP_BINARY, exe);
   PROP (CSHIM_PROP_CONFIG_PATH, s->config->source);
+  debug_path = debug_address (s, flags, cwd);
+  PROP (CSHIM_PROP_DEBUG_ADDRESS, debug_path);
+  PROP (CSHIM_PROP_DEBUG_FD, s->debug_fd ? "4" : NULL);
 #undef PROP
   props[np] = NULL;
 
@@ -315,6 +341,7 @@ run (shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err
   opts.disabled = disabled;
   opts.log = &s->log.base;
   opts.reaper = host_reaper_api (s->reaper);
+  opts.host = host_introspect_api (s->intro);
 
   ret = host_plugins_load ((const char *const *) paths, s->config->n_modules, &opts, &s->plugins,
                            err);
@@ -322,6 +349,7 @@ run (shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err
     free (paths[i]);
   if (ret < 0)
     return ret;
+  host_introspect_set_plugins (s->intro, s->plugins);
   ret = host_plugins_init (s->plugins, err);
   if (ret < 0)
     return ret;
@@ -329,6 +357,7 @@ run (shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err
   ret = host_ttrpc_server_new (s->loop, &s->log.base, &s->server, err);
   if (ret < 0)
     return ret;
+  host_introspect_set_server (s->intro, s->server);
   ret = host_plugins_register (s->plugins, host_ttrpc_server_api (s->server), err);
   if (ret < 0)
     return ret;
@@ -373,6 +402,7 @@ host_shim_serve (const host_flags_t *flags, int argc, char **argv, cshim_error_t
   (void) argc;
 
   memset (&s, 0, sizeof s);
+  s.debug_fd = inherited_debug_listener ();
   signal (SIGPIPE, SIG_IGN);
   if (flags->socket == NULL)
     setup_log_fifo ();
@@ -384,6 +414,8 @@ host_shim_serve (const host_flags_t *flags, int argc, char **argv, cshim_error_t
     return cshim_error_sys (err, errno, "become child subreaper");
 
   s.loop = uv_default_loop ();
+  s.intro = host_introspect_new (s.loop, CSHIM_VERSION);
+  host_introspect_set_log (s.intro, &s.log);
   uv_timer_init (s.loop, &s.deadline);
   s.socket_path = flags->socket ? xstrdup (flags->socket) : listener_path (3);
   /* The fd 3 socket was made for us by start; a -socket path becomes ours only once we bound
@@ -401,6 +433,7 @@ host_shim_serve (const host_flags_t *flags, int argc, char **argv, cshim_error_t
   uv_close ((uv_handle_t *) &s.deadline, NULL);
   uv_run (s.loop, UV_RUN_DEFAULT);
   host_plugins_unload (s.plugins);
+  host_introspect_free (s.intro);
   host_config_free (s.config);
   if (s.socket_path && s.own_socket)
     unlink (s.socket_path);

@@ -2,6 +2,7 @@
 // The task plugin's descriptor and lifecycle: io.containerd.ttrpc.v1 "task", serving
 // containerd.task.v2.Task and containerd.task.v3.Task.
 #include "task.h"
+#include "debug_state.h"
 
 #include <stdlib.h>
 
@@ -28,6 +29,7 @@ task_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
     return (*err)->status;
   }
   *instance = svc;
+  task_debug_state_register(svc, cshim_init_ctx_host(ctx));
   return 0;
 }
 
@@ -51,6 +53,7 @@ free_service(task_service_t *svc)
 static void
 task_close(void *instance)
 {
+  task_debug_state_unregister(instance);
   task_service_close(instance, free_service);
 }
 

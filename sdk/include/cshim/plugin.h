@@ -3,11 +3,13 @@
 #ifndef CSHIM_PLUGIN_H
 #define CSHIM_PLUGIN_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
 #include <cshim/config.h>
 #include <cshim/error.h>
+#include <cshim/host.h>
 #include <cshim/log.h>
 #include <cshim/reaper.h>
 #include <cshim/ttrpc.h>
@@ -45,6 +47,12 @@ extern "C" {
 #define CSHIM_PROP_SOCKET "io.cshim.socket"                         /* own ttrpc address */
 #define CSHIM_PROP_BINARY "io.cshim.binary"                         /* absolute path of the shim */
 #define CSHIM_PROP_CONFIG_PATH "io.cshim.config.path"               /* YAML in effect, or <embedded> */
+/* The debug socket path the host computed next to its ttrpc socket (§4.10 hash with "/debug"),
+   for when containerd passes none (1.6). Set whenever the host knows its socket directory. */
+#define CSHIM_PROP_DEBUG_ADDRESS "io.cshim.debug.address"
+/* "4" when the daemon inherited a listening Unix socket as fd 4 (containerd 2.x's debug
+   socket); unset otherwise. The plugin that serves it takes the fd. */
+#define CSHIM_PROP_DEBUG_FD "io.cshim.debug.fd"
 
 typedef struct cshim_plugin_s cshim_plugin_t;
 typedef struct cshim_init_ctx_s cshim_init_ctx_t;
@@ -84,6 +92,10 @@ struct cshim_init_ctx_s
   cshim_reaper_t *reaper;    /* the process's SIGCHLD owner */
 
   void *host_private; /* not for plugins */
+
+  /* Host introspection (appended; NULL when the host offers none). Read it through
+     cshim_init_ctx_host, which checks struct_size. */
+  cshim_host_t *host;
 };
 
 /* The module descriptor. Static storage in the module. */
@@ -134,6 +146,16 @@ cshim_init_ctx_get_by_id (const cshim_init_ctx_t *ctx, const char *type, const c
                           void **instance, cshim_error_t *err)
 {
   return ctx->get_by_id (ctx, type, id, instance, err);
+}
+
+/* The host introspection interface, or NULL when the host's context is too old to carry it or
+   the host offers none. Borrowed like the context. */
+static inline cshim_host_t *
+cshim_init_ctx_host (const cshim_init_ctx_t *ctx)
+{
+  if (ctx->struct_size < offsetof (cshim_init_ctx_t, host) + sizeof (ctx->host))
+    return NULL;
+  return ctx->host;
 }
 
 #ifdef __cplusplus
