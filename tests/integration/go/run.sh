@@ -40,7 +40,7 @@ trap cleanup EXIT
 
 mkdir -p "$work"
 echo "# building the Go client"
-(cd "$src" && GO111MODULE=off GOFLAGS= GOPATH="$tmp/gopath:$gocode" GOCACHE="$work/gocache" \
+(cd "$src" && GO111MODULE=off GOFLAGS= GOENV=off GOPROXY=off GOPATH="$tmp/gopath:$gocode" GOCACHE="$work/gocache" \
   go build -o "$work/echoclient" .) || fail "go build of the client failed"
 
 mkdir "$tmp/bundle"
