@@ -1,0 +1,579 @@
+// SPDX-License-Identifier: Apache-2.0
+// cshimctl launch / teardown: the client half of the shim binary contract (what containerd does
+// around `start` and `delete`), so that any shim runs without containerd.
+#define _GNU_SOURCE
+#include "ctl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include <cshim/util.h>
+
+#include "address.h"
+#include "containerd/task/v2/shim.pb-c.h"
+
+extern char **environ;
+
+#define DEFAULT_GRPC_ADDRESS "/run/containerd/containerd.sock"
+#define ACTION_TIMEOUT_MS 30000
+
+typedef struct buf_s
+{
+  char *data;
+  size_t len;
+} buf_t;
+
+static void
+buf_free(buf_t *b)
+{
+  free(b->data);
+  b->data = NULL;
+  b->len = 0;
+}
+
+/* The binary for a runtime name, as containerd finds it: "io.containerd.cshim.v2" ->
+   containerd-shim-cshim-v2 on PATH; a name with a '/' is a path already. */
+static char *
+find_binary(const char *runtime, cshim_error_t *err)
+{
+  cleanup_free char *copy = NULL;
+  cleanup_free char *name = NULL;
+  cleanup_free char *dirs = NULL;
+  const char *path_env = getenv("PATH");
+  char *version, *shim, *save = NULL;
+
+  if (strchr(runtime, '/'))
+    return xstrdup(runtime);
+  copy = xstrdup(runtime);
+  version = strrchr(copy, '.');
+  if (version == NULL || version == copy) {
+    cshim_error_make(err, EINVAL,
+                     "runtime `%s`: expected a name like io.containerd.<name>.<version>", runtime);
+    return NULL;
+  }
+  *version++ = '\0';
+  shim = strrchr(copy, '.');
+  shim = shim ? shim + 1 : copy;
+  xasprintf(&name, "containerd-shim-%s-%s", shim, version);
+
+  dirs = xstrdup(path_env ? path_env : "/usr/local/bin:/usr/bin:/bin");
+  for (char *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+    char *candidate;
+    xasprintf(&candidate, "%s/%s", dir[0] ? dir : ".", name);
+    if (access(candidate, X_OK) == 0)
+      return candidate;
+    free(candidate);
+  }
+  cshim_error_make(err, ENOENT, "runtime `%s`: binary `%s` not found in PATH", runtime, name);
+  return NULL;
+}
+
+static char *
+find_publish_binary(const ctl_opts_t *o)
+{
+  cleanup_free char *copy = NULL;
+  const char *path_env = getenv("PATH");
+  char *save = NULL;
+
+  if (o->publish_binary)
+    return xstrdup(o->publish_binary);
+  copy = xstrdup(path_env ? path_env : "/usr/bin");
+  for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+    char *candidate;
+    xasprintf(&candidate, "%s/containerd", dir);
+    if (access(candidate, X_OK) == 0)
+      return candidate;
+    free(candidate);
+  }
+  return xstrdup("/usr/bin/containerd");
+}
+
+/* Write content to <dir>/<name> atomically: a temporary file, fsync, rename. */
+static int
+write_atomic(const char *dir, const char *name, const char *content, cshim_error_t *err)
+{
+  cleanup_free char *tmp = NULL;
+  cleanup_free char *path = NULL;
+  size_t len = strlen(content);
+  int fd;
+
+  xasprintf(&tmp, "%s/.%s", dir, name);
+  xasprintf(&path, "%s/%s", dir, name);
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return cshim_error_sys(err, errno, "create `%s`", tmp);
+  if (write(fd, content, len) != (ssize_t)len || fsync(fd) < 0) {
+    int e = errno;
+    close(fd);
+    unlink(tmp);
+    return cshim_error_sys(err, e, "write `%s`", tmp);
+  }
+  close(fd);
+  if (rename(tmp, path) < 0) {
+    int e = errno;
+    unlink(tmp);
+    return cshim_error_sys(err, e, "rename `%s` to `%s`", tmp, path);
+  }
+  return 0;
+}
+
+/* The environment containerd gives a shim: ours, with its four variables set. */
+static char **
+shim_env(const ctl_opts_t *o, const char *grpc, const char *ttrpc)
+{
+  static const char *const keys[] = {
+      "TTRPC_ADDRESS=", "GRPC_ADDRESS=", "NAMESPACE=", "MAX_SHIM_VERSION=", NULL};
+  size_t n = 0, k = 0;
+  char **env;
+
+  while (environ[n])
+    n++;
+  env = xmalloc0((n + 5) * sizeof(char *));
+  for (size_t i = 0; i < n; i++) {
+    bool replaced = false;
+    for (const char *const *key = keys; *key; key++)
+      replaced = replaced || strncmp(environ[i], *key, strlen(*key)) == 0;
+    if (!replaced)
+      env[k++] = xstrdup(environ[i]);
+  }
+  xasprintf(&env[k++], "TTRPC_ADDRESS=%s", ttrpc);
+  xasprintf(&env[k++], "GRPC_ADDRESS=%s", grpc);
+  xasprintf(&env[k++], "NAMESPACE=%s", o->namespace_);
+  env[k++] = xstrdup("MAX_SHIM_VERSION=2");
+  env[k] = NULL;
+  return env;
+}
+
+static void
+free_strv(char **v)
+{
+  for (size_t i = 0; v && v[i]; i++)
+    free(v[i]);
+  free(v);
+}
+
+static void
+append(buf_t *b, const char *data, size_t len)
+{
+  b->data = xrealloc(b->data, b->len + len + 1);
+  memcpy(b->data + b->len, data, len);
+  b->len += len;
+  b->data[b->len] = '\0';
+}
+
+/* Run binary with argv/env in cwd, stdin from stdin_fd (-1: /dev/null), and collect stdout
+   (and stderr, into err_out, or into out when err_out is NULL, like Go's CombinedOutput) until
+   both reach EOF. A blocking CLI helper: it waits for the child, up to ACTION_TIMEOUT_MS. */
+static int
+run_capture(const char *binary, char *const argv[], char *const envp[], const char *cwd,
+            int stdin_fd, buf_t *out, buf_t *err_out, int *status, cshim_error_t *err)
+{
+  int out_pipe[2], err_pipe[2];
+  struct timespec start;
+  pid_t pid;
+  bool out_open = true, err_open = true;
+
+  if (pipe2(out_pipe, O_CLOEXEC) < 0)
+    return cshim_error_sys(err, errno, "pipe");
+  if (pipe2(err_pipe, O_CLOEXEC) < 0) {
+    close(out_pipe[0]);
+    close(out_pipe[1]);
+    return cshim_error_sys(err, errno, "pipe");
+  }
+  pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    close(out_pipe[0]);
+    close(out_pipe[1]);
+    close(err_pipe[0]);
+    close(err_pipe[1]);
+    return cshim_error_sys(err, e, "fork");
+  }
+  if (pid == 0) {
+    int in = stdin_fd >= 0 ? stdin_fd : open("/dev/null", O_RDONLY);
+    if (in < 0 || dup2(in, 0) < 0 || dup2(out_pipe[1], 1) < 0 || dup2(err_pipe[1], 2) < 0)
+      _exit(127);
+    if (chdir(cwd) < 0) {
+      dprintf(2, "chdir `%s`: %s\n", cwd, strerror(errno));
+      _exit(127);
+    }
+    setpgid(0, 0);
+    execve(binary, argv, envp);
+    dprintf(2, "exec `%s`: %s\n", binary, strerror(errno));
+    _exit(127);
+  }
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  while (out_open || err_open) {
+    struct pollfd fds[2] = {{.fd = out_open ? out_pipe[0] : -1, .events = POLLIN},
+                            {.fd = err_open ? err_pipe[0] : -1, .events = POLLIN}};
+    struct timespec now;
+    long elapsed;
+    char chunk[4096];
+    int r;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+    if (elapsed >= ACTION_TIMEOUT_MS) {
+      kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
+      break;
+    }
+    r = poll(fds, 2, (int)(ACTION_TIMEOUT_MS - elapsed));
+    if (r < 0 && errno != EINTR)
+      break;
+    for (int i = 0; i < 2; i++) {
+      ssize_t n;
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+        continue;
+      n = read(fds[i].fd, chunk, sizeof(chunk));
+      if (n > 0)
+        append(i == 0 || err_out == NULL ? out : err_out, chunk, (size_t)n);
+      else if (n == 0 || errno != EINTR) {
+        if (i == 0)
+          out_open = false;
+        else
+          err_open = false;
+      }
+    }
+  }
+  close(out_pipe[0]);
+  close(err_pipe[0]);
+  while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+    ;
+  if (out_open || err_open)
+    return cshim_error_make(err, ETIMEDOUT, "`%s` did not finish within %d ms", binary,
+                            ACTION_TIMEOUT_MS);
+  return 0;
+}
+
+static char *
+trim(char *s)
+{
+  size_t n;
+
+  while (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r')
+    s++;
+  n = strlen(s);
+  while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+    s[--n] = '\0';
+  return s;
+}
+
+static char *
+exit_text(int status)
+{
+  char *s;
+
+  if (WIFEXITED(status))
+    xasprintf(&s, "exit status %d", WEXITSTATUS(status));
+  else if (WIFSIGNALED(status))
+    xasprintf(&s, "killed by signal %d", WTERMSIG(status));
+  else
+    xasprintf(&s, "status %d", status);
+  return s;
+}
+
+static int
+check_common(const ctl_opts_t *o, const char *what)
+{
+  if (o->runtime == NULL && o->binary == NULL)
+    return ctl_usage_error("%s: --runtime NAME (or --binary PATH) is required", what);
+  if (o->id == NULL || o->bundle == NULL)
+    return ctl_usage_error("%s: --id ID and --bundle DIR are required", what);
+  return 0;
+}
+
+/* The shim's address from start's output: a bare address, or 2.x JSON {"address": ...}. */
+static char *
+parse_address(char *output)
+{
+  char *text = trim(output);
+  json_t *j;
+  char *out = NULL;
+
+  if (text[0] != '{')
+    return xstrdup(text);
+  j = json_loads(text, 0, NULL);
+  if (json_is_string(json_object_get(j, "address")))
+    out = xstrdup(json_string_value(json_object_get(j, "address")));
+  json_decref(j);
+  return out;
+}
+
+/* The debug socket cshim computes for itself next to its ttrpc socket (§4.10 with "/debug"), when
+   it exists. */
+static char *
+debug_address(const ctl_opts_t *o, const char *address, const char *grpc)
+{
+  cleanup_free char *group = NULL;
+  cleanup_free char *dir = NULL;
+  cleanup_free char *computed = NULL;
+  cshim_error_t err = NULL;
+  struct stat st;
+
+  if (host_address_group(o->bundle, o->id, &group, &err) < 0) {
+    cshim_error_release(&err);
+    return NULL;
+  }
+  dir = xstrdup(ctl_socket_path(address));
+  computed = host_address_socket(dirname(dir), grpc, o->namespace_, group, true);
+  if (stat(host_address_path(computed), &st) < 0 || !S_ISSOCK(st.st_mode))
+    return NULL;
+  return steal_pointer(&computed);
+}
+
+/* The shim's pid, asked with Connect (which also waits until the daemon serves). */
+static uint32_t
+shim_pid(const ctl_opts_t *o, const char *address)
+{
+  Containerd__Task__V2__ConnectRequest req = CONTAINERD__TASK__V2__CONNECT_REQUEST__INIT;
+  Containerd__Task__V2__ConnectResponse *resp = NULL;
+  ctl_opts_t copy = *o;
+  ctl_client_t c;
+  cshim_error_t err = NULL;
+  uint32_t pid = 0;
+
+  copy.address = address;
+  copy.timeout_ms = 10000;
+  if (ctl_client_open(&c, &copy, &err) < 0) {
+    cshim_error_release(&err);
+    return 0;
+  }
+  req.id = (char *)o->id;
+  if (ctl_client_call(&c, "Connect", &req.base, &containerd__task__v2__connect_response__descriptor,
+                      (ProtobufCMessage **)&resp, &err) == 0) {
+    pid = resp->shim_pid;
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+  }
+  cshim_error_release(&err);
+  ctl_client_close(&c);
+  return pid;
+}
+
+int
+ctl_cmd_launch(const ctl_opts_t *o)
+{
+  cleanup_free char *binary = NULL;
+  cleanup_free char *publish = NULL;
+  cleanup_free char *ttrpc = NULL;
+  cleanup_free char *address = NULL;
+  cleanup_free char *debug = NULL;
+  cleanup_free char *log_path = NULL;
+  cleanup_free char *pid_text = NULL;
+  const char *grpc = o->address ? o->address : DEFAULT_GRPC_ADDRESS;
+  cshim_error_t err = NULL;
+  buf_t out = {0};
+  char **env;
+  const char *argv[16];
+  size_t n = 0;
+  int stdin_fd = -1, status = 0, ret;
+  uint32_t pid;
+  struct stat st;
+
+  ret = check_common(o, "launch");
+  if (ret)
+    return ret;
+  binary = o->binary ? xstrdup(o->binary) : find_binary(o->runtime, &err);
+  if (binary == NULL)
+    return ctl_fail(&err);
+  if (stat(o->bundle, &st) < 0 || !S_ISDIR(st.st_mode)) {
+    cshim_error_sys(&err, errno ? errno : ENOTDIR, "bundle `%s`", o->bundle);
+    return ctl_fail(&err);
+  }
+  /* containerd creates the log FIFO before start; shims open it for their log. */
+  xasprintf(&log_path, "%s/log", o->bundle);
+  if (lstat(log_path, &st) < 0 && mkfifo(log_path, 0700) < 0) {
+    cshim_error_sys(&err, errno, "create log fifo `%s`", log_path);
+    return ctl_fail(&err);
+  }
+  if (write_atomic(o->bundle, "shim-binary-path", binary, &err) < 0)
+    return ctl_fail(&err);
+  if (o->options_file) {
+    stdin_fd = open(o->options_file, O_RDONLY | O_CLOEXEC);
+    if (stdin_fd < 0) {
+      cshim_error_sys(&err, errno, "open options file `%s`", o->options_file);
+      return ctl_fail(&err);
+    }
+  }
+  publish = find_publish_binary(o);
+  if (o->ttrpc_address)
+    ttrpc = xstrdup(o->ttrpc_address);
+  else
+    xasprintf(&ttrpc, "%s.ttrpc", grpc);
+
+  argv[n++] = binary;
+  argv[n++] = "-namespace";
+  argv[n++] = o->namespace_;
+  argv[n++] = "-address";
+  argv[n++] = grpc;
+  argv[n++] = "-publish-binary";
+  argv[n++] = publish;
+  argv[n++] = "-id";
+  argv[n++] = o->id;
+  if (o->debug)
+    argv[n++] = "-debug";
+  argv[n++] = "start";
+  argv[n] = NULL;
+  env = shim_env(o, grpc, ttrpc);
+  ret =
+      run_capture(binary, (char *const *)argv, env, o->bundle, stdin_fd, &out, NULL, &status, &err);
+  free_strv(env);
+  if (stdin_fd >= 0)
+    close(stdin_fd);
+  if (ret < 0) {
+    buf_free(&out);
+    cshim_error_wrap(&err, "start `%s`", binary);
+    return ctl_fail(&err);
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    cleanup_free char *why = exit_text(status);
+    cshim_error_make(&err, EIO, "start `%s`: %s: %s", binary, why, out.data ? trim(out.data) : "");
+    buf_free(&out);
+    return ctl_fail(&err);
+  }
+  address = parse_address(out.data ? out.data : (char[]){""});
+  buf_free(&out);
+  if (address == NULL || address[0] == '\0') {
+    cshim_error_make(&err, EPROTO, "start `%s`: printed no address", binary);
+    return ctl_fail(&err);
+  }
+  if (write_atomic(o->bundle, "address", address, &err) < 0)
+    return ctl_fail(&err);
+  pid = shim_pid(o, address);
+  if (pid) {
+    xasprintf(&pid_text, "%u", pid);
+    if (write_atomic(o->bundle, "shim.pid", pid_text, &err) < 0)
+      return ctl_fail(&err);
+  }
+  debug = debug_address(o, address, grpc);
+
+  if (o->json) {
+    json_t *j = json_pack("{s:s, s:s?, s:I, s:s}", "address", address, "debug_address", debug,
+                          "shim_pid", (json_int_t)pid, "binary", binary);
+    char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    puts(text);
+    free(text);
+    json_decref(j);
+  } else {
+    printf("address: %s\n", address);
+    if (debug)
+      printf("debug address: %s\n", debug);
+    if (pid)
+      printf("shim pid: %u\n", pid);
+  }
+  return 0;
+}
+
+static void
+remove_launch_files(const char *bundle)
+{
+  static const char *const names[] = {"address", "shim.pid", "shim-binary-path", NULL};
+  char path[PATH_MAX];
+  struct stat st;
+
+  for (const char *const *n = names; *n; n++) {
+    snprintf(path, sizeof(path), "%s/%s", bundle, *n);
+    unlink(path);
+  }
+  snprintf(path, sizeof(path), "%s/log", bundle);
+  if (lstat(path, &st) == 0 && S_ISFIFO(st.st_mode))
+    unlink(path);
+}
+
+int
+ctl_cmd_teardown(const ctl_opts_t *o)
+{
+  cleanup_free char *binary = NULL;
+  cleanup_free char *publish = NULL;
+  cleanup_free char *ttrpc = NULL;
+  const char *grpc = o->address ? o->address : DEFAULT_GRPC_ADDRESS;
+  Containerd__Task__V2__DeleteResponse *resp;
+  cshim_error_t err = NULL;
+  buf_t out = {0}, errout = {0};
+  const char *argv[16];
+  char **env;
+  char when[64];
+  size_t n = 0;
+  int status = 0, ret;
+
+  ret = check_common(o, "teardown");
+  if (ret)
+    return ret;
+  binary = o->binary ? xstrdup(o->binary) : find_binary(o->runtime, &err);
+  if (binary == NULL)
+    return ctl_fail(&err);
+  publish = find_publish_binary(o);
+  if (o->ttrpc_address)
+    ttrpc = xstrdup(o->ttrpc_address);
+  else
+    xasprintf(&ttrpc, "%s.ttrpc", grpc);
+
+  argv[n++] = binary;
+  argv[n++] = "-namespace";
+  argv[n++] = o->namespace_;
+  argv[n++] = "-address";
+  argv[n++] = grpc;
+  argv[n++] = "-publish-binary";
+  argv[n++] = publish;
+  argv[n++] = "-id";
+  argv[n++] = o->id;
+  argv[n++] = "-bundle";
+  argv[n++] = o->bundle;
+  if (o->debug)
+    argv[n++] = "-debug";
+  argv[n++] = "delete";
+  argv[n] = NULL;
+  env = shim_env(o, grpc, ttrpc);
+  ret = run_capture(binary, (char *const *)argv, env, o->bundle, -1, &out, &errout, &status, &err);
+  free_strv(env);
+  if (ret < 0) {
+    buf_free(&out);
+    buf_free(&errout);
+    cshim_error_wrap(&err, "delete `%s`", binary);
+    return ctl_fail(&err);
+  }
+  if (errout.len)
+    fprintf(stderr, "cshimctl: warning: delete: %s\n", trim(errout.data));
+  buf_free(&errout);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    cleanup_free char *why = exit_text(status);
+    cshim_error_make(&err, EIO, "delete `%s`: %s", binary, why);
+    buf_free(&out);
+    return ctl_fail(&err);
+  }
+  resp = containerd__task__v2__delete_response__unpack(NULL, out.len, (uint8_t *)out.data);
+  buf_free(&out);
+  if (resp == NULL) {
+    cshim_error_make(&err, EPROTO, "delete `%s`: output is not a DeleteResponse", binary);
+    return ctl_fail(&err);
+  }
+  remove_launch_files(o->bundle);
+  ctl_format_time(resp->exited_at, when, sizeof(when));
+  if (o->json) {
+    json_t *j = json_pack("{s:I, s:I, s:s}", "pid", (json_int_t)resp->pid, "exit_status",
+                          (json_int_t)resp->exit_status, "exited_at", when);
+    char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    puts(text);
+    free(text);
+    json_decref(j);
+  } else {
+    printf("pid %u exit status %u at %s\n", resp->pid, resp->exit_status, when);
+  }
+  containerd__task__v2__delete_response__free_unpacked(resp, NULL);
+  return 0;
+}

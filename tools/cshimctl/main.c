@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: Apache-2.0
+// cshimctl: launch any containerd shim without containerd, speak the task API to its socket,
+// and read cshim's debug socket. Entry point: options and command dispatch.
+#define _GNU_SOURCE
+#include "ctl.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cshim/util.h>
+
+#ifndef CSHIM_VERSION
+#define CSHIM_VERSION "unknown"
+#endif
+
+static const char usage_text[] =
+    "Usage: cshimctl [OPTIONS] COMMAND [ARGS]\n"
+    "\n"
+    "Run a containerd shim without containerd (the client half of the shim contract):\n"
+    "  launch   --runtime io.containerd.cshim.v2 --namespace NS --id ID --bundle DIR\n"
+    "           [--address GRPC] [--ttrpc-address ADDR] [--options-file FILE] [--debug]\n"
+    "           run `<shim> start` as containerd does; prints the shim's address\n"
+    "  teardown --runtime NAME --namespace NS --id ID --bundle DIR [--address GRPC]\n"
+    "           run `<shim> delete` as containerd does after a shim is gone\n"
+    "\n"
+    "Task API on a shim socket (--address unix:///PATH or --socket PATH, --namespace NS):\n"
+    "  create ID --bundle DIR [--stdin F] [--stdout F] [--stderr F] [--terminal]\n"
+    "            [--mount TYPE:SOURCE[:OPT,...]]... [--runtime-binary B] [--runtime-root DIR]\n"
+    "  start ID [--exec-id E]          state ID [--exec-id E]        pids ID\n"
+    "  kill ID [--signal SIG] [--all] [--exec-id E]\n"
+    "  wait ID [--exec-id E]           delete ID [--exec-id E]\n"
+    "  exec ID EXEC_ID [--stdout F] [--stderr F] [--stdin F] [--terminal] [--cwd DIR]\n"
+    "       [--env K=V]... [--uid N] [--gid N] -- COMMAND [ARG...]\n"
+    "  pause ID    resume ID    stats ID    connect [ID]    shutdown [ID] [--now]\n"
+    "\n"
+    "cshim's debug socket (--address unix:///DEBUG_SOCKET):\n"
+    "  debug metrics | vars | state | profile [--seconds N] [--output FILE]\n"
+    "\n"
+    "Options:\n"
+    "  -a, --address ADDR     shim socket (task, debug) or containerd's gRPC address (launch)\n"
+    "      --socket PATH      same as --address unix://PATH\n"
+    "  -n, --namespace NS     containerd namespace (default: default)\n"
+    "      --task-api v2|v3   containerd.task.v2.Task (default) or containerd.task.v3.Task\n"
+    "      --timeout DUR      per-call deadline, e.g. 500ms, 10s, 2m, 0 = none (default 30s;\n"
+    "                         wait has none unless given)\n"
+    "      --json             machine-readable output\n"
+    "  -h, --help             this text\n"
+    "      --version          cshimctl's version\n";
+
+enum
+{
+  OPT_SOCKET = 1000,
+  OPT_TASK_API,
+  OPT_TIMEOUT,
+  OPT_JSON,
+  OPT_RUNTIME,
+  OPT_BINARY,
+  OPT_ID,
+  OPT_BUNDLE,
+  OPT_TTRPC_ADDRESS,
+  OPT_PUBLISH_BINARY,
+  OPT_OPTIONS_FILE,
+  OPT_DEBUG,
+  OPT_EXEC_ID,
+  OPT_STDIN,
+  OPT_STDOUT,
+  OPT_STDERR,
+  OPT_TERMINAL,
+  OPT_SIGNAL,
+  OPT_ALL,
+  OPT_NOW,
+  OPT_MOUNT,
+  OPT_RUNTIME_BINARY,
+  OPT_RUNTIME_ROOT,
+  OPT_CWD,
+  OPT_ENV,
+  OPT_UID,
+  OPT_GID,
+  OPT_SECONDS,
+  OPT_OUTPUT,
+  OPT_VERSION,
+};
+
+static const struct option long_options[] = {
+    {"address", required_argument, NULL, 'a'},
+    {"namespace", required_argument, NULL, 'n'},
+    {"help", no_argument, NULL, 'h'},
+    {"socket", required_argument, NULL, OPT_SOCKET},
+    {"task-api", required_argument, NULL, OPT_TASK_API},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"runtime", required_argument, NULL, OPT_RUNTIME},
+    {"binary", required_argument, NULL, OPT_BINARY},
+    {"id", required_argument, NULL, OPT_ID},
+    {"bundle", required_argument, NULL, OPT_BUNDLE},
+    {"ttrpc-address", required_argument, NULL, OPT_TTRPC_ADDRESS},
+    {"publish-binary", required_argument, NULL, OPT_PUBLISH_BINARY},
+    {"options-file", required_argument, NULL, OPT_OPTIONS_FILE},
+    {"debug", no_argument, NULL, OPT_DEBUG},
+    {"exec-id", required_argument, NULL, OPT_EXEC_ID},
+    {"stdin", required_argument, NULL, OPT_STDIN},
+    {"stdout", required_argument, NULL, OPT_STDOUT},
+    {"stderr", required_argument, NULL, OPT_STDERR},
+    {"terminal", no_argument, NULL, OPT_TERMINAL},
+    {"signal", required_argument, NULL, OPT_SIGNAL},
+    {"all", no_argument, NULL, OPT_ALL},
+    {"now", no_argument, NULL, OPT_NOW},
+    {"mount", required_argument, NULL, OPT_MOUNT},
+    {"runtime-binary", required_argument, NULL, OPT_RUNTIME_BINARY},
+    {"runtime-root", required_argument, NULL, OPT_RUNTIME_ROOT},
+    {"cwd", required_argument, NULL, OPT_CWD},
+    {"env", required_argument, NULL, OPT_ENV},
+    {"uid", required_argument, NULL, OPT_UID},
+    {"gid", required_argument, NULL, OPT_GID},
+    {"seconds", required_argument, NULL, OPT_SECONDS},
+    {"output", required_argument, NULL, OPT_OUTPUT},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+/* "500ms", "10s", "2m", "0"; a bare number is seconds. -1 when malformed. */
+static int64_t
+parse_duration_ms(const char *s)
+{
+  char *end;
+  unsigned long long v = strtoull(s, &end, 10);
+
+  if (end == s || v > 86400000ull)
+    return -1;
+  if (*end == '\0' || strcmp(end, "s") == 0)
+    return (int64_t)v * 1000;
+  if (strcmp(end, "ms") == 0)
+    return (int64_t)v;
+  if (strcmp(end, "m") == 0)
+    return (int64_t)v * 60000;
+  return -1;
+}
+
+static int
+parse_uint(const char *s, unsigned *out)
+{
+  char *end;
+  unsigned long v = strtoul(s, &end, 10);
+
+  if (end == s || *end != '\0' || v > 0xffffffffUL)
+    return -1;
+  *out = (unsigned)v;
+  return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+  ctl_opts_t o;
+  int c;
+
+  memset(&o, 0, sizeof(o));
+  o.namespace_ = "default";
+  o.task_service = "containerd.task.v2.Task";
+  o.timeout_ms = 30000;
+  /* A shim that vanishes mid-call must not kill us with SIGPIPE. */
+  signal(SIGPIPE, SIG_IGN);
+
+  while ((c = getopt_long(argc, argv, "a:n:h", long_options, NULL)) != -1) {
+    int64_t ms;
+    switch (c) {
+    case 'a':
+      o.address = optarg;
+      break;
+    case OPT_SOCKET:
+      o.address = optarg;
+      break;
+    case 'n':
+      o.namespace_ = optarg;
+      break;
+    case 'h':
+      fputs(usage_text, stdout);
+      return 0;
+    case OPT_VERSION:
+      printf("cshimctl %s\n", CSHIM_VERSION);
+      return 0;
+    case OPT_TASK_API:
+      if (strcmp(optarg, "v2") == 0)
+        o.task_service = "containerd.task.v2.Task";
+      else if (strcmp(optarg, "v3") == 0)
+        o.task_service = "containerd.task.v3.Task";
+      else
+        return ctl_usage_error("--task-api: expected v2 or v3, not `%s`", optarg);
+      break;
+    case OPT_TIMEOUT:
+      ms = parse_duration_ms(optarg);
+      if (ms < 0)
+        return ctl_usage_error("--timeout: bad duration `%s`", optarg);
+      o.timeout_ms = (uint64_t)ms;
+      o.timeout_set = true;
+      break;
+    case OPT_JSON:
+      o.json = true;
+      break;
+    case OPT_RUNTIME:
+      o.runtime = optarg;
+      break;
+    case OPT_BINARY:
+      o.binary = optarg;
+      break;
+    case OPT_ID:
+      o.id = optarg;
+      break;
+    case OPT_BUNDLE:
+      o.bundle = optarg;
+      break;
+    case OPT_TTRPC_ADDRESS:
+      o.ttrpc_address = optarg;
+      break;
+    case OPT_PUBLISH_BINARY:
+      o.publish_binary = optarg;
+      break;
+    case OPT_OPTIONS_FILE:
+      o.options_file = optarg;
+      break;
+    case OPT_DEBUG:
+      o.debug = true;
+      break;
+    case OPT_EXEC_ID:
+      o.exec_id = optarg;
+      break;
+    case OPT_STDIN:
+      o.stdin_ = optarg;
+      break;
+    case OPT_STDOUT:
+      o.stdout_ = optarg;
+      break;
+    case OPT_STDERR:
+      o.stderr_ = optarg;
+      break;
+    case OPT_TERMINAL:
+      o.terminal = true;
+      break;
+    case OPT_SIGNAL:
+      o.signal = optarg;
+      break;
+    case OPT_ALL:
+      o.all = true;
+      break;
+    case OPT_NOW:
+      o.now = true;
+      break;
+    case OPT_MOUNT:
+      if (o.n_mounts == CTL_MAX_LIST)
+        return ctl_usage_error("too many --mount options");
+      o.mounts[o.n_mounts++] = optarg;
+      break;
+    case OPT_RUNTIME_BINARY:
+      o.runtime_binary = optarg;
+      break;
+    case OPT_RUNTIME_ROOT:
+      o.runtime_root = optarg;
+      break;
+    case OPT_CWD:
+      o.cwd = optarg;
+      break;
+    case OPT_ENV:
+      if (o.n_env == CTL_MAX_LIST)
+        return ctl_usage_error("too many --env options");
+      o.env[o.n_env++] = optarg;
+      break;
+    case OPT_UID:
+      if (parse_uint(optarg, &o.uid) < 0)
+        return ctl_usage_error("--uid: bad number `%s`", optarg);
+      break;
+    case OPT_GID:
+      if (parse_uint(optarg, &o.gid) < 0)
+        return ctl_usage_error("--gid: bad number `%s`", optarg);
+      break;
+    case OPT_SECONDS:
+      if (parse_uint(optarg, &o.seconds) < 0 || o.seconds == 0)
+        return ctl_usage_error("--seconds: expected a positive number, not `%s`", optarg);
+      break;
+    case OPT_OUTPUT:
+      o.output = optarg;
+      break;
+    default:
+      return ctl_usage_error("bad option");
+    }
+  }
+  if (optind >= argc) {
+    fputs(usage_text, stderr);
+    return 2;
+  }
+  o.command = argv[optind];
+  o.args = argv + optind + 1;
+  o.n_args = (size_t)(argc - optind - 1);
+
+  if (strcmp(o.command, "help") == 0) {
+    fputs(usage_text, stdout);
+    return 0;
+  }
+  if (strcmp(o.command, "launch") == 0)
+    return ctl_cmd_launch(&o);
+  if (strcmp(o.command, "teardown") == 0)
+    return ctl_cmd_teardown(&o);
+  if (strcmp(o.command, "debug") == 0)
+    return ctl_cmd_debug(&o);
+  return ctl_cmd_task(&o);
+}
