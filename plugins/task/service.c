@@ -684,6 +684,26 @@ handle_pids(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
     task_op_fail(op, &err);
 }
 
+/* ---- CloseIO ---- */
+
+static void
+handle_close_io(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
+{
+  task_service_t *svc = data;
+  const Containerd__Task__V2__CloseIORequest *req = (const void *)msg;
+  cshim_error_t err = NULL;
+  task_container_t *c;
+  task_process_t *p;
+
+  if (lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
+    return fail(call, &err);
+  /* The client's writer is gone: drop ours too, so the copy reaches EOF and the process's stdin
+     is closed once what was written has been delivered. */
+  if (req->stdin)
+    task_io_close_stdin(p->io);
+  reply_empty(call);
+}
+
 /* ---- Wait, Connect, Shutdown ---- */
 
 static void
@@ -748,7 +768,7 @@ const cshim_ttrpc_method_t task_methods[] = {
     {"Kill", handle_kill},
     {"Exec", NULL},
     {"ResizePty", NULL},
-    {"CloseIO", NULL},
+    {"CloseIO", handle_close_io},
     {"Update", NULL},
     {"Wait", handle_wait},
     {"Stats", NULL},
