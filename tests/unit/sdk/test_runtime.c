@@ -77,9 +77,9 @@ rec_reset(struct rec *r)
 }
 
 static void
-guard_cb(uv_timer_t *t)
+tick_cb(uv_timer_t *t)
 {
-  *(bool *)t->data = true;
+  (void)t;
 }
 
 static void
@@ -92,14 +92,15 @@ noop_close_cb(uv_handle_t *h)
 static bool
 run_until(struct fixture *f, const int *counter, int target, uint64_t ms)
 {
-  uv_timer_t guard;
-  bool expired = false;
-  uv_timer_init(&f->loop, &guard);
-  guard.data = &expired;
-  uv_timer_start(&guard, guard_cb, ms, 0);
-  while (!expired && (counter == NULL || *counter < target))
+  /* A repeating tick bounds every UV_RUN_ONCE: a one-shot guard could fire at the top of an
+     iteration and leave the poll below it waiting forever. */
+  uint64_t deadline = cshim_now_ns() + ms * 1000000ull;
+  uv_timer_t tick;
+  uv_timer_init(&f->loop, &tick);
+  uv_timer_start(&tick, tick_cb, 10, 10);
+  while (cshim_now_ns() < deadline && (counter == NULL || *counter < target))
     uv_run(&f->loop, UV_RUN_ONCE);
-  uv_close((uv_handle_t *)&guard, noop_close_cb);
+  uv_close((uv_handle_t *)&tick, noop_close_cb);
   uv_run(&f->loop, UV_RUN_NOWAIT);
   return counter && *counter >= target;
 }
