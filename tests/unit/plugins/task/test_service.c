@@ -434,6 +434,50 @@ test_service_runs_container_with_fifo_io_in_event_order(void **state)
 }
 
 static void
+test_service_close_io_lets_stdin_reach_eof(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
+  Containerd__Task__V2__CloseIORequest cio = CONTAINERD__TASK__V2__CLOSE_IOREQUEST__INIT;
+  Containerd__Task__V2__CreateTaskResponse *resp;
+  char in_path[600];
+  mock_call_t *c, *w;
+  uint32_t pid;
+  int writer;
+
+  write_spec(f, "[\"/bin/cat\"]", true);
+  make_fifos(f);
+  snprintf(in_path, sizeof in_path, "%s/stdin", f->base);
+  assert_int_equal(mkfifo(in_path, 0600), 0);
+  req.id = "cat";
+  req.bundle = f->bundle;
+  req.stdin = in_path;
+  req.stdout = f->out_path;
+  req.stderr = f->err_path;
+  c = call(f, "Create", &req.base);
+  resp = (void *)mock_call_unpack(c, &containerd__task__v2__create_task_response__descriptor);
+  pid = resp->pid;
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  mock_call_free(c);
+  writer = open(in_path, O_WRONLY | O_NONBLOCK);
+  assert_true(writer >= 0);
+  assert_int_equal(write(writer, "piped\n", 6), 6);
+  close(writer);
+  w = wait_call(f, "cat");
+  start(f, "cat", pid);
+  mock_ctx_run_for(&f->m, 200);
+  assert_int_equal(w->answered, 0); /* our keeper holds stdin open */
+  cio.id = "cat";
+  cio.stdin = 1;
+  expect_code(call(f, "CloseIO", &cio.base), 0);
+  assert_int_equal(wait_status(f, w), 0);
+  Containerd__Task__V2__DeleteResponse *del = delete_task(f, "cat", true);
+  protobuf_c_message_free_unpacked(&del->base, NULL);
+  assert_non_null(f->out);
+  assert_string_equal(f->out, "piped\n");
+}
+
+static void
 test_service_publishes_exit_after_start_when_exit_is_reaped_first(void **state)
 {
   struct fixture *f = *state;
@@ -844,6 +888,7 @@ main(void)
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(
           test_service_publishes_exit_after_start_when_exit_is_reaped_first, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_service_close_io_lets_stdin_reach_eof, setup, teardown),
       cmocka_unit_test_setup_teardown(test_service_kill_state_pids, setup, teardown),
       cmocka_unit_test_setup_teardown(
           test_service_delete_of_created_task_forces_and_answers_waiters, setup, teardown),
