@@ -556,6 +556,9 @@ reply_state(cshim_ttrpc_call_t *call, task_process_t *p, Containerd__V1__Types__
 static Containerd__V1__Types__Status
 recorded_status(const task_process_t *p)
 {
+  /* Start is still running and holds the exit back: the process ran, TaskExit is not out. */
+  if (p->exit_pending)
+    return CONTAINERD__V1__TYPES__STATUS__RUNNING;
   if (p->exited || p->state == TASK_PROC_STOPPED)
     return CONTAINERD__V1__TYPES__STATUS__STOPPED;
   if (p->state == TASK_PROC_RUNNING)
@@ -603,7 +606,7 @@ handle_state(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
   if (lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
     return fail(call, &err);
   /* Only a running init can be in a state we do not track ourselves (paused, pausing). */
-  if (p->exec_id || recorded_status(p) != CONTAINERD__V1__TYPES__STATUS__RUNNING)
+  if (p->exec_id || p->exit_pending || recorded_status(p) != CONTAINERD__V1__TYPES__STATUS__RUNNING)
     return reply_state(call, p, recorded_status(p));
   op = task_op_new(c, p, call, state_done, "state");
   if (cshim_runtime_state(c->rt, c->id, task_op_runtime_cb, op, &err) < 0)

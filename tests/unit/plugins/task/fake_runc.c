@@ -219,10 +219,13 @@ do_kill(int sig, bool all)
   pid_t pid = read_pid();
   if (!exists("pid"))
     die("container does not exist");
+  if (all) {
+    /* like runc: every process of the container, whether init is still there or not */
+    kill(-pid, sig);
+    return;
+  }
   if (!alive(pid))
     die("container not running");
-  if (all)
-    kill(-pid, sig);
   if (kill(pid, sig) < 0)
     die("container not running");
 }

@@ -550,6 +550,40 @@ test_service_kill_state_pids(void **state)
   protobuf_c_message_free_unpacked(&del->base, NULL);
 }
 
+static bool
+pid_gone(void *data)
+{
+  pid_t pid = *(pid_t *)data;
+  return kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+static void
+test_service_kills_leftovers_when_init_exits_without_pid_namespace(void **state)
+{
+  struct fixture *f = *state;
+  char pidfile[600], cmd[800];
+  mock_call_t *w;
+  uint32_t pid;
+  pid_t bg = 0;
+  FILE *fp;
+
+  snprintf(pidfile, sizeof pidfile, "%s/bg.pid", f->base);
+  snprintf(cmd, sizeof cmd, "[\"/bin/sh\",\"-c\",\"sleep 100 & echo $! > %s; exit 0\"]", pidfile);
+  write_spec(f, cmd, false);
+  pid = create(f, "shared", NULL, NULL);
+  w = wait_call(f, "shared");
+  start(f, "shared", pid);
+  assert_int_equal(wait_status(f, w), 0);
+  fp = fopen(pidfile, "r");
+  assert_non_null(fp);
+  assert_int_equal(fscanf(fp, "%d", &bg), 1);
+  fclose(fp);
+  /* runtime kill --all SIGKILL follows the init's exit */
+  assert_true(mock_ctx_run_until(&f->m, pid_gone, &bg, TIMEOUT_MS));
+  Containerd__Task__V2__DeleteResponse *del = delete_task(f, "shared", false);
+  protobuf_c_message_free_unpacked(&del->base, NULL);
+}
+
 static void
 test_service_delete_of_created_task_forces_and_answers_waiters(void **state)
 {
@@ -890,6 +924,8 @@ main(void)
           test_service_publishes_exit_after_start_when_exit_is_reaped_first, setup, teardown),
       cmocka_unit_test_setup_teardown(test_service_close_io_lets_stdin_reach_eof, setup, teardown),
       cmocka_unit_test_setup_teardown(test_service_kill_state_pids, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_service_kills_leftovers_when_init_exits_without_pid_namespace, setup, teardown),
       cmocka_unit_test_setup_teardown(
           test_service_delete_of_created_task_forces_and_answers_waiters, setup, teardown),
       cmocka_unit_test_setup_teardown(test_service_kill_created_task_publishes_exit, setup,
