@@ -615,11 +615,45 @@ handle_state(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
 
 /* ---- Pids ---- */
 
+/* Answer Pids: one ProcessInfo per pid; exec processes carry ProcessDetails{exec_id}. */
+static void
+reply_pids(cshim_ttrpc_call_t *call, task_container_t *c, const pid_t *pids, size_t n)
+{
+  Containerd__Task__V2__PidsResponse resp = CONTAINERD__TASK__V2__PIDS_RESPONSE__INIT;
+  Containerd__V1__Types__ProcessInfo *infos = xmalloc0((n + 1) * sizeof *infos);
+  Containerd__V1__Types__ProcessInfo **ptrs = xmalloc0((n + 1) * sizeof *ptrs);
+  Google__Protobuf__Any *anys = xmalloc0((n + 1) * sizeof *anys);
+
+  for (size_t i = 0; i < n; i++) {
+    containerd__v1__types__process_info__init(&infos[i]);
+    infos[i].pid = (uint32_t)pids[i];
+    ptrs[i] = &infos[i];
+    for (task_process_t *p = c->execs; p; p = p->next) {
+      Containerd__Runc__V1__ProcessDetails d = CONTAINERD__RUNC__V1__PROCESS_DETAILS__INIT;
+      if (p->pid <= 0 || p->pid != pids[i])
+        continue;
+      d.exec_id = p->exec_id;
+      google__protobuf__any__init(&anys[i]);
+      anys[i].type_url = PROCESS_DETAILS_TYPE;
+      anys[i].value.data = xmalloc(containerd__runc__v1__process_details__get_packed_size(&d) + 1);
+      anys[i].value.len = containerd__runc__v1__process_details__pack(&d, anys[i].value.data);
+      infos[i].info = &anys[i];
+      break;
+    }
+  }
+  resp.n_processes = n;
+  resp.processes = ptrs;
+  cshim_ttrpc_call_reply(call, &resp.base);
+  for (size_t i = 0; i < n; i++)
+    free(anys[i].value.data);
+  free(anys);
+  free(ptrs);
+  free(infos);
+}
+
 static void
 pids_done(task_op_t *op, cshim_runtime_result_t *result)
 {
-  task_container_t *c = op->container;
-  Containerd__Task__V2__PidsResponse resp = CONTAINERD__TASK__V2__PIDS_RESPONSE__INIT;
   cshim_error_t err = NULL;
   cleanup_free pid_t *pids = NULL;
   size_t n = 0;
@@ -633,40 +667,8 @@ pids_done(task_op_t *op, cshim_runtime_result_t *result)
     task_op_fail(op, &err);
     return;
   }
-
-  {
-    Containerd__V1__Types__ProcessInfo *infos = xmalloc0((n + 1) * sizeof *infos);
-    Containerd__V1__Types__ProcessInfo **ptrs = xmalloc0((n + 1) * sizeof *ptrs);
-    Google__Protobuf__Any *anys = xmalloc0((n + 1) * sizeof *anys);
-    for (size_t i = 0; i < n; i++) {
-      containerd__v1__types__process_info__init(&infos[i]);
-      infos[i].pid = (uint32_t)pids[i];
-      for (task_process_t *p = c->execs; p; p = p->next)
-        if (p->pid == pids[i] && p->pid > 0) {
-          Containerd__Runc__V1__ProcessDetails d = CONTAINERD__RUNC__V1__PROCESS_DETAILS__INIT;
-          size_t len;
-          d.exec_id = p->exec_id;
-          len = containerd__runc__v1__process_details__get_packed_size(&d);
-          google__protobuf__any__init(&anys[i]);
-          anys[i].type_url = PROCESS_DETAILS_TYPE;
-          anys[i].value.data = xmalloc(len + 1);
-          anys[i].value.len = containerd__runc__v1__process_details__pack(&d, anys[i].value.data);
-          infos[i].info = &anys[i];
-          break;
-        }
-      ptrs[i] = &infos[i];
-    }
-    resp.n_processes = n;
-    resp.processes = ptrs;
-    cshim_ttrpc_call_reply(op->call, &resp.base);
-    op->call = NULL;
-    for (size_t i = 0; i < n; i++)
-      if (infos[i].info)
-        free(anys[i].value.data);
-    free(anys);
-    free(ptrs);
-    free(infos);
-  }
+  reply_pids(op->call, op->container, pids, n);
+  op->call = NULL;
   task_op_free(op);
 }
 
