@@ -807,6 +807,45 @@ test_service_answers_errors_with_containerd_codes(void **state)
   protobuf_c_message_free_unpacked(&del->base, NULL);
 }
 
+static int
+count_fds(void)
+{
+  int n = 0;
+  DIR *d = opendir("/proc/self/fd");
+  assert_non_null(d);
+  while (readdir(d) != NULL)
+    n++;
+  closedir(d);
+  return n;
+}
+
+static void
+test_service_leaves_no_descriptors_behind(void **state)
+{
+  struct fixture *f = *state;
+  char uri[700];
+  int before;
+
+  write_spec(f, "[\"/bin/sh\",\"-c\",\"echo out; echo err >&2\"]", true);
+  make_fifos(f);
+  snprintf(uri, sizeof uri, "file://%s/log/out.txt", f->base);
+  /* One run first: lazily created things (log file, runtime root) are not leaks. */
+  for (int round = 0; round < 11; round++) {
+    mock_call_t *w;
+    uint32_t pid;
+    if (round == 1)
+      before = count_fds();
+    pid = create(f, "fds", round % 2 ? f->out_path : uri, round % 2 ? f->err_path : uri);
+    w = wait_call(f, "fds");
+    start(f, "fds", pid);
+    assert_int_equal(wait_status(f, w), 0);
+    Containerd__Task__V2__DeleteResponse *del = delete_task(f, "fds", true);
+    protobuf_c_message_free_unpacked(&del->base, NULL);
+  }
+  mock_ctx_run_for(&f->m, 20);
+  assert_int_equal(count_fds(), before);
+}
+
 static void
 test_service_connect_and_shutdown(void **state)
 {
@@ -941,6 +980,7 @@ main(void)
       cmocka_unit_test_setup_teardown(test_service_answers_errors_with_containerd_codes, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_service_connect_and_shutdown, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_service_leaves_no_descriptors_behind, setup, teardown),
       cmocka_unit_test_setup_teardown(test_service_close_fails_pending_waits, setup, teardown),
       cmocka_unit_test_setup_teardown(test_service_uses_runc_options_from_create, setup, teardown),
   };
