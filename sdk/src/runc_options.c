@@ -27,6 +27,7 @@ cshim_runc_options_clear(cshim_runc_options_t *opts)
   free(opts->shim_cgroup);
   free(opts->criu_image_path);
   free(opts->criu_work_path);
+  free(opts->criu_path);
   memset(opts, 0, sizeof *opts);
 }
 
@@ -39,6 +40,7 @@ cshim_runc_options_copy(cshim_runc_options_t *dst, const cshim_runc_options_t *s
   dst->shim_cgroup = xstrdup(src->shim_cgroup);
   dst->criu_image_path = xstrdup(src->criu_image_path);
   dst->criu_work_path = xstrdup(src->criu_work_path);
+  dst->criu_path = xstrdup(src->criu_path);
 }
 
 bool
@@ -85,6 +87,7 @@ cshim_runc_options_decode(const Google__Protobuf__Any *any, cshim_runc_options_t
   out->shim_cgroup = dup_nonempty(o->shim_cgroup);
   out->criu_image_path = dup_nonempty(o->criu_image_path);
   out->criu_work_path = dup_nonempty(o->criu_work_path);
+  out->criu_path = dup_nonempty(o->criu_path);
   containerd__runc__v1__options__free_unpacked(o, NULL);
   return 1;
 }
@@ -217,6 +220,7 @@ cshim_runc_options_write(const char *bundle, const cshim_runc_options_t *opts, c
   add_uint(&b, "io_gid", opts->io_gid);
   add_string(&b, "binary_name", opts->binary_name);
   add_string(&b, "root", opts->root);
+  add_string(&b, "criu_path", opts->criu_path);
   add_bool(&b, "systemd_cgroup", opts->systemd_cgroup);
   add_string(&b, "criu_image_path", opts->criu_image_path);
   add_string(&b, "criu_work_path", opts->criu_work_path);
@@ -548,6 +552,7 @@ static const struct field fields[] = {
     {"shim_cgroup", F_STRING, offsetof(cshim_runc_options_t, shim_cgroup)},
     {"criu_image_path", F_STRING, offsetof(cshim_runc_options_t, criu_image_path)},
     {"criu_work_path", F_STRING, offsetof(cshim_runc_options_t, criu_work_path)},
+    {"criu_path", F_STRING, offsetof(cshim_runc_options_t, criu_path)},
 };
 
 /* Go's encoder writes the protobuf JSON names; accept the lowerCamel spelling as well. */

@@ -60,6 +60,7 @@ struct cshim_runtime_s
   char *binary;
   const char *display; /* basename of binary */
   char *root;
+  char *criu;
   bool systemd_cgroup, debug;
   uint64_t timeout_ms;
   struct cmd *running;
@@ -108,6 +109,7 @@ begin(cshim_runtime_t *rt, struct args *a, const char *log_path, const char *sub
     push(a, "--log-format");
     push(a, "json");
   }
+  push_opt(a, "--criu", rt->criu);
   if (rt->systemd_cgroup)
     push(a, "--systemd-cgroup");
   push(a, subcommand);
@@ -130,6 +132,7 @@ cshim_runtime_new(const cshim_runtime_config_t *cfg, cshim_runtime_t **out, cshi
   slash = strrchr(rt->binary, '/');
   rt->display = slash && slash[1] ? slash + 1 : rt->binary;
   rt->root = cfg->root && cfg->root[0] ? xstrdup(cfg->root) : NULL;
+  rt->criu = cfg->criu && cfg->criu[0] ? xstrdup(cfg->criu) : NULL;
   rt->systemd_cgroup = cfg->systemd_cgroup;
   rt->debug = cfg->debug;
   rt->timeout_ms = cfg->timeout_ms;
@@ -142,6 +145,7 @@ free_runtime(cshim_runtime_t *rt)
 {
   free(rt->binary);
   free(rt->root);
+  free(rt->criu);
   free(rt);
 }
 

@@ -36,6 +36,7 @@ typedef struct cshim_runc_options_s
   char *shim_cgroup;     /* cgroup the shim daemon moves into at start */
   char *criu_image_path; /* checkpoint image path */
   char *criu_work_path;  /* checkpoint work path */
+  char *criu_path;       /* criu binary for checkpoint/restore (runtime --criu); 1.6/1.7 only */
 } cshim_runc_options_t;
 
 /* Release the strings and zero the struct. NULL-safe. */

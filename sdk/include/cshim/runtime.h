@@ -29,6 +29,7 @@ typedef struct cshim_runtime_config_s
   bool systemd_cgroup;       /* --systemd-cgroup */
   bool debug;                /* --debug */
   uint64_t timeout_ms;       /* per command; 0 = none. On expiry: SIGKILL, error ETIMEDOUT */
+  const char *criu;          /* --criu <path> (runc: criu binary for checkpoint/restore); NULL = none */
 } cshim_runtime_config_t;
 
 /* Result of one command, borrowed by the callback for its duration only. */
