@@ -38,6 +38,7 @@ typedef struct ctl_opts_s
   const char *ttrpc_address;
   const char *publish_binary;
   const char *options_file;
+  const char *log_file; /* where launch's relay copies the shim's log FIFO */
   bool debug;
 
   /* task commands */
@@ -91,6 +92,7 @@ int ctl_cmd_task(const ctl_opts_t *opts);
 int ctl_cmd_launch(const ctl_opts_t *opts);
 int ctl_cmd_teardown(const ctl_opts_t *opts);
 int ctl_cmd_debug(const ctl_opts_t *opts);
+int ctl_cmd_events(const ctl_opts_t *opts);
 
 /* Print "cshimctl: <message>" on stderr, release err, return 1. */
 int ctl_fail(cshim_error_t *err);

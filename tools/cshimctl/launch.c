@@ -261,6 +261,104 @@ run_capture(const char *binary, char *const argv[], char *const envp[], const ch
   return 0;
 }
 
+static pid_t
+read_pid_file(const char *path)
+{
+  char buf[32] = "";
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  ssize_t n;
+
+  if (fd < 0)
+    return 0;
+  n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0)
+    return 0;
+  buf[n] = '\0';
+  return (pid_t)atoi(buf);
+}
+
+static void
+copy_all(int in, int out)
+{
+  char chunk[8192];
+  ssize_t n;
+
+  while ((n = read(in, chunk, sizeof(chunk))) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0 && write(out, chunk, (size_t)n) < 0)
+      break;
+}
+
+/* The relay's life: copy the FIFO to the log file until the shim (named by <bundle>/shim.pid
+   once launch wrote it) is gone, or launch is gone without ever naming one. */
+static void
+relay_loop(int fifo, int out, const char *pid_file, pid_t launcher)
+{
+  pid_t shim = 0;
+
+  for (;;) {
+    struct pollfd p = {.fd = fifo, .events = POLLIN};
+    int r = poll(&p, 1, 500);
+
+    if (r > 0 && (p.revents & POLLIN)) {
+      copy_all(fifo, out);
+      continue;
+    }
+    if (shim == 0)
+      shim = read_pid_file(pid_file);
+    if (shim > 0 ? kill(shim, 0) < 0 && errno == ESRCH : getppid() != launcher)
+      break;
+  }
+  copy_all(fifo, out);
+}
+
+/* containerd keeps reading a shim's log FIFO for the shim's whole life (a Go shim does not even
+   serve until a reader is there); without containerd, a detached relay process does it. */
+static int
+start_log_relay(const char *fifo_path, const char *bundle, const char *log_file, cshim_error_t *err)
+{
+  cleanup_free char *pid_file = NULL;
+  pid_t launcher = getpid(), pid;
+  int fifo, out;
+
+  fifo = open(fifo_path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fifo < 0)
+    return cshim_error_sys(err, errno, "open log fifo `%s`", fifo_path);
+  out = open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (out < 0) {
+    int e = errno;
+    close(fifo);
+    return cshim_error_sys(err, e, "open log file `%s`", log_file);
+  }
+  xasprintf(&pid_file, "%s/shim.pid", bundle);
+  pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    close(fifo);
+    close(out);
+    return cshim_error_sys(err, e, "fork");
+  }
+  if (pid == 0) {
+    int null = open("/dev/null", O_RDWR);
+    setsid();
+    if (null >= 0) {
+      dup2(null, 0);
+      dup2(null, 1);
+      dup2(null, 2);
+    }
+    /* Only the FIFO and the log file stay open: no pipe of our caller is held. */
+    if (dup2(fifo, 3) < 0 || dup2(out, 4) < 0)
+      _exit(1);
+    for (int fd = 5; fd < 1024; fd++)
+      close(fd);
+    relay_loop(3, 4, pid_file, launcher);
+    _exit(0);
+  }
+  close(fifo);
+  close(out);
+  return 0;
+}
+
 static char *
 trim(char *s)
 {
@@ -375,6 +473,7 @@ ctl_cmd_launch(const ctl_opts_t *o)
   cleanup_free char *debug = NULL;
   cleanup_free char *log_path = NULL;
   cleanup_free char *pid_text = NULL;
+  cleanup_free char *log_file = NULL;
   const char *grpc = o->address ? o->address : DEFAULT_GRPC_ADDRESS;
   cshim_error_t err = NULL;
   buf_t out = {0};
@@ -401,6 +500,12 @@ ctl_cmd_launch(const ctl_opts_t *o)
     cshim_error_sys(&err, errno, "create log fifo `%s`", log_path);
     return ctl_fail(&err);
   }
+  if (o->log_file)
+    log_file = xstrdup(o->log_file);
+  else
+    xasprintf(&log_file, "%s/shim.log", o->bundle);
+  if (start_log_relay(log_path, o->bundle, log_file, &err) < 0)
+    return ctl_fail(&err);
   if (write_atomic(o->bundle, "shim-binary-path", binary, &err) < 0)
     return ctl_fail(&err);
   if (o->options_file) {
@@ -463,8 +568,8 @@ ctl_cmd_launch(const ctl_opts_t *o)
   debug = debug_address(o, address, grpc);
 
   if (o->json) {
-    json_t *j = json_pack("{s:s, s:s?, s:I, s:s}", "address", address, "debug_address", debug,
-                          "shim_pid", (json_int_t)pid, "binary", binary);
+    json_t *j = json_pack("{s:s, s:s?, s:I, s:s, s:s}", "address", address, "debug_address", debug,
+                          "shim_pid", (json_int_t)pid, "binary", binary, "log", log_file);
     char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     puts(text);
     free(text);
@@ -475,6 +580,7 @@ ctl_cmd_launch(const ctl_opts_t *o)
       printf("debug address: %s\n", debug);
     if (pid)
       printf("shim pid: %u\n", pid);
+    printf("log: %s\n", log_file);
   }
   return 0;
 }

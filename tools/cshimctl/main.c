@@ -22,9 +22,15 @@ static const char usage_text[] =
     "Run a containerd shim without containerd (the client half of the shim contract):\n"
     "  launch   --runtime io.containerd.cshim.v2 --namespace NS --id ID --bundle DIR\n"
     "           [--address GRPC] [--ttrpc-address ADDR] [--options-file FILE] [--debug]\n"
-    "           run `<shim> start` as containerd does; prints the shim's address\n"
+    "           [--log FILE]\n"
+    "           run `<shim> start` as containerd does; prints the shim's address. A detached\n"
+    "           process reads the bundle's log FIFO into FILE (default BUNDLE/shim.log)\n"
+    "           until the shim exits, as containerd would\n"
     "  teardown --runtime NAME --namespace NS --id ID --bundle DIR [--address GRPC]\n"
     "           run `<shim> delete` as containerd does after a shim is gone\n"
+    "  events   --address unix:///PATH\n"
+    "           serve containerd's Events/Forward on PATH (the shim's TTRPC_ADDRESS, by\n"
+    "           default GRPC.ttrpc) and print each event until SIGINT/SIGTERM\n"
     "\n"
     "Task API on a shim socket (--address unix:///PATH or --socket PATH, --namespace NS):\n"
     "  create ID --bundle DIR [--stdin F] [--stdout F] [--stderr F] [--terminal]\n"
@@ -63,6 +69,7 @@ enum
   OPT_TTRPC_ADDRESS,
   OPT_PUBLISH_BINARY,
   OPT_OPTIONS_FILE,
+  OPT_LOG,
   OPT_DEBUG,
   OPT_EXEC_ID,
   OPT_STDIN,
@@ -99,6 +106,7 @@ static const struct option long_options[] = {
     {"ttrpc-address", required_argument, NULL, OPT_TTRPC_ADDRESS},
     {"publish-binary", required_argument, NULL, OPT_PUBLISH_BINARY},
     {"options-file", required_argument, NULL, OPT_OPTIONS_FILE},
+    {"log", required_argument, NULL, OPT_LOG},
     {"debug", no_argument, NULL, OPT_DEBUG},
     {"exec-id", required_argument, NULL, OPT_EXEC_ID},
     {"stdin", required_argument, NULL, OPT_STDIN},
@@ -221,6 +229,9 @@ main(int argc, char **argv)
     case OPT_OPTIONS_FILE:
       o.options_file = optarg;
       break;
+    case OPT_LOG:
+      o.log_file = optarg;
+      break;
     case OPT_DEBUG:
       o.debug = true;
       break;
@@ -304,5 +315,7 @@ main(int argc, char **argv)
     return ctl_cmd_teardown(&o);
   if (strcmp(o.command, "debug") == 0)
     return ctl_cmd_debug(&o);
+  if (strcmp(o.command, "events") == 0)
+    return ctl_cmd_events(&o);
   return ctl_cmd_task(&o);
 }
