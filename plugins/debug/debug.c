@@ -58,13 +58,13 @@ respond_owned(debug_conn_t *conn, const char *content_type, char *body, size_t l
   free(body);
 }
 
-/* ?seconds=N of the profile endpoint: 0 when absent, -1 when malformed. */
+/* ?seconds=N of the profile endpoint: -2 when absent, -1 when malformed. */
 static long
 query_seconds(const char *query)
 {
   cleanup_free char *copy = xstrdup(query);
   char *save = NULL;
-  long value = 0;
+  long value = -2;
 
   for (char *kv = strtok_r(copy, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
     char *end;
@@ -112,7 +112,7 @@ debug_route(debug_t *d, debug_conn_t *conn, int method, const char *path, const 
     respond_owned(conn, "application/json", text, len);
   } else if (strcmp(path, "/debug/pprof/profile") == 0) {
     long seconds = query_seconds(query);
-    if (seconds == 0)
+    if (seconds == -2)
       seconds = DEBUG_DEFAULT_PROFILE_SECONDS < d->max_profile_seconds
                     ? DEBUG_DEFAULT_PROFILE_SECONDS
                     : d->max_profile_seconds;
