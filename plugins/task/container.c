@@ -112,6 +112,10 @@ task_container_new(task_service_t *svc, const Containerd__Task__V2__CreateTaskRe
   c->mounts = xmalloc0((req->n_rootfs + 1) * sizeof *c->mounts);
   for (size_t i = 0; i < req->n_rootfs; i++)
     c->mounts[i] = copy_mount(req->rootfs[i]);
+  if (req->checkpoint && *req->checkpoint)
+    c->checkpoint = xstrdup(req->checkpoint);
+  if (req->parent_checkpoint && *req->parent_checkpoint)
+    c->parent_checkpoint = xstrdup(req->parent_checkpoint);
   c->init = task_process_new(c, NULL, req->stdin, req->stdout, req->stderr, req->terminal);
   c->creating = true;
   return c;
@@ -152,6 +156,10 @@ task_container_free(task_container_t *c)
   task_process_t *p, *next;
   if (c == NULL)
     return;
+  task_oom_stop(c);
+  task_cgroup_free(c->cgroup);
+  free(c->checkpoint);
+  free(c->parent_checkpoint);
   task_process_free(c->init);
   for (p = c->execs; p; p = next) {
     next = p->next;
@@ -201,6 +209,8 @@ task_op_free(task_op_t *op)
     c->ops = op->next;
   if (op->next)
     op->next->prev = op->prev;
+  if (op->free_data)
+    op->free_data(op->data);
   free(op);
   if (c->removed && c->ops == NULL)
     task_service_schedule_gc(c->svc);

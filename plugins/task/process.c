@@ -151,6 +151,9 @@ task_process_finish_exit(task_process_t *p)
   if (!p->deleting) {
     Containerd__Events__TaskExit ev = CONTAINERD__EVENTS__TASK_EXIT__INIT;
     Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    /* An OOM kill of the container is reported before its init's exit. */
+    if (p == c->init)
+      task_oom_flush(c);
     task_process_exited_at(p, &ts);
     ev.container_id = c->id;
     ev.id = (char *)task_process_event_id(p);

@@ -139,7 +139,7 @@ publish_create(task_container_t *c)
   ev.n_rootfs = c->n_mounts;
   ev.rootfs = c->mounts;
   ev.io = &io;
-  ev.checkpoint = "";
+  ev.checkpoint = c->checkpoint ? c->checkpoint : "";
   ev.pid = (uint32_t)p->pid;
   task_service_publish(c->svc, CSHIM_TOPIC_TASK_CREATE, &ev.base);
 }
@@ -169,6 +169,7 @@ create_done(task_op_t *op, cshim_runtime_result_t *result)
   if (task_process_watch(p, &err) < 0)
     goto undo;
   c->creating = false;
+  task_container_track_cgroup(c);
   publish_create(c);
   resp.pid = (uint32_t)pid;
   cshim_ttrpc_call_reply(op->call, &resp.base);
@@ -223,6 +224,7 @@ prepare_create(task_service_t *svc, task_container_t *c,
   rcfg.binary = c->opts.binary_name;
   rcfg.root = cshim_runc_options_runtime_root(&c->opts, svc->cfg.runtime_root, svc->namespace_);
   rcfg.systemd_cgroup = c->opts.systemd_cgroup;
+  rcfg.criu = c->opts.criu_path;
   rcfg.debug = false;
   rcfg.timeout_ms = svc->cfg.command_timeout_ms;
   ret = cshim_runtime_new(&rcfg, &c->rt, err);
@@ -260,9 +262,6 @@ handle_create(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
   if (req->terminal)
     return (void)cshim_ttrpc_call_fail(call, CSHIM_GRPC_UNIMPLEMENTED,
                                        "terminal is not supported yet");
-  if (req->checkpoint && *req->checkpoint)
-    return (void)cshim_ttrpc_call_fail(call, CSHIM_GRPC_UNIMPLEMENTED,
-                                       "restore from a checkpoint is not supported");
   if (task_io_kind(req->stdin, req->stdout, req->stderr, &kind, &err) < 0)
     return fail(call, &err);
   if (kind == TASK_IO_BINARY)
@@ -277,6 +276,15 @@ handle_create(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
     abandon_create(c);
     cshim_error_wrap(&err, "create `%s`", req->id);
     return fail(call, &err);
+  }
+  if (c->checkpoint) {
+    /* Restored by Start (checkpoint.c), as the runc shim does: until then created, no pid. */
+    Containerd__Task__V2__CreateTaskResponse resp =
+        CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
+    c->creating = false;
+    publish_create(c);
+    cshim_ttrpc_call_reply(call, &resp.base);
+    return;
   }
 
   copts.bundle = c->bundle;
@@ -352,6 +360,13 @@ handle_start(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
 
   p->starting = true;
   op = task_op_new(c, p, call, start_done, "start");
+  if (p == c->init && c->checkpoint) {
+    if (task_checkpoint_restore(op, &err) < 0) {
+      p->starting = false;
+      task_op_fail(op, &err);
+    }
+    return;
+  }
   if (cshim_runtime_start(c->rt, c->id, c->log_path, task_op_runtime_cb, op, &err) < 0) {
     p->starting = false;
     task_op_fail(op, &err);
@@ -570,6 +585,7 @@ static void
 state_done(task_op_t *op, cshim_runtime_result_t *result)
 {
   task_process_t *p = op->process;
+  Containerd__V1__Types__Status status;
   cshim_runtime_state_t st;
   cshim_error_t err = NULL;
 
@@ -588,7 +604,11 @@ state_done(task_op_t *op, cshim_runtime_result_t *result)
     task_op_fail(op, &err);
     return;
   }
-  reply_state(op->call, p, task_status_from_string(st.status));
+  status = task_status_from_string(st.status);
+  /* The runtime says running until the freeze completes; Pause is in flight meanwhile. */
+  if (status == CONTAINERD__V1__TYPES__STATUS__RUNNING && op->container->pausing)
+    status = CONTAINERD__V1__TYPES__STATUS__PAUSING;
+  reply_state(op->call, p, status);
   op->call = NULL;
   task_op_free(op);
 }
@@ -767,16 +787,16 @@ const cshim_ttrpc_method_t task_methods[] = {
     {"Start", handle_start},
     {"Delete", handle_delete},
     {"Pids", handle_pids},
-    {"Pause", NULL},
-    {"Resume", NULL},
-    {"Checkpoint", NULL},
+    {"Pause", task_handle_pause},
+    {"Resume", task_handle_resume},
+    {"Checkpoint", task_handle_checkpoint},
     {"Kill", handle_kill},
     {"Exec", NULL},
     {"ResizePty", NULL},
     {"CloseIO", handle_close_io},
-    {"Update", NULL},
+    {"Update", task_handle_update},
     {"Wait", handle_wait},
-    {"Stats", NULL},
+    {"Stats", task_handle_stats},
     {"Connect", handle_connect},
     {"Shutdown", handle_shutdown},
     {NULL, NULL},

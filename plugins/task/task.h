@@ -37,6 +37,8 @@ typedef struct task_container_s task_container_t;
 typedef struct task_process_s task_process_t;
 typedef struct task_op_s task_op_t;
 typedef struct task_io_s task_io_t;
+typedef struct task_cgroup_s task_cgroup_t;
+typedef struct task_oom_s task_oom_t;
 
 /* ---- options.c: the plugin's YAML section and per-container runtime options ---- */
 
@@ -195,6 +197,12 @@ struct task_container_s
   task_process_t *init;
   task_process_t *execs;
   task_op_t *ops; /* in-flight operations that refer to this container */
+  /* control.c, stats.c, oom.c, checkpoint.c */
+  task_cgroup_t *cgroup;   /* init's cgroup, found once it exists; NULL = unknown */
+  task_oom_t *oom;         /* OOM watch on that cgroup; NULL = none */
+  bool pausing;            /* Pause is running: State says PAUSING */
+  char *checkpoint;        /* CreateTaskRequest.checkpoint: Start restores from it; NULL = none */
+  char *parent_checkpoint; /* CreateTaskRequest.parent_checkpoint (informational) */
 };
 
 /* An in-flight asynchronous operation on a container: a runtime command and what follows it. */
@@ -210,6 +218,8 @@ struct task_op_s
   int signal;
   bool all;
   bool force;
+  void *data;                    /* the op's own state, released with it by free_data */
+  void (*free_data)(void *data); /* NULL = nothing to release */
 };
 
 /* containerd's identifier rule: 1-76 chars, [A-Za-z0-9]+([._-][A-Za-z0-9]+)*. */
@@ -282,5 +292,70 @@ int task_service_init(task_service_t *svc, uv_loop_t *loop, const cshim_logger_t
 /* Fail pending calls, free containers, close handles; svc is freed by free_cb once they are
    closed (free_cb may be NULL when svc is not heap memory the caller wants freed). */
 void task_service_close(task_service_t *svc, void (*free_cb)(task_service_t *svc));
+
+/* ---- cgroups.c: where a container's cgroup is, and its usage as cgroups Metrics ---- */
+
+#define TASK_CGROUPS_V1_METRICS_TYPE "io.containerd.cgroups.v1.Metrics"
+#define TASK_CGROUPS_V2_METRICS_TYPE "io.containerd.cgroups.v2.Metrics"
+
+enum
+{
+  TASK_CGROUP_MEMORY,
+  TASK_CGROUP_CPU,
+  TASK_CGROUP_CPUACCT,
+  TASK_CGROUP_PIDS,
+  TASK_CGROUP_BLKIO,
+  TASK_CGROUP_HUGETLB,
+  TASK_CGROUP_V1_COUNT
+};
+
+struct task_cgroup_s
+{
+  bool unified;                   /* cgroup v2 only (else v1 hierarchies, hybrid included) */
+  char *dir;                      /* v2: the cgroup's directory */
+  char *v1[TASK_CGROUP_V1_COUNT]; /* v1: one directory per controller; NULL = not mounted */
+  char *partitions;               /* /proc/partitions, for blkio device names */
+};
+
+/* Locate the cgroup from the text of /proc/<pid>/cgroup and a mountinfo (both borrowed). */
+int task_cgroup_parse(const char *proc_cgroup, const char *mountinfo, bool unified,
+                      task_cgroup_t **out, cshim_error_t *err);
+/* The same for a live pid (v2 when /sys/fs/cgroup is cgroup2). */
+int task_cgroup_load(pid_t pid, task_cgroup_t **out, cshim_error_t *err);
+void task_cgroup_free(task_cgroup_t *cg);
+/* The directory with the memory controller's files (v2 dir or v1 memory), or NULL. */
+const char *task_cgroup_memory_dir(const task_cgroup_t *cg);
+/* Read the usage into out: type_url (static) = TASK_CGROUPS_V1/V2_METRICS_TYPE, value.data
+   malloc'ed (caller frees). ENOENT when the cgroup is gone. */
+int task_cgroup_stats(const task_cgroup_t *cg, Google__Protobuf__Any *out, cshim_error_t *err);
+/* Read a small pseudo-file whole (malloc'ed, NUL-terminated). */
+int task_cgroup_read_file(const char *path, char **out, cshim_error_t *err);
+/* The value of "key N" in a flat-keyed file's text: 0, -ENOENT (no such key) or -EINVAL. */
+int task_cgroup_kv(const char *text, const char *key, uint64_t *out);
+
+/* ---- oom.c: TaskOOM from the memory cgroup (v1 eventfd, v2 memory.events oom_kill) ---- */
+
+/* Watch c->cgroup for OOM kills and publish TaskOOM{c->id} for each; baseline = now. */
+int task_oom_watch(task_container_t *c, cshim_error_t *err);
+/* Look now, synchronously, for an OOM not yet published (init exited: its TaskOOM must precede
+   TaskExit), publish it, and stop watching. No-op without a watch. */
+void task_oom_flush(task_container_t *c);
+/* Stop watching (handles close on a later loop turn). NULL-safe on c->oom. */
+void task_oom_stop(task_container_t *c);
+
+/* ---- control.c, stats.c, checkpoint.c: the remaining task RPCs ---- */
+
+void task_handle_pause(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data);
+void task_handle_resume(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data);
+void task_handle_update(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data);
+void task_handle_stats(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data);
+void task_handle_checkpoint(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data);
+
+/* After the runtime created (or restored) c's init: find its cgroup and watch it for OOM
+   (failures are logged: Stats then answers NotFound and no TaskOOM is sent). */
+void task_container_track_cgroup(task_container_t *c);
+/* Start for a container created from a checkpoint: `runtime restore` instead of `start`,
+   then the usual TaskStart and Start reply. Takes op (answered exactly once). */
+int task_checkpoint_restore(task_op_t *op, cshim_error_t *err);
 
 #endif

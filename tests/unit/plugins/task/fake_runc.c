@@ -5,6 +5,9 @@
 //   FAKE_RUNC_START_DELAY_MS  start sleeps this long after releasing the process
 //   FAKE_RUNC_FAIL            command name that fails with "injected failure"
 //   FAKE_RUNC_ARGV_LOG        append each invocation's argv (one line) to this file
+// pause/resume stop and continue the process (state says "paused"), update keeps a copy of the
+// resources file as <state>/resources.json, checkpoint writes <image>/fake-checkpoint (and with
+// FAKE_RUNC_CRIU_FAIL fails after writing <work>/dump.log, as criu does), restore = create+start.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdarg.h>
@@ -115,7 +118,7 @@ static void
 remove_state(void)
 {
   char path[4200];
-  const char *names[] = {"pid", "bundle", "exec.fifo", "started"};
+  const char *names[] = {"pid", "bundle", "exec.fifo", "started", "paused", "resources.json"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     snprintf(path, sizeof path, "%s/%s", state_dir, names[i]);
     unlink(path);
@@ -266,7 +269,10 @@ do_state(const char *id)
       bundle[0] = '\0';
     fclose(f);
   }
-  status = !alive(pid) ? "stopped" : exists("started") ? "running" : "created";
+  status = !alive(pid)         ? "stopped"
+           : exists("paused")  ? "paused"
+           : exists("started") ? "running"
+                               : "created";
   o = json_pack("{s:s, s:s, s:i, s:s, s:s}", "ociVersion", "1.0.2", "id", id, "pid", (int)pid,
                 "status", status, "bundle", bundle);
   s = json_dumps(o, JSON_INDENT(2));
@@ -287,6 +293,113 @@ do_ps(void)
     printf("[]\n");
 }
 
+static void
+do_pause(bool pause)
+{
+  pid_t pid = read_pid();
+  if (!exists("pid"))
+    die("container does not exist");
+  if (!alive(pid))
+    die("container not running");
+  if (pause) {
+    if (exists("paused"))
+      die("container already paused");
+    kill(pid, SIGSTOP);
+    write_file("paused", "1");
+  } else {
+    char path[4200];
+    if (!exists("paused"))
+      die("container not paused");
+    kill(pid, SIGCONT);
+    snprintf(path, sizeof path, "%s/paused", state_dir);
+    unlink(path);
+  }
+}
+
+static void
+do_update(const char *resources)
+{
+  json_error_t jerr;
+  json_t *r;
+  char *text;
+  if (!exists("pid"))
+    die("container does not exist");
+  if (resources == NULL)
+    die("update: --resources missing");
+  r = json_load_file(resources, 0, &jerr);
+  if (r == NULL || !json_is_object(r))
+    die("update: bad resources file %s: %s", resources, r ? "not an object" : jerr.text);
+  text = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS);
+  write_file("resources.json", text);
+  free(text);
+  json_decref(r);
+}
+
+static void
+mkdir_p(const char *dir)
+{
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s", dir);
+  for (char *p = tmp + 1; *p; p++)
+    if (*p == '/') {
+      *p = '\0';
+      mkdir(tmp, 0700);
+      *p = '/';
+    }
+  mkdir(tmp, 0700);
+}
+
+static void
+do_checkpoint(const char *image, const char *work, bool leave_running)
+{
+  char path[4200];
+  pid_t pid = read_pid();
+  FILE *f;
+  if (!exists("pid"))
+    die("container does not exist");
+  if (!alive(pid))
+    die("container not running");
+  if (image == NULL)
+    die("checkpoint: --image-path missing");
+  if (getenv("FAKE_RUNC_CRIU_FAIL")) {
+    if (work) {
+      mkdir_p(work);
+      snprintf(path, sizeof path, "%s/dump.log", work);
+      f = fopen(path, "w");
+      if (f) {
+        fputs("Error (criu/cr-dump.c:1): fake dump failure\n", f);
+        fclose(f);
+      }
+    }
+    die("criu failed: type NOTIFY errno 0");
+  }
+  mkdir_p(image);
+  snprintf(path, sizeof path, "%s/fake-checkpoint", image);
+  f = fopen(path, "w");
+  if (f == NULL)
+    die("checkpoint: write %s: %s", path, strerror(errno));
+  fprintf(f, "%d\n", (int)pid);
+  fclose(f);
+  if (!leave_running) {
+    kill(pid, SIGKILL);
+    for (int i = 0; i < 5000 && alive(pid); i++)
+      msleep(1);
+  }
+}
+
+static void
+do_restore(const char *bundle, const char *pid_file, const char *image)
+{
+  char path[4200];
+  if (image == NULL)
+    die("restore: --image-path missing");
+  snprintf(path, sizeof path, "%s/fake-checkpoint", image);
+  if (access(path, F_OK) < 0)
+    die("restore: %s is not a checkpoint image", image);
+  do_create(bundle, pid_file);
+  do_start();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -296,7 +409,8 @@ main(int argc, char **argv)
   const char *argv_log = getenv("FAKE_RUNC_ARGV_LOG");
   const char *positional[4] = {NULL, NULL, NULL, NULL};
   size_t n_pos = 0;
-  bool force = false, all = false;
+  const char *resources = NULL, *image = NULL, *work = NULL;
+  bool force = false, all = false, leave_running = false;
   int i;
 
   if (argv_log) {
@@ -322,6 +436,18 @@ main(int argc, char **argv)
       pid_file = argv[++i];
     else if (strcmp(a, "--format") == 0 && i + 1 < argc)
       i++;
+    else if (strcmp(a, "--resources") == 0 && i + 1 < argc)
+      resources = argv[++i];
+    else if (strcmp(a, "--image-path") == 0 && i + 1 < argc)
+      image = argv[++i];
+    else if (strcmp(a, "--work-path") == 0 && i + 1 < argc)
+      work = argv[++i];
+    else if ((strcmp(a, "--criu") == 0 || strcmp(a, "--parent-path") == 0 ||
+              strcmp(a, "--manage-cgroups-mode") == 0 || strcmp(a, "--empty-ns") == 0) &&
+             i + 1 < argc)
+      i++;
+    else if (strcmp(a, "--leave-running") == 0)
+      leave_running = true;
     else if (strcmp(a, "--force") == 0)
       force = true;
     else if (strcmp(a, "--all") == 0 || strcmp(a, "-a") == 0)
@@ -362,6 +488,14 @@ main(int argc, char **argv)
     do_state(positional[0]);
   else if (strcmp(cmd, "ps") == 0)
     do_ps();
+  else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)
+    do_pause(strcmp(cmd, "pause") == 0);
+  else if (strcmp(cmd, "update") == 0)
+    do_update(resources);
+  else if (strcmp(cmd, "checkpoint") == 0)
+    do_checkpoint(image, work, leave_running);
+  else if (strcmp(cmd, "restore") == 0)
+    do_restore(bundle ? bundle : ".", pid_file, image);
   else
     die("unknown command %s", cmd);
   return 0;

@@ -1,0 +1,995 @@
+// SPDX-License-Identifier: Apache-2.0
+// A container's cgroup: where it lives (from /proc/<pid>/cgroup and mountinfo) and its resource
+// usage read from the cgroup filesystem as io.containerd.cgroups.v1/v2 Metrics.
+//
+// Every file read here is a procfs or cgroupfs pseudo-file: the kernel formats it from in-memory
+// counters when it is read, so a read never waits for a device or another process and costs
+// about as much as the syscall itself (less than forking `runc events --stats`). That is why they
+// are read synchronously on the loop.
+#define _GNU_SOURCE
+#include "task.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <linux/magic.h>
+
+#include <cshim/util.h>
+
+#include "containerd/cgroups/v1/metrics.pb-c.h"
+#include "containerd/cgroups/v2/metrics.pb-c.h"
+
+#define CGROUP_ROOT "/sys/fs/cgroup"
+/* Far above any cgroup file (a memory.stat is ~2 KiB, a blkio file a few KiB per device). */
+#define MAX_FILE_SIZE (1024 * 1024)
+
+/* ---- small readers ---- */
+
+int
+task_cgroup_read_file(const char *path, char **out, cshim_error_t *err)
+{
+  cleanup_close int fd = -1;
+  cleanup_free char *buf = NULL;
+  size_t len = 0, cap = 4096;
+
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return cshim_error_sys(err, errno, "open `%s`", path);
+  buf = xmalloc(cap);
+  for (;;) {
+    ssize_t n;
+    if (len + 1 >= cap) {
+      if (cap >= MAX_FILE_SIZE)
+        return cshim_error_make(err, EFBIG, "`%s` is larger than %d bytes", path, MAX_FILE_SIZE);
+      cap *= 2;
+      buf = xrealloc(buf, cap);
+    }
+    n = read(fd, buf + len, cap - len - 1);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return cshim_error_sys(err, errno, "read `%s`", path);
+    if (n == 0)
+      break;
+    len += (size_t)n;
+  }
+  buf[len] = '\0';
+  *out = steal_pointer(&buf);
+  return 0;
+}
+
+/* The file's text, or NULL when it cannot be read (absent in this kernel or configuration). */
+static char *
+read_at(const char *dir, const char *name)
+{
+  cleanup_free char *path = NULL;
+  char *text = NULL;
+  cshim_error_t err = NULL;
+
+  if (dir == NULL)
+    return NULL;
+  xasprintf(&path, "%s/%s", dir, name);
+  if (task_cgroup_read_file(path, &text, &err) < 0) {
+    cshim_error_release(&err);
+    return NULL;
+  }
+  return text;
+}
+
+static bool
+parse_u64(const char *s, uint64_t *out)
+{
+  char *end;
+  unsigned long long v;
+
+  while (*s == ' ' || *s == '\t')
+    s++;
+  if (*s < '0' || *s > '9')
+    return false;
+  errno = 0;
+  v = strtoull(s, &end, 10);
+  if (errno != 0)
+    return false;
+  while (*end == ' ' || *end == '\t' || *end == '\n')
+    end++;
+  if (*end != '\0')
+    return false;
+  *out = (uint64_t)v;
+  return true;
+}
+
+/* A single-value file; "max" reads as max_value. Absent or unparsable: false, *out untouched. */
+static bool
+read_u64(const char *dir, const char *name, uint64_t max_value, uint64_t *out)
+{
+  cleanup_free char *text = read_at(dir, name);
+  char *p;
+
+  if (text == NULL)
+    return false;
+  p = text + strspn(text, " \t");
+  if (strncmp(p, "max", 3) == 0 && (p[3] == '\0' || p[3] == '\n' || p[3] == ' ')) {
+    *out = max_value;
+    return true;
+  }
+  return parse_u64(p, out);
+}
+
+int
+task_cgroup_kv(const char *text, const char *key, uint64_t *out)
+{
+  size_t klen = strlen(key);
+  const char *line = text;
+
+  while (line && *line) {
+    const char *eol = strchr(line, '\n');
+    size_t len = eol ? (size_t)(eol - line) : strlen(line);
+    if (len > klen && strncmp(line, key, klen) == 0 && (line[klen] == ' ' || line[klen] == '\t')) {
+      char num[32];
+      size_t n = len - klen;
+      if (n >= sizeof num)
+        return -ERANGE;
+      memcpy(num, line + klen, n);
+      num[n] = '\0';
+      return parse_u64(num, out) ? 0 : -EINVAL;
+    }
+    line = eol ? eol + 1 : NULL;
+  }
+  return -ENOENT;
+}
+
+/* Fill uint64 fields of msg from "key value" lines. */
+struct kv_field
+{
+  const char *key;
+  size_t offset;
+};
+
+static void
+fill_kv(const char *text, void *msg, const struct kv_field *fields, size_t n)
+{
+  if (text == NULL)
+    return;
+  for (size_t i = 0; i < n; i++) {
+    uint64_t v;
+    if (task_cgroup_kv(text, fields[i].key, &v) == 0)
+      *(uint64_t *)((char *)msg + fields[i].offset) = v;
+  }
+}
+
+/* ---- where the cgroup is ---- */
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo. */
+static char *
+unescape_mount_path(const char *s, size_t n)
+{
+  char *out = xmalloc(n + 1), *o = out;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '\\' && i + 3 < n && s[i + 1] >= '0' && s[i + 1] <= '7' && s[i + 2] >= '0' &&
+        s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
+      *o++ = (char)(((s[i + 1] - '0') << 6) | ((s[i + 2] - '0') << 3) | (s[i + 3] - '0'));
+      i += 3;
+    } else
+      *o++ = s[i];
+  }
+  *o = '\0';
+  return out;
+}
+
+struct mount_entry
+{
+  char *root;
+  char *point;
+  char *fstype;
+  char *super_opts;
+};
+
+static void
+mount_entry_clear(struct mount_entry *m)
+{
+  free(m->root);
+  free(m->point);
+  free(m->fstype);
+  free(m->super_opts);
+  memset(m, 0, sizeof *m);
+}
+
+/* One mountinfo line: "id parent maj:min root point options [optional...] - type source super". */
+static bool
+parse_mount_line(const char *line, size_t len, struct mount_entry *m)
+{
+  cleanup_free char *copy = xstrndup(line, len);
+  char *f[64];
+  size_t n = 0, sep = 0;
+
+  memset(m, 0, sizeof *m);
+  for (char *save = NULL, *tok = strtok_r(copy, " ", &save); tok && n < CSHIM_N_ELEMENTS(f);
+       tok = strtok_r(NULL, " ", &save))
+    f[n++] = tok;
+  for (size_t i = 6; i < n; i++)
+    if (strcmp(f[i], "-") == 0) {
+      sep = i;
+      break;
+    }
+  if (sep == 0 || sep + 3 >= n)
+    return false;
+  m->root = unescape_mount_path(f[3], strlen(f[3]));
+  m->point = unescape_mount_path(f[4], strlen(f[4]));
+  m->fstype = xstrdup(f[sep + 1]);
+  m->super_opts = xstrdup(f[sep + 3]);
+  return true;
+}
+
+static bool
+list_has(const char *list, const char *item)
+{
+  size_t n = strlen(item);
+  const char *p = list;
+  while (p && *p) {
+    const char *comma = strchr(p, ',');
+    size_t len = comma ? (size_t)(comma - p) : strlen(p);
+    if (len == n && strncmp(p, item, n) == 0)
+      return true;
+    p = comma ? comma + 1 : NULL;
+  }
+  return false;
+}
+
+/* The first mount of fstype ("cgroup" with controller, or "cgroup2" with controller NULL). */
+static bool
+find_mount(const char *mountinfo, const char *fstype, const char *controller,
+           struct mount_entry *out)
+{
+  const char *line = mountinfo;
+  while (line && *line) {
+    const char *eol = strchr(line, '\n');
+    size_t len = eol ? (size_t)(eol - line) : strlen(line);
+    struct mount_entry m;
+    if (parse_mount_line(line, len, &m)) {
+      if (strcmp(m.fstype, fstype) == 0 &&
+          (controller == NULL || list_has(m.super_opts, controller))) {
+        *out = m;
+        return true;
+      }
+      mount_entry_clear(&m);
+    }
+    line = eol ? eol + 1 : NULL;
+  }
+  return false;
+}
+
+/* mount point + the cgroup path below the mount's root. */
+static char *
+join_mount(const struct mount_entry *m, const char *path)
+{
+  size_t rlen = strlen(m->root);
+  const char *rel = path;
+  char *out;
+
+  if (strcmp(m->root, "/") != 0 && strncmp(path, m->root, rlen) == 0 &&
+      (path[rlen] == '/' || path[rlen] == '\0'))
+    rel = path + rlen;
+  if (strcmp(rel, "/") == 0 || *rel == '\0')
+    return xstrdup(m->point);
+  xasprintf(&out, "%s%s%s", m->point, rel[0] == '/' ? "" : "/", rel);
+  return out;
+}
+
+static const char *const v1_controllers[TASK_CGROUP_V1_COUNT] = {
+    [TASK_CGROUP_MEMORY] = "memory",   [TASK_CGROUP_CPU] = "cpu",
+    [TASK_CGROUP_CPUACCT] = "cpuacct", [TASK_CGROUP_PIDS] = "pids",
+    [TASK_CGROUP_BLKIO] = "blkio",     [TASK_CGROUP_HUGETLB] = "hugetlb",
+};
+
+int
+task_cgroup_parse(const char *proc_cgroup, const char *mountinfo, bool unified, task_cgroup_t **out,
+                  cshim_error_t *err)
+{
+  task_cgroup_t *cg = xmalloc0(sizeof *cg);
+  const char *line = proc_cgroup;
+  size_t found = 0;
+
+  cg->unified = unified;
+  cg->partitions = xstrdup("/proc/partitions");
+  while (line && *line) {
+    const char *eol = strchr(line, '\n');
+    size_t len = eol ? (size_t)(eol - line) : strlen(line);
+    cleanup_free char *copy = xstrndup(line, len);
+    char *c1 = strchr(copy, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    line = eol ? eol + 1 : NULL;
+    if (c2 == NULL)
+      continue;
+    *c1 = *c2 = '\0';
+    const char *controllers = c1 + 1, *path = c2 + 1;
+    if (unified) {
+      struct mount_entry m;
+      if (strcmp(copy, "0") != 0 || *controllers != '\0')
+        continue;
+      if (!find_mount(mountinfo, "cgroup2", NULL, &m))
+        break;
+      cg->dir = join_mount(&m, path);
+      mount_entry_clear(&m);
+      found++;
+      break;
+    }
+    for (int i = 0; i < TASK_CGROUP_V1_COUNT; i++) {
+      struct mount_entry m;
+      if (cg->v1[i] || !list_has(controllers, v1_controllers[i]))
+        continue;
+      if (!find_mount(mountinfo, "cgroup", v1_controllers[i], &m))
+        continue;
+      cg->v1[i] = join_mount(&m, path);
+      mount_entry_clear(&m);
+      found++;
+    }
+  }
+  if (found == 0) {
+    task_cgroup_free(cg);
+    return cshim_error_make(err, ENOENT, "no %s cgroup found", unified ? "v2" : "v1");
+  }
+  *out = cg;
+  return 0;
+}
+
+int
+task_cgroup_load(pid_t pid, task_cgroup_t **out, cshim_error_t *err)
+{
+  cleanup_free char *path = NULL;
+  cleanup_free char *proc_cgroup = NULL;
+  cleanup_free char *mountinfo = NULL;
+  struct statfs sfs;
+  int ret;
+
+  xasprintf(&path, "/proc/%d/cgroup", (int)pid);
+  ret = task_cgroup_read_file(path, &proc_cgroup, err);
+  if (ret < 0)
+    return ret;
+  ret = task_cgroup_read_file("/proc/self/mountinfo", &mountinfo, err);
+  if (ret < 0)
+    return ret;
+  if (statfs(CGROUP_ROOT, &sfs) < 0)
+    return cshim_error_sys(err, errno, "statfs `%s`", CGROUP_ROOT);
+  /* Hybrid hosts (tmpfs with v1 hierarchies plus a controller-less cgroup2) count as v1: the
+     controllers, memory included, live in the v1 hierarchies. */
+  return task_cgroup_parse(proc_cgroup, mountinfo, sfs.f_type == CGROUP2_SUPER_MAGIC, out, err);
+}
+
+void
+task_cgroup_free(task_cgroup_t *cg)
+{
+  if (cg == NULL)
+    return;
+  free(cg->dir);
+  for (int i = 0; i < TASK_CGROUP_V1_COUNT; i++)
+    free(cg->v1[i]);
+  free(cg->partitions);
+  free(cg);
+}
+
+const char *
+task_cgroup_memory_dir(const task_cgroup_t *cg)
+{
+  return cg->unified ? cg->dir : cg->v1[TASK_CGROUP_MEMORY];
+}
+
+/* ---- building the metrics: everything comes from one arena, freed at once ---- */
+
+struct arena
+{
+  void **ptrs;
+  size_t n, cap;
+};
+
+static void *
+arena_take(struct arena *a, void *p)
+{
+  if (a->n == a->cap) {
+    a->cap = a->cap ? a->cap * 2 : 64;
+    a->ptrs = xrealloc(a->ptrs, a->cap * sizeof *a->ptrs);
+  }
+  a->ptrs[a->n++] = p;
+  return p;
+}
+
+static void *
+arena_alloc(struct arena *a, size_t size)
+{
+  return arena_take(a, xmalloc0(size));
+}
+
+static char *
+arena_strdup(struct arena *a, const char *s)
+{
+  return arena_take(a, xstrdup(s));
+}
+
+static void
+arena_free(struct arena *a)
+{
+  for (size_t i = 0; i < a->n; i++)
+    free(a->ptrs[i]);
+  free(a->ptrs);
+  memset(a, 0, sizeof *a);
+}
+
+/* Append p to a repeated field (array of pointers grown in the arena). */
+static void
+append_ptr(struct arena *a, void ***arr, size_t *n, void *p)
+{
+  void **grown = arena_alloc(a, (*n + 1) * sizeof *grown);
+  if (*n)
+    memcpy(grown, *arr, *n * sizeof *grown);
+  grown[(*n)++] = p;
+  *arr = grown;
+}
+
+/* ---- cgroup v1 ---- */
+
+#define V1(x) Io__Containerd__Cgroups__V1__##x
+
+static const struct kv_field v1_memory_stat[] = {
+    {"cache", offsetof(V1(MemoryStat), cache)},
+    {"rss", offsetof(V1(MemoryStat), rss)},
+    {"rss_huge", offsetof(V1(MemoryStat), rss_huge)},
+    {"mapped_file", offsetof(V1(MemoryStat), mapped_file)},
+    {"dirty", offsetof(V1(MemoryStat), dirty)},
+    {"writeback", offsetof(V1(MemoryStat), writeback)},
+    {"pgpgin", offsetof(V1(MemoryStat), pg_pg_in)},
+    {"pgpgout", offsetof(V1(MemoryStat), pg_pg_out)},
+    {"pgfault", offsetof(V1(MemoryStat), pg_fault)},
+    {"pgmajfault", offsetof(V1(MemoryStat), pg_maj_fault)},
+    {"inactive_anon", offsetof(V1(MemoryStat), inactive_anon)},
+    {"active_anon", offsetof(V1(MemoryStat), active_anon)},
+    {"inactive_file", offsetof(V1(MemoryStat), inactive_file)},
+    {"active_file", offsetof(V1(MemoryStat), active_file)},
+    {"unevictable", offsetof(V1(MemoryStat), unevictable)},
+    {"hierarchical_memory_limit", offsetof(V1(MemoryStat), hierarchical_memory_limit)},
+    {"hierarchical_memsw_limit", offsetof(V1(MemoryStat), hierarchical_swap_limit)},
+    {"total_cache", offsetof(V1(MemoryStat), total_cache)},
+    {"total_rss", offsetof(V1(MemoryStat), total_rss)},
+    {"total_rss_huge", offsetof(V1(MemoryStat), total_rss_huge)},
+    {"total_mapped_file", offsetof(V1(MemoryStat), total_mapped_file)},
+    {"total_dirty", offsetof(V1(MemoryStat), total_dirty)},
+    {"total_writeback", offsetof(V1(MemoryStat), total_writeback)},
+    {"total_pgpgin", offsetof(V1(MemoryStat), total_pg_pg_in)},
+    {"total_pgpgout", offsetof(V1(MemoryStat), total_pg_pg_out)},
+    {"total_pgfault", offsetof(V1(MemoryStat), total_pg_fault)},
+    {"total_pgmajfault", offsetof(V1(MemoryStat), total_pg_maj_fault)},
+    {"total_inactive_anon", offsetof(V1(MemoryStat), total_inactive_anon)},
+    {"total_active_anon", offsetof(V1(MemoryStat), total_active_anon)},
+    {"total_inactive_file", offsetof(V1(MemoryStat), total_inactive_file)},
+    {"total_active_file", offsetof(V1(MemoryStat), total_active_file)},
+    {"total_unevictable", offsetof(V1(MemoryStat), total_unevictable)},
+};
+
+static V1(MemoryEntry) * v1_memory_entry(struct arena *a, const char *dir, const char *prefix)
+{
+  V1(MemoryEntry) *e = arena_alloc(a, sizeof *e);
+  char name[64];
+
+  io__containerd__cgroups__v1__memory_entry__init(e);
+  snprintf(name, sizeof name, "%susage_in_bytes", prefix);
+  read_u64(dir, name, UINT64_MAX, &e->usage);
+  snprintf(name, sizeof name, "%smax_usage_in_bytes", prefix);
+  read_u64(dir, name, UINT64_MAX, &e->max);
+  snprintf(name, sizeof name, "%sfailcnt", prefix);
+  read_u64(dir, name, UINT64_MAX, &e->failcnt);
+  snprintf(name, sizeof name, "%slimit_in_bytes", prefix);
+  read_u64(dir, name, UINT64_MAX, &e->limit);
+  return e;
+}
+
+static void
+v1_memory(struct arena *a, const char *dir, V1(Metrics) * m)
+{
+  cleanup_free char *stat = read_at(dir, "memory.stat");
+  cleanup_free char *oom = NULL;
+  V1(MemoryStat) * mem;
+
+  if (stat == NULL)
+    return;
+  mem = arena_alloc(a, sizeof *mem);
+  io__containerd__cgroups__v1__memory_stat__init(mem);
+  fill_kv(stat, mem, v1_memory_stat, CSHIM_N_ELEMENTS(v1_memory_stat));
+  /* ctr and other clients dereference these four: always present. */
+  mem->usage = v1_memory_entry(a, dir, "memory.");
+  mem->swap = v1_memory_entry(a, dir, "memory.memsw.");
+  mem->kernel = v1_memory_entry(a, dir, "memory.kmem.");
+  mem->kernel_tcp = v1_memory_entry(a, dir, "memory.kmem.tcp.");
+  m->memory = mem;
+
+  oom = read_at(dir, "memory.oom_control");
+  if (oom) {
+    V1(MemoryOomControl) *o = arena_alloc(a, sizeof *o);
+    io__containerd__cgroups__v1__memory_oom_control__init(o);
+    task_cgroup_kv(oom, "oom_kill_disable", &o->oom_kill_disable);
+    task_cgroup_kv(oom, "under_oom", &o->under_oom);
+    task_cgroup_kv(oom, "oom_kill", &o->oom_kill);
+    m->memory_oom_control = o;
+  }
+}
+
+static void
+v1_cpu(struct arena *a, const char *cpuacct, const char *cpu, V1(Metrics) * m)
+{
+  cleanup_free char *percpu = read_at(cpuacct, "cpuacct.usage_percpu");
+  cleanup_free char *stat = read_at(cpuacct, "cpuacct.stat");
+  cleanup_free char *throttle = read_at(cpu, "cpu.stat");
+  V1(CPUStat) * c;
+  long ticks = sysconf(_SC_CLK_TCK);
+
+  if (cpuacct == NULL && cpu == NULL)
+    return;
+  if (ticks <= 0)
+    ticks = 100;
+  c = arena_alloc(a, sizeof *c);
+  io__containerd__cgroups__v1__cpustat__init(c);
+  c->usage = arena_alloc(a, sizeof *c->usage);
+  io__containerd__cgroups__v1__cpuusage__init(c->usage);
+  c->throttling = arena_alloc(a, sizeof *c->throttling);
+  io__containerd__cgroups__v1__throttle__init(c->throttling);
+
+  read_u64(cpuacct, "cpuacct.usage", UINT64_MAX, &c->usage->total);
+  if (stat) {
+    uint64_t user = 0, system = 0;
+    task_cgroup_kv(stat, "user", &user);
+    task_cgroup_kv(stat, "system", &system);
+    /* cpuacct.stat counts USER_HZ ticks; the message wants nanoseconds */
+    c->usage->user = user * (1000000000ull / (uint64_t)ticks);
+    c->usage->kernel = system * (1000000000ull / (uint64_t)ticks);
+  }
+  if (percpu) {
+    size_t n = 0, cap = 0;
+    for (char *save = NULL, *tok = strtok_r(percpu, " \t\n", &save); tok;
+         tok = strtok_r(NULL, " \t\n", &save)) {
+      uint64_t v;
+      if (!parse_u64(tok, &v))
+        continue;
+      if (n == cap) {
+        uint64_t *grown = arena_alloc(a, (cap = cap ? cap * 2 : 16) * sizeof *grown);
+        if (n)
+          memcpy(grown, c->usage->per_cpu, n * sizeof *grown);
+        c->usage->per_cpu = grown;
+      }
+      c->usage->per_cpu[n++] = v;
+    }
+    c->usage->n_per_cpu = n;
+  }
+  if (throttle) {
+    task_cgroup_kv(throttle, "nr_periods", &c->throttling->periods);
+    task_cgroup_kv(throttle, "nr_throttled", &c->throttling->throttled_periods);
+    task_cgroup_kv(throttle, "throttled_time", &c->throttling->throttled_time);
+  }
+  m->cpu = c;
+}
+
+static void
+v1_pids(struct arena *a, const char *dir, V1(Metrics) * m)
+{
+  V1(PidsStat) * p;
+  uint64_t current;
+
+  if (!read_u64(dir, "pids.current", UINT64_MAX, &current))
+    return;
+  p = arena_alloc(a, sizeof *p);
+  io__containerd__cgroups__v1__pids_stat__init(p);
+  p->current = current;
+  read_u64(dir, "pids.max", 0, &p->limit); /* v1 reports "max" as no limit: 0 */
+  m->pids = p;
+}
+
+/* major:minor -> "/dev/<name>" from /proc/partitions (two header lines, then
+   "major minor #blocks name"). */
+static const char *
+device_name(struct arena *a, const char *partitions, uint64_t major, uint64_t minor)
+{
+  const char *line = partitions;
+  while (line && *line) {
+    const char *eol = strchr(line, '\n');
+    unsigned long long ma, mi, blocks;
+    char name[256];
+    if (sscanf(line, "%llu %llu %llu %255s", &ma, &mi, &blocks, name) == 4 && ma == major &&
+        mi == minor) {
+      char *dev;
+      xasprintf(&dev, "/dev/%s", name);
+      return arena_take(a, dev);
+    }
+    line = eol ? eol + 1 : NULL;
+  }
+  return NULL;
+}
+
+/* Lines "major:minor [op] value"; "Total n" lines are skipped. Returns the number of entries. */
+static size_t
+v1_blkio_entries(struct arena *a, const char *dir, const char *name, const char *partitions,
+                 V1(BlkIOEntry) * **arr, size_t *n)
+{
+  cleanup_free char *text = read_at(dir, name);
+  size_t added = 0;
+
+  if (text == NULL)
+    return 0;
+  for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save)) {
+    char f[4][64];
+    unsigned long long major, minor;
+    uint64_t v;
+    int nf = sscanf(line, "%63s %63s %63s", f[0], f[1], f[2]);
+    V1(BlkIOEntry) * e;
+    const char *op = "", *value;
+    const char *dev;
+
+    if (nf < 2 || sscanf(f[0], "%llu:%llu", &major, &minor) != 2)
+      continue;
+    if (nf == 3) {
+      op = f[1];
+      value = f[2];
+    } else
+      value = f[1];
+    if (!parse_u64(value, &v))
+      continue;
+    e = arena_alloc(a, sizeof *e);
+    io__containerd__cgroups__v1__blk_ioentry__init(e);
+    e->op = arena_strdup(a, op);
+    dev = device_name(a, partitions, major, minor);
+    e->device = dev ? (char *)dev : arena_strdup(a, "");
+    e->major = major;
+    e->minor = minor;
+    e->value = v;
+    append_ptr(a, (void ***)arr, n, e);
+    added++;
+  }
+  return added;
+}
+
+static void
+v1_blkio(struct arena *a, const char *dir, const char *partitions_path, V1(Metrics) * m)
+{
+  cleanup_free char *partitions = NULL;
+  cshim_error_t err = NULL;
+  V1(BlkIOStat) * b;
+  size_t total = 0;
+  cleanup_free char *probe = NULL;
+
+  if (dir == NULL)
+    return;
+  if (task_cgroup_read_file(partitions_path, &partitions, &err) < 0)
+    cshim_error_release(&err);
+  b = arena_alloc(a, sizeof *b);
+  io__containerd__cgroups__v1__blk_iostat__init(b);
+  m->blkio = b;
+
+  /* The CFQ/BFQ files first; when they are missing or empty, the throttle counters. */
+  probe = read_at(dir, "blkio.io_serviced_recursive");
+  if (probe) {
+    struct
+    {
+      const char *file;
+      V1(BlkIOEntry) * **arr;
+      size_t *n;
+    } files[] = {
+        {"blkio.sectors_recursive", &b->sectors_recursive, &b->n_sectors_recursive},
+        {"blkio.io_service_bytes_recursive", &b->io_service_bytes_recursive,
+         &b->n_io_service_bytes_recursive},
+        {"blkio.io_serviced_recursive", &b->io_serviced_recursive, &b->n_io_serviced_recursive},
+        {"blkio.io_queued_recursive", &b->io_queued_recursive, &b->n_io_queued_recursive},
+        {"blkio.io_service_time_recursive", &b->io_service_time_recursive,
+         &b->n_io_service_time_recursive},
+        {"blkio.io_wait_time_recursive", &b->io_wait_time_recursive, &b->n_io_wait_time_recursive},
+        {"blkio.io_merged_recursive", &b->io_merged_recursive, &b->n_io_merged_recursive},
+        {"blkio.time_recursive", &b->io_time_recursive, &b->n_io_time_recursive},
+    };
+    for (size_t i = 0; i < CSHIM_N_ELEMENTS(files); i++)
+      total += v1_blkio_entries(a, dir, files[i].file, partitions, files[i].arr, files[i].n);
+  }
+  if (total > 0)
+    return;
+  v1_blkio_entries(a, dir, "blkio.throttle.io_serviced", partitions, &b->io_serviced_recursive,
+                   &b->n_io_serviced_recursive);
+  v1_blkio_entries(a, dir, "blkio.throttle.io_service_bytes", partitions,
+                   &b->io_service_bytes_recursive, &b->n_io_service_bytes_recursive);
+}
+
+/* Page sizes that have a hugetlb.<size>.<suffix> file in dir, in directory order. */
+static size_t
+hugetlb_sizes(const char *dir, const char *suffix, char ***out)
+{
+  DIR *d;
+  struct dirent *de;
+  size_t n = 0, slen = strlen(suffix);
+  char **sizes = NULL;
+
+  *out = NULL;
+  if (dir == NULL || (d = opendir(dir)) == NULL)
+    return 0;
+  while ((de = readdir(d)) != NULL) {
+    const char *name = de->d_name, *dot;
+    size_t len = strlen(name);
+    if (strncmp(name, "hugetlb.", 8) != 0 || len <= 8 + slen + 1 ||
+        strcmp(name + len - slen, suffix) != 0 || name[len - slen - 1] != '.')
+      continue;
+    dot = name + 8;
+    sizes = xrealloc(sizes, (n + 1) * sizeof *sizes);
+    sizes[n++] = xstrndup(dot, len - 8 - slen - 1);
+  }
+  closedir(d);
+  *out = sizes;
+  return n;
+}
+
+static void
+free_sizes(char **sizes, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    free(sizes[i]);
+  free(sizes);
+}
+
+static void
+v1_hugetlb(struct arena *a, const char *dir, V1(Metrics) * m)
+{
+  char **sizes;
+  size_t n = hugetlb_sizes(dir, "usage_in_bytes", &sizes);
+
+  for (size_t i = 0; i < n; i++) {
+    V1(HugetlbStat) *h = arena_alloc(a, sizeof *h);
+    char name[128];
+    io__containerd__cgroups__v1__hugetlb_stat__init(h);
+    h->pagesize = arena_strdup(a, sizes[i]);
+    snprintf(name, sizeof name, "hugetlb.%s.usage_in_bytes", sizes[i]);
+    read_u64(dir, name, UINT64_MAX, &h->usage);
+    snprintf(name, sizeof name, "hugetlb.%s.max_usage_in_bytes", sizes[i]);
+    read_u64(dir, name, UINT64_MAX, &h->max);
+    snprintf(name, sizeof name, "hugetlb.%s.failcnt", sizes[i]);
+    read_u64(dir, name, UINT64_MAX, &h->failcnt);
+    append_ptr(a, (void ***)&m->hugetlb, &m->n_hugetlb, h);
+  }
+  free_sizes(sizes, n);
+}
+
+/* ---- cgroup v2 ---- */
+
+#define V2(x) Io__Containerd__Cgroups__V2__##x
+
+static const struct kv_field v2_cpu_stat[] = {
+    {"usage_usec", offsetof(V2(CPUStat), usage_usec)},
+    {"user_usec", offsetof(V2(CPUStat), user_usec)},
+    {"system_usec", offsetof(V2(CPUStat), system_usec)},
+    {"nr_periods", offsetof(V2(CPUStat), nr_periods)},
+    {"nr_throttled", offsetof(V2(CPUStat), nr_throttled)},
+    {"throttled_usec", offsetof(V2(CPUStat), throttled_usec)},
+};
+
+static const struct kv_field v2_memory_stat[] = {
+    {"anon", offsetof(V2(MemoryStat), anon)},
+    {"file", offsetof(V2(MemoryStat), file)},
+    {"kernel_stack", offsetof(V2(MemoryStat), kernel_stack)},
+    {"slab", offsetof(V2(MemoryStat), slab)},
+    {"sock", offsetof(V2(MemoryStat), sock)},
+    {"shmem", offsetof(V2(MemoryStat), shmem)},
+    {"file_mapped", offsetof(V2(MemoryStat), file_mapped)},
+    {"file_dirty", offsetof(V2(MemoryStat), file_dirty)},
+    {"file_writeback", offsetof(V2(MemoryStat), file_writeback)},
+    {"anon_thp", offsetof(V2(MemoryStat), anon_thp)},
+    {"inactive_anon", offsetof(V2(MemoryStat), inactive_anon)},
+    {"active_anon", offsetof(V2(MemoryStat), active_anon)},
+    {"inactive_file", offsetof(V2(MemoryStat), inactive_file)},
+    {"active_file", offsetof(V2(MemoryStat), active_file)},
+    {"unevictable", offsetof(V2(MemoryStat), unevictable)},
+    {"slab_reclaimable", offsetof(V2(MemoryStat), slab_reclaimable)},
+    {"slab_unreclaimable", offsetof(V2(MemoryStat), slab_unreclaimable)},
+    {"pgfault", offsetof(V2(MemoryStat), pgfault)},
+    {"pgmajfault", offsetof(V2(MemoryStat), pgmajfault)},
+    {"workingset_refault", offsetof(V2(MemoryStat), workingset_refault)},
+    {"workingset_activate", offsetof(V2(MemoryStat), workingset_activate)},
+    {"workingset_nodereclaim", offsetof(V2(MemoryStat), workingset_nodereclaim)},
+    {"pgrefill", offsetof(V2(MemoryStat), pgrefill)},
+    {"pgscan", offsetof(V2(MemoryStat), pgscan)},
+    {"pgsteal", offsetof(V2(MemoryStat), pgsteal)},
+    {"pgactivate", offsetof(V2(MemoryStat), pgactivate)},
+    {"pgdeactivate", offsetof(V2(MemoryStat), pgdeactivate)},
+    {"pglazyfree", offsetof(V2(MemoryStat), pglazyfree)},
+    {"pglazyfreed", offsetof(V2(MemoryStat), pglazyfreed)},
+    {"thp_fault_alloc", offsetof(V2(MemoryStat), thp_fault_alloc)},
+    {"thp_collapse_alloc", offsetof(V2(MemoryStat), thp_collapse_alloc)},
+};
+
+static const struct kv_field v2_memory_events[] = {
+    {"low", offsetof(V2(MemoryEvents), low)},           {"high", offsetof(V2(MemoryEvents), high)},
+    {"max", offsetof(V2(MemoryEvents), max)},           {"oom", offsetof(V2(MemoryEvents), oom)},
+    {"oom_kill", offsetof(V2(MemoryEvents), oom_kill)},
+};
+
+/* io.stat: "major:minor rbytes=N wbytes=N rios=N wios=N dbytes=N dios=N" per device. */
+static void
+v2_io(struct arena *a, const char *dir, V2(Metrics) * m)
+{
+  cleanup_free char *text = read_at(dir, "io.stat");
+  V2(IOStat) *io = arena_alloc(a, sizeof *io);
+
+  io__containerd__cgroups__v2__iostat__init(io);
+  m->io = io;
+  if (text == NULL)
+    return;
+  for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save)) {
+    unsigned long long major, minor;
+    V2(IOEntry) * e;
+    char *save2 = NULL, *tok = strtok_r(line, " ", &save2);
+    if (tok == NULL || sscanf(tok, "%llu:%llu", &major, &minor) != 2)
+      continue;
+    e = arena_alloc(a, sizeof *e);
+    io__containerd__cgroups__v2__ioentry__init(e);
+    e->major = major;
+    e->minor = minor;
+    while ((tok = strtok_r(NULL, " ", &save2)) != NULL) {
+      char *eq = strchr(tok, '=');
+      uint64_t v;
+      if (eq == NULL || !parse_u64(eq + 1, &v))
+        continue;
+      *eq = '\0';
+      if (strcmp(tok, "rbytes") == 0)
+        e->rbytes = v;
+      else if (strcmp(tok, "wbytes") == 0)
+        e->wbytes = v;
+      else if (strcmp(tok, "rios") == 0)
+        e->rios = v;
+      else if (strcmp(tok, "wios") == 0)
+        e->wios = v;
+    }
+    append_ptr(a, (void ***)&io->usage, &io->n_usage, e);
+  }
+}
+
+/* rdma.current / rdma.max: "device hca_handle=N hca_object=N" ("max" = 2^32-1). */
+static void
+v2_rdma_entries(struct arena *a, const char *dir, const char *name, V2(RdmaEntry) * **arr,
+                size_t *n)
+{
+  cleanup_free char *text = read_at(dir, name);
+  if (text == NULL)
+    return;
+  for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save)) {
+    char *save2 = NULL, *tok = strtok_r(line, " ", &save2);
+    V2(RdmaEntry) * e;
+    if (tok == NULL)
+      continue;
+    e = arena_alloc(a, sizeof *e);
+    io__containerd__cgroups__v2__rdma_entry__init(e);
+    e->device = arena_strdup(a, tok);
+    while ((tok = strtok_r(NULL, " ", &save2)) != NULL) {
+      char *eq = strchr(tok, '=');
+      uint64_t v = 0;
+      if (eq == NULL)
+        continue;
+      *eq = '\0';
+      if (strcmp(eq + 1, "max") == 0)
+        v = UINT32_MAX;
+      else if (!parse_u64(eq + 1, &v) || v > UINT32_MAX)
+        continue;
+      if (strcmp(tok, "hca_handle") == 0)
+        e->hca_handles = (uint32_t)v;
+      else if (strcmp(tok, "hca_object") == 0)
+        e->hca_objects = (uint32_t)v;
+    }
+    append_ptr(a, (void ***)arr, n, e);
+  }
+}
+
+static void
+v2_hugetlb(struct arena *a, const char *dir, V2(Metrics) * m)
+{
+  char **sizes;
+  size_t n = hugetlb_sizes(dir, "current", &sizes);
+
+  for (size_t i = 0; i < n; i++) {
+    V2(HugeTlbStat) *h = arena_alloc(a, sizeof *h);
+    char name[128];
+    io__containerd__cgroups__v2__huge_tlb_stat__init(h);
+    h->pagesize = arena_strdup(a, sizes[i]);
+    snprintf(name, sizeof name, "hugetlb.%s.current", sizes[i]);
+    read_u64(dir, name, UINT64_MAX, &h->current);
+    snprintf(name, sizeof name, "hugetlb.%s.max", sizes[i]);
+    read_u64(dir, name, UINT64_MAX, &h->max);
+    append_ptr(a, (void ***)&m->hugetlb, &m->n_hugetlb, h);
+  }
+  free_sizes(sizes, n);
+}
+
+static void
+v2_metrics(struct arena *a, const char *dir, V2(Metrics) * m)
+{
+  cleanup_free char *cpu = read_at(dir, "cpu.stat");
+  cleanup_free char *mem = read_at(dir, "memory.stat");
+  cleanup_free char *events = read_at(dir, "memory.events");
+
+  m->pids = arena_alloc(a, sizeof *m->pids);
+  io__containerd__cgroups__v2__pids_stat__init(m->pids);
+  read_u64(dir, "pids.current", UINT64_MAX, &m->pids->current);
+  read_u64(dir, "pids.max", UINT64_MAX, &m->pids->limit);
+
+  m->cpu = arena_alloc(a, sizeof *m->cpu);
+  io__containerd__cgroups__v2__cpustat__init(m->cpu);
+  fill_kv(cpu, m->cpu, v2_cpu_stat, CSHIM_N_ELEMENTS(v2_cpu_stat));
+
+  m->memory = arena_alloc(a, sizeof *m->memory);
+  io__containerd__cgroups__v2__memory_stat__init(m->memory);
+  fill_kv(mem, m->memory, v2_memory_stat, CSHIM_N_ELEMENTS(v2_memory_stat));
+  read_u64(dir, "memory.current", UINT64_MAX, &m->memory->usage);
+  read_u64(dir, "memory.max", UINT64_MAX, &m->memory->usage_limit);
+  read_u64(dir, "memory.swap.current", UINT64_MAX, &m->memory->swap_usage);
+  read_u64(dir, "memory.swap.max", UINT64_MAX, &m->memory->swap_limit);
+
+  if (events) {
+    m->memory_events = arena_alloc(a, sizeof *m->memory_events);
+    io__containerd__cgroups__v2__memory_events__init(m->memory_events);
+    fill_kv(events, m->memory_events, v2_memory_events, CSHIM_N_ELEMENTS(v2_memory_events));
+  }
+
+  v2_io(a, dir, m);
+  m->rdma = arena_alloc(a, sizeof *m->rdma);
+  io__containerd__cgroups__v2__rdma_stat__init(m->rdma);
+  v2_rdma_entries(a, dir, "rdma.current", &m->rdma->current, &m->rdma->n_current);
+  v2_rdma_entries(a, dir, "rdma.max", &m->rdma->limit, &m->rdma->n_limit);
+  v2_hugetlb(a, dir, m);
+}
+
+/* ---- the Any ---- */
+
+int
+task_cgroup_stats(const task_cgroup_t *cg, Google__Protobuf__Any *out, cshim_error_t *err)
+{
+  struct arena a = {0};
+  ProtobufCMessage *msg;
+  struct stat st;
+
+  google__protobuf__any__init(out);
+  if (cg->unified) {
+    V2(Metrics) *m = arena_alloc(&a, sizeof *m);
+    if (cg->dir == NULL || stat(cg->dir, &st) < 0) {
+      arena_free(&a);
+      return cshim_error_make(err, ENOENT, "cgroup `%s` does not exist: not found",
+                              cg->dir ? cg->dir : "");
+    }
+    io__containerd__cgroups__v2__metrics__init(m);
+    v2_metrics(&a, cg->dir, m);
+    out->type_url = TASK_CGROUPS_V2_METRICS_TYPE;
+    msg = &m->base;
+  } else {
+    V1(Metrics) *m = arena_alloc(&a, sizeof *m);
+    const char *memory = cg->v1[TASK_CGROUP_MEMORY];
+    bool any = false;
+    for (int i = 0; i < TASK_CGROUP_V1_COUNT; i++)
+      if (cg->v1[i] && stat(cg->v1[i], &st) == 0)
+        any = true;
+    if (!any) {
+      arena_free(&a);
+      return cshim_error_make(err, ENOENT, "cgroup `%s` does not exist: not found",
+                              memory ? memory : "");
+    }
+    io__containerd__cgroups__v1__metrics__init(m);
+    v1_hugetlb(&a, cg->v1[TASK_CGROUP_HUGETLB], m);
+    v1_pids(&a, cg->v1[TASK_CGROUP_PIDS], m);
+    v1_cpu(&a, cg->v1[TASK_CGROUP_CPUACCT], cg->v1[TASK_CGROUP_CPU], m);
+    v1_memory(&a, memory, m);
+    v1_blkio(&a, cg->v1[TASK_CGROUP_BLKIO], cg->partitions, m);
+    out->type_url = TASK_CGROUPS_V1_METRICS_TYPE;
+    msg = &m->base;
+  }
+  out->value.len = protobuf_c_message_get_packed_size(msg);
+  out->value.data = xmalloc(out->value.len + 1);
+  protobuf_c_message_pack(msg, out->value.data);
+  arena_free(&a);
+  return 0;
+}

@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: Apache-2.0
+// TaskOOM events: a container's memory cgroup watched on the loop (cgroup v1: an eventfd
+// registered on memory.oom_control; v2: inotify on memory.events and its oom_kill counter), and
+// a synchronous look when init exits so that TaskOOM always goes out before TaskExit.
+#define _GNU_SOURCE
+#include "task.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cshim/util.h>
+
+#include "containerd/events/task.pb-c.h"
+
+struct task_oom_s
+{
+  task_container_t *container; /* NULL once stopped */
+  const cshim_logger_t *log;
+  bool unified;
+  char *dir;         /* the memory cgroup */
+  char *counter;     /* file holding the oom_kill counter */
+  uint64_t reported; /* oom_kill count already covered by a published TaskOOM */
+  int efd;           /* v1 eventfd */
+  uv_poll_t poll;    /* v1 */
+  uv_fs_event_t fs;  /* v2 */
+  bool handle_init;
+};
+
+/* The cgroup's oom_kill counter (memory.oom_control on v1, memory.events on v2); false when the
+   file is gone (the cgroup was removed) or has no such counter (v1 before Linux 4.13). */
+static bool
+read_kills(const struct task_oom_s *o, uint64_t *kills)
+{
+  cleanup_free char *text = NULL;
+  cshim_error_t err = NULL;
+
+  if (task_cgroup_read_file(o->counter, &text, &err) < 0) {
+    cshim_error_release(&err);
+    return false;
+  }
+  return task_cgroup_kv(text, "oom_kill", kills) == 0;
+}
+
+static bool
+cgroup_exists(const struct task_oom_s *o)
+{
+  return access(o->counter, F_OK) == 0;
+}
+
+static void
+publish_oom(struct task_oom_s *o)
+{
+  Containerd__Events__TaskOOM ev = CONTAINERD__EVENTS__TASK_OOM__INIT;
+  task_container_t *c = o->container;
+
+  cshim_log_info(o->log, "container `%s` hit an out-of-memory condition", c->id);
+  ev.container_id = c->id;
+  task_service_publish(c->svc, CSHIM_TOPIC_TASK_OOM, &ev.base);
+}
+
+/* Read the v1 eventfd without blocking: whether the kernel signalled since the last read. */
+static bool
+drain_eventfd(struct task_oom_s *o)
+{
+  uint64_t n;
+  ssize_t r;
+
+  do
+    r = read(o->efd, &n, sizeof n);
+  while (r < 0 && errno == EINTR);
+  return r == (ssize_t)sizeof n && n > 0;
+}
+
+/* Publish once for whatever happened since the last look. `signalled`: the v1 eventfd fired. */
+static void
+check(struct task_oom_s *o, bool signalled)
+{
+  uint64_t kills = 0;
+  bool have_kills = read_kills(o, &kills);
+  bool new_kill = have_kills && kills > o->reported;
+
+  /* On v1 the eventfd also fires when the cgroup is removed: that is no OOM. */
+  if (new_kill || (signalled && cgroup_exists(o)))
+    publish_oom(o);
+  if (have_kills && kills > o->reported)
+    o->reported = kills;
+}
+
+static void
+closed_cb(uv_handle_t *h)
+{
+  struct task_oom_s *o = h->data;
+  if (o->efd >= 0)
+    close(o->efd);
+  free(o->dir);
+  free(o->counter);
+  free(o);
+}
+
+static void
+release(struct task_oom_s *o)
+{
+  if (o->handle_init) {
+    uv_handle_t *h = o->unified ? (uv_handle_t *)&o->fs : (uv_handle_t *)&o->poll;
+    h->data = o;
+    if (o->unified)
+      uv_fs_event_stop(&o->fs);
+    else
+      uv_poll_stop(&o->poll);
+    uv_close(h, closed_cb);
+    return;
+  }
+  if (o->efd >= 0)
+    close(o->efd);
+  free(o->dir);
+  free(o->counter);
+  free(o);
+}
+
+void
+task_oom_stop(task_container_t *c)
+{
+  struct task_oom_s *o = c->oom;
+  if (o == NULL)
+    return;
+  c->oom = NULL;
+  o->container = NULL;
+  release(o);
+}
+
+static void
+poll_cb(uv_poll_t *h, int status, int events)
+{
+  struct task_oom_s *o = CSHIM_CONTAINER_OF(h, struct task_oom_s, poll);
+  bool signalled;
+
+  (void)events;
+  if (o->container == NULL)
+    return;
+  if (status < 0) {
+    cshim_log_warn(o->log, "OOM watch of `%s`: %s", o->container->id, uv_strerror(status));
+    task_oom_stop(o->container);
+    return;
+  }
+  signalled = drain_eventfd(o);
+  if (signalled && !cgroup_exists(o)) {
+    task_oom_stop(o->container);
+    return;
+  }
+  check(o, signalled);
+}
+
+static void
+fs_event_cb(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+  struct task_oom_s *o = CSHIM_CONTAINER_OF(h, struct task_oom_s, fs);
+
+  (void)filename;
+  (void)events;
+  if (o->container == NULL)
+    return;
+  if (status < 0) {
+    cshim_log_warn(o->log, "OOM watch of `%s`: %s", o->container->id, uv_strerror(status));
+    task_oom_stop(o->container);
+    return;
+  }
+  if (!cgroup_exists(o)) {
+    task_oom_stop(o->container);
+    return;
+  }
+  check(o, false);
+}
+
+/* cgroup v1: cgroup.event_control takes "<eventfd> <fd of memory.oom_control>"; the kernel keeps
+   its own reference to the file, so ours is closed right after. */
+static int
+register_eventfd(struct task_oom_s *o, cshim_error_t *err)
+{
+  cleanup_free char *control = NULL;
+  cleanup_close int ofd = -1;
+  cleanup_close int cfd = -1;
+  char line[64];
+  int n;
+
+  o->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (o->efd < 0)
+    return cshim_error_sys(err, errno, "eventfd");
+  ofd = open(o->counter, O_RDONLY | O_CLOEXEC);
+  if (ofd < 0)
+    return cshim_error_sys(err, errno, "open `%s`", o->counter);
+  xasprintf(&control, "%s/cgroup.event_control", o->dir);
+  cfd = open(control, O_WRONLY | O_CLOEXEC);
+  if (cfd < 0)
+    return cshim_error_sys(err, errno, "open `%s`", control);
+  n = snprintf(line, sizeof line, "%d %d", o->efd, ofd);
+  if (write(cfd, line, (size_t)n) != n)
+    return cshim_error_sys(err, errno, "write `%s`", control);
+  return 0;
+}
+
+int
+task_oom_watch(task_container_t *c, cshim_error_t *err)
+{
+  task_service_t *svc = c->svc;
+  const char *dir = c->cgroup ? task_cgroup_memory_dir(c->cgroup) : NULL;
+  struct task_oom_s *o;
+  int r;
+
+  if (c->oom)
+    return 0;
+  if (dir == NULL)
+    return cshim_error_make(err, ENOENT, "no memory cgroup");
+  o = xmalloc0(sizeof *o);
+  o->container = c;
+  o->log = svc->log;
+  o->unified = c->cgroup->unified;
+  o->dir = xstrdup(dir);
+  o->efd = -1;
+  xasprintf(&o->counter, "%s/%s", dir, o->unified ? "memory.events" : "memory.oom_control");
+  read_kills(o, &o->reported);
+
+  if (o->unified) {
+    uv_fs_event_init(svc->loop, &o->fs);
+    o->handle_init = true;
+    r = uv_fs_event_start(&o->fs, fs_event_cb, o->counter, 0);
+    if (r < 0) {
+      r = cshim_error_from_uv(err, r, "watch `%s`", o->counter);
+      release(o);
+      return r;
+    }
+  } else {
+    if (register_eventfd(o, err) < 0) {
+      release(o);
+      return (*err)->status;
+    }
+    r = uv_poll_init(svc->loop, &o->poll, o->efd);
+    if (r < 0) {
+      release(o);
+      return cshim_error_from_uv(err, r, "poll the OOM eventfd");
+    }
+    o->handle_init = true;
+    r = uv_poll_start(&o->poll, UV_READABLE, poll_cb);
+    if (r < 0) {
+      release(o);
+      return cshim_error_from_uv(err, r, "poll the OOM eventfd");
+    }
+  }
+  c->oom = o;
+  return 0;
+}
+
+void
+task_oom_flush(task_container_t *c)
+{
+  struct task_oom_s *o = c->oom;
+  if (o == NULL)
+    return;
+  /* The kernel counts the kill (and signals the eventfd) before it sends SIGKILL, so whatever
+     killed init is visible now, even if the loop has not dispatched the notification yet. */
+  check(o, o->unified ? false : drain_eventfd(o));
+  task_oom_stop(c);
+}
+
+void
+task_container_track_cgroup(task_container_t *c)
+{
+  cshim_error_t err = NULL;
+
+  if (c->init == NULL || c->init->pid <= 0)
+    return;
+  if (c->cgroup == NULL && task_cgroup_load(c->init->pid, &c->cgroup, &err) < 0) {
+    cshim_log_warn(c->svc->log, "cgroup of `%s` (pid %d): %s", c->id, (int)c->init->pid, err->msg);
+    cshim_error_release(&err);
+    return;
+  }
+  if (task_oom_watch(c, &err) < 0) {
+    cshim_log_warn(c->svc->log, "no OOM events for `%s`: %s", c->id, err->msg);
+    cshim_error_release(&err);
+  }
+}
