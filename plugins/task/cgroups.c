@@ -435,46 +435,55 @@ append_ptr(struct arena *a, void ***arr, size_t *n, void *p)
 
 /* ---- cgroup v1 ---- */
 
-#define V1(x) Io__Containerd__Cgroups__V1__##x
+typedef Io__Containerd__Cgroups__V1__BlkIOEntry v1_blkio_entry_t;
+typedef Io__Containerd__Cgroups__V1__BlkIOStat v1_blkio_stat_t;
+typedef Io__Containerd__Cgroups__V1__CPUStat v1_cpu_stat_t;
+typedef Io__Containerd__Cgroups__V1__HugetlbStat v1_hugetlb_stat_t;
+typedef Io__Containerd__Cgroups__V1__MemoryEntry v1_memory_entry_t;
+typedef Io__Containerd__Cgroups__V1__MemoryOomControl v1_oom_control_t;
+typedef Io__Containerd__Cgroups__V1__MemoryStat v1_memory_stat_t;
+typedef Io__Containerd__Cgroups__V1__Metrics v1_metrics_t;
+typedef Io__Containerd__Cgroups__V1__PidsStat v1_pids_stat_t;
 
 static const struct kv_field v1_memory_stat[] = {
-    {"cache", offsetof(V1(MemoryStat), cache)},
-    {"rss", offsetof(V1(MemoryStat), rss)},
-    {"rss_huge", offsetof(V1(MemoryStat), rss_huge)},
-    {"mapped_file", offsetof(V1(MemoryStat), mapped_file)},
-    {"dirty", offsetof(V1(MemoryStat), dirty)},
-    {"writeback", offsetof(V1(MemoryStat), writeback)},
-    {"pgpgin", offsetof(V1(MemoryStat), pg_pg_in)},
-    {"pgpgout", offsetof(V1(MemoryStat), pg_pg_out)},
-    {"pgfault", offsetof(V1(MemoryStat), pg_fault)},
-    {"pgmajfault", offsetof(V1(MemoryStat), pg_maj_fault)},
-    {"inactive_anon", offsetof(V1(MemoryStat), inactive_anon)},
-    {"active_anon", offsetof(V1(MemoryStat), active_anon)},
-    {"inactive_file", offsetof(V1(MemoryStat), inactive_file)},
-    {"active_file", offsetof(V1(MemoryStat), active_file)},
-    {"unevictable", offsetof(V1(MemoryStat), unevictable)},
-    {"hierarchical_memory_limit", offsetof(V1(MemoryStat), hierarchical_memory_limit)},
-    {"hierarchical_memsw_limit", offsetof(V1(MemoryStat), hierarchical_swap_limit)},
-    {"total_cache", offsetof(V1(MemoryStat), total_cache)},
-    {"total_rss", offsetof(V1(MemoryStat), total_rss)},
-    {"total_rss_huge", offsetof(V1(MemoryStat), total_rss_huge)},
-    {"total_mapped_file", offsetof(V1(MemoryStat), total_mapped_file)},
-    {"total_dirty", offsetof(V1(MemoryStat), total_dirty)},
-    {"total_writeback", offsetof(V1(MemoryStat), total_writeback)},
-    {"total_pgpgin", offsetof(V1(MemoryStat), total_pg_pg_in)},
-    {"total_pgpgout", offsetof(V1(MemoryStat), total_pg_pg_out)},
-    {"total_pgfault", offsetof(V1(MemoryStat), total_pg_fault)},
-    {"total_pgmajfault", offsetof(V1(MemoryStat), total_pg_maj_fault)},
-    {"total_inactive_anon", offsetof(V1(MemoryStat), total_inactive_anon)},
-    {"total_active_anon", offsetof(V1(MemoryStat), total_active_anon)},
-    {"total_inactive_file", offsetof(V1(MemoryStat), total_inactive_file)},
-    {"total_active_file", offsetof(V1(MemoryStat), total_active_file)},
-    {"total_unevictable", offsetof(V1(MemoryStat), total_unevictable)},
+    {"cache", offsetof(v1_memory_stat_t, cache)},
+    {"rss", offsetof(v1_memory_stat_t, rss)},
+    {"rss_huge", offsetof(v1_memory_stat_t, rss_huge)},
+    {"mapped_file", offsetof(v1_memory_stat_t, mapped_file)},
+    {"dirty", offsetof(v1_memory_stat_t, dirty)},
+    {"writeback", offsetof(v1_memory_stat_t, writeback)},
+    {"pgpgin", offsetof(v1_memory_stat_t, pg_pg_in)},
+    {"pgpgout", offsetof(v1_memory_stat_t, pg_pg_out)},
+    {"pgfault", offsetof(v1_memory_stat_t, pg_fault)},
+    {"pgmajfault", offsetof(v1_memory_stat_t, pg_maj_fault)},
+    {"inactive_anon", offsetof(v1_memory_stat_t, inactive_anon)},
+    {"active_anon", offsetof(v1_memory_stat_t, active_anon)},
+    {"inactive_file", offsetof(v1_memory_stat_t, inactive_file)},
+    {"active_file", offsetof(v1_memory_stat_t, active_file)},
+    {"unevictable", offsetof(v1_memory_stat_t, unevictable)},
+    {"hierarchical_memory_limit", offsetof(v1_memory_stat_t, hierarchical_memory_limit)},
+    {"hierarchical_memsw_limit", offsetof(v1_memory_stat_t, hierarchical_swap_limit)},
+    {"total_cache", offsetof(v1_memory_stat_t, total_cache)},
+    {"total_rss", offsetof(v1_memory_stat_t, total_rss)},
+    {"total_rss_huge", offsetof(v1_memory_stat_t, total_rss_huge)},
+    {"total_mapped_file", offsetof(v1_memory_stat_t, total_mapped_file)},
+    {"total_dirty", offsetof(v1_memory_stat_t, total_dirty)},
+    {"total_writeback", offsetof(v1_memory_stat_t, total_writeback)},
+    {"total_pgpgin", offsetof(v1_memory_stat_t, total_pg_pg_in)},
+    {"total_pgpgout", offsetof(v1_memory_stat_t, total_pg_pg_out)},
+    {"total_pgfault", offsetof(v1_memory_stat_t, total_pg_fault)},
+    {"total_pgmajfault", offsetof(v1_memory_stat_t, total_pg_maj_fault)},
+    {"total_inactive_anon", offsetof(v1_memory_stat_t, total_inactive_anon)},
+    {"total_active_anon", offsetof(v1_memory_stat_t, total_active_anon)},
+    {"total_inactive_file", offsetof(v1_memory_stat_t, total_inactive_file)},
+    {"total_active_file", offsetof(v1_memory_stat_t, total_active_file)},
+    {"total_unevictable", offsetof(v1_memory_stat_t, total_unevictable)},
 };
 
-static V1(MemoryEntry) * v1_memory_entry(struct arena *a, const char *dir, const char *prefix)
+static v1_memory_entry_t *
+read_memory_entry(struct arena *a, const char *dir, const char *prefix)
 {
-  V1(MemoryEntry) *e = arena_alloc(a, sizeof *e);
+  v1_memory_entry_t *e = arena_alloc(a, sizeof *e);
   char name[64];
 
   io__containerd__cgroups__v1__memory_entry__init(e);
@@ -490,11 +499,11 @@ static V1(MemoryEntry) * v1_memory_entry(struct arena *a, const char *dir, const
 }
 
 static void
-v1_memory(struct arena *a, const char *dir, V1(Metrics) * m)
+v1_memory(struct arena *a, const char *dir, v1_metrics_t *m)
 {
   cleanup_free char *stat = read_at(dir, "memory.stat");
   cleanup_free char *oom = NULL;
-  V1(MemoryStat) * mem;
+  v1_memory_stat_t *mem;
 
   if (stat == NULL)
     return;
@@ -502,15 +511,15 @@ v1_memory(struct arena *a, const char *dir, V1(Metrics) * m)
   io__containerd__cgroups__v1__memory_stat__init(mem);
   fill_kv(stat, mem, v1_memory_stat, CSHIM_N_ELEMENTS(v1_memory_stat));
   /* ctr and other clients dereference these four: always present. */
-  mem->usage = v1_memory_entry(a, dir, "memory.");
-  mem->swap = v1_memory_entry(a, dir, "memory.memsw.");
-  mem->kernel = v1_memory_entry(a, dir, "memory.kmem.");
-  mem->kernel_tcp = v1_memory_entry(a, dir, "memory.kmem.tcp.");
+  mem->usage = read_memory_entry(a, dir, "memory.");
+  mem->swap = read_memory_entry(a, dir, "memory.memsw.");
+  mem->kernel = read_memory_entry(a, dir, "memory.kmem.");
+  mem->kernel_tcp = read_memory_entry(a, dir, "memory.kmem.tcp.");
   m->memory = mem;
 
   oom = read_at(dir, "memory.oom_control");
   if (oom) {
-    V1(MemoryOomControl) *o = arena_alloc(a, sizeof *o);
+    v1_oom_control_t *o = arena_alloc(a, sizeof *o);
     io__containerd__cgroups__v1__memory_oom_control__init(o);
     task_cgroup_kv(oom, "oom_kill_disable", &o->oom_kill_disable);
     task_cgroup_kv(oom, "under_oom", &o->under_oom);
@@ -520,12 +529,12 @@ v1_memory(struct arena *a, const char *dir, V1(Metrics) * m)
 }
 
 static void
-v1_cpu(struct arena *a, const char *cpuacct, const char *cpu, V1(Metrics) * m)
+v1_cpu(struct arena *a, const char *cpuacct, const char *cpu, v1_metrics_t *m)
 {
   cleanup_free char *percpu = read_at(cpuacct, "cpuacct.usage_percpu");
   cleanup_free char *stat = read_at(cpuacct, "cpuacct.stat");
   cleanup_free char *throttle = read_at(cpu, "cpu.stat");
-  V1(CPUStat) * c;
+  v1_cpu_stat_t *c;
   long ticks = sysconf(_SC_CLK_TCK);
 
   if (cpuacct == NULL && cpu == NULL)
@@ -574,9 +583,9 @@ v1_cpu(struct arena *a, const char *cpuacct, const char *cpu, V1(Metrics) * m)
 }
 
 static void
-v1_pids(struct arena *a, const char *dir, V1(Metrics) * m)
+v1_pids(struct arena *a, const char *dir, v1_metrics_t *m)
 {
-  V1(PidsStat) * p;
+  v1_pids_stat_t *p;
   uint64_t current;
 
   if (!read_u64(dir, "pids.current", UINT64_MAX, &current))
@@ -612,7 +621,7 @@ device_name(struct arena *a, const char *partitions, uint64_t major, uint64_t mi
 /* Lines "major:minor [op] value"; "Total n" lines are skipped. Returns the number of entries. */
 static size_t
 v1_blkio_entries(struct arena *a, const char *dir, const char *name, const char *partitions,
-                 V1(BlkIOEntry) * **arr, size_t *n)
+                 v1_blkio_entry_t ***arr, size_t *n)
 {
   cleanup_free char *text = read_at(dir, name);
   size_t added = 0;
@@ -625,7 +634,7 @@ v1_blkio_entries(struct arena *a, const char *dir, const char *name, const char 
     unsigned long long major, minor;
     uint64_t v;
     int nf = sscanf(line, "%63s %63s %63s", f[0], f[1], f[2]);
-    V1(BlkIOEntry) * e;
+    v1_blkio_entry_t *e;
     const char *op = "", *value;
     const char *dev;
 
@@ -653,11 +662,11 @@ v1_blkio_entries(struct arena *a, const char *dir, const char *name, const char 
 }
 
 static void
-v1_blkio(struct arena *a, const char *dir, const char *partitions_path, V1(Metrics) * m)
+v1_blkio(struct arena *a, const char *dir, const char *partitions_path, v1_metrics_t *m)
 {
   cleanup_free char *partitions = NULL;
   cshim_error_t err = NULL;
-  V1(BlkIOStat) * b;
+  v1_blkio_stat_t *b;
   size_t total = 0;
   cleanup_free char *probe = NULL;
 
@@ -675,7 +684,7 @@ v1_blkio(struct arena *a, const char *dir, const char *partitions_path, V1(Metri
     struct
     {
       const char *file;
-      V1(BlkIOEntry) * **arr;
+      v1_blkio_entry_t ***arr;
       size_t *n;
     } files[] = {
         {"blkio.sectors_recursive", &b->sectors_recursive, &b->n_sectors_recursive},
@@ -736,13 +745,13 @@ free_sizes(char **sizes, size_t n)
 }
 
 static void
-v1_hugetlb(struct arena *a, const char *dir, V1(Metrics) * m)
+v1_hugetlb(struct arena *a, const char *dir, v1_metrics_t *m)
 {
   char **sizes;
   size_t n = hugetlb_sizes(dir, "usage_in_bytes", &sizes);
 
   for (size_t i = 0; i < n; i++) {
-    V1(HugetlbStat) *h = arena_alloc(a, sizeof *h);
+    v1_hugetlb_stat_t *h = arena_alloc(a, sizeof *h);
     char name[128];
     io__containerd__cgroups__v1__hugetlb_stat__init(h);
     h->pagesize = arena_strdup(a, sizes[i]);
@@ -759,63 +768,72 @@ v1_hugetlb(struct arena *a, const char *dir, V1(Metrics) * m)
 
 /* ---- cgroup v2 ---- */
 
-#define V2(x) Io__Containerd__Cgroups__V2__##x
+typedef Io__Containerd__Cgroups__V2__CPUStat v2_cpu_stat_t;
+typedef Io__Containerd__Cgroups__V2__HugeTlbStat v2_hugetlb_stat_t;
+typedef Io__Containerd__Cgroups__V2__IOEntry v2_io_entry_t;
+typedef Io__Containerd__Cgroups__V2__IOStat v2_io_stat_t;
+typedef Io__Containerd__Cgroups__V2__MemoryEvents v2_memory_events_t;
+typedef Io__Containerd__Cgroups__V2__MemoryStat v2_memory_stat_t;
+typedef Io__Containerd__Cgroups__V2__Metrics v2_metrics_t;
+typedef Io__Containerd__Cgroups__V2__RdmaEntry v2_rdma_entry_t;
 
 static const struct kv_field v2_cpu_stat[] = {
-    {"usage_usec", offsetof(V2(CPUStat), usage_usec)},
-    {"user_usec", offsetof(V2(CPUStat), user_usec)},
-    {"system_usec", offsetof(V2(CPUStat), system_usec)},
-    {"nr_periods", offsetof(V2(CPUStat), nr_periods)},
-    {"nr_throttled", offsetof(V2(CPUStat), nr_throttled)},
-    {"throttled_usec", offsetof(V2(CPUStat), throttled_usec)},
+    {"usage_usec", offsetof(v2_cpu_stat_t, usage_usec)},
+    {"user_usec", offsetof(v2_cpu_stat_t, user_usec)},
+    {"system_usec", offsetof(v2_cpu_stat_t, system_usec)},
+    {"nr_periods", offsetof(v2_cpu_stat_t, nr_periods)},
+    {"nr_throttled", offsetof(v2_cpu_stat_t, nr_throttled)},
+    {"throttled_usec", offsetof(v2_cpu_stat_t, throttled_usec)},
 };
 
 static const struct kv_field v2_memory_stat[] = {
-    {"anon", offsetof(V2(MemoryStat), anon)},
-    {"file", offsetof(V2(MemoryStat), file)},
-    {"kernel_stack", offsetof(V2(MemoryStat), kernel_stack)},
-    {"slab", offsetof(V2(MemoryStat), slab)},
-    {"sock", offsetof(V2(MemoryStat), sock)},
-    {"shmem", offsetof(V2(MemoryStat), shmem)},
-    {"file_mapped", offsetof(V2(MemoryStat), file_mapped)},
-    {"file_dirty", offsetof(V2(MemoryStat), file_dirty)},
-    {"file_writeback", offsetof(V2(MemoryStat), file_writeback)},
-    {"anon_thp", offsetof(V2(MemoryStat), anon_thp)},
-    {"inactive_anon", offsetof(V2(MemoryStat), inactive_anon)},
-    {"active_anon", offsetof(V2(MemoryStat), active_anon)},
-    {"inactive_file", offsetof(V2(MemoryStat), inactive_file)},
-    {"active_file", offsetof(V2(MemoryStat), active_file)},
-    {"unevictable", offsetof(V2(MemoryStat), unevictable)},
-    {"slab_reclaimable", offsetof(V2(MemoryStat), slab_reclaimable)},
-    {"slab_unreclaimable", offsetof(V2(MemoryStat), slab_unreclaimable)},
-    {"pgfault", offsetof(V2(MemoryStat), pgfault)},
-    {"pgmajfault", offsetof(V2(MemoryStat), pgmajfault)},
-    {"workingset_refault", offsetof(V2(MemoryStat), workingset_refault)},
-    {"workingset_activate", offsetof(V2(MemoryStat), workingset_activate)},
-    {"workingset_nodereclaim", offsetof(V2(MemoryStat), workingset_nodereclaim)},
-    {"pgrefill", offsetof(V2(MemoryStat), pgrefill)},
-    {"pgscan", offsetof(V2(MemoryStat), pgscan)},
-    {"pgsteal", offsetof(V2(MemoryStat), pgsteal)},
-    {"pgactivate", offsetof(V2(MemoryStat), pgactivate)},
-    {"pgdeactivate", offsetof(V2(MemoryStat), pgdeactivate)},
-    {"pglazyfree", offsetof(V2(MemoryStat), pglazyfree)},
-    {"pglazyfreed", offsetof(V2(MemoryStat), pglazyfreed)},
-    {"thp_fault_alloc", offsetof(V2(MemoryStat), thp_fault_alloc)},
-    {"thp_collapse_alloc", offsetof(V2(MemoryStat), thp_collapse_alloc)},
+    {"anon", offsetof(v2_memory_stat_t, anon)},
+    {"file", offsetof(v2_memory_stat_t, file)},
+    {"kernel_stack", offsetof(v2_memory_stat_t, kernel_stack)},
+    {"slab", offsetof(v2_memory_stat_t, slab)},
+    {"sock", offsetof(v2_memory_stat_t, sock)},
+    {"shmem", offsetof(v2_memory_stat_t, shmem)},
+    {"file_mapped", offsetof(v2_memory_stat_t, file_mapped)},
+    {"file_dirty", offsetof(v2_memory_stat_t, file_dirty)},
+    {"file_writeback", offsetof(v2_memory_stat_t, file_writeback)},
+    {"anon_thp", offsetof(v2_memory_stat_t, anon_thp)},
+    {"inactive_anon", offsetof(v2_memory_stat_t, inactive_anon)},
+    {"active_anon", offsetof(v2_memory_stat_t, active_anon)},
+    {"inactive_file", offsetof(v2_memory_stat_t, inactive_file)},
+    {"active_file", offsetof(v2_memory_stat_t, active_file)},
+    {"unevictable", offsetof(v2_memory_stat_t, unevictable)},
+    {"slab_reclaimable", offsetof(v2_memory_stat_t, slab_reclaimable)},
+    {"slab_unreclaimable", offsetof(v2_memory_stat_t, slab_unreclaimable)},
+    {"pgfault", offsetof(v2_memory_stat_t, pgfault)},
+    {"pgmajfault", offsetof(v2_memory_stat_t, pgmajfault)},
+    {"workingset_refault", offsetof(v2_memory_stat_t, workingset_refault)},
+    {"workingset_activate", offsetof(v2_memory_stat_t, workingset_activate)},
+    {"workingset_nodereclaim", offsetof(v2_memory_stat_t, workingset_nodereclaim)},
+    {"pgrefill", offsetof(v2_memory_stat_t, pgrefill)},
+    {"pgscan", offsetof(v2_memory_stat_t, pgscan)},
+    {"pgsteal", offsetof(v2_memory_stat_t, pgsteal)},
+    {"pgactivate", offsetof(v2_memory_stat_t, pgactivate)},
+    {"pgdeactivate", offsetof(v2_memory_stat_t, pgdeactivate)},
+    {"pglazyfree", offsetof(v2_memory_stat_t, pglazyfree)},
+    {"pglazyfreed", offsetof(v2_memory_stat_t, pglazyfreed)},
+    {"thp_fault_alloc", offsetof(v2_memory_stat_t, thp_fault_alloc)},
+    {"thp_collapse_alloc", offsetof(v2_memory_stat_t, thp_collapse_alloc)},
 };
 
 static const struct kv_field v2_memory_events[] = {
-    {"low", offsetof(V2(MemoryEvents), low)},           {"high", offsetof(V2(MemoryEvents), high)},
-    {"max", offsetof(V2(MemoryEvents), max)},           {"oom", offsetof(V2(MemoryEvents), oom)},
-    {"oom_kill", offsetof(V2(MemoryEvents), oom_kill)},
+    {"low", offsetof(v2_memory_events_t, low)},
+    {"high", offsetof(v2_memory_events_t, high)},
+    {"max", offsetof(v2_memory_events_t, max)},
+    {"oom", offsetof(v2_memory_events_t, oom)},
+    {"oom_kill", offsetof(v2_memory_events_t, oom_kill)},
 };
 
 /* io.stat: "major:minor rbytes=N wbytes=N rios=N wios=N dbytes=N dios=N" per device. */
 static void
-v2_io(struct arena *a, const char *dir, V2(Metrics) * m)
+v2_io(struct arena *a, const char *dir, v2_metrics_t *m)
 {
   cleanup_free char *text = read_at(dir, "io.stat");
-  V2(IOStat) *io = arena_alloc(a, sizeof *io);
+  v2_io_stat_t *io = arena_alloc(a, sizeof *io);
 
   io__containerd__cgroups__v2__iostat__init(io);
   m->io = io;
@@ -824,7 +842,7 @@ v2_io(struct arena *a, const char *dir, V2(Metrics) * m)
   for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
        line = strtok_r(NULL, "\n", &save)) {
     unsigned long long major, minor;
-    V2(IOEntry) * e;
+    v2_io_entry_t *e;
     char *save2 = NULL, *tok = strtok_r(line, " ", &save2);
     if (tok == NULL || sscanf(tok, "%llu:%llu", &major, &minor) != 2)
       continue;
@@ -853,7 +871,7 @@ v2_io(struct arena *a, const char *dir, V2(Metrics) * m)
 
 /* rdma.current / rdma.max: "device hca_handle=N hca_object=N" ("max" = 2^32-1). */
 static void
-v2_rdma_entries(struct arena *a, const char *dir, const char *name, V2(RdmaEntry) * **arr,
+v2_rdma_entries(struct arena *a, const char *dir, const char *name, v2_rdma_entry_t ***arr,
                 size_t *n)
 {
   cleanup_free char *text = read_at(dir, name);
@@ -862,7 +880,7 @@ v2_rdma_entries(struct arena *a, const char *dir, const char *name, V2(RdmaEntry
   for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
        line = strtok_r(NULL, "\n", &save)) {
     char *save2 = NULL, *tok = strtok_r(line, " ", &save2);
-    V2(RdmaEntry) * e;
+    v2_rdma_entry_t *e;
     if (tok == NULL)
       continue;
     e = arena_alloc(a, sizeof *e);
@@ -888,13 +906,13 @@ v2_rdma_entries(struct arena *a, const char *dir, const char *name, V2(RdmaEntry
 }
 
 static void
-v2_hugetlb(struct arena *a, const char *dir, V2(Metrics) * m)
+v2_hugetlb(struct arena *a, const char *dir, v2_metrics_t *m)
 {
   char **sizes;
   size_t n = hugetlb_sizes(dir, "current", &sizes);
 
   for (size_t i = 0; i < n; i++) {
-    V2(HugeTlbStat) *h = arena_alloc(a, sizeof *h);
+    v2_hugetlb_stat_t *h = arena_alloc(a, sizeof *h);
     char name[128];
     io__containerd__cgroups__v2__huge_tlb_stat__init(h);
     h->pagesize = arena_strdup(a, sizes[i]);
@@ -908,7 +926,7 @@ v2_hugetlb(struct arena *a, const char *dir, V2(Metrics) * m)
 }
 
 static void
-v2_metrics(struct arena *a, const char *dir, V2(Metrics) * m)
+v2_metrics(struct arena *a, const char *dir, v2_metrics_t *m)
 {
   cleanup_free char *cpu = read_at(dir, "cpu.stat");
   cleanup_free char *mem = read_at(dir, "memory.stat");
@@ -956,7 +974,7 @@ task_cgroup_stats(const task_cgroup_t *cg, Google__Protobuf__Any *out, cshim_err
 
   google__protobuf__any__init(out);
   if (cg->unified) {
-    V2(Metrics) *m = arena_alloc(&a, sizeof *m);
+    v2_metrics_t *m = arena_alloc(&a, sizeof *m);
     if (cg->dir == NULL || stat(cg->dir, &st) < 0) {
       arena_free(&a);
       return cshim_error_make(err, ENOENT, "cgroup `%s` does not exist: not found",
@@ -967,7 +985,7 @@ task_cgroup_stats(const task_cgroup_t *cg, Google__Protobuf__Any *out, cshim_err
     out->type_url = TASK_CGROUPS_V2_METRICS_TYPE;
     msg = &m->base;
   } else {
-    V1(Metrics) *m = arena_alloc(&a, sizeof *m);
+    v1_metrics_t *m = arena_alloc(&a, sizeof *m);
     const char *memory = cg->v1[TASK_CGROUP_MEMORY];
     bool any = false;
     for (int i = 0; i < TASK_CGROUP_V1_COUNT; i++)
