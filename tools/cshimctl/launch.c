@@ -315,7 +315,8 @@ relay_loop(int fifo, int out, const char *pid_file, pid_t launcher)
 /* containerd keeps reading a shim's log FIFO for the shim's whole life (a Go shim does not even
    serve until a reader is there); without containerd, a detached relay process does it. */
 static int
-start_log_relay(const char *fifo_path, const char *bundle, const char *log_file, cshim_error_t *err)
+start_log_relay(const char *fifo_path, const char *bundle, const char *log_file, pid_t *relay,
+                cshim_error_t *err)
 {
   cleanup_free char *pid_file = NULL;
   pid_t launcher = getpid(), pid;
@@ -356,6 +357,7 @@ start_log_relay(const char *fifo_path, const char *bundle, const char *log_file,
   }
   close(fifo);
   close(out);
+  *relay = pid;
   return 0;
 }
 
@@ -482,6 +484,7 @@ ctl_cmd_launch(const ctl_opts_t *o)
   size_t n = 0;
   int stdin_fd = -1, status = 0, ret;
   uint32_t pid;
+  pid_t relay = 0;
   struct stat st;
 
   ret = check_common(o, "launch");
@@ -504,7 +507,7 @@ ctl_cmd_launch(const ctl_opts_t *o)
     log_file = xstrdup(o->log_file);
   else
     xasprintf(&log_file, "%s/shim.log", o->bundle);
-  if (start_log_relay(log_path, o->bundle, log_file, &err) < 0)
+  if (start_log_relay(log_path, o->bundle, log_file, &relay, &err) < 0)
     return ctl_fail(&err);
   if (write_atomic(o->bundle, "shim-binary-path", binary, &err) < 0)
     return ctl_fail(&err);
@@ -568,8 +571,9 @@ ctl_cmd_launch(const ctl_opts_t *o)
   debug = debug_address(o, address, grpc);
 
   if (o->json) {
-    json_t *j = json_pack("{s:s, s:s?, s:I, s:s, s:s}", "address", address, "debug_address", debug,
-                          "shim_pid", (json_int_t)pid, "binary", binary, "log", log_file);
+    json_t *j = json_pack("{s:s, s:s?, s:I, s:s, s:s, s:I}", "address", address, "debug_address",
+                          debug, "shim_pid", (json_int_t)pid, "binary", binary, "log", log_file,
+                          "log_relay_pid", (json_int_t)relay);
     char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     puts(text);
     free(text);
