@@ -255,6 +255,27 @@ queue_frame(struct conn *conn, uint8_t *buf, size_t len)
   uv_buf_t b = uv_buf_init((char *)buf, (unsigned int)len);
   int r;
 
+  /* Nothing queued: write now. A frame that goes out whole costs one write(2) and no uv_write
+     request (libuv re-arms the epoll watcher after every completed uv_write). */
+  if (conn->pipe.write_queue_size == 0) {
+    r = uv_try_write((uv_stream_t *)&conn->pipe, &b, 1);
+    if (r == (int)len) {
+      free(buf);
+      free(out);
+      return 0;
+    }
+    if (r > 0) {
+      b.base += r;
+      b.len -= (size_t)r;
+    } else if (r != UV_EAGAIN) {
+      free(buf);
+      free(out);
+      cshim_log_debug(conn->srv->log, "ttrpc: write failed, closing connection: %s",
+                      uv_strerror(r));
+      close_conn(conn);
+      return r;
+    }
+  }
   out->buf = buf;
   r = uv_write(&out->req, (uv_stream_t *)&conn->pipe, &b, 1, conn_write_cb);
   if (r < 0) {
