@@ -1,0 +1,804 @@
+// SPDX-License-Identifier: Apache-2.0
+// Pause/Resume, Update, Stats, Checkpoint and restore through the task service with the fake
+// runc: the argv each RPC gives the runtime, the events, the states and the error codes.
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cshim/util.h>
+
+#include "containerd/cgroups/v1/metrics.pb-c.h"
+#include "containerd/cgroups/v2/metrics.pb-c.h"
+#include "containerd/events/task.pb-c.h"
+#include "containerd/runc/options/oci.pb-c.h"
+#include "mock_ctx.h"
+#include "task.h"
+
+#include <cmocka.h>
+
+#ifndef FAKE_RUNC_PATH
+#error FAKE_RUNC_PATH must be defined
+#endif
+
+#define TIMEOUT_MS 10000
+#define RESOURCES_TYPE "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
+
+struct fixture
+{
+  mock_ctx_t m;
+  task_service_t *svc;
+  char base[64];
+  char bundle[128];
+  char root[128];
+  char argv_log[128];
+};
+
+static int
+rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+  (void)st;
+  (void)ftw;
+  if (flag == FTW_DP || flag == FTW_D)
+    rmdir(path);
+  else
+    unlink(path);
+  return 0;
+}
+
+static void
+write_spec(struct fixture *f, const char *args_json)
+{
+  char path[256];
+  FILE *fp;
+  snprintf(path, sizeof path, "%s/config.json", f->bundle);
+  fp = fopen(path, "w");
+  assert_non_null(fp);
+  fprintf(fp,
+          "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":%s},"
+          "\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"mount\"}]}}",
+          args_json);
+  fclose(fp);
+}
+
+static int
+setup(void **state)
+{
+  struct fixture *f = xmalloc0(sizeof *f);
+  cshim_error_t err = NULL;
+  char rootfs[256];
+
+  mock_ctx_init(&f->m);
+  snprintf(f->base, sizeof f->base, "/tmp/cshim-ctl-test-XXXXXX");
+  assert_non_null(mkdtemp(f->base));
+  snprintf(f->bundle, sizeof f->bundle, "%s/bundle", f->base);
+  snprintf(f->root, sizeof f->root, "%s/root", f->base);
+  snprintf(f->argv_log, sizeof f->argv_log, "%s/argv.log", f->base);
+  snprintf(rootfs, sizeof rootfs, "%s/rootfs", f->bundle);
+  assert_int_equal(mkdir(f->bundle, 0700), 0);
+  assert_int_equal(mkdir(rootfs, 0700), 0);
+  write_spec(f, "[\"/bin/sleep\",\"100\"]");
+
+  mock_ctx_set_config(&f->m, "runtime", FAKE_RUNC_PATH);
+  mock_ctx_set_config(&f->m, "runtime_root", f->root);
+  mock_ctx_set_config(&f->m, "command_timeout", "20s");
+  f->svc = xmalloc0(sizeof *f->svc);
+  if (task_service_init(f->svc, &f->m.loop, &f->m.logger, f->m.reaper, &f->m.publisher,
+                        &f->m.shutdown, "testns", &f->m.config, &err) < 0)
+    fail_msg("init: %s", err->msg);
+  setenv("FAKE_RUNC_ARGV_LOG", f->argv_log, 1);
+  unsetenv("FAKE_RUNC_FAIL");
+  unsetenv("FAKE_RUNC_CRIU_FAIL");
+  *state = f;
+  return 0;
+}
+
+static void
+free_service(task_service_t *svc)
+{
+  free(svc);
+}
+
+/* Kill what a failed test left: the fake keeps each container's pid in <root>/testns/<id>/pid. */
+static void
+kill_leftovers(struct fixture *f)
+{
+  char dir[256];
+  DIR *d;
+  struct dirent *e;
+
+  snprintf(dir, sizeof dir, "%s/testns", f->root);
+  d = opendir(dir);
+  if (d == NULL)
+    return;
+  while ((e = readdir(d)) != NULL) {
+    char path[600];
+    FILE *fp;
+    int pid;
+    if (e->d_name[0] == '.')
+      continue;
+    snprintf(path, sizeof path, "%s/%s/pid", dir, e->d_name);
+    fp = fopen(path, "r");
+    if (fp && fscanf(fp, "%d", &pid) == 1 && pid > 0) {
+      kill(pid, SIGCONT);
+      kill(pid, SIGKILL);
+    }
+    if (fp)
+      fclose(fp);
+  }
+  closedir(d);
+}
+
+static int
+teardown(void **state)
+{
+  struct fixture *f = *state;
+  kill_leftovers(f);
+  task_service_close(f->svc, free_service);
+  mock_ctx_run_for(&f->m, 50);
+  mock_ctx_fini(&f->m);
+  nftw(f->base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+  unsetenv("FAKE_RUNC_ARGV_LOG");
+  unsetenv("FAKE_RUNC_CRIU_FAIL");
+  free(f);
+  return 0;
+}
+
+static mock_call_t *
+call(struct fixture *f, const char *name, const ProtobufCMessage *req)
+{
+  mock_call_t *c = mock_call_new(name);
+  const cshim_ttrpc_method_t *m = NULL;
+
+  for (const cshim_ttrpc_method_t *it = task_methods; it->name; it++)
+    if (strcmp(it->name, name) == 0)
+      m = it;
+  assert_non_null(m);
+  assert_non_null(m->handler);
+  m->handler(&c->base, req, f->svc);
+  if (!mock_ctx_run_call(&f->m, c, TIMEOUT_MS))
+    fail_msg("%s not answered", name);
+  assert_int_equal(c->answered, 1);
+  return c;
+}
+
+static void
+expect_code(mock_call_t *c, int code)
+{
+  if (c->code != code)
+    fail_msg("%s: code %d (%s), want %d", c->base.method, c->code, c->message ? c->message : "",
+             code);
+  mock_call_free(c);
+}
+
+static uint32_t
+create(struct fixture *f, const char *id, const char *checkpoint, Google__Protobuf__Any *options)
+{
+  Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
+  Containerd__Task__V2__CreateTaskResponse *resp;
+  mock_call_t *c;
+  uint32_t pid;
+
+  req.id = (char *)id;
+  req.bundle = f->bundle;
+  req.checkpoint = (char *)(checkpoint ? checkpoint : "");
+  req.options = options;
+  c = call(f, "Create", &req.base);
+  if (c->code != 0)
+    fail_msg("create: %s", c->message);
+  resp = (void *)mock_call_unpack(c, &containerd__task__v2__create_task_response__descriptor);
+  pid = resp->pid;
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  mock_call_free(c);
+  return pid;
+}
+
+static mock_call_t *
+start_call(struct fixture *f, const char *id)
+{
+  Containerd__Task__V2__StartRequest req = CONTAINERD__TASK__V2__START_REQUEST__INIT;
+  req.id = (char *)id;
+  return call(f, "Start", &req.base);
+}
+
+static uint32_t
+start(struct fixture *f, const char *id)
+{
+  Containerd__Task__V2__StartResponse *resp;
+  mock_call_t *c = start_call(f, id);
+  uint32_t pid;
+  if (c->code != 0)
+    fail_msg("start: %s", c->message);
+  resp = (void *)mock_call_unpack(c, &containerd__task__v2__start_response__descriptor);
+  pid = resp->pid;
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  mock_call_free(c);
+  assert_true(pid > 0);
+  return pid;
+}
+
+static uint32_t
+run(struct fixture *f, const char *id)
+{
+  uint32_t pid = create(f, id, NULL, NULL);
+  assert_int_equal(start(f, id), pid);
+  return pid;
+}
+
+static Containerd__V1__Types__Status
+status(struct fixture *f, const char *id)
+{
+  Containerd__Task__V2__StateRequest req = CONTAINERD__TASK__V2__STATE_REQUEST__INIT;
+  Containerd__Task__V2__StateResponse *resp;
+  Containerd__V1__Types__Status st;
+  mock_call_t *c;
+
+  req.id = (char *)id;
+  c = call(f, "State", &req.base);
+  if (c->code != 0)
+    fail_msg("state: %s", c->message);
+  resp = (void *)mock_call_unpack(c, &containerd__task__v2__state_response__descriptor);
+  st = resp->status;
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  mock_call_free(c);
+  return st;
+}
+
+static mock_call_t *
+id_call(struct fixture *f, const char *method, const char *id)
+{
+  /* Pause, Resume, Stats and Pids requests are all {1: id}. */
+  Containerd__Task__V2__PauseRequest req = CONTAINERD__TASK__V2__PAUSE_REQUEST__INIT;
+  req.id = (char *)id;
+  return call(f, method, &req.base);
+}
+
+/* Kill init, wait for its exit, delete it. */
+static void
+finish(struct fixture *f, const char *id)
+{
+  Containerd__Task__V2__KillRequest kr = CONTAINERD__TASK__V2__KILL_REQUEST__INIT;
+  Containerd__Task__V2__WaitRequest wr = CONTAINERD__TASK__V2__WAIT_REQUEST__INIT;
+  Containerd__Task__V2__DeleteRequest dr = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
+
+  kr.id = wr.id = dr.id = (char *)id;
+  kr.signal = SIGKILL;
+  mock_call_free(call(f, "Kill", &kr.base));
+  expect_code(call(f, "Wait", &wr.base), 0);
+  expect_code(call(f, "Delete", &dr.base), 0);
+}
+
+/* The argv lines the fake runc logged that contain `word` (a subcommand), joined. */
+static char *
+argv_lines(struct fixture *f, const char *word)
+{
+  FILE *fp = fopen(f->argv_log, "r");
+  char line[4096];
+  char *out = xstrdup("");
+  cleanup_free char *needle = NULL;
+
+  xasprintf(&needle, " %s ", word);
+  if (fp == NULL)
+    return out;
+  while (fgets(line, sizeof line, fp)) {
+    if (strstr(line, needle)) {
+      char *joined;
+      xasprintf(&joined, "%s%s", out, line);
+      free(out);
+      out = joined;
+    }
+  }
+  fclose(fp);
+  return out;
+}
+
+static int
+count_events(struct fixture *f, const char *topic)
+{
+  int n = 0;
+  for (size_t i = 0; i < f->m.n_events; i++)
+    if (strcmp(f->m.events[i].topic, topic) == 0)
+      n++;
+  return n;
+}
+
+static void
+test_control_pause_and_resume_publish_events_and_states(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Events__TaskPaused *paused;
+  int i;
+
+  run(f, "pr");
+  assert_int_equal(status(f, "pr"), CONTAINERD__V1__TYPES__STATUS__RUNNING);
+  expect_code(id_call(f, "Pause", "pr"), 0);
+  i = mock_ctx_find_event(&f->m, CSHIM_TOPIC_TASK_PAUSED, 0);
+  assert_true(i >= 0);
+  paused = (void *)mock_ctx_unpack_event(&f->m, (size_t)i);
+  assert_string_equal(paused->container_id, "pr");
+  protobuf_c_message_free_unpacked(&paused->base, NULL);
+  assert_int_equal(status(f, "pr"), CONTAINERD__V1__TYPES__STATUS__PAUSED);
+
+  expect_code(id_call(f, "Resume", "pr"), 0);
+  assert_true(mock_ctx_find_event(&f->m, CSHIM_TOPIC_TASK_RESUMED, (size_t)i) > i);
+  assert_int_equal(status(f, "pr"), CONTAINERD__V1__TYPES__STATUS__RUNNING);
+  /* resuming a running container: the runtime's "not paused" is a failed precondition */
+  expect_code(id_call(f, "Resume", "pr"), CSHIM_GRPC_FAILED_PRECONDITION);
+  assert_int_equal(count_events(f, CSHIM_TOPIC_TASK_RESUMED), 1);
+
+  /* a paused container can still be killed and deleted */
+  expect_code(id_call(f, "Pause", "pr"), 0);
+  finish(f, "pr");
+  cleanup_free char *lines = argv_lines(f, "pause");
+  assert_non_null(strstr(lines, " pause pr\n"));
+}
+
+static void
+test_control_state_reports_pausing_while_pause_runs(void **state)
+{
+  struct fixture *f = *state;
+  task_container_t *c;
+
+  run(f, "ps1");
+  c = task_service_find(f->svc, "ps1");
+  assert_non_null(c);
+  c->pausing = true; /* what Pause sets until the runtime returns */
+  assert_int_equal(status(f, "ps1"), CONTAINERD__V1__TYPES__STATUS__PAUSING);
+  expect_code(id_call(f, "Pause", "ps1"), CSHIM_GRPC_FAILED_PRECONDITION);
+  c->pausing = false;
+  finish(f, "ps1");
+}
+
+static void
+test_control_pause_refuses_unknown_created_and_stopped_tasks(void **state)
+{
+  struct fixture *f = *state;
+
+  expect_code(id_call(f, "Pause", "nope"), CSHIM_GRPC_NOT_FOUND);
+  expect_code(id_call(f, "Resume", "nope"), CSHIM_GRPC_NOT_FOUND);
+  create(f, "cr", NULL, NULL);
+  expect_code(id_call(f, "Pause", "cr"), CSHIM_GRPC_FAILED_PRECONDITION);
+  expect_code(id_call(f, "Resume", "cr"), CSHIM_GRPC_FAILED_PRECONDITION);
+  assert_int_equal(start(f, "cr") > 0, 1);
+  finish(f, "cr");
+  assert_int_equal(count_events(f, CSHIM_TOPIC_TASK_PAUSED), 0);
+}
+
+static mock_call_t *
+update(struct fixture *f, const char *id, const char *type_url, const char *json)
+{
+  Containerd__Task__V2__UpdateTaskRequest req = CONTAINERD__TASK__V2__UPDATE_TASK_REQUEST__INIT;
+  Containerd__Task__V2__UpdateTaskRequest__AnnotationsEntry ann =
+      CONTAINERD__TASK__V2__UPDATE_TASK_REQUEST__ANNOTATIONS_ENTRY__INIT;
+  Containerd__Task__V2__UpdateTaskRequest__AnnotationsEntry *anns[] = {&ann};
+  Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+
+  req.id = (char *)id;
+  if (json) {
+    any.type_url = (char *)type_url;
+    any.value.data = (uint8_t *)json;
+    any.value.len = strlen(json);
+    req.resources = &any;
+  }
+  ann.key = "io.kubernetes.cri.sandbox-id";
+  ann.value = "x";
+  req.n_annotations = 1;
+  req.annotations = anns;
+  return call(f, "Update", &req.base);
+}
+
+static bool
+bundle_has_temp_files(struct fixture *f)
+{
+  DIR *d = opendir(f->bundle);
+  struct dirent *e;
+  bool found = false;
+  assert_non_null(d);
+  while ((e = readdir(d)) != NULL)
+    if (strncmp(e->d_name, ".update-resources-", 18) == 0)
+      found = true;
+  closedir(d);
+  return found;
+}
+
+static void
+test_control_update_hands_the_resources_json_to_the_runtime(void **state)
+{
+  struct fixture *f = *state;
+  const char *json = "{\"memory\":{\"limit\":33554432},\"cpu\":{\"shares\":512}}";
+  char path[256], got[512] = "";
+  FILE *fp;
+
+  run(f, "up");
+  expect_code(update(f, "up", RESOURCES_TYPE, json), 0);
+  snprintf(path, sizeof path, "%s/testns/up/resources.json", f->root);
+  fp = fopen(path, "r");
+  assert_non_null(fp);
+  assert_non_null(fgets(got, sizeof got, fp));
+  fclose(fp);
+  assert_string_equal(got, "{\"cpu\":{\"shares\":512},\"memory\":{\"limit\":33554432}}");
+  assert_false(bundle_has_temp_files(f));
+  {
+    cleanup_free char *lines = argv_lines(f, "update");
+    char want[256];
+    snprintf(want, sizeof want, " update --resources %s/.update-resources-", f->bundle);
+    assert_non_null(strstr(lines, want));
+    assert_non_null(strstr(lines, " up\n"));
+  }
+
+  expect_code(update(f, "up", RESOURCES_TYPE, "{not json"), CSHIM_GRPC_INVALID_ARGUMENT);
+  expect_code(update(f, "up", RESOURCES_TYPE, "[1,2]"), CSHIM_GRPC_INVALID_ARGUMENT);
+  expect_code(update(f, "up", RESOURCES_TYPE, NULL), CSHIM_GRPC_INVALID_ARGUMENT);
+  expect_code(
+      update(f, "up", "types.containerd.io/opencontainers/runtime-spec/1/WindowsResources", "{}"),
+      CSHIM_GRPC_INVALID_ARGUMENT);
+  expect_code(update(f, "nope", RESOURCES_TYPE, json), CSHIM_GRPC_NOT_FOUND);
+  /* the runtime's failure comes back, and the file is still removed */
+  setenv("FAKE_RUNC_FAIL", "update", 1);
+  expect_code(update(f, "up", RESOURCES_TYPE, json), CSHIM_GRPC_UNKNOWN);
+  unsetenv("FAKE_RUNC_FAIL");
+  assert_false(bundle_has_temp_files(f));
+  finish(f, "up");
+}
+
+static void
+test_control_update_of_created_task_works_and_of_stopped_does_not(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Task__V2__KillRequest kr = CONTAINERD__TASK__V2__KILL_REQUEST__INIT;
+  Containerd__Task__V2__WaitRequest wr = CONTAINERD__TASK__V2__WAIT_REQUEST__INIT;
+  Containerd__Task__V2__DeleteRequest dr = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
+
+  create(f, "uc", NULL, NULL);
+  expect_code(update(f, "uc", RESOURCES_TYPE, "{\"pids\":{\"limit\":10}}"), 0);
+  start(f, "uc");
+  kr.id = wr.id = dr.id = "uc";
+  kr.signal = SIGKILL;
+  mock_call_free(call(f, "Kill", &kr.base));
+  expect_code(call(f, "Wait", &wr.base), 0);
+  expect_code(update(f, "uc", RESOURCES_TYPE, "{}"), CSHIM_GRPC_FAILED_PRECONDITION);
+  expect_code(call(f, "Delete", &dr.base), 0);
+}
+
+static void
+test_control_stats_returns_cgroup_metrics(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Task__V2__StatsResponse *resp;
+  mock_call_t *c;
+
+  run(f, "st");
+  c = id_call(f, "Stats", "st");
+  if (c->code != 0)
+    fail_msg("stats: %s", c->message);
+  resp = (void *)mock_call_unpack(c, &containerd__task__v2__stats_response__descriptor);
+  assert_non_null(resp->stats);
+  /* the fake's "container" is a child of this test: it reports this test's own cgroup */
+  if (strcmp(resp->stats->type_url, "io.containerd.cgroups.v1.Metrics") == 0) {
+    Io__Containerd__Cgroups__V1__Metrics *m = io__containerd__cgroups__v1__metrics__unpack(
+        NULL, resp->stats->value.len, resp->stats->value.data);
+    assert_non_null(m);
+    assert_non_null(m->memory);
+    assert_true(m->memory->usage->usage > 0);
+    io__containerd__cgroups__v1__metrics__free_unpacked(m, NULL);
+  } else {
+    Io__Containerd__Cgroups__V2__Metrics *m = io__containerd__cgroups__v2__metrics__unpack(
+        NULL, resp->stats->value.len, resp->stats->value.data);
+    assert_string_equal(resp->stats->type_url, "io.containerd.cgroups.v2.Metrics");
+    assert_non_null(m);
+    assert_true(m->cpu->usage_usec > 0);
+    io__containerd__cgroups__v2__metrics__free_unpacked(m, NULL);
+  }
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  mock_call_free(c);
+  expect_code(id_call(f, "Stats", "nope"), CSHIM_GRPC_NOT_FOUND);
+  finish(f, "st");
+}
+
+static Google__Protobuf__Any *
+checkpoint_options(Containerd__Runc__V1__CheckpointOptions *o, uint8_t *buf)
+{
+  static Google__Protobuf__Any any;
+  google__protobuf__any__init(&any);
+  any.type_url = "containerd.runc.v1.CheckpointOptions";
+  any.value.len = containerd__runc__v1__checkpoint_options__pack(o, buf);
+  any.value.data = buf;
+  return &any;
+}
+
+static mock_call_t *
+checkpoint(struct fixture *f, const char *id, const char *path, Google__Protobuf__Any *opts)
+{
+  Containerd__Task__V2__CheckpointTaskRequest req =
+      CONTAINERD__TASK__V2__CHECKPOINT_TASK_REQUEST__INIT;
+  req.id = (char *)id;
+  req.path = (char *)(path ? path : "");
+  req.options = opts;
+  return call(f, "Checkpoint", &req.base);
+}
+
+static void
+test_control_checkpoint_passes_every_option_to_the_runtime(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Runc__V1__CheckpointOptions o = CONTAINERD__RUNC__V1__CHECKPOINT_OPTIONS__INIT;
+  Containerd__Events__TaskCheckpointed *ev;
+  char *ns[] = {"network", "ipc"};
+  char image[256], work[256], marker[300], want[1024];
+  uint8_t buf[512];
+  int i;
+
+  run(f, "ck");
+  snprintf(image, sizeof image, "%s/image", f->base);
+  snprintf(work, sizeof work, "%s/criu-work", f->base);
+  o.exit = false;
+  o.open_tcp = true;
+  o.external_unix_sockets = true;
+  o.terminal = true;
+  o.file_locks = true;
+  o.n_empty_namespaces = 2;
+  o.empty_namespaces = ns;
+  o.cgroups_mode = "soft";
+  o.work_path = work;
+  expect_code(checkpoint(f, "ck", image, checkpoint_options(&o, buf)), 0);
+
+  cleanup_free char *lines = argv_lines(f, "checkpoint");
+  snprintf(want, sizeof want,
+           " checkpoint --image-path %s --work-path %s --tcp-established --ext-unix-sk "
+           "--shell-job --file-locks --manage-cgroups-mode soft --empty-ns network --empty-ns "
+           "ipc --leave-running ck\n",
+           image, work);
+  if (strstr(lines, want) == NULL)
+    fail_msg("argv:\n%s\nwant:%s", lines, want);
+  snprintf(marker, sizeof marker, "%s/fake-checkpoint", image);
+  assert_int_equal(access(marker, F_OK), 0);
+  i = mock_ctx_find_event(&f->m, CSHIM_TOPIC_TASK_CHECKPOINTED, 0);
+  assert_true(i >= 0);
+  ev = (void *)mock_ctx_unpack_event(&f->m, (size_t)i);
+  assert_string_equal(ev->container_id, "ck");
+  assert_string_equal(ev->checkpoint, image);
+  protobuf_c_message_free_unpacked(&ev->base, NULL);
+  /* left running */
+  assert_int_equal(status(f, "ck"), CONTAINERD__V1__TYPES__STATUS__RUNNING);
+  assert_int_equal(count_events(f, CSHIM_TOPIC_TASK_EXIT), 0);
+  /* the work directory was the caller's: kept */
+  finish(f, "ck");
+}
+
+static void
+test_control_checkpoint_with_exit_stops_the_task(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Runc__V1__CheckpointOptions o = CONTAINERD__RUNC__V1__CHECKPOINT_OPTIONS__INIT;
+  Containerd__Task__V2__WaitRequest wr = CONTAINERD__TASK__V2__WAIT_REQUEST__INIT;
+  Containerd__Task__V2__DeleteRequest dr = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
+  char image[256], want[512], tmpwork[300];
+  uint8_t buf[256];
+
+  run(f, "cx");
+  snprintf(image, sizeof image, "%s/image-x", f->base);
+  o.exit = true;
+  /* no path in the request: the options' image path is used */
+  o.image_path = image;
+  expect_code(checkpoint(f, "cx", NULL, checkpoint_options(&o, buf)), 0);
+  cleanup_free char *lines = argv_lines(f, "checkpoint");
+  snprintf(want, sizeof want, " checkpoint --image-path %s --work-path %s/work/criu-work cx\n",
+           image, f->bundle);
+  if (strstr(lines, want) == NULL)
+    fail_msg("argv:\n%s\nwant:%s", lines, want);
+  /* the default work directory is temporary */
+  snprintf(tmpwork, sizeof tmpwork, "%s/work/criu-work", f->bundle);
+  assert_int_not_equal(access(tmpwork, F_OK), 0);
+  wr.id = dr.id = "cx";
+  expect_code(call(f, "Wait", &wr.base), 0);
+  assert_int_equal(count_events(f, CSHIM_TOPIC_TASK_EXIT), 1);
+  expect_code(call(f, "Delete", &dr.base), 0);
+}
+
+static void
+test_control_checkpoint_failure_keeps_the_criu_log(void **state)
+{
+  struct fixture *f = *state;
+  char image[256], log[256], text[256] = "";
+  mock_call_t *c;
+  FILE *fp;
+
+  run(f, "cf");
+  snprintf(image, sizeof image, "%s/image-f", f->base);
+  setenv("FAKE_RUNC_CRIU_FAIL", "1", 1);
+  c = checkpoint(f, "cf", image, NULL);
+  unsetenv("FAKE_RUNC_CRIU_FAIL");
+  assert_int_equal(c->code, CSHIM_GRPC_UNKNOWN);
+  snprintf(log, sizeof log, "%s/criu-dump.log", f->bundle);
+  assert_non_null(strstr(c->message, "criu failed"));
+  assert_non_null(strstr(c->message, log));
+  mock_call_free(c);
+  fp = fopen(log, "r");
+  assert_non_null(fp);
+  assert_non_null(fgets(text, sizeof text, fp));
+  fclose(fp);
+  assert_non_null(strstr(text, "fake dump failure"));
+  assert_int_equal(count_events(f, CSHIM_TOPIC_TASK_CHECKPOINTED), 0);
+  assert_int_equal(status(f, "cf"), CONTAINERD__V1__TYPES__STATUS__RUNNING);
+  finish(f, "cf");
+}
+
+static void
+test_control_checkpoint_refuses_bad_requests(void **state)
+{
+  struct fixture *f = *state;
+  Google__Protobuf__Any other = GOOGLE__PROTOBUF__ANY__INIT;
+  Google__Protobuf__Any junk = GOOGLE__PROTOBUF__ANY__INIT;
+  uint8_t bad[] = {0xff, 0xff, 0xff};
+
+  expect_code(checkpoint(f, "nope", "/tmp/x", NULL), CSHIM_GRPC_NOT_FOUND);
+  create(f, "cb", NULL, NULL);
+  expect_code(checkpoint(f, "cb", "/tmp/x", NULL), CSHIM_GRPC_FAILED_PRECONDITION);
+  start(f, "cb");
+  expect_code(checkpoint(f, "cb", NULL, NULL), CSHIM_GRPC_INVALID_ARGUMENT);
+  other.type_url = "containerd.runc.v1.Options";
+  expect_code(checkpoint(f, "cb", "/tmp/x", &other), CSHIM_GRPC_INVALID_ARGUMENT);
+  junk.type_url = "type.googleapis.com/containerd.runc.v1.CheckpointOptions";
+  junk.value.data = bad;
+  junk.value.len = sizeof bad;
+  expect_code(checkpoint(f, "cb", "/tmp/x", &junk), CSHIM_GRPC_INVALID_ARGUMENT);
+  cleanup_free char *lines = argv_lines(f, "checkpoint");
+  assert_string_equal(lines, "");
+  finish(f, "cb");
+}
+
+static void
+test_control_create_from_checkpoint_restores_at_start(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Events__TaskCreate *created;
+  Containerd__Events__TaskStart *started;
+  char image[256], marker[300], want[1024];
+  uint32_t pid;
+  FILE *fp;
+  int i;
+
+  snprintf(image, sizeof image, "%s/image-r", f->base);
+  assert_int_equal(mkdir(image, 0700), 0);
+  snprintf(marker, sizeof marker, "%s/fake-checkpoint", image);
+  fp = fopen(marker, "w");
+  assert_non_null(fp);
+  fclose(fp);
+
+  /* Create registers the task without running the runtime: no pid until Start restores it */
+  assert_int_equal(create(f, "rs", image, NULL), 0);
+  {
+    cleanup_free char *creates = argv_lines(f, "create");
+    assert_string_equal(creates, "");
+  }
+  i = mock_ctx_find_event(&f->m, CSHIM_TOPIC_TASK_CREATE, 0);
+  assert_true(i >= 0);
+  created = (void *)mock_ctx_unpack_event(&f->m, (size_t)i);
+  assert_string_equal(created->checkpoint, image);
+  assert_int_equal(created->pid, 0);
+  protobuf_c_message_free_unpacked(&created->base, NULL);
+  assert_int_equal(status(f, "rs"), CONTAINERD__V1__TYPES__STATUS__CREATED);
+
+  pid = start(f, "rs");
+  cleanup_free char *lines = argv_lines(f, "restore");
+  snprintf(want, sizeof want,
+           " restore --image-path %s --work-path %s/work --detach --pid-file %s/init.pid "
+           "--bundle %s rs\n",
+           image, f->bundle, f->bundle, f->bundle);
+  if (strstr(lines, want) == NULL)
+    fail_msg("argv:\n%s\nwant:%s", lines, want);
+  i = mock_ctx_find_event(&f->m, CSHIM_TOPIC_TASK_START, 0);
+  assert_true(i >= 0);
+  started = (void *)mock_ctx_unpack_event(&f->m, (size_t)i);
+  assert_int_equal(started->pid, pid);
+  protobuf_c_message_free_unpacked(&started->base, NULL);
+  assert_int_equal(status(f, "rs"), CONTAINERD__V1__TYPES__STATUS__RUNNING);
+  assert_int_equal(kill((pid_t)pid, 0), 0);
+  finish(f, "rs");
+  assert_true(mock_ctx_find_event(&f->m, CSHIM_TOPIC_TASK_EXIT, 0) > i);
+}
+
+static void
+test_control_failed_restore_leaves_a_created_task_to_delete(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Task__V2__DeleteRequest dr = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
+  char image[256];
+  mock_call_t *c;
+
+  snprintf(image, sizeof image, "%s/not-an-image", f->base);
+  create(f, "rf", image, NULL);
+  c = start_call(f, "rf");
+  assert_int_not_equal(c->code, 0);
+  assert_non_null(strstr(c->message, "restore"));
+  assert_non_null(strstr(c->message, "not a checkpoint image"));
+  mock_call_free(c);
+  assert_int_equal(status(f, "rf"), CONTAINERD__V1__TYPES__STATUS__CREATED);
+  assert_int_equal(count_events(f, CSHIM_TOPIC_TASK_START), 0);
+  dr.id = "rf";
+  expect_code(call(f, "Delete", &dr.base), 0);
+  assert_true(mock_ctx_find_event(&f->m, CSHIM_TOPIC_TASK_DELETE, 0) >= 0);
+}
+
+static void
+test_control_criu_path_option_reaches_every_runtime_call(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Runc__V1__Options o = CONTAINERD__RUNC__V1__OPTIONS__INIT;
+  Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+  cshim_runc_options_t opts;
+  cshim_error_t err = NULL;
+  uint8_t buf[256];
+  char image[256];
+
+  o.criu_path = "/opt/criu/bin/criu";
+  o.criu_work_path = "/tmp/cshim-criu-work-unused";
+  any.type_url = "containerd.runc.v1.Options";
+  any.value.len = containerd__runc__v1__options__pack(&o, buf);
+  any.value.data = buf;
+  create(f, "cp", NULL, &any);
+  start(f, "cp");
+  snprintf(image, sizeof image, "%s/image-c", f->base);
+  expect_code(checkpoint(f, "cp", image, NULL), 0);
+  {
+    cleanup_free char *lines = argv_lines(f, "checkpoint");
+    /* --criu sits among the global flags; the work path comes from the options */
+    assert_non_null(strstr(lines, " --criu /opt/criu/bin/criu checkpoint --image-path "));
+    assert_non_null(strstr(lines, " --work-path /tmp/cshim-criu-work-unused --leave-running cp\n"));
+  }
+  {
+    cleanup_free char *lines = argv_lines(f, "create");
+    assert_non_null(strstr(lines, " --criu /opt/criu/bin/criu create "));
+  }
+  assert_int_equal(cshim_runc_options_read(f->bundle, &opts, &err), 1);
+  assert_string_equal(opts.criu_path, "/opt/criu/bin/criu");
+  cshim_runc_options_clear(&opts);
+  finish(f, "cp");
+}
+
+int
+main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_control_pause_and_resume_publish_events_and_states,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_control_state_reports_pausing_while_pause_runs, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_control_pause_refuses_unknown_created_and_stopped_tasks,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_control_update_hands_the_resources_json_to_the_runtime,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_control_update_of_created_task_works_and_of_stopped_does_not, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_control_stats_returns_cgroup_metrics, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_control_checkpoint_passes_every_option_to_the_runtime,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_control_checkpoint_with_exit_stops_the_task, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_control_checkpoint_failure_keeps_the_criu_log, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_control_checkpoint_refuses_bad_requests, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_control_create_from_checkpoint_restores_at_start, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_control_failed_restore_leaves_a_created_task_to_delete,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_control_criu_path_option_reaches_every_runtime_call,
+                                      setup, teardown),
+  };
+  signal(SIGPIPE, SIG_IGN);
+  setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
