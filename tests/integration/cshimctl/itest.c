@@ -53,11 +53,33 @@ itest_init(itest_t *t, const char *tag)
   snprintf(t->runc_root, sizeof(t->runc_root), "/run/containerd/runc/%s", t->ns);
 }
 
+/* Field 22 of /proc/<pid>/stat: when the process started (0 if it is gone). */
+static unsigned long long
+start_time(pid_t pid)
+{
+  char path[64], *text, *p;
+  unsigned long long start = 0;
+
+  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+  text = itest_read_file(path);
+  if (text == NULL)
+    return 0;
+  p = strrchr(text, ')');
+  for (int field = 2; p && field < 22; field++)
+    p = strchr(p + 1, ' ');
+  if (p)
+    start = strtoull(p + 1, NULL, 10);
+  free(text);
+  return start;
+}
+
 void
 itest_track_pid(itest_t *t, pid_t pid)
 {
-  if (pid > 0 && t->n_pids < ITEST_MAX)
+  if (pid > 0 && t->n_pids < ITEST_MAX) {
+    t->starts[t->n_pids] = start_time(pid);
     t->pids[t->n_pids++] = pid;
+  }
 }
 
 void
@@ -123,11 +145,11 @@ void
 itest_fini(itest_t *t)
 {
   for (size_t i = 0; i < t->n_pids; i++) {
+    if (t->starts[i] == 0 || start_time(t->pids[i]) != t->starts[i])
+      continue;
     kill(t->pids[i], SIGKILL);
-    waitpid(t->pids[i], NULL, WNOHANG);
-  }
-  for (size_t i = 0; i < t->n_pids; i++)
     itest_wait_gone(t->pids[i], 2000);
+  }
   if (access(t->runc_root, F_OK) == 0) {
     char *const list[] = {"/usr/bin/runc", "--root", t->runc_root, "list", "-q", NULL};
     itest_result_t r;

@@ -15,7 +15,8 @@ typedef struct itest_s
   char dir[128];         /* mkdtemp'ed; removed by itest_fini */
   char ns[64];           /* a containerd namespace no one else uses */
   char runc_root[160];   /* /run/containerd/runc/<ns>: where runc keeps this test's containers */
-  pid_t pids[ITEST_MAX]; /* killed (SIGKILL) by itest_fini */
+  pid_t pids[ITEST_MAX]; /* killed (SIGKILL) by itest_fini if still the same process */
+  unsigned long long starts[ITEST_MAX]; /* their start times, so a reused pid is left alone */
   size_t n_pids;
   char *paths[ITEST_MAX]; /* files outside dir to remove (sockets in /run/containerd/s) */
   size_t n_paths;

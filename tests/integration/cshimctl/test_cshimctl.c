@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -217,6 +218,19 @@ events_seen(fixture_t *f, const char *const *topics, const char *id)
   return false;
 }
 
+/* Wait until the debug plugin says a profile runs. */
+static void
+wait_profiling(fixture_t *f)
+{
+  for (int i = 0; i < 100; i++) {
+    cleanup_free char *vars = ctl_ok(f, "--socket", f->debug, "debug", "vars", NULL);
+    if (strstr(vars, "\"profiling\": true"))
+      return;
+    usleep(20000);
+  }
+  fail_msg("the profile did not start");
+}
+
 /* ---- errors -----------------------------------------------------------------------------------
  */
 
@@ -288,7 +302,8 @@ test_cshimctl_runs_a_container_through_cshim(void **state)
   static const char *const topics[] = {"/tasks/create", "/tasks/start", "/tasks/exit",
                                        "/tasks/delete", NULL};
   cleanup_free char *bundle = NULL;
-  char out_file[256], err_file[256], *text, *metrics, pid_text[32];
+  char out_file[256], err_file[256], prof[256], *text, *metrics, pid_text[32];
+  pid_t profiler;
   json_t *j, *task;
   itest_result_t r;
   int pid;
@@ -311,6 +326,15 @@ test_cshimctl_runs_a_container_through_cshim(void **state)
                                     "method=\"Create\",code=\"OK\"}") < 0);
   free(metrics);
 
+  /* A CPU profile runs while the shim spawns runc: SIGPROF must not reach the children (spawn
+     resets dispositions; interval timers do not survive fork). */
+  snprintf(prof, sizeof(prof), "%s/cpu.prof", f->t.dir);
+  {
+    char *argv[] = {CSHIM_TEST_CSHIMCTL, "--socket", f->debug,   "debug", "profile",
+                    "--seconds",         "2",        "--output", prof,    NULL};
+    profiler = itest_spawn(&f->t, argv, NULL, NULL, NULL, NULL, -1);
+  }
+  wait_profiling(f);
   text = ctl_ok(f, "--socket", f->address, "-n", f->t.ns, "create", "c1", "--bundle", bundle,
                 "--stdout", out_file, "--stderr", err_file, NULL);
   assert_int_equal(sscanf(text, "pid %d", &pid), 1);
@@ -343,6 +367,14 @@ test_cshimctl_runs_a_container_through_cshim(void **state)
   text = ctl_ok(f, "--socket", f->debug, "debug", "state", NULL);
   assert_non_null(strstr(text, "running"));
   free(text);
+  {
+    struct stat st;
+    int status = -1;
+    assert_int_equal(waitpid(profiler, &status, 0), profiler);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(stat(prof, &st), 0);
+    assert_true(st.st_size > 0);
+  }
 
   metrics = ctl_ok(f, "--socket", f->debug, "debug", "metrics", NULL);
   assert_int_equal((int)itest_metric(metrics, "cshim_processes{state=\"running\"}"), 1);
