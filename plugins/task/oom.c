@@ -24,7 +24,8 @@ struct task_oom_s
   bool unified;
   char *dir;         /* the memory cgroup */
   char *counter;     /* file holding the oom_kill counter */
-  uint64_t reported; /* oom_kill count already covered by a published TaskOOM */
+  uint64_t reported; /* oom_kill count already looked at */
+  uint64_t credit;   /* TaskOOMs sent on a v1 notification whose kill is not counted yet */
   int efd;           /* v1 eventfd */
   uv_poll_t poll;    /* v1 */
   uv_fs_event_t fs;  /* v2 */
@@ -76,19 +77,31 @@ drain_eventfd(struct task_oom_s *o)
   return r == (ssize_t)sizeof n && n > 0;
 }
 
-/* Publish once for whatever happened since the last look. `signalled`: the v1 eventfd fired. */
+/* Publish what happened since the last look, once. `signalled`: the v1 eventfd fired. The v1
+   notification comes when the cgroup enters OOM, before the kill is counted: a TaskOOM sent for
+   it stands for the next counted kill too (its credit), so that kill is not reported twice. */
 static void
 check(struct task_oom_s *o, bool signalled)
 {
-  uint64_t kills = 0;
-  bool have_kills = read_kills(o, &kills);
-  bool new_kill = have_kills && kills > o->reported;
+  uint64_t kills = 0, fresh = 0;
+  bool published = false;
 
   /* On v1 the eventfd also fires when the cgroup is removed: that is no OOM. */
-  if (new_kill || (signalled && cgroup_exists(o)))
+  if (signalled && cgroup_exists(o)) {
     publish_oom(o);
-  if (have_kills && kills > o->reported)
+    published = true;
+    o->credit++;
+  }
+  if (read_kills(o, &kills) && kills > o->reported) {
+    fresh = kills - o->reported;
     o->reported = kills;
+  }
+  if (fresh > o->credit) {
+    if (!published)
+      publish_oom(o);
+    o->credit = 0;
+  } else
+    o->credit -= fresh;
 }
 
 static void

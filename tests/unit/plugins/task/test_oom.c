@@ -213,6 +213,51 @@ test_oom_v1_is_published_before_exit_when_the_loop_has_not_seen_it(void **state)
 }
 
 static void
+test_oom_v1_notification_then_counted_kill_is_one_task_oom(void **state)
+{
+  struct fixture *f = *state;
+  struct count_pred one = {&f->m, 1};
+  cshim_error_t err = NULL;
+  int efd;
+
+  /* the real order: the notification when the cgroup enters OOM, the kill counted after */
+  use_v1(f, "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n");
+  assert_int_equal(task_oom_watch(f->c, &err), 0);
+  efd = registered_eventfd(f);
+  kernel_signals(efd);
+  assert_true(mock_ctx_run_until(&f->m, has_events, &one, TIMEOUT_MS));
+  write_text(f->dir, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n");
+  exit_init(f);
+  assert_int_equal(f->m.n_events, 2);
+  expect_oom_event(f, 0);
+  assert_string_equal(f->m.events[1].topic, CSHIM_TOPIC_TASK_EXIT);
+}
+
+static void
+test_oom_v1_two_episodes_are_two_task_ooms(void **state)
+{
+  struct fixture *f = *state;
+  struct count_pred one = {&f->m, 1}, two = {&f->m, 2};
+  cshim_error_t err = NULL;
+  int efd;
+
+  use_v1(f, "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n");
+  assert_int_equal(task_oom_watch(f->c, &err), 0);
+  efd = registered_eventfd(f);
+  kernel_signals(efd);
+  assert_true(mock_ctx_run_until(&f->m, has_events, &one, TIMEOUT_MS));
+  write_text(f->dir, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n");
+  kernel_signals(efd);
+  assert_true(mock_ctx_run_until(&f->m, has_events, &two, TIMEOUT_MS));
+  write_text(f->dir, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
+  exit_init(f);
+  assert_int_equal(f->m.n_events, 3);
+  expect_oom_event(f, 0);
+  expect_oom_event(f, 1);
+  assert_string_equal(f->m.events[2].topic, CSHIM_TOPIC_TASK_EXIT);
+}
+
+static void
 test_oom_v1_counter_alone_is_enough_at_exit(void **state)
 {
   struct fixture *f = *state;
@@ -346,8 +391,10 @@ main(void)
                                       teardown),
       cmocka_unit_test_setup_teardown(
           test_oom_v1_is_published_before_exit_when_the_loop_has_not_seen_it, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_oom_v1_counter_alone_is_enough_at_exit, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(test_oom_v1_notification_then_counted_kill_is_one_task_oom,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_oom_v1_two_episodes_are_two_task_ooms, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_oom_v1_counter_alone_is_enough_at_exit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_oom_v1_cgroup_removal_is_no_oom, setup, teardown),
       cmocka_unit_test_setup_teardown(test_oom_exit_without_oom_publishes_only_exit, setup,
                                       teardown),
