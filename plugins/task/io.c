@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// A process's stdio: pipes for the runtime, and copies between them and the client's FIFOs or
-// files on the loop, without ever blocking it.
+// A process's stdio: pipes for the runtime, a terminal's console, a logging binary, and copies
+// between them and the client's FIFOs or files on the loop, without ever blocking it.
 #define _GNU_SOURCE
 #include "task.h"
 
@@ -8,7 +8,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cshim/util.h>
@@ -35,6 +37,7 @@ struct copier
   int keeper_fd;   /* extra reader kept on an output FIFO */
   bool dst_sync;   /* destination cannot be polled (regular file): write it directly */
   bool dst_shared; /* dst_fd is io->shared_fd */
+  bool drain_only; /* the console is shut down: finish once the source has nothing more */
   bool src_poll_init, dst_poll_init;
   uv_poll_t src_poll;
   uv_poll_t dst_poll;
@@ -57,6 +60,20 @@ struct task_io_s
   void *wait_data;
   bool closing;
   int pending_closes;
+  /* terminal: the runtime sends the pty master on the console socket; stdin is copied into it
+     and its output into stdout's destination (stderr is unused) */
+  bool terminal;
+  task_console_t *console;
+  int master_fd; /* kept for resizes; -1 until the console is attached, or once it is shut down */
+  bool have_size;
+  struct winsize size; /* asked for before the console arrived */
+  bool stdin_closed;   /* task_io_close_stdin ran */
+  task_io_ready_cb console_cb;
+  void *console_data;
+  /* logging binary: it reads the output pipes; torn down by task_io_wait and task_io_close */
+  task_logger_t *logger;
+  task_io_ready_cb ready_cb;
+  void *ready_data;
 };
 
 static void
@@ -262,9 +279,11 @@ setup_stdin(task_io_t *io, const char *path, uid_t uid, gid_t gid, cshim_error_t
   c->src_fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (c->src_fd < 0)
     return cshim_error_sys(err, errno, "open `%s` for reading", path);
-  io->stdin_keeper = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-  if (io->stdin_keeper < 0)
-    return cshim_error_sys(err, errno, "open `%s` for writing", path);
+  if (!io->stdin_closed) {
+    io->stdin_keeper = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (io->stdin_keeper < 0)
+      return cshim_error_sys(err, errno, "open `%s` for writing", path);
+  }
   if (make_pipe(true, uid, gid, &io->runtime_fd[STDIN], &c->dst_fd, err) < 0)
     return cshim_error_wrap(err, "stdin");
   c->used = true;
@@ -292,6 +311,16 @@ close_handle(task_io_t *io, uv_handle_t *h)
   uv_close(h, io_handle_close_cb);
 }
 
+static void fire_wait(task_io_t *io);
+
+static void
+logger_stopped_cb(void *data, cshim_error_t *err)
+{
+  task_io_t *io = data;
+  io->logger = NULL;
+  fire_wait(io);
+}
+
 static void
 fire_wait(task_io_t *io)
 {
@@ -299,9 +328,14 @@ fire_wait(task_io_t *io)
   void *data = io->wait_data;
   if (cb == NULL)
     return;
+  uv_timer_stop(&io->timer);
+  /* The output has reached the helper: let it flush and exit before the process is gone. */
+  if (io->logger) {
+    task_logger_stop(io->logger, TASK_LOGGER_GRACE_MS, logger_stopped_cb, io);
+    return;
+  }
   io->wait_cb = NULL;
   io->wait_data = NULL;
-  uv_timer_stop(&io->timer);
   cb(data);
 }
 
@@ -327,6 +361,8 @@ copier_release(struct copier *c)
   close_fd(&c->keeper_fd);
 }
 
+static void shutdown_console(task_io_t *io);
+
 static void
 copier_finish(struct copier *c)
 {
@@ -335,6 +371,10 @@ copier_finish(struct copier *c)
     return;
   c->finished = true;
   copier_release(c);
+  /* Like the runc shim: the end of a terminal's input shuts its console down (the process sees
+     a hangup once the output still buffered has been copied). */
+  if (c->index == STDIN && io->terminal && c->used && !io->closing)
+    shutdown_console(io);
   if (c->index != STDIN && c->used && --io->outputs_pending == 0)
     fire_wait(io);
 }
@@ -365,6 +405,7 @@ copier_flush(struct copier *c)
 }
 
 static void src_cb(uv_poll_t *h, int status, int events);
+static void copier_read(struct copier *c);
 
 static void
 dst_cb(uv_poll_t *h, int status, int events)
@@ -375,40 +416,121 @@ dst_cb(uv_poll_t *h, int status, int events)
   if (!copier_flush(c))
     return;
   uv_poll_stop(&c->dst_poll);
+  if (c->drain_only) {
+    copier_read(c);
+    return;
+  }
   uv_poll_start(&c->src_poll, UV_READABLE | UV_DISCONNECT, src_cb);
+}
+
+/* Read one buffer and pass it on; on a full destination, wait for it instead of the source. */
+static void
+copier_read(struct copier *c)
+{
+  for (;;) {
+    ssize_t n;
+    do
+      n = read(c->src_fd, c->buf, TASK_IO_BUFFER_SIZE);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN && !c->drain_only)
+      return;
+    /* EIO: a terminal whose other side has closed */
+    if (n <= 0) {
+      copier_finish(c);
+      return;
+    }
+    c->len = (size_t)n;
+    c->off = 0;
+    if (!copier_flush(c)) {
+      uv_poll_stop(&c->src_poll);
+      uv_poll_start(&c->dst_poll, UV_WRITABLE, dst_cb);
+      return;
+    }
+    if (!c->drain_only)
+      return;
+  }
 }
 
 static void
 src_cb(uv_poll_t *h, int status, int events)
 {
   struct copier *c = CSHIM_CONTAINER_OF(h, struct copier, src_poll);
-  ssize_t n;
-
   if (status < 0) {
     copier_finish(c);
     return;
   }
-  do
-    n = read(c->src_fd, c->buf, TASK_IO_BUFFER_SIZE);
-  while (n < 0 && errno == EINTR);
-  if (n < 0 && errno == EAGAIN)
-    return;
-  if (n <= 0) {
-    copier_finish(c);
-    return;
+  copier_read(c);
+}
+
+/* Terminal stdin: the FIFO is read (and kept open for writing) now; the copy into the console
+   begins once the console has arrived. */
+static int
+setup_terminal_stdin(task_io_t *io, const char *path, cshim_error_t *err)
+{
+  struct copier *c = &io->copy[STDIN];
+  struct stat st;
+
+  if (stat(path, &st) < 0)
+    return cshim_error_sys(err, errno, "stat `%s`", path);
+  if (!S_ISFIFO(st.st_mode))
+    return cshim_error_make(err, EINVAL, "terminal stdin `%s` is not a FIFO", path);
+  c->src_fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (c->src_fd < 0)
+    return cshim_error_sys(err, errno, "open `%s` for reading", path);
+  if (io->stdin_closed)
+    return 0;
+  io->stdin_keeper = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  if (io->stdin_keeper < 0)
+    return cshim_error_sys(err, errno, "open `%s` for writing", path);
+  return 0;
+}
+
+/* Pipes into a logging binary, and the binary itself. Without a terminal the runtime writes into
+   them directly; with one, the console's output is copied into the stdout pipe and the stderr
+   pipe stays unused. */
+static int
+setup_logger(task_io_t *io, const task_io_opts_t *o, cshim_error_t *err)
+{
+  int out[2] = {-1, -1}, errp[2] = {-1, -1};
+  int ret;
+
+  if (o->reaper == NULL)
+    return cshim_error_make(err, ENOTSUP, "logging binaries (`%s`) are not supported here",
+                            o->stdout_);
+  if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+    ret = cshim_error_sys(err, errno, "logging binary pipes");
+    goto done;
   }
-  c->len = (size_t)n;
-  c->off = 0;
-  if (copier_flush(c))
-    return;
-  uv_poll_stop(&c->src_poll);
-  uv_poll_start(&c->dst_poll, UV_WRITABLE, dst_cb);
+  ret = task_logger_spawn(io->loop, io->log, o->reaper, o->stdout_, o->id ? o->id : "",
+                          o->namespace_ ? o->namespace_ : "", out[0], errp[0], &io->logger, err);
+  if (ret < 0)
+    goto done;
+  if (o->terminal) {
+    struct copier *c = &io->copy[STDOUT];
+    if (set_nonblock(out[1], err) < 0) {
+      ret = -EIO;
+      goto done;
+    }
+    c->dst_fd = cshim_steal_fd(&out[1]);
+  } else {
+    io->runtime_fd[STDOUT] = cshim_steal_fd(&out[1]);
+    io->runtime_fd[STDERR] = cshim_steal_fd(&errp[1]);
+  }
+done:
+  close_fd(&out[0]);
+  close_fd(&out[1]);
+  close_fd(&errp[0]);
+  close_fd(&errp[1]);
+  return ret;
 }
 
 int
-task_io_new(uv_loop_t *loop, const cshim_logger_t *log, const char *stdin_, const char *stdout_,
-            const char *stderr_, uid_t uid, gid_t gid, task_io_t **out, cshim_error_t *err)
+task_io_open(uv_loop_t *loop, const cshim_logger_t *log, const task_io_opts_t *o, task_io_t **out,
+             cshim_error_t *err)
 {
+  const char *stdin_ = o->stdin_, *stdout_ = o->stdout_, *stderr_ = o->stderr_;
+  uid_t uid = o->uid;
+  gid_t gid = o->gid;
   task_io_t *io;
   task_io_kind_t kind;
   cleanup_free char *file = NULL;
@@ -418,17 +540,17 @@ task_io_new(uv_loop_t *loop, const cshim_logger_t *log, const char *stdin_, cons
   *out = NULL;
   if (task_io_kind(stdin_, stdout_, stderr_, &kind, err) < 0)
     return cshim_error_wrap(err, "stdio");
-  if (kind == TASK_IO_NULL)
+  if (kind == TASK_IO_NULL && !o->terminal)
     return 0;
-  if (kind == TASK_IO_BINARY)
-    return cshim_error_make(err, ENOTSUP, "stdio: logging binaries (`%s`) are not supported",
-                            stdout_);
 
   io = xmalloc0(sizeof *io);
   io->loop = loop;
   io->log = log;
   io->stdin_keeper = -1;
   io->shared_fd = -1;
+  io->master_fd = -1;
+  io->terminal = o->terminal;
+  io->stdin_closed = o->stdin_closed;
   for (int i = 0; i < 3; i++) {
     struct copier *c = &io->copy[i];
     c->io = io;
@@ -438,7 +560,11 @@ task_io_new(uv_loop_t *loop, const cshim_logger_t *log, const char *stdin_, cons
   }
   uv_timer_init(loop, &io->timer);
 
-  if (kind == TASK_IO_FILE) {
+  if (kind == TASK_IO_BINARY) {
+    ret = setup_logger(io, o, err);
+    if (ret < 0)
+      goto fail;
+  } else if (kind == TASK_IO_FILE) {
     cleanup_close int fd = -1;
     ret = file_url_path(stdout_, &file, err);
     if (ret < 0)
@@ -458,12 +584,35 @@ task_io_new(uv_loop_t *loop, const cshim_logger_t *log, const char *stdin_, cons
     out_path[STDERR] = stderr_;
   }
 
+  if (o->terminal) {
+    struct copier *c = &io->copy[STDOUT];
+    ret = task_console_new(loop, log, &io->console, err);
+    if (ret < 0)
+      goto fail;
+    if (stdin_ && *stdin_) {
+      ret = setup_terminal_stdin(io, stdin_, err);
+      if (ret < 0)
+        goto fail;
+    }
+    if (kind == TASK_IO_FILE) {
+      c->dst_fd = io->shared_fd;
+      c->dst_shared = true;
+      c->dst_sync = true;
+      io->shared_refs++;
+    } else if (kind == TASK_IO_FIFO && stdout_ && *stdout_) {
+      ret = open_output(io, c, stdout_, NULL, err);
+      if (ret < 0)
+        goto fail;
+    }
+    goto opened;
+  }
+
   if (stdin_ && *stdin_) {
     ret = setup_stdin(io, stdin_, uid, gid, err);
     if (ret < 0)
       goto fail;
   }
-  for (int i = STDOUT; i <= STDERR; i++) {
+  for (int i = STDOUT; i <= STDERR && kind != TASK_IO_BINARY; i++) {
     struct copier *c = &io->copy[i];
     const char *s = i == STDOUT ? stdout_ : stderr_;
     if (s == NULL || *s == '\0')
@@ -484,6 +633,7 @@ task_io_new(uv_loop_t *loop, const cshim_logger_t *log, const char *stdin_, cons
         goto fail;
     }
   }
+opened:
   if (kind == TASK_IO_FILE && --io->shared_refs == 0)
     close_fd(&io->shared_fd);
 
@@ -494,6 +644,19 @@ fail:
   cshim_error_wrap(err, "stdio");
   task_io_close(io);
   return ret < 0 ? ret : -EIO;
+}
+
+int
+task_io_new(uv_loop_t *loop, const cshim_logger_t *log, const char *stdin_, const char *stdout_,
+            const char *stderr_, uid_t uid, gid_t gid, task_io_t **out, cshim_error_t *err)
+{
+  task_io_opts_t o = {0};
+  o.stdin_ = stdin_;
+  o.stdout_ = stdout_;
+  o.stderr_ = stderr_;
+  o.uid = uid;
+  o.gid = gid;
+  return task_io_open(loop, log, &o, out, err);
 }
 
 void
@@ -564,9 +727,11 @@ task_io_close_stdin(task_io_t *io)
 {
   if (io == NULL)
     return;
+  io->stdin_closed = true;
   close_fd(&io->stdin_keeper);
-  /* A copy that never started has nobody to notice the EOF: close the container's stdin now. */
-  if (io->copy[STDIN].used && !io->copy[STDIN].started)
+  /* A copy that never started has nobody to notice the EOF: close the container's stdin now.
+     A terminal's copy starts with the console; the FIFO's EOF is noticed then. */
+  if (io->copy[STDIN].used && !io->copy[STDIN].started && !io->terminal)
     copier_finish(&io->copy[STDIN]);
 }
 
@@ -577,6 +742,8 @@ task_io_close(task_io_t *io)
     return;
   io->closing = true;
   io->wait_cb = NULL;
+  io->ready_cb = NULL;
+  io->console_cb = NULL;
   for (int i = 0; i < 3; i++) {
     struct copier *c = &io->copy[i];
     c->finished = true;
@@ -585,5 +752,149 @@ task_io_close(task_io_t *io)
   }
   close_fd(&io->stdin_keeper);
   close_fd(&io->shared_fd);
+  close_fd(&io->master_fd);
+  task_console_close(io->console);
+  io->console = NULL;
+  /* Its pipes are closed above: a helper that exits at EOF needs no signal, others get one. */
+  if (io->logger)
+    task_logger_stop(io->logger, TASK_LOGGER_GRACE_MS, NULL, NULL);
+  io->logger = NULL;
   close_handle(io, (uv_handle_t *)&io->timer);
+}
+
+/* ---- logging binary readiness ---- */
+
+static void
+logger_ready_cb(void *data, cshim_error_t *err)
+{
+  task_io_t *io = data;
+  task_io_ready_cb cb = io->ready_cb;
+  io->ready_cb = NULL;
+  if (cb)
+    cb(io->ready_data, err);
+}
+
+int
+task_io_ready(task_io_t *io, uint64_t timeout_ms, task_io_ready_cb cb, void *data,
+              cshim_error_t *err)
+{
+  int ret;
+  if (io == NULL || io->logger == NULL)
+    return 0;
+  io->ready_cb = cb;
+  io->ready_data = data;
+  ret = task_logger_wait_ready(io->logger, timeout_ms, logger_ready_cb, io, err);
+  if (ret < 0) {
+    io->ready_cb = NULL;
+    return ret;
+  }
+  return 1;
+}
+
+/* ---- terminal ---- */
+
+const char *
+task_io_console_socket(const task_io_t *io)
+{
+  return io ? task_console_path(io->console) : NULL;
+}
+
+static int
+dup_cloexec(int fd, cshim_error_t *err)
+{
+  int r = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (r < 0)
+    return cshim_error_sys(err, errno, "console: dup");
+  return r;
+}
+
+/* The console is here: copy stdin into it and its output out. Takes master. */
+static int
+attach_console(task_io_t *io, int master, cshim_error_t *err)
+{
+  struct copier *in = &io->copy[STDIN], *out = &io->copy[STDOUT];
+  int fd;
+
+  io->master_fd = master;
+  if (set_nonblock(master, err) < 0)
+    return -EIO;
+  if (io->have_size && ioctl(master, TIOCSWINSZ, &io->size) < 0)
+    cshim_log_warn(io->log, "console: set the window size: %s", strerror(errno));
+  /* Each copy polls its own descriptor: one fd can be in the loop's epoll set only once. */
+  fd = dup_cloexec(master, err);
+  if (fd < 0)
+    return fd;
+  out->src_fd = fd;
+  out->used = true;
+  io->outputs_pending++;
+  if (out->dst_fd < 0) {
+    /* Nobody reads the output: drain the terminal anyway so that the process never blocks. */
+    out->discard = true;
+    out->dst_sync = true;
+  }
+  if (in->src_fd >= 0) {
+    fd = dup_cloexec(master, err);
+    if (fd < 0)
+      return fd;
+    in->dst_fd = fd;
+    in->used = true;
+  }
+  return task_io_start(io, err);
+}
+
+static void
+console_cb(void *data, int master, cshim_error_t *err)
+{
+  task_io_t *io = data;
+  task_io_ready_cb cb = io->console_cb;
+  void *cb_data = io->console_data;
+
+  io->console_cb = NULL;
+  task_console_close(io->console);
+  io->console = NULL;
+  if (*err == NULL && attach_console(io, master, err) < 0)
+    cshim_error_wrap(err, "terminal");
+  if (cb)
+    cb(cb_data, err);
+}
+
+int
+task_io_await_console(task_io_t *io, uint64_t timeout_ms, task_io_ready_cb cb, void *data)
+{
+  if (io == NULL || io->console == NULL)
+    return 0;
+  io->console_cb = cb;
+  io->console_data = data;
+  task_console_receive(io->console, timeout_ms, console_cb, io);
+  return 1;
+}
+
+/* The input has ended: stop feeding the terminal and let the output run dry. */
+static void
+shutdown_console(task_io_t *io)
+{
+  struct copier *out = &io->copy[STDOUT];
+  close_fd(&io->master_fd);
+  if (!out->used || out->finished)
+    return;
+  out->drain_only = true;
+  /* Waiting on a full destination: dst_cb goes on draining once it can write. */
+  if (out->len > out->off)
+    return;
+  copier_read(out);
+}
+
+int
+task_io_resize(task_io_t *io, uint32_t width, uint32_t height, cshim_error_t *err)
+{
+  if (io == NULL || !io->terminal)
+    return 0;
+  io->size.ws_col = (unsigned short)width;
+  io->size.ws_row = (unsigned short)height;
+  io->have_size = true;
+  if (io->master_fd < 0)
+    return 0; /* applied when the console arrives */
+  if (ioctl(io->master_fd, TIOCSWINSZ, &io->size) < 0)
+    return cshim_error_sys(err, errno, "resize the terminal");
+  return 0;
 }

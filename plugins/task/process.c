@@ -64,6 +64,7 @@ task_process_free(task_process_t *p)
     p->container->svc->reaper->ops->unwatch(p->container->svc->reaper, p->pid, task_process_exit_cb,
                                             p);
   task_io_close(p->io);
+  free(p->spec_json);
   free(p->exec_id);
   free(p->stdin_);
   free(p->stdout_);

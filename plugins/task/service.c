@@ -155,6 +155,9 @@ create_done(task_op_t *op, cshim_runtime_result_t *result)
 
   if (result->error) {
     err = steal_pointer(&result->error);
+    /* The runtime created it, what followed (the terminal) failed. */
+    if (op->launched)
+      goto undo;
     abandon_create(c);
     task_op_fail(op, &err);
     return;
@@ -194,6 +197,7 @@ prepare_create(task_service_t *svc, task_container_t *c,
                const Containerd__Task__V2__CreateTaskRequest *req, cshim_error_t *err)
 {
   cshim_runtime_config_t rcfg = {0};
+  task_io_opts_t io_opts;
   int ret;
 
   ret = task_options_resolve(&svc->cfg, req->options, &c->opts, err);
@@ -213,8 +217,8 @@ prepare_create(task_service_t *svc, task_container_t *c,
       return cshim_error_wrap(err, "mount rootfs");
   }
 
-  ret = task_io_new(svc->loop, svc->log, req->stdin, req->stdout, req->stderr, c->opts.io_uid,
-                    c->opts.io_gid, &c->init->io, err);
+  task_process_io_opts(c->init, &io_opts);
+  ret = task_io_open(svc->loop, svc->log, &io_opts, &c->init->io, err);
   if (ret < 0)
     return ret;
 
@@ -237,12 +241,27 @@ prepare_create(task_service_t *svc, task_container_t *c,
   return task_io_start(c->init->io, err);
 }
 
+static int
+run_create(task_op_t *op, const char *console_socket, cshim_error_t *err)
+{
+  task_container_t *c = op->container;
+  cshim_runtime_create_opts_t copts = {0};
+
+  copts.bundle = c->bundle;
+  copts.pid_file = c->pid_file;
+  copts.log_path = c->log_path;
+  copts.console_socket = console_socket;
+  copts.no_pivot = c->opts.no_pivot_root;
+  copts.no_new_keyring = c->opts.no_new_keyring;
+  task_io_runtime_fds(c->init->io, &copts.io);
+  return cshim_runtime_create(c->rt, c->id, &copts, task_op_runtime_cb, op, err);
+}
+
 static void
 handle_create(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
 {
   task_service_t *svc = data;
   const Containerd__Task__V2__CreateTaskRequest *req = (const void *)msg;
-  cshim_runtime_create_opts_t copts = {0};
   cshim_error_t err = NULL;
   task_io_kind_t kind;
   task_container_t *c;
@@ -259,14 +278,8 @@ handle_create(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
                      req->bundle ? req->bundle : "");
     return fail(call, &err);
   }
-  if (req->terminal)
-    return (void)cshim_ttrpc_call_fail(call, CSHIM_GRPC_UNIMPLEMENTED,
-                                       "terminal is not supported yet");
   if (task_io_kind(req->stdin, req->stdout, req->stderr, &kind, &err) < 0)
     return fail(call, &err);
-  if (kind == TASK_IO_BINARY)
-    return (void)cshim_ttrpc_call_fail(call, CSHIM_GRPC_UNIMPLEMENTED,
-                                       "logging binaries (binary://) are not supported yet");
 
   c = task_container_new(svc, req);
   c->next = svc->containers;
@@ -287,20 +300,12 @@ handle_create(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
     return;
   }
 
-  copts.bundle = c->bundle;
-  copts.pid_file = c->pid_file;
-  copts.log_path = c->log_path;
-  copts.no_pivot = c->opts.no_pivot_root;
-  copts.no_new_keyring = c->opts.no_new_keyring;
-  task_io_runtime_fds(c->init->io, &copts.io);
+  /* A logging binary is ready, the runtime creates, its terminal arrives: then create_done. */
   op = task_op_new(c, c->init, call, create_done, "create");
-  if (cshim_runtime_create(c->rt, c->id, &copts, task_op_runtime_cb, op, &err) < 0) {
+  if (task_launch(op, run_create, &err) < 0) {
     abandon_create(c);
     task_op_fail(op, &err);
-    return;
   }
-  /* The runtime holds its copies now; ours would keep the pipes from ever reaching EOF. */
-  task_io_close_runtime_side(c->init->io);
 }
 
 /* ---- Start ---- */
@@ -355,8 +360,7 @@ handle_start(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
     return fail(call, &err);
   }
   if (p->exec_id)
-    return (void)cshim_ttrpc_call_fail(call, CSHIM_GRPC_UNIMPLEMENTED,
-                                       "exec processes are not supported yet");
+    return task_exec_start(call, c, p);
 
   p->starting = true;
   op = task_op_new(c, p, call, start_done, "start");
@@ -523,17 +527,8 @@ handle_delete(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
   }
   if (p->state == TASK_PROC_RUNNING)
     return (void)cshim_ttrpc_call_fail(call, CSHIM_GRPC_UNKNOWN, "cannot delete a running process");
-  if (p->exec_id) {
-    task_process_t **pp;
-    for (pp = &c->execs; *pp; pp = &(*pp)->next)
-      if (*pp == p) {
-        *pp = p->next;
-        break;
-      }
-    reply_delete(call, p);
-    task_process_free(p);
-    return;
-  }
+  if (p->exec_id)
+    return task_exec_delete(call, c, p);
 
   force = p->state == TASK_PROC_CREATED;
   p->deleting = true;
@@ -724,8 +719,10 @@ handle_close_io(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *dat
     return fail(call, &err);
   /* The client's writer is gone: drop ours too, so the copy reaches EOF and the process's stdin
      is closed once what was written has been delivered. */
-  if (req->stdin)
+  if (req->stdin) {
+    p->stdin_closed = true; /* an exec's IO appears only with Start */
     task_io_close_stdin(p->io);
+  }
   reply_empty(call);
 }
 
@@ -791,8 +788,8 @@ const cshim_ttrpc_method_t task_methods[] = {
     {"Resume", task_handle_resume},
     {"Checkpoint", task_handle_checkpoint},
     {"Kill", handle_kill},
-    {"Exec", NULL},
-    {"ResizePty", NULL},
+    {"Exec", task_handle_exec},
+    {"ResizePty", task_handle_resize_pty},
     {"CloseIO", handle_close_io},
     {"Update", task_handle_update},
     {"Wait", handle_wait},

@@ -114,6 +114,91 @@ void task_io_close_stdin(task_io_t *io);
 /* Stop copying and close every fd; the memory goes once the handles have closed. NULL-safe. */
 void task_io_close(task_io_t *io);
 
+/* Everything task_io_open needs. Strings are borrowed for the call. */
+typedef struct task_io_opts_s
+{
+  const char *stdin_, *stdout_, *stderr_;
+  bool terminal; /* a console socket for the runtime; stdin/stdout are copied through the pty */
+  uid_t uid, gid;
+  /* logging binaries (binary://, binary-v2://): without a reaper they are refused (ENOTSUP) */
+  cshim_reaper_t *reaper;
+  const char *id;         /* the helper's CONTAINER_ID */
+  const char *namespace_; /* the helper's CONTAINER_NAMESPACE */
+  /* CloseIO came first: no extra writer on the stdin FIFO, so its copy ends when the client's
+     first writer leaves */
+  bool stdin_closed;
+} task_io_opts_t;
+
+/* task_io_new for every kind of stdio: FIFOs, file://, logging binaries (the helper is started
+   here; see task_io_ready), and terminals (see task_io_console_socket). *out stays NULL for null
+   IO without a terminal. */
+int task_io_open(uv_loop_t *loop, const cshim_logger_t *log, const task_io_opts_t *o,
+                 task_io_t **out, cshim_error_t *err);
+
+/* Called once; *err is NULL on success, otherwise it may be stolen (released after the call). */
+typedef void (*task_io_ready_cb)(void *data, cshim_error_t *err);
+/* Wait until the logging binary is ready (binary://: a byte or EOF on its ready pipe;
+   binary-v2://: a byte), at most timeout_ms (0 = no limit). Returns 0 when there is nothing to
+   wait for (cb is not called), 1 when cb will be called, <0 on error (cb is not called). */
+int task_io_ready(task_io_t *io, uint64_t timeout_ms, task_io_ready_cb cb, void *data,
+                  cshim_error_t *err);
+/* The console socket to give the runtime (--console-socket), or NULL. Borrowed. */
+const char *task_io_console_socket(const task_io_t *io);
+/* After the runtime succeeded: wait (at most timeout_ms) for the pty master it sends, then start
+   the copies through it. Returns 0 without a terminal (cb is not called), 1 when cb will be. */
+int task_io_await_console(task_io_t *io, uint64_t timeout_ms, task_io_ready_cb cb, void *data);
+/* TIOCSWINSZ on the terminal (width = columns, height = rows); remembered until the console
+   arrives; a no-op without a terminal. */
+int task_io_resize(task_io_t *io, uint32_t width, uint32_t height, cshim_error_t *err);
+
+/* ---- console.c: the console socket a runtime sends a terminal's pty master on ---- */
+
+typedef struct task_console_s task_console_t;
+/* master: the pty master (callee owns it) or -1 with *err set (may be stolen). */
+typedef void (*task_console_cb)(void *data, int master, cshim_error_t *err);
+
+#define TASK_CONSOLE_TIMEOUT_MS 10000u
+
+/* A listening socket `<$XDG_RUNTIME_DIR|$TMPDIR|/tmp>/ptyXXXXXX/pty.sock`; one connection is
+   accepted on the loop, the socket and its directory are removed as soon as it arrives. */
+int task_console_new(uv_loop_t *loop, const cshim_logger_t *log, task_console_t **out,
+                     cshim_error_t *err);
+/* The socket's path (borrowed; NULL once closed). */
+const char *task_console_path(const task_console_t *c);
+/* Call cb once (never from inside this call) with the master, or with an error when the runtime
+   sent something else or nothing within timeout_ms. */
+void task_console_receive(task_console_t *c, uint64_t timeout_ms, task_console_cb cb, void *data);
+/* Cancel (cb is not called), close what is open, remove the socket. NULL-safe. */
+void task_console_close(task_console_t *c);
+
+/* ---- logger.c: logging binaries ---- */
+
+typedef struct task_logger_s task_logger_t;
+/* *err NULL = success; otherwise it may be stolen (released after the call). */
+typedef void (*task_logger_cb)(void *data, cshim_error_t *err);
+
+#define TASK_LOGGER_GRACE_MS 12000u
+
+/* The helper's argv from binary://PATH?k=v&... (or binary-v2://): PATH, then each query key
+   and its first value, keys sorted; percent-escapes decoded. *v2 tells the scheme. The argv is
+   malloc'ed (free with task_logger_free_argv). */
+int task_logger_parse_uri(const char *uri, char ***argv, bool *v2, cshim_error_t *err);
+void task_logger_free_argv(char **argv);
+/* Start the helper with only CONTAINER_ID and CONTAINER_NAMESPACE in its environment, fd 3 =
+   stdout_r, fd 4 = stderr_r, fd 5 = the write end of a ready pipe (stdout_r and stderr_r stay
+   the caller's). */
+int task_logger_spawn(uv_loop_t *loop, const cshim_logger_t *log, cshim_reaper_t *reaper,
+                      const char *uri, const char *id, const char *namespace_, int stdout_r,
+                      int stderr_r, task_logger_t **out, cshim_error_t *err);
+pid_t task_logger_pid(const task_logger_t *l);
+/* cb once the helper is ready, or failed to be within timeout_ms (0 = no limit). */
+int task_logger_wait_ready(task_logger_t *l, uint64_t timeout_ms, task_logger_cb cb, void *data,
+                           cshim_error_t *err);
+/* Tear down: no more ready callback; SIGTERM unless it has exited, SIGKILL after grace_ms; cb
+   (may be NULL) once it has exited or been killed, then l is freed. Calling it again before then
+   replaces cb. */
+void task_logger_stop(task_logger_t *l, uint64_t grace_ms, task_logger_cb cb, void *data);
+
 /* ---- process.c: one process (init or exec) and its state machine ---- */
 
 typedef enum
@@ -148,6 +233,8 @@ struct task_process_s
   task_io_t *io;
   char *stdin_, *stdout_, *stderr_;
   bool terminal;
+  char *spec_json;   /* exec: the OCI process (JSON, terminal set from the request) */
+  bool stdin_closed; /* CloseIO{stdin} came (maybe before the IO existed) */
 };
 
 task_process_t *task_process_new(task_container_t *c, const char *exec_id, const char *stdin_,
@@ -220,6 +307,10 @@ struct task_op_s
   bool force;
   void *data;                    /* the op's own state, released with it by free_data */
   void (*free_data)(void *data); /* NULL = nothing to release */
+  /* task_launch (exec.c): the runtime command that makes a process, with its IO and console */
+  int (*launch_run)(task_op_t *op, const char *console_socket, cshim_error_t *err);
+  task_op_fn launch_done;
+  bool launched; /* the runtime command succeeded (what follows may still fail) */
 };
 
 /* containerd's identifier rule: 1-76 chars, [A-Za-z0-9]+([._-][A-Za-z0-9]+)*. */
@@ -250,6 +341,26 @@ void task_op_fail(task_op_t *op, cshim_error_t *err);
 
 /* Internal: SIGKILL everything left in c (runtime kill --all), errors logged. */
 void task_container_kill_all(task_container_t *c);
+
+/* ---- exec.c: exec processes, terminals (ResizePty) and the launch sequence ---- */
+
+/* Run op's runtime command once the IO of op->process is ready: run(op, console_socket, err)
+   must start it with task_op_runtime_cb; when it has succeeded (op->launched), wait for the
+   terminal. op->done then runs as usual, with result->error set if any step failed (the
+   runtime may have succeeded: see op->launched). Returns <0 (op->done not called) when nothing
+   could be started. */
+int task_launch(task_op_t *op,
+                int (*run)(task_op_t *op, const char *console_socket, cshim_error_t *err),
+                cshim_error_t *err);
+/* The IO options of p (container id for init, exec id for execs: the runc shim's CONTAINER_ID
+   for a logging binary). */
+void task_process_io_opts(const task_process_t *p, task_io_opts_t *o);
+
+void task_handle_exec(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data);
+void task_handle_resize_pty(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data);
+/* Start and Delete of an exec process (p->exec_id set), after the shared checks. */
+void task_exec_start(cshim_ttrpc_call_t *call, task_container_t *c, task_process_t *p);
+void task_exec_delete(cshim_ttrpc_call_t *call, task_container_t *c, task_process_t *p);
 
 /* ---- service.c / task.c: the plugin instance ---- */
 

@@ -5,6 +5,10 @@
 //   FAKE_RUNC_START_DELAY_MS  start sleeps this long after releasing the process
 //   FAKE_RUNC_FAIL            command name that fails with "injected failure"
 //   FAKE_RUNC_ARGV_LOG        append each invocation's argv (one line) to this file
+//   FAKE_RUNC_CONSOLE=hangup  connect to --console-socket and hang up without sending a pty
+// With --console-socket, create and exec open a pty, send its master there as runc does (name +
+// SCM_RIGHTS) and give the process the slave as controlling terminal and stdio. exec runs
+// --process's args (detached: its pid goes to --pid-file and <state>/exec.pids).
 // pause/resume stop and continue the process (state says "paused"), update keeps a copy of the
 // resources file as <state>/resources.json, checkpoint writes <image>/fake-checkpoint (and with
 // FAKE_RUNC_CRIU_FAIL fails after writing <work>/dump.log, as criu does), restore = create+start.
@@ -17,7 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +33,7 @@
 
 static const char *log_path;
 static char state_dir[4096];
+static const char *console_socket;
 
 static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
 {
@@ -118,12 +126,75 @@ static void
 remove_state(void)
 {
   char path[4200];
-  const char *names[] = {"pid", "bundle", "exec.fifo", "started", "paused", "resources.json"};
+  const char *names[] = {"pid",    "bundle",         "exec.fifo", "started",
+                         "paused", "resources.json", "exec.pids"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     snprintf(path, sizeof path, "%s/%s", state_dir, names[i]);
     unlink(path);
   }
   rmdir(state_dir);
+}
+
+/* Open a pty and send its master to --console-socket; returns the slave, -1 without a socket. */
+static int
+send_console(void)
+{
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  union
+  {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  struct msghdr msg = {0};
+  struct iovec iov;
+  struct cmsghdr *cm;
+  const char *name;
+  int s, master, slave;
+
+  if (console_socket == NULL)
+    return -1;
+  s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  snprintf(addr.sun_path, sizeof addr.sun_path, "%s", console_socket);
+  if (s < 0 || connect(s, (struct sockaddr *)&addr, sizeof addr) < 0)
+    die("connect to console socket %s: %s", console_socket, strerror(errno));
+  if (getenv("FAKE_RUNC_CONSOLE") && strcmp(getenv("FAKE_RUNC_CONSOLE"), "hangup") == 0) {
+    close(s);
+    return -1;
+  }
+  master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 || (name = ptsname(master)) == NULL)
+    die("pty: %s", strerror(errno));
+  slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0)
+    die("open %s: %s", name, strerror(errno));
+  iov.iov_base = (void *)name;
+  iov.iov_len = strlen(name);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  cm = CMSG_FIRSTHDR(&msg);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &master, sizeof master);
+  if (sendmsg(s, &msg, 0) < 0)
+    die("send the console: %s", strerror(errno));
+  close(master);
+  close(s);
+  return slave;
+}
+
+/* In the child: the pty slave becomes the session's controlling terminal and the stdio. */
+static void
+use_console(int slave)
+{
+  if (slave < 0)
+    return;
+  ioctl(slave, TIOCSCTTY, 0);
+  dup2(slave, 0);
+  dup2(slave, 1);
+  dup2(slave, 2);
 }
 
 static void
@@ -135,6 +206,7 @@ do_create(const char *bundle, const char *pid_file)
   char **argv;
   size_t n;
   pid_t pid;
+  int slave;
 
   if (mkdir(state_dir, 0700) < 0)
     die(errno == EEXIST ? "container with given ID already exists" : "mkdir state: %s",
@@ -158,6 +230,7 @@ do_create(const char *bundle, const char *pid_file)
   if (mkfifo(fifo, 0600) < 0)
     die("mkfifo: %s", strerror(errno));
   write_file("bundle", bundle);
+  slave = send_console();
 
   pid = fork();
   if (pid < 0)
@@ -166,6 +239,7 @@ do_create(const char *bundle, const char *pid_file)
     char c;
     int fd;
     setsid();
+    use_console(slave);
     fd = open(fifo, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || read(fd, &c, 1) != 1)
       _exit(120);
@@ -173,6 +247,8 @@ do_create(const char *bundle, const char *pid_file)
     execvp(argv[0], argv);
     _exit(127);
   }
+  if (slave >= 0)
+    close(slave);
   snprintf(path, sizeof path, "%d", (int)pid);
   write_file("pid", path);
   if (pid_file) {
@@ -183,6 +259,74 @@ do_create(const char *bundle, const char *pid_file)
     fclose(f);
   }
   json_decref(spec);
+}
+
+static void
+do_exec(const char *process, const char *pid_file, bool detach)
+{
+  json_t *spec, *args;
+  json_error_t jerr;
+  char **argv, line[32];
+  size_t n;
+  pid_t pid;
+  int slave, status;
+  FILE *f;
+
+  if (!exists("pid"))
+    die("container does not exist");
+  if (!alive(read_pid()))
+    die("cannot exec in a stopped container");
+  if (process == NULL)
+    die("exec: --process missing");
+  spec = json_load_file(process, 0, &jerr);
+  if (spec == NULL)
+    die("load %s: %s", process, jerr.text);
+  args = json_object_get(spec, "args");
+  n = json_array_size(args);
+  if (n == 0)
+    die("args must not be empty");
+  argv = calloc(n + 1, sizeof *argv);
+  for (size_t i = 0; i < n; i++)
+    argv[i] = strdup(json_string_value(json_array_get(args, i)));
+  if (json_is_true(json_object_get(spec, "terminal")) != (console_socket != NULL))
+    die("terminal is %s but the console socket is %s",
+        json_is_true(json_object_get(spec, "terminal")) ? "true" : "false",
+        console_socket ? "set" : "missing");
+  slave = send_console();
+  pid = fork();
+  if (pid < 0)
+    die("fork: %s", strerror(errno));
+  if (pid == 0) {
+    setsid();
+    use_console(slave);
+    execvp(argv[0], argv);
+    _exit(127);
+  }
+  if (slave >= 0)
+    close(slave);
+  if (pid_file) {
+    f = fopen(pid_file, "w");
+    if (f == NULL)
+      die("pid file %s: %s", pid_file, strerror(errno));
+    fprintf(f, "%d", (int)pid);
+    fclose(f);
+  }
+  snprintf(line, sizeof line, "%d\n", (int)pid);
+  {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/exec.pids", state_dir);
+    f = fopen(path, "a");
+    if (f) {
+      fputs(line, f);
+      fclose(f);
+    }
+  }
+  json_decref(spec);
+  if (detach)
+    return;
+  if (waitpid(pid, &status, 0) < 0)
+    die("wait: %s", strerror(errno));
+  exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
 static void
@@ -224,7 +368,17 @@ do_kill(int sig, bool all)
     die("container does not exist");
   if (all) {
     /* like runc: every process of the container, whether init is still there or not */
+    char path[4200];
+    FILE *f;
+    int epid;
     kill(-pid, sig);
+    snprintf(path, sizeof path, "%s/exec.pids", state_dir);
+    f = fopen(path, "r");
+    while (f && fscanf(f, "%d", &epid) == 1)
+      if (alive(epid))
+        kill(-epid, sig);
+    if (f)
+      fclose(f);
     return;
   }
   if (!alive(pid))
@@ -285,12 +439,28 @@ static void
 do_ps(void)
 {
   pid_t pid = read_pid();
+  char path[4200];
+  const char *sep = "";
+  FILE *f;
+  int epid;
+
   if (!exists("pid"))
     die("container does not exist");
-  if (alive(pid))
-    printf("[%d]\n", (int)pid);
-  else
-    printf("[]\n");
+  printf("[");
+  if (alive(pid)) {
+    printf("%d", (int)pid);
+    sep = ",";
+  }
+  snprintf(path, sizeof path, "%s/exec.pids", state_dir);
+  f = fopen(path, "r");
+  while (f && fscanf(f, "%d", &epid) == 1)
+    if (alive(epid)) {
+      printf("%s%d", sep, epid);
+      sep = ",";
+    }
+  if (f)
+    fclose(f);
+  printf("]\n");
 }
 
 static void
@@ -410,7 +580,8 @@ main(int argc, char **argv)
   const char *positional[4] = {NULL, NULL, NULL, NULL};
   size_t n_pos = 0;
   const char *resources = NULL, *image = NULL, *work = NULL;
-  bool force = false, all = false, leave_running = false;
+  bool force = false, all = false, leave_running = false, detach = false;
+  const char *process = NULL;
   int i;
 
   if (argv_log) {
@@ -446,6 +617,12 @@ main(int argc, char **argv)
               strcmp(a, "--manage-cgroups-mode") == 0 || strcmp(a, "--empty-ns") == 0) &&
              i + 1 < argc)
       i++;
+    else if (strcmp(a, "--console-socket") == 0 && i + 1 < argc)
+      console_socket = argv[++i];
+    else if (strcmp(a, "--process") == 0 && i + 1 < argc)
+      process = argv[++i];
+    else if (strcmp(a, "--detach") == 0 || strcmp(a, "-d") == 0)
+      detach = true;
     else if (strcmp(a, "--leave-running") == 0)
       leave_running = true;
     else if (strcmp(a, "--force") == 0)
@@ -488,6 +665,8 @@ main(int argc, char **argv)
     do_state(positional[0]);
   else if (strcmp(cmd, "ps") == 0)
     do_ps();
+  else if (strcmp(cmd, "exec") == 0)
+    do_exec(process, pid_file, detach);
   else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)
     do_pause(strcmp(cmd, "pause") == 0);
   else if (strcmp(cmd, "update") == 0)

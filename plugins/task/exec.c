@@ -1,0 +1,440 @@
+// SPDX-License-Identifier: Apache-2.0
+// Exec processes (Exec, and Start/Delete of an exec id), ResizePty, and the launch sequence
+// shared with Create: logging binary ready -> runtime command -> terminal received.
+#define _GNU_SOURCE
+#include "task.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include <cshim/util.h>
+
+#include "containerd/events/task.pb-c.h"
+#include "google/protobuf/empty.pb-c.h"
+
+#define PROCESS_SPEC_TYPE "types.containerd.io/opencontainers/runtime-spec/1/Process"
+
+/* ---- the launch sequence ---- */
+
+void
+task_process_io_opts(const task_process_t *p, task_io_opts_t *o)
+{
+  task_container_t *c = p->container;
+  memset(o, 0, sizeof *o);
+  o->stdin_ = p->stdin_;
+  o->stdout_ = p->stdout_;
+  o->stderr_ = p->stderr_;
+  o->terminal = p->terminal;
+  o->uid = c->opts.io_uid;
+  o->gid = c->opts.io_gid;
+  o->reaper = c->svc->reaper;
+  o->id = p->exec_id ? p->exec_id : c->id;
+  o->namespace_ = c->svc->namespace_;
+  o->stdin_closed = p->stdin_closed;
+}
+
+static void
+launch_finish(task_op_t *op, cshim_error_t *err)
+{
+  cshim_runtime_result_t result = {0};
+  result.error = steal_pointer(err);
+  op->launch_done(op, &result);
+  cshim_error_release(&result.error);
+}
+
+static void
+launch_console_cb(void *data, cshim_error_t *err)
+{
+  launch_finish(data, err);
+}
+
+static void
+launch_runtime_done(task_op_t *op, cshim_runtime_result_t *result)
+{
+  task_io_t *io = op->process->io;
+  if (result->error == NULL) {
+    op->launched = true;
+    if (task_io_await_console(io, TASK_CONSOLE_TIMEOUT_MS, launch_console_cb, op) > 0)
+      return;
+  }
+  op->launch_done(op, result);
+}
+
+static int
+launch_runtime(task_op_t *op, cshim_error_t *err)
+{
+  task_io_t *io = op->process->io;
+  int ret = op->launch_run(op, task_io_console_socket(io), err);
+  if (ret < 0)
+    return ret;
+  /* The runtime holds its copies now; ours would keep the pipes from ever reaching EOF. */
+  task_io_close_runtime_side(io);
+  return 0;
+}
+
+static void
+launch_ready_cb(void *data, cshim_error_t *err)
+{
+  task_op_t *op = data;
+  if (*err == NULL)
+    launch_runtime(op, err);
+  if (*err)
+    launch_finish(op, err);
+}
+
+int
+task_launch(task_op_t *op,
+            int (*run)(task_op_t *op, const char *console_socket, cshim_error_t *err),
+            cshim_error_t *err)
+{
+  task_service_t *svc = op->container->svc;
+  int ret;
+
+  op->launch_run = run;
+  op->launch_done = op->done;
+  op->done = launch_runtime_done;
+  ret = task_io_ready(op->process->io, svc->cfg.command_timeout_ms, launch_ready_cb, op, err);
+  if (ret < 0)
+    return ret;
+  if (ret > 0)
+    return 0;
+  return launch_runtime(op, err);
+}
+
+/* ---- Exec ---- */
+
+static void
+fail(cshim_ttrpc_call_t *call, cshim_error_t *err)
+{
+  cshim_ttrpc_call_fail_error(call, err);
+}
+
+static void
+reply_empty(cshim_ttrpc_call_t *call)
+{
+  Google__Protobuf__Empty empty = GOOGLE__PROTOBUF__EMPTY__INIT;
+  cshim_ttrpc_call_reply(call, &empty.base);
+}
+
+/* The request's OCI process with `terminal` taken from the request, as the runc shim does. */
+static char *
+process_spec(const Containerd__Task__V2__ExecProcessRequest *req, cshim_error_t *err)
+{
+  json_error_t jerr;
+  json_t *spec;
+  char *text;
+
+  if (req->spec == NULL || req->spec->value.len == 0) {
+    cshim_error_make(err, EINVAL, "exec `%s`: no process spec", req->exec_id);
+    return NULL;
+  }
+  spec = json_loadb((const char *)req->spec->value.data, req->spec->value.len, 0, &jerr);
+  if (spec == NULL || !json_is_object(spec)) {
+    cshim_error_make(err, EINVAL, "exec `%s`: the process spec (%s) is not a JSON object: %s",
+                     req->exec_id, req->spec->type_url ? req->spec->type_url : "",
+                     spec ? "not an object" : jerr.text);
+    json_decref(spec);
+    return NULL;
+  }
+  json_object_set_new(spec, "terminal", json_boolean(req->terminal));
+  text = json_dumps(spec, JSON_COMPACT);
+  json_decref(spec);
+  return text;
+}
+
+void
+task_handle_exec(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
+{
+  task_service_t *svc = data;
+  const Containerd__Task__V2__ExecProcessRequest *req = (const void *)msg;
+  Containerd__Events__TaskExecAdded ev = CONTAINERD__EVENTS__TASK_EXEC_ADDED__INIT;
+  cshim_error_t err = NULL;
+  task_io_kind_t kind;
+  task_container_t *c;
+  task_process_t *p, **tail;
+  char *spec;
+
+  /* The id names files in the bundle: check it before anything else. */
+  if (task_validate_id(req->exec_id, &err) < 0) {
+    cshim_error_wrap(&err, "exec id");
+    return fail(call, &err);
+  }
+  c = task_service_find(svc, req->id);
+  if (c == NULL) {
+    cshim_error_make(&err, ENOENT, "container not created: not found");
+    return fail(call, &err);
+  }
+  if (task_container_process(c, req->exec_id) != NULL) {
+    cshim_error_make(&err, EEXIST, "id %s: already exists", req->exec_id);
+    return fail(call, &err);
+  }
+  if (c->init->deleting || c->init->exited || c->init->state == TASK_PROC_STOPPED) {
+    cshim_error_make(&err, EBUSY, "cannot exec in a stopped state");
+    return fail(call, &err);
+  }
+  if (task_io_kind(req->stdin, req->stdout, req->stderr, &kind, &err) < 0)
+    return fail(call, &err);
+  if (req->spec && req->spec->type_url && strcmp(req->spec->type_url, PROCESS_SPEC_TYPE) != 0)
+    cshim_log_debug(svc->log, "exec `%s`: process spec of type `%s`", req->exec_id,
+                    req->spec->type_url);
+  spec = process_spec(req, &err);
+  if (spec == NULL)
+    return fail(call, &err);
+
+  p = task_process_new(c, req->exec_id, req->stdin, req->stdout, req->stderr, req->terminal);
+  p->spec_json = spec;
+  for (tail = &c->execs; *tail; tail = &(*tail)->next)
+    ;
+  *tail = p;
+
+  ev.container_id = c->id;
+  ev.exec_id = p->exec_id;
+  task_service_publish(svc, CSHIM_TOPIC_TASK_EXEC_ADDED, &ev.base);
+  reply_empty(call);
+}
+
+/* ---- Start (exec) ---- */
+
+static char *
+exec_file(const task_process_t *p, const char *suffix)
+{
+  char *path;
+  xasprintf(&path, "%s/%s%s", p->container->bundle, p->exec_id, suffix);
+  return path;
+}
+
+static int
+exec_run(task_op_t *op, const char *console_socket, cshim_error_t *err)
+{
+  task_container_t *c = op->container;
+  task_process_t *p = op->process;
+  cshim_runtime_exec_opts_t o = {0};
+  cleanup_free char *spec = exec_file(p, ".process.json");
+  cleanup_free char *pid_file = exec_file(p, ".pid");
+
+  o.process_json = spec;
+  o.pid_file = pid_file;
+  o.console_socket = console_socket;
+  o.log_path = c->log_path;
+  o.detach = true;
+  task_io_runtime_fds(p->io, &o.io);
+  return cshim_runtime_exec(c->rt, c->id, &o, task_op_runtime_cb, op, err);
+}
+
+/* Start failed: the process stays created (Start may be retried; Delete removes it). */
+static void
+exec_start_failed(task_op_t *op, cshim_error_t *err)
+{
+  task_process_t *p = op->process;
+  p->starting = false;
+  task_io_close(p->io);
+  p->io = NULL;
+  cshim_error_wrap(err, "OCI runtime exec failed");
+  task_op_fail(op, err);
+}
+
+static void
+exec_done(task_op_t *op, cshim_runtime_result_t *result)
+{
+  task_container_t *c = op->container;
+  task_process_t *p = op->process;
+  Containerd__Events__TaskExecStarted ev = CONTAINERD__EVENTS__TASK_EXEC_STARTED__INIT;
+  Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
+  cleanup_free char *spec = exec_file(p, ".process.json");
+  cleanup_free char *pid_file = exec_file(p, ".pid");
+  cshim_error_t err = NULL;
+  pid_t pid = 0;
+
+  unlink(spec);
+  if (result->error) {
+    err = steal_pointer(&result->error);
+    /* The terminal did not come although the process runs: do not leave it behind. */
+    if (op->launched && cshim_read_pid_file(pid_file, &pid, NULL) == 0 && pid > 0)
+      kill(pid, SIGKILL);
+    return exec_start_failed(op, &err);
+  }
+  if (cshim_read_pid_file(pid_file, &pid, &err) < 0 || pid <= 0) {
+    if (err == NULL)
+      cshim_error_make(&err, EIO, "pid file `%s` holds no pid", pid_file);
+    return exec_start_failed(op, &err);
+  }
+  p->pid = pid;
+  /* The process is ours (reparented to the subreaper when the runtime exited); an exit that
+     was reaped before this watch is replayed on the next loop turn. */
+  if (task_process_watch(p, &err) < 0) {
+    kill(pid, SIGKILL);
+    p->pid = 0;
+    return exec_start_failed(op, &err);
+  }
+  p->starting = false;
+  if (p->state == TASK_PROC_CREATED)
+    p->state = TASK_PROC_RUNNING;
+  ev.container_id = c->id;
+  ev.exec_id = p->exec_id;
+  ev.pid = (uint32_t)pid;
+  task_service_publish(c->svc, CSHIM_TOPIC_TASK_EXEC_STARTED, &ev.base);
+  resp.pid = (uint32_t)pid;
+  cshim_ttrpc_call_reply(op->call, &resp.base);
+  op->call = NULL;
+  task_op_free(op);
+  /* An exit reaped while starting goes out only now, after TaskExecStarted. */
+  if (p->exit_pending)
+    task_process_finish_exit(p);
+}
+
+static int
+write_spec(const char *path, const char *text, cshim_error_t *err)
+{
+  size_t len = strlen(text), off = 0;
+  cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return cshim_error_sys(err, errno, "create `%s`", path);
+  while (off < len) {
+    ssize_t n = write(fd, text + off, len - off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return cshim_error_sys(err, n < 0 ? errno : EIO, "write `%s`", path);
+    off += (size_t)n;
+  }
+  return 0;
+}
+
+void
+task_exec_start(cshim_ttrpc_call_t *call, task_container_t *c, task_process_t *p)
+{
+  task_service_t *svc = c->svc;
+  cleanup_free char *spec = exec_file(p, ".process.json");
+  cleanup_free char *pid_file = exec_file(p, ".pid");
+  cshim_error_t err = NULL;
+  task_io_opts_t o;
+  task_op_t *op;
+
+  if (c->rt == NULL) {
+    cshim_error_make(&err, EBUSY, "container `%s` has no runtime", c->id);
+    return fail(call, &err);
+  }
+  task_process_io_opts(p, &o);
+  if (task_io_open(svc->loop, svc->log, &o, &p->io, &err) < 0 || task_io_start(p->io, &err) < 0)
+    goto fail;
+  if (write_spec(spec, p->spec_json, &err) < 0)
+    goto fail;
+  if (unlink(pid_file) < 0 && errno != ENOENT) {
+    cshim_error_sys(&err, errno, "remove stale `%s`", pid_file);
+    goto fail;
+  }
+
+  p->starting = true;
+  op = task_op_new(c, p, call, exec_done, "exec");
+  if (task_launch(op, exec_run, &err) < 0) {
+    unlink(spec);
+    exec_start_failed(op, &err);
+  }
+  return;
+
+fail:
+  task_io_close(p->io);
+  p->io = NULL;
+  cshim_ttrpc_call_fail_error(call, &err);
+}
+
+/* ---- Delete (exec) ---- */
+
+static void
+fail_waiters(task_process_t *p, const char *why)
+{
+  task_waiter_t *w;
+  while ((w = p->waiters) != NULL) {
+    p->waiters = w->next;
+    cshim_ttrpc_call_fail(w->call, CSHIM_GRPC_NOT_FOUND, why);
+    free(w);
+  }
+}
+
+static void
+exec_delete_io_done_cb(void *data)
+{
+  task_op_t *op = data;
+  task_container_t *c = op->container;
+  task_process_t *p = op->process, **pp;
+  Containerd__Events__TaskDelete ev = CONTAINERD__EVENTS__TASK_DELETE__INIT;
+  Containerd__Task__V2__DeleteResponse resp = CONTAINERD__TASK__V2__DELETE_RESPONSE__INIT;
+  Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+  cleanup_free char *pid_file = exec_file(p, ".pid");
+
+  task_io_close(p->io);
+  p->io = NULL;
+  unlink(pid_file);
+
+  task_process_exited_at(p, &ts);
+  /* containerd's docs: exec deletes SHOULD publish TaskDelete, with the exec id as `id`. */
+  ev.container_id = c->id;
+  ev.pid = (uint32_t)p->pid;
+  ev.exit_status = p->exit_status;
+  ev.exited_at = &ts;
+  ev.id = p->exec_id;
+  task_service_publish(c->svc, CSHIM_TOPIC_TASK_DELETE, &ev.base);
+
+  resp.pid = (uint32_t)p->pid;
+  resp.exit_status = p->exit_status;
+  resp.exited_at = &ts;
+  cshim_ttrpc_call_reply(op->call, &resp.base);
+  op->call = NULL;
+
+  for (pp = &c->execs; *pp; pp = &(*pp)->next)
+    if (*pp == p) {
+      *pp = p->next;
+      break;
+    }
+  fail_waiters(p, "process deleted before it ran: not found");
+  op->process = NULL;
+  task_process_free(p);
+  task_op_free(op);
+}
+
+void
+task_exec_delete(cshim_ttrpc_call_t *call, task_container_t *c, task_process_t *p)
+{
+  task_op_t *op;
+
+  p->deleting = true;
+  op = task_op_new(c, p, call, NULL, "delete exec");
+  /* Like the runc shim: up to 2 s for the output copies to finish, then everything is closed
+     (a logging binary is stopped first). */
+  if (p->io)
+    task_io_wait(p->io, TASK_IO_DRAIN_TIMEOUT_MS, exec_delete_io_done_cb, op);
+  else
+    exec_delete_io_done_cb(op);
+}
+
+/* ---- ResizePty ---- */
+
+void
+task_handle_resize_pty(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
+{
+  task_service_t *svc = data;
+  const Containerd__Task__V2__ResizePtyRequest *req = (const void *)msg;
+  cshim_error_t err = NULL;
+  task_container_t *c = task_service_find(svc, req->id);
+  task_process_t *p;
+
+  if (c == NULL) {
+    cshim_error_make(&err, ENOENT, "container not created: not found");
+    return fail(call, &err);
+  }
+  p = task_container_process(c, req->exec_id);
+  if (p == NULL) {
+    cshim_error_make(&err, ENOENT, "process does not exist %s: not found", req->exec_id);
+    return fail(call, &err);
+  }
+  /* Without a terminal this is a no-op, as in the runc shim. */
+  if (task_io_resize(p->io, req->width, req->height, &err) < 0)
+    return fail(call, &err);
+  reply_empty(call);
+}
