@@ -10,11 +10,11 @@
 #define TASK_DEBUG_STATE_NAME "tasks"
 
 /* The process table as a JSON array (caller frees), one object per process, init first:
-   {"container_id", "exec_id" ("" for init), "pid", "status" ("created", "running",
-   "stopped"), "io" ("null", "fifo", "file", "binary"), "stdin", "stdout", "stderr",
-   "terminal", "exit_status" (null until exited), "exited_at" (Unix seconds, once exited),
-   "bundle", "runtime" (init only)}. Containers still being created are left out. data = the
-   task_service_t. */
+   {"container_id", "exec_id" ("" for init), "pid", "status" ("created", "running", "pausing",
+   "stopped"; paused is the runtime's to tell, through State), "io" ("null", "fifo", "file",
+   "binary"), "stdin", "stdout", "stderr", "terminal", "exit_status" (null until exited),
+   "exited_at" (Unix seconds, once exited), "bundle", "runtime" (init only)}. Containers still
+   being created are left out. data = the task_service_t. */
 char *task_debug_state_json(void *data);
 
 /* Register svc's table as state source "tasks" with host (NULL: nothing happens). A failure is

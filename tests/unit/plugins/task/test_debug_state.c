@@ -117,6 +117,16 @@ test_debug_state_lists_init_and_exec_processes(void **state)
 
   json_decref(j);
   free(text);
+
+  c1->pausing = true;
+  text = task_debug_state_json(&svc);
+  j = json_loads(text, 0, NULL);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(j, 1), "status")),
+                      "pausing");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(j, 2), "status")),
+                      "stopped");
+  json_decref(j);
+  free(text);
   free_containers(&svc);
 }
 
