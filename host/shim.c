@@ -262,6 +262,8 @@ debug_address (const shim_t *s, const host_flags_t *flags, const char *bundle)
   dir = xstrdup (s->socket_path);
   address = host_address_socket (dirname (dir), flags->address ? flags->address : "",
                                  flags->namespace_ ? flags->namespace_ : "", group, true);
+  if (address == NULL)
+    return NULL;
   return xstrdup (host_address_path (address));
 }
 

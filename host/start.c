@@ -442,6 +442,9 @@ run(struct start_state *s, const host_flags_t *flags, const host_start_params_t 
   socket_dir = p->socket_dir ? p->socket_dir : s->opts.socket_dir;
   s->address = host_address_socket(socket_dir, grpc_address ? grpc_address : "", flags->namespace_,
                                    s->group, false);
+  if (s->address == NULL)
+    return cshim_error_make(err, ENOENT, "hash the shim socket name: %s is not available",
+                            CSHIM_NETTLE_SONAME);
 
   ret = host_address_listen(s->address, &s->listen_fd, &existing, err);
   if (ret < 0)

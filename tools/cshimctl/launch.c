@@ -432,7 +432,7 @@ debug_address(const ctl_opts_t *o, const char *address, const char *grpc)
   }
   dir = xstrdup(ctl_socket_path(address));
   computed = host_address_socket(dirname(dir), grpc, o->namespace_, group, true);
-  if (stat(host_address_path(computed), &st) < 0 || !S_ISSOCK(st.st_mode))
+  if (computed == NULL || stat(host_address_path(computed), &st) < 0 || !S_ISSOCK(st.st_mode))
     return NULL;
   return steal_pointer(&computed);
 }
