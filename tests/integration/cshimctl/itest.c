@@ -388,7 +388,9 @@ itest_wait_socket(const char *path, int timeout_ms)
   uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
   struct sockaddr_un sun = {.sun_family = AF_UNIX};
 
-  snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+  if (strlen(path) >= sizeof(sun.sun_path))
+    return false;
+  memcpy(sun.sun_path, path, strlen(path) + 1);
   while (now_ms() < deadline) {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
@@ -459,7 +461,9 @@ itest_http(const char *socket_path, const char *raw, size_t len, char **response
   size_t buf_len = 0;
   int fd, status = -1;
 
-  snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", socket_path);
+  if (strlen(socket_path) >= sizeof(sun.sun_path))
+    return -1;
+  memcpy(sun.sun_path, socket_path, strlen(socket_path) + 1);
   fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
     send(fd, raw, len, MSG_NOSIGNAL);

@@ -36,7 +36,7 @@ typedef struct fixture_s
 {
   itest_t t;
   char config[256];
-  char grpc[256];   /* containerd's gRPC address as the shims are told (nobody serves it) */
+  char grpc[200];   /* containerd's gRPC address as the shims are told (nobody serves it) */
   char events[256]; /* TTRPC_ADDRESS: `cshimctl events` serves it */
   char events_out[256];
   char path_env[4096];
@@ -251,7 +251,8 @@ test_cshimctl_says_what_went_wrong(void **state)
   itest_result_free(&r);
 
   snprintf(stale, sizeof(stale), "%s/stale.sock", f->t.dir);
-  snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", stale);
+  assert_true(strlen(stale) < sizeof(sun.sun_path));
+  memcpy(sun.sun_path, stale, strlen(stale) + 1);
   fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
   close(fd);

@@ -38,9 +38,9 @@ typedef struct fixture_s
   char *bundle;
   char config[256];
   char address[256]; /* -address: containerd's gRPC socket (never served here) */
-  char sockdir[256]; /* where -socket lives */
-  char sock[256];    /* -socket */
-  char log[256];     /* the daemon's stderr */
+  char sockdir[160]; /* where -socket lives */
+  char sock[200];    /* -socket */
+  char log[200];     /* the daemon's stderr */
   char debug[256];   /* the debug socket the shim computes */
   pid_t shim;
 } fixture_t;
@@ -61,6 +61,7 @@ setup(void **state)
   snprintf(f->sock, sizeof(f->sock), "%s/shim.sock", f->sockdir);
   snprintf(f->log, sizeof(f->log), "%s/shim.log", f->t.dir);
   computed = host_address_socket(f->sockdir, f->address, f->t.ns, "d1", true);
+  assert_non_null(computed);
   snprintf(f->debug, sizeof(f->debug), "%s", host_address_path(computed));
   free(computed);
   xasprintf(&text,
@@ -400,7 +401,8 @@ test_debug_serves_inherited_fd_4(void **state)
   int fd;
 
   snprintf(path, sizeof(path), "%s/fd4.sock", f->t.dir);
-  snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+  assert_true(strlen(path) < sizeof(sun.sun_path));
+  memcpy(sun.sun_path, path, strlen(path) + 1);
   fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
   assert_int_equal(listen(fd, 8), 0);
