@@ -10,6 +10,13 @@ if (TARGET debug)
   target_include_directories (test_plugin_debug PRIVATE ${CMAKE_CURRENT_LIST_DIR}
                               ${PROJECT_SOURCE_DIR}/plugins/debug)
   set_tests_properties (test_plugin_debug PROPERTIES TIMEOUT 120)
+
+  cshim_add_unit_test (test_plugin_debug_metrics
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/debug/test_metrics.c
+            ${PROJECT_SOURCE_DIR}/plugins/debug/metrics.c
+    LIBS cshim_sdk cshim_debug_deps)
+  target_include_directories (test_plugin_debug_metrics PRIVATE
+                              ${PROJECT_SOURCE_DIR}/plugins/debug)
 endif ()
 
 if (TARGET cshim_task_core)
