@@ -91,11 +91,25 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 ctr_() { timeout -k 5 60 ctr --address "$sock" --namespace "$ns" "$@"; }
-# run_ [ctr run flags, single tokens like --log-uri=X] <id> <command...>: ctr stops parsing flags
-# at the first positional argument, which with --rootfs is the rootfs path.
+# run_ [ctr run flags] <id> <command...>: ctr stops parsing flags at the first positional
+# argument, which with --rootfs is the rootfs path, so the flags are moved before it. A flag
+# takes the next word as its value unless it is one of ctr run's booleans or has "=value".
 run_() {
   local flags=()
-  while [ $# -gt 0 ] && [ "${1#-}" != "$1" ]; do flags+=("$1"); shift; done
+  while [ $# -gt 0 ] && [ "${1#-}" != "$1" ]; do
+    case "$1" in
+      --*=* | -d | --detach | --rm | --null-io | -t | --tty | --read-only | --net-host | \
+        --privileged | --allow-new-privs | --no-pivot | --seccomp | --cni | --rootfs | \
+        --runc-systemd-cgroup)
+        flags+=("$1")
+        shift
+        ;;
+      *)
+        flags+=("$1" "$2")
+        shift 2
+        ;;
+    esac
+  done
   ctr_ run --runtime "$runtime" "${flags[@]}" --rootfs "$rootfs" "$@"
 }
 
