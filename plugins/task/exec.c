@@ -433,7 +433,11 @@ task_handle_resize_pty(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, vo
     cshim_error_make(&err, ENOENT, "process does not exist %s: not found", req->exec_id);
     return fail(call, &err);
   }
-  /* Without a terminal this is a no-op, as in the runc shim. */
+  /* The runc shim's exec state machine refuses this once the exec has exited (its init does
+     not); without a terminal it is a no-op. */
+  if (p->exec_id && (p->exited || p->state == TASK_PROC_STOPPED))
+    return (void)cshim_ttrpc_call_fail(call, CSHIM_GRPC_UNKNOWN,
+                                       "cannot resize a stopped container");
   if (task_io_resize(p->io, req->width, req->height, &err) < 0)
     return fail(call, &err);
   reply_empty(call);

@@ -578,6 +578,18 @@ test_exec_runs_with_fifo_io_and_events_in_order(void **state)
   protobuf_c_message_free_unpacked(&st->base, NULL);
   mock_call_free(c);
 
+  /* as the runc shim: a stopped exec cannot be resized, terminal or not */
+  {
+    Containerd__Task__V2__ResizePtyRequest rr = CONTAINERD__TASK__V2__RESIZE_PTY_REQUEST__INIT;
+    rr.id = "c1";
+    rr.exec_id = "e1";
+    rr.width = 80;
+    rr.height = 24;
+    c = call(f, "ResizePty", &rr.base);
+    assert_int_equal(c->code, CSHIM_GRPC_UNKNOWN);
+    assert_string_equal(c->message, "cannot resize a stopped container");
+    mock_call_free(c);
+  }
   del = delete_process(f, "c1", "e1");
   assert_int_equal(del->pid, epid);
   assert_int_equal(del->exit_status, 4);
