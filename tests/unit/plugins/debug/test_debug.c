@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -200,21 +201,24 @@ close_plugin(fixture_t *f)
 }
 
 static int
+remove_entry_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  remove(path);
+  return 0;
+}
+
+static int
 teardown(void **state)
 {
   fixture_t *f = *state;
-  char cmd[256];
 
   close_plugin(f);
   mock_host_fini(&f->h);
-  /* Directories and sockets only, made by this test. */
-  snprintf(cmd, sizeof(cmd), "%s/s/deeper", f->dir);
-  unlink(f->sock);
-  rmdir(cmd);
-  snprintf(cmd, sizeof(cmd), "%s/s", f->dir);
-  rmdir(cmd);
-  rmdir(f->state_dir);
-  rmdir(f->dir);
+  /* Everything in the directory was made by this test (sockets, the state directory). */
+  nftw(f->dir, remove_entry_cb, 16, FTW_DEPTH | FTW_PHYS);
   for (size_t i = 0; i < f->h.n_props; i++)
     if (strcmp(f->h.prop_keys[i], CSHIM_PROP_STATE_DIR) == 0)
       free((char *)f->h.prop_values[i]);
