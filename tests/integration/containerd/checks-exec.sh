@@ -173,10 +173,17 @@ check_go_task_client() {
   mkdir -p "$bundle" "$tmp/gowork"
   cp -a "$rootfs" "$bundle/rootfs"
   runc spec --bundle "$bundle" || { echo "runc spec failed"; return 1; }
+  # Where containerd runs in a private mount namespace (setup-oci-runtime.sh: crun on a hybrid
+  # cgroup host), so does this shim.
+  local wrap=()
+  if [ "${CSHIM_IT_PRIVATE_MOUNTS:-0}" = 1 ] || { [ "${tc_oci_runtime:-runc}" = crun ] &&
+    declare -F tc_unified_has_controllers >/dev/null && tc_unified_has_controllers; }; then
+    wrap=(unshare --mount --propagation private -- bash -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$@"' shim)
+  fi
   # events go to the private containerd, which takes them although it knows no such task
-  (cd "$bundle" && TTRPC_ADDRESS="$sock_ttrpc" CSHIM_CONFIG="$prefix/etc/cshim/cshim.yaml" \
-    exec "$prefix/bin/containerd-shim-cshim-v2" -namespace "$ns" -id go-exec -address "$grpc_sock" \
-    -socket "$sock") 2>"$tmp/go-shim.log" &
+  (cd "$bundle" && TTRPC_ADDRESS="$sock_ttrpc" CSHIM_CONFIG="${CSHIM_IT_CONFIG:-$prefix/etc/cshim/cshim.yaml}" \
+    exec "${wrap[@]}" "$prefix/bin/containerd-shim-cshim-v2" -namespace "$ns" -id go-exec \
+    -address "$grpc_sock" -socket "$sock") 2>"$tmp/go-shim.log" &
   shim_pid=$!
   for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
   [ -S "$sock" ] || { echo "the shim did not listen"; cat "$tmp/go-shim.log"; kill -9 "$shim_pid"; return 1; }
