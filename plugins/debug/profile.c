@@ -12,9 +12,49 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dlfcn.h>
 #include <gperftools/profiler.h>
 
 #include <cshim/util.h>
+
+/* gperftools' profiler is opened on the first profile request, not linked: it brings libstdc++,
+   libunwind and friends (over 1 MB resident), which no shim should carry until someone asks
+   for a profile. Its header gives the types; the soname comes from the build. Once opened it
+   stays (its signal handler may still be installed). */
+static struct
+{
+  bool tried;
+  void *handle;
+  int (*start)(const char *fname);
+  void (*stop)(void);
+  void (*get_state)(struct ProfilerState *state);
+} profiler;
+
+static const char *
+load_profiler(void)
+{
+  static char why[512];
+  if (profiler.handle)
+    return NULL;
+  if (profiler.tried)
+    return why;
+  profiler.tried = true;
+  profiler.handle = dlopen(CSHIM_PROFILER_SONAME, RTLD_NOW | RTLD_LOCAL);
+  if (profiler.handle == NULL) {
+    snprintf(why, sizeof(why), "load %s: %s", CSHIM_PROFILER_SONAME, dlerror());
+    return why;
+  }
+  *(void **)&profiler.start = dlsym(profiler.handle, "ProfilerStart");
+  *(void **)&profiler.stop = dlsym(profiler.handle, "ProfilerStop");
+  *(void **)&profiler.get_state = dlsym(profiler.handle, "ProfilerGetCurrentState");
+  if (!profiler.start || !profiler.stop || !profiler.get_state) {
+    snprintf(why, sizeof(why), "%s lacks the profiler API", CSHIM_PROFILER_SONAME);
+    dlclose(profiler.handle);
+    profiler.handle = NULL;
+    return why;
+  }
+  return NULL;
+}
 
 struct debug_profile_s
 {
@@ -45,7 +85,7 @@ static void
 stop_profiler(debug_profile_t *p)
 {
   if (p->running) {
-    ProfilerStop();
+    profiler.stop();
     p->running = false;
   }
 }
@@ -143,12 +183,18 @@ debug_profile_request(debug_t *d, debug_conn_t *conn, unsigned seconds)
   static unsigned serial;
   debug_profile_t *p;
   struct ProfilerState state;
+  const char *why;
 
   if (d->profile) {
     debug_http_respond_text(conn, 409, "a CPU profile is already running");
     return;
   }
-  ProfilerGetCurrentState(&state);
+  why = load_profiler();
+  if (why) {
+    debug_http_respond_text(conn, 501, "the CPU profiler is not available: %s", why);
+    return;
+  }
+  profiler.get_state(&state);
   if (state.enabled) {
     debug_http_respond_text(conn, 409, "the CPU profiler is in use (CPUPROFILE?)");
     return;
@@ -163,7 +209,7 @@ debug_profile_request(debug_t *d, debug_conn_t *conn, unsigned seconds)
   p->conn = conn;
   p->fd = -1;
   xasprintf(&p->path, "%s/cpu-%d-%u.prof", d->profile_dir, (int)getpid(), ++serial);
-  if (!ProfilerStart(p->path)) {
+  if (!profiler.start(p->path)) {
     debug_http_respond_text(conn, 500, "the CPU profiler did not start (file `%s`)", p->path);
     free(p->path);
     free(p);

@@ -6,7 +6,7 @@ if (TARGET debug)
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/debug/test_debug.c
             ${CMAKE_CURRENT_LIST_DIR}/mock_host.c
             ${CSHIM_DEBUG_SOURCES}
-    LIBS cshim_sdk cshim_proto cshim_debug_deps)
+    LIBS cshim_sdk cshim_proto cshim_debug_deps ${CSHIM_PROFILER_LIBRARY})
   target_include_directories (test_plugin_debug PRIVATE ${CMAKE_CURRENT_LIST_DIR}
                               ${PROJECT_SOURCE_DIR}/plugins/debug)
   set_tests_properties (test_plugin_debug PROPERTIES TIMEOUT 120)
