@@ -178,6 +178,11 @@ task_handle_exec(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *da
     cshim_error_make(&err, EBUSY, "cannot exec in a stopped state");
     return fail(call, &err);
   }
+  /* Created from a checkpoint: nothing runs until Start restores it. */
+  if (c->checkpoint && c->init->state == TASK_PROC_CREATED) {
+    cshim_error_make(&err, EBUSY, "cannot exec in a created state");
+    return fail(call, &err);
+  }
   if (task_io_kind(req->stdin, req->stdout, req->stderr, &kind, &err) < 0)
     return fail(call, &err);
   if (req->spec && req->spec->type_url && strcmp(req->spec->type_url, PROCESS_SPEC_TYPE) != 0)

@@ -155,6 +155,26 @@ check_log_uri_binary_v2() {
   return $bad
 }
 
+check_exec_parallel() {
+  start_sleeper it-execpar || return 1
+  local i bad=0 pids=()
+  for i in $(seq 20); do
+    ctr_ task exec --exec-id "p$i" it-execpar /bin/sh -c "echo out-$i; exit $((i % 7))" \
+      >"$tmp/par-exec-$i.out" 2>&1 &
+    pids+=($!)
+  done
+  for i in $(seq 20); do
+    wait "${pids[$((i - 1))]}"
+    local rc=$?
+    [ "$rc" = $((i % 7)) ] || { echo "exec p$i: status $rc, want $((i % 7)): $(cat "$tmp/par-exec-$i.out")"; bad=1; }
+    [ "$(cat "$tmp/par-exec-$i.out")" = "out-$i" ] || { echo "exec p$i said: $(cat "$tmp/par-exec-$i.out")"; bad=1; }
+  done
+  # nothing is left behind in the bundle
+  ls "$bundles/it-execpar" | grep -E '^p[0-9]+\.(pid|process\.json)$' && { echo "exec files left in the bundle"; bad=1; }
+  remove_task it-execpar
+  return $bad
+}
+
 # The calls ctr cannot make (ResizePty, CloseIO on a terminal, exec Delete/State details) through
 # containerd 1.6's own Go task client, on a shim launched directly (no containerd involved).
 check_go_task_client() {
@@ -205,6 +225,7 @@ check "exec: output, stderr and exit status" check_exec_output_and_status
 check "exec: piped stdin reaches EOF" check_exec_stdin
 check "exec: a duplicate exec id is refused; ps and kill of an exec" check_exec_duplicate_id
 check "exec: events exec-added, exec-started, exit, delete" check_exec_events
+check "exec: twenty at once in one container" check_exec_parallel
 check "run -t: a pty with the client's size" check_run_tty
 check "exec -t: a pty with the client's size, input through it" check_exec_tty
 check "--log-uri binary:// for run and exec" check_log_uri_binary
