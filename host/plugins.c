@@ -2,6 +2,8 @@
 // The shim's plugin set: load modules, order them, init, register ttrpc services, close, unload.
 #include "plugins.h"
 
+#include <dlfcn.h>
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@ struct plugin
   bool allow_all; /* requires is { "*" } */
   char *state_dir;
   char *fields;
+  char *type_copy, *id_copy; /* info.type/id once a skipped module is unmapped */
   cshim_logger_t log;
   cshim_init_ctx_t ctx;
   void *instance;
@@ -137,8 +140,8 @@ static struct plugin *
 find_plugin(const host_plugins_t *set, const char *type, const char *id)
 {
   for (size_t i = 0; i < set->n; i++) {
-    const cshim_plugin_t *d = set->plugins[i].module->desc;
-    if (strcmp(d->type, type) == 0 && strcmp(d->id, id) == 0)
+    const host_plugin_info_t *info = &set->plugins[i].info;
+    if (strcmp(info->type, type) == 0 && strcmp(info->id, id) == 0)
       return &set->plugins[i];
   }
   return NULL;
@@ -475,6 +478,23 @@ close_plugins(host_plugins_t *set)
   }
 }
 
+/* A skipped plugin keeps nothing alive (that is the contract of CSHIM_PLUGIN_SKIP), so its
+   module is unmapped at once: a plugin that only serves when enabled (debug) then costs a
+   running shim no memory. Its names are kept for listings. */
+static void
+unmap_skipped(struct plugin *p)
+{
+  if (p->module->handle == NULL)
+    return;
+  p->type_copy = xstrdup(p->info.type);
+  p->id_copy = xstrdup(p->info.id);
+  p->info.type = p->type_copy;
+  p->info.id = p->id_copy;
+  dlclose(p->module->handle);
+  p->module->handle = NULL;
+  p->module->desc = NULL;
+}
+
 int
 host_plugins_init(host_plugins_t *set, cshim_error_t *err)
 {
@@ -503,6 +523,7 @@ host_plugins_init(host_plugins_t *set, cshim_error_t *err)
       else
         cshim_log_info(&p->log, "skip loading plugin");
       cshim_error_release(&plugin_err);
+      unmap_skipped(p);
       continue;
     }
 
@@ -571,6 +592,8 @@ host_plugins_unload(host_plugins_t *set)
     host_loader_close(p->module);
     free(p->state_dir);
     free(p->fields);
+    free(p->type_copy);
+    free(p->id_copy);
   }
   for (char **prop = set->properties; prop && *prop; prop++)
     free(*prop);
