@@ -6,6 +6,8 @@
 //   FAKE_RUNC_FAIL            command name that fails with "injected failure"
 //   FAKE_RUNC_ARGV_LOG        append each invocation's argv (one line) to this file
 //   FAKE_RUNC_CONSOLE=hangup  connect to --console-socket and hang up without sending a pty
+//   FAKE_RUNC_EXEC_DELAY_MS   exec --detach waits this long before exiting (the process may be
+//                             gone by then: its exit reaches the shim before the pid file is read)
 // With --console-socket, create and exec open a pty, send its master there as runc does (name +
 // SCM_RIGHTS) and give the process the slave as controlling terminal and stdio. exec runs
 // --process's args (detached: its pid goes to --pid-file and <state>/exec.pids).
@@ -322,8 +324,11 @@ do_exec(const char *process, const char *pid_file, bool detach)
     }
   }
   json_decref(spec);
-  if (detach)
+  if (detach) {
+    if (getenv("FAKE_RUNC_EXEC_DELAY_MS"))
+      msleep(atol(getenv("FAKE_RUNC_EXEC_DELAY_MS")));
     return;
+  }
   if (waitpid(pid, &status, 0) < 0)
     die("wait: %s", strerror(errno));
   exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));

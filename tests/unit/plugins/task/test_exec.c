@@ -612,6 +612,30 @@ test_exec_runs_with_fifo_io_and_events_in_order(void **state)
 }
 
 static void
+test_exec_exit_reaped_before_its_pid_is_read_follows_exec_started(void **state)
+{
+  struct fixture *f = *state;
+  int started, exited;
+  mock_call_t *w;
+
+  create(f, "fast");
+  start(f, "fast", NULL);
+  assert_int_equal(
+      exec_io(f, "fast", "quick", "[\"/bin/sh\",\"-c\",\"exit 9\"]", false, NULL, NULL, NULL), 0);
+  w = wait_call(f, "fast", "quick");
+  setenv("FAKE_RUNC_EXEC_DELAY_MS", "300", 1);
+  start(f, "fast", "quick");
+  unsetenv("FAKE_RUNC_EXEC_DELAY_MS");
+  assert_int_equal(wait_status(f, w), 9);
+  started = mock_ctx_find_event(&f->m, "/tasks/exec-started", 0);
+  exited = mock_ctx_find_event(&f->m, "/tasks/exit", 0);
+  assert_true(started >= 0);
+  assert_true(exited > started);
+  delete_ok(f, "fast", "quick");
+  finish_container(f, "fast");
+}
+
+static void
 test_exec_answers_errors_with_containerd_codes(void **state)
 {
   struct fixture *f = *state;
@@ -1001,6 +1025,8 @@ main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_exec_runs_with_fifo_io_and_events_in_order, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(
+          test_exec_exit_reaped_before_its_pid_is_read_follows_exec_started, setup, teardown),
       cmocka_unit_test_setup_teardown(test_exec_answers_errors_with_containerd_codes, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_exec_stdin_closed_before_start_still_gets_its_input,
