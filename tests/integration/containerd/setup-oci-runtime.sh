@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: Apache-2.0
+# Sourced by run.sh before it starts containerd: picks the OCI runtime the shim drives and, where
+# the host needs it, runs containerd and its shims in a private mount namespace.
+#
+# env: CSHIM_IT_OCI_RUNTIME=crun  run the whole suite with crun: a shim config selecting it (unless
+#        CSHIM_IT_CONFIG names one) and, on a hybrid cgroup host whose cgroup2 mount carries
+#        controllers (crun 1.8 then refuses: "cgroups in hybrid mode not supported"), containerd
+#        and its shims in a private mount namespace without that cgroup2 mount (pure v1 for
+#        them; the host is untouched).
+#      CSHIM_IT_PRIVATE_MOUNTS=1  that private mount namespace with any runtime.
+
+tc_oci_runtime=${CSHIM_IT_OCI_RUNTIME:-runc}
+tc_cgroups=() # cgroup directories checks create, removed at exit
+
+tc_unified_has_controllers() {
+  grep -q ' /sys/fs/cgroup/unified .* - cgroup2 ' /proc/self/mountinfo &&
+    [ -n "$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null)" ]
+}
+
+if [ "$tc_oci_runtime" != runc ] && [ -z "${CSHIM_IT_CONFIG:-}" ]; then
+  printf 'version: 1\nplugins:\n  io.containerd.ttrpc.v1.task:\n    runtime: %s\n' \
+    "$tc_oci_runtime" >"$tmp/cshim-$tc_oci_runtime.yaml"
+  CSHIM_IT_CONFIG="$tmp/cshim-$tc_oci_runtime.yaml"
+fi
+
+if [ "${CSHIM_IT_PRIVATE_MOUNTS:-0}" = 1 ] ||
+  { [ "$tc_oci_runtime" = crun ] && tc_unified_has_controllers; }; then
+  echo "# containerd and its shims run in a private mount namespace without /sys/fs/cgroup/unified"
+  start_containerd() {
+    PATH="$prefix/bin:$PATH" CSHIM_CONFIG="${CSHIM_IT_CONFIG:-$prefix/etc/cshim/cshim.yaml}" \
+      unshare --mount --propagation private -- \
+      bash -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$@"' containerd \
+      containerd --config "$tmp/containerd.toml" >>"$tmp/containerd.log" 2>&1 &
+    ctrd_pid=$!
+    for _ in $(seq 200); do
+      if [ -S "$sock" ] && ctr --address "$sock" version >/dev/null 2>&1; then return 0; fi
+      kill -0 "$ctrd_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    echo "# containerd did not come up; its log:"
+    sed 's/^/#   /' "$tmp/containerd.log" | tail -30
+    return 1
+  }
+fi
+
+# run.sh's cleanup, plus what these checks (and the runtime) can leave: containers of another
+# OCI runtime, the cgroups made for shim_cgroup, and the per-namespace cgroup directories the
+# runtime creates as parents of "/<namespace>/<id>" and never removes.
+eval "tc_run_sh_$(declare -f cleanup)"
+cleanup() {
+  set +e
+  if [ "$tc_oci_runtime" != runc ] && [ -d "$runc_root" ]; then
+    for c in $("$tc_oci_runtime" --root "$runc_root" list -q 2>/dev/null); do
+      "$tc_oci_runtime" --root "$runc_root" delete --force "$c" >/dev/null 2>&1
+    done
+  fi
+  tc_run_sh_cleanup
+  for d in "${tc_cgroups[@]}"; do rmdir "$d" 2>/dev/null; done
+  for d in /sys/fs/cgroup/*/"$ns" /sys/fs/cgroup/"$ns"; do
+    [ -d "$d" ] && rmdir "$d" 2>/dev/null
+  done
+  return 0
+}
+trap cleanup EXIT
+
