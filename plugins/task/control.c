@@ -74,6 +74,7 @@ pause_done(task_op_t *op, cshim_runtime_result_t *result)
     task_op_fail(op, &err);
     return;
   }
+  c->paused = true;
   ev.container_id = c->id;
   task_service_publish(c->svc, CSHIM_TOPIC_TASK_PAUSED, &ev.base);
   reply_empty(op);
@@ -90,8 +91,8 @@ task_handle_pause(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *d
   c = find_live(data, req->id, "pause", false, &err);
   if (c == NULL)
     return (void)cshim_ttrpc_call_fail_error(call, &err);
-  if (c->pausing) {
-    cshim_error_make(&err, EBUSY, "container `%s` is already being paused", c->id);
+  if (c->pausing || c->paused) {
+    cshim_error_make(&err, EBUSY, "cannot pause a %s container", c->paused ? "paused" : "pausing");
     return (void)cshim_ttrpc_call_fail_error(call, &err);
   }
   c->pausing = true;
@@ -113,6 +114,7 @@ resume_done(task_op_t *op, cshim_runtime_result_t *result)
     task_op_fail(op, &err);
     return;
   }
+  c->paused = false;
   ev.container_id = c->id;
   task_service_publish(c->svc, CSHIM_TOPIC_TASK_RESUMED, &ev.base);
   reply_empty(op);
@@ -129,6 +131,12 @@ task_handle_resume(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *
   c = find_live(data, req->id, "resume", false, &err);
   if (c == NULL)
     return (void)cshim_ttrpc_call_fail_error(call, &err);
+  /* Tracked here, as the runc shim does: runtimes differ (crun resumes a running container
+     without complaint). */
+  if (!c->paused) {
+    cshim_error_make(&err, EBUSY, "cannot resume a running process");
+    return (void)cshim_ttrpc_call_fail_error(call, &err);
+  }
   op = task_op_new(c, c->init, call, resume_done, "resume");
   if (cshim_runtime_resume(c->rt, c->id, task_op_runtime_cb, op, &err) < 0)
     task_op_fail(op, &err);

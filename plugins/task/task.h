@@ -288,6 +288,7 @@ struct task_container_s
   task_cgroup_t *cgroup;   /* init's cgroup, found once it exists; NULL = unknown */
   task_oom_t *oom;         /* OOM watch on that cgroup; NULL = none */
   bool pausing;            /* Pause is running: State says PAUSING */
+  bool paused;             /* paused by Pause, until Resume */
   char *checkpoint;        /* CreateTaskRequest.checkpoint: Start restores from it; NULL = none */
   char *parent_checkpoint; /* CreateTaskRequest.parent_checkpoint (informational) */
 };

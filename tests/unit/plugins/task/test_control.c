@@ -333,12 +333,18 @@ test_control_pause_and_resume_publish_events_and_states(void **state)
   expect_code(id_call(f, "Resume", "pr"), 0);
   assert_true(mock_ctx_find_event(&f->m, CSHIM_TOPIC_TASK_RESUMED, (size_t)i) > i);
   assert_int_equal(status(f, "pr"), CONTAINERD__V1__TYPES__STATUS__RUNNING);
-  /* resuming a running container: the runtime's "not paused" is a failed precondition */
+  /* resuming a running container, pausing a paused one: failed preconditions, found without
+     asking the runtime (crun would resume a running container without complaint) */
   expect_code(id_call(f, "Resume", "pr"), CSHIM_GRPC_FAILED_PRECONDITION);
   assert_int_equal(count_events(f, CSHIM_TOPIC_TASK_RESUMED), 1);
+  {
+    cleanup_free char *lines = argv_lines(f, "resume");
+    assert_string_equal(strchr(lines, '\n') + 1, "");
+  }
 
   /* a paused container can still be killed and deleted */
   expect_code(id_call(f, "Pause", "pr"), 0);
+  expect_code(id_call(f, "Pause", "pr"), CSHIM_GRPC_FAILED_PRECONDITION);
   finish(f, "pr");
   cleanup_free char *lines = argv_lines(f, "pause");
   assert_non_null(strstr(lines, " pause pr\n"));
