@@ -223,8 +223,10 @@ restore_done(task_op_t *op, cshim_runtime_result_t *result)
   pid_t pid = 0;
 
   if (result->error) {
-    p->starting = false;
     err = steal_pointer(&result->error);
+    if (op->launched) /* restored, but its terminal never came */
+      goto fail;
+    p->starting = false;
     cshim_error_wrap(&err, "restore `%s` from `%s`", c->id, c->checkpoint);
     task_op_fail(op, &err);
     return;
@@ -261,14 +263,15 @@ fail:
   task_op_fail(op, &err);
 }
 
-int
-task_checkpoint_restore(task_op_t *op, cshim_error_t *err)
+/* task_launch's runtime step: IO (or a logging binary) is ready, the console socket exists for
+   a terminal. */
+static int
+run_restore(task_op_t *op, const char *console_socket, cshim_error_t *err)
 {
   task_container_t *c = op->container;
   task_process_t *p = op->process;
   cshim_runtime_create_opts_t ropts = {0};
   cleanup_free char *work = NULL;
-  int ret;
 
   if (c->opts.criu_work_path)
     work = xstrdup(c->opts.criu_work_path);
@@ -277,23 +280,23 @@ task_checkpoint_restore(task_op_t *op, cshim_error_t *err)
   ropts.bundle = c->bundle;
   ropts.pid_file = c->pid_file;
   ropts.log_path = c->log_path;
+  ropts.console_socket = console_socket;
   ropts.no_pivot = c->opts.no_pivot_root;
   ropts.no_new_keyring = c->opts.no_new_keyring;
   ropts.detach = true;
   ropts.criu_image_path = c->checkpoint;
   ropts.criu_work_path = work;
-  if (p->io)
-    task_io_runtime_fds(p->io, &ropts.io);
-  else
-    ropts.io.stdin_fd = ropts.io.stdout_fd = ropts.io.stderr_fd = -1;
+  task_io_runtime_fds(p->io, &ropts.io);
+  return cshim_runtime_restore(c->rt, c->id, &ropts, task_op_runtime_cb, op, err);
+}
+
+int
+task_checkpoint_restore(task_op_t *op, cshim_error_t *err)
+{
+  task_container_t *c = op->container;
+
   if (unlink(c->pid_file) < 0 && errno != ENOENT)
     return cshim_error_sys(err, errno, "remove stale `%s`", c->pid_file);
   op->done = restore_done;
-  ret = cshim_runtime_restore(c->rt, c->id, &ropts, task_op_runtime_cb, op, err);
-  if (ret < 0)
-    return ret;
-  /* The runtime holds its copies now; ours would keep the pipes from ever reaching EOF. */
-  if (p->io)
-    task_io_close_runtime_side(p->io);
-  return 0;
+  return task_launch(op, run_restore, err);
 }

@@ -716,6 +716,42 @@ test_control_create_from_checkpoint_restores_at_start(void **state)
 }
 
 static void
+test_control_restored_task_writes_to_its_stdio(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
+  Containerd__Task__V2__WaitRequest wr = CONTAINERD__TASK__V2__WAIT_REQUEST__INIT;
+  Containerd__Task__V2__DeleteRequest dr = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
+  char image[256], marker[300], uri[300], path[256], text[64] = "";
+  FILE *fp;
+
+  snprintf(image, sizeof image, "%s/image-io", f->base);
+  assert_int_equal(mkdir(image, 0700), 0);
+  snprintf(marker, sizeof marker, "%s/fake-checkpoint", image);
+  fp = fopen(marker, "w");
+  assert_non_null(fp);
+  fclose(fp);
+  write_spec(f, "[\"/bin/sh\",\"-c\",\"echo restored\"]");
+  snprintf(path, sizeof path, "%s/out.log", f->base);
+  snprintf(uri, sizeof uri, "file://%s", path);
+
+  req.id = "rio";
+  req.bundle = f->bundle;
+  req.checkpoint = image;
+  req.stdout = uri;
+  expect_code(call(f, "Create", &req.base), 0);
+  start(f, "rio");
+  wr.id = dr.id = "rio";
+  expect_code(call(f, "Wait", &wr.base), 0);
+  expect_code(call(f, "Delete", &dr.base), 0);
+  fp = fopen(path, "r");
+  assert_non_null(fp);
+  assert_non_null(fgets(text, sizeof text, fp));
+  fclose(fp);
+  assert_string_equal(text, "restored\n");
+}
+
+static void
 test_control_failed_restore_leaves_a_created_task_to_delete(void **state)
 {
   struct fixture *f = *state;
@@ -797,6 +833,8 @@ main(void)
       cmocka_unit_test_setup_teardown(test_control_checkpoint_refuses_bad_requests, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_control_create_from_checkpoint_restores_at_start, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_control_restored_task_writes_to_its_stdio, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_control_failed_restore_leaves_a_created_task_to_delete,
                                       setup, teardown),
