@@ -12,6 +12,11 @@
 tc_oci_runtime=${CSHIM_IT_OCI_RUNTIME:-runc}
 tc_cgroups=() # cgroup directories checks create, removed at exit
 
+if ! command -v "$tc_oci_runtime" >/dev/null; then
+  echo "1..0 # SKIP $tc_oci_runtime not installed"
+  exit 0
+fi
+
 tc_unified_has_controllers() {
   grep -q ' /sys/fs/cgroup/unified .* - cgroup2 ' /proc/self/mountinfo &&
     [ -n "$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null)" ]
