@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <uv.h>
@@ -42,7 +43,7 @@ child_exiting (int code)
 static void
 run_until (uv_loop_t *loop, int *counter, int want)
 {
-  for (int i = 0; i < 2000 && *counter < want; i++)
+  for (int i = 0; i < 20000 && *counter < want; i++)
     {
       uv_run (loop, UV_RUN_NOWAIT);
       usleep (1000);
@@ -83,8 +84,12 @@ test_reaper_keeps_exit_seen_before_watch (void **state)
 
   assert_int_equal (host_reaper_new (loop, NULL, &r, &err), 0);
   pid = child_exiting (3);
-  /* Let it die and be reaped with nobody watching: the exit-before-start race. */
-  usleep (50000);
+  /* Let it die and be reaped with nobody watching: the exit-before-start race. WNOWAIT leaves
+     the zombie for the reaper. */
+  {
+    siginfo_t si;
+    assert_int_equal (waitid (P_PID, (id_t) pid, &si, WEXITED | WNOWAIT), 0);
+  }
   host_reaper_reap (r);
   assert_int_equal (host_reaper_api (r)->ops->watch (host_reaper_api (r), pid, exit_cb, &s, &err),
                     0);
