@@ -74,6 +74,13 @@ cleanup() {
   [ -n "$events_pid" ] && kill "$events_pid" 2>/dev/null && wait "$events_pid" 2>/dev/null
   stop_containerd
   for p in $(shims_under_tmp); do kill -9 "$p" 2>/dev/null; done
+  # A shim killed here cannot unlink its socket, and containerd (stopped) no longer runs
+  # `shim delete` for it: remove the sockets named by our bundles.
+  for a in "$state"/io.containerd.runtime.v2.task/*/*/address; do
+    [ -f "$a" ] || continue
+    s=$(cat "$a"); s=${s#unix://}
+    [ -S "$s" ] && rm -f "$s"
+  done
   if [ -d "$runc_root" ]; then
     for c in $(runc --root "$runc_root" list -q 2>/dev/null); do
       runc --root "$runc_root" delete --force "$c" >/dev/null 2>&1
