@@ -25,9 +25,9 @@ typedef struct host_flags_s
 
 /* Parse argv[1..]. Strings are borrowed from argv. On a bad flag, fails with EINVAL and a
    message in Go's wording ("flag provided but not defined: -x"); the caller exits 2. */
-int host_flags_parse (int argc, char **argv, host_flags_t *out, cshim_error_t *err);
+int host_flags_parse(int argc, char **argv, host_flags_t *out, cshim_error_t *err);
 
 /* Usage text, as the Go shim prints it on -h. */
-void host_flags_usage (const char *argv0, int fd);
+void host_flags_usage(const char *argv0, int fd);
 
 #endif

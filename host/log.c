@@ -8,14 +8,14 @@
 #include <unistd.h>
 
 static void
-write_cb (void *data, int level, const char *line, size_t len)
+write_cb(void *data, int level, const char *line, size_t len)
 {
   host_log_t *log = data;
   ssize_t r;
-  (void) level;
+  (void)level;
 
   do
-    r = write (log->fd, line, len);
+    r = write(log->fd, line, len);
   while (r < 0 && errno == EINTR);
   /* A partial line is still better than none; a full pipe (EAGAIN) or no reader (EPIPE, with
      SIGPIPE ignored) loses the line, which is counted rather than blocking the loop. */
@@ -26,9 +26,9 @@ write_cb (void *data, int level, const char *line, size_t len)
 }
 
 void
-host_log_init (host_log_t *log, int fd, int level, const char *fields)
+host_log_init(host_log_t *log, int fd, int level, const char *fields)
 {
-  memset (log, 0, sizeof *log);
+  memset(log, 0, sizeof *log);
   log->fd = fd;
   log->base.write = write_cb;
   log->base.data = log;
@@ -37,19 +37,19 @@ host_log_init (host_log_t *log, int fd, int level, const char *fields)
 }
 
 int
-host_log_parse_level (const char *name)
+host_log_parse_level(const char *name)
 {
   static const struct
   {
     const char *name;
     int level;
   } levels[] = {
-    { "trace", CSHIM_LOG_TRACE }, { "debug", CSHIM_LOG_DEBUG }, { "info", CSHIM_LOG_INFO },
-    { "warn", CSHIM_LOG_WARN },   { "warning", CSHIM_LOG_WARN }, { "error", CSHIM_LOG_ERROR },
-    { "fatal", CSHIM_LOG_FATAL },
+      {"trace", CSHIM_LOG_TRACE}, {"debug", CSHIM_LOG_DEBUG},  {"info", CSHIM_LOG_INFO},
+      {"warn", CSHIM_LOG_WARN},   {"warning", CSHIM_LOG_WARN}, {"error", CSHIM_LOG_ERROR},
+      {"fatal", CSHIM_LOG_FATAL},
   };
   for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
-    if (strcmp (name, levels[i].name) == 0)
+    if (strcmp(name, levels[i].name) == 0)
       return levels[i].level;
   return -1;
 }

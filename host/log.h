@@ -17,9 +17,9 @@ typedef struct host_log_s
 
 /* Log to fd at the given level; fields (copied by reference: must outlive the logger) are
    appended to every line. Writes never block: a line that does not fit is counted as dropped. */
-void host_log_init (host_log_t *log, int fd, int level, const char *fields);
+void host_log_init(host_log_t *log, int fd, int level, const char *fields);
 
 /* Parse "trace|debug|info|warn|warning|error|fatal"; -1 if unknown. */
-int host_log_parse_level (const char *name);
+int host_log_parse_level(const char *name);
 
 #endif

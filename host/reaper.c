@@ -49,195 +49,179 @@ struct host_reaper_s
 };
 
 static void
-remember_unclaimed (host_reaper_t *r, pid_t pid, int status)
+remember_unclaimed(host_reaper_t *r, pid_t pid, int status)
 {
-  uint64_t now = cshim_now_ns ();
+  uint64_t now = cshim_now_ns();
   size_t i, j = 0;
 
   for (i = 0; i < r->n_unclaimed; i++)
     if (now - r->unclaimed[i].at_ns < UNCLAIMED_TTL_NS && r->unclaimed[i].pid != pid)
       r->unclaimed[j++] = r->unclaimed[i];
   r->n_unclaimed = j;
-  if (r->n_unclaimed == UNCLAIMED_MAX)
-    {
-      memmove (&r->unclaimed[0], &r->unclaimed[1], (UNCLAIMED_MAX - 1) * sizeof r->unclaimed[0]);
-      r->n_unclaimed--;
-    }
-  r->unclaimed[r->n_unclaimed++] = (struct unclaimed) { pid, status, now };
+  if (r->n_unclaimed == UNCLAIMED_MAX) {
+    memmove(&r->unclaimed[0], &r->unclaimed[1], (UNCLAIMED_MAX - 1) * sizeof r->unclaimed[0]);
+    r->n_unclaimed--;
+  }
+  r->unclaimed[r->n_unclaimed++] = (struct unclaimed){pid, status, now};
 }
 
 static bool
-take_unclaimed (host_reaper_t *r, pid_t pid, int *status)
+take_unclaimed(host_reaper_t *r, pid_t pid, int *status)
 {
-  uint64_t now = cshim_now_ns ();
+  uint64_t now = cshim_now_ns();
   for (size_t i = 0; i < r->n_unclaimed; i++)
-    if (r->unclaimed[i].pid == pid && now - r->unclaimed[i].at_ns < UNCLAIMED_TTL_NS)
-      {
-        *status = r->unclaimed[i].status;
-        r->unclaimed[i] = r->unclaimed[--r->n_unclaimed];
-        return true;
-      }
+    if (r->unclaimed[i].pid == pid && now - r->unclaimed[i].at_ns < UNCLAIMED_TTL_NS) {
+      *status = r->unclaimed[i].status;
+      r->unclaimed[i] = r->unclaimed[--r->n_unclaimed];
+      return true;
+    }
   return false;
 }
 
 /* While somebody waits for an exit the loop must stay alive for SIGCHLD; otherwise the reaper
    alone does not keep it running. */
 static void
-update_ref (host_reaper_t *r)
+update_ref(host_reaper_t *r)
 {
   if (r->watches)
-    uv_ref ((uv_handle_t *) &r->sigchld);
+    uv_ref((uv_handle_t *)&r->sigchld);
   else
-    uv_unref ((uv_handle_t *) &r->sigchld);
+    uv_unref((uv_handle_t *)&r->sigchld);
 }
 
 static void
-dispatch (host_reaper_t *r, pid_t pid, int status)
+dispatch(host_reaper_t *r, pid_t pid, int status)
 {
   struct watch *claimed = NULL, **pp = &r->watches;
   bool any = false;
 
   /* Unlink first: callbacks may add or remove watches. */
-  while (*pp)
-    {
-      struct watch *w = *pp;
-      if (w->pid == pid && !w->fired)
-        {
-          *pp = w->next;
-          w->next = claimed;
-          claimed = w;
-          any = true;
-        }
-      else
-        pp = &w->next;
-    }
-  while (claimed)
-    {
-      struct watch *w = claimed;
-      claimed = w->next;
-      w->cb (w->data, pid, status);
-      free (w);
-    }
+  while (*pp) {
+    struct watch *w = *pp;
+    if (w->pid == pid && !w->fired) {
+      *pp = w->next;
+      w->next = claimed;
+      claimed = w;
+      any = true;
+    } else
+      pp = &w->next;
+  }
+  while (claimed) {
+    struct watch *w = claimed;
+    claimed = w->next;
+    w->cb(w->data, pid, status);
+    free(w);
+  }
   if (!any)
-    remember_unclaimed (r, pid, status);
-  update_ref (r);
+    remember_unclaimed(r, pid, status);
+  update_ref(r);
 
-  for (struct watch *s = r->subscribers; s;)
-    {
-      struct watch *next = s->next;
-      s->cb (s->data, pid, status);
-      s = next;
-    }
+  for (struct watch *s = r->subscribers; s;) {
+    struct watch *next = s->next;
+    s->cb(s->data, pid, status);
+    s = next;
+  }
 }
 
 void
-host_reaper_reap (host_reaper_t *r)
+host_reaper_reap(host_reaper_t *r)
 {
-  for (;;)
-    {
-      int status;
-      pid_t pid = wait4 (-1, &status, WNOHANG, NULL);
-      if (pid <= 0)
-        {
-          if (pid < 0 && errno == EINTR)
-            continue;
-          break;
-        }
-      if (WIFSTOPPED (status) || WIFCONTINUED (status))
+  for (;;) {
+    int status;
+    pid_t pid = wait4(-1, &status, WNOHANG, NULL);
+    if (pid <= 0) {
+      if (pid < 0 && errno == EINTR)
         continue;
-      dispatch (r, pid, status);
+      break;
     }
+    if (WIFSTOPPED(status) || WIFCONTINUED(status))
+      continue;
+    dispatch(r, pid, status);
+  }
 }
 
 static void
-sigchld_cb (uv_signal_t *h, int signum)
+sigchld_cb(uv_signal_t *h, int signum)
 {
-  host_reaper_t *r = CSHIM_CONTAINER_OF (h, host_reaper_t, sigchld);
-  (void) signum;
-  host_reaper_reap (r);
+  host_reaper_t *r = CSHIM_CONTAINER_OF(h, host_reaper_t, sigchld);
+  (void)signum;
+  host_reaper_reap(r);
 }
 
 static void
-deferred_cb (uv_timer_t *t)
+deferred_cb(uv_timer_t *t)
 {
-  host_reaper_t *r = CSHIM_CONTAINER_OF (t, host_reaper_t, deferred);
+  host_reaper_t *r = CSHIM_CONTAINER_OF(t, host_reaper_t, deferred);
   struct watch *fired = NULL, **pp = &r->watches;
 
-  while (*pp)
-    {
-      struct watch *w = *pp;
-      if (w->fired)
-        {
-          *pp = w->next;
-          w->next = fired;
-          fired = w;
-        }
-      else
-        pp = &w->next;
-    }
-  update_ref (r);
-  while (fired)
-    {
-      struct watch *w = fired;
-      fired = w->next;
-      w->cb (w->data, w->pid, w->status);
-      free (w);
-    }
+  while (*pp) {
+    struct watch *w = *pp;
+    if (w->fired) {
+      *pp = w->next;
+      w->next = fired;
+      fired = w;
+    } else
+      pp = &w->next;
+  }
+  update_ref(r);
+  while (fired) {
+    struct watch *w = fired;
+    fired = w->next;
+    w->cb(w->data, w->pid, w->status);
+    free(w);
+  }
 }
 
 static int
-reaper_watch (cshim_reaper_t *base, pid_t pid, cshim_exit_cb cb, void *data, cshim_error_t *err)
+reaper_watch(cshim_reaper_t *base, pid_t pid, cshim_exit_cb cb, void *data, cshim_error_t *err)
 {
-  host_reaper_t *r = (host_reaper_t *) base;
+  host_reaper_t *r = (host_reaper_t *)base;
   struct watch *w;
 
   if (pid <= 0 || cb == NULL)
-    return cshim_error_make (err, EINVAL, "invalid pid %d to watch", (int) pid);
-  w = xmalloc0 (sizeof *w);
+    return cshim_error_make(err, EINVAL, "invalid pid %d to watch", (int)pid);
+  w = xmalloc0(sizeof *w);
   w->pid = pid;
   w->cb = cb;
   w->data = data;
-  if (take_unclaimed (r, pid, &w->status))
-    {
-      w->fired = true;
-      uv_timer_start (&r->deferred, deferred_cb, 0, 0);
-    }
+  if (take_unclaimed(r, pid, &w->status)) {
+    w->fired = true;
+    uv_timer_start(&r->deferred, deferred_cb, 0, 0);
+  }
   w->next = r->watches;
   r->watches = w;
-  update_ref (r);
+  update_ref(r);
   return 0;
 }
 
 static void
-remove_from (struct watch **pp, pid_t pid, cshim_exit_cb cb, void *data)
+remove_from(struct watch **pp, pid_t pid, cshim_exit_cb cb, void *data)
 {
-  while (*pp)
-    {
-      struct watch *w = *pp;
-      if (w->pid == pid && w->cb == cb && w->data == data)
-        {
-          *pp = w->next;
-          free (w);
-          return;
-        }
-      pp = &w->next;
+  while (*pp) {
+    struct watch *w = *pp;
+    if (w->pid == pid && w->cb == cb && w->data == data) {
+      *pp = w->next;
+      free(w);
+      return;
     }
+    pp = &w->next;
+  }
 }
 
 static void
-reaper_unwatch (cshim_reaper_t *base, pid_t pid, cshim_exit_cb cb, void *data)
+reaper_unwatch(cshim_reaper_t *base, pid_t pid, cshim_exit_cb cb, void *data)
 {
-  host_reaper_t *r = (host_reaper_t *) base;
-  remove_from (&r->watches, pid, cb, data);
-  update_ref (r);
+  host_reaper_t *r = (host_reaper_t *)base;
+  remove_from(&r->watches, pid, cb, data);
+  update_ref(r);
 }
 
 static int
-reaper_subscribe (cshim_reaper_t *base, cshim_exit_cb cb, void *data, cshim_error_t *err)
+reaper_subscribe(cshim_reaper_t *base, cshim_exit_cb cb, void *data, cshim_error_t *err)
 {
-  host_reaper_t *r = (host_reaper_t *) base;
-  struct watch *w = xmalloc0 (sizeof *w), **pp = &r->subscribers;
-  (void) err;
+  host_reaper_t *r = (host_reaper_t *)base;
+  struct watch *w = xmalloc0(sizeof *w), **pp = &r->subscribers;
+  (void)err;
   w->cb = cb;
   w->data = data;
   while (*pp) /* keep subscription order */
@@ -247,85 +231,80 @@ reaper_subscribe (cshim_reaper_t *base, cshim_exit_cb cb, void *data, cshim_erro
 }
 
 static void
-reaper_unsubscribe (cshim_reaper_t *base, cshim_exit_cb cb, void *data)
+reaper_unsubscribe(cshim_reaper_t *base, cshim_exit_cb cb, void *data)
 {
-  remove_from (&((host_reaper_t *) base)->subscribers, 0, cb, data);
+  remove_from(&((host_reaper_t *)base)->subscribers, 0, cb, data);
 }
 
 static const cshim_reaper_ops_t reaper_ops = {
-  .watch = reaper_watch,
-  .unwatch = reaper_unwatch,
-  .subscribe = reaper_subscribe,
-  .unsubscribe = reaper_unsubscribe,
+    .watch = reaper_watch,
+    .unwatch = reaper_unwatch,
+    .subscribe = reaper_subscribe,
+    .unsubscribe = reaper_unsubscribe,
 };
 
 int
-host_reaper_new (uv_loop_t *loop, const cshim_logger_t *log, host_reaper_t **out,
-                 cshim_error_t *err)
+host_reaper_new(uv_loop_t *loop, const cshim_logger_t *log, host_reaper_t **out, cshim_error_t *err)
 {
-  host_reaper_t *r = xmalloc0 (sizeof *r);
+  host_reaper_t *r = xmalloc0(sizeof *r);
   int ret;
 
   r->base.ops = &reaper_ops;
   r->loop = loop;
   r->log = log;
-  ret = uv_signal_init (loop, &r->sigchld);
-  if (ret < 0)
-    {
-      free (r);
-      return cshim_error_from_uv (err, ret, "init SIGCHLD watcher");
-    }
+  ret = uv_signal_init(loop, &r->sigchld);
+  if (ret < 0) {
+    free(r);
+    return cshim_error_from_uv(err, ret, "init SIGCHLD watcher");
+  }
   r->open_handles++;
-  uv_timer_init (loop, &r->deferred);
+  uv_timer_init(loop, &r->deferred);
   r->open_handles++;
-  ret = uv_signal_start (&r->sigchld, sigchld_cb, SIGCHLD);
-  if (ret < 0)
-    {
-      host_reaper_close (r);
-      return cshim_error_from_uv (err, ret, "watch SIGCHLD");
-    }
+  ret = uv_signal_start(&r->sigchld, sigchld_cb, SIGCHLD);
+  if (ret < 0) {
+    host_reaper_close(r);
+    return cshim_error_from_uv(err, ret, "watch SIGCHLD");
+  }
   /* The reaper alone must not keep the loop alive. */
-  uv_unref ((uv_handle_t *) &r->sigchld);
+  uv_unref((uv_handle_t *)&r->sigchld);
   *out = r;
   return 0;
 }
 
 cshim_reaper_t *
-host_reaper_api (host_reaper_t *r)
+host_reaper_api(host_reaper_t *r)
 {
   return &r->base;
 }
 
 static void
-free_list (struct watch *w)
+free_list(struct watch *w)
 {
-  while (w)
-    {
-      struct watch *next = w->next;
-      free (w);
-      w = next;
-    }
+  while (w) {
+    struct watch *next = w->next;
+    free(w);
+    w = next;
+  }
 }
 
 static void
-handle_closed_cb (uv_handle_t *h)
+handle_closed_cb(uv_handle_t *h)
 {
   host_reaper_t *r = h->data;
-  if (--r->open_handles == 0)
-    {
-      free_list (r->watches);
-      free_list (r->subscribers);
-      free (r);
-    }
+  if (--r->open_handles == 0) {
+    free_list(r->watches);
+    free_list(r->subscribers);
+    free(r);
+  }
 }
 
 void
-host_reaper_close (host_reaper_t *r)
+host_reaper_close(host_reaper_t *r)
 {
   if (r == NULL)
     return;
   r->sigchld.data = r;
   r->deferred.data = r;
-  uv_close ((uv_handle_t *) &r->sigchld, handle_closed_cb);
-  uv_close ((uv_handle_t *) &r->deferred, handle_closed_cb);
+  uv_close((uv_handle_t *)&r->sigchld, handle_closed_cb);
+  uv_close((uv_handle_t *)&r->deferred, handle_closed_cb);
 }

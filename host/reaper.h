@@ -11,13 +11,13 @@
 typedef struct host_reaper_s host_reaper_t;
 
 /* Install the SIGCHLD watcher on loop. Only one per process. */
-int host_reaper_new (uv_loop_t *loop, const cshim_logger_t *log, host_reaper_t **out,
-                     cshim_error_t *err);
-cshim_reaper_t *host_reaper_api (host_reaper_t *r);
+int host_reaper_new(uv_loop_t *loop, const cshim_logger_t *log, host_reaper_t **out,
+                    cshim_error_t *err);
+cshim_reaper_t *host_reaper_api(host_reaper_t *r);
 /* Reap whatever has exited now (also done on every SIGCHLD). */
-void host_reaper_reap (host_reaper_t *r);
+void host_reaper_reap(host_reaper_t *r);
 /* Stop watching SIGCHLD; memory is freed once the handles have closed. Pending watches are
    dropped without being called. */
-void host_reaper_close (host_reaper_t *r);
+void host_reaper_close(host_reaper_t *r);
 
 #endif

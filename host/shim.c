@@ -53,198 +53,193 @@ typedef struct shim_s
 } shim_t;
 
 char *
-host_shim_default_plugin_dir (const char *binary_path)
+host_shim_default_plugin_dir(const char *binary_path)
 {
-  cleanup_free char *copy = xstrdup (binary_path);
+  cleanup_free char *copy = xstrdup(binary_path);
   char *out;
-  xasprintf (&out, "%s/../%s", dirname (copy), CSHIM_PLUGIN_RELDIR);
+  xasprintf(&out, "%s/../%s", dirname(copy), CSHIM_PLUGIN_RELDIR);
   return out;
 }
 
 static void
-deadline_cb (uv_timer_t *t)
+deadline_cb(uv_timer_t *t)
 {
-  shim_t *s = CSHIM_CONTAINER_OF (t, shim_t, deadline);
-  cshim_log_error (&s->log.base, "shutdown did not finish within %d ms, exiting",
-                   STOP_DEADLINE_MS);
+  shim_t *s = CSHIM_CONTAINER_OF(t, shim_t, deadline);
+  cshim_log_error(&s->log.base, "shutdown did not finish within %d ms, exiting", STOP_DEADLINE_MS);
   if (s->socket_path && s->own_socket)
-    unlink (s->socket_path);
-  _exit (1);
+    unlink(s->socket_path);
+  _exit(1);
 }
 
 static void
-server_closed_cb (void *data)
+server_closed_cb(void *data)
 {
   shim_t *s = data;
   s->server = NULL;
   if (s->plugins)
-    host_plugins_close (s->plugins);
-  host_reaper_close (s->reaper);
+    host_plugins_close(s->plugins);
+  host_reaper_close(s->reaper);
   s->reaper = NULL;
 }
 
 static void
-stop (shim_t *s)
+stop(shim_t *s)
 {
   if (s->stopping)
     return;
   s->stopping = true;
-  cshim_log_info (&s->log.base, "shim shutting down");
-  if (s->signals_open)
-    {
-      uv_close ((uv_handle_t *) &s->sigterm, NULL);
-      uv_close ((uv_handle_t *) &s->sigint, NULL);
-      uv_close ((uv_handle_t *) &s->sigusr1, NULL);
-      s->signals_open = false;
-    }
-  uv_timer_start (&s->deadline, deadline_cb, STOP_DEADLINE_MS, 0);
-  uv_unref ((uv_handle_t *) &s->deadline);
-  host_introspect_set_server (s->intro, NULL);
+  cshim_log_info(&s->log.base, "shim shutting down");
+  if (s->signals_open) {
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+    uv_close((uv_handle_t *)&s->sigusr1, NULL);
+    s->signals_open = false;
+  }
+  uv_timer_start(&s->deadline, deadline_cb, STOP_DEADLINE_MS, 0);
+  uv_unref((uv_handle_t *)&s->deadline);
+  host_introspect_set_server(s->intro, NULL);
   if (s->server)
-    host_ttrpc_server_close (s->server, server_closed_cb, s);
+    host_ttrpc_server_close(s->server, server_closed_cb, s);
   else
-    server_closed_cb (s);
+    server_closed_cb(s);
 }
 
 static void
-shutdown_done_cb (void *data)
+shutdown_done_cb(void *data)
 {
-  stop (data);
+  stop(data);
 }
 
 static void
-signal_cb (uv_signal_t *h, int signum)
+signal_cb(uv_signal_t *h, int signum)
 {
   shim_t *s = h->data;
-  if (signum == SIGUSR1)
-    {
-      host_introspect_dump (s->intro, &s->log.base);
-      return;
-    }
-  cshim_log_info (&s->log.base, "received %s", strsignal (signum));
+  if (signum == SIGUSR1) {
+    host_introspect_dump(s->intro, &s->log.base);
+    return;
+  }
+  cshim_log_info(&s->log.base, "received %s", strsignal(signum));
   if (s->shutdown)
-    s->shutdown->shutdown (s->shutdown);
+    s->shutdown->shutdown(s->shutdown);
   else
-    stop (s);
+    stop(s);
 }
 
 /* The bundle's `log` FIFO becomes stderr, as in containerd's shims. containerd keeps it open for
    reading; without a reader (containerd down) writes must fail fast rather than block. */
 static void
-setup_log_fifo (void)
+setup_log_fifo(void)
 {
   struct stat st;
   int fd;
 
-  if (stat ("log", &st) < 0 || !S_ISFIFO (st.st_mode))
+  if (stat("log", &st) < 0 || !S_ISFIFO(st.st_mode))
     return;
-  fd = open ("log", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  fd = open("log", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0)
     return;
-  dup2 (fd, STDERR_FILENO);
-  close (fd);
+  dup2(fd, STDERR_FILENO);
+  close(fd);
 }
 
 static void
-set_nonblocking (int fd)
+set_nonblocking(int fd)
 {
-  int fl = fcntl (fd, F_GETFL);
+  int fl = fcntl(fd, F_GETFL);
   struct stat st;
   /* Only pipes: a terminal or file shared with a parent must keep its flags. */
-  if (fl >= 0 && fstat (fd, &st) == 0 && S_ISFIFO (st.st_mode))
-    fcntl (fd, F_SETFL, fl | O_NONBLOCK);
+  if (fl >= 0 && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
 static char *
-read_recorded_config (void)
+read_recorded_config(void)
 {
   char buf[PATH_MAX + 1];
   ssize_t n;
-  int fd = open (HOST_SHIM_CONFIG_FILE, O_RDONLY | O_CLOEXEC);
+  int fd = open(HOST_SHIM_CONFIG_FILE, O_RDONLY | O_CLOEXEC);
 
   if (fd < 0)
     return NULL;
-  n = read (fd, buf, sizeof buf - 1);
-  close (fd);
+  n = read(fd, buf, sizeof buf - 1);
+  close(fd);
   if (n <= 0)
     return NULL;
   buf[n] = '\0';
-  buf[strcspn (buf, "\n")] = '\0';
-  return xstrdup (buf);
+  buf[strcspn(buf, "\n")] = '\0';
+  return xstrdup(buf);
 }
 
 /* The config the daemon runs with: the one `start` recorded in the bundle (so start, daemon and
    delete agree), else the normal resolution. */
 int
-host_shim_load_config (const char *argv0, const char *default_plugin_dir, host_config_t **out,
-                       cshim_error_t *err)
+host_shim_load_config(const char *argv0, const char *default_plugin_dir, host_config_t **out,
+                      cshim_error_t *err)
 {
-  cleanup_free char *recorded = read_recorded_config ();
-  if (recorded && strcmp (recorded, HOST_CONFIG_EMBEDDED) == 0)
-    return host_config_parse (host_default_config, host_default_config_len, HOST_CONFIG_EMBEDDED,
-                              default_plugin_dir, out, err);
-  return host_config_resolve (recorded, getenv ("CSHIM_CONFIG"), argv0,
-                              getenv ("CSHIM_ETC_DIR") ? getenv ("CSHIM_ETC_DIR") : "/etc/cshim",
-                              default_plugin_dir, out, err);
+  cleanup_free char *recorded = read_recorded_config();
+  if (recorded && strcmp(recorded, HOST_CONFIG_EMBEDDED) == 0)
+    return host_config_parse(host_default_config, host_default_config_len, HOST_CONFIG_EMBEDDED,
+                             default_plugin_dir, out, err);
+  return host_config_resolve(recorded, getenv("CSHIM_CONFIG"), argv0,
+                             getenv("CSHIM_ETC_DIR") ? getenv("CSHIM_ETC_DIR") : "/etc/cshim",
+                             default_plugin_dir, out, err);
 }
 
 static char *
-listener_path (int fd)
+listener_path(int fd)
 {
   struct sockaddr_un sun;
   socklen_t len = sizeof sun;
-  memset (&sun, 0, sizeof sun);
-  if (getsockname (fd, (struct sockaddr *) &sun, &len) < 0 || sun.sun_family != AF_UNIX
-      || sun.sun_path[0] == '\0')
+  memset(&sun, 0, sizeof sun);
+  if (getsockname(fd, (struct sockaddr *)&sun, &len) < 0 || sun.sun_family != AF_UNIX ||
+      sun.sun_path[0] == '\0')
     return NULL;
-  return xstrndup (sun.sun_path, len - offsetof (struct sockaddr_un, sun_path));
+  return xstrndup(sun.sun_path, len - offsetof(struct sockaddr_un, sun_path));
 }
 
 static int
-start_signals (shim_t *s, cshim_error_t *err)
+start_signals(shim_t *s, cshim_error_t *err)
 {
-  uv_signal_t *hs[] = { &s->sigterm, &s->sigint, &s->sigusr1 };
-  int sigs[] = { SIGTERM, SIGINT, SIGUSR1 };
-  for (size_t i = 0; i < 3; i++)
-    {
-      uv_signal_init (s->loop, hs[i]);
-      hs[i]->data = s;
-    }
+  uv_signal_t *hs[] = {&s->sigterm, &s->sigint, &s->sigusr1};
+  int sigs[] = {SIGTERM, SIGINT, SIGUSR1};
+  for (size_t i = 0; i < 3; i++) {
+    uv_signal_init(s->loop, hs[i]);
+    hs[i]->data = s;
+  }
   s->signals_open = true;
-  for (size_t i = 0; i < 3; i++)
-    {
-      int r = uv_signal_start (hs[i], signal_cb, sigs[i]);
-      if (r < 0)
-        return cshim_error_from_uv (err, r, "watch signal %d", sigs[i]);
-      /* Signals alone must not keep the loop alive. */
-      uv_unref ((uv_handle_t *) hs[i]);
-    }
+  for (size_t i = 0; i < 3; i++) {
+    int r = uv_signal_start(hs[i], signal_cb, sigs[i]);
+    if (r < 0)
+      return cshim_error_from_uv(err, r, "watch signal %d", sigs[i]);
+    /* Signals alone must not keep the loop alive. */
+    uv_unref((uv_handle_t *)hs[i]);
+  }
   return 0;
 }
 
 /* containerd 2.x hands the debug socket over as fd 4 (a listening Unix stream socket). */
 static bool
-inherited_debug_listener (void)
+inherited_debug_listener(void)
 {
   int v = 0;
   socklen_t len = sizeof v;
 
-  if (getsockopt (4, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) < 0 || v != 1)
+  if (getsockopt(4, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) < 0 || v != 1)
     return false;
   len = sizeof v;
-  if (getsockopt (4, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_UNIX)
+  if (getsockopt(4, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_UNIX)
     return false;
   len = sizeof v;
-  if (getsockopt (4, SOL_SOCKET, SO_TYPE, &v, &len) < 0 || v != SOCK_STREAM)
+  if (getsockopt(4, SOL_SOCKET, SO_TYPE, &v, &len) < 0 || v != SOCK_STREAM)
     return false;
-  fcntl (4, F_SETFD, FD_CLOEXEC);
+  fcntl(4, F_SETFD, FD_CLOEXEC);
   return true;
 }
 
 /* The debug socket containerd would compute (§4.10, "/debug" appended), in the directory of our
    own ttrpc socket; NULL when that is unknown. */
 static char *
-debug_address (const shim_t *s, const host_flags_t *flags, const char *bundle)
+debug_address(const shim_t *s, const host_flags_t *flags, const char *bundle)
 {
   cleanup_free char *dir = NULL;
   cleanup_free char *group = NULL;
@@ -253,22 +248,21 @@ debug_address (const shim_t *s, const host_flags_t *flags, const char *bundle)
 
   if (s->socket_path == NULL || s->socket_path[0] != '/')
     return NULL;
-  if (host_address_group (bundle, flags->id ? flags->id : "", &group, &err) < 0)
-    {
-      cshim_log_warn (&s->log.base, "no default debug socket: %s", err->msg);
-      cshim_error_release (&err);
-      return NULL;
-    }
-  dir = xstrdup (s->socket_path);
-  address = host_address_socket (dirname (dir), flags->address ? flags->address : "",
-                                 flags->namespace_ ? flags->namespace_ : "", group, true);
+  if (host_address_group(bundle, flags->id ? flags->id : "", &group, &err) < 0) {
+    cshim_log_warn(&s->log.base, "no default debug socket: %s", err->msg);
+    cshim_error_release(&err);
+    return NULL;
+  }
+  dir = xstrdup(s->socket_path);
+  address = host_address_socket(dirname(dir), flags->address ? flags->address : "",
+                                flags->namespace_ ? flags->namespace_ : "", group, true);
   if (address == NULL)
     return NULL;
-  return xstrdup (host_address_path (address));
+  return xstrdup(host_address_path(address));
 }
 
 static int
-run (shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
+run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
 {
   char exe[PATH_MAX], cwd[PATH_MAX];
   ssize_t n;
@@ -282,165 +276,161 @@ run (shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err
   size_t np = 0;
   host_plugins_options_t opts;
 
-  n = readlink ("/proc/self/exe", exe, sizeof exe - 1);
+  n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n < 0)
-    return cshim_error_sys (err, errno, "resolve own binary");
+    return cshim_error_sys(err, errno, "resolve own binary");
   exe[n] = '\0';
-  if (getcwd (cwd, sizeof cwd) == NULL)
-    return cshim_error_sys (err, errno, "getcwd");
+  if (getcwd(cwd, sizeof cwd) == NULL)
+    return cshim_error_sys(err, errno, "getcwd");
 
-  plugin_dir = host_shim_default_plugin_dir (exe);
-  ret = host_shim_load_config (argv0, plugin_dir, &s->config, err);
+  plugin_dir = host_shim_default_plugin_dir(exe);
+  ret = host_shim_load_config(argv0, plugin_dir, &s->config, err);
   if (ret < 0)
-    return cshim_error_wrap (err, "load config");
+    return cshim_error_wrap(err, "load config");
   s->log.base.level = flags->debug ? CSHIM_LOG_DEBUG : s->config->log_level;
-  host_introspect_set_config (s->intro, s->config->source, s->config->root);
+  host_introspect_set_config(s->intro, s->config->source, s->config->root);
 
-  ret = host_reaper_new (s->loop, &s->log.base, &s->reaper, err);
+  ret = host_reaper_new(s->loop, &s->log.base, &s->reaper, err);
   if (ret < 0)
     return ret;
 
-  if (getenv ("TTRPC_ADDRESS") && *getenv ("TTRPC_ADDRESS"))
-    ttrpc_address = xstrdup (getenv ("TTRPC_ADDRESS"));
+  if (getenv("TTRPC_ADDRESS") && *getenv("TTRPC_ADDRESS"))
+    ttrpc_address = xstrdup(getenv("TTRPC_ADDRESS"));
   else if (flags->address)
-    xasprintf (&ttrpc_address, "%s.ttrpc", flags->address);
+    xasprintf(&ttrpc_address, "%s.ttrpc", flags->address);
 
 #define PROP(k, v)                                                                                 \
   do                                                                                               \
-    if ((v) != NULL)                                                                               \
-      {                                                                                            \
-        props[np++] = (k);                                                                         \
-        props[np++] = (v);                                                                         \
-      }                                                                                            \
+    if ((v) != NULL) {                                                                             \
+      props[np++] = (k);                                                                           \
+      props[np++] = (v);                                                                           \
+    }                                                                                              \
   while (0)
-  PROP (CSHIM_PROP_NAMESPACE, flags->namespace_);
-  PROP (CSHIM_PROP_ID, flags->id);
-  PROP (CSHIM_PROP_BUNDLE, cwd);
-  PROP (CSHIM_PROP_GRPC_ADDRESS, flags->address);
-  PROP (CSHIM_PROP_TTRPC_ADDRESS, ttrpc_address);
-  PROP (CSHIM_PROP_DEBUG, flags->debug ? "true" : "false");
-  PROP (CSHIM_PROP_DEBUG_SOCKET, flags->debug_socket);
-  PROP (CSHIM_PROP_SOCKET, s->socket_path);
-  PROP (CSHIM_PROP_BINARY, exe);
-  PROP (CSHIM_PROP_CONFIG_PATH, s->config->source);
-  debug_path = debug_address (s, flags, cwd);
-  PROP (CSHIM_PROP_DEBUG_ADDRESS, debug_path);
-  PROP (CSHIM_PROP_DEBUG_FD, s->debug_fd ? "4" : NULL);
+  PROP(CSHIM_PROP_NAMESPACE, flags->namespace_);
+  PROP(CSHIM_PROP_ID, flags->id);
+  PROP(CSHIM_PROP_BUNDLE, cwd);
+  PROP(CSHIM_PROP_GRPC_ADDRESS, flags->address);
+  PROP(CSHIM_PROP_TTRPC_ADDRESS, ttrpc_address);
+  PROP(CSHIM_PROP_DEBUG, flags->debug ? "true" : "false");
+  PROP(CSHIM_PROP_DEBUG_SOCKET, flags->debug_socket);
+  PROP(CSHIM_PROP_SOCKET, s->socket_path);
+  PROP(CSHIM_PROP_BINARY, exe);
+  PROP(CSHIM_PROP_CONFIG_PATH, s->config->source);
+  debug_path = debug_address(s, flags, cwd);
+  PROP(CSHIM_PROP_DEBUG_ADDRESS, debug_path);
+  PROP(CSHIM_PROP_DEBUG_FD, s->debug_fd ? "4" : NULL);
 #undef PROP
   props[np] = NULL;
 
-  paths = xmalloc0 ((s->config->n_modules + 1) * sizeof *paths);
+  paths = xmalloc0((s->config->n_modules + 1) * sizeof *paths);
   for (size_t i = 0; i < s->config->n_modules; i++)
-    paths[i] = host_config_module_path (s->config, i);
-  disabled = xmalloc0 ((s->config->n_disabled + 1) * sizeof *disabled);
+    paths[i] = host_config_module_path(s->config, i);
+  disabled = xmalloc0((s->config->n_disabled + 1) * sizeof *disabled);
   for (size_t i = 0; i < s->config->n_disabled; i++)
     disabled[i] = s->config->disabled[i];
 
-  memset (&opts, 0, sizeof opts);
+  memset(&opts, 0, sizeof opts);
   opts.loop = s->loop;
   opts.properties = props;
   opts.plugins_map = s->config->plugins;
   opts.disabled = disabled;
   opts.log = &s->log.base;
-  opts.reaper = host_reaper_api (s->reaper);
-  opts.host = host_introspect_api (s->intro);
+  opts.reaper = host_reaper_api(s->reaper);
+  opts.host = host_introspect_api(s->intro);
 
-  ret = host_plugins_load ((const char *const *) paths, s->config->n_modules, &opts, &s->plugins,
-                           err);
+  ret =
+      host_plugins_load((const char *const *)paths, s->config->n_modules, &opts, &s->plugins, err);
   for (size_t i = 0; i < s->config->n_modules; i++)
-    free (paths[i]);
+    free(paths[i]);
   if (ret < 0)
     return ret;
-  host_introspect_set_plugins (s->intro, s->plugins);
-  ret = host_plugins_init (s->plugins, err);
+  host_introspect_set_plugins(s->intro, s->plugins);
+  ret = host_plugins_init(s->plugins, err);
   if (ret < 0)
     return ret;
 
-  ret = host_ttrpc_server_new (s->loop, &s->log.base, &s->server, err);
+  ret = host_ttrpc_server_new(s->loop, &s->log.base, &s->server, err);
   if (ret < 0)
     return ret;
-  host_introspect_set_server (s->intro, s->server);
-  ret = host_plugins_register (s->plugins, host_ttrpc_server_api (s->server), err);
+  host_introspect_set_server(s->intro, s->server);
+  ret = host_plugins_register(s->plugins, host_ttrpc_server_api(s->server), err);
   if (ret < 0)
     return ret;
 
   if (flags->socket)
-    ret = host_ttrpc_server_listen_path (s->server, flags->socket, err);
-  else
-    {
-      int type = 0;
-      socklen_t len = sizeof type;
-      if (getsockopt (3, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
-        return cshim_error_make (err, EBADF,
-                                 "no listening socket: pass -socket PATH or a unix socket as fd 3");
-      ret = host_ttrpc_server_listen_fd (s->server, 3, err);
-    }
+    ret = host_ttrpc_server_listen_path(s->server, flags->socket, err);
+  else {
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (getsockopt(3, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
+      return cshim_error_make(err, EBADF,
+                              "no listening socket: pass -socket PATH or a unix socket as fd 3");
+    ret = host_ttrpc_server_listen_fd(s->server, 3, err);
+  }
   if (ret < 0)
     return ret;
   s->own_socket = true;
 
-  s->shutdown = host_plugins_find (s->plugins, CSHIM_TYPE_INTERNAL, "shutdown");
-  if (s->shutdown)
-    {
-      ret = s->shutdown->on_done (s->shutdown, shutdown_done_cb, s, err);
-      if (ret < 0)
-        return ret;
-    }
-  ret = start_signals (s, err);
+  s->shutdown = host_plugins_find(s->plugins, CSHIM_TYPE_INTERNAL, "shutdown");
+  if (s->shutdown) {
+    ret = s->shutdown->on_done(s->shutdown, shutdown_done_cb, s, err);
+    if (ret < 0)
+      return ret;
+  }
+  ret = start_signals(s, err);
   if (ret < 0)
     return ret;
 
-  cshim_log_info (&s->log.base, "cshim %s serving on `%s` (config `%s`)", CSHIM_VERSION,
-                  s->socket_path ? s->socket_path : "fd 3", s->config->source);
-  uv_run (s->loop, UV_RUN_DEFAULT);
+  cshim_log_info(&s->log.base, "cshim %s serving on `%s` (config `%s`)", CSHIM_VERSION,
+                 s->socket_path ? s->socket_path : "fd 3", s->config->source);
+  uv_run(s->loop, UV_RUN_DEFAULT);
   return 0;
 }
 
 int
-host_shim_serve (const host_flags_t *flags, int argc, char **argv, cshim_error_t *err)
+host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t *err)
 {
   shim_t s;
   int ret;
-  (void) argc;
+  (void)argc;
 
-  memset (&s, 0, sizeof s);
-  s.debug_fd = inherited_debug_listener ();
-  signal (SIGPIPE, SIG_IGN);
+  memset(&s, 0, sizeof s);
+  s.debug_fd = inherited_debug_listener();
+  signal(SIGPIPE, SIG_IGN);
   if (flags->socket == NULL)
-    setup_log_fifo ();
-  set_nonblocking (STDERR_FILENO);
-  host_log_init (&s.log, STDERR_FILENO, CSHIM_LOG_INFO, NULL);
+    setup_log_fifo();
+  set_nonblocking(STDERR_FILENO);
+  host_log_init(&s.log, STDERR_FILENO, CSHIM_LOG_INFO, NULL);
 
   /* Container processes whose parent dies are reparented to us, so we see their exits. */
-  if (prctl (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
-    return cshim_error_sys (err, errno, "become child subreaper");
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+    return cshim_error_sys(err, errno, "become child subreaper");
 
-  s.loop = uv_default_loop ();
-  s.intro = host_introspect_new (s.loop, CSHIM_VERSION);
-  host_introspect_set_log (s.intro, &s.log);
-  uv_timer_init (s.loop, &s.deadline);
-  s.socket_path = flags->socket ? xstrdup (flags->socket) : listener_path (3);
+  s.loop = uv_default_loop();
+  s.intro = host_introspect_new(s.loop, CSHIM_VERSION);
+  host_introspect_set_log(s.intro, &s.log);
+  uv_timer_init(s.loop, &s.deadline);
+  s.socket_path = flags->socket ? xstrdup(flags->socket) : listener_path(3);
   /* The fd 3 socket was made for us by start; a -socket path becomes ours only once we bound
      it: before that it may be another daemon's live socket. */
   s.own_socket = flags->socket == NULL;
 
-  ret = run (&s, flags, argv[0], err);
-  if (ret < 0)
-    {
-      cshim_log_error (&s.log.base, "%s", (*err)->msg);
-      stop (&s);
-      uv_run (s.loop, UV_RUN_DEFAULT);
-    }
+  ret = run(&s, flags, argv[0], err);
+  if (ret < 0) {
+    cshim_log_error(&s.log.base, "%s", (*err)->msg);
+    stop(&s);
+    uv_run(s.loop, UV_RUN_DEFAULT);
+  }
 
-  uv_close ((uv_handle_t *) &s.deadline, NULL);
-  uv_run (s.loop, UV_RUN_DEFAULT);
-  host_plugins_unload (s.plugins);
-  host_introspect_free (s.intro);
-  host_config_free (s.config);
+  uv_close((uv_handle_t *)&s.deadline, NULL);
+  uv_run(s.loop, UV_RUN_DEFAULT);
+  host_plugins_unload(s.plugins);
+  host_introspect_free(s.intro);
+  host_config_free(s.config);
   if (s.socket_path && s.own_socket)
-    unlink (s.socket_path);
-  free (s.socket_path);
-  uv_loop_close (s.loop);
-  cshim_log_info (&s.log.base, "shim exited");
+    unlink(s.socket_path);
+  free(s.socket_path);
+  uv_loop_close(s.loop);
+  cshim_log_info(&s.log.base, "shim exited");
   return ret;
 }

@@ -10,109 +10,107 @@
 #include <string.h>
 #include <time.h>
 
-static void __attribute__ ((noreturn))
-oom (void)
+static void __attribute__((noreturn)) oom(void)
 {
   static const char msg[] = "cshim: out of memory\n";
-  ssize_t r = write (2, msg, sizeof msg - 1);
-  (void) r;
-  abort ();
+  ssize_t r = write(2, msg, sizeof msg - 1);
+  (void)r;
+  abort();
 }
 
 void *
-xmalloc (size_t size)
+xmalloc(size_t size)
 {
-  void *p = malloc (size ? size : 1);
+  void *p = malloc(size ? size : 1);
   if (p == NULL)
-    oom ();
+    oom();
   return p;
 }
 
 void *
-xmalloc0 (size_t size)
+xmalloc0(size_t size)
 {
-  void *p = calloc (1, size ? size : 1);
+  void *p = calloc(1, size ? size : 1);
   if (p == NULL)
-    oom ();
+    oom();
   return p;
 }
 
 void *
-xrealloc (void *ptr, size_t size)
+xrealloc(void *ptr, size_t size)
 {
-  void *p = realloc (ptr, size ? size : 1);
+  void *p = realloc(ptr, size ? size : 1);
   if (p == NULL)
-    oom ();
+    oom();
   return p;
 }
 
 char *
-xstrdup (const char *s)
+xstrdup(const char *s)
 {
   char *r;
   if (s == NULL)
     return NULL;
-  r = strdup (s);
+  r = strdup(s);
   if (r == NULL)
-    oom ();
+    oom();
   return r;
 }
 
 char *
-xstrndup (const char *s, size_t n)
+xstrndup(const char *s, size_t n)
 {
-  char *r = strndup (s, n);
+  char *r = strndup(s, n);
   if (r == NULL)
-    oom ();
+    oom();
   return r;
 }
 
 void *
-xmemdup (const void *p, size_t n)
+xmemdup(const void *p, size_t n)
 {
-  void *r = xmalloc (n);
+  void *r = xmalloc(n);
   if (n)
-    memcpy (r, p, n);
+    memcpy(r, p, n);
   return r;
 }
 
 int
-xasprintf (char **out, const char *fmt, ...)
+xasprintf(char **out, const char *fmt, ...)
 {
   va_list ap;
   int r;
-  va_start (ap, fmt);
-  r = vasprintf (out, fmt, ap);
-  va_end (ap);
+  va_start(ap, fmt);
+  r = vasprintf(out, fmt, ap);
+  va_end(ap);
   if (r < 0)
-    oom ();
+    oom();
   return r;
 }
 
 void
-cshim_cleanup_freep (void *p)
+cshim_cleanup_freep(void *p)
 {
-  void **pp = (void **) p;
-  free (*pp);
+  void **pp = (void **)p;
+  free(*pp);
   *pp = NULL;
 }
 
 void
-cshim_cleanup_closep (int *fd)
+cshim_cleanup_closep(int *fd)
 {
-  if (*fd >= 0)
-    {
-      int saved = errno;
-      close (*fd);
-      errno = saved;
-    }
+  if (*fd >= 0) {
+    int saved = errno;
+    close(*fd);
+    errno = saved;
+  }
   *fd = -1;
 }
 
 uint64_t
-cshim_now_ns (void)
+cshim_now_ns(void)
 {
   struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }

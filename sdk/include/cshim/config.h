@@ -36,28 +36,28 @@ struct cshim_config_node_s
 };
 
 /* The value under key in a MAP node; NULL if map is NULL, not a map, or has no such key. */
-const cshim_config_node_t *cshim_config_get (const cshim_config_node_t *map, const char *key);
+const cshim_config_node_t *cshim_config_get(const cshim_config_node_t *map, const char *key);
 
 /* Typed lookups of map[key]. An absent key (or a null value) leaves *out unchanged and
    returns 0; a value of the wrong type fails with EINVAL and a message naming file, line,
    column and key. Strings are borrowed from the tree. */
-int cshim_config_get_string (const cshim_config_node_t *map, const char *key, const char **out,
-                             cshim_error_t *err);
-int cshim_config_get_bool (const cshim_config_node_t *map, const char *key, bool *out,
-                           cshim_error_t *err);
-int cshim_config_get_uint (const cshim_config_node_t *map, const char *key, uint64_t *out,
-                           cshim_error_t *err);
+int cshim_config_get_string(const cshim_config_node_t *map, const char *key, const char **out,
+                            cshim_error_t *err);
+int cshim_config_get_bool(const cshim_config_node_t *map, const char *key, bool *out,
+                          cshim_error_t *err);
+int cshim_config_get_uint(const cshim_config_node_t *map, const char *key, uint64_t *out,
+                          cshim_error_t *err);
 /* Durations: an integer number of milliseconds or a string with a unit: "500ms", "5s", "2m". */
-int cshim_config_get_duration_ms (const cshim_config_node_t *map, const char *key, uint64_t *out,
-                                  cshim_error_t *err);
+int cshim_config_get_duration_ms(const cshim_config_node_t *map, const char *key, uint64_t *out,
+                                 cshim_error_t *err);
 
 /* Fail with EINVAL naming the first key of map that is not in allowed (NULL-terminated). A NULL
    map passes; a node that is not a map fails. `what` names the section in the message. */
-int cshim_config_check_keys (const cshim_config_node_t *map, const char *const *allowed,
-                             const char *what, cshim_error_t *err);
+int cshim_config_check_keys(const cshim_config_node_t *map, const char *const *allowed,
+                            const char *what, cshim_error_t *err);
 
 /* Whether a plain scalar is YAML null (~, null, empty). */
-bool cshim_config_is_null (const cshim_config_node_t *node);
+bool cshim_config_is_null(const cshim_config_node_t *node);
 
 #ifdef __cplusplus
 }

@@ -44,39 +44,39 @@ typedef struct cshim_error_s *cshim_error_t;
 /* Set *err to a new error of class errnum (positive or negative errno) with a formatted
    message. Returns the negative errno so callers can `return cshim_error_make (...)`.
    *err must be NULL on entry (an existing error is released first, with no loss of memory). */
-int cshim_error_make (cshim_error_t *err, int errnum, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
+int cshim_error_make(cshim_error_t *err, int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Like cshim_error_make, and appends ": strerror(errnum)". */
-int cshim_error_sys (cshim_error_t *err, int errnum, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
+int cshim_error_sys(cshim_error_t *err, int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Like cshim_error_make for a libuv error code, and appends ": uv_strerror(uv_err)". */
-int cshim_error_from_uv (cshim_error_t *err, int uv_err, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
+int cshim_error_from_uv(cshim_error_t *err, int uv_err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Make an error that goes out with an exact gRPC code (and class EIO unless the code maps
    back to an errno). Returns the negative errno. */
-int cshim_error_make_code (cshim_error_t *err, int grpc_code, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
+int cshim_error_make_code(cshim_error_t *err, int grpc_code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Prefix context to an existing error ("context: old message"). Returns its status.
    If *err is NULL (a caller bug), makes an EIO error with just the context. */
-int cshim_error_wrap (cshim_error_t *err, const char *fmt, ...)
-    __attribute__ ((format (printf, 2, 3)));
+int cshim_error_wrap(cshim_error_t *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Release an error and set *err to NULL. NULL-safe. */
-void cshim_error_release (cshim_error_t *err);
+void cshim_error_release(cshim_error_t *err);
 
 /* The one errno -> gRPC code mapping (ENOENT->NotFound, EEXIST->AlreadyExists, ...).
    Accepts positive or negative errno; 0 -> OK; unknown -> Unknown. */
-int cshim_errno_to_grpc (int errnum);
+int cshim_errno_to_grpc(int errnum);
 
 /* The gRPC code an error goes out with. */
-int cshim_error_grpc_code (const struct cshim_error_s *e);
+int cshim_error_grpc_code(const struct cshim_error_s *e);
 
 /* Human name of a gRPC code ("NotFound"), static. */
-const char *cshim_grpc_code_name (int code);
+const char *cshim_grpc_code_name(int code);
 
 #ifdef __cplusplus
 }

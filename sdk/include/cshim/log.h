@@ -25,29 +25,30 @@ typedef struct cshim_logger_s cshim_logger_t;
 struct cshim_logger_s
 {
   /* Receives one complete line (with trailing newline); must not block. */
-  void (*write) (void *data, int level, const char *line, size_t len);
+  void (*write)(void *data, int level, const char *line, size_t len);
   void *data;
-  int level;          /* lines below this level are not formatted at all */
-  const char *fields; /* extra logrus fields appended to every line, e.g. `plugin=task`; may be NULL */
+  int level; /* lines below this level are not formatted at all */
+  const char
+      *fields; /* extra logrus fields appended to every line, e.g. `plugin=task`; may be NULL */
 };
 
 /* Format and emit one line:
    time="2026-01-02T03:04:05.123456789Z" level=info msg="text" <fields>
    The message is quoted and escaped as logrus does. NULL logger: no-op. */
-void cshim_log (const cshim_logger_t *log, int level, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
+void cshim_log(const cshim_logger_t *log, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Format one logrus text line into buf (always NUL-terminated, truncated to size). Returns the
    length written (without NUL). The time is the current wall-clock time in UTC. */
-size_t cshim_log_format (char *buf, size_t size, int level, const char *msg, const char *fields);
+size_t cshim_log_format(char *buf, size_t size, int level, const char *msg, const char *fields);
 
 /* "trace", "debug", "info", "warning", "error", "fatal"; static. */
-const char *cshim_log_level_name (int level);
+const char *cshim_log_level_name(int level);
 
-#define cshim_log_debug(l, ...) cshim_log ((l), CSHIM_LOG_DEBUG, __VA_ARGS__)
-#define cshim_log_info(l, ...) cshim_log ((l), CSHIM_LOG_INFO, __VA_ARGS__)
-#define cshim_log_warn(l, ...) cshim_log ((l), CSHIM_LOG_WARN, __VA_ARGS__)
-#define cshim_log_error(l, ...) cshim_log ((l), CSHIM_LOG_ERROR, __VA_ARGS__)
+#define cshim_log_debug(l, ...) cshim_log((l), CSHIM_LOG_DEBUG, __VA_ARGS__)
+#define cshim_log_info(l, ...) cshim_log((l), CSHIM_LOG_INFO, __VA_ARGS__)
+#define cshim_log_warn(l, ...) cshim_log((l), CSHIM_LOG_WARN, __VA_ARGS__)
+#define cshim_log_error(l, ...) cshim_log((l), CSHIM_LOG_ERROR, __VA_ARGS__)
 
 #ifdef __cplusplus
 }

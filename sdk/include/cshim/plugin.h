@@ -36,17 +36,17 @@ extern "C" {
 #define CSHIM_TYPE_HTTP "io.containerd.http.v1"
 
 /* Properties (same keys as containerd's InitContext.Properties) and cshim's own. */
-#define CSHIM_PROP_STATE_DIR "io.containerd.plugin.state"           /* <bundle>/<uri> */
-#define CSHIM_PROP_GRPC_ADDRESS "io.containerd.plugin.grpc.address" /* -address */
+#define CSHIM_PROP_STATE_DIR "io.containerd.plugin.state"             /* <bundle>/<uri> */
+#define CSHIM_PROP_GRPC_ADDRESS "io.containerd.plugin.grpc.address"   /* -address */
 #define CSHIM_PROP_TTRPC_ADDRESS "io.containerd.plugin.ttrpc.address" /* TTRPC_ADDRESS */
-#define CSHIM_PROP_NAMESPACE "io.cshim.namespace"                   /* -namespace */
-#define CSHIM_PROP_ID "io.cshim.id"                                 /* -id */
-#define CSHIM_PROP_BUNDLE "io.cshim.bundle"                         /* the bundle (cwd) */
-#define CSHIM_PROP_DEBUG "io.cshim.debug"                           /* "true" with -debug */
-#define CSHIM_PROP_DEBUG_SOCKET "io.cshim.debug.socket"             /* -debug-socket, if any */
-#define CSHIM_PROP_SOCKET "io.cshim.socket"                         /* own ttrpc address */
-#define CSHIM_PROP_BINARY "io.cshim.binary"                         /* absolute path of the shim */
-#define CSHIM_PROP_CONFIG_PATH "io.cshim.config.path"               /* YAML in effect, or <embedded> */
+#define CSHIM_PROP_NAMESPACE "io.cshim.namespace"                     /* -namespace */
+#define CSHIM_PROP_ID "io.cshim.id"                                   /* -id */
+#define CSHIM_PROP_BUNDLE "io.cshim.bundle"                           /* the bundle (cwd) */
+#define CSHIM_PROP_DEBUG "io.cshim.debug"                             /* "true" with -debug */
+#define CSHIM_PROP_DEBUG_SOCKET "io.cshim.debug.socket"               /* -debug-socket, if any */
+#define CSHIM_PROP_SOCKET "io.cshim.socket"                           /* own ttrpc address */
+#define CSHIM_PROP_BINARY "io.cshim.binary"           /* absolute path of the shim */
+#define CSHIM_PROP_CONFIG_PATH "io.cshim.config.path" /* YAML in effect, or <embedded> */
 /* The debug socket path the host computed next to its ttrpc socket (§4.10 hash with "/debug"),
    for when containerd passes none (1.6). Set whenever the host knows its socket directory. */
 #define CSHIM_PROP_DEBUG_ADDRESS "io.cshim.debug.address"
@@ -60,9 +60,9 @@ typedef struct cshim_init_ctx_s cshim_init_ctx_t;
 /* A plugin instance found by lookup. */
 typedef struct cshim_plugin_ref_s
 {
-  const char *type;   /* borrowed from the descriptor */
-  const char *id;     /* borrowed from the descriptor */
-  void *instance;     /* borrowed: owned by that plugin until its close */
+  const char *type; /* borrowed from the descriptor */
+  const char *id;   /* borrowed from the descriptor */
+  void *instance;   /* borrowed: owned by that plugin until its close */
 } cshim_plugin_ref_t;
 
 /* What the host hands to init. Owned by the host, valid until this plugin's close returns.
@@ -74,19 +74,19 @@ struct cshim_init_ctx_s
   uv_loop_t *loop;      /* the host's one loop */
 
   /* Property by key (CSHIM_PROP_*), or NULL when unset. Borrowed. */
-  const char *(*property) (const cshim_init_ctx_t *ctx, const char *key);
+  const char *(*property)(const cshim_init_ctx_t *ctx, const char *key);
 
   /* This plugin's section of the YAML config (plugins.<uri>), or NULL when there is none. */
   const cshim_config_node_t *config;
 
   /* Instance of an already initialised plugin. Only types listed in this plugin's requires may
      be looked up (EPERM otherwise); a skipped or unknown plugin is ENOENT. */
-  int (*get_by_id) (const cshim_init_ctx_t *ctx, const char *type, const char *id,
-                    void **instance, cshim_error_t *err);
+  int (*get_by_id)(const cshim_init_ctx_t *ctx, const char *type, const char *id, void **instance,
+                   cshim_error_t *err);
   /* Every initialised, non-skipped plugin of a type, in init order. *out is a malloc'ed array
      the caller frees; ENOENT when there is none; EPERM if type is not required. */
-  int (*get_by_type) (const cshim_init_ctx_t *ctx, const char *type, cshim_plugin_ref_t **out,
-                      size_t *n_out, cshim_error_t *err);
+  int (*get_by_type)(const cshim_init_ctx_t *ctx, const char *type, cshim_plugin_ref_t **out,
+                     size_t *n_out, cshim_error_t *err);
 
   const cshim_logger_t *log; /* lines carry plugin=<uri> */
   cshim_reaper_t *reaper;    /* the process's SIGCHLD owner */
@@ -110,50 +110,50 @@ struct cshim_plugin_s
   const char *const *requires;
   /* Create the instance. Return 0 (and set *instance), CSHIM_PLUGIN_SKIP, or a negative errno
      with err set; on failure the plugin has released everything it took. */
-  int (*init) (const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err);
+  int (*init)(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err);
   /* Optional: register services / interceptors on the shim's one ttrpc server. */
-  int (*register_ttrpc) (void *instance, cshim_ttrpc_server_t *server, cshim_error_t *err);
+  int (*register_ttrpc)(void *instance, cshim_ttrpc_server_t *server, cshim_error_t *err);
   /* Release the instance. Called in reverse init order; handles it closed may still be closing:
      the host runs the loop until they are gone, then dlcloses the module. */
-  void (*close) (void *instance);
+  void (*close)(void *instance);
 };
 
-typedef const cshim_plugin_t *(*cshim_plugin_entry_fn) (void);
+typedef const cshim_plugin_t *(*cshim_plugin_entry_fn)(void);
 
 /* Define the module's entry point. Use once per module, with designated initialisers:
      CSHIM_PLUGIN_DEFINE (.type = CSHIM_TYPE_TTRPC, .id = "task", .requires = task_requires,
                           .init = task_init, .register_ttrpc = task_register, .close = task_close)
 */
 #define CSHIM_PLUGIN_DEFINE(...)                                                                   \
-  __attribute__ ((visibility ("default"))) const cshim_plugin_t *cshim_plugin_entry (void);        \
-  __attribute__ ((visibility ("default"))) const cshim_plugin_t *cshim_plugin_entry (void)         \
+  __attribute__((visibility("default"))) const cshim_plugin_t *cshim_plugin_entry(void);           \
+  __attribute__((visibility("default"))) const cshim_plugin_t *cshim_plugin_entry(void)            \
   {                                                                                                \
-    static const cshim_plugin_t desc = { .abi_version = CSHIM_PLUGIN_ABI_VERSION,                  \
-                                         .struct_size = sizeof (cshim_plugin_t),                   \
-                                         __VA_ARGS__ };                                            \
+    static const cshim_plugin_t desc = {.abi_version = CSHIM_PLUGIN_ABI_VERSION,                   \
+                                        .struct_size = sizeof(cshim_plugin_t),                     \
+                                        __VA_ARGS__};                                              \
     return &desc;                                                                                  \
   }
 
 /* Convenience wrappers for the context's function pointers. */
 static inline const char *
-cshim_init_ctx_property (const cshim_init_ctx_t *ctx, const char *key)
+cshim_init_ctx_property(const cshim_init_ctx_t *ctx, const char *key)
 {
-  return ctx->property (ctx, key);
+  return ctx->property(ctx, key);
 }
 
 static inline int
-cshim_init_ctx_get_by_id (const cshim_init_ctx_t *ctx, const char *type, const char *id,
-                          void **instance, cshim_error_t *err)
+cshim_init_ctx_get_by_id(const cshim_init_ctx_t *ctx, const char *type, const char *id,
+                         void **instance, cshim_error_t *err)
 {
-  return ctx->get_by_id (ctx, type, id, instance, err);
+  return ctx->get_by_id(ctx, type, id, instance, err);
 }
 
 /* The host introspection interface, or NULL when the host's context is too old to carry it or
    the host offers none. Borrowed like the context. */
 static inline cshim_host_t *
-cshim_init_ctx_host (const cshim_init_ctx_t *ctx)
+cshim_init_ctx_host(const cshim_init_ctx_t *ctx)
 {
-  if (ctx->struct_size < offsetof (cshim_init_ctx_t, host) + sizeof (ctx->host))
+  if (ctx->struct_size < offsetof(cshim_init_ctx_t, host) + sizeof(ctx->host))
     return NULL;
   return ctx->host;
 }

@@ -33,17 +33,17 @@ struct cshim_publisher_s
   /* Queue an event for containerd. The event is packed at once (borrowed for the call) into an
      Envelope {now, namespace, topic, Any{type_url = "containerd.events.<Name>"}}. Events leave
      in the order published. Returns 0 once queued; a full queue is an error, logged loudly. */
-  int (*publish) (cshim_publisher_t *self, const char *topic, const ProtobufCMessage *event,
-                  cshim_error_t *err);
+  int (*publish)(cshim_publisher_t *self, const char *topic, const ProtobufCMessage *event,
+                 cshim_error_t *err);
   /* Optional (may be NULL): fill *out with the publisher's counters. Loop thread only. */
-  void (*get_stats) (cshim_publisher_t *self, cshim_publisher_stats_t *out);
+  void (*get_stats)(cshim_publisher_t *self, cshim_publisher_stats_t *out);
 };
 
 static inline int
-cshim_publish (cshim_publisher_t *p, const char *topic, const ProtobufCMessage *event,
-               cshim_error_t *err)
+cshim_publish(cshim_publisher_t *p, const char *topic, const ProtobufCMessage *event,
+              cshim_error_t *err)
 {
-  return p->publish (p, topic, event, err);
+  return p->publish(p, topic, event, err);
 }
 
 /* Topics (§3.1 of the protocol reference). */

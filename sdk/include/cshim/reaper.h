@@ -13,7 +13,7 @@ extern "C" {
 #endif
 
 /* Called on the loop thread with the raw wait status (WIFEXITED/WIFSIGNALED apply). */
-typedef void (*cshim_exit_cb) (void *data, pid_t pid, int wait_status);
+typedef void (*cshim_exit_cb)(void *data, pid_t pid, int wait_status);
 
 typedef struct cshim_reaper_s cshim_reaper_t;
 typedef struct cshim_reaper_ops_s cshim_reaper_ops_t;
@@ -30,23 +30,22 @@ struct cshim_reaper_ops_s
   /* Call cb once when pid exits. If pid already exited and nobody had claimed it (the
      exit-before-start race: a container's init can die before its pid file is read), cb runs
      on the next loop iteration, never from inside watch. Returns 0 or -errno. */
-  int (*watch) (cshim_reaper_t *reaper, pid_t pid, cshim_exit_cb cb, void *data,
-                cshim_error_t *err);
+  int (*watch)(cshim_reaper_t *reaper, pid_t pid, cshim_exit_cb cb, void *data, cshim_error_t *err);
   /* Forget a watch that has not fired yet (same pid, cb, data). */
-  void (*unwatch) (cshim_reaper_t *reaper, pid_t pid, cshim_exit_cb cb, void *data);
+  void (*unwatch)(cshim_reaper_t *reaper, pid_t pid, cshim_exit_cb cb, void *data);
   /* Be told of every exit, watched or not (after the watchers), e.g. to notice processes of a
      container that reparented to the subreaper. */
-  int (*subscribe) (cshim_reaper_t *reaper, cshim_exit_cb cb, void *data, cshim_error_t *err);
-  void (*unsubscribe) (cshim_reaper_t *reaper, cshim_exit_cb cb, void *data);
+  int (*subscribe)(cshim_reaper_t *reaper, cshim_exit_cb cb, void *data, cshim_error_t *err);
+  void (*unsubscribe)(cshim_reaper_t *reaper, cshim_exit_cb cb, void *data);
 };
 
 /* Exit status as containerd reports it: exit code, or 128 + signal number. */
 static inline unsigned
-cshim_exit_status (int wait_status)
+cshim_exit_status(int wait_status)
 {
   if ((wait_status & 0x7f) == 0) /* WIFEXITED */
-    return (unsigned) ((wait_status >> 8) & 0xff);
-  return 128u + (unsigned) (wait_status & 0x7f);
+    return (unsigned)((wait_status >> 8) & 0xff);
+  return 128u + (unsigned)(wait_status & 0x7f);
 }
 
 #ifdef __cplusplus

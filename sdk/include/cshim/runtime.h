@@ -29,7 +29,7 @@ typedef struct cshim_runtime_config_s
   bool systemd_cgroup;       /* --systemd-cgroup */
   bool debug;                /* --debug */
   uint64_t timeout_ms;       /* per command; 0 = none. On expiry: SIGKILL, error ETIMEDOUT */
-  const char *criu;          /* --criu <path> (runc: criu binary for checkpoint/restore); NULL = none */
+  const char *criu; /* --criu <path> (runc: criu binary for checkpoint/restore); NULL = none */
 } cshim_runtime_config_t;
 
 /* Result of one command, borrowed by the callback for its duration only. */
@@ -43,7 +43,7 @@ typedef struct cshim_runtime_result_s
   size_t out_len;
 } cshim_runtime_result_t;
 
-typedef void (*cshim_runtime_cb) (void *data, cshim_runtime_result_t *result);
+typedef void (*cshim_runtime_cb)(void *data, cshim_runtime_result_t *result);
 
 /* Stdio given to the container process (create/exec/restore); -1 = /dev/null. */
 typedef struct cshim_runtime_io_s
@@ -51,9 +51,9 @@ typedef struct cshim_runtime_io_s
   int stdin_fd, stdout_fd, stderr_fd;
 } cshim_runtime_io_t;
 
-int cshim_runtime_new (const cshim_runtime_config_t *cfg, cshim_runtime_t **out, cshim_error_t *err);
+int cshim_runtime_new(const cshim_runtime_config_t *cfg, cshim_runtime_t **out, cshim_error_t *err);
 /* Commands still running are killed; their callbacks are not called. */
-void cshim_runtime_free (cshim_runtime_t *rt);
+void cshim_runtime_free(cshim_runtime_t *rt);
 
 /* Each command below starts the runtime and returns 0 at once; cb is called exactly once when it
    finishes (never from inside the call). On a non-zero return cb is never called.
@@ -74,11 +74,11 @@ typedef struct cshim_runtime_create_opts_s
   const char *criu_work_path;  /* restore only */
 } cshim_runtime_create_opts_t;
 
-int cshim_runtime_create (cshim_runtime_t *rt, const char *id,
-                          const cshim_runtime_create_opts_t *opts, cshim_runtime_cb cb, void *data,
-                          cshim_error_t *err);
-int cshim_runtime_start (cshim_runtime_t *rt, const char *id, const char *log_path,
-                         cshim_runtime_cb cb, void *data, cshim_error_t *err);
+int cshim_runtime_create(cshim_runtime_t *rt, const char *id,
+                         const cshim_runtime_create_opts_t *opts, cshim_runtime_cb cb, void *data,
+                         cshim_error_t *err);
+int cshim_runtime_start(cshim_runtime_t *rt, const char *id, const char *log_path,
+                        cshim_runtime_cb cb, void *data, cshim_error_t *err);
 
 typedef struct cshim_runtime_exec_opts_s
 {
@@ -90,25 +90,25 @@ typedef struct cshim_runtime_exec_opts_s
   cshim_runtime_io_t io;
 } cshim_runtime_exec_opts_t;
 
-int cshim_runtime_exec (cshim_runtime_t *rt, const char *id, const cshim_runtime_exec_opts_t *opts,
-                        cshim_runtime_cb cb, void *data, cshim_error_t *err);
-int cshim_runtime_kill (cshim_runtime_t *rt, const char *id, int signal, bool all,
-                        const char *log_path, cshim_runtime_cb cb, void *data, cshim_error_t *err);
-int cshim_runtime_delete (cshim_runtime_t *rt, const char *id, bool force, const char *log_path,
-                          cshim_runtime_cb cb, void *data, cshim_error_t *err);
+int cshim_runtime_exec(cshim_runtime_t *rt, const char *id, const cshim_runtime_exec_opts_t *opts,
+                       cshim_runtime_cb cb, void *data, cshim_error_t *err);
+int cshim_runtime_kill(cshim_runtime_t *rt, const char *id, int signal, bool all,
+                       const char *log_path, cshim_runtime_cb cb, void *data, cshim_error_t *err);
+int cshim_runtime_delete(cshim_runtime_t *rt, const char *id, bool force, const char *log_path,
+                         cshim_runtime_cb cb, void *data, cshim_error_t *err);
 /* result->out holds the state JSON; see cshim_runtime_parse_state. */
-int cshim_runtime_state (cshim_runtime_t *rt, const char *id, cshim_runtime_cb cb, void *data,
-                         cshim_error_t *err);
+int cshim_runtime_state(cshim_runtime_t *rt, const char *id, cshim_runtime_cb cb, void *data,
+                        cshim_error_t *err);
 /* `ps --format json`: result->out is a JSON array of pids; see cshim_runtime_parse_ps. */
-int cshim_runtime_ps (cshim_runtime_t *rt, const char *id, cshim_runtime_cb cb, void *data,
-                      cshim_error_t *err);
-int cshim_runtime_pause (cshim_runtime_t *rt, const char *id, cshim_runtime_cb cb, void *data,
+int cshim_runtime_ps(cshim_runtime_t *rt, const char *id, cshim_runtime_cb cb, void *data,
+                     cshim_error_t *err);
+int cshim_runtime_pause(cshim_runtime_t *rt, const char *id, cshim_runtime_cb cb, void *data,
+                        cshim_error_t *err);
+int cshim_runtime_resume(cshim_runtime_t *rt, const char *id, cshim_runtime_cb cb, void *data,
                          cshim_error_t *err);
-int cshim_runtime_resume (cshim_runtime_t *rt, const char *id, cshim_runtime_cb cb, void *data,
-                          cshim_error_t *err);
 /* resources_json: path of a LinuxResources JSON file (`update --resources`). */
-int cshim_runtime_update (cshim_runtime_t *rt, const char *id, const char *resources_json,
-                          cshim_runtime_cb cb, void *data, cshim_error_t *err);
+int cshim_runtime_update(cshim_runtime_t *rt, const char *id, const char *resources_json,
+                         cshim_runtime_cb cb, void *data, cshim_error_t *err);
 
 typedef struct cshim_runtime_checkpoint_opts_s
 {
@@ -125,19 +125,19 @@ typedef struct cshim_runtime_checkpoint_opts_s
   const char *log_path;
 } cshim_runtime_checkpoint_opts_t;
 
-int cshim_runtime_checkpoint (cshim_runtime_t *rt, const char *id,
-                              const cshim_runtime_checkpoint_opts_t *opts, cshim_runtime_cb cb,
-                              void *data, cshim_error_t *err);
+int cshim_runtime_checkpoint(cshim_runtime_t *rt, const char *id,
+                             const cshim_runtime_checkpoint_opts_t *opts, cshim_runtime_cb cb,
+                             void *data, cshim_error_t *err);
 /* `restore --detach --bundle ... --image-path ...` (opts->criu_image_path). */
-int cshim_runtime_restore (cshim_runtime_t *rt, const char *id,
-                           const cshim_runtime_create_opts_t *opts, cshim_runtime_cb cb,
-                           void *data, cshim_error_t *err);
+int cshim_runtime_restore(cshim_runtime_t *rt, const char *id,
+                          const cshim_runtime_create_opts_t *opts, cshim_runtime_cb cb, void *data,
+                          cshim_error_t *err);
 /* `features`: result->out holds the features JSON. */
-int cshim_runtime_features (cshim_runtime_t *rt, cshim_runtime_cb cb, void *data,
-                            cshim_error_t *err);
+int cshim_runtime_features(cshim_runtime_t *rt, cshim_runtime_cb cb, void *data,
+                           cshim_error_t *err);
 /* `events --stats <id>`: result->out holds one stats JSON object. */
-int cshim_runtime_stats (cshim_runtime_t *rt, const char *id, cshim_runtime_cb cb, void *data,
-                         cshim_error_t *err);
+int cshim_runtime_stats(cshim_runtime_t *rt, const char *id, cshim_runtime_cb cb, void *data,
+                        cshim_error_t *err);
 
 /* Parsers for the outputs above. */
 typedef struct cshim_runtime_state_s
@@ -147,13 +147,13 @@ typedef struct cshim_runtime_state_s
   char bundle[4096];
 } cshim_runtime_state_t;
 
-int cshim_runtime_parse_state (const char *json, cshim_runtime_state_t *out, cshim_error_t *err);
+int cshim_runtime_parse_state(const char *json, cshim_runtime_state_t *out, cshim_error_t *err);
 /* *pids is malloc'ed; caller frees. */
-int cshim_runtime_parse_ps (const char *json, pid_t **pids, size_t *n, cshim_error_t *err);
+int cshim_runtime_parse_ps(const char *json, pid_t **pids, size_t *n, cshim_error_t *err);
 
 /* Read a pid file written by the runtime (decimal, maybe without newline). Small regular
    file on local disk: read synchronously. */
-int cshim_read_pid_file (const char *path, pid_t *pid, cshim_error_t *err);
+int cshim_read_pid_file(const char *path, pid_t *pid, cshim_error_t *err);
 
 #ifdef __cplusplus
 }

@@ -16,16 +16,16 @@ extern "C" {
 /* What to run. Everything is borrowed for the duration of cshim_spawn only. */
 typedef struct cshim_spawn_opts_s
 {
-  const char *path;      /* executable; a name without '/' is searched in PATH */
-  char *const *argv;     /* NULL-terminated; argv[0] included */
-  char *const *envp;     /* NULL = inherit the shim's environment */
-  const char *cwd;       /* NULL = inherit */
-  int stdin_fd;          /* -1 = /dev/null */
-  int stdout_fd;         /* -1 = /dev/null */
-  int stderr_fd;         /* -1 = /dev/null */
-  const int *extra_fds;  /* become fds 3, 4, ... in the child (e.g. logging binaries) */
+  const char *path;     /* executable; a name without '/' is searched in PATH */
+  char *const *argv;    /* NULL-terminated; argv[0] included */
+  char *const *envp;    /* NULL = inherit the shim's environment */
+  const char *cwd;      /* NULL = inherit */
+  int stdin_fd;         /* -1 = /dev/null */
+  int stdout_fd;        /* -1 = /dev/null */
+  int stderr_fd;        /* -1 = /dev/null */
+  const int *extra_fds; /* become fds 3, 4, ... in the child (e.g. logging binaries) */
   size_t n_extra_fds;
-  bool new_process_group; /* setpgid (0, 0) */
+  bool new_process_group;  /* setpgid (0, 0) */
   int parent_death_signal; /* prctl (PR_SET_PDEATHSIG); 0 = none */
 } cshim_spawn_opts_t;
 
@@ -34,8 +34,8 @@ typedef struct cshim_spawn_opts_s
    host's reaper to cb (exactly once, on the loop), unless cshim_spawn fails, in which case cb
    is never called. An exec failure (ENOENT, EACCES...) is reported here as an error, not as an
    exit. Returns 0 and sets *pid. */
-int cshim_spawn (cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_cb cb,
-                 void *data, pid_t *pid, cshim_error_t *err);
+int cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_cb cb,
+                void *data, pid_t *pid, cshim_error_t *err);
 
 #ifdef __cplusplus
 }

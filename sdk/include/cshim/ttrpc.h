@@ -33,8 +33,8 @@ typedef struct cshim_ttrpc_server_ops_s cshim_ttrpc_server_ops_t;
 struct cshim_ttrpc_call_s
 {
   const cshim_ttrpc_call_ops_t *ops;
-  const char *service;  /* borrowed until answered */
-  const char *method;   /* borrowed until answered */
+  const char *service; /* borrowed until answered */
+  const char *method;  /* borrowed until answered */
   uint32_t stream_id;
   int64_t timeout_nano; /* from the request; 0 = none. The server does not enforce it. */
   uint64_t started_ns;  /* monotonic time the request was decoded */
@@ -48,46 +48,46 @@ struct cshim_ttrpc_call_ops_s
      answered all the same): -ENOTCONN when the connection is gone, -EMSGSIZE when the answer
      exceeds CSHIM_TTRPC_MAX_MESSAGE (the client gets ResourceExhausted instead), -EINVAL for a
      message of another type (the client gets Internal). */
-  int (*reply) (cshim_ttrpc_call_t *call, const ProtobufCMessage *response);
+  int (*reply)(cshim_ttrpc_call_t *call, const ProtobufCMessage *response);
   /* Answer with a non-OK gRPC status and a message (copied); 0 or an unknown code goes out as
      Unknown. */
-  int (*fail) (cshim_ttrpc_call_t *call, int grpc_code, const char *message);
+  int (*fail)(cshim_ttrpc_call_t *call, int grpc_code, const char *message);
   /* First value of a metadata key (lower case), or NULL; borrowed until answered. */
-  const char *(*metadata) (const cshim_ttrpc_call_t *call, const char *key);
+  const char *(*metadata)(const cshim_ttrpc_call_t *call, const char *key);
 };
 
 static inline int
-cshim_ttrpc_call_reply (cshim_ttrpc_call_t *call, const ProtobufCMessage *response)
+cshim_ttrpc_call_reply(cshim_ttrpc_call_t *call, const ProtobufCMessage *response)
 {
-  return call->ops->reply (call, response);
+  return call->ops->reply(call, response);
 }
 
 static inline int
-cshim_ttrpc_call_fail (cshim_ttrpc_call_t *call, int grpc_code, const char *message)
+cshim_ttrpc_call_fail(cshim_ttrpc_call_t *call, int grpc_code, const char *message)
 {
-  return call->ops->fail (call, grpc_code, message);
+  return call->ops->fail(call, grpc_code, message);
 }
 
 /* Answer with an error object, mapped to its gRPC code; releases *err. */
 static inline int
-cshim_ttrpc_call_fail_error (cshim_ttrpc_call_t *call, cshim_error_t *err)
+cshim_ttrpc_call_fail_error(cshim_ttrpc_call_t *call, cshim_error_t *err)
 {
-  int code = *err ? cshim_error_grpc_code (*err) : CSHIM_GRPC_UNKNOWN;
-  int r = call->ops->fail (call, code, *err && (*err)->msg ? (*err)->msg : "unknown error");
-  cshim_error_release (err);
+  int code = *err ? cshim_error_grpc_code(*err) : CSHIM_GRPC_UNKNOWN;
+  int r = call->ops->fail(call, code, *err && (*err)->msg ? (*err)->msg : "unknown error");
+  cshim_error_release(err);
   return r;
 }
 
 static inline const char *
-cshim_ttrpc_call_metadata (const cshim_ttrpc_call_t *call, const char *key)
+cshim_ttrpc_call_metadata(const cshim_ttrpc_call_t *call, const char *key)
 {
-  return call->ops->metadata (call, key);
+  return call->ops->metadata(call, key);
 }
 
 /* Handles one method. `request` is decoded with the method's input descriptor and is borrowed
    for the duration of this function only: copy what an asynchronous answer needs later. */
-typedef void (*cshim_ttrpc_handler_t) (cshim_ttrpc_call_t *call, const ProtobufCMessage *request,
-                                       void *service_data);
+typedef void (*cshim_ttrpc_handler_t)(cshim_ttrpc_call_t *call, const ProtobufCMessage *request,
+                                      void *service_data);
 
 typedef struct cshim_ttrpc_method_s
 {
@@ -114,8 +114,8 @@ typedef struct cshim_ttrpc_service_s
 typedef struct cshim_ttrpc_interceptor_s
 {
   const char *name;
-  int (*before) (void *data, cshim_ttrpc_call_t *call);
-  void (*after) (void *data, const cshim_ttrpc_call_t *call, int grpc_code);
+  int (*before)(void *data, cshim_ttrpc_call_t *call);
+  void (*after)(void *data, const cshim_ttrpc_call_t *call, int grpc_code);
   void *data;
 } cshim_ttrpc_interceptor_t;
 
@@ -139,27 +139,27 @@ struct cshim_ttrpc_server_ops_s
 {
   /* Register a service (see cshim_ttrpc_service_t for lifetimes). Fails with EEXIST if the name
      is taken, EINVAL if a method name is not in the descriptor. */
-  int (*register_service) (cshim_ttrpc_server_t *server, const cshim_ttrpc_service_t *service,
-                           cshim_error_t *err);
+  int (*register_service)(cshim_ttrpc_server_t *server, const cshim_ttrpc_service_t *service,
+                          cshim_error_t *err);
   /* Add an interceptor (borrowed like a service). Interceptors chain in the order added, which
      is the plugins' load order. */
-  int (*add_interceptor) (cshim_ttrpc_server_t *server,
-                          const cshim_ttrpc_interceptor_t *interceptor, cshim_error_t *err);
-  void (*get_stats) (cshim_ttrpc_server_t *server, cshim_ttrpc_stats_t *out);
+  int (*add_interceptor)(cshim_ttrpc_server_t *server, const cshim_ttrpc_interceptor_t *interceptor,
+                         cshim_error_t *err);
+  void (*get_stats)(cshim_ttrpc_server_t *server, cshim_ttrpc_stats_t *out);
 };
 
 static inline int
-cshim_ttrpc_server_register (cshim_ttrpc_server_t *server, const cshim_ttrpc_service_t *service,
-                             cshim_error_t *err)
+cshim_ttrpc_server_register(cshim_ttrpc_server_t *server, const cshim_ttrpc_service_t *service,
+                            cshim_error_t *err)
 {
-  return server->ops->register_service (server, service, err);
+  return server->ops->register_service(server, service, err);
 }
 
 static inline int
-cshim_ttrpc_server_add_interceptor (cshim_ttrpc_server_t *server,
-                                    const cshim_ttrpc_interceptor_t *interceptor, cshim_error_t *err)
+cshim_ttrpc_server_add_interceptor(cshim_ttrpc_server_t *server,
+                                   const cshim_ttrpc_interceptor_t *interceptor, cshim_error_t *err)
 {
-  return server->ops->add_interceptor (server, interceptor, err);
+  return server->ops->add_interceptor(server, interceptor, err);
 }
 
 #ifdef __cplusplus

@@ -12,44 +12,44 @@ extern "C" {
 #endif
 
 /* Allocation that aborts on out-of-memory: callers never check for NULL. */
-void *xmalloc (size_t size);
-void *xmalloc0 (size_t size);
-void *xrealloc (void *ptr, size_t size);
-char *xstrdup (const char *s); /* NULL -> NULL */
-char *xstrndup (const char *s, size_t n);
-void *xmemdup (const void *p, size_t n);
-int xasprintf (char **out, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+void *xmalloc(size_t size);
+void *xmalloc0(size_t size);
+void *xrealloc(void *ptr, size_t size);
+char *xstrdup(const char *s); /* NULL -> NULL */
+char *xstrndup(const char *s, size_t n);
+void *xmemdup(const void *p, size_t n);
+int xasprintf(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-void cshim_cleanup_freep (void *p);
-void cshim_cleanup_closep (int *fd);
+void cshim_cleanup_freep(void *p);
+void cshim_cleanup_closep(int *fd);
 
-#define cleanup_free __attribute__ ((cleanup (cshim_cleanup_freep)))
-#define cleanup_close __attribute__ ((cleanup (cshim_cleanup_closep)))
+#define cleanup_free __attribute__((cleanup(cshim_cleanup_freep)))
+#define cleanup_close __attribute__((cleanup(cshim_cleanup_closep)))
 
 /* Take ownership out of a cleanup_* local: returns the pointer and leaves NULL behind. */
 static inline void *
-cshim_steal_pointer (void *pp)
+cshim_steal_pointer(void *pp)
 {
-  void **p = (void **) pp;
+  void **p = (void **)pp;
   void *r = *p;
   *p = NULL;
   return r;
 }
-#define steal_pointer(pp) cshim_steal_pointer (pp)
+#define steal_pointer(pp) cshim_steal_pointer(pp)
 
 static inline int
-cshim_steal_fd (int *fd)
+cshim_steal_fd(int *fd)
 {
   int r = *fd;
   *fd = -1;
   return r;
 }
 
-#define CSHIM_CONTAINER_OF(ptr, type, member) ((type *) ((char *) (ptr) - offsetof (type, member)))
-#define CSHIM_N_ELEMENTS(a) (sizeof (a) / sizeof ((a)[0]))
+#define CSHIM_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#define CSHIM_N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Monotonic clock in nanoseconds. */
-uint64_t cshim_now_ns (void);
+uint64_t cshim_now_ns(void);
 
 #ifdef __cplusplus
 }

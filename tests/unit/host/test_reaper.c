@@ -22,7 +22,7 @@ struct seen
 };
 
 static void
-exit_cb (void *data, pid_t pid, int status)
+exit_cb(void *data, pid_t pid, int status)
 {
   struct seen *s = data;
   s->calls++;
@@ -31,139 +31,135 @@ exit_cb (void *data, pid_t pid, int status)
 }
 
 static pid_t
-child_exiting (int code)
+child_exiting(int code)
 {
-  pid_t pid = fork ();
-  assert_true (pid >= 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
   if (pid == 0)
-    _exit (code);
+    _exit(code);
   return pid;
 }
 
 static void
-run_until (uv_loop_t *loop, int *counter, int want)
+run_until(uv_loop_t *loop, int *counter, int want)
 {
-  for (int i = 0; i < 20000 && *counter < want; i++)
-    {
-      uv_run (loop, UV_RUN_NOWAIT);
-      usleep (1000);
-    }
+  for (int i = 0; i < 20000 && *counter < want; i++) {
+    uv_run(loop, UV_RUN_NOWAIT);
+    usleep(1000);
+  }
 }
 
 static void
-test_reaper_dispatches_exit_code_to_watcher (void **state)
+test_reaper_dispatches_exit_code_to_watcher(void **state)
 {
-  uv_loop_t *loop = uv_default_loop ();
+  uv_loop_t *loop = uv_default_loop();
   host_reaper_t *r;
   cshim_error_t err = NULL;
-  struct seen s = { 0 };
+  struct seen s = {0};
   pid_t pid;
-  (void) state;
+  (void)state;
 
-  assert_int_equal (host_reaper_new (loop, NULL, &r, &err), 0);
-  pid = child_exiting (7);
-  assert_int_equal (host_reaper_api (r)->ops->watch (host_reaper_api (r), pid, exit_cb, &s, &err),
-                    0);
-  run_until (loop, &s.calls, 1);
-  assert_int_equal (s.calls, 1);
-  assert_int_equal (s.pid, pid);
-  assert_int_equal (cshim_exit_status (s.status), 7);
-  host_reaper_close (r);
-  uv_run (loop, UV_RUN_DEFAULT);
+  assert_int_equal(host_reaper_new(loop, NULL, &r, &err), 0);
+  pid = child_exiting(7);
+  assert_int_equal(host_reaper_api(r)->ops->watch(host_reaper_api(r), pid, exit_cb, &s, &err), 0);
+  run_until(loop, &s.calls, 1);
+  assert_int_equal(s.calls, 1);
+  assert_int_equal(s.pid, pid);
+  assert_int_equal(cshim_exit_status(s.status), 7);
+  host_reaper_close(r);
+  uv_run(loop, UV_RUN_DEFAULT);
 }
 
 static void
-test_reaper_keeps_exit_seen_before_watch (void **state)
+test_reaper_keeps_exit_seen_before_watch(void **state)
 {
-  uv_loop_t *loop = uv_default_loop ();
+  uv_loop_t *loop = uv_default_loop();
   host_reaper_t *r;
   cshim_error_t err = NULL;
-  struct seen s = { 0 };
+  struct seen s = {0};
   pid_t pid;
-  (void) state;
+  (void)state;
 
-  assert_int_equal (host_reaper_new (loop, NULL, &r, &err), 0);
-  pid = child_exiting (3);
+  assert_int_equal(host_reaper_new(loop, NULL, &r, &err), 0);
+  pid = child_exiting(3);
   /* Let it die and be reaped with nobody watching: the exit-before-start race. WNOWAIT leaves
      the zombie for the reaper. */
   {
     siginfo_t si;
-    assert_int_equal (waitid (P_PID, (id_t) pid, &si, WEXITED | WNOWAIT), 0);
+    assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
   }
-  host_reaper_reap (r);
-  assert_int_equal (host_reaper_api (r)->ops->watch (host_reaper_api (r), pid, exit_cb, &s, &err),
-                    0);
-  assert_int_equal (s.calls, 0); /* never from inside watch */
-  run_until (loop, &s.calls, 1);
-  assert_int_equal (s.calls, 1);
-  assert_int_equal (cshim_exit_status (s.status), 3);
-  host_reaper_close (r);
-  uv_run (loop, UV_RUN_DEFAULT);
+  host_reaper_reap(r);
+  assert_int_equal(host_reaper_api(r)->ops->watch(host_reaper_api(r), pid, exit_cb, &s, &err), 0);
+  assert_int_equal(s.calls, 0); /* never from inside watch */
+  run_until(loop, &s.calls, 1);
+  assert_int_equal(s.calls, 1);
+  assert_int_equal(cshim_exit_status(s.status), 3);
+  host_reaper_close(r);
+  uv_run(loop, UV_RUN_DEFAULT);
 }
 
 static void
-test_reaper_reports_signal_as_128_plus_signo (void **state)
+test_reaper_reports_signal_as_128_plus_signo(void **state)
 {
-  uv_loop_t *loop = uv_default_loop ();
+  uv_loop_t *loop = uv_default_loop();
   host_reaper_t *r;
   cshim_error_t err = NULL;
-  struct seen s = { 0 };
+  struct seen s = {0};
   pid_t pid;
-  (void) state;
+  (void)state;
 
-  assert_int_equal (host_reaper_new (loop, NULL, &r, &err), 0);
-  pid = fork ();
-  if (pid == 0)
-    {
-      pause ();
-      _exit (0);
-    }
-  host_reaper_api (r)->ops->watch (host_reaper_api (r), pid, exit_cb, &s, &err);
-  kill (pid, SIGKILL);
-  run_until (loop, &s.calls, 1);
-  assert_int_equal (cshim_exit_status (s.status), 137);
-  host_reaper_close (r);
-  uv_run (loop, UV_RUN_DEFAULT);
+  assert_int_equal(host_reaper_new(loop, NULL, &r, &err), 0);
+  pid = fork();
+  if (pid == 0) {
+    pause();
+    _exit(0);
+  }
+  host_reaper_api(r)->ops->watch(host_reaper_api(r), pid, exit_cb, &s, &err);
+  kill(pid, SIGKILL);
+  run_until(loop, &s.calls, 1);
+  assert_int_equal(cshim_exit_status(s.status), 137);
+  host_reaper_close(r);
+  uv_run(loop, UV_RUN_DEFAULT);
 }
 
 static void
-test_reaper_unwatch_and_subscribers (void **state)
+test_reaper_unwatch_and_subscribers(void **state)
 {
-  uv_loop_t *loop = uv_default_loop ();
+  uv_loop_t *loop = uv_default_loop();
   host_reaper_t *r;
   cshim_reaper_t *api;
   cshim_error_t err = NULL;
-  struct seen watched = { 0 }, all = { 0 };
+  struct seen watched = {0}, all = {0};
   pid_t a, b;
-  (void) state;
+  (void)state;
 
-  assert_int_equal (host_reaper_new (loop, NULL, &r, &err), 0);
-  api = host_reaper_api (r);
-  assert_int_equal (api->ops->subscribe (api, exit_cb, &all, &err), 0);
-  a = child_exiting (1);
-  b = child_exiting (2);
-  api->ops->watch (api, a, exit_cb, &watched, &err);
-  api->ops->watch (api, b, exit_cb, &watched, &err);
-  api->ops->unwatch (api, a, exit_cb, &watched);
-  run_until (loop, &all.calls, 2);
-  assert_int_equal (all.calls, 2);
-  assert_int_equal (watched.calls, 1);
-  assert_int_equal (watched.pid, b);
-  api->ops->unsubscribe (api, exit_cb, &all);
-  assert_int_equal (api->ops->watch (api, 0, exit_cb, &watched, &err), -EINVAL);
-  cshim_error_release (&err);
-  host_reaper_close (r);
-  uv_run (loop, UV_RUN_DEFAULT);
+  assert_int_equal(host_reaper_new(loop, NULL, &r, &err), 0);
+  api = host_reaper_api(r);
+  assert_int_equal(api->ops->subscribe(api, exit_cb, &all, &err), 0);
+  a = child_exiting(1);
+  b = child_exiting(2);
+  api->ops->watch(api, a, exit_cb, &watched, &err);
+  api->ops->watch(api, b, exit_cb, &watched, &err);
+  api->ops->unwatch(api, a, exit_cb, &watched);
+  run_until(loop, &all.calls, 2);
+  assert_int_equal(all.calls, 2);
+  assert_int_equal(watched.calls, 1);
+  assert_int_equal(watched.pid, b);
+  api->ops->unsubscribe(api, exit_cb, &all);
+  assert_int_equal(api->ops->watch(api, 0, exit_cb, &watched, &err), -EINVAL);
+  cshim_error_release(&err);
+  host_reaper_close(r);
+  uv_run(loop, UV_RUN_DEFAULT);
 }
 
 int
-main (void)
+main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test (test_reaper_dispatches_exit_code_to_watcher),
-    cmocka_unit_test (test_reaper_keeps_exit_seen_before_watch),
-    cmocka_unit_test (test_reaper_reports_signal_as_128_plus_signo),
-    cmocka_unit_test (test_reaper_unwatch_and_subscribers),
+      cmocka_unit_test(test_reaper_dispatches_exit_code_to_watcher),
+      cmocka_unit_test(test_reaper_keeps_exit_seen_before_watch),
+      cmocka_unit_test(test_reaper_reports_signal_as_128_plus_signo),
+      cmocka_unit_test(test_reaper_unwatch_and_subscribers),
   };
-  return cmocka_run_group_tests (tests, NULL, NULL);
+  return cmocka_run_group_tests(tests, NULL, NULL);
 }

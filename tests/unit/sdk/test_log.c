@@ -13,101 +13,101 @@ static char last[4096];
 static int n_lines;
 
 static void
-capture (void *data, int level, const char *line, size_t len)
+capture(void *data, int level, const char *line, size_t len)
 {
-  (void) data;
-  (void) level;
-  memcpy (last, line, len);
+  (void)data;
+  (void)level;
+  memcpy(last, line, len);
   last[len] = '\0';
   n_lines++;
 }
 
 static void
-assert_matches (const char *s, const char *re)
+assert_matches(const char *s, const char *re)
 {
   regex_t r;
-  assert_int_equal (regcomp (&r, re, REG_EXTENDED | REG_NOSUB), 0);
-  if (regexec (&r, s, 0, NULL, 0) != 0)
-    fail_msg ("`%s` does not match `%s`", s, re);
-  regfree (&r);
+  assert_int_equal(regcomp(&r, re, REG_EXTENDED | REG_NOSUB), 0);
+  if (regexec(&r, s, 0, NULL, 0) != 0)
+    fail_msg("`%s` does not match `%s`", s, re);
+  regfree(&r);
 }
 
 static void
-test_log_format_is_logrus_text (void **state)
+test_log_format_is_logrus_text(void **state)
 {
   char buf[512];
-  (void) state;
-  cshim_log_format (buf, sizeof buf, CSHIM_LOG_INFO, "hello world", "plugin=task");
-  assert_matches (buf, "^time=\"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{9}Z\" "
-                       "level=info msg=\"hello world\" plugin=task\n$");
+  (void)state;
+  cshim_log_format(buf, sizeof buf, CSHIM_LOG_INFO, "hello world", "plugin=task");
+  assert_matches(buf, "^time=\"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{9}Z\" "
+                      "level=info msg=\"hello world\" plugin=task\n$");
 }
 
 static void
-test_log_plain_message_is_not_quoted (void **state)
+test_log_plain_message_is_not_quoted(void **state)
 {
   char buf[512];
-  (void) state;
-  cshim_log_format (buf, sizeof buf, CSHIM_LOG_WARN, "started", NULL);
-  assert_matches (buf, " level=warning msg=started\n$");
+  (void)state;
+  cshim_log_format(buf, sizeof buf, CSHIM_LOG_WARN, "started", NULL);
+  assert_matches(buf, " level=warning msg=started\n$");
 }
 
 static void
-test_log_escapes_quotes_and_control_bytes (void **state)
+test_log_escapes_quotes_and_control_bytes(void **state)
 {
   char buf[512];
-  (void) state;
-  cshim_log_format (buf, sizeof buf, CSHIM_LOG_ERROR, "a \"b\"\\\n\x01", NULL);
-  assert_non_null (strstr (buf, "msg=\"a \\\"b\\\"\\\\\\n\\x01\"\n"));
+  (void)state;
+  cshim_log_format(buf, sizeof buf, CSHIM_LOG_ERROR, "a \"b\"\\\n\x01", NULL);
+  assert_non_null(strstr(buf, "msg=\"a \\\"b\\\"\\\\\\n\\x01\"\n"));
 }
 
 static void
-test_log_truncated_line_still_ends_in_newline (void **state)
+test_log_truncated_line_still_ends_in_newline(void **state)
 {
   char buf[64];
   size_t n;
-  (void) state;
-  n = cshim_log_format (buf, sizeof buf, CSHIM_LOG_INFO,
-                        "a very long message that does not fit in the buffer at all", NULL);
-  assert_int_equal (n, strlen (buf));
-  assert_true (n < sizeof buf);
-  assert_int_equal (buf[n - 1], '\n');
+  (void)state;
+  n = cshim_log_format(buf, sizeof buf, CSHIM_LOG_INFO,
+                       "a very long message that does not fit in the buffer at all", NULL);
+  assert_int_equal(n, strlen(buf));
+  assert_true(n < sizeof buf);
+  assert_int_equal(buf[n - 1], '\n');
 }
 
 static void
-test_log_filters_below_level (void **state)
+test_log_filters_below_level(void **state)
 {
-  cshim_logger_t l = { .write = capture, .level = CSHIM_LOG_INFO, .fields = "plugin=x" };
-  (void) state;
+  cshim_logger_t l = {.write = capture, .level = CSHIM_LOG_INFO, .fields = "plugin=x"};
+  (void)state;
   n_lines = 0;
-  cshim_log (&l, CSHIM_LOG_DEBUG, "hidden %d", 1);
-  assert_int_equal (n_lines, 0);
-  cshim_log (&l, CSHIM_LOG_ERROR, "shown %d", 2);
-  assert_int_equal (n_lines, 1);
-  assert_matches (last, "level=error msg=\"shown 2\" plugin=x\n$");
-  cshim_log (NULL, CSHIM_LOG_ERROR, "no logger");
-  assert_int_equal (n_lines, 1);
+  cshim_log(&l, CSHIM_LOG_DEBUG, "hidden %d", 1);
+  assert_int_equal(n_lines, 0);
+  cshim_log(&l, CSHIM_LOG_ERROR, "shown %d", 2);
+  assert_int_equal(n_lines, 1);
+  assert_matches(last, "level=error msg=\"shown 2\" plugin=x\n$");
+  cshim_log(NULL, CSHIM_LOG_ERROR, "no logger");
+  assert_int_equal(n_lines, 1);
 }
 
 static void
-test_log_level_names (void **state)
+test_log_level_names(void **state)
 {
-  (void) state;
-  assert_string_equal (cshim_log_level_name (CSHIM_LOG_TRACE), "trace");
-  assert_string_equal (cshim_log_level_name (CSHIM_LOG_DEBUG), "debug");
-  assert_string_equal (cshim_log_level_name (CSHIM_LOG_WARN), "warning");
-  assert_string_equal (cshim_log_level_name (CSHIM_LOG_FATAL), "fatal");
+  (void)state;
+  assert_string_equal(cshim_log_level_name(CSHIM_LOG_TRACE), "trace");
+  assert_string_equal(cshim_log_level_name(CSHIM_LOG_DEBUG), "debug");
+  assert_string_equal(cshim_log_level_name(CSHIM_LOG_WARN), "warning");
+  assert_string_equal(cshim_log_level_name(CSHIM_LOG_FATAL), "fatal");
 }
 
 int
-main (void)
+main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test (test_log_format_is_logrus_text),
-    cmocka_unit_test (test_log_plain_message_is_not_quoted),
-    cmocka_unit_test (test_log_escapes_quotes_and_control_bytes),
-    cmocka_unit_test (test_log_truncated_line_still_ends_in_newline),
-    cmocka_unit_test (test_log_filters_below_level),
-    cmocka_unit_test (test_log_level_names),
+      cmocka_unit_test(test_log_format_is_logrus_text),
+      cmocka_unit_test(test_log_plain_message_is_not_quoted),
+      cmocka_unit_test(test_log_escapes_quotes_and_control_bytes),
+      cmocka_unit_test(test_log_truncated_line_still_ends_in_newline),
+      cmocka_unit_test(test_log_filters_below_level),
+      cmocka_unit_test(test_log_level_names),
   };
-  return cmocka_run_group_tests (tests, NULL, NULL);
+  return cmocka_run_group_tests(tests, NULL, NULL);
 }
