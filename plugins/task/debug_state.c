@@ -14,9 +14,11 @@ state_name(const task_process_t *p)
 {
   if (p->exited || p->state == TASK_PROC_STOPPED)
     return "stopped";
-  /* Paused is the runtime's to say (State asks it); only a Pause in progress is known here. */
+  /* The shim tracks its own Pause/Resume (as the runc shim does). */
   if (p->state == TASK_PROC_RUNNING && p == p->container->init && p->container->pausing)
     return "pausing";
+  if (p->state == TASK_PROC_RUNNING && p == p->container->init && p->container->paused)
+    return "paused";
   if (p->state == TASK_PROC_RUNNING)
     return "running";
   return "created";
