@@ -378,7 +378,7 @@ run_delete(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *
 static char *
 process_spec(const ctl_opts_t *o)
 {
-  json_t *args = json_array(), *env = json_array();
+  json_t *args = json_array(), *env = json_array(), *process;
   char *text;
 
   for (size_t i = 2; i < o->n_args; i++)
@@ -389,10 +389,11 @@ process_spec(const ctl_opts_t *o)
                                       "sbin:/bin"));
   for (size_t i = 0; i < o->n_env; i++)
     json_array_append_new(env, json_string(o->env[i]));
-  text = json_dumps(json_pack("{s:b, s:{s:I, s:I}, s:o, s:o, s:s}", "terminal", o->terminal, "user",
-                              "uid", (json_int_t)o->uid, "gid", (json_int_t)o->gid, "args", args,
-                              "env", env, "cwd", o->cwd ? o->cwd : "/"),
-                    JSON_COMPACT);
+  process = json_pack("{s:b, s:{s:I, s:I}, s:o, s:o, s:s}", "terminal", o->terminal, "user", "uid",
+                      (json_int_t)o->uid, "gid", (json_int_t)o->gid, "args", args, "env", env,
+                      "cwd", o->cwd ? o->cwd : "/");
+  text = json_dumps(process, JSON_COMPACT);
+  json_decref(process);
   return text;
 }
 
