@@ -17,7 +17,6 @@
 
 #include "containerd/events/task.pb-c.h"
 #include "containerd/runc/options/oci.pb-c.h"
-#include "google/protobuf/empty.pb-c.h"
 
 #define CHECKPOINT_OPTIONS_TYPE "containerd.runc.v1.CheckpointOptions"
 #define CRIU_LOG "dump.log"
@@ -93,7 +92,6 @@ checkpoint_done(task_op_t *op, cshim_runtime_result_t *result)
   task_container_t *c = op->container;
   struct checkpoint *ck = op->data;
   Containerd__Events__TaskCheckpointed ev = CONTAINERD__EVENTS__TASK_CHECKPOINTED__INIT;
-  Google__Protobuf__Empty empty = GOOGLE__PROTOBUF__EMPTY__INIT;
 
   if (result->error) {
     cshim_error_t err = steal_pointer(&result->error);
@@ -108,9 +106,7 @@ checkpoint_done(task_op_t *op, cshim_runtime_result_t *result)
   ev.container_id = c->id;
   ev.checkpoint = ck->image;
   task_service_publish(c->svc, CSHIM_TOPIC_TASK_CHECKPOINTED, &ev.base);
-  cshim_ttrpc_call_reply(op->call, &empty.base);
-  op->call = NULL;
-  task_op_free(op);
+  task_op_reply_empty(op);
 }
 
 void
@@ -127,12 +123,8 @@ task_handle_checkpoint(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, vo
   const char *image;
   task_op_t *op;
 
-  c = task_service_find(svc, req->id);
-  if (c == NULL) {
-    cshim_error_make(&err, ENOENT, "container not created: not found");
+  if (task_service_lookup(svc, req->id, NULL, &c, &p, &err) < 0)
     return (void)cshim_ttrpc_call_fail_error(call, &err);
-  }
-  p = c->init;
   if (p->exited || p->state == TASK_PROC_STOPPED || p->deleting)
     cshim_error_make(&err, EBUSY, "cannot checkpoint a stopped container");
   else if (p->state == TASK_PROC_CREATED || p->starting)
@@ -248,9 +240,7 @@ restore_done(task_op_t *op, cshim_runtime_result_t *result)
   ev.pid = (uint32_t)pid;
   task_service_publish(c->svc, CSHIM_TOPIC_TASK_START, &ev.base);
   resp.pid = (uint32_t)pid;
-  cshim_ttrpc_call_reply(op->call, &resp.base);
-  op->call = NULL;
-  task_op_free(op);
+  task_op_reply(op, &resp.base);
   if (p->exit_pending)
     task_process_finish_exit(p);
   return;

@@ -12,6 +12,8 @@
 
 #include <cshim/util.h>
 
+#include "google/protobuf/empty.pb-c.h"
+
 #define MAX_ID_LENGTH 76
 
 static bool
@@ -226,6 +228,36 @@ task_op_fail(task_op_t *op, cshim_error_t *err)
                    *err ? (*err)->msg : "unknown error");
     cshim_error_release(err);
   }
+  op->call = NULL;
+  task_op_free(op);
+}
+
+void
+task_op_fail_result(task_op_t *op, cshim_runtime_result_t *result)
+{
+  cshim_error_t err = steal_pointer(&result->error);
+  task_op_fail(op, &err);
+}
+
+void
+task_op_reply(task_op_t *op, const ProtobufCMessage *resp)
+{
+  cshim_ttrpc_call_reply(op->call, resp);
+  op->call = NULL;
+  task_op_free(op);
+}
+
+void
+task_reply_empty(cshim_ttrpc_call_t *call)
+{
+  Google__Protobuf__Empty empty = GOOGLE__PROTOBUF__EMPTY__INIT;
+  cshim_ttrpc_call_reply(call, &empty.base);
+}
+
+void
+task_op_reply_empty(task_op_t *op)
+{
+  task_reply_empty(op->call);
   op->call = NULL;
   task_op_free(op);
 }

@@ -16,19 +16,9 @@
 #include <cshim/util.h>
 
 #include "containerd/events/task.pb-c.h"
-#include "google/protobuf/empty.pb-c.h"
 
 #define LINUX_RESOURCES_TYPE "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
 #define WINDOWS_RESOURCES_TYPE "types.containerd.io/opencontainers/runtime-spec/1/WindowsResources"
-
-static void
-reply_empty(task_op_t *op)
-{
-  Google__Protobuf__Empty empty = GOOGLE__PROTOBUF__EMPTY__INIT;
-  cshim_ttrpc_call_reply(op->call, &empty.base);
-  op->call = NULL;
-  task_op_free(op);
-}
 
 /* The container and its init, if init can be acted on now; errors as the runc shim classes
    them (NotFound for an unknown id, FailedPrecondition for the wrong state). */
@@ -70,14 +60,13 @@ pause_done(task_op_t *op, cshim_runtime_result_t *result)
 
   c->pausing = false;
   if (result->error) {
-    cshim_error_t err = steal_pointer(&result->error);
-    task_op_fail(op, &err);
+    task_op_fail_result(op, result);
     return;
   }
   c->paused = true;
   ev.container_id = c->id;
   task_service_publish(c->svc, CSHIM_TOPIC_TASK_PAUSED, &ev.base);
-  reply_empty(op);
+  task_op_reply_empty(op);
 }
 
 void
@@ -110,14 +99,13 @@ resume_done(task_op_t *op, cshim_runtime_result_t *result)
   Containerd__Events__TaskResumed ev = CONTAINERD__EVENTS__TASK_RESUMED__INIT;
 
   if (result->error) {
-    cshim_error_t err = steal_pointer(&result->error);
-    task_op_fail(op, &err);
+    task_op_fail_result(op, result);
     return;
   }
   c->paused = false;
   ev.container_id = c->id;
   task_service_publish(c->svc, CSHIM_TOPIC_TASK_RESUMED, &ev.base);
-  reply_empty(op);
+  task_op_reply_empty(op);
 }
 
 void
@@ -156,11 +144,10 @@ static void
 update_done(task_op_t *op, cshim_runtime_result_t *result)
 {
   if (result->error) {
-    cshim_error_t err = steal_pointer(&result->error);
-    task_op_fail(op, &err);
+    task_op_fail_result(op, result);
     return;
   }
-  reply_empty(op);
+  task_op_reply_empty(op);
 }
 
 /* The resources must be a JSON object: runc would otherwise fail with a less clear message. */

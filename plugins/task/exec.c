@@ -16,7 +16,6 @@
 #include <cshim/util.h>
 
 #include "containerd/events/task.pb-c.h"
-#include "google/protobuf/empty.pb-c.h"
 
 #define PROCESS_SPEC_TYPE "types.containerd.io/opencontainers/runtime-spec/1/Process"
 
@@ -115,13 +114,6 @@ fail(cshim_ttrpc_call_t *call, cshim_error_t *err)
   cshim_ttrpc_call_fail_error(call, err);
 }
 
-static void
-reply_empty(cshim_ttrpc_call_t *call)
-{
-  Google__Protobuf__Empty empty = GOOGLE__PROTOBUF__EMPTY__INIT;
-  cshim_ttrpc_call_reply(call, &empty.base);
-}
-
 /* The request's OCI process with `terminal` taken from the request, as the runc shim does. */
 static char *
 process_spec(const Containerd__Task__V2__ExecProcessRequest *req, cshim_error_t *err)
@@ -201,7 +193,7 @@ task_handle_exec(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *da
   ev.container_id = c->id;
   ev.exec_id = p->exec_id;
   task_service_publish(svc, CSHIM_TOPIC_TASK_EXEC_ADDED, &ev.base);
-  reply_empty(call);
+  task_reply_empty(call);
 }
 
 /* ---- Start (exec) ---- */
@@ -285,9 +277,7 @@ exec_done(task_op_t *op, cshim_runtime_result_t *result)
   ev.pid = (uint32_t)pid;
   task_service_publish(c->svc, CSHIM_TOPIC_TASK_EXEC_STARTED, &ev.base);
   resp.pid = (uint32_t)pid;
-  cshim_ttrpc_call_reply(op->call, &resp.base);
-  op->call = NULL;
-  task_op_free(op);
+  task_op_reply(op, &resp.base);
   /* An exit reaped while starting goes out only now, after TaskExecStarted. */
   if (p->exit_pending)
     task_process_finish_exit(p);
@@ -426,18 +416,11 @@ task_handle_resize_pty(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, vo
   task_service_t *svc = data;
   const Containerd__Task__V2__ResizePtyRequest *req = (const void *)msg;
   cshim_error_t err = NULL;
-  task_container_t *c = task_service_find(svc, req->id);
+  task_container_t *c;
   task_process_t *p;
 
-  if (c == NULL) {
-    cshim_error_make(&err, ENOENT, "container not created: not found");
+  if (task_service_lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
     return fail(call, &err);
-  }
-  p = task_container_process(c, req->exec_id);
-  if (p == NULL) {
-    cshim_error_make(&err, ENOENT, "process does not exist %s: not found", req->exec_id);
-    return fail(call, &err);
-  }
   /* The runc shim's exec state machine refuses this once the exec has exited (its init does
      not); without a terminal it is a no-op. */
   if (p->exec_id && (p->exited || p->state == TASK_PROC_STOPPED))
@@ -445,5 +428,5 @@ task_handle_resize_pty(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, vo
                                        "cannot resize a stopped container");
   if (task_io_resize(p->io, req->width, req->height, &err) < 0)
     return fail(call, &err);
-  reply_empty(call);
+  task_reply_empty(call);
 }

@@ -73,10 +73,9 @@ task_service_schedule_gc(task_service_t *svc)
   uv_timer_start(&svc->gc_timer, gc_cb, 0, 0);
 }
 
-/* Find the container and process a request names; NotFound as the runc shim words it. */
-static int
-lookup(task_service_t *svc, const char *id, const char *exec_id, task_container_t **c,
-       task_process_t **p, cshim_error_t *err)
+int
+task_service_lookup(task_service_t *svc, const char *id, const char *exec_id, task_container_t **c,
+                    task_process_t **p, cshim_error_t *err)
 {
   *c = task_service_find(svc, id);
   if (*c == NULL)
@@ -91,13 +90,6 @@ static void
 fail(cshim_ttrpc_call_t *call, cshim_error_t *err)
 {
   cshim_ttrpc_call_fail_error(call, err);
-}
-
-static void
-reply_empty(cshim_ttrpc_call_t *call)
-{
-  Google__Protobuf__Empty empty = GOOGLE__PROTOBUF__EMPTY__INIT;
-  cshim_ttrpc_call_reply(call, &empty.base);
 }
 
 /* ---- Create ---- */
@@ -175,9 +167,7 @@ create_done(task_op_t *op, cshim_runtime_result_t *result)
   task_container_track_cgroup(c);
   publish_create(c);
   resp.pid = (uint32_t)pid;
-  cshim_ttrpc_call_reply(op->call, &resp.base);
-  op->call = NULL;
-  task_op_free(op);
+  task_op_reply(op, &resp.base);
   return;
 
 undo : {
@@ -317,10 +307,9 @@ start_done(task_op_t *op, cshim_runtime_result_t *result)
   task_container_t *c = op->container;
 
   p->starting = false;
-  if (result->error) {
-    cshim_error_t err = steal_pointer(&result->error);
-    task_op_fail(op, &err);
-  } else {
+  if (result->error)
+    task_op_fail_result(op, result);
+  else {
     Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
     Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
     if (p->state == TASK_PROC_CREATED)
@@ -329,9 +318,7 @@ start_done(task_op_t *op, cshim_runtime_result_t *result)
     ev.pid = (uint32_t)p->pid;
     task_service_publish(c->svc, CSHIM_TOPIC_TASK_START, &ev.base);
     resp.pid = (uint32_t)p->pid;
-    cshim_ttrpc_call_reply(op->call, &resp.base);
-    op->call = NULL;
-    task_op_free(op);
+    task_op_reply(op, &resp.base);
   }
   /* An exit reaped while starting goes out only now, after TaskStart. */
   if (p->exit_pending)
@@ -348,7 +335,7 @@ handle_start(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
   task_process_t *p;
   task_op_t *op;
 
-  if (lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
+  if (task_service_lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
     return fail(call, &err);
   if (p->starting || p->deleting) {
     cshim_error_make(&err, EBUSY, "process is being %s", p->starting ? "started" : "deleted");
@@ -391,9 +378,7 @@ kill_done(task_op_t *op, cshim_runtime_result_t *result)
     task_op_fail(op, &err);
     return;
   }
-  reply_empty(op->call);
-  op->call = NULL;
-  task_op_free(op);
+  task_op_reply_empty(op);
 }
 
 static void
@@ -406,7 +391,7 @@ handle_kill(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
   task_process_t *p;
   task_op_t *op;
 
-  if (lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
+  if (task_service_lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
     return fail(call, &err);
   if (req->signal >= 65) {
     cshim_error_make(&err, EINVAL, "invalid signal %u", req->signal);
@@ -428,7 +413,7 @@ handle_kill(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
         cshim_error_sys(&err, errno, "kill %d", (int)p->pid);
       return fail(call, &err);
     }
-    return reply_empty(call);
+    return task_reply_empty(call);
   }
 
   op = task_op_new(c, p, call, kill_done, "kill");
@@ -486,9 +471,8 @@ delete_done(task_op_t *op, cshim_runtime_result_t *result)
   task_process_t *p = op->process;
 
   if (result->error && result->error->status != -ENOENT) {
-    cshim_error_t err = steal_pointer(&result->error);
     p->deleting = false;
-    task_op_fail(op, &err);
+    task_op_fail_result(op, result);
     return;
   }
   if (!p->exited) {
@@ -519,7 +503,7 @@ handle_delete(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
   task_op_t *op;
   bool force;
 
-  if (lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
+  if (task_service_lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
     return fail(call, &err);
   if (p->starting || p->deleting) {
     cshim_error_make(&err, EBUSY, "process is being %s", p->starting ? "started" : "deleted");
@@ -591,8 +575,7 @@ state_done(task_op_t *op, cshim_runtime_result_t *result)
       task_op_free(op);
       return;
     }
-    err = steal_pointer(&result->error);
-    task_op_fail(op, &err);
+    task_op_fail_result(op, result);
     return;
   }
   if (cshim_runtime_parse_state(result->out, &st, &err) < 0) {
@@ -618,7 +601,7 @@ handle_state(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
   task_process_t *p;
   task_op_t *op;
 
-  if (lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
+  if (task_service_lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
     return fail(call, &err);
   /* Only a running init can be in a state we do not track ourselves (paused, pausing). */
   if (p->exec_id || p->exit_pending || recorded_status(p) != CONTAINERD__V1__TYPES__STATUS__RUNNING)
@@ -674,8 +657,7 @@ pids_done(task_op_t *op, cshim_runtime_result_t *result)
   size_t n = 0;
 
   if (result->error) {
-    err = steal_pointer(&result->error);
-    task_op_fail(op, &err);
+    task_op_fail_result(op, result);
     return;
   }
   if (cshim_runtime_parse_ps(result->out, &pids, &n, &err) < 0) {
@@ -697,7 +679,7 @@ handle_pids(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
   task_process_t *p;
   task_op_t *op;
 
-  if (lookup(svc, req->id, NULL, &c, &p, &err) < 0)
+  if (task_service_lookup(svc, req->id, NULL, &c, &p, &err) < 0)
     return fail(call, &err);
   op = task_op_new(c, p, call, pids_done, "ps");
   if (cshim_runtime_ps(c->rt, c->id, task_op_runtime_cb, op, &err) < 0)
@@ -715,7 +697,7 @@ handle_close_io(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *dat
   task_container_t *c;
   task_process_t *p;
 
-  if (lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
+  if (task_service_lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
     return fail(call, &err);
   /* The client's writer is gone: drop ours too, so the copy reaches EOF and the process's stdin
      is closed once what was written has been delivered. */
@@ -723,7 +705,7 @@ handle_close_io(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *dat
     p->stdin_closed = true; /* an exec's IO appears only with Start */
     task_io_close_stdin(p->io);
   }
-  reply_empty(call);
+  task_reply_empty(call);
 }
 
 /* ---- Wait, Connect, Shutdown ---- */
@@ -737,7 +719,7 @@ handle_wait(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
   task_container_t *c;
   task_process_t *p;
 
-  if (lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
+  if (task_service_lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
     return fail(call, &err);
   task_process_add_waiter(p, call);
 }
@@ -770,7 +752,7 @@ handle_shutdown(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *dat
 {
   task_service_t *svc = data;
 
-  reply_empty(call);
+  task_reply_empty(call);
   if (svc->containers != NULL || svc->shutdown_requested || svc->closing)
     return;
   /* The reply is queued; let it leave before the server starts closing. */

@@ -339,6 +339,14 @@ void task_op_runtime_cb(void *data, cshim_runtime_result_t *result);
 void task_op_free(task_op_t *op);
 /* Fail the op's call with err (released) and free the op. */
 void task_op_fail(task_op_t *op, cshim_error_t *err);
+/* Fail the op with the runtime's error (taken from result->error) and free the op. */
+void task_op_fail_result(task_op_t *op, cshim_runtime_result_t *result);
+/* Answer the op's call with resp (borrowed) and free the op. */
+void task_op_reply(task_op_t *op, const ProtobufCMessage *resp);
+/* Answer the op's call with google.protobuf.Empty and free the op. */
+void task_op_reply_empty(task_op_t *op);
+/* Answer call with google.protobuf.Empty. */
+void task_reply_empty(cshim_ttrpc_call_t *call);
 
 /* Internal: SIGKILL everything left in c (runtime kill --all), errors logged. */
 void task_container_kill_all(task_container_t *c);
@@ -391,6 +399,10 @@ struct task_service_s
 extern const cshim_ttrpc_method_t task_methods[];
 
 task_container_t *task_service_find(task_service_t *svc, const char *id);
+/* The container id and its process exec_id (NULL/"" = init); NotFound worded as the runc shim
+   words it. */
+int task_service_lookup(task_service_t *svc, const char *id, const char *exec_id,
+                        task_container_t **c, task_process_t **p, cshim_error_t *err);
 /* Publish an event; failures are logged. */
 void task_service_publish(task_service_t *svc, const char *topic, const ProtobufCMessage *event);
 /* Schedule freeing of removed containers. */
