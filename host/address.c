@@ -3,6 +3,7 @@
 #include "address.h"
 #include "options.h"
 
+#include <cshim/file.h>
 #include <cshim/util.h>
 
 #include <errno.h>
@@ -368,38 +369,10 @@ host_address_remove_socket(const char *address, cshim_error_t *err)
 int
 host_address_write_file(const char *dir, const char *address, cshim_error_t *err)
 {
-  cleanup_free char *tmp = NULL;
   cleanup_free char *path = NULL;
-  cleanup_close int fd = -1;
-  size_t n = strlen(address), done = 0;
 
-  xasprintf(&tmp, "%s/.%s", dir, HOST_ADDRESS_FILE);
   xasprintf(&path, "%s/%s", dir, HOST_ADDRESS_FILE);
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return cshim_error_sys(err, errno, "create `%s`", tmp);
-  while (done < n) {
-    ssize_t w = write(fd, address + done, n - done);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0) {
-      int e = errno;
-      unlink(tmp);
-      return cshim_error_sys(err, e, "write `%s`", tmp);
-    }
-    done += (size_t)w;
-  }
-  if (fsync(fd) < 0) {
-    int e = errno;
-    unlink(tmp);
-    return cshim_error_sys(err, e, "sync `%s`", tmp);
-  }
-  if (rename(tmp, path) < 0) {
-    int e = errno;
-    unlink(tmp);
-    return cshim_error_sys(err, e, "rename `%s` to `%s`", tmp, path);
-  }
-  return 0;
+  return cshim_file_write_atomic(path, address, strlen(address), 0644, err);
 }
 
 int

@@ -57,8 +57,8 @@ int host_address_listen(const char *address, int *fd, bool *existing, cshim_erro
 /* Remove the socket file of address; an absent file or an abstract address is not an error. */
 int host_address_remove_socket(const char *address, cshim_error_t *err);
 
-/* Atomically write address (no newline) to <dir>/address: write <dir>/.address, fsync,
-   rename. */
+/* Atomically write address (no newline) to <dir>/address (cshim_file_write_atomic: temp
+   file, fsync, rename). */
 int host_address_write_file(const char *dir, const char *address, cshim_error_t *err);
 
 /* Read <dir>/address. *out is the content without trailing whitespace (caller owns). A missing

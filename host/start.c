@@ -7,6 +7,7 @@
 #include "options.h"
 #include "shim.h"
 
+#include <cshim/file.h>
 #include <cshim/util.h>
 
 #include <dirent.h>
@@ -84,27 +85,10 @@ write_all(int fd, const char *buf, size_t n, cshim_error_t *err)
 static int
 write_file_atomic(const char *dir, const char *name, const char *content, cshim_error_t *err)
 {
-  cleanup_free char *tmp = NULL;
   cleanup_free char *path = NULL;
-  cleanup_close int fd = -1;
-  int ret;
 
-  xasprintf(&tmp, "%s/.%s", dir, name);
   xasprintf(&path, "%s/%s", dir, name);
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return cshim_error_sys(err, errno, "create `%s`", tmp);
-  ret = write_all(fd, content, strlen(content), err);
-  if (ret < 0) {
-    unlink(tmp);
-    return cshim_error_wrap(err, "`%s`", tmp);
-  }
-  if (rename(tmp, path) < 0) {
-    int e = errno;
-    unlink(tmp);
-    return cshim_error_sys(err, e, "rename `%s` to `%s`", tmp, path);
-  }
-  return 0;
+  return cshim_file_write_atomic(path, content, strlen(content), 0644, err);
 }
 
 int

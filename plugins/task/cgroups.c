@@ -24,6 +24,7 @@
 
 #include <linux/magic.h>
 
+#include <cshim/file.h>
 #include <cshim/util.h>
 
 #include "containerd/cgroups/v1/metrics.pb-c.h"
@@ -38,34 +39,7 @@
 int
 task_cgroup_read_file(const char *path, char **out, cshim_error_t *err)
 {
-  cleanup_close int fd = -1;
-  cleanup_free char *buf = NULL;
-  size_t len = 0, cap = 4096;
-
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return cshim_error_sys(err, errno, "open `%s`", path);
-  buf = xmalloc(cap);
-  for (;;) {
-    ssize_t n;
-    if (len + 1 >= cap) {
-      if (cap >= MAX_FILE_SIZE)
-        return cshim_error_make(err, EFBIG, "`%s` is larger than %d bytes", path, MAX_FILE_SIZE);
-      cap *= 2;
-      buf = xrealloc(buf, cap);
-    }
-    n = read(fd, buf + len, cap - len - 1);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return cshim_error_sys(err, errno, "read `%s`", path);
-    if (n == 0)
-      break;
-    len += (size_t)n;
-  }
-  buf[len] = '\0';
-  *out = steal_pointer(&buf);
-  return 0;
+  return cshim_file_read_small(path, MAX_FILE_SIZE, out, NULL, err);
 }
 
 /* The file's text, or NULL when it cannot be read (absent in this kernel or configuration). */

@@ -13,6 +13,7 @@
 
 #include <containerd/runc/options/oci.pb-c.h>
 
+#include <cshim/file.h>
 #include <cshim/util.h>
 
 #define MAX_FILE_SIZE (64 * 1024)
@@ -173,37 +174,9 @@ write_file_atomic(const char *bundle, const char *name, const char *data, size_t
                   cshim_error_t *err)
 {
   cleanup_free char *path = NULL;
-  cleanup_free char *tmp = NULL;
-  cleanup_close int fd = -1;
-  size_t off = 0;
 
   xasprintf(&path, "%s/%s", bundle, name);
-  xasprintf(&tmp, "%s/.%s.tmp", bundle, name);
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return cshim_error_sys(err, errno, "create `%s`", tmp);
-  while (off < len) {
-    ssize_t n = write(fd, data + off, len - off);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      int e = errno;
-      unlink(tmp);
-      return cshim_error_sys(err, e, "write `%s`", tmp);
-    }
-    off += (size_t)n;
-  }
-  if (close(cshim_steal_fd(&fd)) < 0) {
-    int e = errno;
-    unlink(tmp);
-    return cshim_error_sys(err, e, "close `%s`", tmp);
-  }
-  if (rename(tmp, path) < 0) {
-    int e = errno;
-    unlink(tmp);
-    return cshim_error_sys(err, e, "rename `%s` to `%s`", tmp, path);
-  }
-  return 0;
+  return cshim_file_write_atomic(path, data, len, 0600, err);
 }
 
 int
@@ -241,33 +214,13 @@ cshim_runc_runtime_write(const char *bundle, const char *binary, cshim_error_t *
 static int
 read_small_file(const char *path, char **out, size_t *len, cshim_error_t *err)
 {
-  cleanup_close int fd = -1;
-  cleanup_free char *data = NULL;
-  size_t off = 0;
+  int ret = cshim_file_read_small(path, MAX_FILE_SIZE, out, len, err);
 
-  *out = NULL;
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0 && errno == ENOENT)
+  if (ret == -ENOENT) {
+    cshim_error_release(err);
     return 0;
-  if (fd < 0)
-    return cshim_error_sys(err, errno, "open `%s`", path);
-  data = xmalloc(MAX_FILE_SIZE + 1);
-  for (;;) {
-    ssize_t n = read(fd, data + off, MAX_FILE_SIZE - off);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return cshim_error_sys(err, errno, "read `%s`", path);
-    if (n == 0)
-      break;
-    off += (size_t)n;
-    if (off == MAX_FILE_SIZE)
-      return cshim_error_make(err, EFBIG, "read `%s`: larger than %d bytes", path, MAX_FILE_SIZE);
   }
-  data[off] = '\0';
-  *len = off;
-  *out = steal_pointer(&data);
-  return 1;
+  return ret < 0 ? ret : 1;
 }
 
 int

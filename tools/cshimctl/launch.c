@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include <cshim/file.h>
 #include <cshim/util.h>
 
 #include "address.h"
@@ -105,29 +106,10 @@ find_publish_binary(const ctl_opts_t *o)
 static int
 write_atomic(const char *dir, const char *name, const char *content, cshim_error_t *err)
 {
-  cleanup_free char *tmp = NULL;
   cleanup_free char *path = NULL;
-  size_t len = strlen(content);
-  int fd;
 
-  xasprintf(&tmp, "%s/.%s", dir, name);
   xasprintf(&path, "%s/%s", dir, name);
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return cshim_error_sys(err, errno, "create `%s`", tmp);
-  if (write(fd, content, len) != (ssize_t)len || fsync(fd) < 0) {
-    int e = errno;
-    close(fd);
-    unlink(tmp);
-    return cshim_error_sys(err, e, "write `%s`", tmp);
-  }
-  close(fd);
-  if (rename(tmp, path) < 0) {
-    int e = errno;
-    unlink(tmp);
-    return cshim_error_sys(err, e, "rename `%s` to `%s`", tmp, path);
-  }
-  return 0;
+  return cshim_file_write_atomic(path, content, strlen(content), 0644, err);
 }
 
 /* The environment containerd gives a shim: ours, with its four variables set. */

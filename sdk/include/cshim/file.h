@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: Apache-2.0
+// Small-file helpers: read a small file whole, replace a file atomically (temp file + rename).
+#ifndef CSHIM_FILE_H
+#define CSHIM_FILE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <cshim/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Read the file at path whole. On success *out is malloc'ed and NUL-terminated (the caller
+   frees it) and *len (len may be NULL) is its length without the NUL; on failure *out is NULL.
+   Errors (negative errno, *err set): "open `PATH`" (-ENOENT when absent), "read `PATH`", and
+   -EFBIG "read `PATH`: larger than MAX bytes" when the file holds more than max bytes. Blocks:
+   only for small local files and pseudo-files (bundle files, /proc, cgroupfs). */
+int cshim_file_read_small(const char *path, size_t max, char **out, size_t *len,
+                          cshim_error_t *err);
+
+/* Replace path with len bytes of data (borrowed), atomically: written to `<dir>/.<name>.tmp`
+   with mode, synced, closed, then renamed over path. On failure the temp file is removed and
+   path is untouched. Errors: "create `TMP`", "write `TMP`", "sync `TMP`", "close `TMP`",
+   "rename `TMP` to `PATH`". */
+int cshim_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                            cshim_error_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
