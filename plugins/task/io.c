@@ -112,25 +112,12 @@ task_io_kind(const char *stdin_, const char *stdout_, const char *stderr_, task_
   return 0;
 }
 
-static int
-hexval(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* The path of a file:// URL (authority skipped, %XX decoded, query/fragment dropped). */
 static int
 file_url_path(const char *url, char **out, cshim_error_t *err)
 {
   const char *p = url + strlen("file://");
   const char *end;
-  char *path, *w;
 
   if (*p != '/') {
     p = strchr(p, '/'); /* file://host/path: the host is ignored, as Go's u.Path does */
@@ -138,22 +125,9 @@ file_url_path(const char *url, char **out, cshim_error_t *err)
       return cshim_error_make(err, EINVAL, "`%s`: no path", url);
   }
   end = p + strcspn(p, "?#");
-  path = w = xmalloc((size_t)(end - p) + 1);
-  while (p < end) {
-    if (*p == '%') {
-      int hi = end - p >= 3 ? hexval(p[1]) : -1;
-      int lo = hi >= 0 ? hexval(p[2]) : -1;
-      if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-        free(path);
-        return cshim_error_make(err, EINVAL, "`%s`: bad escape", url);
-      }
-      *w++ = (char)(hi * 16 + lo);
-      p += 3;
-    } else
-      *w++ = *p++;
-  }
-  *w = '\0';
-  *out = path;
+  *out = task_uri_unescape(p, end, false);
+  if (*out == NULL)
+    return cshim_error_make(err, EINVAL, "`%s`: bad escape", url);
   return 0;
 }
 

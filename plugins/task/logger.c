@@ -52,9 +52,8 @@ hexval(char c)
   return -1;
 }
 
-/* Percent-decode [s, end); in a query '+' is a space (Go's url.QueryUnescape). */
-static char *
-unescape(const char *s, const char *end, bool query)
+char *
+task_uri_unescape(const char *s, const char *end, bool query)
 {
   char *out = xmalloc((size_t)(end - s) + 1), *w = out;
   while (s < end) {
@@ -111,7 +110,7 @@ task_logger_parse_uri(const char *uri, char ***argv_out, bool *v2, cshim_error_t
   path_end = p + strcspn(p, "?#");
   if (path_end == p)
     return cshim_error_make(err, EINVAL, "logging binary URI `%s` names no absolute path", uri);
-  path = unescape(p, path_end, false);
+  path = task_uri_unescape(p, path_end, false);
   if (path == NULL)
     return cshim_error_make(err, EINVAL, "logging binary URI `%s`: bad escape in the path", uri);
 
@@ -133,8 +132,8 @@ task_logger_parse_uri(const char *uri, char ***argv_out, bool *v2, cshim_error_t
       free(path);
       return cshim_error_make(err, EINVAL, "logging binary URI `%s`: `;` in the query", uri);
     }
-    key = unescape(q, eq ? eq : q + len, true);
-    value = eq ? unescape(eq + 1, q + len, true) : xstrdup("");
+    key = task_uri_unescape(q, eq ? eq : q + len, true);
+    value = eq ? task_uri_unescape(eq + 1, q + len, true) : xstrdup("");
     if (key == NULL || value == NULL) {
       free(key);
       free(value);

@@ -184,6 +184,9 @@ typedef void (*task_logger_cb)(void *data, cshim_error_t *err);
    malloc'ed (free with task_logger_free_argv). */
 int task_logger_parse_uri(const char *uri, char ***argv, bool *v2, cshim_error_t *err);
 void task_logger_free_argv(char **argv);
+/* Percent-decode [s, end) into a malloc'ed string; in a query '+' is a space (Go's
+   url.QueryUnescape). NULL for a bad escape (not %XX, or %00). */
+char *task_uri_unescape(const char *s, const char *end, bool query);
 /* Start the helper with only CONTAINER_ID and CONTAINER_NAMESPACE in its environment, fd 3 =
    stdout_r, fd 4 = stderr_r, fd 5 = the write end of a ready pipe (stdout_r and stderr_r stay
    the caller's). */
