@@ -256,11 +256,8 @@ exec_done(task_op_t *op, cshim_runtime_result_t *result)
       kill(pid, SIGKILL);
     return exec_start_failed(op, &err);
   }
-  if (cshim_read_pid_file(pid_file, &pid, &err) < 0 || pid <= 0) {
-    if (err == NULL)
-      cshim_error_make(&err, EIO, "pid file `%s` holds no pid", pid_file);
+  if (task_read_pid(pid_file, &pid, &err) < 0)
     return exec_start_failed(op, &err);
-  }
   p->pid = pid;
   /* The process is ours (reparented to the subreaper when the runtime exited); an exit that
      was reaped before this watch is replayed on the next loop turn. */

@@ -3,12 +3,25 @@
 // the TaskExit event, kept behind TaskStart.
 #include "task.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cshim/util.h>
 
 #include "containerd/events/task.pb-c.h"
+
+int
+task_read_pid(const char *path, pid_t *pid, cshim_error_t *err)
+{
+  int ret = cshim_read_pid_file(path, pid, err);
+
+  if (ret < 0 && *err != NULL)
+    return ret;
+  if (ret < 0 || *pid <= 0)
+    return cshim_error_make(err, EIO, "pid file `%s` holds no pid", path);
+  return 0;
+}
 
 void
 task_now(struct timespec *ts)

@@ -154,11 +154,8 @@ create_done(task_op_t *op, cshim_runtime_result_t *result)
     task_op_fail(op, &err);
     return;
   }
-  if (cshim_read_pid_file(c->pid_file, &pid, &err) < 0 || pid <= 0) {
-    if (err == NULL)
-      cshim_error_make(&err, EIO, "pid file `%s` holds no pid", c->pid_file);
+  if (task_read_pid(c->pid_file, &pid, &err) < 0)
     goto undo;
-  }
   p->pid = pid;
   /* Watch before anything else can reap it; an exit that came first is replayed. */
   if (task_process_watch(p, &err) < 0)

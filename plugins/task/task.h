@@ -263,6 +263,8 @@ void task_process_exited_at(const task_process_t *p, Google__Protobuf__Timestamp
 Containerd__V1__Types__Status task_status_from_string(const char *s);
 /* Wall clock now. */
 void task_now(struct timespec *ts);
+/* The pid a runtime wrote to path; EIO "pid file `PATH` holds no pid" when it is not positive. */
+int task_read_pid(const char *path, pid_t *pid, cshim_error_t *err);
 
 /* ---- container.c: one container ---- */
 
