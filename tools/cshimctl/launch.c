@@ -447,6 +447,33 @@ shim_pid(const ctl_opts_t *o, const char *address)
   return pid;
 }
 
+/* The shim's command line as containerd gives it: `BINARY -namespace NS -address GRPC
+   -publish-binary PUBLISH -id ID [-bundle BUNDLE] [-debug] ACTION`; argv has room for 15. */
+static void
+shim_argv(const char **argv, const ctl_opts_t *o, const char *binary, const char *grpc,
+          const char *publish, const char *bundle, const char *action)
+{
+  size_t n = 0;
+
+  argv[n++] = binary;
+  argv[n++] = "-namespace";
+  argv[n++] = o->namespace_;
+  argv[n++] = "-address";
+  argv[n++] = grpc;
+  argv[n++] = "-publish-binary";
+  argv[n++] = publish;
+  argv[n++] = "-id";
+  argv[n++] = o->id;
+  if (bundle) {
+    argv[n++] = "-bundle";
+    argv[n++] = bundle;
+  }
+  if (o->debug)
+    argv[n++] = "-debug";
+  argv[n++] = action;
+  argv[n] = NULL;
+}
+
 int
 ctl_cmd_launch(const ctl_opts_t *o)
 {
@@ -463,7 +490,6 @@ ctl_cmd_launch(const ctl_opts_t *o)
   buf_t out = {0};
   char **env;
   const char *argv[16];
-  size_t n = 0;
   int stdin_fd = -1, status = 0, ret;
   uint32_t pid;
   pid_t relay = 0;
@@ -506,19 +532,7 @@ ctl_cmd_launch(const ctl_opts_t *o)
   else
     xasprintf(&ttrpc, "%s.ttrpc", grpc);
 
-  argv[n++] = binary;
-  argv[n++] = "-namespace";
-  argv[n++] = o->namespace_;
-  argv[n++] = "-address";
-  argv[n++] = grpc;
-  argv[n++] = "-publish-binary";
-  argv[n++] = publish;
-  argv[n++] = "-id";
-  argv[n++] = o->id;
-  if (o->debug)
-    argv[n++] = "-debug";
-  argv[n++] = "start";
-  argv[n] = NULL;
+  shim_argv(argv, o, binary, grpc, publish, NULL, "start");
   env = shim_env(o, grpc, ttrpc);
   ret =
       run_capture(binary, (char *const *)argv, env, o->bundle, stdin_fd, &out, NULL, &status, &err);
@@ -600,7 +614,6 @@ ctl_cmd_teardown(const ctl_opts_t *o)
   const char *argv[16];
   char **env;
   char when[64];
-  size_t n = 0;
   int status = 0, ret;
 
   ret = check_common(o, "teardown");
@@ -615,21 +628,7 @@ ctl_cmd_teardown(const ctl_opts_t *o)
   else
     xasprintf(&ttrpc, "%s.ttrpc", grpc);
 
-  argv[n++] = binary;
-  argv[n++] = "-namespace";
-  argv[n++] = o->namespace_;
-  argv[n++] = "-address";
-  argv[n++] = grpc;
-  argv[n++] = "-publish-binary";
-  argv[n++] = publish;
-  argv[n++] = "-id";
-  argv[n++] = o->id;
-  argv[n++] = "-bundle";
-  argv[n++] = o->bundle;
-  if (o->debug)
-    argv[n++] = "-debug";
-  argv[n++] = "delete";
-  argv[n] = NULL;
+  shim_argv(argv, o, binary, grpc, publish, o->bundle, "delete");
   env = shim_env(o, grpc, ttrpc);
   ret = run_capture(binary, (char *const *)argv, env, o->bundle, -1, &out, &errout, &status, &err);
   free_strv(env);
