@@ -123,6 +123,12 @@ test_reaper_reports_signal_as_128_plus_signo(void **state)
 }
 
 static void
+idle_cb(uv_idle_t *h)
+{
+  (void)h;
+}
+
+static void
 test_reaper_unwatch_and_subscribers(void **state)
 {
   uv_loop_t *loop = uv_default_loop();
@@ -130,11 +136,16 @@ test_reaper_unwatch_and_subscribers(void **state)
   cshim_reaper_t *api;
   cshim_error_t err = NULL;
   struct seen watched = {0}, all = {0};
+  uv_idle_t keep_alive;
   pid_t a, b;
   (void)state;
 
   assert_int_equal(host_reaper_new(loop, NULL, &r, &err), 0);
   api = host_reaper_api(r);
+  /* Subscribers alone do not keep a loop alive (in the shim its server does): once b's watch
+     has fired, only this handle makes uv_run poll for a's exit. */
+  uv_idle_init(loop, &keep_alive);
+  uv_idle_start(&keep_alive, idle_cb);
   assert_int_equal(api->ops->subscribe(api, exit_cb, &all, &err), 0);
   a = child_exiting(1);
   b = child_exiting(2);
@@ -146,6 +157,7 @@ test_reaper_unwatch_and_subscribers(void **state)
   assert_int_equal(watched.calls, 1);
   assert_int_equal(watched.pid, b);
   api->ops->unsubscribe(api, exit_cb, &all);
+  uv_close((uv_handle_t *)&keep_alive, NULL);
   assert_int_equal(api->ops->watch(api, 0, exit_cb, &watched, &err), -EINVAL);
   cshim_error_release(&err);
   host_reaper_close(r);
