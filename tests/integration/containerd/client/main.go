@@ -133,6 +133,13 @@ func fakeCheckpoint() []byte {
 // answer with no pid, and its Start must run the runtime's restore (which fails on a fake
 // image). Prints "create pid=N" and "start: <error>" and removes the task and container.
 func restore(ctx context.Context, client *containerd.Client, id, runtime, rootfs string) {
+	// Without a lease containerd's garbage collector may remove the unreferenced blob before
+	// Create reads it.
+	ctx, done, err := client.WithLease(ctx)
+	if err != nil {
+		die("lease: %v", err)
+	}
+	defer done(ctx)
 	blob := fakeCheckpoint()
 	desc := ocispec.Descriptor{
 		MediaType: images.MediaTypeContainerd1Checkpoint,
