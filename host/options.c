@@ -2,6 +2,7 @@
 // Reading the runtime options containerd passes on stdin, in every form its versions use.
 #include "options.h"
 
+#include <cshim/file.h>
 #include <cshim/util.h>
 
 #include "containerd/runc/options/oci.pb-c.h"
@@ -185,15 +186,6 @@ host_options_read_all(int fd, uint8_t **data, size_t *len, cshim_error_t *err)
 int
 host_options_read_file(const char *path, char **text, size_t *len, cshim_error_t *err)
 {
-  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
-  uint8_t *data = NULL;
-  int ret;
-
-  if (fd < 0)
-    return cshim_error_sys(err, errno, "open `%s`", path);
-  ret = host_options_read_all(fd, &data, len, err);
-  if (ret < 0)
-    return cshim_error_wrap(err, "read `%s`", path);
-  *text = (char *)data;
-  return 0;
+  /* Bundle files (config.json, address, cshim-config) and cgroup files: far below this. */
+  return cshim_file_read_small(path, 64u << 20, text, len, err);
 }

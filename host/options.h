@@ -67,8 +67,8 @@ const char *host_options_type_name(const char *type_url);
    NUL-terminated (not counted in *len), caller owns. */
 int host_options_read_all(int fd, uint8_t **data, size_t *len, cshim_error_t *err);
 
-/* Read a whole file (blocking, as above). Fails with the open/read errno, e.g. ENOENT.
- *text is NUL-terminated, caller owns. */
+/* Read a whole file of at most 64 MiB (blocking, as above; cshim_file_read_small). Fails with
+   the open/read errno, e.g. ENOENT, or EFBIG. *text is NUL-terminated, caller owns. */
 int host_options_read_file(const char *path, char **text, size_t *len, cshim_error_t *err);
 
 #endif

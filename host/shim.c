@@ -28,6 +28,7 @@
 #include "log.h"
 #include "plugins.h"
 #include "reaper.h"
+#include "start.h"
 #include "ttrpc_server.h"
 
 /* After shutdown starts, the daemon exits within this time even if a plugin never lets go. */
@@ -152,31 +153,18 @@ set_nonblocking(int fd)
     fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-static char *
-read_recorded_config(void)
-{
-  char buf[PATH_MAX + 1];
-  ssize_t n;
-  int fd = open(HOST_SHIM_CONFIG_FILE, O_RDONLY | O_CLOEXEC);
-
-  if (fd < 0)
-    return NULL;
-  n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0)
-    return NULL;
-  buf[n] = '\0';
-  buf[strcspn(buf, "\n")] = '\0';
-  return xstrdup(buf);
-}
-
 /* The config the daemon runs with: the one `start` recorded in the bundle (so start, daemon and
    delete agree), else the normal resolution. */
 int
 host_shim_load_config(const char *argv0, const char *default_plugin_dir, host_config_t **out,
                       cshim_error_t *err)
 {
-  cleanup_free char *recorded = read_recorded_config();
+  cleanup_free char *recorded = NULL;
+  cshim_error_t ignored = NULL;
+
+  /* cwd is the bundle. A choice that cannot be read falls back to the normal resolution. */
+  if (host_start_read_config_choice(".", &recorded, &ignored) < 0)
+    cshim_error_release(&ignored);
   if (recorded && strcmp(recorded, HOST_CONFIG_EMBEDDED) == 0)
     return host_config_parse(host_default_config, host_default_config_len, HOST_CONFIG_EMBEDDED,
                              default_plugin_dir, out, err);

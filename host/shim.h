@@ -7,10 +7,6 @@
 
 #include "flags.h"
 
-/* Name of the file in the bundle where `start` records the config it resolved, so the daemon
-   and `delete` use the same settings. Holds a path, or "<embedded>". */
-#define HOST_SHIM_CONFIG_FILE "cshim-config"
-
 /* Run the daemon until the shutdown service fires (or SIGTERM/SIGINT without one). cwd is the
    bundle. Serves on -socket when given, else on the listening socket inherited as fd 3. */
 int host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t *err);
