@@ -34,9 +34,9 @@ host_address_path_clean(const char *path)
   char *out;
 
   if (n == 0)
-    return xstrdup(".");
+    return cshim_xstrdup(".");
   rooted = path[0] == '/';
-  out = xmalloc(n + 2);
+  out = cshim_xmalloc(n + 2);
   if (rooted) {
     out[w++] = '/';
     r = 1;
@@ -76,17 +76,17 @@ host_address_path_clean(const char *path)
 char *
 host_address_path_join(const char *const *elems, size_t n)
 {
-  cleanup_free char *joined = NULL;
+  cshim_autofree char *joined = NULL;
   size_t i, len = 0, first;
 
   for (first = 0; first < n; first++)
     if (elems[first] != NULL && elems[first][0] != '\0')
       break;
   if (first == n)
-    return xstrdup("");
+    return cshim_xstrdup("");
   for (i = first; i < n; i++)
     len += (elems[i] ? strlen(elems[i]) : 0) + 1;
-  joined = xmalloc(len + 1);
+  joined = cshim_xmalloc(len + 1);
   joined[0] = '\0';
   for (i = first; i < n; i++) {
     if (i > first)
@@ -100,18 +100,18 @@ host_address_path_join(const char *const *elems, size_t n)
 int
 host_address_group(const char *bundle, const char *id, char **out, cshim_error_t *err)
 {
-  cleanup_free char *path = NULL;
-  cleanup_free char *text = NULL;
+  cshim_autofree char *path = NULL;
+  cshim_autofree char *text = NULL;
   size_t len = 0;
   json_t *root, *annotations;
   json_error_t jerr;
   int ret;
 
-  xasprintf(&path, "%s/config.json", bundle);
+  cshim_xasprintf(&path, "%s/config.json", bundle);
   ret = host_options_read_file(path, &text, &len, err);
   if (ret == -ENOENT) {
     cshim_error_release(err);
-    *out = xstrdup(id);
+    *out = cshim_xstrdup(id);
     return 0;
   }
   if (ret < 0)
@@ -125,13 +125,13 @@ host_address_group(const char *bundle, const char *id, char **out, cshim_error_t
     for (size_t i = 0; i < CSHIM_N_ELEMENTS(group_annotations); i++) {
       json_t *v = json_object_get(annotations, group_annotations[i]);
       if (json_is_string(v)) {
-        *out = xstrdup(json_string_value(v));
+        *out = cshim_xstrdup(json_string_value(v));
         json_decref(root);
         return 0;
       }
     }
   json_decref(root);
-  *out = xstrdup(id);
+  *out = cshim_xstrdup(id);
   return 0;
 }
 
@@ -174,7 +174,7 @@ host_address_socket(const char *socket_dir, const char *grpc_address, const char
                     const char *group, bool debug)
 {
   const char *elems[] = {grpc_address, ns, group, debug ? "debug" : NULL};
-  cleanup_free char *input = host_address_path_join(elems, debug ? 4 : 3);
+  cshim_autofree char *input = host_address_path_join(elems, debug ? 4 : 3);
   char hex[2 * SHA256_DIGEST_SIZE + 1];
   char *address;
 
@@ -184,7 +184,7 @@ host_address_socket(const char *socket_dir, const char *grpc_address, const char
     return NULL;
   if (socket_dir == NULL || socket_dir[0] == '\0')
     socket_dir = HOST_ADDRESS_SOCKET_DIR;
-  xasprintf(&address, "unix://%s/%s", socket_dir, hex);
+  cshim_xasprintf(&address, "unix://%s/%s", socket_dir, hex);
   return address;
 }
 
@@ -240,7 +240,7 @@ host_address_can_connect(const char *address, int timeout_ms)
     return false;
   }
   for (;;) {
-    cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    cshim_autoclose int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int64_t left;
     int e;
 
@@ -275,7 +275,7 @@ host_address_can_connect(const char *address, int timeout_ms)
 static int
 mkdir_p(const char *dir, mode_t mode, cshim_error_t *err)
 {
-  cleanup_free char *p = xstrdup(dir);
+  cshim_autofree char *p = cshim_xstrdup(dir);
   size_t n = strlen(p);
 
   for (size_t i = 1; i <= n; i++) {
@@ -294,7 +294,7 @@ static int
 bind_listen(const char *address, const struct sockaddr_un *sun, socklen_t len, int *fd,
             cshim_error_t *err)
 {
-  cleanup_close int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  cshim_autoclose int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
   if (s < 0)
     return cshim_error_sys(err, errno, "create socket");
@@ -328,7 +328,7 @@ host_address_listen(const char *address, int *fd, bool *existing, cshim_error_t 
   if (ret < 0)
     return ret;
   if (!is_abstract(address)) {
-    cleanup_free char *dir = xstrdup(host_address_path(address));
+    cshim_autofree char *dir = cshim_xstrdup(host_address_path(address));
     char *slash = strrchr(dir, '/');
     if (slash && slash != dir) {
       *slash = '\0';
@@ -369,21 +369,21 @@ host_address_remove_socket(const char *address, cshim_error_t *err)
 int
 host_address_write_file(const char *dir, const char *address, cshim_error_t *err)
 {
-  cleanup_free char *path = NULL;
+  cshim_autofree char *path = NULL;
 
-  xasprintf(&path, "%s/%s", dir, HOST_ADDRESS_FILE);
+  cshim_xasprintf(&path, "%s/%s", dir, HOST_ADDRESS_FILE);
   return cshim_file_write_atomic(path, address, strlen(address), 0644, err);
 }
 
 int
 host_address_read_file(const char *dir, char **out, cshim_error_t *err)
 {
-  cleanup_free char *path = NULL;
-  cleanup_free char *text = NULL;
+  cshim_autofree char *path = NULL;
+  cshim_autofree char *text = NULL;
   size_t len = 0;
   int ret;
 
-  xasprintf(&path, "%s/%s", dir, HOST_ADDRESS_FILE);
+  cshim_xasprintf(&path, "%s/%s", dir, HOST_ADDRESS_FILE);
   ret = host_options_read_file(path, &text, &len, err);
   if (ret < 0)
     return ret;
@@ -392,6 +392,6 @@ host_address_read_file(const char *dir, char **out, cshim_error_t *err)
     text[--len] = '\0';
   if (len == 0)
     return cshim_error_make(err, ENODATA, "`%s` is empty", path);
-  *out = steal_pointer(&text);
+  *out = cshim_steal_pointer(&text);
   return 0;
 }

@@ -71,7 +71,7 @@ grow(void *array, size_t *cap, size_t need, size_t elem)
   *cap = *cap ? *cap * 2 : 8;
   if (*cap < need)
     *cap = need;
-  return xrealloc(array, *cap * elem);
+  return cshim_xrealloc(array, *cap * elem);
 }
 
 static void *
@@ -109,7 +109,7 @@ static int fail_at(struct builder *b, yaml_mark_t mark, cshim_error_t *err, cons
 static int
 fail_at(struct builder *b, yaml_mark_t mark, cshim_error_t *err, const char *fmt, ...)
 {
-  cleanup_free char *msg = NULL;
+  cshim_autofree char *msg = NULL;
   struct location loc = to_location(mark);
   va_list ap;
 
@@ -180,7 +180,7 @@ remember_anchor(struct builder *b, const yaml_char_t *name, const cshim_config_n
   if (name == NULL)
     return;
   b->anchors = grow(b->anchors, &b->cap_anchors, b->n_anchors + 1, sizeof(struct anchor));
-  b->anchors[b->n_anchors].name = keep_block(b->tree, xstrdup((const char *)name));
+  b->anchors[b->n_anchors].name = keep_block(b->tree, cshim_xstrdup((const char *)name));
   b->anchors[b->n_anchors].node = *node;
   b->n_anchors++;
 }
@@ -217,7 +217,7 @@ build_scalar(struct builder *b, yaml_event_t *ev, cshim_config_node_t *out, cshi
   if (memchr(value, '\0', length))
     return fail_at(b, ev->start_mark, err, "NUL characters are not allowed in config values");
   init_node(b, out, CSHIM_CONFIG_SCALAR, ev->start_mark);
-  out->value = keep_block(b->tree, xstrndup(value, length));
+  out->value = keep_block(b->tree, cshim_xstrndup(value, length));
   /* Block (| >) and quoted scalars are text, and so is anything explicitly tagged !!str. */
   out->quoted =
       ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || (tag && strcmp(tag, YAML_STR_TAG) == 0);
@@ -229,7 +229,7 @@ static int
 build_sequence(struct builder *b, yaml_event_t *start, unsigned depth, cshim_config_node_t *out,
                cshim_error_t *err)
 {
-  cleanup_free cshim_config_node_t *items = NULL;
+  cshim_autofree cshim_config_node_t *items = NULL;
   size_t n = 0, cap = 0;
   int ret;
 
@@ -249,7 +249,7 @@ build_sequence(struct builder *b, yaml_event_t *start, unsigned depth, cshim_con
   }
   init_node(b, out, CSHIM_CONFIG_SEQ, start->start_mark);
   out->n = n;
-  out->items = n ? keep_block(b->tree, steal_pointer(&items)) : NULL;
+  out->items = n ? keep_block(b->tree, cshim_steal_pointer(&items)) : NULL;
   remember_anchor(b, start->data.sequence_start.anchor, out);
   return 0;
 }
@@ -259,9 +259,9 @@ build_mapping(struct builder *b, yaml_event_t *start, unsigned depth, cshim_conf
               cshim_error_t *err)
 {
   struct host_config_tree_s *t = b->tree;
-  cleanup_free cshim_config_node_t *items = NULL;
-  cleanup_free const char **keys = NULL;
-  cleanup_free struct location *locs = NULL;
+  cshim_autofree cshim_config_node_t *items = NULL;
+  cshim_autofree const char **keys = NULL;
+  cshim_autofree struct location *locs = NULL;
   size_t n = 0, cap_items = 0, cap_keys = 0, cap_locs = 0;
   int ret;
 
@@ -290,7 +290,7 @@ build_mapping(struct builder *b, yaml_event_t *start, unsigned depth, cshim_conf
     items = grow(items, &cap_items, n + 1, sizeof(*items));
     keys = grow(keys, &cap_keys, n + 1, sizeof(*keys));
     locs = grow(locs, &cap_locs, n + 1, sizeof(*locs));
-    keys[n] = keep_block(t, xstrndup(key, key_len));
+    keys[n] = keep_block(t, cshim_xstrndup(key, key_len));
     locs[n] = to_location(kev.start_mark);
 
     ret = read_event(b, &vev, err);
@@ -305,11 +305,11 @@ build_mapping(struct builder *b, yaml_event_t *start, unsigned depth, cshim_conf
   init_node(b, out, CSHIM_CONFIG_MAP, start->start_mark);
   out->n = n;
   if (n) {
-    out->items = keep_block(t, steal_pointer(&items));
-    out->keys = keep_block(t, steal_pointer(&keys));
+    out->items = keep_block(t, cshim_steal_pointer(&items));
+    out->keys = keep_block(t, cshim_steal_pointer(&keys));
     t->maps = grow(t->maps, &t->cap_maps, t->n_maps + 1, sizeof(*t->maps));
     t->maps[t->n_maps++] =
-        (struct map_locations){.items = out->items, .n = n, .keys = steal_pointer(&locs)};
+        (struct map_locations){.items = out->items, .n = n, .keys = cshim_steal_pointer(&locs)};
   }
   remember_anchor(b, start->data.mapping_start.anchor, out);
   return 0;
@@ -346,7 +346,7 @@ build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cshim_config_nod
 static int
 build_document(struct builder *b, cshim_config_node_t **root, cshim_error_t *err)
 {
-  cleanup_free cshim_config_node_t *node = NULL;
+  cshim_autofree cshim_config_node_t *node = NULL;
   bool seen_document = false;
   int ret;
 
@@ -361,7 +361,7 @@ build_document(struct builder *b, cshim_config_node_t **root, cshim_error_t *err
     case YAML_DOCUMENT_END_EVENT:
       break;
     case YAML_STREAM_END_EVENT:
-      *root = node ? keep_block(b->tree, steal_pointer(&node)) : NULL;
+      *root = node ? keep_block(b->tree, cshim_steal_pointer(&node)) : NULL;
       return 0;
     case YAML_DOCUMENT_START_EVENT:
       if (seen_document)
@@ -370,7 +370,7 @@ build_document(struct builder *b, cshim_config_node_t **root, cshim_error_t *err
       seen_document = true;
       break;
     default:
-      node = xmalloc0(sizeof(*node));
+      node = cshim_xmalloc0(sizeof(*node));
       ret = build_node(b, &ev, 0, node, err);
       if (ret < 0)
         return ret;
@@ -398,7 +398,7 @@ static int fail_node(const cshim_config_node_t *node, cshim_error_t *err, const 
 static int
 fail_node(const cshim_config_node_t *node, cshim_error_t *err, const char *fmt, ...)
 {
-  cleanup_free char *msg = NULL;
+  cshim_autofree char *msg = NULL;
   va_list ap;
 
   va_start(ap, fmt);
@@ -433,9 +433,9 @@ parse_string_list(const cshim_config_node_t *node, const char *key, const char *
         return fail_node(e, err, "`%s` lists `%s` twice (first at %u:%u)", key, e->value,
                          node->items[j].line, node->items[j].column);
   }
-  list = xmalloc0((node->n + 1) * sizeof(char *));
+  list = cshim_xmalloc0((node->n + 1) * sizeof(char *));
   for (size_t i = 0; i < node->n; i++)
-    list[i] = xstrdup(node->items[i].value);
+    list[i] = cshim_xstrdup(node->items[i].value);
   *out = list;
   *n_out = node->n;
   return 0;
@@ -487,7 +487,7 @@ apply_key(host_config_t *c, const char *key, const cshim_config_node_t *v, cshim
     if (v->value[0] != '/')
       return fail_node(v, err, "`plugin_dir` must be an absolute path (found `%s`)", v->value);
     free(c->plugin_dir);
-    c->plugin_dir = xstrdup(v->value);
+    c->plugin_dir = cshim_xstrdup(v->value);
     return 0;
   }
   if (strcmp(key, "modules") == 0) {
@@ -539,9 +539,9 @@ set_default_modules(host_config_t *c)
 
   while (host_config_default_modules[n])
     n++;
-  c->modules = xmalloc0((n + 1) * sizeof(char *));
+  c->modules = cshim_xmalloc0((n + 1) * sizeof(char *));
   for (size_t i = 0; i < n; i++)
-    c->modules[i] = xstrdup(host_config_default_modules[i]);
+    c->modules[i] = cshim_xstrdup(host_config_default_modules[i]);
   c->n_modules = n;
 }
 
@@ -575,15 +575,15 @@ int
 host_config_parse(const char *text, size_t len, const char *source_name,
                   const char *default_plugin_dir, host_config_t **out, cshim_error_t *err)
 {
-  host_config_t *c = xmalloc0(sizeof(*c));
+  host_config_t *c = cshim_xmalloc0(sizeof(*c));
   struct builder b = {.text = text, .len = len};
   cshim_config_node_t *root = NULL;
   int ret;
 
-  c->tree = xmalloc0(sizeof(*c->tree));
-  c->tree->file = xstrdup(source_name);
-  c->source = xstrdup(source_name);
-  c->plugin_dir = xstrdup(default_plugin_dir);
+  c->tree = cshim_xmalloc0(sizeof(*c->tree));
+  c->tree->file = cshim_xstrdup(source_name);
+  c->source = cshim_xstrdup(source_name);
+  c->plugin_dir = cshim_xstrdup(default_plugin_dir);
   c->log_level = CSHIM_LOG_INFO;
   b.tree = c->tree;
 
@@ -613,8 +613,8 @@ host_config_parse(const char *text, size_t len, const char *source_name,
 static int
 read_file(const char *path, char **out, size_t *len_out, cshim_error_t *err)
 {
-  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
-  cleanup_free char *buf = NULL;
+  cshim_autoclose int fd = open(path, O_RDONLY | O_CLOEXEC);
+  cshim_autofree char *buf = NULL;
   size_t len = 0, cap = 0;
 
   if (fd < 0)
@@ -624,7 +624,7 @@ read_file(const char *path, char **out, size_t *len_out, cshim_error_t *err)
 
     if (cap - len < 4096) {
       cap = cap ? cap * 2 : 8192;
-      buf = xrealloc(buf, cap + 1);
+      buf = cshim_xrealloc(buf, cap + 1);
     }
     r = read(fd, buf + len, cap - len);
     if (r < 0 && errno == EINTR)
@@ -639,7 +639,7 @@ read_file(const char *path, char **out, size_t *len_out, cshim_error_t *err)
                               MAX_FILE_SIZE >> 20);
   }
   buf[len] = '\0';
-  *out = steal_pointer(&buf);
+  *out = cshim_steal_pointer(&buf);
   *len_out = len;
   return 0;
 }
@@ -648,7 +648,7 @@ int
 host_config_load_file(const char *path, const char *default_plugin_dir, host_config_t **out,
                       cshim_error_t *err)
 {
-  cleanup_free char *text = NULL;
+  cshim_autofree char *text = NULL;
   size_t len;
   int ret;
 
@@ -663,9 +663,9 @@ host_config_resolve(const char *explicit_path, const char *env_value, const char
                     const char *etc_dir, const char *default_plugin_dir, host_config_t **out,
                     cshim_error_t *err)
 {
-  cleanup_free char *name = NULL;
-  cleanup_free char *path = NULL;
-  cleanup_free char *text = NULL;
+  cshim_autofree char *name = NULL;
+  cshim_autofree char *path = NULL;
+  cshim_autofree char *text = NULL;
   size_t len;
   int ret;
 
@@ -684,7 +684,7 @@ host_config_resolve(const char *explicit_path, const char *env_value, const char
 
   name = binary_name ? host_shim_name_from_binary(binary_name) : NULL;
   if (name && etc_dir) {
-    xasprintf(&path, "%s/%s.yaml", etc_dir, name);
+    cshim_xasprintf(&path, "%s/%s.yaml", etc_dir, name);
     ret = read_file(path, &text, &len, err);
     if (ret == 0)
       return host_config_parse(text, len, path, default_plugin_dir, out, err);
@@ -726,13 +726,13 @@ host_config_module_path(const host_config_t *c, size_t i)
   if (i >= c->n_modules)
     return NULL;
   if (c->modules[i][0] == '/')
-    return xstrdup(c->modules[i]);
+    return cshim_xstrdup(c->modules[i]);
   if (c->plugin_dir == NULL)
     return NULL;
   dir_len = strlen(c->plugin_dir);
   while (dir_len > 0 && c->plugin_dir[dir_len - 1] == '/')
     dir_len--;
-  xasprintf(&path, "%.*s/%s", (int)dir_len, c->plugin_dir, c->modules[i]);
+  cshim_xasprintf(&path, "%.*s/%s", (int)dir_len, c->plugin_dir, c->modules[i]);
   return path;
 }
 
@@ -791,5 +791,5 @@ host_shim_name_from_binary(const char *argv0)
   if (len <= strlen(prefix) + strlen(suffix) || strncmp(base, prefix, strlen(prefix)) != 0 ||
       strcmp(base + len - strlen(suffix), suffix) != 0)
     return NULL;
-  return xstrndup(base + strlen(prefix), len - strlen(prefix) - strlen(suffix));
+  return cshim_xstrndup(base + strlen(prefix), len - strlen(prefix) - strlen(suffix));
 }

@@ -81,7 +81,7 @@ capture_read(struct capture *c)
   }
   if (c->len + (size_t)r > OUTPUT_CAP)
     r = (ssize_t)(OUTPUT_CAP - c->len);
-  c->buf = xrealloc(c->buf, c->len + (size_t)r + 1);
+  c->buf = cshim_xrealloc(c->buf, c->len + (size_t)r + 1);
   memcpy(c->buf + c->len, tmp, (size_t)r);
   c->len += (size_t)r;
   c->buf[c->len] = '\0';
@@ -191,10 +191,10 @@ run_command(char *const *argv, char **out, size_t *out_len, char **errout, int *
     return cshim_error_sys(err, exec_errno, "exec `%s`", argv[0]);
   }
   if (out) {
-    *out = cs[0].buf ? cs[0].buf : xstrdup("");
+    *out = cs[0].buf ? cs[0].buf : cshim_xstrdup("");
     *out_len = cs[0].len;
   }
-  *errout = cs[1].buf ? cs[1].buf : xstrdup("");
+  *errout = cs[1].buf ? cs[1].buf : cshim_xstrdup("");
   return 0;
 }
 
@@ -219,10 +219,10 @@ delete_container(const host_flags_t *flags, const char *bundle, bool bundle_exis
                  const host_delete_params_t *p, const struct warn_sink *w)
 {
   cshim_runc_options_t opts = {0};
-  cleanup_free char *runtime = NULL;
-  cleanup_free char *root = NULL;
-  cleanup_free char *log = NULL;
-  cleanup_free char *errout = NULL;
+  cshim_autofree char *runtime = NULL;
+  cshim_autofree char *root = NULL;
+  cshim_autofree char *log = NULL;
+  cshim_autofree char *errout = NULL;
   cshim_error_t err = NULL;
   const char *argv[16];
   size_t n = 0;
@@ -237,14 +237,14 @@ delete_container(const host_flags_t *flags, const char *bundle, bool bundle_exis
     }
   }
   if (runtime == NULL)
-    runtime = xstrdup(p->default_runtime);
+    runtime = cshim_xstrdup(p->default_runtime);
   root = cshim_runc_options_runtime_root(&opts, p->default_root, flags->namespace_);
 
   argv[n++] = runtime;
   argv[n++] = "--root";
   argv[n++] = root;
   if (bundle_exists) {
-    xasprintf(&log, "%s/log.json", bundle);
+    cshim_xasprintf(&log, "%s/log.json", bundle);
     argv[n++] = "--log";
     argv[n++] = log;
     argv[n++] = "--log-format";
@@ -287,14 +287,14 @@ unmount_all(const char *target, const struct warn_sink *w)
 static uint32_t
 read_pid(const char *bundle, const struct warn_sink *w)
 {
-  cleanup_free char *path = NULL;
-  cleanup_free char *text = NULL;
+  cshim_autofree char *path = NULL;
+  cshim_autofree char *text = NULL;
   cshim_error_t err = NULL;
   size_t len = 0;
   char *end;
   long pid;
 
-  xasprintf(&path, "%s/init.pid", bundle);
+  cshim_xasprintf(&path, "%s/init.pid", bundle);
   if (host_options_read_file(path, &text, &len, &err) < 0) {
     /* A task that never got created has no pid file: expected, not worth a warning. */
     if (err->status == -ENOENT)
@@ -314,7 +314,7 @@ read_pid(const char *bundle, const struct warn_sink *w)
 static void
 remove_dead_socket(const char *bundle, const struct warn_sink *w)
 {
-  cleanup_free char *address = NULL;
+  cshim_autofree char *address = NULL;
   cshim_error_t err = NULL;
 
   if (host_address_read_file(bundle, &address, &err) < 0) {
@@ -334,7 +334,7 @@ write_response(int fd, uint32_t pid, cshim_error_t *err)
 {
   Containerd__Task__V2__DeleteResponse resp = CONTAINERD__TASK__V2__DELETE_RESPONSE__INIT;
   Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-  cleanup_free uint8_t *buf = NULL;
+  cshim_autofree uint8_t *buf = NULL;
   struct timespec now;
   size_t len, done = 0;
 
@@ -345,7 +345,7 @@ write_response(int fd, uint32_t pid, cshim_error_t *err)
   resp.exit_status = HOST_DELETE_EXIT_STATUS;
   resp.exited_at = &ts;
   len = containerd__task__v2__delete_response__get_packed_size(&resp);
-  buf = xmalloc(len);
+  buf = cshim_xmalloc(len);
   containerd__task__v2__delete_response__pack(&resp, buf);
   while (done < len) {
     ssize_t r = write(fd, buf + done, len - done);
@@ -363,9 +363,9 @@ host_delete_run_params(const host_flags_t *flags, const host_delete_params_t *pa
                        cshim_error_t *err)
 {
   host_delete_params_t p = params ? *params : (host_delete_params_t){0};
-  cleanup_free char *cwd = NULL;
-  cleanup_free char *fields = NULL;
-  cleanup_free char *rootfs = NULL;
+  cshim_autofree char *cwd = NULL;
+  cshim_autofree char *fields = NULL;
+  cshim_autofree char *rootfs = NULL;
   struct warn_sink w;
   struct stat st;
   bool bundle_exists;
@@ -388,14 +388,15 @@ host_delete_run_params(const host_flags_t *flags, const host_delete_params_t *pa
   if (p.stderr_fd <= 0)
     p.stderr_fd = 2;
 
-  xasprintf(&fields, "namespace=%s id=%s pid=%d", flags->namespace_, flags->id, (int)getpid());
+  cshim_xasprintf(&fields, "namespace=%s id=%s pid=%d", flags->namespace_, flags->id,
+                  (int)getpid());
   w.fd = p.stderr_fd;
   w.fields = fields;
   bundle_exists = stat(p.bundle, &st) == 0 && S_ISDIR(st.st_mode);
 
   delete_container(flags, p.bundle, bundle_exists, &p, &w);
   if (bundle_exists) {
-    xasprintf(&rootfs, "%s/rootfs", p.bundle);
+    cshim_xasprintf(&rootfs, "%s/rootfs", p.bundle);
     unmount_all(rootfs, &w);
     pid = read_pid(p.bundle, &w);
     remove_dead_socket(p.bundle, &w);

@@ -25,12 +25,12 @@
 static char *
 runtime_name(void)
 {
-  cleanup_free char *name = host_shim_name_from_binary(program_invocation_name);
+  cshim_autofree char *name = host_shim_name_from_binary(program_invocation_name);
   char *out;
 
   if (name == NULL)
-    return xstrdup(HOST_INFO_DEFAULT_NAME);
-  xasprintf(&out, "io.containerd.%s.v2", name);
+    return cshim_xstrdup(HOST_INFO_DEFAULT_NAME);
+  cshim_xasprintf(&out, "io.containerd.%s.v2", name);
   return out;
 }
 
@@ -40,8 +40,8 @@ static char *
 runtime_features(const char *runtime, size_t *len)
 {
   const char *argv[] = {runtime, "features", NULL};
-  cleanup_free char *out = NULL;
-  cleanup_free char *errout = NULL;
+  cshim_autofree char *out = NULL;
+  cshim_autofree char *errout = NULL;
   cshim_error_t err = NULL;
   json_error_t jerr;
   json_t *doc;
@@ -57,7 +57,7 @@ runtime_features(const char *runtime, size_t *len)
   doc = json_loadb(out, *len, 0, &jerr);
   ok = json_is_object(doc);
   json_decref(doc);
-  return ok ? steal_pointer(&out) : NULL;
+  return ok ? cshim_steal_pointer(&out) : NULL;
 }
 
 static int
@@ -84,10 +84,10 @@ host_info_run(const host_flags_t *flags, int stdin_fd, int stdout_fd, cshim_erro
   Google__Protobuf__Any options = GOOGLE__PROTOBUF__ANY__INIT;
   Google__Protobuf__Any features = GOOGLE__PROTOBUF__ANY__INIT;
   host_start_options_t opts;
-  cleanup_free uint8_t *input = NULL;
-  cleanup_free char *name = NULL;
-  cleanup_free char *features_json = NULL;
-  cleanup_free uint8_t *buf = NULL;
+  cshim_autofree uint8_t *input = NULL;
+  cshim_autofree char *name = NULL;
+  cshim_autofree char *features_json = NULL;
+  cshim_autofree uint8_t *buf = NULL;
   size_t input_len = 0, features_len = 0, len;
   int ret;
 
@@ -123,7 +123,7 @@ host_info_run(const host_flags_t *flags, int stdin_fd, int stdout_fd, cshim_erro
   }
 
   len = containerd__types__runtime_info__get_packed_size(&info);
-  buf = xmalloc(len);
+  buf = cshim_xmalloc(len);
   containerd__types__runtime_info__pack(&info, buf);
   host_options_clear(&opts);
   return write_all(stdout_fd, buf, len, err);

@@ -113,7 +113,7 @@ host_introspect_config_to_json(const cshim_config_node_t *root)
   char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
 
   json_decref(j);
-  return text ? text : xstrdup("null");
+  return text ? text : cshim_xstrdup("null");
 }
 
 static char *
@@ -171,9 +171,9 @@ add_state_source_op(cshim_host_t *host, const char *name, cshim_state_dump_fn du
   for (size_t i = 0; i < intro->n_sources; i++)
     if (strcmp(intro->sources[i].name, name) == 0)
       return cshim_error_make(err, EEXIST, "state source `%s` already registered", name);
-  intro->sources = xrealloc(intro->sources, (intro->n_sources + 1) * sizeof(*intro->sources));
+  intro->sources = cshim_xrealloc(intro->sources, (intro->n_sources + 1) * sizeof(*intro->sources));
   intro->sources[intro->n_sources++] =
-      (struct state_source){.name = xstrdup(name), .dump_json = dump_json, .data = data};
+      (struct state_source){.name = cshim_xstrdup(name), .dump_json = dump_json, .data = data};
   return 0;
 }
 
@@ -218,7 +218,7 @@ state_source_dump_op(cshim_host_t *host, size_t i, const char **name)
 host_introspect_t *
 host_introspect_new(uv_loop_t *loop, const char *version)
 {
-  host_introspect_t *intro = xmalloc0(sizeof(*intro));
+  host_introspect_t *intro = cshim_xmalloc0(sizeof(*intro));
   struct timespec ts;
 
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -259,7 +259,7 @@ host_introspect_set_config(host_introspect_t *intro, const char *source,
                            const cshim_config_node_t *root)
 {
   free(intro->config_source);
-  intro->config_source = xstrdup(source);
+  intro->config_source = cshim_xstrdup(source);
   intro->config_root = root;
 }
 
@@ -297,10 +297,10 @@ dump_source(const cshim_logger_t *log, const char *name, const char *text)
 {
   json_error_t jerr;
   json_t *j = json_loads(text, JSON_DECODE_ANY, &jerr);
-  cleanup_free char *what = NULL;
+  cshim_autofree char *what = NULL;
 
   if (j == NULL || !json_is_array(j)) {
-    xasprintf(&what, "state `%s`", name);
+    cshim_xasprintf(&what, "state `%s`", name);
     log_chunked(log, what, text);
     json_decref(j);
     return;
@@ -308,9 +308,9 @@ dump_source(const cshim_logger_t *log, const char *name, const char *text)
   if (json_array_size(j) == 0)
     cshim_log_info(log, "state dump: state `%s`: []", name);
   for (size_t i = 0; i < json_array_size(j); i++) {
-    cleanup_free char *item = json_dumps(json_array_get(j, i), JSON_COMPACT | JSON_ENCODE_ANY);
+    cshim_autofree char *item = json_dumps(json_array_get(j, i), JSON_COMPACT | JSON_ENCODE_ANY);
     free(what);
-    xasprintf(&what, "state `%s` [%zu]", name, i);
+    cshim_xasprintf(&what, "state `%s` [%zu]", name, i);
     log_chunked(log, what, item ? item : "null");
   }
   json_decref(j);
@@ -348,7 +348,7 @@ host_introspect_dump(host_introspect_t *intro, const cshim_logger_t *log)
                  (unsigned long long)ls.dropped);
   for (size_t i = 0; i < intro->n_sources; i++) {
     const char *name = NULL;
-    cleanup_free char *text = state_source_dump_op(host, i, &name);
+    cshim_autofree char *text = state_source_dump_op(host, i, &name);
     if (text == NULL)
       cshim_log_info(log, "state dump: state `%s`: none", name);
     else

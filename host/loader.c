@@ -27,7 +27,7 @@ static char *
 escape(const char *s, size_t max)
 {
   size_t len = strnlen(s, max);
-  char *out = xmalloc(len * 4 + 1);
+  char *out = cshim_xmalloc(len * 4 + 1);
   char *p = out;
 
   for (size_t i = 0; i < len; i++) {
@@ -53,7 +53,7 @@ check_name(const char *path, const char *what, const char *s, cshim_error_t *err
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
     if (c <= 0x20 || c >= 0x7f || c == '/') {
-      cleanup_free char *shown = escape(s, len);
+      cshim_autofree char *shown = escape(s, len);
       return cshim_error_make(err, EINVAL,
                               "plugin `%s`: invalid %s `%s`: byte 0x%02x at offset %zu is not "
                               "allowed (no '/', whitespace or control characters)",
@@ -169,12 +169,12 @@ host_loader_open(const char *path, host_module_t **out, cshim_error_t *err)
   if (ret < 0)
     return ret;
 
-  module = xmalloc0(sizeof(*module));
-  module->path = xstrdup(path);
-  xasprintf(&module->uri, "%s.%s", desc->type, desc->id);
+  module = cshim_xmalloc0(sizeof(*module));
+  module->path = cshim_xstrdup(path);
+  cshim_xasprintf(&module->uri, "%s.%s", desc->type, desc->id);
   module->desc = desc;
   module->n_requires = n_requires;
-  module->handle = steal_pointer(&handle);
+  module->handle = cshim_steal_pointer(&handle);
   *out = module;
   return 0;
 }

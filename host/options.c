@@ -19,7 +19,7 @@
 static char *
 dup_nonempty(const char *s)
 {
-  return (s && s[0]) ? xstrdup(s) : NULL;
+  return (s && s[0]) ? cshim_xstrdup(s) : NULL;
 }
 
 const char *
@@ -66,9 +66,9 @@ take_any(const Google__Protobuf__Any *any, host_start_options_t *o, cshim_error_
   o->kind = HOST_OPTIONS_NONE;
   if (any == NULL || any->type_url == NULL || any->type_url[0] == '\0')
     return 0;
-  o->type_url = xstrdup(any->type_url);
+  o->type_url = cshim_xstrdup(any->type_url);
   o->value_len = any->value.len;
-  o->value = xmemdup(any->value.len ? any->value.data : (const uint8_t *)"", any->value.len);
+  o->value = cshim_xmemdup(any->value.len ? any->value.data : (const uint8_t *)"", any->value.len);
 
   name = host_options_type_name(o->type_url);
   if (strcmp(name, HOST_OPTIONS_RUNC_TYPE) == 0) {
@@ -159,14 +159,14 @@ int
 host_options_read_all(int fd, uint8_t **data, size_t *len, cshim_error_t *err)
 {
   size_t cap = 4096, n = 0;
-  cleanup_free uint8_t *buf = xmalloc(cap + 1);
+  cshim_autofree uint8_t *buf = cshim_xmalloc(cap + 1);
 
   for (;;) {
     ssize_t r;
 
     if (n == cap) {
       cap *= 2;
-      buf = xrealloc(buf, cap + 1);
+      buf = cshim_xrealloc(buf, cap + 1);
     }
     r = read(fd, buf + n, cap - n);
     if (r < 0 && errno == EINTR)
@@ -179,7 +179,7 @@ host_options_read_all(int fd, uint8_t **data, size_t *len, cshim_error_t *err)
   }
   buf[n] = '\0';
   *len = n;
-  *data = steal_pointer(&buf);
+  *data = cshim_steal_pointer(&buf);
   return 0;
 }
 

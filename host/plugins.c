@@ -83,9 +83,9 @@ copy_properties(const char *const *props)
   if (props)
     while (props[n] && props[n + 1])
       n += 2;
-  copy = xmalloc((n + 1) * sizeof(*copy));
+  copy = cshim_xmalloc((n + 1) * sizeof(*copy));
   for (size_t i = 0; i < n; i++)
-    copy[i] = xstrdup(props[i]);
+    copy[i] = cshim_xstrdup(props[i]);
   copy[n] = NULL;
   return copy;
 }
@@ -102,11 +102,11 @@ make_log_fields(const char *uri)
           strchr("-._/@^+", *s)))
       bare = false;
   if (bare) {
-    xasprintf(&out, "plugin=%s", uri);
+    cshim_xasprintf(&out, "plugin=%s", uri);
     return out;
   }
   /* The loader admits only printable bytes, so only quotes and backslashes need escaping. */
-  out = xmalloc(strlen("plugin=\"\"") + 2 * strlen(uri) + 1);
+  out = cshim_xmalloc(strlen("plugin=\"\"") + 2 * strlen(uri) + 1);
   p = out + sprintf(out, "plugin=\"");
   for (const char *s = uri; *s; s++) {
     if (*s == '"' || *s == '\\')
@@ -213,7 +213,7 @@ get_by_type_cb(const cshim_init_ctx_t *ctx, const char *type, cshim_plugin_ref_t
                             "plugin `%s` may not look up type `%s`: it is not in its requires",
                             self->info.uri, type);
 
-  refs = xmalloc((set->n_order + 1) * sizeof(*refs));
+  refs = cshim_xmalloc((set->n_order + 1) * sizeof(*refs));
   for (size_t k = 0; k < set->n_order; k++) {
     struct plugin *p = &set->plugins[set->order[k]];
     if (p->info.state == HOST_PLUGIN_INITIALISED && strcmp(p->info.type, type) == 0)
@@ -289,7 +289,7 @@ unload_setp(host_plugins_t **set)
 static int
 open_modules(host_plugins_t *set, const char *const *paths, size_t n_paths, cshim_error_t *err)
 {
-  set->plugins = xmalloc0((n_paths + 1) * sizeof(*set->plugins));
+  set->plugins = cshim_xmalloc0((n_paths + 1) * sizeof(*set->plugins));
   for (size_t i = 0; i < n_paths; i++) {
     struct plugin *p = &set->plugins[i];
     int ret;
@@ -371,8 +371,8 @@ check_config(host_plugins_t *set, const char *const *disabled, cshim_error_t *er
 static int
 order_plugins(host_plugins_t *set, cshim_error_t *err)
 {
-  cleanup_free host_registry_entry_t *entries = xmalloc0((set->n + 1) * sizeof(*entries));
-  cleanup_free bool *disabled = xmalloc0((set->n + 1) * sizeof(*disabled));
+  cshim_autofree host_registry_entry_t *entries = cshim_xmalloc0((set->n + 1) * sizeof(*entries));
+  cshim_autofree bool *disabled = cshim_xmalloc0((set->n + 1) * sizeof(*disabled));
   int ret;
 
   for (size_t i = 0; i < set->n; i++) {
@@ -380,12 +380,12 @@ order_plugins(host_plugins_t *set, cshim_error_t *err)
     entries[i] = (host_registry_entry_t){.type = d->type, .id = d->id, .requires = d->requires};
     disabled[i] = set->plugins[i].info.state == HOST_PLUGIN_DISABLED;
   }
-  set->order = xmalloc((set->n + 1) * sizeof(*set->order));
+  set->order = cshim_xmalloc((set->n + 1) * sizeof(*set->order));
   ret = host_registry_sort(entries, set->n, disabled, set->order, &set->n_order, err);
   if (ret < 0)
     return cshim_error_wrap(err, "ordering plugins");
 
-  set->listing = xmalloc((set->n + 1) * sizeof(*set->listing));
+  set->listing = cshim_xmalloc((set->n + 1) * sizeof(*set->listing));
   memcpy(set->listing, set->order, set->n_order * sizeof(*set->order));
   set->n_listing = set->n_order;
   for (size_t i = 0; i < set->n; i++)
@@ -401,9 +401,10 @@ prepare_context(host_plugins_t *set, struct plugin *p)
 
   if (bundle && bundle[0]) {
     size_t len = strlen(bundle);
-    xasprintf(&p->state_dir, "%s%s%s", bundle, bundle[len - 1] == '/' ? "" : "/", p->info.uri);
+    cshim_xasprintf(&p->state_dir, "%s%s%s", bundle, bundle[len - 1] == '/' ? "" : "/",
+                    p->info.uri);
   } else {
-    p->state_dir = xstrdup(p->info.uri);
+    p->state_dir = cshim_xstrdup(p->info.uri);
   }
   p->fields = make_log_fields(p->info.uri);
   p->log = set->log;
@@ -433,7 +434,7 @@ host_plugins_load(const char *const *paths, size_t n_paths, const host_plugins_o
 
   if (opts == NULL)
     opts = &no_options;
-  set = xmalloc0(sizeof(*set));
+  set = cshim_xmalloc0(sizeof(*set));
   set->properties = copy_properties(opts->properties);
   set->plugins_map = opts->plugins_map;
   if (opts->log)
@@ -458,7 +459,7 @@ host_plugins_load(const char *const *paths, size_t n_paths, const host_plugins_o
   for (size_t i = 0; i < set->n; i++)
     prepare_context(set, &set->plugins[i]);
 
-  *out = steal_pointer(&set);
+  *out = cshim_steal_pointer(&set);
   return 0;
 }
 
@@ -486,8 +487,8 @@ unmap_skipped(struct plugin *p)
 {
   if (p->module->handle == NULL)
     return;
-  p->type_copy = xstrdup(p->info.type);
-  p->id_copy = xstrdup(p->info.id);
+  p->type_copy = cshim_xstrdup(p->info.type);
+  p->id_copy = cshim_xstrdup(p->info.id);
   p->info.type = p->type_copy;
   p->info.id = p->id_copy;
   dlclose(p->module->handle);

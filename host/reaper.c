@@ -180,7 +180,7 @@ reaper_watch(cshim_reaper_t *base, pid_t pid, cshim_exit_cb cb, void *data, cshi
 
   if (pid <= 0 || cb == NULL)
     return cshim_error_make(err, EINVAL, "invalid pid %d to watch", (int)pid);
-  w = xmalloc0(sizeof *w);
+  w = cshim_xmalloc0(sizeof *w);
   w->pid = pid;
   w->cb = cb;
   w->data = data;
@@ -220,7 +220,7 @@ static int
 reaper_subscribe(cshim_reaper_t *base, cshim_exit_cb cb, void *data, cshim_error_t *err)
 {
   host_reaper_t *r = (host_reaper_t *)base;
-  struct watch *w = xmalloc0(sizeof *w), **pp = &r->subscribers;
+  struct watch *w = cshim_xmalloc0(sizeof *w), **pp = &r->subscribers;
   (void)err;
   w->cb = cb;
   w->data = data;
@@ -246,7 +246,7 @@ static const cshim_reaper_ops_t reaper_ops = {
 int
 host_reaper_new(uv_loop_t *loop, const cshim_logger_t *log, host_reaper_t **out, cshim_error_t *err)
 {
-  host_reaper_t *r = xmalloc0(sizeof *r);
+  host_reaper_t *r = cshim_xmalloc0(sizeof *r);
   int ret;
 
   r->base.ops = &reaper_ops;

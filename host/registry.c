@@ -63,7 +63,7 @@ host_registry_validate(const host_registry_entry_t *entries, size_t n, cshim_err
 static int
 make_loop_error(const struct graph *g, size_t from, size_t again, cshim_error_t *err)
 {
-  cleanup_free char *path = NULL;
+  cshim_autofree char *path = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&path, &len);
 
@@ -117,8 +117,8 @@ int
 host_registry_sort(const host_registry_entry_t *entries, size_t n, const bool *disabled,
                    size_t *order_out, size_t *n_out, cshim_error_t *err)
 {
-  cleanup_free bool *handled = NULL;
-  cleanup_free size_t *stack = NULL;
+  cshim_autofree bool *handled = NULL;
+  cshim_autofree size_t *stack = NULL;
   struct graph g;
   int ret;
 
@@ -127,8 +127,8 @@ host_registry_sort(const host_registry_entry_t *entries, size_t n, const bool *d
     return ret;
 
   /* Disabled registrations start out handled: never appended, never expanded. */
-  handled = xmalloc0(n * sizeof(*handled) + 1);
-  stack = xmalloc((n + 1) * sizeof(*stack));
+  handled = cshim_xmalloc0(n * sizeof(*handled) + 1);
+  stack = cshim_xmalloc((n + 1) * sizeof(*stack));
   for (size_t i = 0; i < n; i++)
     handled[i] = disabled != NULL && disabled[i];
 

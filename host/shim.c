@@ -56,9 +56,9 @@ typedef struct shim_s
 char *
 host_shim_default_plugin_dir(const char *binary_path)
 {
-  cleanup_free char *copy = xstrdup(binary_path);
+  cshim_autofree char *copy = cshim_xstrdup(binary_path);
   char *out;
-  xasprintf(&out, "%s/../%s", dirname(copy), CSHIM_PLUGIN_RELDIR);
+  cshim_xasprintf(&out, "%s/../%s", dirname(copy), CSHIM_PLUGIN_RELDIR);
   return out;
 }
 
@@ -159,7 +159,7 @@ int
 host_shim_load_config(const char *argv0, const char *default_plugin_dir, host_config_t **out,
                       cshim_error_t *err)
 {
-  cleanup_free char *recorded = NULL;
+  cshim_autofree char *recorded = NULL;
   cshim_error_t ignored = NULL;
 
   /* cwd is the bundle. A choice that cannot be read falls back to the normal resolution. */
@@ -182,7 +182,7 @@ listener_path(int fd)
   if (getsockname(fd, (struct sockaddr *)&sun, &len) < 0 || sun.sun_family != AF_UNIX ||
       sun.sun_path[0] == '\0')
     return NULL;
-  return xstrndup(sun.sun_path, len - offsetof(struct sockaddr_un, sun_path));
+  return cshim_xstrndup(sun.sun_path, len - offsetof(struct sockaddr_un, sun_path));
 }
 
 static int
@@ -229,9 +229,9 @@ inherited_debug_listener(void)
 static char *
 debug_address(const shim_t *s, const host_flags_t *flags, const char *bundle)
 {
-  cleanup_free char *dir = NULL;
-  cleanup_free char *group = NULL;
-  cleanup_free char *address = NULL;
+  cshim_autofree char *dir = NULL;
+  cshim_autofree char *group = NULL;
+  cshim_autofree char *address = NULL;
   cshim_error_t err = NULL;
 
   if (s->socket_path == NULL || s->socket_path[0] != '/')
@@ -241,12 +241,12 @@ debug_address(const shim_t *s, const host_flags_t *flags, const char *bundle)
     cshim_error_release(&err);
     return NULL;
   }
-  dir = xstrdup(s->socket_path);
+  dir = cshim_xstrdup(s->socket_path);
   address = host_address_socket(dirname(dir), flags->address ? flags->address : "",
                                 flags->namespace_ ? flags->namespace_ : "", group, true);
   if (address == NULL)
     return NULL;
-  return xstrdup(host_address_path(address));
+  return cshim_xstrdup(host_address_path(address));
 }
 
 static int
@@ -255,11 +255,11 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   char exe[PATH_MAX], cwd[PATH_MAX];
   ssize_t n;
   int ret;
-  cleanup_free char *plugin_dir = NULL;
-  cleanup_free char *ttrpc_address = NULL;
-  cleanup_free char *debug_path = NULL;
-  cleanup_free char **paths = NULL;
-  cleanup_free const char **disabled = NULL;
+  cshim_autofree char *plugin_dir = NULL;
+  cshim_autofree char *ttrpc_address = NULL;
+  cshim_autofree char *debug_path = NULL;
+  cshim_autofree char **paths = NULL;
+  cshim_autofree const char **disabled = NULL;
   const char *props[32];
   size_t np = 0;
   host_plugins_options_t opts;
@@ -283,9 +283,9 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
     return ret;
 
   if (getenv("TTRPC_ADDRESS") && *getenv("TTRPC_ADDRESS"))
-    ttrpc_address = xstrdup(getenv("TTRPC_ADDRESS"));
+    ttrpc_address = cshim_xstrdup(getenv("TTRPC_ADDRESS"));
   else if (flags->address)
-    xasprintf(&ttrpc_address, "%s.ttrpc", flags->address);
+    cshim_xasprintf(&ttrpc_address, "%s.ttrpc", flags->address);
 
 #define PROP(k, v)                                                                                 \
   do                                                                                               \
@@ -310,10 +310,10 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
 #undef PROP
   props[np] = NULL;
 
-  paths = xmalloc0((s->config->n_modules + 1) * sizeof *paths);
+  paths = cshim_xmalloc0((s->config->n_modules + 1) * sizeof *paths);
   for (size_t i = 0; i < s->config->n_modules; i++)
     paths[i] = host_config_module_path(s->config, i);
-  disabled = xmalloc0((s->config->n_disabled + 1) * sizeof *disabled);
+  disabled = cshim_xmalloc0((s->config->n_disabled + 1) * sizeof *disabled);
   for (size_t i = 0; i < s->config->n_disabled; i++)
     disabled[i] = s->config->disabled[i];
 
@@ -398,7 +398,7 @@ host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t 
   s.intro = host_introspect_new(s.loop, CSHIM_VERSION);
   host_introspect_set_log(s.intro, &s.log);
   uv_timer_init(s.loop, &s.deadline);
-  s.socket_path = flags->socket ? xstrdup(flags->socket) : listener_path(3);
+  s.socket_path = flags->socket ? cshim_xstrdup(flags->socket) : listener_path(3);
   /* The fd 3 socket was made for us by start; a -socket path becomes ours only once we bound
      it: before that it may be another daemon's live socket. */
   s.own_socket = flags->socket == NULL;

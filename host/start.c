@@ -85,22 +85,22 @@ write_all(int fd, const char *buf, size_t n, cshim_error_t *err)
 static int
 write_file_atomic(const char *dir, const char *name, const char *content, cshim_error_t *err)
 {
-  cleanup_free char *path = NULL;
+  cshim_autofree char *path = NULL;
 
-  xasprintf(&path, "%s/%s", dir, name);
+  cshim_xasprintf(&path, "%s/%s", dir, name);
   return cshim_file_write_atomic(path, content, strlen(content), 0644, err);
 }
 
 int
 host_start_read_config_choice(const char *bundle, char **source, cshim_error_t *err)
 {
-  cleanup_free char *path = NULL;
-  cleanup_free char *text = NULL;
+  cshim_autofree char *path = NULL;
+  cshim_autofree char *text = NULL;
   size_t len = 0;
   int ret;
 
   *source = NULL;
-  xasprintf(&path, "%s/%s", bundle, HOST_START_CONFIG_FILE);
+  cshim_xasprintf(&path, "%s/%s", bundle, HOST_START_CONFIG_FILE);
   ret = host_options_read_file(path, &text, &len, err);
   if (ret == -ENOENT) {
     cshim_error_release(err);
@@ -112,7 +112,7 @@ host_start_read_config_choice(const char *bundle, char **source, cshim_error_t *
     text[--len] = '\0';
   if (len == 0)
     return cshim_error_make(err, ENODATA, "`%s` is empty", path);
-  *source = steal_pointer(&text);
+  *source = cshim_steal_pointer(&text);
   return 0;
 }
 
@@ -127,7 +127,7 @@ self_exe(cshim_error_t *err)
     return NULL;
   }
   buf[n] = '\0';
-  return xstrdup(buf);
+  return cshim_xstrdup(buf);
 }
 
 static int
@@ -143,7 +143,7 @@ resolve_config(struct start_state *s, const host_start_params_t *p, char **sourc
                             etc_dir ? etc_dir : HOST_START_ETC_DIR, s->plugin_dir, &config, err);
   if (ret < 0)
     return ret;
-  *source = xstrdup(config->source);
+  *source = cshim_xstrdup(config->source);
   host_config_free(config);
   return 0;
 }
@@ -218,9 +218,9 @@ spawn_daemon(struct start_state *s, const host_flags_t *flags, const char *argv0
 {
   const char *argv[10];
   size_t n = 0;
-  cleanup_close int listen_hi = -1;
-  cleanup_close int err_r = -1;
-  cleanup_close int err_w = -1;
+  cshim_autoclose int listen_hi = -1;
+  cshim_autoclose int err_r = -1;
+  cshim_autoclose int err_w = -1;
   int pipefd[2];
   char msg[256];
   ssize_t got;
@@ -277,12 +277,12 @@ spawn_daemon(struct start_state *s, const host_flags_t *flags, const char *argv0
 static int
 write_cgroup_procs(const char *dir, pid_t pid, cshim_error_t *err)
 {
-  cleanup_free char *path = NULL;
-  cleanup_close int fd = -1;
+  cshim_autofree char *path = NULL;
+  cshim_autoclose int fd = -1;
   char buf[32];
   int n;
 
-  xasprintf(&path, "%s/cgroup.procs", dir);
+  cshim_xasprintf(&path, "%s/cgroup.procs", dir);
   fd = open(path, O_WRONLY | O_CLOEXEC);
   if (fd < 0)
     return cshim_error_sys(err, errno, "open `%s`", path);
@@ -296,20 +296,20 @@ write_cgroup_procs(const char *dir, pid_t pid, cshim_error_t *err)
 static int
 join_shim_cgroup(const char *cgroup, pid_t pid, cshim_error_t *err)
 {
-  cleanup_free char *rooted = NULL;
-  cleanup_free char *clean = NULL;
+  cshim_autofree char *rooted = NULL;
+  cshim_autofree char *clean = NULL;
   struct statfs sfs;
   DIR *d;
   struct dirent *de;
   int joined = 0;
 
-  xasprintf(&rooted, "/%s", cgroup);
+  cshim_xasprintf(&rooted, "/%s", cgroup);
   clean = host_address_path_clean(rooted);
   if (statfs(CGROUP_ROOT, &sfs) < 0)
     return cshim_error_sys(err, errno, "statfs `%s`", CGROUP_ROOT);
   if (sfs.f_type == CGROUP2_SUPER_MAGIC) {
-    cleanup_free char *dir = NULL;
-    xasprintf(&dir, "%s%s", CGROUP_ROOT, clean);
+    cshim_autofree char *dir = NULL;
+    cshim_xasprintf(&dir, "%s%s", CGROUP_ROOT, clean);
     return write_cgroup_procs(dir, pid, err);
   }
 
@@ -317,12 +317,12 @@ join_shim_cgroup(const char *cgroup, pid_t pid, cshim_error_t *err)
   if (d == NULL)
     return cshim_error_sys(err, errno, "open `%s`", CGROUP_ROOT);
   while ((de = readdir(d)) != NULL) {
-    cleanup_free char *dir = NULL;
+    cshim_autofree char *dir = NULL;
     struct stat st;
 
     if (de->d_name[0] == '.' || de->d_type == DT_LNK)
       continue;
-    xasprintf(&dir, "%s/%s%s", CGROUP_ROOT, de->d_name, clean);
+    cshim_xasprintf(&dir, "%s/%s%s", CGROUP_ROOT, de->d_name, clean);
     if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
       continue;
     if (write_cgroup_procs(dir, pid, err) < 0) {
@@ -341,16 +341,16 @@ join_shim_cgroup(const char *cgroup, pid_t pid, cshim_error_t *err)
 static int
 adjust_oom_score(pid_t pid, cshim_error_t *err)
 {
-  cleanup_free char *parent_path = NULL;
-  cleanup_free char *child_path = NULL;
-  cleanup_free char *text = NULL;
-  cleanup_close int fd = -1;
+  cshim_autofree char *parent_path = NULL;
+  cshim_autofree char *child_path = NULL;
+  cshim_autofree char *text = NULL;
+  cshim_autoclose int fd = -1;
   size_t len = 0;
   char buf[16];
   long score;
   int ret, n;
 
-  xasprintf(&parent_path, "/proc/%d/oom_score_adj", (int)getppid());
+  cshim_xasprintf(&parent_path, "/proc/%d/oom_score_adj", (int)getppid());
   ret = host_options_read_file(parent_path, &text, &len, err);
   if (ret < 0)
     return cshim_error_wrap(err, "get parent OOM score");
@@ -360,7 +360,7 @@ adjust_oom_score(pid_t pid, cshim_error_t *err)
   if (score < -1000)
     score = -1000;
 
-  xasprintf(&child_path, "/proc/%d/oom_score_adj", (int)pid);
+  cshim_xasprintf(&child_path, "/proc/%d/oom_score_adj", (int)pid);
   fd = open(child_path, O_WRONLY | O_CLOEXEC);
   if (fd < 0)
     return cshim_error_sys(err, errno, "set shim OOM score: open `%s`", child_path);
@@ -383,8 +383,8 @@ static int
 run(struct start_state *s, const host_flags_t *flags, const host_start_params_t *p, int stdin_fd,
     int stdout_fd, cshim_error_t *err)
 {
-  cleanup_free uint8_t *input = NULL;
-  cleanup_free char *config_source = NULL;
+  cshim_autofree uint8_t *input = NULL;
+  cshim_autofree char *config_source = NULL;
   const char *grpc_address, *socket_dir;
   const char *argv0 = p->argv0 ? p->argv0 : program_invocation_name;
   size_t input_len = 0;
@@ -404,16 +404,17 @@ run(struct start_state *s, const host_flags_t *flags, const host_start_params_t 
     return ret;
 
   if (p->bundle)
-    s->bundle = xstrdup(p->bundle);
+    s->bundle = cshim_xstrdup(p->bundle);
   else {
     s->bundle = getcwd(NULL, 0);
     if (s->bundle == NULL)
       return cshim_error_sys(err, errno, "get the bundle directory (cwd)");
   }
-  s->exe = p->exe ? xstrdup(p->exe) : self_exe(err);
+  s->exe = p->exe ? cshim_xstrdup(p->exe) : self_exe(err);
   if (s->exe == NULL)
     return -EIO;
-  s->plugin_dir = p->plugin_dir ? xstrdup(p->plugin_dir) : host_shim_default_plugin_dir(s->exe);
+  s->plugin_dir =
+      p->plugin_dir ? cshim_xstrdup(p->plugin_dir) : host_shim_default_plugin_dir(s->exe);
 
   ret = resolve_config(s, p, &config_source, err);
   if (ret < 0)

@@ -251,7 +251,7 @@ conn_write_cb(uv_write_t *req, int status)
 static int
 queue_frame(struct conn *conn, uint8_t *buf, size_t len)
 {
-  struct out_frame *out = xmalloc(sizeof(*out));
+  struct out_frame *out = cshim_xmalloc(sizeof(*out));
   uv_buf_t b = uv_buf_init((char *)buf, (unsigned int)len);
   int r;
 
@@ -307,8 +307,8 @@ send_response(struct conn *conn, uint32_t stream_id, int code, const char *messa
   Google__Rpc__Status status = GOOGLE__RPC__STATUS__INIT;
   Ttrpc__Response resp = TTRPC__RESPONSE__INIT;
   cshim_frame_header_t header = {.stream_id = stream_id, .type = CSHIM_FRAME_RESPONSE};
-  cleanup_free uint8_t *payload = NULL;
-  cleanup_free char *too_big = NULL;
+  cshim_autofree uint8_t *payload = NULL;
+  cshim_autofree char *too_big = NULL;
   cshim_error_t err = NULL;
   uint8_t *frame = NULL;
   size_t frame_len = 0;
@@ -324,8 +324,8 @@ send_response(struct conn *conn, uint32_t stream_id, int code, const char *messa
     /* Measured before anything is packed, so an absurd answer costs no memory. */
     n = protobuf_c_message_get_packed_size(&resp.base);
     if (n > CSHIM_FRAME_MAX_DATA) {
-      xasprintf(&too_big, "message length %zu exceed maximum message size of %u", n,
-                CSHIM_FRAME_MAX_DATA);
+      cshim_xasprintf(&too_big, "message length %zu exceed maximum message size of %u", n,
+                      CSHIM_FRAME_MAX_DATA);
       cshim_log_warn(conn->srv->log, "ttrpc: answer on stream %u is too large: %s", stream_id,
                      too_big);
       status.code = code = CSHIM_GRPC_RESOURCE_EXHAUSTED;
@@ -333,7 +333,7 @@ send_response(struct conn *conn, uint32_t stream_id, int code, const char *messa
       resp.payload.len = 0;
       ret = -EMSGSIZE;
     } else if (resp.payload.len > 0) {
-      payload = xmalloc(resp.payload.len);
+      payload = cshim_xmalloc(resp.payload.len);
       protobuf_c_message_pack(msg, payload);
       resp.payload.data = payload;
     }
@@ -528,7 +528,7 @@ handle_request(struct conn *conn, uint32_t stream_id, uint8_t *data, size_t len)
   const struct registered_service *rs;
   const ProtobufCMethodDescriptor *method;
   cshim_ttrpc_handler_t handler = NULL;
-  cleanup_free char *msg = NULL;
+  cshim_autofree char *msg = NULL;
   Ttrpc__Request *req;
   struct call *call;
 
@@ -554,7 +554,7 @@ handle_request(struct conn *conn, uint32_t stream_id, uint8_t *data, size_t len)
 
   rs = find_service(srv, req->service);
   if (!rs) {
-    xasprintf(&msg, "service %s", req->service);
+    cshim_xasprintf(&msg, "service %s", req->service);
     send_response(conn, stream_id, CSHIM_GRPC_UNIMPLEMENTED, msg, NULL, NULL);
     ttrpc__request__free_unpacked(req, NULL);
     return;
@@ -563,14 +563,14 @@ handle_request(struct conn *conn, uint32_t stream_id, uint8_t *data, size_t len)
   if (method)
     handler = rs->handlers[method - rs->svc->descriptor->methods];
   if (!handler) {
-    xasprintf(&msg, "method %s", req->method);
+    cshim_xasprintf(&msg, "method %s", req->method);
     send_response(conn, stream_id, CSHIM_GRPC_UNIMPLEMENTED, msg, NULL, NULL);
     ttrpc__request__free_unpacked(req, NULL);
     return;
   }
 
   lowercase_metadata_keys(req);
-  call = xmalloc0(sizeof(*call));
+  call = cshim_xmalloc0(sizeof(*call));
   call->base.ops = &call_ops;
   call->base.service = req->service;
   call->base.method = req->method;
@@ -671,7 +671,7 @@ connection_cb(uv_stream_t *server, int status)
     return;
   }
 
-  conn = xmalloc0(sizeof(*conn));
+  conn = cshim_xmalloc0(sizeof(*conn));
   conn->srv = srv;
   list_init(&conn->link);
   list_init(&conn->calls);
@@ -700,7 +700,7 @@ connection_cb(uv_stream_t *server, int status)
   list_append(&srv->conns, &conn->link);
   srv->stats.connections_open++;
   srv->stats.connections_total++;
-  conn->read_buf = xmalloc(READ_BUF_SIZE);
+  conn->read_buf = cshim_xmalloc(READ_BUF_SIZE);
   r = uv_read_start((uv_stream_t *)&conn->pipe, read_alloc_cb, conn_read_cb);
   if (r < 0) {
     cshim_log_warn(srv->log, "ttrpc: cannot read connection: %s", uv_strerror(r));
@@ -721,7 +721,7 @@ adopt_listener(host_ttrpc_server_t *srv, int fd, cshim_error_t *err)
     close(fd);
     return cshim_error_make(err, ESHUTDOWN, "ttrpc server is closing");
   }
-  l = xmalloc0(sizeof(*l));
+  l = cshim_xmalloc0(sizeof(*l));
   l->srv = srv;
   r = uv_pipe_init(srv->loop, &l->pipe, 0);
   if (r < 0) {
@@ -766,7 +766,7 @@ host_ttrpc_server_listen_fd(host_ttrpc_server_t *srv, int fd, cshim_error_t *err
 static int
 make_parent_dirs(const char *path, cshim_error_t *err)
 {
-  cleanup_free char *dir = xstrdup(path);
+  cshim_autofree char *dir = cshim_xstrdup(path);
   char *slash = strrchr(dir, '/');
   char *p;
 
@@ -808,7 +808,7 @@ int
 host_ttrpc_server_listen_path(host_ttrpc_server_t *srv, const char *path, cshim_error_t *err)
 {
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
-  cleanup_close int fd = -1;
+  cshim_autoclose int fd = -1;
   struct stat st;
   int r;
 
@@ -867,7 +867,7 @@ register_service_op(cshim_ttrpc_server_t *api, const cshim_ttrpc_service_t *serv
 {
   host_ttrpc_server_t *srv = CSHIM_CONTAINER_OF(api, host_ttrpc_server_t, api);
   const ProtobufCServiceDescriptor *desc = service ? service->descriptor : NULL;
-  cleanup_free cshim_ttrpc_handler_t *handlers = NULL;
+  cshim_autofree cshim_ttrpc_handler_t *handlers = NULL;
   struct registered_service *rs;
   const cshim_ttrpc_method_t *m;
   const char *name;
@@ -882,7 +882,7 @@ register_service_op(cshim_ttrpc_server_t *api, const cshim_ttrpc_service_t *serv
   if (find_service(srv, name))
     return cshim_error_make(err, EEXIST, "ttrpc service `%s` is already registered", name);
 
-  handlers = xmalloc0((desc->n_methods ? desc->n_methods : 1) * sizeof(*handlers));
+  handlers = cshim_xmalloc0((desc->n_methods ? desc->n_methods : 1) * sizeof(*handlers));
   for (m = service->methods; m->name; m++) {
     const ProtobufCMethodDescriptor *md =
         protobuf_c_service_descriptor_get_method_by_name(desc, m->name);
@@ -897,11 +897,11 @@ register_service_op(cshim_ttrpc_server_t *api, const cshim_ttrpc_service_t *serv
     handlers[idx] = m->handler;
   }
 
-  srv->services = xrealloc(srv->services, (srv->n_services + 1) * sizeof(*srv->services));
+  srv->services = cshim_xrealloc(srv->services, (srv->n_services + 1) * sizeof(*srv->services));
   rs = &srv->services[srv->n_services++];
   rs->name = name;
   rs->svc = service;
-  rs->handlers = steal_pointer(&handlers);
+  rs->handlers = cshim_steal_pointer(&handlers);
   cshim_log_debug(srv->log, "ttrpc: registered service `%s`", name);
   return 0;
 }
@@ -917,7 +917,7 @@ add_interceptor_op(cshim_ttrpc_server_t *api, const cshim_ttrpc_interceptor_t *i
   if (!interceptor)
     return cshim_error_make(err, EINVAL, "NULL ttrpc interceptor");
   srv->interceptors =
-      xrealloc(srv->interceptors, (srv->n_interceptors + 1) * sizeof(*srv->interceptors));
+      cshim_xrealloc(srv->interceptors, (srv->n_interceptors + 1) * sizeof(*srv->interceptors));
   srv->interceptors[srv->n_interceptors++] = interceptor;
   return 0;
 }
@@ -950,7 +950,7 @@ host_ttrpc_server_new(uv_loop_t *loop, const cshim_logger_t *log, host_ttrpc_ser
   if (sigaction(SIGPIPE, NULL, &old_pipe) == 0 && old_pipe.sa_handler == SIG_DFL)
     signal(SIGPIPE, SIG_IGN);
 
-  srv = xmalloc0(sizeof(*srv));
+  srv = cshim_xmalloc0(sizeof(*srv));
   srv->api.ops = &server_ops;
   srv->loop = loop;
   srv->log = log;

@@ -79,7 +79,7 @@ static const cshim_ttrpc_method_t vendor_task_methods[] = {
 static int
 vendor_task_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
 {
-  cleanup_free vendor_task_t *vt = NULL;
+  cshim_autofree vendor_task_t *vt = NULL;
   const char *greeting = DEFAULT_GREETING;
   void *publisher = NULL;
   int ret;
@@ -95,7 +95,7 @@ vendor_task_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *er
   if (ret < 0)
     return cshim_error_wrap(err, "%s: look up the event publisher", ctx->uri);
 
-  vt = xmalloc0(sizeof *vt);
+  vt = cshim_xmalloc0(sizeof *vt);
   vt->log = ctx->log;
   vt->publisher = publisher; /* an io.containerd.event.v1 instance starts with cshim_publisher_t */
   vt->greeting = greeting;
@@ -107,7 +107,7 @@ vendor_task_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *er
   };
   cshim_log_info(vt->log, "vendor task service for `%s`, greeting `%s`", vt->id ? vt->id : "",
                  vt->greeting);
-  *instance = steal_pointer(&vt);
+  *instance = cshim_steal_pointer(&vt);
   return 0;
 }
 

@@ -62,7 +62,7 @@ respond_owned(debug_conn_t *conn, const char *content_type, char *body, size_t l
 static long
 query_seconds(const char *query)
 {
-  cleanup_free char *copy = xstrdup(query);
+  cshim_autofree char *copy = cshim_xstrdup(query);
   char *save = NULL;
   long value = -2;
 
@@ -149,7 +149,7 @@ socket_name(int fd)
   if (getsockname(fd, (struct sockaddr *)&sun, &len) < 0 || sun.sun_family != AF_UNIX ||
       len <= offsetof(struct sockaddr_un, sun_path) || sun.sun_path[0] == '\0')
     return NULL;
-  return xstrndup(sun.sun_path, len - offsetof(struct sockaddr_un, sun_path));
+  return cshim_xstrndup(sun.sun_path, len - offsetof(struct sockaddr_un, sun_path));
 }
 
 static bool
@@ -248,13 +248,13 @@ debug_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
     return CSHIM_PLUGIN_SKIP;
   }
 
-  d = xmalloc0(sizeof(*d));
+  d = cshim_xmalloc0(sizeof(*d));
   d->loop = ctx->loop;
   d->log = ctx->log;
   d->ctx = ctx;
   d->host = cshim_init_ctx_host(ctx);
   d->max_profile_seconds = (unsigned)max_seconds;
-  d->profile_dir = xstrdup(is_set(state_dir) ? state_dir : DEBUG_URI);
+  d->profile_dir = cshim_xstrdup(is_set(state_dir) ? state_dir : DEBUG_URI);
   d->interceptor =
       (cshim_ttrpc_interceptor_t){.name = DEBUG_URI, .after = debug_metrics_after_cb, .data = d};
   find_publisher(d, ctx);

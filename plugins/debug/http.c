@@ -126,7 +126,7 @@ write_cb(uv_write_t *req, int status)
 static void
 queue_write(debug_conn_t *conn, char *buf, size_t len, bool last, bool stream)
 {
-  struct write_req *w = xmalloc0(sizeof(*w));
+  struct write_req *w = cshim_xmalloc0(sizeof(*w));
   uv_buf_t b = uv_buf_init(buf, (unsigned)len);
   int r;
 
@@ -192,7 +192,7 @@ debug_http_respond(debug_conn_t *conn, int status, const char *content_type, con
   begin_answer(conn, status);
   conn->gone_cb = NULL;
   head = format_head(status, content_type, len, extra_headers, &head_len);
-  buf = xmalloc(head_len + len + 1);
+  buf = cshim_xmalloc(head_len + len + 1);
   memcpy(buf, head, head_len);
   if (len)
     memcpy(buf + head_len, body, len);
@@ -210,7 +210,7 @@ debug_http_respond_text(debug_conn_t *conn, int status, const char *fmt, ...)
   if (vasprintf(&msg, fmt, ap) < 0)
     abort();
   va_end(ap);
-  xasprintf(&body, "%s\n", msg);
+  cshim_xasprintf(&body, "%s\n", msg);
   debug_http_respond(conn, status, "text/plain; charset=utf-8", body, strlen(body),
                      status == 405 ? "Allow: GET\r\n" : "");
   free(msg);
@@ -415,7 +415,7 @@ connection_cb(uv_stream_t *listener, int status)
     cshim_log_warn(d->log, "debug: accept: %s", uv_strerror(status));
     return;
   }
-  conn = xmalloc0(sizeof(*conn));
+  conn = cshim_xmalloc0(sizeof(*conn));
   conn->d = d;
   uv_pipe_init(d->loop, &conn->pipe, 0);
   uv_timer_init(d->loop, &conn->timer);
@@ -453,7 +453,7 @@ connection_cb(uv_stream_t *listener, int status)
 static int
 mkdir_parents(const char *path, cshim_error_t *err)
 {
-  cleanup_free char *copy = xstrdup(path);
+  cshim_autofree char *copy = cshim_xstrdup(path);
   char *dir = dirname(copy);
   struct stat st;
 
@@ -498,7 +498,7 @@ static int
 bind_path(const char *path, int *out, cshim_error_t *err)
 {
   struct sockaddr_un sun = {.sun_family = AF_UNIX};
-  cleanup_close int fd = -1;
+  cshim_autoclose int fd = -1;
   int ret;
 
   if (strlen(path) >= sizeof(sun.sun_path))
@@ -551,7 +551,7 @@ debug_http_listen_path(debug_t *d, const char *path, cshim_error_t *err)
   ret = bind_path(path, &fd, err);
   if (ret < 0)
     return ret;
-  d->socket_path = xstrdup(path);
+  d->socket_path = cshim_xstrdup(path);
   d->unlink_socket = true;
   return debug_http_listen_fd(d, fd, err);
 }

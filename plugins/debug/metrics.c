@@ -35,9 +35,9 @@ find_or_add(debug_metrics_t *m, const char *service, const char *method)
     if (c > 0)
       break;
   }
-  e = xmalloc0(sizeof(*e));
-  e->service = xstrdup(service);
-  e->method = xstrdup(method);
+  e = cshim_xmalloc0(sizeof(*e));
+  e->service = cshim_xstrdup(service);
+  e->method = cshim_xstrdup(method);
   e->next = *pp;
   *pp = e;
   m->n_methods++;
@@ -134,8 +134,8 @@ count_status(debug_status_count_t **counts, size_t *n, const char *status)
       (*counts)[i].n++;
       return;
     }
-  *counts = xrealloc(*counts, (*n + 1) * sizeof(**counts));
-  (*counts)[*n] = (debug_status_count_t){.status = xstrdup(status), .n = 1};
+  *counts = cshim_xrealloc(*counts, (*n + 1) * sizeof(**counts));
+  (*counts)[*n] = (debug_status_count_t){.status = cshim_xstrdup(status), .n = 1};
   (*n)++;
 }
 
@@ -152,7 +152,7 @@ debug_status_counts(debug_t *d, debug_status_count_t **out)
   if (d->host) {
     size_t sources = d->host->state_source_count(d->host);
     for (size_t i = 0; i < sources; i++) {
-      cleanup_free char *text = d->host->state_source_dump(d->host, i, NULL);
+      cshim_autofree char *text = d->host->state_source_dump(d->host, i, NULL);
       json_t *j = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
       size_t k;
       json_t *item;

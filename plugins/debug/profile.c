@@ -134,7 +134,7 @@ static void
 next_piece_cb(void *data, debug_conn_t *conn)
 {
   debug_profile_t *p = data;
-  char *buf = xmalloc(DEBUG_CHUNK);
+  char *buf = cshim_xmalloc(DEBUG_CHUNK);
   ssize_t n;
 
   /* A just-written file of a few KiB is in the page cache: this read does not wait. */
@@ -204,11 +204,11 @@ debug_profile_request(debug_t *d, debug_conn_t *conn, unsigned seconds)
     return;
   }
 
-  p = xmalloc0(sizeof(*p));
+  p = cshim_xmalloc0(sizeof(*p));
   p->d = d;
   p->conn = conn;
   p->fd = -1;
-  xasprintf(&p->path, "%s/cpu-%d-%u.prof", d->profile_dir, (int)getpid(), ++serial);
+  cshim_xasprintf(&p->path, "%s/cpu-%d-%u.prof", d->profile_dir, (int)getpid(), ++serial);
   if (!profiler.start(p->path)) {
     debug_http_respond_text(conn, 500, "the CPU profiler did not start (file `%s`)", p->path);
     free(p->path);

@@ -20,9 +20,9 @@ dump(json_t *j, size_t *len)
 
   json_decref(j);
   if (text == NULL)
-    text = xstrdup("{}");
+    text = cshim_xstrdup("{}");
   /* One JSON document per answer, newline-terminated like curl users expect. */
-  text = xrealloc(text, strlen(text) + 2);
+  text = cshim_xrealloc(text, strlen(text) + 2);
   strcat(text, "\n");
   *len = strlen(text);
   return text;
@@ -39,7 +39,7 @@ state_json(debug_t *d)
   n = d->host->state_source_count(d->host);
   for (size_t i = 0; i < n; i++) {
     const char *name = NULL;
-    cleanup_free char *text = d->host->state_source_dump(d->host, i, &name);
+    cshim_autofree char *text = d->host->state_source_dump(d->host, i, &name);
     json_t *j;
 
     if (name == NULL)
@@ -118,7 +118,7 @@ property(debug_t *d, const char *key)
 static json_t *
 config_json(debug_t *d)
 {
-  cleanup_free char *text = d->host ? d->host->config_json(d->host) : NULL;
+  cshim_autofree char *text = d->host ? d->host->config_json(d->host) : NULL;
   json_t *effective = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
 
   return json_pack("{s:s, s:o}", "source", d->host ? d->host->config_source(d->host) : "",

@@ -92,8 +92,8 @@ event_type_url(const ProtobufCMessageDescriptor *desc)
   char *url;
 
   if (desc->package_name && desc->package_name[0])
-    return xstrdup(desc->name);
-  xasprintf(&url, EVENTS_TYPE_PREFIX "%s", desc->short_name);
+    return cshim_xstrdup(desc->name);
+  cshim_xasprintf(&url, EVENTS_TYPE_PREFIX "%s", desc->short_name);
   return url;
 }
 
@@ -107,8 +107,8 @@ pack_forward(publisher_t *p, const char *topic, const ProtobufCMessage *event, s
       CONTAINERD__SERVICES__EVENTS__TTRPC__V1__ENVELOPE__INIT;
   Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
   Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
-  cleanup_free char *type_url = event_type_url(event->descriptor);
-  cleanup_free uint8_t *value = NULL;
+  cshim_autofree char *type_url = event_type_url(event->descriptor);
+  cshim_autofree uint8_t *value = NULL;
   struct timespec now;
   uint8_t *out;
 
@@ -117,7 +117,7 @@ pack_forward(publisher_t *p, const char *topic, const ProtobufCMessage *event, s
   ts.nanos = (int32_t)now.tv_nsec;
 
   any.value.len = protobuf_c_message_get_packed_size(event);
-  value = xmalloc(any.value.len);
+  value = cshim_xmalloc(any.value.len);
   protobuf_c_message_pack(event, value);
   any.value.data = value;
   any.type_url = type_url;
@@ -129,7 +129,7 @@ pack_forward(publisher_t *p, const char *topic, const ProtobufCMessage *event, s
   req.envelope = &env;
 
   *len = protobuf_c_message_get_packed_size(&req.base);
-  out = xmalloc(*len);
+  out = cshim_xmalloc(*len);
   protobuf_c_message_pack(&req.base, out);
   return out;
 }
@@ -141,7 +141,7 @@ flush_check(publisher_t *p)
 
   if (p->flush_done == NULL || p->queue.len > 0)
     return;
-  done = steal_pointer(&p->flush_done);
+  done = cshim_steal_pointer(&p->flush_done);
   cshim_log_info(p->log, "event queue flushed");
   done->complete(done, NULL);
 }
@@ -172,7 +172,7 @@ schedule(publisher_t *p, uint64_t delay_ms)
 static void
 drop_client(publisher_t *p)
 {
-  cshim_ttrpc_client_t *c = steal_pointer(&p->client);
+  cshim_ttrpc_client_t *c = cshim_steal_pointer(&p->client);
 
   p->client_proven = false;
   if (c)
@@ -388,7 +388,7 @@ publisher_close(void *instance)
     cshim_log_error(p->log, "publisher closed with %zu event(s) undelivered", unsent);
   }
   if (p->flush_done) {
-    cshim_shutdown_done_t *done = steal_pointer(&p->flush_done);
+    cshim_shutdown_done_t *done = cshim_steal_pointer(&p->flush_done);
     cshim_error_t err = NULL;
 
     cshim_error_make(&err, ECANCELED, "publisher closed with %zu event(s) undelivered", unsent);
@@ -445,7 +445,7 @@ publisher_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
     return cshim_error_make(err, EINVAL, "%s: no namespace (property `%s`)", ctx->uri,
                             CSHIM_PROP_NAMESPACE);
 
-  p = xmalloc0(sizeof *p);
+  p = cshim_xmalloc0(sizeof *p);
   p->max_retries = DEFAULT_MAX_RETRIES;
   p->retry_base_ms = DEFAULT_RETRY_BASE_MS;
   p->retry_max_ms = DEFAULT_RETRY_MAX_MS;
@@ -460,9 +460,9 @@ publisher_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
   p->base.get_stats = publisher_get_stats;
   p->loop = ctx->loop;
   p->log = ctx->log;
-  p->namespace_ = xstrdup(ns);
+  p->namespace_ = cshim_xstrdup(ns);
   if (address && address[0])
-    p->address = xstrdup(address);
+    p->address = cshim_xstrdup(address);
   else
     cshim_log_warn(ctx->log, "no containerd ttrpc address (property `%s`): events are dropped",
                    CSHIM_PROP_TTRPC_ADDRESS);

@@ -11,10 +11,10 @@ publisher_item_t *
 publisher_item_new(const char *topic, const char *container_id, bool is_exit, uint8_t *payload,
                    size_t payload_len)
 {
-  publisher_item_t *item = xmalloc0(sizeof *item);
+  publisher_item_t *item = cshim_xmalloc0(sizeof *item);
 
-  item->topic = xstrdup(topic);
-  item->container_id = xstrdup(container_id);
+  item->topic = cshim_xstrdup(topic);
+  item->container_id = cshim_xstrdup(container_id);
   item->is_exit = is_exit;
   item->payload = payload;
   item->payload_len = payload_len;

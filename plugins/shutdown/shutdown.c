@@ -125,7 +125,7 @@ complete_cb(cshim_shutdown_done_t *self, cshim_error_t *err)
   s->n_running--;
   if (err && *err) {
     if (s->phase == PHASE_RUNNING && s->result == NULL)
-      s->result = steal_pointer(err);
+      s->result = cshim_steal_pointer(err);
     else
       cshim_log_warn(s->log, "shutdown: callback failed: %s", (*err)->msg);
     cshim_error_release(err);
@@ -157,7 +157,7 @@ shutdown_register_callback(cshim_shutdown_t *self, cshim_shutdown_cb cb, void *d
     return cshim_error_make(err, EALREADY, "shutdown already started");
   if (cb == NULL)
     return cshim_error_make(err, EINVAL, "shutdown callback is NULL");
-  c = xmalloc0(sizeof *c);
+  c = cshim_xmalloc0(sizeof *c);
   c->done.complete = complete_cb;
   c->owner = s;
   c->cb = cb;
@@ -202,7 +202,7 @@ shutdown_on_done(cshim_shutdown_t *self, cshim_shutdown_done_cb cb, void *data, 
 
   if (cb == NULL)
     return cshim_error_make(err, EINVAL, "shutdown done callback is NULL");
-  w = xmalloc0(sizeof *w);
+  w = cshim_xmalloc0(sizeof *w);
   w->cb = cb;
   w->data = data;
   *s->waiters_tail = w;
@@ -266,7 +266,7 @@ shutdown_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
   if (timeout_ms == 0)
     return cshim_error_make(err, EINVAL, "%s: `timeout` must be more than 0", ctx->uri);
 
-  s = xmalloc0(sizeof *s);
+  s = cshim_xmalloc0(sizeof *s);
   s->base.register_callback = shutdown_register_callback;
   s->base.shutdown = shutdown_shutdown;
   s->base.on_done = shutdown_on_done;

@@ -46,13 +46,13 @@ task_cgroup_read_file(const char *path, char **out, cshim_error_t *err)
 static char *
 read_at(const char *dir, const char *name)
 {
-  cleanup_free char *path = NULL;
+  cshim_autofree char *path = NULL;
   char *text = NULL;
   cshim_error_t err = NULL;
 
   if (dir == NULL)
     return NULL;
-  xasprintf(&path, "%s/%s", dir, name);
+  cshim_xasprintf(&path, "%s/%s", dir, name);
   if (task_cgroup_read_file(path, &text, &err) < 0) {
     cshim_error_release(&err);
     return NULL;
@@ -86,7 +86,7 @@ parse_u64(const char *s, uint64_t *out)
 static bool
 read_u64(const char *dir, const char *name, uint64_t max_value, uint64_t *out)
 {
-  cleanup_free char *text = read_at(dir, name);
+  cshim_autofree char *text = read_at(dir, name);
   char *p;
 
   if (text == NULL)
@@ -147,7 +147,7 @@ fill_kv(const char *text, void *msg, const struct kv_field *fields, size_t n)
 static char *
 unescape_mount_path(const char *s, size_t n)
 {
-  char *out = xmalloc(n + 1), *o = out;
+  char *out = cshim_xmalloc(n + 1), *o = out;
   for (size_t i = 0; i < n; i++) {
     if (s[i] == '\\' && i + 3 < n && s[i + 1] >= '0' && s[i + 1] <= '7' && s[i + 2] >= '0' &&
         s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
@@ -182,7 +182,7 @@ mount_entry_clear(struct mount_entry *m)
 static bool
 parse_mount_line(const char *line, size_t len, struct mount_entry *m)
 {
-  cleanup_free char *copy = xstrndup(line, len);
+  cshim_autofree char *copy = cshim_xstrndup(line, len);
   char *f[64];
   size_t n = 0, sep = 0;
 
@@ -199,8 +199,8 @@ parse_mount_line(const char *line, size_t len, struct mount_entry *m)
     return false;
   m->root = unescape_mount_path(f[3], strlen(f[3]));
   m->point = unescape_mount_path(f[4], strlen(f[4]));
-  m->fstype = xstrdup(f[sep + 1]);
-  m->super_opts = xstrdup(f[sep + 3]);
+  m->fstype = cshim_xstrdup(f[sep + 1]);
+  m->super_opts = cshim_xstrdup(f[sep + 3]);
   return true;
 }
 
@@ -254,8 +254,8 @@ join_mount(const struct mount_entry *m, const char *path)
       (path[rlen] == '/' || path[rlen] == '\0'))
     rel = path + rlen;
   if (strcmp(rel, "/") == 0 || *rel == '\0')
-    return xstrdup(m->point);
-  xasprintf(&out, "%s%s%s", m->point, rel[0] == '/' ? "" : "/", rel);
+    return cshim_xstrdup(m->point);
+  cshim_xasprintf(&out, "%s%s%s", m->point, rel[0] == '/' ? "" : "/", rel);
   return out;
 }
 
@@ -269,16 +269,16 @@ int
 task_cgroup_parse(const char *proc_cgroup, const char *mountinfo, bool unified, task_cgroup_t **out,
                   cshim_error_t *err)
 {
-  task_cgroup_t *cg = xmalloc0(sizeof *cg);
+  task_cgroup_t *cg = cshim_xmalloc0(sizeof *cg);
   const char *line = proc_cgroup;
   size_t found = 0;
 
   cg->unified = unified;
-  cg->partitions = xstrdup("/proc/partitions");
+  cg->partitions = cshim_xstrdup("/proc/partitions");
   while (line && *line) {
     const char *eol = strchr(line, '\n');
     size_t len = eol ? (size_t)(eol - line) : strlen(line);
-    cleanup_free char *copy = xstrndup(line, len);
+    cshim_autofree char *copy = cshim_xstrndup(line, len);
     char *c1 = strchr(copy, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
     line = eol ? eol + 1 : NULL;
     if (c2 == NULL)
@@ -318,13 +318,13 @@ task_cgroup_parse(const char *proc_cgroup, const char *mountinfo, bool unified, 
 int
 task_cgroup_load(pid_t pid, task_cgroup_t **out, cshim_error_t *err)
 {
-  cleanup_free char *path = NULL;
-  cleanup_free char *proc_cgroup = NULL;
-  cleanup_free char *mountinfo = NULL;
+  cshim_autofree char *path = NULL;
+  cshim_autofree char *proc_cgroup = NULL;
+  cshim_autofree char *mountinfo = NULL;
   struct statfs sfs;
   int ret;
 
-  xasprintf(&path, "/proc/%d/cgroup", (int)pid);
+  cshim_xasprintf(&path, "/proc/%d/cgroup", (int)pid);
   ret = task_cgroup_read_file(path, &proc_cgroup, err);
   if (ret < 0)
     return ret;
@@ -369,7 +369,7 @@ arena_take(struct arena *a, void *p)
 {
   if (a->n == a->cap) {
     a->cap = a->cap ? a->cap * 2 : 64;
-    a->ptrs = xrealloc(a->ptrs, a->cap * sizeof *a->ptrs);
+    a->ptrs = cshim_xrealloc(a->ptrs, a->cap * sizeof *a->ptrs);
   }
   a->ptrs[a->n++] = p;
   return p;
@@ -378,13 +378,13 @@ arena_take(struct arena *a, void *p)
 static void *
 arena_alloc(struct arena *a, size_t size)
 {
-  return arena_take(a, xmalloc0(size));
+  return arena_take(a, cshim_xmalloc0(size));
 }
 
 static char *
 arena_strdup(struct arena *a, const char *s)
 {
-  return arena_take(a, xstrdup(s));
+  return arena_take(a, cshim_xstrdup(s));
 }
 
 static void
@@ -475,8 +475,8 @@ read_memory_entry(struct arena *a, const char *dir, const char *prefix)
 static void
 v1_memory(struct arena *a, const char *dir, v1_metrics_t *m)
 {
-  cleanup_free char *stat = read_at(dir, "memory.stat");
-  cleanup_free char *oom = NULL;
+  cshim_autofree char *stat = read_at(dir, "memory.stat");
+  cshim_autofree char *oom = NULL;
   v1_memory_stat_t *mem;
 
   if (stat == NULL)
@@ -505,9 +505,9 @@ v1_memory(struct arena *a, const char *dir, v1_metrics_t *m)
 static void
 v1_cpu(struct arena *a, const char *cpuacct, const char *cpu, v1_metrics_t *m)
 {
-  cleanup_free char *percpu = read_at(cpuacct, "cpuacct.usage_percpu");
-  cleanup_free char *stat = read_at(cpuacct, "cpuacct.stat");
-  cleanup_free char *throttle = read_at(cpu, "cpu.stat");
+  cshim_autofree char *percpu = read_at(cpuacct, "cpuacct.usage_percpu");
+  cshim_autofree char *stat = read_at(cpuacct, "cpuacct.stat");
+  cshim_autofree char *throttle = read_at(cpu, "cpu.stat");
   v1_cpu_stat_t *c;
   long ticks = sysconf(_SC_CLK_TCK);
 
@@ -584,7 +584,7 @@ device_name(struct arena *a, const char *partitions, uint64_t major, uint64_t mi
     if (sscanf(line, "%llu %llu %llu %255s", &ma, &mi, &blocks, name) == 4 && ma == major &&
         mi == minor) {
       char *dev;
-      xasprintf(&dev, "/dev/%s", name);
+      cshim_xasprintf(&dev, "/dev/%s", name);
       return arena_take(a, dev);
     }
     line = eol ? eol + 1 : NULL;
@@ -597,7 +597,7 @@ static size_t
 v1_blkio_entries(struct arena *a, const char *dir, const char *name, const char *partitions,
                  v1_blkio_entry_t ***arr, size_t *n)
 {
-  cleanup_free char *text = read_at(dir, name);
+  cshim_autofree char *text = read_at(dir, name);
   size_t added = 0;
 
   if (text == NULL)
@@ -638,11 +638,11 @@ v1_blkio_entries(struct arena *a, const char *dir, const char *name, const char 
 static void
 v1_blkio(struct arena *a, const char *dir, const char *partitions_path, v1_metrics_t *m)
 {
-  cleanup_free char *partitions = NULL;
+  cshim_autofree char *partitions = NULL;
   cshim_error_t err = NULL;
   v1_blkio_stat_t *b;
   size_t total = 0;
-  cleanup_free char *probe = NULL;
+  cshim_autofree char *probe = NULL;
 
   if (dir == NULL)
     return;
@@ -702,8 +702,8 @@ hugetlb_sizes(const char *dir, const char *suffix, char ***out)
         strcmp(name + len - slen, suffix) != 0 || name[len - slen - 1] != '.')
       continue;
     dot = name + 8;
-    sizes = xrealloc(sizes, (n + 1) * sizeof *sizes);
-    sizes[n++] = xstrndup(dot, len - 8 - slen - 1);
+    sizes = cshim_xrealloc(sizes, (n + 1) * sizeof *sizes);
+    sizes[n++] = cshim_xstrndup(dot, len - 8 - slen - 1);
   }
   closedir(d);
   *out = sizes;
@@ -806,7 +806,7 @@ static const struct kv_field v2_memory_events[] = {
 static void
 v2_io(struct arena *a, const char *dir, v2_metrics_t *m)
 {
-  cleanup_free char *text = read_at(dir, "io.stat");
+  cshim_autofree char *text = read_at(dir, "io.stat");
   v2_io_stat_t *io = arena_alloc(a, sizeof *io);
 
   io__containerd__cgroups__v2__iostat__init(io);
@@ -848,7 +848,7 @@ static void
 v2_rdma_entries(struct arena *a, const char *dir, const char *name, v2_rdma_entry_t ***arr,
                 size_t *n)
 {
-  cleanup_free char *text = read_at(dir, name);
+  cshim_autofree char *text = read_at(dir, name);
   if (text == NULL)
     return;
   for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
@@ -902,9 +902,9 @@ v2_hugetlb(struct arena *a, const char *dir, v2_metrics_t *m)
 static void
 v2_metrics(struct arena *a, const char *dir, v2_metrics_t *m)
 {
-  cleanup_free char *cpu = read_at(dir, "cpu.stat");
-  cleanup_free char *mem = read_at(dir, "memory.stat");
-  cleanup_free char *events = read_at(dir, "memory.events");
+  cshim_autofree char *cpu = read_at(dir, "cpu.stat");
+  cshim_autofree char *mem = read_at(dir, "memory.stat");
+  cshim_autofree char *events = read_at(dir, "memory.events");
 
   m->pids = arena_alloc(a, sizeof *m->pids);
   io__containerd__cgroups__v2__pids_stat__init(m->pids);
@@ -980,7 +980,7 @@ task_cgroup_stats(const task_cgroup_t *cg, Google__Protobuf__Any *out, cshim_err
     msg = &m->base;
   }
   out->value.len = protobuf_c_message_get_packed_size(msg);
-  out->value.data = xmalloc(out->value.len + 1);
+  out->value.data = cshim_xmalloc(out->value.len + 1);
   protobuf_c_message_pack(msg, out->value.data);
   arena_free(&a);
   return 0;

@@ -65,15 +65,15 @@ is_checkpoint_options(const char *type_url)
 static char *
 keep_criu_log(const task_container_t *c, const char *work)
 {
-  cleanup_free char *src = NULL;
-  cleanup_free char *dst = NULL;
-  cleanup_close int in = -1;
-  cleanup_close int out = -1;
+  cshim_autofree char *src = NULL;
+  cshim_autofree char *dst = NULL;
+  cshim_autoclose int in = -1;
+  cshim_autoclose int out = -1;
   char buf[8192];
   ssize_t n;
 
-  xasprintf(&src, "%s/%s", work, CRIU_LOG);
-  xasprintf(&dst, "%s/%s", c->bundle, CRIU_LOG_COPY);
+  cshim_xasprintf(&src, "%s/%s", work, CRIU_LOG);
+  cshim_xasprintf(&dst, "%s/%s", c->bundle, CRIU_LOG_COPY);
   in = open(src, O_RDONLY | O_CLOEXEC);
   if (in < 0)
     return NULL;
@@ -83,7 +83,7 @@ keep_criu_log(const task_container_t *c, const char *work)
   while ((n = read(in, buf, sizeof buf)) > 0)
     if (write(out, buf, (size_t)n) != n)
       return NULL;
-  return steal_pointer(&dst);
+  return cshim_steal_pointer(&dst);
 }
 
 static void
@@ -94,8 +94,8 @@ checkpoint_done(task_op_t *op, cshim_runtime_result_t *result)
   Containerd__Events__TaskCheckpointed ev = CONTAINERD__EVENTS__TASK_CHECKPOINTED__INIT;
 
   if (result->error) {
-    cshim_error_t err = steal_pointer(&result->error);
-    cleanup_free char *log = keep_criu_log(c, ck->work);
+    cshim_error_t err = cshim_steal_pointer(&result->error);
+    cshim_autofree char *log = keep_criu_log(c, ck->work);
     if (log)
       cshim_error_wrap(&err, "checkpoint `%s` (criu log: `%s`)", c->id, log);
     else
@@ -157,15 +157,15 @@ task_handle_checkpoint(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, vo
     return (void)cshim_ttrpc_call_fail_error(call, &err);
   }
 
-  ck = xmalloc0(sizeof *ck);
-  ck->image = xstrdup(image);
+  ck = cshim_xmalloc0(sizeof *ck);
+  ck->image = cshim_xstrdup(image);
   if (o && o->work_path && *o->work_path)
-    ck->work = xstrdup(o->work_path);
+    ck->work = cshim_xstrdup(o->work_path);
   else if (c->opts.criu_work_path)
-    ck->work = xstrdup(c->opts.criu_work_path);
+    ck->work = cshim_xstrdup(c->opts.criu_work_path);
   else {
     /* <bundle>/work is containerd's persistent work directory for the task. */
-    xasprintf(&ck->work, "%s/work/criu-work", c->bundle);
+    cshim_xasprintf(&ck->work, "%s/work/criu-work", c->bundle);
     ck->temp_work = true;
   }
 
@@ -184,9 +184,9 @@ task_handle_checkpoint(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, vo
     copts.leave_running = true;
 
   /* protobuf-c's repeated strings are not NULL-terminated: copy them into a list that is. */
-  cleanup_free const char **empty_ns = NULL;
+  cshim_autofree const char **empty_ns = NULL;
   if (o && o->n_empty_namespaces) {
-    empty_ns = xmalloc0((o->n_empty_namespaces + 1) * sizeof *empty_ns);
+    empty_ns = cshim_xmalloc0((o->n_empty_namespaces + 1) * sizeof *empty_ns);
     for (size_t i = 0; i < o->n_empty_namespaces; i++)
       empty_ns[i] = o->empty_namespaces[i];
     copts.empty_ns = empty_ns;
@@ -215,7 +215,7 @@ restore_done(task_op_t *op, cshim_runtime_result_t *result)
   pid_t pid = 0;
 
   if (result->error) {
-    err = steal_pointer(&result->error);
+    err = cshim_steal_pointer(&result->error);
     if (op->launched) /* restored, but its terminal never came */
       goto fail;
     p->starting = false;
@@ -258,12 +258,12 @@ run_restore(task_op_t *op, const char *console_socket, cshim_error_t *err)
   task_container_t *c = op->container;
   task_process_t *p = op->process;
   cshim_runtime_create_opts_t ropts = {0};
-  cleanup_free char *work = NULL;
+  cshim_autofree char *work = NULL;
 
   if (c->opts.criu_work_path)
-    work = xstrdup(c->opts.criu_work_path);
+    work = cshim_xstrdup(c->opts.criu_work_path);
   else
-    xasprintf(&work, "%s/work", c->bundle);
+    cshim_xasprintf(&work, "%s/work", c->bundle);
   ropts.bundle = c->bundle;
   ropts.pid_file = c->pid_file;
   ropts.log_path = c->log_path;

@@ -97,7 +97,7 @@ deliver(task_console_t *c)
   c->cb = NULL;
   uv_timer_stop(&c->timer);
   fd = cshim_steal_fd(&c->master_fd);
-  err = steal_pointer(&c->failure);
+  err = cshim_steal_pointer(&c->failure);
   cb(c->data, fd, &err);
   cshim_error_release(&err);
 }
@@ -111,7 +111,7 @@ fail(task_console_t *c, cshim_error_t *err)
   }
   close_fd(&c->conn_fd);
   if (c->failure == NULL)
-    c->failure = steal_pointer(err);
+    c->failure = cshim_steal_pointer(err);
   cshim_error_release(err);
   deliver(c);
 }
@@ -230,7 +230,7 @@ int
 task_console_new(uv_loop_t *loop, const cshim_logger_t *log, task_console_t **out,
                  cshim_error_t *err)
 {
-  task_console_t *c = xmalloc0(sizeof *c);
+  task_console_t *c = cshim_xmalloc0(sizeof *c);
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
   const char *base = temp_base();
   int r;
@@ -239,14 +239,14 @@ task_console_new(uv_loop_t *loop, const cshim_logger_t *log, task_console_t **ou
   c->log = log;
   c->listen_fd = c->conn_fd = c->master_fd = -1;
   uv_timer_init(loop, &c->timer);
-  xasprintf(&c->dir, "%s/ptyXXXXXX", base);
+  cshim_xasprintf(&c->dir, "%s/ptyXXXXXX", base);
   if (mkdtemp(c->dir) == NULL) {
     r = cshim_error_sys(err, errno, "console socket: mkdtemp `%s`", c->dir);
     free(c->dir);
     c->dir = NULL;
     goto fail;
   }
-  xasprintf(&c->path, "%s/pty.sock", c->dir);
+  cshim_xasprintf(&c->path, "%s/pty.sock", c->dir);
   if (strlen(c->path) >= sizeof addr.sun_path) {
     r = cshim_error_make(err, ENAMETOOLONG, "console socket: `%s` is too long", c->path);
     goto fail;

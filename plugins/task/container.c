@@ -50,14 +50,14 @@ task_validate_id(const char *id, cshim_error_t *err)
 bool
 task_spec_kill_all_on_exit(const char *bundle)
 {
-  cleanup_free char *path = NULL;
+  cshim_autofree char *path = NULL;
   json_t *spec, *nss;
   json_error_t jerr;
   bool kill_all = true;
   size_t i;
   json_t *ns;
 
-  xasprintf(&path, "%s/config.json", bundle);
+  cshim_xasprintf(&path, "%s/config.json", bundle);
   spec = json_load_file(path, 0, &jerr);
   if (spec == NULL)
     return true;
@@ -76,15 +76,15 @@ task_spec_kill_all_on_exit(const char *bundle)
 static Containerd__Types__Mount *
 copy_mount(const Containerd__Types__Mount *m)
 {
-  Containerd__Types__Mount *c = xmalloc(sizeof *c);
+  Containerd__Types__Mount *c = cshim_xmalloc(sizeof *c);
   containerd__types__mount__init(c);
-  c->type = xstrdup(m->type ? m->type : "");
-  c->source = xstrdup(m->source ? m->source : "");
-  c->target = xstrdup(m->target ? m->target : "");
+  c->type = cshim_xstrdup(m->type ? m->type : "");
+  c->source = cshim_xstrdup(m->source ? m->source : "");
+  c->target = cshim_xstrdup(m->target ? m->target : "");
   c->n_options = m->n_options;
-  c->options = xmalloc0((m->n_options + 1) * sizeof *c->options);
+  c->options = cshim_xmalloc0((m->n_options + 1) * sizeof *c->options);
   for (size_t i = 0; i < m->n_options; i++)
-    c->options[i] = xstrdup(m->options[i] ? m->options[i] : "");
+    c->options[i] = cshim_xstrdup(m->options[i] ? m->options[i] : "");
   return c;
 }
 
@@ -103,21 +103,21 @@ free_mount(Containerd__Types__Mount *m)
 task_container_t *
 task_container_new(task_service_t *svc, const Containerd__Task__V2__CreateTaskRequest *req)
 {
-  task_container_t *c = xmalloc0(sizeof *c);
+  task_container_t *c = cshim_xmalloc0(sizeof *c);
   c->svc = svc;
-  c->id = xstrdup(req->id);
-  c->bundle = xstrdup(req->bundle);
-  xasprintf(&c->rootfs, "%s/rootfs", req->bundle);
-  xasprintf(&c->pid_file, "%s/init.pid", req->bundle);
-  xasprintf(&c->log_path, "%s/log.json", req->bundle);
+  c->id = cshim_xstrdup(req->id);
+  c->bundle = cshim_xstrdup(req->bundle);
+  cshim_xasprintf(&c->rootfs, "%s/rootfs", req->bundle);
+  cshim_xasprintf(&c->pid_file, "%s/init.pid", req->bundle);
+  cshim_xasprintf(&c->log_path, "%s/log.json", req->bundle);
   c->n_mounts = req->n_rootfs;
-  c->mounts = xmalloc0((req->n_rootfs + 1) * sizeof *c->mounts);
+  c->mounts = cshim_xmalloc0((req->n_rootfs + 1) * sizeof *c->mounts);
   for (size_t i = 0; i < req->n_rootfs; i++)
     c->mounts[i] = copy_mount(req->rootfs[i]);
   if (req->checkpoint && *req->checkpoint)
-    c->checkpoint = xstrdup(req->checkpoint);
+    c->checkpoint = cshim_xstrdup(req->checkpoint);
   if (req->parent_checkpoint && *req->parent_checkpoint)
-    c->parent_checkpoint = xstrdup(req->parent_checkpoint);
+    c->parent_checkpoint = cshim_xstrdup(req->parent_checkpoint);
   c->init = task_process_new(c, NULL, req->stdin, req->stdout, req->stderr, req->terminal);
   c->creating = true;
   return c;
@@ -188,7 +188,7 @@ task_op_t *
 task_op_new(task_container_t *c, task_process_t *p, cshim_ttrpc_call_t *call, task_op_fn done,
             const char *what)
 {
-  task_op_t *op = xmalloc0(sizeof *op);
+  task_op_t *op = cshim_xmalloc0(sizeof *op);
   op->container = c;
   op->process = p;
   op->call = call;
@@ -235,7 +235,7 @@ task_op_fail(task_op_t *op, cshim_error_t *err)
 void
 task_op_fail_result(task_op_t *op, cshim_runtime_result_t *result)
 {
-  cshim_error_t err = steal_pointer(&result->error);
+  cshim_error_t err = cshim_steal_pointer(&result->error);
   task_op_fail(op, &err);
 }
 

@@ -179,11 +179,11 @@ static int
 write_resources(const task_container_t *c, const Google__Protobuf__Any *any, char **out,
                 cshim_error_t *err)
 {
-  cleanup_free char *path = NULL;
-  cleanup_close int fd = -1;
+  cshim_autofree char *path = NULL;
+  cshim_autoclose int fd = -1;
   size_t off = 0;
 
-  xasprintf(&path, "%s/.update-resources-XXXXXX", c->bundle);
+  cshim_xasprintf(&path, "%s/.update-resources-XXXXXX", c->bundle);
   fd = mkostemp(path, O_CLOEXEC);
   if (fd < 0)
     return cshim_error_sys(err, errno, "create a resources file in `%s`", c->bundle);
@@ -198,7 +198,7 @@ write_resources(const task_container_t *c, const Google__Protobuf__Any *any, cha
     }
     off += (size_t)n;
   }
-  *out = steal_pointer(&path);
+  *out = cshim_steal_pointer(&path);
   return 0;
 }
 

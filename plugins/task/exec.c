@@ -42,7 +42,7 @@ static void
 launch_finish(task_op_t *op, cshim_error_t *err)
 {
   cshim_runtime_result_t result = {0};
-  result.error = steal_pointer(err);
+  result.error = cshim_steal_pointer(err);
   op->launch_done(op, &result);
   cshim_error_release(&result.error);
 }
@@ -202,7 +202,7 @@ static char *
 exec_file(const task_process_t *p, const char *suffix)
 {
   char *path;
-  xasprintf(&path, "%s/%s%s", p->container->bundle, p->exec_id, suffix);
+  cshim_xasprintf(&path, "%s/%s%s", p->container->bundle, p->exec_id, suffix);
   return path;
 }
 
@@ -212,8 +212,8 @@ exec_run(task_op_t *op, const char *console_socket, cshim_error_t *err)
   task_container_t *c = op->container;
   task_process_t *p = op->process;
   cshim_runtime_exec_opts_t o = {0};
-  cleanup_free char *spec = exec_file(p, ".process.json");
-  cleanup_free char *pid_file = exec_file(p, ".pid");
+  cshim_autofree char *spec = exec_file(p, ".process.json");
+  cshim_autofree char *pid_file = exec_file(p, ".pid");
 
   o.process_json = spec;
   o.pid_file = pid_file;
@@ -243,14 +243,14 @@ exec_done(task_op_t *op, cshim_runtime_result_t *result)
   task_process_t *p = op->process;
   Containerd__Events__TaskExecStarted ev = CONTAINERD__EVENTS__TASK_EXEC_STARTED__INIT;
   Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
-  cleanup_free char *spec = exec_file(p, ".process.json");
-  cleanup_free char *pid_file = exec_file(p, ".pid");
+  cshim_autofree char *spec = exec_file(p, ".process.json");
+  cshim_autofree char *pid_file = exec_file(p, ".pid");
   cshim_error_t err = NULL;
   pid_t pid = 0;
 
   unlink(spec);
   if (result->error) {
-    err = steal_pointer(&result->error);
+    err = cshim_steal_pointer(&result->error);
     /* The terminal did not come although the process runs: do not leave it behind. */
     if (op->launched && cshim_read_pid_file(pid_file, &pid, NULL) == 0 && pid > 0)
       kill(pid, SIGKILL);
@@ -284,7 +284,7 @@ static int
 write_spec(const char *path, const char *text, cshim_error_t *err)
 {
   size_t len = strlen(text), off = 0;
-  cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  cshim_autoclose int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0)
     return cshim_error_sys(err, errno, "create `%s`", path);
   while (off < len) {
@@ -302,8 +302,8 @@ void
 task_exec_start(cshim_ttrpc_call_t *call, task_container_t *c, task_process_t *p)
 {
   task_service_t *svc = c->svc;
-  cleanup_free char *spec = exec_file(p, ".process.json");
-  cleanup_free char *pid_file = exec_file(p, ".pid");
+  cshim_autofree char *spec = exec_file(p, ".process.json");
+  cshim_autofree char *pid_file = exec_file(p, ".pid");
   cshim_error_t err = NULL;
   task_io_opts_t o;
   task_op_t *op;
@@ -358,7 +358,7 @@ exec_delete_io_done_cb(void *data)
   Containerd__Events__TaskDelete ev = CONTAINERD__EVENTS__TASK_DELETE__INIT;
   Containerd__Task__V2__DeleteResponse resp = CONTAINERD__TASK__V2__DELETE_RESPONSE__INIT;
   Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-  cleanup_free char *pid_file = exec_file(p, ".pid");
+  cshim_autofree char *pid_file = exec_file(p, ".pid");
 
   task_io_close(p->io);
   p->io = NULL;

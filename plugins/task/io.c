@@ -134,7 +134,7 @@ file_url_path(const char *url, char **out, cshim_error_t *err)
 static int
 mkdir_parents(const char *path, cshim_error_t *err)
 {
-  cleanup_free char *dir = xstrdup(path);
+  cshim_autofree char *dir = cshim_xstrdup(path);
   char *slash = strrchr(dir, '/');
   if (slash == NULL || slash == dir)
     return 0;
@@ -507,7 +507,7 @@ task_io_open(uv_loop_t *loop, const cshim_logger_t *log, const task_io_opts_t *o
   gid_t gid = o->gid;
   task_io_t *io;
   task_io_kind_t kind;
-  cleanup_free char *file = NULL;
+  cshim_autofree char *file = NULL;
   const char *out_path[3] = {NULL, NULL, NULL};
   int ret;
 
@@ -517,7 +517,7 @@ task_io_open(uv_loop_t *loop, const cshim_logger_t *log, const task_io_opts_t *o
   if (kind == TASK_IO_NULL && !o->terminal)
     return 0;
 
-  io = xmalloc0(sizeof *io);
+  io = cshim_xmalloc0(sizeof *io);
   io->loop = loop;
   io->log = log;
   io->stdin_keeper = -1;
@@ -539,7 +539,7 @@ task_io_open(uv_loop_t *loop, const cshim_logger_t *log, const task_io_opts_t *o
     if (ret < 0)
       goto fail;
   } else if (kind == TASK_IO_FILE) {
-    cleanup_close int fd = -1;
+    cshim_autoclose int fd = -1;
     ret = file_url_path(stdout_, &file, err);
     if (ret < 0)
       goto fail;
@@ -661,7 +661,7 @@ task_io_start(task_io_t *io, cshim_error_t *err)
     if (!c->used || c->started || c->finished)
       continue;
     c->started = true;
-    c->buf = xmalloc(TASK_IO_BUFFER_SIZE);
+    c->buf = cshim_xmalloc(TASK_IO_BUFFER_SIZE);
     r = uv_poll_init(io->loop, &c->src_poll, c->src_fd);
     if (r < 0)
       return cshim_error_from_uv(err, r, "stdio copy %d: poll source", i);

@@ -55,7 +55,7 @@ hexval(char c)
 char *
 task_uri_unescape(const char *s, const char *end, bool query)
 {
-  char *out = xmalloc((size_t)(end - s) + 1), *w = out;
+  char *out = cshim_xmalloc((size_t)(end - s) + 1), *w = out;
   while (s < end) {
     int hi, lo;
     if (*s == '%' && end - s >= 3 && (hi = hexval(s[1])) >= 0 && (lo = hexval(s[2])) >= 0 &&
@@ -133,7 +133,7 @@ task_logger_parse_uri(const char *uri, char ***argv_out, bool *v2, cshim_error_t
       return cshim_error_make(err, EINVAL, "logging binary URI `%s`: `;` in the query", uri);
     }
     key = task_uri_unescape(q, eq ? eq : q + len, true);
-    value = eq ? task_uri_unescape(eq + 1, q + len, true) : xstrdup("");
+    value = eq ? task_uri_unescape(eq + 1, q + len, true) : cshim_xstrdup("");
     if (key == NULL || value == NULL) {
       free(key);
       free(value);
@@ -153,7 +153,7 @@ task_logger_parse_uri(const char *uri, char ***argv_out, bool *v2, cshim_error_t
       free(key);
       free(value);
     } else {
-      kvs = xrealloc(kvs, (n + 1) * sizeof *kvs);
+      kvs = cshim_xrealloc(kvs, (n + 1) * sizeof *kvs);
       kvs[n].key = key;
       kvs[n].value = value;
       n++;
@@ -165,7 +165,7 @@ task_logger_parse_uri(const char *uri, char ***argv_out, bool *v2, cshim_error_t
   /* Go iterates a map (random order); a sorted order keeps runs reproducible. */
   if (n > 1)
     qsort(kvs, n, sizeof *kvs, kv_cmp);
-  argv = xmalloc0((2 * n + 2) * sizeof *argv);
+  argv = cshim_xmalloc0((2 * n + 2) * sizeof *argv);
   argv[0] = path;
   for (size_t i = 0; i < n; i++) {
     argv[1 + 2 * i] = kvs[i].key;
@@ -323,8 +323,8 @@ task_logger_spawn(uv_loop_t *loop, const cshim_logger_t *log, cshim_reaper_t *re
 {
   cshim_spawn_opts_t opts = {0};
   char **argv = NULL;
-  cleanup_free char *env_id = NULL;
-  cleanup_free char *env_ns = NULL;
+  cshim_autofree char *env_id = NULL;
+  cshim_autofree char *env_ns = NULL;
   char *envp[3];
   int ready[2] = {-1, -1};
   int extra[3];
@@ -340,8 +340,8 @@ task_logger_spawn(uv_loop_t *loop, const cshim_logger_t *log, cshim_reaper_t *re
     task_logger_free_argv(argv);
     return r;
   }
-  xasprintf(&env_id, "CONTAINER_ID=%s", id);
-  xasprintf(&env_ns, "CONTAINER_NAMESPACE=%s", namespace_);
+  cshim_xasprintf(&env_id, "CONTAINER_ID=%s", id);
+  cshim_xasprintf(&env_ns, "CONTAINER_NAMESPACE=%s", namespace_);
   envp[0] = env_id;
   envp[1] = env_ns;
   envp[2] = NULL;
@@ -349,11 +349,11 @@ task_logger_spawn(uv_loop_t *loop, const cshim_logger_t *log, cshim_reaper_t *re
   extra[1] = stderr_r;
   extra[2] = ready[1];
 
-  l = xmalloc0(sizeof *l);
+  l = cshim_xmalloc0(sizeof *l);
   l->loop = loop;
   l->log = log;
   l->reaper = reaper;
-  l->path = xstrdup(argv[0]);
+  l->path = cshim_xstrdup(argv[0]);
   l->v2 = v2;
   l->ready_fd = ready[0];
 

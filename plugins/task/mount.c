@@ -69,7 +69,7 @@ int
 task_mount_parse_options(char *const *options, size_t n, unsigned long *flags,
                          unsigned long *propagation, char **data, cshim_error_t *err)
 {
-  cleanup_free char *buf = NULL;
+  cshim_autofree char *buf = NULL;
   size_t len = 0;
 
   *flags = 0;
@@ -100,7 +100,7 @@ task_mount_parse_options(char *const *options, size_t n, unsigned long *flags,
     if (strcmp(o, "loop") == 0)
       return cshim_error_make(err, ENOTSUP, "mount option `loop` is not supported");
     olen = strlen(o);
-    buf = xrealloc(buf, len + olen + 2);
+    buf = cshim_xrealloc(buf, len + olen + 2);
     if (len)
       buf[len++] = ',';
     memcpy(buf + len, o, olen + 1);
@@ -109,14 +109,14 @@ task_mount_parse_options(char *const *options, size_t n, unsigned long *flags,
   if (len > MAX_MOUNT_DATA)
     return cshim_error_make(err, EINVAL, "mount data is %zu bytes, more than %d", len,
                             MAX_MOUNT_DATA);
-  *data = steal_pointer(&buf);
+  *data = cshim_steal_pointer(&buf);
   return 0;
 }
 
 static int
 mount_one(const Containerd__Types__Mount *m, const char *target, cshim_error_t *err)
 {
-  cleanup_free char *data = NULL;
+  cshim_autofree char *data = NULL;
   unsigned long flags, propagation;
   const char *type = m->type && *m->type ? m->type : NULL;
   const char *source = m->source && *m->source ? m->source : "none";
@@ -164,7 +164,7 @@ int
 task_mount_all(Containerd__Types__Mount *const *mounts, size_t n, const char *target,
                char ***mounted, size_t *n_mounted, cshim_error_t *err)
 {
-  char **done = xmalloc0((n + 1) * sizeof *done);
+  char **done = cshim_xmalloc0((n + 1) * sizeof *done);
   size_t n_done = 0;
 
   *mounted = NULL;
@@ -178,9 +178,9 @@ task_mount_all(Containerd__Types__Mount *const *mounts, size_t n, const char *ta
         cshim_error_make(err, EINVAL, "mount target `%s` leaves the rootfs", m->target);
         goto fail;
       }
-      xasprintf(&path, "%s/%s", target, m->target + (m->target[0] == '/'));
+      cshim_xasprintf(&path, "%s/%s", target, m->target + (m->target[0] == '/'));
     } else
-      path = xstrdup(target);
+      path = cshim_xstrdup(target);
     if (mount_one(m, path, err) < 0) {
       free(path);
       goto fail;

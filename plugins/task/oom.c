@@ -37,7 +37,7 @@ struct task_oom_s
 static bool
 read_kills(const struct task_oom_s *o, uint64_t *kills)
 {
-  cleanup_free char *text = NULL;
+  cshim_autofree char *text = NULL;
   cshim_error_t err = NULL;
 
   if (task_cgroup_read_file(o->counter, &text, &err) < 0) {
@@ -194,9 +194,9 @@ fs_event_cb(uv_fs_event_t *h, const char *filename, int events, int status)
 static int
 register_eventfd(struct task_oom_s *o, cshim_error_t *err)
 {
-  cleanup_free char *control = NULL;
-  cleanup_close int ofd = -1;
-  cleanup_close int cfd = -1;
+  cshim_autofree char *control = NULL;
+  cshim_autoclose int ofd = -1;
+  cshim_autoclose int cfd = -1;
   char line[64];
   int n;
 
@@ -206,7 +206,7 @@ register_eventfd(struct task_oom_s *o, cshim_error_t *err)
   ofd = open(o->counter, O_RDONLY | O_CLOEXEC);
   if (ofd < 0)
     return cshim_error_sys(err, errno, "open `%s`", o->counter);
-  xasprintf(&control, "%s/cgroup.event_control", o->dir);
+  cshim_xasprintf(&control, "%s/cgroup.event_control", o->dir);
   cfd = open(control, O_WRONLY | O_CLOEXEC);
   if (cfd < 0)
     return cshim_error_sys(err, errno, "open `%s`", control);
@@ -228,13 +228,13 @@ task_oom_watch(task_container_t *c, cshim_error_t *err)
     return 0;
   if (dir == NULL)
     return cshim_error_make(err, ENOENT, "no memory cgroup");
-  o = xmalloc0(sizeof *o);
+  o = cshim_xmalloc0(sizeof *o);
   o->container = c;
   o->log = svc->log;
   o->unified = c->cgroup->unified;
-  o->dir = xstrdup(dir);
+  o->dir = cshim_xstrdup(dir);
   o->efd = -1;
-  xasprintf(&o->counter, "%s/%s", dir, o->unified ? "memory.events" : "memory.oom_control");
+  cshim_xasprintf(&o->counter, "%s/%s", dir, o->unified ? "memory.events" : "memory.oom_control");
   read_kills(o, &o->reported);
 
   if (o->unified) {

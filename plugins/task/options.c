@@ -44,8 +44,8 @@ task_config_parse(const cshim_config_node_t *node, task_config_t *out, cshim_err
   if (root[0] != '/')
     return cshim_error_make(err, EINVAL, "task config: `runtime_root` `%s` is not absolute", root);
 
-  out->runtime = xstrdup(runtime);
-  out->runtime_root = xstrdup(root);
+  out->runtime = cshim_xstrdup(runtime);
+  out->runtime_root = cshim_xstrdup(root);
   out->systemd_cgroup = systemd;
   out->no_pivot_root = no_pivot;
   out->no_new_keyring = no_keyring;
@@ -61,9 +61,9 @@ task_options_resolve(const task_config_t *cfg, const Google__Protobuf__Any *any,
   if (ret < 0)
     return cshim_error_wrap(err, "runtime options");
   if (out->binary_name == NULL)
-    out->binary_name = xstrdup(cfg->runtime);
+    out->binary_name = cshim_xstrdup(cfg->runtime);
   if (out->root == NULL)
-    out->root = xstrdup(cfg->runtime_root);
+    out->root = cshim_xstrdup(cfg->runtime_root);
   out->systemd_cgroup = out->systemd_cgroup || cfg->systemd_cgroup;
   out->no_pivot_root = out->no_pivot_root || cfg->no_pivot_root;
   out->no_new_keyring = out->no_new_keyring || cfg->no_new_keyring;

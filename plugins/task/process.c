@@ -51,13 +51,13 @@ task_process_t *
 task_process_new(task_container_t *c, const char *exec_id, const char *stdin_, const char *stdout_,
                  const char *stderr_, bool terminal)
 {
-  task_process_t *p = xmalloc0(sizeof *p);
+  task_process_t *p = cshim_xmalloc0(sizeof *p);
   p->container = c;
-  p->exec_id = exec_id && *exec_id ? xstrdup(exec_id) : NULL;
+  p->exec_id = exec_id && *exec_id ? cshim_xstrdup(exec_id) : NULL;
   p->state = TASK_PROC_CREATED;
-  p->stdin_ = xstrdup(stdin_ ? stdin_ : "");
-  p->stdout_ = xstrdup(stdout_ ? stdout_ : "");
-  p->stderr_ = xstrdup(stderr_ ? stderr_ : "");
+  p->stdin_ = cshim_xstrdup(stdin_ ? stdin_ : "");
+  p->stdout_ = cshim_xstrdup(stdout_ ? stdout_ : "");
+  p->stderr_ = cshim_xstrdup(stderr_ ? stderr_ : "");
   p->terminal = terminal;
   return p;
 }
@@ -193,7 +193,7 @@ task_process_add_waiter(task_process_t *p, cshim_ttrpc_call_t *call)
     reply_wait(p, call);
     return;
   }
-  w = xmalloc0(sizeof *w);
+  w = cshim_xmalloc0(sizeof *w);
   w->call = call;
   for (tail = &p->waiters; *tail; tail = &(*tail)->next)
     ;

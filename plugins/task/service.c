@@ -146,7 +146,7 @@ create_done(task_op_t *op, cshim_runtime_result_t *result)
   pid_t pid = 0;
 
   if (result->error) {
-    err = steal_pointer(&result->error);
+    err = cshim_steal_pointer(&result->error);
     /* The runtime created it, what followed (the terminal) failed. */
     if (op->launched)
       goto undo;
@@ -367,7 +367,7 @@ static void
 kill_done(task_op_t *op, cshim_runtime_result_t *result)
 {
   if (result->error) {
-    cshim_error_t err = steal_pointer(&result->error);
+    cshim_error_t err = cshim_steal_pointer(&result->error);
     if (err->status == -ESRCH || err->status == -ENOENT || op->process->exited) {
       cshim_error_release(&err);
       cshim_error_make(&err, ENOENT, "process already finished: not found");
@@ -615,9 +615,9 @@ static void
 reply_pids(cshim_ttrpc_call_t *call, task_container_t *c, const pid_t *pids, size_t n)
 {
   Containerd__Task__V2__PidsResponse resp = CONTAINERD__TASK__V2__PIDS_RESPONSE__INIT;
-  Containerd__V1__Types__ProcessInfo *infos = xmalloc0((n + 1) * sizeof *infos);
-  Containerd__V1__Types__ProcessInfo **ptrs = xmalloc0((n + 1) * sizeof *ptrs);
-  Google__Protobuf__Any *anys = xmalloc0((n + 1) * sizeof *anys);
+  Containerd__V1__Types__ProcessInfo *infos = cshim_xmalloc0((n + 1) * sizeof *infos);
+  Containerd__V1__Types__ProcessInfo **ptrs = cshim_xmalloc0((n + 1) * sizeof *ptrs);
+  Google__Protobuf__Any *anys = cshim_xmalloc0((n + 1) * sizeof *anys);
 
   for (size_t i = 0; i < n; i++) {
     containerd__v1__types__process_info__init(&infos[i]);
@@ -630,7 +630,8 @@ reply_pids(cshim_ttrpc_call_t *call, task_container_t *c, const pid_t *pids, siz
       d.exec_id = p->exec_id;
       google__protobuf__any__init(&anys[i]);
       anys[i].type_url = PROCESS_DETAILS_TYPE;
-      anys[i].value.data = xmalloc(containerd__runc__v1__process_details__get_packed_size(&d) + 1);
+      anys[i].value.data =
+          cshim_xmalloc(containerd__runc__v1__process_details__get_packed_size(&d) + 1);
       anys[i].value.len = containerd__runc__v1__process_details__pack(&d, anys[i].value.data);
       infos[i].info = &anys[i];
       break;
@@ -650,7 +651,7 @@ static void
 pids_done(task_op_t *op, cshim_runtime_result_t *result)
 {
   cshim_error_t err = NULL;
-  cleanup_free pid_t *pids = NULL;
+  cshim_autofree pid_t *pids = NULL;
   size_t n = 0;
 
   if (result->error) {
@@ -796,7 +797,7 @@ task_service_init(task_service_t *svc, uv_loop_t *loop, const cshim_logger_t *lo
   svc->reaper = reaper;
   svc->publisher = publisher;
   svc->shutdown = shutdown;
-  svc->namespace_ = xstrdup(namespace_ && *namespace_ ? namespace_ : "default");
+  svc->namespace_ = cshim_xstrdup(namespace_ && *namespace_ ? namespace_ : "default");
   uv_timer_init(loop, &svc->gc_timer);
   uv_timer_init(loop, &svc->shutdown_timer);
 

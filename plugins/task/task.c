@@ -22,7 +22,7 @@ task_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
   if (ctx->get_by_id(ctx, CSHIM_TYPE_INTERNAL, "shutdown", &shutdown, err) < 0)
     return cshim_error_wrap(err, "task: look up the shutdown service");
 
-  svc = xmalloc0(sizeof *svc);
+  svc = cshim_xmalloc0(sizeof *svc);
   if (task_service_init(svc, ctx->loop, ctx->log, ctx->reaper, publisher, shutdown,
                         cshim_init_ctx_property(ctx, CSHIM_PROP_NAMESPACE), ctx->config, err) < 0) {
     free(svc);

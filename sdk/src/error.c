@@ -27,7 +27,7 @@ make_v(cshim_error_t *err, int errnum, int grpc_code, const char *suffix, const 
     abort();
   if (suffix) {
     char *full;
-    xasprintf(&full, "%s: %s", msg, suffix);
+    cshim_xasprintf(&full, "%s: %s", msg, suffix);
     free(msg);
     msg = full;
   }
@@ -37,7 +37,7 @@ make_v(cshim_error_t *err, int errnum, int grpc_code, const char *suffix, const 
     return errnum;
   }
   cshim_error_release(err);
-  e = xmalloc0(sizeof *e);
+  e = cshim_xmalloc0(sizeof *e);
   e->status = errnum;
   e->grpc_code = grpc_code;
   e->msg = msg;
@@ -135,13 +135,13 @@ cshim_error_wrap(cshim_error_t *err, const char *fmt, ...)
   va_end(ap);
 
   if (*err == NULL) {
-    struct cshim_error_s *e = xmalloc0(sizeof *e);
+    struct cshim_error_s *e = cshim_xmalloc0(sizeof *e);
     e->status = -EIO;
     e->msg = ctx;
     *err = e;
     return e->status;
   }
-  xasprintf(&full, "%s: %s", ctx, (*err)->msg ? (*err)->msg : "");
+  cshim_xasprintf(&full, "%s: %s", ctx, (*err)->msg ? (*err)->msg : "");
   free(ctx);
   free((*err)->msg);
   (*err)->msg = full;

@@ -15,8 +15,8 @@
 int
 cshim_file_read_small(const char *path, size_t max, char **out, size_t *len, cshim_error_t *err)
 {
-  cleanup_close int fd = -1;
-  cleanup_free char *buf = NULL;
+  cshim_autoclose int fd = -1;
+  cshim_autofree char *buf = NULL;
   size_t off = 0, cap = 4096;
 
   *out = NULL;
@@ -25,12 +25,12 @@ cshim_file_read_small(const char *path, size_t max, char **out, size_t *len, csh
     return cshim_error_sys(err, errno, "open `%s`", path);
   if (cap > max + 1)
     cap = max + 1;
-  buf = xmalloc(cap + 1);
+  buf = cshim_xmalloc(cap + 1);
   for (;;) {
     ssize_t n;
     if (off == cap) {
       cap = cap > (max + 1) / 2 ? max + 1 : cap * 2;
-      buf = xrealloc(buf, cap + 1);
+      buf = cshim_xrealloc(buf, cap + 1);
     }
     n = read(fd, buf + off, cap - off);
     if (n < 0 && errno == EINTR)
@@ -46,7 +46,7 @@ cshim_file_read_small(const char *path, size_t max, char **out, size_t *len, csh
   buf[off] = '\0';
   if (len)
     *len = off;
-  *out = steal_pointer(&buf);
+  *out = cshim_steal_pointer(&buf);
   return 0;
 }
 
@@ -54,9 +54,9 @@ int
 cshim_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                         cshim_error_t *err)
 {
-  cleanup_free char *dir = xstrdup(path);
-  cleanup_free char *tmp = NULL;
-  cleanup_close int fd = -1;
+  cshim_autofree char *dir = cshim_xstrdup(path);
+  cshim_autofree char *tmp = NULL;
+  cshim_autoclose int fd = -1;
   char *slash = strrchr(dir, '/');
   const char *name = path;
   size_t off = 0;
@@ -65,9 +65,9 @@ cshim_file_write_atomic(const char *path, const void *data, size_t len, mode_t m
   if (slash) {
     *slash = '\0';
     name = path + (slash - dir) + 1;
-    xasprintf(&tmp, "%s/.%s.tmp", slash == dir ? "" : dir, name);
+    cshim_xasprintf(&tmp, "%s/.%s.tmp", slash == dir ? "" : dir, name);
   } else
-    xasprintf(&tmp, ".%s.tmp", name);
+    cshim_xasprintf(&tmp, ".%s.tmp", name);
   fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0)
     return cshim_error_sys(err, errno, "create `%s`", tmp);

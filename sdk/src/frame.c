@@ -53,7 +53,7 @@ cshim_frame_pack(const cshim_frame_header_t *header, const ProtobufCMessage *msg
                             n, max_data);
 
   h.length = (uint32_t)n;
-  buf = xmalloc(CSHIM_FRAME_HEADER_SIZE + n);
+  buf = cshim_xmalloc(CSHIM_FRAME_HEADER_SIZE + n);
   cshim_frame_header_encode(&h, buf);
   if (n > 0)
     protobuf_c_message_pack(msg, buf + CSHIM_FRAME_HEADER_SIZE);
@@ -106,7 +106,7 @@ cshim_frame_reader_next(cshim_frame_reader_t *reader, const uint8_t **buf, size_
     reader->data_len = 0;
     reader->discarding = reader->header.length > reader->max_data;
     if (!reader->discarding && reader->header.length > 0)
-      reader->data = xmalloc(reader->header.length);
+      reader->data = cshim_xmalloc(reader->header.length);
   }
 
   n = reader->header.length - reader->data_len;
@@ -120,7 +120,7 @@ cshim_frame_reader_next(cshim_frame_reader_t *reader, const uint8_t **buf, size_
     return CSHIM_FRAME_NEED_MORE;
 
   out->header = reader->header;
-  out->data = steal_pointer(&reader->data);
+  out->data = cshim_steal_pointer(&reader->data);
   reader->header_len = 0;
   reader->data_len = 0;
   if (reader->discarding) {

@@ -36,12 +36,12 @@ void
 cshim_runc_options_copy(cshim_runc_options_t *dst, const cshim_runc_options_t *src)
 {
   *dst = *src;
-  dst->binary_name = xstrdup(src->binary_name);
-  dst->root = xstrdup(src->root);
-  dst->shim_cgroup = xstrdup(src->shim_cgroup);
-  dst->criu_image_path = xstrdup(src->criu_image_path);
-  dst->criu_work_path = xstrdup(src->criu_work_path);
-  dst->criu_path = xstrdup(src->criu_path);
+  dst->binary_name = cshim_xstrdup(src->binary_name);
+  dst->root = cshim_xstrdup(src->root);
+  dst->shim_cgroup = cshim_xstrdup(src->shim_cgroup);
+  dst->criu_image_path = cshim_xstrdup(src->criu_image_path);
+  dst->criu_work_path = cshim_xstrdup(src->criu_work_path);
+  dst->criu_path = cshim_xstrdup(src->criu_path);
 }
 
 bool
@@ -59,7 +59,7 @@ cshim_runc_options_is_type(const char *type_url)
 static char *
 dup_nonempty(const char *s)
 {
-  return s && *s ? xstrdup(s) : NULL;
+  return s && *s ? cshim_xstrdup(s) : NULL;
 }
 
 int
@@ -105,7 +105,7 @@ buf_add(struct buf *b, const char *s, size_t n)
 {
   if (b->len + n + 1 > b->cap) {
     b->cap = (b->len + n + 1) * 2;
-    b->data = xrealloc(b->data, b->cap);
+    b->data = cshim_xrealloc(b->data, b->cap);
   }
   memcpy(b->data + b->len, s, n);
   b->len += n;
@@ -173,9 +173,9 @@ static int
 write_file_atomic(const char *bundle, const char *name, const char *data, size_t len,
                   cshim_error_t *err)
 {
-  cleanup_free char *path = NULL;
+  cshim_autofree char *path = NULL;
 
-  xasprintf(&path, "%s/%s", bundle, name);
+  cshim_xasprintf(&path, "%s/%s", bundle, name);
   return cshim_file_write_atomic(path, data, len, 0600, err);
 }
 
@@ -226,13 +226,13 @@ read_small_file(const char *path, char **out, size_t *len, cshim_error_t *err)
 int
 cshim_runc_runtime_read(const char *bundle, char **binary, cshim_error_t *err)
 {
-  cleanup_free char *path = NULL;
-  cleanup_free char *data = NULL;
+  cshim_autofree char *path = NULL;
+  cshim_autofree char *data = NULL;
   size_t len = 0, start = 0;
   int ret;
 
   *binary = NULL;
-  xasprintf(&path, "%s/%s", bundle, CSHIM_RUNC_RUNTIME_FILE);
+  cshim_xasprintf(&path, "%s/%s", bundle, CSHIM_RUNC_RUNTIME_FILE);
   ret = read_small_file(path, &data, &len, err);
   if (ret <= 0)
     return ret;
@@ -242,7 +242,7 @@ cshim_runc_runtime_read(const char *bundle, char **binary, cshim_error_t *err)
     len--;
   if (len == start)
     return 0;
-  *binary = xstrndup(data + start, len - start);
+  *binary = cshim_xstrndup(data + start, len - start);
   return 1;
 }
 
@@ -584,7 +584,7 @@ parse_options(struct json *j, cshim_runc_options_t *out)
     goto tail;
   }
   for (;;) {
-    cleanup_free char *key = NULL;
+    cshim_autofree char *key = NULL;
     const struct field *f;
     skip_ws(j);
     if (j->p >= j->end || *j->p != '"' || parse_string(j, &key) < 0)
@@ -615,14 +615,14 @@ tail:
 int
 cshim_runc_options_read(const char *bundle, cshim_runc_options_t *out, cshim_error_t *err)
 {
-  cleanup_free char *path = NULL;
-  cleanup_free char *data = NULL;
+  cshim_autofree char *path = NULL;
+  cshim_autofree char *data = NULL;
   size_t len = 0;
   struct json j;
   int ret;
 
   memset(out, 0, sizeof *out);
-  xasprintf(&path, "%s/%s", bundle, CSHIM_RUNC_OPTIONS_FILE);
+  cshim_xasprintf(&path, "%s/%s", bundle, CSHIM_RUNC_OPTIONS_FILE);
   ret = read_small_file(path, &data, &len, err);
   if (ret <= 0)
     return ret;
@@ -645,6 +645,6 @@ cshim_runc_options_runtime_root(const cshim_runc_options_t *opts, const char *de
   size_t n = strlen(root);
   while (n > 1 && root[n - 1] == '/')
     n--;
-  xasprintf(&out, "%.*s/%s", (int)n, root, namespace_);
+  cshim_xasprintf(&out, "%.*s/%s", (int)n, root, namespace_);
   return out;
 }

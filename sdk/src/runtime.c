@@ -80,7 +80,7 @@ push(struct args *a, const char *s)
 {
   if (a->n + 2 > a->cap) {
     a->cap = a->cap ? a->cap * 2 : 32;
-    a->v = xrealloc(a->v, a->cap * sizeof *a->v);
+    a->v = cshim_xrealloc(a->v, a->cap * sizeof *a->v);
   }
   a->v[a->n++] = s;
   a->v[a->n] = NULL;
@@ -124,15 +124,15 @@ cshim_runtime_new(const cshim_runtime_config_t *cfg, cshim_runtime_t **out, cshi
   if (cfg == NULL || cfg->loop == NULL || cfg->reaper == NULL || cfg->binary == NULL ||
       cfg->binary[0] == '\0' || out == NULL)
     return cshim_error_make(err, EINVAL, "runtime: invalid configuration");
-  rt = xmalloc0(sizeof *rt);
+  rt = cshim_xmalloc0(sizeof *rt);
   rt->loop = cfg->loop;
   rt->reaper = cfg->reaper;
   rt->log = cfg->log;
-  rt->binary = xstrdup(cfg->binary);
+  rt->binary = cshim_xstrdup(cfg->binary);
   slash = strrchr(rt->binary, '/');
   rt->display = slash && slash[1] ? slash + 1 : rt->binary;
-  rt->root = cfg->root && cfg->root[0] ? xstrdup(cfg->root) : NULL;
-  rt->criu = cfg->criu && cfg->criu[0] ? xstrdup(cfg->criu) : NULL;
+  rt->root = cfg->root && cfg->root[0] ? cshim_xstrdup(cfg->root) : NULL;
+  rt->criu = cfg->criu && cfg->criu[0] ? cshim_xstrdup(cfg->criu) : NULL;
   rt->systemd_cgroup = cfg->systemd_cgroup;
   rt->debug = cfg->debug;
   rt->timeout_ms = cfg->timeout_ms;
@@ -226,7 +226,7 @@ logfmt_value(const char *line, const char *key)
     p += klen;
   }
   p += klen + 1;
-  out = o = xmalloc(strlen(p) + 1);
+  out = o = cshim_xmalloc(strlen(p) + 1);
   if (*p != '"') {
     while (*p && *p != ' ')
       *o++ = *p++;
@@ -255,11 +255,11 @@ error_entry(const char *line)
     const char *level = json_string_value(json_object_get(entry, "level"));
     const char *text = json_string_value(json_object_get(entry, "msg"));
     if (level && text && is_error_level(level))
-      msg = xstrdup(text);
+      msg = cshim_xstrdup(text);
     json_decref(entry);
     return msg;
   }
-  cleanup_free char *level = logfmt_value(line, "level");
+  cshim_autofree char *level = logfmt_value(line, "level");
   if (level && is_error_level(level))
     msg = logfmt_value(line, "msg");
   return msg;
@@ -291,8 +291,8 @@ last_error_entry(char *text)
 static char *
 last_log_error(const char *path, off_t offset)
 {
-  cleanup_close int fd = -1;
-  cleanup_free char *buf = NULL;
+  cshim_autoclose int fd = -1;
+  cshim_autofree char *buf = NULL;
   struct stat st;
   size_t len = 0, want;
 
@@ -308,7 +308,7 @@ last_log_error(const char *path, off_t offset)
   want = (size_t)(st.st_size - offset);
   if (want == 0)
     return NULL;
-  buf = xmalloc(want + 1);
+  buf = cshim_xmalloc(want + 1);
   while (len < want) {
     ssize_t r = pread(fd, buf + len, want - len, offset + (off_t)len);
     if (r < 0 && errno == EINTR)
@@ -368,10 +368,10 @@ classify(const struct cmd *c, const char *msg)
 
   /* crun names the missing state file or directory of the id */
   if (c->id && c->id[0]) {
-    cleanup_free char *status_file = NULL;
-    cleanup_free char *state_dir = NULL;
-    xasprintf(&status_file, "/%s/status`: No such file or directory", c->id);
-    xasprintf(&state_dir, "/%s': No such file or directory", c->id);
+    cshim_autofree char *status_file = NULL;
+    cshim_autofree char *state_dir = NULL;
+    cshim_xasprintf(&status_file, "/%s/status`: No such file or directory", c->id);
+    cshim_xasprintf(&state_dir, "/%s': No such file or directory", c->id);
     if (contains(msg, status_file) ||
         (contains(msg, "cannot open directory") && contains(msg, state_dir)))
       return ENOENT;
@@ -383,7 +383,7 @@ static void
 build_error(struct cmd *c, cshim_error_t *err)
 {
   cshim_runtime_t *rt = c->rt;
-  cleanup_free char *msg = NULL;
+  cshim_autofree char *msg = NULL;
   int ws = c->wait_status;
 
   if (c->timed_out) {
@@ -402,10 +402,10 @@ build_error(struct cmd *c, cshim_error_t *err)
   msg = last_log_error(c->log_path, c->log_offset);
   if (msg == NULL && c->err.len > 0) {
     /* Without --log, runc logs to stderr in logrus text format; other output is taken whole. */
-    cleanup_free char *copy = xstrndup(c->err.data, c->err.len);
+    cshim_autofree char *copy = cshim_xstrndup(c->err.data, c->err.len);
     msg = last_error_entry(copy);
     if (msg == NULL) {
-      msg = xstrndup(c->err.data, c->err.len);
+      msg = cshim_xstrndup(c->err.data, c->err.len);
       trim(msg);
       if (msg[0] == '\0') {
         free(msg);
@@ -415,9 +415,9 @@ build_error(struct cmd *c, cshim_error_t *err)
   }
   if (msg == NULL) {
     if (WIFEXITED(ws))
-      xasprintf(&msg, "exit status %d", WEXITSTATUS(ws));
+      cshim_xasprintf(&msg, "exit status %d", WEXITSTATUS(ws));
     else
-      xasprintf(&msg, "killed by signal %d", WTERMSIG(ws));
+      cshim_xasprintf(&msg, "killed by signal %d", WTERMSIG(ws));
   }
   cshim_error_make(err, classify(c, msg), "%s %s: %s", rt->display, c->name, msg);
 }
@@ -534,7 +534,7 @@ append(struct capture *cap, const char *p, size_t n)
     size_t want = cap->cap ? cap->cap : 4096;
     while (want < cap->len + n + 1)
       want *= 2;
-    cap->data = xrealloc(cap->data, want);
+    cap->data = cshim_xrealloc(cap->data, want);
     cap->cap = want;
   }
   memcpy(cap->data + cap->len, p, n);
@@ -636,11 +636,11 @@ run(cshim_runtime_t *rt, struct args *a, const char *name, const char *id,
   struct stat st;
   int ret;
 
-  c = xmalloc0(sizeof *c);
+  c = cshim_xmalloc0(sizeof *c);
   c->rt = rt;
-  c->name = xstrdup(name);
-  c->id = xstrdup(id);
-  c->log_path = log_path && log_path[0] ? xstrdup(log_path) : NULL;
+  c->name = cshim_xstrdup(name);
+  c->id = cshim_xstrdup(id);
+  c->log_path = log_path && log_path[0] ? cshim_xstrdup(log_path) : NULL;
   c->cb = cb;
   c->data = data;
   if (c->log_path && stat(c->log_path, &st) == 0)
@@ -673,7 +673,7 @@ run(cshim_runtime_t *rt, struct args *a, const char *name, const char *id,
     size_t len = 0;
     for (size_t i = 0; i < a->n; i++)
       len += strlen(a->v[i]) + 1;
-    cleanup_free char *line = xmalloc0(len + 1);
+    cshim_autofree char *line = cshim_xmalloc0(len + 1);
     for (size_t i = 0; i < a->n; i++) {
       strcat(line, a->v[i]);
       if (i + 1 < a->n)

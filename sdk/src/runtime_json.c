@@ -76,7 +76,7 @@ cshim_runtime_parse_ps(const char *json, pid_t **pids, size_t *n, cshim_error_t 
     return cshim_error_make(err, EINVAL, "parse runtime ps: not an array");
   }
   count = json_array_size(root);
-  list = xmalloc0((count ? count : 1) * sizeof *list);
+  list = cshim_xmalloc0((count ? count : 1) * sizeof *list);
   for (size_t i = 0; i < count; i++) {
     json_t *v = json_array_get(root, i);
     if (!json_is_integer(v) || json_integer_value(v) <= 0 || json_integer_value(v) > INT_MAX) {
@@ -95,7 +95,7 @@ cshim_runtime_parse_ps(const char *json, pid_t **pids, size_t *n, cshim_error_t 
 int
 cshim_read_pid_file(const char *path, pid_t *pid, cshim_error_t *err)
 {
-  cleanup_close int fd = -1;
+  cshim_autoclose int fd = -1;
   char buf[32], *start, *end;
   size_t len = 0;
   long v;

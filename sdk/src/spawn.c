@@ -241,8 +241,8 @@ exec_candidates(const char *path)
   size_t n = 1, i = 0;
 
   if (strchr(path, '/')) {
-    list = xmalloc0(2 * sizeof *list);
-    list[0] = xstrdup(path);
+    list = cshim_xmalloc0(2 * sizeof *list);
+    list[0] = cshim_xstrdup(path);
     return list;
   }
   search = getenv("PATH");
@@ -251,13 +251,13 @@ exec_candidates(const char *path)
   for (const char *p = search; *p; p++)
     if (*p == ':')
       n++;
-  list = xmalloc0((n + 1) * sizeof *list);
+  list = cshim_xmalloc0((n + 1) * sizeof *list);
   for (const char *p = search;; p++) {
     const char *end = strchrnul(p, ':');
     if (end == p) /* an empty element means the current directory */
-      xasprintf(&list[i++], "%s", path);
+      cshim_xasprintf(&list[i++], "%s", path);
     else
-      xasprintf(&list[i++], "%.*s/%s", (int)(end - p), p, path);
+      cshim_xasprintf(&list[i++], "%.*s/%s", (int)(end - p), p, path);
     if (*end == '\0')
       break;
     p = end;
@@ -307,9 +307,9 @@ cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_c
   struct child_args args;
   struct child_failure failure;
   char **candidates = NULL;
-  cleanup_free int *src_fds = NULL;
-  cleanup_free int *tmp_fds = NULL;
-  cleanup_close int devnull = -1;
+  cshim_autofree int *src_fds = NULL;
+  cshim_autofree int *tmp_fds = NULL;
+  cshim_autoclose int devnull = -1;
   int err_pipe[2];
   sigset_t all, old;
   pid_t child;
@@ -325,8 +325,8 @@ cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_c
     return cshim_error_make(err, EINVAL, "spawn `%s`: too many extra fds", opts->path);
 
   args.n_fds = 3 + (int)opts->n_extra_fds;
-  src_fds = xmalloc((size_t)args.n_fds * sizeof *src_fds);
-  tmp_fds = xmalloc((size_t)args.n_fds * sizeof *tmp_fds);
+  src_fds = cshim_xmalloc((size_t)args.n_fds * sizeof *src_fds);
+  tmp_fds = cshim_xmalloc((size_t)args.n_fds * sizeof *tmp_fds);
   src_fds[0] = opts->stdin_fd;
   src_fds[1] = opts->stdout_fd;
   src_fds[2] = opts->stderr_fd;

@@ -224,14 +224,14 @@ write_cb(uv_write_t *req, int status)
 static int
 send_frame(cshim_ttrpc_client_t *client, client_call_t *call)
 {
-  write_req_t *w = xmalloc0(sizeof *w);
+  write_req_t *w = cshim_xmalloc0(sizeof *w);
   uv_buf_t buf = uv_buf_init((char *)call->frame, (unsigned)call->frame_len);
   int r;
 
-  w->frame = steal_pointer(&call->frame);
+  w->frame = cshim_steal_pointer(&call->frame);
   r = uv_write(&w->req, (uv_stream_t *)&client->pipe, &buf, 1, write_cb);
   if (r < 0) {
-    call->frame = steal_pointer(&w->frame);
+    call->frame = cshim_steal_pointer(&w->frame);
     free(w);
   }
   return r;
@@ -369,10 +369,10 @@ cshim_ttrpc_client_new(uv_loop_t *loop, const char *address, const cshim_logger_
   if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
     return cshim_error_make(err, ENAMETOOLONG, "ttrpc address `%s` is too long for a socket", path);
 
-  client = xmalloc0(sizeof *client);
+  client = cshim_xmalloc0(sizeof *client);
   client->loop = loop;
   client->log = log;
-  client->path = xstrdup(path);
+  client->path = cshim_xstrdup(path);
   client->next_stream_id = 1;
   client->state = CONN_CONNECTING;
   client->break_code = CSHIM_GRPC_UNAVAILABLE;
@@ -396,14 +396,14 @@ cshim_ttrpc_client_new(uv_loop_t *loop, const char *address, const cshim_logger_
 void
 cshim_ttrpc_client_add_metadata(cshim_ttrpc_client_t *client, const char *key, const char *value)
 {
-  char *k = xstrdup(key);
+  char *k = cshim_xstrdup(key);
 
   for (char *c = k; *c; c++)
     *c = (char)tolower((unsigned char)*c);
   client->metadata =
-      xrealloc(client->metadata, (client->n_metadata + 1) * sizeof(*client->metadata));
+      cshim_xrealloc(client->metadata, (client->n_metadata + 1) * sizeof(*client->metadata));
   client->metadata[client->n_metadata].key = k;
-  client->metadata[client->n_metadata].value = xstrdup(value ? value : "");
+  client->metadata[client->n_metadata].value = cshim_xstrdup(value ? value : "");
   client->n_metadata++;
 }
 
@@ -435,10 +435,10 @@ cshim_ttrpc_client_call_raw(cshim_ttrpc_client_t *client, const char *service, c
   Ttrpc__Request req = TTRPC__REQUEST__INIT;
   cshim_frame_header_t header = {.type = CSHIM_FRAME_REQUEST};
   size_t n_md;
-  cleanup_free Ttrpc__KeyValue *kvs = NULL;
-  cleanup_free Ttrpc__KeyValue **kv_ptrs = NULL;
-  cleanup_free char **lower_keys = NULL;
-  cleanup_free uint8_t *frame = NULL;
+  cshim_autofree Ttrpc__KeyValue *kvs = NULL;
+  cshim_autofree Ttrpc__KeyValue **kv_ptrs = NULL;
+  cshim_autofree char **lower_keys = NULL;
+  cshim_autofree uint8_t *frame = NULL;
   size_t frame_len = 0;
   client_call_t *call;
   int r;
@@ -453,15 +453,15 @@ cshim_ttrpc_client_call_raw(cshim_ttrpc_client_t *client, const char *service, c
                             method);
 
   n_md = client->n_metadata + opts->n_metadata;
-  kvs = xmalloc0((n_md ? n_md : 1) * sizeof(*kvs));
-  kv_ptrs = xmalloc0((n_md ? n_md : 1) * sizeof(*kv_ptrs));
-  lower_keys = xmalloc0((opts->n_metadata ? opts->n_metadata : 1) * sizeof(*lower_keys));
+  kvs = cshim_xmalloc0((n_md ? n_md : 1) * sizeof(*kvs));
+  kv_ptrs = cshim_xmalloc0((n_md ? n_md : 1) * sizeof(*kv_ptrs));
+  lower_keys = cshim_xmalloc0((opts->n_metadata ? opts->n_metadata : 1) * sizeof(*lower_keys));
   for (size_t i = 0; i < client->n_metadata; i++)
     kv_ptrs[i] = make_kv(&kvs[i], client->metadata[i].key, client->metadata[i].value);
   for (size_t i = 0; i < opts->n_metadata; i++) {
     size_t j = client->n_metadata + i;
 
-    lower_keys[i] = xstrdup(opts->metadata[i].key ? opts->metadata[i].key : "");
+    lower_keys[i] = cshim_xstrdup(opts->metadata[i].key ? opts->metadata[i].key : "");
     for (char *c = lower_keys[i]; *c; c++)
       *c = (char)tolower((unsigned char)*c);
     kv_ptrs[j] =
@@ -482,13 +482,13 @@ cshim_ttrpc_client_call_raw(cshim_ttrpc_client_t *client, const char *service, c
   if (r < 0)
     return cshim_error_wrap(err, "ttrpc: call %s/%s", service, method);
 
-  call = xmalloc0(sizeof *call);
+  call = cshim_xmalloc0(sizeof *call);
   call->client = client;
   call->stream_id = header.stream_id;
   call->response_desc = response_desc;
   call->cb = cb;
   call->data = data;
-  call->frame = steal_pointer(&frame);
+  call->frame = cshim_steal_pointer(&frame);
   call->frame_len = frame_len;
 
   if (client->state == CONN_CONNECTED) {
@@ -529,7 +529,7 @@ cshim_ttrpc_client_call(cshim_ttrpc_client_t *client, const char *service, const
                         const cshim_ttrpc_client_opts_t *opts, cshim_ttrpc_client_cb cb, void *data,
                         cshim_error_t *err)
 {
-  cleanup_free uint8_t *payload = NULL;
+  cshim_autofree uint8_t *payload = NULL;
   size_t len = request ? protobuf_c_message_get_packed_size(request) : 0;
 
   if (len > CSHIM_FRAME_MAX_DATA)
@@ -537,7 +537,7 @@ cshim_ttrpc_client_call(cshim_ttrpc_client_t *client, const char *service, const
                             "ttrpc: call %s/%s: message length %zu exceed maximum message size "
                             "of %u",
                             service, method, len, CSHIM_FRAME_MAX_DATA);
-  payload = xmalloc(len);
+  payload = cshim_xmalloc(len);
   if (len > 0)
     protobuf_c_message_pack(request, payload);
   return cshim_ttrpc_client_call_raw(client, service, method, payload, len, response_desc, opts, cb,

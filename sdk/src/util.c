@@ -19,7 +19,7 @@ static void __attribute__((noreturn)) oom(void)
 }
 
 void *
-xmalloc(size_t size)
+cshim_xmalloc(size_t size)
 {
   void *p = malloc(size ? size : 1);
   if (p == NULL)
@@ -28,7 +28,7 @@ xmalloc(size_t size)
 }
 
 void *
-xmalloc0(size_t size)
+cshim_xmalloc0(size_t size)
 {
   void *p = calloc(1, size ? size : 1);
   if (p == NULL)
@@ -37,7 +37,7 @@ xmalloc0(size_t size)
 }
 
 void *
-xrealloc(void *ptr, size_t size)
+cshim_xrealloc(void *ptr, size_t size)
 {
   void *p = realloc(ptr, size ? size : 1);
   if (p == NULL)
@@ -46,7 +46,7 @@ xrealloc(void *ptr, size_t size)
 }
 
 char *
-xstrdup(const char *s)
+cshim_xstrdup(const char *s)
 {
   char *r;
   if (s == NULL)
@@ -58,7 +58,7 @@ xstrdup(const char *s)
 }
 
 char *
-xstrndup(const char *s, size_t n)
+cshim_xstrndup(const char *s, size_t n)
 {
   char *r = strndup(s, n);
   if (r == NULL)
@@ -67,16 +67,16 @@ xstrndup(const char *s, size_t n)
 }
 
 void *
-xmemdup(const void *p, size_t n)
+cshim_xmemdup(const void *p, size_t n)
 {
-  void *r = xmalloc(n);
+  void *r = cshim_xmalloc(n);
   if (n)
     memcpy(r, p, n);
   return r;
 }
 
 int
-xasprintf(char **out, const char *fmt, ...)
+cshim_xasprintf(char **out, const char *fmt, ...)
 {
   va_list ap;
   int r;

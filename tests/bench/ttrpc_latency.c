@@ -60,7 +60,7 @@ issue(bench_t *b)
     cshim_ttrpc_client_kv_t md = {"containerd-namespace-ttrpc", b->ns};
     cshim_ttrpc_client_opts_t opts = {.timeout_ms = 5000, .metadata = &md, .n_metadata = 1};
     cshim_error_t err = NULL;
-    call_t *c = xmalloc(sizeof *c);
+    call_t *c = cshim_xmalloc(sizeof *c);
     c->b = b;
     c->idx = b->done + b->inflight;
     req.id = (char *)b->id;
@@ -100,8 +100,8 @@ main(int argc, char **argv)
   b.total = argc > 3 ? strtoul(argv[3], NULL, 10) : 10000;
   b.concurrency = argc > 4 ? strtoul(argv[4], NULL, 10) : 1;
   b.ns = argc > 5 ? argv[5] : "default";
-  b.lat = xmalloc0(b.total * sizeof *b.lat);
-  b.start = xmalloc0(b.total * sizeof *b.start);
+  b.lat = cshim_xmalloc0(b.total * sizeof *b.lat);
+  b.start = cshim_xmalloc0(b.total * sizeof *b.start);
   if (cshim_ttrpc_client_new(b.loop, argv[1], NULL, &b.client, &err) < 0) {
     fprintf(stderr, "connect: %s\n", err->msg);
     return 1;

@@ -61,7 +61,7 @@ ctl_client_open(ctl_client_t *c, const ctl_opts_t *opts, cshim_error_t *err)
   c->opts = opts;
   if (opts->address == NULL || opts->address[0] == '\0')
     return cshim_error_make(err, EINVAL, "no shim socket: pass --address unix:///PATH");
-  c->path = xstrdup(ctl_socket_path(opts->address));
+  c->path = cshim_xstrdup(ctl_socket_path(opts->address));
   ret = probe(c->path, err);
   if (ret < 0) {
     free(c->path);
@@ -88,7 +88,7 @@ sync_cb(void *data, ProtobufCMessage *response, cshim_error_t *err)
   r->done = true;
   r->response = response;
   if (err && *err)
-    r->err = steal_pointer(err);
+    r->err = cshim_steal_pointer(err);
 }
 
 int

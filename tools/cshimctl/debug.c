@@ -33,7 +33,7 @@ on_body_cb(http_parser *p, const char *at, size_t len)
 {
   response_t *r = p->data;
 
-  r->body = xrealloc(r->body, r->len + len + 1);
+  r->body = cshim_xrealloc(r->body, r->len + len + 1);
   memcpy(r->body + r->len, at, len);
   r->len += len;
   r->body[r->len] = '\0';
@@ -76,8 +76,8 @@ http_get(const char *socket_path, const char *path, uint64_t timeout_ms, respons
          cshim_error_t *err)
 {
   struct sockaddr_un sun = {.sun_family = AF_UNIX};
-  cleanup_close int fd = -1;
-  cleanup_free char *request = NULL;
+  cshim_autoclose int fd = -1;
+  cshim_autofree char *request = NULL;
   struct timespec start;
   http_parser parser;
   char chunk[16384];
@@ -91,10 +91,10 @@ http_get(const char *socket_path, const char *path, uint64_t timeout_ms, respons
     return cshim_error_sys(err, errno, "socket");
   if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
     return cshim_error_sys(err, errno, "connect `%s`", socket_path);
-  xasprintf(&request,
-            "GET %s HTTP/1.1\r\nHost: cshim\r\nUser-Agent: cshimctl\r\n"
-            "Connection: close\r\n\r\n",
-            path);
+  cshim_xasprintf(&request,
+                  "GET %s HTTP/1.1\r\nHost: cshim\r\nUser-Agent: cshimctl\r\n"
+                  "Connection: close\r\n\r\n",
+                  path);
   if (send_all(fd, request, strlen(request)) < 0)
     return cshim_error_sys(err, errno, "send request to `%s`", socket_path);
 
@@ -194,7 +194,7 @@ static int
 save_profile(const ctl_opts_t *o, const response_t *r, cshim_error_t *err)
 {
   const char *output = o->output ? o->output : "cshim.prof";
-  cleanup_close int fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  cshim_autoclose int fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
   if (fd < 0)
     return cshim_error_sys(err, errno, "create `%s`", output);
@@ -213,7 +213,7 @@ int
 ctl_cmd_debug(const ctl_opts_t *o)
 {
   const char *what = o->n_args > 0 ? o->args[0] : NULL;
-  cleanup_free char *path = NULL;
+  cshim_autofree char *path = NULL;
   cshim_error_t err = NULL;
   uint64_t timeout = o->timeout_ms;
   response_t r;
@@ -223,14 +223,14 @@ ctl_cmd_debug(const ctl_opts_t *o)
   if (o->address == NULL)
     return ctl_usage_error("debug: --address unix:///DEBUG_SOCKET is required");
   if (strcmp(what, "metrics") == 0)
-    path = xstrdup("/metrics");
+    path = cshim_xstrdup("/metrics");
   else if (strcmp(what, "vars") == 0)
-    path = xstrdup("/debug/vars");
+    path = cshim_xstrdup("/debug/vars");
   else if (strcmp(what, "state") == 0)
-    path = xstrdup("/debug/state");
+    path = cshim_xstrdup("/debug/state");
   else if (strcmp(what, "profile") == 0) {
     unsigned seconds = o->seconds ? o->seconds : 30;
-    xasprintf(&path, "/debug/pprof/profile?seconds=%u", seconds);
+    cshim_xasprintf(&path, "/debug/pprof/profile?seconds=%u", seconds);
     if (timeout)
       timeout += (uint64_t)seconds * 1000u;
   } else

@@ -66,7 +66,7 @@ container_id(const Google__Protobuf__Any *any)
     f = protobuf_c_message_descriptor_get_field_by_name(d, "container_id");
     if (m && f && f->type == PROTOBUF_C_TYPE_STRING) {
       const char *v = *(char *const *)((const char *)m + f->offset);
-      out = xstrdup(v ? v : "");
+      out = cshim_xstrdup(v ? v : "");
     }
     if (m)
       protobuf_c_message_free_unpacked(m, NULL);
@@ -81,7 +81,7 @@ handle_forward(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data
   events_t *ev = data;
   const Containerd__Services__Events__Ttrpc__V1__ForwardRequest *req = (const void *)msg;
   const Containerd__Services__Events__Ttrpc__V1__Envelope *env = req->envelope;
-  cleanup_free char *cid = NULL;
+  cshim_autofree char *cid = NULL;
   char when[64] = "";
   const char *type = "";
 

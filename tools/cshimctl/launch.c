@@ -50,15 +50,15 @@ buf_free(buf_t *b)
 static char *
 find_binary(const char *runtime, cshim_error_t *err)
 {
-  cleanup_free char *copy = NULL;
-  cleanup_free char *name = NULL;
-  cleanup_free char *dirs = NULL;
+  cshim_autofree char *copy = NULL;
+  cshim_autofree char *name = NULL;
+  cshim_autofree char *dirs = NULL;
   const char *path_env = getenv("PATH");
   char *version, *shim, *save = NULL;
 
   if (strchr(runtime, '/'))
-    return xstrdup(runtime);
-  copy = xstrdup(runtime);
+    return cshim_xstrdup(runtime);
+  copy = cshim_xstrdup(runtime);
   version = strrchr(copy, '.');
   if (version == NULL || version == copy) {
     cshim_error_make(err, EINVAL,
@@ -68,12 +68,12 @@ find_binary(const char *runtime, cshim_error_t *err)
   *version++ = '\0';
   shim = strrchr(copy, '.');
   shim = shim ? shim + 1 : copy;
-  xasprintf(&name, "containerd-shim-%s-%s", shim, version);
+  cshim_xasprintf(&name, "containerd-shim-%s-%s", shim, version);
 
-  dirs = xstrdup(path_env ? path_env : "/usr/local/bin:/usr/bin:/bin");
+  dirs = cshim_xstrdup(path_env ? path_env : "/usr/local/bin:/usr/bin:/bin");
   for (char *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
     char *candidate;
-    xasprintf(&candidate, "%s/%s", dir[0] ? dir : ".", name);
+    cshim_xasprintf(&candidate, "%s/%s", dir[0] ? dir : ".", name);
     if (access(candidate, X_OK) == 0)
       return candidate;
     free(candidate);
@@ -85,30 +85,30 @@ find_binary(const char *runtime, cshim_error_t *err)
 static char *
 find_publish_binary(const ctl_opts_t *o)
 {
-  cleanup_free char *copy = NULL;
+  cshim_autofree char *copy = NULL;
   const char *path_env = getenv("PATH");
   char *save = NULL;
 
   if (o->publish_binary)
-    return xstrdup(o->publish_binary);
-  copy = xstrdup(path_env ? path_env : "/usr/bin");
+    return cshim_xstrdup(o->publish_binary);
+  copy = cshim_xstrdup(path_env ? path_env : "/usr/bin");
   for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
     char *candidate;
-    xasprintf(&candidate, "%s/containerd", dir);
+    cshim_xasprintf(&candidate, "%s/containerd", dir);
     if (access(candidate, X_OK) == 0)
       return candidate;
     free(candidate);
   }
-  return xstrdup("/usr/bin/containerd");
+  return cshim_xstrdup("/usr/bin/containerd");
 }
 
 /* Write content to <dir>/<name> atomically: a temporary file, fsync, rename. */
 static int
 write_atomic(const char *dir, const char *name, const char *content, cshim_error_t *err)
 {
-  cleanup_free char *path = NULL;
+  cshim_autofree char *path = NULL;
 
-  xasprintf(&path, "%s/%s", dir, name);
+  cshim_xasprintf(&path, "%s/%s", dir, name);
   return cshim_file_write_atomic(path, content, strlen(content), 0644, err);
 }
 
@@ -123,18 +123,18 @@ shim_env(const ctl_opts_t *o, const char *grpc, const char *ttrpc)
 
   while (environ[n])
     n++;
-  env = xmalloc0((n + 5) * sizeof(char *));
+  env = cshim_xmalloc0((n + 5) * sizeof(char *));
   for (size_t i = 0; i < n; i++) {
     bool replaced = false;
     for (const char *const *key = keys; *key; key++)
       replaced = replaced || strncmp(environ[i], *key, strlen(*key)) == 0;
     if (!replaced)
-      env[k++] = xstrdup(environ[i]);
+      env[k++] = cshim_xstrdup(environ[i]);
   }
-  xasprintf(&env[k++], "TTRPC_ADDRESS=%s", ttrpc);
-  xasprintf(&env[k++], "GRPC_ADDRESS=%s", grpc);
-  xasprintf(&env[k++], "NAMESPACE=%s", o->namespace_);
-  env[k++] = xstrdup("MAX_SHIM_VERSION=2");
+  cshim_xasprintf(&env[k++], "TTRPC_ADDRESS=%s", ttrpc);
+  cshim_xasprintf(&env[k++], "GRPC_ADDRESS=%s", grpc);
+  cshim_xasprintf(&env[k++], "NAMESPACE=%s", o->namespace_);
+  env[k++] = cshim_xstrdup("MAX_SHIM_VERSION=2");
   env[k] = NULL;
   return env;
 }
@@ -150,7 +150,7 @@ free_strv(char **v)
 static void
 append(buf_t *b, const char *data, size_t len)
 {
-  b->data = xrealloc(b->data, b->len + len + 1);
+  b->data = cshim_xrealloc(b->data, b->len + len + 1);
   memcpy(b->data + b->len, data, len);
   b->len += len;
   b->data[b->len] = '\0';
@@ -300,7 +300,7 @@ static int
 start_log_relay(const char *fifo_path, const char *bundle, const char *log_file, pid_t *relay,
                 cshim_error_t *err)
 {
-  cleanup_free char *pid_file = NULL;
+  cshim_autofree char *pid_file = NULL;
   pid_t launcher = getpid(), pid;
   int fifo, out;
 
@@ -313,7 +313,7 @@ start_log_relay(const char *fifo_path, const char *bundle, const char *log_file,
     close(fifo);
     return cshim_error_sys(err, e, "open log file `%s`", log_file);
   }
-  xasprintf(&pid_file, "%s/shim.pid", bundle);
+  cshim_xasprintf(&pid_file, "%s/shim.pid", bundle);
   pid = fork();
   if (pid < 0) {
     int e = errno;
@@ -362,11 +362,11 @@ exit_text(int status)
   char *s;
 
   if (WIFEXITED(status))
-    xasprintf(&s, "exit status %d", WEXITSTATUS(status));
+    cshim_xasprintf(&s, "exit status %d", WEXITSTATUS(status));
   else if (WIFSIGNALED(status))
-    xasprintf(&s, "killed by signal %d", WTERMSIG(status));
+    cshim_xasprintf(&s, "killed by signal %d", WTERMSIG(status));
   else
-    xasprintf(&s, "status %d", status);
+    cshim_xasprintf(&s, "status %d", status);
   return s;
 }
 
@@ -389,10 +389,10 @@ parse_address(char *output)
   char *out = NULL;
 
   if (text[0] != '{')
-    return xstrdup(text);
+    return cshim_xstrdup(text);
   j = json_loads(text, 0, NULL);
   if (json_is_string(json_object_get(j, "address")))
-    out = xstrdup(json_string_value(json_object_get(j, "address")));
+    out = cshim_xstrdup(json_string_value(json_object_get(j, "address")));
   json_decref(j);
   return out;
 }
@@ -402,9 +402,9 @@ parse_address(char *output)
 static char *
 debug_address(const ctl_opts_t *o, const char *address, const char *grpc)
 {
-  cleanup_free char *group = NULL;
-  cleanup_free char *dir = NULL;
-  cleanup_free char *computed = NULL;
+  cshim_autofree char *group = NULL;
+  cshim_autofree char *dir = NULL;
+  cshim_autofree char *computed = NULL;
   cshim_error_t err = NULL;
   struct stat st;
 
@@ -412,11 +412,11 @@ debug_address(const ctl_opts_t *o, const char *address, const char *grpc)
     cshim_error_release(&err);
     return NULL;
   }
-  dir = xstrdup(ctl_socket_path(address));
+  dir = cshim_xstrdup(ctl_socket_path(address));
   computed = host_address_socket(dirname(dir), grpc, o->namespace_, group, true);
   if (computed == NULL || stat(host_address_path(computed), &st) < 0 || !S_ISSOCK(st.st_mode))
     return NULL;
-  return steal_pointer(&computed);
+  return cshim_steal_pointer(&computed);
 }
 
 /* The shim's pid, asked with Connect (which also waits until the daemon serves). */
@@ -477,14 +477,14 @@ shim_argv(const char **argv, const ctl_opts_t *o, const char *binary, const char
 int
 ctl_cmd_launch(const ctl_opts_t *o)
 {
-  cleanup_free char *binary = NULL;
-  cleanup_free char *publish = NULL;
-  cleanup_free char *ttrpc = NULL;
-  cleanup_free char *address = NULL;
-  cleanup_free char *debug = NULL;
-  cleanup_free char *log_path = NULL;
-  cleanup_free char *pid_text = NULL;
-  cleanup_free char *log_file = NULL;
+  cshim_autofree char *binary = NULL;
+  cshim_autofree char *publish = NULL;
+  cshim_autofree char *ttrpc = NULL;
+  cshim_autofree char *address = NULL;
+  cshim_autofree char *debug = NULL;
+  cshim_autofree char *log_path = NULL;
+  cshim_autofree char *pid_text = NULL;
+  cshim_autofree char *log_file = NULL;
   const char *grpc = o->address ? o->address : DEFAULT_GRPC_ADDRESS;
   cshim_error_t err = NULL;
   buf_t out = {0};
@@ -498,7 +498,7 @@ ctl_cmd_launch(const ctl_opts_t *o)
   ret = check_common(o, "launch");
   if (ret)
     return ret;
-  binary = o->binary ? xstrdup(o->binary) : find_binary(o->runtime, &err);
+  binary = o->binary ? cshim_xstrdup(o->binary) : find_binary(o->runtime, &err);
   if (binary == NULL)
     return ctl_fail(&err);
   if (stat(o->bundle, &st) < 0 || !S_ISDIR(st.st_mode)) {
@@ -506,15 +506,15 @@ ctl_cmd_launch(const ctl_opts_t *o)
     return ctl_fail(&err);
   }
   /* containerd creates the log FIFO before start; shims open it for their log. */
-  xasprintf(&log_path, "%s/log", o->bundle);
+  cshim_xasprintf(&log_path, "%s/log", o->bundle);
   if (lstat(log_path, &st) < 0 && mkfifo(log_path, 0700) < 0) {
     cshim_error_sys(&err, errno, "create log fifo `%s`", log_path);
     return ctl_fail(&err);
   }
   if (o->log_file)
-    log_file = xstrdup(o->log_file);
+    log_file = cshim_xstrdup(o->log_file);
   else
-    xasprintf(&log_file, "%s/shim.log", o->bundle);
+    cshim_xasprintf(&log_file, "%s/shim.log", o->bundle);
   if (start_log_relay(log_path, o->bundle, log_file, &relay, &err) < 0)
     return ctl_fail(&err);
   if (write_atomic(o->bundle, "shim-binary-path", binary, &err) < 0)
@@ -528,9 +528,9 @@ ctl_cmd_launch(const ctl_opts_t *o)
   }
   publish = find_publish_binary(o);
   if (o->ttrpc_address)
-    ttrpc = xstrdup(o->ttrpc_address);
+    ttrpc = cshim_xstrdup(o->ttrpc_address);
   else
-    xasprintf(&ttrpc, "%s.ttrpc", grpc);
+    cshim_xasprintf(&ttrpc, "%s.ttrpc", grpc);
 
   shim_argv(argv, o, binary, grpc, publish, NULL, "start");
   env = shim_env(o, grpc, ttrpc);
@@ -545,7 +545,7 @@ ctl_cmd_launch(const ctl_opts_t *o)
     return ctl_fail(&err);
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    cleanup_free char *why = exit_text(status);
+    cshim_autofree char *why = exit_text(status);
     cshim_error_make(&err, EIO, "start `%s`: %s: %s", binary, why, out.data ? trim(out.data) : "");
     buf_free(&out);
     return ctl_fail(&err);
@@ -560,7 +560,7 @@ ctl_cmd_launch(const ctl_opts_t *o)
     return ctl_fail(&err);
   pid = shim_pid(o, address);
   if (pid) {
-    xasprintf(&pid_text, "%u", pid);
+    cshim_xasprintf(&pid_text, "%u", pid);
     if (write_atomic(o->bundle, "shim.pid", pid_text, &err) < 0)
       return ctl_fail(&err);
   }
@@ -604,9 +604,9 @@ remove_launch_files(const char *bundle)
 int
 ctl_cmd_teardown(const ctl_opts_t *o)
 {
-  cleanup_free char *binary = NULL;
-  cleanup_free char *publish = NULL;
-  cleanup_free char *ttrpc = NULL;
+  cshim_autofree char *binary = NULL;
+  cshim_autofree char *publish = NULL;
+  cshim_autofree char *ttrpc = NULL;
   const char *grpc = o->address ? o->address : DEFAULT_GRPC_ADDRESS;
   Containerd__Task__V2__DeleteResponse *resp;
   cshim_error_t err = NULL;
@@ -619,14 +619,14 @@ ctl_cmd_teardown(const ctl_opts_t *o)
   ret = check_common(o, "teardown");
   if (ret)
     return ret;
-  binary = o->binary ? xstrdup(o->binary) : find_binary(o->runtime, &err);
+  binary = o->binary ? cshim_xstrdup(o->binary) : find_binary(o->runtime, &err);
   if (binary == NULL)
     return ctl_fail(&err);
   publish = find_publish_binary(o);
   if (o->ttrpc_address)
-    ttrpc = xstrdup(o->ttrpc_address);
+    ttrpc = cshim_xstrdup(o->ttrpc_address);
   else
-    xasprintf(&ttrpc, "%s.ttrpc", grpc);
+    cshim_xasprintf(&ttrpc, "%s.ttrpc", grpc);
 
   shim_argv(argv, o, binary, grpc, publish, o->bundle, "delete");
   env = shim_env(o, grpc, ttrpc);
@@ -642,7 +642,7 @@ ctl_cmd_teardown(const ctl_opts_t *o)
     fprintf(stderr, "cshimctl: warning: delete: %s\n", trim(errout.data));
   buf_free(&errout);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    cleanup_free char *why = exit_text(status);
+    cshim_autofree char *why = exit_text(status);
     cshim_error_make(&err, EIO, "delete `%s`: %s", binary, why);
     buf_free(&out);
     return ctl_fail(&err);

@@ -106,7 +106,7 @@ static Containerd__Types__Mount *
 parse_mount(const char *spec, cshim_error_t *err)
 {
   Containerd__Types__Mount *m;
-  cleanup_free char *copy = xstrdup(spec);
+  cshim_autofree char *copy = cshim_xstrdup(spec);
   char *source = strchr(copy, ':'), *options;
 
   if (source == NULL || source == copy || source[1] == '\0') {
@@ -117,16 +117,16 @@ parse_mount(const char *spec, cshim_error_t *err)
   options = strchr(source, ':');
   if (options)
     *options++ = '\0';
-  m = xmalloc(sizeof(*m));
+  m = cshim_xmalloc(sizeof(*m));
   containerd__types__mount__init(m);
-  m->type = xstrdup(copy);
-  m->source = xstrdup(source);
-  m->target = xstrdup("");
+  m->type = cshim_xstrdup(copy);
+  m->source = cshim_xstrdup(source);
+  m->target = cshim_xstrdup("");
   if (options && *options) {
     char *save = NULL;
     for (char *opt = strtok_r(options, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
-      m->options = xrealloc(m->options, (m->n_options + 1) * sizeof(char *));
-      m->options[m->n_options++] = xstrdup(opt);
+      m->options = cshim_xrealloc(m->options, (m->n_options + 1) * sizeof(char *));
+      m->options[m->n_options++] = cshim_xstrdup(opt);
     }
   }
   return m;
@@ -161,7 +161,7 @@ run_create(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *
   Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
   Containerd__Types__Mount *mounts[CTL_MAX_LIST];
   Containerd__Task__V2__CreateTaskResponse *resp = NULL;
-  cleanup_free uint8_t *packed = NULL;
+  cshim_autofree uint8_t *packed = NULL;
   int ret = 0;
   size_t n = 0;
 
@@ -186,7 +186,7 @@ run_create(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *
     if (o->runtime_binary || o->runtime_root) {
       ropts.binary_name = (char *)or_empty(o->runtime_binary);
       ropts.root = (char *)or_empty(o->runtime_root);
-      packed = xmalloc(protobuf_c_message_get_packed_size(&ropts.base) + 1);
+      packed = cshim_xmalloc(protobuf_c_message_get_packed_size(&ropts.base) + 1);
       any.type_url = RUNC_OPTIONS_TYPE;
       any.value.len = protobuf_c_message_pack(&ropts.base, packed);
       any.value.data = packed;
@@ -275,7 +275,7 @@ process_exec_id(const Containerd__V1__Types__ProcessInfo *p)
       containerd__runc__v1__process_details__unpack(NULL, p->info->value.len, p->info->value.data);
   if (details == NULL)
     return NULL;
-  out = xstrdup(details->exec_id);
+  out = cshim_xstrdup(details->exec_id);
   containerd__runc__v1__process_details__free_unpacked(details, NULL);
   return out;
 }
@@ -296,7 +296,7 @@ run_pids(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *er
   if (!o->json)
     printf("%-10s %s\n", "PID", "EXEC ID");
   for (size_t i = 0; i < r->n_processes; i++) {
-    cleanup_free char *exec_id = process_exec_id(r->processes[i]);
+    cshim_autofree char *exec_id = process_exec_id(r->processes[i]);
     if (o->json)
       json_array_append_new(list, json_pack("{s:I, s:s}", "pid", (json_int_t)r->processes[i]->pid,
                                             "exec_id", or_empty(exec_id)));
@@ -402,7 +402,7 @@ run_exec(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *er
 {
   Containerd__Task__V2__ExecProcessRequest req = CONTAINERD__TASK__V2__EXEC_PROCESS_REQUEST__INIT;
   Google__Protobuf__Any spec = GOOGLE__PROTOBUF__ANY__INIT;
-  cleanup_free char *text = NULL;
+  cshim_autofree char *text = NULL;
   ProtobufCMessage *r;
 
   if (o->n_args < 3)
@@ -455,7 +455,7 @@ static char *
 base64(const uint8_t *in, size_t len)
 {
   static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  char *out = xmalloc(4 * ((len + 2) / 3) + 1);
+  char *out = cshim_xmalloc(4 * ((len + 2) / 3) + 1);
   size_t n = 0;
 
   for (size_t i = 0; i < len; i += 3) {
@@ -487,7 +487,7 @@ run_stats(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *e
     len = r->stats->value.len;
   }
   if (o->json) {
-    cleanup_free char *b64 = base64(r->stats ? r->stats->value.data : NULL, len);
+    cshim_autofree char *b64 = base64(r->stats ? r->stats->value.data : NULL, len);
     print_json(
         json_pack("{s:s, s:I, s:s}", "type_url", type, "size", (json_int_t)len, "value", b64));
   } else {

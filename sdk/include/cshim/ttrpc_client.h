@@ -49,7 +49,7 @@ typedef struct cshim_ttrpc_client_opts_s
    (cshim_error_grpc_code) is the server's status code, or DeadlineExceeded, Unavailable
    (connection closed or never made), Canceled (client closed), ResourceExhausted (response
    over 4 MiB), Internal (undecodable response). The callback may take the error with
-   steal_pointer (err); what it leaves is released after it returns. */
+   cshim_steal_pointer (err); what it leaves is released after it returns. */
 typedef void (*cshim_ttrpc_client_cb)(void *data, ProtobufCMessage *response, cshim_error_t *err);
 
 /* Create a client and start connecting to `address`: a Unix socket path, with an optional

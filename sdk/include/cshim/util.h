@@ -12,19 +12,19 @@ extern "C" {
 #endif
 
 /* Allocation that aborts on out-of-memory: callers never check for NULL. */
-void *xmalloc(size_t size);
-void *xmalloc0(size_t size);
-void *xrealloc(void *ptr, size_t size);
-char *xstrdup(const char *s); /* NULL -> NULL */
-char *xstrndup(const char *s, size_t n);
-void *xmemdup(const void *p, size_t n);
-int xasprintf(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void *cshim_xmalloc(size_t size);
+void *cshim_xmalloc0(size_t size);
+void *cshim_xrealloc(void *ptr, size_t size);
+char *cshim_xstrdup(const char *s); /* NULL -> NULL */
+char *cshim_xstrndup(const char *s, size_t n);
+void *cshim_xmemdup(const void *p, size_t n);
+int cshim_xasprintf(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 void cshim_cleanup_freep(void *p);
 void cshim_cleanup_closep(int *fd);
 
-#define cleanup_free __attribute__((cleanup(cshim_cleanup_freep)))
-#define cleanup_close __attribute__((cleanup(cshim_cleanup_closep)))
+#define cshim_autofree __attribute__((cleanup(cshim_cleanup_freep)))
+#define cshim_autoclose __attribute__((cleanup(cshim_cleanup_closep)))
 
 /* Take ownership out of a cleanup_* local: returns the pointer and leaves NULL behind. */
 static inline void *
@@ -35,7 +35,6 @@ cshim_steal_pointer(void *pp)
   *p = NULL;
   return r;
 }
-#define steal_pointer(pp) cshim_steal_pointer(pp)
 
 static inline int
 cshim_steal_fd(int *fd)

@@ -86,7 +86,7 @@ void
 itest_track_path(itest_t *t, const char *path)
 {
   if (path && t->n_paths < ITEST_MAX)
-    t->paths[t->n_paths++] = xstrdup(path);
+    t->paths[t->n_paths++] = cshim_xstrdup(path);
 }
 
 static void
@@ -107,7 +107,7 @@ remove_tree(const char *path)
     char *child;
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
       continue;
-    xasprintf(&child, "%s/%s", path, e->d_name);
+    cshim_xasprintf(&child, "%s/%s", path, e->d_name);
     remove_tree(child);
     free(child);
   }
@@ -132,7 +132,7 @@ unmount_under(const char *dir)
     char src[512], target[512];
     if (sscanf(line, "%511s %511s", src, target) == 2 && strncmp(target, dir, len) == 0 &&
         (target[len] == '/' || target[len] == '\0'))
-      targets[n++] = xstrdup(target);
+      targets[n++] = cshim_xstrdup(target);
   }
   while (n-- > 0) {
     umount2(targets[n], MNT_DETACH);
@@ -194,10 +194,10 @@ itest_make_bundle(itest_t *t, const char *name, const char *const *args)
   itest_result_t r;
   json_t *spec, *argv;
 
-  xasprintf(&bundle, "%s/%s", t->dir, name);
+  cshim_xasprintf(&bundle, "%s/%s", t->dir, name);
   assert_int_equal(mkdir(bundle, 0755), 0);
   for (const char *const *d = dirs; *d; d++) {
-    xasprintf(&path, "%s/%s", bundle, *d);
+    cshim_xasprintf(&path, "%s/%s", bundle, *d);
     assert_int_equal(mkdir(path, 0755), 0);
     free(path);
   }
@@ -208,7 +208,7 @@ itest_make_bundle(itest_t *t, const char *name, const char *const *args)
     itest_result_free(&r);
   }
   for (const char *const *a = applets; *a; a++) {
-    xasprintf(&path, "%s/rootfs/bin/%s", bundle, *a);
+    cshim_xasprintf(&path, "%s/rootfs/bin/%s", bundle, *a);
     assert_int_equal(symlink("busybox", path), 0);
     free(path);
   }
@@ -218,7 +218,7 @@ itest_make_bundle(itest_t *t, const char *name, const char *const *args)
     assert_true(itest_exited(&r, 0));
     itest_result_free(&r);
   }
-  xasprintf(&path, "%s/config.json", bundle);
+  cshim_xasprintf(&path, "%s/config.json", bundle);
   spec = json_load_file(path, 0, NULL);
   assert_non_null(spec);
   argv = json_array();
@@ -245,7 +245,7 @@ make_env(char *const extra[])
     n++;
   while (extra && extra[m])
     m++;
-  env = xmalloc0((n + m + 1) * sizeof(char *));
+  env = cshim_xmalloc0((n + m + 1) * sizeof(char *));
   for (size_t i = 0; i < n; i++) {
     bool overridden = false;
     for (size_t j = 0; j < m && !overridden; j++) {
@@ -264,7 +264,7 @@ make_env(char *const extra[])
 static void
 append(char **buf, size_t *len, const char *data, size_t n)
 {
-  *buf = xrealloc(*buf, *len + n + 1);
+  *buf = cshim_xrealloc(*buf, *len + n + 1);
   memcpy(*buf + *len, data, n);
   *len += n;
   (*buf)[*len] = '\0';
@@ -281,8 +281,8 @@ itest_run(char *const argv[], char *const env[], const char *cwd, int timeout_ms
   pid_t pid;
 
   memset(r, 0, sizeof(*r));
-  r->out = xstrdup("");
-  r->err = xstrdup("");
+  r->out = cshim_xstrdup("");
+  r->err = cshim_xstrdup("");
   assert_int_equal(pipe2(out, O_CLOEXEC), 0);
   assert_int_equal(pipe2(err, O_CLOEXEC), 0);
   pid = fork();
@@ -445,7 +445,7 @@ itest_read_file(const char *path)
 
   if (f == NULL)
     return NULL;
-  buf = xstrdup("");
+  buf = cshim_xstrdup("");
   while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
     append(&buf, &len, chunk, n);
   fclose(f);
@@ -457,7 +457,7 @@ itest_http(const char *socket_path, const char *raw, size_t len, char **response
 {
   struct sockaddr_un sun = {.sun_family = AF_UNIX};
   uint64_t deadline = now_ms() + 10000;
-  char *buf = xstrdup("");
+  char *buf = cshim_xstrdup("");
   size_t buf_len = 0;
   int fd, status = -1;
 

@@ -49,8 +49,8 @@ typedef struct fixture_s
 static int
 setup(void **state)
 {
-  fixture_t *f = xmalloc0(sizeof(*f));
-  cleanup_free char *shim_dir = xstrdup(CSHIM_TEST_SHIM_BINARY);
+  fixture_t *f = cshim_xmalloc0(sizeof(*f));
+  cshim_autofree char *shim_dir = cshim_xstrdup(CSHIM_TEST_SHIM_BINARY);
   char *text;
   FILE *cfg;
 
@@ -62,13 +62,13 @@ setup(void **state)
   snprintf(f->path_env, sizeof(f->path_env), "PATH=%s:%s", dirname(shim_dir),
            getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
   snprintf(f->config_env, sizeof(f->config_env), "CSHIM_CONFIG=%s", f->config);
-  xasprintf(&text,
-            "version: 1\n"
-            "modules:\n  - %s\n  - %s\n  - %s\n  - %s\n"
-            "plugins:\n"
-            "  io.containerd.internal.v1.shutdown:\n    timeout: 5s\n",
-            CSHIM_TEST_SHUTDOWN_SO, CSHIM_TEST_PUBLISHER_SO, CSHIM_TEST_TASK_SO,
-            CSHIM_TEST_DEBUG_SO);
+  cshim_xasprintf(&text,
+                  "version: 1\n"
+                  "modules:\n  - %s\n  - %s\n  - %s\n  - %s\n"
+                  "plugins:\n"
+                  "  io.containerd.internal.v1.shutdown:\n    timeout: 5s\n",
+                  CSHIM_TEST_SHUTDOWN_SO, CSHIM_TEST_PUBLISHER_SO, CSHIM_TEST_TASK_SO,
+                  CSHIM_TEST_DEBUG_SO);
   cfg = fopen(f->config, "w");
   assert_non_null(cfg);
   fputs(text, cfg);
@@ -129,7 +129,7 @@ ctl_ok(fixture_t *f, ...)
   va_end(ap);
   if (!itest_exited(&r, 0))
     fail_msg("cshimctl failed (status %d): %s", r.status, r.err);
-  out = steal_pointer(&r.out);
+  out = cshim_steal_pointer(&r.out);
   itest_result_free(&r);
   return out;
 }
@@ -137,7 +137,7 @@ ctl_ok(fixture_t *f, ...)
 static json_t *
 ctl_json(fixture_t *f, const char *a1, const char *a2, const char *a3, const char *a4)
 {
-  cleanup_free char *out =
+  cshim_autofree char *out =
       ctl_ok(f, "--json", "--socket", f->address, "-n", f->t.ns, a1, a2, a3, a4, NULL);
   json_t *j = json_loads(out, 0, NULL);
 
@@ -158,16 +158,16 @@ start_events(fixture_t *f)
 static void
 launch(fixture_t *f, const char *runtime, const char *id, const char *bundle)
 {
-  cleanup_free char *out =
+  cshim_autofree char *out =
       ctl_ok(f, "launch", "--json", "--runtime", runtime, "-n", f->t.ns, "--id", id, "--bundle",
              bundle, "--address", f->grpc, "--debug", NULL);
   json_t *j = json_loads(out, 0, NULL);
 
   if (j == NULL)
     fail_msg("launch printed no JSON: %s", out);
-  f->address = xstrdup(json_string_value(json_object_get(j, "address")));
+  f->address = cshim_xstrdup(json_string_value(json_object_get(j, "address")));
   if (json_is_string(json_object_get(j, "debug_address")))
-    f->debug = xstrdup(json_string_value(json_object_get(j, "debug_address")));
+    f->debug = cshim_xstrdup(json_string_value(json_object_get(j, "debug_address")));
   f->shim = (pid_t)json_integer_value(json_object_get(j, "shim_pid"));
   /* The log relay ends by itself once the shim is gone; the test does not wait for that. */
   itest_track_pid(&f->t, (pid_t)json_integer_value(json_object_get(j, "log_relay_pid")));
@@ -184,7 +184,7 @@ launch(fixture_t *f, const char *runtime, const char *id, const char *bundle)
 static void
 shutdown_and_teardown(fixture_t *f, const char *runtime, const char *id, const char *bundle)
 {
-  cleanup_free char *addr_file = NULL;
+  cshim_autofree char *addr_file = NULL;
   char *out;
 
   free(ctl_ok(f, "--socket", f->address, "-n", f->t.ns, "shutdown", id, NULL));
@@ -194,7 +194,7 @@ shutdown_and_teardown(fixture_t *f, const char *runtime, const char *id, const c
                "--address", f->grpc, NULL);
   assert_non_null(strstr(out, "exit status"));
   free(out);
-  xasprintf(&addr_file, "%s/address", bundle);
+  cshim_xasprintf(&addr_file, "%s/address", bundle);
   assert_int_equal(access(addr_file, F_OK), -1);
   assert_int_equal(access(f->address + 7, F_OK), -1);
 }
@@ -203,7 +203,7 @@ static bool
 events_seen(fixture_t *f, const char *const *topics, const char *id)
 {
   for (int i = 0; i < 100; i++) {
-    cleanup_free char *text = itest_read_file(f->events_out);
+    cshim_autofree char *text = itest_read_file(f->events_out);
     bool all = text != NULL;
 
     for (const char *const *t = topics; all && *t; t++) {
@@ -223,7 +223,7 @@ static void
 wait_profiling(fixture_t *f)
 {
   for (int i = 0; i < 100; i++) {
-    cleanup_free char *vars = ctl_ok(f, "--socket", f->debug, "debug", "vars", NULL);
+    cshim_autofree char *vars = ctl_ok(f, "--socket", f->debug, "debug", "vars", NULL);
     if (strstr(vars, "\"profiling\": true"))
       return;
     usleep(20000);
@@ -302,7 +302,7 @@ test_cshimctl_runs_a_container_through_cshim(void **state)
   static const char *const args[] = {"sh", "-c", "echo hello from cshimctl; exec sleep 300", NULL};
   static const char *const topics[] = {"/tasks/create", "/tasks/start", "/tasks/exit",
                                        "/tasks/delete", NULL};
-  cleanup_free char *bundle = NULL;
+  cshim_autofree char *bundle = NULL;
   char out_file[256], err_file[256], prof[256], *text, *metrics, pid_text[32];
   pid_t profiler;
   json_t *j, *task;
@@ -411,9 +411,9 @@ test_cshimctl_runs_a_container_through_cshim(void **state)
   shutdown_and_teardown(f, "io.containerd.cshim.v2", "c1", bundle);
   assert_int_equal(access(f->debug + 7, F_OK), -1);
   {
-    cleanup_free char *log_path = NULL;
-    cleanup_free char *log = NULL;
-    xasprintf(&log_path, "%s/shim.log", bundle);
+    cshim_autofree char *log_path = NULL;
+    cshim_autofree char *log = NULL;
+    cshim_xasprintf(&log_path, "%s/shim.log", bundle);
     assert_true(itest_wait_file_contains(log_path, "shim exited", 5000));
     log = itest_read_file(log_path);
     assert_non_null(strstr(log, "serving on"));
@@ -431,7 +431,7 @@ test_cshimctl_drives_containerds_runc_shim(void **state)
   static const char *const topics[] = {"/tasks/create",       "/tasks/start",  "/tasks/exec-added",
                                        "/tasks/exec-started", "/tasks/paused", "/tasks/resumed",
                                        "/tasks/exit",         "/tasks/delete", NULL};
-  cleanup_free char *bundle = NULL;
+  cshim_autofree char *bundle = NULL;
   char exec_out[256], *text;
   json_t *j;
   int pid;

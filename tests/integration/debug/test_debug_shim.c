@@ -48,12 +48,12 @@ typedef struct fixture_s
 static int
 setup(void **state)
 {
-  fixture_t *f = xmalloc0(sizeof(*f));
+  fixture_t *f = cshim_xmalloc0(sizeof(*f));
   char *text, *computed;
   FILE *cfg;
 
   itest_init(&f->t, "debug");
-  xasprintf(&f->bundle, "%s/bundle", f->t.dir);
+  cshim_xasprintf(&f->bundle, "%s/bundle", f->t.dir);
   assert_int_equal(mkdir(f->bundle, 0700), 0);
   snprintf(f->config, sizeof(f->config), "%s/cshim.yaml", f->t.dir);
   snprintf(f->address, sizeof(f->address), "%s/containerd.sock", f->t.dir);
@@ -64,15 +64,15 @@ setup(void **state)
   assert_non_null(computed);
   snprintf(f->debug, sizeof(f->debug), "%s", host_address_path(computed));
   free(computed);
-  xasprintf(&text,
-            "version: 1\n"
-            "modules:\n  - %s\n  - %s\n  - %s\n  - %s\n"
-            "plugins:\n"
-            "  io.containerd.internal.v1.shutdown:\n    timeout: 2s\n"
-            "  io.containerd.event.v1.publisher:\n"
-            "    max_retries: 0\n    retry_base: 10ms\n    retry_max: 20ms\n    timeout: 100ms\n",
-            CSHIM_TEST_SHUTDOWN_SO, CSHIM_TEST_PUBLISHER_SO, CSHIM_TEST_TASK_SO,
-            CSHIM_TEST_DEBUG_SO);
+  cshim_xasprintf(
+      &text,
+      "version: 1\n"
+      "modules:\n  - %s\n  - %s\n  - %s\n  - %s\n"
+      "plugins:\n"
+      "  io.containerd.internal.v1.shutdown:\n    timeout: 2s\n"
+      "  io.containerd.event.v1.publisher:\n"
+      "    max_retries: 0\n    retry_base: 10ms\n    retry_max: 20ms\n    timeout: 100ms\n",
+      CSHIM_TEST_SHUTDOWN_SO, CSHIM_TEST_PUBLISHER_SO, CSHIM_TEST_TASK_SO, CSHIM_TEST_DEBUG_SO);
   cfg = fopen(f->config, "w");
   assert_non_null(cfg);
   fputs(text, cfg);
@@ -113,8 +113,8 @@ start_shim(fixture_t *f, const char *const *extra, int listen_fd)
   for (; extra && *extra; extra++)
     argv[n++] = (char *)*extra;
   argv[n] = NULL;
-  xasprintf(&env[0], "CSHIM_CONFIG=%s", f->config);
-  xasprintf(&env[1], "TTRPC_ADDRESS=%s/events.sock", f->t.dir);
+  cshim_xasprintf(&env[0], "CSHIM_CONFIG=%s", f->config);
+  cshim_xasprintf(&env[1], "TTRPC_ADDRESS=%s/events.sock", f->t.dir);
   env[2] = NULL;
   f->shim = itest_spawn(&f->t, argv, env, f->bundle, NULL, f->log, listen_fd);
   free(env[0]);
@@ -156,7 +156,7 @@ debug_get(fixture_t *f, const char *socket, const char *what)
   ctl(f, args, &r);
   if (!itest_exited(&r, 0))
     fail_msg("cshimctl debug %s: %s", what, r.err);
-  out = steal_pointer(&r.out);
+  out = cshim_steal_pointer(&r.out);
   itest_result_free(&r);
   return out;
 }
@@ -267,7 +267,7 @@ test_debug_rejects_bad_requests_over_the_real_socket(void **state)
   assert_int_equal(itest_http(f->debug, r400, strlen(r400), NULL), 400);
   assert_int_equal(itest_http(f->debug, r413, strlen(r413), NULL), 413);
   assert_int_equal(itest_http(f->debug, rsec, strlen(rsec), NULL), 400);
-  big = xmalloc(40000);
+  big = cshim_xmalloc(40000);
   strcpy(big, "GET /metrics HTTP/1.1\r\nX-Big: ");
   memset(big + strlen(big), 'b', 30000);
   strcpy(big + 30 + 30000, "\r\n\r\n");

@@ -182,7 +182,7 @@ setup(void **state)
     *state = NULL;
     return 0;
   }
-  f = xmalloc0(sizeof *f);
+  f = cshim_xmalloc0(sizeof *f);
   *state = f;
   snprintf(f->dir, sizeof f->dir, "/tmp/cshim-pubit-XXXXXX");
   assert_non_null(mkdtemp(f->dir));

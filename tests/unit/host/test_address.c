@@ -27,7 +27,7 @@ make_tmpdir(void)
   char tmpl[] = "/tmp/cshim-test-address-XXXXXX";
   char *d = mkdtemp(tmpl);
   assert_non_null(d);
-  return xstrdup(d);
+  return cshim_xstrdup(d);
 }
 
 static int
@@ -51,7 +51,7 @@ write_text(const char *dir, const char *name, const char *text)
 {
   char *path;
   FILE *f;
-  xasprintf(&path, "%s/%s", dir, name);
+  cshim_xasprintf(&path, "%s/%s", dir, name);
   f = fopen(path, "w");
   assert_non_null(f);
   fputs(text, f);
@@ -231,7 +231,7 @@ test_address_listen_binds_reuses_live_and_replaces_stale(void **state)
   struct stat st;
   (void)state;
 
-  xasprintf(&sockdir, "%s/a/s", dir);
+  cshim_xasprintf(&sockdir, "%s/a/s", dir);
   address = host_address_socket(sockdir, "/grpc.sock", "ns", "grp", false);
 
   assert_false(host_address_can_connect(address, 50));
@@ -306,8 +306,8 @@ test_address_file_is_written_atomically_without_newline(void **state)
   cshim_error_release(&err);
 
   assert_int_equal(host_address_write_file(dir, "unix:///run/containerd/s/abc", &err), 0);
-  xasprintf(&path, "%s/address", dir);
-  xasprintf(&tmp, "%s/.address", dir);
+  cshim_xasprintf(&path, "%s/address", dir);
+  cshim_xasprintf(&tmp, "%s/.address", dir);
   fd = open(path, O_RDONLY);
   assert_true(fd >= 0);
   n = read(fd, buf, sizeof buf);

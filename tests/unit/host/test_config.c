@@ -131,9 +131,9 @@ test_config_reads_every_key(void **state)
                               "    runtime: /usr/bin/crun\n"
                               "    systemd_cgroup: \"true\"\n");
   const cshim_config_node_t *task;
-  cleanup_free char *p0 = NULL;
-  cleanup_free char *p1 = NULL;
-  cleanup_free char *p2 = NULL;
+  cshim_autofree char *p0 = NULL;
+  cshim_autofree char *p1 = NULL;
+  cshim_autofree char *p2 = NULL;
   cshim_error_t err = NULL;
   const char *runtime = NULL;
   bool b = false;
@@ -214,7 +214,7 @@ static void
 test_config_module_path_joins_plugin_dir(void **state)
 {
   host_config_t *c = parse_ok("plugin_dir: /\nmodules: [a.so]\n");
-  cleanup_free char *p = host_config_module_path(c, 0);
+  cshim_autofree char *p = host_config_module_path(c, 0);
 
   assert_string_equal(p, "/a.so");
   host_config_free(c);
@@ -408,7 +408,7 @@ test_config_shim_name_from_binary(void **state)
   };
 
   for (size_t i = 0; i < CSHIM_N_ELEMENTS(cases); i++) {
-    cleanup_free char *name = host_shim_name_from_binary(cases[i].argv0);
+    cshim_autofree char *name = host_shim_name_from_binary(cases[i].argv0);
 
     if (cases[i].name == NULL) {
       if (name != NULL)
@@ -588,18 +588,19 @@ test_config_resolve_rejects_missing_explicit_path(void **state)
   struct fixture *f = *state;
   host_config_t *c = NULL;
   cshim_error_t err = NULL;
-  cleanup_free char *expected = NULL;
+  cshim_autofree char *expected = NULL;
 
   write_text(f->env_path, "log_level: debug\n");
   write_text(f->etc_path, "log_level: error\n");
-  xasprintf(&expected,
-            "config named by the runtime options (ConfigPath): open config file `%s/missing.yaml`: "
-            "No such file or directory",
-            f->dir);
+  cshim_xasprintf(
+      &expected,
+      "config named by the runtime options (ConfigPath): open config file `%s/missing.yaml`: "
+      "No such file or directory",
+      f->dir);
   {
-    cleanup_free char *missing = NULL;
+    cshim_autofree char *missing = NULL;
 
-    xasprintf(&missing, "%s/missing.yaml", f->dir);
+    cshim_xasprintf(&missing, "%s/missing.yaml", f->dir);
     assert_int_equal(host_config_resolve(missing, f->env_path, "containerd-shim-acme-v2", f->etc,
                                          PLUGIN_DIR, &c, &err),
                      -ENOENT);
@@ -616,14 +617,14 @@ test_config_resolve_rejects_missing_env_path(void **state)
   struct fixture *f = *state;
   host_config_t *c = NULL;
   cshim_error_t err = NULL;
-  cleanup_free char *missing = NULL;
-  cleanup_free char *expected = NULL;
+  cshim_autofree char *missing = NULL;
+  cshim_autofree char *expected = NULL;
 
   write_text(f->etc_path, "log_level: error\n");
-  xasprintf(&missing, "%s/nope.yaml", f->dir);
-  xasprintf(&expected,
-            "config named by CSHIM_CONFIG: open config file `%s`: No such file or directory",
-            missing);
+  cshim_xasprintf(&missing, "%s/nope.yaml", f->dir);
+  cshim_xasprintf(&expected,
+                  "config named by CSHIM_CONFIG: open config file `%s`: No such file or directory",
+                  missing);
   assert_int_equal(
       host_config_resolve(NULL, missing, "containerd-shim-acme-v2", f->etc, PLUGIN_DIR, &c, &err),
       -ENOENT);
@@ -638,11 +639,11 @@ test_config_resolve_reports_bad_etc_file(void **state)
   struct fixture *f = *state;
   host_config_t *c = NULL;
   cshim_error_t err = NULL;
-  cleanup_free char *expected = NULL;
+  cshim_autofree char *expected = NULL;
 
   /* A broken file found at step 3 is an error, never a silent fall-back to the default. */
   write_text(f->etc_path, "version: 1\nruntime: crun\n");
-  xasprintf(&expected, "%s:2:1: unknown key `runtime` " KNOWN_KEYS, f->etc_path);
+  cshim_xasprintf(&expected, "%s:2:1: unknown key `runtime` " KNOWN_KEYS, f->etc_path);
   assert_int_equal(
       host_config_resolve(NULL, NULL, "containerd-shim-acme-v2", f->etc, PLUGIN_DIR, &c, &err),
       -EINVAL);
@@ -657,11 +658,11 @@ test_config_resolve_reports_unreadable_paths(void **state)
   struct fixture *f = *state;
   host_config_t *c = NULL;
   cshim_error_t err = NULL;
-  cleanup_free char *expected = NULL;
+  cshim_autofree char *expected = NULL;
 
   /* acme.yaml is a directory: not "missing", so it does not fall through. */
   assert_int_equal(mkdir(f->etc_path, 0700), 0);
-  xasprintf(&expected, "read config file `%s`: Is a directory", f->etc_path);
+  cshim_xasprintf(&expected, "read config file `%s`: Is a directory", f->etc_path);
   assert_int_equal(
       host_config_resolve(NULL, NULL, "containerd-shim-acme-v2", f->etc, PLUGIN_DIR, &c, &err),
       -EISDIR);
@@ -669,8 +670,8 @@ test_config_resolve_reports_unreadable_paths(void **state)
   cshim_error_release(&err);
 
   free(expected);
-  xasprintf(&expected, "config named by CSHIM_CONFIG: read config file `%s`: Is a directory",
-            f->dir);
+  cshim_xasprintf(&expected, "config named by CSHIM_CONFIG: read config file `%s`: Is a directory",
+                  f->dir);
   assert_int_equal(host_config_resolve(NULL, f->dir, "cshim", f->etc, PLUGIN_DIR, &c, &err),
                    -EISDIR);
   assert_string_equal(err->msg, expected);
@@ -685,13 +686,13 @@ test_config_load_file_reads_and_names_the_file(void **state)
   struct fixture *f = *state;
   host_config_t *c = NULL;
   cshim_error_t err = NULL;
-  cleanup_free char *expected = NULL;
+  cshim_autofree char *expected = NULL;
 
   write_text(f->explicit_path, "modules: [task.so]\nlog_level: nope\n");
-  xasprintf(&expected,
-            "%s:2:12: `log_level` must be one of trace, debug, info, warn, warning, error "
-            "(found `nope`)",
-            f->explicit_path);
+  cshim_xasprintf(&expected,
+                  "%s:2:12: `log_level` must be one of trace, debug, info, warn, warning, error "
+                  "(found `nope`)",
+                  f->explicit_path);
   assert_int_equal(host_config_load_file(f->explicit_path, PLUGIN_DIR, &c, &err), -EINVAL);
   assert_string_equal(err->msg, expected);
   cshim_error_release(&err);

@@ -67,7 +67,7 @@ write_text(const char *dir, const char *name, const char *text)
   char *path;
   FILE *f;
 
-  xasprintf(&path, "%s/%s", dir, name);
+  cshim_xasprintf(&path, "%s/%s", dir, name);
   f = fopen(path, "w");
   assert_non_null(f);
   fputs(text, f);
@@ -88,19 +88,19 @@ struct fixture
 static int
 setup(void **state)
 {
-  struct fixture *f = xmalloc0(sizeof *f);
+  struct fixture *f = cshim_xmalloc0(sizeof *f);
   char tmpl[] = "/tmp/cshim-test-delete-XXXXXX";
   char *p;
 
   assert_non_null(mkdtemp(tmpl));
-  f->root = xstrdup(tmpl);
-  xasprintf(&f->bundle, "%s/bundle", f->root);
-  xasprintf(&f->runtime_root, "%s/runc-root", f->root);
-  xasprintf(&f->rootfs, "%s/rootfs", f->bundle);
-  xasprintf(&p, "%s/out", f->root);
+  f->root = cshim_xstrdup(tmpl);
+  cshim_xasprintf(&f->bundle, "%s/bundle", f->root);
+  cshim_xasprintf(&f->runtime_root, "%s/runc-root", f->root);
+  cshim_xasprintf(&f->rootfs, "%s/rootfs", f->bundle);
+  cshim_xasprintf(&p, "%s/out", f->root);
   f->out_fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
   free(p);
-  xasprintf(&p, "%s/err", f->root);
+  cshim_xasprintf(&p, "%s/err", f->root);
   f->err_fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
   free(p);
   assert_true(f->out_fd >= 0 && f->err_fd >= 0);
@@ -229,7 +229,7 @@ test_delete_reads_pid_runtime_and_unmounts_rootfs(void **state)
   assert_int_equal(mkdir(f->rootfs, 0700), 0);
   write_text(f->bundle, "init.pid", "4242");
   /* The recorded runtime: this test binary, which writes down the arguments it got. */
-  xasprintf(&marker, "%s/args", f->root);
+  cshim_xasprintf(&marker, "%s/args", f->root);
   setenv(FAKE_RUNTIME_ENV, marker, 1);
   {
     char exe[PATH_MAX];
@@ -238,7 +238,7 @@ test_delete_reads_pid_runtime_and_unmounts_rootfs(void **state)
     exe[n] = '\0';
     assert_int_equal(cshim_runc_runtime_write(f->bundle, exe, &err), 0);
   }
-  opts.root = xstrdup("/run/custom-root");
+  opts.root = cshim_xstrdup("/run/custom-root");
   opts.systemd_cgroup = true;
   assert_int_equal(cshim_runc_options_write(f->bundle, &opts, &err), 0);
   cshim_runc_options_clear(&opts);
@@ -258,10 +258,10 @@ test_delete_reads_pid_runtime_and_unmounts_rootfs(void **state)
   assert_true(fd >= 0);
   args = slurp(fd, &len);
   close(fd);
-  xasprintf(&cwd_args,
-            "--root /run/custom-root/cshim-test --log %s/log.json --log-format json "
-            "--systemd-cgroup delete --force demo\n",
-            f->bundle);
+  cshim_xasprintf(&cwd_args,
+                  "--root /run/custom-root/cshim-test --log %s/log.json --log-format json "
+                  "--systemd-cgroup delete --force demo\n",
+                  f->bundle);
   assert_string_equal(args, cwd_args);
 
   if (f->mounted) {
@@ -315,7 +315,7 @@ test_delete_removes_only_a_dead_socket(void **state)
   struct stat st;
 
   assert_int_equal(mkdir(f->bundle, 0700), 0);
-  xasprintf(&sockdir, "%s/s", f->root);
+  cshim_xasprintf(&sockdir, "%s/s", f->root);
   address = host_address_socket(sockdir, "/grpc", "cshim-test", "demo", false);
   assert_int_equal(host_address_listen(address, &fd, &existing, &err), 0);
   assert_int_equal(host_address_write_file(f->bundle, address, &err), 0);

@@ -75,11 +75,11 @@ pack_runc_any(const char *type_url, const char *binary, size_t *len)
   o.binary_name = (char *)binary;
   any.type_url = (char *)type_url;
   any.value.len = containerd__runc__v1__options__get_packed_size(&o);
-  val = xmalloc(any.value.len);
+  val = cshim_xmalloc(any.value.len);
   containerd__runc__v1__options__pack(&o, val);
   any.value.data = val;
   *len = google__protobuf__any__get_packed_size(&any);
-  out = xmalloc(*len);
+  out = cshim_xmalloc(*len);
   google__protobuf__any__pack(&any, out);
   free(val);
   return out;

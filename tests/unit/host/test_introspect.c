@@ -50,7 +50,7 @@ capture_write(void *data, int level, const char *line, size_t len)
 static char *
 dump_fixed_cb(void *data)
 {
-  return xstrdup(data);
+  return cshim_xstrdup(data);
 }
 
 static char *

@@ -24,7 +24,7 @@ static char *
 fixture_path(const char *file)
 {
   char *path;
-  xasprintf(&path, "%s/%s", CSHIM_FIXTURE_PLUGIN_DIR, file);
+  cshim_xasprintf(&path, "%s/%s", CSHIM_FIXTURE_PLUGIN_DIR, file);
   return path;
 }
 
@@ -33,13 +33,13 @@ fixture_path(const char *file)
 static void
 assert_rejected(const char *file, int expected_errno, const char *reason)
 {
-  cleanup_free char *path = fixture_path(file);
-  cleanup_free char *expected = NULL;
+  cshim_autofree char *path = fixture_path(file);
+  cshim_autofree char *expected = NULL;
   host_module_t *module = NULL;
   cshim_error_t err = NULL;
   int ret;
 
-  xasprintf(&expected, "plugin `%s`: %s", path, reason);
+  cshim_xasprintf(&expected, "plugin `%s`: %s", path, reason);
   ret = host_loader_open(path, &module, &err);
   assert_int_equal(ret, -expected_errno);
   assert_null(module);
@@ -52,7 +52,7 @@ assert_rejected(const char *file, int expected_errno, const char *reason)
 static void
 test_loader_opens_good_module(void **state)
 {
-  cleanup_free char *path = fixture_path("fx_task.so");
+  cshim_autofree char *path = fixture_path("fx_task.so");
   host_module_t *module = NULL;
   cshim_error_t err = NULL;
   (void)state;
@@ -76,7 +76,7 @@ test_loader_opens_good_module(void **state)
 static void
 test_loader_accepts_module_without_requires(void **state)
 {
-  cleanup_free char *path = fixture_path("fx_shutdown.so");
+  cshim_autofree char *path = fixture_path("fx_shutdown.so");
   host_module_t *module = NULL;
   cshim_error_t err = NULL;
   (void)state;
@@ -90,7 +90,7 @@ test_loader_accepts_module_without_requires(void **state)
 static void
 test_loader_accepts_requires_all(void **state)
 {
-  cleanup_free char *path = fixture_path("fx_debug.so");
+  cshim_autofree char *path = fixture_path("fx_debug.so");
   host_module_t *module = NULL;
   cshim_error_t err = NULL;
   (void)state;
@@ -142,13 +142,13 @@ test_loader_rejects_missing_file_with_dlerror(void **state)
 static void
 test_loader_rejects_garbage_file_with_dlerror(void **state)
 {
-  cleanup_free char *path = fixture_path("garbage.so");
-  cleanup_free char *prefix = NULL;
+  cshim_autofree char *path = fixture_path("garbage.so");
+  cshim_autofree char *prefix = NULL;
   host_module_t *module = NULL;
   cshim_error_t err = NULL;
   (void)state;
 
-  xasprintf(&prefix, "plugin `%s`: cannot load: ", path);
+  cshim_xasprintf(&prefix, "plugin `%s`: cannot load: ", path);
   assert_int_equal(host_loader_open(path, &module, &err), -ENOEXEC);
   assert_null(module);
   assert_true(strncmp(err->msg, prefix, strlen(prefix)) == 0);

@@ -40,7 +40,7 @@ pack_runc(const char *binary, const char *root, const char *cgroup)
   o.shim_cgroup = (char *)cgroup;
   o.systemd_cgroup = 1;
   b.len = containerd__runc__v1__options__get_packed_size(&o);
-  b.data = xmalloc(b.len);
+  b.data = cshim_xmalloc(b.len);
   containerd__runc__v1__options__pack(&o, b.data);
   return b;
 }
@@ -54,7 +54,7 @@ pack_runtimeoptions(const char *config_path)
   o.type_url = (char *)"io.containerd.cshim.v1.Whatever";
   o.config_path = (char *)config_path;
   b.len = runtimeoptions__v1__options__get_packed_size(&o);
-  b.data = xmalloc(b.len);
+  b.data = cshim_xmalloc(b.len);
   runtimeoptions__v1__options__pack(&o, b.data);
   return b;
 }
@@ -70,7 +70,7 @@ pack_any(const char *type_url, struct bytes value)
   a.value.data = value.data;
   a.value.len = value.len;
   b.len = google__protobuf__any__get_packed_size(&a);
-  b.data = xmalloc(b.len);
+  b.data = cshim_xmalloc(b.len);
   google__protobuf__any__pack(&a, b.data);
   free(value.data);
   return b;
@@ -108,7 +108,7 @@ pack_bootstrap(const char *id, const char *ns, const char *socket_dir, const cha
     p.extensions = exts;
   }
   b.len = containerd__runtime__bootstrap__v1__bootstrap_params__get_packed_size(&p);
-  b.data = xmalloc(b.len);
+  b.data = cshim_xmalloc(b.len);
   containerd__runtime__bootstrap__v1__bootstrap_params__pack(&p, b.data);
   free(value.data);
   return b;
@@ -132,7 +132,7 @@ test_options_empty_input_means_no_options(void **state)
 static void
 test_options_any_with_empty_type_url_means_no_options(void **state)
 {
-  struct bytes b = pack_any("", (struct bytes){xmemdup("x", 1), 1});
+  struct bytes b = pack_any("", (struct bytes){cshim_xmemdup("x", 1), 1});
   host_start_options_t o;
   cshim_error_t err = NULL;
   (void)state;
@@ -155,7 +155,7 @@ test_options_runc_any_bare_and_prefixed(void **state)
   for (size_t i = 0; i < CSHIM_N_ELEMENTS(urls); i++) {
     struct bytes value = pack_runc("crun", "/run/crun", "/cshim/shim");
     size_t value_len = value.len;
-    uint8_t *value_copy = xmemdup(value.data, value.len);
+    uint8_t *value_copy = cshim_xmemdup(value.data, value.len);
     struct bytes b = pack_any(urls[i], value);
     host_start_options_t o;
     cshim_error_t err = NULL;
@@ -203,9 +203,9 @@ test_options_runtimeoptions_selects_config_path(void **state)
 static void
 test_options_unknown_type_is_kept_raw(void **state)
 {
-  struct bytes v = {xmemdup("\x0a\x03"
-                            "abc",
-                            5),
+  struct bytes v = {cshim_xmemdup("\x0a\x03"
+                                  "abc",
+                                  5),
                     5};
   struct bytes b = pack_any("acme.v1.Options", v);
   host_start_options_t o;
@@ -228,10 +228,11 @@ static void
 test_options_malformed_input_fails(void **state)
 {
   static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0x07};
-  struct bytes bad_runc = pack_any("containerd.runc.v1.Options", (struct bytes){xmemdup("\x32\x09"
-                                                                                        "ab",
-                                                                                        4),
-                                                                                4});
+  struct bytes bad_runc =
+      pack_any("containerd.runc.v1.Options", (struct bytes){cshim_xmemdup("\x32\x09"
+                                                                          "ab",
+                                                                          4),
+                                                            4});
   host_start_options_t o;
   cshim_error_t err = NULL;
   (void)state;

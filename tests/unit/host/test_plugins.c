@@ -47,7 +47,7 @@ journal_write_cb(void *data, int level, const char *line, size_t len)
 
   assert_true(j->n < MAX_LINES);
   j->levels[j->n] = level;
-  j->lines[j->n++] = xstrndup(line, len);
+  j->lines[j->n++] = cshim_xstrndup(line, len);
 }
 
 static const cshim_logger_t journal_log = {
@@ -81,7 +81,7 @@ fixture_events(char **out, size_t max)
     start += strlen(marker);
     for (end = start; *end && !(*end == '"' && end[-1] != '\\'); end++)
       ;
-    out[n++] = xstrndup(start, (size_t)(end - start));
+    out[n++] = cshim_xstrndup(start, (size_t)(end - start));
   }
   return n;
 }
@@ -185,7 +185,7 @@ paths_set(struct paths *paths, const char *const *files, size_t n)
   assert_true(n <= 32);
   paths->n = n;
   for (size_t i = 0; i < n; i++)
-    xasprintf(&paths->p[i], "%s/%s", CSHIM_FIXTURE_PLUGIN_DIR, files[i]);
+    cshim_xasprintf(&paths->p[i], "%s/%s", CSHIM_FIXTURE_PLUGIN_DIR, files[i]);
 }
 
 static void

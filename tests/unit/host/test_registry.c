@@ -37,7 +37,7 @@ static void
 assert_order(const host_registry_entry_t *entries, size_t n, const bool *disabled,
              const char *const *expected_uris, size_t n_expected)
 {
-  cleanup_free size_t *order = xmalloc((n + 1) * sizeof(*order));
+  cshim_autofree size_t *order = cshim_xmalloc((n + 1) * sizeof(*order));
   cshim_error_t err = NULL;
   size_t n_order = 12345;
   int ret;

@@ -93,7 +93,7 @@ read_text(const char *dir, const char *name)
   size_t len = 0;
   cshim_error_t err = NULL;
 
-  xasprintf(&path, "%s/%s", dir, name);
+  cshim_xasprintf(&path, "%s/%s", dir, name);
   if (host_options_read_file(path, &text, &len, &err) < 0)
     cshim_error_release(&err);
   free(path);
@@ -119,7 +119,7 @@ write_text(const char *dir, const char *name, const char *text)
   char *path;
   FILE *f;
 
-  xasprintf(&path, "%s/%s", dir, name);
+  cshim_xasprintf(&path, "%s/%s", dir, name);
   f = fopen(path, "w");
   assert_non_null(f);
   fputs(text, f);
@@ -141,15 +141,15 @@ struct fixture
 static int
 setup(void **state)
 {
-  struct fixture *f = xmalloc0(sizeof *f);
+  struct fixture *f = cshim_xmalloc0(sizeof *f);
   char tmpl[] = "/tmp/cshim-test-start-XXXXXX";
   ssize_t n;
 
   assert_non_null(mkdtemp(tmpl));
-  f->root = xstrdup(tmpl);
-  xasprintf(&f->bundle, "%s/bundle", f->root);
-  xasprintf(&f->bundle2, "%s/bundle2", f->root);
-  xasprintf(&f->sockdir, "%s/s", f->root);
+  f->root = cshim_xstrdup(tmpl);
+  cshim_xasprintf(&f->bundle, "%s/bundle", f->root);
+  cshim_xasprintf(&f->bundle2, "%s/bundle2", f->root);
+  cshim_xasprintf(&f->sockdir, "%s/s", f->root);
   assert_int_equal(mkdir(f->bundle, 0700), 0);
   assert_int_equal(mkdir(f->bundle2, 0700), 0);
   n = readlink("/proc/self/exe", f->exe, sizeof f->exe - 1);
@@ -279,14 +279,15 @@ test_start_spawns_daemon_and_prints_address(void **state)
   assert_string_equal(cfg, HOST_CONFIG_EMBEDDED);
 
   report = wait_report(f->bundle);
-  xasprintf(&expect_args,
-            "-namespace cshim-ns -id task1 -address /run/containerd/containerd.sock -debug\n");
+  cshim_xasprintf(
+      &expect_args,
+      "-namespace cshim-ns -id task1 -address /run/containerd/containerd.sock -debug\n");
   assert_memory_equal(report, expect_args, strlen(expect_args));
   assert_non_null(strstr(report, "listening=1\n"));
   assert_non_null(strstr(report, "session_leader=1\n"));
   assert_non_null(strstr(report, "stdin_null=1\n"));
   assert_non_null(strstr(report, "fd4_closed=1\n"));
-  xasprintf(&expect_cwd, "cwd=%s\n", f->bundle);
+  cshim_xasprintf(&expect_cwd, "cwd=%s\n", f->bundle);
   assert_non_null(strstr(report, expect_cwd));
 
   want_oom = oom_score_adj(getppid()) + 1;
@@ -357,7 +358,7 @@ pack_bootstrap_runtimeoptions(const char *id, const char *ns, const char *socket
 
   ro.config_path = (char *)config_path;
   any.value.len = runtimeoptions__v1__options__get_packed_size(&ro);
-  ro_buf = xmalloc(any.value.len);
+  ro_buf = cshim_xmalloc(any.value.len);
   runtimeoptions__v1__options__pack(&ro, ro_buf);
   any.value.data = ro_buf;
   any.type_url = (char *)"type.googleapis.com/runtimeoptions.v1.Options";
@@ -371,7 +372,7 @@ pack_bootstrap_runtimeoptions(const char *id, const char *ns, const char *socket
   bp.n_extensions = 1;
   bp.extensions = exts;
   *len = containerd__runtime__bootstrap__v1__bootstrap_params__get_packed_size(&bp);
-  out = xmalloc(*len);
+  out = cshim_xmalloc(*len);
   containerd__runtime__bootstrap__v1__bootstrap_params__pack(&bp, out);
   free(ro_buf);
   return out;
@@ -388,8 +389,8 @@ test_start_takes_socket_dir_and_config_from_bootstrap(void **state)
   size_t in_len;
   pid_t d = 0;
 
-  xasprintf(&sockdir, "%s/boot-s", f->root);
-  xasprintf(&yaml, "%s/acme.yaml", f->root);
+  cshim_xasprintf(&sockdir, "%s/boot-s", f->root);
+  cshim_xasprintf(&yaml, "%s/acme.yaml", f->root);
   write_text(f->root, "acme.yaml", "version: 1\nmodules: [task.so]\n");
   in = pack_bootstrap_runtimeoptions("task1", "cshim-ns", sockdir, yaml, &in_len);
 
@@ -423,7 +424,7 @@ test_start_fails_cleanly_when_config_is_bad(void **state)
   pid_t d = 0;
   struct stat st;
 
-  xasprintf(&missing, "%s/missing.yaml", f->root);
+  cshim_xasprintf(&missing, "%s/missing.yaml", f->root);
   in = pack_bootstrap_runtimeoptions("task1", "cshim-ns", f->sockdir, missing, &in_len);
   assert_int_equal(run_start(f, &fl, f->bundle, NULL, NULL, in, in_len, &out, &d, &err), -ENOENT);
   assert_non_null(strstr(err->msg, "missing.yaml"));
@@ -455,15 +456,15 @@ test_start_kills_daemon_and_removes_socket_on_late_failure(void **state)
   struct stat st;
 
   /* a shim_cgroup that does not exist: the daemon is spawned, then joining fails */
-  xasprintf(&cgroup, "/cshim-test-absent-%d", (int)getpid());
+  cshim_xasprintf(&cgroup, "/cshim-test-absent-%d", (int)getpid());
   ro.shim_cgroup = cgroup;
   any.type_url = (char *)"containerd.runc.v1.Options";
   any.value.len = containerd__runc__v1__options__get_packed_size(&ro);
-  val = xmalloc(any.value.len);
+  val = cshim_xmalloc(any.value.len);
   containerd__runc__v1__options__pack(&ro, val);
   any.value.data = val;
   in_len = google__protobuf__any__get_packed_size(&any);
-  in = xmalloc(in_len);
+  in = cshim_xmalloc(in_len);
   google__protobuf__any__pack(&any, in);
 
   assert_int_equal(run_start(f, &fl, f->bundle, f->sockdir, NULL, in, in_len, &out, &d, &err) < 0,

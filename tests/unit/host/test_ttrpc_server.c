@@ -159,13 +159,13 @@ sleep_handler(cshim_ttrpc_call_t *call, const ProtobufCMessage *request, void *d
   const Cshim__Fixture__V1__SleepRequest *req = (const Cshim__Fixture__V1__SleepRequest *)request;
   struct env *env = data;
   const char *ns = cshim_ttrpc_call_metadata(call, CSHIM_TTRPC_NAMESPACE_KEY);
-  struct sleeper *s = xmalloc0(sizeof(*s));
+  struct sleeper *s = cshim_xmalloc0(sizeof(*s));
 
   env->n_handled++;
   s->env = env;
   s->call = call;
-  s->text = xstrdup(req->text);
-  s->ns = xstrdup(ns ? ns : "");
+  s->text = cshim_xstrdup(req->text);
+  s->ns = cshim_xstrdup(ns ? ns : "");
   uv_timer_init(&env->loop, &s->timer);
   uv_timer_start(&s->timer, sleeper_timer_cb, req->delay_ms, 0);
   s->next = env->sleepers;
@@ -202,7 +202,7 @@ big_handler(cshim_ttrpc_call_t *call, const ProtobufCMessage *request, void *dat
 {
   const Cshim__Fixture__V1__BigRequest *req = (const Cshim__Fixture__V1__BigRequest *)request;
   Cshim__Fixture__V1__BigResponse resp = CSHIM__FIXTURE__V1__BIG_RESPONSE__INIT;
-  cleanup_free uint8_t *buf = NULL;
+  cshim_autofree uint8_t *buf = NULL;
   struct env *env = data;
   uint32_t i;
 
@@ -211,7 +211,7 @@ big_handler(cshim_ttrpc_call_t *call, const ProtobufCMessage *request, void *dat
     cshim_ttrpc_call_fail(call, CSHIM_GRPC_INVALID_ARGUMENT, "too big even for this test");
     return;
   }
-  buf = xmalloc(req->size ? req->size : 1);
+  buf = cshim_xmalloc(req->size ? req->size : 1);
   for (i = 0; i < req->size; i++)
     buf[i] = (uint8_t)(i % 251);
   resp.data.data = buf;
@@ -318,7 +318,7 @@ log_write_cb(void *data, int level, const char *line, size_t len)
 static int
 setup(void **state)
 {
-  struct env *env = xmalloc0(sizeof(*env));
+  struct env *env = cshim_xmalloc0(sizeof(*env));
   cshim_error_t err = NULL;
 
   assert_int_equal(uv_loop_init(&env->loop), 0);
@@ -460,8 +460,8 @@ client_call_md(struct client *c, uint32_t id, const char *service, const char *m
   Ttrpc__KeyValue kvs[8];
   Ttrpc__KeyValue *kvp[8];
   cshim_frame_header_t h = {.stream_id = id, .type = CSHIM_FRAME_REQUEST};
-  cleanup_free uint8_t *body = NULL;
-  cleanup_free uint8_t *frame = NULL;
+  cshim_autofree uint8_t *body = NULL;
+  cshim_autofree uint8_t *frame = NULL;
   cshim_error_t err = NULL;
   size_t len = 0;
 
@@ -469,7 +469,7 @@ client_call_md(struct client *c, uint32_t id, const char *service, const char *m
   req.method = (char *)method;
   if (payload) {
     req.payload.len = protobuf_c_message_get_packed_size(payload);
-    body = xmalloc(req.payload.len + 1);
+    body = cshim_xmalloc(req.payload.len + 1);
     protobuf_c_message_pack(payload, body);
     req.payload.data = body;
   }
@@ -752,7 +752,7 @@ test_ttrpc_server_answers_undecodable_payload_internal(void **state)
   Ttrpc__Request req = TTRPC__REQUEST__INIT;
   uint8_t bad[] = {0x0a, 0x05, 'a', 'b'};
   cshim_frame_header_t h = {.stream_id = 1, .type = CSHIM_FRAME_REQUEST};
-  cleanup_free uint8_t *frame = NULL;
+  cshim_autofree uint8_t *frame = NULL;
   cshim_error_t err = NULL;
   size_t len;
   struct client c;
@@ -774,7 +774,7 @@ test_ttrpc_server_oversized_request_gets_resource_exhausted_and_connection_survi
 {
   struct env *env = *state;
   const uint32_t big = CSHIM_FRAME_MAX_DATA + 1;
-  cleanup_free uint8_t *junk = xmalloc0(big);
+  cshim_autofree uint8_t *junk = cshim_xmalloc0(big);
   struct client c;
 
   client_open(env, &c);
@@ -796,9 +796,9 @@ test_ttrpc_server_accepts_a_request_of_exactly_4_mib(void **state)
   Cshim__Fixture__V1__EchoResponse *resp;
   Ttrpc__Request req = TTRPC__REQUEST__INIT;
   cshim_frame_header_t h = {.stream_id = 1, .type = CSHIM_FRAME_REQUEST};
-  cleanup_free char *text = xmalloc(CSHIM_FRAME_MAX_DATA + 1);
-  cleanup_free uint8_t *payload = xmalloc(CSHIM_FRAME_MAX_DATA);
-  cleanup_free uint8_t *frame = NULL;
+  cshim_autofree char *text = cshim_xmalloc(CSHIM_FRAME_MAX_DATA + 1);
+  cshim_autofree uint8_t *payload = cshim_xmalloc(CSHIM_FRAME_MAX_DATA);
+  cshim_autofree uint8_t *frame = NULL;
   cshim_error_t err = NULL;
   size_t text_len = CSHIM_FRAME_MAX_DATA - 64;
   size_t size, len;
@@ -988,7 +988,7 @@ test_ttrpc_server_runs_interceptors_before_in_order_and_after_in_reverse(void **
     Ttrpc__Request req = TTRPC__REQUEST__INIT;
     uint8_t bad[] = {0x0a, 0x05};
     cshim_frame_header_t h = {.stream_id = 3, .type = CSHIM_FRAME_REQUEST};
-    cleanup_free uint8_t *frame = NULL;
+    cshim_autofree uint8_t *frame = NULL;
     cshim_error_t err = NULL;
     size_t len;
 
@@ -1138,7 +1138,7 @@ test_ttrpc_server_survives_mutated_requests(void **state)
     uint32_t id = next_random(&seed) % 8 ? 2u * (uint32_t)round + 1
                                          : next_random(&seed) % (2u * (uint32_t)round + 2);
     cshim_frame_header_t h = {.stream_id = id, .type = CSHIM_FRAME_REQUEST};
-    cleanup_free uint8_t *frame = NULL;
+    cshim_autofree uint8_t *frame = NULL;
     cshim_error_t err = NULL;
     size_t len, n_flips;
 
@@ -1205,9 +1205,9 @@ test_ttrpc_server_handler_may_close_the_server_mid_batch(void **state)
     cshim_frame_header_t ha = {.stream_id = 1, .type = CSHIM_FRAME_REQUEST};
     cshim_frame_header_t hb = {.stream_id = 3, .type = CSHIM_FRAME_REQUEST};
     uint8_t pa[64];
-    cleanup_free uint8_t *fa = NULL;
-    cleanup_free uint8_t *fb = NULL;
-    cleanup_free uint8_t *both = NULL;
+    cshim_autofree uint8_t *fa = NULL;
+    cshim_autofree uint8_t *fb = NULL;
+    cshim_autofree uint8_t *both = NULL;
     cshim_error_t err = NULL;
     size_t la, lb;
 
@@ -1219,7 +1219,7 @@ test_ttrpc_server_handler_may_close_the_server_mid_batch(void **state)
     rb.payload = ra.payload;
     assert_int_equal(cshim_frame_pack(&ha, &ra.base, CSHIM_FRAME_MAX_DATA, &fa, &la, &err), 0);
     assert_int_equal(cshim_frame_pack(&hb, &rb.base, CSHIM_FRAME_MAX_DATA, &fb, &lb, &err), 0);
-    both = xmalloc(la + lb);
+    both = cshim_xmalloc(la + lb);
     memcpy(both, fa, la);
     memcpy(both + la, fb, lb);
     client_send(&c, both, la + lb);
@@ -1367,7 +1367,7 @@ test_ttrpc_server_close_ends_live_connections(void **state)
 static void
 test_ttrpc_server_close_with_nothing_open_still_calls_back_from_the_loop(void **state)
 {
-  struct env *env = xmalloc0(sizeof(*env));
+  struct env *env = cshim_xmalloc0(sizeof(*env));
   host_ttrpc_server_t *srv = NULL;
   cshim_error_t err = NULL;
 

@@ -139,7 +139,7 @@ mock_get_by_type(const cshim_init_ctx_t *ctx, const char *type, cshim_plugin_ref
 
   if (!type_required(h, type))
     return cshim_error_make(err, EPERM, "plugin `%s` did not require type `%s`", ctx->uri, type);
-  *out = xmalloc0(MOCK_MAX * sizeof **out);
+  *out = cshim_xmalloc0(MOCK_MAX * sizeof **out);
   for (size_t i = 0; i < h->n_instances; i++)
     if (strcmp(h->instances[i].type, type) == 0) {
       (*out)[n].type = h->instances[i].type;
@@ -165,9 +165,9 @@ mock_log_write(void *data, int level, const char *line, size_t len)
     fwrite(line, 1, len, stderr);
   while (len > 0 && line[len - 1] == '\n')
     len--;
-  h->lines = xrealloc(h->lines, (h->n_lines + 1) * sizeof *h->lines);
+  h->lines = cshim_xrealloc(h->lines, (h->n_lines + 1) * sizeof *h->lines);
   h->lines[h->n_lines].level = level;
-  h->lines[h->n_lines].line = xstrndup(line, len);
+  h->lines[h->n_lines].line = cshim_xstrndup(line, len);
   h->n_lines++;
 }
 
@@ -396,7 +396,7 @@ events_reply(mock_events_conn_t *c, uint32_t stream_id, int code, const char *me
   status.message = (char *)(message ? message : "");
   resp.status = &status;
   assert_int_equal(cshim_frame_pack(&hdr, &resp.base, CSHIM_FRAME_MAX_DATA, &frame, &len, NULL), 0);
-  w = xmalloc0(sizeof *w);
+  w = cshim_xmalloc0(sizeof *w);
   w->data = frame;
   b = uv_buf_init((char *)frame, (unsigned)len);
   assert_int_equal(uv_write(w, (uv_stream_t *)&c->pipe, &b, 1, events_write_cb), 0);
@@ -430,12 +430,12 @@ events_request(mock_events_conn_t *c, const cshim_frame_t *f)
     return;
   }
 
-  s->received = xrealloc(s->received, (s->n_received + 1) * sizeof *s->received);
+  s->received = cshim_xrealloc(s->received, (s->n_received + 1) * sizeof *s->received);
   fw = &s->received[s->n_received++];
   memset(fw, 0, sizeof *fw);
   fw->stream_id = f->header.stream_id;
   fw->timeout_nano = req->timeout_nano;
-  fw->namespace_md = xstrdup(request_metadata(req, CSHIM_TTRPC_NAMESPACE_KEY));
+  fw->namespace_md = cshim_xstrdup(request_metadata(req, CSHIM_TTRPC_NAMESPACE_KEY));
   fw->req = containerd__services__events__ttrpc__v1__forward_request__unpack(NULL, req->payload.len,
                                                                              req->payload.data);
   fw->answered_code = -1;
@@ -461,7 +461,7 @@ events_request(mock_events_conn_t *c, const cshim_frame_t *f)
 static void
 events_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-  buf->base = xmalloc(suggested);
+  buf->base = cshim_xmalloc(suggested);
   buf->len = suggested;
 }
 
@@ -498,7 +498,7 @@ events_connection_cb(uv_stream_t *listener, int status)
   for (slot = 0; slot < MOCK_MAX && s->conns[slot]; slot++)
     ;
   assert_true(slot < MOCK_MAX);
-  c = xmalloc0(sizeof *c);
+  c = cshim_xmalloc0(sizeof *c);
   c->srv = s;
   c->open = true;
   cshim_frame_reader_init(&c->reader, 0);

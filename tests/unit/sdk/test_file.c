@@ -26,7 +26,7 @@ struct fixture
 static int
 setup(void **state)
 {
-  struct fixture *f = xmalloc0(sizeof *f);
+  struct fixture *f = cshim_xmalloc0(sizeof *f);
   strcpy(f->dir, "/tmp/cshim-test-file-XXXXXX");
   assert_non_null(mkdtemp(f->dir));
   *state = f;
@@ -37,10 +37,10 @@ static int
 teardown(void **state)
 {
   struct fixture *f = *state;
-  cleanup_free char *a = NULL, *b = NULL, *t = NULL;
-  xasprintf(&a, "%s/a", f->dir);
-  xasprintf(&b, "%s/big", f->dir);
-  xasprintf(&t, "%s/.a.tmp", f->dir);
+  cshim_autofree char *a = NULL, *b = NULL, *t = NULL;
+  cshim_xasprintf(&a, "%s/a", f->dir);
+  cshim_xasprintf(&b, "%s/big", f->dir);
+  cshim_xasprintf(&t, "%s/.a.tmp", f->dir);
   unlink(a);
   unlink(b);
   unlink(t);
@@ -53,14 +53,14 @@ static void
 test_write_then_read_round_trips(void **state)
 {
   struct fixture *f = *state;
-  cleanup_free char *path = NULL, *tmp = NULL;
+  cshim_autofree char *path = NULL, *tmp = NULL;
   char *text = NULL;
   cshim_error_t err = NULL;
   struct stat st;
   size_t len = 0;
 
-  xasprintf(&path, "%s/a", f->dir);
-  xasprintf(&tmp, "%s/.a.tmp", f->dir);
+  cshim_xasprintf(&path, "%s/a", f->dir);
+  cshim_xasprintf(&tmp, "%s/.a.tmp", f->dir);
   assert_int_equal(cshim_file_write_atomic(path, "first", 5, 0600, &err), 0);
   assert_int_equal(cshim_file_write_atomic(path, "hello\n", 6, 0600, &err), 0);
   assert_null(err);
@@ -78,15 +78,15 @@ static void
 test_read_missing_is_enoent(void **state)
 {
   struct fixture *f = *state;
-  cleanup_free char *path = NULL, *want = NULL;
+  cshim_autofree char *path = NULL, *want = NULL;
   char *text = (char *)"x";
   cshim_error_t err = NULL;
 
-  xasprintf(&path, "%s/missing", f->dir);
+  cshim_xasprintf(&path, "%s/missing", f->dir);
   assert_int_equal(cshim_file_read_small(path, 64, &text, NULL, &err), -ENOENT);
   assert_null(text);
   assert_non_null(err);
-  xasprintf(&want, "open `%s`", path);
+  cshim_xasprintf(&want, "open `%s`", path);
   assert_memory_equal(err->msg, want, strlen(want));
   cshim_error_release(&err);
 }
@@ -95,14 +95,14 @@ static void
 test_read_larger_than_max_is_efbig(void **state)
 {
   struct fixture *f = *state;
-  cleanup_free char *path = NULL, *want = NULL;
+  cshim_autofree char *path = NULL, *want = NULL;
   char big[10000];
   char *text = NULL;
   cshim_error_t err = NULL;
   size_t len = 0;
 
   memset(big, 'x', sizeof big);
-  xasprintf(&path, "%s/big", f->dir);
+  cshim_xasprintf(&path, "%s/big", f->dir);
   assert_int_equal(cshim_file_write_atomic(path, big, sizeof big, 0644, &err), 0);
   /* exactly max bytes: read whole, across buffer growth */
   assert_int_equal(cshim_file_read_small(path, sizeof big, &text, &len, &err), 0);
@@ -112,7 +112,7 @@ test_read_larger_than_max_is_efbig(void **state)
   text = NULL;
   assert_int_equal(cshim_file_read_small(path, sizeof big - 1, &text, &len, &err), -EFBIG);
   assert_null(text);
-  xasprintf(&want, "read `%s`: larger than %zu bytes", path, sizeof big - 1);
+  cshim_xasprintf(&want, "read `%s`: larger than %zu bytes", path, sizeof big - 1);
   assert_string_equal(err->msg, want);
   cshim_error_release(&err);
 }
@@ -121,12 +121,12 @@ static void
 test_write_into_missing_dir_fails_and_names_the_temp_file(void **state)
 {
   struct fixture *f = *state;
-  cleanup_free char *path = NULL, *want = NULL;
+  cshim_autofree char *path = NULL, *want = NULL;
   cshim_error_t err = NULL;
 
-  xasprintf(&path, "%s/nodir/a", f->dir);
+  cshim_xasprintf(&path, "%s/nodir/a", f->dir);
   assert_int_equal(cshim_file_write_atomic(path, "x", 1, 0644, &err), -ENOENT);
-  xasprintf(&want, "create `%s/nodir/.a.tmp`", f->dir);
+  cshim_xasprintf(&want, "create `%s/nodir/.a.tmp`", f->dir);
   assert_memory_equal(err->msg, want, strlen(want));
   cshim_error_release(&err);
 }

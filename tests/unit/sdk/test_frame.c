@@ -25,7 +25,7 @@ struct bytes
 static void
 append(struct bytes *b, const void *data, size_t len)
 {
-  b->p = xrealloc(b->p, b->len + len + 1);
+  b->p = cshim_xrealloc(b->p, b->len + len + 1);
   if (len)
     memcpy(b->p + b->len, data, len);
   b->len += len;
@@ -189,7 +189,7 @@ static void
 test_frame_reader_discards_oversized_frame_and_stays_in_sync(void **state)
 {
   const uint32_t big = CSHIM_FRAME_MAX_DATA + 1;
-  uint8_t *junk = xmalloc0(big);
+  uint8_t *junk = cshim_xmalloc0(big);
   struct bytes b = {0};
   cshim_frame_reader_t r;
   const size_t chunk = 65536;
@@ -235,7 +235,7 @@ test_frame_reader_discards_oversized_frame_and_stays_in_sync(void **state)
 static void
 test_frame_reader_accepts_exactly_the_maximum(void **state)
 {
-  uint8_t *data = xmalloc(CSHIM_FRAME_MAX_DATA);
+  uint8_t *data = cshim_xmalloc(CSHIM_FRAME_MAX_DATA);
   struct bytes b = {0};
   cshim_frame_reader_t r;
   const uint8_t *p;
@@ -308,7 +308,7 @@ test_frame_pack_writes_header_and_message(void **state)
   cshim_frame_header_t h = {.length = 999, .stream_id = 5, .type = CSHIM_FRAME_RESPONSE};
   cshim_frame_header_t back;
   cshim_error_t err = NULL;
-  cleanup_free uint8_t *buf = NULL;
+  cshim_autofree uint8_t *buf = NULL;
   Ttrpc__KeyValue *decoded;
   size_t len = 0;
 
@@ -336,7 +336,7 @@ test_frame_pack_of_null_is_an_empty_frame(void **state)
                             .flags = CSHIM_FRAME_FLAG_REMOTE_CLOSED | CSHIM_FRAME_FLAG_NO_DATA};
   const uint8_t expected[] = {0, 0, 0, 0, 0, 0, 0, 1, 3, 5};
   cshim_error_t err = NULL;
-  cleanup_free uint8_t *buf = NULL;
+  cshim_autofree uint8_t *buf = NULL;
   size_t len = 0;
 
   assert_int_equal(cshim_frame_pack(&h, NULL, CSHIM_FRAME_MAX_DATA, &buf, &len, &err), 0);
@@ -355,7 +355,7 @@ test_frame_pack_refuses_more_than_the_limit(void **state)
 
   /* Field 2 tag (1 byte) + length varint (4 bytes) + 4 MiB - 4 = 4 MiB + 1. */
   resp.payload.len = CSHIM_FRAME_MAX_DATA - 4;
-  resp.payload.data = xmalloc0(resp.payload.len);
+  resp.payload.data = cshim_xmalloc0(resp.payload.len);
   assert_int_equal(cshim_frame_pack(&h, &resp.base, CSHIM_FRAME_MAX_DATA, &buf, &len, &err),
                    -EMSGSIZE);
   assert_null(buf);

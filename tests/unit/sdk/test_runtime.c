@@ -63,9 +63,9 @@ result_cb(void *data, cshim_runtime_result_t *result)
   struct rec *r = data;
   r->calls++;
   r->wait_status = result->wait_status;
-  r->error = steal_pointer(&result->error);
+  r->error = cshim_steal_pointer(&result->error);
   free(r->out);
-  r->out = xstrndup(result->out, result->out_len);
+  r->out = cshim_xstrndup(result->out, result->out_len);
 }
 
 static void
@@ -121,11 +121,11 @@ read_file(const char *path)
   char *buf;
   if (fd < 0)
     return NULL;
-  buf = xmalloc(cap);
+  buf = cshim_xmalloc(cap);
   for (;;) {
     ssize_t n;
     if (len + 1 >= cap)
-      buf = xrealloc(buf, cap *= 2);
+      buf = cshim_xrealloc(buf, cap *= 2);
     n = read(fd, buf + len, cap - len - 1);
     if (n <= 0)
       break;
@@ -168,7 +168,7 @@ static const char *const fake_env[] = {"FAKE_RUNTIME_MODE", "FAKE_RUNTIME_ARGV_F
 static int
 setup(void **state)
 {
-  struct fixture *f = xmalloc0(sizeof *f);
+  struct fixture *f = cshim_xmalloc0(sizeof *f);
   cshim_error_t err = NULL;
   assert_int_equal(uv_loop_init(&f->loop), 0);
   assert_int_equal(host_reaper_new(&f->loop, NULL, &f->reaper, &err), 0);
@@ -212,7 +212,7 @@ static char *
 path_in(struct fixture *f, const char *name)
 {
   char *p;
-  xasprintf(&p, "%s/%s", f->dir, name);
+  cshim_xasprintf(&p, "%s/%s", f->dir, name);
   return p;
 }
 
@@ -257,7 +257,7 @@ static void
 test_runtime_builds_go_runc_argv(void **state)
 {
   struct fixture *f = *state;
-  cleanup_free char *argv_file = path_in(f, "argv");
+  cshim_autofree char *argv_file = path_in(f, "argv");
   cshim_runtime_config_t full_cfg = {.loop = &f->loop,
                                      .reaper = host_reaper_api(f->reaper),
                                      .binary = FAKE_RUNTIME,
@@ -403,7 +403,7 @@ static void
 test_runtime_error_comes_from_the_last_log_error(void **state)
 {
   struct fixture *f = *state;
-  cleanup_free char *log = path_in(f, "log.json");
+  cshim_autofree char *log = path_in(f, "log.json");
   cshim_runtime_create_opts_t o = {.bundle = "/b", .log_path = log, .io = {-1, -1, -1}};
   cshim_error_t err = NULL;
   struct rec r = {0};
@@ -443,7 +443,7 @@ static void
 test_runtime_error_falls_back_to_stderr(void **state)
 {
   struct fixture *f = *state;
-  cleanup_free char *log = path_in(f, "log.json");
+  cshim_autofree char *log = path_in(f, "log.json");
   cshim_error_t err = NULL;
   struct rec r = {0};
 
@@ -517,7 +517,7 @@ static void
 test_runtime_timeout_kills_the_runtime(void **state)
 {
   struct fixture *f = *state;
-  cleanup_free char *pid_file = path_in(f, "pids");
+  cshim_autofree char *pid_file = path_in(f, "pids");
   cshim_error_t err = NULL;
   struct rec r = {0};
   uint64_t start = cshim_now_ns();
@@ -542,7 +542,7 @@ static void
 test_runtime_free_kills_running_commands_without_calling_back(void **state)
 {
   struct fixture *f = *state;
-  cleanup_free char *pid_file = path_in(f, "pids");
+  cshim_autofree char *pid_file = path_in(f, "pids");
   cshim_error_t err = NULL;
   struct rec r1 = {0}, r2 = {0};
   pid_t pid1, pid2;
@@ -583,7 +583,7 @@ static void
 test_runtime_callback_may_free_the_runtime(void **state)
 {
   struct fixture *f = *state;
-  cleanup_free char *pid_file = path_in(f, "pids");
+  cshim_autofree char *pid_file = path_in(f, "pids");
   cshim_runtime_t *rt = fake_runtime(f, NULL, 0);
   struct free_in_cb x = {.rt = rt};
   cshim_error_t err = NULL;
@@ -608,7 +608,7 @@ static void
 test_runtime_does_not_wait_for_a_grandchild_holding_its_output(void **state)
 {
   struct fixture *f = *state;
-  cleanup_free char *pid_file = path_in(f, "pids");
+  cshim_autofree char *pid_file = path_in(f, "pids");
   cshim_error_t err = NULL;
   struct rec r = {0};
   uint64_t start = cshim_now_ns();
@@ -798,7 +798,7 @@ static void
 test_read_pid_file_accepts_decimal_with_or_without_newline(void **state)
 {
   struct fixture *f = *state;
-  cleanup_free char *path = path_in(f, "init.pid");
+  cshim_autofree char *path = path_in(f, "init.pid");
   cshim_error_t err = NULL;
   pid_t pid = 0;
 

@@ -110,7 +110,7 @@ struct fixture
 static int
 setup(void **state)
 {
-  struct fixture *f = xmalloc0(sizeof *f);
+  struct fixture *f = cshim_xmalloc0(sizeof *f);
   cshim_error_t err = NULL;
   assert_int_equal(uv_loop_init(&f->loop), 0);
   assert_int_equal(host_reaper_new(&f->loop, NULL, &f->reaper, &err), 0);
@@ -181,11 +181,11 @@ static char *
 read_all(int fd)
 {
   size_t len = 0, cap = 4096;
-  char *buf = xmalloc(cap);
+  char *buf = cshim_xmalloc(cap);
   for (;;) {
     ssize_t n;
     if (len + 1 >= cap)
-      buf = xrealloc(buf, cap *= 2);
+      buf = cshim_xrealloc(buf, cap *= 2);
     n = read(fd, buf + len, cap - len - 1);
     if (n < 0 && errno == EINTR)
       continue;
@@ -300,7 +300,7 @@ test_spawn_exec_of_non_executable_is_permission_denied(void **state)
   assert_int_equal(chmod(path, 0644), 0);
   opts.stdin_fd = opts.stdout_fd = opts.stderr_fd = -1;
   assert_int_equal(cshim_spawn(host_reaper_api(f->reaper), &opts, exit_cb, f, &pid, &err), -EACCES);
-  xasprintf(&expected, "exec `%s`: Permission denied", path);
+  cshim_xasprintf(&expected, "exec `%s`: Permission denied", path);
   assert_string_equal(err->msg, expected);
   free(expected);
   cshim_error_release(&err);
@@ -322,8 +322,8 @@ test_spawn_chdir_failure_names_the_directory(void **state)
 
   opts.stdin_fd = opts.stdout_fd = opts.stderr_fd = -1;
   assert_int_equal(cshim_spawn(host_reaper_api(f->reaper), &opts, exit_cb, f, &pid, &err), -ENOENT);
-  xasprintf(&expected, "spawn `%s`: chdir `/cshim-no-such-dir`: No such file or directory",
-            self_exe);
+  cshim_xasprintf(&expected, "spawn `%s`: chdir `/cshim-no-such-dir`: No such file or directory",
+                  self_exe);
   assert_string_equal(err->msg, expected);
   free(expected);
   cshim_error_release(&err);

@@ -95,8 +95,8 @@ server_write_cb(uv_write_t *req, int status)
 static void
 server_write(fake_conn_t *c, const uint8_t *bytes, size_t len)
 {
-  uv_write_t *w = xmalloc0(sizeof *w);
-  uint8_t *copy = xmemdup(bytes, len);
+  uv_write_t *w = cshim_xmalloc0(sizeof *w);
+  uint8_t *copy = cshim_xmemdup(bytes, len);
   uv_buf_t b = uv_buf_init((char *)copy, (unsigned)len);
 
   w->data = copy;
@@ -110,8 +110,8 @@ server_reply(fake_conn_t *c, uint32_t stream_id, int code, const char *message,
   Ttrpc__Response resp = TTRPC__RESPONSE__INIT;
   Google__Rpc__Status status = GOOGLE__RPC__STATUS__INIT;
   cshim_frame_header_t h = {.stream_id = stream_id, .type = CSHIM_FRAME_RESPONSE};
-  cleanup_free uint8_t *pl = NULL;
-  cleanup_free uint8_t *frame = NULL;
+  cshim_autofree uint8_t *pl = NULL;
+  cshim_autofree uint8_t *frame = NULL;
   size_t frame_len;
 
   status.code = code;
@@ -119,7 +119,7 @@ server_reply(fake_conn_t *c, uint32_t stream_id, int code, const char *message,
   resp.status = &status;
   if (payload) {
     resp.payload.len = protobuf_c_message_get_packed_size(payload);
-    pl = xmalloc(resp.payload.len);
+    pl = cshim_xmalloc(resp.payload.len);
     protobuf_c_message_pack(payload, pl);
     resp.payload.data = pl;
   }
@@ -176,7 +176,7 @@ server_frame(fake_conn_t *c, const cshim_frame_t *f)
     break;
   case SERVE_OVERSIZE: {
     size_t n = CSHIM_FRAME_MAX_DATA + 1;
-    uint8_t *big = xmalloc0(CSHIM_FRAME_HEADER_SIZE + n);
+    uint8_t *big = cshim_xmalloc0(CSHIM_FRAME_HEADER_SIZE + n);
     cshim_frame_header_t h = {
         .length = (uint32_t)n, .stream_id = r->stream_id, .type = CSHIM_FRAME_RESPONSE};
 
@@ -192,7 +192,7 @@ server_frame(fake_conn_t *c, const cshim_frame_t *f)
 static void
 server_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-  buf->base = xmalloc(suggested);
+  buf->base = cshim_xmalloc(suggested);
   buf->len = suggested;
 }
 
@@ -219,7 +219,7 @@ static void
 server_connection_cb(uv_stream_t *listener, int status)
 {
   fake_server_t *srv = listener->data;
-  fake_conn_t *c = xmalloc0(sizeof *c);
+  fake_conn_t *c = cshim_xmalloc0(sizeof *c);
 
   assert_int_equal(status, 0);
   c->srv = srv;
@@ -331,7 +331,7 @@ run_until(fixture_t *f, const bool *flag, uint64_t timeout_ms)
 static int
 setup(void **state)
 {
-  fixture_t *f = xmalloc0(sizeof *f);
+  fixture_t *f = cshim_xmalloc0(sizeof *f);
 
   assert_int_equal(uv_loop_init(&f->loop), 0);
   f->srv.loop = &f->loop;
@@ -614,7 +614,7 @@ test_ttrpc_client_oversized_request_fails_at_once(void **state)
 {
   fixture_t *f = *state;
   size_t n = CSHIM_FRAME_MAX_DATA + 16;
-  cleanup_free uint8_t *big = xmalloc0(n);
+  cshim_autofree uint8_t *big = cshim_xmalloc0(n);
   cshim_error_t err = NULL;
   result_t r = {0};
 

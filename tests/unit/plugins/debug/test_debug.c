@@ -70,7 +70,7 @@ fake_config_source(cshim_host_t *host)
 static char *
 fake_config_json(cshim_host_t *host)
 {
-  return xstrdup("{\"version\":\"1\"}");
+  return cshim_xstrdup("{\"version\":\"1\"}");
 }
 
 static void
@@ -98,7 +98,7 @@ fake_source_dump(cshim_host_t *host, size_t i, const char **name)
 
   if (name)
     *name = i == 0 ? "tasks" : NULL;
-  return i == 0 && f->tasks_json ? xstrdup(f->tasks_json) : NULL;
+  return i == 0 && f->tasks_json ? cshim_xstrdup(f->tasks_json) : NULL;
 }
 
 static void
@@ -174,7 +174,7 @@ const cshim_plugin_t *cshim_plugin_entry(void);
 static int
 setup(void **state)
 {
-  fixture_t *f = xmalloc0(sizeof(*f));
+  fixture_t *f = cshim_xmalloc0(sizeof(*f));
 
   mock_host_init(&f->h, "io.containerd.http.v1.debug", requires_all);
   fake_host_init(&f->host);
@@ -184,7 +184,7 @@ setup(void **state)
   assert_non_null(mkdtemp(f->dir));
   snprintf(f->sock, sizeof(f->sock), "%s/s/deeper/debug.sock", f->dir);
   snprintf(f->state_dir, sizeof(f->state_dir), "%s/state", f->dir);
-  mock_host_set_property(&f->h, CSHIM_PROP_STATE_DIR, xstrdup(f->state_dir));
+  mock_host_set_property(&f->h, CSHIM_PROP_STATE_DIR, cshim_xstrdup(f->state_dir));
   f->desc = cshim_plugin_entry();
   recorded_interceptor = NULL;
   *state = f;
@@ -266,7 +266,7 @@ connect_to(const char *path)
 static char *
 collect(fixture_t *f, int fd, int timeout_ms, size_t *len_out)
 {
-  char *out = xmalloc0(1);
+  char *out = cshim_xmalloc0(1);
   size_t len = 0;
   uint64_t deadline = cshim_now_ns() + (uint64_t)timeout_ms * 1000000u;
 
@@ -280,7 +280,7 @@ collect(fixture_t *f, int fd, int timeout_ms, size_t *len_out)
     poll(&p, 1, 2);
     n = read(fd, buf, sizeof(buf));
     if (n > 0) {
-      out = xrealloc(out, len + (size_t)n + 1);
+      out = cshim_xrealloc(out, len + (size_t)n + 1);
       memcpy(out + len, buf, (size_t)n);
       len += (size_t)n;
       out[len] = '\0';
@@ -316,7 +316,7 @@ get(fixture_t *f, const char *path)
   char *req;
   char *out;
 
-  xasprintf(&req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+  cshim_xasprintf(&req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
   out = request(f, req, strlen(req), false, NULL);
   free(req);
   return out;
@@ -665,7 +665,7 @@ test_debug_answers_bad_requests_with_4xx(void **state)
   static const char garbage[] = "HELLO THERE\r\n\r\n";
   static const char partial[] = "GET /metrics HTTP/1.1\r\nHost:";
   size_t big_len = 20000;
-  char *big = xmalloc(big_len + 64);
+  char *big = cshim_xmalloc(big_len + 64);
   char *resp;
 
   start_serving(f);

@@ -40,7 +40,7 @@ typedef struct fixture_s
 static int
 setup(void **state)
 {
-  fixture_t *f = xmalloc0(sizeof *f);
+  fixture_t *f = cshim_xmalloc0(sizeof *f);
 
   mock_host_init(&f->host, "io.containerd.event.v1.publisher", requires_internal);
   mock_events_server_init(&f->srv, &f->host.loop);

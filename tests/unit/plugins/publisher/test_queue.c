@@ -19,7 +19,7 @@
 static publisher_item_t *
 item(const char *topic)
 {
-  uint8_t *payload = xmemdup(topic, strlen(topic));
+  uint8_t *payload = cshim_xmemdup(topic, strlen(topic));
 
   return publisher_item_new(topic, "c1", false, payload, strlen(topic));
 }

@@ -67,7 +67,7 @@ test_cb(void *data, cshim_shutdown_done_t *done)
 static void
 finish_cb(cb_state_t *st, const char *error)
 {
-  cshim_shutdown_done_t *done = steal_pointer(&st->done);
+  cshim_shutdown_done_t *done = cshim_steal_pointer(&st->done);
   cshim_error_t err = NULL;
 
   assert_non_null(done);
@@ -107,7 +107,7 @@ init_plugin(fixture_t *f, cshim_error_t *err)
 static int
 setup(void **state)
 {
-  fixture_t *f = xmalloc0(sizeof *f);
+  fixture_t *f = cshim_xmalloc0(sizeof *f);
 
   mock_host_init(&f->host, "io.containerd.internal.v1.shutdown", NULL);
   current = f;

@@ -32,10 +32,10 @@ publish(cshim_publisher_t *self, const char *topic, const ProtobufCMessage *even
   mock_event_t *e;
   assert_true(m->n_events < MOCK_CTX_MAX);
   e = &m->events[m->n_events++];
-  e->topic = xstrdup(topic);
+  e->topic = cshim_xstrdup(topic);
   e->desc = event->descriptor;
   e->len = protobuf_c_message_get_packed_size(event);
-  e->data = xmalloc(e->len + 1);
+  e->data = cshim_xmalloc(e->len + 1);
   protobuf_c_message_pack(event, e->data);
   if (m->verbose)
     fprintf(stderr, "event %s\n", topic);
@@ -130,7 +130,7 @@ mock_ctx_set_config(mock_ctx_t *m, const char *key, const char *value)
   size_t i = m->config.n++;
   assert_true(i < MOCK_CTX_MAX);
   m->config_keys[i] = key;
-  m->config_values[i] = xstrdup(value);
+  m->config_values[i] = cshim_xstrdup(value);
   memset(&m->config_items[i], 0, sizeof m->config_items[i]);
   m->config_items[i].kind = CSHIM_CONFIG_SCALAR;
   m->config_items[i].value = m->config_values[i];
@@ -150,7 +150,7 @@ call_reply(cshim_ttrpc_call_t *call, const ProtobufCMessage *resp)
   c->len = 0;
   if (resp) {
     c->len = protobuf_c_message_get_packed_size(resp);
-    c->payload = xmalloc(c->len + 1);
+    c->payload = cshim_xmalloc(c->len + 1);
     protobuf_c_message_pack(resp, c->payload);
   }
   return 0;
@@ -163,7 +163,7 @@ call_fail(cshim_ttrpc_call_t *call, int code, const char *message)
   c->answered++;
   c->code = code;
   free(c->message);
-  c->message = xstrdup(message);
+  c->message = cshim_xstrdup(message);
   return 0;
 }
 
@@ -182,7 +182,7 @@ static const cshim_ttrpc_call_ops_t call_ops = {
 mock_call_t *
 mock_call_new(const char *method)
 {
-  mock_call_t *c = xmalloc0(sizeof *c);
+  mock_call_t *c = cshim_xmalloc0(sizeof *c);
   c->base.ops = &call_ops;
   c->base.service = "containerd.task.v2.Task";
   c->base.method = method;

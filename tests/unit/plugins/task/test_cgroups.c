@@ -27,11 +27,11 @@
 static char *
 fixture_text(const char *rel)
 {
-  cleanup_free char *path = NULL;
+  cshim_autofree char *path = NULL;
   cshim_error_t err = NULL;
   char *text = NULL;
 
-  xasprintf(&path, "%s/%s", CGROUP_FIXTURES, rel);
+  cshim_xasprintf(&path, "%s/%s", CGROUP_FIXTURES, rel);
   if (task_cgroup_read_file(path, &text, &err) < 0)
     fail_msg("%s", err->msg);
   return text;
@@ -41,15 +41,15 @@ static char *
 fixture_dir(const char *rel)
 {
   char *path;
-  xasprintf(&path, "%s/%s", CGROUP_FIXTURES, rel);
+  cshim_xasprintf(&path, "%s/%s", CGROUP_FIXTURES, rel);
   return path;
 }
 
 static void
 test_cgroup_parse_v1_uses_each_controllers_mount(void **state)
 {
-  cleanup_free char *proc = fixture_text("v1/proc-cgroup");
-  cleanup_free char *mi = fixture_text("v1/mountinfo");
+  cshim_autofree char *proc = fixture_text("v1/proc-cgroup");
+  cshim_autofree char *mi = fixture_text("v1/mountinfo");
   task_cgroup_t *cg = NULL;
   cshim_error_t err = NULL;
   (void)state;
@@ -73,8 +73,8 @@ test_cgroup_parse_v1_uses_each_controllers_mount(void **state)
 static void
 test_cgroup_parse_v2_takes_the_unified_line(void **state)
 {
-  cleanup_free char *proc = fixture_text("v2/proc-cgroup");
-  cleanup_free char *mi = fixture_text("v2/mountinfo");
+  cshim_autofree char *proc = fixture_text("v2/proc-cgroup");
+  cshim_autofree char *mi = fixture_text("v2/mountinfo");
   task_cgroup_t *cg = NULL;
   cshim_error_t err = NULL;
   (void)state;
@@ -90,8 +90,8 @@ static void
 test_cgroup_parse_hybrid_host_reads_v1_and_ignores_unified(void **state)
 {
   /* this VM's layout: v1 controllers plus a cgroup2 at /sys/fs/cgroup/unified */
-  cleanup_free char *proc = fixture_text("v1/proc-cgroup");
-  cleanup_free char *mi = fixture_text("v1/mountinfo");
+  cshim_autofree char *proc = fixture_text("v1/proc-cgroup");
+  cshim_autofree char *mi = fixture_text("v1/mountinfo");
   task_cgroup_t *cg = NULL;
   cshim_error_t err = NULL;
   (void)state;
@@ -108,7 +108,7 @@ test_cgroup_parse_hybrid_host_reads_v1_and_ignores_unified(void **state)
 static void
 test_cgroup_parse_without_a_match_is_not_found(void **state)
 {
-  cleanup_free char *mi = fixture_text("v2/mountinfo");
+  cshim_autofree char *mi = fixture_text("v2/mountinfo");
   task_cgroup_t *cg = NULL;
   cshim_error_t err = NULL;
   (void)state;
@@ -136,7 +136,7 @@ test_cgroup_kv_reads_flat_keyed_files(void **state)
 static task_cgroup_t *
 v1_fixture(void)
 {
-  task_cgroup_t *cg = xmalloc0(sizeof *cg);
+  task_cgroup_t *cg = cshim_xmalloc0(sizeof *cg);
   cg->v1[TASK_CGROUP_MEMORY] = fixture_dir("v1/memory");
   cg->v1[TASK_CGROUP_CPU] = fixture_dir("v1/cpu");
   cg->v1[TASK_CGROUP_CPUACCT] = fixture_dir("v1/cpuacct");
@@ -253,10 +253,10 @@ test_cgroup_v1_blkio_falls_back_to_throttle_counters(void **state)
   io__containerd__cgroups__v1__metrics__free_unpacked(m, NULL);
 
   /* the CFQ probe file missing, the throttle file present */
-  cleanup_free char *dir = NULL;
+  cshim_autofree char *dir = NULL;
   char tmpl[] = "/tmp/cshim-blkio-XXXXXX";
   assert_non_null(mkdtemp(tmpl));
-  xasprintf(&dir, "%s", tmpl);
+  cshim_xasprintf(&dir, "%s", tmpl);
   {
     char path[256];
     FILE *f;
@@ -267,7 +267,7 @@ test_cgroup_v1_blkio_falls_back_to_throttle_counters(void **state)
     fclose(f);
   }
   free(cg->v1[TASK_CGROUP_BLKIO]);
-  cg->v1[TASK_CGROUP_BLKIO] = xstrdup(dir);
+  cg->v1[TASK_CGROUP_BLKIO] = cshim_xstrdup(dir);
   m = v1_stats(cg);
   assert_int_equal(m->blkio->n_io_serviced_recursive, 2);
   assert_string_equal(m->blkio->io_serviced_recursive[0]->device, "/dev/dm-0");
@@ -285,7 +285,7 @@ test_cgroup_v1_blkio_falls_back_to_throttle_counters(void **state)
 static void
 test_cgroup_v1_missing_controllers_leave_sections_out(void **state)
 {
-  task_cgroup_t *cg = xmalloc0(sizeof *cg);
+  task_cgroup_t *cg = cshim_xmalloc0(sizeof *cg);
   Io__Containerd__Cgroups__V1__Metrics *m;
   (void)state;
 
@@ -304,7 +304,7 @@ test_cgroup_v1_missing_controllers_leave_sections_out(void **state)
 static void
 test_cgroup_v2_stats_from_fixture(void **state)
 {
-  task_cgroup_t *cg = xmalloc0(sizeof *cg);
+  task_cgroup_t *cg = cshim_xmalloc0(sizeof *cg);
   Io__Containerd__Cgroups__V2__Metrics *m;
   Google__Protobuf__Any any;
   cshim_error_t err = NULL;
@@ -379,17 +379,17 @@ test_cgroup_v2_stats_from_fixture(void **state)
 static void
 test_cgroup_stats_of_a_removed_cgroup_is_not_found(void **state)
 {
-  task_cgroup_t *cg = xmalloc0(sizeof *cg);
+  task_cgroup_t *cg = cshim_xmalloc0(sizeof *cg);
   Google__Protobuf__Any any;
   cshim_error_t err = NULL;
   (void)state;
 
   cg->unified = true;
-  cg->dir = xstrdup("/nonexistent/cgroup");
+  cg->dir = cshim_xstrdup("/nonexistent/cgroup");
   assert_int_equal(task_cgroup_stats(cg, &any, &err), -ENOENT);
   cshim_error_release(&err);
   cg->unified = false;
-  cg->v1[TASK_CGROUP_MEMORY] = xstrdup("/nonexistent/memory");
+  cg->v1[TASK_CGROUP_MEMORY] = cshim_xstrdup("/nonexistent/memory");
   assert_int_equal(task_cgroup_stats(cg, &any, &err), -ENOENT);
   cshim_error_release(&err);
   task_cgroup_free(cg);

@@ -34,7 +34,7 @@ struct fx
 static int
 setup(void **state)
 {
-  struct fx *f = xmalloc0(sizeof *f);
+  struct fx *f = cshim_xmalloc0(sizeof *f);
   mock_ctx_init(&f->m);
   snprintf(f->dir, sizeof f->dir, "/tmp/cshim-console-XXXXXX");
   assert_non_null(mkdtemp(f->dir));
@@ -65,7 +65,7 @@ got_cb(void *data, int master, cshim_error_t *err)
   struct fx *f = data;
   f->called = true;
   f->master = master;
-  f->err = steal_pointer(err);
+  f->err = cshim_steal_pointer(err);
 }
 
 static bool

@@ -75,7 +75,7 @@ write_spec(struct fixture *f, const char *args_json)
 static int
 setup(void **state)
 {
-  struct fixture *f = xmalloc0(sizeof *f);
+  struct fixture *f = cshim_xmalloc0(sizeof *f);
   cshim_error_t err = NULL;
   char rootfs[256];
 
@@ -93,7 +93,7 @@ setup(void **state)
   mock_ctx_set_config(&f->m, "runtime", FAKE_RUNC_PATH);
   mock_ctx_set_config(&f->m, "runtime_root", f->root);
   mock_ctx_set_config(&f->m, "command_timeout", "20s");
-  f->svc = xmalloc0(sizeof *f->svc);
+  f->svc = cshim_xmalloc0(sizeof *f->svc);
   if (task_service_init(f->svc, &f->m.loop, &f->m.logger, f->m.reaper, &f->m.publisher,
                         &f->m.shutdown, "testns", &f->m.config, &err) < 0)
     fail_msg("init: %s", err->msg);
@@ -285,16 +285,16 @@ argv_lines(struct fixture *f, const char *word)
 {
   FILE *fp = fopen(f->argv_log, "r");
   char line[4096];
-  char *out = xstrdup("");
-  cleanup_free char *needle = NULL;
+  char *out = cshim_xstrdup("");
+  cshim_autofree char *needle = NULL;
 
-  xasprintf(&needle, " %s ", word);
+  cshim_xasprintf(&needle, " %s ", word);
   if (fp == NULL)
     return out;
   while (fgets(line, sizeof line, fp)) {
     if (strstr(line, needle)) {
       char *joined;
-      xasprintf(&joined, "%s%s", out, line);
+      cshim_xasprintf(&joined, "%s%s", out, line);
       free(out);
       out = joined;
     }
@@ -338,7 +338,7 @@ test_control_pause_and_resume_publish_events_and_states(void **state)
   expect_code(id_call(f, "Resume", "pr"), CSHIM_GRPC_FAILED_PRECONDITION);
   assert_int_equal(count_events(f, CSHIM_TOPIC_TASK_RESUMED), 1);
   {
-    cleanup_free char *lines = argv_lines(f, "resume");
+    cshim_autofree char *lines = argv_lines(f, "resume");
     assert_string_equal(strchr(lines, '\n') + 1, "");
   }
 
@@ -346,7 +346,7 @@ test_control_pause_and_resume_publish_events_and_states(void **state)
   expect_code(id_call(f, "Pause", "pr"), 0);
   expect_code(id_call(f, "Pause", "pr"), CSHIM_GRPC_FAILED_PRECONDITION);
   finish(f, "pr");
-  cleanup_free char *lines = argv_lines(f, "pause");
+  cshim_autofree char *lines = argv_lines(f, "pause");
   assert_non_null(strstr(lines, " pause pr\n"));
 }
 
@@ -436,7 +436,7 @@ test_control_update_hands_the_resources_json_to_the_runtime(void **state)
   assert_string_equal(got, "{\"cpu\":{\"shares\":512},\"memory\":{\"limit\":33554432}}");
   assert_false(bundle_has_temp_files(f));
   {
-    cleanup_free char *lines = argv_lines(f, "update");
+    cshim_autofree char *lines = argv_lines(f, "update");
     char want[256];
     snprintf(want, sizeof want, " update --resources %s/.update-resources-", f->bundle);
     assert_non_null(strstr(lines, want));
@@ -559,7 +559,7 @@ test_control_checkpoint_passes_every_option_to_the_runtime(void **state)
   o.work_path = work;
   expect_code(checkpoint(f, "ck", image, checkpoint_options(&o, buf)), 0);
 
-  cleanup_free char *lines = argv_lines(f, "checkpoint");
+  cshim_autofree char *lines = argv_lines(f, "checkpoint");
   snprintf(want, sizeof want,
            " checkpoint --image-path %s --work-path %s --tcp-established --ext-unix-sk "
            "--shell-job --file-locks --manage-cgroups-mode soft --empty-ns network --empty-ns "
@@ -598,7 +598,7 @@ test_control_checkpoint_with_exit_stops_the_task(void **state)
   /* no path in the request: the options' image path is used */
   o.image_path = image;
   expect_code(checkpoint(f, "cx", NULL, checkpoint_options(&o, buf)), 0);
-  cleanup_free char *lines = argv_lines(f, "checkpoint");
+  cshim_autofree char *lines = argv_lines(f, "checkpoint");
   snprintf(want, sizeof want, " checkpoint --image-path %s --work-path %s/work/criu-work cx\n",
            image, f->bundle);
   if (strstr(lines, want) == NULL)
@@ -659,7 +659,7 @@ test_control_checkpoint_refuses_bad_requests(void **state)
   junk.value.data = bad;
   junk.value.len = sizeof bad;
   expect_code(checkpoint(f, "cb", "/tmp/x", &junk), CSHIM_GRPC_INVALID_ARGUMENT);
-  cleanup_free char *lines = argv_lines(f, "checkpoint");
+  cshim_autofree char *lines = argv_lines(f, "checkpoint");
   assert_string_equal(lines, "");
   finish(f, "cb");
 }
@@ -685,7 +685,7 @@ test_control_create_from_checkpoint_restores_at_start(void **state)
   /* Create registers the task without running the runtime: no pid until Start restores it */
   assert_int_equal(create(f, "rs", image, NULL), 0);
   {
-    cleanup_free char *creates = argv_lines(f, "create");
+    cshim_autofree char *creates = argv_lines(f, "create");
     assert_string_equal(creates, "");
   }
   i = mock_ctx_find_event(&f->m, CSHIM_TOPIC_TASK_CREATE, 0);
@@ -697,7 +697,7 @@ test_control_create_from_checkpoint_restores_at_start(void **state)
   assert_int_equal(status(f, "rs"), CONTAINERD__V1__TYPES__STATUS__CREATED);
 
   pid = start(f, "rs");
-  cleanup_free char *lines = argv_lines(f, "restore");
+  cshim_autofree char *lines = argv_lines(f, "restore");
   snprintf(want, sizeof want,
            " restore --image-path %s --work-path %s/work --detach --pid-file %s/init.pid "
            "--bundle %s rs\n",
@@ -796,7 +796,7 @@ test_control_criu_path_option_reaches_every_runtime_call(void **state)
   /* no path in the request or its options: the runc options' criu_image_path */
   expect_code(checkpoint(f, "cp", NULL, NULL), 0);
   {
-    cleanup_free char *lines = argv_lines(f, "checkpoint");
+    cshim_autofree char *lines = argv_lines(f, "checkpoint");
     char want[512];
     /* --criu sits among the global flags; the work path comes from the options */
     snprintf(want, sizeof want,
@@ -807,7 +807,7 @@ test_control_criu_path_option_reaches_every_runtime_call(void **state)
       fail_msg("argv:\n%s\nwant:%s", lines, want);
   }
   {
-    cleanup_free char *lines = argv_lines(f, "create");
+    cshim_autofree char *lines = argv_lines(f, "create");
     assert_non_null(strstr(lines, " --criu /opt/criu/bin/criu create "));
   }
   assert_int_equal(cshim_runc_options_read(f->bundle, &opts, &err), 1);

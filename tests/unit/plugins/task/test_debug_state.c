@@ -21,12 +21,12 @@
 static task_container_t *
 add_container(task_service_t *svc, const char *id)
 {
-  task_container_t *c = xmalloc0(sizeof(*c));
+  task_container_t *c = cshim_xmalloc0(sizeof(*c));
 
   c->svc = svc;
-  c->id = xstrdup(id);
-  c->bundle = xstrdup("/run/bundle");
-  c->opts.binary_name = xstrdup("runc");
+  c->id = cshim_xstrdup(id);
+  c->bundle = cshim_xstrdup("/run/bundle");
+  c->opts.binary_name = cshim_xstrdup("runc");
   c->next = svc->containers;
   svc->containers = c;
   return c;

@@ -77,7 +77,7 @@ write_spec(struct fixture *f, const char *args_json, bool pid_ns)
 static int
 setup(void **state)
 {
-  struct fixture *f = xmalloc0(sizeof *f);
+  struct fixture *f = cshim_xmalloc0(sizeof *f);
   cshim_error_t err = NULL;
   char rootfs[600];
 
@@ -101,7 +101,7 @@ setup(void **state)
   mock_ctx_set_config(&f->m, "runtime", FAKE_RUNC_PATH);
   mock_ctx_set_config(&f->m, "runtime_root", f->root);
   mock_ctx_set_config(&f->m, "command_timeout", "20s");
-  f->svc = xmalloc0(sizeof *f->svc);
+  f->svc = cshim_xmalloc0(sizeof *f->svc);
   if (task_service_init(f->svc, &f->m.loop, &f->m.logger, f->m.reaper, &f->m.publisher,
                         &f->m.shutdown, "testns", &f->m.config, &err) < 0)
     fail_msg("init: %s", err->msg);
@@ -196,7 +196,7 @@ drain(struct fixture *f)
   ssize_t n;
   if (f->out_fd >= 0)
     while ((n = read(f->out_fd, buf, sizeof buf)) > 0) {
-      f->out = xrealloc(f->out, f->out_len + (size_t)n + 1);
+      f->out = cshim_xrealloc(f->out, f->out_len + (size_t)n + 1);
       memcpy(f->out + f->out_len, buf, (size_t)n);
       f->out_len += (size_t)n;
       f->out[f->out_len] = '\0';
@@ -302,7 +302,7 @@ create_io(struct fixture *f, const char *id, bool terminal, const char *in, cons
     protobuf_c_message_free_unpacked(&resp->base, NULL);
   }
   if (message)
-    *message = xstrdup(c->message ? c->message : "");
+    *message = cshim_xstrdup(c->message ? c->message : "");
   mock_call_free(c);
   return code;
 }
@@ -482,7 +482,7 @@ static char *
 slurp(const char *path)
 {
   FILE *fp = fopen(path, "r");
-  char *buf = xmalloc0(65536);
+  char *buf = cshim_xmalloc0(65536);
   if (fp) {
     size_t n = fread(buf, 1, 65535, fp);
     buf[n] = '\0';

@@ -33,7 +33,7 @@ struct fx
 static int
 setup(void **state)
 {
-  struct fx *f = xmalloc0(sizeof *f);
+  struct fx *f = cshim_xmalloc0(sizeof *f);
   assert_int_equal(uv_loop_init(&f->loop), 0);
   snprintf(f->dir, sizeof f->dir, "/tmp/cshim-task-io-XXXXXX");
   assert_non_null(mkdtemp(f->dir));
@@ -108,7 +108,7 @@ test_io_fifo_copy_delivers_everything_with_a_slow_reader(void **state)
   cshim_runtime_io_t rio;
   cshim_error_t err = NULL;
   task_io_t *io = NULL;
-  unsigned char *got = xmalloc(total);
+  unsigned char *got = cshim_xmalloc(total);
   size_t n = 0;
   int reader, status;
   pid_t child;

@@ -48,7 +48,7 @@ rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 static int
 setup(void **state)
 {
-  struct fx *f = xmalloc0(sizeof *f);
+  struct fx *f = cshim_xmalloc0(sizeof *f);
   mock_ctx_init(&f->m);
   snprintf(f->dir, sizeof f->dir, "/tmp/cshim-logger-XXXXXX");
   assert_non_null(mkdtemp(f->dir));
@@ -121,7 +121,7 @@ ready_cb(void *data, cshim_error_t *err)
 {
   struct fx *f = data;
   f->ready_calls++;
-  f->err = steal_pointer(err);
+  f->err = cshim_steal_pointer(err);
 }
 
 static void
@@ -147,7 +147,7 @@ static char *
 slurp(const char *path)
 {
   FILE *fp = fopen(path, "r");
-  char *buf = xmalloc0(65536);
+  char *buf = cshim_xmalloc0(65536);
   if (fp) {
     size_t n = fread(buf, 1, 65535, fp);
     buf[n] = '\0';

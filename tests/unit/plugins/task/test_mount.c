@@ -90,7 +90,7 @@ static void
 test_mount_options_reject_loop_and_oversized_data(void **state)
 {
   const char *loop[] = {"loop"};
-  char *big = xmalloc(5000);
+  char *big = cshim_xmalloc(5000);
   const char *bigopts[1] = {big};
   unsigned long flags, prop;
   cshim_error_t err = NULL;

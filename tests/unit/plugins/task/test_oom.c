@@ -56,7 +56,7 @@ remove_text(const char *dir, const char *name)
 static int
 setup(void **state)
 {
-  struct fixture *f = xmalloc0(sizeof *f);
+  struct fixture *f = cshim_xmalloc0(sizeof *f);
   Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
   cshim_error_t err = NULL;
 
@@ -72,7 +72,7 @@ setup(void **state)
   f->c->creating = false;
   f->c->init->state = TASK_PROC_RUNNING;
   f->c->init->pid = 4242; /* never signalled: kill_all_on_exit is off and there is no runtime */
-  f->c->cgroup = xmalloc0(sizeof *f->c->cgroup);
+  f->c->cgroup = cshim_xmalloc0(sizeof *f->c->cgroup);
   *state = f;
   return 0;
 }
@@ -97,7 +97,7 @@ teardown(void **state)
 static void
 use_v1(struct fixture *f, const char *oom_control)
 {
-  f->c->cgroup->v1[TASK_CGROUP_MEMORY] = xstrdup(f->dir);
+  f->c->cgroup->v1[TASK_CGROUP_MEMORY] = cshim_xstrdup(f->dir);
   write_text(f->dir, "memory.oom_control", oom_control);
   write_text(f->dir, "cgroup.event_control", "");
 }
@@ -106,7 +106,7 @@ static void
 use_v2(struct fixture *f, const char *events)
 {
   f->c->cgroup->unified = true;
-  f->c->cgroup->dir = xstrdup(f->dir);
+  f->c->cgroup->dir = cshim_xstrdup(f->dir);
   write_text(f->dir, "memory.events", events);
 }
 
@@ -352,7 +352,7 @@ test_oom_watch_without_memory_cgroup_fails_cleanly(void **state)
 
   assert_int_equal(task_oom_watch(f->c, &err), -ENOENT);
   cshim_error_release(&err);
-  f->c->cgroup->v1[TASK_CGROUP_MEMORY] = xstrdup("/nonexistent/memory");
+  f->c->cgroup->v1[TASK_CGROUP_MEMORY] = cshim_xstrdup("/nonexistent/memory");
   assert_true(task_oom_watch(f->c, &err) < 0);
   cshim_error_release(&err);
   assert_null(f->c->oom);

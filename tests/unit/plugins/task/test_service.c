@@ -76,7 +76,7 @@ write_spec(struct fixture *f, const char *args_json, bool pid_ns)
 static int
 setup(void **state)
 {
-  struct fixture *f = xmalloc0(sizeof *f);
+  struct fixture *f = cshim_xmalloc0(sizeof *f);
   cshim_error_t err = NULL;
   char rootfs[600];
 
@@ -96,7 +96,7 @@ setup(void **state)
   mock_ctx_set_config(&f->m, "runtime", FAKE_RUNC_PATH);
   mock_ctx_set_config(&f->m, "runtime_root", f->root);
   mock_ctx_set_config(&f->m, "command_timeout", "20s");
-  f->svc = xmalloc0(sizeof *f->svc);
+  f->svc = cshim_xmalloc0(sizeof *f->svc);
   if (task_service_init(f->svc, &f->m.loop, &f->m.logger, f->m.reaper, &f->m.publisher,
                         &f->m.shutdown, "testns", &f->m.config, &err) < 0)
     fail_msg("init: %s", err->msg);
@@ -207,7 +207,7 @@ drain(struct fixture *f)
   ssize_t n;
   if (f->out_fd >= 0)
     while ((n = read(f->out_fd, buf, sizeof buf)) > 0) {
-      f->out = xrealloc(f->out, f->out_len + (size_t)n + 1);
+      f->out = cshim_xrealloc(f->out, f->out_len + (size_t)n + 1);
       memcpy(f->out + f->out_len, buf, (size_t)n);
       f->out_len += (size_t)n;
       f->out[f->out_len] = '\0';
@@ -903,7 +903,7 @@ test_service_close_fails_pending_waits(void **state)
   /* teardown must not close again */
   {
     cshim_error_t err = NULL;
-    f->svc = xmalloc0(sizeof *f->svc);
+    f->svc = cshim_xmalloc0(sizeof *f->svc);
     assert_int_equal(task_service_init(f->svc, &f->m.loop, &f->m.logger, f->m.reaper,
                                        &f->m.publisher, &f->m.shutdown, "testns", NULL, &err),
                      0);
