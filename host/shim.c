@@ -26,6 +26,7 @@
 #include "config.h"
 #include "introspect.h"
 #include "log.h"
+#include "memory.h"
 #include "plugins.h"
 #include "reaper.h"
 #include "start.h"
@@ -33,6 +34,9 @@
 
 /* After shutdown starts, the daemon exits within this time even if a plugin never lets go. */
 #define STOP_DEADLINE_MS 10000
+/* Memory is given back this long after the last child exit (the end of a create, start, exec or
+   delete: the work that grows the heap and stack), so a burst of them is settled once. */
+#define SETTLE_DELAY_MS 1000
 
 typedef struct shim_s
 {
@@ -46,6 +50,8 @@ typedef struct shim_s
   cshim_shutdown_t *shutdown;
   uv_signal_t sigterm, sigint, sigusr1;
   uv_timer_t deadline;
+  uv_timer_t settle; /* host_memory_settle after child exits */
+  bool settle_subscribed;
   bool signals_open;
   bool stopping;
   char *socket_path; /* to unlink at exit; NULL if unknown */
@@ -84,11 +90,33 @@ server_closed_cb(void *data)
 }
 
 static void
+settle_cb(uv_timer_t *t)
+{
+  (void)t;
+  host_memory_settle();
+}
+
+static void
+settle_on_exit(void *data, pid_t pid, int wait_status)
+{
+  shim_t *s = data;
+  (void)pid;
+  (void)wait_status;
+  if (!s->stopping)
+    uv_timer_start(&s->settle, settle_cb, SETTLE_DELAY_MS, 0);
+}
+
+static void
 stop(shim_t *s)
 {
   if (s->stopping)
     return;
   s->stopping = true;
+  uv_timer_stop(&s->settle);
+  if (s->settle_subscribed) {
+    host_reaper_api(s->reaper)->ops->unsubscribe(host_reaper_api(s->reaper), settle_on_exit, s);
+    s->settle_subscribed = false;
+  }
   cshim_log_info(&s->log.base, "shim shutting down");
   if (s->signals_open) {
     uv_close((uv_handle_t *)&s->sigterm, NULL);
@@ -252,7 +280,9 @@ debug_address(const shim_t *s, const host_flags_t *flags, const char *bundle)
 static int
 run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
 {
-  char exe[PATH_MAX], cwd[PATH_MAX];
+  /* On the heap, not in this frame: it stays under the serving loop for the shim's life. */
+  cshim_autofree char *exe = cshim_xmalloc(PATH_MAX);
+  cshim_autofree char *cwd = cshim_xmalloc(PATH_MAX);
   ssize_t n;
   int ret;
   cshim_autofree char *plugin_dir = NULL;
@@ -264,11 +294,11 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   size_t np = 0;
   host_plugins_options_t opts;
 
-  n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  n = readlink("/proc/self/exe", exe, PATH_MAX - 1);
   if (n < 0)
     return cshim_error_sys(err, errno, "resolve own binary");
   exe[n] = '\0';
-  if (getcwd(cwd, sizeof cwd) == NULL)
+  if (getcwd(cwd, PATH_MAX) == NULL)
     return cshim_error_sys(err, errno, "getcwd");
 
   plugin_dir = host_shim_default_plugin_dir(exe);
@@ -368,9 +398,15 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   ret = start_signals(s, err);
   if (ret < 0)
     return ret;
+  ret = host_reaper_api(s->reaper)->ops->subscribe(host_reaper_api(s->reaper), settle_on_exit, s,
+                                                    err);
+  if (ret < 0)
+    return ret;
+  s->settle_subscribed = true;
 
   cshim_log_info(&s->log.base, "cshim %s serving on `%s` (config `%s`)", CSHIM_VERSION,
                  s->socket_path ? s->socket_path : "fd 3", s->config->source);
+  host_memory_settle();
   uv_run(s->loop, UV_RUN_DEFAULT);
   return 0;
 }
@@ -398,6 +434,9 @@ host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t 
   s.intro = host_introspect_new(s.loop, CSHIM_VERSION);
   host_introspect_set_log(s.intro, &s.log);
   uv_timer_init(s.loop, &s.deadline);
+  uv_timer_init(s.loop, &s.settle);
+  /* Never what keeps the loop alive. */
+  uv_unref((uv_handle_t *)&s.settle);
   s.socket_path = flags->socket ? cshim_xstrdup(flags->socket) : listener_path(3);
   /* The fd 3 socket was made for us by start; a -socket path becomes ours only once we bound
      it: before that it may be another daemon's live socket. */
@@ -411,6 +450,7 @@ host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t 
   }
 
   uv_close((uv_handle_t *)&s.deadline, NULL);
+  uv_close((uv_handle_t *)&s.settle, NULL);
   uv_run(s.loop, UV_RUN_DEFAULT);
   host_plugins_unload(s.plugins);
   host_introspect_free(s.intro);

@@ -189,7 +189,7 @@ conn_close_cb(uv_handle_t *handle)
   host_ttrpc_server_t *srv = conn->srv;
 
   cshim_frame_reader_fini(&conn->reader);
-  free(conn->read_buf);
+  cshim_xunmap(conn->read_buf, READ_BUF_SIZE);
   free(conn);
   handle_closed(srv);
 }
@@ -700,7 +700,7 @@ connection_cb(uv_stream_t *server, int status)
   list_append(&srv->conns, &conn->link);
   srv->stats.connections_open++;
   srv->stats.connections_total++;
-  conn->read_buf = cshim_xmalloc(READ_BUF_SIZE);
+  conn->read_buf = cshim_xmap(READ_BUF_SIZE);
   r = uv_read_start((uv_stream_t *)&conn->pipe, read_alloc_cb, conn_read_cb);
   if (r < 0) {
     cshim_log_warn(srv->log, "ttrpc: cannot read connection: %s", uv_strerror(r));
