@@ -307,6 +307,7 @@ send_response(struct conn *conn, uint32_t stream_id, int code, const char *messa
   Google__Rpc__Status status = GOOGLE__RPC__STATUS__INIT;
   Ttrpc__Response resp = TTRPC__RESPONSE__INIT;
   cshim_frame_header_t header = {.stream_id = stream_id, .type = CSHIM_FRAME_RESPONSE};
+  uint8_t small_payload[256];
   cshim_autofree uint8_t *payload = NULL;
   cshim_autofree char *too_big = NULL;
   cshim_error_t err = NULL;
@@ -333,9 +334,12 @@ send_response(struct conn *conn, uint32_t stream_id, int code, const char *messa
       resp.payload.len = 0;
       ret = -EMSGSIZE;
     } else if (resp.payload.len > 0) {
-      payload = cshim_xmalloc(resp.payload.len);
-      protobuf_c_message_pack(msg, payload);
-      resp.payload.data = payload;
+      /* Most answers are small: packed on the stack, they cost no malloc/free. */
+      if (resp.payload.len <= sizeof small_payload)
+        resp.payload.data = small_payload;
+      else
+        resp.payload.data = payload = cshim_xmalloc(resp.payload.len);
+      protobuf_c_message_pack(msg, resp.payload.data);
     }
   }
   if (sent_code)

@@ -386,6 +386,7 @@ struct task_service_s
   cshim_publisher_t *publisher;
   cshim_shutdown_t *shutdown;
   char *namespace_;
+  pid_t shim_pid; /* getpid() once: Connect answers it on every call */
   bool debug;
   task_config_t cfg;
   task_container_t *containers;
