@@ -4,7 +4,7 @@
 // connection, N calls in flight on it. It measures one method for a fixed time and prints one
 // line of key=value figures:
 //
-//	method= inflight= calls= calls_per_s= p50_us= p99_us= max_us= cpu_us_per_call= child_cpu_us_per_call=
+//	method= inflight= calls= failed= calls_per_s= p50_us= p99_us= max_us= cpu_us_per_call= child_cpu_us_per_call=
 //
 // CPU per call is the shim's own utime+stime delta (/proc/<pid>/stat, fields 14 and 15) over the
 // measured calls; child CPU is cutime+cstime (processes the shim started and reaped meanwhile).
@@ -174,14 +174,14 @@ func main() {
 		all = append(all, l...)
 	}
 	if failures > 0 {
-		fmt.Fprintf(os.Stderr, "%d of %d %s calls failed: %v\n", failures, len(all), *method, firstErr.Load())
-		os.Exit(1)
+		// Measured and reported, not fatal: the table shows how many failed and the first error.
+		fmt.Fprintf(os.Stderr, "%d of %d %s calls failed, first: %v\n", failures, len(all), *method, firstErr.Load())
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
 	n := float64(len(all))
 	w := bufio.NewWriter(os.Stdout)
-	fmt.Fprintf(w, "method=%s inflight=%d calls=%d calls_per_s=%.0f p50_us=%.1f p99_us=%.1f max_us=%.1f",
-		*method, *inflight, len(all), n/elapsed.Seconds(), pct(all, 0.50), pct(all, 0.99), pct(all, 1))
+	fmt.Fprintf(w, "method=%s inflight=%d calls=%d failed=%d calls_per_s=%.0f p50_us=%.1f p99_us=%.1f max_us=%.1f",
+		*method, *inflight, len(all), failures, n/elapsed.Seconds(), pct(all, 0.50), pct(all, 0.99), pct(all, 1))
 	if *pid > 0 {
 		fmt.Fprintf(w, " cpu_us_per_call=%.2f child_cpu_us_per_call=%.2f",
 			float64(own1-own0)*1e6/userHZ/n, float64(ch1-ch0)*1e6/userHZ/n)
