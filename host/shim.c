@@ -277,13 +277,29 @@ debug_address(const shim_t *s, const host_flags_t *flags, const char *bundle)
   return cshim_xstrdup(host_address_path(address));
 }
 
+/* The binary's path and the working directory, exactly as long as they are:
+   run()'s frame stays under the serving loop for the shim's life, PATH_MAX buffers must not. */
+static __attribute__((noinline)) int
+own_paths(char **exe, char **cwd, cshim_error_t *err)
+{
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+
+  if (n < 0)
+    return cshim_error_sys(err, errno, "resolve own binary");
+  buf[n] = '\0';
+  *cwd = getcwd(NULL, 0);
+  if (*cwd == NULL)
+    return cshim_error_sys(err, errno, "getcwd");
+  *exe = cshim_xstrdup(buf);
+  return 0;
+}
+
 static int
 run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
 {
-  /* On the heap, not in this frame: it stays under the serving loop for the shim's life. */
-  cshim_autofree char *exe = cshim_xmalloc(PATH_MAX);
-  cshim_autofree char *cwd = cshim_xmalloc(PATH_MAX);
-  ssize_t n;
+  cshim_autofree char *exe = NULL;
+  cshim_autofree char *cwd = NULL;
   int ret;
   cshim_autofree char *plugin_dir = NULL;
   cshim_autofree char *ttrpc_address = NULL;
@@ -294,12 +310,9 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   size_t np = 0;
   host_plugins_options_t opts;
 
-  n = readlink("/proc/self/exe", exe, PATH_MAX - 1);
-  if (n < 0)
-    return cshim_error_sys(err, errno, "resolve own binary");
-  exe[n] = '\0';
-  if (getcwd(cwd, PATH_MAX) == NULL)
-    return cshim_error_sys(err, errno, "getcwd");
+  ret = own_paths(&exe, &cwd, err);
+  if (ret < 0)
+    return ret;
 
   plugin_dir = host_shim_default_plugin_dir(exe);
   ret = host_shim_load_config(argv0, plugin_dir, &s->config, err);
@@ -399,7 +412,7 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   if (ret < 0)
     return ret;
   ret = host_reaper_api(s->reaper)->ops->subscribe(host_reaper_api(s->reaper), settle_on_exit, s,
-                                                    err);
+                                                   err);
   if (ret < 0)
     return ret;
   s->settle_subscribed = true;
