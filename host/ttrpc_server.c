@@ -3,6 +3,7 @@
 // to plugin services, answers written in completion order.
 #define _GNU_SOURCE /* struct ucred */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -22,6 +23,9 @@
 #include "ttrpc_server.h"
 
 #define READ_BUF_SIZE (64u * 1024u)
+/* Bytes of a call's unpacking arena: the Request (service, method, metadata) and the input of
+   State, Connect, Pids, Stats, Wait... fit; a Create's spec does not and goes to malloc. */
+#define CALL_ARENA_SIZE 512u
 /* A peer that sends requests but does not read its answers stops being read from once this
    much is queued, so its answers cannot grow our memory without bound. */
 #define WRITE_QUEUE_HIGH (16u << 20)
@@ -73,7 +77,50 @@ struct call
   size_t n_before_passed; /* interceptors whose before returned 0: their after runs */
   bool dispatching;       /* still inside dispatch: the answer must not free the call */
   bool answered;
+  /* The request and the decoded input are unpacked into the call's own arena: a small call
+     costs no malloc/free per string and submessage (callgrind: ~30% of the user-space
+     instructions of a Connect). What does not fit goes to malloc. Last member: not zeroed. */
+  ProtobufCAllocator alloc;
+  size_t arena_used;
+  uint8_t arena[CALL_ARENA_SIZE] __attribute__((aligned(16)));
 };
+
+static void *
+arena_alloc(void *data, size_t size)
+{
+  struct call *call = data;
+  size_t rounded = (size + 15u) & ~(size_t)15u;
+
+  if (rounded >= size && rounded <= sizeof call->arena - call->arena_used) {
+    void *p = call->arena + call->arena_used;
+    call->arena_used += rounded;
+    return p;
+  }
+  return malloc(size); /* NULL fails the unpack, as protobuf-c's default allocator would */
+}
+
+static void
+arena_free(void *data, void *p)
+{
+  struct call *call = data;
+
+  if ((uint8_t *)p >= call->arena && (uint8_t *)p < call->arena + sizeof call->arena)
+    return; /* released with the call */
+  free(p);
+}
+
+/* A call whose members before the arena are zero and whose allocator is its arena. */
+static struct call *
+call_new(void)
+{
+  struct call *call = cshim_xmalloc(sizeof(*call));
+
+  memset(call, 0, offsetof(struct call, arena));
+  call->alloc.alloc = arena_alloc;
+  call->alloc.free = arena_free;
+  call->alloc.allocator_data = call;
+  return call;
+}
 
 struct out_frame
 {
@@ -369,7 +416,8 @@ send_status(struct conn *conn, uint32_t stream_id, int code, const char *message
 static void
 free_call(struct call *call)
 {
-  ttrpc__request__free_unpacked(call->req, NULL);
+  if (call->req)
+    ttrpc__request__free_unpacked(call->req, &call->alloc);
   free(call);
 }
 
@@ -509,14 +557,14 @@ dispatch(struct call *call, const struct registered_service *rs, cshim_ttrpc_han
   if (i == srv->n_interceptors && !call->answered) {
     /* Decoded after the interceptors, as Go does: they see the call even when its payload is
        bad, and then see its Internal answer. */
-    input = protobuf_c_message_unpack(call->method->input, NULL, call->req->payload.len,
+    input = protobuf_c_message_unpack(call->method->input, &call->alloc, call->req->payload.len,
                                       call->req->payload.data);
     if (!input)
       answer(call, CSHIM_GRPC_INTERNAL, "ttrpc: error unmarshalling payload: " ERR_PROTO_PARSE,
              NULL);
     else {
       handler(&call->base, input, rs->svc->data);
-      protobuf_c_message_free_unpacked(input, NULL);
+      protobuf_c_message_free_unpacked(input, &call->alloc);
     }
   }
 
@@ -548,19 +596,22 @@ handle_request(struct conn *conn, uint32_t stream_id, uint8_t *data, size_t len)
   }
   conn->last_stream_id = stream_id;
 
-  req = ttrpc__request__unpack(NULL, len, data);
+  call = call_new();
+  req = ttrpc__request__unpack(&call->alloc, len, data);
   if (!req) {
+    free_call(call);
     send_status(conn, stream_id, CSHIM_GRPC_INVALID_ARGUMENT,
                 "unmarshal request error: " ERR_PROTO_PARSE);
     return;
   }
+  call->req = req;
   srv->stats.calls_total++;
 
   rs = find_service(srv, req->service);
   if (!rs) {
     cshim_xasprintf(&msg, "service %s", req->service);
     send_response(conn, stream_id, CSHIM_GRPC_UNIMPLEMENTED, msg, NULL, NULL);
-    ttrpc__request__free_unpacked(req, NULL);
+    free_call(call);
     return;
   }
   method = protobuf_c_service_descriptor_get_method_by_name(rs->svc->descriptor, req->method);
@@ -569,12 +620,11 @@ handle_request(struct conn *conn, uint32_t stream_id, uint8_t *data, size_t len)
   if (!handler) {
     cshim_xasprintf(&msg, "method %s", req->method);
     send_response(conn, stream_id, CSHIM_GRPC_UNIMPLEMENTED, msg, NULL, NULL);
-    ttrpc__request__free_unpacked(req, NULL);
+    free_call(call);
     return;
   }
 
   lowercase_metadata_keys(req);
-  call = cshim_xmalloc0(sizeof(*call));
   call->base.ops = &call_ops;
   call->base.service = req->service;
   call->base.method = req->method;
@@ -583,7 +633,6 @@ handle_request(struct conn *conn, uint32_t stream_id, uint8_t *data, size_t len)
   call->base.started_ns = cshim_now_ns();
   call->srv = srv;
   call->conn = conn;
-  call->req = req;
   call->method = method;
   list_append(&conn->calls, &call->link);
   srv->stats.calls_in_flight++;
