@@ -82,6 +82,7 @@ struct call
      instructions of a Connect). What does not fit goes to malloc. Last member: not zeroed. */
   ProtobufCAllocator alloc;
   size_t arena_used;
+  size_t spilled; /* blocks that went to malloc: only then is there anything to free */
   uint8_t arena[CALL_ARENA_SIZE] __attribute__((aligned(16)));
 };
 
@@ -96,6 +97,7 @@ arena_alloc(void *data, size_t size)
     call->arena_used += rounded;
     return p;
   }
+  call->spilled++;
   return malloc(size); /* NULL fails the unpack, as protobuf-c's default allocator would */
 }
 
@@ -298,7 +300,7 @@ conn_write_cb(uv_write_t *req, int status)
 static int
 queue_frame(struct conn *conn, uint8_t *buf, size_t len)
 {
-  struct out_frame *out = cshim_xmalloc(sizeof(*out));
+  struct out_frame *out;
   uv_buf_t b = uv_buf_init((char *)buf, (unsigned int)len);
   int r;
 
@@ -308,7 +310,6 @@ queue_frame(struct conn *conn, uint8_t *buf, size_t len)
     r = uv_try_write((uv_stream_t *)&conn->pipe, &b, 1);
     if (r == (int)len) {
       free(buf);
-      free(out);
       return 0;
     }
     if (r > 0) {
@@ -316,13 +317,13 @@ queue_frame(struct conn *conn, uint8_t *buf, size_t len)
       b.len -= (size_t)r;
     } else if (r != UV_EAGAIN) {
       free(buf);
-      free(out);
       cshim_log_debug(conn->srv->log, "ttrpc: write failed, closing connection: %s",
                       uv_strerror(r));
       close_conn(conn);
       return r;
     }
   }
+  out = cshim_xmalloc(sizeof(*out)); /* only a frame that waits needs a write request */
   out->buf = buf;
   r = uv_write(&out->req, (uv_stream_t *)&conn->pipe, &b, 1, conn_write_cb);
   if (r < 0) {
@@ -360,7 +361,7 @@ send_response(struct conn *conn, uint32_t stream_id, int code, const char *messa
   cshim_error_t err = NULL;
   uint8_t *frame = NULL;
   size_t frame_len = 0;
-  size_t n;
+  size_t n, sized = 0; /* sized: the Response's packed length, when already known */
   int ret = 0;
   int r;
 
@@ -387,12 +388,22 @@ send_response(struct conn *conn, uint32_t stream_id, int code, const char *messa
       else
         resp.payload.data = payload = cshim_xmalloc(resp.payload.len);
       protobuf_c_message_pack(msg, resp.payload.data);
+      sized = n;
     }
   }
   if (sent_code)
     *sent_code = code;
 
-  r = cshim_frame_pack(&header, &resp.base, CSHIM_FRAME_MAX_DATA, &frame, &frame_len, &err);
+  if (sized) {
+    /* Measured above and within the limit: packed once, without measuring it again. */
+    header.length = (uint32_t)sized;
+    frame_len = CSHIM_FRAME_HEADER_SIZE + sized;
+    frame = cshim_xmalloc(frame_len);
+    cshim_frame_header_encode(&header, frame);
+    protobuf_c_message_pack(&resp.base, frame + CSHIM_FRAME_HEADER_SIZE);
+    r = 0;
+  } else
+    r = cshim_frame_pack(&header, &resp.base, CSHIM_FRAME_MAX_DATA, &frame, &frame_len, &err);
   if (r < 0) {
     /* Only a huge status message can get here. */
     cshim_log_error(conn->srv->log, "ttrpc: cannot answer stream %u: %s", stream_id, err->msg);
@@ -416,7 +427,8 @@ send_status(struct conn *conn, uint32_t stream_id, int code, const char *message
 static void
 free_call(struct call *call)
 {
-  if (call->req)
+  /* Everything in the arena goes with the call: walking the message only finds malloc blocks. */
+  if (call->req && call->spilled)
     ttrpc__request__free_unpacked(call->req, &call->alloc);
   free(call);
 }
@@ -564,7 +576,8 @@ dispatch(struct call *call, const struct registered_service *rs, cshim_ttrpc_han
              NULL);
     else {
       handler(&call->base, input, rs->svc->data);
-      protobuf_c_message_free_unpacked(input, &call->alloc);
+      if (call->spilled)
+        protobuf_c_message_free_unpacked(input, &call->alloc);
     }
   }
 
