@@ -26,6 +26,8 @@
 /* Bytes of a call's unpacking arena: the Request (service, method, metadata) and the input of
    State, Connect, Pids, Stats, Wait... fit; a Create's spec does not and goes to malloc. */
 #define CALL_ARENA_SIZE 512u
+/* Answers gathered during one read callback before they are written anyway. */
+#define CORK_MAX 32u
 /* A peer that sends requests but does not read its answers stops being read from once this
    much is queued, so its answers cannot grow our memory without bound. */
 #define WRITE_QUEUE_HIGH (16u << 20)
@@ -64,6 +66,11 @@ struct conn
   bool active;
   bool closing;
   bool read_paused;
+  /* Inside a read callback, answers given at once are gathered here and go out in one
+     writev(2) when it returns: N calls read together cost one write, not N (see uncork). */
+  bool corked;
+  size_t n_corked;
+  uv_buf_t corked_bufs[CORK_MAX]; /* base: the frame, owned */
 };
 
 struct call
@@ -243,6 +250,8 @@ conn_close_cb(uv_handle_t *handle)
   handle_closed(srv);
 }
 
+static void drop_corked(struct conn *conn);
+
 static void
 close_conn(struct conn *conn)
 {
@@ -251,6 +260,7 @@ close_conn(struct conn *conn)
   if (conn->closing)
     return;
   conn->closing = true;
+  drop_corked(conn);
   /* Answers to these calls have nowhere to go any more; the calls live on until answered. */
   while (!list_empty(&conn->calls)) {
     struct call *call = CSHIM_CONTAINER_OF(conn->calls.next, struct call, link);
@@ -296,13 +306,106 @@ conn_write_cb(uv_write_t *req, int status)
   }
 }
 
+/* Hand a frame whose first bytes may already be written (b: what is left) to libuv, which
+   writes the rest when the socket has room. Takes buf. */
+static int
+write_later(struct conn *conn, uint8_t *buf, uv_buf_t b)
+{
+  struct out_frame *out = cshim_xmalloc(sizeof(*out));
+  int r;
+
+  out->buf = buf;
+  r = uv_write(&out->req, (uv_stream_t *)&conn->pipe, &b, 1, conn_write_cb);
+  if (r < 0) {
+    free(buf);
+    free(out);
+    cshim_log_debug(conn->srv->log, "ttrpc: write failed, closing connection: %s", uv_strerror(r));
+    close_conn(conn);
+    return r;
+  }
+  if (!conn->read_paused && conn->pipe.write_queue_size > WRITE_QUEUE_HIGH) {
+    cshim_log_debug(conn->srv->log,
+                    "ttrpc: peer reads its answers slowly (%zu bytes queued): "
+                    "stopped reading from it",
+                    conn->pipe.write_queue_size);
+    uv_read_stop((uv_stream_t *)&conn->pipe);
+    conn->read_paused = true;
+  }
+  return 0;
+}
+
+static void
+drop_corked(struct conn *conn)
+{
+  for (size_t i = 0; i < conn->n_corked; i++)
+    free(conn->corked_bufs[i].base);
+  conn->n_corked = 0;
+}
+
+/* Write the gathered answers with one writev; what the socket does not take is queued in
+   order. */
+static int
+uncork(struct conn *conn)
+{
+  size_t n = conn->n_corked, i, j;
+  int done;
+
+  if (n == 0)
+    return 0;
+  conn->n_corked = 0; /* the frames are this function's now, even if the connection closes */
+  done = uv_try_write((uv_stream_t *)&conn->pipe, conn->corked_bufs, (unsigned int)n);
+  if (done == UV_EAGAIN)
+    done = 0;
+  else if (done < 0) {
+    for (i = 0; i < n; i++)
+      free(conn->corked_bufs[i].base);
+    cshim_log_debug(conn->srv->log, "ttrpc: write failed, closing connection: %s",
+                    uv_strerror(done));
+    close_conn(conn);
+    return done;
+  }
+  for (i = 0; i < n; i++) {
+    uv_buf_t b = conn->corked_bufs[i];
+    int r;
+
+    if ((size_t)done >= b.len) {
+      done -= (int)b.len;
+      free(b.base);
+      continue;
+    }
+    b.base += done;
+    b.len -= (size_t)done;
+    done = 0;
+    r = write_later(conn, (uint8_t *)conn->corked_bufs[i].base, b);
+    if (r < 0) {
+      for (j = i + 1; j < n; j++)
+        free(conn->corked_bufs[j].base);
+      return r;
+    }
+  }
+  return 0;
+}
+
 /* Queue one whole frame; libuv keeps frames in order and finishes partial writes. Takes buf. */
 static int
 queue_frame(struct conn *conn, uint8_t *buf, size_t len)
 {
-  struct out_frame *out;
   uv_buf_t b = uv_buf_init((char *)buf, (unsigned int)len);
   int r;
+
+  if (conn->corked && conn->pipe.write_queue_size == 0) {
+    if (conn->n_corked == CORK_MAX && (r = uncork(conn)) < 0) {
+      free(buf);
+      return r;
+    }
+    if (conn->pipe.write_queue_size == 0) {
+      conn->corked_bufs[conn->n_corked++] = b;
+      return 0;
+    }
+  } else if (conn->n_corked > 0 && (r = uncork(conn)) < 0) {
+    free(buf);
+    return r;
+  }
 
   /* Nothing queued: write now. A frame that goes out whole costs one write(2) and no uv_write
      request (libuv re-arms the epoll watcher after every completed uv_write). */
@@ -323,25 +426,7 @@ queue_frame(struct conn *conn, uint8_t *buf, size_t len)
       return r;
     }
   }
-  out = cshim_xmalloc(sizeof(*out)); /* only a frame that waits needs a write request */
-  out->buf = buf;
-  r = uv_write(&out->req, (uv_stream_t *)&conn->pipe, &b, 1, conn_write_cb);
-  if (r < 0) {
-    free(buf);
-    free(out);
-    cshim_log_debug(conn->srv->log, "ttrpc: write failed, closing connection: %s", uv_strerror(r));
-    close_conn(conn);
-    return r;
-  }
-  if (!conn->read_paused && conn->pipe.write_queue_size > WRITE_QUEUE_HIGH) {
-    cshim_log_debug(conn->srv->log,
-                    "ttrpc: peer reads its answers slowly (%zu bytes queued): "
-                    "stopped reading from it",
-                    conn->pipe.write_queue_size);
-    uv_read_stop((uv_stream_t *)&conn->pipe);
-    conn->read_paused = true;
-  }
-  return 0;
+  return write_later(conn, buf, b);
 }
 
 /* Send a Response. On success `msg` (NULL = empty payload) is the payload; otherwise the status.
@@ -679,6 +764,7 @@ conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     return;
   }
 
+  conn->corked = true;
   /* A handler may close the connection (or the whole server) while we are in this loop. */
   while (!conn->closing) {
     cshim_frame_t frame;
@@ -699,6 +785,9 @@ conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
       handle_request(conn, frame.header.stream_id, frame.data, frame.header.length);
     free(frame.data);
   }
+  conn->corked = false;
+  if (!conn->closing)
+    uncork(conn);
 }
 
 static bool
