@@ -15,6 +15,17 @@
    whose frames must survive the call that discards the pages under them. */
 #define STACK_MARGIN_PAGES 2
 
+void
+host_memory_init(void)
+{
+  /* Blocks of 16 kB and more (the YAML parser's buffers, a runtime command's output buffer, a
+     Create's spec) get pages of their own instead of growing the heap around live data: freed,
+     they leave no hole that small allocations then spread into. Measured: -6 kB private per
+     shim with one container. The heap grows by what is asked, not 128 kB more at a time. */
+  mallopt(M_MMAP_THRESHOLD, 16 * 1024);
+  mallopt(M_TOP_PAD, 0);
+}
+
 /* Lowest address of the main thread's stack mapping, or 0. */
 static uintptr_t
 stack_low_end(void)

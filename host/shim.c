@@ -92,7 +92,9 @@ server_closed_cb(void *data)
 static void
 settle_cb(uv_timer_t *t)
 {
-  (void)t;
+  shim_t *s = CSHIM_CONTAINER_OF(t, shim_t, settle);
+  if (s->server)
+    host_ttrpc_server_release_buffers(s->server);
   host_memory_settle();
 }
 
@@ -431,6 +433,7 @@ host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t 
   int ret;
   (void)argc;
 
+  host_memory_init();
   memset(&s, 0, sizeof s);
   s.debug_fd = inherited_debug_listener();
   signal(SIGPIPE, SIG_IGN);

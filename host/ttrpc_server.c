@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1125,6 +1126,16 @@ size_t
 host_ttrpc_server_n_services(host_ttrpc_server_t *srv)
 {
   return srv->n_services;
+}
+
+void
+host_ttrpc_server_release_buffers(host_ttrpc_server_t *srv)
+{
+  for (struct link *l = srv->conns.next; l != &srv->conns; l = l->next) {
+    struct conn *conn = CSHIM_CONTAINER_OF(l, struct conn, link);
+    if (conn->read_buf)
+      madvise(conn->read_buf, READ_BUF_SIZE, MADV_DONTNEED);
+  }
 }
 
 void
