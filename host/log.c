@@ -30,6 +30,7 @@ host_log_init(host_log_t *log, int fd, int level, const char *fields)
 {
   memset(log, 0, sizeof *log);
   log->fd = fd;
+  log->base.struct_size = sizeof log->base;
   log->base.write = write_cb;
   log->base.data = log;
   log->base.level = level;

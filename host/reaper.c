@@ -237,6 +237,7 @@ reaper_unsubscribe(cshim_reaper_t *base, cshim_exit_cb cb, void *data)
 }
 
 static const cshim_reaper_ops_t reaper_ops = {
+    .struct_size = sizeof(cshim_reaper_ops_t),
     .watch = reaper_watch,
     .unwatch = reaper_unwatch,
     .subscribe = reaper_subscribe,

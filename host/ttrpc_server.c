@@ -449,6 +449,7 @@ call_metadata(const cshim_ttrpc_call_t *base, const char *key)
 }
 
 static const cshim_ttrpc_call_ops_t call_ops = {
+    .struct_size = sizeof(cshim_ttrpc_call_ops_t),
     .reply = call_reply,
     .fail = call_fail,
     .metadata = call_metadata,
@@ -929,6 +930,7 @@ get_stats_op(cshim_ttrpc_server_t *api, cshim_ttrpc_stats_t *out)
 }
 
 static const cshim_ttrpc_server_ops_t server_ops = {
+    .struct_size = sizeof(cshim_ttrpc_server_ops_t),
     .register_service = register_service_op,
     .add_interceptor = add_interceptor_op,
     .get_stats = get_stats_op,

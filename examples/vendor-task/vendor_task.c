@@ -81,7 +81,8 @@ vendor_task_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *er
 {
   cshim_autofree vendor_task_t *vt = NULL;
   const char *greeting = DEFAULT_GREETING;
-  void *publisher = NULL;
+  void *instance_ = NULL;
+  cshim_publisher_t *publisher = NULL;
   int ret;
 
   /* ctx->config is NULL when the YAML has no section for us: the accessors accept that. */
@@ -91,17 +92,21 @@ vendor_task_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *er
   ret = cshim_config_get_string(ctx->config, "greeting", &greeting, err);
   if (ret < 0)
     return ret;
-  ret = cshim_init_ctx_get_by_id(ctx, CSHIM_TYPE_EVENT, "publisher", &publisher, err);
+  ret = cshim_init_ctx_get_by_id(ctx, CSHIM_TYPE_EVENT, "publisher", &instance_, err);
+  /* The instance starts with cshim_publisher_t; this checks its struct_size before use. */
+  if (ret == 0)
+    ret = cshim_publisher_from_instance(instance_, &publisher, err);
   if (ret < 0)
     return cshim_error_wrap(err, "%s: look up the event publisher", ctx->uri);
 
   vt = cshim_xmalloc0(sizeof *vt);
   vt->log = ctx->log;
-  vt->publisher = publisher; /* an io.containerd.event.v1 instance starts with cshim_publisher_t */
+  vt->publisher = publisher;
   vt->greeting = greeting;
   vt->id = cshim_init_ctx_property(ctx, CSHIM_PROP_ID);
   vt->bundle = cshim_init_ctx_property(ctx, CSHIM_PROP_BUNDLE);
   vt->service = (cshim_ttrpc_service_t){
+      .struct_size = sizeof(cshim_ttrpc_service_t),
       .descriptor = &containerd__task__v2__task__descriptor,
       .methods = vendor_task_methods,
   };

@@ -319,6 +319,9 @@ cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_c
   if (reaper == NULL || opts == NULL || opts->path == NULL || opts->path[0] == '\0' ||
       opts->argv == NULL || opts->argv[0] == NULL || cb == NULL || pid == NULL)
     return cshim_error_make(err, EINVAL, "spawn: invalid arguments");
+  ret = cshim_reaper_check(reaper, err);
+  if (ret < 0)
+    return cshim_error_wrap(err, "spawn `%s`", opts->path);
   if (opts->n_extra_fds > 0 && opts->extra_fds == NULL)
     return cshim_error_make(err, EINVAL, "spawn `%s`: extra fds missing", opts->path);
   if (opts->n_extra_fds > 4096)
