@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cshim/config.h>
+#include <cshim/unix_socket.h>
 #include <cshim/util.h>
 
 /* After every other plugin, so that it can find the publisher and see the whole set. Its type is
@@ -142,14 +143,7 @@ strip_unix(const char *address)
 static char *
 socket_name(int fd)
 {
-  struct sockaddr_un sun;
-  socklen_t len = sizeof(sun);
-
-  memset(&sun, 0, sizeof(sun));
-  if (getsockname(fd, (struct sockaddr *)&sun, &len) < 0 || sun.sun_family != AF_UNIX ||
-      len <= offsetof(struct sockaddr_un, sun_path) || sun.sun_path[0] == '\0')
-    return NULL;
-  return cshim_xstrndup(sun.sun_path, len - offsetof(struct sockaddr_un, sun_path));
+  return cshim_unix_socket_path(fd);
 }
 
 static bool

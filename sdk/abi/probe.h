@@ -21,6 +21,7 @@
 #include <cshim/struct_size.h>
 #include <cshim/ttrpc.h>
 #include <cshim/ttrpc_client.h>
+#include <cshim/unix_socket.h>
 #include <cshim/util.h>
 #include <cshim/version.h>
 

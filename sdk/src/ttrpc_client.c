@@ -12,6 +12,7 @@
 #include <sys/un.h>
 
 #include <cshim/frame.h>
+#include <cshim/unix_socket.h>
 #include <cshim/util.h>
 
 #include "google/rpc/status.pb-c.h"
@@ -370,14 +371,16 @@ cshim_ttrpc_client_new(uv_loop_t *loop, const char *address, const cshim_logger_
 {
   cshim_ttrpc_client_t *client;
   const char *path = address;
+  struct sockaddr_un addr;
+  socklen_t addr_len;
   int r;
 
   if (path && strncmp(path, "unix://", 7) == 0)
     path += 7;
   if (path == NULL || path[0] == '\0')
     return cshim_error_make(err, EINVAL, "empty ttrpc address");
-  if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-    return cshim_error_make(err, ENAMETOOLONG, "ttrpc address `%s` is too long for a socket", path);
+  if (cshim_unix_sockaddr(path, false, &addr, &addr_len, err) < 0) /* libuv fills its own */
+    return cshim_error_wrap(err, "ttrpc address");
 
   client = cshim_xmalloc0(sizeof *client);
   client->loop = loop;
