@@ -128,12 +128,9 @@ host_reaper_reap(host_reaper_t *r)
 {
   for (;;) {
     int status;
-    pid_t pid = wait4(-1, &status, WNOHANG, NULL);
-    if (pid <= 0) {
-      if (pid < 0 && errno == EINTR)
-        continue;
+    pid_t pid = CSHIM_RETRY_EINTR(wait4(-1, &status, WNOHANG, NULL));
+    if (pid <= 0)
       break;
-    }
     if (WIFSTOPPED(status) || WIFCONTINUED(status))
       continue;
     dispatch(r, pid, status);

@@ -282,9 +282,13 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   else if (flags->address)
     cshim_xasprintf(&ttrpc_address, "%s.ttrpc", flags->address);
 
+/* A key, a value and the closing NULL must fit: refuse rather than write past props. */
 #define PROP(k, v)                                                                                 \
   do                                                                                               \
     if ((v) != NULL) {                                                                             \
+      if (np + 3 > CSHIM_N_ELEMENTS(props))                                                        \
+        return cshim_error_make(err, E2BIG, "plugin property `%s`: more than %zu properties", (k), \
+                                CSHIM_N_ELEMENTS(props) / 2 - 1);                                  \
       props[np++] = (k);                                                                           \
       props[np++] = (v);                                                                           \
     }                                                                                              \

@@ -40,9 +40,7 @@ read_body(int fd, const char *what, uint8_t **out, size_t *len, cshim_error_t *e
       cap = cap ? cap * 2 : 4096;
       buf = cshim_xrealloc(buf, cap + 1);
     }
-    r = read(fd, buf + n, cap - n);
-    if (r < 0 && errno == EINTR)
-      continue;
+    r = CSHIM_RETRY_EINTR(read(fd, buf + n, cap - n));
     if (r < 0)
       return cshim_error_sys(err, errno, "read request body `%s`", what);
     if (r == 0)
@@ -93,9 +91,7 @@ static int
 write_all(const uint8_t *p, size_t len, cshim_error_t *err)
 {
   while (len > 0) {
-    ssize_t w = write(STDOUT_FILENO, p, len);
-    if (w < 0 && errno == EINTR)
-      continue;
+    ssize_t w = CSHIM_RETRY_EINTR(write(STDOUT_FILENO, p, len));
     if (w < 0)
       return cshim_error_sys(err, errno, "write the response");
     p += w;
