@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cshim/frame.h>
+#include <cshim/unix_socket.h>
 #include <cshim/util.h>
 
 #include "google/rpc/status.pb-c.h"
@@ -808,7 +809,8 @@ socket_is_live(const struct sockaddr_un *addr)
 int
 host_ttrpc_server_listen_path(host_ttrpc_server_t *srv, const char *path, cshim_error_t *err)
 {
-  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  struct sockaddr_un addr;
+  socklen_t addr_len;
   cshim_autoclose int fd = -1;
   struct stat st;
   int r;
@@ -817,9 +819,8 @@ host_ttrpc_server_listen_path(host_ttrpc_server_t *srv, const char *path, cshim_
     path += 7;
   if (path[0] == '\0')
     return cshim_error_make(err, EINVAL, "empty ttrpc socket path");
-  if (strlen(path) >= sizeof(addr.sun_path))
-    return cshim_error_make(err, ENAMETOOLONG, "ttrpc socket path `%s` is too long", path);
-  strcpy(addr.sun_path, path);
+  if (cshim_unix_sockaddr(path, false, &addr, &addr_len, err) < 0)
+    return cshim_error_wrap(err, "ttrpc socket");
 
   r = make_parent_dirs(path, err);
   if (r < 0)
