@@ -216,6 +216,20 @@ call_vendor_service() {
     echo "# cshimctl call Ping (exit $rc): $out"
     not_ok "$label: ... Ping with an empty body answers an empty message"
   fi
+  out=$(ctl call acme.greeter.v1.Greeter Hello --input "$tmp/no-such-file" 2>&1) && rc=0 || rc=$?
+  if [ "$rc" -eq 1 ] && [[ "$out" == *"open request body \`$tmp/no-such-file\`: No such file"* ]]; then
+    ok "$label: ... a missing --input file is named, exit 1"
+  else
+    echo "# cshimctl call --input missing (exit $rc): $out"
+    not_ok "$label: ... a missing --input file is named, exit 1"
+  fi
+  out=$(ctl call acme.greeter.v1.Greeter </dev/null 2>&1) && rc=0 || rc=$?
+  if [ "$rc" -eq 2 ] && [[ "$out" == *"call: expected SERVICE METHOD"* ]]; then
+    ok "$label: ... without a method it is a usage error, exit 2"
+  else
+    echo "# cshimctl call without METHOD (exit $rc): $out"
+    not_ok "$label: ... without a method it is a usage error, exit 2"
+  fi
   out=$(ctl call acme.greeter.v1.Greeter Goodbye </dev/null 2>&1) && rc=0 || rc=$?
   if [ "$rc" -eq 1 ] && [[ "$out" == *"call acme.greeter.v1.Greeter/Goodbye: RPC failed: Unimplemented"* ]]; then
     ok "$label: ... an unknown method is Unimplemented, exit 1"
