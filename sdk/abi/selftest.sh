@@ -89,6 +89,27 @@ variant append 's|^  void (\*close)(void \*instance);|&\n  int (*appended_hook)(
   plugin.h && expect 0 "abi.sh accepts a member appended to the plugin descriptor" \
   abi "$tmp/append"
 
+# A function removed from the SDK (header and source): the most common incompatible change.
+mkdir -p "$tmp/removed-sdk" "$tmp/removed"
+cp -r "$sdk_src/src" "$sdk_src/abi" "$tmp/removed-sdk/"
+cp -r "$prefix/include/cshim" "$tmp/removed/"
+sed -i '/^const char \*cshim_sdk_version_string(void);/d' "$tmp/removed/cshim/version.h"
+sed -i '/^const char \*$/,/^}$/d' "$tmp/removed-sdk/src/version.c"
+if grep -q cshim_sdk_version_string "$tmp/removed/cshim/version.h" "$tmp/removed-sdk/src/version.c"; then
+  not_ok "the removal of cshim_sdk_version_string did not apply"
+else
+  rc=0
+  "$here/abi.sh" check --sdk-src "$tmp/removed-sdk" --include "$tmp/removed" \
+    --proto-include "$prefix/include/cshim/proto" --baseline "$baseline" --cc "$cc_" \
+    >"$tmp/out" 2>&1 || rc=$?
+  if [ "$rc" -eq 1 ] && grep -q "cshim_sdk_version_string" "$tmp/out"; then
+    ok "abi.sh refuses an SDK without cshim_sdk_version_string, naming it"
+  else
+    echo "# exit status $rc, expected 1"
+    not_ok "abi.sh refuses an SDK without cshim_sdk_version_string, naming it" "$tmp/out"
+  fi
+fi
+
 echo "1..$n"
 echo "# $((n - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]
