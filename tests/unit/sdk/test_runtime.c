@@ -837,7 +837,7 @@ test_runtime_timeout_kills_everything_the_runtime_started(void **state)
 
   /* Like the shim: orphans come back to us and the reaper reaps them. */
   assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
-  f->rt = fake_runtime(f, NULL, 300);
+  f->rt = fake_runtime(f, NULL, 3000);
   setenv("FAKE_RUNTIME_MODE", "hang-tree", 1);
   setenv("FAKE_RUNTIME_PID_FILE", pid_file, 1);
   assert_int_equal(cshim_runtime_state(f->rt, "c1", result_cb, &r, &err), 0);
@@ -847,9 +847,9 @@ test_runtime_timeout_kills_everything_the_runtime_started(void **state)
   assert_int_equal(getpgid(pids[2]), pids[2]);
   assert_int_equal(getpgid(pids[3]), pids[2]);
   assert_int_equal(getpgid(pids[1]), pids[0]);
-  await(f, &r);
+  assert_true(run_until(f, &r.calls, 1, 60000));
   assert_non_null(r.error);
-  assert_string_equal(r.error->msg, "fake-runtime state: timed out after 300ms");
+  assert_string_equal(r.error->msg, "fake-runtime state: timed out after 3000ms");
   assert_int_equal(r.error->status, -ETIMEDOUT);
   for (int i = 0; i < 4; i++)
     assert_gone(f, pids[i]);
@@ -1052,7 +1052,7 @@ test_runtime_limit_queued_command_honours_its_deadline(void **state)
   (void)fake_pid(f, pid_file, 0);
 
   /* The deadline passes in the queue: DeadlineExceeded, and it never starts. */
-  await(f, &hurried.r);
+  assert_true(run_until(f, &hurried.r.calls, 1, 60000));
   assert_non_null(hurried.r.error);
   assert_int_equal(hurried.r.error->status, -ETIMEDOUT);
   assert_non_null(strstr(hurried.r.error->msg, "fake-runtime state: deadline exceeded after "));
@@ -1066,8 +1066,8 @@ test_runtime_limit_queued_command_honours_its_deadline(void **state)
   /* Without a deadline a command waits as long as it takes; then it runs. */
   setenv("FAKE_RUNTIME_MODE", "ok", 1);
   kill(fake_pid(f, pid_file, 0), SIGKILL);
-  await(f, &running.r);
-  await(f, &patient.r);
+  assert_true(run_until(f, &running.r.calls, 1, 60000));
+  assert_true(run_until(f, &patient.r.calls, 1, 60000));
   assert_null(patient.r.error);
   argv = read_file(argv_file);
   assert_string_equal(argv, "state c1\nstate c3\n");
@@ -1090,10 +1090,10 @@ test_runtime_deadline_kills_a_running_command(void **state)
   f->rt = limited_runtime(f, NULL, drec_deadline, 60000);
   setenv("FAKE_RUNTIME_MODE", "hang", 1);
   setenv("FAKE_RUNTIME_PID_FILE", pid_file, 1);
-  r.deadline_ns = cshim_now_ns() + 300 * 1000000ull;
+  r.deadline_ns = cshim_now_ns() + 2000 * 1000000ull;
   assert_int_equal(cshim_runtime_pause(f->rt, "c1", result_cb, &r, &err), 0);
   pid = fake_pid(f, pid_file, 0);
-  await(f, &r.r);
+  assert_true(run_until(f, &r.r.calls, 1, 60000));
   assert_int_equal(r.r.error->status, -ETIMEDOUT);
   assert_non_null(strstr(r.r.error->msg, "fake-runtime pause: deadline exceeded after "));
   assert_true(WIFSIGNALED(r.r.wait_status) && WTERMSIG(r.r.wait_status) == SIGKILL);
@@ -1137,7 +1137,7 @@ test_runtime_limit_queued_command_keeps_the_container_stdio(void **state)
   assert_int_equal(r.calls, 0);
 
   kill(fake_pid(f, pid_file, 0), SIGKILL);
-  await(f, &r);
+  assert_true(run_until(f, &r.calls, 1, 60000));
   assert_null(r.error);
   n = read(out[0], buf, sizeof buf - 1);
   assert_int_equal(n, 5);
