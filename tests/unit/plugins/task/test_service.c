@@ -971,6 +971,44 @@ test_service_call_deadline_reaches_the_runtime_command(void **state)
   kill((pid_t)pid, SIGKILL);
 }
 
+/* A hung `runc create` has started the container's init in a session of its own (runc init):
+   when the call's deadline kills the runtime, that process must not survive it. */
+static void
+test_service_hung_create_leaves_no_process_behind(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
+  mock_call_t *c = mock_call_new("Create");
+  char pid_path[700];
+  pid_t init = 0;
+
+  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  setenv("FAKE_RUNC_HANG", "create", 1);
+  snprintf(pid_path, sizeof pid_path, "%s/testns/hung/pid", f->root);
+  req.id = "hung";
+  req.bundle = f->bundle;
+  req.stdout = "";
+  req.stderr = "";
+  c->base.started_ns = cshim_now_ns();
+  c->base.timeout_nano = 1000 * 1000000ll;
+  method("Create")->handler(&c->base, &req.base, f->svc);
+  for (int i = 0; i < 500 && init <= 0 && !c->answered; i++) {
+    FILE *fp = fopen(pid_path, "r");
+    if (fp == NULL || fscanf(fp, "%d", &init) != 1)
+      init = 0;
+    if (fp)
+      fclose(fp);
+    mock_ctx_run_for(&f->m, 5);
+  }
+  assert_true(init > 0);
+  assert_int_equal(kill(init, 0), 0);
+  assert_true(mock_ctx_run_call(&f->m, c, TIMEOUT_MS));
+  assert_int_equal(c->code, CSHIM_GRPC_DEADLINE_EXCEEDED);
+  mock_call_free(c);
+  unsetenv("FAKE_RUNC_HANG");
+  assert_true(mock_ctx_run_until(&f->m, pid_gone, &init, TIMEOUT_MS));
+}
+
 /* max_runtime_processes: 1 makes a second runtime command wait for the first, then run; nothing
    fails for having waited. */
 static void
@@ -1050,6 +1088,8 @@ main(void)
       cmocka_unit_test_setup_teardown(test_service_call_deadline_reaches_the_runtime_command, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_service_runtime_commands_wait_for_a_free_slot, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_service_hung_create_leaves_no_process_behind, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_service_leaves_no_descriptors_behind, setup, teardown),
       cmocka_unit_test_setup_teardown(test_service_close_fails_pending_waits, setup, teardown),
