@@ -47,7 +47,7 @@ struct cmd
   pid_t pid;             /* 0 until started */
   bool queued, holds_slot, expiry_is_deadline, kill_sent;
   bool exited, done, abandoned, timed_out, deadline_hit;
-  int read_errno;            /* a capture pipe failed: the output may be incomplete */
+  int read_errno;            /* reading stdout failed: the output may be incomplete */
   cshim_error_t start_error; /* a queued command that could not start */
   uint64_t submitted_ns, deadline_ns;
   int wait_status;
@@ -731,7 +731,7 @@ drain(struct cmd *c, uv_pipe_t *p, bool *reading, struct capture *cap)
       continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
       return;
-    if (n < 0)
+    if (n < 0 && p == &c->out_pipe) /* stderr only feeds messages */
       c->read_errno = errno;
     stop_reading(p, reading);
     return;
@@ -847,7 +847,8 @@ read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
   else if (nread != UV_EOF) {
     cshim_log_warn(c->rt->log, "%s %s: read %s: %s", c->rt->display, c->name,
                    is_out ? "stdout" : "stderr", uv_strerror((int)nread));
-    c->read_errno = -(int)nread;
+    if (is_out) /* stderr only feeds messages */
+      c->read_errno = -(int)nread;
   }
   stop_reading((uv_pipe_t *)s, reading);
   maybe_finish(c);
