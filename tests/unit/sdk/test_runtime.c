@@ -1016,6 +1016,64 @@ test_runtime_limit_queues_commands_in_order(void **state)
   rec_reset(&r[1]);
 }
 
+struct flood
+{
+  cshim_runtime_limit_t *limit;
+  const char *expected;
+  int done, complete;
+  unsigned most_running;
+};
+
+static void
+flood_cb(void *data, cshim_runtime_result_t *result)
+{
+  struct flood *x = data;
+  cshim_runtime_limit_stats_t st;
+
+  cshim_runtime_limit_get_stats(x->limit, &st);
+  if (st.running > x->most_running)
+    x->most_running = st.running;
+  x->done++;
+  if (result->error == NULL && result->out_len == strlen(x->expected) &&
+      strcmp(result->out, x->expected) == 0)
+    x->complete++;
+}
+
+/* Far more commands than slots, all submitted at once: every one runs, in turn, and every output
+   arrives whole. */
+static void
+test_runtime_limit_flood_of_commands_all_complete(void **state)
+{
+  enum
+  {
+    N = 600,
+    SLOTS = 8
+  };
+  struct fixture *f = *state;
+  struct flood x = {.limit = cshim_runtime_limit_new(SLOTS)};
+  cshim_runtime_limit_stats_t st;
+  cshim_autofree char *expected = NULL;
+  cshim_error_t err = NULL;
+
+  cshim_xasprintf(&expected, "{\"status\":\"running\",\"pid\":42,\"bundle\":\"/%0300d\"}", 7);
+  x.expected = expected;
+  f->rt = limited_runtime(f, x.limit, NULL, 0);
+  setenv("FAKE_RUNTIME_STDOUT", expected, 1);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(cshim_runtime_state(f->rt, "c1", flood_cb, &x, &err), 0);
+  cshim_runtime_limit_get_stats(x.limit, &st);
+  assert_int_equal(st.running, SLOTS);
+  assert_int_equal(st.queued, N - SLOTS);
+  assert_true(run_until(f, &x.done, N, 240000));
+  assert_int_equal(x.complete, N);
+  assert_true(x.most_running <= SLOTS);
+  cshim_runtime_limit_get_stats(x.limit, &st);
+  assert_int_equal(st.running, 0);
+  assert_int_equal(st.queued, 0);
+  assert_int_equal(st.waited, N - SLOTS);
+  cshim_runtime_limit_free(x.limit);
+}
+
 /* A record with the deadline the runtime asks for (the rec first, so result_cb takes it). */
 struct drec
 {
@@ -1640,6 +1698,8 @@ main(void)
                                       teardown),
       cmocka_unit_test_setup_teardown(test_runtime_limit_queues_commands_in_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_runtime_limit_queued_command_honours_its_deadline, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_runtime_limit_flood_of_commands_all_complete, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_runtime_deadline_kills_a_running_command, setup,
                                       teardown),
