@@ -1046,7 +1046,7 @@ test_runtime_limit_flood_of_commands_all_complete(void **state)
 {
   enum
   {
-    N = 600,
+    N = 300,
     SLOTS = 8
   };
   struct fixture *f = *state;
