@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "start.h"
 #include "address.h"
+#include "check.h"
 #include "config.h"
 #include "options.h"
 #include "shim.h"
@@ -130,20 +131,48 @@ self_exe(cshim_error_t *err)
   return cshim_xstrdup(buf);
 }
 
+/* The runtime options' CshimConfig: checked under that name (so messages point into the text
+   the user wrote), then kept in the bundle for the daemon and `delete`, which read configs from
+   files. */
+static int
+take_inline_config(struct start_state *s, host_config_t **config, char **path, cshim_error_t *err)
+{
+  const char *text = s->opts.inline_config;
+  int ret;
+
+  ret = host_config_parse(text, strlen(text), HOST_START_INLINE_SOURCE, s->plugin_dir, config, err);
+  if (ret < 0)
+    return ret;
+  cshim_xasprintf(path, "%s/%s", s->bundle, HOST_START_INLINE_CONFIG_FILE);
+  ret = cshim_file_write_atomic(*path, text, strlen(text), 0600, err);
+  if (ret < 0)
+    return cshim_error_wrap(err, "keep the inline CshimConfig");
+  return 0;
+}
+
 static int
 resolve_config(struct start_state *s, const host_start_params_t *p, char **source,
                cshim_error_t *err)
 {
   host_config_t *config = NULL;
+  cshim_autofree char *inline_path = NULL;
   const char *argv0 = p->argv0 ? p->argv0 : program_invocation_name;
   const char *etc_dir = p->etc_dir ? p->etc_dir : getenv("CSHIM_ETC_DIR");
   int ret;
 
-  ret = host_config_resolve(s->opts.config_path, getenv("CSHIM_CONFIG"), argv0,
-                            etc_dir ? etc_dir : HOST_START_ETC_DIR, s->plugin_dir, &config, err);
+  if (s->opts.inline_config)
+    ret = take_inline_config(s, &config, &inline_path, err);
+  else
+    ret = host_config_resolve(s->opts.config_path, getenv("CSHIM_CONFIG"), argv0,
+                              etc_dir ? etc_dir : HOST_START_ETC_DIR, s->plugin_dir, &config, err);
   if (ret < 0)
     return ret;
-  *source = cshim_xstrdup(config->source);
+  ret = host_check_config(config, err);
+  if (ret < 0) {
+    host_config_free(config);
+    return ret;
+  }
+  *source = inline_path ? cshim_steal_pointer(&inline_path) : cshim_xstrdup(config->source);
   host_config_free(config);
   return 0;
 }
@@ -463,7 +492,7 @@ run(struct start_state *s, const host_flags_t *flags, const host_start_params_t 
   close(s->listen_fd);
   s->listen_fd = -1;
 
-  if (s->opts.kind == HOST_OPTIONS_RUNC && s->opts.shim_cgroup) {
+  if (s->opts.shim_cgroup) {
     ret = join_shim_cgroup(s->opts.shim_cgroup, s->daemon, err);
     if (ret < 0) {
       cshim_error_wrap(err, "failed to join cgroup `%s`", s->opts.shim_cgroup);

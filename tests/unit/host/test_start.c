@@ -133,6 +133,7 @@ struct fixture
   char *bundle;  /* root/bundle */
   char *bundle2; /* root/bundle2 */
   char *sockdir; /* root/s */
+  char *plugins; /* root/plugins: the default module names, linked to fixture modules */
   char exe[PATH_MAX];
   pid_t daemons[8];
   size_t n_daemons;
@@ -156,6 +157,17 @@ setup(void **state)
   assert_true(n > 0);
   f->exe[n] = '\0';
   write_text(f->bundle, "config.json", "{\"ociVersion\":\"1.0.2\"}");
+  cshim_xasprintf(&f->plugins, "%s/plugins", f->root);
+  assert_int_equal(mkdir(f->plugins, 0700), 0);
+  for (size_t i = 0; i < 4; i++) {
+    static const char *const names[] = {"shutdown", "publisher", "task", "debug"};
+    char *from, *to;
+    cshim_xasprintf(&from, "%s/fx_%s.so", CSHIM_FIXTURE_PLUGIN_DIR, names[i]);
+    cshim_xasprintf(&to, "%s/%s.so", f->plugins, names[i]);
+    assert_int_equal(symlink(from, to), 0);
+    free(from);
+    free(to);
+  }
   *state = f;
   return 0;
 }
@@ -183,6 +195,7 @@ teardown(void **state)
   free(f->bundle);
   free(f->bundle2);
   free(f->sockdir);
+  free(f->plugins);
   free(f);
   return 0;
 }
@@ -199,7 +212,7 @@ run_start(struct fixture *f, const host_flags_t *flags, const char *bundle, cons
       .exe = exe ? exe : f->exe,
       .argv0 = "containerd-shim-cshim-v2",
       .etc_dir = f->root, /* holds no cshim.yaml: the embedded default */
-      .plugin_dir = "/nonexistent/plugins",
+      .plugin_dir = f->plugins,
       .daemon_pid = daemon,
   };
   char inpath[PATH_MAX], outpath[PATH_MAX];
@@ -523,6 +536,133 @@ test_start_requires_namespace_and_id(void **state)
   free(out);
 }
 
+/* stdin = a bare runtimeoptions.v1.Options Any with this config_body (CRI on containerd 1.7+) */
+static uint8_t *
+pack_config_body(const char *body, size_t *len)
+{
+  Runtimeoptions__V1__Options ro = RUNTIMEOPTIONS__V1__OPTIONS__INIT;
+  Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+  uint8_t *val, *in;
+
+  ro.config_body.data = (uint8_t *)body;
+  ro.config_body.len = strlen(body);
+  any.type_url = (char *)"runtimeoptions.v1.Options";
+  any.value.len = runtimeoptions__v1__options__get_packed_size(&ro);
+  val = cshim_xmalloc(any.value.len + 1);
+  runtimeoptions__v1__options__pack(&ro, val);
+  any.value.data = val;
+  *len = google__protobuf__any__get_packed_size(&any);
+  in = cshim_xmalloc(*len);
+  google__protobuf__any__pack(&any, in);
+  free(val);
+  return in;
+}
+
+/* start fails with `want` in its message, and leaves no socket, daemon or output behind */
+static void
+expect_refused(struct fixture *f, const uint8_t *in, size_t in_len, const char *want)
+{
+  host_flags_t fl = make_flags("task1");
+  cshim_error_t err = NULL;
+  char *out = NULL, *sock;
+  pid_t d = 0;
+  struct stat st;
+
+  assert_true(run_start(f, &fl, f->bundle, f->sockdir, NULL, in, in_len, &out, &d, &err) < 0);
+  if (strstr(err->msg, want) == NULL)
+    fail_msg("message `%s` does not contain `%s`", err->msg, want);
+  cshim_error_release(&err);
+  assert_int_equal(d, 0);
+  assert_string_equal(out, "");
+  sock = host_address_socket(f->sockdir, fl.address, fl.namespace_, "task1", false);
+  assert_int_equal(stat(host_address_path(sock), &st), -1);
+  assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+  free(sock);
+  free(out);
+}
+
+static void
+test_start_checks_modules_and_sections_before_answering(void **state)
+{
+  struct fixture *f = *state;
+  static const struct
+  {
+    const char *yaml;
+    const char *want;
+  } cases[] = {
+      {"version: 1\nmodules: [shutdown.so, nosuch.so]\n", "nosuch.so"},
+      {"version: 1\nmodules: [shutdown.so, publisher.so]\n",
+       "no module provides `io.containerd.ttrpc.v1.task`"},
+      {"version: 1\ndisabled_plugins:\n  - io.containerd.ttrpc.v1.task\n",
+       "c.yaml:3:5: plugin `io.containerd.ttrpc.v1.task` is disabled"},
+      {"version: 1\nplugins:\n  io.containerd.ttrpc.v1.tsak: {}\n",
+       "c.yaml:3:32: config for unknown plugin `io.containerd.ttrpc.v1.tsak`"},
+      {"version: 1\nmodlues: []\n", "c.yaml:2:1"},
+  };
+
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *body, *yaml;
+    uint8_t *in;
+    size_t in_len;
+
+    write_text(f->root, "c.yaml", cases[i].yaml);
+    cshim_xasprintf(&yaml, "%s/c.yaml", f->root);
+    cshim_xasprintf(&body, "ConfigPath = \"%s\"\n", yaml);
+    in = pack_config_body(body, &in_len);
+    expect_refused(f, in, in_len, cases[i].want);
+    free(in);
+    free(body);
+    free(yaml);
+  }
+}
+
+static void
+test_start_refuses_a_config_body_it_does_not_understand(void **state)
+{
+  struct fixture *f = *state;
+  uint8_t *in;
+  size_t in_len;
+
+  in = pack_config_body("BinaryName = \"/usr/bin/crun\"\nSystemdCgroup = 1\n", &in_len);
+  expect_refused(f, in, in_len, "config_body:2:1: `SystemdCgroup` must be a boolean");
+  free(in);
+  in = pack_config_body("CshimConfig = \"version: 1\\nlog_levle: debug\\n\"\n", &in_len);
+  expect_refused(f, in, in_len, "CshimConfig:2:1");
+  free(in);
+  in = pack_config_body("ConfigPath = \"/a.yaml\"\nCshimConfig = \"version: 1\"\n", &in_len);
+  expect_refused(f, in, in_len, "set ConfigPath or CshimConfig, not both");
+  free(in);
+}
+
+static void
+test_start_keeps_an_inline_cshim_config_in_the_bundle(void **state)
+{
+  struct fixture *f = *state;
+  host_flags_t fl = make_flags("task1");
+  cshim_error_t err = NULL;
+  char *out = NULL, *choice, *kept, *want;
+  uint8_t *in;
+  size_t in_len;
+  pid_t d = 0;
+  struct stat st;
+
+  in = pack_config_body("CshimConfig = \"version: 1\\nlog_level: debug\\n\"\n", &in_len);
+  assert_int_equal(run_start(f, &fl, f->bundle, f->sockdir, NULL, in, in_len, &out, &d, &err), 0);
+  assert_true(d > 0);
+  choice = read_text(f->bundle, HOST_START_CONFIG_FILE);
+  cshim_xasprintf(&want, "%s/%s", f->bundle, HOST_START_INLINE_CONFIG_FILE);
+  assert_string_equal(choice, want);
+  kept = read_text(f->bundle, HOST_START_INLINE_CONFIG_FILE);
+  assert_string_equal(kept, "version: 1\nlog_level: debug\n");
+  assert_int_equal(stat(want, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0600);
+  free(kept);
+  free(want);
+  free(choice);
+  free(in);
+  free(out);
+}
+
 static void
 test_start_reads_back_the_config_choice(void **state)
 {
@@ -553,6 +693,12 @@ main(int argc, char **argv)
       cmocka_unit_test_setup_teardown(test_start_reports_exec_failure, setup, teardown),
       cmocka_unit_test_setup_teardown(test_start_requires_namespace_and_id, setup, teardown),
       cmocka_unit_test_setup_teardown(test_start_reads_back_the_config_choice, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_start_checks_modules_and_sections_before_answering,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_start_refuses_a_config_body_it_does_not_understand,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_start_keeps_an_inline_cshim_config_in_the_bundle, setup,
+                                      teardown),
   };
 
   if (argc > 1 && strcmp(argv[1], "-namespace") == 0)
