@@ -375,9 +375,18 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   return 0;
 }
 
+/* What every line of the daemon carries, as containerd's shims do: which task group, where. */
+static char *
+log_fields(const host_flags_t *flags)
+{
+  cshim_autofree char *id = cshim_log_fields_append(NULL, "id", flags->id ? flags->id : "");
+  return cshim_log_fields_append(id, "namespace", flags->namespace_ ? flags->namespace_ : "");
+}
+
 int
 host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t *err)
 {
+  cshim_autofree char *fields = NULL;
   shim_t s;
   int ret;
   (void)argc;
@@ -388,11 +397,15 @@ host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t 
   if (flags->socket == NULL)
     setup_log_fifo();
   set_nonblocking(STDERR_FILENO);
-  host_log_init(&s.log, STDERR_FILENO, CSHIM_LOG_INFO, NULL);
+  fields = log_fields(flags);
+  host_log_init(&s.log, STDERR_FILENO, CSHIM_LOG_INFO, fields);
 
   /* Container processes whose parent dies are reparented to us, so we see their exits. */
-  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
-    return cshim_error_sys(err, errno, "become child subreaper");
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
+    cshim_error_sys(err, errno, "become child subreaper");
+    cshim_log_error(&s.log.base, "%s", (*err)->msg);
+    return (*err)->status;
+  }
 
   s.loop = uv_default_loop();
   s.intro = host_introspect_new(s.loop, CSHIM_VERSION);
