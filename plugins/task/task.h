@@ -76,6 +76,14 @@ int task_mount_parse_options(char *const *options, size_t n, unsigned long *flag
 int task_mount_all(Containerd__Types__Mount *const *mounts, size_t n, const char *target,
                    char ***mounted, size_t *n_mounted, cshim_error_t *err);
 
+/* Split an overlay `lowerdir` value into its layers as overlayfs does: ':' separates layers, a
+   backslash keeps the character after it, "::" starts the data-only layers (the last *n_data of
+   *layers). *layers is NULL-terminated, caller frees each and the array. An empty layer is
+   EINVAL. Overlays whose data does not fit mount(2)'s page are mounted layer by layer with
+   fsconfig `lowerdir+` / `datadir+` (Linux 6.8+; ENOTSUP with a clear message before). */
+int task_mount_split_lowerdir(const char *value, char ***layers, size_t *n_layers, size_t *n_data,
+                              cshim_error_t *err);
+
 /* Unmount the paths in reverse order (lazily when busy) and free the list. */
 void task_mount_unmount_all(char **mounted, size_t n, const cshim_logger_t *log);
 
