@@ -196,8 +196,12 @@ host_info_run(const host_flags_t *flags, int stdin_fd, int stdout_fd, cshim_erro
     options.type_url = opts.type_url;
     options.value.data = opts.value;
     options.value.len = opts.value_len;
-    info.options = &options;
+  } else {
+    /* Nothing on stdin (ctr inspect-runtime sends options only to io.containerd.runc.v2): the
+       options in effect are runc's defaults, which read back as `{}` as runc-v2's echo does. */
+    options.type_url = (char *)HOST_OPTIONS_RUNC_TYPE;
   }
+  info.options = &options;
 
   notes[0].key = (char *)HOST_INFO_RUNTIME_ANNOTATION;
   notes[0].value = rt.binary;

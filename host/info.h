@@ -32,7 +32,8 @@ extern const char host_revision[];
    options' BinaryName, else the task section's `runtime`, else runc, and prints a
    containerd.types.RuntimeInfo on stdout_fd: name "io.containerd.<name>.v2" from the binary name
    containerd-shim-<name>-v2 (HOST_INFO_DEFAULT_NAME otherwise), version {CSHIM_VERSION,
-   host_revision}, options = the stdin Any echoed as received, annotations naming the runtime,
+   host_revision}, options = the stdin Any echoed as received (an empty containerd.runc.v1.Options,
+   the defaults in effect, when stdin is empty), annotations naming the runtime,
    features = the runtime's JSON when it printed a JSON object and exited 0 (left out otherwise,
    as the runc shim does for runtimes without `features`, with an annotation saying why). Input
    that is not an Any fails with EINVAL. Blocking: run in the short-lived -info process. */

@@ -101,7 +101,10 @@ test_info_without_options_names_the_shim(void **state)
   assert_string_equal(info->name, HOST_INFO_DEFAULT_NAME);
   assert_non_null(info->version);
   assert_string_equal(info->version->version, CSHIM_VERSION);
-  assert_null(info->options);
+  /* no options in: the defaults in effect, an empty runc Options (`{}`, as runc-v2 echoes) */
+  assert_non_null(info->options);
+  assert_string_equal(info->options->type_url, "containerd.runc.v1.Options");
+  assert_int_equal(info->options->value.len, 0);
   assert_string_equal(info->version->revision, host_revision);
   assert_true(host_revision[0] != '\0');
   /* the default runtime is runc; when installed, its features are embedded */
