@@ -223,19 +223,14 @@ set_param(int fsfd, const char *key, const char *value, const char *target, cshi
 {
   char why[600];
 
+  int e;
+
   if (fsconfig(fsfd, value ? FSCONFIG_SET_STRING : FSCONFIG_SET_FLAG, key, value, 0) == 0)
     return 0;
-  {
-    int e = errno;
-    context_message(fsfd, e, why, sizeof why);
-    if (strcmp(key, "lowerdir+") == 0 && e == EINVAL && strstr(why, "lowerdir+"))
-      return cshim_error_make(err, ENOTSUP,
-                              "mount overlay on `%s`: its layers need more than a page of mount "
-                              "data and this kernel has no overlayfs `lowerdir+` (Linux 6.8+): %s",
-                              target, why);
-    return cshim_error_make(err, e, "mount overlay on `%s`: option `%s%s%s`: %s", target, key,
-                            value ? "=" : "", value ? value : "", why);
-  }
+  e = errno;
+  context_message(fsfd, e, why, sizeof why);
+  return cshim_error_make(err, e, "mount overlay on `%s`: option `%s%s%s`: %s", target, key,
+                          value ? "=" : "", value ? value : "", why);
 }
 
 /* One overlay layer: paths of 256 bytes and more (fsconfig's limit) go through an O_PATH fd. */
@@ -355,6 +350,98 @@ mount_overlay_layers(const Containerd__Types__Mount *m, unsigned long flags, con
   return 0;
 }
 
+/* Whether overlayfs takes layers one by one (`lowerdir+`, Linux 6.8+). Asked of the kernel once:
+   a file system still on the legacy mount API accepts any parameter into its text buffer, so an
+   unknown flag being refused tells the native parser, which then must know `lowerdir+`. */
+static bool
+overlay_has_lowerdir_plus(void)
+{
+  static int known = -1;
+  int fd;
+
+  if (known >= 0)
+    return known;
+  known = 0;
+  fd = fsopen("overlay", FSOPEN_CLOEXEC);
+  if (fd < 0)
+    return known;
+  if (fsconfig(fd, FSCONFIG_SET_FLAG, "cshim-probe-unknown", NULL, 0) < 0 &&
+      fsconfig(fd, FSCONFIG_SET_STRING, "lowerdir+", "/", 0) == 0)
+    known = 1;
+  close(fd);
+  return known;
+}
+
+/* overlayfs stacks at most this many layers (OVL_MAX_STACK); also bounds the fds held below. */
+#define MAX_OVERLAY_LAYERS 500
+
+static void
+close_fds(int *fds, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if (fds[i] >= 0)
+      close(fds[i]);
+  free(fds);
+}
+
+int
+task_mount_overlay_by_fd(const Containerd__Types__Mount *m, const char *target, cshim_error_t *err)
+{
+  cshim_autofree char **words = cshim_xmalloc0((m->n_options + 1) * sizeof *words);
+  cshim_autofree char *lower = NULL;
+  cshim_autofree char *data = NULL;
+  unsigned long flags, propagation;
+  char **layers = NULL;
+  size_t n = 0, n_data = 0, len = 0;
+  int *fds = NULL;
+  int ret = 0;
+
+  for (size_t i = 0; i < m->n_options; i++) {
+    words[i] = m->options[i];
+    if (words[i] == NULL || strncmp(words[i], "lowerdir=", 9) != 0 || lower)
+      continue;
+    ret = task_mount_split_lowerdir(words[i] + 9, &layers, &n, &n_data, err);
+    if (ret < 0)
+      return ret;
+    if (n > MAX_OVERLAY_LAYERS) {
+      ret = cshim_error_make(err, EINVAL,
+                             "mount overlay on `%s`: %zu layers, overlayfs stacks at most %d",
+                             target, n, MAX_OVERLAY_LAYERS);
+      break;
+    }
+    fds = cshim_xmalloc(n * sizeof *fds);
+    for (size_t j = 0; j < n; j++)
+      fds[j] = -1;
+    /* "lowerdir=" + n * ("/proc/self/fd/" + 10 digits + "::") */
+    lower = cshim_xmalloc(16 + n * 28);
+    len = (size_t)sprintf(lower, "lowerdir=");
+    for (size_t j = 0; j < n && ret == 0; j++) {
+      fds[j] = open(layers[j], O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (fds[j] < 0)
+        ret = cshim_error_sys(err, errno, "mount overlay on `%s`: open layer `%s`", target,
+                              layers[j]);
+      else
+        len += (size_t)sprintf(lower + len, "%s/proc/self/fd/%d",
+                               j == 0                      ? ""
+                               : n_data && j == n - n_data ? "::"
+                                                           : ":",
+                               fds[j]);
+    }
+    words[i] = lower;
+  }
+  for (size_t j = 0; j < n; j++)
+    free(layers[j]);
+  free(layers);
+
+  if (ret == 0)
+    ret = task_mount_parse_options(words, m->n_options, &flags, &propagation, &data, err);
+  if (ret == 0 && mount(m->source && *m->source ? m->source : "overlay", target, "overlay",
+                        flags & ~(MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE), data) < 0)
+    ret = cshim_error_sys(err, errno, "mount overlay on `%s`", target);
+  close_fds(fds, fds ? n : 0);
+  return ret;
+}
+
 static int
 mount_one(const Containerd__Types__Mount *m, const char *target, cshim_error_t *err)
 {
@@ -368,7 +455,10 @@ mount_one(const Containerd__Types__Mount *m, const char *target, cshim_error_t *
     /* The flags, as for any mount; the data is handed over word by word. */
     if (parse_flags(m->options, m->n_options, &flags, &propagation, err) < 0)
       return cshim_error_wrap(err, "mount `%s` on `%s`", source, target);
-    if (mount_overlay_layers(m, flags, target, err) < 0)
+    /* Before Linux 6.8 (no `lowerdir+`): each layer as a short /proc/self/fd path, which fits
+       about 200 layers in a page. */
+    if ((overlay_has_lowerdir_plus() ? mount_overlay_layers(m, flags, target, err)
+                                     : task_mount_overlay_by_fd(m, target, err)) < 0)
       return (*err)->status;
     goto propagate;
   }

@@ -2,6 +2,7 @@
 // Tests of mount.c: option words to flags/data as containerd parses them, and real mounts.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -395,12 +396,97 @@ test_mount_overlay_of_any_depth(void **state)
   assert_int_equal(rm_tree(dir), 0);
 }
 
+static size_t
+count_fds(void)
+{
+  size_t n = 0;
+  for (int fd = 0; fd < 4096; fd++)
+    if (fcntl(fd, F_GETFD) >= 0)
+      n++;
+  return n;
+}
+
+/* The fallback for kernels without `lowerdir+`, run here directly (this kernel has it). */
+static void
+test_mount_overlay_by_fd_fits_128_layers_in_a_page(void **state)
+{
+  char dir[] = "/tmp/cshim-task-mount-XXXXXX";
+  char target[128], upper[128], work[128], up_opt[160], work_opt[160], path[256];
+  char *lower, *opts[4];
+  Containerd__Types__Mount ov = CONTAINERD__TYPES__MOUNT__INIT;
+  cshim_error_t err = NULL;
+  struct statfs sfs;
+  size_t fds_before;
+
+  if (geteuid() != 0)
+    skip();
+  assert_non_null(mkdtemp(dir));
+  lower = make_layers(dir, 128, NULL);
+  snprintf(target, sizeof target, "%s/rootfs", dir);
+  snprintf(upper, sizeof upper, "%s/upper", dir);
+  snprintf(work, sizeof work, "%s/work", dir);
+  assert_int_equal(mkdir(target, 0755), 0);
+  assert_int_equal(mkdir(upper, 0755), 0);
+  assert_int_equal(mkdir(work, 0755), 0);
+  snprintf(up_opt, sizeof up_opt, "upperdir=%s", upper);
+  snprintf(work_opt, sizeof work_opt, "workdir=%s", work);
+  opts[0] = "index=off";
+  opts[1] = up_opt;
+  opts[2] = work_opt;
+  opts[3] = lower;
+  ov.type = "overlay";
+  ov.source = "overlay";
+  ov.n_options = 4;
+  ov.options = opts;
+
+  fds_before = count_fds();
+  if (task_mount_overlay_by_fd(&ov, target, &err) < 0)
+    fail_msg("mount: %s", err->msg);
+  assert_int_equal(count_fds(), fds_before); /* the layers' descriptors are closed again */
+  assert_int_equal(statfs(target, &sfs), 0);
+  assert_int_equal(sfs.f_type, 0x794c7630);
+  snprintf(path, sizeof path, "%s/f0", target);
+  assert_int_equal(access(path, F_OK), 0);
+  snprintf(path, sizeof path, "%s/f127", target);
+  assert_int_equal(access(path, F_OK), 0);
+  snprintf(path, sizeof path, "%s/top", target);
+  assert_string_equal(read_small(path), "127");
+  assert_int_equal(umount2(target, 0), 0);
+
+  /* a layer that does not exist is named */
+  {
+    char *missing_opts[] = {"lowerdir=/nonexistent/layer:/tmp"};
+    ov.n_options = 1;
+    ov.options = missing_opts;
+    assert_int_equal(task_mount_overlay_by_fd(&ov, target, &err), -ENOENT);
+    assert_non_null(strstr(err->msg, "/nonexistent/layer"));
+    cshim_error_release(&err);
+  }
+  /* more layers than overlayfs stacks: refused before anything is opened */
+  {
+    size_t cap = 16 + 501 * 4, len = 0;
+    char *many = cshim_xmalloc(cap);
+    char *many_opts[1] = {many};
+    len += (size_t)snprintf(many, cap, "lowerdir=");
+    for (size_t i = 0; i < 501; i++)
+      len += (size_t)snprintf(many + len, cap - len, "%s/x", i ? ":" : "");
+    ov.options = many_opts;
+    assert_int_equal(task_mount_overlay_by_fd(&ov, target, &err), -EINVAL);
+    assert_non_null(strstr(err->msg, "501 layers"));
+    cshim_error_release(&err);
+    free(many);
+  }
+  free(lower);
+  assert_int_equal(rm_tree(dir), 0);
+}
+
 int
 main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mount_split_lowerdir_as_overlayfs_reads_it),
       cmocka_unit_test(test_mount_overlay_of_any_depth),
+      cmocka_unit_test(test_mount_overlay_by_fd_fits_128_layers_in_a_page),
       cmocka_unit_test(test_mount_options_become_flags_and_data),
       cmocka_unit_test(test_mount_options_later_words_clear_earlier_flags),
       cmocka_unit_test(test_mount_options_overlay_dirs_are_data),
