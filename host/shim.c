@@ -51,6 +51,7 @@ typedef struct shim_s
   char *socket_path; /* to unlink at exit; NULL if unknown */
   bool own_socket;   /* socket_path is ours to unlink: inherited, or bound by us */
   bool debug_fd;     /* fd 4 is an inherited listening debug socket */
+  int ready_fd;      /* start's readiness pipe (HOST_START_READY_ENV), or -1 */
 } shim_t;
 
 char *
@@ -249,6 +250,48 @@ debug_address(const shim_t *s, const host_flags_t *flags, const char *bundle)
   return cshim_xstrdup(host_address_path(address));
 }
 
+/* The pipe `start` waits on, when it spawned us: taken out of the environment so that nothing
+   this daemon starts inherits the name. */
+static int
+take_ready_fd(void)
+{
+  const char *v = getenv(HOST_START_READY_ENV);
+  struct stat st;
+  char *end = NULL;
+  long fd;
+
+  if (v == NULL)
+    return -1;
+  fd = strtol(v, &end, 10);
+  unsetenv(HOST_START_READY_ENV);
+  if (end == NULL || *end != '\0' || fd < 3 || fd > 1024 || fstat((int)fd, &st) < 0 ||
+      !S_ISFIFO(st.st_mode))
+    return -1;
+  fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+  fcntl((int)fd, F_SETFL, fcntl((int)fd, F_GETFL) | O_NONBLOCK);
+  return (int)fd;
+}
+
+/* Tell start whether we serve (HOST_START_READY) or why not, once. */
+static void
+report_to_start(shim_t *s, const char *text)
+{
+  size_t len = strlen(text), done = 0;
+
+  if (s->ready_fd < 0)
+    return;
+  while (done < len) {
+    ssize_t w = write(s->ready_fd, text + done, len - done);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      break; /* start is gone or not reading: it will answer on its own */
+    done += (size_t)w;
+  }
+  close(s->ready_fd);
+  s->ready_fd = -1;
+}
+
 static int
 run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
 {
@@ -371,6 +414,7 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
 
   cshim_log_info(&s->log.base, "cshim %s serving on `%s` (config `%s`)", CSHIM_VERSION,
                  s->socket_path ? s->socket_path : "fd 3", s->config->source);
+  report_to_start(s, HOST_START_READY);
   uv_run(s->loop, UV_RUN_DEFAULT);
   return 0;
 }
@@ -392,6 +436,7 @@ host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t 
   (void)argc;
 
   memset(&s, 0, sizeof s);
+  s.ready_fd = take_ready_fd();
   s.debug_fd = inherited_debug_listener();
   signal(SIGPIPE, SIG_IGN);
   if (flags->socket == NULL)
@@ -404,6 +449,7 @@ host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t 
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
     cshim_error_sys(err, errno, "become child subreaper");
     cshim_log_error(&s.log.base, "%s", (*err)->msg);
+    report_to_start(&s, (*err)->msg);
     return (*err)->status;
   }
 
@@ -419,6 +465,7 @@ host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t 
   ret = run(&s, flags, argv[0], err);
   if (ret < 0) {
     cshim_log_error(&s.log.base, "%s", (*err)->msg);
+    report_to_start(&s, (*err)->msg);
     stop(&s);
     uv_run(s.loop, UV_RUN_DEFAULT);
   }

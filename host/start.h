@@ -22,6 +22,18 @@
 #define HOST_START_INLINE_CONFIG_FILE "cshim-config.yaml"
 #define HOST_START_INLINE_SOURCE "CshimConfig"
 
+/* The daemon start spawns reports on this fd (named by $HOST_START_READY_ENV) whether it came up:
+   HOST_START_READY once its plugins are initialised and it serves, or the text of the error it
+   exits with; then it closes the fd. start answers containerd only after that report, so a
+   mistake found while plugins initialise (an unknown key in a plugin's section) fails start with
+   its message, which ctr and kubelet show. */
+#define HOST_START_READY_ENV "CSHIM_READY_FD"
+#define HOST_START_READY_FD 5
+#define HOST_START_READY "ready"
+/* How long start waits for that report; past it, start answers as before (a slow plugin is not
+   a failed one). */
+#define HOST_START_READY_TIMEOUT_MS 10000
+
 /* Where the installed tree keeps per-shim configs (<etc>/<name>.yaml). */
 #define HOST_START_ETC_DIR "/etc/cshim"
 

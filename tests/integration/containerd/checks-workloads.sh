@@ -30,6 +30,9 @@ k8s_check_config_mistakes_reach_ctr() {
     "$tmp/bad-config.yaml:3:5: plugin \`io.containerd.ttrpc.v1.task\` is disabled" || bad=1
   k8s_expect_start_failure $'version: 1\nplugins:\n  io.containerd.ttrpc.v1.tsak: {}\n' \
     "config for unknown plugin \`io.containerd.ttrpc.v1.tsak\`" || bad=1
+  # found by the task plugin as it initialises in the daemon, which reports it to start
+  k8s_expect_start_failure $'version: 1\nplugins:\n  io.containerd.ttrpc.v1.task:\n    runtiem: crun\n' \
+    "$tmp/bad-config.yaml:4:14: unknown key \`runtiem\`" || bad=1
   check_no_shim_left || bad=1
   return $bad
 }

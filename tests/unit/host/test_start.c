@@ -52,15 +52,28 @@ fake_daemon(int argc, char **argv)
   stat("/dev/null", &stnull);
   fstat(0, &st0);
   n += (size_t)snprintf(report + n, sizeof report - n,
-                        "\nlistening=%d\nsession_leader=%d\nstdin_null=%d\nfd4_closed=%d\ncwd=%s\n",
+                        "\nlistening=%d\nsession_leader=%d\nstdin_null=%d\nfd4_closed=%d\n"
+                        "ready_fd=%s\ncwd=%s\n",
                         acc, getsid(0) == getpid(), st0.st_rdev == stnull.st_rdev,
                         fcntl(4, F_GETFD) < 0 && errno == EBADF,
+                        getenv(HOST_START_READY_ENV) ? getenv(HOST_START_READY_ENV) : "none",
                         getcwd(cwd, sizeof cwd) ? cwd : "?");
   fd = open(REPORT ".tmp", O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0 || write(fd, report, n) != (ssize_t)n)
     return 1;
   close(fd);
   rename(REPORT ".tmp", REPORT);
+  /* the readiness report start waits for: CSHIM_TEST_DAEMON_FAILS makes it an error */
+  if (getenv(HOST_START_READY_ENV)) {
+    const char *fails = getenv("CSHIM_TEST_DAEMON_FAILS");
+    int rfd = atoi(getenv(HOST_START_READY_ENV));
+    const char *text = fails ? fails : HOST_START_READY;
+    if (write(rfd, text, strlen(text)) < 0)
+      return 1;
+    close(rfd);
+    if (fails)
+      return 1;
+  }
   for (;;) {
     int c = accept(3, NULL, NULL);
     if (c >= 0)
@@ -300,6 +313,8 @@ test_start_spawns_daemon_and_prints_address(void **state)
   assert_non_null(strstr(report, "session_leader=1\n"));
   assert_non_null(strstr(report, "stdin_null=1\n"));
   assert_non_null(strstr(report, "fd4_closed=1\n"));
+  /* start named the readiness pipe, which the daemon got as that fd */
+  assert_non_null(strstr(report, "ready_fd=5\n"));
   cshim_xasprintf(&expect_cwd, "cwd=%s\n", f->bundle);
   assert_non_null(strstr(report, expect_cwd));
 
@@ -663,6 +678,37 @@ test_start_keeps_an_inline_cshim_config_in_the_bundle(void **state)
   free(out);
 }
 
+/* An error the daemon meets while its plugins initialise (say, an unknown key in a plugin's
+   section) is start's error, and nothing stays behind. */
+static void
+test_start_fails_with_the_daemon_s_own_error(void **state)
+{
+  struct fixture *f = *state;
+  host_flags_t fl = make_flags("task1");
+  cshim_error_t err = NULL;
+  char *out = NULL, *sock;
+  pid_t d = 0;
+  struct stat st;
+
+  setenv("CSHIM_TEST_DAEMON_FAILS",
+         "failed to load plugin `io.containerd.ttrpc.v1.task`: /c.yaml:4:5: unknown key `runtiem`",
+         1);
+  assert_true(run_start(f, &fl, f->bundle, f->sockdir, NULL, NULL, 0, &out, &d, &err) < 0);
+  unsetenv("CSHIM_TEST_DAEMON_FAILS");
+  assert_string_equal(
+      err->msg,
+      "failed to load plugin `io.containerd.ttrpc.v1.task`: /c.yaml:4:5: unknown key `runtiem`");
+  cshim_error_release(&err);
+  assert_int_equal(d, 0);
+  assert_string_equal(out, "");
+  sock = host_address_socket(f->sockdir, fl.address, fl.namespace_, "task1", false);
+  assert_int_equal(stat(host_address_path(sock), &st), -1);
+  assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+  assert_int_equal(errno, ECHILD);
+  free(sock);
+  free(out);
+}
+
 static void
 test_start_reads_back_the_config_choice(void **state)
 {
@@ -698,6 +744,8 @@ main(int argc, char **argv)
       cmocka_unit_test_setup_teardown(test_start_refuses_a_config_body_it_does_not_understand,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_start_keeps_an_inline_cshim_config_in_the_bundle, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_start_fails_with_the_daemon_s_own_error, setup,
                                       teardown),
   };
 
