@@ -372,6 +372,13 @@ add_entry(struct parser *ps, char *key, size_t depth, cshim_toml_kind_t kind, un
   return e;
 }
 
+static bool
+word_at(const struct parser *ps, const char *w)
+{
+  size_t n = strlen(w);
+  return ps->len - ps->pos >= n && memcmp(ps->s + ps->pos, w, n) == 0 && !is_bare(peek(ps, n));
+}
+
 static int
 read_integer(struct parser *ps, int64_t *out, cshim_error_t *err)
 {
@@ -385,7 +392,7 @@ read_integer(struct parser *ps, int64_t *out, cshim_error_t *err)
   limit = negative ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
   if (peek(ps, 0) == '0' && (peek(ps, 1) == 'x' || peek(ps, 1) == 'o' || peek(ps, 1) == 'b'))
     return fail_at(ps, start, err, "hexadecimal, octal and binary integers are not supported");
-  if (peek(ps, 0) == 'i' || peek(ps, 0) == 'n')
+  if (word_at(ps, "inf") || word_at(ps, "nan"))
     return fail_at(ps, start, err, "floating-point values are not supported");
   for (;;) {
     int c = peek(ps, 0);
@@ -412,13 +419,6 @@ read_integer(struct parser *ps, int64_t *out, cshim_error_t *err)
     return fail_at(ps, start, err, "malformed value");
   *out = negative ? (int64_t)(0 - v) : (int64_t)v;
   return 0;
-}
-
-static bool
-word_at(const struct parser *ps, const char *w)
-{
-  size_t n = strlen(w);
-  return ps->len - ps->pos >= n && memcmp(ps->s + ps->pos, w, n) == 0 && !is_bare(peek(ps, n));
 }
 
 static int

@@ -120,6 +120,8 @@ test_toml_refuses_unsupported_syntax_with_a_location(void **state)
   expect_error("x = 1\nA = 1.5\n", 14, "t:2:5: floating-point values are not supported");
   expect_error("A = 1e3\n", 8, "floating-point values are not supported");
   expect_error("A = inf\n", 8, "floating-point values are not supported");
+  expect_error("A = -nan\n", 9, "floating-point values are not supported");
+  expect_error("A = null\n", 9, "t:1:5: expected a value");
   expect_error("A = 1979-05-27\n", 15, "dates and times are not supported");
   expect_error("A = 0x10\n", 9, "hexadecimal, octal and binary integers are not supported");
   expect_error("A = \"\"\"x\"\"\"\n", 12, "multi-line strings are not supported");
