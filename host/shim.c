@@ -276,9 +276,7 @@ report_to_start(shim_t *s, const char *text)
   if (s->ready_fd < 0)
     return;
   while (done < len) {
-    ssize_t w = write(s->ready_fd, text + done, len - done);
-    if (w < 0 && errno == EINTR)
-      continue;
+    ssize_t w = CSHIM_RETRY_EINTR(write(s->ready_fd, text + done, len - done));
     if (w <= 0)
       break; /* start is gone or not reading: it will answer on its own */
     done += (size_t)w;

@@ -480,9 +480,7 @@ wait_daemon_ready(struct start_state *s, cshim_error_t *err)
       return cshim_error_sys(err, errno, "wait for the shim daemon");
     if (r == 0)
       return 0;
-    r = read(s->ready_fd, report + got, sizeof report - 1 - got);
-    if (r < 0 && errno == EINTR)
-      continue;
+    r = CSHIM_RETRY_EINTR(read(s->ready_fd, report + got, sizeof report - 1 - got));
     if (r < 0)
       return cshim_error_sys(err, errno, "read the shim daemon's report");
     got += (size_t)r;
