@@ -79,6 +79,7 @@ server_closed_cb(void *data)
   s->server = NULL;
   if (s->plugins)
     host_plugins_close(s->plugins);
+  host_introspect_set_reaper(s->intro, NULL);
   host_reaper_close(s->reaper);
   s->reaper = NULL;
 }
@@ -281,6 +282,7 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   ret = host_reaper_new(s->loop, &s->log.base, &s->reaper, err);
   if (ret < 0)
     return ret;
+  host_introspect_set_reaper(s->intro, s->reaper);
 
   if (getenv("TTRPC_ADDRESS") && *getenv("TTRPC_ADDRESS"))
     ttrpc_address = cshim_xstrdup(getenv("TTRPC_ADDRESS"));

@@ -650,6 +650,8 @@ run(cshim_runtime_t *rt, struct args *a, const char *name, const char *id,
   opts.path = rt->binary;
   opts.argv = (char *const *)a->v;
   opts.parent_death_signal = SIGKILL;
+  opts.kind = "runtime";
+  opts.command = name;
   if (io) {
     opts.stdin_fd = io->stdin_fd;
     opts.stdout_fd = io->stdout_fd;

@@ -37,6 +37,15 @@ typedef struct cshim_host_log_stats_s
   uint64_t dropped; /* lines lost because nobody was reading (never blocking instead) */
 } cshim_host_log_stats_t;
 
+/* How many processes of one kind the shim has started (forked) since it began. Strings are
+   borrowed until the next call on the loop. */
+typedef struct cshim_host_process_starts_s
+{
+  const char *kind;    /* "runtime", "logger", "other" */
+  const char *command; /* the runtime's subcommand ("create", "state"...), or "" */
+  uint64_t count;
+} cshim_host_process_starts_t;
+
 /* A state source: returns a malloc'ed, NUL-terminated JSON text describing some live state of
    a plugin (caller frees), or NULL when it has nothing to say. Called on the loop thread, at any
    time between registration and removal; must not block. A source whose JSON is an array of
@@ -84,7 +93,23 @@ struct cshim_host_s
      its name (borrowed until that source is removed). */
   size_t (*state_source_count)(cshim_host_t *host);
   char *(*state_source_dump)(cshim_host_t *host, size_t i, const char **name);
+
+  /* Appended: the processes the shim started, by kind and command, in first-seen order.
+     Returns how many (kind, command) pairs there are and, when i is below that, fills *out with
+     the i-th. */
+  size_t (*process_starts)(cshim_host_t *host, size_t i, cshim_host_process_starts_t *out);
 };
+
+/* host->process_starts, or 0 (nothing counted) when the host is too old to offer it. */
+static inline size_t
+cshim_host_process_starts(cshim_host_t *host, size_t i, cshim_host_process_starts_t *out)
+{
+  if (host == NULL ||
+      host->struct_size < offsetof(cshim_host_t, process_starts) + sizeof(host->process_starts) ||
+      host->process_starts == NULL)
+    return 0;
+  return host->process_starts(host, i, out);
+}
 
 static inline int
 cshim_host_add_state_source(cshim_host_t *host, const char *name, cshim_state_dump_fn dump_json,
