@@ -48,7 +48,8 @@ extern "C" {
 #define CSHIM_PROP_BINARY "io.cshim.binary"           /* absolute path of the shim */
 #define CSHIM_PROP_CONFIG_PATH "io.cshim.config.path" /* YAML in effect, or <embedded> */
 /* The debug socket path the host computed next to its ttrpc socket (§4.10 hash with "/debug"),
-   for when containerd passes none (1.6). Set whenever the host knows its socket directory. */
+   for when containerd passes none (1.6). Set whenever the host knows its socket directory;
+   computed when first asked for (it hashes a path), so ask only when it will be used. */
 #define CSHIM_PROP_DEBUG_ADDRESS "io.cshim.debug.address"
 /* "4" when the daemon inherited a listening Unix socket as fd 4 (containerd 2.x's debug
    socket); unset otherwise. The plugin that serves it takes the fd. */
