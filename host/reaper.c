@@ -133,12 +133,9 @@ host_reaper_reap(host_reaper_t *r)
 {
   for (;;) {
     int status;
-    pid_t pid = wait4(-1, &status, WNOHANG, NULL);
-    if (pid <= 0) {
-      if (pid < 0 && errno == EINTR)
-        continue;
+    pid_t pid = CSHIM_RETRY_EINTR(wait4(-1, &status, WNOHANG, NULL));
+    if (pid <= 0)
       break;
-    }
     if (WIFSTOPPED(status) || WIFCONTINUED(status))
       continue;
     dispatch(r, pid, status);
@@ -283,6 +280,7 @@ host_reaper_started(const host_reaper_t *r, const host_reaper_started_t **out)
 }
 
 static const cshim_reaper_ops_t reaper_ops = {
+    .struct_size = sizeof(cshim_reaper_ops_t),
     .watch = reaper_watch,
     .unwatch = reaper_unwatch,
     .subscribe = reaper_subscribe,

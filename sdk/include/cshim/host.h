@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include <cshim/error.h>
+#include <cshim/struct_size.h>
 #include <cshim/ttrpc.h>
 
 #ifdef __cplusplus
@@ -18,9 +19,10 @@ extern "C" {
 typedef struct cshim_host_s cshim_host_t;
 
 /* One plugin of the shim, as the host sees it. Strings are borrowed from the host until the
-   asking plugin's close returns. */
+   asking plugin's close returns. The caller sets struct_size; plugin_info fills what fits. */
 typedef struct cshim_host_plugin_info_s
 {
+  uint32_t struct_size;
   const char *uri;  /* "<type>.<id>" */
   const char *type; /* e.g. CSHIM_TYPE_TTRPC */
   const char *id;
@@ -30,9 +32,10 @@ typedef struct cshim_host_plugin_info_s
   size_t n_interceptors; /* ttrpc interceptors it added */
 } cshim_host_plugin_info_t;
 
-/* Counters of the host's log sink. */
+/* Counters of the host's log sink. The caller sets struct_size; log_stats fills what fits. */
 typedef struct cshim_host_log_stats_s
 {
+  uint32_t struct_size;
   uint64_t lines;   /* lines written */
   uint64_t dropped; /* lines lost because nobody was reading (never blocking instead) */
 } cshim_host_log_stats_t;
@@ -64,7 +67,7 @@ struct cshim_host_s
   int64_t started_unix_ns; /* wall-clock time the daemon started, ns since the Unix epoch */
 
   /* Plugins: first those in init order, then the disabled ones. plugin_info fails with
-     ERANGE past the end. */
+     ERANGE past the end, EINVAL for an out->struct_size below the 1.0 size. */
   size_t (*plugin_count)(cshim_host_t *host);
   int (*plugin_info)(cshim_host_t *host, size_t i, cshim_host_plugin_info_t *out,
                      cshim_error_t *err);
@@ -94,18 +97,26 @@ struct cshim_host_s
   size_t (*state_source_count)(cshim_host_t *host);
   char *(*state_source_dump)(cshim_host_t *host, size_t i, const char **name);
 
-  /* Appended: the processes the shim started, by kind and command, in first-seen order.
-     Returns how many (kind, command) pairs there are and, when i is below that, fills *out with
-     the i-th. */
+  /* The host's own SDK version, as cshim_sdk_version () returns it in the host. Members
+     appended after this one are read only when CSHIM_HAS_MEMBER says the host has them. */
+  uint32_t sdk_version;
+
+  /* Appended after 1.0: the processes the shim started, by kind and command, in first-seen
+     order. Returns how many (kind, command) pairs there are and, when i is below that, fills
+     *out with the i-th. Read it through cshim_host_process_starts. */
   size_t (*process_starts)(cshim_host_t *host, size_t i, cshim_host_process_starts_t *out);
 };
+
+/* Sizes in SDK 1.0: smaller struct_size values are refused. */
+#define CSHIM_HOST_SIZE_1_0 CSHIM_SIZE_THROUGH(cshim_host_t, sdk_version)
+#define CSHIM_HOST_PLUGIN_INFO_SIZE_1_0 CSHIM_SIZE_THROUGH(cshim_host_plugin_info_t, n_interceptors)
+#define CSHIM_HOST_LOG_STATS_SIZE_1_0 CSHIM_SIZE_THROUGH(cshim_host_log_stats_t, dropped)
 
 /* host->process_starts, or 0 (nothing counted) when the host is too old to offer it. */
 static inline size_t
 cshim_host_process_starts(cshim_host_t *host, size_t i, cshim_host_process_starts_t *out)
 {
-  if (host == NULL ||
-      host->struct_size < offsetof(cshim_host_t, process_starts) + sizeof(host->process_starts) ||
+  if (host == NULL || !CSHIM_HAS_MEMBER(host, cshim_host_t, process_starts) ||
       host->process_starts == NULL)
     return 0;
   return host->process_starts(host, i, out);
