@@ -560,8 +560,8 @@ recorded_status(const task_process_t *p)
   return CONTAINERD__V1__TYPES__STATUS__CREATED;
 }
 
-/* A running init of a runc-model runtime: the shim's own record, corrected by the freezer (a
-   cgroup frozen or thawed by hand, as `runc state` would see it). */
+/* A running process of a runc-model container: the shim's own record, corrected by the
+   container's freezer (a cgroup frozen or thawed by hand, as `runc state` would see it). */
 static Containerd__V1__Types__Status
 running_status(task_container_t *c)
 {
