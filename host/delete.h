@@ -30,13 +30,14 @@ typedef struct host_delete_params_s
    root, runs `<runtime> --root <root>/<ns> [--log <bundle>/log.json --log-format json]
    [--systemd-cgroup] delete --force <id>` (not for runc or crun when <root>/<ns>/<id> does
    not exist: the runtime has no record of the container), unmounts <bundle>/rootfs (lazily when
-   busy), removes the socket named in <bundle>/address when nothing answers on it any more (a
-   grouped shim still serving other tasks keeps its socket), and prints a
-   containerd.task.v2.DeleteResponse {pid from <bundle>/init.pid or 0, exit_status 137, exited_at
-   now} on stdout_fd. Idempotent: a container, bundle file or the whole bundle that is already gone
-   is not an error; problems along the way are logged to stderr as warnings (containerd logs them)
-   and do not fail the action. Only a failure to print the response fails. Blocking (fork/exec +
-   waitpid): run it in the short-lived delete process before any SIGCHLD reaper is installed. */
+   busy), removes the socket named in <bundle>/address and the debug socket beside it (as the
+   debug plugin names it by default) when nothing answers on them any more (a grouped shim still
+   serving other tasks keeps its sockets), and prints a containerd.task.v2.DeleteResponse
+   {pid from <bundle>/init.pid or 0, exit_status 137, exited_at now} on stdout_fd.
+   Idempotent: a container, bundle file or the whole bundle that is already gone is not an error;
+   problems along the way are logged to stderr as warnings (containerd logs them) and do not fail
+   the action. Only a failure to print the response fails. Blocking (fork/exec + waitpid): run it
+   in the short-lived delete process before any SIGCHLD reaper is installed. */
 int host_delete_run(const host_flags_t *flags, int stdout_fd, cshim_error_t *err);
 
 /* host_delete_run with explicit knobs (tests). params may be NULL. */
