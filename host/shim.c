@@ -408,6 +408,18 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   if (ret < 0)
     return ret;
 
+  s->shutdown = host_plugins_find(s->plugins, CSHIM_TYPE_INTERNAL, "shutdown");
+  if (s->shutdown) {
+    ret = s->shutdown->on_done(s->shutdown, shutdown_done_cb, s, err);
+    if (ret < 0)
+      return ret;
+  }
+  /* Before the socket exists: a client that sees it may signal the shim (SIGUSR1's default
+     action would end it). */
+  ret = start_signals(s, err);
+  if (ret < 0)
+    return ret;
+
   if (flags->socket)
     ret = host_ttrpc_server_listen_path(s->server, flags->socket, err);
   else {
@@ -421,16 +433,6 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   if (ret < 0)
     return ret;
   s->own_socket = true;
-
-  s->shutdown = host_plugins_find(s->plugins, CSHIM_TYPE_INTERNAL, "shutdown");
-  if (s->shutdown) {
-    ret = s->shutdown->on_done(s->shutdown, shutdown_done_cb, s, err);
-    if (ret < 0)
-      return ret;
-  }
-  ret = start_signals(s, err);
-  if (ret < 0)
-    return ret;
 
   cshim_log_info(&s->log.base, "cshim %s serving on `%s` (config `%s`)", CSHIM_VERSION,
                  s->socket_path ? s->socket_path : "fd 3", s->config->source);
