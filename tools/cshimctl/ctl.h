@@ -93,6 +93,7 @@ int ctl_cmd_launch(const ctl_opts_t *opts);
 int ctl_cmd_teardown(const ctl_opts_t *opts);
 int ctl_cmd_debug(const ctl_opts_t *opts);
 int ctl_cmd_events(const ctl_opts_t *opts);
+int ctl_cmd_upgrade(const ctl_opts_t *opts);
 
 /* Print "cshimctl: <message>" on stderr, release err, return 1. */
 int ctl_fail(cshim_error_t *err);

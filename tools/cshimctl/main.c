@@ -42,6 +42,12 @@ static const char usage_text[] =
     "       [--env K=V]... [--uid N] [--gid N] -- COMMAND [ARG...]\n"
     "  pause ID    resume ID    stats ID    connect [ID]    shutdown [ID] [--now]\n"
     "\n"
+    "Live upgrade of a cshim shim (--address unix:///PATH of its ttrpc socket):\n"
+    "  upgrade [--binary PATH] [--timeout DUR]\n"
+    "           re-execute the shim from PATH (default: its own binary as found on disk now)\n"
+    "           with the same pid, connections and containers; exits 0 only when the new\n"
+    "           binary runs. --timeout bounds the wait for a quiet point (default 5s)\n"
+    "\n"
     "cshim's debug socket (--address unix:///DEBUG_SOCKET):\n"
     "  debug metrics | vars | state | profile [--seconds N] [--output FILE]\n"
     "\n"
@@ -317,5 +323,7 @@ main(int argc, char **argv)
     return ctl_cmd_debug(&o);
   if (strcmp(o.command, "events") == 0)
     return ctl_cmd_events(&o);
+  if (strcmp(o.command, "upgrade") == 0)
+    return ctl_cmd_upgrade(&o);
   return ctl_cmd_task(&o);
 }
