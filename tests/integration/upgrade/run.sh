@@ -1,0 +1,346 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Live upgrade of cshim shims under a private containerd (temporary root, state and sockets) with
+# real runc and a busybox rootfs (docs/live-upgrade.md); prints TAP-style lines and
+# "N passed, N failed".
+#
+# usage: run.sh <cmake build dir> <next shim binary>
+#   The build is installed into a temporary prefix; <next shim binary> (the same sources built
+#   with another version string) is installed beside the shim as containerd-shim-cshim-v2-next.
+# env:   CSHIM_IT_ONLY="1 4"  run only these checks;  CSHIM_IT_KEEP=1  keep the temp dir
+#
+# Everything this script starts is stopped on exit, whatever happens: containerd, ctr clients,
+# shims whose working directory is under the temporary state dir, containers left in our runc
+# root, mounts under the temporary dir; then the directory is removed.
+set -uo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "1..0 # SKIP needs root (real containers)"
+  exit 0
+fi
+for tool in containerd ctr runc busybox; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "1..0 # SKIP $tool not installed"
+    exit 0
+  fi
+done
+[ $# -eq 2 ] || { echo "usage: $0 <cmake build dir> <next shim binary>" >&2; exit 2; }
+build=$(realpath "$1")
+next_src=$(realpath "$2")
+
+tmp=$(mktemp -d /tmp/cshim-up.XXXXXX)
+ns="cshim-up-${tmp##*.}"
+sock="$tmp/containerd.sock"
+state="$tmp/state"
+bundles="$state/io.containerd.runtime.v2.task/$ns"
+rootfs="$tmp/rootfs"
+runc_root="/run/containerd/runc/$ns"
+runtime=io.containerd.cshim.v2
+shim_binary=containerd-shim-cshim-v2
+prefix="$tmp/prefix"
+ctrd_pid=
+bg_pids=()
+passed=0
+failed=0
+n=0
+
+shims_under_tmp() {
+  local p cwd
+  for p in $(pgrep -f "$shim_binary" 2>/dev/null); do
+    cwd=$(readlink "/proc/$p/cwd" 2>/dev/null) || continue
+    case "$cwd" in "$tmp"/*) echo "$p" ;; esac
+  done
+}
+
+stop_containerd() {
+  if [ -n "$ctrd_pid" ]; then
+    kill "$ctrd_pid" 2>/dev/null
+    for _ in $(seq 100); do kill -0 "$ctrd_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$ctrd_pid" 2>/dev/null
+    wait "$ctrd_pid" 2>/dev/null
+    ctrd_pid=
+  fi
+}
+
+cleanup() {
+  set +e
+  trap - EXIT INT TERM
+  for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null; done
+  stop_containerd
+  for p in $(shims_under_tmp); do kill -9 "$p" 2>/dev/null; done
+  for a in "$state"/io.containerd.runtime.v2.task/*/*/address; do
+    [ -f "$a" ] || continue
+    s=$(cat "$a"); s=${s#unix://}
+    [ -S "$s" ] && rm -f "$s"
+  done
+  if [ -d "$runc_root" ]; then
+    for c in $(runc --root "$runc_root" list -q 2>/dev/null); do
+      runc --root "$runc_root" delete --force "$c" >/dev/null 2>&1
+    done
+    rm -rf "$runc_root"
+  fi
+  grep -o " $tmp[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
+  if [ "${CSHIM_IT_KEEP:-0}" = 1 ]; then
+    echo "# kept $tmp"
+  else
+    rm -rf "$tmp"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ctr_() { timeout -k 5 60 ctr --address "$sock" --namespace "$ns" "$@"; }
+ctl() { "$prefix/bin/cshimctl" "$@"; }
+
+start_containerd() {
+  PATH="$prefix/bin:$PATH" CSHIM_CONFIG="$prefix/etc/cshim/cshim.yaml" \
+    containerd --config "$tmp/containerd.toml" >>"$tmp/containerd.log" 2>&1 &
+  ctrd_pid=$!
+  for _ in $(seq 200); do
+    if [ -S "$sock" ] && ctr --address "$sock" version >/dev/null 2>&1; then return 0; fi
+    kill -0 "$ctrd_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "# containerd did not come up; its log:"
+  sed 's/^/#   /' "$tmp/containerd.log" | tail -30
+  return 1
+}
+
+task_status() { ctr_ task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'; }
+task_pid() { ctr_ task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $2 }'; }
+
+wait_status() { # <id> <status> [tries of 0.1 s]
+  local i
+  for i in $(seq "${3:-100}"); do
+    [ "$(task_status "$1")" = "$2" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+remove_task() {
+  ctr_ task kill -s SIGKILL "$1" >/dev/null 2>&1
+  wait_status "$1" STOPPED 50
+  ctr_ task delete "$1" >/dev/null 2>&1
+  ctr_ container delete "$1" >/dev/null 2>&1
+}
+
+shim_of() { # <id>: the pid of the shim serving the task
+  local p
+  for p in $(shims_under_tmp); do
+    [ "$(readlink "/proc/$p/cwd")" = "$bundles/$1" ] && { echo "$p"; return 0; }
+  done
+  return 1
+}
+
+shim_address() { cat "$bundles/$1/address"; }
+
+wanted() { [ -z "${CSHIM_IT_ONLY:-}" ] || [[ " $CSHIM_IT_ONLY " == *" $1 "* ]]; }
+
+check() { # <name> <function>
+  n=$((n + 1))
+  if ! wanted "$n"; then
+    echo "ok $n - $1 # SKIP not selected"
+    return
+  fi
+  local out="$tmp/check-$n.log"
+  if "$2" >"$out" 2>&1; then
+    passed=$((passed + 1))
+    echo "ok $n - $1"
+  else
+    failed=$((failed + 1))
+    echo "not ok $n - $1"
+    sed 's/^/#   /' "$out" | tail -25
+  fi
+}
+
+# A counter on stdout, attached through `ctr run` (containerd holds the shim's Wait for it).
+counter_cmd='i=0; while true; do echo $i; i=$((i+1)); sleep 0.01; done'
+
+# start_counter <id>: runs it attached in the background; the output goes to $tmp/<id>.out and
+# ctr's exit status to $tmp/<id>.rc
+start_counter() {
+  (
+    ctr --address "$sock" --namespace "$ns" run --runtime "$runtime" --rm --rootfs "$rootfs" \
+      "$1" /bin/sh -c "$counter_cmd" >"$tmp/$1.out" 2>"$tmp/$1.err"
+    echo $? >"$tmp/$1.rc"
+  ) &
+  bg_pids+=($!)
+  wait_status "$1" RUNNING || { echo "$1 not RUNNING: $(cat "$tmp/$1.err")"; return 1; }
+  # the counter is flowing
+  for _ in $(seq 100); do [ -s "$tmp/$1.out" ] && return 0; sleep 0.05; done
+  echo "$1 prints nothing"
+  return 1
+}
+
+# watch_status <id>: records `ctr task ls`'s status of id every 50 ms into $tmp/<id>.status
+watch_status() {
+  (
+    while true; do
+      task_status "$1" >>"$tmp/$1.status"
+      sleep 0.05
+    done
+  ) &
+  watch_pid=$!
+  bg_pids+=($watch_pid)
+}
+
+# finish_counter <id>: SIGKILL, then ctr run must exit 137 and the output be 0, 1, 2, ... with no
+# gap and no repeat
+finish_counter() {
+  local i rc lines last
+  ctr_ task kill -s SIGKILL "$1" || { echo "task kill failed"; return 1; }
+  for i in $(seq 100); do [ -s "$tmp/$1.rc" ] && break; sleep 0.1; done
+  rc=$(cat "$tmp/$1.rc" 2>/dev/null)
+  [ "$rc" = 137 ] || { echo "ctr run exit status '$rc', want 137: $(cat "$tmp/$1.err")"; return 1; }
+  lines=$(wc -l <"$tmp/$1.out")
+  last=$(tail -n 1 "$tmp/$1.out")
+  # the last line may have been cut by the kill
+  if ! awk 'NR - 1 != $1 { bad = 1; print "line " NR ": " $0; exit } END { exit bad }' \
+    <(head -n $((lines - 1)) "$tmp/$1.out"); then
+    echo "the counter has a gap or a repeat"
+    return 1
+  fi
+  echo "counter reached $last over $lines lines"
+}
+
+no_disconnect() { # <id>: containerd never logged that the shim went away
+  if grep "shim disconnected" "$tmp/containerd.log" | grep -q "id=$1"; then
+    echo "containerd saw the shim of $1 disconnect:"
+    grep "id=$1" "$tmp/containerd.log" | tail -5
+    return 1
+  fi
+}
+
+only_running() { # <id>: every status recorded while watching was RUNNING
+  local other
+  other=$(grep -v '^RUNNING$' "$tmp/$1.status" | sort | uniq -c)
+  [ -z "$other" ] || { echo "$1 was not always RUNNING: $other"; return 1; }
+}
+
+stop_watch() {
+  kill "$watch_pid" 2>/dev/null
+  wait "$watch_pid" 2>/dev/null
+}
+
+# ---- checks ----
+
+check_upgrade_to_next() {
+  local id=up-next shim before after out exe
+  start_counter $id || return 1
+  shim=$(shim_of $id) || { echo "no shim"; return 1; }
+  watch_status $id
+  before=$(wc -l <"$tmp/$id.out")
+  out=$(ctl -a "$(shim_address $id)" upgrade --binary "$prefix/bin/$shim_binary-next") \
+    || { echo "upgrade failed: $out"; stop_watch; return 1; }
+  echo "# $out"
+  [[ "$out" == *"-> 0"*"+upgrade-test"* ]] || { echo "the answer does not come from the new image: $out"; stop_watch; return 1; }
+  [[ "$out" == "pid $shim:"* ]] || { echo "another pid answered: $out (shim $shim)"; stop_watch; return 1; }
+  kill -0 "$shim" || { echo "shim $shim is gone"; stop_watch; return 1; }
+  exe=$(readlink "/proc/$shim/exe")
+  [ "$exe" = "$prefix/bin/$shim_binary-next" ] || { echo "/proc/$shim/exe is $exe"; stop_watch; return 1; }
+  sleep 1
+  after=$(wc -l <"$tmp/$id.out")
+  [ "$after" -gt $((before + 20)) ] || { echo "the counter stalled: $before -> $after lines"; stop_watch; return 1; }
+  stop_watch
+  only_running $id || return 1
+  no_disconnect $id || return 1
+  finish_counter $id
+}
+
+check_sighup() {
+  local id=up-hup shim before after exe
+  start_counter $id || return 1
+  shim=$(shim_of $id) || { echo "no shim"; return 1; }
+  exe=$(readlink "/proc/$shim/exe")
+  watch_status $id
+  before=$(wc -l <"$tmp/$id.out")
+  kill -HUP "$shim"
+  # SIGHUP answers nobody: the log says when it is done
+  for _ in $(seq 100); do
+    grep -q "upgrade: .* done" "$tmp/containerd.log" && break
+    sleep 0.1
+  done
+  sleep 1
+  kill -0 "$shim" || { echo "shim $shim is gone"; stop_watch; return 1; }
+  [ "$(readlink "/proc/$shim/exe")" = "$exe" ] || { echo "exe changed"; stop_watch; return 1; }
+  after=$(wc -l <"$tmp/$id.out")
+  [ "$after" -gt $((before + 20)) ] || { echo "the counter stalled: $before -> $after lines"; stop_watch; return 1; }
+  stop_watch
+  only_running $id || return 1
+  no_disconnect $id || return 1
+  grep -q "upgrade: .* done" "$tmp/containerd.log" || { echo "no upgrade in the log"; return 1; }
+  finish_counter $id
+}
+
+check_rollback() {
+  local id=up-back shim before after out bad="$tmp/bad" rc
+  start_counter $id || return 1
+  shim=$(shim_of $id) || { echo "no shim"; return 1; }
+  watch_status $id
+  mkdir -p "$bad/bin"
+  printf 'not a program\n' >"$bad/notexec"
+  printf '\x7fELF garbage\n' >"$bad/garbage"
+  chmod +x "$bad/garbage"
+  # a real cshim binary without its plugins: it fails while restoring and hands back
+  cp "$prefix/bin/$shim_binary-next" "$bad/bin/$shim_binary"
+  before=$(wc -l <"$tmp/$id.out")
+  for target in "$bad/missing" "$bad/notexec" "$bad/garbage" "$bad/bin/$shim_binary" relative/path; do
+    out=$(ctl -a "$(shim_address $id)" upgrade --binary "$target" 2>&1)
+    rc=$?
+    echo "# $target: rc=$rc $out"
+    [ "$rc" != 0 ] || { echo "upgrade to $target succeeded"; stop_watch; return 1; }
+    [[ "$out" == *"$target"* ]] || { echo "the reason does not name $target: $out"; stop_watch; return 1; }
+    kill -0 "$shim" || { echo "shim died on $target"; stop_watch; return 1; }
+    [ "$(readlink "/proc/$shim/exe")" = "$prefix/bin/$shim_binary" ] || { echo "exe changed"; stop_watch; return 1; }
+  done
+  [[ "$out" == *"rolled back"* ]] || true
+  grep -q "rolled back" "$tmp/check-$n.log" || { echo "no upgrade was rolled back by the new image"; stop_watch; return 1; }
+  sleep 0.5
+  after=$(wc -l <"$tmp/$id.out")
+  [ "$after" -gt $((before + 20)) ] || { echo "the counter stalled: $before -> $after lines"; stop_watch; return 1; }
+  stop_watch
+  only_running $id || return 1
+  no_disconnect $id || return 1
+  finish_counter $id
+}
+
+# ---- setup ----
+
+"${CMAKE:-cmake}" --install "$build" --prefix "$prefix" >"$tmp/install.log" 2>&1 \
+  || { echo "Bail out! cmake --install failed"; cat "$tmp/install.log"; exit 1; }
+install -m 0755 "$next_src" "$prefix/bin/$shim_binary-next"
+
+mkdir -p "$rootfs/bin" "$rootfs/proc" "$rootfs/dev" "$rootfs/sys" "$rootfs/tmp" "$rootfs/etc"
+cp "$(command -v busybox)" "$rootfs/bin/busybox"
+for a in $("$rootfs/bin/busybox" --list); do
+  [ -e "$rootfs/bin/$a" ] || ln -s busybox "$rootfs/bin/$a"
+done
+
+cat >"$tmp/containerd.toml" <<TOML
+version = 2
+root = "$tmp/root"
+state = "$state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$sock"
+[ttrpc]
+  address = "$sock.ttrpc"
+[debug]
+  level = "info"
+TOML
+
+start_containerd || { echo "Bail out! containerd did not start"; exit 1; }
+
+check "upgrade to a new binary: same pid, RUNNING, counter intact, Wait answered (137)" check_upgrade_to_next
+check "SIGHUP re-executes the shim's own binary" check_sighup
+check "broken binaries are refused or rolled back; everything keeps running" check_rollback
+
+echo "1..$n"
+echo "$passed passed, $failed failed"
+if [ "$failed" -ne 0 ]; then
+  echo "# containerd log (last 40 lines):"
+  tail -40 "$tmp/containerd.log" | sed 's/^/#   /'
+  exit 1
+fi
+exit 0
