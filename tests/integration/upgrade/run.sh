@@ -305,6 +305,87 @@ check_rollback() {
   finish_counter $id
 }
 
+# in_pty <rows> <cols> <command...>: run the command on a pty of that size (util-linux script)
+in_pty() {
+  local rows=$1 cols=$2 cmd
+  shift 2
+  cmd="stty rows $rows cols $cols; timeout --foreground 60 $(printf '%q ' "$@")"
+  script -qec "$cmd" /dev/null
+}
+
+counter_ok() { # <file> <what>: 0, 1, 2, ... with no gap or repeat (the last line may be cut)
+  local lines
+  lines=$(wc -l <"$1")
+  [ "$lines" -gt 20 ] || { echo "$2: only $lines lines"; return 1; }
+  awk 'NR - 1 != $1 { bad = 1; print "line " NR ": " $0; exit } END { exit bad }' \
+    <(head -n $((lines - 1)) "$1") || { echo "$2: a gap or a repeat"; return 1; }
+}
+
+# One shim holding three containers (one paused, one with an attached exec streaming a
+# counter), a file:// logger, and a `ctr run -t` terminal session: every shim is upgraded while
+# they run, then each is checked.
+check_everything() {
+  local g=up-g1 bad=0 out rc before after shims=() s
+  command -v script >/dev/null || { echo "util-linux script is not installed"; return 1; }
+  for c in up-g1 up-g2 up-g3; do
+    ctr_ run --runtime "$runtime" -d --annotation=io.containerd.runc.v2.group=up-grp \
+      --rootfs "$rootfs" "$c" /bin/sleep 1000 >/dev/null || { echo "run $c failed"; return 1; }
+  done
+  for c in up-g1 up-g2 up-g3; do wait_status $c RUNNING || { echo "$c not RUNNING"; return 1; }; done
+  [ "$(shim_address up-g1)" = "$(shim_address up-g3)" ] || { echo "not grouped"; return 1; }
+  ctr_ task pause up-g1 || { echo "pause failed"; return 1; }
+  wait_status up-g1 PAUSED || { echo "up-g1 not PAUSED"; return 1; }
+  (
+    ctr --address "$sock" --namespace "$ns" task exec --exec-id ex1 up-g2 /bin/sh -c "$counter_cmd" \
+      >"$tmp/ex1.out" 2>"$tmp/ex1.err"
+    echo $? >"$tmp/ex1.rc"
+  ) &
+  bg_pids+=($!)
+  ctr_ run --runtime "$runtime" -d --log-uri "file://$tmp/flog.txt" --rootfs "$rootfs" up-flog \
+    /bin/sh -c "$counter_cmd" >/dev/null || { echo "run up-flog failed"; return 1; }
+  (
+    (sleep 4; printf 'typed\n'; sleep 3) | in_pty 30 100 ctr --address "$sock" --namespace "$ns" \
+      run --runtime "$runtime" -t --rm --rootfs "$rootfs" up-tty \
+      /bin/sh -c 'read x; echo "got:$x"; stty size; exit 3' | tr -d '\r' >"$tmp/tty.out"
+    echo "${PIPESTATUS[1]}" >"$tmp/tty.rc"
+  ) &
+  bg_pids+=($!)
+  wait_status up-flog RUNNING && wait_status up-tty RUNNING || { echo "flog/tty not RUNNING"; return 1; }
+  for _ in $(seq 100); do [ -s "$tmp/ex1.out" ] && [ -s "$tmp/flog.txt" ] && break; sleep 0.05; done
+  sleep 0.5
+  before=$(wc -l <"$tmp/ex1.out")
+  for c in up-g1 up-flog up-tty; do
+    s=$(shim_of $c) || { echo "no shim for $c"; return 1; }
+    shims+=("$s")
+    out=$(ctl -a "$(shim_address $c)" upgrade --binary "$prefix/bin/$shim_binary-next") \
+      || { echo "upgrade of the shim of $c failed: $out"; bad=1; }
+    echo "# $c: $out"
+    [ "$(readlink "/proc/$s/exe")" = "$prefix/bin/$shim_binary-next" ] || { echo "$c: exe is $(readlink "/proc/$s/exe")"; bad=1; }
+  done
+  sleep 1
+  # (a shim that exits after its last task is deleted is a disconnect too: look before that)
+  for c in up-g1 up-g2 up-g3 up-flog up-tty; do no_disconnect $c || bad=1; done
+  after=$(wc -l <"$tmp/ex1.out")
+  [ "$after" -gt $((before + 20)) ] || { echo "exec counter stalled: $before -> $after"; bad=1; }
+  for c in up-g2 up-g3 up-flog; do [ "$(task_status $c)" = RUNNING ] || { echo "$c: $(task_status $c)"; bad=1; }; done
+  [ "$(task_status up-g1)" = PAUSED ] || { echo "up-g1: $(task_status up-g1)"; bad=1; }
+  ctr_ task resume up-g1 || { echo "resume after the upgrade failed"; bad=1; }
+  wait_status up-g1 RUNNING || { echo "up-g1 not RUNNING after resume"; bad=1; }
+  # the terminal session: input typed after the upgrade, exit status through the new image
+  for _ in $(seq 150); do [ -s "$tmp/tty.rc" ] && break; sleep 0.1; done
+  [ "$(cat "$tmp/tty.rc" 2>/dev/null)" = 3 ] || { echo "ctr run -t exit status '$(cat "$tmp/tty.rc" 2>/dev/null)'"; bad=1; }
+  grep -q "got:typed" "$tmp/tty.out" && grep -q "30 100" "$tmp/tty.out" || { echo "tty said: $(cat "$tmp/tty.out")"; bad=1; }
+  # the exec: killed through the new image, its status reaches ctr
+  ctr_ task kill --exec-id ex1 -s SIGKILL up-g2 || { echo "kill of the exec failed"; bad=1; }
+  for _ in $(seq 100); do [ -s "$tmp/ex1.rc" ] && break; sleep 0.1; done
+  [ "$(cat "$tmp/ex1.rc" 2>/dev/null)" = 137 ] || { echo "exec exit status '$(cat "$tmp/ex1.rc" 2>/dev/null)'"; bad=1; }
+  counter_ok "$tmp/ex1.out" "exec output" || bad=1
+  remove_task up-flog
+  counter_ok "$tmp/flog.txt" "file:// log" || bad=1
+  for c in up-g1 up-g2 up-g3; do remove_task $c; done
+  return $bad
+}
+
 # ---- setup ----
 
 "${CMAKE:-cmake}" --install "$build" --prefix "$prefix" >"$tmp/install.log" 2>&1 \
@@ -335,6 +416,7 @@ start_containerd || { echo "Bail out! containerd did not start"; exit 1; }
 check "upgrade to a new binary: same pid, RUNNING, counter intact, Wait answered (137)" check_upgrade_to_next
 check "SIGHUP re-executes the shim's own binary" check_sighup
 check "broken binaries are refused or rolled back; everything keeps running" check_rollback
+check "grouped shim, paused task, exec, file:// logger and terminal survive an upgrade" check_everything
 
 echo "1..$n"
 echo "$passed passed, $failed failed"
