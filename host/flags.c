@@ -41,6 +41,7 @@ static const struct flag_def defs[] = {
     F("upgrade-state", STRING, upgrade_state, "live upgrade: fd of the handed-over state"),
     F("upgrade-exe", STRING, upgrade_exe, "live upgrade: fd of the previous image's binary"),
     F("upgrade-rollback", STRING, upgrade_rollback, "live upgrade: why the new image handed back"),
+    F("upgrade-crash", STRING, upgrade_crash, "crash restart: signal, restarts, first restart"),
 };
 #undef F
 

@@ -26,6 +26,7 @@ typedef struct host_flags_s
   const char *upgrade_state;
   const char *upgrade_exe;
   const char *upgrade_rollback;
+  const char *upgrade_crash; /* "SIGNAL,RESTARTS,FIRST" after a crash restart */
 } host_flags_t;
 
 /* Parse argv[1..]. Strings are borrowed from argv. On a bad flag, fails with EINVAL and a

@@ -20,4 +20,7 @@ void host_reaper_reap(host_reaper_t *r);
    dropped without being called. */
 void host_reaper_close(host_reaper_t *r);
 
+/* Exits dispatched so far. */
+uint64_t host_reaper_exits(const host_reaper_t *r);
+
 #endif

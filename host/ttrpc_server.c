@@ -108,6 +108,9 @@ struct host_ttrpc_server_s
      wait in `restored` until host_ttrpc_server_redispatch */
   bool upgrade_paused;
   struct restored_call *restored;
+  /* crash survival: told of every call before its handler runs and once it is answered */
+  void (*call_hook)(void *data, int fd, uint32_t stream_id, bool answered);
+  void *call_hook_data;
 };
 
 static void
@@ -370,6 +373,14 @@ send_status(struct conn *conn, uint32_t stream_id, int code, const char *message
 /* ---- calls --------------------------------------------------------------------------------- */
 
 static void
+call_hook_run(struct conn *conn, uint32_t stream_id, bool answered)
+{
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)&conn->pipe, &fd) == 0)
+    conn->srv->call_hook(conn->srv->call_hook_data, fd, stream_id, answered);
+}
+
+static void
 free_call(struct call *call)
 {
   ttrpc__request__free_unpacked(call->req, NULL);
@@ -392,6 +403,8 @@ answer(struct call *call, int code, const char *message, const ProtobufCMessage 
   }
   call->answered = true;
   list_remove(&call->link);
+  if (srv && srv->call_hook && call->conn)
+    call_hook_run(call->conn, call->base.stream_id, true);
 
   if (call->conn)
     ret = send_response(call->conn, call->base.stream_id, code, message, msg, &sent_code);
@@ -590,6 +603,8 @@ handle_request(struct conn *conn, uint32_t stream_id, uint8_t *data, size_t len)
   call->method = method;
   list_append(&conn->calls, &call->link);
   srv->stats.calls_in_flight++;
+  if (srv->call_hook)
+    call_hook_run(conn, stream_id, false);
 
   dispatch(call, rs, handler);
 }
@@ -1274,4 +1289,38 @@ host_ttrpc_server_redispatch(host_ttrpc_server_t *srv)
     free(rc->request);
     free(rc);
   }
+}
+
+void
+host_ttrpc_server_set_call_hook(host_ttrpc_server_t *srv,
+                                void (*hook)(void *data, int fd, uint32_t stream_id, bool answered),
+                                void *data)
+{
+  srv->call_hook = hook;
+  srv->call_hook_data = data;
+}
+
+int
+host_ttrpc_server_fail_stream(host_ttrpc_server_t *srv, int fd, uint32_t stream_id, int code,
+                              const char *message)
+{
+  struct link *l;
+  uv_os_fd_t cfd;
+
+  for (l = srv->conns.next; l != &srv->conns; l = l->next) {
+    struct conn *conn = CSHIM_CONTAINER_OF(l, struct conn, link);
+    struct link *c;
+    if (conn->closing || uv_fileno((uv_handle_t *)&conn->pipe, &cfd) < 0 || cfd != fd)
+      continue;
+    /* a call carried over is answered by its re-run */
+    for (c = conn->calls.next; c != &conn->calls; c = c->next)
+      if (CSHIM_CONTAINER_OF(c, struct call, link)->base.stream_id == stream_id)
+        return 0;
+    for (struct restored_call *rc = srv->restored; rc; rc = rc->next)
+      if (rc->conn == conn && rc->stream_id == stream_id)
+        return 0;
+    send_response(conn, stream_id, code, message, NULL, NULL);
+    return 1;
+  }
+  return -ENOENT;
 }

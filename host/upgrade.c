@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cshim/plugin.h>
@@ -95,12 +97,24 @@ struct host_upgrade_s
   char *old_target;
   uint64_t pause_ns;
   size_t n_fds;
+  /* after a crash: the signal, and the calls that were being handled (fd, stream id) */
+  int crash_signal;
+  unsigned crash_restarts;
+  int64_t crash_first_s;
+  uint32_t *journal;
+  size_t n_journal;
+  /* crash guard (old image side) */
+  uv_check_t guard;
+  bool guard_on;
+  uint64_t guard_gen[4];
+  uint64_t guard_at_ns;
 };
 
 static bool
 is_upgrade_flag(const char *a, size_t *consumed)
 {
-  static const char *const names[] = {"upgrade-state", "upgrade-exe", "upgrade-rollback"};
+  static const char *const names[] = {"upgrade-state", "upgrade-exe", "upgrade-rollback",
+                                      "upgrade-crash"};
   const char *p = a;
 
   if (*p != '-')
@@ -164,6 +178,7 @@ host_upgrade_free(host_upgrade_t *u)
   free(u->old_version);
   free(u->old_binary);
   free(u->old_target);
+  free(u->journal);
   if (u->state_fd >= 0)
     close(u->state_fd);
   if (u->exe_fd >= 0)
@@ -193,10 +208,13 @@ host_upgrade_set_identity(host_upgrade_t *u, const char *socket_path, const char
   u->debug_fd = cshim_xstrdup(debug_fd);
 }
 
+static void guard_stop(host_upgrade_t *u);
+
 void
 host_upgrade_set_stopping(host_upgrade_t *u)
 {
   u->stopping = true;
+  guard_stop(u);
   if (u->pending) {
     end_wait(u);
     refuse(u, CSHIM_GRPC_UNAVAILABLE, false, "refused: the shim is shutting down");
@@ -734,6 +752,25 @@ host_upgrade_load(host_upgrade_t *u, const host_flags_t *flags, cshim_error_t *e
       return cshim_error_sys(err, n < 0 ? errno : EIO, "read the state");
     off += (size_t)n;
   }
+  /* After a crash the calls being handled follow the document: (fd, stream id) pairs. */
+  if (flags->upgrade_crash) {
+    unsigned sig = 0, count = 0;
+    long long first = 0;
+    if (sscanf(flags->upgrade_crash, "%u,%u,%lld", &sig, &count, &first) == 3) {
+      u->crash_signal = (int)sig;
+      u->crash_restarts = count;
+      u->crash_first_s = first;
+    }
+    if (u->doc_len >= CSHIM_STATE_HEADER_SIZE) {
+      size_t doc = CSHIM_STATE_HEADER_SIZE + ((size_t)u->doc[16] | (size_t)u->doc[17] << 8 |
+                                              (size_t)u->doc[18] << 16 | (size_t)u->doc[19] << 24);
+      if (doc < u->doc_len) {
+        u->n_journal = (u->doc_len - doc) / 8;
+        u->journal = cshim_xmemdup(u->doc + doc, u->n_journal * 8 + 1);
+        u->doc_len = doc;
+      }
+    }
+  }
   /* From here on, anything this build cannot use goes back to the previous image. */
   ret = cshim_state_open(u->doc, u->doc_len, CSHIM_STATE_FORMAT_MIN, CSHIM_STATE_FORMAT_VERSION,
                          NULL, &u->body, err);
@@ -827,7 +864,15 @@ void
 host_upgrade_finish(host_upgrade_t *u)
 {
   u->pause_ns = cshim_now_ns() - u->paused_at_ns;
-  if (u->rollback_reason) {
+  if (u->crash_signal) {
+    u->stats.crash_restarts++;
+    u->stats.last_crash_signal = (uint64_t)u->crash_signal;
+    cshim_log_error(u->log,
+                    "restarted after fatal signal %d (%s): restart %u within %d s, state from "
+                    "%.1f ms before, %zu call(s) being handled",
+                    u->crash_signal, strsignal(u->crash_signal), u->crash_restarts,
+                    HOST_UPGRADE_CRASH_WINDOW_S, (double)u->pause_ns / 1e6, u->n_journal);
+  } else if (u->rollback_reason) {
     u->stats.rollbacks++;
     cshim_log_warn(u->log, "upgrade: rolled back to %s (`%s`): %s", CSHIM_VERSION, u->binary,
                    u->rollback_reason);
@@ -845,6 +890,18 @@ host_upgrade_finish(host_upgrade_t *u)
   }
   host_ttrpc_server_redispatch(u->server);
   u->answer_pending = false;
+  for (size_t i = 0; i < u->n_journal; i++) {
+    const uint8_t *e = (const uint8_t *)u->journal + 8 * i;
+    uint32_t fd =
+        (uint32_t)e[0] | (uint32_t)e[1] << 8 | (uint32_t)e[2] << 16 | (uint32_t)e[3] << 24;
+    uint32_t stream =
+        (uint32_t)e[4] | (uint32_t)e[5] << 8 | (uint32_t)e[6] << 16 | (uint32_t)e[7] << 24;
+    host_ttrpc_server_fail_stream(u->server, (int)fd, stream, CSHIM_GRPC_UNAVAILABLE,
+                                  "the shim restarted after a crash while handling the call");
+  }
+  free(u->journal);
+  u->journal = NULL;
+  u->n_journal = 0;
   if (u->reaper)
     host_reaper_reap(u->reaper);
   host_ttrpc_server_resume(u->server);
@@ -893,4 +950,266 @@ host_upgrade_rollback(host_upgrade_t *u, cshim_error_t *err)
                  u->old_version ? u->old_version : "?");
   syscall(SYS_execveat, u->exe_fd, "", argv, environ, AT_EMPTY_PATH);
   cshim_log_error(u->log, "upgrade: exec of the previous image failed: %s", strerror(errno));
+}
+
+/* ---- crash survival (docs/live-upgrade.md) ---------------------------------------------------
+
+   The snapshot lives in a memfd; the handler only reads what is below, all of it prepared on the
+   loop, and calls async-signal-safe functions only. */
+
+#define JOURNAL_MAX 4096
+
+static struct
+{
+  volatile sig_atomic_t valid; /* the memfd holds a whole, current document */
+  volatile sig_atomic_t in_handler;
+  int memfd;
+  int exe_fd;
+  int *fds; /* the document's fd table */
+  size_t n_fds, cap_fds;
+  size_t doc_len;
+  char **argv;        /* prepared; the last flag's value is crash_arg */
+  char crash_arg[64]; /* "SIGNAL,RESTARTS,FIRST" */
+  unsigned restarts;
+  int64_t first_s;
+  uint32_t journal[JOURNAL_MAX][2]; /* calls being handled: fd, stream id */
+  volatile size_t n_journal;
+  bool journal_overflow;
+  char fd_bufs[2][16];
+} guard = {.memfd = -1, .exe_fd = -1};
+
+static void
+journal_hook(void *data, int fd, uint32_t stream_id, bool answered)
+{
+  (void)data;
+  if (!answered) {
+    if (guard.n_journal == JOURNAL_MAX) {
+      guard.journal_overflow = true;
+      return;
+    }
+    guard.journal[guard.n_journal][0] = (uint32_t)fd;
+    guard.journal[guard.n_journal][1] = stream_id;
+    guard.n_journal++;
+    return;
+  }
+  for (size_t i = 0; i < guard.n_journal; i++)
+    if (guard.journal[i][0] == (uint32_t)fd && guard.journal[i][1] == stream_id) {
+      guard.journal[i][0] = guard.journal[guard.n_journal - 1][0];
+      guard.journal[i][1] = guard.journal[guard.n_journal - 1][1];
+      guard.n_journal--;
+      return;
+    }
+}
+
+static int64_t
+mono_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec;
+}
+
+/* Decimal digits of v at p; returns the end. */
+static char *
+put_num(char *p, uint64_t v)
+{
+  char tmp[24];
+  int n = 0;
+  do
+    tmp[n++] = (char)('0' + v % 10);
+  while ((v /= 10) != 0);
+  while (n > 0)
+    *p++ = tmp[--n];
+  return p;
+}
+
+static void
+die_as_today(int sig)
+{
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+static void
+crash_handler(int sig)
+{
+  static const char msg[] = "cshim: fatal signal, re-executing from the last consistent state\n";
+  sigset_t none;
+  int64_t now = mono_s();
+  unsigned restarts = guard.restarts;
+  int64_t first = guard.first_s;
+  char *p;
+
+  if (guard.in_handler || !guard.valid || guard.journal_overflow) {
+    die_as_today(sig);
+    return;
+  }
+  guard.in_handler = 1;
+  if (restarts == 0 || now - first >= HOST_UPGRADE_CRASH_WINDOW_S) {
+    restarts = 0;
+    first = now;
+  }
+  if (restarts >= HOST_UPGRADE_CRASH_MAX) {
+    static const char give_up[] = "cshim: fatal signal: too many restarts, exiting\n";
+    (void)!write(STDERR_FILENO, give_up, sizeof give_up - 1);
+    die_as_today(sig);
+    return;
+  }
+  (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+  for (size_t i = 0; i < guard.n_journal; i++) {
+    uint8_t e[8];
+    for (int k = 0; k < 4; k++) {
+      e[k] = (uint8_t)(guard.journal[i][0] >> (8 * k));
+      e[4 + k] = (uint8_t)(guard.journal[i][1] >> (8 * k));
+    }
+    (void)!pwrite(guard.memfd, e, sizeof e, (off_t)(guard.doc_len + 8 * i));
+  }
+  for (size_t i = 0; i < guard.n_fds; i++)
+    fcntl(guard.fds[i], F_SETFD, 0);
+  fcntl(guard.memfd, F_SETFD, 0);
+  fcntl(guard.exe_fd, F_SETFD, 0);
+  p = put_num(guard.crash_arg, (uint64_t)sig);
+  *p++ = ',';
+  p = put_num(p, restarts + 1);
+  *p++ = ',';
+  p = put_num(p, (uint64_t)first);
+  *p = '\0';
+  /* execve keeps the signal mask: this signal is blocked while its handler runs */
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  syscall(SYS_execveat, guard.exe_fd, "", guard.argv, environ, AT_EMPTY_PATH);
+  die_as_today(sig);
+}
+
+static void
+snapshot(host_upgrade_t *u)
+{
+  cshim_state_writer_t w;
+  cshim_autofree uint8_t *doc = NULL;
+  cshim_error_t err = NULL;
+  const int *fds;
+  size_t len, n_fds, off = 0;
+
+  cshim_state_writer_init(&w);
+  u->paused_at_ns = cshim_now_ns();
+  if (save_document(u, &w, &doc, &len, &err) < 0) {
+    cshim_log_debug(u->log, "crash snapshot: %s", err->msg);
+    cshim_error_release(&err);
+    guard.valid = 0;
+    cshim_state_writer_fini(&w);
+    return;
+  }
+  fds = cshim_state_writer_fds(&w, &n_fds);
+  guard.valid = 0;
+  if (n_fds > guard.cap_fds) {
+    guard.cap_fds = n_fds * 2;
+    guard.fds = cshim_xrealloc(guard.fds, guard.cap_fds * sizeof *guard.fds);
+  }
+  memcpy(guard.fds, fds, n_fds * sizeof *fds);
+  guard.n_fds = n_fds;
+  cshim_state_writer_fini(&w);
+  if (ftruncate(guard.memfd, (off_t)len) < 0)
+    return;
+  while (off < len) {
+    ssize_t n = pwrite(guard.memfd, doc + off, len - off, (off_t)off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return;
+    off += (size_t)n;
+  }
+  guard.doc_len = len;
+  guard.valid = 1;
+}
+
+/* At the end of each loop turn: a new snapshot when something changed (or it is 50 ms old) and
+   the shim is quiet; while it is not, a crash takes its default course. */
+static void
+guard_cb(uv_check_t *h)
+{
+  host_upgrade_t *u = h->data;
+  cshim_ttrpc_stats_t st;
+  uint64_t gen[4], now = cshim_now_ns();
+
+  if (u->pending || u->restoring || u->stopping)
+    return;
+  host_ttrpc_server_get_stats(u->server, &st);
+  gen[0] = st.calls_total;
+  gen[1] = st.calls_in_flight;
+  gen[2] = st.connections_total;
+  gen[3] = u->reaper ? host_reaper_exits(u->reaper) : 0;
+  if (guard.valid && memcmp(gen, u->guard_gen, sizeof gen) == 0 &&
+      now - u->guard_at_ns < 50 * 1000000ull)
+    return;
+  memcpy(u->guard_gen, gen, sizeof gen);
+  u->guard_at_ns = now;
+  if (busy(u)) {
+    guard.valid = 0;
+    return;
+  }
+  snapshot(u);
+}
+
+int
+host_upgrade_guard_start(host_upgrade_t *u, cshim_error_t *err)
+{
+  static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+  static char altstack[64 * 1024];
+  stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
+  struct sigaction sa;
+  size_t n = 0;
+
+  guard.memfd = memfd_create("cshim-crash-state", MFD_CLOEXEC);
+  if (guard.memfd < 0)
+    return cshim_error_sys(err, errno, "crash guard: memfd_create");
+  guard.exe_fd = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+  if (guard.exe_fd < 0)
+    return cshim_error_sys(err, errno, "crash guard: open own binary");
+  guard.restarts = u->crash_restarts;
+  guard.first_s = u->crash_first_s;
+  snprintf(guard.fd_bufs[0], sizeof guard.fd_bufs[0], "%d", guard.memfd);
+  snprintf(guard.fd_bufs[1], sizeof guard.fd_bufs[1], "%d", guard.exe_fd);
+  guard.argv = cshim_xmalloc0((u->argc + 7) * sizeof *guard.argv);
+  for (size_t i = 0; i < u->argc; i++)
+    guard.argv[n++] = u->argv[i];
+  guard.argv[n++] = "-upgrade-state";
+  guard.argv[n++] = guard.fd_bufs[0];
+  guard.argv[n++] = "-upgrade-exe";
+  guard.argv[n++] = guard.fd_bufs[1];
+  guard.argv[n++] = "-upgrade-crash";
+  guard.argv[n++] = guard.crash_arg;
+  guard.argv[n] = NULL;
+
+  host_ttrpc_server_set_call_hook(u->server, journal_hook, u);
+  uv_check_init(u->loop, &u->guard);
+  u->guard.data = u;
+  uv_check_start(&u->guard, guard_cb);
+  uv_unref((uv_handle_t *)&u->guard);
+  u->guard_on = true;
+  /* an idle shim may not turn the loop for a long time: the first snapshot is taken now */
+  if (busy(u) == NULL)
+    snapshot(u);
+
+  if (sigaltstack(&ss, NULL) < 0)
+    return cshim_error_sys(err, errno, "crash guard: sigaltstack");
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = crash_handler;
+  sa.sa_flags = SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  for (size_t i = 0; i < CSHIM_N_ELEMENTS(sigs); i++)
+    if (sigaction(sigs[i], &sa, NULL) < 0)
+      return cshim_error_sys(err, errno, "crash guard: sigaction %d", sigs[i]);
+  return 0;
+}
+
+/* Shutdown: a crash from here on takes its default course. */
+static void
+guard_stop(host_upgrade_t *u)
+{
+  guard.valid = 0;
+  if (!u->guard_on)
+    return;
+  u->guard_on = false;
+  host_ttrpc_server_set_call_hook(u->server, NULL, NULL);
+  uv_close((uv_handle_t *)&u->guard, NULL);
 }

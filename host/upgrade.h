@@ -31,6 +31,8 @@ typedef struct host_upgrade_stats_s
   uint64_t rollbacks;  /* refused after the quiet point, or handed back by a new image */
   uint64_t refusals;   /* refused before anything stopped (checks, timeout) */
   uint64_t last_pause_ns;
+  uint64_t crash_restarts; /* re-executions after a fatal signal */
+  uint64_t last_crash_signal;
   const char *previous_version; /* borrowed; NULL before the first upgrade */
 } host_upgrade_stats_t;
 
@@ -72,6 +74,14 @@ int host_upgrade_restore(host_upgrade_t *u, cshim_error_t *err);
 /* Everything is back: re-dispatch carried-over calls (the upgrade call among them is answered
    from here), reap what exited meanwhile, read again, log. */
 void host_upgrade_finish(host_upgrade_t *u);
+/* Crash survival: keep a snapshot of the state current (at the end of loop turns in which
+   something changed and the shim is quiet) and install the fatal-signal handler that
+   re-executes the shim from it (at most HOST_UPGRADE_CRASH_MAX restarts within
+   HOST_UPGRADE_CRASH_WINDOW_S seconds; then the signal takes its default course). */
+#define HOST_UPGRADE_CRASH_MAX 3u
+#define HOST_UPGRADE_CRASH_WINDOW_S 60
+int host_upgrade_guard_start(host_upgrade_t *u, cshim_error_t *err);
+
 /* Hand back to the previous image with the same state and reason (err's message, released).
    Returns only when that exec failed (then the process cannot go on: the caller exits). */
 void host_upgrade_rollback(host_upgrade_t *u, cshim_error_t *err);

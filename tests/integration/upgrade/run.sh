@@ -386,6 +386,44 @@ check_everything() {
   return $bad
 }
 
+# kill -SEGV (then -ABRT, -BUS) the shim: it re-executes from its last consistent state; a
+# fourth fatal signal within 60 s ends it as before (containerd then cleans up).
+check_crash() {
+  local id=up-crash shim before after i
+  start_counter $id || return 1
+  shim=$(shim_of $id) || { echo "no shim"; return 1; }
+  watch_status $id
+  for sig in SEGV ABRT BUS; do
+    before=$(wc -l <"$tmp/$id.out")
+    sleep 0.3
+    kill -$sig "$shim"
+    sleep 1
+    kill -0 "$shim" || { echo "shim $shim died of SIG$sig"; stop_watch; return 1; }
+    after=$(wc -l <"$tmp/$id.out")
+    [ "$after" -gt $((before + 20)) ] || { echo "SIG$sig: the counter stalled: $before -> $after"; stop_watch; return 1; }
+    [ "$(ctr_ task ls | awk -v id=$id '$1 == id { print $2 }')" -gt 0 ] || { echo "task gone"; stop_watch; return 1; }
+  done
+  stop_watch
+  only_running $id || return 1
+  no_disconnect $id || return 1
+  [ "$(grep -c "restarted after fatal signal" "$tmp/containerd.log")" -ge 3 ] || { echo "no restart logged"; return 1; }
+  finish_counter $id || return 1
+  # the bound: a shim that keeps crashing goes the way it always went
+  local id2=up-crash2 shim2
+  ctr_ run --runtime "$runtime" -d --rootfs "$rootfs" $id2 /bin/sleep 1000 >/dev/null || { echo "run $id2"; return 1; }
+  wait_status $id2 RUNNING || { echo "$id2 not RUNNING"; return 1; }
+  shim2=$(shim_of $id2) || { echo "no shim for $id2"; return 1; }
+  for i in 1 2 3 4; do
+    kill -SEGV "$shim2" 2>/dev/null
+    sleep 0.5
+  done
+  for i in $(seq 50); do kill -0 "$shim2" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$shim2" 2>/dev/null; then echo "shim survived 4 crashes in a row"; remove_task $id2; return 1; fi
+  grep -q "too many restarts" "$tmp/containerd.log" || { echo "no 'too many restarts' line"; remove_task $id2; return 1; }
+  remove_task $id2
+  return 0
+}
+
 # ---- setup ----
 
 "${CMAKE:-cmake}" --install "$build" --prefix "$prefix" >"$tmp/install.log" 2>&1 \
@@ -417,6 +455,7 @@ check "upgrade to a new binary: same pid, RUNNING, counter intact, Wait answered
 check "SIGHUP re-executes the shim's own binary" check_sighup
 check "broken binaries are refused or rolled back; everything keeps running" check_rollback
 check "grouped shim, paused task, exec, file:// logger and terminal survive an upgrade" check_everything
+check "fatal signals re-execute the shim (counter intact, 137); a fourth within 60 s ends it" check_crash
 
 echo "1..$n"
 echo "$passed passed, $failed failed"
