@@ -293,6 +293,8 @@ run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *
     s->debug_fd = host_upgrade_debug_fd(s->upgrade) != NULL;
   }
   host_upgrade_set_identity(s->upgrade, s->socket_path, s->debug_fd ? "4" : NULL);
+  cshim_host_add_state_source(host_introspect_api(s->intro), "upgrade", host_upgrade_dump_json,
+                              s->upgrade, NULL);
 
   plugin_dir = host_shim_default_plugin_dir(exe);
   ret = host_shim_load_config(argv0, plugin_dir, &s->config, err);
@@ -459,6 +461,8 @@ host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t 
   uv_close((uv_handle_t *)&s.deadline, NULL);
   uv_run(s.loop, UV_RUN_DEFAULT);
   host_plugins_unload(s.plugins);
+  if (s.upgrade)
+    cshim_host_remove_state_source(host_introspect_api(s.intro), "upgrade", s.upgrade);
   host_upgrade_free(s.upgrade);
   host_introspect_free(s.intro);
   host_config_free(s.config);

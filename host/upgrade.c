@@ -20,6 +20,8 @@
 #include <cshim/plugin.h>
 #include <cshim/util.h>
 
+#include <jansson.h>
+
 #include "cshim/upgrade/v1/upgrade.pb-c.h"
 
 extern char **environ;
@@ -1212,4 +1214,21 @@ guard_stop(host_upgrade_t *u)
   u->guard_on = false;
   host_ttrpc_server_set_call_hook(u->server, NULL, NULL);
   uv_close((uv_handle_t *)&u->guard, NULL);
+}
+
+char *
+host_upgrade_dump_json(void *data)
+{
+  host_upgrade_t *u = data;
+  json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:s?, s:b}", "generation",
+                        (json_int_t)u->stats.generation, "upgrades", (json_int_t)u->stats.upgrades,
+                        "rollbacks", (json_int_t)u->stats.rollbacks, "refusals",
+                        (json_int_t)u->stats.refusals, "crash_restarts",
+                        (json_int_t)u->stats.crash_restarts, "last_crash_signal",
+                        (json_int_t)u->stats.last_crash_signal, "last_pause_seconds",
+                        (double)u->stats.last_pause_ns / 1e9, "previous_version",
+                        u->previous_version, "crash_snapshot_valid", guard.valid != 0);
+  char *out = json_dumps(j, JSON_COMPACT);
+  json_decref(j);
+  return out;
 }

@@ -52,6 +52,9 @@ void host_upgrade_set_identity(host_upgrade_t *u, const char *socket_path, const
    refused with Unavailable). */
 void host_upgrade_set_stopping(host_upgrade_t *u);
 void host_upgrade_stats(const host_upgrade_t *u, host_upgrade_stats_t *out);
+/* The counters as a JSON object (caller frees): the host's "upgrade" state source, shown in
+   /debug/vars and /debug/state and read by /metrics. */
+char *host_upgrade_dump_json(void *data);
 
 /* Register cshim.upgrade.v1.Upgrade on the server. */
 int host_upgrade_register(host_upgrade_t *u, cshim_ttrpc_server_t *server, cshim_error_t *err);

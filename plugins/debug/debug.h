@@ -176,6 +176,10 @@ struct debug_s
    handed-over listener); a failure is logged and returned. */
 int debug_listen(debug_t *d, cshim_error_t *err);
 
+/* The JSON of the host's state source `name` (new reference; null when there is none). */
+#include <jansson.h>
+json_t *debug_host_source_json(debug_t *d, const char *name);
+
 /* ---- upgrade.c: live upgrade hooks (docs/live-upgrade.md) ---- */
 const char *debug_upgrade_busy(void *instance);
 int debug_upgrade_save(void *instance, cshim_state_writer_t *w, cshim_error_t *err);
