@@ -59,6 +59,9 @@ typedef struct ctl_opts_s
   size_t n_env;
   unsigned uid, gid;
 
+  /* upgrade --all */
+  const char *state_dir; /* containerd's state directory */
+
   /* debug */
   unsigned seconds;
   const char *output;

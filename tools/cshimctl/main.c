@@ -47,6 +47,9 @@ static const char usage_text[] =
     "           re-execute the shim from PATH (default: its own binary as found on disk now)\n"
     "           with the same pid, connections and containers; exits 0 only when the new\n"
     "           binary runs. --timeout bounds the wait for a quiet point (default 5s)\n"
+    "  upgrade --all [--state DIR] [--binary PATH] [--timeout DUR]\n"
+    "           every cshim shim found in containerd's state directory (default\n"
+    "           /run/containerd): one line per shim; exits 0 only when all were upgraded\n"
     "\n"
     "cshim's debug socket (--address unix:///DEBUG_SOCKET):\n"
     "  debug metrics | vars | state | profile [--seconds N] [--output FILE]\n"
@@ -95,6 +98,8 @@ enum
   OPT_SECONDS,
   OPT_OUTPUT,
   OPT_VERSION,
+  OPT_ALL_SHIMS,
+  OPT_STATE,
 };
 
 static const struct option long_options[] = {
@@ -132,6 +137,7 @@ static const struct option long_options[] = {
     {"seconds", required_argument, NULL, OPT_SECONDS},
     {"output", required_argument, NULL, OPT_OUTPUT},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"state", required_argument, NULL, OPT_STATE},
     {NULL, 0, NULL, 0},
 };
 
@@ -261,6 +267,9 @@ main(int argc, char **argv)
       break;
     case OPT_ALL:
       o.all = true;
+      break;
+    case OPT_STATE:
+      o.state_dir = optarg;
       break;
     case OPT_NOW:
       o.now = true;

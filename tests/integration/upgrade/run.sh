@@ -24,7 +24,8 @@ for tool in containerd ctr runc busybox; do
     exit 0
   fi
 done
-[ $# -eq 2 ] || { echo "usage: $0 <cmake build dir> <next shim binary>" >&2; exit 2; }
+[ $# -ge 2 ] || { echo "usage: $0 <cmake build dir> <next shim binary> [--bench]" >&2; exit 2; }
+bench=${3:-}
 build=$(realpath "$1")
 next_src=$(realpath "$2")
 
@@ -424,6 +425,77 @@ check_crash() {
   return 0
 }
 
+# cshimctl upgrade --all finds every shim through containerd's state directory: cshim shims are
+# upgraded (a group once), containerd's own runc shim is skipped.
+check_all() {
+  local out rc c bad=0 runc_shim=
+  for c in up-a1 up-a2; do
+    ctr_ run --runtime "$runtime" -d --rootfs "$rootfs" $c /bin/sleep 1000 >/dev/null || { echo "run $c"; return 1; }
+  done
+  for c in up-a3 up-a4; do
+    ctr_ run --runtime "$runtime" -d --annotation=io.containerd.runc.v2.group=up-all \
+      --rootfs "$rootfs" $c /bin/sleep 1000 >/dev/null || { echo "run $c"; return 1; }
+  done
+  if command -v containerd-shim-runc-v2 >/dev/null; then
+    ctr_ run --runtime io.containerd.runc.v2 -d --rootfs "$rootfs" up-arunc /bin/sleep 1000 >/dev/null \
+      && runc_shim=1
+  fi
+  for c in up-a1 up-a2 up-a3 up-a4; do wait_status $c RUNNING || { echo "$c not RUNNING"; bad=1; }; done
+  out=$(ctl upgrade --all --state "$state" --binary "$prefix/bin/$shim_binary-next")
+  rc=$?
+  echo "$out"
+  [ "$rc" = 0 ] || { echo "exit status $rc"; bad=1; }
+  [ "$(grep -c ': upgraded$' <<<"$out")" = 3 ] || { echo "want 3 shims upgraded"; bad=1; }
+  if [ -n "$runc_shim" ]; then
+    [ "$(grep -c 'not a cshim shim: skipped' <<<"$out")" = 1 ] || { echo "the runc shim was not skipped"; bad=1; }
+  fi
+  for c in up-a1 up-a2 up-a3 up-a4; do
+    [ "$(task_status $c)" = RUNNING ] || { echo "$c: $(task_status $c)"; bad=1; }
+    no_disconnect $c || bad=1
+    [ "$(readlink "/proc/$(shim_of $c 2>/dev/null || shim_of up-a3)/exe")" = "$prefix/bin/$shim_binary-next" ] \
+      || { echo "$c: shim not on the new binary"; bad=1; }
+  done
+  for c in up-a1 up-a2 up-a3 up-a4 up-arunc; do remove_task $c; done
+  return $bad
+}
+
+# ---- benchmark (run.sh <build> <next> --bench): pause per upgrade, 1 and 20 containers ----
+
+bench_pauses() { # <label> <address> <runs>: prints p50 and max of the pause in ms
+  local label=$1 addr=$2 runs=$3 i bin
+  : >"$tmp/pauses"
+  for i in $(seq "$runs"); do
+    if [ $((i % 2)) = 1 ]; then bin="$prefix/bin/$shim_binary-next"; else bin="$prefix/bin/$shim_binary"; fi
+    ctl -a "$addr" upgrade --json --binary "$bin" | sed -n 's/.*"pause_ns":\([0-9]*\).*/\1/p' >>"$tmp/pauses"
+  done
+  sort -n "$tmp/pauses" | awk -v label="$label" '{ v[NR] = $1 } END {
+    printf "%-28s %5d %10.2f %10.2f\n", label, NR, v[int((NR + 1) / 2)] / 1e6, v[NR] / 1e6 }'
+}
+
+run_bench() {
+  local runs=${CSHIM_BENCH_RUNS:-20} i t0 t1 n_shims=${CSHIM_BENCH_SHIMS:-20}
+  ctr_ run --runtime "$runtime" -d --rootfs "$rootfs" b-one /bin/sleep 1000 >/dev/null
+  for i in $(seq 20); do
+    ctr_ run --runtime "$runtime" -d --annotation=io.containerd.runc.v2.group=b-grp \
+      --rootfs "$rootfs" "b-g$i" /bin/sleep 1000 >/dev/null
+  done
+  for i in $(seq 2 "$n_shims"); do
+    ctr_ run --runtime "$runtime" -d --rootfs "$rootfs" "b-s$i" /bin/sleep 1000 >/dev/null
+  done
+  printf "%-28s %5s %10s %10s\n" "shim" "runs" "p50 ms" "max ms"
+  bench_pauses "1 container" "$(shim_address b-one)" "$runs"
+  bench_pauses "20 containers (one group)" "$(shim_address b-g1)" "$runs"
+  t0=$(date +%s%N)
+  ctl upgrade --all --state "$state" --binary "$prefix/bin/$shim_binary-next" >"$tmp/all.txt"
+  t1=$(date +%s%N)
+  printf "upgrade --all: %d shims in %.0f ms (%s)\n" "$(grep -c ': upgraded$' "$tmp/all.txt")" \
+    "$(( (t1 - t0) / 1000000 ))" "$(tail -n 1 "$tmp/all.txt")"
+  for t in $(ctr_ task ls -q); do ctr_ task kill -s KILL "$t" >/dev/null 2>&1; done
+  sleep 1
+  for t in $(ctr_ task ls -q); do ctr_ task delete "$t" >/dev/null 2>&1; done
+  for c in $(ctr_ container ls -q); do ctr_ container delete "$c" >/dev/null 2>&1; done
+}
+
 # ---- setup ----
 
 "${CMAKE:-cmake}" --install "$build" --prefix "$prefix" >"$tmp/install.log" 2>&1 \
@@ -451,11 +523,17 @@ TOML
 
 start_containerd || { echo "Bail out! containerd did not start"; exit 1; }
 
+if [ "$bench" = --bench ]; then
+  run_bench
+  exit 0
+fi
+
 check "upgrade to a new binary: same pid, RUNNING, counter intact, Wait answered (137)" check_upgrade_to_next
 check "SIGHUP re-executes the shim's own binary" check_sighup
 check "broken binaries are refused or rolled back; everything keeps running" check_rollback
 check "grouped shim, paused task, exec, file:// logger and terminal survive an upgrade" check_everything
 check "fatal signals re-execute the shim (counter intact, 137); a fourth within 60 s ends it" check_crash
+check "upgrade --all: every cshim shim once, other shims skipped" check_all
 
 echo "1..$n"
 echo "$passed passed, $failed failed"
