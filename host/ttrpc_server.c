@@ -109,7 +109,7 @@ struct host_ttrpc_server_s
   bool upgrade_paused;
   struct restored_call *restored;
   /* crash survival: told of every call before its handler runs and once it is answered */
-  void (*call_hook)(void *data, int fd, uint32_t stream_id, bool answered);
+  void (*call_hook)(void *data, int fd, uint32_t stream_id, const char *method, bool answered);
   void *call_hook_data;
 };
 
@@ -373,11 +373,11 @@ send_status(struct conn *conn, uint32_t stream_id, int code, const char *message
 /* ---- calls --------------------------------------------------------------------------------- */
 
 static void
-call_hook_run(struct conn *conn, uint32_t stream_id, bool answered)
+call_hook_run(struct conn *conn, uint32_t stream_id, const char *method, bool answered)
 {
   uv_os_fd_t fd;
   if (uv_fileno((uv_handle_t *)&conn->pipe, &fd) == 0)
-    conn->srv->call_hook(conn->srv->call_hook_data, fd, stream_id, answered);
+    conn->srv->call_hook(conn->srv->call_hook_data, fd, stream_id, method, answered);
 }
 
 static void
@@ -404,7 +404,7 @@ answer(struct call *call, int code, const char *message, const ProtobufCMessage 
   call->answered = true;
   list_remove(&call->link);
   if (srv && srv->call_hook && call->conn)
-    call_hook_run(call->conn, call->base.stream_id, true);
+    call_hook_run(call->conn, call->base.stream_id, call->base.method, true);
 
   if (call->conn)
     ret = send_response(call->conn, call->base.stream_id, code, message, msg, &sent_code);
@@ -604,7 +604,7 @@ handle_request(struct conn *conn, uint32_t stream_id, uint8_t *data, size_t len)
   list_append(&conn->calls, &call->link);
   srv->stats.calls_in_flight++;
   if (srv->call_hook)
-    call_hook_run(conn, stream_id, false);
+    call_hook_run(conn, stream_id, req->method, false);
 
   dispatch(call, rs, handler);
 }
@@ -1293,7 +1293,8 @@ host_ttrpc_server_redispatch(host_ttrpc_server_t *srv)
 
 void
 host_ttrpc_server_set_call_hook(host_ttrpc_server_t *srv,
-                                void (*hook)(void *data, int fd, uint32_t stream_id, bool answered),
+                                void (*hook)(void *data, int fd, uint32_t stream_id,
+                                             const char *method, bool answered),
                                 void *data)
 {
   srv->call_hook = hook;

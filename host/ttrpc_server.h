@@ -66,11 +66,12 @@ int host_ttrpc_server_restore(host_ttrpc_server_t *srv, const cshim_state_reader
                               cshim_error_t *err);
 /* Dispatch again every call carried over (once plugins have their state back). */
 void host_ttrpc_server_redispatch(host_ttrpc_server_t *srv);
-/* Crash survival: hook(data, connection fd, stream id, answered) runs before each call's
-   handler (answered false) and when it is answered (true). NULL removes it. */
+/* Crash survival: hook(data, connection fd, stream id, method, answered) runs before each
+   call's handler (answered false) and when it is answered (true); method is borrowed for the
+   call. NULL removes it. */
 void host_ttrpc_server_set_call_hook(host_ttrpc_server_t *srv,
                                      void (*hook)(void *data, int fd, uint32_t stream_id,
-                                                  bool answered),
+                                                  const char *method, bool answered),
                                      void *data);
 /* Answer stream_id on the connection whose descriptor is fd with an error, unless a carried-over
    call holds that stream (it is answered by its re-run): 1 sent, 0 carried over, -ENOENT no

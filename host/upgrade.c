@@ -108,7 +108,8 @@ struct host_upgrade_s
   /* crash guard (old image side) */
   uv_check_t guard;
   bool guard_on;
-  uint64_t guard_gen[4];
+  uint64_t guard_gen[3];
+  uint64_t guard_mutations; /* calls that may change state, dispatched or answered */
   uint64_t guard_at_ns;
 };
 
@@ -980,10 +981,25 @@ static struct
   char fd_bufs[2][16];
 } guard = {.memfd = -1, .exe_fd = -1};
 
-static void
-journal_hook(void *data, int fd, uint32_t stream_id, bool answered)
+/* Calls that change nothing a snapshot holds: they do not make one due (a crash while one is
+   being handled answers it Unavailable). Wait is not among them: a parked Wait must be in the
+   snapshot to be re-run. */
+static bool
+read_only_method(const char *method)
 {
-  (void)data;
+  static const char *const names[] = {"State", "Pids", "Stats", "Connect"};
+  for (size_t i = 0; method && i < CSHIM_N_ELEMENTS(names); i++)
+    if (strcmp(method, names[i]) == 0)
+      return true;
+  return false;
+}
+
+static void
+journal_hook(void *data, int fd, uint32_t stream_id, const char *method, bool answered)
+{
+  host_upgrade_t *u = data;
+  if (!read_only_method(method))
+    u->guard_mutations++;
   if (!answered) {
     if (guard.n_journal == JOURNAL_MAX) {
       guard.journal_overflow = true;
@@ -1131,15 +1147,14 @@ guard_cb(uv_check_t *h)
 {
   host_upgrade_t *u = h->data;
   cshim_ttrpc_stats_t st;
-  uint64_t gen[4], now = cshim_now_ns();
+  uint64_t gen[3], now = cshim_now_ns();
 
   if (u->pending || u->restoring || u->stopping)
     return;
   host_ttrpc_server_get_stats(u->server, &st);
-  gen[0] = st.calls_total;
-  gen[1] = st.calls_in_flight;
-  gen[2] = st.connections_total;
-  gen[3] = u->reaper ? host_reaper_exits(u->reaper) : 0;
+  gen[0] = u->guard_mutations;
+  gen[1] = st.connections_total;
+  gen[2] = u->reaper ? host_reaper_exits(u->reaper) : 0;
   if (guard.valid && memcmp(gen, u->guard_gen, sizeof gen) == 0 &&
       now - u->guard_at_ns < 50 * 1000000ull)
     return;
