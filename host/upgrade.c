@@ -1109,6 +1109,7 @@ snapshot(host_upgrade_t *u)
   size_t len, n_fds, off = 0;
 
   cshim_state_writer_init(&w);
+  w.crash = true;
   u->paused_at_ns = cshim_now_ns();
   if (save_document(u, &w, &doc, &len, &err) < 0) {
     cshim_log_debug(u->log, "crash snapshot: %s", err->msg);

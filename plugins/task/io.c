@@ -962,7 +962,8 @@ task_io_save(const task_io_t *io, cshim_state_writer_t *w)
     cshim_state_put_bool(w, CP_DST_SYNC, c->dst_sync);
     cshim_state_put_bool(w, CP_DST_SHARED, c->dst_shared);
     cshim_state_put_bool(w, CP_DRAIN_ONLY, c->drain_only);
-    if (c->len > c->off)
+    /* (a crash snapshot goes stale as soon as the reader drains them: not saved there) */
+    if (c->len > c->off && !cshim_state_writer_is_crash(w))
       cshim_state_put_bytes(w, CP_PENDING, c->buf + c->off, c->len - c->off);
     cshim_state_end(w);
   }

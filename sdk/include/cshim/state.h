@@ -39,11 +39,22 @@ typedef struct cshim_state_writer_s
   bool overflow; /* begin nested deeper than CSHIM_STATE_MAX_DEPTH: finish fails */
   int *fds;      /* owned; every descriptor put with cshim_state_put_fd, in order */
   size_t n_fds, cap_fds;
+  bool crash; /* see cshim_state_writer_is_crash */
 } cshim_state_writer_t;
 
 void cshim_state_writer_init(cshim_state_writer_t *w);
 /* Release what the writer holds (the document too, unless finish stole it). NULL-safe. */
 void cshim_state_writer_fini(cshim_state_writer_t *w);
+
+/* Whether the document is a crash snapshot rather than an upgrade hand-over: it is kept for a
+   restart after a fatal signal, taken while the old image goes on running. Data that may still
+   change before a crash without a new snapshot being taken (bytes waiting in a user-space
+   buffer) must not be saved in it: the new image would repeat them. Set by the host. */
+static inline bool
+cshim_state_writer_is_crash(const cshim_state_writer_t *w)
+{
+  return w->crash;
+}
 
 /* Scalar records: tag, then the value little-endian. */
 void cshim_state_put_u32(cshim_state_writer_t *w, uint16_t tag, uint32_t v);
