@@ -1127,6 +1127,10 @@ host_ttrpc_server_save(host_ttrpc_server_t *srv, cshim_state_writer_t *w, cshim_
     cshim_state_put_fd(w, CONN_FD, fd);
     cshim_state_put_u32(w, CONN_LAST_STREAM, conn->last_stream_id);
     cshim_frame_reader_pending(&conn->reader, &pending, &plen, &discarded);
+    /* A crash snapshot goes stale once the rest of the frame is read (a read-only call does not
+       make a new one due): take none while a request is half read. */
+    if (plen && cshim_state_writer_is_crash(w))
+      return cshim_error_make(err, EAGAIN, "a request is partly read");
     if (plen)
       cshim_state_put_bytes(w, CONN_PENDING, pending, plen);
     if (discarded)

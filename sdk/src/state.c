@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cshim/util.h>
 
@@ -154,9 +155,19 @@ cshim_state_put_str(cshim_state_writer_t *w, uint16_t tag, const char *s)
 void
 cshim_state_put_fd(cshim_state_writer_t *w, uint16_t tag, int fd)
 {
+  uint8_t b[20] = {0};
+  struct stat st;
+
   if (fd < 0)
     return;
-  cshim_state_put_u32(w, tag, (uint32_t)fd);
+  /* The file's identity goes with the number: a new image that finds another file under it
+     (the number was closed and reused since) refuses it. */
+  le32(b, (uint32_t)fd);
+  if (fstat(fd, &st) == 0) {
+    le64(b + 4, (uint64_t)st.st_dev);
+    le64(b + 12, (uint64_t)st.st_ino);
+  }
+  cshim_state_put_bytes(w, tag, b, sizeof b);
   for (size_t i = 0; i < w->n_fds; i++)
     if (w->fds[i] == fd)
       return;
@@ -367,14 +378,20 @@ cshim_state_item_list(const cshim_state_item_t *item, cshim_state_reader_t *out,
 int
 cshim_state_item_fd(const cshim_state_item_t *item, int *out, cshim_error_t *err)
 {
+  struct stat st;
   uint32_t v;
   int flags;
-  int ret = cshim_state_item_u32(item, &v, err);
+  int ret = want_size(item, 20, "descriptor", err);
   if (ret < 0)
     return ret;
+  v = get32(item->value);
   if (v > (uint32_t)INT32_MAX || (flags = fcntl((int)v, F_GETFD)) < 0)
     return cshim_error_make(err, EBADF, "state: record %u: fd %u was not handed over", item->tag,
                             v);
+  if (fstat((int)v, &st) < 0 || (uint64_t)st.st_dev != get64(item->value + 4) ||
+      (uint64_t)st.st_ino != get64(item->value + 12))
+    return cshim_error_make(err, EBADF, "state: record %u: fd %u is not the file handed over",
+                            item->tag, v);
   if (fcntl((int)v, F_SETFD, flags | FD_CLOEXEC) < 0)
     return cshim_error_sys(err, errno, "state: fd %u: set close-on-exec", v);
   *out = (int)v;

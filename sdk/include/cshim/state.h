@@ -67,9 +67,9 @@ void cshim_state_put_bool(cshim_state_writer_t *w, uint16_t tag, bool v);
 void cshim_state_put_str(cshim_state_writer_t *w, uint16_t tag, const char *s);
 /* len bytes (borrowed for the call). */
 void cshim_state_put_bytes(cshim_state_writer_t *w, uint16_t tag, const void *data, size_t len);
-/* A descriptor the new image must receive: a u32 record, and fd is added to the writer's fd
-   table (the caller of the hand-over clears close-on-exec on every fd in it). The writer does
-   not own fd. fd < 0 writes nothing. */
+/* A descriptor the new image must receive: a 20-byte record (fd u32, st_dev u64, st_ino u64),
+   and fd is added to the writer's fd table (the caller of the hand-over clears close-on-exec on
+   every fd in it). The writer does not own fd. fd < 0 writes nothing. */
 void cshim_state_put_fd(cshim_state_writer_t *w, uint16_t tag, int fd);
 /* Open a list record; the records put until the matching end are its value. */
 void cshim_state_begin(cshim_state_writer_t *w, uint16_t tag);
@@ -124,8 +124,9 @@ int cshim_state_item_str(const cshim_state_item_t *item, char **out, cshim_error
 /* The records inside a list item; EBADMSG past CSHIM_STATE_MAX_DEPTH. */
 int cshim_state_item_list(const cshim_state_item_t *item, cshim_state_reader_t *out,
                           cshim_error_t *err);
-/* A descriptor handed over by the old image: EBADF when it is not open here. Close-on-exec is
-   set again (children must not inherit it); the caller owns it from now on. */
+/* A descriptor handed over by the old image: EBADF when it is not open here or is another file
+   than the one saved (same device and inode). Close-on-exec is set again (children must not
+   inherit it); the caller owns it from now on. */
 int cshim_state_item_fd(const cshim_state_item_t *item, int *out, cshim_error_t *err);
 
 /* CRC-32 (IEEE 802.3, the one zlib computes) of len bytes, continuing from crc (0 to start). */

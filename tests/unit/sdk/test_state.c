@@ -336,11 +336,16 @@ test_state_hands_over_fds_and_marks_them_close_on_exec(void **state)
   cshim_state_put_fd(&w, 1, p[0]);
   cshim_state_put_fd(&w, 2, p[0]); /* listed once in the table */
   cshim_state_put_fd(&w, 3, -1);   /* nothing */
-  cshim_state_put_u32(&w, 4, 99999);
+  {
+    uint8_t bogus[20] = {0x9f, 0x86, 0x01, 0}; /* fd 99999 */
+    cshim_state_put_bytes(&w, 4, bogus, sizeof bogus);
+  }
+  cshim_state_put_fd(&w, 5, p[1]);
   finish(&w, &buf, &len);
   fds = cshim_state_writer_fds(&w, &n);
-  assert_int_equal(n, 1);
+  assert_int_equal(n, 2);
   assert_int_equal(fds[0], p[0]);
+  assert_int_equal(fds[1], p[1]);
   cshim_state_writer_fini(&w);
 
   open_ok(buf, len, &r);
@@ -356,6 +361,20 @@ test_state_hands_over_fds_and_marks_them_close_on_exec(void **state)
   assert_int_equal(cshim_state_item_fd(&it, &fd, &err), -EBADF);
   assert_non_null(strstr(err->msg, "not handed over"));
   cshim_error_release(&err);
+  /* the number was closed and reused by another file since */
+  assert_int_equal(cshim_state_next(&r, &it, &err), 1);
+  assert_int_equal(it.tag, 5);
+  {
+    int q[2], saved = p[1];
+    assert_int_equal(pipe(q), 0);
+    close(p[1]);
+    assert_int_equal(dup2(q[0], saved), saved);
+    assert_int_equal(cshim_state_item_fd(&it, &fd, &err), -EBADF);
+    assert_non_null(strstr(err->msg, "not the file handed over"));
+    cshim_error_release(&err);
+    close(q[0]);
+    close(q[1]);
+  }
   close(p[0]);
   close(p[1]);
 }
