@@ -109,7 +109,8 @@ struct host_ttrpc_server_s
   bool upgrade_paused;
   struct restored_call *restored;
   /* crash survival: told of every call before its handler runs and once it is answered */
-  void (*call_hook)(void *data, int fd, uint32_t stream_id, const char *method, bool answered);
+  void (*call_hook)(void *data, int fd, uint32_t stream_id, const char *method,
+                    const uint8_t *request, size_t request_len, bool answered);
   void *call_hook_data;
 };
 
@@ -373,11 +374,13 @@ send_status(struct conn *conn, uint32_t stream_id, int code, const char *message
 /* ---- calls --------------------------------------------------------------------------------- */
 
 static void
-call_hook_run(struct conn *conn, uint32_t stream_id, const char *method, bool answered)
+call_hook_run(struct conn *conn, uint32_t stream_id, const char *method, const uint8_t *request,
+              size_t request_len, bool answered)
 {
   uv_os_fd_t fd;
   if (uv_fileno((uv_handle_t *)&conn->pipe, &fd) == 0)
-    conn->srv->call_hook(conn->srv->call_hook_data, fd, stream_id, method, answered);
+    conn->srv->call_hook(conn->srv->call_hook_data, fd, stream_id, method, request, request_len,
+                         answered);
 }
 
 static void
@@ -404,7 +407,7 @@ answer(struct call *call, int code, const char *message, const ProtobufCMessage 
   call->answered = true;
   list_remove(&call->link);
   if (srv && srv->call_hook && call->conn)
-    call_hook_run(call->conn, call->base.stream_id, call->base.method, true);
+    call_hook_run(call->conn, call->base.stream_id, call->base.method, NULL, 0, true);
 
   if (call->conn)
     ret = send_response(call->conn, call->base.stream_id, code, message, msg, &sent_code);
@@ -604,7 +607,7 @@ handle_request(struct conn *conn, uint32_t stream_id, uint8_t *data, size_t len)
   list_append(&conn->calls, &call->link);
   srv->stats.calls_in_flight++;
   if (srv->call_hook)
-    call_hook_run(conn, stream_id, req->method, false);
+    call_hook_run(conn, stream_id, req->method, data, len, false);
 
   dispatch(call, rs, handler);
 }
@@ -1298,7 +1301,8 @@ host_ttrpc_server_redispatch(host_ttrpc_server_t *srv)
 void
 host_ttrpc_server_set_call_hook(host_ttrpc_server_t *srv,
                                 void (*hook)(void *data, int fd, uint32_t stream_id,
-                                             const char *method, bool answered),
+                                             const char *method, const uint8_t *request,
+                                             size_t request_len, bool answered),
                                 void *data)
 {
   srv->call_hook = hook;
@@ -1306,8 +1310,8 @@ host_ttrpc_server_set_call_hook(host_ttrpc_server_t *srv,
 }
 
 int
-host_ttrpc_server_fail_stream(host_ttrpc_server_t *srv, int fd, uint32_t stream_id, int code,
-                              const char *message)
+host_ttrpc_server_recover_stream(host_ttrpc_server_t *srv, int fd, uint32_t stream_id,
+                                 const uint8_t *request, size_t request_len, const char *message)
 {
   struct link *l;
   uv_os_fd_t cfd;
@@ -1324,7 +1328,15 @@ host_ttrpc_server_fail_stream(host_ttrpc_server_t *srv, int fd, uint32_t stream_
     for (struct restored_call *rc = srv->restored; rc; rc = rc->next)
       if (rc->conn == conn && rc->stream_id == stream_id)
         return 0;
-    send_response(conn, stream_id, code, message, NULL, NULL);
+    if (request) {
+      uint32_t last = conn->last_stream_id;
+      conn->last_stream_id = stream_id - 1;
+      handle_request(conn, stream_id, (uint8_t *)request, request_len);
+      if (conn->last_stream_id < last)
+        conn->last_stream_id = last;
+      return 2;
+    }
+    send_response(conn, stream_id, CSHIM_GRPC_UNAVAILABLE, message, NULL, NULL);
     return 1;
   }
   return -ENOENT;

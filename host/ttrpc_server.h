@@ -66,17 +66,20 @@ int host_ttrpc_server_restore(host_ttrpc_server_t *srv, const cshim_state_reader
                               cshim_error_t *err);
 /* Dispatch again every call carried over (once plugins have their state back). */
 void host_ttrpc_server_redispatch(host_ttrpc_server_t *srv);
-/* Crash survival: hook(data, connection fd, stream id, method, answered) runs before each
-   call's handler (answered false) and when it is answered (true); method is borrowed for the
-   call. NULL removes it. */
+/* Crash survival: hook(data, connection fd, stream id, method, request, request_len, answered)
+   runs before each call's handler (answered false; request is the packed ttrpc.Request, borrowed
+   for the hook) and when it is answered (true; request NULL). NULL removes it. */
 void host_ttrpc_server_set_call_hook(host_ttrpc_server_t *srv,
                                      void (*hook)(void *data, int fd, uint32_t stream_id,
-                                                  const char *method, bool answered),
+                                                  const char *method, const uint8_t *request,
+                                                  size_t request_len, bool answered),
                                      void *data);
-/* Answer stream_id on the connection whose descriptor is fd with an error, unless a carried-over
-   call holds that stream (it is answered by its re-run): 1 sent, 0 carried over, -ENOENT no
-   such connection. */
-int host_ttrpc_server_fail_stream(host_ttrpc_server_t *srv, int fd, uint32_t stream_id, int code,
-                                  const char *message);
+/* After a crash, for a call that was being handled on the connection whose descriptor is fd:
+   nothing when a carried-over call holds that stream (0; its re-run answers it), else run it
+   again from request (2), or, with request NULL, answer it Unavailable with message (1).
+   -ENOENT: no such connection. */
+int host_ttrpc_server_recover_stream(host_ttrpc_server_t *srv, int fd, uint32_t stream_id,
+                                     const uint8_t *request, size_t request_len,
+                                     const char *message);
 
 #endif

@@ -26,6 +26,11 @@
 
 extern char **environ;
 
+/* Crash journal: calls being handled; requests of read-only calls up to JOURNAL_REQUEST_MAX
+   bytes are kept to be run again after a crash. */
+#define JOURNAL_MAX 1024
+#define JOURNAL_REQUEST_MAX 480
+
 /* Top-level records of the state document; never reuse a number. */
 enum
 {
@@ -103,7 +108,8 @@ struct host_upgrade_s
   int crash_signal;
   unsigned crash_restarts;
   int64_t crash_first_s;
-  uint32_t *journal;
+  uint8_t *journal; /* (fd u32, stream u32, len u32, request[len])... */
+  size_t journal_len;
   size_t n_journal;
   /* crash guard (old image side) */
   uv_check_t guard;
@@ -768,9 +774,12 @@ host_upgrade_load(host_upgrade_t *u, const host_flags_t *flags, cshim_error_t *e
       size_t doc = CSHIM_STATE_HEADER_SIZE + ((size_t)u->doc[16] | (size_t)u->doc[17] << 8 |
                                               (size_t)u->doc[18] << 16 | (size_t)u->doc[19] << 24);
       if (doc < u->doc_len) {
-        u->n_journal = (u->doc_len - doc) / 8;
-        u->journal = cshim_xmemdup(u->doc + doc, u->n_journal * 8 + 1);
+        u->journal_len = u->doc_len - doc;
+        u->journal = cshim_xmemdup(u->doc + doc, u->journal_len);
         u->doc_len = doc;
+        for (size_t jo = 0; jo + 12 <= u->journal_len; u->n_journal++)
+          jo += 12 + ((size_t)u->journal[jo + 8] | (size_t)u->journal[jo + 9] << 8 |
+                      (size_t)u->journal[jo + 10] << 16 | (size_t)u->journal[jo + 11] << 24);
       }
     }
   }
@@ -893,17 +902,21 @@ host_upgrade_finish(host_upgrade_t *u)
   }
   host_ttrpc_server_redispatch(u->server);
   u->answer_pending = false;
-  for (size_t i = 0; i < u->n_journal; i++) {
-    const uint8_t *e = (const uint8_t *)u->journal + 8 * i;
-    uint32_t fd =
-        (uint32_t)e[0] | (uint32_t)e[1] << 8 | (uint32_t)e[2] << 16 | (uint32_t)e[3] << 24;
-    uint32_t stream =
-        (uint32_t)e[4] | (uint32_t)e[5] << 8 | (uint32_t)e[6] << 16 | (uint32_t)e[7] << 24;
-    host_ttrpc_server_fail_stream(u->server, (int)fd, stream, CSHIM_GRPC_UNAVAILABLE,
-                                  "the shim restarted after a crash while handling the call");
+  for (size_t off = 0; off + 12 <= u->journal_len;) {
+    const uint8_t *e = u->journal + off;
+    uint32_t v[3];
+    for (int k = 0; k < 3; k++)
+      v[k] = (uint32_t)e[4 * k] | (uint32_t)e[4 * k + 1] << 8 | (uint32_t)e[4 * k + 2] << 16 |
+             (uint32_t)e[4 * k + 3] << 24;
+    if (v[2] > JOURNAL_REQUEST_MAX || off + 12 + v[2] > u->journal_len)
+      break;
+    host_ttrpc_server_recover_stream(u->server, (int)v[0], v[1], v[2] ? e + 12 : NULL, v[2],
+                                     "the shim restarted after a crash while handling the call");
+    off += 12 + v[2];
   }
   free(u->journal);
   u->journal = NULL;
+  u->journal_len = 0;
   u->n_journal = 0;
   if (u->reaper)
     host_reaper_reap(u->reaper);
@@ -960,7 +973,11 @@ host_upgrade_rollback(host_upgrade_t *u, cshim_error_t *err)
    The snapshot lives in a memfd; the handler only reads what is below, all of it prepared on the
    loop, and calls async-signal-safe functions only. */
 
-#define JOURNAL_MAX 4096
+struct journal_entry
+{
+  uint32_t fd, stream_id, len; /* len 0: not to be run again */
+  uint8_t request[JOURNAL_REQUEST_MAX];
+};
 
 static struct
 {
@@ -975,7 +992,7 @@ static struct
   char crash_arg[64]; /* "SIGNAL,RESTARTS,FIRST" */
   unsigned restarts;
   int64_t first_s;
-  uint32_t journal[JOURNAL_MAX][2]; /* calls being handled: fd, stream id */
+  struct journal_entry journal[JOURNAL_MAX]; /* calls being handled */
   volatile size_t n_journal;
   bool journal_overflow;
   char fd_bufs[2][16];
@@ -995,25 +1012,35 @@ read_only_method(const char *method)
 }
 
 static void
-journal_hook(void *data, int fd, uint32_t stream_id, const char *method, bool answered)
+journal_hook(void *data, int fd, uint32_t stream_id, const char *method, const uint8_t *request,
+             size_t request_len, bool answered)
 {
   host_upgrade_t *u = data;
-  if (!read_only_method(method))
+  bool read_only = read_only_method(method);
+
+  if (!read_only)
     u->guard_mutations++;
   if (!answered) {
+    struct journal_entry *e;
     if (guard.n_journal == JOURNAL_MAX) {
       guard.journal_overflow = true;
       return;
     }
-    guard.journal[guard.n_journal][0] = (uint32_t)fd;
-    guard.journal[guard.n_journal][1] = stream_id;
+    e = &guard.journal[guard.n_journal];
+    e->fd = (uint32_t)fd;
+    e->stream_id = stream_id;
+    e->len = 0;
+    if (read_only && request && request_len > 0 && request_len <= JOURNAL_REQUEST_MAX) {
+      memcpy(e->request, request, request_len);
+      e->len = (uint32_t)request_len;
+    }
     guard.n_journal++;
     return;
   }
   for (size_t i = 0; i < guard.n_journal; i++)
-    if (guard.journal[i][0] == (uint32_t)fd && guard.journal[i][1] == stream_id) {
-      guard.journal[i][0] = guard.journal[guard.n_journal - 1][0];
-      guard.journal[i][1] = guard.journal[guard.n_journal - 1][1];
+    if (guard.journal[i].fd == (uint32_t)fd && guard.journal[i].stream_id == stream_id) {
+      if (i != guard.n_journal - 1)
+        guard.journal[i] = guard.journal[guard.n_journal - 1];
       guard.n_journal--;
       return;
     }
@@ -1074,13 +1101,20 @@ crash_handler(int sig)
     return;
   }
   (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
-  for (size_t i = 0; i < guard.n_journal; i++) {
-    uint8_t e[8];
-    for (int k = 0; k < 4; k++) {
-      e[k] = (uint8_t)(guard.journal[i][0] >> (8 * k));
-      e[4 + k] = (uint8_t)(guard.journal[i][1] >> (8 * k));
+  {
+    off_t off = (off_t)guard.doc_len;
+    for (size_t i = 0; i < guard.n_journal; i++) {
+      const struct journal_entry *j = &guard.journal[i];
+      uint8_t e[12];
+      for (int k = 0; k < 4; k++) {
+        e[k] = (uint8_t)(j->fd >> (8 * k));
+        e[4 + k] = (uint8_t)(j->stream_id >> (8 * k));
+        e[8 + k] = (uint8_t)(j->len >> (8 * k));
+      }
+      (void)!pwrite(guard.memfd, e, sizeof e, off);
+      (void)!pwrite(guard.memfd, j->request, j->len, off + (off_t)sizeof e);
+      off += (off_t)(sizeof e + j->len);
     }
-    (void)!pwrite(guard.memfd, e, sizeof e, (off_t)(guard.doc_len + 8 * i));
   }
   for (size_t i = 0; i < guard.n_fds; i++)
     fcntl(guard.fds[i], F_SETFD, 0);
