@@ -944,6 +944,7 @@ host_upgrade_rollback(host_upgrade_t *u, cshim_error_t *err)
   cshim_log_error(u->log, "upgrade: restore failed: %s", (*err)->msg);
   if (u->rollback_reason || u->exe_fd < 0) {
     cshim_log_error(u->log, "upgrade: no image to go back to");
+    cshim_error_release(err);
     return;
   }
   /* Every descriptor of the state crosses the exec again. */
@@ -966,6 +967,7 @@ host_upgrade_rollback(host_upgrade_t *u, cshim_error_t *err)
                  u->old_version ? u->old_version : "?");
   syscall(SYS_execveat, u->exe_fd, "", argv, environ, AT_EMPTY_PATH);
   cshim_log_error(u->log, "upgrade: exec of the previous image failed: %s", strerror(errno));
+  cshim_error_release(err);
 }
 
 /* ---- crash survival (docs/live-upgrade.md) ---------------------------------------------------
