@@ -1088,6 +1088,11 @@ crash_handler(int sig)
   char *p;
 
   if (guard.in_handler || !guard.valid || guard.journal_overflow) {
+    static const char no_state[] =
+        "cshim: fatal signal while no consistent state is kept (an operation was in progress): "
+        "exiting\n";
+    if (!guard.in_handler)
+      (void)!write(STDERR_FILENO, no_state, sizeof no_state - 1);
     die_as_today(sig);
     return;
   }
@@ -1148,7 +1153,8 @@ snapshot(host_upgrade_t *u)
   w.crash = true;
   u->paused_at_ns = cshim_now_ns();
   if (save_document(u, &w, &doc, &len, &err) < 0) {
-    cshim_log_debug(u->log, "crash snapshot: %s", err->msg);
+    if (guard.valid)
+      cshim_log_debug(u->log, "crash snapshot: none while %s", err->msg);
     cshim_error_release(&err);
     guard.valid = 0;
     cshim_state_writer_fini(&w);
@@ -1197,10 +1203,8 @@ guard_cb(uv_check_t *h)
     return;
   memcpy(u->guard_gen, gen, sizeof gen);
   u->guard_at_ns = now;
-  if (busy(u)) {
-    guard.valid = 0;
-    return;
-  }
+  /* Each plugin's save refuses what it cannot describe; a crash snapshot asks less than an
+     upgrade (calls that only read are run again after a crash). */
   snapshot(u);
 }
 
@@ -1241,8 +1245,7 @@ host_upgrade_guard_start(host_upgrade_t *u, cshim_error_t *err)
   uv_unref((uv_handle_t *)&u->guard);
   u->guard_on = true;
   /* an idle shim may not turn the loop for a long time: the first snapshot is taken now */
-  if (busy(u) == NULL)
-    snapshot(u);
+  snapshot(u);
 
   if (sigaltstack(&ss, NULL) < 0)
     return cshim_error_sys(err, errno, "crash guard: sigaltstack");

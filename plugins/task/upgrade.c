@@ -74,10 +74,26 @@ process_busy(const task_process_t *p)
   return why;
 }
 
-const char *
-task_upgrade_busy(void *instance)
+/* Runtime commands that only read: a crash snapshot may be taken while one runs (the call is
+   run again after a crash; the command's exit is reaped as unclaimed). */
+static bool
+read_only_op(const task_op_t *op)
 {
-  task_service_t *svc = instance;
+  return op->what && (strcmp(op->what, "state") == 0 || strcmp(op->what, "ps") == 0);
+}
+
+static bool
+only_read_only_ops(const task_container_t *c)
+{
+  for (const task_op_t *op = c->ops; op; op = op->next)
+    if (!read_only_op(op))
+      return false;
+  return true;
+}
+
+static const char *
+busy(task_service_t *svc, bool crash)
+{
 
   if (svc->closing || svc->shutdown_requested)
     return "shutting down";
@@ -88,7 +104,7 @@ task_upgrade_busy(void *instance)
     const char *who = "init";
     if (c->creating)
       why = "being created";
-    else if (c->ops)
+    else if (c->ops && !(crash && only_read_only_ops(c)))
       why = c->ops->what ? c->ops->what : "an operation";
     else if (c->pausing)
       why = "being paused";
@@ -103,6 +119,12 @@ task_upgrade_busy(void *instance)
     }
   }
   return NULL;
+}
+
+const char *
+task_upgrade_busy(void *instance)
+{
+  return busy(instance, false);
 }
 
 static void
@@ -134,7 +156,7 @@ int
 task_upgrade_save(void *instance, cshim_state_writer_t *w, cshim_error_t *err)
 {
   task_service_t *svc = instance;
-  const char *why = task_upgrade_busy(svc);
+  const char *why = busy(svc, cshim_state_writer_is_crash(w));
 
   if (why)
     return cshim_error_make(err, EBUSY, "%s", why);

@@ -518,7 +518,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [ttrpc]
   address = "$sock.ttrpc"
 [debug]
-  level = "info"
+  level = "${CSHIM_IT_LOG_LEVEL:-info}"
 TOML
 
 start_containerd || { echo "Bail out! containerd did not start"; exit 1; }
