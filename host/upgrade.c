@@ -629,6 +629,7 @@ static const cshim_ttrpc_method_t upgrade_methods[] = {
 int
 host_upgrade_register(host_upgrade_t *u, cshim_ttrpc_server_t *server, cshim_error_t *err)
 {
+  u->service.struct_size = sizeof u->service;
   u->service.descriptor = &cshim__upgrade__v1__upgrade__descriptor;
   u->service.methods = upgrade_methods;
   u->service.data = u;

@@ -51,6 +51,12 @@ static const char usage_text[] =
     "           every cshim shim found in containerd's state directory (default\n"
     "           /run/containerd): one line per shim; exits 0 only when all were upgraded\n"
     "\n"
+    "Any service registered on a shim socket (a vendor's own, at the task service's address,\n"
+    "which containerd and launch write to <bundle>/address):\n"
+    "  call SERVICE METHOD [--input FILE|-] [--hex]\n"
+    "           send the request body (binary protobuf from FILE or stdin; empty when stdin\n"
+    "           is a terminal) and print the response's bytes (binary, or hex with --hex)\n"
+    "\n"
     "cshim's debug socket (--address unix:///DEBUG_SOCKET):\n"
     "  debug metrics | vars | state | profile [--seconds N] [--output FILE]\n"
     "\n"
@@ -98,8 +104,9 @@ enum
   OPT_SECONDS,
   OPT_OUTPUT,
   OPT_VERSION,
-  OPT_ALL_SHIMS,
   OPT_STATE,
+  OPT_INPUT,
+  OPT_HEX,
 };
 
 static const struct option long_options[] = {
@@ -138,6 +145,8 @@ static const struct option long_options[] = {
     {"output", required_argument, NULL, OPT_OUTPUT},
     {"version", no_argument, NULL, OPT_VERSION},
     {"state", required_argument, NULL, OPT_STATE},
+    {"input", required_argument, NULL, OPT_INPUT},
+    {"hex", no_argument, NULL, OPT_HEX},
     {NULL, 0, NULL, 0},
 };
 
@@ -308,6 +317,12 @@ main(int argc, char **argv)
     case OPT_OUTPUT:
       o.output = optarg;
       break;
+    case OPT_INPUT:
+      o.input = optarg;
+      break;
+    case OPT_HEX:
+      o.hex = true;
+      break;
     default:
       return ctl_usage_error("bad option");
     }
@@ -334,5 +349,7 @@ main(int argc, char **argv)
     return ctl_cmd_events(&o);
   if (strcmp(o.command, "upgrade") == 0)
     return ctl_cmd_upgrade(&o);
+  if (strcmp(o.command, "call") == 0)
+    return ctl_cmd_call(&o);
   return ctl_cmd_task(&o);
 }

@@ -29,7 +29,11 @@ extern "C" {
 #define CSHIM_STATE_MAX_FDS 65536u
 
 /* Builds a document in memory. Embed or declare it on the stack; every field is private. One
-   thread; functions never fail except cshim_state_writer_finish (out-of-memory aborts). */
+   thread; functions never fail except cshim_state_writer_finish (out-of-memory aborts).
+   The writer, reader and item structs are built by SDK code on both sides of the plugin
+   boundary (the host makes the writer, a plugin's own copy of the SDK fills it): like
+   struct cshim_error_s their layout is fixed for the whole ABI version
+   (CSHIM_PLUGIN_ABI_VERSION); anything new comes through new functions, never new members. */
 typedef struct cshim_state_writer_s
 {
   uint8_t *buf; /* owned; the header's room first, then the body */
