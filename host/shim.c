@@ -405,7 +405,7 @@ run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *
   if (host_upgrade_restoring(s->upgrade))
     host_upgrade_finish(s->upgrade);
   if (host_upgrade_guard_start(s->upgrade, err) < 0) {
-    cshim_log_warn(&s->log.base, "no crash survival: %s", (*err)->msg);
+    cshim_log_info(&s->log.base, "no crash survival: %s", (*err)->msg);
     cshim_error_release(err);
   }
   uv_run(s->loop, UV_RUN_DEFAULT);

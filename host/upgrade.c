@@ -370,6 +370,8 @@ save_document(host_upgrade_t *u, cshim_state_writer_t *w, uint8_t **doc, size_t 
     host_plugins_ordered(u->plugins, i, &uri, &desc, &instance);
     if (instance == NULL || desc == NULL)
       continue;
+    if (!cshim_plugin_upgrade_hooks(desc))
+      return cshim_error_make(err, ENOTSUP, "plugin `%s` cannot hand over its state", uri);
     cshim_state_begin(w, REC_PLUGIN);
     cshim_state_put_str(w, PLUGIN_URI, uri);
     cshim_state_begin(w, PLUGIN_STATE);
@@ -1218,6 +1220,17 @@ host_upgrade_guard_start(host_upgrade_t *u, cshim_error_t *err)
   struct sigaction sa;
   size_t n = 0;
 
+  for (size_t i = 0; i < host_plugins_n_ordered(u->plugins); i++) {
+    const cshim_plugin_t *desc;
+    const char *uri;
+    void *instance;
+    host_plugins_ordered(u->plugins, i, &uri, &desc, &instance);
+    if (instance != NULL && desc != NULL && !cshim_plugin_upgrade_hooks(desc))
+      return cshim_error_make(err, ENOTSUP,
+                              "plugin `%s` cannot hand over its state (no upgrade_save and "
+                              "upgrade_restore): a crash ends the shim",
+                              uri);
+  }
   guard.memfd = memfd_create("cshim-crash-state", MFD_CLOEXEC);
   if (guard.memfd < 0)
     return cshim_error_sys(err, errno, "crash guard: memfd_create");

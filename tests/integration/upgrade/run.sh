@@ -190,7 +190,14 @@ watch_status() {
 # gap and no repeat
 finish_counter() {
   local i rc lines last
-  ctr_ task kill -s SIGKILL "$1" || { echo "task kill failed"; return 1; }
+  local out
+  if ! out=$(ctr_ task kill -s SIGKILL "$1" 2>&1); then
+    # A shim whose last task is deleted (ctr run --rm, once its Wait returns) exits even while
+    # the Kill that caused it still waits for `runc kill`: containerd then reports the Kill
+    # as closed. That race is not the upgrade's; anything else fails the check.
+    [[ "$out" == *"ttrpc: closed"* ]] || { echo "task kill failed: $out"; return 1; }
+    echo "# kill answered '$out' (the shim exited with the Kill in flight)"
+  fi
   for i in $(seq 100); do [ -s "$tmp/$1.rc" ] && break; sleep 0.1; done
   rc=$(cat "$tmp/$1.rc" 2>/dev/null)
   [ "$rc" = 137 ] || { echo "ctr run exit status '$rc', want 137: $(cat "$tmp/$1.err")"; return 1; }
