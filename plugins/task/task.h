@@ -502,6 +502,11 @@ void task_io_save(const task_io_t *io, cshim_state_writer_t *w);
    partly restored io (the shim rolls back, nothing is freed). */
 int task_io_restore(uv_loop_t *loop, const cshim_logger_t *log, cshim_reaper_t *reaper,
                     const cshim_state_reader_t *state, task_io_t **out, cshim_error_t *err);
+/* The OOM watch's progress (oom_kill count already looked at, v1 credit); false without one. */
+bool task_oom_progress(const task_container_t *c, uint64_t *reported, uint64_t *credit);
+/* After the new image watched c again (baseline = now): go back to the saved progress and report
+   the kills counted in between. */
+void task_oom_resume(task_container_t *c, uint64_t reported, uint64_t credit);
 /* A helper that is starting or stopping cannot be handed over. */
 bool task_logger_busy(const task_logger_t *l);
 void task_logger_save(const task_logger_t *l, cshim_state_writer_t *w);

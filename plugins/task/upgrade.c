@@ -27,6 +27,8 @@ enum
   C_INIT = 9,    /* list: a process */
   C_EXEC = 10,   /* list: a process, in exec-list order */
   C_CGROUP = 11, /* the init's cgroup was tracked: track it again */
+  C_OOM_REPORTED = 12,
+  C_OOM_CREDIT = 13,
 
   O_NO_PIVOT = 1,
   O_NO_KEYRING = 2,
@@ -185,6 +187,13 @@ task_upgrade_save(void *instance, cshim_state_writer_t *w, cshim_error_t *err)
     cshim_state_put_str(w, C_CHECKPOINT, c->checkpoint);
     cshim_state_put_str(w, C_PARENT_CHECKPOINT, c->parent_checkpoint);
     cshim_state_put_bool(w, C_CGROUP, c->cgroup != NULL);
+    {
+      uint64_t reported, credit;
+      if (task_oom_progress(c, &reported, &credit)) {
+        cshim_state_put_u64(w, C_OOM_REPORTED, reported);
+        cshim_state_put_u64(w, C_OOM_CREDIT, credit);
+      }
+    }
     cshim_state_begin(w, C_INIT);
     save_process(c->init, w);
     cshim_state_end(w);
@@ -419,8 +428,18 @@ restore_container(task_service_t *svc, const cshim_state_item_t *list, task_cont
     return ret;
   /* Cgroup paths are read again from /proc (no descriptor is involved); OOM kills from now on
      are reported. */
-  if (cgroup && c->init->pid > 0 && !c->init->exited)
+  if (cgroup && c->init->pid > 0 && !c->init->exited) {
+    cshim_state_item_t oi;
+    uint64_t reported = 0, credit = 0;
     task_container_track_cgroup(c);
+    if (cshim_state_find(&r, C_OOM_REPORTED, &oi, err) > 0 &&
+        cshim_state_item_u64(&oi, &reported, err) == 0) {
+      if (cshim_state_find(&r, C_OOM_CREDIT, &oi, err) > 0)
+        cshim_state_item_u64(&oi, &credit, err);
+      task_oom_resume(c, reported, credit);
+    }
+    cshim_error_release(err);
+  }
   return 0;
 }
 
