@@ -466,6 +466,25 @@ check_all() {
   return $bad
 }
 
+# A task that has exited but is not deleted keeps its status and exit code across an upgrade.
+check_stopped() {
+  local id=up-stop before after out
+  ctr_ run --runtime "$runtime" -d --rootfs "$rootfs" $id /bin/sh -c 'exit 3' >/dev/null || { echo "run failed"; return 1; }
+  wait_status $id STOPPED || { echo "not STOPPED: $(task_status $id)"; remove_task $id; return 1; }
+  before=$(ctl -a "$(shim_address $id)" -n "$ns" --json state $id) || { echo "state failed"; remove_task $id; return 1; }
+  out=$(ctl -a "$(shim_address $id)" upgrade --binary "$prefix/bin/$shim_binary-next") \
+    || { echo "upgrade failed: $out"; remove_task $id; return 1; }
+  after=$(ctl -a "$(shim_address $id)" -n "$ns" --json state $id) || { echo "state failed"; remove_task $id; return 1; }
+  echo "before: $before"
+  echo "after:  $after"
+  [ "$before" = "$after" ] || { echo "state changed across the upgrade"; remove_task $id; return 1; }
+  [[ "$after" == *'"exit_status": 3'* ]] || { echo "exit status lost"; remove_task $id; return 1; }
+  [ "$(task_status $id)" = STOPPED ] || { echo "$id: $(task_status $id)"; remove_task $id; return 1; }
+  no_disconnect $id || { remove_task $id; return 1; }
+  ctr_ task delete $id >/dev/null || { echo "task delete failed"; remove_task $id; return 1; }
+  ctr_ container delete $id >/dev/null
+}
+
 # ---- benchmark (run.sh <build> <next> --bench): pause per upgrade, 1 and 20 containers ----
 
 bench_pauses() { # <label> <address> <runs>: prints p50 and max of the pause in ms
@@ -541,6 +560,7 @@ check "broken binaries are refused or rolled back; everything keeps running" che
 check "grouped shim, paused task, exec, file:// logger and terminal survive an upgrade" check_everything
 check "fatal signals re-execute the shim (counter intact, 137); a fourth within 60 s ends it" check_crash
 check "upgrade --all: every cshim shim once, other shims skipped" check_all
+check "an exited task keeps its status and exit code across an upgrade" check_stopped
 
 echo "1..$n"
 echo "$passed passed, $failed failed"
