@@ -39,6 +39,11 @@ struct copier
   bool dst_shared; /* dst_fd is io->shared_fd */
   bool drain_only; /* the console is shut down: finish once the source has nothing more */
   bool src_poll_init, dst_poll_init;
+  /* Pipe to pipe: splice(2) moves the bytes in the kernel. Otherwise, to a pipe, never read more
+     than it has room for. Either way no byte waits in buf for a full destination, so a crash
+     (docs/live-upgrade.md) cannot lose one. */
+  bool splice;
+  bool dst_pipe;
   uv_poll_t src_poll;
   uv_poll_t dst_poll;
   char *buf;
@@ -380,6 +385,7 @@ copier_flush(struct copier *c)
 
 static void src_cb(uv_poll_t *h, int status, int events);
 static void copier_read(struct copier *c);
+static void dst_cb(uv_poll_t *h, int status, int events);
 
 static void
 dst_cb(uv_poll_t *h, int status, int events)
@@ -397,14 +403,101 @@ dst_cb(uv_poll_t *h, int status, int events)
   uv_poll_start(&c->src_poll, UV_READABLE | UV_DISCONNECT, src_cb);
 }
 
-/* Read one buffer and pass it on; on a full destination, wait for it instead of the source. */
+/* Bytes waiting in a pipe (FIONREAD); 0 when unknown. */
+static int
+pipe_pending(int fd)
+{
+  int n = 0;
+  if (ioctl(fd, FIONREAD, &n) < 0)
+    return 0;
+  return n;
+}
+
+/* Room left in the pipe fd (its size less what waits in it). */
+static size_t
+pipe_room(int fd)
+{
+  int size = fcntl(fd, F_GETPIPE_SZ);
+  int used = pipe_pending(fd);
+  if (size <= 0 || used >= size)
+    return size <= 0 ? TASK_IO_BUFFER_SIZE : 0;
+  return (size_t)(size - used);
+}
+
+static void
+wait_for_destination(struct copier *c)
+{
+  uv_poll_stop(&c->src_poll);
+  uv_poll_start(&c->dst_poll, UV_WRITABLE, dst_cb);
+}
+
+/* Which way to copy: splice between two pipes, read and write otherwise. */
+static void
+copier_kinds(struct copier *c)
+{
+  struct stat src, dst;
+  c->dst_pipe = !c->dst_sync && fstat(c->dst_fd, &dst) == 0 && S_ISFIFO(dst.st_mode);
+  c->splice = c->dst_pipe && fstat(c->src_fd, &src) == 0 && S_ISFIFO(src.st_mode);
+}
+
+/* splice one buffer's worth: 1 moved (or a fallback was chosen: go on), 0 wait, -1 done. */
+static int
+copier_splice(struct copier *c)
+{
+  ssize_t n;
+
+  do
+    n = splice(c->src_fd, NULL, c->dst_fd, NULL, TASK_IO_BUFFER_SIZE, SPLICE_F_NONBLOCK);
+  while (n < 0 && errno == EINTR);
+  if (n > 0)
+    return 1;
+  if (n == 0)
+    return -1; /* no writer left */
+  if (errno == EAGAIN) {
+    if (pipe_pending(c->src_fd) > 0) {
+      wait_for_destination(c); /* the destination is full */
+      return 0;
+    }
+    return c->drain_only ? -1 : 0;
+  }
+  if (errno == EPIPE) {
+    cshim_log_debug(c->io->log, "stdio copy %d: write: %s; dropping further output", c->index,
+                    strerror(errno));
+    c->discard = true;
+  }
+  /* EPIPE (drain and drop), or a pair splice refuses: go on with read and write */
+  c->splice = false;
+  return 1;
+}
+
+/* Move one buffer and pass it on; on a full destination, wait for it instead of the source. */
 static void
 copier_read(struct copier *c)
 {
   for (;;) {
+    size_t want = TASK_IO_BUFFER_SIZE;
     ssize_t n;
+    if (c->splice && !c->discard) {
+      int r = copier_splice(c);
+      if (r < 0) {
+        copier_finish(c);
+        return;
+      }
+      if (r == 0 || (!c->drain_only && c->splice))
+        return;
+      continue;
+    }
+    if (c->dst_pipe && !c->discard) {
+      want = pipe_room(c->dst_fd);
+      if (want == 0) {
+        wait_for_destination(c);
+        return;
+      }
+      if (want > TASK_IO_BUFFER_SIZE)
+        want = TASK_IO_BUFFER_SIZE;
+    }
     do
-      n = read(c->src_fd, c->buf, TASK_IO_BUFFER_SIZE);
+      n = read(c->src_fd, c->buf, want);
     while (n < 0 && errno == EINTR);
     if (n < 0 && errno == EAGAIN && !c->drain_only)
       return;
@@ -416,8 +509,7 @@ copier_read(struct copier *c)
     c->len = (size_t)n;
     c->off = 0;
     if (!copier_flush(c)) {
-      uv_poll_stop(&c->src_poll);
-      uv_poll_start(&c->dst_poll, UV_WRITABLE, dst_cb);
+      wait_for_destination(c);
       return;
     }
     if (!c->drain_only)
@@ -662,6 +754,7 @@ task_io_start(task_io_t *io, cshim_error_t *err)
       continue;
     c->started = true;
     c->buf = cshim_xmalloc(TASK_IO_BUFFER_SIZE);
+    copier_kinds(c);
     r = uv_poll_init(io->loop, &c->src_poll, c->src_fd);
     if (r < 0)
       return cshim_error_from_uv(err, r, "stdio copy %d: poll source", i);
@@ -1053,6 +1146,7 @@ restore_copier(task_io_t *io, const cshim_state_item_t *list, cshim_error_t *err
     return 0;
 
   c->buf = cshim_xmalloc(TASK_IO_BUFFER_SIZE);
+  copier_kinds(c);
   if (pending_len) {
     memcpy(c->buf, pending, pending_len);
     c->len = pending_len;
