@@ -452,8 +452,10 @@ copier_splice(struct copier *c)
   do
     n = splice(c->src_fd, NULL, c->dst_fd, NULL, TASK_IO_BUFFER_SIZE, SPLICE_F_NONBLOCK);
   while (n < 0 && errno == EINTR);
-  if (n > 0)
+  if (n > 0) {
+    c->io->moved += (uint64_t)n;
     return 1;
+  }
   if (n == 0)
     return -1; /* no writer left */
   if (errno == EAGAIN) {
