@@ -50,9 +50,16 @@ typedef struct shim_s
   uv_timer_t deadline;
   bool signals_open;
   bool stopping;
-  char *socket_path;       /* to unlink at exit; NULL if unknown */
-  bool own_socket;         /* socket_path is ours to unlink: inherited, or bound by us */
-  bool debug_fd;           /* fd 4 is an inherited listening debug socket */
+  char *socket_path; /* to unlink at exit; NULL if unknown */
+  bool own_socket;   /* socket_path is ours to unlink: inherited, or bound by us */
+  bool debug_fd;     /* fd 4 is an inherited listening debug socket */
+  int ready_fd;      /* start's readiness pipe (HOST_START_READY_ENV), or -1 */
+  /* CSHIM_PROP_DEBUG_ADDRESS, computed on the first ask (only a serving debug plugin asks):
+     hashing it loads libnettle and reads config.json, which the start-up before serving skips. */
+  const host_flags_t *flags;
+  char *bundle;
+  char *debug_address;
+  bool debug_address_done;
   host_upgrade_t *upgrade; /* live upgrade (docs/live-upgrade.md) */
 } shim_t;
 
@@ -82,6 +89,7 @@ server_closed_cb(void *data)
   s->server = NULL;
   if (s->plugins)
     host_plugins_close(s->plugins);
+  host_introspect_set_reaper(s->intro, NULL);
   host_reaper_close(s->reaper);
   s->reaper = NULL;
 }
@@ -194,12 +202,12 @@ start_signals(shim_t *s, cshim_error_t *err)
 {
   uv_signal_t *hs[] = {&s->sigterm, &s->sigint, &s->sigusr1, &s->sighup};
   int sigs[] = {SIGTERM, SIGINT, SIGUSR1, SIGHUP};
-  for (size_t i = 0; i < 4; i++) {
+  for (size_t i = 0; i < CSHIM_N_ELEMENTS(hs); i++) {
     uv_signal_init(s->loop, hs[i]);
     hs[i]->data = s;
   }
   s->signals_open = true;
-  for (size_t i = 0; i < 4; i++) {
+  for (size_t i = 0; i < CSHIM_N_ELEMENTS(hs); i++) {
     int r = uv_signal_start(hs[i], signal_cb, sigs[i]);
     if (r < 0)
       return cshim_error_from_uv(err, r, "watch signal %d", sigs[i]);
@@ -253,6 +261,60 @@ debug_address(const shim_t *s, const host_flags_t *flags, const char *bundle)
   return cshim_xstrdup(host_address_path(address));
 }
 
+/* The pipe `start` waits on, when it spawned us: taken out of the environment so that nothing
+   this daemon starts inherits the name. */
+static int
+take_ready_fd(void)
+{
+  const char *v = getenv(HOST_START_READY_ENV);
+  struct stat st;
+  char *end = NULL;
+  long fd;
+
+  if (v == NULL)
+    return -1;
+  fd = strtol(v, &end, 10);
+  unsetenv(HOST_START_READY_ENV);
+  if (end == NULL || *end != '\0' || fd < 3 || fd > 1024 || fstat((int)fd, &st) < 0 ||
+      !S_ISFIFO(st.st_mode))
+    return -1;
+  fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+  fcntl((int)fd, F_SETFL, fcntl((int)fd, F_GETFL) | O_NONBLOCK);
+  return (int)fd;
+}
+
+/* Tell start whether we serve (HOST_START_READY) or why not, once. */
+static void
+report_to_start(shim_t *s, const char *text)
+{
+  size_t len = strlen(text), done = 0;
+
+  if (s->ready_fd < 0)
+    return;
+  while (done < len) {
+    ssize_t w = CSHIM_RETRY_EINTR(write(s->ready_fd, text + done, len - done));
+    if (w <= 0)
+      break; /* start is gone or not reading: it will answer on its own */
+    done += (size_t)w;
+  }
+  close(s->ready_fd);
+  s->ready_fd = -1;
+}
+
+static const char *
+lazy_property(void *data, const char *key)
+{
+  shim_t *s = data;
+
+  if (strcmp(key, CSHIM_PROP_DEBUG_ADDRESS) != 0)
+    return NULL;
+  if (!s->debug_address_done) {
+    s->debug_address_done = true;
+    s->debug_address = debug_address(s, s->flags, s->bundle);
+  }
+  return s->debug_address;
+}
+
 static int
 run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *err)
 {
@@ -262,7 +324,6 @@ run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *
   int ret;
   cshim_autofree char *plugin_dir = NULL;
   cshim_autofree char *ttrpc_address = NULL;
-  cshim_autofree char *debug_path = NULL;
   cshim_autofree char **paths = NULL;
   cshim_autofree const char **disabled = NULL;
   const char *props[32];
@@ -301,6 +362,7 @@ run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *
   ret = host_reaper_new(s->loop, &s->log.base, &s->reaper, err);
   if (ret < 0)
     return ret;
+  host_introspect_set_reaper(s->intro, s->reaper);
 
   if (getenv("TTRPC_ADDRESS") && *getenv("TTRPC_ADDRESS"))
     ttrpc_address = cshim_xstrdup(getenv("TTRPC_ADDRESS"));
@@ -328,8 +390,6 @@ run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *
   PROP(CSHIM_PROP_SOCKET, s->socket_path);
   PROP(CSHIM_PROP_BINARY, exe);
   PROP(CSHIM_PROP_CONFIG_PATH, s->config->source);
-  debug_path = debug_address(s, flags, cwd);
-  PROP(CSHIM_PROP_DEBUG_ADDRESS, debug_path);
   PROP(CSHIM_PROP_DEBUG_FD, s->debug_fd ? "4" : NULL);
   PROP(CSHIM_PROP_RESTORING, host_upgrade_restoring(s->upgrade) ? "true" : NULL);
 #undef PROP
@@ -350,6 +410,10 @@ run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *
   opts.log = &s->log.base;
   opts.reaper = host_reaper_api(s->reaper);
   opts.host = host_introspect_api(s->intro);
+  s->flags = flags;
+  s->bundle = cshim_xstrdup(cwd);
+  opts.lazy_property = lazy_property;
+  opts.lazy_data = s;
 
   ret =
       host_plugins_load((const char *const *)paths, s->config->n_modules, &opts, &s->plugins, err);
@@ -374,6 +438,18 @@ run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *
   if (ret < 0)
     return ret;
 
+  s->shutdown = host_plugins_find(s->plugins, CSHIM_TYPE_INTERNAL, "shutdown");
+  if (s->shutdown) {
+    ret = s->shutdown->on_done(s->shutdown, shutdown_done_cb, s, err);
+    if (ret < 0)
+      return ret;
+  }
+  /* Before the socket exists: a client that sees it may signal the shim (SIGUSR1's default
+     action would end it). */
+  ret = start_signals(s, err);
+  if (ret < 0)
+    return ret;
+
   if (host_upgrade_restoring(s->upgrade))
     ret = host_upgrade_restore(s->upgrade, err);
   else if (flags->socket)
@@ -390,18 +466,9 @@ run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *
     return ret;
   s->own_socket = true;
 
-  s->shutdown = host_plugins_find(s->plugins, CSHIM_TYPE_INTERNAL, "shutdown");
-  if (s->shutdown) {
-    ret = s->shutdown->on_done(s->shutdown, shutdown_done_cb, s, err);
-    if (ret < 0)
-      return ret;
-  }
-  ret = start_signals(s, err);
-  if (ret < 0)
-    return ret;
-
   cshim_log_info(&s->log.base, "cshim %s serving on `%s` (config `%s`)", CSHIM_VERSION,
                  s->socket_path ? s->socket_path : "fd 3", s->config->source);
+  report_to_start(s, HOST_START_READY);
   if (host_upgrade_restoring(s->upgrade))
     host_upgrade_finish(s->upgrade);
   if (host_upgrade_guard_start(s->upgrade, err) < 0) {
@@ -412,24 +479,40 @@ run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *
   return 0;
 }
 
+/* What every line of the daemon carries, as containerd's shims do: which task group, where. */
+static char *
+log_fields(const host_flags_t *flags)
+{
+  cshim_autofree char *id = cshim_log_fields_append(NULL, "id", flags->id ? flags->id : "");
+  return cshim_log_fields_append(id, "namespace", flags->namespace_ ? flags->namespace_ : "");
+}
+
 int
 host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t *err)
 {
+  cshim_autofree char *fields = NULL;
   shim_t s;
   int ret;
 
   memset(&s, 0, sizeof s);
-  /* After a live upgrade fd 4 is whatever the previous image had there. */
+  /* After a live upgrade every descriptor is the previous image's: none is start's or
+     containerd's to take. */
+  s.ready_fd = flags->upgrade_state == NULL ? take_ready_fd() : -1;
   s.debug_fd = flags->upgrade_state == NULL && inherited_debug_listener();
   signal(SIGPIPE, SIG_IGN);
   if (flags->socket == NULL)
     setup_log_fifo();
   set_nonblocking(STDERR_FILENO);
-  host_log_init(&s.log, STDERR_FILENO, CSHIM_LOG_INFO, NULL);
+  fields = log_fields(flags);
+  host_log_init(&s.log, STDERR_FILENO, CSHIM_LOG_INFO, fields);
 
   /* Container processes whose parent dies are reparented to us, so we see their exits. */
-  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
-    return cshim_error_sys(err, errno, "become child subreaper");
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
+    cshim_error_sys(err, errno, "become child subreaper");
+    cshim_log_error(&s.log.base, "%s", (*err)->msg);
+    report_to_start(&s, (*err)->msg);
+    return (*err)->status;
+  }
 
   s.loop = uv_default_loop();
   s.intro = host_introspect_new(s.loop, CSHIM_VERSION);
@@ -453,6 +536,7 @@ host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t 
   }
   if (ret < 0) {
     cshim_log_error(&s.log.base, "%s", (*err)->msg);
+    report_to_start(&s, (*err)->msg);
     stop(&s);
     uv_run(s.loop, UV_RUN_DEFAULT);
   }
@@ -468,6 +552,8 @@ host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t 
   if (s.socket_path && s.own_socket)
     unlink(s.socket_path);
   free(s.socket_path);
+  free(s.bundle);
+  free(s.debug_address);
   uv_loop_close(s.loop);
   cshim_log_info(&s.log.base, "shim exited");
   return ret;

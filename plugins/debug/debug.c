@@ -230,8 +230,9 @@ debug_listen(debug_t *d, cshim_error_t *err)
   const cshim_init_ctx_t *ctx = d->ctx;
   const char *flag_socket = cshim_init_ctx_property(ctx, CSHIM_PROP_DEBUG_SOCKET);
   const char *inherited = cshim_init_ctx_property(ctx, CSHIM_PROP_DEBUG_FD);
-  const char *computed = cshim_init_ctx_property(ctx, CSHIM_PROP_DEBUG_ADDRESS);
   const char *config_socket = NULL;
+  /* Asked for only when needed: the host computes it on demand (a hash). */
+  const char *computed = NULL;
   int ret;
 
   cshim_config_get_string(ctx->config, "socket", &config_socket, NULL);
@@ -243,7 +244,7 @@ debug_listen(debug_t *d, cshim_error_t *err)
     ret = debug_http_listen_fd(d, atoi(inherited), err);
   } else if (is_set(config_socket))
     ret = debug_http_listen_path(d, strip_unix(config_socket), err);
-  else if (is_set(computed))
+  else if (is_set(computed = cshim_init_ctx_property(ctx, CSHIM_PROP_DEBUG_ADDRESS)))
     ret = debug_http_listen_path(d, strip_unix(computed), err);
   else
     ret = cshim_error_make(err, EINVAL,
