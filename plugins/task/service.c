@@ -774,7 +774,7 @@ handle_connect(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data
   Containerd__Task__V2__ConnectResponse resp = CONTAINERD__TASK__V2__CONNECT_RESPONSE__INIT;
   task_container_t *c = task_service_find(svc, req->id);
 
-  resp.shim_pid = (uint32_t)getpid();
+  resp.shim_pid = (uint32_t)svc->shim_pid;
   resp.task_pid = c ? (uint32_t)c->init->pid : 0;
   cshim_ttrpc_call_reply(call, &resp.base);
 }
@@ -837,6 +837,7 @@ task_service_init(task_service_t *svc, uv_loop_t *loop, const cshim_logger_t *lo
   if (ret < 0)
     return ret;
   svc->loop = loop;
+  svc->shim_pid = getpid();
   svc->log = log;
   svc->reaper = reaper;
   svc->publisher = publisher;

@@ -427,6 +427,7 @@ struct task_service_s
   cshim_publisher_t *publisher;
   cshim_shutdown_t *shutdown;
   char *namespace_;
+  pid_t shim_pid; /* getpid() once: Connect answers it on every call */
   bool debug;
   task_config_t cfg;
   cshim_runtime_limit_t *runtime_limit; /* shared by every container's runtime */
@@ -488,6 +489,11 @@ struct task_cgroup_s
   char *dir;                      /* v2: the cgroup's directory */
   char *v1[TASK_CGROUP_V1_COUNT]; /* v1: one directory per controller; NULL = not mounted */
   char *partitions;               /* /proc/partitions, for blkio device names */
+  /* freezer.state (v1) or cgroup.freeze (v2), opened at the first State and read again with
+     pread (and fstat: still linked?): two system calls per State instead of open, read, read,
+     close and a path walk */
+  int freezer_fd;
+  bool freezer_fd_open;
 };
 
 /* Locate the cgroup from the text of /proc/<pid>/cgroup and a mountinfo (both borrowed). */
@@ -511,7 +517,7 @@ typedef enum
 
 /* Read the freezer: v1 freezer.state, v2 cgroup.freeze and cgroup.events' "frozen". ENOENT when
    there is no freezer (not mounted, or the cgroup is gone). Never starts a process. */
-int task_cgroup_freezer_state(const task_cgroup_t *cg, task_freezer_t *out, cshim_error_t *err);
+int task_cgroup_freezer_state(task_cgroup_t *cg, task_freezer_t *out, cshim_error_t *err);
 /* Every pid in the cgroup and the cgroups below it (cgroup.procs: v2, or one v1 hierarchy),
    as `runc ps` lists them. *pids is malloc'ed (caller frees); ENOENT when the cgroup is gone. */
 int task_cgroup_pids(const task_cgroup_t *cg, pid_t **pids, size_t *n, cshim_error_t *err);
