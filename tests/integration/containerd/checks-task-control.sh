@@ -150,6 +150,12 @@ tc_check_grouping() {
     { echo "shims in a's bundle: $(tc_shim_of "$bundles/$a" | xargs), in b's: $(tc_shim_of "$bundles/$b" | xargs)"; remove_task "$a"; remove_task "$b"; return 1; }
   shim=$(tc_shim_of "$bundles/$a")
   [ -n "$shim" ] || { echo "no shim runs in $a's bundle"; remove_task "$a"; remove_task "$b"; return 1; }
+  # containerd 2.x: b's start found a's shim, asked it for task API v3 and got it, so b is
+  # driven with v3 too (a shim that did not serve v3 would keep the bare address: #10888)
+  if [ "${ctrd_major:-1}" -ge 2 ]; then
+    grep "connecting to shim $b" "$tmp/containerd.log" | tail -1 | grep -q 'version=3' ||
+      { echo "$b: $(grep "connecting to shim $b" "$tmp/containerd.log" | tail -1)"; remove_task "$a"; remove_task "$b"; return 1; }
+  fi
   # the first container goes (with the bundle the shim runs in): the shim stays for the second
   remove_task "$a"
   sleep 0.5

@@ -2,6 +2,12 @@
 // Unit tests of host/bootstrap.c: containerd's version (asked once per binary), the announced
 // task API version, and the forms of start's answer.
 #define _GNU_SOURCE
+/* before cmocka.h, whose fail() macro would clash with the call ops' fail member */
+#include <cshim/ttrpc.h>
+
+#include "containerd/task/v2/shim.pb-c.h"
+#include "ttrpc_server.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +16,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <uv.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -240,6 +249,83 @@ test_probe_of_nothing_is_false(void **state)
   free(addr);
 }
 
+static void
+connect_handler(cshim_ttrpc_call_t *call, const ProtobufCMessage *req, void *data)
+{
+  Containerd__Task__V2__ConnectResponse resp = CONTAINERD__TASK__V2__CONNECT_RESPONSE__INIT;
+  (void)req;
+  (void)data;
+  resp.shim_pid = (uint32_t)getpid();
+  cshim_ttrpc_call_reply(call, &resp.base);
+}
+
+static const cshim_ttrpc_method_t connect_only[] = {{"Connect", connect_handler}, {NULL, NULL}};
+
+/* A real ttrpc server in a child serving Connect under `service`; returns its pid once it
+   listens on path. */
+static pid_t
+serve_connect(const char *path, const char *service)
+{
+  int ready[2];
+  char c;
+  pid_t pid;
+
+  assert_int_equal(pipe(ready), 0);
+  pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    cshim_ttrpc_service_t svc = {.name = service,
+                                 .descriptor = &containerd__task__v2__task__descriptor,
+                                 .methods = connect_only};
+    host_ttrpc_server_t *srv = NULL;
+    cshim_error_t err = NULL;
+    uv_loop_t loop;
+
+    close(ready[0]);
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&loop);
+    if (host_ttrpc_server_new(&loop, NULL, &srv, &err) < 0 ||
+        cshim_ttrpc_server_register(host_ttrpc_server_api(srv), &svc, &err) < 0 ||
+        host_ttrpc_server_listen_path(srv, path, &err) < 0)
+      _exit(1);
+    if (write(ready[1], "r", 1) != 1)
+      _exit(1);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    _exit(0);
+  }
+  close(ready[1]);
+  assert_int_equal(read(ready[0], &c, 1), 1);
+  close(ready[0]);
+  return pid;
+}
+
+static void
+test_probe_asks_the_running_shim(void **state)
+{
+  char *path, *addr;
+  pid_t pid;
+
+  cshim_xasprintf(&path, "%s/shim.sock", (const char *)*state);
+  cshim_xasprintf(&addr, "unix://%s", path);
+
+  /* a shim serving containerd.task.v3.Task answers Connect: v3 */
+  pid = serve_connect(path, "containerd.task.v3.Task");
+  assert_true(host_bootstrap_probe_v3(addr, 5000));
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  unlink(path);
+
+  /* one serving only v2 (a shim from before v3, e.g. containerd 1.7's runc shim) answers
+     Unimplemented: not v3 */
+  pid = serve_connect(path, "containerd.task.v2.Task");
+  assert_false(host_bootstrap_probe_v3(addr, 5000));
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+
+  free(addr);
+  free(path);
+}
+
 int
 main(void)
 {
@@ -250,6 +336,7 @@ main(void)
       cmocka_unit_test(test_version_choice),
       cmocka_unit_test(test_answer_forms),
       cmocka_unit_test_setup_teardown(test_probe_of_nothing_is_false, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_probe_asks_the_running_shim, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
