@@ -166,6 +166,7 @@ host_bootstrap_containerd_major(const char *binary, const char *cache_dir, int *
 {
   cshim_autofree char *cache = NULL;
   cshim_autofree char *text = NULL;
+  cshim_autofree char *xdg = NULL;
   struct stat st;
   int ret, m;
 
@@ -175,13 +176,18 @@ host_bootstrap_containerd_major(const char *binary, const char *cache_dir, int *
                             binary ? binary : "");
   if (stat(binary, &st) < 0)
     return cshim_error_sys(err, errno, "stat `%s`", binary);
-  if (cache_dir == NULL)
+  if (cache_dir == NULL && geteuid() == 0)
     cache_dir = HOST_BOOTSTRAP_CACHE_DIR;
+  else if (cache_dir == NULL && getenv("XDG_RUNTIME_DIR") && getenv("XDG_RUNTIME_DIR")[0] == '/') {
+    cshim_xasprintf(&xdg, "%s/cshim/containerd-version", getenv("XDG_RUNTIME_DIR"));
+    cache_dir = xdg;
+  } else if (cache_dir == NULL)
+    cache_dir = ""; /* no place of our own: ask every time */
   cshim_xasprintf(&cache, "%s/%llx-%llx-%llx-%lld.%09ld", cache_dir, (unsigned long long)st.st_dev,
                   (unsigned long long)st.st_ino, (unsigned long long)st.st_size,
                   (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
 
-  {
+  if (cache_dir[0]) {
     cshim_error_t ignored = NULL;
     if (cshim_file_read_small(cache, 64, &text, NULL, &ignored) == 0) {
       m = atoi(text);
@@ -203,7 +209,7 @@ host_bootstrap_containerd_major(const char *binary, const char *cache_dir, int *
     return cshim_error_make(err, EINVAL, "cannot read a version in `%s --version`: %s", binary,
                             text);
   *major = m;
-  if (mkdir_p(cache_dir, 0700) == 0) {
+  if (cache_dir[0] && mkdir_p(cache_dir, 0700) == 0) {
     char num[16];
     int n = snprintf(num, sizeof num, "%d\n", m);
     cshim_error_t ignored = NULL;

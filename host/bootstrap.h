@@ -19,7 +19,8 @@
 
 /* The major version of the containerd binary at `binary` (the -publish-binary flag): read from
    `<binary> --version` ("containerd <module> <version> <revision>"), run once per binary and
-   remembered in cache_dir (NULL: HOST_BOOTSTRAP_CACHE_DIR) under a name made of the binary's
+   remembered in cache_dir (NULL: HOST_BOOTSTRAP_CACHE_DIR for root, else
+   $XDG_RUNTIME_DIR/cshim/containerd-version, else no cache) under a name made of the binary's
    device, inode, size and mtime, so an upgraded binary is asked again. The child gets
    /dev/null as stdin and stderr, a clean signal state and no other fds; it is killed after
    5 s. A cache that cannot be written is not an error (the next start asks again). Blocking:
