@@ -9,13 +9,13 @@
 # mode from Debian's packaged CRI API (golang-k8s-cri-api-dev) and a newer Go from the same suite.
 # Prints TAP-style lines and "N passed, N failed".
 #
-# usage: run.sh <cmake build dir> [2|1.6]      (containerd 2.x by default)
+# usage: run.sh <cmake build dir> [2|1.7|1.6]  (containerd 2.x by default; 1.7 from Debian 13)
 # env:   CSHIM_CRI_KEEP=1  keep the temporary dir
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/../../.." && pwd)
-build=$(realpath "${1:?usage: run.sh <build dir> [2|1.6]}")
+build=$(realpath "${1:?usage: run.sh <build dir> [2|1.7|1.6]}")
 version=${2:-2}
 
 skip() { echo "1..0 # SKIP $*"; exit 0; }
@@ -33,9 +33,9 @@ cri_go=$(awk '$1 == "cri-go" { print $2 }' <<<"$out")
 go_bin=$(ls -d "$cri_go"/usr/lib/go-*/bin/go 2>/dev/null | sort -V | tail -1)
 [ -x "$go_bin" ] || skip "no Go in $cri_go"
 case "$version" in
-  2)
-    out=$(bash "$top/scripts/fetch-containerd" containerd-2 2>&1) || skip "cannot fetch containerd 2.x: $(tail -1 <<<"$out")"
-    ctrd_root=$(awk '$1 == "containerd-2" { print $2 }' <<<"$out")
+  2 | 1.7)
+    out=$(bash "$top/scripts/fetch-containerd" "containerd-$version" 2>&1) || skip "cannot fetch containerd $version: $(tail -1 <<<"$out")"
+    ctrd_root=$(awk -v s="containerd-$version" '$1 == s { print $2 }' <<<"$out")
     containerd_bin=$ctrd_root/usr/bin/containerd
     ctr_bin=$ctrd_root/usr/bin/ctr
     ;;
@@ -43,7 +43,7 @@ case "$version" in
     containerd_bin=$(command -v containerd) || skip "containerd not installed"
     ctr_bin=$(command -v ctr) || skip "ctr not installed"
     ;;
-  *) echo "usage: run.sh <build dir> [2|1.6]" >&2; exit 2 ;;
+  *) echo "usage: run.sh <build dir> [2|1.7|1.6]" >&2; exit 2 ;;
 esac
 
 tmp=$(mktemp -d /tmp/cshim-cri.XXXXXX)
@@ -335,7 +335,7 @@ check_one_shim_per_pod() {
     [ "${addr#unix://}" = "$pod_socket" ] || { echo "$id: $addr, sandbox: $pod_socket"; return 1; }
   done
   [ -S "$pod_socket" ] || { echo "no socket $pod_socket"; return 1; }
-  if [ "$version" != 1.6 ]; then
+  if [ "$version" = 2 ]; then
     grep "connecting to shim $pod" "$tmp/containerd.log" | tail -1
     grep "connecting to shim $pod" "$tmp/containerd.log" | tail -1 | grep -q 'version=3' ||
       { echo "containerd 2.x did not use task API v3 for the sandbox"; return 1; }
