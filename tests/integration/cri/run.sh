@@ -177,8 +177,10 @@ mk_image() {
   { echo "Bail out! cmake --install failed"; cat "$tmp/install.log"; exit 1; }
 [ -x "$prefix/bin/containerd-shim-cshim-v2" ] || { echo "Bail out! no shim in $prefix/bin"; exit 1; }
 
+# the Go build cache lives beside the unpacked packages, so a fresh build tree (CI's clone)
+# does not compile gRPC again
 (cd "$here/client" && GO111MODULE=off GOFLAGS= GOENV=off GOPROXY=off GOTOOLCHAIN=local \
-  GOPATH="$cri_go/usr/share/gocode" GOCACHE="$build/go-cri-cache" \
+  GOPATH="$cri_go/usr/share/gocode" GOCACHE="$(dirname "$cri_go")/go-build-cache" \
   timeout 900 "$go_bin" build -o "$tmp/cri-client" .) >"$tmp/go-build.log" 2>&1 ||
   { echo "Bail out! go build of the CRI client failed"; cat "$tmp/go-build.log"; exit 1; }
 
