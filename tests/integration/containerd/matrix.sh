@@ -7,6 +7,7 @@
 # usage: matrix.sh <1.6|1.7|2> <cmake build dir>
 # env:   CSHIM_IT_RUNTIME=io.containerd.runc.v2  the baseline: the same checks with that
 #        containerd's own runc shim; everything else as for run.sh
+# With 2.x, the upgrade check from 1.7 (checks-upgrade.sh) runs too.
 # Prints "1..0 # SKIP <why>" when that containerd cannot be had (no network and no cache).
 set -uo pipefail
 
@@ -43,6 +44,11 @@ case "$version" in
   *) echo "usage: matrix.sh <1.6|1.7|2> <build dir>" >&2; exit 2 ;;
 esac
 
+# 2.x: also the upgrade from 1.7 (checks-upgrade.sh), when 1.7 can be had
+if [ "$version" = 2 ] && out=$(bash "$top/scripts/fetch-containerd" containerd-1.7 2>/dev/null); then
+  old=$(awk '$1 == "containerd-1.7" { print $2 }' <<<"$out")
+  [ -x "$old/usr/bin/containerd" ] && export CSHIM_IT_UPGRADE_FROM="$old/usr/bin/containerd"
+fi
 if [ -n "$root" ]; then
   export CSHIM_IT_CONTAINERD="$root/usr/bin/containerd"
   export CSHIM_IT_CTR="$root/usr/bin/ctr"
