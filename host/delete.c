@@ -179,12 +179,9 @@ run_command(char *const *argv, char **out, size_t *out_len, char **errout, int *
     if (cs[i].fd >= 0)
       close(cs[i].fd);
 
-  do
-    r = read(st_p[0], &exec_errno, sizeof exec_errno);
-  while (r < 0 && errno == EINTR);
+  r = CSHIM_RETRY_EINTR(read(st_p[0], &exec_errno, sizeof exec_errno));
   close(st_p[0]);
-  while (waitpid(pid, status, 0) < 0 && errno == EINTR)
-    ;
+  CSHIM_RETRY_EINTR(waitpid(pid, status, 0));
   if (r == (ssize_t)sizeof exec_errno) {
     free(cs[0].buf);
     free(cs[1].buf);
@@ -348,9 +345,7 @@ write_response(int fd, uint32_t pid, cshim_error_t *err)
   buf = cshim_xmalloc(len);
   containerd__task__v2__delete_response__pack(&resp, buf);
   while (done < len) {
-    ssize_t r = write(fd, buf + done, len - done);
-    if (r < 0 && errno == EINTR)
-      continue;
+    ssize_t r = CSHIM_RETRY_EINTR(write(fd, buf + done, len - done));
     if (r < 0)
       return cshim_error_sys(err, errno, "write the delete response");
     done += (size_t)r;

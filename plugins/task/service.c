@@ -846,6 +846,7 @@ task_service_init(task_service_t *svc, uv_loop_t *loop, const cshim_logger_t *lo
   uv_timer_init(loop, &svc->gc_timer);
   uv_timer_init(loop, &svc->shutdown_timer);
 
+  svc->service_v2.struct_size = sizeof svc->service_v2;
   svc->service_v2.name = "containerd.task.v2.Task";
   svc->service_v2.descriptor = &containerd__task__v2__task__descriptor;
   svc->service_v2.methods = task_methods;

@@ -56,10 +56,9 @@ struct child_args
 static void __attribute__((noreturn)) child_fail(int err_fd, int stage, int errnum)
 {
   struct child_failure f = {.stage = stage, .errnum = errnum};
-  ssize_t r;
-  do
-    r = write(err_fd, &f, sizeof f);
-  while (r < 0 && errno == EINTR);
+
+  /* If the report cannot be written the parent sees exit status 127 instead. */
+  (void)CSHIM_RETRY_EINTR(write(err_fd, &f, sizeof f));
   _exit(127);
 }
 
@@ -319,6 +318,9 @@ cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_c
   if (reaper == NULL || opts == NULL || opts->path == NULL || opts->path[0] == '\0' ||
       opts->argv == NULL || opts->argv[0] == NULL || cb == NULL || pid == NULL)
     return cshim_error_make(err, EINVAL, "spawn: invalid arguments");
+  ret = cshim_reaper_check(reaper, err);
+  if (ret < 0)
+    return cshim_error_wrap(err, "spawn `%s`", opts->path);
   if (opts->n_extra_fds > 0 && opts->extra_fds == NULL)
     return cshim_error_make(err, EINVAL, "spawn `%s`: extra fds missing", opts->path);
   if (opts->n_extra_fds > 4096)
@@ -389,9 +391,7 @@ cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_c
     return cshim_error_wrap(err, "spawn `%s`: watch pid %d", opts->path, (int)child);
   }
 
-  do
-    n = read(err_pipe[0], &failure, sizeof failure);
-  while (n < 0 && errno == EINTR);
+  n = CSHIM_RETRY_EINTR(read(err_pipe[0], &failure, sizeof failure));
   ret = errno;
   close(err_pipe[0]);
   if (n == 0) {

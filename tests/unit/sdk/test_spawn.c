@@ -454,7 +454,8 @@ stub_unwatch(cshim_reaper_t *r, pid_t pid, cshim_exit_cb cb, void *data)
   s->calls[s->n_calls++].data = data;
 }
 
-static const cshim_reaper_ops_t stub_ops = {.watch = stub_watch, .unwatch = stub_unwatch};
+static const cshim_reaper_ops_t stub_ops = {
+    .struct_size = sizeof(cshim_reaper_ops_t), .watch = stub_watch, .unwatch = stub_unwatch};
 
 static void
 test_spawn_places_fds_that_overlap_their_targets(void **state)
