@@ -112,9 +112,16 @@ tc_oom() {
 tc_check_oom() {
   local topics
   tc_with_events oom tc_oom || return 1
-  topics=$(tc_topics oom it-oom)
-  [ "$topics" = "/tasks/create /tasks/start /tasks/oom /tasks/exit /tasks/delete " ] ||
-    { echo "topics: $topics"; cat "$tmp/events-oom.txt"; return 1; }
+  # the cgroup v1 OOM eventfd may fire more than once for one OOM kill (cshim and containerd's
+  # runc shim publish one TaskOOM per notification): repeats in a row count as one
+  topics=$(tc_topics oom it-oom | tr ' ' '\n' | grep . | uniq | tr '\n' ' ')
+  case "$runtime:$topics" in
+    *:"/tasks/create /tasks/start /tasks/oom /tasks/exit /tasks/delete ") ;;
+    # containerd 2.x's runc shim (the baseline) may exit before its publisher has forwarded the
+    # TaskDelete of a --rm run; cshim flushes its queue before it exits
+    io.containerd.runc.v2:"/tasks/create /tasks/start /tasks/oom /tasks/exit ") ;;
+    *) echo "topics: $topics"; cat "$tmp/events-oom.txt"; return 1 ;;
+  esac
 }
 
 tc_check_update() {

@@ -98,7 +98,7 @@ count_runs(const char *dir)
 }
 
 static void
-test_parse_version(void **state)
+test_bootstrap_reads_the_major_version_of_containerd_output(void **state)
 {
   (void)state;
   /* what Debian's builds print */
@@ -121,7 +121,7 @@ test_parse_version(void **state)
 }
 
 static void
-test_major_is_asked_once_per_binary(void **state)
+test_bootstrap_asks_each_containerd_binary_once(void **state)
 {
   const char *dir = *state;
   char *bin = fake_containerd(dir, "containerd github.com/containerd/containerd/v2 2.1.9 ", 0);
@@ -153,7 +153,7 @@ test_major_is_asked_once_per_binary(void **state)
 }
 
 static void
-test_major_failures(void **state)
+test_bootstrap_major_version_failures_name_the_binary(void **state)
 {
   const char *dir = *state;
   char *bin = fake_containerd(dir, "containerd github.com/containerd/containerd 1.7.24 x", 3);
@@ -181,7 +181,7 @@ test_major_failures(void **state)
 }
 
 static void
-test_version_choice(void **state)
+test_bootstrap_announces_v3_only_to_containerd_2_and_v3_shims(void **state)
 {
   (void)state;
   /* containerd 1.6/1.7, or unknown: task API v2 through the bare address */
@@ -198,7 +198,7 @@ test_version_choice(void **state)
 }
 
 static void
-test_answer_forms(void **state)
+test_bootstrap_answer_is_address_json_or_protobuf(void **state)
 {
   const char *addr = "unix:///run/containerd/s/0123abcd";
   cshim_error_t err = NULL;
@@ -240,7 +240,7 @@ test_answer_forms(void **state)
 }
 
 static void
-test_probe_of_nothing_is_false(void **state)
+test_bootstrap_probe_of_no_shim_is_false(void **state)
 {
   char *addr;
 
@@ -300,7 +300,7 @@ serve_connect(const char *path, const char *service)
 }
 
 static void
-test_probe_asks_the_running_shim(void **state)
+test_bootstrap_probe_asks_the_running_shim(void **state)
 {
   char *path, *addr;
   pid_t pid;
@@ -330,13 +330,15 @@ int
 main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_parse_version),
-      cmocka_unit_test_setup_teardown(test_major_is_asked_once_per_binary, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_major_failures, setup, teardown),
-      cmocka_unit_test(test_version_choice),
-      cmocka_unit_test(test_answer_forms),
-      cmocka_unit_test_setup_teardown(test_probe_of_nothing_is_false, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_probe_asks_the_running_shim, setup, teardown),
+      cmocka_unit_test(test_bootstrap_reads_the_major_version_of_containerd_output),
+      cmocka_unit_test_setup_teardown(test_bootstrap_asks_each_containerd_binary_once, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_bootstrap_major_version_failures_name_the_binary, setup,
+                                      teardown),
+      cmocka_unit_test(test_bootstrap_announces_v3_only_to_containerd_2_and_v3_shims),
+      cmocka_unit_test(test_bootstrap_answer_is_address_json_or_protobuf),
+      cmocka_unit_test_setup_teardown(test_bootstrap_probe_of_no_shim_is_false, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bootstrap_probe_asks_the_running_shim, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
