@@ -270,8 +270,13 @@ check_events_order() {
   events_pid=
   local topics
   topics=$(grep "$ns" "$tmp/events.txt" | grep -o '/tasks/[a-z-]*' | awk '!seen[$0]++' | tr '\n' ' ')
-  [ "$topics" = "/tasks/create /tasks/start /tasks/exit /tasks/delete " ] \
-    || { echo "task topics in order of first appearance: $topics"; cat "$tmp/events.txt"; return 1; }
+  case "$runtime:$topics" in
+    *:"/tasks/create /tasks/start /tasks/exit /tasks/delete ") ;;
+    # containerd 2.x's runc shim (the baseline) may exit before its publisher has forwarded the
+    # TaskDelete of a --rm run (seen once); cshim flushes its queue before it exits
+    io.containerd.runc.v2:"/tasks/create /tasks/start /tasks/exit ") ;;
+    *) echo "task topics in order of first appearance: $topics"; cat "$tmp/events.txt"; return 1 ;;
+  esac
 }
 
 check_containerd_restart() {
@@ -324,7 +329,12 @@ check_shim_killed() {
   ctr_ container delete it-shimkill >/dev/null 2>&1 || { echo "container delete failed"; return 1; }
   if grep -q " $bundles/it-shimkill" /proc/self/mounts; then echo "mount left"; return 1; fi
   if [ -d "$runc_root/it-shimkill" ]; then echo "runc state left"; return 1; fi
-  # `delete` removes every socket the shim made
+  # `delete` removes every socket the shim made. containerd's runc shim (the baseline, 1.6 to
+  # 2.1) leaves a killed shim's socket: the check is cshim's, and the baseline's is removed here
+  if [ "$runtime" != io.containerd.cshim.v2 ]; then
+    for s in $socks; do [ -S "$s" ] && rm -f "$s"; done
+    return 0
+  fi
   for s in $socks; do
     for i in $(seq 50); do [ -e "$s" ] || break; sleep 0.1; done
     if [ -e "$s" ]; then echo "socket $s left behind"; return 1; fi
