@@ -55,11 +55,14 @@ struct host_plugins_s
   size_t *listing; /* init order, then the disabled plugins in load order */
   size_t n_listing;
   char **properties; /* key, value, ..., NULL */
+  char *base_fields; /* the host logger's fields, which every plugin's line carries too */
   const cshim_config_node_t *plugins_map;
   cshim_logger_t log;
   uv_loop_t *loop;
   cshim_reaper_t *reaper;
   cshim_host_t *host;
+  const char *(*lazy_property)(void *data, const char *key);
+  void *lazy_data;
   struct server_proxy proxy;
   size_t n_services;
   enum phase phase;
@@ -88,33 +91,6 @@ copy_properties(const char *const *props)
     copy[i] = cshim_xstrdup(props[i]);
   copy[n] = NULL;
   return copy;
-}
-
-/* logrus leaves a value bare only when every byte is in [A-Za-z0-9-._/@^+]. */
-static char *
-make_log_fields(const char *uri)
-{
-  bool bare = true;
-  char *out, *p;
-
-  for (const char *s = uri; *s; s++)
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-          strchr("-._/@^+", *s)))
-      bare = false;
-  if (bare) {
-    cshim_xasprintf(&out, "plugin=%s", uri);
-    return out;
-  }
-  /* The loader admits only printable bytes, so only quotes and backslashes need escaping. */
-  out = cshim_xmalloc(strlen("plugin=\"\"") + 2 * strlen(uri) + 1);
-  p = out + sprintf(out, "plugin=\"");
-  for (const char *s = uri; *s; s++) {
-    if (*s == '"' || *s == '\\')
-      *p++ = '\\';
-    *p++ = *s;
-  }
-  strcpy(p, "\"");
-  return out;
 }
 
 static bool
@@ -164,12 +140,16 @@ static const char *
 property_cb(const cshim_init_ctx_t *ctx, const char *key)
 {
   struct plugin *p = ctx->host_private;
+  const char *value;
 
   if (key == NULL)
     return NULL;
   if (strcmp(key, CSHIM_PROP_STATE_DIR) == 0)
     return p->state_dir;
-  return find_property(p->set, key);
+  value = find_property(p->set, key);
+  if (value == NULL && p->set->lazy_property)
+    value = p->set->lazy_property(p->set->lazy_data, key);
+  return value;
 }
 
 static int
@@ -419,7 +399,7 @@ prepare_context(host_plugins_t *set, struct plugin *p)
   } else {
     p->state_dir = cshim_xstrdup(p->info.uri);
   }
-  p->fields = make_log_fields(p->info.uri);
+  p->fields = cshim_log_fields_append(set->base_fields, "plugin", p->info.uri);
   p->log = set->log;
   p->log.fields = p->fields;
   p->ctx = (cshim_init_ctx_t){
@@ -452,10 +432,13 @@ host_plugins_load(const char *const *paths, size_t n_paths, const host_plugins_o
   set->plugins_map = opts->plugins_map;
   if (opts->log)
     set->log = *opts->log;
-  set->log.fields = NULL;
+  set->base_fields = cshim_xstrdup(set->log.fields ? set->log.fields : "");
+  set->log.fields = set->base_fields;
   set->loop = opts->loop;
   set->reaper = opts->reaper;
   set->host = opts->host;
+  set->lazy_property = opts->lazy_property;
+  set->lazy_data = opts->lazy_data;
   set->proxy.base.ops = &proxy_ops;
   set->phase = PHASE_LOADED;
 
@@ -612,6 +595,7 @@ host_plugins_unload(host_plugins_t *set)
   for (char **prop = set->properties; prop && *prop; prop++)
     free(*prop);
   free(set->properties);
+  free(set->base_fields);
   free(set->plugins);
   free(set->order);
   free(set->listing);

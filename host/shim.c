@@ -52,6 +52,13 @@ typedef struct shim_s
   char *socket_path; /* to unlink at exit; NULL if unknown */
   bool own_socket;   /* socket_path is ours to unlink: inherited, or bound by us */
   bool debug_fd;     /* fd 4 is an inherited listening debug socket */
+  int ready_fd;      /* start's readiness pipe (HOST_START_READY_ENV), or -1 */
+  /* CSHIM_PROP_DEBUG_ADDRESS, computed on the first ask (only a serving debug plugin asks):
+     hashing it loads libnettle and reads config.json, which the start-up before serving skips. */
+  const host_flags_t *flags;
+  char *bundle;
+  char *debug_address;
+  bool debug_address_done;
 } shim_t;
 
 char *
@@ -80,6 +87,7 @@ server_closed_cb(void *data)
   s->server = NULL;
   if (s->plugins)
     host_plugins_close(s->plugins);
+  host_introspect_set_reaper(s->intro, NULL);
   host_reaper_close(s->reaper);
   s->reaper = NULL;
 }
@@ -244,6 +252,60 @@ debug_address(const shim_t *s, const host_flags_t *flags, const char *bundle)
   return cshim_xstrdup(host_address_path(address));
 }
 
+/* The pipe `start` waits on, when it spawned us: taken out of the environment so that nothing
+   this daemon starts inherits the name. */
+static int
+take_ready_fd(void)
+{
+  const char *v = getenv(HOST_START_READY_ENV);
+  struct stat st;
+  char *end = NULL;
+  long fd;
+
+  if (v == NULL)
+    return -1;
+  fd = strtol(v, &end, 10);
+  unsetenv(HOST_START_READY_ENV);
+  if (end == NULL || *end != '\0' || fd < 3 || fd > 1024 || fstat((int)fd, &st) < 0 ||
+      !S_ISFIFO(st.st_mode))
+    return -1;
+  fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+  fcntl((int)fd, F_SETFL, fcntl((int)fd, F_GETFL) | O_NONBLOCK);
+  return (int)fd;
+}
+
+/* Tell start whether we serve (HOST_START_READY) or why not, once. */
+static void
+report_to_start(shim_t *s, const char *text)
+{
+  size_t len = strlen(text), done = 0;
+
+  if (s->ready_fd < 0)
+    return;
+  while (done < len) {
+    ssize_t w = CSHIM_RETRY_EINTR(write(s->ready_fd, text + done, len - done));
+    if (w <= 0)
+      break; /* start is gone or not reading: it will answer on its own */
+    done += (size_t)w;
+  }
+  close(s->ready_fd);
+  s->ready_fd = -1;
+}
+
+static const char *
+lazy_property(void *data, const char *key)
+{
+  shim_t *s = data;
+
+  if (strcmp(key, CSHIM_PROP_DEBUG_ADDRESS) != 0)
+    return NULL;
+  if (!s->debug_address_done) {
+    s->debug_address_done = true;
+    s->debug_address = debug_address(s, s->flags, s->bundle);
+  }
+  return s->debug_address;
+}
+
 static int
 run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
 {
@@ -252,7 +314,6 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   int ret;
   cshim_autofree char *plugin_dir = NULL;
   cshim_autofree char *ttrpc_address = NULL;
-  cshim_autofree char *debug_path = NULL;
   cshim_autofree char **paths = NULL;
   cshim_autofree const char **disabled = NULL;
   const char *props[32];
@@ -276,6 +337,7 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   ret = host_reaper_new(s->loop, &s->log.base, &s->reaper, err);
   if (ret < 0)
     return ret;
+  host_introspect_set_reaper(s->intro, s->reaper);
 
   if (getenv("TTRPC_ADDRESS") && *getenv("TTRPC_ADDRESS"))
     ttrpc_address = cshim_xstrdup(getenv("TTRPC_ADDRESS"));
@@ -303,8 +365,6 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   PROP(CSHIM_PROP_SOCKET, s->socket_path);
   PROP(CSHIM_PROP_BINARY, exe);
   PROP(CSHIM_PROP_CONFIG_PATH, s->config->source);
-  debug_path = debug_address(s, flags, cwd);
-  PROP(CSHIM_PROP_DEBUG_ADDRESS, debug_path);
   PROP(CSHIM_PROP_DEBUG_FD, s->debug_fd ? "4" : NULL);
 #undef PROP
   props[np] = NULL;
@@ -324,6 +384,10 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   opts.log = &s->log.base;
   opts.reaper = host_reaper_api(s->reaper);
   opts.host = host_introspect_api(s->intro);
+  s->flags = flags;
+  s->bundle = cshim_xstrdup(cwd);
+  opts.lazy_property = lazy_property;
+  opts.lazy_data = s;
 
   ret =
       host_plugins_load((const char *const *)paths, s->config->n_modules, &opts, &s->plugins, err);
@@ -370,28 +434,44 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
 
   cshim_log_info(&s->log.base, "cshim %s serving on `%s` (config `%s`)", CSHIM_VERSION,
                  s->socket_path ? s->socket_path : "fd 3", s->config->source);
+  report_to_start(s, HOST_START_READY);
   uv_run(s->loop, UV_RUN_DEFAULT);
   return 0;
+}
+
+/* What every line of the daemon carries, as containerd's shims do: which task group, where. */
+static char *
+log_fields(const host_flags_t *flags)
+{
+  cshim_autofree char *id = cshim_log_fields_append(NULL, "id", flags->id ? flags->id : "");
+  return cshim_log_fields_append(id, "namespace", flags->namespace_ ? flags->namespace_ : "");
 }
 
 int
 host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t *err)
 {
+  cshim_autofree char *fields = NULL;
   shim_t s;
   int ret;
   (void)argc;
 
   memset(&s, 0, sizeof s);
+  s.ready_fd = take_ready_fd();
   s.debug_fd = inherited_debug_listener();
   signal(SIGPIPE, SIG_IGN);
   if (flags->socket == NULL)
     setup_log_fifo();
   set_nonblocking(STDERR_FILENO);
-  host_log_init(&s.log, STDERR_FILENO, CSHIM_LOG_INFO, NULL);
+  fields = log_fields(flags);
+  host_log_init(&s.log, STDERR_FILENO, CSHIM_LOG_INFO, fields);
 
   /* Container processes whose parent dies are reparented to us, so we see their exits. */
-  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
-    return cshim_error_sys(err, errno, "become child subreaper");
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
+    cshim_error_sys(err, errno, "become child subreaper");
+    cshim_log_error(&s.log.base, "%s", (*err)->msg);
+    report_to_start(&s, (*err)->msg);
+    return (*err)->status;
+  }
 
   s.loop = uv_default_loop();
   s.intro = host_introspect_new(s.loop, CSHIM_VERSION);
@@ -405,6 +485,7 @@ host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t 
   ret = run(&s, flags, argv[0], err);
   if (ret < 0) {
     cshim_log_error(&s.log.base, "%s", (*err)->msg);
+    report_to_start(&s, (*err)->msg);
     stop(&s);
     uv_run(s.loop, UV_RUN_DEFAULT);
   }
@@ -417,6 +498,8 @@ host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t 
   if (s.socket_path && s.own_socket)
     unlink(s.socket_path);
   free(s.socket_path);
+  free(s.bundle);
+  free(s.debug_address);
   uv_loop_close(s.loop);
   cshim_log_info(&s.log.base, "shim exited");
   return ret;
