@@ -176,7 +176,7 @@ remove_task() { # best effort: kill, delete task and container
 
 wanted() { [ -z "${CSHIM_IT_ONLY:-}" ] || [[ " $CSHIM_IT_ONLY " == *" $1 "* ]]; }
 
-check() { # <name> <function>
+check() { # <name> <function> [args]
   n=$((n + 1))
   if ! wanted "$n"; then
     echo "ok $n - $1 # SKIP not selected"
@@ -184,7 +184,7 @@ check() { # <name> <function>
   fi
   local out="$tmp/check-$n.log"
   # In this shell, not a subshell: a check may restart containerd, and cleanup must know its pid.
-  if "$2" >"$out" 2>&1; then
+  if "${@:2}" >"$out" 2>&1; then
     passed=$((passed + 1))
     echo "ok $n - $1"
   else
