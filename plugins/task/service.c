@@ -438,11 +438,25 @@ reply_delete(cshim_ttrpc_call_t *call, task_process_t *p)
   cshim_ttrpc_call_reply(call, &resp.base);
 }
 
+static void shutdown_timer_cb(uv_timer_t *t);
+
+/* Task API v3 (containerd 2.x): no Shutdown comes for the containers of a sandbox, so the last
+   Delete ends the shim, after its reply has left (same path as Shutdown). */
+static void
+exit_when_idle_v3(task_service_t *svc)
+{
+  if (!svc->api_v3 || svc->containers != NULL || svc->shutdown_requested || svc->closing)
+    return;
+  svc->shutdown_requested = true;
+  uv_timer_start(&svc->shutdown_timer, shutdown_timer_cb, 0, 0);
+}
+
 static void
 delete_io_done_cb(void *data)
 {
   task_op_t *op = data;
   task_container_t *c = op->container;
+  task_service_t *svc = c->svc;
   task_process_t *p = op->process;
   Containerd__Events__TaskDelete ev = CONTAINERD__EVENTS__TASK_DELETE__INIT;
   Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
@@ -465,6 +479,7 @@ delete_io_done_cb(void *data)
   op->call = NULL;
   task_container_remove(c);
   task_op_free(op);
+  exit_when_idle_v3(svc);
 }
 
 static void
@@ -523,6 +538,15 @@ handle_delete(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
     p->deleting = false;
     task_op_fail(op, &err);
   }
+}
+
+static void
+handle_delete_v3(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
+{
+  task_service_t *svc = data;
+
+  svc->api_v3 = true;
+  handle_delete(call, msg, data);
 }
 
 /* ---- State ---- */
@@ -823,6 +847,27 @@ const cshim_ttrpc_method_t task_methods[] = {
     {NULL, NULL},
 };
 
+const cshim_ttrpc_method_t task_methods_v3[] = {
+    {"State", handle_state},
+    {"Create", handle_create},
+    {"Start", handle_start},
+    {"Delete", handle_delete_v3},
+    {"Pids", handle_pids},
+    {"Pause", task_handle_pause},
+    {"Resume", task_handle_resume},
+    {"Checkpoint", task_handle_checkpoint},
+    {"Kill", handle_kill},
+    {"Exec", task_handle_exec},
+    {"ResizePty", task_handle_resize_pty},
+    {"CloseIO", handle_close_io},
+    {"Update", task_handle_update},
+    {"Wait", handle_wait},
+    {"Stats", task_handle_stats},
+    {"Connect", handle_connect},
+    {"Shutdown", handle_shutdown},
+    {NULL, NULL},
+};
+
 /* ---- lifecycle ---- */
 
 int
@@ -854,6 +899,7 @@ task_service_init(task_service_t *svc, uv_loop_t *loop, const cshim_logger_t *lo
   svc->service_v2.data = svc;
   svc->service_v3 = svc->service_v2;
   svc->service_v3.name = "containerd.task.v3.Task";
+  svc->service_v3.methods = task_methods_v3;
   return 0;
 }
 

@@ -436,6 +436,10 @@ struct task_service_s
   task_runtime_path_t *runtime_paths; /* task_runtime_path's cache */
   bool closing;
   bool shutdown_requested;
+  /* A Delete came through containerd.task.v3.Task: containerd 2.x announced v3 and sends no
+     Shutdown for the containers of a sandbox, so the shim exits when the last one is deleted
+     (as with a Shutdown that finds no container). */
+  bool api_v3;
   uv_timer_t gc_timer;       /* frees removed containers on a later loop turn */
   uv_timer_t shutdown_timer; /* asks for shutdown after the Shutdown reply has gone */
   int pending_closes;
@@ -446,6 +450,8 @@ struct task_service_s
 
 /* The method table shared by containerd.task.v2.Task and containerd.task.v3.Task. */
 extern const cshim_ttrpc_method_t task_methods[];
+/* The same under containerd.task.v3.Task, whose Delete also sets api_v3. */
+extern const cshim_ttrpc_method_t task_methods_v3[];
 
 task_container_t *task_service_find(task_service_t *svc, const char *id);
 /* The container id and its process exec_id (NULL/"" = init); NotFound worded as the runc shim
