@@ -1366,7 +1366,7 @@ restore_conn(host_ttrpc_server_t *srv, const cshim_state_item_t *item, struct re
   size_t plen = 0;
   uint32_t last = 0, discarded = 0;
   int fd = -1, ret;
-  struct conn *conn;
+  struct conn *conn = NULL;
 
   ret = cshim_state_item_list(item, &r, err);
   if (ret < 0)
