@@ -165,12 +165,39 @@ echo "# installed $(wc -l <"$tmp/owned-files") files"
 [ -s "$tmp/out" ]
 result $((!$?)) "installed binaries run; cshim.pc names the packaged plugin dir"
 
+# the installed bash completion, with bash-completion's two helpers stubbed (it may not be
+# installed): commands, a command's options, debug's subcommands
+cat >"$tmp/completion.sh" <<'SH'
+_init_completion() { cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD - 1]}; words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD; }
+_filedir() { COMPREPLY=(FILES); }
+. /usr/share/bash-completion/completions/cshimctl
+c() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _cshimctl; echo "${COMPREPLY[*]}"; }
+[ "$(c cshimctl de)" = "delete debug" ] || echo "cshimctl de<TAB>: $(c cshimctl de)"
+[ "$(c cshimctl --socket /s debug "")" = "metrics vars state profile" ] || echo "debug <TAB>: $(c cshimctl --socket /s debug "")"
+[ "$(c cshimctl kill c1 --si)" = "--signal" ] || echo "kill --si<TAB>: $(c cshimctl kill c1 --si)"
+SH
+bash "$tmp/completion.sh" >"$tmp/out" 2>&1
+[ -s "$tmp/out" ]
+result $((!$?)) "bash completion of cshimctl completes commands and options"
+
 # containers through a private containerd with the installed shim, config and modules: no
 # CSHIM_CONFIG, no plugin_dir (run.sh with --prefix /usr)
 CSHIM_IT_ONLY="1 2 3 7 9" bash "$src/tests/integration/containerd/run.sh" --prefix /usr >"$tmp/out" 2>&1
 rc=$?
 grep -q '^5 passed, 0 failed$' "$tmp/out" || rc=1
 result $rc "ctr run with /usr/bin/containerd-shim-cshim-v2 (hello, exit status, stderr, kill, no shim left)"
+
+# the packaged shim reads the packaged config by itself: a mistake put into the conffile is what
+# ctr reports (and purge must remove the modified conffile too)
+echo "cshim_package_test_unknown_key: 1" >>/etc/cshim/cshim.yaml
+CSHIM_IT_ONLY="1" bash "$src/tests/integration/containerd/run.sh" --prefix /usr >"$tmp/run.log" 2>&1
+{
+  grep -q '^0 passed, 1 failed$' "$tmp/run.log" || echo "ctr run did not fail with a bad /etc/cshim/cshim.yaml"
+  grep -q '/etc/cshim/cshim.yaml.*cshim_package_test_unknown_key' "$tmp/run.log" \
+    || { echo "the error does not name /etc/cshim/cshim.yaml and the key:"; cat "$tmp/run.log"; }
+} >"$tmp/out" 2>&1
+[ -s "$tmp/out" ]
+result $((!$?)) "the installed shim reads /etc/cshim/cshim.yaml (a bad key there reaches ctr)"
 
 # a vendor's module against the installed cshim-dev, as its README says
 cp -r /usr/share/doc/cshim-dev/examples/vendor-task "$tmp/vendor"
