@@ -944,7 +944,8 @@ test_ttrpc_server_resumes_reading_once_a_slow_reader_catches_up(void **state)
   until = cshim_now_ns() + 200ull * 1000 * 1000;
   while (cshim_now_ns() < until)
     pump(env, c.fd, 0);
-  assert_int_equal(env->n_handled, 6);
+  /* Paused mid-read: the requests after the one that filled the queue wait unread. */
+  assert_true(env->n_handled >= 4 && env->n_handled < 6);
   assert_true(env->saw_read_pause);
   call_echo(&c, 13, "behind the big ones");
   for (id = 1; id <= 11; id += 2) {
@@ -955,6 +956,7 @@ test_ttrpc_server_resumes_reading_once_a_slow_reader_catches_up(void **state)
     ttrpc__response__free_unpacked(resp, NULL);
   }
   expect_echo_text(&c, 13, "behind the big ones");
+  assert_int_equal(env->n_handled, 7);
   client_close(&c);
 }
 
