@@ -197,7 +197,7 @@ test_config_rejects_bad_ttrpc_limits(void **state)
               SRC ":2:22: `ttrpc.buffer_budget_mib` must be between 5 and 65536 (found 4)");
   PARSE_FAILS("ttrpc:\n  max_calls_in_flight: lots\n",
               SRC ":2:24: `max_calls_in_flight` must be a non-negative integer");
-  PARSE_FAILS("ttrpc:\n  budget: 4\n", SRC ":2:3: unknown key `budget` in ttrpc");
+  PARSE_FAILS("ttrpc:\n  budget: 4\n", SRC ":2:11: unknown key `budget` in ttrpc");
 }
 
 static void
