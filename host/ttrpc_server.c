@@ -2,6 +2,7 @@
 // The host's asynchronous ttrpc server: Unix listeners, connections, dispatch of Request frames
 // to plugin services, answers written in completion order.
 #define _GNU_SOURCE /* struct ucred */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -277,6 +278,7 @@ budget_sub(host_ttrpc_server_t *srv, size_t n)
 {
   struct link *l;
 
+  assert(srv->usage.buffered >= n);
   srv->usage.buffered -= n;
   if (srv->n_budget_paused == 0 || srv->usage.buffered > srv->limits.buffer_budget / 4 * 3)
     return;
@@ -316,7 +318,7 @@ pause_conn(struct conn *conn, unsigned why)
 {
   host_ttrpc_server_t *srv = conn->srv;
 
-  if (conn->paused & why)
+  if ((conn->paused & why) || conn->closing)
     return;
   if (why == PAUSE_BUDGET) {
     srv->n_budget_paused++;
@@ -346,7 +348,7 @@ unpause_conn(struct conn *conn, unsigned why)
   if (why == PAUSE_BUDGET)
     srv->n_budget_paused--;
   conn->paused &= ~why;
-  if (conn->paused || conn->closing || !list_empty(&conn->resume_link))
+  if (conn->paused || conn->closing || srv->closing || !list_empty(&conn->resume_link))
     return;
   list_append(&srv->resume, &conn->resume_link);
   uv_idle_start(&srv->resume_idle, resume_idle_cb);
@@ -453,6 +455,7 @@ release_call(host_ttrpc_server_t *srv, struct call *call)
   else
     srv->usage.calls_working--;
   if (call->conn) {
+    assert(call->conn->held_calls >= call->charged);
     call->conn->held_calls -= call->charged;
     if (!call->parked)
       release_working_slot(call->conn);
