@@ -39,6 +39,9 @@
 /* Returning memory: after this many bytes went through the budget, trim the heap once the loop
    has seen no traffic for one tick of the trim timer. */
 #define TRIM_CHURN (1u << 20)
+/* What a call costs its handler in allocations it frees again (runtime commands, their output,
+   answers), beyond its request: a burst of small calls deserves a trim too. */
+#define TRIM_CALL_WEIGHT (4u * 1024u)
 #define TRIM_TICK_MS 200u
 
 /* Why reading a connection is stopped (bits of conn->paused). */
@@ -433,6 +436,7 @@ charge_call(struct conn *conn, struct call *call, size_t len)
 
   call->charged = len;
   conn->held_calls += len;
+  srv->churn += TRIM_CALL_WEIGHT;
   budget_add(srv, len);
   conn->n_working++;
   srv->usage.calls_working++;

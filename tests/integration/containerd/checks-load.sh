@@ -35,6 +35,7 @@ check_ttrpc_load() {
   # other client's calls are all answered, none refused by the server's limits. (State may still
   # fail while it runs `runc state` under load, until the runtime's output is read to EOF.)
   load_ never-reading 20000 200 40 200 || bad=1
+  load_ settle
   # The budget holds; what is over it is refused, and memory is given back.
   load_ partial-frames 100 32 || bad=1
   # Still serving: a normal call after all that.

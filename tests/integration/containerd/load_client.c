@@ -446,12 +446,24 @@ run_partial_frames(int conns, long budget_mib)
   return bad;
 }
 
+/* RSS now and every 2 s for 10 s (reported, not asserted: how memory comes back). */
+static int
+run_settle(void)
+{
+  for (int t = 0; t <= 10; t += 2) {
+    printf("settle: %d s after the flood: shim RSS %ld KiB\n", t, rss_kib(shim_pid));
+    if (t < 10)
+      sleep(2);
+  }
+  return 0;
+}
+
 int
 main(int argc, char **argv)
 {
   if (argc < 6)
     die("usage: %s SOCKET NAMESPACE ID SHIM_PID pipelined N | never-reading N M MAX_CHILDREN "
-        "MAX_FDS | partial-frames CONNS BUDGET_MIB | state",
+        "MAX_FDS | partial-frames CONNS BUDGET_MIB | settle",
         argv[0]);
   sock_path = argv[1];
   ns = argv[2];
@@ -466,6 +478,8 @@ main(int argc, char **argv)
   }
   if (strcmp(argv[5], "never-reading") == 0 && argc == 10)
     return run_never_reading(atoi(argv[6]), atoi(argv[7]), atoi(argv[8]), atoi(argv[9]));
+  if (strcmp(argv[5], "settle") == 0)
+    return run_settle();
   if (strcmp(argv[5], "partial-frames") == 0 && argc == 8)
     return run_partial_frames(atoi(argv[6]), atol(argv[7]));
   die("unknown mode or wrong arguments");
