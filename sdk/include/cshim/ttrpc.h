@@ -57,7 +57,8 @@ struct cshim_ttrpc_call_ops_s
   /* Say that the call now waits for an event (as Wait does for an exit) rather than being
      worked on: it stops counting against its connection's limit of calls in flight, so a
      client may park any number of them (they still count against the server's memory budget).
-     Answer it later as usual. Calling it twice, or after the answer, is harmless. */
+     Answer it later as usual. Calling it twice is harmless; after the answer the call is gone
+     and must not be touched, as always. */
   void (*park)(cshim_ttrpc_call_t *call);
 };
 
