@@ -45,7 +45,9 @@ check_ttrpc_load() {
   return $bad
 }
 
-if [ -z "${CSHIM_IT_OCI_RUNTIME:-}" ]; then
+# Only when asked (CSHIM_IT_LOAD=1, the integration_containerd_load test): it keeps both cores
+# busy with runtime processes for a minute, so ctest runs it alone.
+if [ "${CSHIM_IT_LOAD:-0}" = 1 ]; then
   check "ttrpc load: pipelined, never-reading and partial-frame clients stay bounded" \
     check_ttrpc_load
 fi
