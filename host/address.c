@@ -4,6 +4,7 @@
 #include "options.h"
 
 #include <cshim/file.h>
+#include <cshim/unix_socket.h>
 #include <cshim/util.h>
 
 #include <errno.h>
@@ -205,18 +206,7 @@ is_abstract(const char *address)
 static int
 make_sockaddr(const char *address, struct sockaddr_un *sun, socklen_t *len, cshim_error_t *err)
 {
-  const char *path = host_address_path(address);
-  size_t n = strlen(path);
-  size_t off = is_abstract(address) ? 1 : 0;
-
-  memset(sun, 0, sizeof *sun);
-  sun->sun_family = AF_UNIX;
-  if (n == 0 || off + n >= sizeof sun->sun_path)
-    return cshim_error_make(err, ENAMETOOLONG, "socket path `%s` is empty or longer than %zu bytes",
-                            path, sizeof sun->sun_path - 1 - off);
-  memcpy(sun->sun_path + off, path, n);
-  *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + off + n + (off ? 0 : 1));
-  return 0;
+  return cshim_unix_sockaddr(host_address_path(address), is_abstract(address), sun, len, err);
 }
 
 static int64_t

@@ -45,6 +45,24 @@ struct host_config_tree_s
   struct map_locations *maps;
   size_t n_maps, cap_maps;
   char *file;
+  uint64_t probes; /* slots visited by name lookups, see host_config_parse_work */
+};
+
+/* Names (map keys, list entries, anchors) to an index, by open addressing: duplicate checks and
+   alias lookups cost O(1) each, so a document parses in time linear in its size. */
+struct name_slot
+{
+  const char *name; /* borrowed; NULL = free slot */
+  uint64_t hash;
+  size_t value;
+};
+
+struct name_index
+{
+  struct name_slot *slots;
+  size_t cap; /* 0 or a power of two */
+  size_t n;
+  uint64_t *probes; /* counts every slot visited */
 };
 
 struct anchor
@@ -61,6 +79,7 @@ struct builder
   size_t len;
   struct anchor *anchors;
   size_t n_anchors, cap_anchors;
+  struct name_index anchor_index; /* name -> latest index in anchors */
 };
 
 static void *
@@ -73,6 +92,82 @@ grow(void *array, size_t *cap, size_t need, size_t elem)
     *cap = need;
   return cshim_xrealloc(array, *cap * elem);
 }
+
+static uint64_t
+hash_name(const char *s)
+{
+  uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+  for (; *s; s++) {
+    h ^= (unsigned char)*s;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+static struct name_slot *
+name_index_slot(struct name_index *ix, const char *name, uint64_t hash)
+{
+  size_t mask = ix->cap - 1;
+  for (size_t i = (size_t)hash & mask;; i = (i + 1) & mask) {
+    struct name_slot *s = &ix->slots[i];
+    (*ix->probes)++;
+    if (s->name == NULL || (s->hash == hash && strcmp(s->name, name) == 0))
+      return s;
+  }
+}
+
+/* The value stored for name, or false. */
+static bool
+name_index_find(struct name_index *ix, const char *name, size_t *value)
+{
+  struct name_slot *s;
+  if (ix->n == 0)
+    return false;
+  s = name_index_slot(ix, name, hash_name(name));
+  if (s->name == NULL)
+    return false;
+  *value = s->value;
+  return true;
+}
+
+/* Store value for name (borrowed until the index is freed), replacing an earlier one. */
+static void
+name_index_put(struct name_index *ix, const char *name, size_t value)
+{
+  uint64_t hash = hash_name(name);
+  struct name_slot *s;
+
+  if ((ix->n + 1) * 2 > ix->cap) {
+    struct name_index bigger = {.cap = ix->cap ? ix->cap * 2 : 16, .probes = ix->probes};
+    bigger.slots = cshim_xmalloc0(bigger.cap * sizeof *bigger.slots);
+    for (size_t i = 0; i < ix->cap; i++)
+      if (ix->slots[i].name) {
+        size_t mask = bigger.cap - 1, j = (size_t)ix->slots[i].hash & mask;
+        while (bigger.slots[j].name)
+          j = (j + 1) & mask;
+        bigger.slots[j] = ix->slots[i];
+      }
+    bigger.n = ix->n;
+    free(ix->slots);
+    *ix = bigger;
+  }
+  s = name_index_slot(ix, name, hash);
+  if (s->name == NULL) {
+    ix->n++;
+    s->name = name;
+    s->hash = hash;
+  }
+  s->value = value;
+}
+
+static void
+name_index_clear(struct name_index *ix)
+{
+  free(ix->slots);
+  ix->slots = NULL;
+  ix->cap = ix->n = 0;
+}
+#define cleanup_name_index __attribute__((cleanup(name_index_clear)))
 
 static void *
 keep_block(struct host_config_tree_s *t, void *p)
@@ -182,17 +277,16 @@ remember_anchor(struct builder *b, const yaml_char_t *name, const cshim_config_n
   b->anchors = grow(b->anchors, &b->cap_anchors, b->n_anchors + 1, sizeof(struct anchor));
   b->anchors[b->n_anchors].name = keep_block(b->tree, cshim_xstrdup((const char *)name));
   b->anchors[b->n_anchors].node = *node;
+  /* An anchor may be redefined; an alias refers to the latest definition before it. */
+  name_index_put(&b->anchor_index, b->anchors[b->n_anchors].name, b->n_anchors);
   b->n_anchors++;
 }
 
 static const cshim_config_node_t *
 find_anchor(struct builder *b, const char *name)
 {
-  /* An anchor may be redefined; an alias refers to the latest definition before it. */
-  for (size_t i = b->n_anchors; i > 0; i--)
-    if (strcmp(b->anchors[i - 1].name, name) == 0)
-      return &b->anchors[i - 1].node;
-  return NULL;
+  size_t i;
+  return name_index_find(&b->anchor_index, name, &i) ? &b->anchors[i].node : NULL;
 }
 
 static void
@@ -262,7 +356,8 @@ build_mapping(struct builder *b, yaml_event_t *start, unsigned depth, cshim_conf
   cshim_autofree cshim_config_node_t *items = NULL;
   cshim_autofree const char **keys = NULL;
   cshim_autofree struct location *locs = NULL;
-  size_t n = 0, cap_items = 0, cap_keys = 0, cap_locs = 0;
+  cleanup_name_index struct name_index seen = {.probes = &t->probes};
+  size_t n = 0, cap_items = 0, cap_keys = 0, cap_locs = 0, first;
   int ret;
 
   for (;;) {
@@ -282,16 +377,16 @@ build_mapping(struct builder *b, yaml_event_t *start, unsigned depth, cshim_conf
     key_len = kev.data.scalar.length;
     if (memchr(key, '\0', key_len))
       return fail_at(b, kev.start_mark, err, "NUL characters are not allowed in config keys");
-    for (size_t i = 0; i < n; i++)
-      if (strcmp(keys[i], key) == 0)
-        return fail_at(b, kev.start_mark, err, "duplicate key `%s` (first at %u:%u)", key,
-                       locs[i].line, locs[i].column);
+    if (name_index_find(&seen, key, &first))
+      return fail_at(b, kev.start_mark, err, "duplicate key `%s` (first at %u:%u)", key,
+                     locs[first].line, locs[first].column);
 
     items = grow(items, &cap_items, n + 1, sizeof(*items));
     keys = grow(keys, &cap_keys, n + 1, sizeof(*keys));
     locs = grow(locs, &cap_locs, n + 1, sizeof(*locs));
     keys[n] = keep_block(t, cshim_xstrndup(key, key_len));
     locs[n] = to_location(kev.start_mark);
+    name_index_put(&seen, keys[n], n);
 
     ret = read_event(b, &vev, err);
     if (ret < 0)
@@ -416,10 +511,12 @@ is_text(const cshim_config_node_t *node)
 
 /* A list of non-empty strings, each listed once; the strings are copied into *out. */
 static int
-parse_string_list(const cshim_config_node_t *node, const char *key, const char *entry_what,
-                  char ***out, size_t *n_out, cshim_error_t *err)
+parse_string_list(host_config_t *c, const cshim_config_node_t *node, const char *key,
+                  const char *entry_what, char ***out, size_t *n_out, cshim_error_t *err)
 {
+  cleanup_name_index struct name_index seen = {.probes = &c->tree->probes};
   char **list;
+  size_t j;
 
   if (node->kind != CSHIM_CONFIG_SEQ)
     return fail_node(node, err, "`%s` must be a list of %ss", key, entry_what);
@@ -428,10 +525,10 @@ parse_string_list(const cshim_config_node_t *node, const char *key, const char *
 
     if (!is_text(e) || e->value[0] == '\0')
       return fail_node(e, err, "each entry of `%s` must be a %s", key, entry_what);
-    for (size_t j = 0; j < i; j++)
-      if (strcmp(node->items[j].value, e->value) == 0)
-        return fail_node(e, err, "`%s` lists `%s` twice (first at %u:%u)", key, e->value,
-                         node->items[j].line, node->items[j].column);
+    if (name_index_find(&seen, e->value, &j))
+      return fail_node(e, err, "`%s` lists `%s` twice (first at %u:%u)", key, e->value,
+                       node->items[j].line, node->items[j].column);
+    name_index_put(&seen, e->value, i);
   }
   list = cshim_xmalloc0((node->n + 1) * sizeof(char *));
   for (size_t i = 0; i < node->n; i++)
@@ -497,7 +594,7 @@ apply_key(host_config_t *c, const char *key, const cshim_config_node_t *v, cshim
     size_t n = 0;
     int ret;
 
-    ret = parse_string_list(v, "modules", "module file name", &list, &n, err);
+    ret = parse_string_list(c, v, "modules", "module file name", &list, &n, err);
     if (ret < 0)
       return ret;
     if (n == 0) {
@@ -509,7 +606,7 @@ apply_key(host_config_t *c, const char *key, const cshim_config_node_t *v, cshim
     return 0;
   }
   if (strcmp(key, "disabled_plugins") == 0)
-    return parse_string_list(v, "disabled_plugins", "plugin URI", &c->disabled, &c->n_disabled,
+    return parse_string_list(c, v, "disabled_plugins", "plugin URI", &c->disabled, &c->n_disabled,
                              err);
   if (strcmp(key, "log_level") == 0) {
     int ret = parse_log_level(v, &c->log_level, err);
@@ -585,6 +682,7 @@ host_config_parse(const char *text, size_t len, const char *source_name,
   int ret;
 
   c->tree = cshim_xmalloc0(sizeof(*c->tree));
+  b.anchor_index.probes = &c->tree->probes;
   c->tree->file = cshim_xstrdup(source_name);
   c->source = cshim_xstrdup(source_name);
   c->plugin_dir = cshim_xstrdup(default_plugin_dir);
@@ -598,6 +696,7 @@ host_config_parse(const char *text, size_t len, const char *source_name,
   ret = build_document(&b, &root, err);
   yaml_parser_delete(&b.parser);
   free(b.anchors);
+  name_index_clear(&b.anchor_index);
 
   if (ret == 0 && root && !cshim_config_is_null(root)) {
     c->root = root;
@@ -756,6 +855,12 @@ host_config_key_location(const host_config_t *c, const cshim_config_node_t *map,
     }
   }
   return false;
+}
+
+uint64_t
+host_config_parse_work(const host_config_t *c)
+{
+  return c && c->tree ? c->tree->probes : 0;
 }
 
 static void

@@ -179,12 +179,9 @@ run_command(char *const *argv, char **out, size_t *out_len, char **errout, int *
     if (cs[i].fd >= 0)
       close(cs[i].fd);
 
-  do
-    r = read(st_p[0], &exec_errno, sizeof exec_errno);
-  while (r < 0 && errno == EINTR);
+  r = CSHIM_RETRY_EINTR(read(st_p[0], &exec_errno, sizeof exec_errno));
   close(st_p[0]);
-  while (waitpid(pid, status, 0) < 0 && errno == EINTR)
-    ;
+  CSHIM_RETRY_EINTR(waitpid(pid, status, 0));
   if (r == (ssize_t)sizeof exec_errno) {
     free(cs[0].buf);
     free(cs[1].buf);
@@ -311,11 +308,33 @@ read_pid(const char *bundle, const struct warn_sink *w)
   return (uint32_t)pid;
 }
 
+/* Remove the socket of address unless something still answers on it. */
 static void
-remove_dead_socket(const char *bundle, const struct warn_sink *w)
+remove_if_dead(const char *address, const struct warn_sink *w)
+{
+  cshim_error_t err = NULL;
+
+  if (strncmp(address, "unix://", 7) != 0)
+    return;
+  if (host_address_can_connect(address, HOST_ADDRESS_CONNECT_TIMEOUT_MS))
+    return;
+  if (host_address_remove_socket(address, &err) < 0)
+    warn_error(w, &err);
+}
+
+/* Every socket the shim may have made: the ttrpc socket named in the address file, and the
+   debug socket the debug plugin computes beside it (the same hash with "/debug" appended), which
+   nobody removes when the shim was killed. A grouped shim still serving other tasks answers on
+   its sockets and keeps them. */
+static void
+remove_dead_sockets(const host_flags_t *flags, const char *bundle, const struct warn_sink *w)
 {
   cshim_autofree char *address = NULL;
+  cshim_autofree char *group = NULL;
+  cshim_autofree char *dir = NULL;
+  cshim_autofree char *debug = NULL;
   cshim_error_t err = NULL;
+  char *slash;
 
   if (host_address_read_file(bundle, &address, &err) < 0) {
     cshim_error_release(&err);
@@ -325,8 +344,21 @@ remove_dead_socket(const char *bundle, const struct warn_sink *w)
     return;
   if (host_address_can_connect(address, HOST_ADDRESS_CONNECT_TIMEOUT_MS))
     return;
-  if (host_address_remove_socket(address, &err) < 0)
-    warn_error(w, &err);
+  remove_if_dead(address, w);
+
+  if (host_address_group(bundle, flags->id, &group, &err) < 0) {
+    cshim_error_release(&err);
+    return;
+  }
+  dir = cshim_xstrdup(host_address_path(address));
+  slash = strrchr(dir, '/');
+  if (slash == NULL || slash == dir)
+    return;
+  *slash = '\0';
+  debug = host_address_socket(dir, flags->address ? flags->address : "", flags->namespace_, group,
+                              true);
+  if (debug)
+    remove_if_dead(debug, w);
 }
 
 static int
@@ -348,9 +380,7 @@ write_response(int fd, uint32_t pid, cshim_error_t *err)
   buf = cshim_xmalloc(len);
   containerd__task__v2__delete_response__pack(&resp, buf);
   while (done < len) {
-    ssize_t r = write(fd, buf + done, len - done);
-    if (r < 0 && errno == EINTR)
-      continue;
+    ssize_t r = CSHIM_RETRY_EINTR(write(fd, buf + done, len - done));
     if (r < 0)
       return cshim_error_sys(err, errno, "write the delete response");
     done += (size_t)r;
@@ -399,7 +429,7 @@ host_delete_run_params(const host_flags_t *flags, const host_delete_params_t *pa
     cshim_xasprintf(&rootfs, "%s/rootfs", p.bundle);
     unmount_all(rootfs, &w);
     pid = read_pid(p.bundle, &w);
-    remove_dead_socket(p.bundle, &w);
+    remove_dead_sockets(flags, p.bundle, &w);
   }
   return write_response(stdout_fd, pid, err);
 }

@@ -29,8 +29,9 @@ typedef struct host_delete_params_s
    <bundle>/options.json (as written by the task plugin at Create) for the runtime binary and
    root, runs `<runtime> --root <root>/<ns> [--log <bundle>/log.json --log-format json]
    [--systemd-cgroup] delete --force <id>`, unmounts <bundle>/rootfs (lazily when busy), removes
-   the socket named in <bundle>/address when nothing answers on it any more (a grouped shim still
-   serving other tasks keeps its socket), and prints a containerd.task.v2.DeleteResponse
+   the socket named in <bundle>/address and the debug socket beside it (as the debug plugin names
+   it by default) when nothing answers on them any more (a grouped shim still serving other tasks
+   keeps its sockets), and prints a containerd.task.v2.DeleteResponse
    {pid from <bundle>/init.pid or 0, exit_status 137, exited_at now} on stdout_fd.
    Idempotent: a container, bundle file or the whole bundle that is already gone is not an error;
    problems along the way are logged to stderr as warnings (containerd logs them) and do not fail

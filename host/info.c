@@ -66,9 +66,7 @@ write_all(int fd, const uint8_t *buf, size_t len, cshim_error_t *err)
   size_t done = 0;
 
   while (done < len) {
-    ssize_t r = write(fd, buf + done, len - done);
-    if (r < 0 && errno == EINTR)
-      continue;
+    ssize_t r = CSHIM_RETRY_EINTR(write(fd, buf + done, len - done));
     if (r < 0)
       return cshim_error_sys(err, errno, "write the runtime info");
     done += (size_t)r;

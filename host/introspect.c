@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include <cshim/util.h>
+#include <cshim/version.h>
 
 #define MAX_SOURCE_NAME 64
 /* A log message holds 2 KiB; keep JSON pieces well below so the line stays whole. */
@@ -57,18 +58,26 @@ plugin_info_op(cshim_host_t *host, size_t i, cshim_host_plugin_info_t *out, cshi
 {
   host_introspect_t *intro = from_api(host);
   const host_plugin_info_t *p;
+  cshim_host_plugin_info_t full;
+  int ret;
 
-  memset(out, 0, sizeof(*out));
+  /* out is the plugin's, maybe from an older SDK: fill only what it has room for. */
+  ret = cshim_struct_size_check("plugin_info: out", out->struct_size,
+                                CSHIM_HOST_PLUGIN_INFO_SIZE_1_0, err);
+  if (ret < 0)
+    return ret;
   p = intro->plugins ? host_plugins_get(intro->plugins, i) : NULL;
   if (p == NULL)
     return cshim_error_make(err, ERANGE, "no plugin number %zu", i);
-  *out = (cshim_host_plugin_info_t){.uri = p->uri,
+  full = (cshim_host_plugin_info_t){.struct_size = sizeof full,
+                                    .uri = p->uri,
                                     .type = p->type,
                                     .id = p->id,
                                     .path = p->path,
                                     .state = host_plugins_state_name(p->state),
                                     .n_services = p->n_services,
                                     .n_interceptors = p->n_interceptors};
+  cshim_struct_size_copy_out(out, &full, sizeof full);
   return 0;
 }
 
@@ -129,19 +138,21 @@ ttrpc_stats_op(cshim_host_t *host, cshim_ttrpc_stats_t *out)
 
   if (intro->server)
     host_ttrpc_server_get_stats(intro->server, &intro->last_stats);
-  *out = intro->last_stats;
+  intro->last_stats.struct_size = sizeof intro->last_stats;
+  cshim_struct_size_copy_out(out, &intro->last_stats, sizeof intro->last_stats);
 }
 
 static void
 log_stats_op(cshim_host_t *host, cshim_host_log_stats_t *out)
 {
   host_introspect_t *intro = from_api(host);
+  cshim_host_log_stats_t full = {.struct_size = sizeof full};
 
-  memset(out, 0, sizeof(*out));
   if (intro->log) {
-    out->lines = intro->log->lines;
-    out->dropped = intro->log->dropped;
+    full.lines = intro->log->lines;
+    full.dropped = intro->log->dropped;
   }
+  cshim_struct_size_copy_out(out, &full, sizeof full);
 }
 
 static bool
@@ -238,6 +249,7 @@ host_introspect_new(uv_loop_t *loop, const char *version)
       .remove_state_source = remove_state_source_op,
       .state_source_count = state_source_count_op,
       .state_source_dump = state_source_dump_op,
+      .sdk_version = cshim_sdk_version(),
   };
   return intro;
 }
@@ -320,8 +332,8 @@ void
 host_introspect_dump(host_introspect_t *intro, const cshim_logger_t *log)
 {
   cshim_host_t *host = &intro->base;
-  cshim_ttrpc_stats_t st;
-  cshim_host_log_stats_t ls;
+  cshim_ttrpc_stats_t st = {.struct_size = sizeof st};
+  cshim_host_log_stats_t ls = {.struct_size = sizeof ls};
   size_t n = plugin_count_op(host);
   uint64_t uptime_ms = (cshim_now_ns() - host->started_ns) / 1000000u;
 
@@ -330,7 +342,7 @@ host_introspect_dump(host_introspect_t *intro, const cshim_logger_t *log)
                  (unsigned long long)(uptime_ms % 1000), config_source_op(host));
   cshim_log_info(log, "state dump: %zu plugins", n);
   for (size_t i = 0; i < n; i++) {
-    cshim_host_plugin_info_t p;
+    cshim_host_plugin_info_t p = {.struct_size = sizeof p};
     if (plugin_info_op(host, i, &p, NULL) < 0)
       continue;
     cshim_log_info(log, "state dump: plugin `%s` (%s): %s, %zu services, %zu interceptors", p.uri,

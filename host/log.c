@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cshim/util.h>
+
 static void
 write_cb(void *data, int level, const char *line, size_t len)
 {
@@ -14,9 +16,7 @@ write_cb(void *data, int level, const char *line, size_t len)
   ssize_t r;
   (void)level;
 
-  do
-    r = write(log->fd, line, len);
-  while (r < 0 && errno == EINTR);
+  r = CSHIM_RETRY_EINTR(write(log->fd, line, len));
   /* A partial line is still better than none; a full pipe (EAGAIN) or no reader (EPIPE, with
      SIGPIPE ignored) loses the line, which is counted rather than blocking the loop. */
   if (r < 0)
@@ -30,6 +30,7 @@ host_log_init(host_log_t *log, int fd, int level, const char *fields)
 {
   memset(log, 0, sizeof *log);
   log->fd = fd;
+  log->base.struct_size = sizeof log->base;
   log->base.write = write_cb;
   log->base.data = log;
   log->base.level = level;

@@ -237,6 +237,11 @@ proxy_register_service_cb(cshim_ttrpc_server_t *server, const cshim_ttrpc_servic
   host_plugins_t *set = CSHIM_CONTAINER_OF(proxy, host_plugins_t, proxy);
   int ret;
 
+  /* The one door from plugins to the server: a service from a plugin is checked here. */
+  ret = cshim_struct_size_check("ttrpc service", service->struct_size, CSHIM_TTRPC_SERVICE_SIZE_1_0,
+                                err);
+  if (ret < 0)
+    return ret;
   ret = proxy->real->ops->register_service(proxy->real, service, err);
   if (ret < 0)
     return ret;
@@ -258,6 +263,10 @@ proxy_add_interceptor_cb(cshim_ttrpc_server_t *server, const cshim_ttrpc_interce
   struct server_proxy *proxy = (struct server_proxy *)server;
   int ret;
 
+  ret = cshim_struct_size_check("ttrpc interceptor", interceptor->struct_size,
+                                CSHIM_TTRPC_INTERCEPTOR_SIZE_1_0, err);
+  if (ret < 0)
+    return ret;
   ret = proxy->real->ops->add_interceptor(proxy->real, interceptor, err);
   if (ret < 0)
     return ret;
@@ -270,11 +279,15 @@ static void
 proxy_get_stats_cb(cshim_ttrpc_server_t *server, cshim_ttrpc_stats_t *out)
 {
   struct server_proxy *proxy = (struct server_proxy *)server;
+  cshim_ttrpc_stats_t full = {.struct_size = sizeof full};
 
-  proxy->real->ops->get_stats(proxy->real, out);
+  /* out is the plugin's, maybe from an older SDK: fill only what it has room for. */
+  proxy->real->ops->get_stats(proxy->real, &full);
+  cshim_struct_size_copy_out(out, &full, sizeof full);
 }
 
 static const cshim_ttrpc_server_ops_t proxy_ops = {
+    .struct_size = sizeof(cshim_ttrpc_server_ops_t),
     .register_service = proxy_register_service_cb,
     .add_interceptor = proxy_add_interceptor_cb,
     .get_stats = proxy_get_stats_cb,

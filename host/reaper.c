@@ -128,12 +128,9 @@ host_reaper_reap(host_reaper_t *r)
 {
   for (;;) {
     int status;
-    pid_t pid = wait4(-1, &status, WNOHANG, NULL);
-    if (pid <= 0) {
-      if (pid < 0 && errno == EINTR)
-        continue;
+    pid_t pid = CSHIM_RETRY_EINTR(wait4(-1, &status, WNOHANG, NULL));
+    if (pid <= 0)
       break;
-    }
     if (WIFSTOPPED(status) || WIFCONTINUED(status))
       continue;
     dispatch(r, pid, status);
@@ -237,6 +234,7 @@ reaper_unsubscribe(cshim_reaper_t *base, cshim_exit_cb cb, void *data)
 }
 
 static const cshim_reaper_ops_t reaper_ops = {
+    .struct_size = sizeof(cshim_reaper_ops_t),
     .watch = reaper_watch,
     .unwatch = reaper_unwatch,
     .subscribe = reaper_subscribe,

@@ -20,6 +20,7 @@
 
 #include <cshim/plugin.h>
 #include <cshim/shutdown.h>
+#include <cshim/unix_socket.h>
 #include <cshim/util.h>
 
 #include "address.h"
@@ -176,13 +177,7 @@ host_shim_load_config(const char *argv0, const char *default_plugin_dir, host_co
 static char *
 listener_path(int fd)
 {
-  struct sockaddr_un sun;
-  socklen_t len = sizeof sun;
-  memset(&sun, 0, sizeof sun);
-  if (getsockname(fd, (struct sockaddr *)&sun, &len) < 0 || sun.sun_family != AF_UNIX ||
-      sun.sun_path[0] == '\0')
-    return NULL;
-  return cshim_xstrndup(sun.sun_path, len - offsetof(struct sockaddr_un, sun_path));
+  return cshim_unix_socket_path(fd);
 }
 
 static int
@@ -287,9 +282,13 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   else if (flags->address)
     cshim_xasprintf(&ttrpc_address, "%s.ttrpc", flags->address);
 
+/* A key, a value and the closing NULL must fit: refuse rather than write past props. */
 #define PROP(k, v)                                                                                 \
   do                                                                                               \
     if ((v) != NULL) {                                                                             \
+      if (np + 3 > CSHIM_N_ELEMENTS(props))                                                        \
+        return cshim_error_make(err, E2BIG, "plugin property `%s`: more than %zu properties", (k), \
+                                CSHIM_N_ELEMENTS(props) / 2 - 1);                                  \
       props[np++] = (k);                                                                           \
       props[np++] = (v);                                                                           \
     }                                                                                              \

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cshim/frame.h>
+#include <cshim/unix_socket.h>
 #include <cshim/util.h>
 
 #include "google/rpc/status.pb-c.h"
@@ -814,6 +815,7 @@ call_park(cshim_ttrpc_call_t *base)
 }
 
 static const cshim_ttrpc_call_ops_t call_ops = {
+    .struct_size = sizeof(cshim_ttrpc_call_ops_t),
     .reply = call_reply,
     .fail = call_fail,
     .metadata = call_metadata,
@@ -1213,7 +1215,8 @@ socket_is_live(const struct sockaddr_un *addr)
 int
 host_ttrpc_server_listen_path(host_ttrpc_server_t *srv, const char *path, cshim_error_t *err)
 {
-  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  struct sockaddr_un addr;
+  socklen_t addr_len;
   cshim_autoclose int fd = -1;
   struct stat st;
   int r;
@@ -1222,9 +1225,8 @@ host_ttrpc_server_listen_path(host_ttrpc_server_t *srv, const char *path, cshim_
     path += 7;
   if (path[0] == '\0')
     return cshim_error_make(err, EINVAL, "empty ttrpc socket path");
-  if (strlen(path) >= sizeof(addr.sun_path))
-    return cshim_error_make(err, ENAMETOOLONG, "ttrpc socket path `%s` is too long", path);
-  strcpy(addr.sun_path, path);
+  if (cshim_unix_sockaddr(path, false, &addr, &addr_len, err) < 0)
+    return cshim_error_wrap(err, "ttrpc socket");
 
   r = make_parent_dirs(path, err);
   if (r < 0)
@@ -1335,6 +1337,7 @@ get_stats_op(cshim_ttrpc_server_t *api, cshim_ttrpc_stats_t *out)
 }
 
 static const cshim_ttrpc_server_ops_t server_ops = {
+    .struct_size = sizeof(cshim_ttrpc_server_ops_t),
     .register_service = register_service_op,
     .add_interceptor = add_interceptor_op,
     .get_stats = get_stats_op,

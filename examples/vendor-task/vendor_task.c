@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Example of a vendor's task service, built out of tree against an installed cshim: it takes the
-// place of cshim's task.so and answers Connect and State of containerd.task.v2.Task.
+// place of cshim's task.so and answers Connect and State of containerd.task.v2.Task, and it
+// serves the vendor's own service, acme.greeter.v1.Greeter (proto/acme/greeter/v1/greeter.proto).
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <cshim/ttrpc.h>
 #include <cshim/util.h>
 
+#include "acme/greeter/v1/greeter.pb-c.h"
 #include "containerd/task/v2/shim.pb-c.h"
 
 #define DEFAULT_GREETING "hello"
@@ -28,6 +30,7 @@ typedef struct vendor_task_s
   const char *id;               /* the shim's -id: the one task this example knows about */
   const char *bundle;
   cshim_ttrpc_service_t service;
+  cshim_ttrpc_service_t greeter;
 } vendor_task_t;
 
 /* Only types listed here may be looked up, and they are initialised before this plugin. */
@@ -76,12 +79,39 @@ static const cshim_ttrpc_method_t vendor_task_methods[] = {
     {NULL, NULL},
 };
 
+static void
+hello_cb(cshim_ttrpc_call_t *call, const ProtobufCMessage *request, void *service_data)
+{
+  vendor_task_t *vt = service_data;
+  const Acme__Greeter__V1__HelloRequest *req = (const Acme__Greeter__V1__HelloRequest *)request;
+  Acme__Greeter__V1__HelloResponse resp = ACME__GREETER__V1__HELLO_RESPONSE__INIT;
+  cshim_autofree char *text = NULL;
+
+  cshim_xasprintf(&text, "%s, %s", vt->greeting, req->name && req->name[0] ? req->name : "world");
+  resp.text = text;
+  resp.shim_pid = (uint32_t)getpid();
+  cshim_ttrpc_call_reply(call, &resp.base);
+}
+
+static void
+ping_cb(cshim_ttrpc_call_t *call, const ProtobufCMessage *request, void *service_data)
+{
+  cshim_ttrpc_call_reply(call, NULL); /* NULL = an empty message: google.protobuf.Empty */
+}
+
+static const cshim_ttrpc_method_t greeter_methods[] = {
+    {"Hello", hello_cb},
+    {"Ping", ping_cb},
+    {NULL, NULL},
+};
+
 static int
 vendor_task_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
 {
   cshim_autofree vendor_task_t *vt = NULL;
   const char *greeting = DEFAULT_GREETING;
-  void *publisher = NULL;
+  void *instance_ = NULL;
+  cshim_publisher_t *publisher = NULL;
   int ret;
 
   /* ctx->config is NULL when the YAML has no section for us: the accessors accept that. */
@@ -91,19 +121,30 @@ vendor_task_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *er
   ret = cshim_config_get_string(ctx->config, "greeting", &greeting, err);
   if (ret < 0)
     return ret;
-  ret = cshim_init_ctx_get_by_id(ctx, CSHIM_TYPE_EVENT, "publisher", &publisher, err);
+  ret = cshim_init_ctx_get_by_id(ctx, CSHIM_TYPE_EVENT, "publisher", &instance_, err);
+  /* The instance starts with cshim_publisher_t; this checks its struct_size before use. */
+  if (ret == 0)
+    ret = cshim_publisher_from_instance(instance_, &publisher, err);
   if (ret < 0)
     return cshim_error_wrap(err, "%s: look up the event publisher", ctx->uri);
 
   vt = cshim_xmalloc0(sizeof *vt);
   vt->log = ctx->log;
-  vt->publisher = publisher; /* an io.containerd.event.v1 instance starts with cshim_publisher_t */
+  vt->publisher = publisher;
   vt->greeting = greeting;
   vt->id = cshim_init_ctx_property(ctx, CSHIM_PROP_ID);
   vt->bundle = cshim_init_ctx_property(ctx, CSHIM_PROP_BUNDLE);
   vt->service = (cshim_ttrpc_service_t){
+      .struct_size = sizeof(cshim_ttrpc_service_t),
       .descriptor = &containerd__task__v2__task__descriptor,
       .methods = vendor_task_methods,
+  };
+  /* A service of the vendor's own: clients find it at the same address as the task service
+     (the one the shim wrote to <bundle>/address) under its own name. */
+  vt->greeter = (cshim_ttrpc_service_t){
+      .struct_size = sizeof(cshim_ttrpc_service_t),
+      .descriptor = &acme__greeter__v1__greeter__descriptor,
+      .methods = greeter_methods,
   };
   cshim_log_info(vt->log, "vendor task service for `%s`, greeting `%s`", vt->id ? vt->id : "",
                  vt->greeting);
@@ -115,9 +156,14 @@ static int
 vendor_task_register_ttrpc(void *instance, cshim_ttrpc_server_t *server, cshim_error_t *err)
 {
   vendor_task_t *vt = instance;
+  int ret;
 
   vt->service.data = vt;
-  return cshim_ttrpc_server_register(server, &vt->service, err);
+  vt->greeter.data = vt;
+  ret = cshim_ttrpc_server_register(server, &vt->service, err);
+  if (ret < 0)
+    return ret;
+  return cshim_ttrpc_server_register(server, &vt->greeter, err);
 }
 
 static void

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cshim/config.h>
+#include <cshim/unix_socket.h>
 #include <cshim/util.h>
 
 /* After every other plugin, so that it can find the publisher and see the whole set. Its type is
@@ -142,14 +143,7 @@ strip_unix(const char *address)
 static char *
 socket_name(int fd)
 {
-  struct sockaddr_un sun;
-  socklen_t len = sizeof(sun);
-
-  memset(&sun, 0, sizeof(sun));
-  if (getsockname(fd, (struct sockaddr *)&sun, &len) < 0 || sun.sun_family != AF_UNIX ||
-      len <= offsetof(struct sockaddr_un, sun_path) || sun.sun_path[0] == '\0')
-    return NULL;
-  return cshim_xstrndup(sun.sun_path, len - offsetof(struct sockaddr_un, sun_path));
+  return cshim_unix_socket_path(fd);
 }
 
 static bool
@@ -200,7 +194,15 @@ find_publisher(debug_t *d, const cshim_init_ctx_t *ctx)
   if (ctx->get_by_type(ctx, CSHIM_TYPE_EVENT, &refs, &n, NULL) < 0)
     return;
   for (size_t i = 0; i < n && d->publisher == NULL; i++) {
-    cshim_publisher_t *p = refs[i].instance;
+    cshim_publisher_t *p = NULL;
+    cshim_error_t err = NULL;
+
+    /* A publisher this plugin cannot read is left out of the metrics, not fatal. */
+    if (refs[i].instance && cshim_publisher_from_instance(refs[i].instance, &p, &err) < 0) {
+      cshim_log_warn(ctx->log, "publisher `%s`: %s", refs[i].id, err->msg);
+      cshim_error_release(&err);
+      continue;
+    }
     if (p && p->get_stats)
       d->publisher = p;
   }
@@ -255,8 +257,10 @@ debug_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
   d->host = cshim_init_ctx_host(ctx);
   d->max_profile_seconds = (unsigned)max_seconds;
   d->profile_dir = cshim_xstrdup(is_set(state_dir) ? state_dir : DEBUG_URI);
-  d->interceptor =
-      (cshim_ttrpc_interceptor_t){.name = DEBUG_URI, .after = debug_metrics_after_cb, .data = d};
+  d->interceptor = (cshim_ttrpc_interceptor_t){.struct_size = sizeof(cshim_ttrpc_interceptor_t),
+                                               .name = DEBUG_URI,
+                                               .after = debug_metrics_after_cb,
+                                               .data = d};
   find_publisher(d, ctx);
 
   uv_check_init(d->loop, &d->check);

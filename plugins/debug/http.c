@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cshim/unix_socket.h>
 #include <cshim/util.h>
 
 struct debug_conn_s
@@ -473,7 +474,8 @@ mkdir_parents(const char *path, cshim_error_t *err)
 static int
 clear_stale(const char *path, cshim_error_t *err)
 {
-  struct sockaddr_un sun = {.sun_family = AF_UNIX};
+  struct sockaddr_un sun;
+  socklen_t len;
   struct stat st;
   int fd, r;
 
@@ -481,11 +483,12 @@ clear_stale(const char *path, cshim_error_t *err)
     return errno == ENOENT ? 0 : cshim_error_sys(err, errno, "stat `%s`", path);
   if (!S_ISSOCK(st.st_mode))
     return cshim_error_make(err, EEXIST, "`%s` exists and is not a socket", path);
+  if (cshim_unix_sockaddr(path, false, &sun, &len, err) < 0)
+    return cshim_error_wrap(err, "debug socket");
   fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return cshim_error_sys(err, errno, "socket");
-  strncpy(sun.sun_path, path, sizeof(sun.sun_path) - 1);
-  r = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+  r = connect(fd, (struct sockaddr *)&sun, len);
   close(fd);
   if (r == 0 || errno == EAGAIN || errno == EINPROGRESS)
     return cshim_error_make(err, EADDRINUSE, "debug socket `%s` is in use", path);
@@ -497,23 +500,23 @@ clear_stale(const char *path, cshim_error_t *err)
 static int
 bind_path(const char *path, int *out, cshim_error_t *err)
 {
-  struct sockaddr_un sun = {.sun_family = AF_UNIX};
+  struct sockaddr_un sun;
+  socklen_t len;
   cshim_autoclose int fd = -1;
   int ret;
 
-  if (strlen(path) >= sizeof(sun.sun_path))
-    return cshim_error_make(err, ENAMETOOLONG, "debug socket path `%s` is too long", path);
+  if (cshim_unix_sockaddr(path, false, &sun, &len, err) < 0)
+    return cshim_error_wrap(err, "debug socket");
   ret = mkdir_parents(path, err);
   if (ret < 0)
     return ret;
   ret = clear_stale(path, err);
   if (ret < 0)
     return ret;
-  strcpy(sun.sun_path, path);
   fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return cshim_error_sys(err, errno, "socket");
-  if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+  if (bind(fd, (struct sockaddr *)&sun, len) < 0)
     return cshim_error_sys(err, errno, "bind debug socket `%s`", path);
   if (chmod(path, 0600) < 0 || listen(fd, 64) < 0) {
     ret = cshim_error_sys(err, errno, "listen on debug socket `%s`", path);

@@ -219,7 +219,7 @@ method_labels(FILE *f, const debug_method_t *e)
 static void
 render_ttrpc(FILE *f, debug_t *d)
 {
-  cshim_ttrpc_stats_t st = {0};
+  cshim_ttrpc_stats_t st = {.struct_size = sizeof st};
 
   if (d->host)
     d->host->ttrpc_stats(d->host, &st);
@@ -284,7 +284,7 @@ render_ttrpc(FILE *f, debug_t *d)
 static void
 render_events(FILE *f, debug_t *d)
 {
-  cshim_publisher_stats_t ps = {0};
+  cshim_publisher_stats_t ps = {.struct_size = sizeof ps};
 
   if (d->publisher == NULL)
     return;
@@ -336,7 +336,7 @@ debug_render_metrics(debug_t *d, size_t *len)
   single(f, "cshim_process_cpu_seconds_total", "counter", "User and system CPU time of the shim.",
          ps.cpu_seconds);
   if (d->host) {
-    cshim_host_log_stats_t ls;
+    cshim_host_log_stats_t ls = {.struct_size = sizeof ls};
 
     single(f, "cshim_process_start_time_seconds", "gauge",
            "Start time of the shim since the Unix epoch.", (double)d->host->started_unix_ns / 1e9);

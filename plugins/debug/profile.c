@@ -138,9 +138,7 @@ next_piece_cb(void *data, debug_conn_t *conn)
   ssize_t n;
 
   /* A just-written file of a few KiB is in the page cache: this read does not wait. */
-  do
-    n = read(p->fd, buf, DEBUG_CHUNK);
-  while (n < 0 && errno == EINTR);
+  n = CSHIM_RETRY_EINTR(read(p->fd, buf, DEBUG_CHUNK));
   if (n <= 0) {
     free(buf);
     if (n < 0)

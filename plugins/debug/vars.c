@@ -65,7 +65,7 @@ plugins_json(debug_t *d)
   size_t n = d->host ? d->host->plugin_count(d->host) : 0;
 
   for (size_t i = 0; i < n; i++) {
-    cshim_host_plugin_info_t p;
+    cshim_host_plugin_info_t p = {.struct_size = sizeof p};
     if (d->host->plugin_info(d->host, i, &p, NULL) < 0)
       continue;
     json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "uri", p.uri,
@@ -131,13 +131,13 @@ debug_render_vars(debug_t *d, size_t *len)
   debug_proc_stats_t ps;
   debug_status_count_t *counts = NULL;
   size_t n_counts;
-  cshim_ttrpc_stats_t st = {0};
+  cshim_ttrpc_stats_t st = {.struct_size = sizeof st};
   json_t *root = json_object(), *processes = json_object();
 
   json_object_set_new(root, "version", json_string(d->host ? d->host->version : "unknown"));
   json_object_set_new(root, "pid", json_integer(getpid()));
   if (d->host) {
-    cshim_host_log_stats_t ls;
+    cshim_host_log_stats_t ls = {.struct_size = sizeof ls};
     struct timespec ts = {.tv_sec = (time_t)(d->host->started_unix_ns / 1000000000LL)};
     struct tm tm;
     char when[64];
@@ -171,7 +171,7 @@ debug_render_vars(debug_t *d, size_t *len)
                                 (json_int_t)st.calls_total, "frames_rejected",
                                 (json_int_t)st.frames_rejected, "methods", methods_json(d)));
   if (d->publisher) {
-    cshim_publisher_stats_t pst = {0};
+    cshim_publisher_stats_t pst = {.struct_size = sizeof pst};
     d->publisher->get_stats(d->publisher, &pst);
     json_object_set_new(root, "events",
                         json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "accepted",

@@ -343,9 +343,12 @@ static void
 publisher_get_stats(cshim_publisher_t *self, cshim_publisher_stats_t *out)
 {
   publisher_t *p = (publisher_t *)self;
+  cshim_publisher_stats_t full = p->stats;
 
-  *out = p->stats;
-  out->pending = p->queue.len;
+  /* out is the caller's, maybe from an older SDK: fill only what it has room for. */
+  full.struct_size = sizeof full;
+  full.pending = p->queue.len;
+  cshim_struct_size_copy_out(out, &full, sizeof full);
 }
 
 static void
@@ -437,6 +440,7 @@ publisher_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
   const char *ns = cshim_init_ctx_property(ctx, CSHIM_PROP_NAMESPACE);
   const char *address = cshim_init_ctx_property(ctx, CSHIM_PROP_TTRPC_ADDRESS);
   void *shutdown_instance = NULL;
+  cshim_shutdown_t *shutdown = NULL;
   cshim_error_t lookup_err = NULL;
   publisher_t *p;
   int ret;
@@ -456,6 +460,7 @@ publisher_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
     return ret;
   }
 
+  p->base.struct_size = sizeof p->base;
   p->base.publish = publisher_publish;
   p->base.get_stats = publisher_get_stats;
   p->loop = ctx->loop;
@@ -473,8 +478,9 @@ publisher_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
   ret = cshim_init_ctx_get_by_id(ctx, CSHIM_TYPE_INTERNAL, "shutdown", &shutdown_instance,
                                  &lookup_err);
   if (ret == 0)
-    ret = ((cshim_shutdown_t *)shutdown_instance)
-              ->register_callback(shutdown_instance, flush_cb, p, &lookup_err);
+    ret = cshim_shutdown_from_instance(shutdown_instance, &shutdown, &lookup_err);
+  if (ret == 0)
+    ret = shutdown->register_callback(shutdown, flush_cb, p, &lookup_err);
   if (ret < 0) {
     cshim_log_warn(ctx->log, "events will not be flushed at shutdown: %s",
                    lookup_err ? lookup_err->msg : "no shutdown service");

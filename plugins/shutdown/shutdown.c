@@ -158,6 +158,7 @@ shutdown_register_callback(cshim_shutdown_t *self, cshim_shutdown_cb cb, void *d
   if (cb == NULL)
     return cshim_error_make(err, EINVAL, "shutdown callback is NULL");
   c = cshim_xmalloc0(sizeof *c);
+  c->done.struct_size = sizeof c->done;
   c->done.complete = complete_cb;
   c->owner = s;
   c->cb = cb;
@@ -267,6 +268,7 @@ shutdown_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
     return cshim_error_make(err, EINVAL, "%s: `timeout` must be more than 0", ctx->uri);
 
   s = cshim_xmalloc0(sizeof *s);
+  s->base.struct_size = sizeof s->base;
   s->base.register_callback = shutdown_register_callback;
   s->base.shutdown = shutdown_shutdown;
   s->base.on_done = shutdown_on_done;

@@ -77,7 +77,7 @@ keep_criu_log(const task_container_t *c, const char *work)
   in = open(src, O_RDONLY | O_CLOEXEC);
   if (in < 0)
     return NULL;
-  out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (out < 0)
     return NULL;
   while ((n = read(in, buf, sizeof buf)) > 0)

@@ -194,6 +194,8 @@ task_op_new(task_container_t *c, task_process_t *p, cshim_ttrpc_call_t *call, ta
   op->call = call;
   op->done = done;
   op->what = what;
+  if (call && call->timeout_nano > 0)
+    op->deadline_ns = call->started_ns + (uint64_t)call->timeout_nano;
   op->next = c->ops;
   if (c->ops)
     c->ops->prev = op;
@@ -260,6 +262,13 @@ task_op_reply_empty(task_op_t *op)
   task_reply_empty(op->call);
   op->call = NULL;
   task_op_free(op);
+}
+
+uint64_t
+task_op_deadline(void *data)
+{
+  const task_op_t *op = data;
+  return op->deadline_ns;
 }
 
 void

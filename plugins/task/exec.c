@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include <cshim/file.h>
 #include <cshim/util.h>
 
 #include "containerd/events/task.pb-c.h"
@@ -280,22 +281,11 @@ exec_done(task_op_t *op, cshim_runtime_result_t *result)
     task_process_finish_exit(p);
 }
 
+/* Never through a symbolic link planted in the bundle. */
 static int
 write_spec(const char *path, const char *text, cshim_error_t *err)
 {
-  size_t len = strlen(text), off = 0;
-  cshim_autoclose int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return cshim_error_sys(err, errno, "create `%s`", path);
-  while (off < len) {
-    ssize_t n = write(fd, text + off, len - off);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return cshim_error_sys(err, n < 0 ? errno : EIO, "write `%s`", path);
-    off += (size_t)n;
-  }
-  return 0;
+  return cshim_file_write_atomic(path, text, strlen(text), 0600, err);
 }
 
 void

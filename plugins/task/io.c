@@ -55,6 +55,9 @@ struct task_io_s
   int shared_fd;    /* stdout and stderr share one file */
   int shared_refs;
   int outputs_pending;
+  uint64_t moved; /* bytes read from the process's outputs, for task_io_wait's progress check */
+  uint64_t moved_seen; /* `moved` when the wait timer last fired */
+  unsigned extensions; /* periods added to task_io_wait's bound because output was still moving */
   uv_timer_t timer;
   task_io_done_cb wait_cb;
   void *wait_data;
@@ -415,6 +418,7 @@ copier_read(struct copier *c)
     }
     c->len = (size_t)n;
     c->off = 0;
+    c->io->moved += (uint64_t)n;
     if (!copier_flush(c)) {
       uv_poll_stop(&c->src_poll);
       uv_poll_start(&c->dst_poll, UV_WRITABLE, dst_cb);
@@ -683,6 +687,15 @@ static void
 wait_timer_cb(uv_timer_t *t)
 {
   task_io_t *io = CSHIM_CONTAINER_OF(t, task_io_t, timer);
+  /* The bound is on a stalled copy, not on a long one: a loaded machine may need more than one
+     period to move a large output that is still flowing. */
+  if (io->outputs_pending > 0 && io->moved != io->moved_seen &&
+      io->extensions < TASK_IO_DRAIN_MAX_EXTENSIONS) {
+    io->moved_seen = io->moved;
+    io->extensions++;
+    uv_timer_again(t);
+    return;
+  }
   if (io->outputs_pending > 0)
     cshim_log_warn(io->log, "stdio copy did not finish in time; closing it");
   fire_wait(io);
@@ -693,7 +706,10 @@ task_io_wait(task_io_t *io, uint64_t timeout_ms, task_io_done_cb cb, void *data)
 {
   io->wait_cb = cb;
   io->wait_data = data;
-  uv_timer_start(&io->timer, wait_timer_cb, io->outputs_pending > 0 ? timeout_ms : 0, 0);
+  io->moved_seen = io->moved;
+  io->extensions = 0;
+  uv_timer_start(&io->timer, wait_timer_cb, io->outputs_pending > 0 ? timeout_ms : 0,
+                 io->outputs_pending > 0 ? timeout_ms : 0);
 }
 
 void

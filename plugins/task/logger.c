@@ -270,6 +270,10 @@ exit_cb(void *data, pid_t pid, int wait_status)
   l->exited = true;
   cshim_log_debug(l->log, "logging binary `%s` (pid %d) exited with status %u", l->path, (int)pid,
                   cshim_exit_status(wait_status));
+  /* What it left in its process group goes with it. Reaped just now: the group id cannot have
+     been handed out again (pids are allocated cyclically, and a group with members keeps its
+     id). */
+  kill(-pid, SIGKILL);
   if (l->stopping)
     finish_stop(l);
 }
@@ -307,7 +311,7 @@ timer_cb(uv_timer_t *t)
     if (!l->exited && l->watching) {
       cshim_log_warn(l->log, "logging binary `%s` (pid %d) ignored SIGTERM: killing it", l->path,
                      (int)l->pid);
-      kill(l->pid, SIGKILL);
+      cshim_spawn_kill_tree(l->pid); /* with everything it started */
     }
     finish_stop(l);
     return;
@@ -363,6 +367,7 @@ task_logger_spawn(uv_loop_t *loop, const cshim_logger_t *log, cshim_reaper_t *re
   opts.stdin_fd = opts.stdout_fd = opts.stderr_fd = -1;
   opts.extra_fds = extra;
   opts.n_extra_fds = 3;
+  opts.new_process_group = true; /* so that stopping it reaches what it starts */
   r = cshim_spawn(reaper, &opts, exit_cb, l, &l->pid, err);
   task_logger_free_argv(argv);
   /* The helper holds the write end now: its exit (or its close) must reach us as EOF. */
@@ -433,7 +438,7 @@ task_logger_stop(task_logger_t *l, uint64_t grace_ms, task_logger_cb cb, void *d
     uv_timer_start(&l->timer, stopped_now_cb, 0, 0);
     return;
   }
-  /* SIGTERM first so that it can flush what it holds. */
-  kill(l->pid, SIGTERM);
+  /* SIGTERM first, to its whole group, so that it can flush what it holds. */
+  kill(-l->pid, SIGTERM);
   uv_timer_start(&l->timer, timer_cb, grace_ms, 0);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cshim/util.h>
@@ -164,11 +165,17 @@ int
 task_mount_all(Containerd__Types__Mount *const *mounts, size_t n, const char *target,
                char ***mounted, size_t *n_mounted, cshim_error_t *err)
 {
-  char **done = cshim_xmalloc0((n + 1) * sizeof *done);
+  char **done;
   size_t n_done = 0;
+  struct stat st;
 
   *mounted = NULL;
   *n_mounted = 0;
+  /* mount(2) follows a symlink in its target: a rootfs link would mount the image elsewhere. */
+  if (lstat(target, &st) == 0 && S_ISLNK(st.st_mode))
+    return cshim_error_make(err, ELOOP, "rootfs `%s` is a symbolic link: refusing to mount on it",
+                            target);
+  done = cshim_xmalloc0((n + 1) * sizeof *done);
   for (size_t i = 0; i < n; i++) {
     const Containerd__Types__Mount *m = mounts[i];
     char *path = NULL;

@@ -218,6 +218,8 @@ prepare_create(task_service_t *svc, task_container_t *c,
   rcfg.criu = c->opts.criu_path;
   rcfg.debug = false;
   rcfg.timeout_ms = svc->cfg.command_timeout_ms;
+  rcfg.limit = svc->runtime_limit;
+  rcfg.deadline_of = task_op_deadline;
   ret = cshim_runtime_new(&rcfg, &c->rt, err);
   free((char *)rcfg.root);
   if (ret < 0)
@@ -798,9 +800,11 @@ task_service_init(task_service_t *svc, uv_loop_t *loop, const cshim_logger_t *lo
   svc->publisher = publisher;
   svc->shutdown = shutdown;
   svc->namespace_ = cshim_xstrdup(namespace_ && *namespace_ ? namespace_ : "default");
+  svc->runtime_limit = cshim_runtime_limit_new(svc->cfg.max_runtime_processes);
   uv_timer_init(loop, &svc->gc_timer);
   uv_timer_init(loop, &svc->shutdown_timer);
 
+  svc->service_v2.struct_size = sizeof svc->service_v2;
   svc->service_v2.name = "containerd.task.v2.Task";
   svc->service_v2.descriptor = &containerd__task__v2__task__descriptor;
   svc->service_v2.methods = task_methods;
@@ -842,6 +846,9 @@ task_service_close(task_service_t *svc, void (*free_cb)(task_service_t *svc))
   task_container_t *c;
 
   svc->closing = true;
+  /* First, so that killing one container's commands starts no queued one of another. */
+  cshim_runtime_limit_free(svc->runtime_limit);
+  svc->runtime_limit = NULL;
   while ((c = svc->containers) != NULL) {
     svc->containers = c->next;
     close_container(c);

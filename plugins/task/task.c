@@ -14,12 +14,16 @@ static const char *const task_requires[] = {CSHIM_TYPE_EVENT, CSHIM_TYPE_INTERNA
 static int
 task_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
 {
-  void *publisher = NULL, *shutdown = NULL;
+  void *publisher_instance = NULL, *shutdown_instance = NULL;
+  cshim_publisher_t *publisher = NULL;
+  cshim_shutdown_t *shutdown = NULL;
   task_service_t *svc;
 
-  if (ctx->get_by_id(ctx, CSHIM_TYPE_EVENT, "publisher", &publisher, err) < 0)
+  if (ctx->get_by_id(ctx, CSHIM_TYPE_EVENT, "publisher", &publisher_instance, err) < 0 ||
+      cshim_publisher_from_instance(publisher_instance, &publisher, err) < 0)
     return cshim_error_wrap(err, "task: look up the event publisher");
-  if (ctx->get_by_id(ctx, CSHIM_TYPE_INTERNAL, "shutdown", &shutdown, err) < 0)
+  if (ctx->get_by_id(ctx, CSHIM_TYPE_INTERNAL, "shutdown", &shutdown_instance, err) < 0 ||
+      cshim_shutdown_from_instance(shutdown_instance, &shutdown, err) < 0)
     return cshim_error_wrap(err, "task: look up the shutdown service");
 
   svc = cshim_xmalloc0(sizeof *svc);

@@ -27,6 +27,8 @@
 #define TASK_DEFAULT_RUNTIME_ROOT "/run/containerd/runc"
 #define TASK_DEFAULT_COMMAND_TIMEOUT_MS 60000u
 #define TASK_IO_DRAIN_TIMEOUT_MS 2000u
+/* While output still moves, the drain bound is extended by whole periods, this many at most. */
+#define TASK_IO_DRAIN_MAX_EXTENSIONS 15u
 #define TASK_IO_BUFFER_SIZE (32u * 1024u)
 
 /* Go's zero time (0001-01-01T00:00:00Z) in Unix seconds: "has not exited". */
@@ -50,7 +52,14 @@ typedef struct task_config_s
   bool no_pivot_root;
   bool no_new_keyring;
   uint64_t command_timeout_ms;
+  unsigned max_runtime_processes; /* runtime processes running at once; more wait in a queue */
 } task_config_t;
+
+/* Upper bound of `max_runtime_processes`. */
+#define TASK_MAX_RUNTIME_PROCESSES 65536u
+
+/* The default of `max_runtime_processes`: 2 per online CPU, at least 8. */
+unsigned task_default_max_runtime_processes(void);
 
 /* Parse (and check the keys of) the plugin's section; NULL node = defaults. */
 int task_config_parse(const cshim_config_node_t *node, task_config_t *out, cshim_error_t *err);
@@ -316,7 +325,8 @@ struct task_op_s
   /* task_launch (exec.c): the runtime command that makes a process, with its IO and console */
   int (*launch_run)(task_op_t *op, const char *console_socket, cshim_error_t *err);
   task_op_fn launch_done;
-  bool launched; /* the runtime command succeeded (what follows may still fail) */
+  bool launched;        /* the runtime command succeeded (what follows may still fail) */
+  uint64_t deadline_ns; /* the call's deadline (cshim_now_ns clock); 0 = none */
 };
 
 /* containerd's identifier rule: 1-76 chars, [A-Za-z0-9]+([._-][A-Za-z0-9]+)*. */
@@ -338,6 +348,8 @@ void task_container_free(task_container_t *c);
 /* Operations. */
 task_op_t *task_op_new(task_container_t *c, task_process_t *p, cshim_ttrpc_call_t *call,
                        task_op_fn done, const char *what);
+/* The runtime's deadline_of for ops (data = op): the deadline of the op's call. */
+uint64_t task_op_deadline(void *data);
 /* The runtime callback for ops (data = op): unlinks the op, runs op->done, frees the op. */
 void task_op_runtime_cb(void *data, cshim_runtime_result_t *result);
 /* Unlink and free (the call, if any, must have been answered). */
@@ -388,6 +400,7 @@ struct task_service_s
   char *namespace_;
   bool debug;
   task_config_t cfg;
+  cshim_runtime_limit_t *runtime_limit; /* shared by every container's runtime */
   task_container_t *containers;
   task_container_t *removed; /* out of the table, waiting for their last op */
   bool closing;

@@ -138,6 +138,23 @@ cshim_log_format(char *out, size_t size, int level, const char *msg, const char 
   return b.len;
 }
 
+/* A logger filled without struct_size (or by code older than SDK 1.0) cannot be trusted past
+   its first members: say so once, on stderr (the shim's log when containerd started it). */
+static void
+warn_bad_logger(const cshim_logger_t *log)
+{
+  static bool warned;
+
+  if (warned)
+    return;
+  warned = true;
+  fprintf(stderr,
+          "cshim: logger with struct_size %u, smaller than %zu, its size in cshim SDK 1.0 (fill "
+          "it with designated initialisers and .struct_size = sizeof (cshim_logger_t)): log "
+          "lines dropped\n",
+          log->struct_size, (size_t)CSHIM_LOGGER_SIZE_1_0);
+}
+
 void
 cshim_log(const cshim_logger_t *log, int level, const char *fmt, ...)
 {
@@ -148,6 +165,10 @@ cshim_log(const cshim_logger_t *log, int level, const char *fmt, ...)
 
   if (log == NULL || log->write == NULL || level < log->level)
     return;
+  if (log->struct_size < CSHIM_LOGGER_SIZE_1_0) {
+    warn_bad_logger(log);
+    return;
+  }
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);

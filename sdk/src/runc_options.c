@@ -4,14 +4,12 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <containerd/runc/options/oci.pb-c.h>
+#include <jansson.h>
 
 #include <cshim/file.h>
 #include <cshim/util.h>
@@ -93,80 +91,66 @@ cshim_runc_options_decode(const Google__Protobuf__Any *any, cshim_runc_options_t
   return 1;
 }
 
-/* A growable string for the JSON writer. */
-struct buf
+/* options.json holds one flat object; these are its members (protobuf field names, as Go's
+   encoder writes them), in the order written. */
+enum field_kind
 {
-  char *data;
-  size_t len, cap;
+  F_BOOL,
+  F_UINT,
+  F_STRING
+};
+
+struct field
+{
+  const char *name;
+  enum field_kind kind;
+  size_t offset;
+};
+
+static const struct field fields[] = {
+    {"no_pivot_root", F_BOOL, offsetof(cshim_runc_options_t, no_pivot_root)},
+    {"no_new_keyring", F_BOOL, offsetof(cshim_runc_options_t, no_new_keyring)},
+    {"shim_cgroup", F_STRING, offsetof(cshim_runc_options_t, shim_cgroup)},
+    {"io_uid", F_UINT, offsetof(cshim_runc_options_t, io_uid)},
+    {"io_gid", F_UINT, offsetof(cshim_runc_options_t, io_gid)},
+    {"binary_name", F_STRING, offsetof(cshim_runc_options_t, binary_name)},
+    {"root", F_STRING, offsetof(cshim_runc_options_t, root)},
+    {"criu_path", F_STRING, offsetof(cshim_runc_options_t, criu_path)},
+    {"systemd_cgroup", F_BOOL, offsetof(cshim_runc_options_t, systemd_cgroup)},
+    {"criu_image_path", F_STRING, offsetof(cshim_runc_options_t, criu_image_path)},
+    {"criu_work_path", F_STRING, offsetof(cshim_runc_options_t, criu_work_path)},
 };
 
 static void
-buf_add(struct buf *b, const char *s, size_t n)
+decref_json(json_t **j)
 {
-  if (b->len + n + 1 > b->cap) {
-    b->cap = (b->len + n + 1) * 2;
-    b->data = cshim_xrealloc(b->data, b->cap);
+  json_decref(*j);
+}
+
+/* The member of opts a field names, as JSON; NULL for a zero value (left out, as Go does) or
+   a string that is not UTF-8 (*bad set). */
+static json_t *
+field_to_json(const struct field *f, const cshim_runc_options_t *opts, bool *bad)
+{
+  const char *base = (const char *)opts + f->offset;
+  const char *str;
+  json_t *v;
+
+  switch (f->kind) {
+  case F_BOOL:
+    return *(const bool *)base ? json_true() : NULL;
+  case F_UINT:
+    return *(const uint32_t *)base ? json_integer(*(const uint32_t *)base) : NULL;
+  case F_STRING:
+    str = *(char *const *)base;
+    if (str == NULL || *str == '\0')
+      return NULL;
+    v = json_string(str);
+    if (v == NULL) /* not UTF-8, which a protobuf string never is */
+      *bad = true;
+    return v;
   }
-  memcpy(b->data + b->len, s, n);
-  b->len += n;
-  b->data[b->len] = '\0';
-}
-
-static void
-buf_adds(struct buf *b, const char *s)
-{
-  buf_add(b, s, strlen(s));
-}
-
-static void
-add_key(struct buf *b, const char *key)
-{
-  buf_adds(b, b->len > 1 ? ",\"" : "\"");
-  buf_adds(b, key);
-  buf_adds(b, "\":");
-}
-
-static void
-add_string(struct buf *b, const char *key, const char *value)
-{
-  const unsigned char *p;
-  if (value == NULL || *value == '\0')
-    return;
-  add_key(b, key);
-  buf_adds(b, "\"");
-  for (p = (const unsigned char *)value; *p; p++) {
-    char esc[8];
-    if (*p == '"' || *p == '\\') {
-      esc[0] = '\\';
-      esc[1] = (char)*p;
-      buf_add(b, esc, 2);
-    } else if (*p < 0x20) {
-      snprintf(esc, sizeof esc, "\\u%04x", *p);
-      buf_adds(b, esc);
-    } else
-      buf_add(b, (const char *)p, 1);
-  }
-  buf_adds(b, "\"");
-}
-
-static void
-add_bool(struct buf *b, const char *key, bool value)
-{
-  if (!value)
-    return;
-  add_key(b, key);
-  buf_adds(b, "true");
-}
-
-static void
-add_uint(struct buf *b, const char *key, uint32_t value)
-{
-  char num[16];
-  if (value == 0)
-    return;
-  add_key(b, key);
-  snprintf(num, sizeof num, "%u", value);
-  buf_adds(b, num);
+  return NULL;
 }
 
 static int
@@ -182,26 +166,24 @@ write_file_atomic(const char *bundle, const char *name, const char *data, size_t
 int
 cshim_runc_options_write(const char *bundle, const cshim_runc_options_t *opts, cshim_error_t *err)
 {
-  struct buf b = {0};
-  int ret;
+  __attribute__((cleanup(decref_json))) json_t *obj = json_object();
+  cshim_autofree char *text = NULL;
 
-  buf_adds(&b, "{");
-  add_bool(&b, "no_pivot_root", opts->no_pivot_root);
-  add_bool(&b, "no_new_keyring", opts->no_new_keyring);
-  add_string(&b, "shim_cgroup", opts->shim_cgroup);
-  add_uint(&b, "io_uid", opts->io_uid);
-  add_uint(&b, "io_gid", opts->io_gid);
-  add_string(&b, "binary_name", opts->binary_name);
-  add_string(&b, "root", opts->root);
-  add_string(&b, "criu_path", opts->criu_path);
-  add_bool(&b, "systemd_cgroup", opts->systemd_cgroup);
-  add_string(&b, "criu_image_path", opts->criu_image_path);
-  add_string(&b, "criu_work_path", opts->criu_work_path);
-  buf_adds(&b, "}");
+  for (size_t i = 0; i < CSHIM_N_ELEMENTS(fields); i++) {
+    bool bad = false;
+    json_t *v = field_to_json(&fields[i], opts, &bad);
 
-  ret = write_file_atomic(bundle, CSHIM_RUNC_OPTIONS_FILE, b.data, b.len, err);
-  free(b.data);
-  return ret;
+    if (bad)
+      return cshim_error_make(err, EINVAL, "write `%s`: `%s` is not valid UTF-8",
+                              CSHIM_RUNC_OPTIONS_FILE, fields[i].name);
+    if (v)
+      json_object_set_new(obj, fields[i].name, v);
+  }
+  /* Members keep their insertion order (jansson >= 2.8): the field order above. */
+  text = json_dumps(obj, JSON_COMPACT);
+  if (text == NULL)
+    return cshim_error_make(err, ENOMEM, "write `%s`: cannot encode JSON", CSHIM_RUNC_OPTIONS_FILE);
+  return write_file_atomic(bundle, CSHIM_RUNC_OPTIONS_FILE, text, strlen(text), err);
 }
 
 int
@@ -246,268 +228,6 @@ cshim_runc_runtime_read(const char *bundle, char **binary, cshim_error_t *err)
   return 1;
 }
 
-/* A tiny reader for the flat JSON object options.json holds: string, bool, number and null
-   values are understood; nested values of unknown keys are skipped. */
-struct json
-{
-  const char *p, *end;
-};
-
-static void
-skip_ws(struct json *j)
-{
-  while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-    j->p++;
-}
-
-static int
-hexval(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-static void
-put_utf8(struct buf *b, unsigned cp)
-{
-  char u[4];
-  if (cp < 0x80) {
-    u[0] = (char)cp;
-    buf_add(b, u, 1);
-  } else if (cp < 0x800) {
-    u[0] = (char)(0xc0 | (cp >> 6));
-    u[1] = (char)(0x80 | (cp & 0x3f));
-    buf_add(b, u, 2);
-  } else if (cp < 0x10000) {
-    u[0] = (char)(0xe0 | (cp >> 12));
-    u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    u[2] = (char)(0x80 | (cp & 0x3f));
-    buf_add(b, u, 3);
-  } else {
-    u[0] = (char)(0xf0 | (cp >> 18));
-    u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    u[3] = (char)(0x80 | (cp & 0x3f));
-    buf_add(b, u, 4);
-  }
-}
-
-static int
-read_hex4(struct json *j, unsigned *out)
-{
-  unsigned v = 0;
-  if (j->end - j->p < 4)
-    return -1;
-  for (int i = 0; i < 4; i++) {
-    int h = hexval(j->p[i]);
-    if (h < 0)
-      return -1;
-    v = (v << 4) | (unsigned)h;
-  }
-  j->p += 4;
-  *out = v;
-  return 0;
-}
-
-/* Parse a JSON string at j->p (on the opening quote). *out malloc'ed. */
-static int
-parse_string(struct json *j, char **out)
-{
-  struct buf b = {0};
-  buf_add(&b, "", 0);
-  j->p++;
-  while (j->p < j->end && *j->p != '"') {
-    char c = *j->p++;
-    unsigned cp;
-    if ((unsigned char)c < 0x20)
-      goto fail;
-    if (c != '\\') {
-      buf_add(&b, &c, 1);
-      continue;
-    }
-    if (j->p >= j->end)
-      goto fail;
-    c = *j->p++;
-    switch (c) {
-    case '"':
-    case '\\':
-    case '/':
-      buf_add(&b, &c, 1);
-      break;
-    case 'b':
-      buf_adds(&b, "\b");
-      break;
-    case 'f':
-      buf_adds(&b, "\f");
-      break;
-    case 'n':
-      buf_adds(&b, "\n");
-      break;
-    case 'r':
-      buf_adds(&b, "\r");
-      break;
-    case 't':
-      buf_adds(&b, "\t");
-      break;
-    case 'u':
-      if (read_hex4(j, &cp) < 0)
-        goto fail;
-      if (cp >= 0xd800 && cp < 0xdc00 && j->end - j->p >= 6 && j->p[0] == '\\' && j->p[1] == 'u') {
-        unsigned lo;
-        j->p += 2;
-        if (read_hex4(j, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
-          goto fail;
-        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-      }
-      if (cp == 0)
-        goto fail;
-      put_utf8(&b, cp);
-      break;
-    default:
-      goto fail;
-    }
-  }
-  if (j->p >= j->end)
-    goto fail;
-  j->p++;
-  *out = b.data;
-  return 0;
-fail:
-  free(b.data);
-  return -1;
-}
-
-static int skip_value(struct json *j, int depth);
-
-static int
-skip_container(struct json *j, char close, int depth)
-{
-  j->p++;
-  skip_ws(j);
-  if (j->p < j->end && *j->p == close) {
-    j->p++;
-    return 0;
-  }
-  for (;;) {
-    if (close == '}') {
-      char *k = NULL;
-      skip_ws(j);
-      if (j->p >= j->end || *j->p != '"' || parse_string(j, &k) < 0)
-        return -1;
-      free(k);
-      skip_ws(j);
-      if (j->p >= j->end || *j->p != ':')
-        return -1;
-      j->p++;
-    }
-    if (skip_value(j, depth + 1) < 0)
-      return -1;
-    skip_ws(j);
-    if (j->p < j->end && *j->p == ',') {
-      j->p++;
-      continue;
-    }
-    if (j->p < j->end && *j->p == close) {
-      j->p++;
-      return 0;
-    }
-    return -1;
-  }
-}
-
-static int
-match_word(struct json *j, const char *w)
-{
-  size_t n = strlen(w);
-  if ((size_t)(j->end - j->p) < n || memcmp(j->p, w, n) != 0)
-    return -1;
-  j->p += n;
-  return 0;
-}
-
-static int
-parse_number(struct json *j, double *out)
-{
-  char tmp[64];
-  size_t n = 0;
-  char *endp;
-  while (j->p + n < j->end && n < sizeof tmp - 1 && strchr("+-0123456789.eE", j->p[n]))
-    n++;
-  if (n == 0)
-    return -1;
-  memcpy(tmp, j->p, n);
-  tmp[n] = '\0';
-  *out = strtod(tmp, &endp);
-  if (*endp != '\0')
-    return -1;
-  j->p += n;
-  return 0;
-}
-
-static int
-skip_value(struct json *j, int depth)
-{
-  double d;
-  char *s = NULL;
-  if (depth > 32)
-    return -1;
-  skip_ws(j);
-  if (j->p >= j->end)
-    return -1;
-  switch (*j->p) {
-  case '{':
-    return skip_container(j, '}', depth);
-  case '[':
-    return skip_container(j, ']', depth);
-  case '"':
-    if (parse_string(j, &s) < 0)
-      return -1;
-    free(s);
-    return 0;
-  case 't':
-    return match_word(j, "true");
-  case 'f':
-    return match_word(j, "false");
-  case 'n':
-    return match_word(j, "null");
-  default:
-    return parse_number(j, &d);
-  }
-}
-
-enum field_kind
-{
-  F_BOOL,
-  F_UINT,
-  F_STRING
-};
-
-struct field
-{
-  const char *name;
-  enum field_kind kind;
-  size_t offset;
-};
-
-static const struct field fields[] = {
-    {"no_pivot_root", F_BOOL, offsetof(cshim_runc_options_t, no_pivot_root)},
-    {"no_new_keyring", F_BOOL, offsetof(cshim_runc_options_t, no_new_keyring)},
-    {"systemd_cgroup", F_BOOL, offsetof(cshim_runc_options_t, systemd_cgroup)},
-    {"io_uid", F_UINT, offsetof(cshim_runc_options_t, io_uid)},
-    {"io_gid", F_UINT, offsetof(cshim_runc_options_t, io_gid)},
-    {"binary_name", F_STRING, offsetof(cshim_runc_options_t, binary_name)},
-    {"root", F_STRING, offsetof(cshim_runc_options_t, root)},
-    {"shim_cgroup", F_STRING, offsetof(cshim_runc_options_t, shim_cgroup)},
-    {"criu_image_path", F_STRING, offsetof(cshim_runc_options_t, criu_image_path)},
-    {"criu_work_path", F_STRING, offsetof(cshim_runc_options_t, criu_work_path)},
-    {"criu_path", F_STRING, offsetof(cshim_runc_options_t, criu_path)},
-};
-
 /* Go's encoder writes the protobuf JSON names; accept the lowerCamel spelling as well. */
 static const struct field *
 find_field(const char *key)
@@ -532,84 +252,37 @@ find_field(const char *key)
   return NULL;
 }
 
+/* Store one member's value; null leaves the field as it is. -1 for a value of the wrong type. */
 static int
-parse_field(struct json *j, const struct field *f, cshim_runc_options_t *out)
+parse_field(json_t *value, const struct field *f, cshim_runc_options_t *out)
 {
   char *base = (char *)out + f->offset;
-  skip_ws(j);
-  if (j->p < j->end && *j->p == 'n')
-    return match_word(j, "null");
+
+  if (json_is_null(value))
+    return 0;
   switch (f->kind) {
   case F_BOOL:
-    if (match_word(j, "true") == 0)
-      *(bool *)base = true;
-    else if (match_word(j, "false") == 0)
-      *(bool *)base = false;
-    else
+    if (!json_is_boolean(value))
       return -1;
+    *(bool *)base = json_is_true(value);
     return 0;
   case F_UINT: {
-    double d;
-    if (parse_number(j, &d) < 0 || d < 0 || d > 4294967295.0 || d != (double)(uint32_t)d)
+    /* An integer in range; Go writes integers, a whole real (1.0) is accepted as well. */
+    double d = json_number_value(value);
+
+    if (!json_is_number(value) || d < 0 || d > 4294967295.0 || d != (double)(uint32_t)d)
       return -1;
     *(uint32_t *)base = (uint32_t)d;
     return 0;
   }
-  case F_STRING: {
-    char *s = NULL;
-    if (j->p >= j->end || *j->p != '"' || parse_string(j, &s) < 0)
+  case F_STRING:
+    if (!json_is_string(value))
       return -1;
     free(*(char **)base);
-    *(char **)base = NULL;
-    if (*s)
-      *(char **)base = s;
-    else
-      free(s);
+    *(char **)base = json_string_length(value) ? cshim_xstrdup(json_string_value(value)) : NULL;
     return 0;
   }
-  }
   return -1;
-}
-
-static int
-parse_options(struct json *j, cshim_runc_options_t *out)
-{
-  skip_ws(j);
-  if (j->p >= j->end || *j->p != '{')
-    return -1;
-  j->p++;
-  skip_ws(j);
-  if (j->p < j->end && *j->p == '}') {
-    j->p++;
-    goto tail;
-  }
-  for (;;) {
-    cshim_autofree char *key = NULL;
-    const struct field *f;
-    skip_ws(j);
-    if (j->p >= j->end || *j->p != '"' || parse_string(j, &key) < 0)
-      return -1;
-    skip_ws(j);
-    if (j->p >= j->end || *j->p != ':')
-      return -1;
-    j->p++;
-    f = find_field(key);
-    if ((f ? parse_field(j, f, out) : skip_value(j, 0)) < 0)
-      return -1;
-    skip_ws(j);
-    if (j->p < j->end && *j->p == ',') {
-      j->p++;
-      continue;
-    }
-    if (j->p < j->end && *j->p == '}') {
-      j->p++;
-      break;
-    }
-    return -1;
-  }
-tail:
-  skip_ws(j);
-  return j->p == j->end ? 0 : -1;
 }
 
 int
@@ -617,8 +290,11 @@ cshim_runc_options_read(const char *bundle, cshim_runc_options_t *out, cshim_err
 {
   cshim_autofree char *path = NULL;
   cshim_autofree char *data = NULL;
+  __attribute__((cleanup(decref_json))) json_t *root = NULL;
+  json_error_t jerr;
+  const char *key;
+  json_t *value;
   size_t len = 0;
-  struct json j;
   int ret;
 
   memset(out, 0, sizeof *out);
@@ -626,12 +302,25 @@ cshim_runc_options_read(const char *bundle, cshim_runc_options_t *out, cshim_err
   ret = read_small_file(path, &data, &len, err);
   if (ret <= 0)
     return ret;
-  j.p = data;
-  j.end = data + len;
-  if (parse_options(&j, out) < 0) {
-    cshim_runc_options_clear(out);
-    return cshim_error_make(err, EINVAL, "parse `%s`: malformed JSON at offset %zu", path,
-                            (size_t)(j.p - data));
+  /* \u0000 is refused (no JSON_ALLOW_NUL): a C string cannot hold it. */
+  root = json_loadb(data, len, 0, &jerr);
+  if (root == NULL)
+    return cshim_error_make(err, EINVAL, "parse `%s`: malformed JSON at offset %d: %s", path,
+                            jerr.position, jerr.text);
+  if (!json_is_object(root))
+    return cshim_error_make(err, EINVAL, "parse `%s`: not a JSON object", path);
+  /* Unknown keys are ignored: newer containerd versions add fields. */
+  json_object_foreach(root, key, value)
+  {
+    const struct field *f = find_field(key);
+
+    if (f && parse_field(value, f, out) < 0) {
+      cshim_runc_options_clear(out);
+      return cshim_error_make(err, EINVAL, "parse `%s`: `%s`: expected %s", path, key,
+                              f->kind == F_BOOL   ? "true or false"
+                              : f->kind == F_UINT ? "an integer from 0 to 4294967295"
+                                                  : "a string");
+    }
   }
   return 1;
 }

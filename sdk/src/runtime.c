@@ -20,9 +20,9 @@
 
 /* Captured stdout beyond this fails the command; stderr beyond it is dropped. */
 #define OUTPUT_CAP (1024u * 1024u)
-/* After the runtime exits, how long its capture pipes may stay open (a grandchild holding
-   them) before the command completes anyway. */
-#define EXIT_GRACE_MS 100
+/* After SIGKILL, how long a runtime may take to be reaped (a process in uninterruptible sleep)
+   before its command is reported anyway: the caller gets its answer either way. */
+#define KILL_GRACE_MS 5000u
 
 struct capture
 {
@@ -33,16 +33,25 @@ struct capture
 
 struct cmd
 {
-  struct cmd *prev, *next; /* the runtime's running commands */
+  struct cmd *prev, *next;   /* the runtime's unfinished commands */
+  struct cmd *qprev, *qnext; /* the limit's queue, while queued */
   cshim_runtime_t *rt;
-  char *name; /* subcommand, for messages */
-  char *id;   /* container id or NULL, to recognise runtimes' not-found messages */
+  char *name;  /* subcommand, for messages */
+  char *id;    /* container id or NULL, to recognise runtimes' not-found messages */
+  char **argv; /* owned copy: a queued command starts later */
   char *log_path;
   off_t log_offset;
-  pid_t pid;
-  bool exited, done, abandoned, timed_out;
+  bool has_io;           /* io is the runtime's stdio (create, exec, restore) */
+  bool owns_io;          /* io holds duplicates owned by the command (queued commands) */
+  cshim_runtime_io_t io; /* -1 = /dev/null */
+  pid_t pid;             /* 0 until started */
+  bool queued, holds_slot, expiry_is_deadline, kill_sent;
+  bool exited, done, abandoned, timed_out, deadline_hit;
+  int read_errno;            /* reading stdout failed: the output may be incomplete */
+  cshim_error_t start_error; /* a queued command that could not start */
+  uint64_t submitted_ns, deadline_ns;
   int wait_status;
-  uv_timer_t timer; /* timeout, then the grace after exit */
+  uv_timer_t timer; /* the deadline while queued; then the timeout; then the grace after SIGKILL */
   uv_pipe_t out_pipe, err_pipe;
   bool out_reading, err_reading;
   int open_handles;
@@ -50,6 +59,18 @@ struct cmd
   char read_buf[16384];
   cshim_runtime_cb cb;
   void *data;
+};
+
+struct cshim_runtime_limit_s
+{
+  unsigned max;
+  unsigned running;
+  size_t queued;
+  uint64_t waited; /* commands that had to queue, ever */
+  struct cmd *head, *tail;
+  size_t refs;  /* runtimes using the limit */
+  bool closed;  /* cshim_runtime_limit_free was called: nothing starts from the queue any more */
+  bool pumping; /* starting queued commands (launch failures must not recurse) */
 };
 
 struct cshim_runtime_s
@@ -63,8 +84,10 @@ struct cshim_runtime_s
   char *criu;
   bool systemd_cgroup, debug;
   uint64_t timeout_ms;
-  struct cmd *running;
-  size_t alive; /* commands not yet freed */
+  cshim_runtime_limit_t *limit;
+  uint64_t (*deadline_of)(void *data);
+  struct cmd *cmds; /* started or queued, not finished */
+  size_t alive;     /* commands not yet freed */
   bool closing;
 };
 
@@ -136,17 +159,69 @@ cshim_runtime_new(const cshim_runtime_config_t *cfg, cshim_runtime_t **out, cshi
   rt->systemd_cgroup = cfg->systemd_cgroup;
   rt->debug = cfg->debug;
   rt->timeout_ms = cfg->timeout_ms;
+  rt->limit = cfg->limit;
+  rt->deadline_of = cfg->deadline_of;
+  if (rt->limit)
+    rt->limit->refs++;
   *out = rt;
   return 0;
+}
+
+cshim_runtime_limit_t *
+cshim_runtime_limit_new(unsigned max_running)
+{
+  cshim_runtime_limit_t *l = cshim_xmalloc0(sizeof *l);
+  l->max = max_running ? max_running : 1;
+  return l;
+}
+
+void
+cshim_runtime_limit_free(cshim_runtime_limit_t *l)
+{
+  if (l == NULL || l->closed)
+    return;
+  l->closed = true;
+  if (l->refs == 0)
+    free(l);
+}
+
+void
+cshim_runtime_limit_get_stats(const cshim_runtime_limit_t *l, cshim_runtime_limit_stats_t *out)
+{
+  memset(out, 0, sizeof *out);
+  if (l == NULL)
+    return;
+  out->max = l->max;
+  out->running = l->running;
+  out->queued = l->queued;
+  out->waited = l->waited;
+}
+
+static void
+unref_limit(cshim_runtime_limit_t *l)
+{
+  if (l && --l->refs == 0 && l->closed)
+    free(l);
 }
 
 static void
 free_runtime(cshim_runtime_t *rt)
 {
+  unref_limit(rt->limit);
   free(rt->binary);
   free(rt->root);
   free(rt->criu);
   free(rt);
+}
+
+static void
+free_argv(char **argv)
+{
+  if (argv == NULL)
+    return;
+  for (char **p = argv; *p; p++)
+    free(*p);
+  free(argv);
 }
 
 static void
@@ -155,6 +230,7 @@ free_cmd(struct cmd *c)
   cshim_runtime_t *rt = c->rt;
   free(c->name);
   free(c->id);
+  free_argv(c->argv);
   free(c->log_path);
   free(c->out.data);
   free(c->err.data);
@@ -386,9 +462,31 @@ build_error(struct cmd *c, cshim_error_t *err)
   cshim_autofree char *msg = NULL;
   int ws = c->wait_status;
 
+  if (c->start_error) {
+    *err = cshim_steal_pointer(&c->start_error);
+    return;
+  }
+  if (c->deadline_hit && c->pid == 0) {
+    cshim_runtime_limit_t *l = rt->limit;
+    cshim_error_make(err, ETIMEDOUT,
+                     "%s %s: deadline exceeded after %" PRIu64
+                     "ms waiting for a free runtime slot (%u of %u in use)",
+                     rt->display, c->name, (cshim_now_ns() - c->submitted_ns) / 1000000u,
+                     l ? l->running : 0, l ? l->max : 0);
+    return;
+  }
+  if (c->deadline_hit) {
+    cshim_error_make(err, ETIMEDOUT, "%s %s: deadline exceeded after %" PRIu64 "ms", rt->display,
+                     c->name, (cshim_now_ns() - c->submitted_ns) / 1000000u);
+    return;
+  }
   if (c->timed_out) {
     cshim_error_make(err, ETIMEDOUT, "%s %s: timed out after %" PRIu64 "ms", rt->display, c->name,
                      rt->timeout_ms);
+    return;
+  }
+  if (c->read_errno) {
+    cshim_error_sys(err, c->read_errno, "%s %s: read its output", rt->display, c->name);
     return;
   }
   if (c->out.overflow) {
@@ -424,6 +522,10 @@ build_error(struct cmd *c, cshim_error_t *err)
 
 /* ---- command lifecycle ---- */
 
+/* A command is queued (when the limit is reached), then running (it holds a slot of the limit
+   until its runtime has exited or been given up), then finished: its callback has run (unless it
+   was abandoned) and its handles are closing. */
+
 static void
 close_handles(struct cmd *c)
 {
@@ -442,15 +544,65 @@ close_handles(struct cmd *c)
 }
 
 static void
+close_io(struct cmd *c)
+{
+  if (!c->owns_io)
+    return;
+  c->owns_io = false;
+  if (c->io.stdin_fd >= 0)
+    close(c->io.stdin_fd);
+  if (c->io.stdout_fd >= 0)
+    close(c->io.stdout_fd);
+  if (c->io.stderr_fd >= 0)
+    close(c->io.stderr_fd);
+  c->io = (cshim_runtime_io_t){-1, -1, -1};
+}
+
+static void
 unlink_cmd(struct cmd *c)
 {
   if (c->prev)
     c->prev->next = c->next;
   else
-    c->rt->running = c->next;
+    c->rt->cmds = c->next;
   if (c->next)
     c->next->prev = c->prev;
   c->prev = c->next = NULL;
+}
+
+static void
+enqueue(struct cmd *c)
+{
+  cshim_runtime_limit_t *l = c->rt->limit;
+  c->queued = true;
+  c->qnext = NULL;
+  c->qprev = l->tail;
+  if (l->tail)
+    l->tail->qnext = c;
+  else
+    l->head = c;
+  l->tail = c;
+  l->queued++;
+  l->waited++;
+}
+
+static void
+dequeue(struct cmd *c)
+{
+  cshim_runtime_limit_t *l = c->rt->limit;
+  if (!c->queued)
+    return;
+  c->queued = false;
+  if (c->qprev)
+    c->qprev->qnext = c->qnext;
+  else
+    l->head = c->qnext;
+  if (c->qnext)
+    c->qnext->qprev = c->qprev;
+  else
+    l->tail = c->qprev;
+  c->qprev = c->qnext = NULL;
+  l->queued--;
 }
 
 static void
@@ -461,10 +613,14 @@ finish(struct cmd *c)
   if (c->done)
     return;
   c->done = true;
+  dequeue(c);
   unlink_cmd(c);
+  close_io(c);
   close_handles(c); /* memory goes in the close callbacks, after the callback below */
-  if (c->abandoned)
+  if (c->abandoned) {
+    cshim_error_release(&c->start_error);
     return;
+  }
 
   memset(&result, 0, sizeof result);
   result.wait_status = c->wait_status;
@@ -477,6 +633,111 @@ finish(struct cmd *c)
   cshim_error_release(&result.error);
 }
 
+static void timer_cb(uv_timer_t *t);
+static void exit_cb(void *data, pid_t pid, int wait_status);
+static void append(struct capture *cap, const char *p, size_t n);
+static int launch(struct cmd *c, cshim_error_t *err);
+
+/* Milliseconds from now until a monotonic deadline, rounded up; 0 when it has passed. */
+static uint64_t
+ms_until(uint64_t deadline_ns)
+{
+  uint64_t now = cshim_now_ns();
+  return deadline_ns > now ? (deadline_ns - now + 999999u) / 1000000u : 0;
+}
+
+/* Arm the timer of a running command: the runtime's timeout or the caller's deadline, whichever
+   comes first. */
+static void
+arm_running_timer(struct cmd *c)
+{
+  uint64_t ms = c->rt->timeout_ms;
+  if (c->deadline_ns) {
+    uint64_t left = ms_until(c->deadline_ns);
+    if (ms == 0 || left < ms) {
+      ms = left;
+      c->expiry_is_deadline = true;
+    }
+  }
+  if (ms || c->expiry_is_deadline)
+    uv_timer_start(&c->timer, timer_cb, ms, 0);
+}
+
+/* Start what the queue holds while slots are free. A command that cannot start is reported from
+   its timer, on a later loop turn, never from inside another command's callback. */
+static void
+pump(cshim_runtime_limit_t *l)
+{
+  if (l->pumping)
+    return;
+  l->pumping = true;
+  while (!l->closed && l->head && l->running < l->max) {
+    struct cmd *c = l->head;
+    cshim_error_t err = NULL;
+
+    dequeue(c);
+    uv_timer_stop(&c->timer);
+    if (launch(c, &err) < 0) {
+      c->start_error = err;
+      uv_timer_start(&c->timer, timer_cb, 0, 0);
+      continue;
+    }
+    arm_running_timer(c);
+  }
+  l->pumping = false;
+}
+
+static void
+release_slot(struct cmd *c)
+{
+  cshim_runtime_limit_t *l = c->rt->limit;
+  if (!c->holds_slot)
+    return;
+  c->holds_slot = false;
+  l->running--;
+  pump(l);
+}
+
+/* The runtime is gone for us (killed, not to be waited for): its exit goes to a no-op watcher so
+   the reaper never calls into freed memory. */
+static void
+forget_process(struct cmd *c)
+{
+  cshim_reaper_t *reaper = c->rt->reaper;
+  if (c->pid <= 0 || c->exited)
+    return;
+  reaper->ops->unwatch(reaper, c->pid, exit_cb, c);
+  reaper->ops->watch(reaper, c->pid, discard_exit_cb, NULL, NULL);
+  c->exited = true;
+}
+
+/* Read what is left in a capture pipe. Called once the runtime has been reaped: a dead process
+   has closed its fds, so everything it wrote is in the pipe now. EOF ends the stream; EAGAIN
+   means a process it started still holds the pipe open, and what follows is not its output. */
+static void
+drain(struct cmd *c, uv_pipe_t *p, bool *reading, struct capture *cap)
+{
+  uv_os_fd_t fd;
+
+  if (!*reading || uv_fileno((const uv_handle_t *)p, &fd) < 0)
+    return;
+  while (!cap->overflow) {
+    ssize_t n = read(fd, c->read_buf, sizeof c->read_buf);
+    if (n > 0) {
+      append(cap, c->read_buf, (size_t)n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      return;
+    if (n < 0 && p == &c->out_pipe) /* stderr only feeds messages */
+      c->read_errno = errno;
+    stop_reading(p, reading);
+    return;
+  }
+}
+
 static void
 maybe_finish(struct cmd *c)
 {
@@ -485,18 +746,41 @@ maybe_finish(struct cmd *c)
 }
 
 static void
+kill_runtime(struct cmd *c)
+{
+  if (c->pid > 0 && !c->exited)
+    cshim_spawn_kill_tree(c->pid); /* not reaped yet: the pid and its group are still ours */
+}
+
+static void
 timer_cb(uv_timer_t *t)
 {
   struct cmd *c = t->data;
 
-  if (c->exited) {
-    cshim_log_warn(c->rt->log, "%s %s exited but its output is still open: not waiting",
-                   c->rt->display, c->name);
+  if (c->start_error) { /* queued, then could not start */
     finish(c);
     return;
   }
-  c->timed_out = true;
-  kill(c->pid, SIGKILL); /* not reaped yet: the pid is still ours */
+  if (c->queued) { /* the caller's deadline passed before a slot came free */
+    c->deadline_hit = true;
+    finish(c);
+    return;
+  }
+  if (c->kill_sent) {
+    cshim_log_warn(c->rt->log, "%s %s (pid %d) not reaped %ums after SIGKILL: reporting it anyway",
+                   c->rt->display, c->name, (int)c->pid, KILL_GRACE_MS);
+    forget_process(c);
+    release_slot(c);
+    finish(c);
+    return;
+  }
+  if (c->expiry_is_deadline)
+    c->deadline_hit = true;
+  else
+    c->timed_out = true;
+  kill_runtime(c);
+  c->kill_sent = true;
+  uv_timer_start(&c->timer, timer_cb, KILL_GRACE_MS, 0);
 }
 
 static void
@@ -507,12 +791,14 @@ exit_cb(void *data, pid_t pid, int wait_status)
 
   c->exited = true;
   c->wait_status = wait_status;
-  if (!c->out_reading && !c->err_reading) {
-    finish(c);
-    return;
-  }
-  uv_timer_stop(&c->timer);
-  uv_timer_start(&c->timer, timer_cb, EXIT_GRACE_MS, 0);
+  drain(c, &c->out_pipe, &c->out_reading, &c->out);
+  drain(c, &c->err_pipe, &c->err_reading, &c->err);
+  if (c->out_reading || c->err_reading)
+    cshim_log_debug(c->rt->log, "%s %s exited; a process it started holds its output open",
+                    c->rt->display, c->name);
+  /* Before the callback: a command it submits queues behind those already waiting. */
+  release_slot(c);
+  finish(c);
 }
 
 static void
@@ -555,13 +841,15 @@ read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (!(is_out && cap->overflow))
       return;
     /* The result is an error now: stop the runtime rather than read on. */
-    if (!c->exited)
-      kill(c->pid, SIGKILL);
+    kill_runtime(c);
   } else if (nread == 0)
     return;
-  else if (nread != UV_EOF)
+  else if (nread != UV_EOF) {
     cshim_log_warn(c->rt->log, "%s %s: read %s: %s", c->rt->display, c->name,
                    is_out ? "stdout" : "stderr", uv_strerror((int)nread));
+    if (is_out) /* stderr only feeds messages */
+      c->read_errno = -(int)nread;
+  }
   stop_reading((uv_pipe_t *)s, reading);
   maybe_finish(c);
 }
@@ -602,62 +890,73 @@ link_cmd(struct cmd *c)
   cshim_runtime_t *rt = c->rt;
   rt->alive++;
   c->prev = NULL;
-  c->next = rt->running;
-  if (rt->running)
-    rt->running->prev = c;
-  rt->running = c;
+  c->next = rt->cmds;
+  if (rt->cmds)
+    rt->cmds->prev = c;
+  rt->cmds = c;
 }
 
-/* Stop a command whose result nobody will read: the runtime is killed, its exit goes to a
-   no-op watcher (so the reaper never calls into freed memory) and the callback never runs. */
+/* Stop a command whose result nobody will read: a queued one leaves the queue, a running one is
+   killed with everything it started; the callback never runs. */
 static void
 abandon(struct cmd *c)
 {
-  cshim_reaper_t *reaper = c->rt->reaper;
   c->abandoned = true;
-  if (!c->exited) {
-    reaper->ops->unwatch(reaper, c->pid, exit_cb, c);
-    reaper->ops->watch(reaper, c->pid, discard_exit_cb, NULL, NULL);
-    kill(c->pid, SIGKILL); /* not reaped yet: the pid is still ours */
-  }
+  kill_runtime(c);
+  forget_process(c);
+  release_slot(c);
   finish(c);
 }
 
-/* Start argv; io == NULL captures stdout and stderr, otherwise io becomes the runtime's stdio
-   (and so the container process's). */
-static int
-run(cshim_runtime_t *rt, struct args *a, const char *name, const char *id,
-    const cshim_runtime_io_t *io, const char *log_path, cshim_runtime_cb cb, void *data,
-    cshim_error_t *err)
+static void
+log_argv(const struct cmd *c)
 {
+  const cshim_logger_t *log = c->rt->log;
+  size_t len = 0;
+
+  if (log == NULL || log->level > CSHIM_LOG_DEBUG)
+    return;
+  for (char **a = c->argv; *a; a++)
+    len += strlen(*a) + 1;
+  cshim_autofree char *line = cshim_xmalloc0(len + 1);
+  for (char **a = c->argv; *a; a++) {
+    strcat(line, *a);
+    if (a[1])
+      strcat(line, " ");
+  }
+  cshim_log_debug(log, "started %s (pid %d)", line, (int)c->pid);
+}
+
+/* Start the runtime process of c (in its own process group, so that a timeout can kill what it
+   started) and take a slot of the limit. On failure nothing runs and no slot is held. */
+static int
+launch(struct cmd *c, cshim_error_t *err)
+{
+  cshim_runtime_t *rt = c->rt;
   cshim_spawn_opts_t opts;
-  struct cmd *c;
   int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
   struct stat st;
   int ret;
 
-  c = cshim_xmalloc0(sizeof *c);
-  c->rt = rt;
-  c->name = cshim_xstrdup(name);
-  c->id = cshim_xstrdup(id);
-  c->log_path = log_path && log_path[0] ? cshim_xstrdup(log_path) : NULL;
-  c->cb = cb;
-  c->data = data;
+  /* Only what the runtime appends from here on is this command's. */
   if (c->log_path && stat(c->log_path, &st) == 0)
     c->log_offset = st.st_size;
 
   memset(&opts, 0, sizeof opts);
   opts.path = rt->binary;
-  opts.argv = (char *const *)a->v;
+  opts.argv = c->argv;
   opts.parent_death_signal = SIGKILL;
-  if (io) {
-    opts.stdin_fd = io->stdin_fd;
-    opts.stdout_fd = io->stdout_fd;
-    opts.stderr_fd = io->stderr_fd;
+  opts.new_process_group = true;
+  if (c->has_io) {
+    opts.stdin_fd = c->io.stdin_fd;
+    opts.stdout_fd = c->io.stdout_fd;
+    opts.stderr_fd = c->io.stderr_fd;
   } else {
     if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
-      ret = cshim_error_sys(err, errno, "%s %s: pipe", rt->display, name);
-      goto fail;
+      ret = cshim_error_sys(err, errno, "%s %s: pipe", rt->display, c->name);
+      close_pair(out_pipe);
+      close_pair(err_pipe);
+      return ret;
     }
     opts.stdin_fd = -1;
     opts.stdout_fd = out_pipe[1];
@@ -665,52 +964,120 @@ run(cshim_runtime_t *rt, struct args *a, const char *name, const char *id,
   }
 
   ret = cshim_spawn(rt->reaper, &opts, exit_cb, c, &c->pid, err);
+  close_io(c); /* the runtime has its own copies now */
   if (ret < 0) {
-    cshim_error_wrap(err, "%s %s", rt->display, name);
-    goto fail;
+    close_pair(out_pipe);
+    close_pair(err_pipe);
+    c->pid = 0;
+    return cshim_error_wrap(err, "%s %s", rt->display, c->name);
   }
-  if (rt->log && rt->log->level <= CSHIM_LOG_DEBUG) {
-    size_t len = 0;
-    for (size_t i = 0; i < a->n; i++)
-      len += strlen(a->v[i]) + 1;
-    cshim_autofree char *line = cshim_xmalloc0(len + 1);
-    for (size_t i = 0; i < a->n; i++) {
-      strcat(line, a->v[i]);
-      if (i + 1 < a->n)
-        strcat(line, " ");
-    }
-    cshim_log_debug(rt->log, "started %s (pid %d)", line, (int)c->pid);
+  if (rt->limit) {
+    c->holds_slot = true;
+    rt->limit->running++;
   }
+  log_argv(c);
+  if (c->has_io)
+    return 0;
 
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  ret = open_capture(c, &c->out_pipe, &c->out_reading, out_pipe[0]);
+  if (ret < 0)
+    close(err_pipe[0]);
+  else
+    ret = open_capture(c, &c->err_pipe, &c->err_reading, err_pipe[0]);
+  if (ret < 0) {
+    kill_runtime(c);
+    forget_process(c);
+    release_slot(c);
+    return cshim_error_from_uv(err, ret, "%s %s: read output", rt->display, c->name);
+  }
+  return 0;
+}
+
+static char **
+copy_argv(const struct args *a)
+{
+  char **v = cshim_xmalloc0((a->n + 1) * sizeof *v);
+  for (size_t i = 0; i < a->n; i++)
+    v[i] = cshim_xstrdup(a->v[i]);
+  return v;
+}
+
+static int
+dup_fd(int fd)
+{
+  return fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 3);
+}
+
+static bool
+must_queue(const cshim_runtime_t *rt)
+{
+  const cshim_runtime_limit_t *l = rt->limit;
+  return l && !l->closed && (l->head != NULL || l->running >= l->max);
+}
+
+/* Run argv now, or queue it behind the limit; io == NULL captures stdout and stderr, otherwise io
+   becomes the runtime's stdio (and so the container process's). */
+static int
+run(cshim_runtime_t *rt, struct args *a, const char *name, const char *id,
+    const cshim_runtime_io_t *io, const char *log_path, cshim_runtime_cb cb, void *data,
+    cshim_error_t *err)
+{
+  struct cmd *c;
+  int ret;
+
+  c = cshim_xmalloc0(sizeof *c);
+  c->rt = rt;
+  c->name = cshim_xstrdup(name);
+  c->id = cshim_xstrdup(id);
+  c->argv = copy_argv(a);
+  c->log_path = log_path && log_path[0] ? cshim_xstrdup(log_path) : NULL;
+  c->cb = cb;
+  c->data = data;
+  c->io = (cshim_runtime_io_t){-1, -1, -1};
+  if (io) {
+    c->has_io = true;
+    c->io = *io;
+  }
+  c->submitted_ns = cshim_now_ns();
+  c->deadline_ns = rt->deadline_of ? rt->deadline_of(data) : 0;
   uv_timer_init(rt->loop, &c->timer);
   c->timer.data = c;
   c->open_handles = 1;
   link_cmd(c);
-  if (!io) {
-    close(out_pipe[1]);
-    close(err_pipe[1]);
-    ret = open_capture(c, &c->out_pipe, &c->out_reading, out_pipe[0]);
-    if (ret < 0)
-      close(err_pipe[0]);
-    else
-      ret = open_capture(c, &c->err_pipe, &c->err_reading, err_pipe[0]);
+
+  if (!must_queue(rt)) {
+    ret = launch(c, err);
     if (ret < 0) {
-      abandon(c);
-      return cshim_error_from_uv(err, ret, "%s %s: read output", rt->display, name);
+      c->abandoned = true;
+      finish(c);
+      return ret;
+    }
+    arm_running_timer(c);
+    return 0;
+  }
+
+  /* The caller closes its copies of the stdio once this returns: keep our own until the start. */
+  if (io) {
+    c->owns_io = true;
+    c->io.stdin_fd = dup_fd(io->stdin_fd);
+    c->io.stdout_fd = dup_fd(io->stdout_fd);
+    c->io.stderr_fd = dup_fd(io->stderr_fd);
+    if ((io->stdin_fd >= 0 && c->io.stdin_fd < 0) || (io->stdout_fd >= 0 && c->io.stdout_fd < 0) ||
+        (io->stderr_fd >= 0 && c->io.stderr_fd < 0)) {
+      ret = cshim_error_sys(err, errno, "%s %s: keep the stdio while queued", rt->display, name);
+      c->abandoned = true;
+      finish(c);
+      return ret;
     }
   }
-  if (rt->timeout_ms)
-    uv_timer_start(&c->timer, timer_cb, rt->timeout_ms, 0);
+  enqueue(c);
+  cshim_log_debug(rt->log, "%s %s queued: %u runtime processes running, %zu queued", rt->display,
+                  name, rt->limit->running, rt->limit->queued);
+  if (c->deadline_ns)
+    uv_timer_start(&c->timer, timer_cb, ms_until(c->deadline_ns), 0);
   return 0;
-
-fail:
-  close_pair(out_pipe);
-  close_pair(err_pipe);
-  free(c->name);
-  free(c->id);
-  free(c->log_path);
-  free(c);
-  return ret;
 }
 
 void
@@ -719,8 +1086,14 @@ cshim_runtime_free(cshim_runtime_t *rt)
   if (rt == NULL || rt->closing)
     return;
   rt->closing = true;
-  while (rt->running)
-    abandon(rt->running);
+  /* Queued ones first: a slot freed below must not start a command of this runtime. */
+  for (struct cmd *c = rt->cmds, *next; c; c = next) {
+    next = c->next;
+    if (c->queued)
+      abandon(c);
+  }
+  while (rt->cmds)
+    abandon(rt->cmds);
   if (rt->alive == 0)
     free_runtime(rt);
 }

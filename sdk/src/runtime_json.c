@@ -106,9 +106,7 @@ cshim_read_pid_file(const char *path, pid_t *pid, cshim_error_t *err)
   if (fd < 0)
     return cshim_error_sys(err, errno, "read pid file `%s`", path);
   while (len < sizeof buf - 1) {
-    ssize_t r = read(fd, buf + len, sizeof buf - 1 - len);
-    if (r < 0 && errno == EINTR)
-      continue;
+    ssize_t r = CSHIM_RETRY_EINTR(read(fd, buf + len, sizeof buf - 1 - len));
     if (r < 0)
       return cshim_error_sys(err, errno, "read pid file `%s`", path);
     if (r == 0)

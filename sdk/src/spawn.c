@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -56,10 +57,9 @@ struct child_args
 static void __attribute__((noreturn)) child_fail(int err_fd, int stage, int errnum)
 {
   struct child_failure f = {.stage = stage, .errnum = errnum};
-  ssize_t r;
-  do
-    r = write(err_fd, &f, sizeof f);
-  while (r < 0 && errno == EINTR);
+
+  /* If the report cannot be written the parent sees exit status 127 instead. */
+  (void)CSHIM_RETRY_EINTR(write(err_fd, &f, sizeof f));
   _exit(127);
 }
 
@@ -319,6 +319,9 @@ cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_c
   if (reaper == NULL || opts == NULL || opts->path == NULL || opts->path[0] == '\0' ||
       opts->argv == NULL || opts->argv[0] == NULL || cb == NULL || pid == NULL)
     return cshim_error_make(err, EINVAL, "spawn: invalid arguments");
+  ret = cshim_reaper_check(reaper, err);
+  if (ret < 0)
+    return cshim_error_wrap(err, "spawn `%s`", opts->path);
   if (opts->n_extra_fds > 0 && opts->extra_fds == NULL)
     return cshim_error_make(err, EINVAL, "spawn `%s`: extra fds missing", opts->path);
   if (opts->n_extra_fds > 4096)
@@ -389,9 +392,7 @@ cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_c
     return cshim_error_wrap(err, "spawn `%s`: watch pid %d", opts->path, (int)child);
   }
 
-  do
-    n = read(err_pipe[0], &failure, sizeof failure);
-  while (n < 0 && errno == EINTR);
+  n = CSHIM_RETRY_EINTR(read(err_pipe[0], &failure, sizeof failure));
   ret = errno;
   close(err_pipe[0]);
   if (n == 0) {
@@ -410,4 +411,170 @@ cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_c
     return cshim_error_make(err, EIO, "spawn `%s`: short exec status", opts->path);
   }
   return failure_to_error(&failure, opts, err);
+}
+
+/* ---- killing what a child started ---- */
+
+/* At most this many processes are tracked in one walk; a runtime starts a handful. */
+#define KILL_TREE_MAX 4096
+/* How long to wait, in all, for processes to stop before reading their children: a process in
+   uninterruptible sleep stops only when it leaves it. */
+#define KILL_TREE_STOP_WAIT_NS (100ull * 1000000ull)
+
+/* The state letter of /proc/<pid>/stat ('T' stopped, 'Z' zombie...), or 0 when unreadable. */
+static char
+proc_state(pid_t pid)
+{
+  char path[64], buf[512];
+  cshim_autoclose int fd = -1;
+  ssize_t n;
+  char *paren;
+
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  n = read(fd, buf, sizeof buf - 1);
+  if (n <= 0)
+    return 0;
+  buf[n] = '\0';
+  paren = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+  return paren && paren[1] == ' ' ? paren[2] : 0;
+}
+
+/* The parent pid in /proc/<name>/stat, or -1. */
+static pid_t
+proc_ppid(int dfd, const char *name)
+{
+  char path[300], buf[512];
+  cshim_autoclose int fd = -1;
+  ssize_t n;
+  char *paren;
+  int ppid;
+
+  snprintf(path, sizeof path, "%s/stat", name);
+  fd = openat(dfd, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  n = read(fd, buf, sizeof buf - 1);
+  if (n <= 0)
+    return -1;
+  buf[n] = '\0';
+  paren = strrchr(buf, ')');
+  if (paren == NULL || sscanf(paren + 1, " %*c %d", &ppid) != 1)
+    return -1;
+  return (pid_t)ppid;
+}
+
+struct pid_set
+{
+  pid_t *v;
+  size_t n;
+};
+
+static bool
+pid_set_has(const struct pid_set *s, pid_t pid)
+{
+  for (size_t i = 0; i < s->n; i++)
+    if (s->v[i] == pid)
+      return true;
+  return false;
+}
+
+/* Stop pid and remember it, once. */
+static void
+take(struct pid_set *s, pid_t pid)
+{
+  if (pid <= 0 || s->n == KILL_TREE_MAX || pid_set_has(s, pid))
+    return;
+  kill(pid, SIGSTOP);
+  s->v[s->n++] = pid;
+}
+
+/* Add the children of pid to s: from /proc/<pid>/task/<tid>/children (every thread may have
+   forked), or by scanning every /proc/<pid>/stat for the parent when the kernel lacks those
+   files. Returns false when neither could be read. */
+static bool
+take_children(struct pid_set *s, pid_t pid)
+{
+  char path[64];
+  DIR *tasks, *proc;
+  struct dirent *d;
+  bool any_file = false;
+
+  snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+  tasks = opendir(path);
+  if (tasks) {
+    while ((d = readdir(tasks)) != NULL) {
+      char file[320], buf[4096];
+      cshim_autoclose int fd = -1;
+      ssize_t n;
+
+      if (d->d_name[0] == '.')
+        continue;
+      snprintf(file, sizeof file, "/proc/%d/task/%s/children", (int)pid, d->d_name);
+      fd = open(file, O_RDONLY | O_CLOEXEC);
+      if (fd < 0)
+        continue;
+      any_file = true;
+      n = read(fd, buf, sizeof buf - 1);
+      if (n <= 0)
+        continue;
+      buf[n] = '\0';
+      for (char *p = buf, *end; *p;) {
+        long child = strtol(p, &end, 10);
+        if (end == p)
+          break;
+        take(s, (pid_t)child);
+        p = end;
+      }
+    }
+    closedir(tasks);
+  }
+  if (any_file)
+    return true;
+
+  proc = opendir("/proc");
+  if (proc == NULL)
+    return false;
+  while ((d = readdir(proc)) != NULL) {
+    int child = parse_fd_name(d->d_name); /* a decimal name: a process */
+    if (child > 0 && proc_ppid(dirfd(proc), d->d_name) == pid)
+      take(s, (pid_t)child);
+  }
+  closedir(proc);
+  return true;
+}
+
+static void
+wait_stopped(pid_t pid, uint64_t deadline_ns)
+{
+  for (;;) {
+    char st = proc_state(pid);
+    struct timespec pause = {0, 200000};
+    if (st == 0 || st == 'T' || st == 't' || st == 'Z' || st == 'X' ||
+        cshim_now_ns() >= deadline_ns)
+      return;
+    nanosleep(&pause, NULL);
+  }
+}
+
+void
+cshim_spawn_kill_tree(pid_t pid)
+{
+  struct pid_set s = {.v = NULL, .n = 0};
+  uint64_t deadline = cshim_now_ns() + KILL_TREE_STOP_WAIT_NS;
+
+  if (pid <= 0)
+    return;
+  s.v = cshim_xmalloc(KILL_TREE_MAX * sizeof *s.v);
+  take(&s, pid);
+  for (size_t i = 0; i < s.n; i++) {
+    wait_stopped(s.v[i], deadline);
+    take_children(&s, s.v[i]);
+  }
+  kill(-pid, SIGKILL);
+  for (size_t i = 0; i < s.n; i++)
+    kill(s.v[i], SIGKILL);
+  free(s.v);
 }

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 
 #include <cshim/frame.h>
+#include <cshim/unix_socket.h>
 #include <cshim/util.h>
 
 #include "google/rpc/status.pb-c.h"
@@ -34,8 +35,11 @@ struct client_call_s
   uv_timer_t timer; /* the deadline; the call is freed in its close callback */
   uint32_t stream_id;
   const ProtobufCMessageDescriptor *response_desc;
-  cshim_ttrpc_client_cb cb;
+  cshim_ttrpc_client_cb cb;             /* decoded answer; or */
+  cshim_ttrpc_client_bytes_cb bytes_cb; /* undecoded answer (cshim_ttrpc_client_call_bytes) */
   void *data;
+  uint8_t *payload; /* owned; the undecoded answer until bytes_cb takes it */
+  size_t payload_len;
   uint8_t *frame; /* owned until written; NULL once handed to a write request */
   size_t frame_len;
 };
@@ -139,6 +143,7 @@ call_timer_close_cb(uv_handle_t *handle)
   cshim_ttrpc_client_t *client = call->client;
 
   free(call->frame);
+  free(call->payload);
   free(call);
   client->open_timers--;
   maybe_free(client);
@@ -153,7 +158,10 @@ complete_call(client_call_t *call, ProtobufCMessage *response, cshim_error_t err
   unlink_call(client, call);
   update_ref(client);
   uv_timer_stop(&call->timer);
-  call->cb(call->data, response, &err);
+  if (call->bytes_cb)
+    call->bytes_cb(call->data, cshim_steal_pointer(&call->payload), call->payload_len, &err);
+  else
+    call->cb(call->data, response, &err);
   cshim_error_release(&err);
   uv_close((uv_handle_t *)&call->timer, call_timer_close_cb);
 }
@@ -270,6 +278,9 @@ dispatch_response(cshim_ttrpc_client_t *client, const cshim_frame_t *frame, bool
   if (resp->status && resp->status->code != CSHIM_GRPC_OK) {
     cshim_error_make_code(&err, resp->status->code, "%s",
                           resp->status->message ? resp->status->message : "");
+  } else if (call->bytes_cb) {
+    call->payload = cshim_xmemdup(resp->payload.data, resp->payload.len);
+    call->payload_len = resp->payload.len;
   } else if (call->response_desc) {
     msg =
         protobuf_c_message_unpack(call->response_desc, NULL, resp->payload.len, resp->payload.data);
@@ -360,14 +371,16 @@ cshim_ttrpc_client_new(uv_loop_t *loop, const char *address, const cshim_logger_
 {
   cshim_ttrpc_client_t *client;
   const char *path = address;
+  struct sockaddr_un addr;
+  socklen_t addr_len;
   int r;
 
   if (path && strncmp(path, "unix://", 7) == 0)
     path += 7;
   if (path == NULL || path[0] == '\0')
     return cshim_error_make(err, EINVAL, "empty ttrpc address");
-  if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-    return cshim_error_make(err, ENAMETOOLONG, "ttrpc address `%s` is too long for a socket", path);
+  if (cshim_unix_sockaddr(path, false, &addr, &addr_len, err) < 0) /* libuv fills its own */
+    return cshim_error_wrap(err, "ttrpc address");
 
   client = cshim_xmalloc0(sizeof *client);
   client->loop = loop;
@@ -424,12 +437,13 @@ make_kv(Ttrpc__KeyValue *slot, const char *key, const char *value)
   return slot;
 }
 
-int
-cshim_ttrpc_client_call_raw(cshim_ttrpc_client_t *client, const char *service, const char *method,
-                            const uint8_t *payload, size_t payload_len,
-                            const ProtobufCMessageDescriptor *response_desc,
-                            const cshim_ttrpc_client_opts_t *opts, cshim_ttrpc_client_cb cb,
-                            void *data, cshim_error_t *err)
+/* The one way a call starts: with cb (decoded answer) or bytes_cb (undecoded answer). */
+static int
+start_call(cshim_ttrpc_client_t *client, const char *service, const char *method,
+           const uint8_t *payload, size_t payload_len,
+           const ProtobufCMessageDescriptor *response_desc, const cshim_ttrpc_client_opts_t *opts,
+           cshim_ttrpc_client_cb cb, cshim_ttrpc_client_bytes_cb bytes_cb, void *data,
+           cshim_error_t *err)
 {
   static const cshim_ttrpc_client_opts_t no_opts = {0};
   Ttrpc__Request req = TTRPC__REQUEST__INIT;
@@ -487,6 +501,7 @@ cshim_ttrpc_client_call_raw(cshim_ttrpc_client_t *client, const char *service, c
   call->stream_id = header.stream_id;
   call->response_desc = response_desc;
   call->cb = cb;
+  call->bytes_cb = bytes_cb;
   call->data = data;
   call->frame = cshim_steal_pointer(&frame);
   call->frame_len = frame_len;
@@ -520,6 +535,26 @@ cshim_ttrpc_client_call_raw(cshim_ttrpc_client_t *client, const char *service, c
   client->n_pending++;
   update_ref(client);
   return 0;
+}
+
+int
+cshim_ttrpc_client_call_raw(cshim_ttrpc_client_t *client, const char *service, const char *method,
+                            const uint8_t *payload, size_t payload_len,
+                            const ProtobufCMessageDescriptor *response_desc,
+                            const cshim_ttrpc_client_opts_t *opts, cshim_ttrpc_client_cb cb,
+                            void *data, cshim_error_t *err)
+{
+  return start_call(client, service, method, payload, payload_len, response_desc, opts, cb, NULL,
+                    data, err);
+}
+
+int
+cshim_ttrpc_client_call_bytes(cshim_ttrpc_client_t *client, const char *service, const char *method,
+                              const uint8_t *payload, size_t payload_len,
+                              const cshim_ttrpc_client_opts_t *opts, cshim_ttrpc_client_bytes_cb cb,
+                              void *data, cshim_error_t *err)
+{
+  return start_call(client, service, method, payload, payload_len, NULL, opts, NULL, cb, data, err);
 }
 
 int

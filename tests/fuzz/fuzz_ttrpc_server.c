@@ -115,6 +115,7 @@ static const cshim_ttrpc_method_t methods[] = {
 };
 
 static const cshim_ttrpc_service_t service = {
+    .struct_size = sizeof(cshim_ttrpc_service_t),
     .descriptor = &cshim__fixture__v1__echo__descriptor,
     .methods = methods,
 };
@@ -122,6 +123,7 @@ static const cshim_ttrpc_service_t service = {
 /* A second name for the same service, with part of its methods. */
 static const cshim_ttrpc_method_t v2_methods[] = {{"Echo", echo_handler}, {NULL, NULL}};
 static const cshim_ttrpc_service_t service_v2 = {
+    .struct_size = sizeof(cshim_ttrpc_service_t),
     .name = "cshim.fixture.v2.Echo",
     .descriptor = &cshim__fixture__v1__echo__descriptor,
     .methods = v2_methods,

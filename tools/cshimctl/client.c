@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cshim/ttrpc.h>
+#include <cshim/unix_socket.h>
 #include <cshim/util.h>
 
 struct sync_result
@@ -33,16 +34,16 @@ ctl_socket_path(const char *address)
 static int
 probe(const char *path, cshim_error_t *err)
 {
-  struct sockaddr_un sun = {.sun_family = AF_UNIX};
+  struct sockaddr_un sun;
+  socklen_t len;
   int fd, r;
 
-  if (strlen(path) >= sizeof(sun.sun_path))
-    return cshim_error_make(err, ENAMETOOLONG, "connect `%s`: path too long", path);
-  strcpy(sun.sun_path, path);
+  if (cshim_unix_sockaddr(path, false, &sun, &len, err) < 0)
+    return cshim_error_wrap(err, "connect");
   fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return cshim_error_sys(err, errno, "socket");
-  r = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+  r = connect(fd, (struct sockaddr *)&sun, len);
   if (r < 0) {
     int e = errno;
     close(fd);

@@ -59,6 +59,10 @@ typedef struct ctl_opts_s
   size_t n_env;
   unsigned uid, gid;
 
+  /* call */
+  const char *input; /* request body file; "-" or NULL = stdin */
+  bool hex;          /* print the response in hex */
+
   /* debug */
   unsigned seconds;
   const char *output;
@@ -93,6 +97,7 @@ int ctl_cmd_launch(const ctl_opts_t *opts);
 int ctl_cmd_teardown(const ctl_opts_t *opts);
 int ctl_cmd_debug(const ctl_opts_t *opts);
 int ctl_cmd_events(const ctl_opts_t *opts);
+int ctl_cmd_call(const ctl_opts_t *opts);
 
 /* Print "cshimctl: <message>" on stderr, release err, return 1. */
 int ctl_fail(cshim_error_t *err);

@@ -150,6 +150,7 @@ ctl_cmd_events(const ctl_opts_t *o)
   ev.opts = o;
   uv_loop_init(&ev.loop);
   ev.service = (cshim_ttrpc_service_t){
+      .struct_size = sizeof(cshim_ttrpc_service_t),
       .descriptor = &containerd__services__events__ttrpc__v1__events__descriptor,
       .methods = events_methods,
       .data = &ev,

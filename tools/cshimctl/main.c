@@ -42,6 +42,12 @@ static const char usage_text[] =
     "       [--env K=V]... [--uid N] [--gid N] -- COMMAND [ARG...]\n"
     "  pause ID    resume ID    stats ID    connect [ID]    shutdown [ID] [--now]\n"
     "\n"
+    "Any service registered on a shim socket (a vendor's own, at the task service's address,\n"
+    "which containerd and launch write to <bundle>/address):\n"
+    "  call SERVICE METHOD [--input FILE|-] [--hex]\n"
+    "           send the request body (binary protobuf from FILE or stdin; empty when stdin\n"
+    "           is a terminal) and print the response's bytes (binary, or hex with --hex)\n"
+    "\n"
     "cshim's debug socket (--address unix:///DEBUG_SOCKET):\n"
     "  debug metrics | vars | state | profile [--seconds N] [--output FILE]\n"
     "\n"
@@ -89,6 +95,8 @@ enum
   OPT_SECONDS,
   OPT_OUTPUT,
   OPT_VERSION,
+  OPT_INPUT,
+  OPT_HEX,
 };
 
 static const struct option long_options[] = {
@@ -126,6 +134,8 @@ static const struct option long_options[] = {
     {"seconds", required_argument, NULL, OPT_SECONDS},
     {"output", required_argument, NULL, OPT_OUTPUT},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"input", required_argument, NULL, OPT_INPUT},
+    {"hex", no_argument, NULL, OPT_HEX},
     {NULL, 0, NULL, 0},
 };
 
@@ -293,6 +303,12 @@ main(int argc, char **argv)
     case OPT_OUTPUT:
       o.output = optarg;
       break;
+    case OPT_INPUT:
+      o.input = optarg;
+      break;
+    case OPT_HEX:
+      o.hex = true;
+      break;
     default:
       return ctl_usage_error("bad option");
     }
@@ -317,5 +333,7 @@ main(int argc, char **argv)
     return ctl_cmd_debug(&o);
   if (strcmp(o.command, "events") == 0)
     return ctl_cmd_events(&o);
+  if (strcmp(o.command, "call") == 0)
+    return ctl_cmd_call(&o);
   return ctl_cmd_task(&o);
 }

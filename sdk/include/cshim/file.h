@@ -21,11 +21,19 @@ int cshim_file_read_small(const char *path, size_t max, char **out, size_t *len,
                           cshim_error_t *err);
 
 /* Replace path with len bytes of data (borrowed), atomically: written to `<dir>/.<name>.tmp`
-   with mode, synced, closed, then renamed over path. On failure the temp file is removed and
-   path is untouched. Errors: "create `TMP`", "write `TMP`", "sync `TMP`", "close `TMP`",
-   "rename `TMP` to `PATH`". */
+   with mode, synced, closed, then renamed over path, all relative to an fd of the directory.
+   Nothing is written through a symbolic link: the temp file is created with O_EXCL|O_NOFOLLOW
+   (a stale regular temp file from an interrupted write is replaced), and a path or temp file
+   that is a symbolic link is refused with ELOOP ("write `PATH`: it is a symbolic link; refusing
+   to replace it"). On failure the temp file is removed and path is untouched. Other errors:
+   "create `TMP`", "write `TMP`", "sync `TMP`", "close `TMP`", "rename `TMP` to `PATH`". */
 int cshim_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                             cshim_error_t *err);
+
+/* The same relative to dirfd (borrowed; e.g. the bundle's), for name, a single path component.
+   dir names the directory in messages only (NULL = name alone). */
+int cshim_file_write_atomic_at(int dirfd, const char *dir, const char *name, const void *data,
+                               size_t len, mode_t mode, cshim_error_t *err);
 
 #ifdef __cplusplus
 }

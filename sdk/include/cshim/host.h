@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include <cshim/error.h>
+#include <cshim/struct_size.h>
 #include <cshim/ttrpc.h>
 
 #ifdef __cplusplus
@@ -18,9 +19,10 @@ extern "C" {
 typedef struct cshim_host_s cshim_host_t;
 
 /* One plugin of the shim, as the host sees it. Strings are borrowed from the host until the
-   asking plugin's close returns. */
+   asking plugin's close returns. The caller sets struct_size; plugin_info fills what fits. */
 typedef struct cshim_host_plugin_info_s
 {
+  uint32_t struct_size;
   const char *uri;  /* "<type>.<id>" */
   const char *type; /* e.g. CSHIM_TYPE_TTRPC */
   const char *id;
@@ -30,9 +32,10 @@ typedef struct cshim_host_plugin_info_s
   size_t n_interceptors; /* ttrpc interceptors it added */
 } cshim_host_plugin_info_t;
 
-/* Counters of the host's log sink. */
+/* Counters of the host's log sink. The caller sets struct_size; log_stats fills what fits. */
 typedef struct cshim_host_log_stats_s
 {
+  uint32_t struct_size;
   uint64_t lines;   /* lines written */
   uint64_t dropped; /* lines lost because nobody was reading (never blocking instead) */
 } cshim_host_log_stats_t;
@@ -55,7 +58,7 @@ struct cshim_host_s
   int64_t started_unix_ns; /* wall-clock time the daemon started, ns since the Unix epoch */
 
   /* Plugins: first those in init order, then the disabled ones. plugin_info fails with
-     ERANGE past the end. */
+     ERANGE past the end, EINVAL for an out->struct_size below the 1.0 size. */
   size_t (*plugin_count)(cshim_host_t *host);
   int (*plugin_info)(cshim_host_t *host, size_t i, cshim_host_plugin_info_t *out,
                      cshim_error_t *err);
@@ -84,7 +87,16 @@ struct cshim_host_s
      its name (borrowed until that source is removed). */
   size_t (*state_source_count)(cshim_host_t *host);
   char *(*state_source_dump)(cshim_host_t *host, size_t i, const char **name);
+
+  /* The host's own SDK version, as cshim_sdk_version () returns it in the host. Members
+     appended after this one are read only when CSHIM_HAS_MEMBER says the host has them. */
+  uint32_t sdk_version;
 };
+
+/* Sizes in SDK 1.0: smaller struct_size values are refused. */
+#define CSHIM_HOST_SIZE_1_0 CSHIM_SIZE_THROUGH(cshim_host_t, sdk_version)
+#define CSHIM_HOST_PLUGIN_INFO_SIZE_1_0 CSHIM_SIZE_THROUGH(cshim_host_plugin_info_t, n_interceptors)
+#define CSHIM_HOST_LOG_STATS_SIZE_1_0 CSHIM_SIZE_THROUGH(cshim_host_log_stats_t, dropped)
 
 static inline int
 cshim_host_add_state_source(cshim_host_t *host, const char *name, cshim_state_dump_fn dump_json,

@@ -4,6 +4,9 @@
 #define CSHIM_LOG_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include <cshim/struct_size.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -24,6 +27,7 @@ enum cshim_log_level
 typedef struct cshim_logger_s cshim_logger_t;
 struct cshim_logger_s
 {
+  uint32_t struct_size; /* sizeof (cshim_logger_t) where it was filled */
   /* Receives one complete line (with trailing newline); must not block. */
   void (*write)(void *data, int level, const char *line, size_t len);
   void *data;
@@ -31,6 +35,10 @@ struct cshim_logger_s
   const char
       *fields; /* extra logrus fields appended to every line, e.g. `plugin=task`; may be NULL */
 };
+
+/* Size in SDK 1.0: cshim_log drops the lines of a logger with a smaller struct_size, saying
+   so once on stderr. */
+#define CSHIM_LOGGER_SIZE_1_0 CSHIM_SIZE_THROUGH(cshim_logger_t, fields)
 
 /* Format and emit one line:
    time="2026-01-02T03:04:05.123456789Z" level=info msg="text" <fields>

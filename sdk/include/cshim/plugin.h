@@ -12,15 +12,19 @@
 #include <cshim/host.h>
 #include <cshim/log.h>
 #include <cshim/reaper.h>
+#include <cshim/struct_size.h>
 #include <cshim/ttrpc.h>
+#include <cshim/version.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* The host accepts a module only if its abi_version equals the host's. Bump on any
-   incompatible change to this header or to the structs it reaches. */
-#define CSHIM_PLUGIN_ABI_VERSION 1u
+   incompatible change to this header or to the structs it reaches (together with
+   CSHIM_SDK_VERSION_MAJOR); appending members to sized structs is compatible (see
+   <cshim/struct_size.h>). 2 = SDK 1.x. */
+#define CSHIM_PLUGIN_ABI_VERSION 2u
 
 /* init() return value: "not for this configuration" (containerd's ErrSkipPlugin). The plugin
    is logged as skipped and is invisible to lookups; its close is not called. */
@@ -47,8 +51,9 @@ extern "C" {
 #define CSHIM_PROP_SOCKET "io.cshim.socket"                           /* own ttrpc address */
 #define CSHIM_PROP_BINARY "io.cshim.binary"           /* absolute path of the shim */
 #define CSHIM_PROP_CONFIG_PATH "io.cshim.config.path" /* YAML in effect, or <embedded> */
-/* The debug socket path the host computed next to its ttrpc socket (§4.10 hash with "/debug"),
-   for when containerd passes none (1.6). Set whenever the host knows its socket directory. */
+/* The debug socket path the host computed next to its ttrpc socket (named like the ttrpc
+   socket, from the hash of its address with "/debug" appended), for when containerd passes
+   none (1.6). Set whenever the host knows its socket directory. */
 #define CSHIM_PROP_DEBUG_ADDRESS "io.cshim.debug.address"
 /* "4" when the daemon inherited a listening Unix socket as fd 4 (containerd 2.x's debug
    socket); unset otherwise. The plugin that serves it takes the fd. */
@@ -57,7 +62,7 @@ extern "C" {
 typedef struct cshim_plugin_s cshim_plugin_t;
 typedef struct cshim_init_ctx_s cshim_init_ctx_t;
 
-/* A plugin instance found by lookup. */
+/* A plugin instance found by lookup. Fixed layout (an array element). */
 typedef struct cshim_plugin_ref_s
 {
   const char *type; /* borrowed from the descriptor */
@@ -118,6 +123,11 @@ struct cshim_plugin_s
   void (*close)(void *instance);
 };
 
+/* Sizes in SDK 1.0: the host refuses smaller descriptors; plugins may rely on this much
+   context. */
+#define CSHIM_PLUGIN_SIZE_1_0 CSHIM_SIZE_THROUGH(cshim_plugin_t, close)
+#define CSHIM_INIT_CTX_SIZE_1_0 CSHIM_SIZE_THROUGH(cshim_init_ctx_t, host)
+
 typedef const cshim_plugin_t *(*cshim_plugin_entry_fn)(void);
 
 /* Define the module's entry point. Use once per module, with designated initialisers:
@@ -148,12 +158,14 @@ cshim_init_ctx_get_by_id(const cshim_init_ctx_t *ctx, const char *type, const ch
   return ctx->get_by_id(ctx, type, id, instance, err);
 }
 
-/* The host introspection interface, or NULL when the host's context is too old to carry it or
-   the host offers none. Borrowed like the context. */
+/* The host introspection interface, or NULL when the host's context is too old to carry it,
+   the host offers none, or its struct_size is below the 1.0 size. Borrowed like the context. */
 static inline cshim_host_t *
 cshim_init_ctx_host(const cshim_init_ctx_t *ctx)
 {
-  if (ctx->struct_size < offsetof(cshim_init_ctx_t, host) + sizeof(ctx->host))
+  if (!CSHIM_HAS_MEMBER(ctx, cshim_init_ctx_t, host) || ctx->host == NULL)
+    return NULL;
+  if (ctx->host->struct_size < CSHIM_HOST_SIZE_1_0)
     return NULL;
   return ctx->host;
 }

@@ -3,10 +3,13 @@
 #ifndef CSHIM_REAPER_H
 #define CSHIM_REAPER_H
 
+#include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <cshim/error.h>
+#include <cshim/struct_size.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -27,6 +30,7 @@ struct cshim_reaper_s
 
 struct cshim_reaper_ops_s
 {
+  uint32_t struct_size; /* sizeof (cshim_reaper_ops_t) in the host */
   /* Call cb once when pid exits. If pid already exited and nobody had claimed it (the
      exit-before-start race: a container's init can die before its pid file is read), cb runs
      on the next loop iteration, never from inside watch. Returns 0 or -errno. */
@@ -38,6 +42,19 @@ struct cshim_reaper_ops_s
   int (*subscribe)(cshim_reaper_t *reaper, cshim_exit_cb cb, void *data, cshim_error_t *err);
   void (*unsubscribe)(cshim_reaper_t *reaper, cshim_exit_cb cb, void *data);
 };
+
+/* Size in SDK 1.0: smaller struct_size values are refused. */
+#define CSHIM_REAPER_OPS_SIZE_1_0 CSHIM_SIZE_THROUGH(cshim_reaper_ops_t, unsubscribe)
+
+/* Check a reaper before first use (cshim_spawn does): 0, or -EINVAL naming the reason. */
+static inline int
+cshim_reaper_check(const cshim_reaper_t *reaper, cshim_error_t *err)
+{
+  if (reaper == NULL || reaper->ops == NULL)
+    return cshim_error_make(err, EINVAL, "reaper: none given");
+  return cshim_struct_size_check("reaper", reaper->ops->struct_size, CSHIM_REAPER_OPS_SIZE_1_0,
+                                 err);
+}
 
 /* Exit status as containerd reports it: exit code, or 128 + signal number. */
 static inline unsigned

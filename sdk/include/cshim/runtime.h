@@ -18,6 +18,29 @@ extern "C" {
 
 typedef struct cshim_runtime_s cshim_runtime_t;
 
+/* A bound on runtime processes running at once, shared by any number of runtimes (a shim has one
+   runtime per container): a command submitted while every slot is taken waits in a FIFO queue
+   and starts when a slot comes free; nothing fails for having waited. A queued command still
+   honours its deadline (see deadline_of) and is dropped by cshim_runtime_free. Loop thread only. */
+typedef struct cshim_runtime_limit_s cshim_runtime_limit_t;
+
+/* max_running: slots (0 counts as 1). Caller owns the result (cshim_runtime_limit_free). */
+cshim_runtime_limit_t *cshim_runtime_limit_new(unsigned max_running);
+/* Nothing starts from the queue any more; the memory goes once no runtime uses the limit. Call
+   it before freeing the runtimes that use it, so that freeing them starts nothing. NULL-safe. */
+void cshim_runtime_limit_free(cshim_runtime_limit_t *limit);
+
+typedef struct cshim_runtime_limit_stats_s
+{
+  unsigned max;     /* slots */
+  unsigned running; /* runtime processes holding a slot */
+  size_t queued;    /* commands waiting for a slot */
+  uint64_t waited;  /* commands that had to wait, since the limit was made */
+} cshim_runtime_limit_stats_t;
+
+void cshim_runtime_limit_get_stats(const cshim_runtime_limit_t *limit,
+                                   cshim_runtime_limit_stats_t *out);
+
 /* How to run the runtime. Strings are copied by cshim_runtime_new. */
 typedef struct cshim_runtime_config_s
 {
@@ -28,8 +51,17 @@ typedef struct cshim_runtime_config_s
   const char *root;          /* --root; NULL = runtime default */
   bool systemd_cgroup;       /* --systemd-cgroup */
   bool debug;                /* --debug */
-  uint64_t timeout_ms;       /* per command; 0 = none. On expiry: SIGKILL, error ETIMEDOUT */
+  uint64_t timeout_ms;       /* per command, from its start; 0 = none. On expiry the runtime and
+                                everything it started are killed, error ETIMEDOUT */
   const char *criu; /* --criu <path> (runc: criu binary for checkpoint/restore); NULL = none */
+  cshim_runtime_limit_t *limit; /* shared bound on running processes (borrowed until
+                                   cshim_runtime_free); NULL = none */
+  /* Optional: the monotonic time (cshim_now_ns) by which the command started with callback data
+     `data` must have finished, e.g. the deadline of the ttrpc call it serves; 0 = none. Asked
+     once per command, when it is submitted. A command past its deadline fails with ETIMEDOUT
+     (DeadlineExceeded), whether it is still queued or running (then it is killed like a timed-out
+     one). */
+  uint64_t (*deadline_of)(void *data);
 } cshim_runtime_config_t;
 
 /* Result of one command, borrowed by the callback for its duration only. */
@@ -52,11 +84,16 @@ typedef struct cshim_runtime_io_s
 } cshim_runtime_io_t;
 
 int cshim_runtime_new(const cshim_runtime_config_t *cfg, cshim_runtime_t **out, cshim_error_t *err);
-/* Commands still running are killed; their callbacks are not called. */
+/* Commands still running are killed (with everything they started), queued ones are dropped;
+   their callbacks are not called. */
 void cshim_runtime_free(cshim_runtime_t *rt);
 
-/* Each command below starts the runtime and returns 0 at once; cb is called exactly once when it
-   finishes (never from inside the call). On a non-zero return cb is never called.
+/* Each command below starts the runtime (or queues it behind the limit) and returns 0 at once; cb
+   is called exactly once when it finishes (never from inside the call). On a non-zero return cb
+   is never called. The runtime runs in its own process group; a command that times out or is
+   abandoned is killed with its group and every process it started (see cshim_spawn_kill_tree).
+   Captured output is read to its end once the runtime has exited; more than 1 MiB of stdout fails
+   the command with EMSGSIZE.
    `log_path` (the runtime's --log, JSON format) is used to build clear error messages; NULL =
    stderr only. */
 

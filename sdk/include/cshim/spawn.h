@@ -37,6 +37,13 @@ typedef struct cshim_spawn_opts_s
 int cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_cb cb,
                 void *data, pid_t *pid, cshim_error_t *err);
 
+/* SIGKILL a child started with new_process_group that has not been reaped yet (so pid is still
+   its process group id), its whole process group, and every descendant that left the group
+   (setsid, as `runc init` does). Each process is stopped before its children are read, so none
+   can fork past the walk. The dead are reaped by the host's reaper: the shim is a child
+   subreaper, so orphans come back to it. Reads /proc; no other blocking. */
+void cshim_spawn_kill_tree(pid_t pid);
+
 #ifdef __cplusplus
 }
 #endif

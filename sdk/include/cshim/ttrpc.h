@@ -8,6 +8,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include <cshim/error.h>
+#include <cshim/struct_size.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -41,8 +42,10 @@ struct cshim_ttrpc_call_s
   void *user_data;      /* free for the handler's use */
 };
 
+/* Made by the host, like the server's ops, and checked with them at registration. */
 struct cshim_ttrpc_call_ops_s
 {
+  uint32_t struct_size; /* sizeof (cshim_ttrpc_call_ops_t) in the host */
   /* Answer with a message of the method's output type (borrowed for the call; NULL = an empty
      message). Returns 0, or a negative errno if the message could not be sent (the call is
      answered all the same): -ENOTCONN when the connection is gone, -EMSGSIZE when the answer
@@ -84,10 +87,13 @@ cshim_ttrpc_call_fail_error(cshim_ttrpc_call_t *call, cshim_error_t *err)
   return r;
 }
 
+/* Park the call (see the ops' park). A host older than this member has no in-flight limit to
+   leave: the call is then left as it is. */
 static inline void
 cshim_ttrpc_call_park(cshim_ttrpc_call_t *call)
 {
-  call->ops->park(call);
+  if (CSHIM_HAS_MEMBER(call->ops, cshim_ttrpc_call_ops_t, park) && call->ops->park)
+    call->ops->park(call);
 }
 
 static inline const char *
@@ -101,6 +107,7 @@ cshim_ttrpc_call_metadata(const cshim_ttrpc_call_t *call, const char *key)
 typedef void (*cshim_ttrpc_handler_t)(cshim_ttrpc_call_t *call, const ProtobufCMessage *request,
                                       void *service_data);
 
+/* Fixed layout (an array element): never grows within an ABI version. */
 typedef struct cshim_ttrpc_method_s
 {
   const char *name;              /* rpc name as on the wire, e.g. "Create" */
@@ -111,6 +118,7 @@ typedef struct cshim_ttrpc_method_s
    registering plugin's close returns (static tables are the norm). */
 typedef struct cshim_ttrpc_service_s
 {
+  uint32_t struct_size; /* sizeof (cshim_ttrpc_service_t) in the registering plugin */
   /* Name on the wire; NULL = descriptor->name. Lets one implementation serve a wire-identical
      service under another package name (containerd.task.v3.Task). */
   const char *name;
@@ -125,15 +133,18 @@ typedef struct cshim_ttrpc_service_s
    returned 0; the call is still readable there. Both optional. */
 typedef struct cshim_ttrpc_interceptor_s
 {
+  uint32_t struct_size; /* sizeof (cshim_ttrpc_interceptor_t) in the registering plugin */
   const char *name;
   int (*before)(void *data, cshim_ttrpc_call_t *call);
   void (*after)(void *data, const cshim_ttrpc_call_t *call, int grpc_code);
   void *data;
 } cshim_ttrpc_interceptor_t;
 
-/* Counters the server keeps, for debug/metrics. */
+/* Counters the server keeps, for debug/metrics. The caller sets struct_size; get_stats fills
+   only what fits. */
 typedef struct cshim_ttrpc_stats_s
 {
+  uint32_t struct_size;
   uint64_t connections_open;
   uint64_t connections_total;
   uint64_t connections_rejected; /* peer credential check failed */
@@ -149,6 +160,7 @@ struct cshim_ttrpc_server_s
 
 struct cshim_ttrpc_server_ops_s
 {
+  uint32_t struct_size; /* sizeof (cshim_ttrpc_server_ops_t) in the host */
   /* Register a service (see cshim_ttrpc_service_t for lifetimes). Fails with EEXIST if the name
      is taken, EINVAL if a method name is not in the descriptor. */
   int (*register_service)(cshim_ttrpc_server_t *server, const cshim_ttrpc_service_t *service,
@@ -160,18 +172,32 @@ struct cshim_ttrpc_server_ops_s
   void (*get_stats)(cshim_ttrpc_server_t *server, cshim_ttrpc_stats_t *out);
 };
 
+/* Sizes in SDK 1.0: smaller struct_size values are refused (services and interceptors by the
+   host when they are registered; the host's tables by the wrappers below). */
+#define CSHIM_TTRPC_CALL_OPS_SIZE_1_0 CSHIM_SIZE_THROUGH(cshim_ttrpc_call_ops_t, metadata)
+#define CSHIM_TTRPC_SERVICE_SIZE_1_0 CSHIM_SIZE_THROUGH(cshim_ttrpc_service_t, data)
+#define CSHIM_TTRPC_INTERCEPTOR_SIZE_1_0 CSHIM_SIZE_THROUGH(cshim_ttrpc_interceptor_t, data)
+#define CSHIM_TTRPC_STATS_SIZE_1_0 CSHIM_SIZE_THROUGH(cshim_ttrpc_stats_t, frames_rejected)
+#define CSHIM_TTRPC_SERVER_OPS_SIZE_1_0 CSHIM_SIZE_THROUGH(cshim_ttrpc_server_ops_t, get_stats)
+
 static inline int
 cshim_ttrpc_server_register(cshim_ttrpc_server_t *server, const cshim_ttrpc_service_t *service,
                             cshim_error_t *err)
 {
-  return server->ops->register_service(server, service, err);
+  int ret = cshim_struct_size_check("ttrpc server", server->ops->struct_size,
+                                    CSHIM_TTRPC_SERVER_OPS_SIZE_1_0, err);
+
+  return ret < 0 ? ret : server->ops->register_service(server, service, err);
 }
 
 static inline int
 cshim_ttrpc_server_add_interceptor(cshim_ttrpc_server_t *server,
                                    const cshim_ttrpc_interceptor_t *interceptor, cshim_error_t *err)
 {
-  return server->ops->add_interceptor(server, interceptor, err);
+  int ret = cshim_struct_size_check("ttrpc server", server->ops->struct_size,
+                                    CSHIM_TTRPC_SERVER_OPS_SIZE_1_0, err);
+
+  return ret < 0 ? ret : server->ops->add_interceptor(server, interceptor, err);
 }
 
 #ifdef __cplusplus

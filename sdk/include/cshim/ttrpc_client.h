@@ -84,6 +84,20 @@ int cshim_ttrpc_client_call_raw(cshim_ttrpc_client_t *client, const char *servic
                                 const cshim_ttrpc_client_opts_t *opts, cshim_ttrpc_client_cb cb,
                                 void *data, cshim_error_t *err);
 
+/* Completion of a call made with cshim_ttrpc_client_call_bytes, with the same rules as
+   cshim_ttrpc_client_cb, but the response is not decoded: on success `payload` holds its
+   payload_len bytes as the server sent them (NULL when empty), and the callback owns them
+   (free()). On failure payload is NULL and *err holds the error. */
+typedef void (*cshim_ttrpc_client_bytes_cb)(void *data, uint8_t *payload, size_t payload_len,
+                                            cshim_error_t *err);
+
+/* Like cshim_ttrpc_client_call_raw, for a method whose message types the caller does not know
+   (a generic client such as `cshimctl call`): the answer comes undecoded. */
+int cshim_ttrpc_client_call_bytes(cshim_ttrpc_client_t *client, const char *service,
+                                  const char *method, const uint8_t *payload, size_t payload_len,
+                                  const cshim_ttrpc_client_opts_t *opts,
+                                  cshim_ttrpc_client_bytes_cb cb, void *data, cshim_error_t *err);
+
 /* Whether the connection is up (false while connecting, once broken, and when closing). */
 bool cshim_ttrpc_client_is_connected(const cshim_ttrpc_client_t *client);
 

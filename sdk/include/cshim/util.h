@@ -3,6 +3,7 @@
 #ifndef CSHIM_UTIL_H
 #define CSHIM_UTIL_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -46,6 +47,17 @@ cshim_steal_fd(int *fd)
 
 #define CSHIM_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #define CSHIM_N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Evaluate a system call again while it fails with EINTR; the value is its last result (errno
+   as it left it). E.g. n = CSHIM_RETRY_EINTR (read (fd, buf, len)); */
+#define CSHIM_RETRY_EINTR(expr)                                                                    \
+  __extension__({                                                                                  \
+    __typeof__(expr) cshim_retry_r_;                                                               \
+    do                                                                                             \
+      cshim_retry_r_ = (expr);                                                                     \
+    while (cshim_retry_r_ == -1 && errno == EINTR);                                                \
+    cshim_retry_r_;                                                                                \
+  })
 
 /* Monotonic clock in nanoseconds. */
 uint64_t cshim_now_ns(void);

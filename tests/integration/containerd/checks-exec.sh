@@ -205,8 +205,10 @@ check_go_task_client() {
     exec "${wrap[@]}" "$prefix/bin/containerd-shim-cshim-v2" -namespace "$ns" -id go-exec \
     -address "$grpc_sock" -socket "$sock") 2>"$tmp/go-shim.log" &
   shim_pid=$!
-  for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
-  [ -S "$sock" ] || { echo "the shim did not listen"; cat "$tmp/go-shim.log"; kill -9 "$shim_pid"; return 1; }
+  # The socket file exists from bind(); wait until it listens (flag __SO_ACCEPTCON in /proc/net/unix).
+  listening() { awk -v p="$sock" '$4 == "00010000" && $NF == p { f = 1 } END { exit !f }' /proc/net/unix; }
+  for _ in $(seq 100); do listening && break; sleep 0.1; done
+  listening || { echo "the shim did not listen"; cat "$tmp/go-shim.log"; kill -9 "$shim_pid"; return 1; }
   timeout 300 "$tmp/taskclient" -address "$sock" -bundle "$bundle" -work "$tmp/gowork" \
     -namespace "$ns" -id go-exec || status=1
   # Shutdown with no container left: the shim exits by itself

@@ -267,15 +267,35 @@ check_containerd_restart() {
   ctr_ container delete it-restart
 }
 
+# The paths of the unix sockets a process holds (listening or accepted), one per line.
+unix_socket_paths() { # <pid>
+  local inodes
+  inodes=$(for fd in /proc/"$1"/fd/*; do readlink "$fd"; done 2>/dev/null |
+    sed -n 's/^socket:\[\([0-9]*\)\]$/\1/p' | tr '\n' ' ')
+  awk -v list=" $inodes " 'NR > 1 && $8 != "" && index(list, " " $7 " ") { print $8 }' \
+    /proc/net/unix | sort -u
+}
+
 check_shim_killed() {
-  local shim pid i
-  run_ -d it-shimkill /bin/sleep 1000 || { echo "ctr run -d failed"; return 1; }
+  local shim pid i socks s cfg=()
+  # With the debug endpoints on, the shim has two sockets; kill -9 leaves both behind.
+  if [ "$runtime" = io.containerd.cshim.v2 ] && [ -z "${CSHIM_IT_CONFIG:-}" ]; then
+    printf 'plugins:\n  io.containerd.http.v1.debug:\n    enabled: true\n' >"$tmp/shimkill.yaml"
+    cfg=(--runtime-config-path "$tmp/shimkill.yaml")
+  fi
+  run_ -d "${cfg[@]}" it-shimkill /bin/sleep 1000 || { echo "ctr run -d failed"; return 1; }
   wait_status it-shimkill RUNNING || { echo "not RUNNING"; remove_task it-shimkill; return 1; }
   pid=$(task_pid it-shimkill)
   for p in $(shims_under_tmp); do
     [ "$(readlink "/proc/$p/cwd")" = "$bundles/it-shimkill" ] && shim=$p
   done
   [ -n "${shim:-}" ] || { echo "no shim found for the task"; remove_task it-shimkill; return 1; }
+  socks=$(unix_socket_paths "$shim")
+  if [ ${#cfg[@]} -gt 0 ] && [ "$(echo "$socks" | grep -c .)" -lt 2 ]; then
+    echo "expected the ttrpc and the debug socket, found: $socks"
+    remove_task it-shimkill
+    return 1
+  fi
   kill -9 "$shim"
   # containerd runs `delete`, which force-deletes the container: its process must go
   for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -285,6 +305,11 @@ check_shim_killed() {
   ctr_ container delete it-shimkill >/dev/null 2>&1 || { echo "container delete failed"; return 1; }
   if grep -q " $bundles/it-shimkill" /proc/self/mounts; then echo "mount left"; return 1; fi
   if [ -d "$runc_root/it-shimkill" ]; then echo "runc state left"; return 1; fi
+  # `delete` removes every socket the shim made
+  for s in $socks; do
+    for i in $(seq 50); do [ -e "$s" ] || break; sleep 0.1; done
+    if [ -e "$s" ]; then echo "socket $s left behind"; return 1; fi
+  done
 }
 
 check_twenty_at_once() {

@@ -259,7 +259,7 @@ test_publisher_forward_is_accepted_by_containerd(void **state)
 {
   fixture_t *f = *state;
   cshim_error_t err = NULL;
-  cshim_publisher_stats_t st;
+  cshim_publisher_stats_t st = {.struct_size = sizeof st};
   char unix_address[200];
 
   if (f == NULL)

@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 # Test driver: installs this build into a temporary prefix (then moves it, to prove it is
 # relocatable), builds examples/vendor-task out of tree against it with pkg-config and with the
-# CMake package, runs it as containerd-shim-acme-v2 and checks Connect, State and SIGTERM; then
-# checks the shim refuses a module built with another plugin ABI. Prints TAP-style lines.
+# CMake package (both run protoc-c on the example's own greeter.proto), runs it as
+# containerd-shim-acme-v2 and checks Connect, State, the vendor's own service through
+# `cshimctl call`, and SIGTERM; then checks the shim refuses a module built with another plugin
+# ABI. Prints TAP-style lines.
 #
 #   run.sh <cmake build dir> <examples/vendor-task dir> <bad_abi.c>
 # env: CMAKE (default cmake), CC (default cc), CSHIM_VENDOR_FLAGS (extra compile and link flags,
@@ -93,11 +95,16 @@ check "the installed plugin dir holds shutdown.so and publisher.so" \
   test -f "$plugin_dir/shutdown.so" -a -f "$plugin_dir/publisher.so"
 
 # --- build the example out of tree, three ways --------------------------------------------------
-mkdir -p "$tmp/pc"
+mkdir -p "$tmp/pc/gen"
 module_pc=$tmp/pc/vendor_task.so
+# The vendor's own .proto imports google/protobuf/empty.proto (libprotobuf-dev, /usr/include).
+check "protoc-c generates the example's greeter.proto with -I\$(pkg-config --variable=protodir)" \
+  protoc-c -I"$example/proto" -I"$(pkgconf_ --variable=protodir)" -I/usr/include \
+  --c_out="$tmp/pc/gen" "$example/proto/acme/greeter/v1/greeter.proto"
 check "pkg-config + cc builds vendor_task.so (-fPIC, hidden, --no-undefined)" \
   "$cc_" -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -fPIC -fvisibility=hidden \
-  "${extra_flags[@]}" -shared -o "$module_pc" "$example/vendor_task.c" "${cflags_a[@]}" \
+  "${extra_flags[@]}" -shared -o "$module_pc" "$example/vendor_task.c" \
+  "$tmp/pc/gen/acme/greeter/v1/greeter.pb-c.c" -I"$tmp/pc/gen" "${cflags_a[@]}" \
   "${libs_a[@]}" -Wl,--no-undefined
 
 check "find_package(cshim) with CMAKE_PREFIX_PATH configures the example" \
@@ -169,6 +176,69 @@ stop_shim() {
   return $rc
 }
 
+# varint <n>: the protobuf varint of n, as \xHH escapes for printf.
+varint() {
+  local v=$1 out=
+  while [ "$v" -ge 128 ]; do
+    out+=$(printf '\\x%02x' $(((v & 127) | 128)))
+    v=$((v >> 7))
+  done
+  out+=$(printf '\\x%02x' "$v")
+  printf '%s' "$out"
+}
+
+# The example's acme.greeter.v1.Greeter, with `cshimctl call` (binary protobuf in, binary or hex
+# out): Hello{name} -> HelloResponse{text = "<greeting>, <name>", shim_pid}.
+call_vendor_service() {
+  local label=$1 text out rc
+  text="$greeting, vendor"
+  printf '\x0a\x06vendor' >"$tmp/hello.bin"
+  # HelloResponse: field 1 (text, length-delimited), field 2 (shim_pid, varint).
+  printf "\\x0a$(varint ${#text})%s\\x10$(varint "$shim_pid")" "$text" >"$tmp/expected.bin"
+  if ctl call acme.greeter.v1.Greeter Hello --input "$tmp/hello.bin" >"$tmp/got.bin" 2>"$tmp/out" &&
+    cmp -s "$tmp/expected.bin" "$tmp/got.bin"; then
+    ok "$label: cshimctl call acme.greeter.v1.Greeter Hello --input FILE prints the response bytes"
+  else
+    echo "# expected $(od -An -tx1 "$tmp/expected.bin" | tr -d '\n'), got $(od -An -tx1 "$tmp/got.bin" | tr -d '\n')"
+    not_ok "$label: cshimctl call ... Hello --input FILE prints the response bytes" "$tmp/out"
+  fi
+  out=$(ctl call acme.greeter.v1.Greeter Hello --hex <"$tmp/hello.bin" 2>&1) && rc=0 || rc=$?
+  if [ "$rc" -eq 0 ] && [ "$out" = "$(od -An -v -tx1 "$tmp/expected.bin" | tr -d ' \n')" ]; then
+    ok "$label: ... with the request on stdin and --hex"
+  else
+    echo "# cshimctl call --hex (exit $rc): $out"
+    not_ok "$label: ... with the request on stdin and --hex"
+  fi
+  out=$(ctl call acme.greeter.v1.Greeter Ping --hex </dev/null 2>&1) && rc=0 || rc=$?
+  if [ "$rc" -eq 0 ] && [ -z "$out" ]; then
+    ok "$label: ... Ping with an empty body answers an empty message"
+  else
+    echo "# cshimctl call Ping (exit $rc): $out"
+    not_ok "$label: ... Ping with an empty body answers an empty message"
+  fi
+  out=$(ctl call acme.greeter.v1.Greeter Hello --input "$tmp/no-such-file" 2>&1) && rc=0 || rc=$?
+  if [ "$rc" -eq 1 ] && [[ "$out" == *"open request body \`$tmp/no-such-file\`: No such file"* ]]; then
+    ok "$label: ... a missing --input file is named, exit 1"
+  else
+    echo "# cshimctl call --input missing (exit $rc): $out"
+    not_ok "$label: ... a missing --input file is named, exit 1"
+  fi
+  out=$(ctl call acme.greeter.v1.Greeter </dev/null 2>&1) && rc=0 || rc=$?
+  if [ "$rc" -eq 2 ] && [[ "$out" == *"call: expected SERVICE METHOD"* ]]; then
+    ok "$label: ... without a method it is a usage error, exit 2"
+  else
+    echo "# cshimctl call without METHOD (exit $rc): $out"
+    not_ok "$label: ... without a method it is a usage error, exit 2"
+  fi
+  out=$(ctl call acme.greeter.v1.Greeter Goodbye </dev/null 2>&1) && rc=0 || rc=$?
+  if [ "$rc" -eq 1 ] && [[ "$out" == *"call acme.greeter.v1.Greeter/Goodbye: RPC failed: Unimplemented"* ]]; then
+    ok "$label: ... an unknown method is Unimplemented, exit 1"
+  else
+    echo "# cshimctl call Goodbye (exit $rc): $out"
+    not_ok "$label: ... an unknown method is Unimplemented, exit 1"
+  fi
+}
+
 run_vendor_shim() { # <module> <label>
   local module=$1 label=$2 out rc
   if ! write_config "$etc/acme.yaml" "$module"; then
@@ -211,6 +281,8 @@ run_vendor_shim() { # <module> <label>
     echo "# cshimctl state x (exit $rc): $out"
     not_ok "$label: State of the shim's own id answers with its bundle"
   fi
+
+  call_vendor_service "$label"
 
   out=$(ctl start x 2>&1) && rc=0 || rc=$?
   if [ "$rc" -ne 0 ] && [[ "$out" == *"Unimplemented"* ]]; then

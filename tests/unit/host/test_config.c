@@ -388,6 +388,54 @@ test_config_follows_aliases_and_str_tags(void **state)
   host_config_free(c);
 }
 
+/* 100k map keys, 100k list entries and 100k aliases of 100k anchors: every duplicate check and
+   alias lookup must cost O(1) slots (the old pairwise checks did ~n*n/2 comparisons per map,
+   list and alias chain: 15 * 10^9 here). */
+static void
+test_config_parses_in_linear_work(void **state)
+{
+  enum
+  {
+    N = 100000
+  };
+  size_t cap = (size_t)N * 64, len = 0;
+  char *text = cshim_xmalloc(cap);
+  const cshim_config_node_t *anchors, *aliases;
+  host_config_t *c;
+
+  (void)state;
+#define APPEND(...) len += (size_t)snprintf(text + len, cap - len, __VA_ARGS__)
+  APPEND("disabled_plugins:\n");
+  for (int i = 0; i < N; i++)
+    APPEND("  - x.y.v1.p%d\n", i);
+  APPEND("plugins:\n  a.b.v1.big:\n");
+  for (int i = 0; i < N; i++)
+    APPEND("    key%d: &a%d v%d\n", i, i, i);
+  APPEND("  a.b.v1.refs:\n");
+  for (int i = 0; i < N; i++)
+    APPEND("    - *a%d\n", N - 1 - i);
+#undef APPEND
+  assert_true(len < cap);
+
+  c = parse_ok(text);
+  assert_int_equal(c->n_disabled, N);
+  assert_string_equal(c->disabled[N - 1], "x.y.v1.p99999");
+  anchors = host_config_plugin_section(c, "a.b.v1.big");
+  aliases = host_config_plugin_section(c, "a.b.v1.refs");
+  assert_non_null(anchors);
+  assert_non_null(aliases);
+  assert_int_equal(anchors->n, N);
+  assert_int_equal(aliases->n, N);
+  assert_string_equal(aliases->items[0].value, "v99999");
+  assert_string_equal(aliases->items[N - 1].value, "v0");
+  /* 4 * N lookups or inserts (keys, list entries, anchors, aliases) at a load factor of at most
+     one half; 8 slots per lookup on average is far above what open addressing visits. */
+  assert_true(host_config_parse_work(c) < 8u * 4u * N);
+  assert_true(host_config_parse_work(c) >= 4u * N);
+  host_config_free(c);
+  free(text);
+}
+
 static void
 test_config_reports_key_locations(void **state)
 {
@@ -760,6 +808,7 @@ main(void)
       cmocka_unit_test(test_config_rejects_multiple_documents),
       cmocka_unit_test(test_config_rejects_odd_yaml),
       cmocka_unit_test(test_config_follows_aliases_and_str_tags),
+      cmocka_unit_test(test_config_parses_in_linear_work),
       cmocka_unit_test(test_config_reports_key_locations),
       cmocka_unit_test(test_config_shim_name_from_binary),
       cmocka_unit_test_setup_teardown(test_config_resolve_prefers_explicit_path, setup_dir,

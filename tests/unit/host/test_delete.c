@@ -334,6 +334,51 @@ test_delete_removes_only_a_dead_socket(void **state)
   free(sockdir);
 }
 
+/* After kill -9 of a shim both its sockets stay behind: delete removes both. */
+static void
+test_delete_removes_the_debug_socket_of_a_killed_shim(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Task__V2__DeleteResponse *r;
+  cshim_error_t err = NULL;
+  char *sockdir, *address, *debug;
+  int fd = -1, dfd = -1, ret;
+  bool existing;
+  struct stat st;
+
+  assert_int_equal(mkdir(f->bundle, 0700), 0);
+  cshim_xasprintf(&sockdir, "%s/s", f->root);
+  /* What start and the debug plugin name them, for the flags run_delete passes. */
+  address =
+      host_address_socket(sockdir, "/run/containerd/containerd.sock", "cshim-test", "demo", false);
+  debug =
+      host_address_socket(sockdir, "/run/containerd/containerd.sock", "cshim-test", "demo", true);
+  assert_string_not_equal(address, debug);
+  assert_int_equal(host_address_listen(address, &fd, &existing, &err), 0);
+  assert_int_equal(host_address_listen(debug, &dfd, &existing, &err), 0);
+  assert_int_equal(host_address_write_file(f->bundle, address, &err), 0);
+
+  /* Alive: both stay. */
+  r = run_delete(f, f->bundle, "/bin/true", &ret);
+  containerd__task__v2__delete_response__free_unpacked(r, NULL);
+  assert_int_equal(stat(host_address_path(address), &st), 0);
+  assert_int_equal(stat(host_address_path(debug), &st), 0);
+
+  /* Killed: nothing listens any more, the files remain until delete. */
+  close(fd);
+  close(dfd);
+  assert_int_equal(stat(host_address_path(debug), &st), 0);
+  r = run_delete(f, f->bundle, "/bin/true", &ret);
+  assert_int_equal(ret, 0);
+  containerd__task__v2__delete_response__free_unpacked(r, NULL);
+  assert_int_equal(stat(host_address_path(address), &st), -1);
+  assert_int_equal(stat(host_address_path(debug), &st), -1);
+
+  free(debug);
+  free(address);
+  free(sockdir);
+}
+
 static void
 test_delete_uses_cwd_without_bundle_flag(void **state)
 {
@@ -366,6 +411,8 @@ main(int argc, char **argv)
       cmocka_unit_test_setup_teardown(test_delete_warns_but_succeeds_when_runtime_fails, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_delete_removes_only_a_dead_socket, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_delete_removes_the_debug_socket_of_a_killed_shim, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_delete_uses_cwd_without_bundle_flag, setup, teardown),
   };
   if (argc > 1 && strcmp(argv[1], "--root") == 0 && getenv(FAKE_RUNTIME_ENV))

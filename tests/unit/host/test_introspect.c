@@ -169,7 +169,7 @@ test_introspect_lists_plugins_of_the_set(void **state)
   cshim_host_t *host = host_introspect_api(intro);
   host_plugins_options_t opts = {.loop = uv_default_loop(), .host = host};
   host_plugins_t *set = NULL;
-  cshim_host_plugin_info_t info;
+  cshim_host_plugin_info_t info = {.struct_size = sizeof info};
   cshim_error_t err = NULL;
   (void)state;
 
@@ -206,8 +206,8 @@ test_introspect_keeps_server_counters_after_detach(void **state)
   host_introspect_t *intro = host_introspect_new(uv_default_loop(), "1");
   cshim_host_t *host = host_introspect_api(intro);
   host_ttrpc_server_t *srv = NULL;
-  cshim_ttrpc_stats_t st;
-  cshim_host_log_stats_t ls;
+  cshim_ttrpc_stats_t st = {.struct_size = sizeof st};
+  cshim_host_log_stats_t ls = {.struct_size = sizeof ls};
   host_log_t log;
   cshim_error_t err = NULL;
   bool closed = false;
@@ -245,7 +245,8 @@ static void
 test_introspect_dump_logs_every_source_one_line_per_element(void **state)
 {
   static struct captured cap;
-  cshim_logger_t logger = {.write = capture_write, .data = &cap, .level = CSHIM_LOG_INFO};
+  cshim_logger_t logger = {
+      .struct_size = sizeof logger, .write = capture_write, .data = &cap, .level = CSHIM_LOG_INFO};
   host_introspect_t *intro = host_introspect_new(uv_default_loop(), "2.0");
   cshim_host_t *host = host_introspect_api(intro);
   cshim_error_t err = NULL;

@@ -51,6 +51,7 @@ journal_write_cb(void *data, int level, const char *line, size_t len)
 }
 
 static const cshim_logger_t journal_log = {
+    .struct_size = sizeof(cshim_logger_t),
     .write = journal_write_cb,
     .data = &journal,
     .level = CSHIM_LOG_TRACE,
@@ -166,6 +167,7 @@ fake_get_stats_cb(cshim_ttrpc_server_t *server, cshim_ttrpc_stats_t *out)
 }
 
 static const cshim_ttrpc_server_ops_t fake_ops = {
+    .struct_size = sizeof(cshim_ttrpc_server_ops_t),
     .register_service = fake_register_service_cb,
     .add_interceptor = fake_add_interceptor_cb,
     .get_stats = fake_get_stats_cb,
@@ -746,8 +748,8 @@ test_plugins_load_returns_loader_rejection(void **state)
   char expected[1024];
   (void)state;
 
-  snprintf(expected, sizeof expected, "plugin `%s/reject_abi.so`: ABI version 7, host supports 1",
-           CSHIM_FIXTURE_PLUGIN_DIR);
+  snprintf(expected, sizeof expected, "plugin `%s/reject_abi.so`: ABI version 7, host supports %u",
+           CSHIM_FIXTURE_PLUGIN_DIR, CSHIM_PLUGIN_ABI_VERSION);
   assert_load_fails(files, N(files), &opts, EINVAL, expected);
 }
 
@@ -829,6 +831,30 @@ test_plugins_register_propagates_duplicate_service(void **state)
                                 "`containerd.task.v2.Task` already registered");
   cshim_error_release(&err);
   assert_int_equal(info_of(set, PUBLISHER)->n_services, 1);
+  assert_int_equal(info_of(set, TASK)->n_services, 0);
+  host_plugins_close(set);
+  host_plugins_unload(set);
+}
+
+static void
+test_plugins_register_refuses_service_without_struct_size(void **state)
+{
+  const char *const files[] = {"fx_shutdown.so", "fx_task.so", "fx_publisher.so"};
+  const char *const props[] = {"test.service." TASK, "containerd.task.v2.Task", "test.mode." TASK,
+                               "register-unsized", NULL};
+  const host_plugins_options_t opts = {.log = &journal_log, .properties = props};
+  struct fake_server server = {.base.ops = &fake_ops};
+  cshim_error_t err = NULL;
+  host_plugins_t *set;
+  (void)state;
+
+  set = load_ok(files, N(files), &opts);
+  assert_int_equal(host_plugins_init(set, &err), 0);
+  assert_int_equal(host_plugins_register(set, &server.base, &err), -EINVAL);
+  assert_string_equal(err->msg, "plugin `" TASK "`: registering ttrpc services: ttrpc service: "
+                                "struct_size is 0 (not set: fill it with designated "
+                                "initialisers and .struct_size = sizeof the struct)");
+  cshim_error_release(&err);
   assert_int_equal(info_of(set, TASK)->n_services, 0);
   host_plugins_close(set);
   host_plugins_unload(set);
@@ -929,6 +955,7 @@ main(void)
       T(test_plugins_register_before_init_is_refused),
       T(test_plugins_register_failure_names_plugin),
       T(test_plugins_register_propagates_duplicate_service),
+      T(test_plugins_register_refuses_service_without_struct_size),
       T(test_plugins_unload_closes_plugins_left_open),
       T(test_plugins_run_without_options),
       T(test_plugins_load_empty_list),

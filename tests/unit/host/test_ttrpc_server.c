@@ -294,9 +294,24 @@ add_interceptors(struct env *env)
   cshim_error_t err = NULL;
   size_t i;
 
-  env->interceptors[0] = (cshim_ttrpc_interceptor_t){"one", before_1, after_1, env};
-  env->interceptors[1] = (cshim_ttrpc_interceptor_t){"two", before_2, after_2, env};
-  env->interceptors[2] = (cshim_ttrpc_interceptor_t){"three", before_3, after_3, env};
+  env->interceptors[0] =
+      (cshim_ttrpc_interceptor_t){.struct_size = sizeof(cshim_ttrpc_interceptor_t),
+                                  .name = "one",
+                                  .before = before_1,
+                                  .after = after_1,
+                                  .data = env};
+  env->interceptors[1] =
+      (cshim_ttrpc_interceptor_t){.struct_size = sizeof(cshim_ttrpc_interceptor_t),
+                                  .name = "two",
+                                  .before = before_2,
+                                  .after = after_2,
+                                  .data = env};
+  env->interceptors[2] =
+      (cshim_ttrpc_interceptor_t){.struct_size = sizeof(cshim_ttrpc_interceptor_t),
+                                  .name = "three",
+                                  .before = before_3,
+                                  .after = after_3,
+                                  .data = env};
   for (i = 0; i < 3; i++)
     assert_int_equal(cshim_ttrpc_server_add_interceptor(host_ttrpc_server_api(env->srv),
                                                         &env->interceptors[i], &err),
@@ -344,11 +359,16 @@ setup(void **state)
   strcpy(env->dir, "/tmp/cshim-ttrpc-XXXXXX");
   assert_non_null(mkdtemp(env->dir));
   snprintf(env->sock, sizeof(env->sock), "%s/run/ttrpc.sock", env->dir);
-  env->logger = (cshim_logger_t){.write = log_write_cb, .data = env, .level = CSHIM_LOG_DEBUG};
+  env->logger = (cshim_logger_t){.struct_size = sizeof(cshim_logger_t),
+                                 .write = log_write_cb,
+                                 .data = env,
+                                 .level = CSHIM_LOG_DEBUG};
 
   assert_int_equal(host_ttrpc_server_new(&env->loop, &env->logger, &env->srv, &err), 0);
-  env->service = (cshim_ttrpc_service_t){
-      .descriptor = &cshim__fixture__v1__echo__descriptor, .methods = echo_methods, .data = env};
+  env->service = (cshim_ttrpc_service_t){.struct_size = sizeof(cshim_ttrpc_service_t),
+                                         .descriptor = &cshim__fixture__v1__echo__descriptor,
+                                         .methods = echo_methods,
+                                         .data = env};
   assert_int_equal(
       cshim_ttrpc_server_register(host_ttrpc_server_api(env->srv), &env->service, &err), 0);
   if (host_ttrpc_server_listen_path(env->srv, env->sock, &err) < 0)
@@ -1665,7 +1685,8 @@ test_ttrpc_server_checks_registrations(void **state)
   assert_string_equal(err->msg, "ttrpc service `cshim.fixture.v1.Echo` is already registered");
   cshim_error_release(&err);
 
-  s = (cshim_ttrpc_service_t){.name = "cshim.fixture.v2.Echo",
+  s = (cshim_ttrpc_service_t){.struct_size = sizeof s,
+                              .name = "cshim.fixture.v2.Echo",
                               .descriptor = &cshim__fixture__v1__echo__descriptor,
                               .methods = bogus,
                               .data = env};

@@ -77,6 +77,7 @@ mock_shutdown_trigger(mock_shutdown_t *s)
     return;
   s->started = true;
   for (size_t i = 0; i < s->n; i++) {
+    s->dones[i].base.struct_size = sizeof s->dones[i].base;
     s->dones[i].base.complete = mock_done_complete;
     s->dones[i].owner = s;
     s->cbs[i](s->data[i], &s->dones[i].base);
@@ -177,6 +178,7 @@ mock_host_init(mock_host_t *h, const char *uri, const char *const *requires)
   memset(h, 0, sizeof *h);
   assert_int_equal(uv_loop_init(&h->loop), 0);
   h->echo = getenv("MOCK_HOST_VERBOSE") != NULL;
+  h->logger.struct_size = sizeof h->logger;
   h->logger.write = mock_log_write;
   h->logger.data = h;
   h->logger.level = CSHIM_LOG_TRACE;
@@ -200,6 +202,7 @@ mock_host_init(mock_host_t *h, const char *uri, const char *const *requires)
   h->ctx.log = &h->logger;
   h->ctx.host_private = h;
 
+  h->shutdown.base.struct_size = sizeof h->shutdown.base;
   h->shutdown.base.register_callback = mock_shutdown_register;
   h->shutdown.base.shutdown = mock_shutdown_shutdown;
   h->shutdown.base.on_done = mock_shutdown_on_done;

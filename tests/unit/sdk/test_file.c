@@ -2,6 +2,7 @@
 // Unit tests of sdk/src/file.c: cshim_file_read_small and cshim_file_write_atomic.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -37,13 +38,14 @@ static int
 teardown(void **state)
 {
   struct fixture *f = *state;
-  cshim_autofree char *a = NULL, *b = NULL, *t = NULL;
-  cshim_xasprintf(&a, "%s/a", f->dir);
-  cshim_xasprintf(&b, "%s/big", f->dir);
-  cshim_xasprintf(&t, "%s/.a.tmp", f->dir);
-  unlink(a);
-  unlink(b);
-  unlink(t);
+  static const char *const names[] = {"a",           "big",          ".a.tmp",  "victim",
+                                      "address",     "options.json", "runtime", ".options.json.tmp",
+                                      ".runtime.tmp"};
+  for (size_t i = 0; i < CSHIM_N_ELEMENTS(names); i++) {
+    cshim_autofree char *path = NULL;
+    cshim_xasprintf(&path, "%s/%s", f->dir, names[i]);
+    unlink(path);
+  }
   rmdir(f->dir);
   free(f);
   return 0;
@@ -131,11 +133,122 @@ test_write_into_missing_dir_fails_and_names_the_temp_file(void **state)
   cshim_error_release(&err);
 }
 
+static void
+test_write_refuses_a_symlinked_target(void **state)
+{
+  struct fixture *f = *state;
+  cshim_autofree char *path = NULL, *victim = NULL, *want = NULL, *tmp = NULL;
+  cshim_error_t err = NULL;
+  char *text = NULL;
+  char target[4096];
+  ssize_t n;
+
+  cshim_xasprintf(&victim, "%s/victim", f->dir);
+  cshim_xasprintf(&path, "%s/options.json", f->dir);
+  cshim_xasprintf(&tmp, "%s/.options.json.tmp", f->dir);
+  assert_int_equal(cshim_file_write_atomic(victim, "precious", 8, 0600, &err), 0);
+  assert_int_equal(symlink(victim, path), 0);
+
+  assert_int_equal(cshim_file_write_atomic(path, "evil", 4, 0600, &err), -ELOOP);
+  cshim_xasprintf(&want, "write `%s`: it is a symbolic link; refusing to replace it", path);
+  assert_string_equal(err->msg, want);
+  cshim_error_release(&err);
+  /* Nothing changed: the link, its target, no temp file left. */
+  n = readlink(path, target, sizeof target - 1);
+  assert_true(n > 0);
+  target[n] = '\0';
+  assert_string_equal(target, victim);
+  assert_int_equal(cshim_file_read_small(victim, 64, &text, NULL, &err), 0);
+  assert_string_equal(text, "precious");
+  free(text);
+  assert_int_equal(access(tmp, F_OK), -1);
+}
+
+static void
+test_write_refuses_a_symlinked_temp_file(void **state)
+{
+  struct fixture *f = *state;
+  cshim_autofree char *path = NULL, *victim = NULL, *want = NULL, *tmp = NULL;
+  cshim_error_t err = NULL;
+  char *text = NULL;
+
+  cshim_xasprintf(&victim, "%s/victim", f->dir);
+  cshim_xasprintf(&path, "%s/options.json", f->dir);
+  cshim_xasprintf(&tmp, "%s/.options.json.tmp", f->dir);
+  assert_int_equal(cshim_file_write_atomic(victim, "precious", 8, 0600, &err), 0);
+  /* Dangling or not, a planted temp link is never followed. */
+  assert_int_equal(symlink(victim, tmp), 0);
+  assert_int_equal(cshim_file_write_atomic(path, "evil", 4, 0600, &err), -ELOOP);
+  cshim_xasprintf(&want, "create `%s`: it is a symbolic link; refusing to write through it", tmp);
+  assert_string_equal(err->msg, want);
+  cshim_error_release(&err);
+  assert_int_equal(unlink(tmp), 0);
+  assert_int_equal(symlink("/nonexistent/cshim-test", tmp), 0);
+  assert_int_equal(cshim_file_write_atomic(path, "evil", 4, 0600, &err), -ELOOP);
+  cshim_error_release(&err);
+  assert_int_equal(access("/nonexistent/cshim-test", F_OK), -1);
+
+  assert_int_equal(cshim_file_read_small(victim, 64, &text, NULL, &err), 0);
+  assert_string_equal(text, "precious");
+  free(text);
+  assert_int_equal(access(path, F_OK), -1);
+}
+
+static void
+test_write_replaces_a_stale_temp_file(void **state)
+{
+  struct fixture *f = *state;
+  cshim_autofree char *path = NULL, *tmp = NULL;
+  cshim_error_t err = NULL;
+  char *text = NULL;
+  int fd;
+
+  cshim_xasprintf(&path, "%s/runtime", f->dir);
+  cshim_xasprintf(&tmp, "%s/.runtime.tmp", f->dir);
+  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, "half a wri", 10), 10);
+  close(fd);
+  assert_int_equal(cshim_file_write_atomic(path, "runc", 4, 0600, &err), 0);
+  assert_int_equal(cshim_file_read_small(path, 64, &text, NULL, &err), 0);
+  assert_string_equal(text, "runc");
+  free(text);
+  assert_int_equal(access(tmp, F_OK), -1);
+}
+
+static void
+test_write_at_a_directory_fd(void **state)
+{
+  struct fixture *f = *state;
+  cshim_autofree char *path = NULL, *want = NULL;
+  cshim_error_t err = NULL;
+  char *text = NULL;
+  int dirfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  assert_true(dirfd >= 0);
+  assert_int_equal(cshim_file_write_atomic_at(dirfd, f->dir, "address", "unix:///x", 9, 0644, &err),
+                   0);
+  cshim_xasprintf(&path, "%s/address", f->dir);
+  assert_int_equal(cshim_file_read_small(path, 64, &text, NULL, &err), 0);
+  assert_string_equal(text, "unix:///x");
+  free(text);
+  assert_int_equal(cshim_file_write_atomic_at(dirfd, f->dir, "../escape", "x", 1, 0644, &err),
+                   -EINVAL);
+  cshim_xasprintf(&want, "write `%s/../escape`: not a file name", f->dir);
+  assert_string_equal(err->msg, want);
+  cshim_error_release(&err);
+  close(dirfd);
+}
+
 int
 main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_write_then_read_round_trips, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_write_refuses_a_symlinked_target, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_write_refuses_a_symlinked_temp_file, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_write_replaces_a_stale_temp_file, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_write_at_a_directory_fd, setup, teardown),
       cmocka_unit_test_setup_teardown(test_read_missing_is_enoent, setup, teardown),
       cmocka_unit_test_setup_teardown(test_read_larger_than_max_is_efbig, setup, teardown),
       cmocka_unit_test_setup_teardown(test_write_into_missing_dir_fails_and_names_the_temp_file,

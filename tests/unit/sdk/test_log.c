@@ -76,7 +76,8 @@ test_log_truncated_line_still_ends_in_newline(void **state)
 static void
 test_log_filters_below_level(void **state)
 {
-  cshim_logger_t l = {.write = capture, .level = CSHIM_LOG_INFO, .fields = "plugin=x"};
+  cshim_logger_t l = {
+      .struct_size = sizeof l, .write = capture, .level = CSHIM_LOG_INFO, .fields = "plugin=x"};
   (void)state;
   n_lines = 0;
   cshim_log(&l, CSHIM_LOG_DEBUG, "hidden %d", 1);

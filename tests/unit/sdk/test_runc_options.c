@@ -186,6 +186,43 @@ test_runc_options_missing_file_is_defaults_and_malformed_is_an_error(void **stat
 }
 
 static void
+test_runc_options_json_is_compact_in_field_order_and_errors_name_the_key(void **state)
+{
+  cshim_runc_options_t in = {0}, out;
+  cshim_error_t err = NULL;
+  char path[128], text[256] = "";
+  FILE *f;
+
+  in.root = "/r";
+  in.no_pivot_root = true;
+  in.io_gid = 7;
+  assert_int_equal(cshim_runc_options_write(dir, &in, &err), 0);
+  snprintf(path, sizeof path, "%s/options.json", dir);
+  f = fopen(path, "r");
+  assert_non_null(f);
+  assert_non_null(fgets(text, sizeof text, f));
+  fclose(f);
+  /* Zero values left out, protobuf field names, field order, as containerd's runc shim. */
+  assert_string_equal(text, "{\"no_pivot_root\":true,\"io_gid\":7,\"root\":\"/r\"}");
+
+  in.root = "/bad\xff";
+  assert_int_equal(cshim_runc_options_write(dir, &in, &err), -EINVAL);
+  assert_string_equal(err->msg, "write `options.json`: `root` is not valid UTF-8");
+  cshim_error_release(&err);
+
+  write_text("options.json", "{\"root\":\"/x\",\"ioUid\":1.5}");
+  assert_int_equal(cshim_runc_options_read(dir, &out, &err), -EINVAL);
+  assert_non_null(strstr(err->msg, "`ioUid`: expected an integer from 0 to 4294967295"));
+  assert_null(out.root);
+  cshim_error_release(&err);
+
+  write_text("options.json", "{\"root\":\"a\\u0000b\"}");
+  assert_int_equal(cshim_runc_options_read(dir, &out, &err), -EINVAL);
+  assert_non_null(strstr(err->msg, "malformed JSON at offset"));
+  cshim_error_release(&err);
+}
+
+static void
 test_runc_runtime_file_round_trip(void **state)
 {
   cshim_error_t err = NULL;
@@ -232,6 +269,9 @@ main(void)
           test_runc_options_reads_go_written_json_and_ignores_unknown_keys, setup, teardown),
       cmocka_unit_test_setup_teardown(
           test_runc_options_missing_file_is_defaults_and_malformed_is_an_error, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_runc_options_json_is_compact_in_field_order_and_errors_name_the_key, setup,
+          teardown),
       cmocka_unit_test_setup_teardown(test_runc_runtime_file_round_trip, setup, teardown),
       cmocka_unit_test(test_runc_options_runtime_root_appends_namespace),
   };

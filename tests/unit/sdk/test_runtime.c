@@ -727,6 +727,493 @@ test_runtime_rejects_invalid_arguments(void **state)
   assert_int_equal(r.calls, 0);
 }
 
+/* ---- output joined with the exit, however late the exit is reaped ---- */
+
+struct late_reap
+{
+  struct fixture *f;
+  pid_t *pids;
+  int n;
+  bool done;
+};
+
+/* Runs after the loop's poll: everything below happens within one loop iteration, as when a
+   busy iteration reaps runtimes whose output arrived after its poll returned. */
+static void
+late_reap_check_cb(uv_check_t *h)
+{
+  struct late_reap *x = h->data;
+  struct timespec pause = {0, 150 * 1000000};
+
+  if (x->done)
+    return;
+  x->done = true;
+  for (int i = 0; i < x->n; i++)
+    kill(x->pids[i], SIGUSR1);
+  for (int i = 0; i < x->n; i++) {
+    siginfo_t info;
+    /* Until it has exited, without reaping it. */
+    while (waitid(P_PID, (id_t)x->pids[i], &info, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+      ;
+  }
+  /* The loop's clock is now well behind the real one. */
+  nanosleep(&pause, NULL);
+  host_reaper_reap(x->f->reaper);
+}
+
+static void
+test_runtime_reads_output_to_the_end_when_many_exits_are_reaped_at_once(void **state)
+{
+  enum
+  {
+    N = 48
+  };
+  struct fixture *f = *state;
+  cshim_autofree char *pid_file = path_in(f, "pids");
+  cshim_autofree char *expected = NULL;
+  pid_t pids[N];
+  struct rec r[N];
+  struct late_reap x = {.f = f, .pids = pids, .n = N};
+  cshim_error_t err = NULL;
+  uv_check_t check;
+  int calls = 0;
+
+  /* A state answer of a realistic size. */
+  cshim_xasprintf(&expected,
+                  "{\"ociVersion\":\"1.0.2\",\"id\":\"c1\",\"pid\":4242,"
+                  "\"status\":\"running\",\"bundle\":\"/run/containerd/io.containerd."
+                  "runtime.v2.task/k8s.io/%0200d\"}",
+                  0);
+  memset(r, 0, sizeof r);
+  f->rt = fake_runtime(f, NULL, 0);
+  setenv("FAKE_RUNTIME_MODE", "on-usr1", 1);
+  setenv("FAKE_RUNTIME_PID_FILE", pid_file, 1);
+  setenv("FAKE_RUNTIME_STDOUT", expected, 1);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(cshim_runtime_state(f->rt, "c1", result_cb, &r[i], &err), 0);
+  /* Every runtime is waiting for its signal. */
+  for (int tries = 0;; tries++) {
+    cshim_autofree char *text = read_file(pid_file);
+    int n = 0;
+    for (char *p = text; p && (p = strstr(p, "ready ")); p += 6)
+      pids[n++] = (pid_t)atoi(p + 6);
+    if (n == N)
+      break;
+    assert_true(tries < 3000);
+    run_until(f, NULL, 0, 10);
+  }
+  for (int i = 0; i < N; i++)
+    assert_int_equal(r[i].calls, 0);
+
+  uv_check_init(&f->loop, &check);
+  check.data = &x;
+  uv_check_start(&check, late_reap_check_cb);
+  for (int i = 0; i < N; i++) {
+    int before = r[i].calls;
+    assert_true(run_until(f, &r[i].calls, 1, 30000));
+    (void)before;
+  }
+  uv_close((uv_handle_t *)&check, noop_close_cb);
+  assert_true(x.done);
+  for (int i = 0; i < N; i++) {
+    calls += r[i].calls;
+    assert_null(r[i].error);
+    assert_string_equal(r[i].out, expected);
+    rec_reset(&r[i]);
+  }
+  assert_int_equal(calls, N);
+}
+
+/* ---- killing what a runtime started ---- */
+
+static void
+test_runtime_timeout_kills_everything_the_runtime_started(void **state)
+{
+  struct fixture *f = *state;
+  cshim_autofree char *pid_file = path_in(f, "pids");
+  cshim_error_t err = NULL;
+  struct rec r = {0};
+  pid_t pids[4];
+
+  /* Like the shim: orphans come back to us and the reaper reaps them. */
+  assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+  f->rt = fake_runtime(f, NULL, 3000);
+  setenv("FAKE_RUNTIME_MODE", "hang-tree", 1);
+  setenv("FAKE_RUNTIME_PID_FILE", pid_file, 1);
+  assert_int_equal(cshim_runtime_state(f->rt, "c1", result_cb, &r, &err), 0);
+  for (int i = 0; i < 4; i++)
+    pids[i] = fake_pid(f, pid_file, i);
+  /* The session leader and its child really left the runtime's process group. */
+  assert_int_equal(getpgid(pids[2]), pids[2]);
+  assert_int_equal(getpgid(pids[3]), pids[2]);
+  assert_int_equal(getpgid(pids[1]), pids[0]);
+  assert_true(run_until(f, &r.calls, 1, 60000));
+  assert_non_null(r.error);
+  assert_string_equal(r.error->msg, "fake-runtime state: timed out after 3000ms");
+  assert_int_equal(r.error->status, -ETIMEDOUT);
+  for (int i = 0; i < 4; i++)
+    assert_gone(f, pids[i]);
+  rec_reset(&r);
+}
+
+static void
+test_runtime_free_kills_everything_the_runtime_started(void **state)
+{
+  struct fixture *f = *state;
+  cshim_autofree char *pid_file = path_in(f, "pids");
+  cshim_error_t err = NULL;
+  struct rec r = {0};
+  pid_t pids[4];
+
+  assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+  f->rt = fake_runtime(f, NULL, 0);
+  setenv("FAKE_RUNTIME_MODE", "hang-tree", 1);
+  setenv("FAKE_RUNTIME_PID_FILE", pid_file, 1);
+  assert_int_equal(cshim_runtime_kill(f->rt, "c1", 9, true, NULL, result_cb, &r, &err), 0);
+  for (int i = 0; i < 4; i++)
+    pids[i] = fake_pid(f, pid_file, i);
+  cshim_runtime_free(f->rt);
+  f->rt = NULL;
+  for (int i = 0; i < 4; i++)
+    assert_gone(f, pids[i]);
+  run_until(f, NULL, 0, 50);
+  assert_int_equal(r.calls, 0);
+}
+
+/* ---- the limit on running runtimes ---- */
+
+static cshim_runtime_t *
+limited_runtime(struct fixture *f, cshim_runtime_limit_t *limit,
+                uint64_t (*deadline_of)(void *data), uint64_t timeout_ms)
+{
+  cshim_runtime_config_t cfg = {.loop = &f->loop,
+                                .reaper = host_reaper_api(f->reaper),
+                                .binary = FAKE_RUNTIME,
+                                .timeout_ms = timeout_ms,
+                                .limit = limit,
+                                .deadline_of = deadline_of};
+  cshim_runtime_t *rt = NULL;
+  cshim_error_t err = NULL;
+  assert_int_equal(cshim_runtime_new(&cfg, &rt, &err), 0);
+  return rt;
+}
+
+/* The pid of the fake runtime running for container id (the last argument), among those in
+   pid_file: commands that run at once write their pids in any order. */
+static pid_t
+pid_for_id(struct fixture *f, const char *pid_file, const char *id)
+{
+  for (int tries = 0; tries < 500; tries++) {
+    cshim_autofree char *text = read_file(pid_file);
+    for (char *p = text; p && *p;) {
+      pid_t pid = (pid_t)atoi(p);
+      char path[64], cmdline[4096];
+      int fd;
+      ssize_t n;
+
+      snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+      fd = open(path, O_RDONLY | O_CLOEXEC);
+      n = fd >= 0 ? read(fd, cmdline, sizeof cmdline - 1) : -1;
+      if (fd >= 0)
+        close(fd);
+      if (n > 1) {
+        cmdline[n - 1] = '\0';
+        const char *last = memrchr(cmdline, '\0', (size_t)n - 1);
+        if (strcmp(last ? last + 1 : cmdline, id) == 0)
+          return pid;
+      }
+      p = strchr(p, '\n');
+      if (p)
+        p++;
+    }
+    run_until(f, NULL, 0, 10);
+  }
+  fail_msg("no fake runtime runs for `%s`", id);
+  return 0;
+}
+
+static int
+count_lines(const char *path)
+{
+  cshim_autofree char *text = read_file(path);
+  int n = 0;
+  for (const char *p = text; p && *p; p++)
+    n += *p == '\n';
+  return n;
+}
+
+static void
+test_runtime_limit_queues_commands_in_order(void **state)
+{
+  struct fixture *f = *state;
+  cshim_autofree char *pid_file = path_in(f, "pids");
+  cshim_autofree char *argv_file = path_in(f, "argv");
+  cshim_runtime_limit_t *limit = cshim_runtime_limit_new(2);
+  cshim_runtime_limit_stats_t st;
+  cshim_runtime_t *other;
+  cshim_error_t err = NULL;
+  struct rec r[5];
+  pid_t c3, c4;
+  char *argv;
+
+  memset(r, 0, sizeof r);
+  f->rt = limited_runtime(f, limit, NULL, 0);
+  other = limited_runtime(f, limit, NULL, 0); /* one limit for every container's runtime */
+  setenv("FAKE_RUNTIME_MODE", "hang", 1);
+  setenv("FAKE_RUNTIME_PID_FILE", pid_file, 1);
+  setenv("FAKE_RUNTIME_ARGV_FILE", argv_file, 1);
+  assert_int_equal(cshim_runtime_state(f->rt, "c1", result_cb, &r[0], &err), 0);
+  assert_int_equal(cshim_runtime_state(other, "c2", result_cb, &r[1], &err), 0);
+  assert_int_equal(cshim_runtime_state(f->rt, "c3", result_cb, &r[2], &err), 0);
+  assert_int_equal(cshim_runtime_state(other, "c4", result_cb, &r[3], &err), 0);
+  assert_int_equal(cshim_runtime_state(f->rt, "c5", result_cb, &r[4], &err), 0);
+  cshim_runtime_limit_get_stats(limit, &st);
+  assert_int_equal(st.max, 2);
+  assert_int_equal(st.running, 2);
+  assert_int_equal(st.queued, 3);
+  assert_int_equal(st.waited, 3);
+  (void)fake_pid(f, pid_file, 1);
+  run_until(f, NULL, 0, 200);
+  assert_int_equal(count_lines(pid_file), 2);
+
+  /* One finishes: the oldest waiting command starts, and only that one. */
+  kill(pid_for_id(f, pid_file, "c1"), SIGKILL);
+  await(f, &r[0]);
+  assert_string_equal(r[0].error->msg, "fake-runtime state: killed by signal 9");
+  (void)pid_for_id(f, pid_file, "c3");
+  run_until(f, NULL, 0, 100);
+  assert_int_equal(count_lines(pid_file), 3);
+  cshim_runtime_limit_get_stats(limit, &st);
+  assert_int_equal(st.running, 2);
+  assert_int_equal(st.queued, 2);
+
+  kill(pid_for_id(f, pid_file, "c2"), SIGKILL);
+  await(f, &r[1]);
+  (void)pid_for_id(f, pid_file, "c4");
+  argv = read_file(argv_file);
+  /* c1 and c2 started together (either may have written first); then c3, then c4. */
+  assert_true(strcmp(argv, "state c1\nstate c2\nstate c3\nstate c4\n") == 0 ||
+              strcmp(argv, "state c2\nstate c1\nstate c3\nstate c4\n") == 0);
+  free(argv);
+
+  /* Freeing a runtime drops its queued command (c5) and kills its running one (c3); the slot
+     that frees goes to nobody else, as nothing else waits. */
+  c3 = pid_for_id(f, pid_file, "c3");
+  c4 = pid_for_id(f, pid_file, "c4");
+  cshim_runtime_free(f->rt);
+  f->rt = NULL;
+  cshim_runtime_limit_get_stats(limit, &st);
+  assert_int_equal(st.running, 1);
+  assert_int_equal(st.queued, 0);
+  assert_gone(f, c3);
+  cshim_runtime_limit_free(limit); /* memory goes with `other` */
+  cshim_runtime_free(other);
+  assert_gone(f, c4);
+  run_until(f, NULL, 0, 50);
+  for (int i = 2; i < 5; i++)
+    assert_int_equal(r[i].calls, 0);
+  rec_reset(&r[0]);
+  rec_reset(&r[1]);
+}
+
+struct flood
+{
+  cshim_runtime_limit_t *limit;
+  const char *expected;
+  int done, complete;
+  unsigned most_running;
+};
+
+static void
+flood_cb(void *data, cshim_runtime_result_t *result)
+{
+  struct flood *x = data;
+  cshim_runtime_limit_stats_t st;
+
+  cshim_runtime_limit_get_stats(x->limit, &st);
+  if (st.running > x->most_running)
+    x->most_running = st.running;
+  x->done++;
+  if (result->error == NULL && result->out_len == strlen(x->expected) &&
+      strcmp(result->out, x->expected) == 0)
+    x->complete++;
+}
+
+/* Far more commands than slots, all submitted at once: every one runs, in turn, and every output
+   arrives whole. */
+static void
+test_runtime_limit_flood_of_commands_all_complete(void **state)
+{
+  enum
+  {
+    N = 300,
+    SLOTS = 8
+  };
+  struct fixture *f = *state;
+  struct flood x = {.limit = cshim_runtime_limit_new(SLOTS)};
+  cshim_runtime_limit_stats_t st;
+  cshim_autofree char *expected = NULL;
+  cshim_error_t err = NULL;
+
+  cshim_xasprintf(&expected, "{\"status\":\"running\",\"pid\":42,\"bundle\":\"/%0300d\"}", 7);
+  x.expected = expected;
+  f->rt = limited_runtime(f, x.limit, NULL, 0);
+  setenv("FAKE_RUNTIME_STDOUT", expected, 1);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(cshim_runtime_state(f->rt, "c1", flood_cb, &x, &err), 0);
+  cshim_runtime_limit_get_stats(x.limit, &st);
+  assert_int_equal(st.running, SLOTS);
+  assert_int_equal(st.queued, N - SLOTS);
+  assert_true(run_until(f, &x.done, N, 240000));
+  assert_int_equal(x.complete, N);
+  assert_true(x.most_running <= SLOTS);
+  cshim_runtime_limit_get_stats(x.limit, &st);
+  assert_int_equal(st.running, 0);
+  assert_int_equal(st.queued, 0);
+  assert_int_equal(st.waited, N - SLOTS);
+  cshim_runtime_limit_free(x.limit);
+}
+
+/* A record with the deadline the runtime asks for (the rec first, so result_cb takes it). */
+struct drec
+{
+  struct rec r;
+  uint64_t deadline_ns;
+};
+
+static uint64_t
+drec_deadline(void *data)
+{
+  return ((struct drec *)data)->deadline_ns;
+}
+
+static void
+test_runtime_limit_queued_command_honours_its_deadline(void **state)
+{
+  struct fixture *f = *state;
+  cshim_autofree char *pid_file = path_in(f, "pids");
+  cshim_autofree char *argv_file = path_in(f, "argv");
+  cshim_runtime_limit_t *limit = cshim_runtime_limit_new(1);
+  cshim_runtime_limit_stats_t st;
+  cshim_error_t err = NULL;
+  struct drec running = {0}, hurried = {0}, patient = {0};
+  char *argv;
+
+  f->rt = limited_runtime(f, limit, drec_deadline, 0);
+  setenv("FAKE_RUNTIME_MODE", "hang", 1);
+  setenv("FAKE_RUNTIME_PID_FILE", pid_file, 1);
+  setenv("FAKE_RUNTIME_ARGV_FILE", argv_file, 1);
+  assert_int_equal(cshim_runtime_state(f->rt, "c1", result_cb, &running, &err), 0);
+  hurried.deadline_ns = cshim_now_ns() + 200 * 1000000ull;
+  assert_int_equal(cshim_runtime_state(f->rt, "c2", result_cb, &hurried, &err), 0);
+  assert_int_equal(cshim_runtime_state(f->rt, "c3", result_cb, &patient, &err), 0);
+  (void)fake_pid(f, pid_file, 0);
+
+  /* The deadline passes in the queue: DeadlineExceeded, and it never starts. */
+  assert_true(run_until(f, &hurried.r.calls, 1, 60000));
+  assert_non_null(hurried.r.error);
+  assert_int_equal(hurried.r.error->status, -ETIMEDOUT);
+  assert_non_null(strstr(hurried.r.error->msg, "fake-runtime state: deadline exceeded after "));
+  assert_non_null(
+      strstr(hurried.r.error->msg, "ms waiting for a free runtime slot (1 of 1 in use)"));
+  assert_int_equal(running.r.calls, 0);
+  cshim_runtime_limit_get_stats(limit, &st);
+  assert_int_equal(st.running, 1);
+  assert_int_equal(st.queued, 1);
+
+  /* Without a deadline a command waits as long as it takes; then it runs. */
+  setenv("FAKE_RUNTIME_MODE", "ok", 1);
+  kill(fake_pid(f, pid_file, 0), SIGKILL);
+  assert_true(run_until(f, &running.r.calls, 1, 60000));
+  assert_true(run_until(f, &patient.r.calls, 1, 60000));
+  assert_null(patient.r.error);
+  argv = read_file(argv_file);
+  assert_string_equal(argv, "state c1\nstate c3\n");
+  free(argv);
+  rec_reset(&running.r);
+  rec_reset(&hurried.r);
+  rec_reset(&patient.r);
+  cshim_runtime_limit_free(limit);
+}
+
+static void
+test_runtime_deadline_kills_a_running_command(void **state)
+{
+  struct fixture *f = *state;
+  cshim_autofree char *pid_file = path_in(f, "pids");
+  cshim_error_t err = NULL;
+  struct drec r = {0};
+  pid_t pid;
+
+  f->rt = limited_runtime(f, NULL, drec_deadline, 60000);
+  setenv("FAKE_RUNTIME_MODE", "hang", 1);
+  setenv("FAKE_RUNTIME_PID_FILE", pid_file, 1);
+  r.deadline_ns = cshim_now_ns() + 2000 * 1000000ull;
+  assert_int_equal(cshim_runtime_pause(f->rt, "c1", result_cb, &r, &err), 0);
+  pid = fake_pid(f, pid_file, 0);
+  assert_true(run_until(f, &r.r.calls, 1, 60000));
+  assert_int_equal(r.r.error->status, -ETIMEDOUT);
+  assert_non_null(strstr(r.r.error->msg, "fake-runtime pause: deadline exceeded after "));
+  assert_true(WIFSIGNALED(r.r.wait_status) && WTERMSIG(r.r.wait_status) == SIGKILL);
+  assert_gone(f, pid);
+  rec_reset(&r.r);
+}
+
+static void
+test_runtime_limit_queued_command_keeps_the_container_stdio(void **state)
+{
+  struct fixture *f = *state;
+  cshim_autofree char *pid_file = path_in(f, "pids");
+  cshim_runtime_limit_t *limit = cshim_runtime_limit_new(1);
+  cshim_runtime_create_opts_t o = {.bundle = "/b"};
+  cshim_error_t err = NULL;
+  struct rec hanging = {0}, r = {0};
+  int in[2], out[2], errp[2];
+  char buf[64];
+  ssize_t n;
+
+  f->rt = limited_runtime(f, limit, NULL, 0);
+  setenv("FAKE_RUNTIME_MODE", "hang", 1);
+  setenv("FAKE_RUNTIME_PID_FILE", pid_file, 1);
+  assert_int_equal(cshim_runtime_state(f->rt, "c0", result_cb, &hanging, &err), 0);
+  (void)fake_pid(f, pid_file, 0);
+
+  assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+  assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+  assert_int_equal(pipe2(errp, O_CLOEXEC), 0);
+  assert_int_equal(write(in[1], "hello", 5), 5);
+  close(in[1]);
+  o.io = (cshim_runtime_io_t){in[0], out[1], errp[1]};
+  setenv("FAKE_RUNTIME_MODE", "stdio", 1);
+  unsetenv("FAKE_RUNTIME_PID_FILE");
+  assert_int_equal(cshim_runtime_create(f->rt, "c1", &o, result_cb, &r, &err), 0);
+  /* As the task plugin does once the call returns: only the runtime's copies remain. */
+  close(in[0]);
+  close(out[1]);
+  close(errp[1]);
+  run_until(f, NULL, 0, 100);
+  assert_int_equal(r.calls, 0);
+
+  kill(fake_pid(f, pid_file, 0), SIGKILL);
+  assert_true(run_until(f, &r.calls, 1, 60000));
+  assert_null(r.error);
+  n = read(out[0], buf, sizeof buf - 1);
+  assert_int_equal(n, 5);
+  buf[n] = '\0';
+  assert_string_equal(buf, "hello");
+  n = read(errp[0], buf, sizeof buf - 1);
+  assert_int_equal(n, 11);
+  /* Nobody else holds the write ends: the container's streams end with it. */
+  assert_int_equal(read(out[0], buf, sizeof buf), 0);
+  close(out[0]);
+  close(errp[0]);
+  run_until(f, NULL, 0, 50);
+  assert_int_equal(hanging.calls, 1);
+  rec_reset(&hanging);
+  rec_reset(&r);
+  cshim_runtime_limit_free(limit);
+}
+
 /* ---- parsers ---- */
 
 static void
@@ -1203,6 +1690,21 @@ main(void)
                                       teardown),
       cmocka_unit_test_setup_teardown(test_runtime_missing_binary_fails_at_once, setup, teardown),
       cmocka_unit_test_setup_teardown(test_runtime_rejects_invalid_arguments, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_runtime_reads_output_to_the_end_when_many_exits_are_reaped_at_once, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_runtime_timeout_kills_everything_the_runtime_started,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_runtime_free_kills_everything_the_runtime_started, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_runtime_limit_queues_commands_in_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_runtime_limit_queued_command_honours_its_deadline, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_runtime_limit_flood_of_commands_all_complete, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_runtime_deadline_kills_a_running_command, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_runtime_limit_queued_command_keeps_the_container_stdio,
+                                      setup, teardown),
       cmocka_unit_test(test_runtime_parse_state_reads_runc_and_crun_output),
       cmocka_unit_test(test_runtime_parse_ps_accepts_null_and_arrays),
       cmocka_unit_test_setup_teardown(test_read_pid_file_accepts_decimal_with_or_without_newline,

@@ -74,9 +74,52 @@ child_describe(void)
   return 0;
 }
 
+/* A child in this process group and a session leader with a child of its own, all waiting
+   forever; their three pids go to stdout, one line, once the session exists. */
+static int
+child_tree(void)
+{
+  int ready[2];
+  pid_t member, leader;
+  char buf[32];
+  ssize_t n;
+
+  if (pipe(ready) < 0)
+    return 20;
+  member = fork();
+  if (member == 0)
+    for (;;)
+      pause();
+  leader = fork();
+  if (leader == 0) {
+    pid_t grandchild;
+    setsid();
+    grandchild = fork();
+    if (grandchild == 0)
+      for (;;)
+        pause();
+    n = snprintf(buf, sizeof buf, "%d", (int)grandchild);
+    if (write(ready[1], buf, (size_t)n) != n)
+      _exit(21);
+    for (;;)
+      pause();
+  }
+  close(ready[1]);
+  n = read(ready[0], buf, sizeof buf - 1);
+  if (n <= 0 || member < 0 || leader < 0)
+    return 22;
+  buf[n] = '\0';
+  printf("%d %d %s\n", (int)member, (int)leader, buf);
+  fflush(stdout);
+  for (;;)
+    pause();
+}
+
 static int
 child_main(int argc, char **argv)
 {
+  if (argc >= 3 && strcmp(argv[2], "tree") == 0)
+    return child_tree();
   if (argc >= 3 && strcmp(argv[2], "describe") == 0)
     return child_describe();
   if (argc >= 4 && strcmp(argv[2], "exit") == 0)
@@ -454,7 +497,8 @@ stub_unwatch(cshim_reaper_t *r, pid_t pid, cshim_exit_cb cb, void *data)
   s->calls[s->n_calls++].data = data;
 }
 
-static const cshim_reaper_ops_t stub_ops = {.watch = stub_watch, .unwatch = stub_unwatch};
+static const cshim_reaper_ops_t stub_ops = {
+    .struct_size = sizeof(cshim_reaper_ops_t), .watch = stub_watch, .unwatch = stub_unwatch};
 
 static void
 test_spawn_places_fds_that_overlap_their_targets(void **state)
@@ -578,6 +622,46 @@ test_spawn_rejects_bad_arguments(void **state)
   cshim_error_release(&err);
 }
 
+static void
+test_spawn_kill_tree_reaches_processes_that_left_the_group(void **state)
+{
+  struct fixture *f = *state;
+  char *argv[] = {self_exe, "--child", "tree", NULL};
+  cshim_spawn_opts_t opts = {
+      .path = self_exe, .argv = argv, .stdin_fd = -1, .stderr_fd = -1, .new_process_group = true};
+  cshim_error_t err = NULL;
+  int out[2], member, leader, grandchild;
+  char line[128];
+  pid_t pid;
+  FILE *fp;
+
+  /* Like the shim: orphans come back to us and the reaper reaps them. */
+  assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+  assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+  opts.stdout_fd = out[1];
+  f->exits = 0;
+  assert_int_equal(cshim_spawn(host_reaper_api(f->reaper), &opts, exit_cb, f, &pid, &err), 0);
+  close(out[1]);
+  fp = fdopen(out[0], "r");
+  assert_non_null(fp);
+  assert_non_null(fgets(line, sizeof line, fp));
+  fclose(fp);
+  assert_int_equal(sscanf(line, "%d %d %d", &member, &leader, &grandchild), 3);
+  assert_int_equal(getpgid(member), pid);
+  assert_int_equal(getpgid(leader), leader);
+  assert_int_equal(getpgid(grandchild), leader);
+
+  cshim_spawn_kill_tree(pid);
+  assert_true(run_until(f, &f->exits, 1, 10000));
+  assert_true(WIFSIGNALED(f->exit_status) && WTERMSIG(f->exit_status) == SIGKILL);
+  for (int i = 0;
+       i < 300 && (kill(member, 0) == 0 || kill(leader, 0) == 0 || kill(grandchild, 0) == 0); i++)
+    run_until(f, NULL, 0, 10);
+  assert_int_equal(kill(member, 0), -1);
+  assert_int_equal(kill(leader, 0), -1);
+  assert_int_equal(kill(grandchild, 0), -1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -599,6 +683,8 @@ main(int argc, char **argv)
       cmocka_unit_test(test_spawn_places_fds_that_overlap_their_targets),
       cmocka_unit_test(test_spawn_exec_failure_hands_the_exit_to_nobody),
       cmocka_unit_test_setup_teardown(test_spawn_rejects_bad_arguments, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_spawn_kill_tree_reaches_processes_that_left_the_group,
+                                      setup, teardown),
   };
   ssize_t n;
 

@@ -457,6 +457,67 @@ test_ttrpc_client_call_sends_request_and_decodes_response(void **state)
   assert_string_equal(metadata_value(got->req, "x-trace"), "abc");
 }
 
+typedef struct bytes_result_s
+{
+  bool done;
+  int calls;
+  uint8_t *payload; /* owned */
+  size_t len;
+  int grpc_code;
+} bytes_result_t;
+
+static void
+bytes_cb(void *data, uint8_t *payload, size_t len, cshim_error_t *err)
+{
+  bytes_result_t *r = data;
+
+  r->done = true;
+  r->calls++;
+  r->payload = payload;
+  r->len = len;
+  r->grpc_code = *err ? cshim_error_grpc_code(*err) : 0;
+}
+
+static void
+test_ttrpc_client_call_bytes_answers_undecoded(void **state)
+{
+  fixture_t *f = *state;
+  Google__Rpc__Status req = GOOGLE__RPC__STATUS__INIT;
+  Google__Rpc__Status *resp;
+  uint8_t buf[64];
+  size_t len;
+  bytes_result_t r = {0}, failed = {0};
+  cshim_error_t err = NULL;
+
+  server_listen(&f->srv);
+  connect_client(f, NULL);
+  req.message = "raw";
+  len = google__rpc__status__pack(&req, buf);
+  assert_int_equal(
+      cshim_ttrpc_client_call_bytes(f->client, SERVICE, "Say", buf, len, NULL, bytes_cb, &r, &err),
+      0);
+  assert_false(r.done);
+  assert_true(run_until(f, &r.done, 2000));
+  assert_int_equal(r.calls, 1);
+  assert_int_equal(r.grpc_code, 0);
+  /* The bytes are the server's answer as sent: Status{code = stream id, message = request's}. */
+  resp = google__rpc__status__unpack(NULL, r.len, r.payload);
+  assert_non_null(resp);
+  assert_int_equal(resp->code, 1);
+  assert_string_equal(resp->message, "raw");
+  google__rpc__status__free_unpacked(resp, NULL);
+  free(r.payload);
+
+  f->srv.mode = SERVE_FAIL;
+  f->srv.fail_code = CSHIM_GRPC_NOT_FOUND;
+  assert_int_equal(cshim_ttrpc_client_call_bytes(f->client, SERVICE, "Get", NULL, 0, NULL, bytes_cb,
+                                                 &failed, &err),
+                   0);
+  assert_true(run_until(f, &failed.done, 2000));
+  assert_int_equal(failed.grpc_code, CSHIM_GRPC_NOT_FOUND);
+  assert_null(failed.payload);
+}
+
 static void
 test_ttrpc_client_strips_unix_prefix(void **state)
 {
@@ -751,6 +812,8 @@ main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_ttrpc_client_call_sends_request_and_decodes_response,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ttrpc_client_call_bytes_answers_undecoded, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_ttrpc_client_strips_unix_prefix, setup, teardown),
       cmocka_unit_test_setup_teardown(
           test_ttrpc_client_many_calls_use_odd_increasing_ids_and_match_out_of_order_replies, setup,

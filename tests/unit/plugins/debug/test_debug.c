@@ -128,7 +128,8 @@ fake_publisher_stats(cshim_publisher_t *self, cshim_publisher_stats_t *out)
   *out = (cshim_publisher_stats_t){.accepted = 7, .published = 5, .retried = 3, .dropped = 2};
 }
 
-static cshim_publisher_t fake_publisher = {.get_stats = fake_publisher_stats};
+static cshim_publisher_t fake_publisher = {.struct_size = sizeof(cshim_publisher_t),
+                                           .get_stats = fake_publisher_stats};
 
 /* A ttrpc server that only records the interceptor it is given. */
 static const cshim_ttrpc_interceptor_t *recorded_interceptor;
@@ -141,7 +142,8 @@ record_interceptor(cshim_ttrpc_server_t *server, const cshim_ttrpc_interceptor_t
   return 0;
 }
 
-static const cshim_ttrpc_server_ops_t recording_ops = {.add_interceptor = record_interceptor};
+static const cshim_ttrpc_server_ops_t recording_ops = {
+    .struct_size = sizeof(cshim_ttrpc_server_ops_t), .add_interceptor = record_interceptor};
 
 /* Set key in the plugin's config section, replacing an earlier value. */
 static void

@@ -192,7 +192,7 @@ assert_ok_topics(fixture_t *f, const char *const *topics, size_t n)
 static cshim_publisher_stats_t
 stats(fixture_t *f)
 {
-  cshim_publisher_stats_t st;
+  cshim_publisher_stats_t st = {.struct_size = sizeof st};
 
   assert_non_null(f->pub->get_stats);
   f->pub->get_stats(f->pub, &st);
@@ -224,7 +224,7 @@ test_publisher_events_arrive_in_order_with_envelope_fields(void **state)
                                       "containerd.events.TaskExit", "containerd.events.TaskDelete"};
   const Containerd__Services__Events__Ttrpc__V1__Envelope *env;
   Containerd__Events__TaskExit *exit_ev;
-  cshim_publisher_stats_t st;
+  cshim_publisher_stats_t st = {.struct_size = sizeof st};
   time_t now = time(NULL);
 
   mock_events_server_start(&f->srv);
@@ -348,7 +348,7 @@ test_publisher_full_queue_is_logged_and_counted(void **state)
   static const char *const topics[] = {"/tasks/create", "/tasks/start", "/tasks/exit"};
   Containerd__Events__TaskOOM ev = CONTAINERD__EVENTS__TASK_OOM__INIT;
   cshim_error_t err = NULL;
-  cshim_publisher_stats_t st;
+  cshim_publisher_stats_t st = {.struct_size = sizeof st};
 
   mock_host_set_config(&f->host, "queue_size", "2");
   start(f);
@@ -384,7 +384,7 @@ test_publisher_drops_an_event_after_max_retries(void **state)
 {
   fixture_t *f = *state;
   static const char *const topics[] = {"/tasks/start"};
-  cshim_publisher_stats_t st;
+  cshim_publisher_stats_t st = {.struct_size = sizeof st};
 
   mock_host_set_config(&f->host, "max_retries", "2");
   mock_events_server_start(&f->srv);

@@ -8,6 +8,8 @@
 //   FAKE_RUNC_CONSOLE=hangup  connect to --console-socket and hang up without sending a pty
 //   FAKE_RUNC_EXEC_DELAY_MS   exec --detach waits this long before exiting (the process may be
 //                             gone by then: its exit reaches the shim before the pid file is read)
+//   FAKE_RUNC_HANG            command name that never returns; a hung create has already started
+//                             its container process (in a session of its own, as runc init is)
 // With --console-socket, create and exec open a pty, send its master there as runc does (name +
 // SCM_RIGHTS) and give the process the slave as controlling terminal and stdio. exec runs
 // --process's args (detached: its pid goes to --pid-file and <state>/exec.pids).
@@ -682,5 +684,8 @@ main(int argc, char **argv)
     do_restore(bundle ? bundle : ".", pid_file, image);
   else
     die("unknown command %s", cmd);
+  if (getenv("FAKE_RUNC_HANG") && strcmp(getenv("FAKE_RUNC_HANG"), cmd) == 0)
+    for (;;)
+      pause();
   return 0;
 }

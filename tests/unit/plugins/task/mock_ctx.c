@@ -77,6 +77,7 @@ mock_ctx_init(mock_ctx_t *m)
   memset(m, 0, sizeof *m);
   m->verbose = getenv("MOCK_CTX_VERBOSE") != NULL;
   assert_int_equal(uv_loop_init(&m->loop), 0);
+  m->logger.struct_size = sizeof m->logger;
   m->logger.write = log_write;
   m->logger.data = m;
   m->logger.level = CSHIM_LOG_DEBUG;
@@ -84,7 +85,9 @@ mock_ctx_init(mock_ctx_t *m)
     fail_msg("reaper: %s", err->msg);
   m->reaper_host = r;
   m->reaper = host_reaper_api(r);
+  m->publisher.struct_size = sizeof m->publisher;
   m->publisher.publish = publish;
+  m->shutdown.struct_size = sizeof m->shutdown;
   m->shutdown.register_callback = sd_register;
   m->shutdown.shutdown = sd_shutdown;
   m->shutdown.on_done = sd_on_done;
@@ -180,6 +183,7 @@ call_park(cshim_ttrpc_call_t *call)
 }
 
 static const cshim_ttrpc_call_ops_t call_ops = {
+    .struct_size = sizeof(cshim_ttrpc_call_ops_t),
     .reply = call_reply,
     .fail = call_fail,
     .metadata = call_metadata,

@@ -280,6 +280,56 @@ test_io_wait_gives_up_after_the_timeout(void **state)
 }
 
 static void
+test_io_wait_extends_while_output_still_moves(void **state)
+{
+  struct fx *f = *state;
+  const int chunks = 30;
+  cshim_runtime_io_t rio;
+  cshim_error_t err = NULL;
+  task_io_t *io = NULL;
+  char got[64 * 30];
+  size_t n = 0;
+  int reader, status;
+  pid_t child;
+
+  assert_int_equal(mkfifo(f->path[1], 0600), 0);
+  if (task_io_new(&f->loop, NULL, "", f->path[1], "", 0, 0, &io, &err) < 0)
+    fail_msg("%s", err->msg);
+  reader = open(f->path[1], O_RDONLY | O_NONBLOCK);
+  assert_true(reader >= 0);
+  assert_int_equal(task_io_start(io, &err), 0);
+  task_io_runtime_fds(io, &rio);
+  child = fork();
+  assert_true(child >= 0);
+  if (child == 0) {
+    char buf[64];
+    memset(buf, 'x', sizeof buf);
+    /* A process whose output outlasts the drain period but never stalls for a whole one. */
+    for (int i = 0; i < chunks; i++) {
+      if (write(rio.stdout_fd, buf, sizeof buf) != (ssize_t)sizeof buf)
+        _exit(1);
+      usleep(20 * 1000);
+    }
+    _exit(0);
+  }
+  task_io_close_runtime_side(io);
+  task_io_wait(io, 300, waited_cb, f);
+  while (!f->waited) {
+    ssize_t r = read(reader, got + n, sizeof got - n);
+    if (r > 0)
+      n += (size_t)r;
+    uv_run(&f->loop, UV_RUN_ONCE);
+  }
+  for (ssize_t r; (r = read(reader, got + n, sizeof got - n)) > 0;)
+    n += (size_t)r;
+  assert_int_equal(n, sizeof got);
+  assert_int_equal(waitpid(child, &status, 0), child);
+  assert_int_equal(status, 0);
+  task_io_close(io);
+  close(reader);
+}
+
+static void
 test_io_rejects_missing_fifos_and_binary_loggers(void **state)
 {
   struct fx *f = *state;
@@ -308,6 +358,8 @@ main(void)
       cmocka_unit_test_setup_teardown(test_io_file_uri_appends_both_streams_to_one_file, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_io_wait_gives_up_after_the_timeout, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_io_wait_extends_while_output_still_moves, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_io_rejects_missing_fifos_and_binary_loggers, setup,
                                       teardown),
   };

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cshim/util.h>
@@ -305,6 +306,98 @@ test_logger_that_ignores_sigterm_is_killed_after_the_grace(void **state)
   assert_int_equal(kill(pid, 0), -1);
 }
 
+/* The pids a test logger wrote with `children PATH`, once it has written them. */
+static void
+read_children(struct fx *f, const char *path, pid_t pids[2])
+{
+  for (int i = 0; i < 500; i++) {
+    char *text = slurp(path);
+    char *nl = strchr(text, '\n');
+    if (nl && strchr(nl + 1, '\n')) {
+      pids[0] = (pid_t)atoi(text);
+      pids[1] = (pid_t)atoi(nl + 1);
+      free(text);
+      return;
+    }
+    free(text);
+    mock_ctx_run_for(&f->m, 10);
+  }
+  fail_msg("the test logger never wrote its children's pids");
+}
+
+static void
+assert_reaped(struct fx *f, pid_t pid)
+{
+  for (int i = 0; i < 300 && kill(pid, 0) == 0; i++)
+    mock_ctx_run_for(&f->m, 10);
+  assert_int_equal(kill(pid, 0), -1);
+  assert_int_equal(errno, ESRCH);
+}
+
+static void
+test_logger_stop_kills_everything_a_hung_logger_started(void **state)
+{
+  struct fx *f = *state;
+  cshim_error_t err = NULL;
+  task_logger_t *l;
+  char query[320], children[160];
+  int out, errfd, ret;
+  pid_t pid, kids[2];
+
+  /* Like the shim: orphans come back to us and the reaper reaps them. */
+  assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+  snprintf(children, sizeof children, "%s.children", f->out);
+  snprintf(query, sizeof query, "&term=ignore&linger=1&children=%s", children);
+  l = start(f, "binary", query, &out, &errfd, &ret);
+  assert_non_null(l);
+  pid = task_logger_pid(l);
+  assert_int_equal(task_logger_wait_ready(l, 5000, ready_cb, f, &err), 0);
+  assert_true(mock_ctx_run_until(&f->m, ready_called, f, 5000));
+  read_children(f, children, kids);
+  assert_int_equal(getpgid(pid), pid); /* its own process group */
+  assert_int_equal(getpgid(kids[0]), pid);
+  assert_int_equal(getpgid(kids[1]), kids[1]); /* left it */
+  close(out);
+  close(errfd);
+  task_logger_stop(l, 200, stop_cb, f);
+  assert_true(mock_ctx_run_until(&f->m, stop_called, f, 5000));
+  assert_reaped(f, pid);
+  assert_reaped(f, kids[0]);
+  assert_reaped(f, kids[1]);
+  unlink(children);
+}
+
+static void
+test_logger_stop_kills_the_group_of_a_logger_that_exits(void **state)
+{
+  struct fx *f = *state;
+  cshim_error_t err = NULL;
+  task_logger_t *l;
+  char query[320], children[160];
+  int out, errfd, ret;
+  pid_t pid, kids[2];
+
+  assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+  snprintf(children, sizeof children, "%s.children", f->out);
+  snprintf(query, sizeof query, "&linger=1&children=%s", children);
+  l = start(f, "binary", query, &out, &errfd, &ret);
+  assert_non_null(l);
+  pid = task_logger_pid(l);
+  assert_int_equal(task_logger_wait_ready(l, 5000, ready_cb, f, &err), 0);
+  assert_true(mock_ctx_run_until(&f->m, ready_called, f, 5000));
+  read_children(f, children, kids);
+  close(out);
+  close(errfd);
+  /* It exits on SIGTERM; its group goes with it, although that member ignores SIGTERM. */
+  task_logger_stop(l, 5000, stop_cb, f);
+  assert_true(mock_ctx_run_until(&f->m, stop_called, f, 5000));
+  assert_reaped(f, pid);
+  assert_reaped(f, kids[0]);
+  kill(kids[1], SIGKILL); /* out of reach once its parent is gone: the test cleans it up */
+  assert_reaped(f, kids[1]);
+  unlink(children);
+}
+
 static void
 test_logger_missing_binary_fails_at_spawn(void **state)
 {
@@ -335,6 +428,10 @@ main(void)
                                       teardown),
       cmocka_unit_test_setup_teardown(test_logger_readiness_times_out, setup, teardown),
       cmocka_unit_test_setup_teardown(test_logger_that_ignores_sigterm_is_killed_after_the_grace,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_logger_stop_kills_everything_a_hung_logger_started,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_logger_stop_kills_the_group_of_a_logger_that_exits,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_logger_missing_binary_fails_at_spawn, setup, teardown),
   };

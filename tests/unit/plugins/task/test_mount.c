@@ -199,6 +199,40 @@ test_mount_all_undoes_earlier_mounts_when_one_fails(void **state)
   rmdir(dir);
 }
 
+static void
+test_mount_all_refuses_a_symlinked_rootfs(void **state)
+{
+  char dir[] = "/tmp/cshim-task-mount-XXXXXX";
+  char elsewhere[64], rootfs[64];
+  Containerd__Types__Mount tmpfs = CONTAINERD__TYPES__MOUNT__INIT;
+  Containerd__Types__Mount *mounts[1] = {&tmpfs};
+  cshim_error_t err = NULL;
+  cshim_autofree char *want = NULL;
+  struct statfs sfs;
+  char **mounted = NULL;
+  size_t n = 0;
+
+  assert_non_null(mkdtemp(dir));
+  snprintf(elsewhere, sizeof elsewhere, "%s/elsewhere", dir);
+  snprintf(rootfs, sizeof rootfs, "%s/rootfs", dir);
+  assert_int_equal(mkdir(elsewhere, 0755), 0);
+  assert_int_equal(symlink(elsewhere, rootfs), 0);
+  tmpfs.type = "tmpfs";
+  tmpfs.source = "tmpfs";
+  /* Refused before any mount is tried, so this holds without privileges too. */
+  assert_int_equal(task_mount_all(mounts, 1, rootfs, &mounted, &n, &err), -ELOOP);
+  cshim_xasprintf(&want, "rootfs `%s` is a symbolic link: refusing to mount on it", rootfs);
+  assert_string_equal(err->msg, want);
+  cshim_error_release(&err);
+  assert_null(mounted);
+  assert_int_equal(n, 0);
+  assert_int_equal(statfs(elsewhere, &sfs), 0);
+  assert_int_not_equal(sfs.f_type, TMPFS_MAGIC_);
+  unlink(rootfs);
+  rmdir(elsewhere);
+  rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -210,6 +244,7 @@ main(void)
       cmocka_unit_test(test_mount_options_reject_loop_and_oversized_data),
       cmocka_unit_test(test_mount_all_mounts_in_order_and_unmounts_in_reverse),
       cmocka_unit_test(test_mount_all_undoes_earlier_mounts_when_one_fails),
+      cmocka_unit_test(test_mount_all_refuses_a_symlinked_rootfs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,6 +28,8 @@ test_options_config_defaults(void **state)
   assert_false(cfg.no_pivot_root);
   assert_false(cfg.no_new_keyring);
   assert_int_equal(cfg.command_timeout_ms, 60000);
+  assert_int_equal(cfg.max_runtime_processes, task_default_max_runtime_processes());
+  assert_true(cfg.max_runtime_processes >= 8);
   task_config_clear(&cfg);
 }
 
@@ -45,12 +47,14 @@ test_options_config_values(void **state)
   mock_ctx_set_config(&m, "no_pivot_root", "true");
   mock_ctx_set_config(&m, "no_new_keyring", "true");
   mock_ctx_set_config(&m, "command_timeout", "2m");
+  mock_ctx_set_config(&m, "max_runtime_processes", "3");
   if (task_config_parse(&m.config, &cfg, &err) < 0)
     fail_msg("%s", err->msg);
   assert_string_equal(cfg.runtime, "/usr/bin/crun");
   assert_string_equal(cfg.runtime_root, "/run/crun");
   assert_true(cfg.systemd_cgroup && cfg.no_pivot_root && cfg.no_new_keyring);
   assert_int_equal(cfg.command_timeout_ms, 120000);
+  assert_int_equal(cfg.max_runtime_processes, 3);
   task_config_clear(&cfg);
   mock_ctx_fini(&m);
 }
@@ -79,6 +83,9 @@ test_options_config_rejects_unknown_keys_and_bad_values(void **state)
   expect_config_error("systemd_cgroup", "maybe", "systemd_cgroup");
   expect_config_error("command_timeout", "soon", "command_timeout");
   expect_config_error("runtime_root", "relative/root", "not absolute");
+  expect_config_error("max_runtime_processes", "0", "`max_runtime_processes` must be from 1 to");
+  expect_config_error("max_runtime_processes", "100000", "(found 100000)");
+  expect_config_error("max_runtime_processes", "many", "max_runtime_processes");
 }
 
 static void

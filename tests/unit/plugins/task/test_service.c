@@ -950,6 +950,118 @@ test_service_uses_runc_options_from_create(void **state)
   assert_int_not_equal(access(state_dir, F_OK), 0);
 }
 
+/* The caller's deadline (ttrpc timeout) reaches the runtime command: a start that outlives it is
+   killed and the call fails with DeadlineExceeded. */
+static void
+test_service_call_deadline_reaches_the_runtime_command(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Task__V2__StartRequest req = CONTAINERD__TASK__V2__START_REQUEST__INIT;
+  mock_call_t *c = mock_call_new("Start");
+  uint32_t pid;
+
+  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  pid = create(f, "late", NULL, NULL);
+  setenv("FAKE_RUNC_START_DELAY_MS", "30000", 1);
+  req.id = "late";
+  c->base.started_ns = cshim_now_ns();
+  c->base.timeout_nano = 300 * 1000000ll;
+  method("Start")->handler(&c->base, &req.base, f->svc);
+  assert_true(mock_ctx_run_call(&f->m, c, TIMEOUT_MS));
+  assert_int_equal(c->code, CSHIM_GRPC_DEADLINE_EXCEEDED);
+  assert_non_null(strstr(c->message, "deadline exceeded after"));
+  mock_call_free(c);
+  unsetenv("FAKE_RUNC_START_DELAY_MS");
+  kill((pid_t)pid, SIGKILL);
+}
+
+/* A hung `runc create` has started the container's init in a session of its own (runc init):
+   when the call's deadline kills the runtime, that process must not survive it. */
+static void
+test_service_hung_create_leaves_no_process_behind(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
+  mock_call_t *c = mock_call_new("Create");
+  char pid_path[700];
+  pid_t init = 0;
+
+  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  setenv("FAKE_RUNC_HANG", "create", 1);
+  snprintf(pid_path, sizeof pid_path, "%s/testns/hung/pid", f->root);
+  req.id = "hung";
+  req.bundle = f->bundle;
+  req.stdout = "";
+  req.stderr = "";
+  c->base.started_ns = cshim_now_ns();
+  c->base.timeout_nano = 1000 * 1000000ll;
+  method("Create")->handler(&c->base, &req.base, f->svc);
+  for (int i = 0; i < 500 && init <= 0 && !c->answered; i++) {
+    FILE *fp = fopen(pid_path, "r");
+    if (fp == NULL || fscanf(fp, "%d", &init) != 1)
+      init = 0;
+    if (fp)
+      fclose(fp);
+    mock_ctx_run_for(&f->m, 5);
+  }
+  assert_true(init > 0);
+  assert_int_equal(kill(init, 0), 0);
+  assert_true(mock_ctx_run_call(&f->m, c, TIMEOUT_MS));
+  assert_int_equal(c->code, CSHIM_GRPC_DEADLINE_EXCEEDED);
+  mock_call_free(c);
+  unsetenv("FAKE_RUNC_HANG");
+  assert_true(mock_ctx_run_until(&f->m, pid_gone, &init, TIMEOUT_MS));
+}
+
+/* max_runtime_processes: 1 makes a second runtime command wait for the first, then run; nothing
+   fails for having waited. */
+static void
+test_service_runtime_commands_wait_for_a_free_slot(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Task__V2__StartRequest start_req = CONTAINERD__TASK__V2__START_REQUEST__INIT;
+  Containerd__Task__V2__KillRequest kill_req = CONTAINERD__TASK__V2__KILL_REQUEST__INIT;
+  cshim_runtime_limit_stats_t st;
+  cshim_error_t err = NULL;
+  mock_call_t *started, *signalled;
+  uint32_t pid;
+
+  task_service_close(f->svc, free_service);
+  mock_ctx_set_config(&f->m, "max_runtime_processes", "1");
+  f->svc = cshim_xmalloc0(sizeof *f->svc);
+  if (task_service_init(f->svc, &f->m.loop, &f->m.logger, f->m.reaper, &f->m.publisher,
+                        &f->m.shutdown, "testns", &f->m.config, &err) < 0)
+    fail_msg("init: %s", err->msg);
+
+  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  pid = create(f, "one", NULL, NULL);
+  setenv("FAKE_RUNC_START_DELAY_MS", "1000", 1);
+  start_req.id = "one";
+  started = invoke(f, "Start", &start_req.base);
+  kill_req.id = "one";
+  kill_req.signal = SIGCONT;
+  signalled = invoke(f, "Kill", &kill_req.base);
+  if (signalled->answered)
+    fail_msg("kill answered at once: %d %s", signalled->code, signalled->message);
+  cshim_runtime_limit_get_stats(f->svc->runtime_limit, &st);
+  assert_int_equal(st.max, 1);
+  assert_int_equal(st.running, 1);
+  assert_int_equal(st.queued, 1);
+
+  assert_true(mock_ctx_run_call(&f->m, started, TIMEOUT_MS));
+  assert_int_equal(started->code, 0);
+  assert_true(mock_ctx_run_call(&f->m, signalled, TIMEOUT_MS));
+  if (signalled->code != 0)
+    fail_msg("kill: %s", signalled->message);
+  cshim_runtime_limit_get_stats(f->svc->runtime_limit, &st);
+  assert_int_equal(st.queued, 0);
+  assert_int_equal(st.waited, 1);
+  mock_call_free(started);
+  mock_call_free(signalled);
+  unsetenv("FAKE_RUNC_START_DELAY_MS");
+  kill((pid_t)pid, SIGKILL);
+}
+
 int
 main(void)
 {
@@ -977,6 +1089,12 @@ main(void)
       cmocka_unit_test_setup_teardown(test_service_answers_errors_with_containerd_codes, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_service_connect_and_shutdown, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_service_call_deadline_reaches_the_runtime_command, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_service_runtime_commands_wait_for_a_free_slot, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_service_hung_create_leaves_no_process_behind, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_service_leaves_no_descriptors_behind, setup, teardown),
       cmocka_unit_test_setup_teardown(test_service_close_fails_pending_waits, setup, teardown),
       cmocka_unit_test_setup_teardown(test_service_uses_runc_options_from_create, setup, teardown),
