@@ -376,10 +376,10 @@ run_never_reading(int n, int m, int max_children, int max_fds)
          lat[m - 1] / 1e6);
   printf("never-reading: shim fds %d -> peak %d (bound %d), children %d -> peak %d (bound %d)\n",
          base_fds, peak_fds, max_fds, base_children, peak_children, max_children);
-  if (limit_failed) {
+  if (limit_failed)
     fprintf(stderr, "%d State calls were refused by the server's limits\n", limit_failed);
+  if (failed)
     bad = 1;
-  }
   if (peak_fds > max_fds || peak_children > max_children)
     bad = 1;
   close(hog);
