@@ -211,6 +211,26 @@ trim(char *s)
   return s;
 }
 
+/* runc and crun keep a container's state in <root>/<id>. When that is gone the runtime has no
+   record of the container (the daemon deleted it, or it was never created): `delete --force`
+   would only say so. Other runtimes (runsc) keep their own layout and are always asked. */
+static bool
+runtime_has_no_record(const char *runtime, const char *root, const char *id)
+{
+  const char *slash = strrchr(runtime, '/');
+  const char *base = slash ? slash + 1 : runtime;
+  cshim_autofree char *dir = NULL;
+  struct stat st;
+
+  if (strcmp(base, "runc") != 0 && strcmp(base, "crun") != 0)
+    return false;
+  if (root == NULL || root[0] == '\0' || strchr(id, '/') || strcmp(id, ".") == 0 ||
+      strcmp(id, "..") == 0)
+    return false;
+  cshim_xasprintf(&dir, "%s/%s", root, id);
+  return lstat(dir, &st) < 0 && errno == ENOENT;
+}
+
 static void
 delete_container(const host_flags_t *flags, const char *bundle, bool bundle_exists,
                  const host_delete_params_t *p, const struct warn_sink *w)
@@ -236,6 +256,10 @@ delete_container(const host_flags_t *flags, const char *bundle, bool bundle_exis
   if (runtime == NULL)
     runtime = cshim_xstrdup(p->default_runtime);
   root = cshim_runc_options_runtime_root(&opts, p->default_root, flags->namespace_);
+  if (runtime_has_no_record(runtime, root, flags->id)) {
+    cshim_runc_options_clear(&opts);
+    return;
+  }
 
   argv[n++] = runtime;
   argv[n++] = "--root";

@@ -28,10 +28,11 @@ typedef struct host_delete_params_s
 /* The `delete` action, §4.7/§4.13 of the protocol notes. Reads <bundle>/runtime and
    <bundle>/options.json (as written by the task plugin at Create) for the runtime binary and
    root, runs `<runtime> --root <root>/<ns> [--log <bundle>/log.json --log-format json]
-   [--systemd-cgroup] delete --force <id>`, unmounts <bundle>/rootfs (lazily when busy), removes
-   the socket named in <bundle>/address and the debug socket beside it (as the debug plugin names
-   it by default) when nothing answers on them any more (a grouped shim still serving other tasks
-   keeps its sockets), and prints a containerd.task.v2.DeleteResponse
+   [--systemd-cgroup] delete --force <id>` (not for runc or crun when <root>/<ns>/<id> does
+   not exist: the runtime has no record of the container), unmounts <bundle>/rootfs (lazily when
+   busy), removes the socket named in <bundle>/address and the debug socket beside it (as the
+   debug plugin names it by default) when nothing answers on them any more (a grouped shim still
+   serving other tasks keeps its sockets), and prints a containerd.task.v2.DeleteResponse
    {pid from <bundle>/init.pid or 0, exit_status 137, exited_at now} on stdout_fd.
    Idempotent: a container, bundle file or the whole bundle that is already gone is not an error;
    problems along the way are logged to stderr as warnings (containerd logs them) and do not fail

@@ -34,6 +34,7 @@ struct host_introspect_s
   const cshim_config_node_t *config_root;
   const host_plugins_t *plugins;
   host_ttrpc_server_t *server;
+  const host_reaper_t *reaper;
   cshim_ttrpc_stats_t last_stats; /* kept when the server is detached */
   struct state_source *sources;
   size_t n_sources;
@@ -155,6 +156,22 @@ log_stats_op(cshim_host_t *host, cshim_host_log_stats_t *out)
   cshim_struct_size_copy_out(out, &full, sizeof full);
 }
 
+static size_t
+process_starts_op(cshim_host_t *host, size_t i, cshim_host_process_starts_t *out)
+{
+  host_introspect_t *intro = from_api(host);
+  const host_reaper_started_t *started = NULL;
+  size_t n;
+
+  if (intro->reaper == NULL)
+    return 0;
+  n = host_reaper_started(intro->reaper, &started);
+  if (out && i < n)
+    *out = (cshim_host_process_starts_t){
+        .kind = started[i].kind, .command = started[i].command, .count = started[i].count};
+  return n;
+}
+
 static bool
 valid_source_name(const char *name)
 {
@@ -250,6 +267,7 @@ host_introspect_new(uv_loop_t *loop, const char *version)
       .state_source_count = state_source_count_op,
       .state_source_dump = state_source_dump_op,
       .sdk_version = cshim_sdk_version(),
+      .process_starts = process_starts_op,
   };
   return intro;
 }
@@ -287,6 +305,12 @@ host_introspect_set_server(host_introspect_t *intro, host_ttrpc_server_t *server
   if (intro->server)
     host_ttrpc_server_get_stats(intro->server, &intro->last_stats);
   intro->server = server;
+}
+
+void
+host_introspect_set_reaper(host_introspect_t *intro, const host_reaper_t *reaper)
+{
+  intro->reaper = reaper;
 }
 
 /* Log a JSON text in pieces small enough for one line each. */
@@ -369,6 +393,12 @@ host_introspect_dump(host_introspect_t *intro, const cshim_logger_t *log)
                    (unsigned long long)u.frames_refused, (unsigned long long)u.paused_in_flight,
                    (unsigned long long)u.paused_budget, (unsigned long long)u.closed_budget,
                    (unsigned long long)u.trims);
+  }
+  for (size_t i = 0, k = process_starts_op(host, 0, NULL); i < k; i++) {
+    cshim_host_process_starts_t ps;
+    process_starts_op(host, i, &ps);
+    cshim_log_info(log, "state dump: processes started: %s%s%s: %llu", ps.kind,
+                   ps.command[0] ? " " : "", ps.command, (unsigned long long)ps.count);
   }
   for (size_t i = 0; i < intro->n_sources; i++) {
     const char *name = NULL;

@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "plugins.h"
+#include "reaper.h"
 #include "ttrpc_server.h"
 
 typedef struct host_introspect_s host_introspect_t;
@@ -30,12 +31,15 @@ void host_introspect_set_config(host_introspect_t *intro, const char *source,
                                 const cshim_config_node_t *root);
 void host_introspect_set_plugins(host_introspect_t *intro, const host_plugins_t *plugins);
 void host_introspect_set_server(host_introspect_t *intro, host_ttrpc_server_t *server);
+/* The reaper whose started-process counts plugins see (NULL: none, e.g. before it closes). */
+void host_introspect_set_reaper(host_introspect_t *intro, const host_reaper_t *reaper);
 
 /* The config tree as a JSON object text (see cshim_host_t.config_json); "null" for NULL.
    Caller frees. */
 char *host_introspect_config_to_json(const cshim_config_node_t *root);
 
-/* Write the state dump to log (SIGUSR1): pid, config, plugins, ttrpc and log counters, and every
+/* Write the state dump to log (SIGUSR1): pid, config, plugins, ttrpc and log counters, started
+   processes, and every
    state source (an array source one line per element). Never blocks (the log sink drops). */
 void host_introspect_dump(host_introspect_t *intro, const cshim_logger_t *log);
 

@@ -60,6 +60,8 @@ struct host_plugins_s
   uv_loop_t *loop;
   cshim_reaper_t *reaper;
   cshim_host_t *host;
+  const char *(*lazy_property)(void *data, const char *key);
+  void *lazy_data;
   struct server_proxy proxy;
   size_t n_services;
   enum phase phase;
@@ -164,12 +166,16 @@ static const char *
 property_cb(const cshim_init_ctx_t *ctx, const char *key)
 {
   struct plugin *p = ctx->host_private;
+  const char *value;
 
   if (key == NULL)
     return NULL;
   if (strcmp(key, CSHIM_PROP_STATE_DIR) == 0)
     return p->state_dir;
-  return find_property(p->set, key);
+  value = find_property(p->set, key);
+  if (value == NULL && p->set->lazy_property)
+    value = p->set->lazy_property(p->set->lazy_data, key);
+  return value;
 }
 
 static int
@@ -456,6 +462,8 @@ host_plugins_load(const char *const *paths, size_t n_paths, const host_plugins_o
   set->loop = opts->loop;
   set->reaper = opts->reaper;
   set->host = opts->host;
+  set->lazy_property = opts->lazy_property;
+  set->lazy_data = opts->lazy_data;
   set->proxy.base.ops = &proxy_ops;
   set->phase = PHASE_LOADED;
 

@@ -60,6 +60,11 @@ typedef struct host_plugins_options_s
   const cshim_logger_t *log;
   cshim_reaper_t *reaper; /* handed to every plugin; borrowed until host_plugins_unload */
   cshim_host_t *host;     /* introspection handed to every plugin (ctx->host); may be NULL */
+  /* Properties worth computing only when a plugin asks (e.g. CSHIM_PROP_DEBUG_ADDRESS, which
+     hashes a path): asked for keys not in `properties`; returns a value borrowed until
+     host_plugins_unload, or NULL. May be NULL. */
+  const char *(*lazy_property)(void *data, const char *key);
+  void *lazy_data;
 } host_plugins_options_t;
 
 /* Open the modules at paths (absolute; see host_loader_open for every check), reject two modules

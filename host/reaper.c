@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -16,6 +17,8 @@
    race), and at most this many are kept. */
 #define UNCLAIMED_TTL_NS (60ull * 1000000000ull)
 #define UNCLAIMED_MAX 1024
+/* Distinct (kind, command) pairs counted; later new pairs are counted under the last one. */
+#define STARTED_MAX 48
 
 struct watch
 {
@@ -46,6 +49,8 @@ struct host_reaper_s
   struct watch *subscribers;
   struct unclaimed unclaimed[UNCLAIMED_MAX];
   size_t n_unclaimed;
+  host_reaper_started_t started[STARTED_MAX];
+  size_t n_started;
 };
 
 static void
@@ -233,12 +238,54 @@ reaper_unsubscribe(cshim_reaper_t *base, cshim_exit_cb cb, void *data)
   remove_from(&((host_reaper_t *)base)->subscribers, 0, cb, data);
 }
 
+static void
+reaper_started(cshim_reaper_t *base, pid_t pid, const char *kind, const char *command)
+{
+  host_reaper_t *r = (host_reaper_t *)base;
+  host_reaper_started_t *e;
+  size_t i;
+  (void)pid;
+
+  if (kind == NULL || kind[0] == '\0')
+    kind = "other";
+  if (command == NULL)
+    command = "";
+  for (i = 0; i < r->n_started; i++) {
+    e = &r->started[i];
+    if (strncmp(e->kind, kind, sizeof e->kind - 1) == 0 &&
+        strncmp(e->command, command, sizeof e->command - 1) == 0)
+      break;
+  }
+  if (i == r->n_started) {
+    if (r->n_started == STARTED_MAX) {
+      /* Overflow: an unbounded set of names must not grow the table. */
+      e = &r->started[STARTED_MAX - 1];
+      snprintf(e->kind, sizeof e->kind, "%s", "other");
+      e->command[0] = '\0';
+    } else {
+      e = &r->started[r->n_started++];
+      snprintf(e->kind, sizeof e->kind, "%s", kind);
+      snprintf(e->command, sizeof e->command, "%s", command);
+    }
+  } else
+    e = &r->started[i];
+  e->count++;
+}
+
+size_t
+host_reaper_started(const host_reaper_t *r, const host_reaper_started_t **out)
+{
+  *out = r->started;
+  return r->n_started;
+}
+
 static const cshim_reaper_ops_t reaper_ops = {
     .struct_size = sizeof(cshim_reaper_ops_t),
     .watch = reaper_watch,
     .unwatch = reaper_unwatch,
     .subscribe = reaper_subscribe,
     .unsubscribe = reaper_unsubscribe,
+    .started = reaper_started,
 };
 
 int

@@ -3,6 +3,7 @@
 #ifndef HOST_REAPER_H
 #define HOST_REAPER_H
 
+#include <stdint.h>
 #include <uv.h>
 
 #include <cshim/log.h>
@@ -10,12 +11,22 @@
 
 typedef struct host_reaper_s host_reaper_t;
 
+/* Processes the shim forked (cshim_spawn through the `started` op), by kind and command. */
+typedef struct host_reaper_started_s
+{
+  char kind[24];    /* "runtime", "logger", "other"... (truncated) */
+  char command[24]; /* the runtime's subcommand, or "" */
+  uint64_t count;
+} host_reaper_started_t;
+
 /* Install the SIGCHLD watcher on loop. Only one per process. */
 int host_reaper_new(uv_loop_t *loop, const cshim_logger_t *log, host_reaper_t **out,
                     cshim_error_t *err);
 cshim_reaper_t *host_reaper_api(host_reaper_t *r);
 /* Reap whatever has exited now (also done on every SIGCHLD). */
 void host_reaper_reap(host_reaper_t *r);
+/* The started-process counts in first-seen order (*out borrowed until the next start). */
+size_t host_reaper_started(const host_reaper_t *r, const host_reaper_started_t **out);
 /* Stop watching SIGCHLD; memory is freed once the handles have closed. Pending watches are
    dropped without being called. */
 void host_reaper_close(host_reaper_t *r);

@@ -52,6 +52,12 @@ typedef struct shim_s
   char *socket_path; /* to unlink at exit; NULL if unknown */
   bool own_socket;   /* socket_path is ours to unlink: inherited, or bound by us */
   bool debug_fd;     /* fd 4 is an inherited listening debug socket */
+  /* CSHIM_PROP_DEBUG_ADDRESS, computed on the first ask (only a serving debug plugin asks):
+     hashing it loads libnettle and reads config.json, which the start-up before serving skips. */
+  const host_flags_t *flags;
+  char *bundle;
+  char *debug_address;
+  bool debug_address_done;
 } shim_t;
 
 char *
@@ -80,6 +86,7 @@ server_closed_cb(void *data)
   s->server = NULL;
   if (s->plugins)
     host_plugins_close(s->plugins);
+  host_introspect_set_reaper(s->intro, NULL);
   host_reaper_close(s->reaper);
   s->reaper = NULL;
 }
@@ -244,6 +251,20 @@ debug_address(const shim_t *s, const host_flags_t *flags, const char *bundle)
   return cshim_xstrdup(host_address_path(address));
 }
 
+static const char *
+lazy_property(void *data, const char *key)
+{
+  shim_t *s = data;
+
+  if (strcmp(key, CSHIM_PROP_DEBUG_ADDRESS) != 0)
+    return NULL;
+  if (!s->debug_address_done) {
+    s->debug_address_done = true;
+    s->debug_address = debug_address(s, s->flags, s->bundle);
+  }
+  return s->debug_address;
+}
+
 static int
 run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
 {
@@ -252,7 +273,6 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   int ret;
   cshim_autofree char *plugin_dir = NULL;
   cshim_autofree char *ttrpc_address = NULL;
-  cshim_autofree char *debug_path = NULL;
   cshim_autofree char **paths = NULL;
   cshim_autofree const char **disabled = NULL;
   const char *props[32];
@@ -276,6 +296,7 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   ret = host_reaper_new(s->loop, &s->log.base, &s->reaper, err);
   if (ret < 0)
     return ret;
+  host_introspect_set_reaper(s->intro, s->reaper);
 
   if (getenv("TTRPC_ADDRESS") && *getenv("TTRPC_ADDRESS"))
     ttrpc_address = cshim_xstrdup(getenv("TTRPC_ADDRESS"));
@@ -303,8 +324,6 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   PROP(CSHIM_PROP_SOCKET, s->socket_path);
   PROP(CSHIM_PROP_BINARY, exe);
   PROP(CSHIM_PROP_CONFIG_PATH, s->config->source);
-  debug_path = debug_address(s, flags, cwd);
-  PROP(CSHIM_PROP_DEBUG_ADDRESS, debug_path);
   PROP(CSHIM_PROP_DEBUG_FD, s->debug_fd ? "4" : NULL);
 #undef PROP
   props[np] = NULL;
@@ -324,6 +343,10 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   opts.log = &s->log.base;
   opts.reaper = host_reaper_api(s->reaper);
   opts.host = host_introspect_api(s->intro);
+  s->flags = flags;
+  s->bundle = cshim_xstrdup(cwd);
+  opts.lazy_property = lazy_property;
+  opts.lazy_data = s;
 
   ret =
       host_plugins_load((const char *const *)paths, s->config->n_modules, &opts, &s->plugins, err);
@@ -422,6 +445,8 @@ host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t 
   if (s.socket_path && s.own_socket)
     unlink(s.socket_path);
   free(s.socket_path);
+  free(s.bundle);
+  free(s.debug_address);
   uv_loop_close(s.loop);
   cshim_log_info(&s.log.base, "shim exited");
   return ret;

@@ -228,9 +228,10 @@ debug_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
   const char *debug_flag = cshim_init_ctx_property(ctx, CSHIM_PROP_DEBUG);
   const char *flag_socket = cshim_init_ctx_property(ctx, CSHIM_PROP_DEBUG_SOCKET);
   const char *inherited = cshim_init_ctx_property(ctx, CSHIM_PROP_DEBUG_FD);
-  const char *computed = cshim_init_ctx_property(ctx, CSHIM_PROP_DEBUG_ADDRESS);
   const char *state_dir = cshim_init_ctx_property(ctx, CSHIM_PROP_STATE_DIR);
   const char *config_socket = NULL;
+  /* Asked for only when needed: the host computes it on demand (a hash). */
+  const char *computed = NULL;
   uint64_t max_seconds = DEBUG_MAX_PROFILE_SECONDS;
   int enabled, ret;
   debug_t *d;
@@ -279,7 +280,7 @@ debug_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
     ret = debug_http_listen_fd(d, atoi(inherited), err);
   } else if (is_set(config_socket))
     ret = debug_http_listen_path(d, strip_unix(config_socket), err);
-  else if (is_set(computed))
+  else if (is_set(computed = cshim_init_ctx_property(ctx, CSHIM_PROP_DEBUG_ADDRESS)))
     ret = debug_http_listen_path(d, strip_unix(computed), err);
   else
     ret = cshim_error_make(err, EINVAL,

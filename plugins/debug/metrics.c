@@ -328,6 +328,19 @@ debug_render_metrics(debug_t *d, size_t *len)
   }
   debug_status_counts_free(counts, n_counts);
 
+  family(f, "cshim_processes_started_total", "counter",
+         "Processes the shim started: runtime commands by subcommand, logging binaries, other "
+         "children.");
+  for (size_t i = 0, n = cshim_host_process_starts(d->host, 0, NULL); i < n; i++) {
+    cshim_host_process_starts_t st;
+    cshim_host_process_starts(d->host, i, &st);
+    fputs("cshim_processes_started_total{kind=\"", f);
+    put_label(f, st.kind);
+    fputs("\",command=\"", f);
+    put_label(f, st.command);
+    fprintf(f, "\"} %llu\n", (unsigned long long)st.count);
+  }
+
   debug_proc_stats(&ps);
   single(f, "cshim_process_resident_memory_bytes", "gauge", "Resident memory of the shim.",
          (double)ps.rss_bytes);

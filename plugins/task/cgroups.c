@@ -263,6 +263,7 @@ static const char *const v1_controllers[TASK_CGROUP_V1_COUNT] = {
     [TASK_CGROUP_MEMORY] = "memory",   [TASK_CGROUP_CPU] = "cpu",
     [TASK_CGROUP_CPUACCT] = "cpuacct", [TASK_CGROUP_PIDS] = "pids",
     [TASK_CGROUP_BLKIO] = "blkio",     [TASK_CGROUP_HUGETLB] = "hugetlb",
+    [TASK_CGROUP_FREEZER] = "freezer",
 };
 
 int
@@ -354,6 +355,148 @@ const char *
 task_cgroup_memory_dir(const task_cgroup_t *cg)
 {
   return cg->unified ? cg->dir : cg->v1[TASK_CGROUP_MEMORY];
+}
+
+/* ---- freezer and processes ---- */
+
+/* The first word of a file's text (trailing newline gone), or NULL when it cannot be read. */
+static char *
+read_word(const char *dir, const char *name, cshim_error_t *err)
+{
+  cshim_autofree char *path = NULL;
+  char *text = NULL;
+
+  cshim_xasprintf(&path, "%s/%s", dir, name);
+  if (task_cgroup_read_file(path, &text, err) < 0)
+    return NULL;
+  text[strcspn(text, " \t\n")] = '\0';
+  return text;
+}
+
+int
+task_cgroup_freezer_state(const task_cgroup_t *cg, task_freezer_t *out, cshim_error_t *err)
+{
+  cshim_autofree char *state = NULL;
+
+  if (cg->unified) {
+    cshim_autofree char *events = NULL;
+    uint64_t frozen = 0;
+
+    if (cg->dir == NULL)
+      return cshim_error_make(err, ENOENT, "no cgroup v2 directory");
+    /* cgroup.freeze is absent before Linux 5.2: no freezer, the container cannot be paused. */
+    state = read_word(cg->dir, "cgroup.freeze", err);
+    if (state == NULL)
+      return (*err)->status;
+    if (strcmp(state, "1") != 0) {
+      *out = TASK_FREEZER_THAWED;
+      return 0;
+    }
+    events = read_at(cg->dir, "cgroup.events");
+    *out = events && task_cgroup_kv(events, "frozen", &frozen) == 0 && frozen == 1
+               ? TASK_FREEZER_FROZEN
+               : TASK_FREEZER_FREEZING;
+    return 0;
+  }
+  if (cg->v1[TASK_CGROUP_FREEZER] == NULL)
+    return cshim_error_make(err, ENOENT, "no v1 freezer hierarchy");
+  state = read_word(cg->v1[TASK_CGROUP_FREEZER], "freezer.state", err);
+  if (state == NULL)
+    return (*err)->status;
+  if (strcmp(state, "FROZEN") == 0)
+    *out = TASK_FREEZER_FROZEN;
+  else if (strcmp(state, "FREEZING") == 0)
+    *out = TASK_FREEZER_FREEZING;
+  else if (strcmp(state, "THAWED") == 0)
+    *out = TASK_FREEZER_THAWED;
+  else
+    return cshim_error_make(err, EIO, "`%s/freezer.state` says `%s`", cg->v1[TASK_CGROUP_FREEZER],
+                            state);
+  return 0;
+}
+
+/* Deeper cgroups than this are not listed (a container nests a few levels at most). */
+#define PIDS_MAX_DEPTH 32
+
+struct pid_list
+{
+  pid_t *v;
+  size_t n, cap;
+};
+
+static int
+collect_pids(const char *dir, int depth, struct pid_list *l, cshim_error_t *err)
+{
+  cshim_autofree char *procs = NULL;
+  DIR *d;
+  struct dirent *e;
+  int ret = 0;
+
+  procs = read_at(dir, "cgroup.procs");
+  if (procs == NULL) {
+    /* Gone at the top: the container's cgroup no longer exists. Below it: a child cgroup
+       removed while we walked, nothing to list. */
+    if (depth == 0)
+      return cshim_error_make(err, ENOENT, "cgroup `%s` does not exist: not found", dir);
+    return 0;
+  }
+  for (char *line = procs, *next; *line; line = next) {
+    char *end;
+    long v;
+    next = line + strcspn(line, "\n");
+    if (*next)
+      *next++ = '\0';
+    v = strtol(line, &end, 10);
+    if (end == line || *end != '\0' || v <= 0 || v > INT32_MAX)
+      continue;
+    if (l->n == l->cap) {
+      l->cap = l->cap ? l->cap * 2 : 16;
+      l->v = cshim_xrealloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n++] = (pid_t)v;
+  }
+  if (depth >= PIDS_MAX_DEPTH)
+    return 0;
+  d = opendir(dir);
+  if (d == NULL)
+    return 0;
+  while (ret == 0 && (e = readdir(d)) != NULL) {
+    cshim_autofree char *sub = NULL;
+    if (e->d_type != DT_DIR || e->d_name[0] == '.')
+      continue;
+    cshim_xasprintf(&sub, "%s/%s", dir, e->d_name);
+    ret = collect_pids(sub, depth + 1, l, err);
+  }
+  closedir(d);
+  return ret;
+}
+
+int
+task_cgroup_pids(const task_cgroup_t *cg, pid_t **pids, size_t *n, cshim_error_t *err)
+{
+  /* In v1 every hierarchy holds the same processes: take the first the container has. */
+  static const int order[] = {TASK_CGROUP_PIDS,    TASK_CGROUP_MEMORY, TASK_CGROUP_FREEZER,
+                              TASK_CGROUP_CPUACCT, TASK_CGROUP_CPU,    TASK_CGROUP_BLKIO,
+                              TASK_CGROUP_HUGETLB};
+  struct pid_list l = {0};
+  const char *dir = NULL;
+  int ret;
+
+  if (cg->unified)
+    dir = cg->dir;
+  else
+    for (size_t i = 0; dir == NULL && i < CSHIM_N_ELEMENTS(order); i++)
+      dir = cg->v1[order[i]];
+  if (dir == NULL)
+    return cshim_error_make(err, ENOENT, "no cgroup to list processes from");
+  ret = collect_pids(dir, 0, &l, err);
+  if (ret < 0) {
+    free(l.v);
+    return ret;
+  }
+  *pids = l.v;
+  *n = l.n;
+  return 0;
 }
 
 /* ---- building the metrics: everything comes from one arena, freed at once ---- */

@@ -368,6 +368,7 @@ task_logger_spawn(uv_loop_t *loop, const cshim_logger_t *log, cshim_reaper_t *re
   opts.extra_fds = extra;
   opts.n_extra_fds = 3;
   opts.new_process_group = true; /* so that stopping it reaches what it starts */
+  opts.kind = "logger";
   r = cshim_spawn(reaper, &opts, exit_cb, l, &l->pid, err);
   task_logger_free_argv(argv);
   /* The helper holds the write end now: its exit (or its close) must reach us as EOF. */

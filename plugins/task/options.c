@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // The task plugin's YAML section and the runtime options each container runs with.
+#define _GNU_SOURCE
 #include "task.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cshim/util.h>
@@ -88,4 +90,82 @@ task_options_resolve(const task_config_t *cfg, const Google__Protobuf__Any *any,
   out->no_pivot_root = out->no_pivot_root || cfg->no_pivot_root;
   out->no_new_keyring = out->no_new_keyring || cfg->no_new_keyring;
   return 0;
+}
+
+bool
+task_runtime_runc_model(const char *binary)
+{
+  const char *slash = binary ? strrchr(binary, '/') : NULL;
+  const char *base = slash ? slash + 1 : binary;
+
+  return base && (strcmp(base, "runc") == 0 || strcmp(base, "crun") == 0);
+}
+
+struct task_runtime_path_s
+{
+  task_runtime_path_t *next;
+  char *name;
+  char *path;
+};
+
+static bool
+is_executable_file(const char *path)
+{
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+int
+task_runtime_path(task_service_t *svc, const char *binary, const char **out, cshim_error_t *err)
+{
+  const char *search = getenv("PATH");
+  task_runtime_path_t *e;
+  char *found = NULL;
+
+  if (strchr(binary, '/')) {
+    *out = binary;
+    return 0;
+  }
+  for (e = svc->runtime_paths; e; e = e->next)
+    if (strcmp(e->name, binary) == 0) {
+      *out = e->path;
+      return 0;
+    }
+  /* execvp's walk, done once: an empty element is the current directory. */
+  if (search == NULL)
+    search = "/bin:/usr/bin";
+  for (const char *p = search; found == NULL; p++) {
+    const char *end = strchrnul(p, ':');
+    cshim_autofree char *candidate = NULL;
+    if (end == p)
+      candidate = cshim_xstrdup(binary);
+    else
+      cshim_xasprintf(&candidate, "%.*s/%s", (int)(end - p), p, binary);
+    if (is_executable_file(candidate))
+      found = cshim_steal_pointer(&candidate);
+    if (*end == '\0')
+      break;
+    p = end;
+  }
+  if (found == NULL)
+    return cshim_error_make(err, ENOENT, "runtime `%s` not found in PATH", binary);
+  e = cshim_xmalloc0(sizeof *e);
+  e->name = cshim_xstrdup(binary);
+  e->path = found;
+  e->next = svc->runtime_paths;
+  svc->runtime_paths = e;
+  *out = e->path;
+  return 0;
+}
+
+void
+task_runtime_paths_free(task_service_t *svc)
+{
+  while (svc->runtime_paths) {
+    task_runtime_path_t *e = svc->runtime_paths;
+    svc->runtime_paths = e->next;
+    free(e->name);
+    free(e->path);
+    free(e);
+  }
 }

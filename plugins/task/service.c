@@ -209,10 +209,13 @@ prepare_create(task_service_t *svc, task_container_t *c,
   if (ret < 0)
     return ret;
 
+  ret = task_runtime_path(svc, c->opts.binary_name, &rcfg.binary, err);
+  if (ret < 0)
+    return ret;
+  c->runc_model = task_runtime_runc_model(c->opts.binary_name);
   rcfg.loop = svc->loop;
   rcfg.reaper = svc->reaper;
   rcfg.log = svc->log;
-  rcfg.binary = c->opts.binary_name;
   rcfg.root = cshim_runc_options_runtime_root(&c->opts, svc->cfg.runtime_root, svc->namespace_);
   rcfg.systemd_cgroup = c->opts.systemd_cgroup;
   rcfg.criu = c->opts.criu_path;
@@ -559,6 +562,29 @@ recorded_status(const task_process_t *p)
   return CONTAINERD__V1__TYPES__STATUS__CREATED;
 }
 
+/* A running process of a runc-model container: the shim's own record, corrected by the
+   container's freezer (a cgroup frozen or thawed by hand, as `runc state` would see it). */
+static Containerd__V1__Types__Status
+running_status(task_container_t *c)
+{
+  task_freezer_t fz;
+  cshim_error_t err = NULL;
+
+  if (c->cgroup && task_cgroup_freezer_state(c->cgroup, &fz, &err) == 0) {
+    if (fz == TASK_FREEZER_FROZEN)
+      return CONTAINERD__V1__TYPES__STATUS__PAUSED;
+    if (fz == TASK_FREEZER_FREEZING || c->pausing)
+      return CONTAINERD__V1__TYPES__STATUS__PAUSING;
+    return CONTAINERD__V1__TYPES__STATUS__RUNNING;
+  }
+  cshim_error_release(&err);
+  if (c->pausing)
+    return CONTAINERD__V1__TYPES__STATUS__PAUSING;
+  if (c->paused)
+    return CONTAINERD__V1__TYPES__STATUS__PAUSED;
+  return CONTAINERD__V1__TYPES__STATUS__RUNNING;
+}
+
 static void
 state_done(task_op_t *op, cshim_runtime_result_t *result)
 {
@@ -602,8 +628,14 @@ handle_state(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
 
   if (task_service_lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
     return fail(call, &err);
+  if (c->runc_model && recorded_status(p) == CONTAINERD__V1__TYPES__STATUS__RUNNING &&
+      !p->exit_pending && !c->init->exited) {
+    /* A process in a paused container is paused too, as the runc shim reports it. */
+    return reply_state(call, p, running_status(c));
+  }
   /* Only a running init can be in a state we do not track ourselves (paused, pausing). */
-  if (p->exec_id || p->exit_pending || recorded_status(p) != CONTAINERD__V1__TYPES__STATUS__RUNNING)
+  if (c->runc_model || p->exec_id || p->exit_pending ||
+      recorded_status(p) != CONTAINERD__V1__TYPES__STATUS__RUNNING)
     return reply_state(call, p, recorded_status(p));
   op = task_op_new(c, p, call, state_done, "state");
   if (cshim_runtime_state(c->rt, c->id, task_op_runtime_cb, op, &err) < 0)
@@ -681,6 +713,16 @@ handle_pids(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
 
   if (task_service_lookup(svc, req->id, NULL, &c, &p, &err) < 0)
     return fail(call, &err);
+  if (c->runc_model) {
+    cshim_autofree pid_t *pids = NULL;
+    size_t n = 0;
+    if (c->cgroup == NULL && p->pid > 0 && !p->exited)
+      task_container_track_cgroup(c);
+    if (c->cgroup && task_cgroup_pids(c->cgroup, &pids, &n, &err) == 0)
+      return reply_pids(call, c, pids, n);
+    /* The cgroup cannot be read: the runtime knows where the processes are. */
+    cshim_error_release(&err);
+  }
   op = task_op_new(c, p, call, pids_done, "ps");
   if (cshim_runtime_ps(c->rt, c->id, task_op_runtime_cb, op, &err) < 0)
     task_op_fail(op, &err);
@@ -821,6 +863,7 @@ timer_closed_cb(uv_handle_t *h)
   if (--svc->pending_closes > 0)
     return;
   task_config_clear(&svc->cfg);
+  task_runtime_paths_free(svc);
   free(svc->namespace_);
   svc->namespace_ = NULL;
   if (svc->free_cb)

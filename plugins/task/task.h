@@ -41,6 +41,7 @@ typedef struct task_op_s task_op_t;
 typedef struct task_io_s task_io_t;
 typedef struct task_cgroup_s task_cgroup_t;
 typedef struct task_oom_s task_oom_t;
+typedef struct task_runtime_path_s task_runtime_path_t;
 
 /* ---- options.c: the plugin's YAML section and per-container runtime options ---- */
 
@@ -71,6 +72,17 @@ void task_config_clear(task_config_t *cfg);
    result always has binary_name and root set. */
 int task_options_resolve(const task_config_t *cfg, const Google__Protobuf__Any *any,
                          cshim_runc_options_t *out, cshim_error_t *err);
+
+/* Whether the runtime (by the name of its binary) is runc or crun: their containers live in
+   one cgroup each, paused through its freezer, so State and Pids are answered from the shim's
+   own state and the cgroup without starting the runtime. Others (runsc) are asked. */
+bool task_runtime_runc_model(const char *binary);
+/* The runtime's executable: an absolute or relative path as given, a bare name looked up in
+   PATH the first time only (cached in svc for the shim's life, so no command pays a PATH walk).
+   *out is borrowed from binary or svc. ENOENT when PATH has no such executable. */
+int task_runtime_path(task_service_t *svc, const char *binary, const char **out,
+                      cshim_error_t *err);
+void task_runtime_paths_free(task_service_t *svc);
 
 /* ---- mount.c: rootfs mounts ---- */
 
@@ -292,6 +304,7 @@ struct task_container_s
   size_t n_mounted;
   cshim_runc_options_t opts; /* effective options */
   cshim_runtime_t *rt;
+  bool runc_model;       /* task_runtime_runc_model: State and Pids without the runtime */
   bool kill_all_on_exit; /* no private pid namespace */
   bool creating;         /* Create in progress: invisible to other calls */
   bool removed;          /* out of the table, freed once no op refers to it */
@@ -402,7 +415,8 @@ struct task_service_s
   task_config_t cfg;
   cshim_runtime_limit_t *runtime_limit; /* shared by every container's runtime */
   task_container_t *containers;
-  task_container_t *removed; /* out of the table, waiting for their last op */
+  task_container_t *removed;          /* out of the table, waiting for their last op */
+  task_runtime_path_t *runtime_paths; /* task_runtime_path's cache */
   bool closing;
   bool shutdown_requested;
   uv_timer_t gc_timer;       /* frees removed containers on a later loop turn */
@@ -448,6 +462,7 @@ enum
   TASK_CGROUP_PIDS,
   TASK_CGROUP_BLKIO,
   TASK_CGROUP_HUGETLB,
+  TASK_CGROUP_FREEZER,
   TASK_CGROUP_V1_COUNT
 };
 
@@ -470,6 +485,20 @@ const char *task_cgroup_memory_dir(const task_cgroup_t *cg);
 /* Read the usage into out: type_url (static) = TASK_CGROUPS_V1/V2_METRICS_TYPE, value.data
    malloc'ed (caller frees). ENOENT when the cgroup is gone. */
 int task_cgroup_stats(const task_cgroup_t *cg, Google__Protobuf__Any *out, cshim_error_t *err);
+/* What the cgroup's freezer says (runc and crun pause and resume through it). */
+typedef enum
+{
+  TASK_FREEZER_THAWED = 0,
+  TASK_FREEZER_FREEZING, /* asked to freeze, not frozen yet */
+  TASK_FREEZER_FROZEN,
+} task_freezer_t;
+
+/* Read the freezer: v1 freezer.state, v2 cgroup.freeze and cgroup.events' "frozen". ENOENT when
+   there is no freezer (not mounted, or the cgroup is gone). Never starts a process. */
+int task_cgroup_freezer_state(const task_cgroup_t *cg, task_freezer_t *out, cshim_error_t *err);
+/* Every pid in the cgroup and the cgroups below it (cgroup.procs: v2, or one v1 hierarchy),
+   as `runc ps` lists them. *pids is malloc'ed (caller frees); ENOENT when the cgroup is gone. */
+int task_cgroup_pids(const task_cgroup_t *cg, pid_t **pids, size_t *n, cshim_error_t *err);
 /* Read a small pseudo-file whole (malloc'ed, NUL-terminated). */
 int task_cgroup_read_file(const char *path, char **out, cshim_error_t *err);
 /* The value of "key N" in a flat-keyed file's text: 0, -ENOENT (no such key) or -EINVAL. */

@@ -947,6 +947,8 @@ launch(struct cmd *c, cshim_error_t *err)
   opts.argv = c->argv;
   opts.parent_death_signal = SIGKILL;
   opts.new_process_group = true;
+  opts.kind = "runtime";
+  opts.command = c->name;
   if (c->has_io) {
     opts.stdin_fd = c->io.stdin_fd;
     opts.stdout_fd = c->io.stdout_fd;

@@ -383,6 +383,8 @@ cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_c
     return cshim_error_sys(err, ret, "spawn `%s`: fork", opts->path);
   }
 
+  if (CSHIM_HAS_MEMBER(reaper->ops, cshim_reaper_ops_t, started) && reaper->ops->started)
+    reaper->ops->started(reaper, child, opts->kind, opts->command);
   /* Watch before anything else: the reaper reaps only on the loop, so the exit cannot be
      dispatched before this. */
   ret = reaper->ops->watch(reaper, child, cb, data, err);

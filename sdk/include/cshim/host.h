@@ -40,6 +40,15 @@ typedef struct cshim_host_log_stats_s
   uint64_t dropped; /* lines lost because nobody was reading (never blocking instead) */
 } cshim_host_log_stats_t;
 
+/* How many processes of one kind the shim has started (forked) since it began. Strings are
+   borrowed until the next call on the loop. */
+typedef struct cshim_host_process_starts_s
+{
+  const char *kind;    /* "runtime", "logger", "other" */
+  const char *command; /* the runtime's subcommand ("create", "state"...), or "" */
+  uint64_t count;
+} cshim_host_process_starts_t;
+
 /* A state source: returns a malloc'ed, NUL-terminated JSON text describing some live state of
    a plugin (caller frees), or NULL when it has nothing to say. Called on the loop thread, at any
    time between registration and removal; must not block. A source whose JSON is an array of
@@ -91,12 +100,27 @@ struct cshim_host_s
   /* The host's own SDK version, as cshim_sdk_version () returns it in the host. Members
      appended after this one are read only when CSHIM_HAS_MEMBER says the host has them. */
   uint32_t sdk_version;
+
+  /* Appended after 1.0: the processes the shim started, by kind and command, in first-seen
+     order. Returns how many (kind, command) pairs there are and, when i is below that, fills
+     *out with the i-th. Read it through cshim_host_process_starts. */
+  size_t (*process_starts)(cshim_host_t *host, size_t i, cshim_host_process_starts_t *out);
 };
 
 /* Sizes in SDK 1.0: smaller struct_size values are refused. */
 #define CSHIM_HOST_SIZE_1_0 CSHIM_SIZE_THROUGH(cshim_host_t, sdk_version)
 #define CSHIM_HOST_PLUGIN_INFO_SIZE_1_0 CSHIM_SIZE_THROUGH(cshim_host_plugin_info_t, n_interceptors)
 #define CSHIM_HOST_LOG_STATS_SIZE_1_0 CSHIM_SIZE_THROUGH(cshim_host_log_stats_t, dropped)
+
+/* host->process_starts, or 0 (nothing counted) when the host is too old to offer it. */
+static inline size_t
+cshim_host_process_starts(cshim_host_t *host, size_t i, cshim_host_process_starts_t *out)
+{
+  if (host == NULL || !CSHIM_HAS_MEMBER(host, cshim_host_t, process_starts) ||
+      host->process_starts == NULL)
+    return 0;
+  return host->process_starts(host, i, out);
+}
 
 static inline int
 cshim_host_add_state_source(cshim_host_t *host, const char *name, cshim_state_dump_fn dump_json,

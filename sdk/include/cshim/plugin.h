@@ -53,7 +53,8 @@ extern "C" {
 #define CSHIM_PROP_CONFIG_PATH "io.cshim.config.path" /* YAML in effect, or <embedded> */
 /* The debug socket path the host computed next to its ttrpc socket (named like the ttrpc
    socket, from the hash of its address with "/debug" appended), for when containerd passes
-   none (1.6). Set whenever the host knows its socket directory. */
+   none (1.6). Set whenever the host knows its socket directory; computed when first asked for
+   (it hashes a path), so ask only when it will be used. */
 #define CSHIM_PROP_DEBUG_ADDRESS "io.cshim.debug.address"
 /* "4" when the daemon inherited a listening Unix socket as fd 4 (containerd 2.x's debug
    socket); unset otherwise. The plugin that serves it takes the fd. */

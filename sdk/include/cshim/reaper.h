@@ -41,6 +41,11 @@ struct cshim_reaper_ops_s
      container that reparented to the subreaper. */
   int (*subscribe)(cshim_reaper_t *reaper, cshim_exit_cb cb, void *data, cshim_error_t *err);
   void (*unsubscribe)(cshim_reaper_t *reaper, cshim_exit_cb cb, void *data);
+  /* Appended after 1.0, optional (absent or NULL: nothing counted): count a process this shim
+     just forked. kind: "runtime", "logger",
+     ... (NULL = "other"); command: e.g. the runtime's subcommand (NULL = none). Both borrowed
+     for the call. cshim_spawn calls it for every fork. */
+  void (*started)(cshim_reaper_t *reaper, pid_t pid, const char *kind, const char *command);
 };
 
 /* Size in SDK 1.0: smaller struct_size values are refused. */

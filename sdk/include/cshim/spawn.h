@@ -27,13 +27,19 @@ typedef struct cshim_spawn_opts_s
   size_t n_extra_fds;
   bool new_process_group;  /* setpgid (0, 0) */
   int parent_death_signal; /* prctl (PR_SET_PDEATHSIG); 0 = none */
+  /* What the process is, for the host's count of started processes (cshim_reaper_ops_t
+     started): "runtime" (command = its subcommand), "logger", ...; NULL = "other". Static or
+     borrowed for the call. */
+  const char *kind;
+  const char *command; /* NULL = none */
 } cshim_spawn_opts_t;
 
 /* Fork and exec. In the child every signal disposition is reset to default, the signal mask is
    emptied, and every fd but 0-2 and the extra fds is closed. The exit is delivered through the
    host's reaper to cb (exactly once, on the loop), unless cshim_spawn fails, in which case cb
    is never called. An exec failure (ENOENT, EACCES...) is reported here as an error, not as an
-   exit. Returns 0 and sets *pid. */
+   exit. Every fork is counted through the reaper's `started` op (when it has one), whether
+   or not exec then succeeds. Returns 0 and sets *pid. */
 int cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_cb cb,
                 void *data, pid_t *pid, cshim_error_t *err);
 

@@ -398,6 +398,69 @@ test_delete_uses_cwd_without_bundle_flag(void **state)
   containerd__task__v2__delete_response__free_unpacked(r, NULL);
 }
 
+/* Whether `<name> delete` ran: name is a link to this test binary recorded as the runtime. */
+static bool
+runtime_ran(struct fixture *f, const char *name)
+{
+  Containerd__Task__V2__DeleteResponse *r;
+  cshim_error_t err = NULL;
+  char exe[PATH_MAX], *link, *marker;
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  bool ran;
+  int ret;
+
+  assert_true(n > 0);
+  exe[n] = '\0';
+  cshim_xasprintf(&link, "%s/bin/%s", f->root, name);
+  cshim_xasprintf(&marker, "%s/args-%s", f->root, name);
+  unlink(marker);
+  mkdir(f->bundle, 0700);
+  {
+    char *dir;
+    cshim_xasprintf(&dir, "%s/bin", f->root);
+    mkdir(dir, 0700);
+    free(dir);
+  }
+  unlink(link);
+  assert_int_equal(symlink(exe, link), 0);
+  assert_int_equal(cshim_runc_runtime_write(f->bundle, link, &err), 0);
+  setenv(FAKE_RUNTIME_ENV, marker, 1);
+  r = run_delete(f, f->bundle, NULL, &ret);
+  unsetenv(FAKE_RUNTIME_ENV);
+  assert_int_equal(ret, 0);
+  assert_killed_now(r, 0);
+  containerd__task__v2__delete_response__free_unpacked(r, NULL);
+  ran = access(marker, F_OK) == 0;
+  unlink(marker);
+  free(marker);
+  free(link);
+  return ran;
+}
+
+static void
+test_delete_skips_runc_and_crun_without_a_state_dir(void **state)
+{
+  struct fixture *f = *state;
+  char *ns_root, *state_dir;
+
+  /* <root>/<ns>/<id> is gone (the daemon's Delete removed it): nothing to ask */
+  assert_false(runtime_ran(f, "runc"));
+  assert_false(runtime_ran(f, "crun"));
+  /* runsc (or a wrapper) keeps another layout: always asked */
+  assert_true(runtime_ran(f, "runsc"));
+  assert_true(runtime_ran(f, "runc-wrapper"));
+  /* the runtime still knows the container (the shim died): delete --force runs */
+  cshim_xasprintf(&ns_root, "%s/cshim-test", f->runtime_root);
+  cshim_xasprintf(&state_dir, "%s/demo", ns_root);
+  assert_int_equal(mkdir(f->runtime_root, 0700), 0);
+  assert_int_equal(mkdir(ns_root, 0700), 0);
+  assert_int_equal(mkdir(state_dir, 0700), 0);
+  assert_true(runtime_ran(f, "runc"));
+  assert_true(runtime_ran(f, "crun"));
+  free(state_dir);
+  free(ns_root);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -414,6 +477,8 @@ main(int argc, char **argv)
       cmocka_unit_test_setup_teardown(test_delete_removes_the_debug_socket_of_a_killed_shim, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_delete_uses_cwd_without_bundle_flag, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_delete_skips_runc_and_crun_without_a_state_dir, setup,
+                                      teardown),
   };
   if (argc > 1 && strcmp(argv[1], "--root") == 0 && getenv(FAKE_RUNTIME_ENV))
     return fake_runtime(argc, argv);

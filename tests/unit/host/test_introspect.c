@@ -17,6 +17,7 @@
 #include "config.h"
 #include "introspect.h"
 #include "plugins.h"
+#include "reaper.h"
 #include "ttrpc_server.h"
 
 /* Last: cmocka defines a `fail` macro that would clash with cshim_ttrpc_call_ops_t.fail. */
@@ -242,6 +243,43 @@ test_introspect_keeps_server_counters_after_detach(void **state)
 }
 
 static void
+test_introspect_shows_the_reapers_started_processes(void **state)
+{
+  host_introspect_t *intro = host_introspect_new(uv_default_loop(), "1");
+  cshim_host_t *host = host_introspect_api(intro);
+  cshim_host_process_starts_t ps;
+  host_reaper_t *r = NULL;
+  cshim_reaper_t *api;
+  cshim_error_t err = NULL;
+  (void)state;
+
+  assert_int_equal(cshim_host_process_starts(host, 0, &ps), 0);
+  assert_int_equal(host_reaper_new(uv_default_loop(), NULL, &r, &err), 0);
+  api = host_reaper_api(r);
+  host_introspect_set_reaper(intro, r);
+  api->ops->started(api, 10, "runtime", "delete");
+  api->ops->started(api, 11, "runtime", "delete");
+  api->ops->started(api, 12, "logger", NULL);
+  assert_int_equal(cshim_host_process_starts(host, 0, &ps), 2);
+  assert_string_equal(ps.kind, "runtime");
+  assert_string_equal(ps.command, "delete");
+  assert_int_equal(ps.count, 2);
+  assert_int_equal(cshim_host_process_starts(host, 1, &ps), 2);
+  assert_string_equal(ps.kind, "logger");
+  assert_string_equal(ps.command, "");
+  assert_int_equal(ps.count, 1);
+  /* a host too old for the member: nothing counted, nothing read past its end */
+  host->struct_size = offsetof(cshim_host_t, process_starts);
+  assert_int_equal(cshim_host_process_starts(host, 0, &ps), 0);
+  host->struct_size = sizeof(cshim_host_t);
+  host_introspect_set_reaper(intro, NULL);
+  assert_int_equal(cshim_host_process_starts(host, 0, &ps), 0);
+  host_reaper_close(r);
+  uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+  host_introspect_free(intro);
+}
+
+static void
 test_introspect_dump_logs_every_source_one_line_per_element(void **state)
 {
   static struct captured cap;
@@ -309,6 +347,7 @@ int
 main(void)
 {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_introspect_shows_the_reapers_started_processes),
       cmocka_unit_test(test_introspect_state_sources_register_dump_and_remove),
       cmocka_unit_test(test_introspect_rejects_bad_and_duplicate_source_names),
       cmocka_unit_test(test_introspect_renders_the_config_as_json),

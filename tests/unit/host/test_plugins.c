@@ -609,6 +609,53 @@ test_plugins_state_dir_defaults_to_uri(void **state)
   host_plugins_unload(set);
 }
 
+static int lazy_calls, lazy_static_asked;
+
+static const char *
+lazy_cb(void *data, const char *key)
+{
+  lazy_calls++;
+  if (strcmp(key, CSHIM_PROP_ID) == 0)
+    lazy_static_asked++;
+  if (strcmp(key, "io.cshim.lazy") == 0 || strcmp(key, CSHIM_PROP_ID) == 0)
+    return data;
+  return NULL;
+}
+
+/* Properties worth computing only on demand come from the lazy callback, asked only for keys the
+   static list lacks. */
+static void
+test_plugins_lazy_properties_are_computed_only_when_asked(void **state)
+{
+  const char *const files[] = {"fx_shutdown.so"};
+  const char *const props[] = {CSHIM_PROP_ID, "c1", "test.probe." SHUTDOWN,
+                               "prop:io.cshim.lazy prop:" CSHIM_PROP_ID " prop:nothing.here", NULL};
+  const host_plugins_options_t opts = {
+      .log = &journal_log, .properties = props, .lazy_property = lazy_cb, .lazy_data = "computed"};
+  cshim_error_t err = NULL;
+  host_plugins_t *set;
+  (void)state;
+
+  lazy_calls = lazy_static_asked = 0;
+  set = load_ok(files, N(files), &opts);
+  assert_int_equal(lazy_calls, 0);
+  assert_int_equal(host_plugins_init(set, &err), 0);
+  {
+    const char *const expected[] = {
+        "init " SHUTDOWN,
+        SHUTDOWN " probe prop:io.cshim.lazy = computed",
+        SHUTDOWN " probe prop:" CSHIM_PROP_ID " = c1",
+        SHUTDOWN " probe prop:nothing.here = (null)",
+        "close " SHUTDOWN,
+    };
+    host_plugins_close(set);
+    assert_events(expected, N(expected));
+  }
+  assert_true(lazy_calls >= 2);           /* io.cshim.lazy and nothing.here at least */
+  assert_int_equal(lazy_static_asked, 0); /* a static property never reaches the callback */
+  host_plugins_unload(set);
+}
+
 static void
 test_plugins_disabled_are_never_initialised_and_their_config_is_ignored(void **state)
 {
@@ -943,6 +990,7 @@ main(void)
       T(test_plugins_failed_init_without_message_gets_one),
       T(test_plugins_lookups_follow_get_plugins_semantics),
       T(test_plugins_context_offers_properties_state_dir_and_config),
+      T(test_plugins_lazy_properties_are_computed_only_when_asked),
       T(test_plugins_state_dir_defaults_to_uri),
       T(test_plugins_disabled_are_never_initialised_and_their_config_is_ignored),
       T(test_plugins_reject_config_for_unknown_plugin),

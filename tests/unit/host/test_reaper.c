@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -164,6 +166,54 @@ test_reaper_unwatch_and_subscribers(void **state)
   uv_run(loop, UV_RUN_DEFAULT);
 }
 
+static void
+test_reaper_counts_started_processes_in_a_bounded_table(void **state)
+{
+  uv_loop_t *loop = uv_default_loop();
+  host_reaper_t *r;
+  cshim_reaper_t *api;
+  cshim_error_t err = NULL;
+  const host_reaper_started_t *e = NULL;
+  char name[32];
+  size_t n;
+  (void)state;
+
+  assert_int_equal(host_reaper_new(loop, NULL, &r, &err), 0);
+  api = host_reaper_api(r);
+  assert_int_equal(host_reaper_started(r, &e), 0);
+  api->ops->started(api, 100, "runtime", "create");
+  api->ops->started(api, 101, "runtime", "start");
+  api->ops->started(api, 102, "runtime", "create");
+  api->ops->started(api, 103, NULL, NULL);
+  api->ops->started(api, 104, "logger", NULL);
+  n = host_reaper_started(r, &e);
+  assert_int_equal(n, 4);
+  assert_string_equal(e[0].kind, "runtime");
+  assert_string_equal(e[0].command, "create");
+  assert_int_equal(e[0].count, 2);
+  assert_string_equal(e[1].command, "start");
+  assert_int_equal(e[1].count, 1);
+  assert_string_equal(e[2].kind, "other");
+  assert_string_equal(e[2].command, "");
+  assert_string_equal(e[3].kind, "logger");
+  /* Endless new names do not grow the table: the last row takes them, as "other". */
+  for (int i = 0; i < 200; i++) {
+    snprintf(name, sizeof name, "cmd%d", i);
+    api->ops->started(api, 200 + i, "runtime", name);
+  }
+  n = host_reaper_started(r, &e);
+  assert_true(n < 100);
+  assert_string_equal(e[n - 1].kind, "other");
+  {
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+      total += e[i].count;
+    assert_int_equal(total, 205); /* nothing lost */
+  }
+  host_reaper_close(r);
+  uv_run(loop, UV_RUN_DEFAULT);
+}
+
 int
 main(void)
 {
@@ -172,6 +222,7 @@ main(void)
       cmocka_unit_test(test_reaper_keeps_exit_seen_before_watch),
       cmocka_unit_test(test_reaper_reports_signal_as_128_plus_signo),
       cmocka_unit_test(test_reaper_unwatch_and_subscribers),
+      cmocka_unit_test(test_reaper_counts_started_processes_in_a_bounded_table),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -288,6 +288,47 @@ test_spawn_reports_exit_status_through_reaper(void **state)
   assert_int_equal(f->exits, 1);
 }
 
+static uint64_t
+started(struct fixture *f, const char *kind, const char *command)
+{
+  const host_reaper_started_t *e = NULL;
+  size_t n = host_reaper_started(f->reaper, &e);
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(e[i].kind, kind) == 0 && strcmp(e[i].command, command) == 0)
+      return e[i].count;
+  return 0;
+}
+
+static void
+test_spawn_counts_every_fork_by_kind(void **state)
+{
+  struct fixture *f = *state;
+  char *argv[] = {self_exe, "--child", "exit", "0", NULL};
+  cshim_spawn_opts_t opts = {.path = self_exe, .argv = argv, .kind = "runtime", .command = "state"};
+  cshim_error_t err = NULL;
+  pid_t pid;
+
+  opts.stdin_fd = opts.stdout_fd = opts.stderr_fd = -1;
+  assert_int_equal(started(f, "runtime", "state"), 0);
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(cshim_spawn(host_reaper_api(f->reaper), &opts, exit_cb, f, &pid, &err), 0);
+  assert_true(run_until(f, &f->exits, 2, 10000));
+  assert_int_equal(started(f, "runtime", "state"), 2);
+  /* a fork whose exec fails was still a process started */
+  opts.path = "/nonexistent/runc";
+  opts.command = "create";
+  assert_int_equal(cshim_spawn(host_reaper_api(f->reaper), &opts, exit_cb, f, &pid, &err), -ENOENT);
+  cshim_error_release(&err);
+  assert_int_equal(started(f, "runtime", "create"), 1);
+  /* no kind: "other", no command */
+  opts.path = self_exe;
+  opts.kind = opts.command = NULL;
+  assert_int_equal(cshim_spawn(host_reaper_api(f->reaper), &opts, exit_cb, f, &pid, &err), 0);
+  assert_true(run_until(f, &f->exits, 3, 10000));
+  assert_int_equal(started(f, "other", ""), 1);
+  assert_int_equal(started(f, "runtime", "state"), 2);
+}
+
 static void
 test_spawn_searches_path_for_bare_names(void **state)
 {
@@ -669,6 +710,7 @@ main(int argc, char **argv)
       cmocka_unit_test_setup_teardown(test_spawn_reports_exit_status_through_reaper, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_spawn_searches_path_for_bare_names, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_spawn_counts_every_fork_by_kind, setup, teardown),
       cmocka_unit_test_setup_teardown(test_spawn_exec_failure_is_an_error_and_never_calls_back,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_spawn_exec_of_non_executable_is_permission_denied, setup,

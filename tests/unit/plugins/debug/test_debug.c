@@ -101,6 +101,20 @@ fake_source_dump(cshim_host_t *host, size_t i, const char **name)
   return i == 0 && f->tasks_json ? cshim_xstrdup(f->tasks_json) : NULL;
 }
 
+static size_t
+fake_process_starts(cshim_host_t *host, size_t i, cshim_host_process_starts_t *out)
+{
+  static const cshim_host_process_starts_t rows[] = {
+      {.kind = "runtime", .command = "create", .count = 3},
+      {.kind = "runtime", .command = "start", .count = 2},
+      {.kind = "logger", .command = "", .count = 1},
+  };
+  (void)host;
+  if (out && i < CSHIM_N_ELEMENTS(rows))
+    *out = rows[i];
+  return CSHIM_N_ELEMENTS(rows);
+}
+
 static void
 fake_host_init(fake_host_t *f)
 {
@@ -116,7 +130,8 @@ fake_host_init(fake_host_t *f)
                            .ttrpc_stats = fake_ttrpc_stats,
                            .log_stats = fake_log_stats,
                            .state_source_count = fake_source_count,
-                           .state_source_dump = fake_source_dump};
+                           .state_source_dump = fake_source_dump,
+                           .process_starts = fake_process_starts};
   f->tasks_json = "[{\"container_id\":\"c1\",\"exec_id\":\"\",\"pid\":10,\"status\":\"running\"},"
                   "{\"container_id\":\"c1\",\"exec_id\":\"e1\",\"pid\":11,\"status\":\"stopped\"},"
                   "{\"container_id\":\"c2\",\"exec_id\":\"\",\"pid\":12,\"status\":\"running\"}]";
@@ -549,6 +564,12 @@ test_debug_metrics_show_calls_events_processes_and_process(void **state)
   assert_non_null(strstr(body, "cshim_processes{state=\"running\"} 2\n"));
   assert_non_null(strstr(body, "cshim_processes{state=\"stopped\"} 1\n"));
   assert_non_null(strstr(body, "cshim_processes{state=\"created\"} 0\n"));
+  assert_non_null(strstr(body, "# TYPE cshim_processes_started_total counter\n"));
+  assert_non_null(
+      strstr(body, "cshim_processes_started_total{kind=\"runtime\",command=\"create\"} 3\n"));
+  assert_non_null(
+      strstr(body, "cshim_processes_started_total{kind=\"runtime\",command=\"start\"} 2\n"));
+  assert_non_null(strstr(body, "cshim_processes_started_total{kind=\"logger\",command=\"\"} 1\n"));
   assert_non_null(strstr(body, "cshim_log_lines_total 40\n"));
   assert_non_null(strstr(body, "cshim_process_start_time_seconds 1700000000\n"));
   assert_non_null(strstr(body, "cshim_info{version=\"0.0.test\"} 1\n"));

@@ -3,6 +3,7 @@
 // io.containerd.cgroups.v1/v2 Metrics from the fixture trees in tests/fixtures/cgroups.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cshim/util.h>
@@ -429,6 +431,161 @@ test_cgroup_load_of_this_process_reads_real_values(void **state)
   task_cgroup_free(cg);
 }
 
+/* ---- freezer and processes, on temporary trees ---- */
+
+static void
+put(const char *dir, const char *name, const char *text)
+{
+  char path[512];
+  FILE *f;
+
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+static char *
+temp_tree(void)
+{
+  char tmpl[] = "/tmp/cshim-cg-XXXXXX";
+  assert_non_null(mkdtemp(tmpl));
+  return cshim_xstrdup(tmpl);
+}
+
+static int
+rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+  (void)st;
+  (void)ftw;
+  return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static void
+remove_tree(const char *dir)
+{
+  assert_int_equal(nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
+static task_freezer_t
+freezer(const task_cgroup_t *cg)
+{
+  task_freezer_t fz = (task_freezer_t)-1;
+  cshim_error_t err = NULL;
+  if (task_cgroup_freezer_state(cg, &fz, &err) < 0)
+    fail_msg("%s", err->msg);
+  return fz;
+}
+
+static void
+test_cgroup_v1_freezer_state_reads_freezer_state(void **state)
+{
+  cshim_autofree char *dir = temp_tree();
+  task_cgroup_t *cg = cshim_xmalloc0(sizeof *cg);
+  task_freezer_t fz;
+  cshim_error_t err = NULL;
+  (void)state;
+
+  /* no freezer hierarchy: not found, nothing guessed */
+  assert_int_equal(task_cgroup_freezer_state(cg, &fz, &err), -ENOENT);
+  cshim_error_release(&err);
+  cg->v1[TASK_CGROUP_FREEZER] = cshim_xstrdup(dir);
+  put(dir, "freezer.state", "THAWED\n");
+  assert_int_equal(freezer(cg), TASK_FREEZER_THAWED);
+  put(dir, "freezer.state", "FREEZING\n");
+  assert_int_equal(freezer(cg), TASK_FREEZER_FREEZING);
+  put(dir, "freezer.state", "FROZEN\n");
+  assert_int_equal(freezer(cg), TASK_FREEZER_FROZEN);
+  put(dir, "freezer.state", "MELTED\n");
+  assert_int_equal(task_cgroup_freezer_state(cg, &fz, &err), -EIO);
+  assert_non_null(strstr(err->msg, "says `MELTED`"));
+  cshim_error_release(&err);
+  remove_tree(dir);
+  /* the cgroup is gone */
+  assert_int_equal(task_cgroup_freezer_state(cg, &fz, &err), -ENOENT);
+  cshim_error_release(&err);
+  task_cgroup_free(cg);
+}
+
+static void
+test_cgroup_v2_freezer_state_reads_freeze_and_events(void **state)
+{
+  cshim_autofree char *dir = temp_tree();
+  task_cgroup_t *cg = cshim_xmalloc0(sizeof *cg);
+  task_freezer_t fz;
+  cshim_error_t err = NULL;
+  (void)state;
+
+  cg->unified = true;
+  cg->dir = cshim_xstrdup(dir);
+  /* a kernel without cgroup.freeze (before 5.2) has no freezer */
+  assert_int_equal(task_cgroup_freezer_state(cg, &fz, &err), -ENOENT);
+  cshim_error_release(&err);
+  put(dir, "cgroup.freeze", "0\n");
+  put(dir, "cgroup.events", "populated 1\nfrozen 0\n");
+  assert_int_equal(freezer(cg), TASK_FREEZER_THAWED);
+  put(dir, "cgroup.freeze", "1\n");
+  assert_int_equal(freezer(cg), TASK_FREEZER_FREEZING);
+  put(dir, "cgroup.events", "populated 1\nfrozen 1\n");
+  assert_int_equal(freezer(cg), TASK_FREEZER_FROZEN);
+  remove_tree(dir);
+  task_cgroup_free(cg);
+}
+
+static void
+test_cgroup_pids_lists_the_cgroup_and_its_children(void **state)
+{
+  cshim_autofree char *dir = temp_tree();
+  cshim_autofree char *sub = NULL;
+  cshim_autofree char *subsub = NULL;
+  task_cgroup_t *cg = cshim_xmalloc0(sizeof *cg);
+  cshim_autofree pid_t *pids = NULL;
+  cshim_error_t err = NULL;
+  size_t n = 0;
+  (void)state;
+
+  cshim_xasprintf(&sub, "%s/init.scope", dir);
+  cshim_xasprintf(&subsub, "%s/inner", sub);
+  assert_int_equal(mkdir(sub, 0755), 0);
+  assert_int_equal(mkdir(subsub, 0755), 0);
+  put(dir, "cgroup.procs", "10\n11\n");
+  put(sub, "cgroup.procs", "");
+  put(subsub, "cgroup.procs", "12"); /* no trailing newline */
+  /* v1: the pids hierarchy first; other hierarchies are not read */
+  cg->v1[TASK_CGROUP_PIDS] = cshim_xstrdup(dir);
+  cg->v1[TASK_CGROUP_MEMORY] = cshim_xstrdup("/nonexistent");
+  assert_int_equal(task_cgroup_pids(cg, &pids, &n, &err), 0);
+  assert_int_equal(n, 3);
+  assert_int_equal(pids[0], 10);
+  assert_int_equal(pids[1], 11);
+  assert_int_equal(pids[2], 12);
+  free(cshim_steal_pointer(&pids));
+  /* v1 without a pids hierarchy: the next one the container has */
+  free(cg->v1[TASK_CGROUP_PIDS]);
+  cg->v1[TASK_CGROUP_PIDS] = NULL;
+  free(cg->v1[TASK_CGROUP_MEMORY]);
+  cg->v1[TASK_CGROUP_MEMORY] = NULL;
+  cg->v1[TASK_CGROUP_FREEZER] = cshim_xstrdup(sub);
+  assert_int_equal(task_cgroup_pids(cg, &pids, &n, &err), 0);
+  assert_int_equal(n, 1);
+  assert_int_equal(pids[0], 12);
+  free(cshim_steal_pointer(&pids));
+  /* v2: the unified directory */
+  cg->unified = true;
+  cg->dir = cshim_xstrdup(dir);
+  assert_int_equal(task_cgroup_pids(cg, &pids, &n, &err), 0);
+  assert_int_equal(n, 3);
+  free(cshim_steal_pointer(&pids));
+  /* gone: not found, so the caller can ask the runtime */
+  remove_tree(dir);
+  assert_int_equal(task_cgroup_pids(cg, &pids, &n, &err), -ENOENT);
+  assert_non_null(strstr(err->msg, "does not exist"));
+  cshim_error_release(&err);
+  assert_null(pids);
+  task_cgroup_free(cg);
+}
+
 int
 main(void)
 {
@@ -444,6 +601,9 @@ main(void)
       cmocka_unit_test(test_cgroup_v2_stats_from_fixture),
       cmocka_unit_test(test_cgroup_stats_of_a_removed_cgroup_is_not_found),
       cmocka_unit_test(test_cgroup_load_of_this_process_reads_real_values),
+      cmocka_unit_test(test_cgroup_v1_freezer_state_reads_freezer_state),
+      cmocka_unit_test(test_cgroup_v2_freezer_state_reads_freeze_and_events),
+      cmocka_unit_test(test_cgroup_pids_lists_the_cgroup_and_its_children),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

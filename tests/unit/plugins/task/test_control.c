@@ -104,6 +104,36 @@ setup(void **state)
   return 0;
 }
 
+/* The same, with the fake reached through a link named `runc`: the runc model, where State and
+   Pids are answered without the runtime. */
+static int
+setup_runc_named(void **state)
+{
+  struct fixture *f;
+  cshim_error_t err = NULL;
+  char link_dir[160], link_path[200];
+
+  setup(state);
+  f = *state;
+  snprintf(link_dir, sizeof link_dir, "%s/bin", f->base);
+  snprintf(link_path, sizeof link_path, "%s/runc", link_dir);
+  assert_int_equal(mkdir(link_dir, 0700), 0);
+  assert_int_equal(symlink(FAKE_RUNC_PATH, link_path), 0);
+  task_service_close(f->svc, NULL);
+  mock_ctx_run_for(&f->m, 10);
+  for (size_t i = 0; i < f->m.config.n; i++)
+    if (strcmp(f->m.config_keys[i], "runtime") == 0) {
+      free(f->m.config_values[i]);
+      f->m.config_values[i] = cshim_xstrdup(link_path);
+      f->m.config_items[i].value = f->m.config_values[i];
+    }
+  memset(f->svc, 0, sizeof *f->svc);
+  if (task_service_init(f->svc, &f->m.loop, &f->m.logger, f->m.reaper, &f->m.publisher,
+                        &f->m.shutdown, "testns", &f->m.config, &err) < 0)
+    fail_msg("init: %s", err->msg);
+  return 0;
+}
+
 static void
 free_service(task_service_t *svc)
 {
@@ -364,6 +394,125 @@ test_control_state_reports_pausing_while_pause_runs(void **state)
   expect_code(id_call(f, "Pause", "ps1"), CSHIM_GRPC_FAILED_PRECONDITION);
   c->pausing = false;
   finish(f, "ps1");
+}
+
+static void
+put_file(const char *dir, const char *name, const char *text)
+{
+  char path[512];
+  FILE *fp;
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  fp = fopen(path, "w");
+  assert_non_null(fp);
+  fputs(text, fp);
+  fclose(fp);
+}
+
+static Containerd__Task__V2__PidsResponse *
+pids_of(struct fixture *f, const char *id)
+{
+  Containerd__Task__V2__PidsResponse *resp;
+  mock_call_t *c = id_call(f, "Pids", id);
+  if (c->code != 0)
+    fail_msg("pids: %s", c->message);
+  resp = (void *)mock_call_unpack(c, &containerd__task__v2__pids_response__descriptor);
+  mock_call_free(c);
+  return resp;
+}
+
+static void
+test_control_runc_model_answers_state_and_pids_without_the_runtime(void **state)
+{
+  struct fixture *f = *state;
+  char freezer_dir[160], pids_dir[160], procs[64];
+  Containerd__Task__V2__PidsResponse *pids;
+  task_container_t *c;
+  uint32_t pid;
+
+  pid = run(f, "rm");
+  c = task_service_find(f->svc, "rm");
+  assert_non_null(c);
+  assert_true(c->runc_model);
+  /* The container's cgroup, as the test arranges it: a freezer and a process list. */
+  snprintf(freezer_dir, sizeof freezer_dir, "%s/freezer", f->base);
+  snprintf(pids_dir, sizeof pids_dir, "%s/pids", f->base);
+  assert_int_equal(mkdir(freezer_dir, 0700), 0);
+  assert_int_equal(mkdir(pids_dir, 0700), 0);
+  put_file(freezer_dir, "freezer.state", "THAWED\n");
+  snprintf(procs, sizeof procs, "%u\n4242\n", pid);
+  put_file(pids_dir, "cgroup.procs", procs);
+  task_cgroup_free(c->cgroup);
+  c->cgroup = cshim_xmalloc0(sizeof *c->cgroup);
+  c->cgroup->v1[TASK_CGROUP_FREEZER] = cshim_xstrdup(freezer_dir);
+  c->cgroup->v1[TASK_CGROUP_PIDS] = cshim_xstrdup(pids_dir);
+
+  assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__RUNNING);
+  /* frozen or freezing by hand, not through Pause: State follows the freezer */
+  put_file(freezer_dir, "freezer.state", "FROZEN\n");
+  assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSED);
+  put_file(freezer_dir, "freezer.state", "FREEZING\n");
+  assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSING);
+  put_file(freezer_dir, "freezer.state", "THAWED\n");
+  c->pausing = true; /* Pause is running and the freezer has not moved yet */
+  assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSING);
+  c->pausing = false;
+
+  pids = pids_of(f, "rm");
+  assert_int_equal(pids->n_processes, 2);
+  assert_int_equal(pids->processes[0]->pid, pid);
+  assert_int_equal(pids->processes[1]->pid, 4242);
+  protobuf_c_message_free_unpacked(&pids->base, NULL);
+  {
+    cshim_autofree char *st = argv_lines(f, "state");
+    cshim_autofree char *ps = argv_lines(f, "ps");
+    assert_string_equal(st, "");
+    assert_string_equal(ps, "");
+  }
+
+  /* Without a readable freezer, the shim's own record: paused by Pause. */
+  {
+    char path[200];
+    snprintf(path, sizeof path, "%s/freezer.state", freezer_dir);
+    assert_int_equal(unlink(path), 0);
+  }
+  expect_code(id_call(f, "Pause", "rm"), 0);
+  assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSED);
+  expect_code(id_call(f, "Resume", "rm"), 0);
+  assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__RUNNING);
+
+  /* The cgroup cannot be read: the runtime's ps answers. */
+  {
+    char path[200];
+    snprintf(path, sizeof path, "%s/cgroup.procs", pids_dir);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(pids_dir), 0);
+  }
+  pids = pids_of(f, "rm");
+  assert_int_equal(pids->n_processes, 1);
+  assert_int_equal(pids->processes[0]->pid, pid);
+  protobuf_c_message_free_unpacked(&pids->base, NULL);
+  {
+    cshim_autofree char *st = argv_lines(f, "state");
+    cshim_autofree char *ps = argv_lines(f, "ps");
+    assert_string_equal(st, "");
+    assert_non_null(strstr(ps, " ps --format json rm\n"));
+  }
+  finish(f, "rm");
+}
+
+static void
+test_control_other_runtimes_are_asked_for_state(void **state)
+{
+  struct fixture *f = *state;
+  task_container_t *c;
+
+  run(f, "ask");
+  c = task_service_find(f->svc, "ask");
+  assert_false(c->runc_model);
+  assert_int_equal(status(f, "ask"), CONTAINERD__V1__TYPES__STATUS__RUNNING);
+  cshim_autofree char *st = argv_lines(f, "state");
+  assert_non_null(strstr(st, " state ask\n"));
+  finish(f, "ask");
 }
 
 static void
@@ -847,6 +996,11 @@ main(void)
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_control_criu_path_option_reaches_every_runtime_call,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_control_runc_model_answers_state_and_pids_without_the_runtime, setup_runc_named,
+          teardown),
+      cmocka_unit_test_setup_teardown(test_control_other_runtimes_are_asked_for_state, setup,
+                                      teardown),
   };
   signal(SIGPIPE, SIG_IGN);
   setenv("ASAN_OPTIONS", "detect_leaks=0", 1);

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cshim/util.h>
 
@@ -136,10 +138,77 @@ test_options_resolve_overrides_config(void **state)
   task_config_clear(&cfg);
 }
 
+static void
+test_runtime_runc_model_is_runc_or_crun_by_name(void **state)
+{
+  (void)state;
+  assert_true(task_runtime_runc_model("runc"));
+  assert_true(task_runtime_runc_model("/usr/sbin/runc"));
+  assert_true(task_runtime_runc_model("crun"));
+  assert_true(task_runtime_runc_model("/opt/bin/crun"));
+  assert_false(task_runtime_runc_model("runsc"));
+  assert_false(task_runtime_runc_model("/usr/bin/runsc"));
+  assert_false(task_runtime_runc_model("/usr/bin/runc-wrapper"));
+  assert_false(task_runtime_runc_model("youki"));
+}
+
+static void
+test_runtime_path_walks_path_once(void **state)
+{
+  task_service_t svc;
+  char dir[] = "/tmp/cshim-rtpath-XXXXXX";
+  char exe[128], plain[128], env[300];
+  const char *path = NULL, *again = NULL;
+  cshim_autofree char *old_path = getenv("PATH") ? cshim_xstrdup(getenv("PATH")) : NULL;
+  cshim_error_t err = NULL;
+  FILE *fp;
+  (void)state;
+
+  memset(&svc, 0, sizeof svc);
+  assert_non_null(mkdtemp(dir));
+  snprintf(exe, sizeof exe, "%s/myrt", dir);
+  snprintf(plain, sizeof plain, "%s/notexec", dir);
+  fp = fopen(exe, "w");
+  fclose(fp);
+  assert_int_equal(chmod(exe, 0755), 0);
+  fp = fopen(plain, "w");
+  fclose(fp);
+  /* a PATH element without the binary is passed over, as execvp does */
+  snprintf(env, sizeof env, "/nonexistent:%s", dir);
+  setenv("PATH", env, 1);
+
+  assert_int_equal(task_runtime_path(&svc, "myrt", &path, &err), 0);
+  assert_string_equal(path, exe);
+  /* resolved once: a later PATH change does not matter, the cached path is returned */
+  setenv("PATH", "/nonexistent", 1);
+  assert_int_equal(task_runtime_path(&svc, "myrt", &again, &err), 0);
+  assert_ptr_equal(again, path);
+  /* a path is taken as given */
+  assert_int_equal(task_runtime_path(&svc, "/some/where/runc", &path, &err), 0);
+  assert_string_equal(path, "/some/where/runc");
+  /* missing or not executable: the name in the error */
+  setenv("PATH", dir, 1);
+  assert_int_equal(task_runtime_path(&svc, "notexec", &path, &err), -ENOENT);
+  assert_string_equal(err->msg, "runtime `notexec` not found in PATH");
+  cshim_error_release(&err);
+  assert_int_equal(task_runtime_path(&svc, "nosuch", &path, &err), -ENOENT);
+  cshim_error_release(&err);
+
+  task_runtime_paths_free(&svc);
+  assert_null(svc.runtime_paths);
+  if (old_path)
+    setenv("PATH", old_path, 1);
+  unlink(exe);
+  unlink(plain);
+  rmdir(dir);
+}
+
 int
 main(void)
 {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_runtime_runc_model_is_runc_or_crun_by_name),
+      cmocka_unit_test(test_runtime_path_walks_path_once),
       cmocka_unit_test(test_options_config_defaults),
       cmocka_unit_test(test_options_config_values),
       cmocka_unit_test(test_options_config_rejects_unknown_keys_and_bad_values),
