@@ -41,7 +41,7 @@ main(int argc, char **argv)
   if (flags.version) {
     const char *base = strrchr(argv0, '/');
     printf("%s:\n  Version:  %s\n  Revision: %s\n", base ? base + 1 : argv0, CSHIM_VERSION,
-           "cshim");
+           host_revision);
     return 0;
   }
   if (flags.info) {
@@ -54,8 +54,11 @@ main(int argc, char **argv)
     return 1;
   }
   if (flags.action == NULL) {
-    if (host_shim_serve(&flags, argc, argv, &err) < 0)
-      return fail("shim", &err);
+    if (host_shim_serve(&flags, argc, argv, &err) < 0) {
+      /* Already logged by the daemon: containerd copies the log FIFO, once is enough. */
+      cshim_error_release(&err);
+      return 1;
+    }
     return 0;
   }
   if (strcmp(flags.action, "start") == 0) {

@@ -3,6 +3,7 @@
 #include "options.h"
 
 #include <cshim/file.h>
+#include <cshim/runc_options.h>
 #include <cshim/util.h>
 
 #include "containerd/runc/options/oci.pb-c.h"
@@ -49,11 +50,28 @@ decode_runtimeoptions(host_start_options_t *o, cshim_error_t *err)
 {
   Runtimeoptions__V1__Options *r;
 
+  cshim_runc_options_t body = {0};
+  cshim_autofree char *body_config_path = NULL;
+  int ret;
+
   r = runtimeoptions__v1__options__unpack(NULL, o->value_len, o->value);
   if (r == NULL)
     return cshim_error_make(err, EINVAL, "decode `%s` runtime options", o->type_url);
   o->config_path = dup_nonempty(r->config_path);
+  ret = cshim_runc_options_from_toml((const char *)r->config_body.data, r->config_body.len, &body,
+                                     &body_config_path, &o->inline_config, err);
   runtimeoptions__v1__options__free_unpacked(r, NULL);
+  if (ret < 0)
+    return cshim_error_wrap(err, "runtime options");
+  o->binary_name = cshim_steal_pointer(&body.binary_name);
+  o->root = cshim_steal_pointer(&body.root);
+  o->shim_cgroup = cshim_steal_pointer(&body.shim_cgroup);
+  cshim_runc_options_clear(&body);
+  if (o->config_path == NULL)
+    o->config_path = cshim_steal_pointer(&body_config_path);
+  if (o->config_path && o->inline_config)
+    return cshim_error_make(err, EINVAL,
+                            "runtime options: set ConfigPath or CshimConfig, not both");
   return 0;
 }
 
@@ -152,6 +170,7 @@ host_options_clear(host_start_options_t *o)
   free(o->root);
   free(o->shim_cgroup);
   free(o->config_path);
+  free(o->inline_config);
   memset(o, 0, sizeof *o);
 }
 

@@ -36,14 +36,17 @@ typedef struct host_start_options_s
   uint8_t *value; /* the options Any's raw value (for the daemon and for the -info echo) */
   size_t value_len;
 
-  /* containerd.runc.v1.Options fields start and -info act on (kind == HOST_OPTIONS_RUNC) */
+  /* runc option fields start and -info act on: from containerd.runc.v1.Options, or from the
+     config_body of runtimeoptions.v1.Options (CRI, containerd 1.7+) */
   char *binary_name;
   char *root;
   char *shim_cgroup;
 
-  /* runtimeoptions.v1.Options.config_path (kind == HOST_OPTIONS_RUNTIMEOPTIONS): the cshim YAML
-     config to use */
+  /* runtimeoptions.v1.Options.config_path, else config_body's ConfigPath (kind ==
+     HOST_OPTIONS_RUNTIMEOPTIONS): the cshim YAML config to use */
   char *config_path;
+  /* config_body's CshimConfig: a whole cshim YAML config given inline (never with config_path) */
+  char *inline_config;
 } host_start_options_t;
 
 /* Decode stdin of `start` (or of `-info`, with id and ns NULL). Empty input -> no options.
@@ -51,8 +54,9 @@ typedef struct host_start_options_s
    and its namespace equals ns (an options Any also decodes as BootstrapParams, so the ids are
    what tell them apart); the options then come from the first extension. Otherwise the input is
    a google.protobuf.Any. The type URL is matched on the part after its last '/', so bare and
-   "type.googleapis.com/"-prefixed names are both accepted. Bytes that decode as neither, or a
-   known type whose value does not decode, fail with EINVAL. *out is overwritten (call
+   "type.googleapis.com/"-prefixed names are both accepted. Bytes that decode as neither, a
+   known type whose value does not decode, or a config_body cshim_runc_options_from_toml refuses
+   (or one with both ConfigPath and CshimConfig) fail with EINVAL. *out is overwritten (call
    host_options_clear afterwards, also after a failure). */
 int host_options_decode(const uint8_t *data, size_t len, const char *id, const char *ns,
                         host_start_options_t *out, cshim_error_t *err);

@@ -55,6 +55,7 @@ struct host_plugins_s
   size_t *listing; /* init order, then the disabled plugins in load order */
   size_t n_listing;
   char **properties; /* key, value, ..., NULL */
+  char *base_fields; /* the host logger's fields, which every plugin's line carries too */
   const cshim_config_node_t *plugins_map;
   cshim_logger_t log;
   uv_loop_t *loop;
@@ -90,33 +91,6 @@ copy_properties(const char *const *props)
     copy[i] = cshim_xstrdup(props[i]);
   copy[n] = NULL;
   return copy;
-}
-
-/* logrus leaves a value bare only when every byte is in [A-Za-z0-9-._/@^+]. */
-static char *
-make_log_fields(const char *uri)
-{
-  bool bare = true;
-  char *out, *p;
-
-  for (const char *s = uri; *s; s++)
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-          strchr("-._/@^+", *s)))
-      bare = false;
-  if (bare) {
-    cshim_xasprintf(&out, "plugin=%s", uri);
-    return out;
-  }
-  /* The loader admits only printable bytes, so only quotes and backslashes need escaping. */
-  out = cshim_xmalloc(strlen("plugin=\"\"") + 2 * strlen(uri) + 1);
-  p = out + sprintf(out, "plugin=\"");
-  for (const char *s = uri; *s; s++) {
-    if (*s == '"' || *s == '\\')
-      *p++ = '\\';
-    *p++ = *s;
-  }
-  strcpy(p, "\"");
-  return out;
 }
 
 static bool
@@ -425,7 +399,7 @@ prepare_context(host_plugins_t *set, struct plugin *p)
   } else {
     p->state_dir = cshim_xstrdup(p->info.uri);
   }
-  p->fields = make_log_fields(p->info.uri);
+  p->fields = cshim_log_fields_append(set->base_fields, "plugin", p->info.uri);
   p->log = set->log;
   p->log.fields = p->fields;
   p->ctx = (cshim_init_ctx_t){
@@ -458,7 +432,8 @@ host_plugins_load(const char *const *paths, size_t n_paths, const host_plugins_o
   set->plugins_map = opts->plugins_map;
   if (opts->log)
     set->log = *opts->log;
-  set->log.fields = NULL;
+  set->base_fields = cshim_xstrdup(set->log.fields ? set->log.fields : "");
+  set->log.fields = set->base_fields;
   set->loop = opts->loop;
   set->reaper = opts->reaper;
   set->host = opts->host;
@@ -620,6 +595,7 @@ host_plugins_unload(host_plugins_t *set)
   for (char **prop = set->properties; prop && *prop; prop++)
     free(*prop);
   free(set->properties);
+  free(set->base_fields);
   free(set->plugins);
   free(set->order);
   free(set->listing);

@@ -56,7 +56,7 @@ typedef struct host_plugins_options_s
   const char *const *disabled;
   /* Where the host's and the plugins' lines go. Copied; write and data must stay valid until
      host_plugins_unload. Each plugin gets a logger with the same sink and level whose fields are
-     `plugin=<uri>`. NULL = no logging. */
+     this logger's fields followed by `plugin=<uri>`. NULL = no logging. */
   const cshim_logger_t *log;
   cshim_reaper_t *reaper; /* handed to every plugin; borrowed until host_plugins_unload */
   cshim_host_t *host;     /* introspection handed to every plugin (ctx->host); may be NULL */

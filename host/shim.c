@@ -52,6 +52,7 @@ typedef struct shim_s
   char *socket_path; /* to unlink at exit; NULL if unknown */
   bool own_socket;   /* socket_path is ours to unlink: inherited, or bound by us */
   bool debug_fd;     /* fd 4 is an inherited listening debug socket */
+  int ready_fd;      /* start's readiness pipe (HOST_START_READY_ENV), or -1 */
   /* CSHIM_PROP_DEBUG_ADDRESS, computed on the first ask (only a serving debug plugin asks):
      hashing it loads libnettle and reads config.json, which the start-up before serving skips. */
   const host_flags_t *flags;
@@ -251,6 +252,46 @@ debug_address(const shim_t *s, const host_flags_t *flags, const char *bundle)
   return cshim_xstrdup(host_address_path(address));
 }
 
+/* The pipe `start` waits on, when it spawned us: taken out of the environment so that nothing
+   this daemon starts inherits the name. */
+static int
+take_ready_fd(void)
+{
+  const char *v = getenv(HOST_START_READY_ENV);
+  struct stat st;
+  char *end = NULL;
+  long fd;
+
+  if (v == NULL)
+    return -1;
+  fd = strtol(v, &end, 10);
+  unsetenv(HOST_START_READY_ENV);
+  if (end == NULL || *end != '\0' || fd < 3 || fd > 1024 || fstat((int)fd, &st) < 0 ||
+      !S_ISFIFO(st.st_mode))
+    return -1;
+  fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+  fcntl((int)fd, F_SETFL, fcntl((int)fd, F_GETFL) | O_NONBLOCK);
+  return (int)fd;
+}
+
+/* Tell start whether we serve (HOST_START_READY) or why not, once. */
+static void
+report_to_start(shim_t *s, const char *text)
+{
+  size_t len = strlen(text), done = 0;
+
+  if (s->ready_fd < 0)
+    return;
+  while (done < len) {
+    ssize_t w = CSHIM_RETRY_EINTR(write(s->ready_fd, text + done, len - done));
+    if (w <= 0)
+      break; /* start is gone or not reading: it will answer on its own */
+    done += (size_t)w;
+  }
+  close(s->ready_fd);
+  s->ready_fd = -1;
+}
+
 static const char *
 lazy_property(void *data, const char *key)
 {
@@ -372,6 +413,18 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   if (ret < 0)
     return ret;
 
+  s->shutdown = host_plugins_find(s->plugins, CSHIM_TYPE_INTERNAL, "shutdown");
+  if (s->shutdown) {
+    ret = s->shutdown->on_done(s->shutdown, shutdown_done_cb, s, err);
+    if (ret < 0)
+      return ret;
+  }
+  /* Before the socket exists: a client that sees it may signal the shim (SIGUSR1's default
+     action would end it). */
+  ret = start_signals(s, err);
+  if (ret < 0)
+    return ret;
+
   if (flags->socket)
     ret = host_ttrpc_server_listen_path(s->server, flags->socket, err);
   else {
@@ -386,40 +439,46 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
     return ret;
   s->own_socket = true;
 
-  s->shutdown = host_plugins_find(s->plugins, CSHIM_TYPE_INTERNAL, "shutdown");
-  if (s->shutdown) {
-    ret = s->shutdown->on_done(s->shutdown, shutdown_done_cb, s, err);
-    if (ret < 0)
-      return ret;
-  }
-  ret = start_signals(s, err);
-  if (ret < 0)
-    return ret;
-
   cshim_log_info(&s->log.base, "cshim %s serving on `%s` (config `%s`)", CSHIM_VERSION,
                  s->socket_path ? s->socket_path : "fd 3", s->config->source);
+  report_to_start(s, HOST_START_READY);
   uv_run(s->loop, UV_RUN_DEFAULT);
   return 0;
+}
+
+/* What every line of the daemon carries, as containerd's shims do: which task group, where. */
+static char *
+log_fields(const host_flags_t *flags)
+{
+  cshim_autofree char *id = cshim_log_fields_append(NULL, "id", flags->id ? flags->id : "");
+  return cshim_log_fields_append(id, "namespace", flags->namespace_ ? flags->namespace_ : "");
 }
 
 int
 host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t *err)
 {
+  cshim_autofree char *fields = NULL;
   shim_t s;
   int ret;
   (void)argc;
 
   memset(&s, 0, sizeof s);
+  s.ready_fd = take_ready_fd();
   s.debug_fd = inherited_debug_listener();
   signal(SIGPIPE, SIG_IGN);
   if (flags->socket == NULL)
     setup_log_fifo();
   set_nonblocking(STDERR_FILENO);
-  host_log_init(&s.log, STDERR_FILENO, CSHIM_LOG_INFO, NULL);
+  fields = log_fields(flags);
+  host_log_init(&s.log, STDERR_FILENO, CSHIM_LOG_INFO, fields);
 
   /* Container processes whose parent dies are reparented to us, so we see their exits. */
-  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
-    return cshim_error_sys(err, errno, "become child subreaper");
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
+    cshim_error_sys(err, errno, "become child subreaper");
+    cshim_log_error(&s.log.base, "%s", (*err)->msg);
+    report_to_start(&s, (*err)->msg);
+    return (*err)->status;
+  }
 
   s.loop = uv_default_loop();
   s.intro = host_introspect_new(s.loop, CSHIM_VERSION);
@@ -433,6 +492,7 @@ host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t 
   ret = run(&s, flags, argv[0], err);
   if (ret < 0) {
     cshim_log_error(&s.log.base, "%s", (*err)->msg);
+    report_to_start(&s, (*err)->msg);
     stop(&s);
     uv_run(s.loop, UV_RUN_DEFAULT);
   }

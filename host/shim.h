@@ -8,7 +8,9 @@
 #include "flags.h"
 
 /* Run the daemon until the shutdown service fires (or SIGTERM/SIGINT without one). cwd is the
-   bundle. Serves on -socket when given, else on the listening socket inherited as fd 3. */
+   bundle. Serves on -socket when given, else on the listening socket inherited as fd 3. Every
+   log line carries id=<-id> namespace=<-namespace>. A failure is logged here, once (stderr is
+   the bundle's log FIFO): the caller releases err without printing it again. */
 int host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t *err);
 
 /* The config the daemon and `delete` use: the one recorded in the bundle by `start`, else the

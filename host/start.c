@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "start.h"
 #include "address.h"
+#include "check.h"
 #include "config.h"
 #include "options.h"
 #include "shim.h"
@@ -14,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef PR_SCHED_CORE
@@ -49,6 +52,7 @@ struct start_state
   char *group;
   char *address;
   int listen_fd;
+  int ready_fd; /* read end of the daemon's readiness pipe, or -1 */
   pid_t daemon;
 };
 
@@ -63,6 +67,8 @@ state_release(struct start_state *s)
   free(s->address);
   if (s->listen_fd >= 0)
     close(s->listen_fd);
+  if (s->ready_fd >= 0)
+    close(s->ready_fd);
 }
 
 static int
@@ -130,20 +136,48 @@ self_exe(cshim_error_t *err)
   return cshim_xstrdup(buf);
 }
 
+/* The runtime options' CshimConfig: checked under that name (so messages point into the text
+   the user wrote), then kept in the bundle for the daemon and `delete`, which read configs from
+   files. */
+static int
+take_inline_config(struct start_state *s, host_config_t **config, char **path, cshim_error_t *err)
+{
+  const char *text = s->opts.inline_config;
+  int ret;
+
+  ret = host_config_parse(text, strlen(text), HOST_START_INLINE_SOURCE, s->plugin_dir, config, err);
+  if (ret < 0)
+    return ret;
+  cshim_xasprintf(path, "%s/%s", s->bundle, HOST_START_INLINE_CONFIG_FILE);
+  ret = cshim_file_write_atomic(*path, text, strlen(text), 0600, err);
+  if (ret < 0)
+    return cshim_error_wrap(err, "keep the inline CshimConfig");
+  return 0;
+}
+
 static int
 resolve_config(struct start_state *s, const host_start_params_t *p, char **source,
                cshim_error_t *err)
 {
   host_config_t *config = NULL;
+  cshim_autofree char *inline_path = NULL;
   const char *argv0 = p->argv0 ? p->argv0 : program_invocation_name;
   const char *etc_dir = p->etc_dir ? p->etc_dir : getenv("CSHIM_ETC_DIR");
   int ret;
 
-  ret = host_config_resolve(s->opts.config_path, getenv("CSHIM_CONFIG"), argv0,
-                            etc_dir ? etc_dir : HOST_START_ETC_DIR, s->plugin_dir, &config, err);
+  if (s->opts.inline_config)
+    ret = take_inline_config(s, &config, &inline_path, err);
+  else
+    ret = host_config_resolve(s->opts.config_path, getenv("CSHIM_CONFIG"), argv0,
+                              etc_dir ? etc_dir : HOST_START_ETC_DIR, s->plugin_dir, &config, err);
   if (ret < 0)
     return ret;
-  *source = cshim_xstrdup(config->source);
+  ret = host_check_config(config, err);
+  if (ret < 0) {
+    host_config_free(config);
+    return ret;
+  }
+  *source = inline_path ? cshim_steal_pointer(&inline_path) : cshim_xstrdup(config->source);
   host_config_free(config);
   return 0;
 }
@@ -188,10 +222,11 @@ static void __attribute__((noreturn)) child_fail(int errfd, const char *what)
   _exit(127);
 }
 
-/* The daemon child, between fork and exec: only async-signal-safe calls. listen_fd and errfd
-   were moved above fd 9 by the parent so the dup2s below cannot clobber them. */
+/* The daemon child, between fork and exec: only async-signal-safe calls. listen_fd, ready_fd and
+   errfd were moved above fd 9 by the parent so the dup2s below cannot clobber them. */
 static void __attribute__((noreturn))
-exec_daemon(const char *exe, char *const *argv, const char *bundle, int listen_fd, int errfd)
+exec_daemon(const char *exe, char *const *argv, char *const *envp, const char *bundle,
+            int listen_fd, int ready_fd, int errfd)
 {
   int null;
 
@@ -207,9 +242,42 @@ exec_daemon(const char *exe, char *const *argv, const char *bundle, int listen_f
     child_fail(errfd, "dup2 /dev/null");
   if (dup2(listen_fd, 3) < 0)
     child_fail(errfd, "dup2 the listening socket to fd 3");
-  close_from(4, errfd);
-  execv(exe, argv);
+  if (dup2(ready_fd, HOST_START_READY_FD) < 0)
+    child_fail(errfd, "dup2 the readiness pipe");
+  close(4);
+  close_from(HOST_START_READY_FD + 1, errfd);
+  execve(exe, argv, envp);
   child_fail(errfd, "exec");
+}
+
+/* The daemon's environment: ours, naming the readiness fd. Built before fork (the child may
+   only make async-signal-safe calls). Caller frees the array and its last entry. */
+static char **
+daemon_environment(void)
+{
+  size_t n = 0, k = 0, len = strlen(HOST_START_READY_ENV);
+  char **env;
+
+  while (environ[n])
+    n++;
+  env = cshim_xmalloc((n + 2) * sizeof *env);
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], HOST_START_READY_ENV, len) != 0 || environ[i][len] != '=')
+      env[k++] = environ[i];
+  cshim_xasprintf(&env[k++], "%s=%d", HOST_START_READY_ENV, HOST_START_READY_FD);
+  env[k] = NULL;
+  return env;
+}
+
+static void
+free_environment(char **env)
+{
+  size_t n = 0;
+
+  while (env[n])
+    n++;
+  free(env[n - 1]);
+  free(env);
 }
 
 static int
@@ -221,6 +289,8 @@ spawn_daemon(struct start_state *s, const host_flags_t *flags, const char *argv0
   cshim_autoclose int listen_hi = -1;
   cshim_autoclose int err_r = -1;
   cshim_autoclose int err_w = -1;
+  cshim_autoclose int ready_w = -1;
+  char **envp;
   int pipefd[2];
   char msg[256];
   ssize_t got;
@@ -247,14 +317,26 @@ spawn_daemon(struct start_state *s, const host_flags_t *flags, const char *argv0
   listen_hi = fcntl(s->listen_fd, F_DUPFD_CLOEXEC, 10);
   if (listen_hi < 0)
     return cshim_error_sys(err, errno, "dup listening socket");
+  if (pipe2(pipefd, O_CLOEXEC) < 0)
+    return cshim_error_sys(err, errno, "create pipe");
+  s->ready_fd = pipefd[0];
+  ready_w = fcntl(pipefd[1], F_DUPFD_CLOEXEC, 10);
+  close(pipefd[1]);
+  if (ready_w < 0)
+    return cshim_error_sys(err, errno, "dup pipe");
 
+  envp = daemon_environment();
   pid = fork();
-  if (pid < 0)
+  if (pid < 0) {
+    free_environment(envp);
     return cshim_error_sys(err, errno, "fork the shim daemon");
+  }
   if (pid == 0)
-    exec_daemon(s->exe, (char *const *)argv, s->bundle, listen_hi, err_w);
+    exec_daemon(s->exe, (char *const *)argv, envp, s->bundle, listen_hi, ready_w, err_w);
+  free_environment(envp);
 
   close(cshim_steal_fd(&err_w));
+  close(cshim_steal_fd(&ready_w));
   do
     got = read(err_r, msg, sizeof msg - 1);
   while (got < 0 && errno == EINTR);
@@ -370,6 +452,57 @@ adjust_oom_score(pid_t pid, cshim_error_t *err)
   return 0;
 }
 
+/* Wait for the daemon's report (HOST_START_READY_ENV): 0 when it serves or did not say within
+   HOST_START_READY_TIMEOUT_MS, its error otherwise. Blocking: the short-lived start process. */
+static int
+wait_daemon_ready(struct start_state *s, cshim_error_t *err)
+{
+  char report[4096];
+  size_t got = 0;
+  struct timespec now, end;
+  int status;
+
+  clock_gettime(CLOCK_MONOTONIC, &end);
+  end.tv_sec += HOST_START_READY_TIMEOUT_MS / 1000;
+  for (;;) {
+    struct pollfd pfd = {.fd = s->ready_fd, .events = POLLIN};
+    long left;
+    ssize_t r;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    left = (end.tv_sec - now.tv_sec) * 1000 + (end.tv_nsec - now.tv_nsec) / 1000000;
+    if (left <= 0)
+      return 0;
+    r = poll(&pfd, 1, (int)left);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      return cshim_error_sys(err, errno, "wait for the shim daemon");
+    if (r == 0)
+      return 0;
+    r = CSHIM_RETRY_EINTR(read(s->ready_fd, report + got, sizeof report - 1 - got));
+    if (r < 0)
+      return cshim_error_sys(err, errno, "read the shim daemon's report");
+    got += (size_t)r;
+    if (r == 0 || got == sizeof report - 1)
+      break;
+  }
+  report[got] = '\0';
+  while (got > 0 && report[got - 1] == '\n')
+    report[--got] = '\0';
+  if (strcmp(report, HOST_START_READY) == 0)
+    return 0;
+  if (got > 0)
+    return cshim_error_make(err, EINVAL, "%s", report);
+  if (waitpid(s->daemon, &status, WNOHANG) == s->daemon) {
+    s->daemon = 0;
+    return cshim_error_make(err, EIO, "the shim daemon exited (%s %d) before it served",
+                            WIFEXITED(status) ? "status" : "signal",
+                            WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+  }
+  return cshim_error_make(err, EIO, "the shim daemon closed its report without saying it serves");
+}
+
 static int
 print_address(int fd, const char *address, cshim_error_t *err)
 {
@@ -463,7 +596,7 @@ run(struct start_state *s, const host_flags_t *flags, const host_start_params_t 
   close(s->listen_fd);
   s->listen_fd = -1;
 
-  if (s->opts.kind == HOST_OPTIONS_RUNC && s->opts.shim_cgroup) {
+  if (s->opts.shim_cgroup) {
     ret = join_shim_cgroup(s->opts.shim_cgroup, s->daemon, err);
     if (ret < 0) {
       cshim_error_wrap(err, "failed to join cgroup `%s`", s->opts.shim_cgroup);
@@ -471,6 +604,9 @@ run(struct start_state *s, const host_flags_t *flags, const host_start_params_t 
     }
   }
   ret = adjust_oom_score(s->daemon, err);
+  if (ret < 0)
+    goto fail;
+  ret = wait_daemon_ready(s, err);
   if (ret < 0)
     goto fail;
   ret = print_address(stdout_fd, s->address, err);
@@ -503,7 +639,7 @@ host_start_run_params(const host_flags_t *flags, const host_start_params_t *para
                       int stdout_fd, cshim_error_t *err)
 {
   static const host_start_params_t none = {0};
-  struct start_state s = {.listen_fd = -1};
+  struct start_state s = {.listen_fd = -1, .ready_fd = -1};
   int ret;
 
   if (params == NULL)

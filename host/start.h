@@ -17,6 +17,23 @@
    daemon and `delete` read the choice back with host_start_read_config_choice. */
 #define HOST_START_CONFIG_FILE "cshim-config"
 
+/* The runtime options' inline CshimConfig, as kept in the bundle (0600) for the daemon, and the
+   name messages give it while start checks it. */
+#define HOST_START_INLINE_CONFIG_FILE "cshim-config.yaml"
+#define HOST_START_INLINE_SOURCE "CshimConfig"
+
+/* The daemon start spawns reports on this fd (named by $HOST_START_READY_ENV) whether it came up:
+   HOST_START_READY once its plugins are initialised and it serves, or the text of the error it
+   exits with; then it closes the fd. start answers containerd only after that report, so a
+   mistake found while plugins initialise (an unknown key in a plugin's section) fails start with
+   its message, which ctr and kubelet show. */
+#define HOST_START_READY_ENV "CSHIM_READY_FD"
+#define HOST_START_READY_FD 5
+#define HOST_START_READY "ready"
+/* How long start waits for that report; past it, start answers as before (a slow plugin is not
+   a failed one). */
+#define HOST_START_READY_TIMEOUT_MS 10000
+
 /* Where the installed tree keeps per-shim configs (<etc>/<name>.yaml). */
 #define HOST_START_ETC_DIR "/etc/cshim"
 
@@ -33,7 +50,10 @@ typedef struct host_start_params_s
 } host_start_params_t;
 
 /* The `start` action, §4.11 of the protocol notes: reads stdin (options Any or BootstrapParams)
-   to EOF, resolves and validates the cshim config, computes the group socket; if a shim of the
+   to EOF, resolves the cshim config (an inline CshimConfig from config_body is written to
+   <bundle>/cshim-config.yaml) and checks it with its module set (host_check_config), so a
+   mistake fails start with its file:line:col message before any socket or daemon exists;
+   computes the group socket; if a shim of the
    group already listens, writes <bundle>/address and prints its address; otherwise creates the
    socket, writes `address` and `cshim-config`, spawns this binary without an action (new
    session, cwd = bundle, fds 0-2 on /dev/null, the listener as fd 3, env inherited), moves it

@@ -6,8 +6,11 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <cshim/util.h>
 
 const char *
 cshim_log_level_name(int level)
@@ -136,6 +139,27 @@ cshim_log_format(char *out, size_t size, int level, const char *msg, const char 
   out[b.len++] = '\n';
   out[b.len] = '\0';
   return b.len;
+}
+
+char *
+cshim_log_fields_append(const char *fields, const char *key, const char *value)
+{
+  /* Quoting at most doubles a byte (or makes it \xNN): four times the length always fits. */
+  size_t size = (fields ? strlen(fields) : 0) + strlen(key) + 4 * strlen(value) + 8;
+  struct buf b = {cshim_xmalloc(size), size, 0};
+
+  b.p[0] = '\0';
+  if (fields && *fields) {
+    puts_(&b, fields);
+    puts_(&b, " ");
+  }
+  puts_(&b, key);
+  puts_(&b, "=");
+  if (needs_quoting(value) || value[0] == '\0')
+    put_quoted(&b, value);
+  else
+    puts_(&b, value);
+  return b.p;
 }
 
 /* A logger filled without struct_size (or by code older than SDK 1.0) cannot be trusted past

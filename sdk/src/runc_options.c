@@ -7,11 +7,14 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <containerd/runc/options/oci.pb-c.h>
 #include <jansson.h>
+#include <runtimeoptions/v1/api.pb-c.h>
 
 #include <cshim/file.h>
+#include <cshim/toml.h>
 #include <cshim/util.h>
 
 #define MAX_FILE_SIZE (64 * 1024)
@@ -60,6 +63,29 @@ dup_nonempty(const char *s)
   return s && *s ? cshim_xstrdup(s) : NULL;
 }
 
+static bool
+is_runtimeoptions_type(const char *type_url)
+{
+  const char *slash = strrchr(type_url, '/');
+  return strcmp(slash ? slash + 1 : type_url, CSHIM_RUNTIMEOPTIONS_TYPE) == 0;
+}
+
+static int
+decode_runtimeoptions(const Google__Protobuf__Any *any, cshim_runc_options_t *out,
+                      cshim_error_t *err)
+{
+  Runtimeoptions__V1__Options *o;
+  int ret;
+
+  o = runtimeoptions__v1__options__unpack(NULL, any->value.len, any->value.data);
+  if (o == NULL)
+    return cshim_error_make(err, EINVAL, "decode `%s`: malformed protobuf", any->type_url);
+  ret = cshim_runc_options_from_toml((const char *)o->config_body.data, o->config_body.len, out,
+                                     NULL, NULL, err);
+  runtimeoptions__v1__options__free_unpacked(o, NULL);
+  return ret < 0 ? ret : 1;
+}
+
 int
 cshim_runc_options_decode(const Google__Protobuf__Any *any, cshim_runc_options_t *out,
                           cshim_error_t *err)
@@ -69,6 +95,8 @@ cshim_runc_options_decode(const Google__Protobuf__Any *any, cshim_runc_options_t
   memset(out, 0, sizeof *out);
   if (any == NULL || any->type_url == NULL || *any->type_url == '\0')
     return 0;
+  if (is_runtimeoptions_type(any->type_url))
+    return decode_runtimeoptions(any, out, err);
   if (!cshim_runc_options_is_type(any->type_url))
     return 0;
 
@@ -89,6 +117,133 @@ cshim_runc_options_decode(const Google__Protobuf__Any *any, cshim_runc_options_t
   out->criu_path = dup_nonempty(o->criu_path);
   containerd__runc__v1__options__free_unpacked(o, NULL);
   return 1;
+}
+
+enum body_kind
+{
+  B_STRING,
+  B_BOOL,
+  B_UINT32,
+  B_CONFIG_PATH,
+  B_CSHIM_CONFIG,
+};
+
+/* The runc option names as containerd's config spells them (runc's Options field names). */
+static const struct
+{
+  const char *name;
+  enum body_kind kind;
+  size_t offset;
+} body_keys[] = {
+    {"BinaryName", B_STRING, offsetof(cshim_runc_options_t, binary_name)},
+    {"Root", B_STRING, offsetof(cshim_runc_options_t, root)},
+    {"ShimCgroup", B_STRING, offsetof(cshim_runc_options_t, shim_cgroup)},
+    {"CriuImagePath", B_STRING, offsetof(cshim_runc_options_t, criu_image_path)},
+    {"CriuWorkPath", B_STRING, offsetof(cshim_runc_options_t, criu_work_path)},
+    {"CriuPath", B_STRING, offsetof(cshim_runc_options_t, criu_path)},
+    {"SystemdCgroup", B_BOOL, offsetof(cshim_runc_options_t, systemd_cgroup)},
+    {"NoPivotRoot", B_BOOL, offsetof(cshim_runc_options_t, no_pivot_root)},
+    {"NoNewKeyring", B_BOOL, offsetof(cshim_runc_options_t, no_new_keyring)},
+    {"IoUid", B_UINT32, offsetof(cshim_runc_options_t, io_uid)},
+    {"IoGid", B_UINT32, offsetof(cshim_runc_options_t, io_gid)},
+    {"ConfigPath", B_CONFIG_PATH, 0},
+    {"CshimConfig", B_CSHIM_CONFIG, 0},
+};
+
+#define BODY_SOURCE "config_body"
+
+static int
+apply_body_entry(const cshim_toml_entry_t *e, cshim_runc_options_t *out, char **config_path,
+                 char **cshim_config, cshim_error_t *err)
+{
+  char *base = (char *)out;
+  size_t i;
+  char **text = NULL;
+
+  for (i = 0; i < CSHIM_N_ELEMENTS(body_keys); i++)
+    if (e->depth == 1 && strcasecmp(e->key, body_keys[i].name) == 0)
+      break;
+  if (i == CSHIM_N_ELEMENTS(body_keys))
+    return cshim_error_make(
+        err, EINVAL,
+        "%s:%u:%u: unknown runtime option `%s` (cshim reads BinaryName, Root, SystemdCgroup, "
+        "NoPivotRoot, NoNewKeyring, ShimCgroup, IoUid, IoGid, CriuImagePath, CriuWorkPath, "
+        "CriuPath, ConfigPath and CshimConfig)",
+        BODY_SOURCE, e->line, e->column, e->key);
+
+  switch (body_keys[i].kind) {
+  case B_STRING:
+    text = (char **)(base + body_keys[i].offset);
+    break;
+  case B_CONFIG_PATH:
+    text = config_path;
+    break;
+  case B_CSHIM_CONFIG:
+    text = cshim_config;
+    break;
+  case B_BOOL:
+    if (e->kind != CSHIM_TOML_BOOL)
+      goto wrong_type;
+    *(bool *)(base + body_keys[i].offset) = e->boolean;
+    return 0;
+  case B_UINT32:
+    if (e->kind != CSHIM_TOML_INT)
+      goto wrong_type;
+    if (e->integer < 0 || e->integer > (int64_t)UINT32_MAX)
+      return cshim_error_make(err, EINVAL, "%s:%u:%u: `%s` = %lld is out of range 0..%u",
+                              BODY_SOURCE, e->line, e->column, e->key, (long long)e->integer,
+                              UINT32_MAX);
+    *(uint32_t *)(base + body_keys[i].offset) = (uint32_t)e->integer;
+    return 0;
+  }
+  if (e->kind != CSHIM_TOML_STRING)
+    goto wrong_type;
+  if (text) {
+    free(*text);
+    *text = e->string[0] ? cshim_xstrdup(e->string) : NULL;
+  }
+  return 0;
+
+wrong_type:
+  return cshim_error_make(err, EINVAL, "%s:%u:%u: `%s` must be %s, not %s %s", BODY_SOURCE, e->line,
+                          e->column, e->key,
+                          body_keys[i].kind == B_BOOL     ? "a boolean"
+                          : body_keys[i].kind == B_UINT32 ? "an integer"
+                                                          : "a string",
+                          e->kind == CSHIM_TOML_INT ? "an" : "a", cshim_toml_kind_name(e->kind));
+}
+
+int
+cshim_runc_options_from_toml(const char *body, size_t len, cshim_runc_options_t *out,
+                             char **config_path, char **cshim_config, cshim_error_t *err)
+{
+  cshim_toml_t doc = {0};
+  cshim_autofree char *path = NULL;
+  cshim_autofree char *inline_config = NULL;
+  int ret;
+
+  memset(out, 0, sizeof *out);
+  if (config_path)
+    *config_path = NULL;
+  if (cshim_config)
+    *cshim_config = NULL;
+  ret = cshim_toml_parse(body ? body : "", body ? len : 0, BODY_SOURCE, &doc, err);
+  if (ret < 0)
+    return ret;
+  for (size_t i = 0; i < doc.n; i++) {
+    ret = apply_body_entry(&doc.entries[i], out, &path, &inline_config, err);
+    if (ret < 0) {
+      cshim_toml_clear(&doc);
+      cshim_runc_options_clear(out);
+      return ret;
+    }
+  }
+  cshim_toml_clear(&doc);
+  if (config_path)
+    *config_path = cshim_steal_pointer(&path);
+  if (cshim_config)
+    *cshim_config = cshim_steal_pointer(&inline_config);
+  return 0;
 }
 
 /* options.json holds one flat object; these are its members (protobuf field names, as Go's

@@ -50,6 +50,10 @@ void cshim_log(const cshim_logger_t *log, int level, const char *fmt, ...)
    length written (without NUL). The time is the current wall-clock time in UTC. */
 size_t cshim_log_format(char *buf, size_t size, int level, const char *msg, const char *fields);
 
+/* fields (may be NULL or "") with ` key=value` appended, the value quoted and escaped as
+   logrus's text formatter does when it is not all of [A-Za-z0-9-._/@^+]. Caller frees. */
+char *cshim_log_fields_append(const char *fields, const char *key, const char *value);
+
 /* "trace", "debug", "info", "warning", "error", "fatal"; static. */
 const char *cshim_log_level_name(int level);
 

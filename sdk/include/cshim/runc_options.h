@@ -18,6 +18,11 @@ extern "C" {
 /* The type URL of containerd.runc.v1.Options, bare (as containerd sends it). */
 #define CSHIM_RUNC_OPTIONS_TYPE "containerd.runc.v1.Options"
 
+/* The type URL of runtimeoptions.v1.Options, the wrapper containerd's CRI plugin sends to a
+   runtime type other than runc's: config_path, or (1.7+) config_body, the RuntimeClass's
+   `options` table as a TOML document. */
+#define CSHIM_RUNTIMEOPTIONS_TYPE "runtimeoptions.v1.Options"
+
 /* Names of the files kept in a bundle. */
 #define CSHIM_RUNC_OPTIONS_FILE "options.json"
 #define CSHIM_RUNC_RUNTIME_FILE "runtime"
@@ -50,11 +55,25 @@ void cshim_runc_options_copy(cshim_runc_options_t *dst, const cshim_runc_options
 bool cshim_runc_options_is_type(const char *type_url);
 
 /* Decode an options Any (borrowed). Returns 1 and fills *out (zeroed first) when it is a
-   containerd.runc.v1.Options; 0 and leaves *out zeroed when any is NULL, has an empty
-   type_url, or is another type (e.g. runtimeoptions.v1.Options); -EINVAL when it claims the
-   runc type but does not decode. */
+   containerd.runc.v1.Options, or a runtimeoptions.v1.Options (its config_body read with
+   cshim_runc_options_from_toml; ConfigPath and CshimConfig there are `start`'s and dropped
+   here); 0 and leaves *out zeroed when any is NULL, has an empty type_url, or is another type;
+   -EINVAL when it does not decode or its config_body is refused (the message says why). */
 int cshim_runc_options_decode(const Google__Protobuf__Any *any, cshim_runc_options_t *out,
                               cshim_error_t *err);
+
+/* Read a runtimeoptions.v1.Options config_body (len bytes of TOML; see cshim/toml.h) into *out
+   (zeroed first). Top-level keys, matched without regard to case as containerd matches runc's:
+     BinaryName, Root, ShimCgroup, CriuImagePath, CriuWorkPath, CriuPath (strings),
+     SystemdCgroup, NoPivotRoot, NoNewKeyring (booleans), IoUid, IoGid (0..4294967295),
+     ConfigPath (string: the cshim YAML config to use, *config_path),
+     CshimConfig (string: a whole cshim YAML config inline, *cshim_config).
+   config_path and cshim_config may be NULL (then those keys are accepted and dropped); when not
+   NULL they are set to NULL or a malloc'ed string. An empty string leaves its option unset. Any
+   other key, a table, a value of the wrong type or out of range, or TOML the reader does not
+   understand fails with EINVAL and "config_body:<line>:<col>: ..." (nothing is filled). */
+int cshim_runc_options_from_toml(const char *body, size_t len, cshim_runc_options_t *out,
+                                 char **config_path, char **cshim_config, cshim_error_t *err);
 
 /* Write opts as <bundle>/options.json (JSON object with the protobuf field names, zero values
    left out, as containerd's runc shim writes it), replacing the file atomically (0600). */

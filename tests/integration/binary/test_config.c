@@ -146,6 +146,13 @@ test_config_section_for_unknown_plugin_is_rejected(void **state)
                                "  io.containerd.ttrpc.v1.ehco: {}\n",
                                "config for unknown plugin `io.containerd.ttrpc.v1.ehco`", NULL);
   assert_true(has_location(log, h->config));
+  /* a fatal error is logged once, as an error line with the task's id and namespace */
+  {
+    const char *first = strstr(log, "config for unknown plugin");
+    assert_null(strstr(first + 1, "config for unknown plugin"));
+    assert_non_null(strstr(log, "level=error"));
+    assert_non_null(strstr(log, " id=binary namespace=integration"));
+  }
   free(log);
 }
 

@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +26,7 @@
 
 #include <cshim/plugin.h>
 #include <cshim/publisher.h>
+#include <cshim/unix_socket.h>
 #include <cshim/util.h>
 
 #include "containerd/events/task.pb-c.h"
@@ -164,11 +167,26 @@ remove_tree(const char *dir)
   nftw(dir, remove_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* The socket accepts connections (its file exists from bind(), before containerd listens: a
+   Forward sent then is refused and retried). */
 static bool
 sock_exists(void *data)
 {
-  struct stat st;
-  return stat(data, &st) == 0 && S_ISSOCK(st.st_mode);
+  struct sockaddr_un sa;
+  socklen_t len;
+  cshim_error_t err = NULL;
+  int fd, ok;
+
+  if (cshim_unix_sockaddr(data, false, &sa, &len, &err) < 0) {
+    cshim_error_release(&err);
+    return false;
+  }
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return false;
+  ok = connect(fd, (struct sockaddr *)&sa, len) == 0;
+  close(fd);
+  return ok;
 }
 
 static int

@@ -8,7 +8,9 @@ cshim_add_unit_test (test_host_options
   LIBS cshim_host_lib)
 cshim_add_unit_test (test_host_start
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_start.c
-  LIBS cshim_host_lib)
+  LIBS cshim_host_lib
+  DEFINITIONS CSHIM_FIXTURE_PLUGIN_DIR="$<TARGET_FILE_DIR:fx_shutdown>")
+add_dependencies (test_host_start cshim_fixture_plugins)
 cshim_add_unit_test (test_host_delete
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_delete.c
   LIBS cshim_host_lib)

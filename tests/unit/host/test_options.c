@@ -200,6 +200,65 @@ test_options_runtimeoptions_selects_config_path(void **state)
   free(b2.data);
 }
 
+static struct bytes
+pack_config_body(const char *config_path, const char *body)
+{
+  Runtimeoptions__V1__Options o = RUNTIMEOPTIONS__V1__OPTIONS__INIT;
+  struct bytes b;
+
+  o.config_path = (char *)config_path;
+  o.config_body.data = (uint8_t *)body;
+  o.config_body.len = strlen(body);
+  b.len = runtimeoptions__v1__options__get_packed_size(&o);
+  b.data = cshim_xmalloc(b.len + 1);
+  runtimeoptions__v1__options__pack(&o, b.data);
+  return b;
+}
+
+static void
+test_options_config_body_gives_runc_options_and_config(void **state)
+{
+  struct bytes b =
+      pack_any("runtimeoptions.v1.Options",
+               pack_config_body("", "BinaryName = \"/usr/bin/crun\"\nRoot = \"/r\"\n"
+                                    "ShimCgroup = \"/s\"\nConfigPath = \"/c.yaml\"\n"));
+  struct bytes inline_b = pack_any("runtimeoptions.v1.Options",
+                                   pack_config_body("", "CshimConfig = \"version: 1\\n\"\n"));
+  struct bytes both = pack_any("runtimeoptions.v1.Options",
+                               pack_config_body("/p.yaml", "CshimConfig = \"version: 1\"\n"));
+  struct bytes bad = pack_any("runtimeoptions.v1.Options", pack_config_body("", "Foo = 1\n"));
+  host_start_options_t o;
+  cshim_error_t err = NULL;
+  (void)state;
+
+  assert_int_equal(host_options_decode(b.data, b.len, "id", "ns", &o, &err), 0);
+  assert_string_equal(o.binary_name, "/usr/bin/crun");
+  assert_string_equal(o.root, "/r");
+  assert_string_equal(o.shim_cgroup, "/s");
+  assert_string_equal(o.config_path, "/c.yaml");
+  assert_null(o.inline_config);
+  host_options_clear(&o);
+
+  assert_int_equal(host_options_decode(inline_b.data, inline_b.len, "id", "ns", &o, &err), 0);
+  assert_string_equal(o.inline_config, "version: 1\n");
+  assert_null(o.config_path);
+  host_options_clear(&o);
+
+  assert_int_equal(host_options_decode(both.data, both.len, "id", "ns", &o, &err), -EINVAL);
+  assert_non_null(strstr(err->msg, "not both"));
+  cshim_error_release(&err);
+  host_options_clear(&o);
+
+  assert_int_equal(host_options_decode(bad.data, bad.len, "id", "ns", &o, &err), -EINVAL);
+  assert_non_null(strstr(err->msg, "config_body:1:1: unknown runtime option `Foo`"));
+  cshim_error_release(&err);
+  host_options_clear(&o);
+  free(b.data);
+  free(inline_b.data);
+  free(both.data);
+  free(bad.data);
+}
+
 static void
 test_options_unknown_type_is_kept_raw(void **state)
 {
@@ -383,6 +442,7 @@ main(void)
       cmocka_unit_test(test_options_any_with_empty_type_url_means_no_options),
       cmocka_unit_test(test_options_runc_any_bare_and_prefixed),
       cmocka_unit_test(test_options_runtimeoptions_selects_config_path),
+      cmocka_unit_test(test_options_config_body_gives_runc_options_and_config),
       cmocka_unit_test(test_options_unknown_type_is_kept_raw),
       cmocka_unit_test(test_options_malformed_input_fails),
       cmocka_unit_test(test_options_bootstrap_for_this_task_is_used),

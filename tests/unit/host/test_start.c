@@ -52,15 +52,28 @@ fake_daemon(int argc, char **argv)
   stat("/dev/null", &stnull);
   fstat(0, &st0);
   n += (size_t)snprintf(report + n, sizeof report - n,
-                        "\nlistening=%d\nsession_leader=%d\nstdin_null=%d\nfd4_closed=%d\ncwd=%s\n",
+                        "\nlistening=%d\nsession_leader=%d\nstdin_null=%d\nfd4_closed=%d\n"
+                        "ready_fd=%s\ncwd=%s\n",
                         acc, getsid(0) == getpid(), st0.st_rdev == stnull.st_rdev,
                         fcntl(4, F_GETFD) < 0 && errno == EBADF,
+                        getenv(HOST_START_READY_ENV) ? getenv(HOST_START_READY_ENV) : "none",
                         getcwd(cwd, sizeof cwd) ? cwd : "?");
   fd = open(REPORT ".tmp", O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0 || write(fd, report, n) != (ssize_t)n)
     return 1;
   close(fd);
   rename(REPORT ".tmp", REPORT);
+  /* the readiness report start waits for: CSHIM_TEST_DAEMON_FAILS makes it an error */
+  if (getenv(HOST_START_READY_ENV)) {
+    const char *fails = getenv("CSHIM_TEST_DAEMON_FAILS");
+    int rfd = atoi(getenv(HOST_START_READY_ENV));
+    const char *text = fails ? fails : HOST_START_READY;
+    if (write(rfd, text, strlen(text)) < 0)
+      return 1;
+    close(rfd);
+    if (fails)
+      return 1;
+  }
   for (;;) {
     int c = accept(3, NULL, NULL);
     if (c >= 0)
@@ -133,6 +146,7 @@ struct fixture
   char *bundle;  /* root/bundle */
   char *bundle2; /* root/bundle2 */
   char *sockdir; /* root/s */
+  char *plugins; /* root/plugins: the default module names, linked to fixture modules */
   char exe[PATH_MAX];
   pid_t daemons[8];
   size_t n_daemons;
@@ -156,6 +170,17 @@ setup(void **state)
   assert_true(n > 0);
   f->exe[n] = '\0';
   write_text(f->bundle, "config.json", "{\"ociVersion\":\"1.0.2\"}");
+  cshim_xasprintf(&f->plugins, "%s/plugins", f->root);
+  assert_int_equal(mkdir(f->plugins, 0700), 0);
+  for (size_t i = 0; i < 4; i++) {
+    static const char *const names[] = {"shutdown", "publisher", "task", "debug"};
+    char *from, *to;
+    cshim_xasprintf(&from, "%s/fx_%s.so", CSHIM_FIXTURE_PLUGIN_DIR, names[i]);
+    cshim_xasprintf(&to, "%s/%s.so", f->plugins, names[i]);
+    assert_int_equal(symlink(from, to), 0);
+    free(from);
+    free(to);
+  }
   *state = f;
   return 0;
 }
@@ -183,6 +208,7 @@ teardown(void **state)
   free(f->bundle);
   free(f->bundle2);
   free(f->sockdir);
+  free(f->plugins);
   free(f);
   return 0;
 }
@@ -199,7 +225,7 @@ run_start(struct fixture *f, const host_flags_t *flags, const char *bundle, cons
       .exe = exe ? exe : f->exe,
       .argv0 = "containerd-shim-cshim-v2",
       .etc_dir = f->root, /* holds no cshim.yaml: the embedded default */
-      .plugin_dir = "/nonexistent/plugins",
+      .plugin_dir = f->plugins,
       .daemon_pid = daemon,
   };
   char inpath[PATH_MAX], outpath[PATH_MAX];
@@ -287,6 +313,8 @@ test_start_spawns_daemon_and_prints_address(void **state)
   assert_non_null(strstr(report, "session_leader=1\n"));
   assert_non_null(strstr(report, "stdin_null=1\n"));
   assert_non_null(strstr(report, "fd4_closed=1\n"));
+  /* start named the readiness pipe, which the daemon got as that fd */
+  assert_non_null(strstr(report, "ready_fd=5\n"));
   cshim_xasprintf(&expect_cwd, "cwd=%s\n", f->bundle);
   assert_non_null(strstr(report, expect_cwd));
 
@@ -523,6 +551,164 @@ test_start_requires_namespace_and_id(void **state)
   free(out);
 }
 
+/* stdin = a bare runtimeoptions.v1.Options Any with this config_body (CRI on containerd 1.7+) */
+static uint8_t *
+pack_config_body(const char *body, size_t *len)
+{
+  Runtimeoptions__V1__Options ro = RUNTIMEOPTIONS__V1__OPTIONS__INIT;
+  Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+  uint8_t *val, *in;
+
+  ro.config_body.data = (uint8_t *)body;
+  ro.config_body.len = strlen(body);
+  any.type_url = (char *)"runtimeoptions.v1.Options";
+  any.value.len = runtimeoptions__v1__options__get_packed_size(&ro);
+  val = cshim_xmalloc(any.value.len + 1);
+  runtimeoptions__v1__options__pack(&ro, val);
+  any.value.data = val;
+  *len = google__protobuf__any__get_packed_size(&any);
+  in = cshim_xmalloc(*len);
+  google__protobuf__any__pack(&any, in);
+  free(val);
+  return in;
+}
+
+/* start fails with `want` in its message, and leaves no socket, daemon or output behind */
+static void
+expect_refused(struct fixture *f, const uint8_t *in, size_t in_len, const char *want)
+{
+  host_flags_t fl = make_flags("task1");
+  cshim_error_t err = NULL;
+  char *out = NULL, *sock;
+  pid_t d = 0;
+  struct stat st;
+
+  assert_true(run_start(f, &fl, f->bundle, f->sockdir, NULL, in, in_len, &out, &d, &err) < 0);
+  if (strstr(err->msg, want) == NULL)
+    fail_msg("message `%s` does not contain `%s`", err->msg, want);
+  cshim_error_release(&err);
+  assert_int_equal(d, 0);
+  assert_string_equal(out, "");
+  sock = host_address_socket(f->sockdir, fl.address, fl.namespace_, "task1", false);
+  assert_int_equal(stat(host_address_path(sock), &st), -1);
+  assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+  free(sock);
+  free(out);
+}
+
+static void
+test_start_checks_modules_and_sections_before_answering(void **state)
+{
+  struct fixture *f = *state;
+  static const struct
+  {
+    const char *yaml;
+    const char *want;
+  } cases[] = {
+      {"version: 1\nmodules: [shutdown.so, nosuch.so]\n", "nosuch.so"},
+      {"version: 1\nmodules: [shutdown.so, publisher.so]\n",
+       "no module provides `io.containerd.ttrpc.v1.task`"},
+      {"version: 1\ndisabled_plugins:\n  - io.containerd.ttrpc.v1.task\n",
+       "c.yaml:3:5: plugin `io.containerd.ttrpc.v1.task` is disabled"},
+      {"version: 1\nplugins:\n  io.containerd.ttrpc.v1.tsak: {}\n",
+       "c.yaml:3:32: config for unknown plugin `io.containerd.ttrpc.v1.tsak`"},
+      {"version: 1\nmodlues: []\n", "c.yaml:2:1"},
+  };
+
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *body, *yaml;
+    uint8_t *in;
+    size_t in_len;
+
+    write_text(f->root, "c.yaml", cases[i].yaml);
+    cshim_xasprintf(&yaml, "%s/c.yaml", f->root);
+    cshim_xasprintf(&body, "ConfigPath = \"%s\"\n", yaml);
+    in = pack_config_body(body, &in_len);
+    expect_refused(f, in, in_len, cases[i].want);
+    free(in);
+    free(body);
+    free(yaml);
+  }
+}
+
+static void
+test_start_refuses_a_config_body_it_does_not_understand(void **state)
+{
+  struct fixture *f = *state;
+  uint8_t *in;
+  size_t in_len;
+
+  in = pack_config_body("BinaryName = \"/usr/bin/crun\"\nSystemdCgroup = 1\n", &in_len);
+  expect_refused(f, in, in_len, "config_body:2:1: `SystemdCgroup` must be a boolean");
+  free(in);
+  in = pack_config_body("CshimConfig = \"version: 1\\nlog_levle: debug\\n\"\n", &in_len);
+  expect_refused(f, in, in_len, "CshimConfig:2:1");
+  free(in);
+  in = pack_config_body("ConfigPath = \"/a.yaml\"\nCshimConfig = \"version: 1\"\n", &in_len);
+  expect_refused(f, in, in_len, "set ConfigPath or CshimConfig, not both");
+  free(in);
+}
+
+static void
+test_start_keeps_an_inline_cshim_config_in_the_bundle(void **state)
+{
+  struct fixture *f = *state;
+  host_flags_t fl = make_flags("task1");
+  cshim_error_t err = NULL;
+  char *out = NULL, *choice, *kept, *want;
+  uint8_t *in;
+  size_t in_len;
+  pid_t d = 0;
+  struct stat st;
+
+  in = pack_config_body("CshimConfig = \"version: 1\\nlog_level: debug\\n\"\n", &in_len);
+  assert_int_equal(run_start(f, &fl, f->bundle, f->sockdir, NULL, in, in_len, &out, &d, &err), 0);
+  assert_true(d > 0);
+  choice = read_text(f->bundle, HOST_START_CONFIG_FILE);
+  cshim_xasprintf(&want, "%s/%s", f->bundle, HOST_START_INLINE_CONFIG_FILE);
+  assert_string_equal(choice, want);
+  kept = read_text(f->bundle, HOST_START_INLINE_CONFIG_FILE);
+  assert_string_equal(kept, "version: 1\nlog_level: debug\n");
+  assert_int_equal(stat(want, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0600);
+  free(kept);
+  free(want);
+  free(choice);
+  free(in);
+  free(out);
+}
+
+/* An error the daemon meets while its plugins initialise (say, an unknown key in a plugin's
+   section) is start's error, and nothing stays behind. */
+static void
+test_start_fails_with_the_daemon_s_own_error(void **state)
+{
+  struct fixture *f = *state;
+  host_flags_t fl = make_flags("task1");
+  cshim_error_t err = NULL;
+  char *out = NULL, *sock;
+  pid_t d = 0;
+  struct stat st;
+
+  setenv("CSHIM_TEST_DAEMON_FAILS",
+         "failed to load plugin `io.containerd.ttrpc.v1.task`: /c.yaml:4:5: unknown key `runtiem`",
+         1);
+  assert_true(run_start(f, &fl, f->bundle, f->sockdir, NULL, NULL, 0, &out, &d, &err) < 0);
+  unsetenv("CSHIM_TEST_DAEMON_FAILS");
+  assert_string_equal(
+      err->msg,
+      "failed to load plugin `io.containerd.ttrpc.v1.task`: /c.yaml:4:5: unknown key `runtiem`");
+  cshim_error_release(&err);
+  assert_int_equal(d, 0);
+  assert_string_equal(out, "");
+  sock = host_address_socket(f->sockdir, fl.address, fl.namespace_, "task1", false);
+  assert_int_equal(stat(host_address_path(sock), &st), -1);
+  assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+  assert_int_equal(errno, ECHILD);
+  free(sock);
+  free(out);
+}
+
 static void
 test_start_reads_back_the_config_choice(void **state)
 {
@@ -553,6 +739,14 @@ main(int argc, char **argv)
       cmocka_unit_test_setup_teardown(test_start_reports_exec_failure, setup, teardown),
       cmocka_unit_test_setup_teardown(test_start_requires_namespace_and_id, setup, teardown),
       cmocka_unit_test_setup_teardown(test_start_reads_back_the_config_choice, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_start_checks_modules_and_sections_before_answering,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_start_refuses_a_config_body_it_does_not_understand,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_start_keeps_an_inline_cshim_config_in_the_bundle, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_start_fails_with_the_daemon_s_own_error, setup,
+                                      teardown),
   };
 
   if (argc > 1 && strcmp(argv[1], "-namespace") == 0)

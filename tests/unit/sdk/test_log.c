@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -99,6 +100,24 @@ test_log_level_names(void **state)
   assert_string_equal(cshim_log_level_name(CSHIM_LOG_FATAL), "fatal");
 }
 
+static void
+test_log_fields_append_quotes_as_logrus(void **state)
+{
+  char *a = cshim_log_fields_append(NULL, "id", "pod-1_x.y");
+  char *b = cshim_log_fields_append(a, "namespace", "k8s.io");
+  char *c = cshim_log_fields_append(b, "plugin", "a b\"c");
+  char *d = cshim_log_fields_append("", "id", "");
+
+  assert_string_equal(a, "id=pod-1_x.y");
+  assert_string_equal(b, "id=pod-1_x.y namespace=k8s.io");
+  assert_string_equal(c, "id=pod-1_x.y namespace=k8s.io plugin=\"a b\\\"c\"");
+  assert_string_equal(d, "id=\"\"");
+  free(a);
+  free(b);
+  free(c);
+  free(d);
+}
+
 int
 main(void)
 {
@@ -109,6 +128,7 @@ main(void)
       cmocka_unit_test(test_log_truncated_line_still_ends_in_newline),
       cmocka_unit_test(test_log_filters_below_level),
       cmocka_unit_test(test_log_level_names),
+      cmocka_unit_test(test_log_fields_append_quotes_as_logrus),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 #include <cshim/util.h>
 
 #include "containerd/runc/options/oci.pb-c.h"
+#include "runtimeoptions/v1/api.pb-c.h"
 
 static char dir[64];
 
@@ -99,8 +100,12 @@ test_runc_options_decode_ignores_other_types_and_rejects_garbage(void **state)
   assert_int_equal(cshim_runc_options_decode(NULL, &out, &err), 0);
   any.type_url = "";
   assert_int_equal(cshim_runc_options_decode(&any, &out, &err), 0);
-  any.type_url = "runtimeoptions.v1.Options";
+  any.type_url = "example.com/vendor.v1.Options";
   assert_int_equal(cshim_runc_options_decode(&any, &out, &err), 0);
+  assert_null(out.binary_name);
+  /* CRI's wrapper without a config_body: runtime options, all defaults */
+  any.type_url = "runtimeoptions.v1.Options";
+  assert_int_equal(cshim_runc_options_decode(&any, &out, &err), 1);
   assert_null(out.binary_name);
   any.type_url = "containerd.runc.v1.Options";
   any.value.data = junk;
@@ -257,6 +262,109 @@ test_runc_options_runtime_root_appends_namespace(void **state)
   free(r);
 }
 
+/* A runtimeoptions.v1.Options whose config_body is body (what CRI sends a non-runc runtime). */
+static void
+pack_runtimeoptions(const char *body, Google__Protobuf__Any *any)
+{
+  Runtimeoptions__V1__Options o = RUNTIMEOPTIONS__V1__OPTIONS__INIT;
+
+  o.config_body.data = (uint8_t *)body;
+  o.config_body.len = strlen(body);
+  any->type_url = "type.googleapis.com/runtimeoptions.v1.Options";
+  any->value.len = runtimeoptions__v1__options__get_packed_size(&o);
+  any->value.data = cshim_xmalloc(any->value.len + 1);
+  runtimeoptions__v1__options__pack(&o, any->value.data);
+}
+
+/* Exactly what containerd 1.7 (go-toml v1 Tree.Marshal) writes for a RuntimeClass options table:
+   sorted keys, basic strings. */
+static void
+test_runc_options_decode_reads_config_body_as_containerd_writes_it(void **state)
+{
+  Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+  cshim_runc_options_t out;
+  cshim_error_t err = NULL;
+
+  pack_runtimeoptions("BinaryName = \"/usr/bin/crun\"\nCriuImagePath = \"/ck\"\n"
+                      "CriuWorkPath = \"/w\"\nIoGid = 4294967295\nIoUid = 1000\n"
+                      "NoNewKeyring = true\nNoPivotRoot = true\nRoot = \"/run/r\"\n"
+                      "ShimCgroup = \"/shim\"\nSystemdCgroup = true\n"
+                      "CshimConfig = \"version: 1\\n\"\n",
+                      &any);
+  assert_int_equal(cshim_runc_options_decode(&any, &out, &err), 1);
+  assert_string_equal(out.binary_name, "/usr/bin/crun");
+  assert_string_equal(out.criu_image_path, "/ck");
+  assert_string_equal(out.criu_work_path, "/w");
+  assert_string_equal(out.root, "/run/r");
+  assert_string_equal(out.shim_cgroup, "/shim");
+  assert_int_equal(out.io_uid, 1000);
+  assert_int_equal(out.io_gid, 4294967295u);
+  assert_true(out.no_new_keyring && out.no_pivot_root && out.systemd_cgroup);
+  cshim_runc_options_clear(&out);
+  free(any.value.data);
+
+  /* go-toml v2 (containerd 2.x) writes literal strings; names match without regard to case */
+  pack_runtimeoptions("binaryname = '/usr/bin/runc'\nsystemdCgroup = false\n", &any);
+  assert_int_equal(cshim_runc_options_decode(&any, &out, &err), 1);
+  assert_string_equal(out.binary_name, "/usr/bin/runc");
+  assert_false(out.systemd_cgroup);
+  cshim_runc_options_clear(&out);
+  free(any.value.data);
+}
+
+static void
+test_runc_options_config_body_refuses_what_it_does_not_understand(void **state)
+{
+  static const struct
+  {
+    const char *body;
+    const char *message;
+  } cases[] = {
+      {"BinaryName = \"x\"\nBinaryNam = \"y\"\n",
+       "config_body:2:1: unknown runtime option `BinaryNam`"},
+      {"SystemdCgroup = \"true\"\n",
+       "config_body:1:1: `SystemdCgroup` must be a boolean, not a string"},
+      {"IoUid = -1\n", "config_body:1:1: `IoUid` = -1 is out of range 0..4294967295"},
+      {"IoGid = 4294967296\n", "out of range"},
+      {"Root = 5\n", "`Root` must be a string, not an integer"},
+      {"\n[BinaryName]\n", "config_body:2:1: `BinaryName` must be a string, not a table"},
+      {"\n[options]\n  BinaryName = \"x\"\n", "unknown runtime option `options`"},
+      {"a.b = 1\n", "unknown runtime option `a.b`"},
+      {"Root = [\"a\"]\n", "config_body:1:8: arrays are not supported"},
+  };
+  Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+  cshim_runc_options_t out;
+
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    cshim_error_t err = NULL;
+    pack_runtimeoptions(cases[i].body, &any);
+    assert_int_equal(cshim_runc_options_decode(&any, &out, &err), -EINVAL);
+    if (strstr(err->msg, cases[i].message) == NULL)
+      fail_msg("case %zu: `%s` does not contain `%s`", i, err->msg, cases[i].message);
+    assert_null(out.binary_name);
+    cshim_error_release(&err);
+    free(any.value.data);
+  }
+}
+
+static void
+test_runc_options_from_toml_returns_config_path_and_inline_config(void **state)
+{
+  static const char body[] = "ConfigPath = \"/etc/cshim/a.yaml\"\nCshimConfig = \"\"\n";
+  cshim_runc_options_t out;
+  cshim_error_t err = NULL;
+  char *path = NULL, *inline_config = NULL;
+
+  assert_int_equal(
+      cshim_runc_options_from_toml(body, strlen(body), &out, &path, &inline_config, &err), 0);
+  assert_string_equal(path, "/etc/cshim/a.yaml");
+  assert_null(inline_config); /* empty = unset */
+  free(path);
+  assert_int_equal(cshim_runc_options_from_toml(NULL, 0, &out, &path, &inline_config, &err), 0);
+  assert_null(path);
+  assert_null(out.binary_name);
+}
+
 int
 main(void)
 {
@@ -274,6 +382,9 @@ main(void)
           teardown),
       cmocka_unit_test_setup_teardown(test_runc_runtime_file_round_trip, setup, teardown),
       cmocka_unit_test(test_runc_options_runtime_root_appends_namespace),
+      cmocka_unit_test(test_runc_options_decode_reads_config_body_as_containerd_writes_it),
+      cmocka_unit_test(test_runc_options_config_body_refuses_what_it_does_not_understand),
+      cmocka_unit_test(test_runc_options_from_toml_returns_config_path_and_inline_config),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

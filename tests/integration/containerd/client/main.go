@@ -26,9 +26,11 @@ import (
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/containerd/runtime/v2/runc/options"
+	gogotypes "github.com/gogo/protobuf/types"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/pelletier/go-toml"
 )
 
 func die(format string, args ...interface{}) {
@@ -46,6 +48,7 @@ func main() {
 	pids := flag.Int64("pids", 0, "update: new pids limit")
 	optsJSON := flag.String("options", "{}", "run: containerd.runc.v1.Options as JSON (protobuf field names: binary_name, io_uid, ...)")
 	fifoDir := flag.String("fifo-dir", "", "run: directory for the stdio FIFOs")
+	optsTOML := flag.String("options-toml", "", "run: a RuntimeClass `options` table (TOML file), sent as runtimeoptions.v1.Options.config_body the way containerd 1.7's CRI plugin writes it")
 	flag.Parse()
 	if *address == "" || *id == "" || flag.NArg() != 1 {
 		die("usage: client -address SOCK -namespace NS -id ID [flags] update|run|restore")
@@ -62,7 +65,7 @@ func main() {
 	case "update":
 		update(ctx, client, *id, *memory, *pids)
 	case "run":
-		run(ctx, client, *id, *runtime, *rootfs, *optsJSON, *fifoDir)
+		run(ctx, client, *id, *runtime, *rootfs, *optsJSON, *optsTOML, *fifoDir)
 	case "restore":
 		restore(ctx, client, *id, *runtime, *rootfs)
 	default:
@@ -93,15 +96,50 @@ func update(ctx context.Context, client *containerd.Client, id string, memory, p
 	fmt.Println("updated")
 }
 
-// run creates a container whose runtime options are the given containerd.runc.v1.Options and
-// starts `sleep 1000` in it with FIFO stdio; it prints the task pid and leaves it running.
-func run(ctx context.Context, client *containerd.Client, id, runtime, rootfs, optsJSON, fifoDir string) {
+// criConfigBody marshals a TOML options table as containerd 1.7's CRI plugin does for a runtime
+// type other than runc's (generateRuntimeOptions: toml.TreeFromMap, then Tree.Marshal).
+func criConfigBody(path string) []byte {
+	tree, err := toml.LoadFile(path)
+	if err != nil {
+		die("options-toml: %v", err)
+	}
+	again, err := toml.TreeFromMap(tree.ToMap())
+	if err != nil {
+		die("options-toml: %v", err)
+	}
+	body, err := again.Marshal()
+	if err != nil {
+		die("options-toml: %v", err)
+	}
+	return body
+}
+
+func varint(v uint64) []byte {
+	var out []byte
+	for v >= 0x80 {
+		out = append(out, byte(v)|0x80)
+		v >>= 7
+	}
+	return append(out, byte(v))
+}
+
+// run creates a container whose runtime options are the given containerd.runc.v1.Options (or,
+// with optsTOML, CRI's runtimeoptions.v1.Options carrying a config_body) and starts `sleep 1000`
+// in it with FIFO stdio; it prints the task pid and leaves it running.
+func run(ctx context.Context, client *containerd.Client, id, runtime, rootfs, optsJSON, optsTOML, fifoDir string) {
 	var opts options.Options
 	if err := json.Unmarshal([]byte(optsJSON), &opts); err != nil {
 		die("options: %v", err)
 	}
+	var runtimeOpts interface{} = &opts
+	if optsTOML != "" {
+		// containerd 1.6's Go type has no config_body (field 3, bytes): encode it by hand.
+		body := criConfigBody(optsTOML)
+		value := append([]byte{0x1a}, varint(uint64(len(body)))...)
+		runtimeOpts = &gogotypes.Any{TypeUrl: "runtimeoptions.v1.Options", Value: append(value, body...)}
+	}
 	c, err := client.NewContainer(ctx, id,
-		containerd.WithRuntime(runtime, &opts),
+		containerd.WithRuntime(runtime, runtimeOpts),
 		containerd.WithNewSpec(oci.WithRootFSPath(rootfs), oci.WithProcessArgs("/bin/sleep", "1000")))
 	if err != nil {
 		die("new container %s: %v", id, err)

@@ -2,6 +2,8 @@
 // Tests of mount.c: option words to flags/data as containerd parses them, and real mounts.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +202,285 @@ test_mount_all_undoes_earlier_mounts_when_one_fails(void **state)
 }
 
 static void
+test_mount_split_lowerdir_as_overlayfs_reads_it(void **state)
+{
+  cshim_error_t err = NULL;
+  char **layers = NULL;
+  size_t n = 0, n_data = 0;
+
+  assert_int_equal(task_mount_split_lowerdir("/a:/b\\:c:/d::/e:/f", &layers, &n, &n_data, &err), 0);
+  assert_int_equal(n, 5);
+  assert_int_equal(n_data, 2);
+  assert_string_equal(layers[0], "/a");
+  assert_string_equal(layers[1], "/b:c");
+  assert_string_equal(layers[2], "/d");
+  assert_string_equal(layers[3], "/e");
+  assert_string_equal(layers[4], "/f");
+  assert_null(layers[5]);
+  for (size_t i = 0; i < n; i++)
+    free(layers[i]);
+  free(layers);
+
+  assert_int_equal(task_mount_split_lowerdir("/only", &layers, &n, &n_data, &err), 0);
+  assert_int_equal(n, 1);
+  assert_int_equal(n_data, 0);
+  free(layers[0]);
+  free(layers);
+
+  assert_int_equal(task_mount_split_lowerdir("/a:", &layers, &n, &n_data, &err), -EINVAL);
+  assert_non_null(strstr(err->msg, "empty layer"));
+  cshim_error_release(&err);
+  assert_int_equal(task_mount_split_lowerdir("", &layers, &n, &n_data, &err), -EINVAL);
+  cshim_error_release(&err);
+}
+
+/* An image of `depth` layers under dir/l/<i>, layer i holding file f<i> and file `top` saying
+   i; returns the lowerdir option (top layer first, as containerd orders them). */
+static char *
+make_layers(const char *dir, size_t depth, const char *long_layer)
+{
+  size_t cap = 64 + depth * 64 + (long_layer ? strlen(long_layer) + 1 : 0), len = 0;
+  char *opt = cshim_xmalloc(cap), path[512];
+
+  len += (size_t)snprintf(opt, cap, "lowerdir=");
+  if (long_layer)
+    len += (size_t)snprintf(opt + len, cap - len, "%s:", long_layer);
+  snprintf(path, sizeof path, "%s/l", dir);
+  assert_int_equal(mkdir(path, 0755), 0);
+  for (size_t i = depth; i-- > 0;) {
+    FILE *f;
+    snprintf(path, sizeof path, "%s/l/%zu", dir, i);
+    assert_int_equal(mkdir(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/l/%zu/f%zu", dir, i, i);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/l/%zu/top", dir, i);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "%zu", i);
+    fclose(f);
+    len += (size_t)snprintf(opt + len, cap - len, "%s%s/l/%zu", i + 1 < depth ? ":" : "", dir, i);
+  }
+  return opt;
+}
+
+static char *
+read_small(const char *path)
+{
+  static char buf[64];
+  FILE *f = fopen(path, "r");
+  size_t n;
+
+  if (f == NULL)
+    return NULL;
+  n = fread(buf, 1, sizeof buf - 1, f);
+  buf[n] = '\0';
+  fclose(f);
+  return buf;
+}
+
+static int
+rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+static int
+rm_tree(const char *path)
+{
+  return nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+static void
+test_mount_overlay_of_any_depth(void **state)
+{
+  char dir[] = "/tmp/cshim-task-mount-XXXXXX";
+  char target[128], upper[128], work[128], up_opt[160], work_opt[160], path[640];
+  char long_layer[400], *lower;
+  Containerd__Types__Mount ov = CONTAINERD__TYPES__MOUNT__INIT;
+  Containerd__Types__Mount *mounts[1] = {&ov};
+  char *opts[4];
+  cshim_error_t err = NULL;
+  struct statfs sfs;
+  char **mounted = NULL;
+  size_t n = 0;
+  FILE *f;
+
+  if (geteuid() != 0)
+    skip();
+  assert_non_null(mkdtemp(dir));
+  /* one layer path longer than fsconfig takes as a string (256 bytes) */
+  snprintf(long_layer, sizeof long_layer, "%s/%0150d", dir, 0);
+  assert_int_equal(mkdir(long_layer, 0755), 0);
+  snprintf(long_layer + strlen(long_layer), sizeof long_layer - strlen(long_layer), "/%0150d", 1);
+  assert_int_equal(mkdir(long_layer, 0755), 0);
+  snprintf(path, sizeof path, "%s/from-long", long_layer);
+  f = fopen(path, "w");
+  assert_non_null(f);
+  fclose(f);
+
+  lower = make_layers(dir, 200, long_layer);
+  assert_true(strlen(lower) > 4095);
+  snprintf(target, sizeof target, "%s/rootfs", dir);
+  snprintf(upper, sizeof upper, "%s/upper", dir);
+  snprintf(work, sizeof work, "%s/work", dir);
+  assert_int_equal(mkdir(target, 0755), 0);
+  assert_int_equal(mkdir(upper, 0755), 0);
+  assert_int_equal(mkdir(work, 0755), 0);
+  snprintf(up_opt, sizeof up_opt, "upperdir=%s", upper);
+  snprintf(work_opt, sizeof work_opt, "workdir=%s", work);
+  opts[0] = "index=off";
+  opts[1] = up_opt;
+  opts[2] = work_opt;
+  opts[3] = lower;
+  ov.type = "overlay";
+  ov.source = "overlay";
+  ov.n_options = 4;
+  ov.options = opts;
+
+  if (task_mount_all(mounts, 1, target, &mounted, &n, &err) < 0)
+    fail_msg("mount: %s", err->msg);
+  assert_int_equal(n, 1);
+  assert_int_equal(statfs(target, &sfs), 0);
+  assert_int_equal(sfs.f_type, 0x794c7630); /* OVERLAYFS_SUPER_MAGIC */
+  /* every layer is there, the first listed on top */
+  snprintf(path, sizeof path, "%s/f0", target);
+  assert_int_equal(access(path, F_OK), 0);
+  snprintf(path, sizeof path, "%s/f199", target);
+  assert_int_equal(access(path, F_OK), 0);
+  snprintf(path, sizeof path, "%s/from-long", target);
+  assert_int_equal(access(path, F_OK), 0);
+  snprintf(path, sizeof path, "%s/top", target);
+  assert_string_equal(read_small(path), "199");
+  /* writes go to the upper dir */
+  snprintf(path, sizeof path, "%s/new", target);
+  f = fopen(path, "w");
+  assert_non_null(f);
+  fclose(f);
+  snprintf(path, sizeof path, "%s/new", upper);
+  assert_int_equal(access(path, F_OK), 0);
+  task_mount_unmount_all(mounted, n, NULL);
+  assert_int_equal(statfs(target, &sfs), 0);
+  assert_int_not_equal(sfs.f_type, 0x794c7630);
+
+  /* read-only, lower layers only */
+  {
+    const char *ro_opts[] = {"ro", lower};
+    ov.n_options = 2;
+    ov.options = (char **)ro_opts;
+    if (task_mount_all(mounts, 1, target, &mounted, &n, &err) < 0)
+      fail_msg("mount ro: %s", err->msg);
+    assert_int_equal(statfs(target, &sfs), 0);
+    assert_true(sfs.f_flags & ST_RDONLY);
+    snprintf(path, sizeof path, "%s/f100", target);
+    assert_int_equal(access(path, F_OK), 0);
+    task_mount_unmount_all(mounted, n, NULL);
+  }
+
+  /* a mistake in one option is the kernel's message, and nothing stays mounted */
+  {
+    const char *bad_opts[] = {"redirect_dir=sideways", lower};
+    ov.options = (char **)bad_opts;
+    assert_true(task_mount_all(mounts, 1, target, &mounted, &n, &err) < 0);
+    assert_non_null(strstr(err->msg, "redirect_dir"));
+    cshim_error_release(&err);
+    assert_int_equal(statfs(target, &sfs), 0);
+    assert_int_not_equal(sfs.f_type, 0x794c7630);
+  }
+
+  free(lower);
+  assert_int_equal(rm_tree(dir), 0);
+}
+
+static size_t
+count_fds(void)
+{
+  size_t n = 0;
+  for (int fd = 0; fd < 4096; fd++)
+    if (fcntl(fd, F_GETFD) >= 0)
+      n++;
+  return n;
+}
+
+/* The fallback for kernels without `lowerdir+`, run here directly (this kernel has it). */
+static void
+test_mount_overlay_by_fd_fits_128_layers_in_a_page(void **state)
+{
+  char dir[] = "/tmp/cshim-task-mount-XXXXXX";
+  char target[128], upper[128], work[128], up_opt[160], work_opt[160], path[256];
+  char *lower, *opts[4];
+  Containerd__Types__Mount ov = CONTAINERD__TYPES__MOUNT__INIT;
+  cshim_error_t err = NULL;
+  struct statfs sfs;
+  size_t fds_before;
+
+  if (geteuid() != 0)
+    skip();
+  assert_non_null(mkdtemp(dir));
+  lower = make_layers(dir, 128, NULL);
+  snprintf(target, sizeof target, "%s/rootfs", dir);
+  snprintf(upper, sizeof upper, "%s/upper", dir);
+  snprintf(work, sizeof work, "%s/work", dir);
+  assert_int_equal(mkdir(target, 0755), 0);
+  assert_int_equal(mkdir(upper, 0755), 0);
+  assert_int_equal(mkdir(work, 0755), 0);
+  snprintf(up_opt, sizeof up_opt, "upperdir=%s", upper);
+  snprintf(work_opt, sizeof work_opt, "workdir=%s", work);
+  opts[0] = "index=off";
+  opts[1] = up_opt;
+  opts[2] = work_opt;
+  opts[3] = lower;
+  ov.type = "overlay";
+  ov.source = "overlay";
+  ov.n_options = 4;
+  ov.options = opts;
+
+  fds_before = count_fds();
+  if (task_mount_overlay_by_fd(&ov, target, &err) < 0)
+    fail_msg("mount: %s", err->msg);
+  assert_int_equal(count_fds(), fds_before); /* the layers' descriptors are closed again */
+  assert_int_equal(statfs(target, &sfs), 0);
+  assert_int_equal(sfs.f_type, 0x794c7630);
+  snprintf(path, sizeof path, "%s/f0", target);
+  assert_int_equal(access(path, F_OK), 0);
+  snprintf(path, sizeof path, "%s/f127", target);
+  assert_int_equal(access(path, F_OK), 0);
+  snprintf(path, sizeof path, "%s/top", target);
+  assert_string_equal(read_small(path), "127");
+  assert_int_equal(umount2(target, 0), 0);
+
+  /* a layer that does not exist is named */
+  {
+    char *missing_opts[] = {"lowerdir=/nonexistent/layer:/tmp"};
+    ov.n_options = 1;
+    ov.options = missing_opts;
+    assert_int_equal(task_mount_overlay_by_fd(&ov, target, &err), -ENOENT);
+    assert_non_null(strstr(err->msg, "/nonexistent/layer"));
+    cshim_error_release(&err);
+  }
+  /* more layers than overlayfs stacks: refused before anything is opened */
+  {
+    size_t cap = 16 + 501 * 4, len = 0;
+    char *many = cshim_xmalloc(cap);
+    char *many_opts[1] = {many};
+    len += (size_t)snprintf(many, cap, "lowerdir=");
+    for (size_t i = 0; i < 501; i++)
+      len += (size_t)snprintf(many + len, cap - len, "%s/x", i ? ":" : "");
+    ov.options = many_opts;
+    assert_int_equal(task_mount_overlay_by_fd(&ov, target, &err), -EINVAL);
+    assert_non_null(strstr(err->msg, "501 layers"));
+    cshim_error_release(&err);
+    free(many);
+  }
+  free(lower);
+  assert_int_equal(rm_tree(dir), 0);
+}
+
+static void
 test_mount_all_refuses_a_symlinked_rootfs(void **state)
 {
   char dir[] = "/tmp/cshim-task-mount-XXXXXX";
@@ -237,6 +518,9 @@ int
 main(void)
 {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_mount_split_lowerdir_as_overlayfs_reads_it),
+      cmocka_unit_test(test_mount_overlay_of_any_depth),
+      cmocka_unit_test(test_mount_overlay_by_fd_fits_128_layers_in_a_page),
       cmocka_unit_test(test_mount_options_become_flags_and_data),
       cmocka_unit_test(test_mount_options_later_words_clear_earlier_flags),
       cmocka_unit_test(test_mount_options_overlay_dirs_are_data),
