@@ -38,6 +38,10 @@ static const struct flag_def defs[] = {
     F("v", BOOL, version, "show the shim version and exit"),
     F("version", BOOL, version, "show the shim version and exit"),
     F("info", BOOL, info, "get the option protobuf from stdin, print the shim info and exit"),
+    F("upgrade-state", STRING, upgrade_state, "live upgrade: fd of the handed-over state"),
+    F("upgrade-exe", STRING, upgrade_exe, "live upgrade: fd of the previous image's binary"),
+    F("upgrade-rollback", STRING, upgrade_rollback, "live upgrade: why the new image handed back"),
+    F("upgrade-crash", STRING, upgrade_crash, "crash restart: signal, restarts, first restart"),
 };
 #undef F
 

@@ -21,6 +21,12 @@ typedef struct host_flags_s
   bool info;
   const char *action; /* "start", "delete", or NULL for daemon mode; borrowed from argv */
   bool help;          /* -h / -help was given */
+  /* live upgrade (docs/live-upgrade.md): the state memfd, the previous image's binary (O_PATH
+     fd), and why the new image handed back (set only on a rollback) */
+  const char *upgrade_state;
+  const char *upgrade_exe;
+  const char *upgrade_rollback;
+  const char *upgrade_crash; /* "SIGNAL,RESTARTS,FIRST" after a crash restart */
 } host_flags_t;
 
 /* Parse argv[1..]. Strings are borrowed from argv. On a bad flag, fails with EINVAL and a

@@ -645,3 +645,22 @@ host_plugins_state_name(host_plugin_state_t state)
   }
   return "unknown";
 }
+
+/* ---- live upgrade ---- */
+
+size_t
+host_plugins_n_ordered(const host_plugins_t *set)
+{
+  return set ? set->n_order : 0;
+}
+
+void
+host_plugins_ordered(const host_plugins_t *set, size_t i, const char **uri,
+                     const cshim_plugin_t **desc, void **instance)
+{
+  const struct plugin *p = &set->plugins[set->order[i]];
+
+  *uri = p->info.uri;
+  *desc = p->module ? p->module->desc : NULL;
+  *instance = p->info.state == HOST_PLUGIN_INITIALISED ? p->instance : NULL;
+}

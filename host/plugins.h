@@ -115,4 +115,11 @@ const host_plugin_info_t *host_plugins_get(const host_plugins_t *set, size_t i);
 /* "loaded", "disabled", "initialised", "skipped", "failed", "closed"; static. */
 const char *host_plugins_state_name(host_plugin_state_t state);
 
+/* ---- live upgrade ---- */
+/* The i-th plugin in init order (i < host_plugins_n_ordered): its uri (borrowed), descriptor
+   (NULL once unloaded) and instance (NULL unless it is initialised). */
+size_t host_plugins_n_ordered(const host_plugins_t *set);
+void host_plugins_ordered(const host_plugins_t *set, size_t i, const char **uri,
+                          const cshim_plugin_t **desc, void **instance);
+
 #endif

@@ -49,6 +49,7 @@ struct host_reaper_s
   struct watch *subscribers;
   struct unclaimed unclaimed[UNCLAIMED_MAX];
   size_t n_unclaimed;
+  uint64_t exits; /* every exit dispatched (live upgrade: the crash snapshot is redone) */
   host_reaper_started_t started[STARTED_MAX];
   size_t n_started;
 };
@@ -100,6 +101,7 @@ dispatch(host_reaper_t *r, pid_t pid, int status)
   struct watch *claimed = NULL, **pp = &r->watches;
   bool any = false;
 
+  r->exits++;
   /* Unlink first: callbacks may add or remove watches. */
   while (*pp) {
     struct watch *w = *pp;
@@ -352,4 +354,10 @@ host_reaper_close(host_reaper_t *r)
   r->deferred.data = r;
   uv_close((uv_handle_t *)&r->sigchld, handle_closed_cb);
   uv_close((uv_handle_t *)&r->deferred, handle_closed_cb);
+}
+
+uint64_t
+host_reaper_exits(const host_reaper_t *r)
+{
+  return r->exits;
 }

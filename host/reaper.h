@@ -31,4 +31,7 @@ size_t host_reaper_started(const host_reaper_t *r, const host_reaper_started_t *
    dropped without being called. */
 void host_reaper_close(host_reaper_t *r);
 
+/* Exits dispatched so far. */
+uint64_t host_reaper_exits(const host_reaper_t *r);
+
 #endif

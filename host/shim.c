@@ -31,6 +31,7 @@
 #include "reaper.h"
 #include "start.h"
 #include "ttrpc_server.h"
+#include "upgrade.h"
 
 /* After shutdown starts, the daemon exits within this time even if a plugin never lets go. */
 #define STOP_DEADLINE_MS 10000
@@ -45,7 +46,7 @@ typedef struct shim_s
   host_plugins_t *plugins;
   host_ttrpc_server_t *server;
   cshim_shutdown_t *shutdown;
-  uv_signal_t sigterm, sigint, sigusr1;
+  uv_signal_t sigterm, sigint, sigusr1, sighup;
   uv_timer_t deadline;
   bool signals_open;
   bool stopping;
@@ -59,6 +60,7 @@ typedef struct shim_s
   char *bundle;
   char *debug_address;
   bool debug_address_done;
+  host_upgrade_t *upgrade; /* live upgrade (docs/live-upgrade.md) */
 } shim_t;
 
 char *
@@ -99,10 +101,13 @@ stop(shim_t *s)
     return;
   s->stopping = true;
   cshim_log_info(&s->log.base, "shim shutting down");
+  if (s->upgrade)
+    host_upgrade_set_stopping(s->upgrade);
   if (s->signals_open) {
     uv_close((uv_handle_t *)&s->sigterm, NULL);
     uv_close((uv_handle_t *)&s->sigint, NULL);
     uv_close((uv_handle_t *)&s->sigusr1, NULL);
+    uv_close((uv_handle_t *)&s->sighup, NULL);
     s->signals_open = false;
   }
   uv_timer_start(&s->deadline, deadline_cb, STOP_DEADLINE_MS, 0);
@@ -126,6 +131,10 @@ signal_cb(uv_signal_t *h, int signum)
   shim_t *s = h->data;
   if (signum == SIGUSR1) {
     host_introspect_dump(s->intro, &s->log.base);
+    return;
+  }
+  if (signum == SIGHUP) {
+    host_upgrade_signal(s->upgrade);
     return;
   }
   cshim_log_info(&s->log.base, "received %s", strsignal(signum));
@@ -191,14 +200,14 @@ listener_path(int fd)
 static int
 start_signals(shim_t *s, cshim_error_t *err)
 {
-  uv_signal_t *hs[] = {&s->sigterm, &s->sigint, &s->sigusr1};
-  int sigs[] = {SIGTERM, SIGINT, SIGUSR1};
-  for (size_t i = 0; i < 3; i++) {
+  uv_signal_t *hs[] = {&s->sigterm, &s->sigint, &s->sigusr1, &s->sighup};
+  int sigs[] = {SIGTERM, SIGINT, SIGUSR1, SIGHUP};
+  for (size_t i = 0; i < CSHIM_N_ELEMENTS(hs); i++) {
     uv_signal_init(s->loop, hs[i]);
     hs[i]->data = s;
   }
   s->signals_open = true;
-  for (size_t i = 0; i < 3; i++) {
+  for (size_t i = 0; i < CSHIM_N_ELEMENTS(hs); i++) {
     int r = uv_signal_start(hs[i], signal_cb, sigs[i]);
     if (r < 0)
       return cshim_error_from_uv(err, r, "watch signal %d", sigs[i]);
@@ -307,8 +316,9 @@ lazy_property(void *data, const char *key)
 }
 
 static int
-run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
+run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *err)
 {
+  const char *argv0 = argv[0];
   char exe[PATH_MAX], cwd[PATH_MAX];
   ssize_t n;
   int ret;
@@ -326,6 +336,21 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   exe[n] = '\0';
   if (getcwd(cwd, sizeof cwd) == NULL)
     return cshim_error_sys(err, errno, "getcwd");
+
+  /* A live upgrade hands over its state first: an unreadable one goes straight back. */
+  s->upgrade = host_upgrade_new(s->loop, &s->log.base, argc, argv, exe);
+  ret = host_upgrade_load(s->upgrade, flags, err);
+  if (ret < 0)
+    return ret;
+  if (host_upgrade_restoring(s->upgrade)) {
+    free(s->socket_path);
+    s->socket_path = cshim_xstrdup(host_upgrade_socket_path(s->upgrade));
+    s->own_socket = s->socket_path != NULL;
+    s->debug_fd = host_upgrade_debug_fd(s->upgrade) != NULL;
+  }
+  host_upgrade_set_identity(s->upgrade, s->socket_path, s->debug_fd ? "4" : NULL);
+  cshim_host_add_state_source(host_introspect_api(s->intro), "upgrade", host_upgrade_dump_json,
+                              s->upgrade, NULL);
 
   plugin_dir = host_shim_default_plugin_dir(exe);
   ret = host_shim_load_config(argv0, plugin_dir, &s->config, err);
@@ -366,6 +391,7 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   PROP(CSHIM_PROP_BINARY, exe);
   PROP(CSHIM_PROP_CONFIG_PATH, s->config->source);
   PROP(CSHIM_PROP_DEBUG_FD, s->debug_fd ? "4" : NULL);
+  PROP(CSHIM_PROP_RESTORING, host_upgrade_restoring(s->upgrade) ? "true" : NULL);
 #undef PROP
   props[np] = NULL;
 
@@ -412,6 +438,10 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   ret = host_plugins_register(s->plugins, host_ttrpc_server_api(s->server), err);
   if (ret < 0)
     return ret;
+  host_upgrade_set_parts(s->upgrade, s->plugins, s->server, s->reaper);
+  ret = host_upgrade_register(s->upgrade, host_ttrpc_server_api(s->server), err);
+  if (ret < 0)
+    return ret;
 
   s->shutdown = host_plugins_find(s->plugins, CSHIM_TYPE_INTERNAL, "shutdown");
   if (s->shutdown) {
@@ -425,7 +455,9 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   if (ret < 0)
     return ret;
 
-  if (flags->socket)
+  if (host_upgrade_restoring(s->upgrade))
+    ret = host_upgrade_restore(s->upgrade, err);
+  else if (flags->socket)
     ret = host_ttrpc_server_listen_path(s->server, flags->socket, err);
   else {
     int type = 0;
@@ -442,6 +474,12 @@ run(shim_t *s, const host_flags_t *flags, const char *argv0, cshim_error_t *err)
   cshim_log_info(&s->log.base, "cshim %s serving on `%s` (config `%s`)", CSHIM_VERSION,
                  s->socket_path ? s->socket_path : "fd 3", s->config->source);
   report_to_start(s, HOST_START_READY);
+  if (host_upgrade_restoring(s->upgrade))
+    host_upgrade_finish(s->upgrade);
+  if (host_upgrade_guard_start(s->upgrade, err) < 0) {
+    cshim_log_info(&s->log.base, "no crash survival: %s", (*err)->msg);
+    cshim_error_release(err);
+  }
   uv_run(s->loop, UV_RUN_DEFAULT);
   return 0;
 }
@@ -460,11 +498,12 @@ host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t 
   cshim_autofree char *fields = NULL;
   shim_t s;
   int ret;
-  (void)argc;
 
   memset(&s, 0, sizeof s);
-  s.ready_fd = take_ready_fd();
-  s.debug_fd = inherited_debug_listener();
+  /* After a live upgrade every descriptor is the previous image's: none is start's or
+     containerd's to take. */
+  s.ready_fd = flags->upgrade_state == NULL ? take_ready_fd() : -1;
+  s.debug_fd = flags->upgrade_state == NULL && inherited_debug_listener();
   signal(SIGPIPE, SIG_IGN);
   if (flags->socket == NULL)
     setup_log_fifo();
@@ -484,12 +523,22 @@ host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t 
   s.intro = host_introspect_new(s.loop, CSHIM_VERSION);
   host_introspect_set_log(s.intro, &s.log);
   uv_timer_init(s.loop, &s.deadline);
-  s.socket_path = flags->socket ? cshim_xstrdup(flags->socket) : listener_path(3);
+  s.socket_path = flags->socket                  ? cshim_xstrdup(flags->socket)
+                  : flags->upgrade_state == NULL ? listener_path(3)
+                                                 : NULL;
   /* The fd 3 socket was made for us by start; a -socket path becomes ours only once we bound
      it: before that it may be another daemon's live socket. */
   s.own_socket = flags->socket == NULL;
 
-  ret = run(&s, flags, argv[0], err);
+  ret = run(&s, flags, argc, argv, err);
+  if (ret < 0 && s.upgrade && host_upgrade_restoring(s.upgrade)) {
+    /* Nothing of the handed-over state has been touched: give it back to the previous image
+       (returns only if that is impossible). */
+    cshim_error_t copy = NULL;
+    cshim_error_make(&copy, EIO, "%s", (*err)->msg);
+    host_upgrade_rollback(s.upgrade, &copy);
+    cshim_error_release(&copy);
+  }
   if (ret < 0) {
     cshim_log_error(&s.log.base, "%s", (*err)->msg);
     report_to_start(&s, (*err)->msg);
@@ -500,6 +549,9 @@ host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t 
   uv_close((uv_handle_t *)&s.deadline, NULL);
   uv_run(s.loop, UV_RUN_DEFAULT);
   host_plugins_unload(s.plugins);
+  if (s.upgrade)
+    cshim_host_remove_state_source(host_introspect_api(s.intro), "upgrade", s.upgrade);
+  host_upgrade_free(s.upgrade);
   host_introspect_free(s.intro);
   host_config_free(s.config);
   if (s.socket_path && s.own_socket)

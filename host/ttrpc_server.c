@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cshim/frame.h>
+#include <cshim/state.h>
 #include <cshim/unix_socket.h>
 #include <cshim/util.h>
 
@@ -51,6 +52,7 @@ enum
   PAUSE_WRITE_QUEUE = 1u << 0, /* the peer does not read its answers */
   PAUSE_IN_FLIGHT = 1u << 1,   /* max_calls_in_flight calls are being worked on */
   PAUSE_BUDGET = 1u << 2,      /* the buffer budget is spent and this connection holds its share */
+  PAUSE_UPGRADE = 1u << 3,     /* a live upgrade is saving or restoring the server */
 };
 
 #define ERR_PROTO_PARSE "proto: cannot parse invalid wire-format data"
@@ -154,6 +156,15 @@ struct host_ttrpc_server_s
   uv_idle_t close_guard; /* makes done_cb always run from the loop */
   void (*done_cb)(void *data);
   void *done_data;
+
+  /* live upgrade: no connection is read while set; calls carried over from the previous image
+     wait in `restored` until host_ttrpc_server_redispatch */
+  bool upgrade_paused;
+  struct restored_call *restored;
+  /* crash survival: told of every call before its handler runs and once it is answered */
+  void (*call_hook)(void *data, int fd, uint32_t stream_id, const char *method,
+                    const uint8_t *request, size_t request_len, bool answered);
+  void *call_hook_data;
 };
 
 static void
@@ -713,6 +724,16 @@ send_status(struct conn *conn, uint32_t stream_id, int code, const char *message
 /* ---- calls --------------------------------------------------------------------------------- */
 
 static void
+call_hook_run(struct conn *conn, uint32_t stream_id, const char *method, const uint8_t *request,
+              size_t request_len, bool answered)
+{
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)&conn->pipe, &fd) == 0)
+    conn->srv->call_hook(conn->srv->call_hook_data, fd, stream_id, method, request, request_len,
+                         answered);
+}
+
+static void
 free_call(struct call *call)
 {
   ttrpc__request__free_unpacked(call->req, NULL);
@@ -735,6 +756,8 @@ answer(struct call *call, int code, const char *message, const ProtobufCMessage 
   }
   call->answered = true;
   list_remove(&call->link);
+  if (srv && srv->call_hook && call->conn)
+    call_hook_run(call->conn, call->base.stream_id, call->base.method, NULL, 0, true);
   if (srv)
     release_call(srv, call);
 
@@ -952,6 +975,8 @@ handle_request(struct conn *conn, uint32_t stream_id, uint8_t *data, size_t len)
   list_append(&conn->calls, &call->link);
   srv->stats.calls_in_flight++;
   charge_call(conn, call, len);
+  if (srv->call_hook)
+    call_hook_run(conn, stream_id, req->method, data, len, false);
 
   dispatch(call, rs, handler);
 }
@@ -1112,6 +1137,8 @@ connection_cb(uv_stream_t *server, int status)
   list_append(&srv->conns, &conn->link);
   srv->stats.connections_open++;
   srv->stats.connections_total++;
+  if (srv->upgrade_paused)
+    pause_conn(conn, PAUSE_UPGRADE); /* read once the upgrade has finished or given up */
   start_reading(conn);
 }
 
@@ -1439,4 +1466,318 @@ host_ttrpc_server_close(host_ttrpc_server_t *srv, void (*done_cb)(void *data), v
   }
   while (!list_empty(&srv->conns))
     close_conn(CSHIM_CONTAINER_OF(srv->conns.next, struct conn, link));
+}
+
+/* ---- live upgrade (docs/live-upgrade.md) ---------------------------------------------------- */
+
+/* Record tags of the server's state; never reuse a number. */
+enum
+{
+  SRV_LISTENER = 1, /* fd */
+  SRV_CONN = 2,     /* list */
+  SRV_STATS_TOTAL = 3,
+};
+enum
+{
+  CONN_FD = 1,
+  CONN_LAST_STREAM = 2,
+  CONN_PENDING = 3,   /* bytes of a partly read frame */
+  CONN_DISCARDED = 4, /* data bytes of an oversized frame already dropped */
+  CONN_CALL = 5,      /* list */
+};
+enum
+{
+  CALL_STREAM = 1,
+  CALL_REQUEST = 2, /* the packed ttrpc.Request */
+};
+
+struct restored_call
+{
+  struct restored_call *next;
+  struct conn *conn;
+  uint32_t stream_id;
+  uint8_t *request;
+  size_t len;
+};
+
+void
+host_ttrpc_server_pause(host_ttrpc_server_t *srv)
+{
+  struct link *l;
+
+  srv->upgrade_paused = true;
+  for (l = srv->conns.next; l != &srv->conns; l = l->next)
+    pause_conn(CSHIM_CONTAINER_OF(l, struct conn, link), PAUSE_UPGRADE);
+}
+
+void
+host_ttrpc_server_resume(host_ttrpc_server_t *srv)
+{
+  struct link *l, *next;
+
+  srv->upgrade_paused = false;
+  for (l = srv->conns.next; l != &srv->conns; l = next) {
+    struct conn *conn = CSHIM_CONTAINER_OF(l, struct conn, link);
+    next = l->next;
+    if (!conn->closing)
+      unpause_conn(conn, PAUSE_UPGRADE);
+  }
+}
+
+const char *
+host_ttrpc_server_busy(host_ttrpc_server_t *srv)
+{
+  struct link *l;
+
+  for (l = srv->conns.next; l != &srv->conns; l = l->next) {
+    struct conn *conn = CSHIM_CONTAINER_OF(l, struct conn, link);
+    if (!conn->closing && conn->pipe.write_queue_size > 0)
+      return "ttrpc answers are still being written";
+    /* Input read past a pause is not in the saved state: let it be handled first. */
+    if (!conn->closing && conn->stash_len > 0)
+      return "ttrpc requests are read and wait for the connection's limits";
+  }
+  return NULL;
+}
+
+int
+host_ttrpc_server_save(host_ttrpc_server_t *srv, cshim_state_writer_t *w, cshim_error_t *err)
+{
+  struct listener *ls;
+  struct link *l, *c;
+  uv_os_fd_t fd;
+
+  for (ls = srv->listeners; ls; ls = ls->next) {
+    if (uv_fileno((uv_handle_t *)&ls->pipe, &fd) < 0)
+      return cshim_error_make(err, EBADF, "ttrpc listener has no descriptor");
+    cshim_state_put_fd(w, SRV_LISTENER, fd);
+  }
+  cshim_state_put_u64(w, SRV_STATS_TOTAL, srv->stats.connections_total);
+  for (l = srv->conns.next; l != &srv->conns; l = l->next) {
+    struct conn *conn = CSHIM_CONTAINER_OF(l, struct conn, link);
+    cshim_autofree uint8_t *pending = NULL;
+    size_t plen;
+    uint32_t discarded;
+
+    if (conn->closing || uv_fileno((uv_handle_t *)&conn->pipe, &fd) < 0)
+      continue;
+    cshim_state_begin(w, SRV_CONN);
+    cshim_state_put_fd(w, CONN_FD, fd);
+    cshim_state_put_u32(w, CONN_LAST_STREAM, conn->last_stream_id);
+    cshim_frame_reader_pending(&conn->reader, &pending, &plen, &discarded);
+    /* A crash snapshot goes stale once the rest of the frame is read (a read-only call does not
+       make a new one due): take none while a request is half read. */
+    if (plen && cshim_state_writer_is_crash(w))
+      return cshim_error_make(err, EAGAIN, "a request is partly read");
+    if (plen)
+      cshim_state_put_bytes(w, CONN_PENDING, pending, plen);
+    if (discarded)
+      cshim_state_put_u32(w, CONN_DISCARDED, discarded);
+    for (c = conn->calls.next; c != &conn->calls; c = c->next) {
+      struct call *call = CSHIM_CONTAINER_OF(c, struct call, link);
+      size_t n = ttrpc__request__get_packed_size(call->req);
+      cshim_autofree uint8_t *buf = cshim_xmalloc(n ? n : 1);
+      ttrpc__request__pack(call->req, buf);
+      cshim_state_begin(w, CONN_CALL);
+      cshim_state_put_u32(w, CALL_STREAM, call->base.stream_id);
+      cshim_state_put_bytes(w, CALL_REQUEST, buf, n);
+      cshim_state_end(w);
+    }
+    cshim_state_end(w);
+  }
+  return 0;
+}
+
+/* A connection handed over by the previous image; not read until resume. */
+static int
+adopt_conn(host_ttrpc_server_t *srv, int fd, uint32_t last_stream, const uint8_t *pending,
+           size_t plen, uint32_t discarded, struct conn **out, cshim_error_t *err)
+{
+  struct conn *conn = cshim_xmalloc0(sizeof(*conn));
+  int r;
+
+  init_limit_handles(srv);
+  conn->srv = srv;
+  list_init(&conn->link);
+  list_init(&conn->calls);
+  list_init(&conn->resume_link);
+  conn->paused = PAUSE_UPGRADE; /* read once the upgrade has finished */
+  cshim_frame_reader_init(&conn->reader, CSHIM_FRAME_MAX_DATA);
+  r = cshim_frame_reader_resume(&conn->reader, pending, plen, discarded, err);
+  if (r < 0) {
+    cshim_frame_reader_fini(&conn->reader);
+    free(conn);
+    return cshim_error_wrap(err, "ttrpc connection fd %d", fd);
+  }
+  uv_pipe_init(srv->loop, &conn->pipe, 0);
+  srv->n_handles++;
+  r = uv_pipe_open(&conn->pipe, fd);
+  if (r < 0) {
+    close_conn(conn);
+    return cshim_error_from_uv(err, r, "adopt ttrpc connection fd %d", fd);
+  }
+  conn->last_stream_id = last_stream;
+  conn->active = true;
+  list_append(&srv->conns, &conn->link);
+  srv->stats.connections_open++;
+  set_held(srv, &conn->held_partial, cshim_frame_reader_held(&conn->reader));
+  *out = conn;
+  return 0;
+}
+
+static int
+restore_conn(host_ttrpc_server_t *srv, const cshim_state_item_t *item, struct restored_call ***tail,
+             cshim_error_t *err)
+{
+  cshim_state_reader_t r;
+  cshim_state_item_t it;
+  const uint8_t *pending = NULL;
+  size_t plen = 0;
+  uint32_t last = 0, discarded = 0;
+  int fd = -1, ret;
+  struct conn *conn;
+
+  ret = cshim_state_item_list(item, &r, err);
+  if (ret < 0)
+    return ret;
+  while ((ret = cshim_state_next(&r, &it, err)) > 0) {
+    if (it.tag == CONN_FD)
+      ret = cshim_state_item_fd(&it, &fd, err);
+    else if (it.tag == CONN_LAST_STREAM)
+      ret = cshim_state_item_u32(&it, &last, err);
+    else if (it.tag == CONN_PENDING) {
+      pending = it.value;
+      plen = it.len;
+    } else if (it.tag == CONN_DISCARDED)
+      ret = cshim_state_item_u32(&it, &discarded, err);
+    if (ret < 0)
+      return ret;
+  }
+  if (ret < 0)
+    return ret;
+  if (fd < 0)
+    return cshim_error_make(err, EBADMSG, "state: ttrpc connection without a descriptor");
+  ret = adopt_conn(srv, fd, last, pending, plen, discarded, &conn, err);
+  if (ret < 0)
+    return ret;
+
+  ret = cshim_state_item_list(item, &r, err);
+  while (ret >= 0 && (ret = cshim_state_next(&r, &it, err)) > 0) {
+    cshim_state_reader_t cr;
+    cshim_state_item_t ci;
+    struct restored_call *rc;
+
+    if (it.tag != CONN_CALL)
+      continue;
+    rc = cshim_xmalloc0(sizeof(*rc));
+    rc->conn = conn;
+    **tail = rc;
+    *tail = &rc->next;
+    ret = cshim_state_item_list(&it, &cr, err);
+    while (ret >= 0 && (ret = cshim_state_next(&cr, &ci, err)) > 0) {
+      if (ci.tag == CALL_STREAM)
+        ret = cshim_state_item_u32(&ci, &rc->stream_id, err);
+      else if (ci.tag == CALL_REQUEST && rc->request == NULL) {
+        rc->request = cshim_xmemdup(ci.value, ci.len ? ci.len : 1);
+        rc->len = ci.len;
+      }
+    }
+    if (ret >= 0 && (rc->stream_id == 0 || rc->request == NULL))
+      ret = cshim_error_make(err, EBADMSG, "state: ttrpc call without stream or request");
+  }
+  return ret < 0 ? ret : 0;
+}
+
+int
+host_ttrpc_server_restore(host_ttrpc_server_t *srv, const cshim_state_reader_t *state,
+                          cshim_error_t *err)
+{
+  cshim_state_reader_t r = *state;
+  cshim_state_item_t it;
+  struct restored_call **tail = &srv->restored;
+  int ret, fd;
+
+  srv->upgrade_paused = true;
+  while ((ret = cshim_state_next(&r, &it, err)) > 0) {
+    if (it.tag == SRV_LISTENER) {
+      ret = cshim_state_item_fd(&it, &fd, err);
+      if (ret < 0)
+        return ret;
+      ret = adopt_listener(srv, fd, err);
+    } else if (it.tag == SRV_CONN)
+      ret = restore_conn(srv, &it, &tail, err);
+    else if (it.tag == SRV_STATS_TOTAL)
+      ret = cshim_state_item_u64(&it, &srv->stats.connections_total, err);
+    if (ret < 0)
+      return ret;
+  }
+  return ret;
+}
+
+void
+host_ttrpc_server_redispatch(host_ttrpc_server_t *srv)
+{
+  struct restored_call *rc;
+
+  while ((rc = srv->restored) != NULL) {
+    struct conn *conn = rc->conn;
+    uint32_t last = conn->last_stream_id;
+
+    srv->restored = rc->next;
+    if (!conn->closing) {
+      /* the stream was accepted once already: let it through the ordering check again */
+      conn->last_stream_id = rc->stream_id - 1;
+      handle_request(conn, rc->stream_id, rc->request, rc->len);
+      if (conn->last_stream_id < last)
+        conn->last_stream_id = last;
+      if (!conn->closing && conn->n_working >= srv->limits.max_calls_in_flight)
+        pause_conn(conn, PAUSE_IN_FLIGHT);
+    }
+    free(rc->request);
+    free(rc);
+  }
+}
+
+void
+host_ttrpc_server_set_call_hook(host_ttrpc_server_t *srv,
+                                void (*hook)(void *data, int fd, uint32_t stream_id,
+                                             const char *method, const uint8_t *request,
+                                             size_t request_len, bool answered),
+                                void *data)
+{
+  srv->call_hook = hook;
+  srv->call_hook_data = data;
+}
+
+int
+host_ttrpc_server_recover_stream(host_ttrpc_server_t *srv, int fd, uint32_t stream_id,
+                                 const uint8_t *request, size_t request_len, const char *message)
+{
+  struct link *l;
+  uv_os_fd_t cfd;
+
+  for (l = srv->conns.next; l != &srv->conns; l = l->next) {
+    struct conn *conn = CSHIM_CONTAINER_OF(l, struct conn, link);
+    struct link *c;
+    if (conn->closing || uv_fileno((uv_handle_t *)&conn->pipe, &cfd) < 0 || cfd != fd)
+      continue;
+    /* a call carried over is answered by its re-run */
+    for (c = conn->calls.next; c != &conn->calls; c = c->next)
+      if (CSHIM_CONTAINER_OF(c, struct call, link)->base.stream_id == stream_id)
+        return 0;
+    for (struct restored_call *rc = srv->restored; rc; rc = rc->next)
+      if (rc->conn == conn && rc->stream_id == stream_id)
+        return 0;
+    if (request) {
+      uint32_t last = conn->last_stream_id;
+      conn->last_stream_id = stream_id - 1;
+      handle_request(conn, stream_id, (uint8_t *)request, request_len);
+      if (conn->last_stream_id < last)
+        conn->last_stream_id = last;
+      return 2;
+    }
+    send_response(conn, stream_id, CSHIM_GRPC_UNAVAILABLE, message, NULL, NULL);
+    return 1;
+  }
+  return -ENOENT;
 }

@@ -88,4 +88,38 @@ int host_ttrpc_server_listen_path(host_ttrpc_server_t *srv, const char *path, cs
    Call it once; srv is invalid afterwards. */
 void host_ttrpc_server_close(host_ttrpc_server_t *srv, void (*done_cb)(void *data), void *data);
 
+/* ---- live upgrade (docs/live-upgrade.md) ---- */
+#include <cshim/state.h>
+
+/* Stop reading every connection (new requests wait in the kernel: held, not refused); new
+   connections are accepted but not read either. resume reads again. */
+void host_ttrpc_server_pause(host_ttrpc_server_t *srv);
+void host_ttrpc_server_resume(host_ttrpc_server_t *srv);
+/* NULL when every answer has been written, else why not (static). */
+const char *host_ttrpc_server_busy(host_ttrpc_server_t *srv);
+/* Listeners, connections (with a partly read frame) and their unanswered calls, as records of
+   w. Descriptors go into w's fd table. */
+int host_ttrpc_server_save(host_ttrpc_server_t *srv, cshim_state_writer_t *w, cshim_error_t *err);
+/* In the new image, before anything is read: adopt listeners and connections from state (the
+   server's list, borrowed). The server stays paused; the calls wait for redispatch. */
+int host_ttrpc_server_restore(host_ttrpc_server_t *srv, const cshim_state_reader_t *state,
+                              cshim_error_t *err);
+/* Dispatch again every call carried over (once plugins have their state back). */
+void host_ttrpc_server_redispatch(host_ttrpc_server_t *srv);
+/* Crash survival: hook(data, connection fd, stream id, method, request, request_len, answered)
+   runs before each call's handler (answered false; request is the packed ttrpc.Request, borrowed
+   for the hook) and when it is answered (true; request NULL). NULL removes it. */
+void host_ttrpc_server_set_call_hook(host_ttrpc_server_t *srv,
+                                     void (*hook)(void *data, int fd, uint32_t stream_id,
+                                                  const char *method, const uint8_t *request,
+                                                  size_t request_len, bool answered),
+                                     void *data);
+/* After a crash, for a call that was being handled on the connection whose descriptor is fd:
+   nothing when a carried-over call holds that stream (0; its re-run answers it), else run it
+   again from request (2), or, with request NULL, answer it Unavailable with message (1).
+   -ENOENT: no such connection. */
+int host_ttrpc_server_recover_stream(host_ttrpc_server_t *srv, int fd, uint32_t stream_id,
+                                     const uint8_t *request, size_t request_len,
+                                     const char *message);
+
 #endif

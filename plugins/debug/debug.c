@@ -222,6 +222,46 @@ release(debug_t *d)
   uv_close((uv_handle_t *)&d->check, check_closed_cb);
 }
 
+/* Serve the debug socket the flags, containerd or the config name. A debugging aid never stops
+   the shim: a failure is logged and returned. */
+int
+debug_listen(debug_t *d, cshim_error_t *err)
+{
+  const cshim_init_ctx_t *ctx = d->ctx;
+  const char *flag_socket = cshim_init_ctx_property(ctx, CSHIM_PROP_DEBUG_SOCKET);
+  const char *inherited = cshim_init_ctx_property(ctx, CSHIM_PROP_DEBUG_FD);
+  const char *config_socket = NULL;
+  /* Asked for only when needed: the host computes it on demand (a hash). */
+  const char *computed = NULL;
+  int ret;
+
+  cshim_config_get_string(ctx->config, "socket", &config_socket, NULL);
+  if (is_set(flag_socket))
+    ret = debug_http_listen_path(d, strip_unix(flag_socket), err);
+  else if (is_set(inherited)) {
+    d->socket_path = socket_name(atoi(inherited));
+    d->unlink_socket = d->socket_path != NULL;
+    ret = debug_http_listen_fd(d, atoi(inherited), err);
+  } else if (is_set(config_socket))
+    ret = debug_http_listen_path(d, strip_unix(config_socket), err);
+  else if (is_set(computed = cshim_init_ctx_property(ctx, CSHIM_PROP_DEBUG_ADDRESS)))
+    ret = debug_http_listen_path(d, strip_unix(computed), err);
+  else
+    ret = cshim_error_make(err, EINVAL,
+                           "no debug socket: none was passed and the shim's own socket is unknown "
+                           "(set `socket`)");
+  if (ret < 0) {
+    /* A debugging aid never stops the shim: say why and carry on without it. */
+    cshim_log_warn(ctx->log, "debug endpoints unavailable: %s", (*err)->msg);
+    return ret;
+  }
+  if (d->socket_path == NULL)
+    cshim_log_info(ctx->log, "debug endpoints on inherited fd %s", inherited);
+  else
+    cshim_log_info(ctx->log, "debug endpoints on unix://%s", d->socket_path);
+  return 0;
+}
+
 static int
 debug_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
 {
@@ -230,8 +270,6 @@ debug_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
   const char *inherited = cshim_init_ctx_property(ctx, CSHIM_PROP_DEBUG_FD);
   const char *state_dir = cshim_init_ctx_property(ctx, CSHIM_PROP_STATE_DIR);
   const char *config_socket = NULL;
-  /* Asked for only when needed: the host computes it on demand (a hash). */
-  const char *computed = NULL;
   uint64_t max_seconds = DEBUG_MAX_PROFILE_SECONDS;
   int enabled, ret;
   debug_t *d;
@@ -272,30 +310,11 @@ debug_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
   /* Needed for uv_metrics_idle_time; harmless for everyone else on the loop. */
   uv_loop_configure(d->loop, UV_METRICS_IDLE_TIME);
 
-  if (is_set(flag_socket))
-    ret = debug_http_listen_path(d, strip_unix(flag_socket), err);
-  else if (is_set(inherited)) {
-    d->socket_path = socket_name(atoi(inherited));
-    d->unlink_socket = d->socket_path != NULL;
-    ret = debug_http_listen_fd(d, atoi(inherited), err);
-  } else if (is_set(config_socket))
-    ret = debug_http_listen_path(d, strip_unix(config_socket), err);
-  else if (is_set(computed = cshim_init_ctx_property(ctx, CSHIM_PROP_DEBUG_ADDRESS)))
-    ret = debug_http_listen_path(d, strip_unix(computed), err);
-  else
-    ret = cshim_error_make(err, EINVAL,
-                           "no debug socket: none was passed and the shim's own socket is unknown "
-                           "(set `socket`)");
-  if (ret < 0) {
-    /* A debugging aid never stops the shim: say why and carry on without it. */
-    cshim_log_warn(ctx->log, "debug endpoints unavailable: %s", (*err)->msg);
+  /* After a live upgrade the listener comes back through debug_upgrade_restore. */
+  if (!is_set(cshim_init_ctx_property(ctx, CSHIM_PROP_RESTORING)) && debug_listen(d, err) < 0) {
     release(d);
     return CSHIM_PLUGIN_SKIP;
   }
-  if (d->socket_path == NULL)
-    cshim_log_info(ctx->log, "debug endpoints on inherited fd %s", inherited);
-  else
-    cshim_log_info(ctx->log, "debug endpoints on unix://%s", d->socket_path);
   *instance = d;
   return 0;
 }
@@ -316,4 +335,5 @@ debug_close(void *instance)
 
 CSHIM_PLUGIN_DEFINE(.type = CSHIM_TYPE_HTTP, .id = "debug", .requires = debug_requires,
                     .init = debug_init, .register_ttrpc = debug_register_ttrpc,
-                    .close = debug_close)
+                    .close = debug_close, .upgrade_busy = debug_upgrade_busy,
+                    .upgrade_save = debug_upgrade_save, .upgrade_restore = debug_upgrade_restore)

@@ -172,6 +172,19 @@ struct debug_s
   bool closing;
 };
 
+/* Serve the socket the flags, containerd or the config name (init, or a restore without a
+   handed-over listener); a failure is logged and returned. */
+int debug_listen(debug_t *d, cshim_error_t *err);
+
+/* The JSON of the host's state source `name` (new reference; null when there is none). */
+#include <jansson.h>
+json_t *debug_host_source_json(debug_t *d, const char *name);
+
+/* ---- upgrade.c: live upgrade hooks (docs/live-upgrade.md) ---- */
+const char *debug_upgrade_busy(void *instance);
+int debug_upgrade_save(void *instance, cshim_state_writer_t *w, cshim_error_t *err);
+int debug_upgrade_restore(void *instance, const cshim_state_reader_t *state, cshim_error_t *err);
+
 /* Route one complete request (method, path, query) to its handler. */
 void debug_route(debug_t *d, debug_conn_t *conn, int method, const char *path, const char *query);
 

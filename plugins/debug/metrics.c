@@ -304,6 +304,54 @@ render_events(FILE *f, debug_t *d)
          (double)ps.pending);
 }
 
+json_t *
+debug_host_source_json(debug_t *d, const char *want)
+{
+  size_t n = d->host ? d->host->state_source_count(d->host) : 0;
+
+  for (size_t i = 0; i < n; i++) {
+    const char *name = NULL;
+    cshim_autofree char *text = d->host->state_source_dump(d->host, i, &name);
+    json_t *j;
+    if (name == NULL || strcmp(name, want) != 0 || text == NULL)
+      continue;
+    j = json_loads(text, 0, NULL);
+    return j ? j : json_null();
+  }
+  return json_null();
+}
+
+/* Live upgrade and crash restarts, from the host's "upgrade" state source. */
+static void
+render_upgrade(FILE *f, debug_t *d)
+{
+  static const struct
+  {
+    const char *key, *name, *type, *help;
+  } rows[] = {
+      {"upgrades", "cshim_upgrades_total", "counter", "Live upgrades this shim went through."},
+      {"rollbacks", "cshim_upgrade_rollbacks_total", "counter",
+       "Upgrades that failed after the quiet point and left the old binary running."},
+      {"refusals", "cshim_upgrade_refusals_total", "counter",
+       "Upgrades refused before anything stopped (checks, no quiet point in time)."},
+      {"crash_restarts", "cshim_crash_restarts_total", "counter",
+       "Re-executions after a fatal signal."},
+      {"last_pause_seconds", "cshim_upgrade_last_pause_seconds", "gauge",
+       "How long the last upgrade held requests."},
+  };
+  json_t *j = debug_host_source_json(d, "upgrade");
+
+  if (json_is_object(j))
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+      json_t *v = json_object_get(j, rows[i].key);
+      if (!json_is_number(v))
+        continue;
+      family(f, rows[i].name, rows[i].type, rows[i].help);
+      fprintf(f, "%s %.9g\n", rows[i].name, json_number_value(v));
+    }
+  json_decref(j);
+}
+
 char *
 debug_render_metrics(debug_t *d, size_t *len)
 {
@@ -318,6 +366,7 @@ debug_render_metrics(debug_t *d, size_t *len)
     abort();
   render_ttrpc(f, d);
   render_events(f, d);
+  render_upgrade(f, d);
 
   n_counts = debug_status_counts(d, &counts);
   family(f, "cshim_processes", "gauge", "Container processes (init and exec) by status.");

@@ -183,6 +183,8 @@ debug_render_vars(debug_t *d, size_t *len)
     json_object_set_new(root, "events", json_null());
   }
 
+  json_object_set_new(root, "upgrade", debug_host_source_json(d, "upgrade"));
+
   n_counts = debug_status_counts(d, &counts);
   for (size_t i = 0; i < n_counts; i++)
     json_object_set_new(processes, counts[i].status, json_integer((json_int_t)counts[i].n));

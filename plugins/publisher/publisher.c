@@ -491,5 +491,140 @@ publisher_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
   return 0;
 }
 
+/* ---- live upgrade (docs/live-upgrade.md): the queue of events not yet forwarded ---- */
+
+enum
+{
+  UP_ITEM = 1, /* list, in queue order */
+  UP_STATS = 2,
+  ITEM_TOPIC = 1,
+  ITEM_CONTAINER = 2,
+  ITEM_EXIT = 3,
+  ITEM_PAYLOAD = 4,
+  ITEM_FAILURES = 5,
+  STATS_ACCEPTED = 1,
+  STATS_PUBLISHED = 2,
+  STATS_RETRIED = 3,
+  STATS_DROPPED = 4,
+  STATS_QUEUE_FULL = 5,
+};
+
+static const char *
+publisher_upgrade_busy(void *instance)
+{
+  publisher_t *p = instance;
+
+  if (p->closing || p->flush_done)
+    return "flushing events for shutdown";
+  if (p->in_flight)
+    return "an event is being forwarded";
+  return NULL;
+}
+
+static int
+publisher_upgrade_save(void *instance, cshim_state_writer_t *w, cshim_error_t *err)
+{
+  publisher_t *p = instance;
+  (void)err;
+
+  for (publisher_item_t *it = p->queue.head; it; it = it->next) {
+    cshim_state_begin(w, UP_ITEM);
+    cshim_state_put_str(w, ITEM_TOPIC, it->topic);
+    cshim_state_put_str(w, ITEM_CONTAINER, it->container_id);
+    cshim_state_put_bool(w, ITEM_EXIT, it->is_exit);
+    cshim_state_put_bytes(w, ITEM_PAYLOAD, it->payload, it->payload_len);
+    cshim_state_put_u32(w, ITEM_FAILURES, it->failures);
+    cshim_state_end(w);
+  }
+  cshim_state_begin(w, UP_STATS);
+  cshim_state_put_u64(w, STATS_ACCEPTED, p->stats.accepted);
+  cshim_state_put_u64(w, STATS_PUBLISHED, p->stats.published);
+  cshim_state_put_u64(w, STATS_RETRIED, p->stats.retried);
+  cshim_state_put_u64(w, STATS_DROPPED, p->stats.dropped);
+  cshim_state_put_u64(w, STATS_QUEUE_FULL, p->stats.queue_full);
+  cshim_state_end(w);
+  return 0;
+}
+
+static int
+restore_item(publisher_t *p, const cshim_state_item_t *list, cshim_error_t *err)
+{
+  cshim_state_reader_t r;
+  cshim_state_item_t it;
+  cshim_autofree char *topic = NULL, *container = NULL;
+  cshim_autofree uint8_t *payload = NULL;
+  size_t len = 0;
+  bool is_exit = false;
+  uint32_t failures = 0;
+  publisher_item_t *item;
+  int ret = cshim_state_item_list(list, &r, err);
+
+  while (ret >= 0 && (ret = cshim_state_next(&r, &it, err)) > 0) {
+    if (it.tag == ITEM_TOPIC && topic == NULL)
+      ret = cshim_state_item_str(&it, &topic, err);
+    else if (it.tag == ITEM_CONTAINER && container == NULL)
+      ret = cshim_state_item_str(&it, &container, err);
+    else if (it.tag == ITEM_EXIT)
+      ret = cshim_state_item_bool(&it, &is_exit, err);
+    else if (it.tag == ITEM_FAILURES)
+      ret = cshim_state_item_u32(&it, &failures, err);
+    else if (it.tag == ITEM_PAYLOAD && payload == NULL) {
+      payload = cshim_xmemdup(it.value, it.len ? it.len : 1);
+      len = it.len;
+    }
+  }
+  if (ret < 0)
+    return ret;
+  if (topic == NULL || payload == NULL)
+    return cshim_error_make(err, EBADMSG, "state: queued event without topic or payload");
+  item = publisher_item_new(topic, container, is_exit, cshim_steal_pointer(&payload), len);
+  item->failures = failures;
+  /* The old image held them within its bound; keep every one. */
+  publisher_queue_push(&p->queue, item, true);
+  return 0;
+}
+
+static int
+publisher_upgrade_restore(void *instance, const cshim_state_reader_t *state, cshim_error_t *err)
+{
+  publisher_t *p = instance;
+  cshim_state_reader_t r;
+  cshim_state_item_t it;
+  int ret;
+
+  if (state == NULL)
+    return 0;
+  r = *state;
+  while ((ret = cshim_state_next(&r, &it, err)) > 0) {
+    if (it.tag == UP_ITEM)
+      ret = restore_item(p, &it, err);
+    else if (it.tag == UP_STATS) {
+      cshim_state_reader_t sr;
+      cshim_state_item_t si;
+      ret = cshim_state_item_list(&it, &sr, err);
+      while (ret >= 0 && (ret = cshim_state_next(&sr, &si, err)) > 0) {
+        uint64_t *field = si.tag == STATS_ACCEPTED     ? &p->stats.accepted
+                          : si.tag == STATS_PUBLISHED  ? &p->stats.published
+                          : si.tag == STATS_RETRIED    ? &p->stats.retried
+                          : si.tag == STATS_DROPPED    ? &p->stats.dropped
+                          : si.tag == STATS_QUEUE_FULL ? &p->stats.queue_full
+                                                       : NULL;
+        if (field)
+          ret = cshim_state_item_u64(&si, field, err);
+      }
+    }
+    if (ret < 0)
+      return ret;
+  }
+  if (ret < 0)
+    return ret;
+  /* Sent from the loop, once the whole shim is back. */
+  if (p->queue.len > 0)
+    schedule(p, 0);
+  return 0;
+}
+
 CSHIM_PLUGIN_DEFINE(.type = CSHIM_TYPE_EVENT, .id = "publisher", .requires = publisher_requires,
-                    .init = publisher_init, .close = publisher_close)
+                    .init = publisher_init, .close = publisher_close,
+                    .upgrade_busy = publisher_upgrade_busy, .upgrade_save = publisher_upgrade_save,
+                    .upgrade_restore = publisher_upgrade_restore)

@@ -290,5 +290,37 @@ shutdown_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
   return 0;
 }
 
+/* ---- live upgrade (docs/live-upgrade.md) ---- */
+
+/* Callbacks are registered again by each plugin's init in the new image; only a shutdown in
+   progress cannot be handed over. */
+static const char *
+shutdown_upgrade_busy(void *instance)
+{
+  shutdown_t *s = instance;
+  return s->phase == PHASE_IDLE ? NULL : "the shim is shutting down";
+}
+
+static int
+shutdown_upgrade_save(void *instance, cshim_state_writer_t *w, cshim_error_t *err)
+{
+  shutdown_t *s = instance;
+  (void)w;
+  if (s->phase != PHASE_IDLE)
+    return cshim_error_make(err, ESHUTDOWN, "the shim is shutting down");
+  return 0;
+}
+
+static int
+shutdown_upgrade_restore(void *instance, const cshim_state_reader_t *state, cshim_error_t *err)
+{
+  (void)instance;
+  (void)state;
+  (void)err;
+  return 0;
+}
+
 CSHIM_PLUGIN_DEFINE(.type = CSHIM_TYPE_INTERNAL, .id = "shutdown", .init = shutdown_init,
-                    .close = shutdown_close)
+                    .close = shutdown_close, .upgrade_busy = shutdown_upgrade_busy,
+                    .upgrade_save = shutdown_upgrade_save,
+                    .upgrade_restore = shutdown_upgrade_restore)

@@ -39,6 +39,11 @@ struct copier
   bool dst_shared; /* dst_fd is io->shared_fd */
   bool drain_only; /* the console is shut down: finish once the source has nothing more */
   bool src_poll_init, dst_poll_init;
+  /* Pipe to pipe: splice(2) moves the bytes in the kernel. Otherwise, to a pipe, never read more
+     than it has room for. Either way no byte waits in buf for a full destination, so a crash
+     (docs/live-upgrade.md) cannot lose one. */
+  bool splice;
+  bool dst_pipe;
   uv_poll_t src_poll;
   uv_poll_t dst_poll;
   char *buf;
@@ -383,6 +388,7 @@ copier_flush(struct copier *c)
 
 static void src_cb(uv_poll_t *h, int status, int events);
 static void copier_read(struct copier *c);
+static void dst_cb(uv_poll_t *h, int status, int events);
 
 static void
 dst_cb(uv_poll_t *h, int status, int events)
@@ -400,14 +406,103 @@ dst_cb(uv_poll_t *h, int status, int events)
   uv_poll_start(&c->src_poll, UV_READABLE | UV_DISCONNECT, src_cb);
 }
 
-/* Read one buffer and pass it on; on a full destination, wait for it instead of the source. */
+/* Bytes waiting in a pipe (FIONREAD); 0 when unknown. */
+static int
+pipe_pending(int fd)
+{
+  int n = 0;
+  if (ioctl(fd, FIONREAD, &n) < 0)
+    return 0;
+  return n;
+}
+
+/* Room left in the pipe fd (its size less what waits in it). */
+static size_t
+pipe_room(int fd)
+{
+  int size = fcntl(fd, F_GETPIPE_SZ);
+  int used = pipe_pending(fd);
+  if (size <= 0 || used >= size)
+    return size <= 0 ? TASK_IO_BUFFER_SIZE : 0;
+  return (size_t)(size - used);
+}
+
+static void
+wait_for_destination(struct copier *c)
+{
+  uv_poll_stop(&c->src_poll);
+  uv_poll_start(&c->dst_poll, UV_WRITABLE, dst_cb);
+}
+
+/* Which way to copy: splice between two pipes, read and write otherwise. */
+static void
+copier_kinds(struct copier *c)
+{
+  struct stat src, dst;
+  c->dst_pipe = !c->dst_sync && fstat(c->dst_fd, &dst) == 0 && S_ISFIFO(dst.st_mode);
+  c->splice = c->dst_pipe && fstat(c->src_fd, &src) == 0 && S_ISFIFO(src.st_mode);
+}
+
+/* splice one buffer's worth: 1 moved (or a fallback was chosen: go on), 0 wait, -1 done. */
+static int
+copier_splice(struct copier *c)
+{
+  ssize_t n;
+
+  do
+    n = splice(c->src_fd, NULL, c->dst_fd, NULL, TASK_IO_BUFFER_SIZE, SPLICE_F_NONBLOCK);
+  while (n < 0 && errno == EINTR);
+  if (n > 0) {
+    c->io->moved += (uint64_t)n;
+    return 1;
+  }
+  if (n == 0)
+    return -1; /* no writer left */
+  if (errno == EAGAIN) {
+    if (pipe_pending(c->src_fd) > 0) {
+      wait_for_destination(c); /* the destination is full */
+      return 0;
+    }
+    return c->drain_only ? -1 : 0;
+  }
+  if (errno == EPIPE) {
+    cshim_log_debug(c->io->log, "stdio copy %d: write: %s; dropping further output", c->index,
+                    strerror(errno));
+    c->discard = true;
+  }
+  /* EPIPE (drain and drop), or a pair splice refuses: go on with read and write */
+  c->splice = false;
+  return 1;
+}
+
+/* Move one buffer and pass it on; on a full destination, wait for it instead of the source. */
 static void
 copier_read(struct copier *c)
 {
   for (;;) {
+    size_t want = TASK_IO_BUFFER_SIZE;
     ssize_t n;
+    if (c->splice && !c->discard) {
+      int r = copier_splice(c);
+      if (r < 0) {
+        copier_finish(c);
+        return;
+      }
+      if (r == 0 || (!c->drain_only && c->splice))
+        return;
+      continue;
+    }
+    if (c->dst_pipe && !c->discard) {
+      want = pipe_room(c->dst_fd);
+      if (want == 0) {
+        wait_for_destination(c);
+        return;
+      }
+      if (want > TASK_IO_BUFFER_SIZE)
+        want = TASK_IO_BUFFER_SIZE;
+    }
     do
-      n = read(c->src_fd, c->buf, TASK_IO_BUFFER_SIZE);
+      n = read(c->src_fd, c->buf, want);
     while (n < 0 && errno == EINTR);
     if (n < 0 && errno == EAGAIN && !c->drain_only)
       return;
@@ -420,8 +515,7 @@ copier_read(struct copier *c)
     c->off = 0;
     c->io->moved += (uint64_t)n;
     if (!copier_flush(c)) {
-      uv_poll_stop(&c->src_poll);
-      uv_poll_start(&c->dst_poll, UV_WRITABLE, dst_cb);
+      wait_for_destination(c);
       return;
     }
     if (!c->drain_only)
@@ -666,6 +760,7 @@ task_io_start(task_io_t *io, cshim_error_t *err)
       continue;
     c->started = true;
     c->buf = cshim_xmalloc(TASK_IO_BUFFER_SIZE);
+    copier_kinds(c);
     r = uv_poll_init(io->loop, &c->src_poll, c->src_fd);
     if (r < 0)
       return cshim_error_from_uv(err, r, "stdio copy %d: poll source", i);
@@ -887,4 +982,305 @@ task_io_resize(task_io_t *io, uint32_t width, uint32_t height, cshim_error_t *er
   if (ioctl(io->master_fd, TIOCSWINSZ, &io->size) < 0)
     return cshim_error_sys(err, errno, "resize the terminal");
   return 0;
+}
+
+/* ---- live upgrade (docs/live-upgrade.md): the copies cross the exec with their descriptors
+   and the bytes read but not yet written ---- */
+
+enum
+{
+  IO_STDIN_KEEPER = 1,
+  IO_SHARED_FD = 2,
+  IO_SHARED_REFS = 3,
+  IO_OUTPUTS_PENDING = 4,
+  IO_TERMINAL = 5,
+  IO_MASTER_FD = 6,
+  IO_WS_COL = 7,
+  IO_WS_ROW = 8,
+  IO_STDIN_CLOSED = 9,
+  IO_RUNTIME_FD = 10, /* list: RT_INDEX, RT_FD */
+  IO_COPY = 11,       /* list */
+  IO_LOGGER = 12,     /* list: task_logger_save */
+  IO_HAVE_SIZE = 13,
+  RT_INDEX = 1,
+  RT_FD = 2,
+  CP_INDEX = 1,
+  CP_USED = 2,
+  CP_STARTED = 3,
+  CP_FINISHED = 4,
+  CP_DISCARD = 5,
+  CP_SRC_FD = 6,
+  CP_DST_FD = 7,
+  CP_KEEPER_FD = 8,
+  CP_DST_SYNC = 9,
+  CP_DST_SHARED = 10,
+  CP_DRAIN_ONLY = 11,
+  CP_PENDING = 12, /* bytes read and not yet written */
+};
+
+const char *
+task_io_busy(const task_io_t *io)
+{
+  if (io == NULL)
+    return NULL;
+  if (io->closing)
+    return "stdio is being closed";
+  if (io->wait_cb)
+    return "stdio is draining after an exit";
+  if (io->ready_cb)
+    return "a logging binary is starting";
+  if (io->console_cb || io->console)
+    return "a terminal is waiting for its console";
+  if (io->logger && task_logger_busy(io->logger))
+    return "a logging binary is starting or stopping";
+  return NULL;
+}
+
+void
+task_io_save(const task_io_t *io, cshim_state_writer_t *w)
+{
+  cshim_state_put_fd(w, IO_STDIN_KEEPER, io->stdin_keeper);
+  cshim_state_put_fd(w, IO_SHARED_FD, io->shared_fd);
+  cshim_state_put_u32(w, IO_SHARED_REFS, (uint32_t)io->shared_refs);
+  cshim_state_put_u32(w, IO_OUTPUTS_PENDING, (uint32_t)io->outputs_pending);
+  cshim_state_put_bool(w, IO_TERMINAL, io->terminal);
+  cshim_state_put_fd(w, IO_MASTER_FD, io->master_fd);
+  cshim_state_put_bool(w, IO_HAVE_SIZE, io->have_size);
+  cshim_state_put_u32(w, IO_WS_COL, io->size.ws_col);
+  cshim_state_put_u32(w, IO_WS_ROW, io->size.ws_row);
+  cshim_state_put_bool(w, IO_STDIN_CLOSED, io->stdin_closed);
+  for (int i = 0; i < 3; i++) {
+    if (io->runtime_fd[i] < 0)
+      continue;
+    cshim_state_begin(w, IO_RUNTIME_FD);
+    cshim_state_put_u32(w, RT_INDEX, (uint32_t)i);
+    cshim_state_put_fd(w, RT_FD, io->runtime_fd[i]);
+    cshim_state_end(w);
+  }
+  for (int i = 0; i < 3; i++) {
+    const struct copier *c = &io->copy[i];
+    if (!c->used && c->src_fd < 0 && c->dst_fd < 0 && c->keeper_fd < 0)
+      continue;
+    cshim_state_begin(w, IO_COPY);
+    cshim_state_put_u32(w, CP_INDEX, (uint32_t)i);
+    cshim_state_put_bool(w, CP_USED, c->used);
+    cshim_state_put_bool(w, CP_STARTED, c->started);
+    cshim_state_put_bool(w, CP_FINISHED, c->finished);
+    cshim_state_put_bool(w, CP_DISCARD, c->discard);
+    cshim_state_put_fd(w, CP_SRC_FD, c->src_fd);
+    cshim_state_put_fd(w, CP_DST_FD, c->dst_fd);
+    cshim_state_put_fd(w, CP_KEEPER_FD, c->keeper_fd);
+    cshim_state_put_bool(w, CP_DST_SYNC, c->dst_sync);
+    cshim_state_put_bool(w, CP_DST_SHARED, c->dst_shared);
+    cshim_state_put_bool(w, CP_DRAIN_ONLY, c->drain_only);
+    /* (a crash snapshot goes stale as soon as the reader drains them: not saved there) */
+    if (c->len > c->off && !cshim_state_writer_is_crash(w))
+      cshim_state_put_bytes(w, CP_PENDING, c->buf + c->off, c->len - c->off);
+    cshim_state_end(w);
+  }
+  if (io->logger) {
+    cshim_state_begin(w, IO_LOGGER);
+    task_logger_save(io->logger, w);
+    cshim_state_end(w);
+  }
+}
+
+static int
+item_int(const cshim_state_item_t *it, int *out, cshim_error_t *err)
+{
+  uint32_t v;
+  int ret = cshim_state_item_u32(it, &v, err);
+  if (ret == 0)
+    *out = (int)v;
+  return ret;
+}
+
+static int
+restore_copier(task_io_t *io, const cshim_state_item_t *list, cshim_error_t *err)
+{
+  cshim_state_reader_t r;
+  cshim_state_item_t it;
+  struct copier tmp = {0}, *c;
+  const uint8_t *pending = NULL;
+  uint32_t pending_len = 0;
+  int index = -1;
+  int ret = cshim_state_item_list(list, &r, err);
+
+  tmp.src_fd = tmp.dst_fd = tmp.keeper_fd = -1;
+  while (ret >= 0 && (ret = cshim_state_next(&r, &it, err)) > 0) {
+    switch (it.tag) {
+    case CP_INDEX:
+      ret = item_int(&it, &index, err);
+      break;
+    case CP_USED:
+      ret = cshim_state_item_bool(&it, &tmp.used, err);
+      break;
+    case CP_STARTED:
+      ret = cshim_state_item_bool(&it, &tmp.started, err);
+      break;
+    case CP_FINISHED:
+      ret = cshim_state_item_bool(&it, &tmp.finished, err);
+      break;
+    case CP_DISCARD:
+      ret = cshim_state_item_bool(&it, &tmp.discard, err);
+      break;
+    case CP_SRC_FD:
+      ret = cshim_state_item_fd(&it, &tmp.src_fd, err);
+      break;
+    case CP_DST_FD:
+      ret = cshim_state_item_fd(&it, &tmp.dst_fd, err);
+      break;
+    case CP_KEEPER_FD:
+      ret = cshim_state_item_fd(&it, &tmp.keeper_fd, err);
+      break;
+    case CP_DST_SYNC:
+      ret = cshim_state_item_bool(&it, &tmp.dst_sync, err);
+      break;
+    case CP_DST_SHARED:
+      ret = cshim_state_item_bool(&it, &tmp.dst_shared, err);
+      break;
+    case CP_DRAIN_ONLY:
+      ret = cshim_state_item_bool(&it, &tmp.drain_only, err);
+      break;
+    case CP_PENDING:
+      pending = it.value;
+      pending_len = it.len;
+      break;
+    default:
+      break;
+    }
+  }
+  if (ret < 0)
+    return ret;
+  if (index < 0 || index > 2 || pending_len > TASK_IO_BUFFER_SIZE)
+    return cshim_error_make(err, EBADMSG, "state: bad stdio copy record");
+  c = &io->copy[index];
+  tmp.io = io;
+  tmp.index = index;
+  *c = tmp;
+  if (c->dst_shared)
+    c->dst_fd = io->shared_fd;
+  if (!c->started || c->finished)
+    return 0;
+
+  c->buf = cshim_xmalloc(TASK_IO_BUFFER_SIZE);
+  copier_kinds(c);
+  if (pending_len) {
+    memcpy(c->buf, pending, pending_len);
+    c->len = pending_len;
+  }
+  ret = uv_poll_init(io->loop, &c->src_poll, c->src_fd);
+  if (ret < 0)
+    return cshim_error_from_uv(err, ret, "stdio copy %d: poll source", index);
+  c->src_poll_init = true;
+  if (!c->dst_sync) {
+    ret = uv_poll_init(io->loop, &c->dst_poll, c->dst_fd);
+    if (ret < 0)
+      return cshim_error_from_uv(err, ret, "stdio copy %d: poll destination", index);
+    c->dst_poll_init = true;
+  }
+  /* What the previous image read and could not write yet goes out first. */
+  if (c->len > 0 && c->dst_poll_init)
+    ret = uv_poll_start(&c->dst_poll, UV_WRITABLE, dst_cb);
+  else
+    ret = uv_poll_start(&c->src_poll, UV_READABLE | UV_DISCONNECT, src_cb);
+  if (ret < 0)
+    return cshim_error_from_uv(err, ret, "stdio copy %d: start", index);
+  return 0;
+}
+
+int
+task_io_restore(uv_loop_t *loop, const cshim_logger_t *log, cshim_reaper_t *reaper,
+                const cshim_state_reader_t *state, task_io_t **out, cshim_error_t *err)
+{
+  cshim_state_reader_t r = *state;
+  cshim_state_item_t it;
+  task_io_t *io = cshim_xmalloc0(sizeof *io);
+  uint32_t v;
+  int ret;
+
+  io->loop = loop;
+  io->log = log;
+  io->stdin_keeper = io->shared_fd = io->master_fd = -1;
+  for (int i = 0; i < 3; i++) {
+    io->copy[i].io = io;
+    io->copy[i].index = i;
+    io->copy[i].src_fd = io->copy[i].dst_fd = io->copy[i].keeper_fd = -1;
+    io->runtime_fd[i] = -1;
+  }
+  uv_timer_init(loop, &io->timer);
+  *out = io;
+
+  /* The io-wide fields first: copies refer to the shared descriptor. */
+  while ((ret = cshim_state_next(&r, &it, err)) > 0) {
+    switch (it.tag) {
+    case IO_STDIN_KEEPER:
+      ret = cshim_state_item_fd(&it, &io->stdin_keeper, err);
+      break;
+    case IO_SHARED_FD:
+      ret = cshim_state_item_fd(&it, &io->shared_fd, err);
+      break;
+    case IO_SHARED_REFS:
+      ret = item_int(&it, &io->shared_refs, err);
+      break;
+    case IO_OUTPUTS_PENDING:
+      ret = item_int(&it, &io->outputs_pending, err);
+      break;
+    case IO_TERMINAL:
+      ret = cshim_state_item_bool(&it, &io->terminal, err);
+      break;
+    case IO_MASTER_FD:
+      ret = cshim_state_item_fd(&it, &io->master_fd, err);
+      break;
+    case IO_HAVE_SIZE:
+      ret = cshim_state_item_bool(&it, &io->have_size, err);
+      break;
+    case IO_WS_COL:
+      if ((ret = cshim_state_item_u32(&it, &v, err)) == 0)
+        io->size.ws_col = (unsigned short)v;
+      break;
+    case IO_WS_ROW:
+      if ((ret = cshim_state_item_u32(&it, &v, err)) == 0)
+        io->size.ws_row = (unsigned short)v;
+      break;
+    case IO_STDIN_CLOSED:
+      ret = cshim_state_item_bool(&it, &io->stdin_closed, err);
+      break;
+    case IO_RUNTIME_FD: {
+      cshim_state_reader_t rr;
+      cshim_state_item_t ri;
+      int index = -1, fd = -1;
+      ret = cshim_state_item_list(&it, &rr, err);
+      while (ret >= 0 && (ret = cshim_state_next(&rr, &ri, err)) > 0) {
+        if (ri.tag == RT_INDEX)
+          ret = item_int(&ri, &index, err);
+        else if (ri.tag == RT_FD)
+          ret = cshim_state_item_fd(&ri, &fd, err);
+      }
+      if (ret >= 0 && (index < 0 || index > 2))
+        ret = cshim_error_make(err, EBADMSG, "state: bad runtime stdio record");
+      if (ret >= 0)
+        io->runtime_fd[index] = fd;
+      break;
+    }
+    case IO_LOGGER: {
+      cshim_state_reader_t lr;
+      ret = cshim_state_item_list(&it, &lr, err);
+      if (ret >= 0)
+        ret = task_logger_restore(loop, log, reaper, &lr, &io->logger, err);
+      break;
+    }
+    default:
+      break;
+    }
+    if (ret < 0)
+      return ret;
+  }
+  if (ret < 0)
+    return ret;
+  r = *state;
+  while ((ret = cshim_state_next(&r, &it, err)) > 0)
+    if (it.tag == IO_COPY && (ret = restore_copier(io, &it, err)) < 0)
+      return ret;
+  return ret;
 }

@@ -443,3 +443,81 @@ task_logger_stop(task_logger_t *l, uint64_t grace_ms, task_logger_cb cb, void *d
   kill(-l->pid, SIGTERM);
   uv_timer_start(&l->timer, timer_cb, grace_ms, 0);
 }
+
+/* ---- live upgrade (docs/live-upgrade.md): the helper stays our child across the exec ---- */
+
+enum
+{
+  LG_PID = 1,
+  LG_PATH = 2,
+  LG_V2 = 3,
+  LG_EXITED = 4,
+  LG_WATCHING = 5,
+};
+
+bool
+task_logger_busy(const task_logger_t *l)
+{
+  return !l->ready || l->stopping || l->ready_cb != NULL;
+}
+
+void
+task_logger_save(const task_logger_t *l, cshim_state_writer_t *w)
+{
+  cshim_state_put_u32(w, LG_PID, (uint32_t)l->pid);
+  cshim_state_put_str(w, LG_PATH, l->path);
+  cshim_state_put_bool(w, LG_V2, l->v2);
+  cshim_state_put_bool(w, LG_EXITED, l->exited);
+  cshim_state_put_bool(w, LG_WATCHING, l->watching);
+}
+
+int
+task_logger_restore(uv_loop_t *loop, const cshim_logger_t *log, cshim_reaper_t *reaper,
+                    const cshim_state_reader_t *state, task_logger_t **out, cshim_error_t *err)
+{
+  cshim_state_reader_t r = *state;
+  cshim_state_item_t it;
+  task_logger_t *l = cshim_xmalloc0(sizeof *l);
+  uint32_t pid = 0;
+  bool watching = false;
+  int ret;
+
+  l->loop = loop;
+  l->log = log;
+  l->reaper = reaper;
+  l->ready = true;
+  l->ready_fd = -1;
+  while ((ret = cshim_state_next(&r, &it, err)) > 0) {
+    if (it.tag == LG_PID)
+      ret = cshim_state_item_u32(&it, &pid, err);
+    else if (it.tag == LG_PATH && l->path == NULL)
+      ret = cshim_state_item_str(&it, &l->path, err);
+    else if (it.tag == LG_V2)
+      ret = cshim_state_item_bool(&it, &l->v2, err);
+    else if (it.tag == LG_EXITED)
+      ret = cshim_state_item_bool(&it, &l->exited, err);
+    else if (it.tag == LG_WATCHING)
+      ret = cshim_state_item_bool(&it, &watching, err);
+    if (ret < 0)
+      break;
+  }
+  if (ret >= 0 && pid == 0)
+    ret = cshim_error_make(err, EBADMSG, "state: logging binary without a pid");
+  if (ret < 0) {
+    free(l->path);
+    free(l);
+    return ret;
+  }
+  if (l->path == NULL)
+    l->path = cshim_xstrdup("?");
+  l->pid = (pid_t)pid;
+  uv_timer_init(loop, &l->timer);
+  if (watching) {
+    ret = reaper->ops->watch(reaper, l->pid, exit_cb, l, err);
+    if (ret < 0)
+      return cshim_error_wrap(err, "watch logging binary pid %d", (int)l->pid);
+    l->watching = true;
+  }
+  *out = l;
+  return 0;
+}

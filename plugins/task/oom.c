@@ -296,3 +296,28 @@ task_container_track_cgroup(task_container_t *c)
     cshim_error_release(&err);
   }
 }
+
+/* ---- live upgrade (docs/live-upgrade.md) ---- */
+
+bool
+task_oom_progress(const task_container_t *c, uint64_t *reported, uint64_t *credit)
+{
+  const struct task_oom_s *o = c->oom;
+  if (o == NULL || o->container == NULL)
+    return false;
+  *reported = o->reported;
+  *credit = o->credit;
+  return true;
+}
+
+void
+task_oom_resume(task_container_t *c, uint64_t reported, uint64_t credit)
+{
+  struct task_oom_s *o = c->oom;
+  /* A count below the saved one: another cgroup under the same path; keep the fresh baseline. */
+  if (o == NULL || o->container == NULL || reported > o->reported)
+    return;
+  o->reported = reported;
+  o->credit = credit;
+  check(o, false);
+}

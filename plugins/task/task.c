@@ -62,4 +62,6 @@ task_close(void *instance)
 }
 
 CSHIM_PLUGIN_DEFINE(.type = CSHIM_TYPE_TTRPC, .id = "task", .requires = task_requires,
-                    .init = task_init, .register_ttrpc = task_register_ttrpc, .close = task_close)
+                    .init = task_init, .register_ttrpc = task_register_ttrpc, .close = task_close,
+                    .upgrade_busy = task_upgrade_busy, .upgrade_save = task_upgrade_save,
+                    .upgrade_restore = task_upgrade_restore)

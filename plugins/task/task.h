@@ -17,6 +17,7 @@
 #include <cshim/runc_options.h>
 #include <cshim/runtime.h>
 #include <cshim/shutdown.h>
+#include <cshim/state.h>
 #include <cshim/ttrpc.h>
 
 #include "containerd/task/v2/shim.pb-c.h"
@@ -543,5 +544,31 @@ void task_container_track_cgroup(task_container_t *c);
 /* Start for a container created from a checkpoint: `runtime restore` instead of `start`,
    then the usual TaskStart and Start reply. Takes op (answered exactly once). */
 int task_checkpoint_restore(task_op_t *op, cshim_error_t *err);
+
+/* ---- upgrade.c (with io.c, logger.c): live upgrade (docs/live-upgrade.md) ---- */
+
+/* The plugin's hooks (task.c puts them in its descriptor). */
+const char *task_upgrade_busy(void *instance);
+int task_upgrade_save(void *instance, cshim_state_writer_t *w, cshim_error_t *err);
+int task_upgrade_restore(void *instance, const cshim_state_reader_t *state, cshim_error_t *err);
+/* NULL when io can be handed over as it is, else why not (static). NULL-safe. */
+const char *task_io_busy(const task_io_t *io);
+/* io's descriptors, flags and unwritten bytes as records of w. */
+void task_io_save(const task_io_t *io, cshim_state_writer_t *w);
+/* The io task_io_save described; copies resume once the loop runs. On failure *out may hold a
+   partly restored io (the shim rolls back, nothing is freed). */
+int task_io_restore(uv_loop_t *loop, const cshim_logger_t *log, cshim_reaper_t *reaper,
+                    const cshim_state_reader_t *state, task_io_t **out, cshim_error_t *err);
+/* The OOM watch's progress (oom_kill count already looked at, v1 credit); false without one. */
+bool task_oom_progress(const task_container_t *c, uint64_t *reported, uint64_t *credit);
+/* After the new image watched c again (baseline = now): go back to the saved progress and report
+   the kills counted in between. */
+void task_oom_resume(task_container_t *c, uint64_t reported, uint64_t credit);
+/* A helper that is starting or stopping cannot be handed over. */
+bool task_logger_busy(const task_logger_t *l);
+void task_logger_save(const task_logger_t *l, cshim_state_writer_t *w);
+/* Take over the helper task_logger_save described: ready, its exit watched again. */
+int task_logger_restore(uv_loop_t *loop, const cshim_logger_t *log, cshim_reaper_t *reaper,
+                        const cshim_state_reader_t *state, task_logger_t **out, cshim_error_t *err);
 
 #endif

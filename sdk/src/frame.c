@@ -143,3 +143,54 @@ cshim_frame_reader_held(const cshim_frame_reader_t *reader)
     return 0;
   return reader->header.length;
 }
+
+void
+cshim_frame_reader_pending(const cshim_frame_reader_t *reader, uint8_t **out, size_t *len,
+                           uint32_t *discarded)
+{
+  size_t data = 0;
+  uint8_t *buf;
+
+  *out = NULL;
+  *len = 0;
+  *discarded = 0;
+  if (reader->header_len == 0)
+    return;
+  if (reader->header_len == CSHIM_FRAME_HEADER_SIZE) {
+    if (reader->discarding)
+      *discarded = (uint32_t)reader->data_len;
+    else
+      data = reader->data_len;
+  }
+  buf = cshim_xmalloc(reader->header_len + data);
+  memcpy(buf, reader->header_buf, reader->header_len);
+  if (data)
+    memcpy(buf + reader->header_len, reader->data, data);
+  *out = buf;
+  *len = reader->header_len + data;
+}
+
+int
+cshim_frame_reader_resume(cshim_frame_reader_t *reader, const uint8_t *bytes, size_t len,
+                          uint32_t discarded, cshim_error_t *err)
+{
+  cshim_frame_t frame;
+  enum cshim_frame_result res;
+
+  if (len == 0 && discarded == 0)
+    return 0;
+  res = cshim_frame_reader_next(reader, &bytes, &len, &frame);
+  if (res != CSHIM_FRAME_NEED_MORE || len != 0) {
+    if (res != CSHIM_FRAME_NEED_MORE)
+      free(frame.data);
+    return cshim_error_make(err, EBADMSG, "pending frame bytes hold a whole frame");
+  }
+  if (discarded > 0) {
+    if (reader->header_len != CSHIM_FRAME_HEADER_SIZE || !reader->discarding ||
+        discarded >= reader->header.length)
+      return cshim_error_make(err, EBADMSG, "pending frame: %u discarded bytes do not fit",
+                              discarded);
+    reader->data_len = discarded;
+  }
+  return 0;
+}

@@ -59,6 +59,9 @@ typedef struct ctl_opts_s
   size_t n_env;
   unsigned uid, gid;
 
+  /* upgrade --all */
+  const char *state_dir; /* containerd's state directory */
+
   /* call */
   const char *input; /* request body file; "-" or NULL = stdin */
   bool hex;          /* print the response in hex */
@@ -97,6 +100,7 @@ int ctl_cmd_launch(const ctl_opts_t *opts);
 int ctl_cmd_teardown(const ctl_opts_t *opts);
 int ctl_cmd_debug(const ctl_opts_t *opts);
 int ctl_cmd_events(const ctl_opts_t *opts);
+int ctl_cmd_upgrade(const ctl_opts_t *opts);
 int ctl_cmd_call(const ctl_opts_t *opts);
 
 /* Print "cshimctl: <message>" on stderr, release err, return 1. */

@@ -42,6 +42,15 @@ static const char usage_text[] =
     "       [--env K=V]... [--uid N] [--gid N] -- COMMAND [ARG...]\n"
     "  pause ID    resume ID    stats ID    connect [ID]    shutdown [ID] [--now]\n"
     "\n"
+    "Live upgrade of a cshim shim (--address unix:///PATH of its ttrpc socket):\n"
+    "  upgrade [--binary PATH] [--timeout DUR]\n"
+    "           re-execute the shim from PATH (default: its own binary as found on disk now)\n"
+    "           with the same pid, connections and containers; exits 0 only when the new\n"
+    "           binary runs. --timeout bounds the wait for a quiet point (default 5s)\n"
+    "  upgrade --all [--state DIR] [--binary PATH] [--timeout DUR]\n"
+    "           every cshim shim found in containerd's state directory (default\n"
+    "           /run/containerd): one line per shim; exits 0 only when all were upgraded\n"
+    "\n"
     "Any service registered on a shim socket (a vendor's own, at the task service's address,\n"
     "which containerd and launch write to <bundle>/address):\n"
     "  call SERVICE METHOD [--input FILE|-] [--hex]\n"
@@ -95,6 +104,7 @@ enum
   OPT_SECONDS,
   OPT_OUTPUT,
   OPT_VERSION,
+  OPT_STATE,
   OPT_INPUT,
   OPT_HEX,
 };
@@ -134,6 +144,7 @@ static const struct option long_options[] = {
     {"seconds", required_argument, NULL, OPT_SECONDS},
     {"output", required_argument, NULL, OPT_OUTPUT},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"state", required_argument, NULL, OPT_STATE},
     {"input", required_argument, NULL, OPT_INPUT},
     {"hex", no_argument, NULL, OPT_HEX},
     {NULL, 0, NULL, 0},
@@ -266,6 +277,9 @@ main(int argc, char **argv)
     case OPT_ALL:
       o.all = true;
       break;
+    case OPT_STATE:
+      o.state_dir = optarg;
+      break;
     case OPT_NOW:
       o.now = true;
       break;
@@ -333,6 +347,8 @@ main(int argc, char **argv)
     return ctl_cmd_debug(&o);
   if (strcmp(o.command, "events") == 0)
     return ctl_cmd_events(&o);
+  if (strcmp(o.command, "upgrade") == 0)
+    return ctl_cmd_upgrade(&o);
   if (strcmp(o.command, "call") == 0)
     return ctl_cmd_call(&o);
   return ctl_cmd_task(&o);

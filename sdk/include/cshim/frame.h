@@ -117,6 +117,17 @@ void cshim_frame_reader_set_limit(cshim_frame_reader_t *reader, uint32_t max_dat
    the header is complete (that is what it allocated), 0 between frames or while discarding. */
 size_t cshim_frame_reader_held(const cshim_frame_reader_t *reader);
 
+/* Live upgrade: the frame a reader is in the middle of, to carry it into a reader in another
+   process image. *out is a malloc'ed copy (caller frees) of the header and data bytes received
+   so far, NULL with *len 0 when no frame is pending; *discarded counts the data bytes of an
+   oversized frame already dropped (its header is in *out). */
+void cshim_frame_reader_pending(const cshim_frame_reader_t *reader, uint8_t **out, size_t *len,
+                                uint32_t *discarded);
+/* Give a freshly initialised reader the pending frame cshim_frame_reader_pending described.
+   EBADMSG when the bytes hold a whole frame or do not match discarded. */
+int cshim_frame_reader_resume(cshim_frame_reader_t *reader, const uint8_t *bytes, size_t len,
+                              uint32_t discarded, cshim_error_t *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,6 +12,7 @@
 #include <cshim/host.h>
 #include <cshim/log.h>
 #include <cshim/reaper.h>
+#include <cshim/state.h>
 #include <cshim/struct_size.h>
 #include <cshim/ttrpc.h>
 #include <cshim/version.h>
@@ -59,6 +60,10 @@ extern "C" {
 /* "4" when the daemon inherited a listening Unix socket as fd 4 (containerd 2.x's debug
    socket); unset otherwise. The plugin that serves it takes the fd. */
 #define CSHIM_PROP_DEBUG_FD "io.cshim.debug.fd"
+/* "true" while the daemon starts from a state handed over by a live upgrade (or a rollback):
+   init must not claim shared resources (bind sockets, remove files) that its upgrade_restore gets
+   back from the previous image. Unset otherwise. See docs/live-upgrade.md. */
+#define CSHIM_PROP_RESTORING "io.cshim.restoring"
 
 typedef struct cshim_plugin_s cshim_plugin_t;
 typedef struct cshim_init_ctx_s cshim_init_ctx_t;
@@ -122,6 +127,37 @@ struct cshim_plugin_s
   /* Release the instance. Called in reverse init order; handles it closed may still be closing:
      the host runs the loop until they are gone, then dlcloses the module. */
   void (*close)(void *instance);
+
+  /* ---- Live upgrade (appended; optional as a set). A plugin without upgrade_save and
+     upgrade_restore makes every upgrade refuse, naming it (never a silent loss). Read these only
+     through cshim_plugin_upgrade_hooks, which checks struct_size. The sequence, on the loop
+     thread (docs/live-upgrade.md):
+       old image: upgrade_busy (polled until every plugin returns NULL) -> upgrade_save -> execve
+       new image: init (CSHIM_PROP_RESTORING set) -> upgrade_restore -> register_ttrpc -> loop */
+
+  /* NULL when the instance is quiet: nothing in progress that its saved state could not
+     describe (no runtime command or other child being waited for, no timer that belongs to
+     an operation). Otherwise a short reason, e.g. "runtime command `start` running for
+     container `c1`": the host asks again after the next loop turn, and reports the last reason
+     if no quiet point comes in time. The string is borrowed until the next call. While an
+     upgrade waits, the host reads no new requests; calls the plugin holds unanswered must be
+     ones the new image gets again by re-running them (a Wait parked on an event): the host
+     re-dispatches every such call after restore. May be NULL (always quiet). */
+  const char *(*upgrade_busy)(void *instance);
+  /* Write the instance's state into w (borrowed for the call), in the plugin's own records
+     (tags are the plugin's: the host puts them inside a list it owns). Every descriptor the new
+     image needs goes through cshim_state_put_fd: it is kept open across the exec. Called at a
+     quiet point; must not change the instance (if the exec fails, the old image carries on as
+     if nothing happened). A failure refuses the upgrade with err. */
+  int (*upgrade_save)(void *instance, cshim_state_writer_t *w, cshim_error_t *err);
+  /* In the new image, after init: take over the state r describes (borrowed for the call; a
+     copy of the reader may be kept only for the call), or start fresh when r is NULL (the old
+     image had no state for this plugin, e.g. it was skipped there). Descriptors come back with
+     cshim_state_item_fd. The loop does not run before every plugin has restored: a failure
+     (err set) rolls the whole shim back to the old binary, which expects every descriptor
+     untouched: do not read, write or close one before returning 0, and do not undo anything
+     (close is not called on a rollback). */
+  int (*upgrade_restore)(void *instance, const cshim_state_reader_t *r, cshim_error_t *err);
 };
 
 /* Sizes in SDK 1.0: the host refuses smaller descriptors; plugins may rely on this much
@@ -144,6 +180,22 @@ typedef const cshim_plugin_t *(*cshim_plugin_entry_fn)(void);
                                         __VA_ARGS__};                                              \
     return &desc;                                                                                  \
   }
+
+/* The descriptor's live-upgrade hooks, or false when the module was built before they existed
+   or leaves save/restore unset. */
+static inline bool
+cshim_plugin_upgrade_hooks(const cshim_plugin_t *desc)
+{
+  return CSHIM_HAS_MEMBER(desc, cshim_plugin_t, upgrade_restore) && desc->upgrade_save != NULL &&
+         desc->upgrade_restore != NULL;
+}
+
+/* upgrade_busy of a descriptor whose hooks are present (cshim_plugin_upgrade_hooks). */
+static inline const char *
+cshim_plugin_upgrade_busy(const cshim_plugin_t *desc, void *instance)
+{
+  return desc->upgrade_busy ? desc->upgrade_busy(instance) : NULL;
+}
 
 /* Convenience wrappers for the context's function pointers. */
 static inline const char *

@@ -370,6 +370,84 @@ test_frame_pack_refuses_more_than_the_limit(void **state)
   free(resp.payload.data);
 }
 
+/* A frame cut anywhere carries over into a fresh reader (live upgrade) and completes there. */
+static void
+test_frame_reader_pending_frame_resumes_in_another_reader(void **state)
+{
+  uint8_t wire[CSHIM_FRAME_HEADER_SIZE + 6];
+  cshim_frame_header_t h = {.length = 6, .stream_id = 7, .type = CSHIM_FRAME_REQUEST};
+  cshim_error_t err = NULL;
+  (void)state;
+
+  cshim_frame_header_encode(&h, wire);
+  memcpy(wire + CSHIM_FRAME_HEADER_SIZE, "abcdef", 6);
+  for (size_t cut = 0; cut < sizeof wire; cut++) {
+    cshim_frame_reader_t a, b;
+    const uint8_t *p = wire;
+    size_t len = cut, plen;
+    uint8_t *pending;
+    uint32_t discarded;
+    cshim_frame_t f;
+
+    cshim_frame_reader_init(&a, 0);
+    cshim_frame_reader_init(&b, 0);
+    assert_int_equal(cshim_frame_reader_next(&a, &p, &len, &f), CSHIM_FRAME_NEED_MORE);
+    cshim_frame_reader_pending(&a, &pending, &plen, &discarded);
+    assert_int_equal(plen, cut);
+    assert_int_equal(discarded, 0);
+    assert_int_equal(cshim_frame_reader_resume(&b, pending, plen, discarded, &err), 0);
+    p = wire + cut;
+    len = sizeof wire - cut;
+    assert_int_equal(cshim_frame_reader_next(&b, &p, &len, &f), CSHIM_FRAME_COMPLETE);
+    assert_int_equal(f.header.stream_id, 7);
+    assert_memory_equal(f.data, "abcdef", 6);
+    free(f.data);
+    free(pending);
+    cshim_frame_reader_fini(&a);
+    cshim_frame_reader_fini(&b);
+  }
+}
+
+static void
+test_frame_reader_pending_oversized_frame_stays_discarded(void **state)
+{
+  uint8_t hdr[CSHIM_FRAME_HEADER_SIZE], junk[8] = {0};
+  cshim_frame_header_t h = {.length = 12, .stream_id = 9, .type = CSHIM_FRAME_REQUEST};
+  cshim_frame_reader_t a, b;
+  cshim_error_t err = NULL;
+  const uint8_t *p;
+  size_t len, plen;
+  uint8_t *pending;
+  uint32_t discarded;
+  cshim_frame_t f;
+  (void)state;
+
+  cshim_frame_header_encode(&h, hdr);
+  cshim_frame_reader_init(&a, 4);
+  cshim_frame_reader_init(&b, 4);
+  p = hdr;
+  len = sizeof hdr;
+  assert_int_equal(cshim_frame_reader_next(&a, &p, &len, &f), CSHIM_FRAME_NEED_MORE);
+  p = junk;
+  len = 5;
+  assert_int_equal(cshim_frame_reader_next(&a, &p, &len, &f), CSHIM_FRAME_NEED_MORE);
+  cshim_frame_reader_pending(&a, &pending, &plen, &discarded);
+  assert_int_equal(plen, CSHIM_FRAME_HEADER_SIZE);
+  assert_int_equal(discarded, 5);
+  assert_int_equal(cshim_frame_reader_resume(&b, pending, plen, discarded, &err), 0);
+  p = junk;
+  len = 7;
+  assert_int_equal(cshim_frame_reader_next(&b, &p, &len, &f), CSHIM_FRAME_OVERSIZED);
+  assert_int_equal(len, 0);
+  assert_int_equal(f.header.stream_id, 9);
+  /* a whole frame is not a pending one */
+  assert_int_equal(cshim_frame_reader_resume(&b, pending, plen, 20, &err), -EBADMSG);
+  cshim_error_release(&err);
+  free(pending);
+  cshim_frame_reader_fini(&a);
+  cshim_frame_reader_fini(&b);
+}
+
 int
 main(void)
 {
@@ -386,6 +464,8 @@ main(void)
       cmocka_unit_test(test_frame_pack_writes_header_and_message),
       cmocka_unit_test(test_frame_pack_of_null_is_an_empty_frame),
       cmocka_unit_test(test_frame_pack_refuses_more_than_the_limit),
+      cmocka_unit_test(test_frame_reader_pending_frame_resumes_in_another_reader),
+      cmocka_unit_test(test_frame_reader_pending_oversized_frame_stays_discarded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -616,6 +616,72 @@ test_publisher_rejects_bad_topics(void **state)
   assert_int_equal(stats(f).accepted, 0);
 }
 
+/* ---- live upgrade ---- */
+
+static bool
+publisher_quiet(void *data)
+{
+  fixture_t *f = data;
+  return cshim_plugin_entry()->upgrade_busy(f->instance) == NULL;
+}
+
+/* The queue crosses an upgrade: a second instance restored from the first one's state sends
+   what the first could not, in order; the counters carry over. */
+static void
+test_publisher_hands_its_queue_to_the_new_image(void **state)
+{
+  fixture_t *f = *state;
+  const cshim_plugin_t *desc = cshim_plugin_entry();
+  static const char *const topics[] = {CSHIM_TOPIC_TASK_CREATE, CSHIM_TOPIC_TASK_START,
+                                       CSHIM_TOPIC_TASK_EXIT};
+  cshim_state_writer_t w;
+  cshim_state_reader_t r;
+  cshim_error_t err = NULL;
+  cshim_autofree uint8_t *doc = NULL;
+  size_t len;
+
+  assert_true(cshim_plugin_upgrade_hooks(desc));
+  start(f);
+  /* containerd is down: everything stays queued */
+  assert_int_equal(pub_create(f, "c1"), 0);
+  assert_int_equal(pub_start(f, "c1"), 0);
+  assert_int_equal(pub_exit(f, "c1"), 0);
+  assert_true(mock_host_run_until(&f->host, publisher_quiet, f, 5000));
+  assert_int_equal(stats(f).pending, 3);
+
+  cshim_state_writer_init(&w);
+  assert_int_equal(desc->upgrade_save(f->instance, &w, &err), 0);
+  assert_int_equal(cshim_state_writer_finish(&w, &doc, &len, &err), 0);
+  cshim_state_writer_fini(&w);
+  desc->close(f->instance);
+  f->instance = NULL;
+  mock_host_run_for(&f->host, 10);
+
+  start(f);
+  assert_int_equal(cshim_state_open(doc, len, CSHIM_STATE_FORMAT_MIN, CSHIM_STATE_FORMAT_VERSION,
+                                    NULL, &r, &err),
+                   0);
+  assert_int_equal(desc->upgrade_restore(f->instance, &r, &err), 0);
+  assert_null(err);
+  assert_int_equal(stats(f).accepted, 3);
+  mock_events_server_start(&f->srv);
+  wait_ok(f, 3);
+  assert_ok_topics(f, topics, 3);
+  assert_int_equal(stats(f).pending, 0);
+}
+
+/* No state (the old image had no publisher): a fresh start. */
+static void
+test_publisher_restore_without_state_starts_empty(void **state)
+{
+  fixture_t *f = *state;
+  cshim_error_t err = NULL;
+
+  start(f);
+  assert_int_equal(cshim_plugin_entry()->upgrade_restore(f->instance, NULL, &err), 0);
+  assert_int_equal(stats(f).pending, 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -640,6 +706,8 @@ main(void)
       T(test_publisher_rejects_unknown_and_bad_config),
       T(test_publisher_without_address_refuses_events_loudly),
       T(test_publisher_rejects_bad_topics),
+      T(test_publisher_hands_its_queue_to_the_new_image),
+      T(test_publisher_restore_without_state_starts_empty),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: Apache-2.0
+// Unit tests of host/upgrade.c: the new image reads the handed-over state (host record as
+// documented in docs/live-upgrade.md) and refuses what it cannot read before anything starts.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cshim/state.h>
+#include <cshim/util.h>
+
+#include "flags.h"
+#include "log.h"
+#include "upgrade.h"
+
+#include <cmocka.h>
+
+/* Record numbers of the host's part of the document (host/upgrade.c; never reused). */
+enum
+{
+  REC_HOST = 1,
+  REC_FDS = 4,
+  HOST_VERSION = 1,
+  HOST_BINARY = 2,
+  HOST_GENERATION = 3,
+  HOST_SOCKET = 11,
+  HOST_PREVIOUS_VERSION = 13,
+};
+
+struct fixture
+{
+  uv_loop_t loop;
+  host_log_t log;
+  int null_fd;
+  host_upgrade_t *u;
+  int memfd;
+  char fd_text[16];
+  host_flags_t flags;
+};
+
+static int
+setup(void **state)
+{
+  struct fixture *f = cshim_xmalloc0(sizeof *f);
+  char *argv[] = {"shim", "-namespace", "ns", "-upgrade-state", "9", "-id", "x", NULL};
+
+  uv_loop_init(&f->loop);
+  f->null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  host_log_init(&f->log, f->null_fd, CSHIM_LOG_DEBUG, NULL);
+  f->u = host_upgrade_new(&f->loop, &f->log.base, 7, argv, "/usr/bin/shim");
+  f->memfd = memfd_create("test-state", MFD_CLOEXEC);
+  assert_true(f->memfd >= 0);
+  snprintf(f->fd_text, sizeof f->fd_text, "%d", f->memfd);
+  *state = f;
+  return 0;
+}
+
+static int
+teardown(void **state)
+{
+  struct fixture *f = *state;
+  host_upgrade_free(f->u);
+  close(f->memfd);
+  close(f->null_fd);
+  uv_loop_close(&f->loop);
+  free(f);
+  return 0;
+}
+
+static void
+put_doc(struct fixture *f, const uint8_t *doc, size_t len)
+{
+  assert_int_equal(ftruncate(f->memfd, 0), 0);
+  assert_int_equal(pwrite(f->memfd, doc, len, 0), (ssize_t)len);
+  f->flags.upgrade_state = f->fd_text;
+}
+
+static void
+test_upgrade_normal_start_reads_nothing(void **state)
+{
+  struct fixture *f = *state;
+  cshim_error_t err = NULL;
+
+  assert_int_equal(host_upgrade_load(f->u, &f->flags, &err), 0);
+  assert_false(host_upgrade_restoring(f->u));
+}
+
+static void
+test_upgrade_refuses_a_state_fd_that_is_not_open(void **state)
+{
+  struct fixture *f = *state;
+  cshim_error_t err = NULL;
+
+  f->flags.upgrade_state = "999999";
+  assert_int_equal(host_upgrade_load(f->u, &f->flags, &err), -EBADF);
+  assert_non_null(strstr(err->msg, "-upgrade-state `999999`"));
+  cshim_error_release(&err);
+  f->flags.upgrade_state = "3x";
+  assert_int_equal(host_upgrade_load(f->u, &f->flags, &err), -EBADF);
+  cshim_error_release(&err);
+}
+
+/* Without the previous image's binary there is nowhere to hand back to: the error comes back. */
+static void
+test_upgrade_refuses_garbage_before_anything_starts(void **state)
+{
+  struct fixture *f = *state;
+  static const uint8_t garbage[64] = "definitely not a state document";
+  cshim_error_t err = NULL;
+
+  put_doc(f, garbage, sizeof garbage);
+  assert_true(host_upgrade_load(f->u, &f->flags, &err) < 0);
+  assert_non_null(strstr(err->msg, "cannot read the handed-over state"));
+  assert_non_null(strstr(err->msg, "not a cshim state document"));
+  cshim_error_release(&err);
+}
+
+static void
+test_upgrade_refuses_a_later_format(void **state)
+{
+  struct fixture *f = *state;
+  cshim_state_writer_t w;
+  cshim_autofree uint8_t *doc = NULL;
+  cshim_error_t err = NULL;
+  size_t len;
+
+  cshim_state_writer_init(&w);
+  cshim_state_begin(&w, REC_HOST);
+  cshim_state_end(&w);
+  assert_int_equal(cshim_state_writer_finish(&w, &doc, &len, &err), 0);
+  cshim_state_writer_fini(&w);
+  doc[8] = CSHIM_STATE_FORMAT_VERSION + 1; /* the CRC covers the body only */
+  put_doc(f, doc, len);
+  assert_true(host_upgrade_load(f->u, &f->flags, &err) < 0);
+  assert_non_null(strstr(err->msg, "is not supported"));
+  cshim_error_release(&err);
+}
+
+/* The host record written by hand from its documented tags: what every later release reads. */
+static void
+test_upgrade_reads_the_host_record(void **state)
+{
+  struct fixture *f = *state;
+  cshim_state_writer_t w;
+  cshim_autofree uint8_t *doc = NULL;
+  cshim_error_t err = NULL;
+  host_upgrade_stats_t st;
+  size_t len;
+
+  cshim_state_writer_init(&w);
+  cshim_state_begin(&w, REC_HOST);
+  cshim_state_put_str(&w, HOST_VERSION, "0.0.9");
+  cshim_state_put_str(&w, HOST_BINARY, "/old/shim");
+  cshim_state_put_u64(&w, HOST_GENERATION, 4);
+  cshim_state_put_str(&w, HOST_SOCKET, "/run/containerd/s/abc");
+  cshim_state_put_str(&w, HOST_PREVIOUS_VERSION, "0.0.8");
+  cshim_state_put_u32(&w, 999, 1); /* a record of a later release: skipped */
+  cshim_state_end(&w);
+  cshim_state_begin(&w, REC_FDS);
+  cshim_state_end(&w);
+  assert_int_equal(cshim_state_writer_finish(&w, &doc, &len, &err), 0);
+  cshim_state_writer_fini(&w);
+  put_doc(f, doc, len);
+
+  assert_int_equal(host_upgrade_load(f->u, &f->flags, &err), 1);
+  assert_null(err);
+  assert_true(host_upgrade_restoring(f->u));
+  assert_string_equal(host_upgrade_socket_path(f->u), "/run/containerd/s/abc");
+  assert_null(host_upgrade_debug_fd(f->u));
+  host_upgrade_stats(f->u, &st);
+  assert_int_equal(st.generation, 4);
+  assert_string_equal(st.previous_version, "0.0.8");
+}
+
+static void
+test_upgrade_refuses_a_document_without_host_record(void **state)
+{
+  struct fixture *f = *state;
+  cshim_state_writer_t w;
+  cshim_autofree uint8_t *doc = NULL;
+  cshim_error_t err = NULL;
+  size_t len;
+
+  cshim_state_writer_init(&w);
+  cshim_state_put_u32(&w, 77, 1);
+  assert_int_equal(cshim_state_writer_finish(&w, &doc, &len, &err), 0);
+  cshim_state_writer_fini(&w);
+  put_doc(f, doc, len);
+  assert_true(host_upgrade_load(f->u, &f->flags, &err) < 0);
+  assert_non_null(strstr(err->msg, "record 1 missing"));
+  cshim_error_release(&err);
+}
+
+int
+main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+  const struct CMUnitTest tests[] = {
+      T(test_upgrade_normal_start_reads_nothing),
+      T(test_upgrade_refuses_a_state_fd_that_is_not_open),
+      T(test_upgrade_refuses_garbage_before_anything_starts),
+      T(test_upgrade_refuses_a_later_format),
+      T(test_upgrade_reads_the_host_record),
+      T(test_upgrade_refuses_a_document_without_host_record),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
