@@ -47,8 +47,8 @@ struct host_reaper_s
   int open_handles;
   struct watch *watches;
   struct watch *subscribers;
-  struct unclaimed unclaimed[UNCLAIMED_MAX];
-  size_t n_unclaimed;
+  struct unclaimed *unclaimed; /* grown on demand up to UNCLAIMED_MAX: most shims need a few */
+  size_t n_unclaimed, cap_unclaimed;
   uint64_t exits; /* every exit dispatched (live upgrade: the crash snapshot is redone) */
   host_reaper_started_t started[STARTED_MAX];
   size_t n_started;
@@ -67,6 +67,12 @@ remember_unclaimed(host_reaper_t *r, pid_t pid, int status)
   if (r->n_unclaimed == UNCLAIMED_MAX) {
     memmove(&r->unclaimed[0], &r->unclaimed[1], (UNCLAIMED_MAX - 1) * sizeof r->unclaimed[0]);
     r->n_unclaimed--;
+  }
+  if (r->n_unclaimed == r->cap_unclaimed) {
+    r->cap_unclaimed = r->cap_unclaimed ? r->cap_unclaimed * 2 : 8;
+    if (r->cap_unclaimed > UNCLAIMED_MAX)
+      r->cap_unclaimed = UNCLAIMED_MAX;
+    r->unclaimed = cshim_xrealloc(r->unclaimed, r->cap_unclaimed * sizeof *r->unclaimed);
   }
   r->unclaimed[r->n_unclaimed++] = (struct unclaimed){pid, status, now};
 }
@@ -341,6 +347,7 @@ handle_closed_cb(uv_handle_t *h)
   if (--r->open_handles == 0) {
     free_list(r->watches);
     free_list(r->subscribers);
+    free(r->unclaimed);
     free(r);
   }
 }

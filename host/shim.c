@@ -27,6 +27,7 @@
 #include "config.h"
 #include "introspect.h"
 #include "log.h"
+#include "memory.h"
 #include "plugins.h"
 #include "reaper.h"
 #include "start.h"
@@ -35,6 +36,9 @@
 
 /* After shutdown starts, the daemon exits within this time even if a plugin never lets go. */
 #define STOP_DEADLINE_MS 10000
+/* Memory is given back this long after the last child exit (the end of a create, start, exec or
+   delete: the work that grows the heap and stack), so a burst of them is settled once. */
+#define SETTLE_DELAY_MS 1000
 
 typedef struct shim_s
 {
@@ -48,6 +52,8 @@ typedef struct shim_s
   cshim_shutdown_t *shutdown;
   uv_signal_t sigterm, sigint, sigusr1, sighup;
   uv_timer_t deadline;
+  uv_timer_t settle; /* host_memory_settle after child exits */
+  bool settle_subscribed;
   bool signals_open;
   bool stopping;
   char *socket_path; /* to unlink at exit; NULL if unknown */
@@ -95,11 +101,35 @@ server_closed_cb(void *data)
 }
 
 static void
+settle_cb(uv_timer_t *t)
+{
+  shim_t *s = CSHIM_CONTAINER_OF(t, shim_t, settle);
+  if (s->server)
+    host_ttrpc_server_release_buffers(s->server);
+  host_memory_settle();
+}
+
+static void
+settle_on_exit(void *data, pid_t pid, int wait_status)
+{
+  shim_t *s = data;
+  (void)pid;
+  (void)wait_status;
+  if (!s->stopping)
+    uv_timer_start(&s->settle, settle_cb, SETTLE_DELAY_MS, 0);
+}
+
+static void
 stop(shim_t *s)
 {
   if (s->stopping)
     return;
   s->stopping = true;
+  uv_timer_stop(&s->settle);
+  if (s->settle_subscribed) {
+    host_reaper_api(s->reaper)->ops->unsubscribe(host_reaper_api(s->reaper), settle_on_exit, s);
+    s->settle_subscribed = false;
+  }
   cshim_log_info(&s->log.base, "shim shutting down");
   if (s->upgrade)
     host_upgrade_set_stopping(s->upgrade);
@@ -261,6 +291,24 @@ debug_address(const shim_t *s, const host_flags_t *flags, const char *bundle)
   return cshim_xstrdup(host_address_path(address));
 }
 
+/* The binary's path and the working directory, exactly as long as they are:
+   run()'s frame stays under the serving loop for the shim's life, PATH_MAX buffers must not. */
+static __attribute__((noinline)) int
+own_paths(char **exe, char **cwd, cshim_error_t *err)
+{
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+
+  if (n < 0)
+    return cshim_error_sys(err, errno, "resolve own binary");
+  buf[n] = '\0';
+  *cwd = getcwd(NULL, 0);
+  if (*cwd == NULL)
+    return cshim_error_sys(err, errno, "getcwd");
+  *exe = cshim_xstrdup(buf);
+  return 0;
+}
+
 /* The pipe `start` waits on, when it spawned us: taken out of the environment so that nothing
    this daemon starts inherits the name. */
 static int
@@ -319,8 +367,8 @@ static int
 run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *err)
 {
   const char *argv0 = argv[0];
-  char exe[PATH_MAX], cwd[PATH_MAX];
-  ssize_t n;
+  cshim_autofree char *exe = NULL;
+  cshim_autofree char *cwd = NULL;
   int ret;
   cshim_autofree char *plugin_dir = NULL;
   cshim_autofree char *ttrpc_address = NULL;
@@ -330,12 +378,9 @@ run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *
   size_t np = 0;
   host_plugins_options_t opts;
 
-  n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n < 0)
-    return cshim_error_sys(err, errno, "resolve own binary");
-  exe[n] = '\0';
-  if (getcwd(cwd, sizeof cwd) == NULL)
-    return cshim_error_sys(err, errno, "getcwd");
+  ret = own_paths(&exe, &cwd, err);
+  if (ret < 0)
+    return ret;
 
   /* A live upgrade hands over its state first: an unreadable one goes straight back. */
   s->upgrade = host_upgrade_new(s->loop, &s->log.base, argc, argv, exe);
@@ -471,6 +516,12 @@ run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *
     return ret;
   s->own_socket = true;
 
+  ret = host_reaper_api(s->reaper)->ops->subscribe(host_reaper_api(s->reaper), settle_on_exit, s,
+                                                   err);
+  if (ret < 0)
+    return ret;
+  s->settle_subscribed = true;
+
   cshim_log_info(&s->log.base, "cshim %s serving on `%s` (config `%s`)", CSHIM_VERSION,
                  s->socket_path ? s->socket_path : "fd 3", s->config->source);
   report_to_start(s, HOST_START_READY);
@@ -480,6 +531,8 @@ run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *
     cshim_log_info(&s->log.base, "no crash survival: %s", (*err)->msg);
     cshim_error_release(err);
   }
+  /* After start has its answer: nothing here delays the address. */
+  host_memory_settle();
   uv_run(s->loop, UV_RUN_DEFAULT);
   return 0;
 }
@@ -499,6 +552,7 @@ host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t 
   shim_t s;
   int ret;
 
+  host_memory_init();
   memset(&s, 0, sizeof s);
   /* After a live upgrade every descriptor is the previous image's: none is start's or
      containerd's to take. */
@@ -523,6 +577,9 @@ host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t 
   s.intro = host_introspect_new(s.loop, CSHIM_VERSION);
   host_introspect_set_log(s.intro, &s.log);
   uv_timer_init(s.loop, &s.deadline);
+  uv_timer_init(s.loop, &s.settle);
+  /* Never what keeps the loop alive. */
+  uv_unref((uv_handle_t *)&s.settle);
   s.socket_path = flags->socket                  ? cshim_xstrdup(flags->socket)
                   : flags->upgrade_state == NULL ? listener_path(3)
                                                  : NULL;
@@ -547,6 +604,7 @@ host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t 
   }
 
   uv_close((uv_handle_t *)&s.deadline, NULL);
+  uv_close((uv_handle_t *)&s.settle, NULL);
   uv_run(s.loop, UV_RUN_DEFAULT);
   host_plugins_unload(s.plugins);
   if (s.upgrade)

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "start.h"
 #include "address.h"
+#include "bootstrap.h"
 #include "check.h"
 #include "config.h"
 #include "options.h"
@@ -503,10 +504,46 @@ wait_daemon_ready(struct start_state *s, cshim_error_t *err)
   return cshim_error_make(err, EIO, "the shim daemon closed its report without saying it serves");
 }
 
+/* The containerd this start answers to: its major version, 0 when unknown. */
 static int
-print_address(int fd, const char *address, cshim_error_t *err)
+containerd_major(const host_flags_t *flags, const host_start_params_t *p)
 {
-  int ret = write_all(fd, address, strlen(address), err);
+  cshim_error_t ignored = NULL;
+  int major = 0;
+
+  if (p->containerd_major != 0)
+    return p->containerd_major > 0 ? p->containerd_major : 0;
+  if (flags->publish_binary == NULL || flags->publish_binary[0] == '\0')
+    return 0;
+  /* Not knowing is not an error: the bare address works with every containerd. */
+  if (host_bootstrap_containerd_major(flags->publish_binary, p->version_cache_dir, &major,
+                                      &ignored) < 0)
+    major = 0;
+  cshim_error_release(&ignored);
+  return major;
+}
+
+/* Print the address in the form that makes this containerd use the newest task API the group's
+   shim serves (host_bootstrap_version). */
+static int
+print_answer(struct start_state *s, const host_flags_t *flags, const host_start_params_t *p,
+             bool existing, int fd, cshim_error_t *err)
+{
+  cshim_autofree uint8_t *out = NULL;
+  bool bootstrap = s->opts.has_bootstrap;
+  int major = bootstrap ? 0 : containerd_major(flags, p);
+  bool capable = bootstrap || major >= 2;
+  bool existing_v3 = false;
+  size_t len = 0;
+  int version, ret;
+
+  if (capable && existing)
+    existing_v3 = host_bootstrap_probe_v3(s->address, HOST_BOOTSTRAP_PROBE_TIMEOUT_MS);
+  version = host_bootstrap_version(major, bootstrap, existing, existing_v3);
+  ret = host_bootstrap_answer(s->address, version, bootstrap, &out, &len, err);
+  if (ret < 0)
+    return ret;
+  ret = write_all(fd, (const char *)out, len, err);
   if (ret < 0)
     return cshim_error_wrap(err, "print the shim address");
   return 0;
@@ -574,7 +611,7 @@ run(struct start_state *s, const host_flags_t *flags, const host_start_params_t 
     ret = write_file_atomic(s->bundle, HOST_START_CONFIG_FILE, config_source, err);
     if (ret < 0)
       return ret;
-    return print_address(stdout_fd, s->address, err);
+    return print_answer(s, flags, p, true, stdout_fd, err);
   }
 
   ret = host_address_write_file(s->bundle, s->address, err);
@@ -609,7 +646,7 @@ run(struct start_state *s, const host_flags_t *flags, const host_start_params_t 
   ret = wait_daemon_ready(s, err);
   if (ret < 0)
     goto fail;
-  ret = print_address(stdout_fd, s->address, err);
+  ret = print_answer(s, flags, p, false, stdout_fd, err);
   if (ret < 0)
     goto fail;
   if (p->daemon_pid)

@@ -47,6 +47,10 @@ typedef struct host_start_params_s
   const char *etc_dir;    /* [$CSHIM_ETC_DIR, else HOST_START_ETC_DIR] */
   const char *plugin_dir; /* [host_shim_default_plugin_dir (exe)] only to validate the config */
   pid_t *daemon_pid;      /* [not reported] out: pid of the spawned daemon, 0 when reused */
+  /* [ask -publish-binary, cached in HOST_BOOTSTRAP_CACHE_DIR] containerd's major version,
+     which decides the task API version announced (host_bootstrap_version); < 0: unknown */
+  int containerd_major;
+  const char *version_cache_dir; /* [HOST_BOOTSTRAP_CACHE_DIR] */
 } host_start_params_t;
 
 /* The `start` action, §4.11 of the protocol notes: reads stdin (options Any or BootstrapParams)
@@ -58,7 +62,9 @@ typedef struct host_start_params_s
    socket, writes `address` and `cshim-config`, spawns this binary without an action (new
    session, cwd = bundle, fds 0-2 on /dev/null, the listener as fd 3, env inherited), moves it
    into the runc options' shim_cgroup, sets its oom_score_adj to containerd's + 1 and prints
-   exactly "unix://<dir>/<sha256>" on stdout_fd. On a failure after the spawn, the daemon is
+   the address on stdout_fd: exactly "unix://<dir>/<sha256>" to containerd 1.x, version-3 JSON
+   (or, to 2.3+, a BootstrapResult) to containerd 2.x unless the group's existing shim does not
+   serve task API v3 (host_bootstrap_version). On a failure after the spawn, the daemon is
    killed and the socket removed. Blocking: runs in the short-lived start process, never on a
    loop. Returns 0 or a negative errno with err set (the caller prints it on stderr and exits
    non-zero). */

@@ -69,6 +69,11 @@ void host_ttrpc_server_get_usage(host_ttrpc_server_t *srv, host_ttrpc_server_usa
 /* Counters (same as the api's get_stats). */
 void host_ttrpc_server_get_stats(host_ttrpc_server_t *srv, cshim_ttrpc_stats_t *out);
 
+/* Give the pages of the connections' read buffers back to the kernel: between read callbacks
+   they hold nothing (partial frames live in the frame readers). For host_memory_settle's
+   moments, not per call. */
+void host_ttrpc_server_release_buffers(host_ttrpc_server_t *srv);
+
 /* Serve on an already listening Unix socket, e.g. the one containerd passes as fd 3. The server
    takes ownership of fd on success only. May be called more than once (several listeners). */
 int host_ttrpc_server_listen_fd(host_ttrpc_server_t *srv, int fd, cshim_error_t *err);

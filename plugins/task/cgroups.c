@@ -348,6 +348,8 @@ task_cgroup_free(task_cgroup_t *cg)
   for (int i = 0; i < TASK_CGROUP_V1_COUNT; i++)
     free(cg->v1[i]);
   free(cg->partitions);
+  if (cg->freezer_fd_open)
+    close(cg->freezer_fd);
   free(cg);
 }
 
@@ -359,24 +361,47 @@ task_cgroup_memory_dir(const task_cgroup_t *cg)
 
 /* ---- freezer and processes ---- */
 
-/* The first word of a file's text (trailing newline gone), or NULL when it cannot be read. */
-static char *
-read_word(const char *dir, const char *name, cshim_error_t *err)
+/* The first word of the freezer file `dir`/`name`, into buf: the file stays open in cg and is
+   read again from offset 0 (cgroupfs renders it anew on every read from the start). */
+static int
+read_freezer_word(task_cgroup_t *cg, const char *dir, const char *name, char *buf, size_t cap,
+                  cshim_error_t *err)
 {
-  cshim_autofree char *path = NULL;
-  char *text = NULL;
+  ssize_t n;
 
-  cshim_xasprintf(&path, "%s/%s", dir, name);
-  if (task_cgroup_read_file(path, &text, err) < 0)
-    return NULL;
-  text[strcspn(text, " \t\n")] = '\0';
-  return text;
+  if (!cg->freezer_fd_open) {
+    cshim_autofree char *path = NULL;
+    cshim_xasprintf(&path, "%s/%s", dir, name);
+    cg->freezer_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (cg->freezer_fd < 0)
+      return cshim_error_sys(err, errno, "open `%s`", path);
+    cg->freezer_fd_open = true;
+  }
+  n = CSHIM_RETRY_EINTR(pread(cg->freezer_fd, buf, cap - 1, 0));
+  if (n >= 0) {
+    struct stat st;
+    /* A removed cgroup's files fail with ENODEV; a file that is no longer linked is gone too. */
+    if (fstat(cg->freezer_fd, &st) < 0 || st.st_nlink == 0) {
+      n = -1;
+      errno = ENOENT;
+    }
+  }
+  if (n < 0) {
+    int e = errno;
+    /* Gone, or broken: open it again next time. */
+    close(cg->freezer_fd);
+    cg->freezer_fd_open = false;
+    return cshim_error_sys(err, e, "read `%s/%s`", dir, name);
+  }
+  buf[n] = '\0';
+  buf[strcspn(buf, " \t\n")] = '\0';
+  return 0;
 }
 
 int
-task_cgroup_freezer_state(const task_cgroup_t *cg, task_freezer_t *out, cshim_error_t *err)
+task_cgroup_freezer_state(task_cgroup_t *cg, task_freezer_t *out, cshim_error_t *err)
 {
-  cshim_autofree char *state = NULL;
+  char state[64];
 
   if (cg->unified) {
     cshim_autofree char *events = NULL;
@@ -385,8 +410,7 @@ task_cgroup_freezer_state(const task_cgroup_t *cg, task_freezer_t *out, cshim_er
     if (cg->dir == NULL)
       return cshim_error_make(err, ENOENT, "no cgroup v2 directory");
     /* cgroup.freeze is absent before Linux 5.2: no freezer, the container cannot be paused. */
-    state = read_word(cg->dir, "cgroup.freeze", err);
-    if (state == NULL)
+    if (read_freezer_word(cg, cg->dir, "cgroup.freeze", state, sizeof state, err) < 0)
       return (*err)->status;
     if (strcmp(state, "1") != 0) {
       *out = TASK_FREEZER_THAWED;
@@ -400,8 +424,8 @@ task_cgroup_freezer_state(const task_cgroup_t *cg, task_freezer_t *out, cshim_er
   }
   if (cg->v1[TASK_CGROUP_FREEZER] == NULL)
     return cshim_error_make(err, ENOENT, "no v1 freezer hierarchy");
-  state = read_word(cg->v1[TASK_CGROUP_FREEZER], "freezer.state", err);
-  if (state == NULL)
+  if (read_freezer_word(cg, cg->v1[TASK_CGROUP_FREEZER], "freezer.state", state, sizeof state,
+                        err) < 0)
     return (*err)->status;
   if (strcmp(state, "FROZEN") == 0)
     *out = TASK_FREEZER_FROZEN;

@@ -179,11 +179,38 @@ undo : {
   task_op_fail(op, &err);
 }
 
+/* The container's runtime handle from its resolved options: the one way Create and a live
+   upgrade's restore build it (binary resolved once per shim, the shared process limit, each
+   call's deadline). */
+int
+task_container_make_runtime(task_service_t *svc, task_container_t *c, cshim_error_t *err)
+{
+  cshim_runtime_config_t rcfg = {0};
+  int ret;
+
+  ret = task_runtime_path(svc, c->opts.binary_name, &rcfg.binary, err);
+  if (ret < 0)
+    return ret;
+  c->runc_model = task_runtime_runc_model(c->opts.binary_name);
+  rcfg.loop = svc->loop;
+  rcfg.reaper = svc->reaper;
+  rcfg.log = svc->log;
+  rcfg.root = cshim_runc_options_runtime_root(&c->opts, svc->cfg.runtime_root, svc->namespace_);
+  rcfg.systemd_cgroup = c->opts.systemd_cgroup;
+  rcfg.criu = c->opts.criu_path;
+  rcfg.debug = false;
+  rcfg.timeout_ms = svc->cfg.command_timeout_ms;
+  rcfg.limit = svc->runtime_limit;
+  rcfg.deadline_of = task_op_deadline;
+  ret = cshim_runtime_new(&rcfg, &c->rt, err);
+  free((char *)rcfg.root);
+  return ret;
+}
+
 static int
 prepare_create(task_service_t *svc, task_container_t *c,
                const Containerd__Task__V2__CreateTaskRequest *req, cshim_error_t *err)
 {
-  cshim_runtime_config_t rcfg = {0};
   task_io_opts_t io_opts;
   int ret;
 
@@ -209,22 +236,7 @@ prepare_create(task_service_t *svc, task_container_t *c,
   if (ret < 0)
     return ret;
 
-  ret = task_runtime_path(svc, c->opts.binary_name, &rcfg.binary, err);
-  if (ret < 0)
-    return ret;
-  c->runc_model = task_runtime_runc_model(c->opts.binary_name);
-  rcfg.loop = svc->loop;
-  rcfg.reaper = svc->reaper;
-  rcfg.log = svc->log;
-  rcfg.root = cshim_runc_options_runtime_root(&c->opts, svc->cfg.runtime_root, svc->namespace_);
-  rcfg.systemd_cgroup = c->opts.systemd_cgroup;
-  rcfg.criu = c->opts.criu_path;
-  rcfg.debug = false;
-  rcfg.timeout_ms = svc->cfg.command_timeout_ms;
-  rcfg.limit = svc->runtime_limit;
-  rcfg.deadline_of = task_op_deadline;
-  ret = cshim_runtime_new(&rcfg, &c->rt, err);
-  free((char *)rcfg.root);
+  ret = task_container_make_runtime(svc, c, err);
   if (ret < 0)
     return ret;
 
@@ -438,11 +450,25 @@ reply_delete(cshim_ttrpc_call_t *call, task_process_t *p)
   cshim_ttrpc_call_reply(call, &resp.base);
 }
 
+static void shutdown_timer_cb(uv_timer_t *t);
+
+/* Task API v3 (containerd 2.x): no Shutdown comes for the containers of a sandbox, so the last
+   Delete ends the shim, after its reply has left (same path as Shutdown). */
+static void
+exit_when_idle_v3(task_service_t *svc)
+{
+  if (!svc->api_v3 || svc->containers != NULL || svc->shutdown_requested || svc->closing)
+    return;
+  svc->shutdown_requested = true;
+  uv_timer_start(&svc->shutdown_timer, shutdown_timer_cb, 0, 0);
+}
+
 static void
 delete_io_done_cb(void *data)
 {
   task_op_t *op = data;
   task_container_t *c = op->container;
+  task_service_t *svc = c->svc;
   task_process_t *p = op->process;
   Containerd__Events__TaskDelete ev = CONTAINERD__EVENTS__TASK_DELETE__INIT;
   Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
@@ -465,6 +491,7 @@ delete_io_done_cb(void *data)
   op->call = NULL;
   task_container_remove(c);
   task_op_free(op);
+  exit_when_idle_v3(svc);
 }
 
 static void
@@ -523,6 +550,15 @@ handle_delete(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
     p->deleting = false;
     task_op_fail(op, &err);
   }
+}
+
+static void
+handle_delete_v3(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
+{
+  task_service_t *svc = data;
+
+  svc->api_v3 = true;
+  handle_delete(call, msg, data);
 }
 
 /* ---- State ---- */
@@ -774,7 +810,7 @@ handle_connect(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data
   Containerd__Task__V2__ConnectResponse resp = CONTAINERD__TASK__V2__CONNECT_RESPONSE__INIT;
   task_container_t *c = task_service_find(svc, req->id);
 
-  resp.shim_pid = (uint32_t)getpid();
+  resp.shim_pid = (uint32_t)svc->shim_pid;
   resp.task_pid = c ? (uint32_t)c->init->pid : 0;
   cshim_ttrpc_call_reply(call, &resp.base);
 }
@@ -823,6 +859,27 @@ const cshim_ttrpc_method_t task_methods[] = {
     {NULL, NULL},
 };
 
+const cshim_ttrpc_method_t task_methods_v3[] = {
+    {"State", handle_state},
+    {"Create", handle_create},
+    {"Start", handle_start},
+    {"Delete", handle_delete_v3},
+    {"Pids", handle_pids},
+    {"Pause", task_handle_pause},
+    {"Resume", task_handle_resume},
+    {"Checkpoint", task_handle_checkpoint},
+    {"Kill", handle_kill},
+    {"Exec", task_handle_exec},
+    {"ResizePty", task_handle_resize_pty},
+    {"CloseIO", handle_close_io},
+    {"Update", task_handle_update},
+    {"Wait", handle_wait},
+    {"Stats", task_handle_stats},
+    {"Connect", handle_connect},
+    {"Shutdown", handle_shutdown},
+    {NULL, NULL},
+};
+
 /* ---- lifecycle ---- */
 
 int
@@ -837,6 +894,7 @@ task_service_init(task_service_t *svc, uv_loop_t *loop, const cshim_logger_t *lo
   if (ret < 0)
     return ret;
   svc->loop = loop;
+  svc->shim_pid = getpid();
   svc->log = log;
   svc->reaper = reaper;
   svc->publisher = publisher;
@@ -853,6 +911,7 @@ task_service_init(task_service_t *svc, uv_loop_t *loop, const cshim_logger_t *lo
   svc->service_v2.data = svc;
   svc->service_v3 = svc->service_v2;
   svc->service_v3.name = "containerd.task.v3.Task";
+  svc->service_v3.methods = task_methods_v3;
   return 0;
 }
 

@@ -84,6 +84,7 @@ bool task_runtime_runc_model(const char *binary);
 int task_runtime_path(task_service_t *svc, const char *binary, const char **out,
                       cshim_error_t *err);
 void task_runtime_paths_free(task_service_t *svc);
+int task_container_make_runtime(task_service_t *svc, task_container_t *c, cshim_error_t *err);
 
 /* ---- mount.c: rootfs mounts ---- */
 
@@ -427,6 +428,7 @@ struct task_service_s
   cshim_publisher_t *publisher;
   cshim_shutdown_t *shutdown;
   char *namespace_;
+  pid_t shim_pid; /* getpid() once: Connect answers it on every call */
   bool debug;
   task_config_t cfg;
   cshim_runtime_limit_t *runtime_limit; /* shared by every container's runtime */
@@ -435,6 +437,10 @@ struct task_service_s
   task_runtime_path_t *runtime_paths; /* task_runtime_path's cache */
   bool closing;
   bool shutdown_requested;
+  /* A Delete came through containerd.task.v3.Task: containerd 2.x announced v3 and sends no
+     Shutdown for the containers of a sandbox, so the shim exits when the last one is deleted
+     (as with a Shutdown that finds no container). */
+  bool api_v3;
   uv_timer_t gc_timer;       /* frees removed containers on a later loop turn */
   uv_timer_t shutdown_timer; /* asks for shutdown after the Shutdown reply has gone */
   int pending_closes;
@@ -445,6 +451,8 @@ struct task_service_s
 
 /* The method table shared by containerd.task.v2.Task and containerd.task.v3.Task. */
 extern const cshim_ttrpc_method_t task_methods[];
+/* The same under containerd.task.v3.Task, whose Delete also sets api_v3. */
+extern const cshim_ttrpc_method_t task_methods_v3[];
 
 task_container_t *task_service_find(task_service_t *svc, const char *id);
 /* The container id and its process exec_id (NULL/"" = init); NotFound worded as the runc shim
@@ -488,6 +496,11 @@ struct task_cgroup_s
   char *dir;                      /* v2: the cgroup's directory */
   char *v1[TASK_CGROUP_V1_COUNT]; /* v1: one directory per controller; NULL = not mounted */
   char *partitions;               /* /proc/partitions, for blkio device names */
+  /* freezer.state (v1) or cgroup.freeze (v2), opened at the first State and read again with
+     pread (and fstat: still linked?): two system calls per State instead of open, read, read,
+     close and a path walk */
+  int freezer_fd;
+  bool freezer_fd_open;
 };
 
 /* Locate the cgroup from the text of /proc/<pid>/cgroup and a mountinfo (both borrowed). */
@@ -511,7 +524,7 @@ typedef enum
 
 /* Read the freezer: v1 freezer.state, v2 cgroup.freeze and cgroup.events' "frozen". ENOENT when
    there is no freezer (not mounted, or the cgroup is gone). Never starts a process. */
-int task_cgroup_freezer_state(const task_cgroup_t *cg, task_freezer_t *out, cshim_error_t *err);
+int task_cgroup_freezer_state(task_cgroup_t *cg, task_freezer_t *out, cshim_error_t *err);
 /* Every pid in the cgroup and the cgroups below it (cgroup.procs: v2, or one v1 hierarchy),
    as `runc ps` lists them. *pids is malloc'ed (caller frees); ENOENT when the cgroup is gone. */
 int task_cgroup_pids(const task_cgroup_t *cg, pid_t **pids, size_t *n, cshim_error_t *err);

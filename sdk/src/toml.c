@@ -203,7 +203,7 @@ read_string(struct parser *ps, char **out, cshim_error_t *err)
       break;
     }
     if (c == '\\' && quote == '"') {
-      unsigned cp;
+      unsigned cp = 0;
       int e = peek(ps, 1);
       static const char from[] = "btnfr\"\\", to[] = "\b\t\n\f\r\"\\";
       const char *hit = e > 0 ? strchr(from, e) : NULL;

@@ -68,7 +68,9 @@ struct cshim_ttrpc_client_s
   void *done_data;
 
   cshim_frame_reader_t reader;
-  uint8_t read_buf[READ_BUF_SIZE];
+  /* Mapped at the first read: a client that reads little (the publisher's) keeps one page of
+     it resident instead of 64 kB inside a zeroed struct. */
+  uint8_t *read_buf;
   uint64_t next_stream_id;
 
   client_call_t *head, *tail; /* pending calls, in stream id order */
@@ -96,6 +98,7 @@ maybe_free(cshim_ttrpc_client_t *client)
   free(client->metadata);
   free(client->break_msg);
   free(client->path);
+  cshim_xunmap(client->read_buf, READ_BUF_SIZE);
   free(client);
   if (done_cb)
     done_cb(done_data);
@@ -297,7 +300,9 @@ alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
   cshim_ttrpc_client_t *client = CSHIM_CONTAINER_OF(handle, cshim_ttrpc_client_t, pipe);
 
-  *buf = uv_buf_init((char *)client->read_buf, sizeof client->read_buf);
+  if (!client->read_buf)
+    client->read_buf = cshim_xmap(READ_BUF_SIZE);
+  *buf = uv_buf_init((char *)client->read_buf, READ_BUF_SIZE);
 }
 
 static void

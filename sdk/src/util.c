@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 static void __attribute__((noreturn)) oom(void)
@@ -25,6 +26,22 @@ cshim_xmalloc(size_t size)
   if (p == NULL)
     oom();
   return p;
+}
+
+void *
+cshim_xmap(size_t size)
+{
+  void *p = mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    oom();
+  return p;
+}
+
+void
+cshim_xunmap(void *p, size_t size)
+{
+  if (p)
+    munmap(p, size ? size : 1);
 }
 
 void *

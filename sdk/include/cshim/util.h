@@ -21,6 +21,12 @@ char *cshim_xstrndup(const char *s, size_t n);
 void *cshim_xmemdup(const void *p, size_t n);
 int cshim_xasprintf(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A large buffer (I/O, reads) in pages of its own, aborting on out-of-memory: only the pages
+   written count as the process's memory, and cshim_xunmap gives every page back. Inside the heap
+   such a buffer keeps whatever pages it reuses resident and pins the heap around it. */
+void *cshim_xmap(size_t size);
+void cshim_xunmap(void *p, size_t size); /* NULL is ignored; size as given to cshim_xmap */
+
 void cshim_cleanup_freep(void *p);
 void cshim_cleanup_closep(int *fd);
 

@@ -78,8 +78,12 @@ check_exec_events() {
   events_pid=
   remove_task it-execev
   local topics
+  local want="/tasks/exec-added /tasks/exec-started /tasks/exit /tasks/delete "
+  # containerd's runc shim (every version) publishes TaskDelete only for a container's init
+  # process; runtime-v2.md says a shim SHOULD publish it for an exec too, and cshim does
+  [ "$runtime" = io.containerd.runc.v2 ] && want="/tasks/exec-added /tasks/exec-started /tasks/exit "
   topics=$(grep "$ns" "$tmp/exec-events.txt" | grep 'ev1' | grep -o '/tasks/[a-z-]*' | tr '\n' ' ')
-  [ "$topics" = "/tasks/exec-added /tasks/exec-started /tasks/exit /tasks/delete " ] \
+  [ "$topics" = "$want" ] \
     || { echo "topics naming ev1, in order: $topics"; cat "$tmp/exec-events.txt"; return 1; }
   grep '/tasks/exit' "$tmp/exec-events.txt" | grep ev1 | grep -q '"exit_status":5' \
     || grep '/tasks/exit' "$tmp/exec-events.txt" | grep ev1 | grep -q 'exit_status.*5' \
@@ -89,7 +93,7 @@ check_exec_events() {
 check_run_tty() {
   exec_tools_missing && return 0
   local out
-  out=$(in_pty 30 100 "${ctr_cmd[@]}" run --runtime io.containerd.cshim.v2 -t --rm --rootfs "$rootfs" \
+  out=$(in_pty 30 100 "${ctr_cmd[@]}" run --runtime "$runtime" -t --rm --rootfs "$rootfs" \
     it-tty /bin/sh -c 'sleep 1; tty; stty size; exit 3' </dev/null)
   local rc=$?
   out=$(printf '%s' "$out" | tr -d '\r')
@@ -142,6 +146,16 @@ check_log_uri_binary() {
 }
 
 check_log_uri_binary_v2() {
+  # binary-v2:// came with containerd 2.2: the runc shims of 1.6, 1.7 and 2.0-2.1 (Debian's
+  # 2.1.9) answer "unknown STDIO scheme binary-v2"
+  if [ "$runtime" = io.containerd.runc.v2 ]; then
+    case "$(containerd-shim-runc-v2 -v 2>/dev/null | awk '/Version:/ { print $2 }')" in
+      1.* | 2.0.* | 2.1.* | "")
+        echo "# containerd-shim-runc-v2 has no binary-v2:// before 2.2: not checked"
+        return 0
+        ;;
+    esac
+  fi
   build_test_logger || return 1
   local out bad=0
   run_ --rm --log-uri="binary-v2://$tmp/test-logger?out=$tmp/b2.txt" it-b2 /bin/echo v2-ok \

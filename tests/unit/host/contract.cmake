@@ -17,3 +17,6 @@ cshim_add_unit_test (test_host_delete
 cshim_add_unit_test (test_host_info
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_info.c
   LIBS cshim_host_lib)
+cshim_add_unit_test (test_host_bootstrap
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_bootstrap.c
+  LIBS cshim_host_lib)

@@ -100,6 +100,48 @@ test_reaper_keeps_exit_seen_before_watch(void **state)
   uv_run(loop, UV_RUN_DEFAULT);
 }
 
+/* More early exits than the unclaimed table's first allocation: it grows and keeps every one. */
+static void
+test_reaper_keeps_many_exits_seen_before_watch(void **state)
+{
+  enum
+  {
+    N = 40
+  };
+  uv_loop_t *loop = uv_default_loop();
+  host_reaper_t *r;
+  cshim_error_t err = NULL;
+  struct seen s[N];
+  pid_t pids[N];
+  int total = 0;
+  (void)state;
+
+  memset(s, 0, sizeof s);
+  assert_int_equal(host_reaper_new(loop, NULL, &r, &err), 0);
+  for (int i = 0; i < N; i++) {
+    siginfo_t si;
+    pids[i] = child_exiting(i);
+    assert_int_equal(waitid(P_PID, (id_t)pids[i], &si, WEXITED | WNOWAIT), 0);
+  }
+  host_reaper_reap(r);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(
+        host_reaper_api(r)->ops->watch(host_reaper_api(r), pids[i], exit_cb, &s[i], &err), 0);
+  for (int tries = 0; tries < 20000 && total < N; tries++) {
+    uv_run(loop, UV_RUN_NOWAIT);
+    total = 0;
+    for (int i = 0; i < N; i++)
+      total += s[i].calls;
+  }
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(s[i].calls, 1);
+    assert_int_equal(s[i].pid, pids[i]);
+    assert_int_equal(cshim_exit_status(s[i].status), (unsigned)i);
+  }
+  host_reaper_close(r);
+  uv_run(loop, UV_RUN_DEFAULT);
+}
+
 static void
 test_reaper_reports_signal_as_128_plus_signo(void **state)
 {
@@ -220,6 +262,7 @@ main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_reaper_dispatches_exit_code_to_watcher),
       cmocka_unit_test(test_reaper_keeps_exit_seen_before_watch),
+      cmocka_unit_test(test_reaper_keeps_many_exits_seen_before_watch),
       cmocka_unit_test(test_reaper_reports_signal_as_128_plus_signo),
       cmocka_unit_test(test_reaper_unwatch_and_subscribers),
       cmocka_unit_test(test_reaper_counts_started_processes_in_a_bounded_table),

@@ -150,6 +150,7 @@ struct fixture
   char exe[PATH_MAX];
   pid_t daemons[8];
   size_t n_daemons;
+  int containerd_major; /* what run_start tells start; 0: -1 (unknown, nothing is run) */
 };
 
 static int
@@ -227,6 +228,7 @@ run_start(struct fixture *f, const host_flags_t *flags, const char *bundle, cons
       .etc_dir = f->root, /* holds no cshim.yaml: the embedded default */
       .plugin_dir = f->plugins,
       .daemon_pid = daemon,
+      .containerd_major = f->containerd_major ? f->containerd_major : -1,
   };
   char inpath[PATH_MAX], outpath[PATH_MAX];
   int in_fd, out_fd, ret;
@@ -423,9 +425,19 @@ test_start_takes_socket_dir_and_config_from_bootstrap(void **state)
   in = pack_bootstrap_runtimeoptions("task1", "cshim-ns", sockdir, yaml, &in_len);
 
   assert_int_equal(run_start(f, &fl, f->bundle, NULL, NULL, in, in_len, &out, &d, &err), 0);
-  /* the hash input is the bootstrap's gRPC address, not -address */
+  /* the hash input is the bootstrap's gRPC address, not -address; BootstrapParams come only
+     from containerd 2.3+, which gets task API v3 in a BootstrapResult */
   want = host_address_socket(sockdir, "/other/containerd.sock", "cshim-ns", "task1", false);
-  assert_string_equal(out, want);
+  {
+    Containerd__Runtime__Bootstrap__V1__BootstrapResult *r =
+        containerd__runtime__bootstrap__v1__bootstrap_result__unpack(NULL, strlen(out),
+                                                                     (const uint8_t *)out);
+    assert_non_null(r);
+    assert_int_equal(r->version, 3);
+    assert_string_equal(r->address, want);
+    assert_string_equal(r->protocol, "ttrpc");
+    containerd__runtime__bootstrap__v1__bootstrap_result__free_unpacked(r, NULL);
+  }
   cfg = read_text(f->bundle, HOST_START_CONFIG_FILE);
   assert_string_equal(cfg, yaml);
   report = wait_report(f->bundle);
@@ -724,11 +736,52 @@ test_start_reads_back_the_config_choice(void **state)
   free(src);
 }
 
+/* containerd 2.x gets version-3 JSON; a later start of the same group asks the running shim
+   whether it serves task API v3 and, when it does not (this fake daemon closes every
+   connection, as a shim from before v3 would answer Unimplemented), keeps the bare address
+   (containerd issue #10888). containerd 1.x gets the bare address. */
+static void
+test_start_answers_v3_json_to_containerd_2(void **state)
+{
+  struct fixture *f = *state;
+  host_flags_t fl = make_flags("task1");
+  host_flags_t fl2 = make_flags("task2");
+  cshim_error_t err = NULL;
+  char *out = NULL, *out2 = NULL, *want, *json;
+  pid_t d = 0, d2 = 0;
+
+  write_text(
+      f->bundle2, "config.json",
+      "{\"ociVersion\":\"1.0.2\",\"annotations\":{\"io.containerd.runc.v2.group\":\"task1\"}}");
+  f->containerd_major = 2;
+  assert_int_equal(run_start(f, &fl, f->bundle, f->sockdir, NULL, NULL, 0, &out, &d, &err), 0);
+  want = host_address_socket(f->sockdir, fl.address, fl.namespace_, "task1", false);
+  cshim_xasprintf(&json, "{\"version\":3,\"address\":\"%s\",\"protocol\":\"ttrpc\"}", want);
+  assert_string_equal(out, json);
+  assert_true(d > 0);
+
+  assert_int_equal(run_start(f, &fl2, f->bundle2, f->sockdir, NULL, NULL, 0, &out2, &d2, &err), 0);
+  assert_int_equal(d2, 0);
+  assert_string_equal(out2, want);
+  free(out2);
+
+  /* containerd 1.7 refuses version 3 and 1.6 reads only an address */
+  f->containerd_major = 1;
+  assert_int_equal(run_start(f, &fl2, f->bundle2, f->sockdir, NULL, NULL, 0, &out2, &d2, &err), 0);
+  assert_string_equal(out2, want);
+
+  free(out);
+  free(out2);
+  free(want);
+  free(json);
+}
+
 int
 main(int argc, char **argv)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_start_spawns_daemon_and_prints_address, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_start_answers_v3_json_to_containerd_2, setup, teardown),
       cmocka_unit_test_setup_teardown(test_start_reuses_the_group_shim_and_replaces_a_stale_socket,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_start_takes_socket_dir_and_config_from_bootstrap, setup,

@@ -900,6 +900,54 @@ test_ttrpc_server_answers_in_completion_order(void **state)
   client_close(&c);
 }
 
+/* Many requests read at once are answered together (one writev per read, past CORK_MAX in
+   several): every answer arrives, whole and in order, also when the socket takes only part. */
+static void
+test_ttrpc_server_answers_a_burst_in_order(void **state)
+{
+  enum
+  {
+    N = 100,
+    TEXT = 3000
+  };
+  struct env *env = *state;
+  struct client c;
+  char *text = malloc(TEXT + 16);
+  uint32_t id;
+
+  assert_non_null(text);
+  client_open(env, &c);
+  for (id = 1; id < 2 * N; id += 2) {
+    memset(text, 'a' + (int)(id % 26), TEXT);
+    snprintf(text + TEXT, 16, "#%u", id);
+    call_echo(&c, id, text);
+  }
+  for (id = 1; id < 2 * N; id += 2) {
+    memset(text, 'a' + (int)(id % 26), TEXT);
+    snprintf(text + TEXT, 16, "#%u", id);
+    expect_echo_text(&c, id, text);
+  }
+  assert_int_equal(stats(env).calls_total, N);
+  free(text);
+  client_close(&c);
+}
+
+/* Released read buffers are mapped again on the next read: the connection keeps working. */
+static void
+test_ttrpc_server_serves_after_releasing_its_buffers(void **state)
+{
+  struct env *env = *state;
+  struct client c;
+
+  client_open(env, &c);
+  call_echo(&c, 1, "before");
+  expect_echo_text(&c, 1, "before");
+  host_ttrpc_server_release_buffers(env->srv);
+  call_echo(&c, 3, "after");
+  expect_echo_text(&c, 3, "after");
+  client_close(&c);
+}
+
 static void
 test_ttrpc_server_sends_handler_failures_with_their_code(void **state)
 {
@@ -1787,6 +1835,8 @@ main(void)
       T(test_ttrpc_server_oversized_request_gets_resource_exhausted_and_connection_survives),
       T(test_ttrpc_server_accepts_a_request_of_exactly_4_mib),
       T(test_ttrpc_server_answers_in_completion_order),
+      T(test_ttrpc_server_answers_a_burst_in_order),
+      T(test_ttrpc_server_serves_after_releasing_its_buffers),
       T(test_ttrpc_server_sends_handler_failures_with_their_code),
       T(test_ttrpc_server_refuses_an_oversized_response_and_connection_survives),
       T(test_ttrpc_server_resumes_reading_once_a_slow_reader_catches_up),

@@ -469,7 +469,7 @@ remove_tree(const char *dir)
 }
 
 static task_freezer_t
-freezer(const task_cgroup_t *cg)
+freezer(task_cgroup_t *cg)
 {
   task_freezer_t fz = (task_freezer_t)-1;
   cshim_error_t err = NULL;

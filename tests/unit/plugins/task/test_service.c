@@ -886,6 +886,50 @@ test_service_connect_and_shutdown(void **state)
 }
 
 static void
+test_service_v3_exits_after_the_last_delete(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Task__V2__DeleteRequest req = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
+  const cshim_ttrpc_method_t *del_v3 = NULL;
+  Containerd__Task__V2__DeleteResponse *del;
+  mock_call_t *c;
+
+  for (const cshim_ttrpc_method_t *m = task_methods_v3; m->name; m++)
+    if (strcmp(m->name, "Delete") == 0)
+      del_v3 = m;
+  assert_non_null(del_v3);
+
+  /* task API v2 (containerd 1.x, or 2.x told v2): only Shutdown ends the shim */
+  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  create(f, "v2", NULL, NULL);
+  del = delete_task(f, "v2", false);
+  protobuf_c_message_free_unpacked(&del->base, NULL);
+  mock_ctx_run_for(&f->m, 20);
+  assert_int_equal(f->m.shutdown_calls, 0);
+
+  /* v3: containerd 2.x sends no Shutdown for a sandbox's containers; the last Delete ends it */
+  create(f, "a", NULL, NULL);
+  create(f, "b", NULL, NULL);
+  req.id = "a";
+  c = mock_call_new("Delete");
+  del_v3->handler(&c->base, &req.base, f->svc);
+  assert_true(mock_ctx_run_call(&f->m, c, TIMEOUT_MS));
+  assert_int_equal(c->code, 0);
+  mock_call_free(c);
+  mock_ctx_run_for(&f->m, 20);
+  assert_int_equal(f->m.shutdown_calls, 0); /* b is still here */
+
+  req.id = "b";
+  c = mock_call_new("Delete");
+  del_v3->handler(&c->base, &req.base, f->svc);
+  assert_true(mock_ctx_run_call(&f->m, c, TIMEOUT_MS));
+  assert_int_equal(c->code, 0);
+  mock_call_free(c);
+  mock_ctx_run_for(&f->m, 20);
+  assert_int_equal(f->m.shutdown_calls, 1);
+}
+
+static void
 test_service_close_fails_pending_waits(void **state)
 {
   struct fixture *f = *state;
@@ -1071,6 +1115,7 @@ main(void)
       cmocka_unit_test_setup_teardown(
           test_service_publishes_exit_after_start_when_exit_is_reaped_first, setup, teardown),
       cmocka_unit_test_setup_teardown(test_service_close_io_lets_stdin_reach_eof, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_service_v3_exits_after_the_last_delete, setup, teardown),
       cmocka_unit_test_setup_teardown(test_service_kill_state_pids, setup, teardown),
       cmocka_unit_test_setup_teardown(
           test_service_kills_leftovers_when_init_exits_without_pid_namespace, setup, teardown),
