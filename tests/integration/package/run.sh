@@ -182,7 +182,8 @@ result $((!$?)) "bash completion of cshimctl completes commands and options"
 
 # containers through a private containerd with the installed shim, config and modules: no
 # CSHIM_CONFIG, no plugin_dir (run.sh with --prefix /usr)
-CSHIM_IT_ONLY="1 2 3 7 9" bash "$src/tests/integration/containerd/run.sh" --prefix /usr >"$tmp/out" 2>&1
+CSHIM_IT_ONLY="check_hello check_exit_code check_stderr check_detached_kill_delete check_no_shim_left" \
+  bash "$src/tests/integration/containerd/run.sh" --prefix /usr >"$tmp/out" 2>&1
 rc=$?
 grep -q '^5 passed, 0 failed$' "$tmp/out" || rc=1
 result $rc "ctr run with /usr/bin/containerd-shim-cshim-v2 (hello, exit status, stderr, kill, no shim left)"
@@ -190,7 +191,7 @@ result $rc "ctr run with /usr/bin/containerd-shim-cshim-v2 (hello, exit status, 
 # the packaged shim reads the packaged config by itself: a mistake put into the conffile is what
 # ctr reports (and purge must remove the modified conffile too)
 echo "cshim_package_test_unknown_key: 1" >>/etc/cshim/cshim.yaml
-CSHIM_IT_ONLY="1" bash "$src/tests/integration/containerd/run.sh" --prefix /usr >"$tmp/run.log" 2>&1
+CSHIM_IT_ONLY="check_hello" bash "$src/tests/integration/containerd/run.sh" --prefix /usr >"$tmp/run.log" 2>&1
 {
   grep -q '^0 passed, 1 failed$' "$tmp/run.log" || echo "ctr run did not fail with a bad /etc/cshim/cshim.yaml"
   grep -q '/etc/cshim/cshim.yaml.*cshim_package_test_unknown_key' "$tmp/run.log" \
