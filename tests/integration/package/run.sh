@@ -99,6 +99,12 @@ else
   echo "ok $((n += 1)) - lintian finds no errors # SKIP lintian not installed"
 fi
 
+# an install() rule without COMPONENT lands in "Unspecified", which neither package ships
+cmake --install "$pkgbuild" --component Unspecified --prefix "$tmp/unspecified" >/dev/null 2>&1
+{ find "$tmp/unspecified" -mindepth 1 -not -type d 2>/dev/null | sed "s|^$tmp/unspecified/|in no package: |"; } >"$tmp/out"
+[ -s "$tmp/out" ]
+result $((!$?)) "every installed file belongs to cshim or cshim-dev (no install() without COMPONENT)"
+
 lib=usr/lib/$multiarch
 check_contents() { # <deb> <path>...: every path is in the package
   local deb=$1 p missing=0
