@@ -85,7 +85,8 @@ variant retype 's|^  uint64_t timeout_ms;       /\* per command|  uint32_t timeo
   runtime.h && expect 1 "abi.sh refuses a member whose type changed (runtime timeout_ms)" \
   abi "$tmp/retype"
 
-variant append 's|^  void (\*close)(void \*instance);|&\n  int (*appended_hook)(void *instance);|' \
+# Appended after the descriptor's last member (the one before its closing brace).
+variant append '/^struct cshim_plugin_s$/,/^};$/ s|^};$|  int (*appended_hook)(void *instance);\n};|' \
   plugin.h && expect 0 "abi.sh accepts a member appended to the plugin descriptor" \
   abi "$tmp/append"
 
