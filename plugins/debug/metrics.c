@@ -206,6 +206,19 @@ single(FILE *f, const char *name, const char *type, const char *help, double val
   fprintf(f, "%s %.17g\n", name, value);
 }
 
+/* A figure of the shim process under cshim's own name (cshim_process_*) and under the name
+   Prometheus client libraries give it for every process (process_*), so that generic dashboards
+   and alerts find it: one value, two families. */
+static void
+process_figure(FILE *f, const char *name, const char *type, const char *help, double value)
+{
+  char own[96];
+
+  snprintf(own, sizeof own, "cshim_%s", name);
+  single(f, own, type, help, value);
+  single(f, name, type, help, value);
+}
+
 static void
 method_labels(FILE *f, const debug_method_t *e)
 {
@@ -391,17 +404,18 @@ debug_render_metrics(debug_t *d, size_t *len)
   }
 
   debug_proc_stats(&ps);
-  single(f, "cshim_process_resident_memory_bytes", "gauge", "Resident memory of the shim.",
-         (double)ps.rss_bytes);
-  single(f, "cshim_process_open_fds", "gauge", "Open file descriptors of the shim.",
-         (double)ps.open_fds);
-  single(f, "cshim_process_cpu_seconds_total", "counter", "User and system CPU time of the shim.",
-         ps.cpu_seconds);
+  process_figure(f, "process_resident_memory_bytes", "gauge", "Resident memory of the shim.",
+                 (double)ps.rss_bytes);
+  process_figure(f, "process_open_fds", "gauge", "Open file descriptors of the shim.",
+                 (double)ps.open_fds);
+  process_figure(f, "process_cpu_seconds_total", "counter", "User and system CPU time of the shim.",
+                 ps.cpu_seconds);
   if (d->host) {
     cshim_host_log_stats_t ls = {.struct_size = sizeof ls};
 
-    single(f, "cshim_process_start_time_seconds", "gauge",
-           "Start time of the shim since the Unix epoch.", (double)d->host->started_unix_ns / 1e9);
+    process_figure(f, "process_start_time_seconds", "gauge",
+                   "Start time of the shim since the Unix epoch.",
+                   (double)d->host->started_unix_ns / 1e9);
     single(f, "cshim_uptime_seconds", "gauge", "Seconds since the shim started.",
            (double)(cshim_now_ns() - d->host->started_ns) / 1e9);
     d->host->log_stats(d->host, &ls);

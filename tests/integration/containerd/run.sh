@@ -4,7 +4,8 @@
 # sockets) with real runc and a busybox rootfs; prints TAP-style lines and "N passed, N failed".
 #
 # usage: run.sh <cmake build dir>      installs that build into the temporary dir, then tests it
-#        run.sh --prefix <install dir> tests an already installed tree
+#        run.sh --prefix <install dir> tests an already installed tree (--prefix /usr: the
+#                                      Debian packages, config from /etc/cshim)
 # env:   CSHIM_IT_ONLY="1 4 7"  run only these checks (numbers or check function names);  CSHIM_IT_KEEP=1  keep the temp dir;
 #        CSHIM_IT_CONFIG=<yaml>  shim config instead of the installed etc/cshim/cshim.yaml;
 #        CSHIM_IT_LOG_LEVEL=debug  containerd's log level (the shim gets -debug from it);
@@ -141,7 +142,12 @@ run_() {
 }
 
 start_containerd() {
-  PATH="$prefix/bin:$PATH" CSHIM_CONFIG="${CSHIM_IT_CONFIG:-$prefix/etc/cshim/cshim.yaml}" \
+  # The shim's config: CSHIM_IT_CONFIG, else the one installed in the prefix; a tree installed
+  # for /usr (the Debian packages) has it in /etc/cshim, where the shim looks by itself.
+  local conf=${CSHIM_IT_CONFIG:-$prefix/etc/cshim/cshim.yaml}
+  local conf_env=(CSHIM_CONFIG="$conf")
+  [ -z "${CSHIM_IT_CONFIG:-}" ] && [ "$prefix" = /usr ] && conf_env=(-u CSHIM_CONFIG)
+  PATH="$prefix/bin:$PATH" env "${conf_env[@]}" \
     containerd --config "$tmp/containerd.toml" >>"$tmp/containerd.log" 2>&1 &
   ctrd_pid=$!
   for _ in $(seq 200); do

@@ -356,6 +356,19 @@ body_of(const char *response)
   return b ? b + 4 : "";
 }
 
+/* The value of the unlabelled sample `name` in a metrics text: -1 when there is none. */
+static double
+sample(const char *text, const char *name)
+{
+  size_t len = strlen(name);
+
+  for (const char *line = text; line && *line;
+       line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+    if (strncmp(line, name, len) == 0 && line[len] == ' ')
+      return strtod(line + len + 1, NULL);
+  return -1;
+}
+
 static void
 observe(const char *method, int code, uint64_t ms)
 {
@@ -575,6 +588,16 @@ test_debug_metrics_show_calls_events_processes_and_process(void **state)
   assert_non_null(strstr(body, "cshim_info{version=\"0.0.test\"} 1\n"));
   assert_non_null(strstr(body, "# TYPE cshim_loop_iterations_total counter\n"));
   assert_null(strstr(body, "cshim_process_resident_memory_bytes 0\n"));
+  /* the conventional process_* names, beside cshim's own, with the same figures */
+  assert_non_null(strstr(body, "\nprocess_start_time_seconds 1700000000\n"));
+  assert_non_null(strstr(body, "# TYPE process_start_time_seconds gauge\n"));
+  assert_non_null(strstr(body, "# TYPE process_resident_memory_bytes gauge\n"));
+  assert_non_null(strstr(body, "# TYPE process_open_fds gauge\n"));
+  assert_non_null(strstr(body, "# TYPE process_cpu_seconds_total counter\n"));
+  assert_true(sample(body, "process_resident_memory_bytes") > 0);
+  assert_true(sample(body, "process_open_fds") >= 3);
+  assert_true(sample(body, "process_open_fds") == sample(body, "cshim_process_open_fds"));
+  assert_true(sample(body, "process_cpu_seconds_total") >= 0);
   free(resp);
 }
 
