@@ -37,7 +37,9 @@ check_ttrpc_load() {
   load_ never-reading 20000 200 12 100 || bad=1
   load_ settle
   # The budget holds; what is over it is refused, and memory is given back.
-  load_ partial-frames 100 32 || bad=1
+  # Under a sanitizer RSS is the allocator's quarantine and shadow, not the shim's buffers: the
+  # growth is printed, not checked.
+  load_ partial-frames 100 "$([ "${CSHIM_IT_SANITIZED:-0}" = 1 ] && echo 0 || echo 32)" || bad=1
   # Still serving: a normal call after all that.
   load_ pipelined 10 || bad=1
   [ "$(task_status it-load)" = RUNNING ] || { echo "it-load is $(task_status it-load)"; bad=1; }
