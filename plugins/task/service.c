@@ -223,6 +223,7 @@ prepare_create(task_service_t *svc, task_container_t *c,
   rcfg.timeout_ms = svc->cfg.command_timeout_ms;
   rcfg.limit = svc->runtime_limit;
   rcfg.deadline_of = task_op_deadline;
+  rcfg.global_args = (const char *const *)svc->cfg.runtime_args;
   ret = cshim_runtime_new(&rcfg, &c->rt, err);
   free((char *)rcfg.root);
   if (ret < 0)

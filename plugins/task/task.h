@@ -55,7 +55,14 @@ typedef struct task_config_s
   bool no_new_keyring;
   uint64_t command_timeout_ms;
   unsigned max_runtime_processes; /* runtime processes running at once; more wait in a queue */
+  char **runtime_args;            /* `runtime_args`: global flags before every subcommand,
+                                     NULL-terminated; NULL = none */
+  size_t n_runtime_args;
 } task_config_t;
+
+/* Bounds of `runtime_args`: entries, and bytes of one entry. */
+#define TASK_MAX_RUNTIME_ARGS 64u
+#define TASK_MAX_RUNTIME_ARG_LEN 4096u
 
 /* Upper bound of `max_runtime_processes`. */
 #define TASK_MAX_RUNTIME_PROCESSES 65536u

@@ -308,6 +308,7 @@ make_runtime(task_service_t *svc, task_container_t *c, cshim_error_t *err)
   rcfg.systemd_cgroup = c->opts.systemd_cgroup;
   rcfg.criu = c->opts.criu_path;
   rcfg.timeout_ms = svc->cfg.command_timeout_ms;
+  rcfg.global_args = (const char *const *)svc->cfg.runtime_args;
   ret = cshim_runtime_new(&rcfg, &c->rt, err);
   free((char *)rcfg.root);
   return ret;
