@@ -362,6 +362,7 @@ struct task_op_s
   int (*launch_run)(task_op_t *op, const char *console_socket, cshim_error_t *err);
   task_op_fn launch_done;
   bool launched;        /* the runtime command succeeded (what follows may still fail) */
+  bool ran;             /* the runtime command ran, whether it succeeded or not */
   uint64_t deadline_ns; /* the call's deadline (cshim_now_ns clock); 0 = none */
 };
 
