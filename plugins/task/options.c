@@ -152,6 +152,15 @@ task_runtime_runc_model(const char *binary)
   return base && (strcmp(base, "runc") == 0 || strcmp(base, "crun") == 0);
 }
 
+bool
+task_runtime_is_runsc(const char *binary)
+{
+  const char *slash = binary ? strrchr(binary, '/') : NULL;
+  const char *base = slash ? slash + 1 : binary;
+
+  return base && strcmp(base, "runsc") == 0;
+}
+
 struct task_runtime_path_s
 {
   task_runtime_path_t *next;

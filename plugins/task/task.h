@@ -85,6 +85,8 @@ int task_options_resolve(const task_config_t *cfg, const Google__Protobuf__Any *
    one cgroup each, paused through its freezer, so State and Pids are answered from the shim's
    own state and the cgroup without starting the runtime. Others (runsc) are asked. */
 bool task_runtime_runc_model(const char *binary);
+/* gVisor's runsc: its sandbox may run without a cgroup of its own (--ignore-cgroups). */
+bool task_runtime_is_runsc(const char *binary);
 /* The runtime's executable: an absolute or relative path as given, a bare name looked up in
    PATH the first time only (cached in svc for the shim's life, so no command pays a PATH walk).
    *out is borrowed from binary or svc. ENOENT when PATH has no such executable. */

@@ -60,9 +60,27 @@ runsc_check_failed_start_leaves_nothing() {
   return 0
 }
 
+# With --ignore-cgroups the sandbox stays in the shim's cgroup: that cgroup's usage is not the
+# container's, so Stats answers NotFound (ctr: "no metrics received") rather than the shim's (or
+# containerd's) numbers.
+runsc_check_no_metrics_of_the_shim_cgroup() {
+  local out
+  run_ -d it-gv-metrics /bin/sleep 1000 || { echo "ctr run -d failed"; return 1; }
+  wait_status it-gv-metrics RUNNING || { echo "not RUNNING"; remove_task it-gv-metrics; return 1; }
+  out=$(ctr_ task metrics it-gv-metrics 2>&1)
+  remove_task it-gv-metrics
+  echo "ctr task metrics: $out"
+  # containerd turns the NotFound into "no metrics received"
+  [[ "$out" == *"no metrics received"* || "$out" == *"cgroup does not exist"* ]] ||
+    { echo "metrics of a cgroup not the container's"; return 1; }
+}
+
 if [ "${tc_oci_runtime:-runc}" = runsc ]; then
   check "runsc: gVisor kernel, run and exec exit codes, pause/resume, kill, delete" runsc_check_lifecycle
   if [ "$runtime" = io.containerd.cshim.v2 ]; then
     check "runsc: a failed start leaves no sandbox, gofer or shim behind" runsc_check_failed_start_leaves_nothing
+    if [[ " ${tc_runsc_args[*]} " == *" --ignore-cgroups "* ]]; then
+      check "runsc --ignore-cgroups: no metrics from the shim's cgroup" runsc_check_no_metrics_of_the_shim_cgroup
+    fi
   fi
 fi

@@ -252,6 +252,11 @@ test_runtime_runc_model_is_runc_or_crun_by_name(void **state)
   assert_false(task_runtime_runc_model("/usr/bin/runsc"));
   assert_false(task_runtime_runc_model("/usr/bin/runc-wrapper"));
   assert_false(task_runtime_runc_model("youki"));
+  assert_true(task_runtime_is_runsc("runsc"));
+  assert_true(task_runtime_is_runsc("/usr/bin/runsc"));
+  assert_false(task_runtime_is_runsc("/usr/bin/runsc-wrapper"));
+  assert_false(task_runtime_is_runsc("runc"));
+  assert_false(task_runtime_is_runsc(NULL));
 }
 
 static void
