@@ -565,7 +565,9 @@ parse_log_level(const cshim_config_node_t *node, int *level, cshim_error_t *err)
 }
 
 static const char *const known_keys[] = {"version",   "plugin_dir", "modules", "disabled_plugins",
-                                         "log_level", "plugins",    NULL};
+                                         "log_level", "plugins",    "ttrpc",   NULL};
+
+static int parse_ttrpc(host_config_t *c, const cshim_config_node_t *v, cshim_error_t *err);
 
 /* Apply one top-level setting; a null value keeps the default. */
 static int
@@ -614,6 +616,8 @@ apply_key(host_config_t *c, const char *key, const cshim_config_node_t *v, cshim
     c->log_level_set = true;
     return 0;
   }
+  if (strcmp(key, "ttrpc") == 0)
+    return parse_ttrpc(c, v, err);
   if (v->kind != CSHIM_CONFIG_MAP)
     return fail_node(v, err, "`plugins` must be a map from plugin URI to its settings");
   c->plugins = v;
@@ -658,7 +662,7 @@ apply_document(host_config_t *c, cshim_error_t *err)
       host_config_key_location(c, root, i, &line, &column);
       return cshim_error_make(err, EINVAL,
                               "%s:%u:%u: unknown key `%s` (known keys: version, plugin_dir, "
-                              "modules, disabled_plugins, log_level, plugins)",
+                              "modules, disabled_plugins, log_level, plugins, ttrpc)",
                               c->source, line, column, root->keys[i]);
     }
     ret = apply_key(c, root->keys[i], &root->items[i], err);
@@ -897,4 +901,34 @@ host_shim_name_from_binary(const char *argv0)
       strcmp(base + len - strlen(suffix), suffix) != 0)
     return NULL;
   return cshim_xstrndup(base + strlen(prefix), len - strlen(prefix) - strlen(suffix));
+}
+
+/* The `ttrpc` section: the server's limits (see host/ttrpc_server.h for what they bound). */
+static int
+parse_ttrpc(host_config_t *c, const cshim_config_node_t *v, cshim_error_t *err)
+{
+  static const char *const keys[] = {"max_calls_in_flight", "buffer_budget_mib", NULL};
+  uint64_t calls = 0, mib = 0;
+  int ret;
+
+  if (v->kind != CSHIM_CONFIG_MAP)
+    return fail_node(v, err, "`ttrpc` must be a map of settings");
+  ret = cshim_config_check_keys(v, keys, "ttrpc", err);
+  if (ret == 0)
+    ret = cshim_config_get_uint(v, "max_calls_in_flight", &calls, err);
+  if (ret == 0)
+    ret = cshim_config_get_uint(v, "buffer_budget_mib", &mib, err);
+  if (ret < 0)
+    return ret;
+  if (cshim_config_get(v, "max_calls_in_flight") && (calls < 1 || calls > 65536))
+    return fail_node(cshim_config_get(v, "max_calls_in_flight"), err,
+                     "`ttrpc.max_calls_in_flight` must be between 1 and 65536 (found %llu)",
+                     (unsigned long long)calls);
+  if (cshim_config_get(v, "buffer_budget_mib") && (mib < 5 || mib > 65536))
+    return fail_node(cshim_config_get(v, "buffer_budget_mib"), err,
+                     "`ttrpc.buffer_budget_mib` must be between 5 and 65536 (found %llu)",
+                     (unsigned long long)mib);
+  c->ttrpc_max_calls_in_flight = (size_t)calls;
+  c->ttrpc_buffer_budget = (size_t)mib << 20;
+  return 0;
 }

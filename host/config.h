@@ -36,6 +36,9 @@ typedef struct host_config_s
   bool log_level_set;                 /* whether the file set `log_level` */
   const cshim_config_node_t *root;    /* the whole document (a map), or NULL when empty */
   const cshim_config_node_t *plugins; /* `plugins` (a map), or NULL when absent or null */
+  /* `ttrpc`: limits of the ttrpc server; 0 = the server's default. */
+  size_t ttrpc_max_calls_in_flight; /* ttrpc.max_calls_in_flight */
+  size_t ttrpc_buffer_budget;       /* ttrpc.buffer_budget_mib, in bytes */
 
   struct host_config_tree_s *tree; /* private: storage of every node */
 } host_config_t;

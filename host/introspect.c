@@ -382,6 +382,18 @@ host_introspect_dump(host_introspect_t *intro, const cshim_logger_t *log)
                  (unsigned long long)st.calls_in_flight, (unsigned long long)st.calls_total,
                  (unsigned long long)st.frames_rejected, (unsigned long long)ls.lines,
                  (unsigned long long)ls.dropped);
+  if (intro->server) {
+    host_ttrpc_server_usage_t u;
+    host_ttrpc_server_get_usage(intro->server, &u);
+    cshim_log_info(log,
+                   "state dump: ttrpc limits: %zu of %zu buffer bytes in use, %zu calls working, "
+                   "%zu parked; %llu frames refused, %llu pauses at the in-flight limit, %llu for "
+                   "the budget, %llu connections closed for it; %llu trims",
+                   u.buffered, u.budget, u.calls_working, u.calls_parked,
+                   (unsigned long long)u.frames_refused, (unsigned long long)u.paused_in_flight,
+                   (unsigned long long)u.paused_budget, (unsigned long long)u.closed_budget,
+                   (unsigned long long)u.trims);
+  }
   for (size_t i = 0, k = process_starts_op(host, 0, NULL); i < k; i++) {
     cshim_host_process_starts_t ps;
     process_starts_op(host, i, &ps);

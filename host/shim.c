@@ -474,6 +474,11 @@ run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *
   ret = host_ttrpc_server_new(s->loop, &s->log.base, &s->server, err);
   if (ret < 0)
     return ret;
+  host_ttrpc_server_set_limits(s->server,
+                               &(host_ttrpc_server_limits_t){
+                                   .max_calls_in_flight = s->config->ttrpc_max_calls_in_flight,
+                                   .buffer_budget = s->config->ttrpc_buffer_budget,
+                               });
   host_introspect_set_server(s->intro, s->server);
   ret = host_plugins_register(s->plugins, host_ttrpc_server_api(s->server), err);
   if (ret < 0)

@@ -2,9 +2,11 @@
 // The host's asynchronous ttrpc server: Unix listeners, connections, dispatch of Request frames
 // to plugin services, answers written in completion order.
 #define _GNU_SOURCE /* struct ucred */
+#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -32,9 +34,33 @@
 /* Answers gathered during one read callback before they are written anyway. */
 #define CORK_MAX 32u
 /* A peer that sends requests but does not read its answers stops being read from once this
-   much is queued, so its answers cannot grow our memory without bound. */
+   much is queued (or half the buffer budget, if less), so its answers cannot grow our memory
+   without bound; reading resumes when the queue is down to the low mark. */
 #define WRITE_QUEUE_HIGH (16u << 20)
 #define WRITE_QUEUE_LOW (4u << 20)
+/* Frames up to this length are taken even when the buffer budget is spent (the connection may
+   be paused instead); longer ones are refused with ResourceExhausted. */
+#define SMALL_FRAME READ_BUF_SIZE
+/* The smallest budget that still holds one frame of the largest size and a read's worth. */
+#define MIN_BUFFER_BUDGET ((size_t)CSHIM_FRAME_MAX_DATA + READ_BUF_SIZE)
+/* Past the budget, a connection holding more than budget / FAIR_SHARE_DIV is paused. */
+#define FAIR_SHARE_DIV 16u
+/* Returning memory: after this many bytes went through the budget, trim the heap once the loop
+   has seen no traffic for one tick of the trim timer. */
+#define TRIM_CHURN (1u << 20)
+/* What a call costs its handler in allocations it frees again (runtime commands, their output,
+   answers), beyond its request: a burst of small calls deserves a trim too. */
+#define TRIM_CALL_WEIGHT (4u * 1024u)
+#define TRIM_TICK_MS 200u
+
+/* Why reading a connection is stopped (bits of conn->paused). */
+enum
+{
+  PAUSE_WRITE_QUEUE = 1u << 0, /* the peer does not read its answers */
+  PAUSE_IN_FLIGHT = 1u << 1,   /* max_calls_in_flight calls are being worked on */
+  PAUSE_BUDGET = 1u << 2,      /* the buffer budget is spent and this connection holds its share */
+  PAUSE_UPGRADE = 1u << 3,     /* a live upgrade is saving or restoring the server */
+};
 
 #define ERR_PROTO_PARSE "proto: cannot parse invalid wire-format data"
 
@@ -64,11 +90,22 @@ struct conn
   struct link link;  /* in srv->conns while active */
   struct link calls; /* unanswered calls received here */
   cshim_frame_reader_t reader;
-  uint8_t *read_buf;
   uint32_t last_stream_id;
   bool active;
   bool closing;
-  bool read_paused;
+  bool reading;     /* uv_read_start is in effect */
+  unsigned paused;  /* PAUSE_* bits; reading runs only when 0 */
+  size_t n_working; /* calls received here, unanswered and not parked */
+  /* Bytes read but not yet framed when the connection was paused mid-read; handled first when
+     it resumes. */
+  uint8_t *stash;
+  size_t stash_len;
+  /* Bytes charged to the server's buffer budget, by what holds them. */
+  size_t held_partial; /* the reader's partial frame */
+  size_t held_write;   /* the write queue */
+  size_t held_calls;   /* requests of unanswered calls received here */
+  size_t held_stash;
+  struct link resume_link; /* in srv->resume while a resume is scheduled */
   /* Inside a read callback, answers given at once are gathered here and go out in one
      writev(2) when it returns: N calls read together cost one write, not N (see uncork). */
   bool corked;
@@ -85,8 +122,10 @@ struct call
   Ttrpc__Request *req;      /* owned; base.service and base.method point into it */
   const ProtobufCMethodDescriptor *method;
   size_t n_before_passed; /* interceptors whose before returned 0: their after runs */
+  size_t charged;         /* bytes of the request charged to the buffer budget */
   bool dispatching;       /* still inside dispatch: the answer must not free the call */
   bool answered;
+  bool parked; /* waits for an event: not counted in conn->n_working */
   /* The request and the decoded input are unpacked into the call's own arena: a small call
      costs no malloc/free per string and submessage (callgrind: ~30% of the user-space
      instructions of a Connect). What does not fit goes to malloc. Last member: not zeroed. */
@@ -156,6 +195,19 @@ struct host_ttrpc_server_s
   struct link orphans; /* unanswered calls whose connection is gone */
   cshim_ttrpc_stats_t stats;
 
+  host_ttrpc_server_limits_t limits;
+  host_ttrpc_server_usage_t usage;
+  size_t n_budget_paused; /* connections with PAUSE_BUDGET set */
+  struct link resume;     /* connections whose reading resumes on the next loop turn */
+  bool have_handles;      /* resume_idle and trim_timer are initialised */
+  /* One read buffer for every connection: a read callback consumes its bytes before the next
+     read starts (frames are copied by the reader, the rest of a paused read is stashed). */
+  uint8_t *read_buf;
+  uv_idle_t resume_idle;
+  uv_timer_t trim_timer;
+  size_t churn;  /* bytes charged since the last trim */
+  bool activity; /* traffic since the last trim tick */
+
   size_t n_handles; /* initialised and not yet closed */
   bool closing;
   uv_idle_t close_guard; /* makes done_cb always run from the loop */
@@ -201,6 +253,312 @@ list_remove(struct link *l)
   list_init(l);
 }
 
+/* ---- limits: calls in flight, the buffer budget, memory handed back ---------------------------
+ */
+
+static void close_conn(struct conn *conn);
+static void feed(struct conn *conn, const uint8_t *p, size_t len);
+static int uncork(struct conn *conn);
+static void read_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+static size_t
+min_size(size_t a, size_t b)
+{
+  return a < b ? a : b;
+}
+
+static size_t
+fair_share(const host_ttrpc_server_t *srv)
+{
+  return srv->limits.buffer_budget / FAIR_SHARE_DIV;
+}
+
+static bool
+over_budget(const host_ttrpc_server_t *srv)
+{
+  return srv->usage.buffered > srv->limits.buffer_budget;
+}
+
+static size_t
+conn_held(const struct conn *conn)
+{
+  return conn->held_partial + conn->held_write + conn->held_calls + conn->held_stash;
+}
+
+/* The longest frame a connection may announce now: what the budget has left, but never less
+   than a small frame (those pause their connection instead, see feed) nor more than ttrpc's. */
+static uint32_t
+frame_limit(const host_ttrpc_server_t *srv)
+{
+  size_t room = srv->usage.buffered < srv->limits.buffer_budget
+                    ? srv->limits.buffer_budget - srv->usage.buffered
+                    : 0;
+
+  if (room < SMALL_FRAME)
+    room = SMALL_FRAME;
+  if (room > CSHIM_FRAME_MAX_DATA)
+    room = CSHIM_FRAME_MAX_DATA;
+  return (uint32_t)room;
+}
+
+static void
+trim_timer_cb(uv_timer_t *timer)
+{
+  host_ttrpc_server_t *srv = CSHIM_CONTAINER_OF(timer, host_ttrpc_server_t, trim_timer);
+
+  /* Still busy: what a trim gives back now would be taken again at once. */
+  if (srv->activity) {
+    srv->activity = false;
+    return;
+  }
+  uv_timer_stop(timer);
+  srv->churn = 0;
+  malloc_trim(0);
+  srv->usage.trims++;
+}
+
+static void resume_idle_cb(uv_idle_t *idle);
+
+static void
+init_limit_handles(host_ttrpc_server_t *srv)
+{
+  if (srv->have_handles)
+    return;
+  uv_idle_init(srv->loop, &srv->resume_idle);
+  uv_timer_init(srv->loop, &srv->trim_timer);
+  /* The trim never needs to keep a loop alive on its own. */
+  uv_unref((uv_handle_t *)&srv->trim_timer);
+  srv->n_handles += 2;
+  srv->read_buf = cshim_xmap(READ_BUF_SIZE);
+  srv->have_handles = true;
+}
+
+static void
+budget_add(host_ttrpc_server_t *srv, size_t n)
+{
+  srv->usage.buffered += n;
+  srv->churn += n;
+  if (srv->churn >= TRIM_CHURN && srv->have_handles && !srv->closing &&
+      !uv_is_active((uv_handle_t *)&srv->trim_timer))
+    uv_timer_start(&srv->trim_timer, trim_timer_cb, TRIM_TICK_MS, TRIM_TICK_MS);
+}
+
+static void unpause_conn(struct conn *conn, unsigned why);
+
+static void
+budget_sub(host_ttrpc_server_t *srv, size_t n)
+{
+  struct link *l;
+
+  assert(srv->usage.buffered >= n);
+  srv->usage.buffered -= n;
+  if (srv->n_budget_paused == 0 || srv->usage.buffered > srv->limits.buffer_budget / 4 * 3)
+    return;
+  for (l = srv->conns.next; l != &srv->conns && srv->n_budget_paused > 0; l = l->next)
+    unpause_conn(CSHIM_CONTAINER_OF(l, struct conn, link), PAUSE_BUDGET);
+}
+
+/* Move a holder's charge to `now` bytes. */
+static void
+set_held(host_ttrpc_server_t *srv, size_t *held, size_t now)
+{
+  if (now > *held)
+    budget_add(srv, now - *held);
+  else if (now < *held)
+    budget_sub(srv, *held - now);
+  *held = now;
+}
+
+static void
+start_reading(struct conn *conn)
+{
+  int r;
+
+  if (conn->reading || conn->paused || conn->closing)
+    return;
+  r = uv_read_start((uv_stream_t *)&conn->pipe, read_alloc_cb, conn_read_cb);
+  if (r < 0) {
+    cshim_log_warn(conn->srv->log, "ttrpc: cannot read connection: %s", uv_strerror(r));
+    close_conn(conn);
+    return;
+  }
+  conn->reading = true;
+}
+
+static void
+pause_conn(struct conn *conn, unsigned why)
+{
+  host_ttrpc_server_t *srv = conn->srv;
+
+  if ((conn->paused & why) || conn->closing)
+    return;
+  if (why == PAUSE_BUDGET) {
+    srv->n_budget_paused++;
+    srv->usage.paused_budget++;
+    cshim_log_debug(srv->log,
+                    "ttrpc: buffer budget spent (%zu of %zu bytes): stopped reading a connection "
+                    "that holds %zu",
+                    srv->usage.buffered, srv->limits.buffer_budget, conn_held(conn));
+  } else if (why == PAUSE_IN_FLIGHT)
+    srv->usage.paused_in_flight++;
+  conn->paused |= why;
+  if (conn->reading) {
+    uv_read_stop((uv_stream_t *)&conn->pipe);
+    conn->reading = false;
+  }
+}
+
+/* Clear a reason; once none is left, reading resumes on the next loop turn, never from inside
+   the answer or callback that cleared it. */
+static void
+unpause_conn(struct conn *conn, unsigned why)
+{
+  host_ttrpc_server_t *srv = conn->srv;
+
+  if (!(conn->paused & why))
+    return;
+  if (why == PAUSE_BUDGET)
+    srv->n_budget_paused--;
+  conn->paused &= ~why;
+  if (conn->paused || conn->closing || srv->closing || !list_empty(&conn->resume_link))
+    return;
+  list_append(&srv->resume, &conn->resume_link);
+  uv_idle_start(&srv->resume_idle, resume_idle_cb);
+}
+
+static void
+stash_input(struct conn *conn, const uint8_t *p, size_t len)
+{
+  conn->stash = cshim_xrealloc(conn->stash, conn->stash_len + len);
+  memcpy(conn->stash + conn->stash_len, p, len);
+  conn->stash_len += len;
+  set_held(conn->srv, &conn->held_stash, conn->stash_len);
+}
+
+static void
+resume_conn(struct conn *conn)
+{
+  if (conn->closing || conn->paused)
+    return;
+  if (conn->stash) {
+    cshim_autofree uint8_t *input = cshim_steal_pointer(&conn->stash);
+    size_t len = conn->stash_len;
+
+    conn->stash_len = 0;
+    set_held(conn->srv, &conn->held_stash, 0);
+    conn->corked = true;
+    feed(conn, input, len);
+    conn->corked = false;
+    if (!conn->closing)
+      uncork(conn);
+    if (conn->closing || conn->paused)
+      return;
+  }
+  start_reading(conn);
+}
+
+static void
+resume_idle_cb(uv_idle_t *idle)
+{
+  host_ttrpc_server_t *srv = CSHIM_CONTAINER_OF(idle, host_ttrpc_server_t, resume_idle);
+
+  while (!list_empty(&srv->resume) && !srv->closing) {
+    struct conn *conn = CSHIM_CONTAINER_OF(srv->resume.next, struct conn, resume_link);
+    list_remove(&conn->resume_link);
+    resume_conn(conn);
+  }
+  uv_idle_stop(idle);
+}
+
+/* Charge the write queue to the budget and pause, resume or close the connection for it. */
+static void
+account_write_queue(struct conn *conn)
+{
+  host_ttrpc_server_t *srv = conn->srv;
+  size_t queued = conn->pipe.write_queue_size;
+  size_t high = min_size(WRITE_QUEUE_HIGH, srv->limits.buffer_budget / 2);
+  size_t low = min_size(WRITE_QUEUE_LOW, srv->limits.buffer_budget / 8);
+
+  set_held(srv, &conn->held_write, queued);
+  if (queued > srv->limits.buffer_budget) {
+    cshim_log_warn(srv->log,
+                   "ttrpc: closing a connection that does not read its answers: %zu bytes "
+                   "queued exceed the buffer budget of %zu",
+                   queued, srv->limits.buffer_budget);
+    srv->usage.closed_budget++;
+    close_conn(conn);
+    return;
+  }
+  if (queued > high && !(conn->paused & PAUSE_WRITE_QUEUE)) {
+    cshim_log_debug(srv->log,
+                    "ttrpc: peer reads its answers slowly (%zu bytes queued): "
+                    "stopped reading from it",
+                    queued);
+    pause_conn(conn, PAUSE_WRITE_QUEUE);
+  } else if (queued <= low)
+    unpause_conn(conn, PAUSE_WRITE_QUEUE);
+  if (over_budget(srv) && conn_held(conn) > fair_share(srv))
+    pause_conn(conn, PAUSE_BUDGET);
+}
+
+/* A call takes one of its connection's in-flight slots and charges its request. */
+static void
+charge_call(struct conn *conn, struct call *call, size_t len)
+{
+  host_ttrpc_server_t *srv = conn->srv;
+
+  call->charged = len;
+  conn->held_calls += len;
+  srv->churn += TRIM_CALL_WEIGHT;
+  budget_add(srv, len);
+  conn->n_working++;
+  srv->usage.calls_working++;
+}
+
+static void
+release_working_slot(struct conn *conn)
+{
+  conn->n_working--;
+  if (conn->n_working < conn->srv->limits.max_calls_in_flight)
+    unpause_conn(conn, PAUSE_IN_FLIGHT);
+}
+
+/* The call is answered: give back its slot and its charge. */
+static void
+release_call(host_ttrpc_server_t *srv, struct call *call)
+{
+  if (call->parked)
+    srv->usage.calls_parked--;
+  else
+    srv->usage.calls_working--;
+  if (call->conn) {
+    assert(call->conn->held_calls >= call->charged);
+    call->conn->held_calls -= call->charged;
+    if (!call->parked)
+      release_working_slot(call->conn);
+  }
+  budget_sub(srv, call->charged);
+  call->charged = 0;
+}
+
+/* The connection closes: what it buffered is released (its calls keep their own charge). */
+static void
+release_conn(struct conn *conn)
+{
+  host_ttrpc_server_t *srv = conn->srv;
+
+  if (!list_empty(&conn->resume_link))
+    list_remove(&conn->resume_link);
+  if (conn->paused & PAUSE_BUDGET)
+    srv->n_budget_paused--;
+  conn->paused = 0;
+  conn->held_calls = 0;
+  set_held(srv, &conn->held_partial, 0);
+  set_held(srv, &conn->held_write, 0);
+  set_held(srv, &conn->held_stash, 0);
+}
+
 /* ---- handles and final free ---------------------------------------------------------------- */
 
 static void
@@ -217,6 +575,8 @@ finish(host_ttrpc_server_t *srv)
   }
   for (i = 0; i < srv->n_services; i++)
     free(srv->services[i].handlers);
+  if (srv->read_buf)
+    cshim_xunmap(srv->read_buf, READ_BUF_SIZE);
   free(srv->services);
   free(srv->interceptors);
   free(srv);
@@ -251,13 +611,25 @@ guard_close_cb(uv_handle_t *handle)
 }
 
 static void
+resume_idle_close_cb(uv_handle_t *handle)
+{
+  handle_closed(CSHIM_CONTAINER_OF(handle, host_ttrpc_server_t, resume_idle));
+}
+
+static void
+trim_timer_close_cb(uv_handle_t *handle)
+{
+  handle_closed(CSHIM_CONTAINER_OF(handle, host_ttrpc_server_t, trim_timer));
+}
+
+static void
 conn_close_cb(uv_handle_t *handle)
 {
   struct conn *conn = CSHIM_CONTAINER_OF(handle, struct conn, pipe);
   host_ttrpc_server_t *srv = conn->srv;
 
   cshim_frame_reader_fini(&conn->reader);
-  cshim_xunmap(conn->read_buf, READ_BUF_SIZE);
+  free(conn->stash);
   free(conn);
   handle_closed(srv);
 }
@@ -284,13 +656,11 @@ close_conn(struct conn *conn)
     list_remove(&conn->link);
     srv->stats.connections_open--;
   }
+  release_conn(conn);
   uv_close((uv_handle_t *)&conn->pipe, conn_close_cb);
 }
 
 /* ---- writing ------------------------------------------------------------------------------- */
-
-static void read_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
-static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
 static void
 conn_write_cb(uv_write_t *req, int status)
@@ -308,15 +678,7 @@ conn_write_cb(uv_write_t *req, int status)
     close_conn(conn);
     return;
   }
-  if (conn->read_paused && !conn->srv->upgrade_paused &&
-      conn->pipe.write_queue_size <= WRITE_QUEUE_LOW) {
-    int r = uv_read_start((uv_stream_t *)&conn->pipe, read_alloc_cb, conn_read_cb);
-    if (r < 0) {
-      close_conn(conn);
-      return;
-    }
-    conn->read_paused = false;
-  }
+  account_write_queue(conn);
 }
 
 /* Hand a frame whose first bytes may already be written (b: what is left) to libuv, which
@@ -336,14 +698,7 @@ write_later(struct conn *conn, uint8_t *buf, uv_buf_t b)
     close_conn(conn);
     return r;
   }
-  if (!conn->read_paused && conn->pipe.write_queue_size > WRITE_QUEUE_HIGH) {
-    cshim_log_debug(conn->srv->log,
-                    "ttrpc: peer reads its answers slowly (%zu bytes queued): "
-                    "stopped reading from it",
-                    conn->pipe.write_queue_size);
-    uv_read_stop((uv_stream_t *)&conn->pipe);
-    conn->read_paused = true;
-  }
+  account_write_queue(conn);
   return 0;
 }
 
@@ -406,7 +761,9 @@ queue_frame(struct conn *conn, uint8_t *buf, size_t len)
   uv_buf_t b = uv_buf_init((char *)buf, (unsigned int)len);
   int r;
 
-  if (conn->corked && conn->pipe.write_queue_size == 0) {
+  /* Only small answers wait in the cork (at most CORK_MAX x SMALL_FRAME per connection); a
+     large one goes to the write queue at once, where the buffer budget sees it. */
+  if (conn->corked && conn->pipe.write_queue_size == 0 && len <= SMALL_FRAME) {
     if (conn->n_corked == CORK_MAX && (r = uncork(conn)) < 0) {
       free(buf);
       return r;
@@ -559,6 +916,8 @@ answer(struct call *call, int code, const char *message, const ProtobufCMessage 
   list_remove(&call->link);
   if (srv && srv->call_hook && call->conn)
     call_hook_run(call->conn, call->base.stream_id, call->base.method, NULL, 0, true);
+  if (srv)
+    release_call(srv, call);
 
   if (call->conn)
     ret = send_response(call->conn, call->base.stream_id, code, message, msg, &sent_code);
@@ -622,11 +981,26 @@ call_metadata(const cshim_ttrpc_call_t *base, const char *key)
   return NULL;
 }
 
+static void
+call_park(cshim_ttrpc_call_t *base)
+{
+  struct call *call = (struct call *)base;
+
+  if (call->answered || call->parked || !call->srv)
+    return;
+  call->parked = true;
+  call->srv->usage.calls_working--;
+  call->srv->usage.calls_parked++;
+  if (call->conn)
+    release_working_slot(call->conn);
+}
+
 static const cshim_ttrpc_call_ops_t call_ops = {
     .struct_size = sizeof(cshim_ttrpc_call_ops_t),
     .reply = call_reply,
     .fail = call_fail,
     .metadata = call_metadata,
+    .park = call_park,
 };
 
 static const struct registered_service *
@@ -760,6 +1134,7 @@ handle_request(struct conn *conn, uint32_t stream_id, uint8_t *data, size_t len)
   call->method = method;
   list_append(&conn->calls, &call->link);
   srv->stats.calls_in_flight++;
+  charge_call(conn, call, len);
   if (srv->call_hook)
     call_hook_run(conn, stream_id, req->method, data, len, false);
 
@@ -773,8 +1148,70 @@ read_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
   struct conn *conn = CSHIM_CONTAINER_OF(handle, struct conn, pipe);
 
-  buf->base = (char *)conn->read_buf;
+  buf->base = (char *)conn->srv->read_buf;
   buf->len = READ_BUF_SIZE;
+}
+
+/* Refuse a frame the reader discarded: longer than ttrpc allows, or than the budget can hold. */
+static void
+refuse_frame(struct conn *conn, const cshim_frame_header_t *header)
+{
+  host_ttrpc_server_t *srv = conn->srv;
+  char msg[192];
+
+  if (header->length > CSHIM_FRAME_MAX_DATA) {
+    snprintf(msg, sizeof(msg), "message length %u exceed maximum message size of %u",
+             header->length, CSHIM_FRAME_MAX_DATA);
+    send_status(conn, header->stream_id, CSHIM_GRPC_RESOURCE_EXHAUSTED, msg);
+    return;
+  }
+  srv->usage.frames_refused++;
+  snprintf(msg, sizeof(msg),
+           "message length %u exceeds the shim's free buffer space (%zu of %zu bytes in use); "
+           "retry later",
+           header->length, srv->usage.buffered, srv->limits.buffer_budget);
+  send_status(conn, header->stream_id, CSHIM_GRPC_RESOURCE_EXHAUSTED, msg);
+  if (!conn->closing && conn_held(conn) > fair_share(srv))
+    pause_conn(conn, PAUSE_BUDGET);
+}
+
+/* Frame and dispatch input until it is used up or the connection is paused or closed; what is
+   left of it then is stashed for when the connection resumes. */
+static void
+feed(struct conn *conn, const uint8_t *p, size_t len)
+{
+  host_ttrpc_server_t *srv = conn->srv;
+
+  srv->activity = true;
+  /* A handler may close the connection (or the whole server) while we are in this loop. */
+  while (len > 0 && !conn->closing && !conn->paused) {
+    cshim_frame_t frame;
+    enum cshim_frame_result res;
+
+    if (cshim_frame_reader_held(&conn->reader) == 0 && over_budget(srv) &&
+        conn_held(conn) > fair_share(srv)) {
+      pause_conn(conn, PAUSE_BUDGET);
+      break;
+    }
+    cshim_frame_reader_set_limit(&conn->reader, frame_limit(srv));
+    res = cshim_frame_reader_next(&conn->reader, &p, &len, &frame);
+    set_held(srv, &conn->held_partial, cshim_frame_reader_held(&conn->reader));
+    if (res == CSHIM_FRAME_NEED_MORE)
+      break;
+    if (res == CSHIM_FRAME_OVERSIZED) {
+      refuse_frame(conn, &frame.header);
+      continue;
+    }
+    /* Data frames belong to streaming methods, which no service here has; like ttrpc 1.1 we
+       ignore them along with unknown types, for forward compatibility. */
+    if (frame.header.type == CSHIM_FRAME_REQUEST)
+      handle_request(conn, frame.header.stream_id, frame.data, frame.header.length);
+    free(frame.data);
+    if (!conn->closing && conn->n_working >= srv->limits.max_calls_in_flight)
+      pause_conn(conn, PAUSE_IN_FLIGHT);
+  }
+  if (len > 0 && !conn->closing)
+    stash_input(conn, p, len);
 }
 
 static void
@@ -791,28 +1228,8 @@ conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     close_conn(conn);
     return;
   }
-
   conn->corked = true;
-  /* A handler may close the connection (or the whole server) while we are in this loop. */
-  while (!conn->closing) {
-    cshim_frame_t frame;
-    enum cshim_frame_result res = cshim_frame_reader_next(&conn->reader, &p, &len, &frame);
-
-    if (res == CSHIM_FRAME_NEED_MORE)
-      break;
-    if (res == CSHIM_FRAME_OVERSIZED) {
-      char msg[128];
-      snprintf(msg, sizeof(msg), "message length %u exceed maximum message size of %u",
-               frame.header.length, CSHIM_FRAME_MAX_DATA);
-      send_status(conn, frame.header.stream_id, CSHIM_GRPC_RESOURCE_EXHAUSTED, msg);
-      continue;
-    }
-    /* Data frames belong to streaming methods, which no service here has; like ttrpc 1.1 we
-       ignore them along with unknown types, for forward compatibility. */
-    if (frame.header.type == CSHIM_FRAME_REQUEST)
-      handle_request(conn, frame.header.stream_id, frame.data, frame.header.length);
-    free(frame.data);
-  }
+  feed(conn, p, len);
   conn->corked = false;
   if (!conn->closing)
     uncork(conn);
@@ -858,6 +1275,7 @@ connection_cb(uv_stream_t *server, int status)
   conn->srv = srv;
   list_init(&conn->link);
   list_init(&conn->calls);
+  list_init(&conn->resume_link);
   cshim_frame_reader_init(&conn->reader, CSHIM_FRAME_MAX_DATA);
   r = uv_pipe_init(srv->loop, &conn->pipe, 0);
   if (r < 0) {
@@ -883,14 +1301,9 @@ connection_cb(uv_stream_t *server, int status)
   list_append(&srv->conns, &conn->link);
   srv->stats.connections_open++;
   srv->stats.connections_total++;
-  conn->read_buf = cshim_xmap(READ_BUF_SIZE);
   if (srv->upgrade_paused)
-    return; /* read once the upgrade has finished or given up */
-  r = uv_read_start((uv_stream_t *)&conn->pipe, read_alloc_cb, conn_read_cb);
-  if (r < 0) {
-    cshim_log_warn(srv->log, "ttrpc: cannot read connection: %s", uv_strerror(r));
-    close_conn(conn);
-  }
+    pause_conn(conn, PAUSE_UPGRADE); /* read once the upgrade has finished or given up */
+  start_reading(conn);
 }
 
 /* ---- listening ----------------------------------------------------------------------------- */
@@ -906,6 +1319,7 @@ adopt_listener(host_ttrpc_server_t *srv, int fd, cshim_error_t *err)
     close(fd);
     return cshim_error_make(err, ESHUTDOWN, "ttrpc server is closing");
   }
+  init_limit_handles(srv);
   l = cshim_xmalloc0(sizeof(*l));
   l->srv = srv;
   r = uv_pipe_init(srv->loop, &l->pipe, 0);
@@ -1142,6 +1556,8 @@ host_ttrpc_server_new(uv_loop_t *loop, const cshim_logger_t *log, host_ttrpc_ser
   srv->log = log;
   list_init(&srv->conns);
   list_init(&srv->orphans);
+  list_init(&srv->resume);
+  host_ttrpc_server_set_limits(srv, &(host_ttrpc_server_limits_t){0});
   *out = srv;
   return 0;
 }
@@ -1161,17 +1577,40 @@ host_ttrpc_server_n_services(host_ttrpc_server_t *srv)
 void
 host_ttrpc_server_release_buffers(host_ttrpc_server_t *srv)
 {
-  for (struct link *l = srv->conns.next; l != &srv->conns; l = l->next) {
-    struct conn *conn = CSHIM_CONTAINER_OF(l, struct conn, link);
-    if (conn->read_buf)
-      madvise(conn->read_buf, READ_BUF_SIZE, MADV_DONTNEED);
-  }
+  /* One read buffer serves every connection (see host_ttrpc_server_s.read_buf). */
+  if (srv->read_buf)
+    madvise(srv->read_buf, READ_BUF_SIZE, MADV_DONTNEED);
 }
 
 void
 host_ttrpc_server_get_stats(host_ttrpc_server_t *srv, cshim_ttrpc_stats_t *out)
 {
   *out = srv->stats;
+}
+
+void
+host_ttrpc_server_set_limits(host_ttrpc_server_t *srv, const host_ttrpc_server_limits_t *limits)
+{
+  srv->limits.max_calls_in_flight = limits->max_calls_in_flight
+                                        ? limits->max_calls_in_flight
+                                        : HOST_TTRPC_DEFAULT_MAX_CALLS_IN_FLIGHT;
+  srv->limits.buffer_budget =
+      limits->buffer_budget ? limits->buffer_budget : HOST_TTRPC_DEFAULT_BUFFER_BUDGET;
+  if (srv->limits.buffer_budget < MIN_BUFFER_BUDGET)
+    srv->limits.buffer_budget = MIN_BUFFER_BUDGET;
+}
+
+void
+host_ttrpc_server_get_limits(host_ttrpc_server_t *srv, host_ttrpc_server_limits_t *out)
+{
+  *out = srv->limits;
+}
+
+void
+host_ttrpc_server_get_usage(host_ttrpc_server_t *srv, host_ttrpc_server_usage_t *out)
+{
+  *out = srv->usage;
+  out->budget = srv->limits.buffer_budget;
 }
 
 void
@@ -1188,6 +1627,10 @@ host_ttrpc_server_close(host_ttrpc_server_t *srv, void (*done_cb)(void *data), v
   uv_idle_init(srv->loop, &srv->close_guard);
   srv->n_handles++;
   uv_close((uv_handle_t *)&srv->close_guard, guard_close_cb);
+  if (srv->have_handles) {
+    uv_close((uv_handle_t *)&srv->resume_idle, resume_idle_close_cb);
+    uv_close((uv_handle_t *)&srv->trim_timer, trim_timer_close_cb);
+  }
 
   while ((l = srv->listeners)) {
     srv->listeners = l->next;
@@ -1235,11 +1678,8 @@ host_ttrpc_server_pause(host_ttrpc_server_t *srv)
   struct link *l;
 
   srv->upgrade_paused = true;
-  for (l = srv->conns.next; l != &srv->conns; l = l->next) {
-    struct conn *conn = CSHIM_CONTAINER_OF(l, struct conn, link);
-    if (!conn->closing)
-      uv_read_stop((uv_stream_t *)&conn->pipe);
-  }
+  for (l = srv->conns.next; l != &srv->conns; l = l->next)
+    pause_conn(CSHIM_CONTAINER_OF(l, struct conn, link), PAUSE_UPGRADE);
 }
 
 void
@@ -1251,13 +1691,8 @@ host_ttrpc_server_resume(host_ttrpc_server_t *srv)
   for (l = srv->conns.next; l != &srv->conns; l = next) {
     struct conn *conn = CSHIM_CONTAINER_OF(l, struct conn, link);
     next = l->next;
-    if (conn->closing)
-      continue;
-    if (conn->read_paused && conn->pipe.write_queue_size <= WRITE_QUEUE_LOW)
-      conn->read_paused = false;
-    if (!conn->read_paused &&
-        uv_read_start((uv_stream_t *)&conn->pipe, read_alloc_cb, conn_read_cb) < 0)
-      close_conn(conn);
+    if (!conn->closing)
+      unpause_conn(conn, PAUSE_UPGRADE);
   }
 }
 
@@ -1270,6 +1705,9 @@ host_ttrpc_server_busy(host_ttrpc_server_t *srv)
     struct conn *conn = CSHIM_CONTAINER_OF(l, struct conn, link);
     if (!conn->closing && conn->pipe.write_queue_size > 0)
       return "ttrpc answers are still being written";
+    /* Input read past a pause is not in the saved state: let it be handled first. */
+    if (!conn->closing && conn->stash_len > 0)
+      return "ttrpc requests are read and wait for the connection's limits";
   }
   return NULL;
 }
@@ -1330,9 +1768,12 @@ adopt_conn(host_ttrpc_server_t *srv, int fd, uint32_t last_stream, const uint8_t
   struct conn *conn = cshim_xmalloc0(sizeof(*conn));
   int r;
 
+  init_limit_handles(srv);
   conn->srv = srv;
   list_init(&conn->link);
   list_init(&conn->calls);
+  list_init(&conn->resume_link);
+  conn->paused = PAUSE_UPGRADE; /* read once the upgrade has finished */
   cshim_frame_reader_init(&conn->reader, CSHIM_FRAME_MAX_DATA);
   r = cshim_frame_reader_resume(&conn->reader, pending, plen, discarded, err);
   if (r < 0) {
@@ -1351,7 +1792,7 @@ adopt_conn(host_ttrpc_server_t *srv, int fd, uint32_t last_stream, const uint8_t
   conn->active = true;
   list_append(&srv->conns, &conn->link);
   srv->stats.connections_open++;
-  conn->read_buf = cshim_xmap(READ_BUF_SIZE);
+  set_held(srv, &conn->held_partial, cshim_frame_reader_held(&conn->reader));
   *out = conn;
   return 0;
 }
@@ -1461,6 +1902,8 @@ host_ttrpc_server_redispatch(host_ttrpc_server_t *srv)
       handle_request(conn, rc->stream_id, rc->request, rc->len);
       if (conn->last_stream_id < last)
         conn->last_stream_id = last;
+      if (!conn->closing && conn->n_working >= srv->limits.max_calls_in_flight)
+        pause_conn(conn, PAUSE_IN_FLIGHT);
     }
     free(rc->request);
     free(rc);

@@ -12,6 +12,36 @@
 
 typedef struct host_ttrpc_server_s host_ttrpc_server_t;
 
+/* Calls a connection may have in flight (received, being worked on, not yet answered) before
+   the server stops reading it; calls parked on an event (Wait) do not count. */
+#define HOST_TTRPC_DEFAULT_MAX_CALLS_IN_FLIGHT 32u
+/* Bytes the server may hold for all connections together in partially received frames, write
+   queues and the requests of unanswered calls. Past it, frames longer than 64 KiB are refused
+   with ResourceExhausted and connections holding more than 1/16 of it stop being read until
+   it is down to 3/4; a stalled connection whose write queue alone exceeds it is closed. */
+#define HOST_TTRPC_DEFAULT_BUFFER_BUDGET ((size_t)32 << 20)
+
+/* Limits of the server; 0 in a field means its default. */
+typedef struct host_ttrpc_server_limits_s
+{
+  size_t max_calls_in_flight; /* per connection, >= 1 */
+  size_t buffer_budget;       /* bytes; raised to 4 MiB + 64 KiB if smaller */
+} host_ttrpc_server_limits_t;
+
+/* What the limits are doing right now, and how often they acted. */
+typedef struct host_ttrpc_server_usage_s
+{
+  size_t buffered;           /* bytes charged to the budget */
+  size_t budget;             /* the budget in effect */
+  size_t calls_working;      /* unanswered calls not parked (connections open or gone) */
+  size_t calls_parked;       /* unanswered calls parked on an event */
+  uint64_t frames_refused;   /* frames refused because the budget was spent */
+  uint64_t paused_in_flight; /* times a connection was paused at its in-flight limit */
+  uint64_t paused_budget;    /* times a connection was paused for the budget */
+  uint64_t closed_budget;    /* connections closed for exceeding the budget while stalled */
+  uint64_t trims;            /* times memory was handed back to the system */
+} host_ttrpc_server_usage_t;
+
 /* Create a server on `loop` (borrowed until the server is freed). `log` (may be NULL) is
    borrowed until close's done_cb runs. The server owns no handle until it listens. Sets SIGPIPE
    to SIG_IGN if it is at its default, so a vanished peer fails a write instead of killing the
@@ -25,6 +55,16 @@ cshim_ttrpc_server_t *host_ttrpc_server_api(host_ttrpc_server_t *srv);
 
 /* Number of registered services. */
 size_t host_ttrpc_server_n_services(host_ttrpc_server_t *srv);
+
+/* Set the limits; they apply to what happens from now on. */
+void host_ttrpc_server_set_limits(host_ttrpc_server_t *srv,
+                                  const host_ttrpc_server_limits_t *limits);
+
+/* The limits in effect (defaults filled in). */
+void host_ttrpc_server_get_limits(host_ttrpc_server_t *srv, host_ttrpc_server_limits_t *out);
+
+/* Usage of the limits. */
+void host_ttrpc_server_get_usage(host_ttrpc_server_t *srv, host_ttrpc_server_usage_t *out);
 
 /* Counters (same as the api's get_stats). */
 void host_ttrpc_server_get_stats(host_ttrpc_server_t *srv, cshim_ttrpc_stats_t *out);

@@ -193,6 +193,8 @@ task_process_add_waiter(task_process_t *p, cshim_ttrpc_call_t *call)
     reply_wait(p, call);
     return;
   }
+  /* It waits for an exit, not for work: it must not hold a slot of the connection's limit. */
+  cshim_ttrpc_call_park(call);
   w = cshim_xmalloc0(sizeof *w);
   w->call = call;
   for (tail = &p->waiters; *tail; tail = &(*tail)->next)

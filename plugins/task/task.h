@@ -93,6 +93,7 @@ bool task_runtime_is_runsc(const char *binary);
 int task_runtime_path(task_service_t *svc, const char *binary, const char **out,
                       cshim_error_t *err);
 void task_runtime_paths_free(task_service_t *svc);
+int task_container_make_runtime(task_service_t *svc, task_container_t *c, cshim_error_t *err);
 
 /* ---- mount.c: rootfs mounts ---- */
 

@@ -15,6 +15,7 @@
 enum
 {
   UP_CONTAINER = 1, /* list */
+  UP_API_V3 = 2,    /* containerd drives this shim through task API v3 (its lifetime rule) */
 
   C_ID = 1,
   C_BUNDLE = 2,
@@ -162,6 +163,7 @@ task_upgrade_save(void *instance, cshim_state_writer_t *w, cshim_error_t *err)
 
   if (why)
     return cshim_error_make(err, EBUSY, "%s", why);
+  cshim_state_put_bool(w, UP_API_V3, svc->api_v3);
   for (task_container_t *c = svc->containers; c; c = c->next) {
     const cshim_runc_options_t *o = &c->opts;
     cshim_state_begin(w, UP_CONTAINER);
@@ -295,26 +297,6 @@ restore_process(task_service_t *svc, task_process_t *p, const cshim_state_reader
 
 /* The runtime a container's commands run with, as Create made it. */
 static int
-make_runtime(task_service_t *svc, task_container_t *c, cshim_error_t *err)
-{
-  cshim_runtime_config_t rcfg = {0};
-  int ret;
-
-  rcfg.loop = svc->loop;
-  rcfg.reaper = svc->reaper;
-  rcfg.log = svc->log;
-  rcfg.binary = c->opts.binary_name;
-  rcfg.root = cshim_runc_options_runtime_root(&c->opts, svc->cfg.runtime_root, svc->namespace_);
-  rcfg.systemd_cgroup = c->opts.systemd_cgroup;
-  rcfg.criu = c->opts.criu_path;
-  rcfg.timeout_ms = svc->cfg.command_timeout_ms;
-  rcfg.global_args = (const char *const *)svc->cfg.runtime_args;
-  ret = cshim_runtime_new(&rcfg, &c->rt, err);
-  free((char *)rcfg.root);
-  return ret;
-}
-
-static int
 restore_opts(cshim_runc_options_t *o, const cshim_state_reader_t *r, cshim_error_t *err)
 {
   if (get_bool(r, O_NO_PIVOT, &o->no_pivot_root, err) < 0 ||
@@ -393,7 +375,7 @@ restore_container(task_service_t *svc, const cshim_state_item_t *list, task_cont
     return -EBADMSG;
   if (c->opts.binary_name == NULL || c->opts.root == NULL)
     return cshim_error_make(err, EBADMSG, "state: `%s` has no runtime", id);
-  ret = make_runtime(svc, c, err);
+  ret = task_container_make_runtime(svc, c, err);
   if (ret < 0)
     return cshim_error_wrap(err, "container `%s`", id);
   ret = restore_process(svc, c->init, &pr, err);
@@ -458,8 +440,13 @@ task_upgrade_restore(void *instance, const cshim_state_reader_t *state, cshim_er
   while (*tail)
     tail = &(*tail)->next;
   r = *state;
-  while ((ret = cshim_state_next(&r, &it, err)) > 0)
-    if (it.tag == UP_CONTAINER && (ret = restore_container(svc, &it, &tail, err)) < 0)
+  while ((ret = cshim_state_next(&r, &it, err)) > 0) {
+    if (it.tag == UP_CONTAINER)
+      ret = restore_container(svc, &it, &tail, err);
+    else if (it.tag == UP_API_V3)
+      ret = cshim_state_item_bool(&it, &svc->api_v3, err);
+    if (ret < 0)
       return ret;
+  }
   return ret;
 }

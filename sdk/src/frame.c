@@ -131,6 +131,20 @@ cshim_frame_reader_next(cshim_frame_reader_t *reader, const uint8_t **buf, size_
 }
 
 void
+cshim_frame_reader_set_limit(cshim_frame_reader_t *reader, uint32_t max_data)
+{
+  reader->max_data = max_data ? max_data : CSHIM_FRAME_MAX_DATA;
+}
+
+size_t
+cshim_frame_reader_held(const cshim_frame_reader_t *reader)
+{
+  if (reader->header_len < CSHIM_FRAME_HEADER_SIZE || reader->discarding)
+    return 0;
+  return reader->header.length;
+}
+
+void
 cshim_frame_reader_pending(const cshim_frame_reader_t *reader, uint8_t **out, size_t *len,
                            uint32_t *discarded)
 {

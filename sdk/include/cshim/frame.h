@@ -107,6 +107,16 @@ void cshim_frame_reader_fini(cshim_frame_reader_t *reader);
 enum cshim_frame_result cshim_frame_reader_next(cshim_frame_reader_t *reader, const uint8_t **buf,
                                                 size_t *len, cshim_frame_t *out);
 
+/* Change the largest data length accepted for frames whose header is not complete yet (0 =
+   CSHIM_FRAME_MAX_DATA); a frame already announced keeps the limit it was read under. A server
+   lowers it to what its memory budget can still hold: a longer frame then comes out as
+   CSHIM_FRAME_OVERSIZED, its data discarded. */
+void cshim_frame_reader_set_limit(cshim_frame_reader_t *reader, uint32_t max_data);
+
+/* Bytes the reader holds for the frame being received: its whole announced data length once
+   the header is complete (that is what it allocated), 0 between frames or while discarding. */
+size_t cshim_frame_reader_held(const cshim_frame_reader_t *reader);
+
 /* Live upgrade: the frame a reader is in the middle of, to carry it into a reader in another
    process image. *out is a malloc'ed copy (caller frees) of the header and data bytes received
    so far, NULL with *len 0 when no frame is pending; *discarded counts the data bytes of an

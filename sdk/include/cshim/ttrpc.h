@@ -57,6 +57,12 @@ struct cshim_ttrpc_call_ops_s
   int (*fail)(cshim_ttrpc_call_t *call, int grpc_code, const char *message);
   /* First value of a metadata key (lower case), or NULL; borrowed until answered. */
   const char *(*metadata)(const cshim_ttrpc_call_t *call, const char *key);
+  /* Say that the call now waits for an event (as Wait does for an exit) rather than being
+     worked on: it stops counting against its connection's limit of calls in flight, so a
+     client may park any number of them (they still count against the server's memory budget).
+     Answer it later as usual. Calling it twice is harmless; after the answer the call is gone
+     and must not be touched, as always. */
+  void (*park)(cshim_ttrpc_call_t *call);
 };
 
 static inline int
@@ -79,6 +85,15 @@ cshim_ttrpc_call_fail_error(cshim_ttrpc_call_t *call, cshim_error_t *err)
   int r = call->ops->fail(call, code, *err && (*err)->msg ? (*err)->msg : "unknown error");
   cshim_error_release(err);
   return r;
+}
+
+/* Park the call (see the ops' park). A host older than this member has no in-flight limit to
+   leave: the call is then left as it is. */
+static inline void
+cshim_ttrpc_call_park(cshim_ttrpc_call_t *call)
+{
+  if (CSHIM_HAS_MEMBER(call->ops, cshim_ttrpc_call_ops_t, park) && call->ops->park)
+    call->ops->park(call);
 }
 
 static inline const char *

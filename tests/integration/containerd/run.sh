@@ -5,7 +5,7 @@
 #
 # usage: run.sh <cmake build dir>      installs that build into the temporary dir, then tests it
 #        run.sh --prefix <install dir> tests an already installed tree
-# env:   CSHIM_IT_ONLY="1 4 7"  run only these checks;  CSHIM_IT_KEEP=1  keep the temp dir;
+# env:   CSHIM_IT_ONLY="1 4 7"  run only these checks (numbers or check function names);  CSHIM_IT_KEEP=1  keep the temp dir;
 #        CSHIM_IT_CONFIG=<yaml>  shim config instead of the installed etc/cshim/cshim.yaml;
 #        CSHIM_IT_LOG_LEVEL=debug  containerd's log level (the shim gets -debug from it);
 #        CSHIM_IT_RUNTIME=io.containerd.runc.v2  run the same checks against another shim (a
@@ -174,11 +174,12 @@ remove_task() { # best effort: kill, delete task and container
   ctr_ container delete "$1" >/dev/null 2>&1
 }
 
-wanted() { [ -z "${CSHIM_IT_ONLY:-}" ] || [[ " $CSHIM_IT_ONLY " == *" $1 "* ]]; }
+# wanted <number> <function>: selected by CSHIM_IT_ONLY (numbers or check function names)
+wanted() { [ -z "${CSHIM_IT_ONLY:-}" ] || [[ " $CSHIM_IT_ONLY " == *" $1 "* ]] || [[ " $CSHIM_IT_ONLY " == *" $2 "* ]]; }
 
 check() { # <name> <function> [args]
   n=$((n + 1))
-  if ! wanted "$n"; then
+  if ! wanted "$n" "$2"; then
     echo "ok $n - $1 # SKIP not selected"
     return
   fi

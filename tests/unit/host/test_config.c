@@ -22,7 +22,7 @@
 #define SRC "test.yaml"
 #define PLUGIN_DIR "/opt/shim/lib/cshim/plugins"
 #define KNOWN_KEYS                                                                                 \
-  "(known keys: version, plugin_dir, modules, disabled_plugins, log_level, plugins)"
+  "(known keys: version, plugin_dir, modules, disabled_plugins, log_level, plugins, ttrpc)"
 
 static host_config_t *
 parse_ok(const char *text)
@@ -168,6 +168,36 @@ test_config_reads_every_key(void **state)
                                     "unquoted)");
   cshim_error_release(&err);
   host_config_free(c);
+}
+
+static void
+test_config_reads_ttrpc_limits(void **state)
+{
+  host_config_t *c = parse_ok("ttrpc:\n  max_calls_in_flight: 8\n  buffer_budget_mib: 64\n");
+
+  assert_int_equal(c->ttrpc_max_calls_in_flight, 8);
+  assert_int_equal(c->ttrpc_buffer_budget, (size_t)64 << 20);
+  host_config_free(c);
+  c = parse_ok("ttrpc:\n  max_calls_in_flight: 2\n");
+  assert_int_equal(c->ttrpc_max_calls_in_flight, 2);
+  assert_int_equal(c->ttrpc_buffer_budget, 0); /* the server's default */
+  host_config_free(c);
+  c = parse_ok("ttrpc: ~\n");
+  assert_int_equal(c->ttrpc_max_calls_in_flight, 0);
+  host_config_free(c);
+}
+
+static void
+test_config_rejects_bad_ttrpc_limits(void **state)
+{
+  PARSE_FAILS("ttrpc: 3\n", SRC ":1:8: `ttrpc` must be a map of settings");
+  PARSE_FAILS("ttrpc:\n  max_calls_in_flight: 0\n",
+              SRC ":2:24: `ttrpc.max_calls_in_flight` must be between 1 and 65536 (found 0)");
+  PARSE_FAILS("ttrpc:\n  buffer_budget_mib: 4\n",
+              SRC ":2:22: `ttrpc.buffer_budget_mib` must be between 5 and 65536 (found 4)");
+  PARSE_FAILS("ttrpc:\n  max_calls_in_flight: lots\n",
+              SRC ":2:24: `max_calls_in_flight` must be a non-negative integer");
+  PARSE_FAILS("ttrpc:\n  budget: 4\n", SRC ":2:11: unknown key `budget` in ttrpc");
 }
 
 static void
@@ -766,6 +796,8 @@ main(void)
       cmocka_unit_test(test_config_embedded_default_parses),
       cmocka_unit_test(test_config_reads_every_key),
       cmocka_unit_test(test_config_log_levels),
+      cmocka_unit_test(test_config_reads_ttrpc_limits),
+      cmocka_unit_test(test_config_rejects_bad_ttrpc_limits),
       cmocka_unit_test(test_config_plugin_options_only_keep_default_modules),
       cmocka_unit_test(test_config_module_path_joins_plugin_dir),
       cmocka_unit_test(test_config_rejects_yaml_syntax_errors),

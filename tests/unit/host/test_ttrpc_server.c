@@ -164,12 +164,31 @@ sleep_handler(cshim_ttrpc_call_t *call, const ProtobufCMessage *request, void *d
   env->n_handled++;
   s->env = env;
   s->call = call;
-  s->text = cshim_xstrdup(req->text);
+  /* "park": the call waits for an event, like Wait; "grow": the late answer is 1 MiB. */
+  if (strcmp(req->text, "park") == 0)
+    cshim_ttrpc_call_park(call);
+  if (strcmp(req->text, "grow") == 0) {
+    s->text = cshim_xmalloc(1u << 20);
+    memset(s->text, 'g', (1u << 20) - 1);
+    s->text[(1u << 20) - 1] = '\0';
+  } else
+    s->text = cshim_xstrdup(req->text);
   s->ns = cshim_xstrdup(ns ? ns : "");
   uv_timer_init(&env->loop, &s->timer);
   uv_timer_start(&s->timer, sleeper_timer_cb, req->delay_ms, 0);
   s->next = env->sleepers;
   env->sleepers = s;
+}
+
+/* Answer the most recent Sleep call now, as its timer would. */
+static void
+answer_one_sleeper(struct env *env)
+{
+  struct sleeper *s = env->sleepers;
+
+  assert_non_null(s);
+  uv_timer_stop(&s->timer);
+  sleeper_timer_cb(&s->timer);
 }
 
 /* What a plugin's close does: answer every call it still holds. */
@@ -1012,7 +1031,8 @@ test_ttrpc_server_resumes_reading_once_a_slow_reader_catches_up(void **state)
   until = cshim_now_ns() + 200ull * 1000 * 1000;
   while (cshim_now_ns() < until)
     pump(env, c.fd, 0);
-  assert_int_equal(env->n_handled, 6);
+  /* Paused mid-read: the requests after the one that filled the queue wait unread. */
+  assert_true(env->n_handled >= 4 && env->n_handled < 6);
   assert_true(env->saw_read_pause);
   call_echo(&c, 13, "behind the big ones");
   for (id = 1; id <= 11; id += 2) {
@@ -1023,7 +1043,252 @@ test_ttrpc_server_resumes_reading_once_a_slow_reader_catches_up(void **state)
     ttrpc__response__free_unpacked(resp, NULL);
   }
   expect_echo_text(&c, 13, "behind the big ones");
+  assert_int_equal(env->n_handled, 7);
   client_close(&c);
+}
+
+static host_ttrpc_server_usage_t
+usage(struct env *env)
+{
+  host_ttrpc_server_usage_t u;
+
+  host_ttrpc_server_get_usage(env->srv, &u);
+  return u;
+}
+
+static void
+set_limits(struct env *env, size_t max_calls, size_t budget)
+{
+  host_ttrpc_server_limits_t l = {.max_calls_in_flight = max_calls, .buffer_budget = budget};
+
+  host_ttrpc_server_set_limits(env->srv, &l);
+}
+
+/* Run the loop until *n reaches want (bounded by DEADLINE_NS, which fails the test). */
+static void
+pump_until_handled(struct env *env, size_t want)
+{
+  uint64_t deadline = cshim_now_ns() + DEADLINE_NS;
+
+  while (env->n_handled < want) {
+    uv_run(&env->loop, UV_RUN_NOWAIT);
+    usleep(500);
+    assert_true(cshim_now_ns() < deadline);
+  }
+}
+
+/* Give the loop many turns: whatever it would still do with the input it has, it does. */
+static void
+pump_turns(struct env *env, int turns)
+{
+  for (int i = 0; i < turns; i++) {
+    uv_run(&env->loop, UV_RUN_NOWAIT);
+    usleep(200);
+  }
+}
+
+static void
+test_ttrpc_server_stops_reading_a_connection_at_its_in_flight_limit(void **state)
+{
+  struct env *env = *state;
+  struct client a, b;
+  uint32_t id;
+  size_t answered = 0;
+
+  set_limits(env, 4, 0);
+  client_open(env, &a);
+  client_open(env, &b);
+  /* Ten calls that wait until the test answers them, pipelined in one write. */
+  for (id = 1; id <= 19; id += 2)
+    call_sleep(&a, id, "held", 3600u * 1000u);
+  pump_until_handled(env, 4);
+  pump_turns(env, 50);
+  assert_int_equal(env->n_handled, 4);
+  assert_int_equal(usage(env).calls_working, 4);
+  assert_true(usage(env).paused_in_flight >= 1);
+
+  /* Another connection is not held up. */
+  call_echo(&b, 1, "other");
+  expect_echo_text(&b, 1, "other");
+
+  /* Each answer frees a slot and the next call is read; none is dropped or failed. */
+  while (answered < 10) {
+    size_t before = env->n_handled;
+    answer_one_sleeper(env);
+    answered++;
+    if (before - 1 < 10) /* one of the handled calls is B's Echo */
+      pump_until_handled(env, before + 1);
+    assert_true(usage(env).calls_working <= 4);
+  }
+  for (size_t i = 0; i < 10; i++) {
+    uint32_t got;
+    Ttrpc__Response *resp = client_recv(&a, &got);
+    assert_int_equal(resp->status->code, 0);
+    ttrpc__response__free_unpacked(resp, NULL);
+  }
+  assert_int_equal(env->n_handled, 11);
+  assert_int_equal(usage(env).calls_working, 0);
+  client_close(&a);
+  client_close(&b);
+}
+
+static void
+test_ttrpc_server_parked_calls_do_not_count_against_the_limit(void **state)
+{
+  struct env *env = *state;
+  struct client c;
+  uint32_t id;
+
+  set_limits(env, 2, 0);
+  client_open(env, &c);
+  for (id = 1; id <= 39; id += 2)
+    call_sleep(&c, id, "park", 3600u * 1000u);
+  call_echo(&c, 41, "after the parked ones");
+  expect_echo_text(&c, 41, "after the parked ones");
+  assert_int_equal(env->n_handled, 21);
+  assert_int_equal(usage(env).calls_parked, 20);
+  assert_int_equal(usage(env).calls_working, 0);
+  assert_int_equal(usage(env).paused_in_flight, 0);
+  answer_all_sleepers(env);
+  assert_int_equal(usage(env).calls_parked, 0);
+  client_close(&c);
+}
+
+static void
+send_echo_of_size(struct client *c, uint32_t id, size_t n)
+{
+  cshim_autofree char *text = cshim_xmalloc(n + 1);
+
+  memset(text, 'e', n);
+  text[n] = '\0';
+  call_echo(c, id, text);
+}
+
+static void
+test_ttrpc_server_refuses_large_frames_past_the_buffer_budget_and_stays_in_sync(void **state)
+{
+  struct env *env = *state;
+  const size_t budget = CSHIM_FRAME_MAX_DATA + 64 * 1024;
+  cshim_autofree uint8_t *partial = cshim_xmalloc0(3u << 20);
+  uint64_t deadline = cshim_now_ns() + DEADLINE_NS;
+  Cshim__Fixture__V1__EchoResponse *echo;
+  struct client a, b;
+
+  set_limits(env, 0, budget);
+  client_open(env, &a);
+  client_open(env, &b);
+  /* A announces a 4 MiB frame and sends three quarters of it: the budget holds it all. */
+  {
+    cshim_frame_header_t h = {
+        .length = CSHIM_FRAME_MAX_DATA, .stream_id = 1, .type = CSHIM_FRAME_REQUEST};
+    uint8_t hdr[CSHIM_FRAME_HEADER_SIZE];
+    cshim_frame_header_encode(&h, hdr);
+    client_send(&a, hdr, sizeof(hdr));
+    client_send(&a, partial, 3u << 20);
+  }
+  while (usage(env).buffered < CSHIM_FRAME_MAX_DATA) {
+    pump(env, a.fd, 0);
+    assert_true(cshim_now_ns() < deadline);
+  }
+  assert_true(usage(env).buffered <= budget);
+
+  /* B's 200 KiB call does not fit: refused, its bytes discarded, B's stream stays usable. */
+  send_echo_of_size(&b, 1, 200 * 1024);
+  expect_status_prefix(&b, 1, CSHIM_GRPC_RESOURCE_EXHAUSTED, "message length ");
+  call_echo(&b, 3, "small still works");
+  expect_echo_text(&b, 3, "small still works");
+  assert_int_equal(usage(env).frames_refused, 1);
+  assert_true(usage(env).buffered <= budget);
+
+  /* A goes away with its partial frame: the budget is free again. */
+  client_close(&a);
+  deadline = cshim_now_ns() + DEADLINE_NS;
+  while (stats(env).connections_open > 1) {
+    pump(env, b.fd, 0);
+    assert_true(cshim_now_ns() < deadline);
+  }
+  send_echo_of_size(&b, 5, 200 * 1024);
+  echo = expect_echo(&b, 5);
+  assert_int_equal(strlen(echo->text), 200 * 1024);
+  cshim__fixture__v1__echo_response__free_unpacked(echo, NULL);
+  assert_int_equal(usage(env).buffered, 0);
+  client_close(&b);
+}
+
+static void
+test_ttrpc_server_closes_a_stalled_connection_whose_answers_exceed_the_budget(void **state)
+{
+  struct env *env = *state;
+  const size_t budget = CSHIM_FRAME_MAX_DATA + 64 * 1024;
+  uint64_t deadline = cshim_now_ns() + DEADLINE_NS;
+  struct client a, b;
+  cshim_frame_t f;
+  uint32_t id;
+
+  set_limits(env, 0, budget);
+  client_open(env, &a);
+  client_open(env, &b);
+  /* Eight small calls whose late answers are 1 MiB each; A never reads them. */
+  for (id = 1; id <= 15; id += 2)
+    call_sleep(&a, id, "grow", 3600u * 1000u);
+  pump_until_handled(env, 8);
+  while (env->sleepers)
+    answer_one_sleeper(env);
+  assert_int_equal(usage(env).closed_budget, 1);
+  assert_int_equal(env->late_reply_ret, -ENOTCONN);
+  while (stats(env).connections_open > 1) {
+    pump(env, b.fd, 0);
+    assert_true(cshim_now_ns() < deadline);
+  }
+  assert_int_equal(usage(env).buffered, 0);
+  /* A sees its connection end after what had reached the socket. */
+  while (client_recv_frame(&a, &f))
+    free(f.data);
+  call_echo(&b, 1, "unaffected");
+  expect_echo_text(&b, 1, "unaffected");
+  client_close(&a);
+  client_close(&b);
+}
+
+static void
+test_ttrpc_server_hands_memory_back_after_a_burst(void **state)
+{
+  struct env *env = *state;
+  uint64_t deadline = cshim_now_ns() + DEADLINE_NS;
+  struct client c;
+
+  client_open(env, &c);
+  for (uint32_t id = 1; id <= 7; id += 2) {
+    send_echo_of_size(&c, id, 1u << 20);
+    Cshim__Fixture__V1__EchoResponse *echo = expect_echo(&c, id);
+    cshim__fixture__v1__echo_response__free_unpacked(echo, NULL);
+  }
+  assert_int_equal(usage(env).trims, 0);
+  /* Once the loop has been quiet for a tick, the heap is trimmed (once). */
+  while (usage(env).trims == 0) {
+    pump(env, c.fd, 0);
+    usleep(5000);
+    assert_true(cshim_now_ns() < deadline);
+  }
+  pump_turns(env, 20);
+  assert_int_equal(usage(env).trims, 1);
+  client_close(&c);
+}
+
+static void
+test_ttrpc_server_limits_fill_in_defaults(void **state)
+{
+  struct env *env = *state;
+  host_ttrpc_server_limits_t l;
+
+  host_ttrpc_server_get_limits(env->srv, &l);
+  assert_int_equal(l.max_calls_in_flight, HOST_TTRPC_DEFAULT_MAX_CALLS_IN_FLIGHT);
+  assert_int_equal(l.buffer_budget, HOST_TTRPC_DEFAULT_BUFFER_BUDGET);
+  set_limits(env, 7, 1024);
+  host_ttrpc_server_get_limits(env->srv, &l);
+  assert_int_equal(l.max_calls_in_flight, 7);
+  /* Never less than one largest frame plus a read. */
+  assert_int_equal(l.buffer_budget, CSHIM_FRAME_MAX_DATA + 64 * 1024);
 }
 
 static void
@@ -1575,6 +1840,12 @@ main(void)
       T(test_ttrpc_server_sends_handler_failures_with_their_code),
       T(test_ttrpc_server_refuses_an_oversized_response_and_connection_survives),
       T(test_ttrpc_server_resumes_reading_once_a_slow_reader_catches_up),
+      T(test_ttrpc_server_stops_reading_a_connection_at_its_in_flight_limit),
+      T(test_ttrpc_server_parked_calls_do_not_count_against_the_limit),
+      T(test_ttrpc_server_refuses_large_frames_past_the_buffer_budget_and_stays_in_sync),
+      T(test_ttrpc_server_closes_a_stalled_connection_whose_answers_exceed_the_budget),
+      T(test_ttrpc_server_hands_memory_back_after_a_burst),
+      T(test_ttrpc_server_limits_fill_in_defaults),
       T(test_ttrpc_server_turns_a_reply_of_the_wrong_type_into_internal),
       T(test_ttrpc_server_runs_interceptors_before_in_order_and_after_in_reverse),
       T(test_ttrpc_server_exposes_metadata_case_insensitively),

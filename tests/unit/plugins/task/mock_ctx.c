@@ -176,11 +176,18 @@ call_metadata(const cshim_ttrpc_call_t *call, const char *key)
   return NULL;
 }
 
+static void
+call_park(cshim_ttrpc_call_t *call)
+{
+  ((mock_call_t *)call)->parked++;
+}
+
 static const cshim_ttrpc_call_ops_t call_ops = {
     .struct_size = sizeof(cshim_ttrpc_call_ops_t),
     .reply = call_reply,
     .fail = call_fail,
     .metadata = call_metadata,
+    .park = call_park,
 };
 
 mock_call_t *

@@ -34,6 +34,7 @@ typedef struct mock_call_s
   char *message;
   uint8_t *payload; /* packed reply */
   size_t len;
+  int parked; /* times the handler parked it (cshim_ttrpc_call_park) */
 } mock_call_t;
 
 typedef struct mock_ctx_s

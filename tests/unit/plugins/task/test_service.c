@@ -557,6 +557,9 @@ test_service_kill_state_pids(void **state)
 
   w1 = wait_call(f, "sleeper");
   w2 = wait_call(f, "sleeper");
+  /* Waiting for an exit is not work in flight: both calls are parked. */
+  assert_int_equal(w1->parked, 1);
+  assert_int_equal(w2->parked, 1);
   kill_req.id = "sleeper";
   kill_req.signal = SIGKILL;
   expect_code(call(f, "Kill", &kill_req.base), 0);
@@ -568,6 +571,7 @@ test_service_kill_state_pids(void **state)
   /* A Wait after the exit answers at once. */
   c = wait_call(f, "sleeper");
   assert_int_equal(c->answered, 1);
+  assert_int_equal(c->parked, 0);
   assert_int_equal(wait_status(f, c), 137);
 
   del = delete_task(f, "sleeper", false);

@@ -1,0 +1,500 @@
+// SPDX-License-Identifier: Apache-2.0
+// A hostile or merely busy ttrpc client for a running shim (checks-load.sh): pipelined calls,
+// a client that never reads its answers, and clients that hold almost complete 4 MiB frames.
+// It reads the shim's fds, children and RSS from /proc, prints what it measured, and exits 1
+// when a count or bound it was given is not met. Calls that start a process are Kill with
+// SIGWINCH (`runc kill <id> 28`, harmless to the container's init); State is the call whose
+// latency is reported.
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cshim/frame.h>
+#include <cshim/util.h>
+
+#include "containerd/task/v2/shim.pb-c.h"
+#include "google/rpc/status.pb-c.h"
+#include "ttrpc/request.pb-c.h"
+
+#define TASK "containerd.task.v2.Task"
+
+static const char *sock_path, *ns, *cid;
+static pid_t shim_pid;
+
+static void
+die(const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start(ap, fmt);
+  fputs("load-client: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  exit(2);
+}
+
+static uint64_t
+now_ns(void)
+{
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int
+dial(bool nonblock)
+{
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+  snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", sock_path);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+    die("connect %s: %s", sock_path, strerror(errno));
+  if (nonblock)
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return fd;
+}
+
+/* One Request frame for method with payload msg; caller frees. */
+static uint8_t *
+request_frame(uint32_t id, const char *method, const ProtobufCMessage *msg, size_t *len)
+{
+  Ttrpc__Request req = TTRPC__REQUEST__INIT;
+  Ttrpc__KeyValue kv = TTRPC__KEY_VALUE__INIT;
+  Ttrpc__KeyValue *kvp = &kv;
+  cshim_frame_header_t h = {.stream_id = id, .type = CSHIM_FRAME_REQUEST};
+  cshim_autofree uint8_t *payload = NULL;
+  cshim_error_t err = NULL;
+  uint8_t *out = NULL;
+
+  req.service = TASK;
+  req.method = (char *)method;
+  req.payload.len = protobuf_c_message_get_packed_size(msg);
+  payload = cshim_xmalloc(req.payload.len + 1);
+  protobuf_c_message_pack(msg, payload);
+  req.payload.data = payload;
+  kv.key = "containerd-namespace-ttrpc";
+  kv.value = (char *)ns;
+  req.metadata = &kvp;
+  req.n_metadata = 1;
+  if (cshim_frame_pack(&h, &req.base, CSHIM_FRAME_MAX_DATA, &out, len, &err) < 0)
+    die("pack: %s", err->msg);
+  return out;
+}
+
+static uint8_t *
+kill_frame(uint32_t id, size_t *len)
+{
+  Containerd__Task__V2__KillRequest k = CONTAINERD__TASK__V2__KILL_REQUEST__INIT;
+
+  k.id = (char *)cid;
+  k.signal = 28; /* SIGWINCH */
+  return request_frame(id, "Kill", &k.base, len);
+}
+
+static uint8_t *
+state_frame(uint32_t id, size_t *len)
+{
+  Containerd__Task__V2__StateRequest s = CONTAINERD__TASK__V2__STATE_REQUEST__INIT;
+
+  s.id = (char *)cid;
+  return request_frame(id, "State", &s.base, len);
+}
+
+/* Read one whole Response (blocking fd); returns its status code, -1 on EOF. */
+static int
+read_response(int fd, cshim_frame_reader_t *r, uint8_t *buf, size_t *off, size_t *have,
+              uint32_t *id, char *msg, size_t msg_len)
+{
+  for (;;) {
+    cshim_frame_t f;
+    const uint8_t *p = buf + *off;
+    size_t len = *have;
+    enum cshim_frame_result res = CSHIM_FRAME_NEED_MORE;
+
+    if (len > 0) {
+      res = cshim_frame_reader_next(r, &p, &len, &f);
+      *off += *have - len;
+      *have = len;
+    }
+    if (res == CSHIM_FRAME_COMPLETE) {
+      Ttrpc__Response *resp = ttrpc__response__unpack(NULL, f.header.length, f.data);
+      int code;
+      free(f.data);
+      if (!resp)
+        die("undecodable response");
+      code = resp->status ? resp->status->code : 0;
+      if (msg)
+        snprintf(msg, msg_len, "%s",
+                 resp->status && resp->status->message ? resp->status->message : "");
+      *id = f.header.stream_id;
+      ttrpc__response__free_unpacked(resp, NULL);
+      return code;
+    }
+    if (res == CSHIM_FRAME_OVERSIZED)
+      die("oversized response");
+    ssize_t n = read(fd, buf, 65536);
+    if (n == 0)
+      return -1;
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      if (errno == EAGAIN) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        poll(&pfd, 1, 1000);
+        continue;
+      }
+      die("read: %s", strerror(errno));
+    }
+    *off = 0;
+    *have = (size_t)n;
+  }
+}
+
+/* ---- /proc ---------------------------------------------------------------------------------- */
+
+static int
+count_fds(pid_t pid)
+{
+  char path[64];
+  struct dirent *e;
+  int n = 0;
+  DIR *d;
+
+  snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+  d = opendir(path);
+  if (!d)
+    return -1;
+  while ((e = readdir(d)))
+    if (e->d_name[0] != '.')
+      n++;
+  closedir(d);
+  return n;
+}
+
+static int
+count_children(pid_t pid)
+{
+  struct dirent *e;
+  int n = 0;
+  DIR *d = opendir("/proc");
+
+  while (d && (e = readdir(d))) {
+    char path[300], buf[512], *rp;
+    int ppid = 0;
+    FILE *f;
+
+    if (e->d_name[0] < '0' || e->d_name[0] > '9')
+      continue;
+    snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+    f = fopen(path, "re");
+    if (!f)
+      continue;
+    if (fgets(buf, sizeof(buf), f) && (rp = strrchr(buf, ')')) &&
+        sscanf(rp + 2, "%*c %d", &ppid) == 1 && ppid == pid)
+      n++;
+    fclose(f);
+  }
+  if (d)
+    closedir(d);
+  return n;
+}
+
+static long
+rss_kib(pid_t pid)
+{
+  char path[64], line[256];
+  long kib = -1;
+  FILE *f;
+
+  snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+  f = fopen(path, "re");
+  if (!f)
+    return -1;
+  while (fgets(line, sizeof(line), f))
+    if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+      break;
+  fclose(f);
+  return kib;
+}
+
+/* ---- modes ---------------------------------------------------------------------------------- */
+
+/* n Kill(SIGWINCH) calls written back to back on one connection while answers are read. */
+static int
+run_pipelined(int n)
+{
+  int fd = dial(true);
+  cshim_frame_reader_t r;
+  uint8_t *out = NULL, *buf = cshim_xmalloc(65536);
+  size_t out_len = 0, out_off = 0, off = 0, have = 0;
+  int answered = 0, ok = 0, other = 0;
+  char first_err[512] = "";
+
+  cshim_frame_reader_init(&r, 0);
+  for (int i = 0; i < n; i++) {
+    size_t len;
+    uint8_t *f = kill_frame(2 * (uint32_t)i + 1, &len);
+    out = cshim_xrealloc(out, out_len + len);
+    memcpy(out + out_len, f, len);
+    out_len += len;
+    free(f);
+  }
+  while (answered < n) {
+    struct pollfd pfd = {.fd = fd, .events = POLLIN | (out_off < out_len ? POLLOUT : 0)};
+    uint32_t id;
+    char msg[256];
+    int code;
+
+    if (poll(&pfd, 1, 60000) <= 0)
+      die("pipelined: no progress for 60 s (%d of %d answered)", answered, n);
+    if (pfd.revents & POLLOUT) {
+      ssize_t w = send(fd, out + out_off, out_len - out_off, MSG_NOSIGNAL);
+      if (w > 0)
+        out_off += (size_t)w;
+    }
+    if (!(pfd.revents & (POLLIN | POLLHUP)))
+      continue;
+    do {
+      code = read_response(fd, &r, buf, &off, &have, &id, msg, sizeof(msg));
+      if (code < 0)
+        die("pipelined: connection closed after %d answers", answered);
+      answered++;
+      if (code == 0)
+        ok++;
+      else {
+        other++;
+        if (!first_err[0])
+          snprintf(first_err, sizeof(first_err), "code %d: %s", code, msg);
+      }
+    } while (have > 0 && answered < n);
+  }
+  printf("pipelined: %d calls, %d answered, %d OK, %d failed%s%s\n", n, answered, ok, other,
+         other ? " - first: " : "", first_err);
+  close(fd);
+  free(out);
+  free(buf);
+  cshim_frame_reader_fini(&r);
+  return ok == n ? 0 : 1;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* One client sends n Kill(SIGWINCH) calls and never reads; another makes m State calls one at a
+   time. The shim's fds and children are sampled throughout. */
+static int
+run_never_reading(int n, int m, int max_children, int max_fds)
+{
+  int base_fds = count_fds(shim_pid), base_children = count_children(shim_pid);
+  int hog = dial(true), fd = dial(false);
+  int peak_fds = base_fds, peak_children = base_children, failed = 0, limit_failed = 0;
+  uint8_t *out = NULL, *buf = cshim_xmalloc(65536);
+  size_t out_len = 0, out_off = 0, off = 0, have = 0;
+  uint64_t *lat = cshim_xmalloc(sizeof(uint64_t) * (size_t)m);
+  cshim_frame_reader_t r;
+  int bad = 0;
+
+  cshim_frame_reader_init(&r, 0);
+  for (int i = 0; i < n; i++) {
+    size_t len;
+    uint8_t *f = kill_frame(2 * (uint32_t)i + 1, &len);
+    out = cshim_xrealloc(out, out_len + len);
+    memcpy(out + out_len, f, len);
+    out_len += len;
+    free(f);
+  }
+  /* The phase is a measurement, bounded in time as well (a sanitizer build is many times
+     slower); what is asserted are counts. */
+  uint64_t phase_end = now_ns() + 90ull * 1000000000ull;
+  for (int i = 0; i < m; i++) {
+    size_t len;
+    uint8_t *f;
+
+    if (i >= 20 && now_ns() > phase_end) {
+      printf("never-reading: stopped after %d State calls (90 s)\n", i);
+      m = i;
+      break;
+    }
+    f = state_frame(2 * (uint32_t)i + 1, &len);
+    uint64_t t0;
+    uint32_t id;
+    char msg[256];
+    int code, c;
+
+    /* Keep the hog's pipe full: it is read only as fast as its calls complete. */
+    ssize_t w = out_off < out_len ? send(hog, out + out_off, out_len - out_off, MSG_NOSIGNAL) : 0;
+    if (w > 0)
+      out_off += (size_t)w;
+    t0 = now_ns();
+    if (send(fd, f, len, MSG_NOSIGNAL) != (ssize_t)len)
+      die("never-reading: State call %d: send: %s", i, strerror(errno));
+    code = read_response(fd, &r, buf, &off, &have, &id, msg, sizeof(msg));
+    if (code < 0)
+      die("never-reading: the shim closed the State client's connection at call %d", i);
+    lat[i] = now_ns() - t0;
+    free(f);
+    if (code != 0) {
+      if (failed++ == 0)
+        printf("never-reading: first failed State (call %d): code %d: %s\n", i, code, msg);
+      /* The codes the server's own limits would answer with: a correct call must never get
+         them because of another client. */
+      if (code == 8 || code == 14)
+        limit_failed++;
+    }
+    c = count_fds(shim_pid);
+    peak_fds = c > peak_fds ? c : peak_fds;
+    c = count_children(shim_pid);
+    peak_children = c > peak_children ? c : peak_children;
+  }
+  qsort(lat, (size_t)m, sizeof(*lat), cmp_u64);
+  printf("never-reading: %zu of %zu bytes of Kill(SIGWINCH) calls taken by the shim from the hog; "
+         "other "
+         "client's State: %d calls, %d failed, p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+         out_off, out_len, m, failed, lat[m / 2] / 1e6, lat[(m * 99) / 100] / 1e6,
+         lat[m - 1] / 1e6);
+  printf("never-reading: shim fds %d -> peak %d (bound %d), children %d -> peak %d (bound %d)\n",
+         base_fds, peak_fds, max_fds, base_children, peak_children, max_children);
+  if (limit_failed)
+    fprintf(stderr, "%d State calls were refused by the server's limits\n", limit_failed);
+  if (failed)
+    bad = 1;
+  if (peak_fds > max_fds || peak_children > max_children)
+    bad = 1;
+  close(hog);
+  close(fd);
+  free(out);
+  free(buf);
+  free(lat);
+  cshim_frame_reader_fini(&r);
+  return bad;
+}
+
+/* conns clients each send a 4 MiB Request frame but the last KiB. */
+static int
+run_partial_frames(int conns, long budget_mib)
+{
+  long before = rss_kib(shim_pid), during, after = -1;
+  int *fds = cshim_xmalloc(sizeof(int) * (size_t)conns);
+  size_t *sent = cshim_xmalloc0(sizeof(size_t) * (size_t)conns);
+  const size_t total = CSHIM_FRAME_HEADER_SIZE + CSHIM_FRAME_MAX_DATA - 1024;
+  uint8_t *frame = cshim_xmalloc0(total);
+  cshim_frame_header_t h = {
+      .length = CSHIM_FRAME_MAX_DATA, .stream_id = 1, .type = CSHIM_FRAME_REQUEST};
+  uint64_t deadline = now_ns() + 120ull * 1000000000ull;
+  size_t done = 0;
+  int bad = 0;
+
+  cshim_frame_header_encode(&h, frame);
+  for (int i = 0; i < conns; i++)
+    fds[i] = dial(true);
+  while (done < (size_t)conns) {
+    done = 0;
+    for (int i = 0; i < conns; i++) {
+      if (sent[i] < total) {
+        ssize_t w = send(fds[i], frame + sent[i], total - sent[i], MSG_NOSIGNAL);
+        if (w > 0)
+          sent[i] += (size_t)w;
+        else if (w < 0 && errno != EAGAIN)
+          die("partial frames: send: %s", strerror(errno));
+      }
+      done += sent[i] == total;
+    }
+    if (now_ns() > deadline)
+      die("partial frames: the shim stopped reading (%zu of %d clients sent all)", done, conns);
+  }
+  /* Wait until the shim has read every byte (nothing left in our sockets). */
+  for (;;) {
+    int queued = 0, q;
+    for (int i = 0; i < conns; i++)
+      if (ioctl(fds[i], SIOCOUTQ, &q) == 0)
+        queued += q;
+    if (queued == 0)
+      break;
+    if (now_ns() > deadline)
+      die("partial frames: %d bytes still unread by the shim", queued);
+    usleep(10000);
+  }
+  during = rss_kib(shim_pid);
+  printf("partial frames: %d clients x %zu bytes held; shim RSS %ld KiB -> %ld KiB (+%ld KiB, "
+         "budget %ld MiB)\n",
+         conns, total, before, during, during - before, budget_mib);
+  if (during - before > budget_mib * 1024 + 8 * 1024) {
+    fprintf(stderr, "RSS grew by more than the budget\n");
+    bad = 1;
+  }
+  for (int i = 0; i < conns; i++)
+    close(fds[i]);
+  /* Report (not assert) how memory comes back once the flood ends. */
+  for (int t = 0; t <= 100; t++) {
+    after = rss_kib(shim_pid);
+    if (t % 20 == 0)
+      printf("partial frames: %.1f s after the clients left: RSS %ld KiB\n", t / 10.0, after);
+    usleep(100000);
+  }
+  free(fds);
+  free(sent);
+  free(frame);
+  return bad;
+}
+
+/* RSS now and every 2 s for 10 s (reported, not asserted: how memory comes back). */
+static int
+run_settle(void)
+{
+  for (int t = 0; t <= 10; t += 2) {
+    printf("settle: %d s after the flood: shim RSS %ld KiB\n", t, rss_kib(shim_pid));
+    if (t < 10)
+      sleep(2);
+  }
+  return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+  if (argc < 6)
+    die("usage: %s SOCKET NAMESPACE ID SHIM_PID pipelined N | never-reading N M MAX_CHILDREN "
+        "MAX_FDS | partial-frames CONNS BUDGET_MIB | settle",
+        argv[0]);
+  sock_path = argv[1];
+  ns = argv[2];
+  cid = argv[3];
+  shim_pid = (pid_t)atoi(argv[4]);
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  signal(SIGPIPE, SIG_IGN);
+  if (strcmp(argv[5], "pipelined") == 0 && argc == 7) {
+    uint64_t t0 = now_ns();
+    int r = run_pipelined(atoi(argv[6]));
+    printf("pipelined: took %.1f s\n", (now_ns() - t0) / 1e9);
+    return r;
+  }
+  if (strcmp(argv[5], "never-reading") == 0 && argc == 10)
+    return run_never_reading(atoi(argv[6]), atoi(argv[7]), atoi(argv[8]), atoi(argv[9]));
+  if (strcmp(argv[5], "settle") == 0)
+    return run_settle();
+  if (strcmp(argv[5], "partial-frames") == 0 && argc == 8)
+    return run_partial_frames(atoi(argv[6]), atol(argv[7]));
+  die("unknown mode or wrong arguments");
+}
