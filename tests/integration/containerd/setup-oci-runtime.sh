@@ -90,9 +90,16 @@ eval "tc_run_sh_$(declare -f cleanup)"
 cleanup() {
   set +e
   if [ "$tc_oci_runtime" != runc ] && [ -d "$runc_root" ]; then
-    for c in $("$tc_oci_runtime" --root "$runc_root" list -q 2>/dev/null); do
-      "$tc_oci_runtime" --root "$runc_root" delete --force "$c" >/dev/null 2>&1
+    local tc_global=()
+    [ "$tc_oci_runtime" = runsc ] && tc_global=("${tc_runsc_args[@]}")
+    for c in $("$tc_oci_runtime" --root "$runc_root" "${tc_global[@]}" list -q 2>/dev/null); do
+      "$tc_oci_runtime" --root "$runc_root" "${tc_global[@]}" delete --force "$c" >/dev/null 2>&1
     done
+  fi
+  # runsc's sandbox and gofer processes of a container whose state went (a check that failed
+  # half-way) survive the delete: they name our root on their command line.
+  if [ "$tc_oci_runtime" = runsc ]; then
+    for p in $(pgrep -f -- "--root=$runc_root( |$)" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
   fi
   tc_run_sh_cleanup
   for d in "${tc_cgroups[@]}"; do rmdir "$d" 2>/dev/null; done
