@@ -3,7 +3,10 @@
 #define _GNU_SOURCE
 #include "delete.h"
 #include "address.h"
+#include "check.h"
+#include "config.h"
 #include "options.h"
+#include "start.h"
 
 #include <cshim/log.h>
 #include <cshim/runc_options.h>
@@ -231,6 +234,57 @@ runtime_has_no_record(const char *runtime, const char *root, const char *id)
   return lstat(dir, &st) < 0 && errno == ENOENT;
 }
 
+/* The task plugin's `runtime_args` from the config the shim of this bundle ran with (the choice
+   `start` recorded in <bundle>/cshim-config, else the usual resolution), so that the runtime is
+   run as the daemon ran it. NULL-terminated, caller frees with free_args; NULL when none or when
+   the config cannot be read (a warning says why). */
+static char **
+configured_runtime_args(const char *bundle, bool bundle_exists, const struct warn_sink *w)
+{
+  cshim_autofree char *recorded = NULL;
+  host_config_t *config = NULL;
+  const cshim_config_node_t *task, *seq;
+  cshim_error_t err = NULL;
+  char **args = NULL;
+  int ret;
+
+  if (bundle_exists && host_start_read_config_choice(bundle, &recorded, &err) < 0)
+    warn_error(w, &err);
+  if (recorded && strcmp(recorded, HOST_CONFIG_EMBEDDED) == 0)
+    ret = host_config_parse(host_default_config, host_default_config_len, HOST_CONFIG_EMBEDDED,
+                            NULL, &config, &err);
+  else
+    ret = host_config_resolve(recorded, getenv("CSHIM_CONFIG"), program_invocation_name,
+                              getenv("CSHIM_ETC_DIR") ? getenv("CSHIM_ETC_DIR") : "/etc/cshim",
+                              NULL, &config, &err);
+  if (ret < 0) {
+    cshim_error_wrap(&err, "read the shim config for `runtime_args`");
+    warn_error(w, &err);
+    return NULL;
+  }
+  task = host_config_plugin_section(config, HOST_CHECK_TASK_URI);
+  seq = cshim_config_get(task, "runtime_args");
+  /* The daemon refused anything but a list of non-empty strings: it ran with no other. */
+  if (seq && seq->kind == CSHIM_CONFIG_SEQ && seq->n > 0) {
+    size_t n = 0;
+    args = cshim_xmalloc0((seq->n + 1) * sizeof *args);
+    for (size_t i = 0; i < seq->n; i++)
+      if (seq->items[i].kind == CSHIM_CONFIG_SCALAR && seq->items[i].value &&
+          seq->items[i].value[0])
+        args[n++] = cshim_xstrdup(seq->items[i].value);
+  }
+  host_config_free(config);
+  return args;
+}
+
+static void
+free_args(char **args)
+{
+  for (char **a = args; a && *a; a++)
+    free(*a);
+  free(args);
+}
+
 static void
 delete_container(const host_flags_t *flags, const char *bundle, bool bundle_exists,
                  const host_delete_params_t *p, const struct warn_sink *w)
@@ -241,8 +295,9 @@ delete_container(const host_flags_t *flags, const char *bundle, bool bundle_exis
   cshim_autofree char *log = NULL;
   cshim_autofree char *errout = NULL;
   cshim_error_t err = NULL;
-  const char *argv[16];
-  size_t n = 0;
+  char **global = NULL;
+  const char **argv = NULL;
+  size_t n = 0, n_global = 0;
   int status = 0;
 
   if (bundle_exists) {
@@ -261,6 +316,10 @@ delete_container(const host_flags_t *flags, const char *bundle, bool bundle_exis
     return;
   }
 
+  global = configured_runtime_args(bundle, bundle_exists, w);
+  while (global && global[n_global])
+    n_global++;
+  argv = cshim_xmalloc0((n_global + 16) * sizeof *argv);
   argv[n++] = runtime;
   argv[n++] = "--root";
   argv[n++] = root;
@@ -273,6 +332,8 @@ delete_container(const host_flags_t *flags, const char *bundle, bool bundle_exis
   }
   if (opts.systemd_cgroup)
     argv[n++] = "--systemd-cgroup";
+  for (size_t i = 0; i < n_global; i++)
+    argv[n++] = global[i];
   argv[n++] = "delete";
   argv[n++] = "--force";
   argv[n++] = flags->id;
@@ -286,6 +347,8 @@ delete_container(const host_flags_t *flags, const char *bundle, bool bundle_exis
       warn(w, "failed to remove runc container: `%s` delete --force `%s`: %s (status %d)", runtime,
            flags->id, trim(errout), WIFEXITED(status) ? WEXITSTATUS(status) : -1);
   }
+  free_args(global);
+  free(argv);
   cshim_runc_options_clear(&opts);
 }
 

@@ -65,8 +65,14 @@ process_json(const task_container_t *c, const task_process_t *p)
     json_object_set_new(o, "exit_status", json_null());
   }
   json_object_set_new(o, "bundle", json_string(c->bundle ? c->bundle : ""));
-  if (p == c->init)
+  if (p == c->init) {
+    json_t *args = json_array();
     json_object_set_new(o, "runtime", json_string(c->opts.binary_name ? c->opts.binary_name : ""));
+    /* The global flags every runtime command of this container gets (`runtime_args`). */
+    for (size_t i = 0; i < c->svc->cfg.n_runtime_args; i++)
+      json_array_append_new(args, json_string(c->svc->cfg.runtime_args[i]));
+    json_object_set_new(o, "runtime_args", args);
+  }
   return o;
 }
 

@@ -58,6 +58,7 @@ static void
 launch_runtime_done(task_op_t *op, cshim_runtime_result_t *result)
 {
   task_io_t *io = op->process->io;
+  op->ran = true;
   if (result->error == NULL) {
     op->launched = true;
     if (task_io_await_console(io, TASK_CONSOLE_TIMEOUT_MS, launch_console_cb, op) > 0)

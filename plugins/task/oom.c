@@ -279,6 +279,24 @@ task_oom_flush(task_container_t *c)
   task_oom_stop(c);
 }
 
+/* Whether pid is in the same cgroups as this shim (every hierarchy alike). */
+static bool
+shares_shim_cgroup(pid_t pid)
+{
+  cshim_autofree char *path = NULL;
+  cshim_autofree char *theirs = NULL;
+  cshim_autofree char *ours = NULL;
+  cshim_error_t err = NULL;
+
+  cshim_xasprintf(&path, "/proc/%d/cgroup", (int)pid);
+  if (task_cgroup_read_file(path, &theirs, &err) < 0 ||
+      task_cgroup_read_file("/proc/self/cgroup", &ours, &err) < 0) {
+    cshim_error_release(&err);
+    return false;
+  }
+  return strcmp(theirs, ours) == 0;
+}
+
 void
 task_container_track_cgroup(task_container_t *c)
 {
@@ -286,6 +304,14 @@ task_container_track_cgroup(task_container_t *c)
 
   if (c->init == NULL || c->init->pid <= 0)
     return;
+  if (c->cgroup == NULL && task_runtime_is_runsc(c->opts.binary_name) &&
+      shares_shim_cgroup(c->init->pid)) {
+    /* runsc --ignore-cgroups: the sandbox stays in the shim's cgroup, which is not the
+       container's; its usage and OOM kills are not the container's either. */
+    cshim_log_debug(c->svc->log, "`%s` has no cgroup of its own: no cgroup stats or OOM events",
+                    c->id);
+    return;
+  }
   if (c->cgroup == NULL && task_cgroup_load(c->init->pid, &c->cgroup, &err) < 0) {
     cshim_log_warn(c->svc->log, "cgroup of `%s` (pid %d): %s", c->id, (int)c->init->pid, err->msg);
     cshim_error_release(&err);

@@ -13,8 +13,15 @@
 #include <cshim/util.h>
 
 static const char *const config_keys[] = {
-    "runtime",        "runtime_root",    "systemd_cgroup",        "no_pivot_root",
-    "no_new_keyring", "command_timeout", "max_runtime_processes", NULL,
+    "runtime",
+    "runtime_root",
+    "systemd_cgroup",
+    "no_pivot_root",
+    "no_new_keyring",
+    "command_timeout",
+    "max_runtime_processes",
+    "runtime_args",
+    NULL,
 };
 
 unsigned
@@ -32,7 +39,49 @@ task_config_clear(task_config_t *cfg)
 {
   free(cfg->runtime);
   free(cfg->runtime_root);
+  for (size_t i = 0; i < cfg->n_runtime_args; i++)
+    free(cfg->runtime_args[i]);
+  free(cfg->runtime_args);
   memset(cfg, 0, sizeof *cfg);
+}
+
+/* `runtime_args`: a list of non-empty strings (flags given to the runtime before its subcommand).
+ */
+static int
+parse_runtime_args(const cshim_config_node_t *node, task_config_t *out, cshim_error_t *err)
+{
+  const cshim_config_node_t *seq = cshim_config_get(node, "runtime_args");
+
+  if (seq == NULL || cshim_config_is_null(seq))
+    return 0;
+  if (seq->kind != CSHIM_CONFIG_SEQ)
+    return cshim_error_make(err, EINVAL,
+                            "task config: %s:%u:%u: `runtime_args` must be a list of strings",
+                            seq->file ? seq->file : "?", seq->line, seq->column);
+  if (seq->n > TASK_MAX_RUNTIME_ARGS)
+    return cshim_error_make(
+        err, EINVAL, "task config: %s:%u:%u: `runtime_args` has %zu entries, at most %u",
+        seq->file ? seq->file : "?", seq->line, seq->column, seq->n, TASK_MAX_RUNTIME_ARGS);
+  for (size_t i = 0; i < seq->n; i++) {
+    const cshim_config_node_t *it = &seq->items[i];
+    const char *v = it->kind == CSHIM_CONFIG_SCALAR ? it->value : NULL;
+    size_t len = v ? strlen(v) : 0; /* the YAML loader refuses a NUL inside a scalar */
+    if (v == NULL || len == 0 || cshim_config_is_null(it))
+      return cshim_error_make(
+          err, EINVAL, "task config: %s:%u:%u: `runtime_args` entry %zu must be a non-empty string",
+          it->file ? it->file : "?", it->line, it->column, i + 1);
+    if (len > TASK_MAX_RUNTIME_ARG_LEN)
+      return cshim_error_make(err, EINVAL,
+                              "task config: %s:%u:%u: `runtime_args` entry %zu is %zu bytes long, "
+                              "at most %u",
+                              it->file ? it->file : "?", it->line, it->column, i + 1, len,
+                              TASK_MAX_RUNTIME_ARG_LEN);
+  }
+  out->runtime_args = cshim_xmalloc0((seq->n + 1) * sizeof *out->runtime_args);
+  for (size_t i = 0; i < seq->n; i++)
+    out->runtime_args[i] = cshim_xstrdup(seq->items[i].value);
+  out->n_runtime_args = seq->n;
+  return 0;
 }
 
 int
@@ -65,6 +114,8 @@ task_config_parse(const cshim_config_node_t *node, task_config_t *out, cshim_err
   if (root[0] != '/')
     return cshim_error_make(err, EINVAL, "task config: `runtime_root` `%s` is not absolute", root);
 
+  if (parse_runtime_args(node, out, err) < 0)
+    return -EINVAL;
   out->runtime = cshim_xstrdup(runtime);
   out->runtime_root = cshim_xstrdup(root);
   out->systemd_cgroup = systemd;
@@ -99,6 +150,15 @@ task_runtime_runc_model(const char *binary)
   const char *base = slash ? slash + 1 : binary;
 
   return base && (strcmp(base, "runc") == 0 || strcmp(base, "crun") == 0);
+}
+
+bool
+task_runtime_is_runsc(const char *binary)
+{
+  const char *slash = binary ? strrchr(binary, '/') : NULL;
+  const char *base = slash ? slash + 1 : binary;
+
+  return base && strcmp(base, "runsc") == 0;
 }
 
 struct task_runtime_path_s

@@ -106,13 +106,74 @@ abandon_create(task_container_t *c)
   task_container_remove(c);
 }
 
+static void shutdown_timer_cb(uv_timer_t *t);
+
+/* Whatever API: a shim left with no container after a failed create or start ends, as a Shutdown
+   would end it (after the replies have left). */
+static void
+exit_when_idle(task_service_t *svc)
+{
+  if (svc->containers != NULL || svc->closing)
+    return;
+  svc->shutdown_requested = true;
+  uv_timer_start(&svc->shutdown_timer, shutdown_timer_cb, 0, 0);
+}
+
+/* The runtime's `delete --force` of a failed container has finished: drop the record. */
+static void
+cleaned_up(task_container_t *c)
+{
+  task_process_t *p = c->init;
+
+  if (!p->exited) {
+    /* Killed by `delete --force`, or never ran; its own exit may not be reaped yet. Waiters get
+       their answer; no TaskExit goes out for a task containerd saw fail (p->deleting). */
+    struct timespec now;
+    if (p->watching) {
+      cshim_reaper_t *reaper = c->svc->reaper;
+      reaper->ops->unwatch(reaper, p->pid, task_process_exit_cb, p);
+      p->watching = false;
+    }
+    task_now(&now);
+    task_process_set_exited(p, SIGKILL, &now);
+  }
+  abandon_create(c);
+}
+
 static void
 cleanup_done(task_op_t *op, cshim_runtime_result_t *result)
 {
+  task_container_t *c = op->container;
+  task_service_t *svc = c->svc;
+
   if (result->error && result->error->status != -ENOENT)
-    cshim_log_warn(op->container->svc->log, "clean up `%s`: %s", op->container->id,
-                   result->error->msg);
+    cshim_log_warn(svc->log, "clean up `%s`: %s", c->id, result->error->msg);
+  cleaned_up(c);
   task_op_free(op);
+  exit_when_idle(svc);
+}
+
+/* A create or start that failed in or after the runtime: `delete --force` removes whatever the
+   runtime left (runsc's sandbox and gofer, a runc init waiting on its FIFO), then the record goes
+   and the shim ends if it serves nothing else. Until the runtime answers, the container stays
+   listed (its id taken, Start and Delete refused as `being deleted`), so that a new container of
+   the same id never meets this delete. */
+static void
+cleanup_failed(task_container_t *c)
+{
+  task_service_t *svc = c->svc;
+  cshim_error_t err = NULL;
+  task_op_t *op;
+
+  c->init->deleting = true;
+  op = task_op_new(c, c->init, NULL, cleanup_done, "clean up");
+  if (cshim_runtime_delete(c->rt, c->id, true, c->log_path, task_op_runtime_cb, op, &err) < 0) {
+    cshim_log_warn(svc->log, "clean up `%s`: %s", c->id, err->msg);
+    cshim_error_release(&err);
+    cleaned_up(c);
+    task_op_free(op);
+    exit_when_idle(svc);
+  }
 }
 
 static void
@@ -150,7 +211,13 @@ create_done(task_op_t *op, cshim_runtime_result_t *result)
     /* The runtime created it, what followed (the terminal) failed. */
     if (op->launched)
       goto undo;
-    abandon_create(c);
+    /* The runtime failed: it may still have left processes and state (runsc does), unless it
+       never ran (the logging binary or IO failed first) or refused because the id belongs to
+       another container of its root. */
+    if (!op->ran || err->status == -EEXIST)
+      abandon_create(c);
+    else
+      cleanup_failed(c);
     task_op_fail(op, &err);
     return;
   }
@@ -167,14 +234,9 @@ create_done(task_op_t *op, cshim_runtime_result_t *result)
   task_op_reply(op, &resp.base);
   return;
 
-undo : {
+undo:
   /* The runtime created the container: remove it before dropping our record. */
-  cshim_error_t derr = NULL;
-  task_op_t *cleanup = task_op_new(c, p, NULL, cleanup_done, "clean up");
-  if (cshim_runtime_delete(c->rt, c->id, true, c->log_path, task_op_runtime_cb, cleanup, &derr) < 0)
-    task_op_fail(cleanup, &derr);
-}
-  abandon_create(c);
+  cleanup_failed(c);
   cshim_error_wrap(&err, "create `%s`", c->id);
   task_op_fail(op, &err);
 }
@@ -202,6 +264,7 @@ task_container_make_runtime(task_service_t *svc, task_container_t *c, cshim_erro
   rcfg.timeout_ms = svc->cfg.command_timeout_ms;
   rcfg.limit = svc->runtime_limit;
   rcfg.deadline_of = task_op_deadline;
+  rcfg.global_args = (const char *const *)svc->cfg.runtime_args;
   ret = cshim_runtime_new(&rcfg, &c->rt, err);
   free((char *)rcfg.root);
   return ret;
@@ -321,9 +384,15 @@ start_done(task_op_t *op, cshim_runtime_result_t *result)
   task_container_t *c = op->container;
 
   p->starting = false;
-  if (result->error)
+  if (result->error) {
     task_op_fail_result(op, result);
-  else {
+    if (p->exit_pending)
+      task_process_finish_exit(p);
+    /* Nothing of a container whose start failed may stay behind (see cleanup_failed). */
+    if (p == c->init)
+      cleanup_failed(c);
+    return;
+  } else {
     Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
     Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
     if (p->state == TASK_PROC_CREATED)
@@ -449,8 +518,6 @@ reply_delete(cshim_ttrpc_call_t *call, task_process_t *p)
   resp.exited_at = &ts;
   cshim_ttrpc_call_reply(call, &resp.base);
 }
-
-static void shutdown_timer_cb(uv_timer_t *t);
 
 /* Task API v3 (containerd 2.x): no Shutdown comes for the containers of a sandbox, so the last
    Delete ends the shim, after its reply has left (same path as Shutdown). */

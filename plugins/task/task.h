@@ -55,7 +55,14 @@ typedef struct task_config_s
   bool no_new_keyring;
   uint64_t command_timeout_ms;
   unsigned max_runtime_processes; /* runtime processes running at once; more wait in a queue */
+  char **runtime_args;            /* `runtime_args`: global flags before every subcommand,
+                                     NULL-terminated; NULL = none */
+  size_t n_runtime_args;
 } task_config_t;
+
+/* Bounds of `runtime_args`: entries, and bytes of one entry. */
+#define TASK_MAX_RUNTIME_ARGS 64u
+#define TASK_MAX_RUNTIME_ARG_LEN 4096u
 
 /* Upper bound of `max_runtime_processes`. */
 #define TASK_MAX_RUNTIME_PROCESSES 65536u
@@ -78,6 +85,8 @@ int task_options_resolve(const task_config_t *cfg, const Google__Protobuf__Any *
    one cgroup each, paused through its freezer, so State and Pids are answered from the shim's
    own state and the cgroup without starting the runtime. Others (runsc) are asked. */
 bool task_runtime_runc_model(const char *binary);
+/* gVisor's runsc: its sandbox may run without a cgroup of its own (--ignore-cgroups). */
+bool task_runtime_is_runsc(const char *binary);
 /* The runtime's executable: an absolute or relative path as given, a bare name looked up in
    PATH the first time only (cached in svc for the shim's life, so no command pays a PATH walk).
    *out is borrowed from binary or svc. ENOENT when PATH has no such executable. */
@@ -356,6 +365,7 @@ struct task_op_s
   int (*launch_run)(task_op_t *op, const char *console_socket, cshim_error_t *err);
   task_op_fn launch_done;
   bool launched;        /* the runtime command succeeded (what follows may still fail) */
+  bool ran;             /* the runtime command ran, whether it succeeded or not */
   uint64_t deadline_ns; /* the call's deadline (cshim_now_ns clock); 0 = none */
 };
 

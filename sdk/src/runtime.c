@@ -86,8 +86,9 @@ struct cshim_runtime_s
   uint64_t timeout_ms;
   cshim_runtime_limit_t *limit;
   uint64_t (*deadline_of)(void *data);
-  struct cmd *cmds; /* started or queued, not finished */
-  size_t alive;     /* commands not yet freed */
+  char **global_args; /* NULL-terminated, or NULL */
+  struct cmd *cmds;   /* started or queued, not finished */
+  size_t alive;       /* commands not yet freed */
   bool closing;
 };
 
@@ -135,6 +136,8 @@ begin(cshim_runtime_t *rt, struct args *a, const char *log_path, const char *sub
   push_opt(a, "--criu", rt->criu);
   if (rt->systemd_cgroup)
     push(a, "--systemd-cgroup");
+  for (char **g = rt->global_args; g && *g; g++)
+    push(a, *g);
   push(a, subcommand);
 }
 
@@ -161,6 +164,14 @@ cshim_runtime_new(const cshim_runtime_config_t *cfg, cshim_runtime_t **out, cshi
   rt->timeout_ms = cfg->timeout_ms;
   rt->limit = cfg->limit;
   rt->deadline_of = cfg->deadline_of;
+  if (cfg->global_args && cfg->global_args[0]) {
+    size_t n = 0;
+    while (cfg->global_args[n])
+      n++;
+    rt->global_args = cshim_xmalloc0((n + 1) * sizeof *rt->global_args);
+    for (size_t i = 0; i < n; i++)
+      rt->global_args[i] = cshim_xstrdup(cfg->global_args[i]);
+  }
   if (rt->limit)
     rt->limit->refs++;
   *out = rt;
@@ -211,6 +222,9 @@ free_runtime(cshim_runtime_t *rt)
   free(rt->binary);
   free(rt->root);
   free(rt->criu);
+  for (char **g = rt->global_args; g && *g; g++)
+    free(*g);
+  free(rt->global_args);
   free(rt);
 }
 

@@ -62,6 +62,9 @@ typedef struct cshim_runtime_config_s
      (DeadlineExceeded), whether it is still queued or running (then it is killed like a timed-out
      one). */
   uint64_t (*deadline_of)(void *data);
+  /* Appended in SDK 1.x: global flags given after cshim's own ones and before the subcommand on
+     every command (e.g. runsc's `--network=none`), NULL-terminated; NULL = none. Copied. */
+  const char *const *global_args;
 } cshim_runtime_config_t;
 
 /* Result of one command, borrowed by the callback for its duration only. */

@@ -276,6 +276,54 @@ test_delete_reads_pid_runtime_and_unmounts_rootfs(void **state)
   free(marker);
 }
 
+/* The task section's runtime_args of the config start recorded reach the runtime, before `delete`.
+ */
+static void
+test_delete_passes_the_configured_runtime_args(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Task__V2__DeleteResponse *r;
+  cshim_error_t err = NULL;
+  char *marker, *args, *expected, *config, *yaml;
+  size_t len;
+  int ret, fd;
+
+  assert_int_equal(mkdir(f->bundle, 0700), 0);
+  cshim_xasprintf(&marker, "%s/args", f->root);
+  setenv(FAKE_RUNTIME_ENV, marker, 1);
+  {
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    assert_true(n > 0);
+    exe[n] = '\0';
+    assert_int_equal(cshim_runc_runtime_write(f->bundle, exe, &err), 0);
+  }
+  cshim_xasprintf(&config, "%s/runsc.yaml", f->root);
+  cshim_xasprintf(&yaml, "version: 1\nplugins:\n  io.containerd.ttrpc.v1.task:\n"
+                         "    runtime_args: [--network=none, \"--platform=ptrace\"]\n");
+  write_text(f->root, "runsc.yaml", yaml);
+  write_text(f->bundle, "cshim-config", config);
+
+  r = run_delete(f, f->bundle, NULL, &ret);
+  assert_int_equal(ret, 0);
+  containerd__task__v2__delete_response__free_unpacked(r, NULL);
+  unsetenv(FAKE_RUNTIME_ENV);
+  fd = open(marker, O_RDONLY);
+  assert_true(fd >= 0);
+  args = slurp(fd, &len);
+  close(fd);
+  cshim_xasprintf(&expected,
+                  "--root %s/cshim-test --log %s/log.json --log-format json "
+                  "--network=none --platform=ptrace delete --force demo\n",
+                  f->runtime_root, f->bundle);
+  assert_string_equal(args, expected);
+  free(args);
+  free(expected);
+  free(config);
+  free(yaml);
+  free(marker);
+}
+
 static void
 test_delete_warns_but_succeeds_when_runtime_fails(void **state)
 {
@@ -470,6 +518,8 @@ main(int argc, char **argv)
       cmocka_unit_test_setup_teardown(test_delete_empty_bundle_prints_a_response_without_warnings,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_delete_reads_pid_runtime_and_unmounts_rootfs, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_delete_passes_the_configured_runtime_args, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_delete_warns_but_succeeds_when_runtime_fails, setup,
                                       teardown),

@@ -258,12 +258,14 @@ test_runtime_builds_go_runc_argv(void **state)
 {
   struct fixture *f = *state;
   cshim_autofree char *argv_file = path_in(f, "argv");
+  const char *global[] = {"--network=none", "--platform=ptrace", NULL};
   cshim_runtime_config_t full_cfg = {.loop = &f->loop,
                                      .reaper = host_reaper_api(f->reaper),
                                      .binary = FAKE_RUNTIME,
                                      .root = "/run/r",
                                      .systemd_cgroup = true,
-                                     .debug = true};
+                                     .debug = true,
+                                     .global_args = global};
   cshim_runtime_t *full = NULL;
   cshim_error_t err = NULL;
   struct rec r = {0};
@@ -271,7 +273,8 @@ test_runtime_builds_go_runc_argv(void **state)
   char *got;
   int i = 0;
   static const char *const expected[] = {
-      "--root /run/r --debug --log /b/log.json --log-format json --systemd-cgroup create --bundle "
+      "--root /run/r --debug --log /b/log.json --log-format json --systemd-cgroup --network=none "
+      "--platform=ptrace create --bundle "
       "/b --pid-file /b/init.pid --console-socket /s.sock --no-pivot --no-new-keyring c1",
       "--root /run/r create --bundle /b c1",
       "--root /run/r --log /b/log.json --log-format json start c1",
@@ -296,6 +299,7 @@ test_runtime_builds_go_runc_argv(void **state)
       "--root /run/r features",
       "--root /run/r events --stats c1",
       "state c1",
+      "--root /run/r --debug --systemd-cgroup --network=none --platform=ptrace delete --force c1",
   };
 
   setenv("FAKE_RUNTIME_ARGV_FILE", argv_file, 1);
@@ -382,6 +386,9 @@ test_runtime_builds_go_runc_argv(void **state)
   cshim_runtime_free(f->rt);
   f->rt = fake_runtime(f, NULL, 0);
   RUN(cshim_runtime_state(f->rt, "c1", result_cb, &r, &err));
+  /* The global flags were copied: the caller's array may go. */
+  global[0] = global[1] = "--changed";
+  RUN(cshim_runtime_delete(full, "c1", true, NULL, result_cb, &r, &err));
 #undef RUN
 
   got = read_file(argv_file);

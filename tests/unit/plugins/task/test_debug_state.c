@@ -64,6 +64,12 @@ test_debug_state_lists_init_and_exec_processes(void **state)
   (void)state;
 
   memset(&svc, 0, sizeof(svc));
+  {
+    static char a0[] = "--network=none", a1[] = "--ignore-cgroups";
+    static char *args[] = {a0, a1, NULL};
+    svc.cfg.runtime_args = args;
+    svc.cfg.n_runtime_args = 2;
+  }
   text = task_debug_state_json(&svc);
   assert_string_equal(text, "[]");
   free(text);
@@ -96,6 +102,11 @@ test_debug_state_lists_init_and_exec_processes(void **state)
   assert_string_equal(json_string_value(json_object_get(p, "io")), "null");
   assert_true(json_is_null(json_object_get(p, "exit_status")));
   assert_string_equal(json_string_value(json_object_get(p, "runtime")), "runc");
+  assert_int_equal(json_array_size(json_object_get(p, "runtime_args")), 2);
+  assert_string_equal(json_string_value(json_array_get(json_object_get(p, "runtime_args"), 0)),
+                      "--network=none");
+  assert_string_equal(json_string_value(json_array_get(json_object_get(p, "runtime_args"), 1)),
+                      "--ignore-cgroups");
 
   p = json_array_get(j, 1);
   assert_string_equal(json_string_value(json_object_get(p, "container_id")), "c1");
@@ -114,6 +125,7 @@ test_debug_state_lists_init_and_exec_processes(void **state)
   assert_int_equal(json_integer_value(json_object_get(p, "exit_status")), 3);
   assert_int_equal(json_integer_value(json_object_get(p, "exited_at")), 1700000000);
   assert_null(json_object_get(p, "runtime"));
+  assert_null(json_object_get(p, "runtime_args"));
 
   json_decref(j);
   free(text);

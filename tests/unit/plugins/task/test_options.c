@@ -90,6 +90,108 @@ test_options_config_rejects_unknown_keys_and_bad_values(void **state)
   expect_config_error("max_runtime_processes", "many", "max_runtime_processes");
 }
 
+/* A section { runtime_args: [items...] } built by hand (the YAML loader lives in the host). */
+struct args_section
+{
+  cshim_config_node_t map, seq, items[TASK_MAX_RUNTIME_ARGS + 2];
+  const char *keys[1];
+};
+
+static void
+args_section(struct args_section *s, const char *const *values, size_t n)
+{
+  memset(s, 0, sizeof *s);
+  for (size_t i = 0; i < n; i++) {
+    s->items[i].kind = CSHIM_CONFIG_SCALAR;
+    s->items[i].value = values[i];
+    s->items[i].quoted = true;
+    s->items[i].file = "t.yaml";
+    s->items[i].line = (unsigned)i + 2;
+  }
+  s->seq.kind = CSHIM_CONFIG_SEQ;
+  s->seq.n = n;
+  s->seq.items = s->items;
+  s->seq.file = "t.yaml";
+  s->keys[0] = "runtime_args";
+  s->map.kind = CSHIM_CONFIG_MAP;
+  s->map.n = 1;
+  s->map.keys = s->keys;
+  s->map.items = &s->seq;
+}
+
+static void
+expect_args_error(struct args_section *s, const char *needle)
+{
+  task_config_t cfg;
+  cshim_error_t err = NULL;
+
+  assert_true(task_config_parse(&s->map, &cfg, &err) < 0);
+  assert_non_null(err);
+  if (strstr(err->msg, needle) == NULL)
+    fail_msg("`%s` does not mention `%s`", err->msg, needle);
+  cshim_error_release(&err);
+}
+
+static void
+test_options_config_runtime_args_kept_in_order(void **state)
+{
+  static const char *const v[] = {"--network=none", "--platform", "ptrace"};
+  struct args_section s;
+  task_config_t cfg;
+  cshim_error_t err = NULL;
+
+  args_section(&s, v, 3);
+  if (task_config_parse(&s.map, &cfg, &err) < 0)
+    fail_msg("%s", err->msg);
+  assert_int_equal(cfg.n_runtime_args, 3);
+  assert_string_equal(cfg.runtime_args[0], "--network=none");
+  assert_string_equal(cfg.runtime_args[1], "--platform");
+  assert_string_equal(cfg.runtime_args[2], "ptrace");
+  assert_null(cfg.runtime_args[3]);
+  task_config_clear(&cfg);
+
+  /* Absent: none. */
+  assert_int_equal(task_config_parse(NULL, &cfg, &err), 0);
+  assert_int_equal(cfg.n_runtime_args, 0);
+  assert_null(cfg.runtime_args);
+  task_config_clear(&cfg);
+}
+
+static void
+test_options_config_runtime_args_rejects_bad_lists(void **state)
+{
+  static const char *const empty[] = {"--debug", ""};
+  static const char *many[TASK_MAX_RUNTIME_ARGS + 1];
+  static char long_arg[TASK_MAX_RUNTIME_ARG_LEN + 2];
+  const char *const *longv;
+  struct args_section *s = cshim_xmalloc0(sizeof *s);
+
+  args_section(s, empty, 2);
+  expect_args_error(s, "entry 2 must be a non-empty string");
+
+  for (size_t i = 0; i < TASK_MAX_RUNTIME_ARGS + 1; i++)
+    many[i] = "--debug";
+  args_section(s, many, TASK_MAX_RUNTIME_ARGS + 1);
+  expect_args_error(s, "at most 64");
+
+  memset(long_arg, 'a', TASK_MAX_RUNTIME_ARG_LEN + 1);
+  longv = (const char *const[]){long_arg};
+  args_section(s, longv, 1);
+  expect_args_error(s, "at most 4096");
+
+  /* A map entry is not a string. */
+  args_section(s, empty, 1);
+  s->items[0].kind = CSHIM_CONFIG_MAP;
+  s->items[0].value = NULL;
+  expect_args_error(s, "entry 1 must be a non-empty string");
+
+  /* A scalar instead of a list. */
+  args_section(s, empty, 1);
+  s->map.items = &s->items[0];
+  expect_args_error(s, "must be a list of strings");
+  free(s);
+}
+
 static void
 test_options_resolve_overrides_config(void **state)
 {
@@ -150,6 +252,11 @@ test_runtime_runc_model_is_runc_or_crun_by_name(void **state)
   assert_false(task_runtime_runc_model("/usr/bin/runsc"));
   assert_false(task_runtime_runc_model("/usr/bin/runc-wrapper"));
   assert_false(task_runtime_runc_model("youki"));
+  assert_true(task_runtime_is_runsc("runsc"));
+  assert_true(task_runtime_is_runsc("/usr/bin/runsc"));
+  assert_false(task_runtime_is_runsc("/usr/bin/runsc-wrapper"));
+  assert_false(task_runtime_is_runsc("runc"));
+  assert_false(task_runtime_is_runsc(NULL));
 }
 
 static void
@@ -212,6 +319,8 @@ main(void)
       cmocka_unit_test(test_options_config_defaults),
       cmocka_unit_test(test_options_config_values),
       cmocka_unit_test(test_options_config_rejects_unknown_keys_and_bad_values),
+      cmocka_unit_test(test_options_config_runtime_args_kept_in_order),
+      cmocka_unit_test(test_options_config_runtime_args_rejects_bad_lists),
       cmocka_unit_test(test_options_resolve_overrides_config),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -368,6 +368,31 @@ expect_topics(struct fixture *f, const char *const *topics)
     assert_string_equal(f->m.events[i].topic, topics[i]);
 }
 
+static bool
+no_containers(void *data)
+{
+  struct fixture *f = data;
+  return f->svc->containers == NULL;
+}
+
+static bool
+no_containers_but_one(void *data)
+{
+  struct fixture *f = data;
+  return f->svc->containers != NULL && f->svc->containers->next == NULL;
+}
+
+static char *
+read_text(const char *path, size_t *len)
+{
+  FILE *fp = fopen(path, "r");
+  char *text = cshim_xmalloc0(65536);
+  assert_non_null(fp);
+  *len = fread(text, 1, 65535, fp);
+  fclose(fp);
+  return text;
+}
+
 /* ---- tests ---- */
 
 static void
@@ -738,13 +763,93 @@ test_service_create_failure_undoes_everything(void **state)
   assert_int_equal(c->code, CSHIM_GRPC_UNKNOWN);
   assert_non_null(strstr(c->message, "injected failure"));
   mock_call_free(c);
+  unsetenv("FAKE_RUNC_FAIL");
+  /* Once the runtime's `delete --force` has run, the id is free again and the shim, left with
+     nothing to serve, ends. */
+  assert_true(mock_ctx_run_until(&f->m, no_containers, f, TIMEOUT_MS));
   assert_int_equal(f->m.n_events, 0);
   assert_int_equal(statfs(rootfs, &sfs), 0);
   assert_int_not_equal(sfs.f_type, 0x01021994);
-  unsetenv("FAKE_RUNC_FAIL");
-  /* The id is free again. */
+  mock_ctx_run_for(&f->m, 20);
+  assert_int_equal(f->m.shutdown_calls, 1);
   create(f, "bad", NULL, NULL);
   Containerd__Task__V2__DeleteResponse *del = delete_task(f, "bad", false);
+  protobuf_c_message_free_unpacked(&del->base, NULL);
+}
+
+/* A runtime whose start fails (runsc in the host network namespace, say) leaves its container
+   process and state behind: the shim deletes them with `delete --force`, answers the waiters,
+   drops the record, and ends when it serves nothing else. */
+static void
+test_service_failed_start_deletes_the_container_and_ends_the_shim(void **state)
+{
+  struct fixture *f = *state;
+  static const char *const topics[] = {"/tasks/create", NULL};
+  Containerd__Task__V2__StartRequest req = CONTAINERD__TASK__V2__START_REQUEST__INIT;
+  char log[700], state_dir[700], *argv_log;
+  struct stat st;
+  mock_call_t *c, *w;
+  uint32_t pid;
+  size_t len;
+
+  snprintf(log, sizeof log, "%s/argv.log", f->base);
+  setenv("FAKE_RUNC_ARGV_LOG", log, 1);
+  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  pid = create(f, "bad", NULL, NULL);
+  w = wait_call(f, "bad");
+  setenv("FAKE_RUNC_FAIL", "start", 1);
+  req.id = "bad";
+  c = call(f, "Start", &req.base);
+  assert_int_equal(c->code, CSHIM_GRPC_UNKNOWN);
+  assert_non_null(strstr(c->message, "injected failure"));
+  mock_call_free(c);
+  unsetenv("FAKE_RUNC_FAIL");
+
+  /* While the runtime deletes, the container is still there and refuses another Start. */
+  if (f->svc->containers) {
+    c = call(f, "Start", &req.base);
+    assert_int_not_equal(c->code, 0);
+    mock_call_free(c);
+  }
+  assert_true(mock_ctx_run_until(&f->m, no_containers, f, TIMEOUT_MS));
+  assert_int_equal(wait_status(f, w), 137);
+  assert_int_equal(kill((pid_t)pid, 0) < 0 && errno == ESRCH, 1);
+  snprintf(state_dir, sizeof state_dir, "%s/testns/bad", f->root);
+  assert_int_equal(lstat(state_dir, &st) < 0 && errno == ENOENT, 1);
+  argv_log = read_text(log, &len);
+  assert_non_null(strstr(argv_log, "delete --force bad"));
+  free(argv_log);
+  unsetenv("FAKE_RUNC_ARGV_LOG");
+  expect_topics(f, topics); /* no TaskStart, no TaskExit: containerd saw the start fail */
+
+  /* Nothing left to serve: the shim ends, after the replies. */
+  mock_ctx_run_for(&f->m, 20);
+  assert_int_equal(f->m.shutdown_calls, 1);
+}
+
+/* Another container keeps the shim: only the failed one goes. */
+static void
+test_service_failed_start_keeps_serving_the_others(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Task__V2__StartRequest req = CONTAINERD__TASK__V2__START_REQUEST__INIT;
+  Containerd__Task__V2__DeleteRequest dreq = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
+  Containerd__Task__V2__DeleteResponse *del;
+
+  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  create(f, "keep", NULL, NULL);
+  create(f, "bad", NULL, NULL);
+  setenv("FAKE_RUNC_FAIL", "start", 1);
+  req.id = "bad";
+  expect_code(call(f, "Start", &req.base), CSHIM_GRPC_UNKNOWN);
+  unsetenv("FAKE_RUNC_FAIL");
+  assert_true(mock_ctx_run_until(&f->m, no_containers_but_one, f, TIMEOUT_MS));
+  mock_ctx_run_for(&f->m, 20);
+  assert_int_equal(f->m.shutdown_calls, 0);
+  assert_string_equal(f->svc->containers->id, "keep");
+  dreq.id = "bad";
+  expect_code(call(f, "Delete", &dreq.base), CSHIM_GRPC_NOT_FOUND);
+  del = delete_task(f, "keep", false);
   protobuf_c_message_free_unpacked(&del->base, NULL);
 }
 
@@ -1130,6 +1235,10 @@ main(void)
       cmocka_unit_test_setup_teardown(test_service_mounts_rootfs_and_unmounts_on_delete, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_service_create_failure_undoes_everything, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(
+          test_service_failed_start_deletes_the_container_and_ends_the_shim, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_service_failed_start_keeps_serving_the_others, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_service_answers_errors_with_containerd_codes, setup,
                                       teardown),

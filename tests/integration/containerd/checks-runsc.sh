@@ -1,0 +1,86 @@
+# SPDX-License-Identifier: Apache-2.0
+# Sourced by run.sh: checks of gVisor (runsc) as the OCI runtime, registered only when the run
+# selects it (CSHIM_IT_OCI_RUNTIME=runsc, see setup-oci-runtime.sh), so that the numbers of the
+# other checks do not move in any other run. The same checks run with cshim (runtime_args in its
+# config) and with containerd's runc shim given a wrapper (the baseline).
+
+# The workload runs in a gVisor sandbox: its kernel log is gVisor's; exec, exit codes of run and
+# exec, pause/resume, kill and delete.
+runsc_check_lifecycle() {
+  local out rc st
+  out=$(run_ --rm it-gv-dmesg /bin/dmesg) || { echo "ctr run dmesg failed: $out"; return 1; }
+  [[ "$out" == *gVisor* ]] || { echo "not a gVisor kernel log: $out"; return 1; }
+  run_ --rm it-gv-exit /bin/sh -c 'exit 7'
+  rc=$?
+  [ "$rc" = 7 ] || { echo "run: exit status $rc, want 7"; return 1; }
+
+  run_ -d it-gv /bin/sleep 1000 || { echo "ctr run -d failed"; return 1; }
+  wait_status it-gv RUNNING || { echo "not RUNNING"; remove_task it-gv; return 1; }
+  out=$(ctr_ task exec --exec-id e1 it-gv /bin/echo from-exec 2>&1)
+  [ "$out" = from-exec ] || { echo "exec: $out"; remove_task it-gv; return 1; }
+  ctr_ task exec --exec-id e2 it-gv /bin/sh -c 'exit 5'
+  rc=$?
+  [ "$rc" = 5 ] || { echo "exec: exit status $rc, want 5"; remove_task it-gv; return 1; }
+  ctr_ task pause it-gv || { echo "pause failed"; remove_task it-gv; return 1; }
+  st=$(task_status it-gv)
+  [ "$st" = PAUSED ] || { echo "after pause: $st"; remove_task it-gv; return 1; }
+  ctr_ task resume it-gv || { echo "resume failed"; remove_task it-gv; return 1; }
+  st=$(task_status it-gv)
+  [ "$st" = RUNNING ] || { echo "after resume: $st"; remove_task it-gv; return 1; }
+  ctr_ task kill -s SIGTERM it-gv || { echo "kill failed"; remove_task it-gv; return 1; }
+  wait_status it-gv STOPPED || { echo "not STOPPED after SIGTERM"; remove_task it-gv; return 1; }
+  ctr_ task delete it-gv || { echo "task delete failed"; remove_task it-gv; return 1; }
+  ctr_ container delete it-gv || { echo "container delete failed"; return 1; }
+}
+
+# runsc without --network=none fails at start ("cannot run with network enabled in root network
+# namespace"): containerd reports the error, and nothing stays behind, neither runsc's sandbox
+# and gofer nor the shim (cshim only: containerd's runc shim leaves both, docs/runtimes.md).
+runsc_check_failed_start_leaves_nothing() {
+  local out left i cfg="$tmp/cshim-runsc-network.yaml"
+  printf 'version: 1\nplugins:\n  io.containerd.ttrpc.v1.task:\n    runtime: %s\n    runtime_args: [--ignore-cgroups]\n' \
+    "$tc_runsc" >"$cfg"
+  if out=$(run_ -d --runtime-config-path "$cfg" it-gv-fail /bin/sleep 1000 2>&1); then
+    echo "ctr run succeeded with runsc's default network"
+    remove_task it-gv-fail
+    return 1
+  fi
+  echo "ctr run: $out"
+  for i in $(seq 100); do
+    left=$(pgrep -f "runsc.*it-gv-fail" | wc -l)
+    [ "$left" = 0 ] && [ -z "$(shims_under_tmp)" ] && break
+    sleep 0.1
+  done
+  ctr_ task delete it-gv-fail >/dev/null 2>&1
+  ctr_ container delete it-gv-fail >/dev/null 2>&1
+  [ "$left" = 0 ] || { echo "runsc processes left:"; pgrep -af "runsc.*it-gv-fail"; return 1; }
+  [ -z "$(shims_under_tmp)" ] || { echo "shims left: $(shims_under_tmp)"; return 1; }
+  "$tc_runsc" --root "$runc_root" list -q 2>/dev/null | grep -qx it-gv-fail &&
+    { echo "runsc still lists it-gv-fail"; return 1; }
+  return 0
+}
+
+# With --ignore-cgroups the sandbox stays in the shim's cgroup: that cgroup's usage is not the
+# container's, so Stats answers NotFound (ctr: "no metrics received") rather than the shim's (or
+# containerd's) numbers.
+runsc_check_no_metrics_of_the_shim_cgroup() {
+  local out
+  run_ -d it-gv-metrics /bin/sleep 1000 || { echo "ctr run -d failed"; return 1; }
+  wait_status it-gv-metrics RUNNING || { echo "not RUNNING"; remove_task it-gv-metrics; return 1; }
+  out=$(ctr_ task metrics it-gv-metrics 2>&1)
+  remove_task it-gv-metrics
+  echo "ctr task metrics: $out"
+  # containerd turns the NotFound into "no metrics received"
+  [[ "$out" == *"no metrics received"* || "$out" == *"cgroup does not exist"* ]] ||
+    { echo "metrics of a cgroup not the container's"; return 1; }
+}
+
+if [ "${tc_oci_runtime:-runc}" = runsc ]; then
+  check "runsc: gVisor kernel, run and exec exit codes, pause/resume, kill, delete" runsc_check_lifecycle
+  if [ "$runtime" = io.containerd.cshim.v2 ]; then
+    check "runsc: a failed start leaves no sandbox, gofer or shim behind" runsc_check_failed_start_leaves_nothing
+    if [[ " ${tc_runsc_args[*]} " == *" --ignore-cgroups "* ]]; then
+      check "runsc --ignore-cgroups: no metrics from the shim's cgroup" runsc_check_no_metrics_of_the_shim_cgroup
+    fi
+  fi
+fi
