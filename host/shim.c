@@ -36,6 +36,9 @@
 
 /* After shutdown starts, the daemon exits within this time even if a plugin never lets go. */
 #define STOP_DEADLINE_MS 10000
+/* How long a stopping shim waits for calls still being worked on (e.g. a Kill waiting for its
+   runtime command) to be answered before it closes the connections. */
+#define STOP_DRAIN_MS 2000
 /* Memory is given back this long after the last child exit (the end of a create, start, exec or
    delete: the work that grows the heap and stack), so a burst of them is settled once. */
 #define SETTLE_DELAY_MS 1000
@@ -52,7 +55,8 @@ typedef struct shim_s
   cshim_shutdown_t *shutdown;
   uv_signal_t sigterm, sigint, sigusr1, sighup;
   uv_timer_t deadline;
-  uv_timer_t settle; /* host_memory_settle after child exits */
+  uv_timer_t settle;    /* host_memory_settle after child exits; once stopping, the drain poll */
+  uint64_t drain_until; /* loop time at which a stopping shim stops waiting for calls */
   bool settle_subscribed;
   bool signals_open;
   bool stopping;
@@ -120,6 +124,29 @@ settle_on_exit(void *data, pid_t pid, int wait_status)
 }
 
 static void
+close_server(shim_t *s)
+{
+  host_introspect_set_server(s->intro, NULL);
+  if (s->server)
+    host_ttrpc_server_close(s->server, server_closed_cb, s);
+  else
+    server_closed_cb(s);
+}
+
+static void
+drain_cb(uv_timer_t *t)
+{
+  shim_t *s = CSHIM_CONTAINER_OF(t, shim_t, settle);
+  host_ttrpc_server_usage_t u = {0};
+
+  host_ttrpc_server_get_usage(s->server, &u);
+  if (u.calls_working > 0 && uv_now(s->loop) < s->drain_until)
+    return;
+  uv_timer_stop(t);
+  close_server(s);
+}
+
+static void
 stop(shim_t *s)
 {
   if (s->stopping)
@@ -142,11 +169,21 @@ stop(shim_t *s)
   }
   uv_timer_start(&s->deadline, deadline_cb, STOP_DEADLINE_MS, 0);
   uv_unref((uv_handle_t *)&s->deadline);
-  host_introspect_set_server(s->intro, NULL);
-  if (s->server)
-    host_ttrpc_server_close(s->server, server_closed_cb, s);
-  else
-    server_closed_cb(s);
+  if (s->server) {
+    host_ttrpc_server_usage_t u = {0};
+    host_ttrpc_server_get_usage(s->server, &u);
+    if (u.calls_working > 0) {
+      /* Answer what is being worked on rather than leave the client with `ttrpc: closed`;
+         parked calls (Wait) are not waited for. The settle timer is idle from here on. */
+      cshim_log_info(&s->log.base, "waiting up to %d ms for %zu call(s) being worked on",
+                     STOP_DRAIN_MS, u.calls_working);
+      s->drain_until = uv_now(s->loop) + STOP_DRAIN_MS;
+      uv_ref((uv_handle_t *)&s->settle);
+      uv_timer_start(&s->settle, drain_cb, 10, 10);
+      return;
+    }
+  }
+  close_server(s);
 }
 
 static void

@@ -573,8 +573,18 @@ test_serve_plugins_initialised_in_dependency_order(void **state)
 static void
 test_serve_exits_zero_after_all_that_traffic(void **state)
 {
+  Cshim__Fixture__V1__SleepRequest req = CSHIM__FIXTURE__V1__SLEEP_REQUEST__INIT;
+  int fd = connect_shim();
   (void)state;
+
+  /* A call being worked on when the shim is told to stop is still answered. */
+  req.text = "last";
+  req.delay_ms = 300;
+  assert_int_equal(raw_send_request(fd, 1, SERVICE, "Sleep", &req.base, NULL), 0);
+  usleep(50 * 1000);
   assert_int_equal(kill(shim.pid, SIGTERM), 0);
+  expect_echo(fd, 1, "last", NULL);
+  close(fd);
   assert_true(harness_wait_exit(&shim, 9000));
   if (!WIFEXITED(shim.status) || WEXITSTATUS(shim.status) != 0) {
     char *log = harness_read_log(&shim);
