@@ -656,26 +656,6 @@ parse_fd(const char *s, const char *what, int *out, cshim_error_t *err)
 }
 
 static int
-get_str(const cshim_state_reader_t *r, uint16_t tag, char **out, cshim_error_t *err)
-{
-  cshim_state_item_t it;
-  int ret = cshim_state_find(r, tag, &it, err);
-  if (ret <= 0)
-    return ret;
-  return cshim_state_item_str(&it, out, err);
-}
-
-static int
-get_u64(const cshim_state_reader_t *r, uint16_t tag, uint64_t *out, cshim_error_t *err)
-{
-  cshim_state_item_t it;
-  int ret = cshim_state_find(r, tag, &it, err);
-  if (ret <= 0)
-    return ret;
-  return cshim_state_item_u64(&it, out, err);
-}
-
-static int
 find_list(const cshim_state_reader_t *r, uint16_t tag, cshim_state_reader_t *out,
           cshim_error_t *err)
 {
@@ -697,18 +677,18 @@ read_host(host_upgrade_t *u, cshim_error_t *err)
   ret = find_list(&u->body, REC_HOST, &h, err);
   if (ret < 0)
     return ret;
-  if (get_str(&h, HOST_VERSION, &u->old_version, err) < 0 ||
-      get_str(&h, HOST_BINARY, &u->old_binary, err) < 0 ||
-      get_str(&h, HOST_TARGET, &u->old_target, err) < 0 ||
-      get_str(&h, HOST_SOCKET, &u->socket_path, err) < 0 ||
-      get_str(&h, HOST_DEBUG_FD, &u->debug_fd, err) < 0 ||
-      get_str(&h, HOST_PREVIOUS_VERSION, &u->previous_version, err) < 0 ||
-      get_u64(&h, HOST_GENERATION, &u->stats.generation, err) < 0 ||
-      get_u64(&h, HOST_UPGRADES, &u->stats.upgrades, err) < 0 ||
-      get_u64(&h, HOST_ROLLBACKS, &u->stats.rollbacks, err) < 0 ||
-      get_u64(&h, HOST_REFUSALS, &u->stats.refusals, err) < 0 ||
-      get_u64(&h, HOST_LAST_PAUSE_NS, &u->stats.last_pause_ns, err) < 0 ||
-      get_u64(&h, HOST_PAUSED_AT_NS, &u->paused_at_ns, err) < 0)
+  if (cshim_state_get_str(&h, HOST_VERSION, &u->old_version, err) < 0 ||
+      cshim_state_get_str(&h, HOST_BINARY, &u->old_binary, err) < 0 ||
+      cshim_state_get_str(&h, HOST_TARGET, &u->old_target, err) < 0 ||
+      cshim_state_get_str(&h, HOST_SOCKET, &u->socket_path, err) < 0 ||
+      cshim_state_get_str(&h, HOST_DEBUG_FD, &u->debug_fd, err) < 0 ||
+      cshim_state_get_str(&h, HOST_PREVIOUS_VERSION, &u->previous_version, err) < 0 ||
+      cshim_state_get_u64(&h, HOST_GENERATION, &u->stats.generation, err) < 0 ||
+      cshim_state_get_u64(&h, HOST_UPGRADES, &u->stats.upgrades, err) < 0 ||
+      cshim_state_get_u64(&h, HOST_ROLLBACKS, &u->stats.rollbacks, err) < 0 ||
+      cshim_state_get_u64(&h, HOST_REFUSALS, &u->stats.refusals, err) < 0 ||
+      cshim_state_get_u64(&h, HOST_LAST_PAUSE_NS, &u->stats.last_pause_ns, err) < 0 ||
+      cshim_state_get_u64(&h, HOST_PAUSED_AT_NS, &u->paused_at_ns, err) < 0)
     return -EBADMSG;
   ret = cshim_state_find(&h, HOST_VIA_CALL, &it, err);
   if (ret > 0)
@@ -825,7 +805,8 @@ host_upgrade_restore(host_upgrade_t *u, cshim_error_t *err)
     bool found = false;
     if (it.tag != REC_PLUGIN)
       continue;
-    if (cshim_state_item_list(&it, &pr, err) < 0 || get_str(&pr, PLUGIN_URI, &uri, err) < 0)
+    if (cshim_state_item_list(&it, &pr, err) < 0 ||
+        cshim_state_get_str(&pr, PLUGIN_URI, &uri, err) < 0)
       return -EBADMSG;
     for (size_t i = 0; i < n && uri && !found; i++) {
       const cshim_plugin_t *desc;
@@ -858,7 +839,8 @@ host_upgrade_restore(host_upgrade_t *u, cshim_error_t *err)
       cshim_state_reader_t pr;
       cshim_autofree char *name = NULL;
       if (it.tag != REC_PLUGIN || cshim_state_item_list(&it, &pr, err) < 0 ||
-          get_str(&pr, PLUGIN_URI, &name, err) < 0 || name == NULL || strcmp(name, uri) != 0)
+          cshim_state_get_str(&pr, PLUGIN_URI, &name, err) < 0 || name == NULL ||
+          strcmp(name, uri) != 0)
         continue;
       if (find_list(&pr, PLUGIN_STATE, &state, err) < 0)
         return -EBADMSG;

@@ -211,47 +211,6 @@ task_upgrade_save(void *instance, cshim_state_writer_t *w, cshim_error_t *err)
 
 /* ---- restore ---- */
 
-static int
-get_str(const cshim_state_reader_t *r, uint16_t tag, char **out, cshim_error_t *err)
-{
-  cshim_state_item_t it;
-  int ret = cshim_state_find(r, tag, &it, err);
-  *out = NULL;
-  if (ret <= 0)
-    return ret;
-  return cshim_state_item_str(&it, out, err);
-}
-
-static int
-get_bool(const cshim_state_reader_t *r, uint16_t tag, bool *out, cshim_error_t *err)
-{
-  cshim_state_item_t it;
-  int ret = cshim_state_find(r, tag, &it, err);
-  if (ret <= 0)
-    return ret;
-  return cshim_state_item_bool(&it, out, err);
-}
-
-static int
-get_u32(const cshim_state_reader_t *r, uint16_t tag, uint32_t *out, cshim_error_t *err)
-{
-  cshim_state_item_t it;
-  int ret = cshim_state_find(r, tag, &it, err);
-  if (ret <= 0)
-    return ret;
-  return cshim_state_item_u32(&it, out, err);
-}
-
-static int
-get_i64(const cshim_state_reader_t *r, uint16_t tag, int64_t *out, cshim_error_t *err)
-{
-  cshim_state_item_t it;
-  int ret = cshim_state_find(r, tag, &it, err);
-  if (ret <= 0)
-    return ret;
-  return cshim_state_item_i64(&it, out, err);
-}
-
 /* The fields of p (made by task_process_new) from its record. */
 static int
 restore_process(task_service_t *svc, task_process_t *p, const cshim_state_reader_t *r,
@@ -263,13 +222,16 @@ restore_process(task_service_t *svc, task_process_t *p, const cshim_state_reader
   bool watching = false;
   int ret;
 
-  if (get_u32(r, P_PID, &pid, err) < 0 || get_u32(r, P_STATE, &state, err) < 0 ||
-      get_bool(r, P_EXITED, &p->exited, err) < 0 ||
-      get_u32(r, P_WAIT_STATUS, &wait_status, err) < 0 ||
-      get_u32(r, P_EXIT_STATUS, &p->exit_status, err) < 0 ||
-      get_i64(r, P_EXITED_SEC, &sec, err) < 0 || get_i64(r, P_EXITED_NSEC, &nsec, err) < 0 ||
-      get_bool(r, P_STDIN_CLOSED, &p->stdin_closed, err) < 0 ||
-      get_bool(r, P_WATCHING, &watching, err) < 0 || get_str(r, P_SPEC, &p->spec_json, err) < 0)
+  if (cshim_state_get_u32(r, P_PID, &pid, err) < 0 ||
+      cshim_state_get_u32(r, P_STATE, &state, err) < 0 ||
+      cshim_state_get_bool(r, P_EXITED, &p->exited, err) < 0 ||
+      cshim_state_get_u32(r, P_WAIT_STATUS, &wait_status, err) < 0 ||
+      cshim_state_get_u32(r, P_EXIT_STATUS, &p->exit_status, err) < 0 ||
+      cshim_state_get_i64(r, P_EXITED_SEC, &sec, err) < 0 ||
+      cshim_state_get_i64(r, P_EXITED_NSEC, &nsec, err) < 0 ||
+      cshim_state_get_bool(r, P_STDIN_CLOSED, &p->stdin_closed, err) < 0 ||
+      cshim_state_get_bool(r, P_WATCHING, &watching, err) < 0 ||
+      cshim_state_get_str(r, P_SPEC, &p->spec_json, err) < 0)
     return -EBADMSG;
   if (state < TASK_PROC_CREATED || state > TASK_PROC_STOPPED)
     return cshim_error_make(err, EBADMSG, "state: process state %u", state);
@@ -299,15 +261,17 @@ restore_process(task_service_t *svc, task_process_t *p, const cshim_state_reader
 static int
 restore_opts(cshim_runc_options_t *o, const cshim_state_reader_t *r, cshim_error_t *err)
 {
-  if (get_bool(r, O_NO_PIVOT, &o->no_pivot_root, err) < 0 ||
-      get_bool(r, O_NO_KEYRING, &o->no_new_keyring, err) < 0 ||
-      get_bool(r, O_SYSTEMD, &o->systemd_cgroup, err) < 0 ||
-      get_u32(r, O_IO_UID, &o->io_uid, err) < 0 || get_u32(r, O_IO_GID, &o->io_gid, err) < 0 ||
-      get_str(r, O_BINARY, &o->binary_name, err) < 0 || get_str(r, O_ROOT, &o->root, err) < 0 ||
-      get_str(r, O_SHIM_CGROUP, &o->shim_cgroup, err) < 0 ||
-      get_str(r, O_CRIU_IMAGE, &o->criu_image_path, err) < 0 ||
-      get_str(r, O_CRIU_WORK, &o->criu_work_path, err) < 0 ||
-      get_str(r, O_CRIU, &o->criu_path, err) < 0)
+  if (cshim_state_get_bool(r, O_NO_PIVOT, &o->no_pivot_root, err) < 0 ||
+      cshim_state_get_bool(r, O_NO_KEYRING, &o->no_new_keyring, err) < 0 ||
+      cshim_state_get_bool(r, O_SYSTEMD, &o->systemd_cgroup, err) < 0 ||
+      cshim_state_get_u32(r, O_IO_UID, &o->io_uid, err) < 0 ||
+      cshim_state_get_u32(r, O_IO_GID, &o->io_gid, err) < 0 ||
+      cshim_state_get_str(r, O_BINARY, &o->binary_name, err) < 0 ||
+      cshim_state_get_str(r, O_ROOT, &o->root, err) < 0 ||
+      cshim_state_get_str(r, O_SHIM_CGROUP, &o->shim_cgroup, err) < 0 ||
+      cshim_state_get_str(r, O_CRIU_IMAGE, &o->criu_image_path, err) < 0 ||
+      cshim_state_get_str(r, O_CRIU_WORK, &o->criu_work_path, err) < 0 ||
+      cshim_state_get_str(r, O_CRIU, &o->criu_path, err) < 0)
     return -EBADMSG;
   return 0;
 }
@@ -316,9 +280,12 @@ static int
 process_record(const cshim_state_item_t *it, cshim_state_reader_t *pr, char **exec_id, char **in,
                char **out, char **errp, bool *terminal, cshim_error_t *err)
 {
-  if (cshim_state_item_list(it, pr, err) < 0 || get_str(pr, P_EXEC_ID, exec_id, err) < 0 ||
-      get_str(pr, P_STDIN, in, err) < 0 || get_str(pr, P_STDOUT, out, err) < 0 ||
-      get_str(pr, P_STDERR, errp, err) < 0 || get_bool(pr, P_TERMINAL, terminal, err) < 0)
+  if (cshim_state_item_list(it, pr, err) < 0 ||
+      cshim_state_get_str(pr, P_EXEC_ID, exec_id, err) < 0 ||
+      cshim_state_get_str(pr, P_STDIN, in, err) < 0 ||
+      cshim_state_get_str(pr, P_STDOUT, out, err) < 0 ||
+      cshim_state_get_str(pr, P_STDERR, errp, err) < 0 ||
+      cshim_state_get_bool(pr, P_TERMINAL, terminal, err) < 0)
     return -EBADMSG;
   return 0;
 }
@@ -337,8 +304,8 @@ restore_container(task_service_t *svc, const cshim_state_item_t *list, task_cont
   bool terminal = false, cgroup = false;
   int ret;
 
-  if (cshim_state_item_list(list, &r, err) < 0 || get_str(&r, C_ID, &id, err) < 0 ||
-      get_str(&r, C_BUNDLE, &bundle, err) < 0)
+  if (cshim_state_item_list(list, &r, err) < 0 || cshim_state_get_str(&r, C_ID, &id, err) < 0 ||
+      cshim_state_get_str(&r, C_BUNDLE, &bundle, err) < 0)
     return -EBADMSG;
   if (id == NULL || bundle == NULL)
     return cshim_error_make(err, EBADMSG, "state: container without id or bundle");
@@ -367,11 +334,11 @@ restore_container(task_service_t *svc, const cshim_state_item_t *list, task_cont
   ret = cshim_state_find(&r, C_OPTS, &it, err);
   if (ret > 0 && (ret = cshim_state_item_list(&it, &it_r, err)) == 0)
     ret = restore_opts(&c->opts, &it_r, err);
-  if (ret < 0 || get_bool(&r, C_KILL_ALL, &c->kill_all_on_exit, err) < 0 ||
-      get_bool(&r, C_PAUSED, &c->paused, err) < 0 ||
-      get_str(&r, C_CHECKPOINT, &c->checkpoint, err) < 0 ||
-      get_str(&r, C_PARENT_CHECKPOINT, &c->parent_checkpoint, err) < 0 ||
-      get_bool(&r, C_CGROUP, &cgroup, err) < 0)
+  if (ret < 0 || cshim_state_get_bool(&r, C_KILL_ALL, &c->kill_all_on_exit, err) < 0 ||
+      cshim_state_get_bool(&r, C_PAUSED, &c->paused, err) < 0 ||
+      cshim_state_get_str(&r, C_CHECKPOINT, &c->checkpoint, err) < 0 ||
+      cshim_state_get_str(&r, C_PARENT_CHECKPOINT, &c->parent_checkpoint, err) < 0 ||
+      cshim_state_get_bool(&r, C_CGROUP, &cgroup, err) < 0)
     return -EBADMSG;
   if (c->opts.binary_name == NULL || c->opts.root == NULL)
     return cshim_error_make(err, EBADMSG, "state: `%s` has no runtime", id);

@@ -397,3 +397,30 @@ cshim_state_item_fd(const cshim_state_item_t *item, int *out, cshim_error_t *err
   *out = (int)v;
   return 0;
 }
+
+#define STATE_GETTER(name, type)                                                                   \
+  int cshim_state_get_##name(const cshim_state_reader_t *r, uint16_t tag, type *out,               \
+                             cshim_error_t *err)                                                   \
+  {                                                                                                \
+    cshim_state_item_t it;                                                                         \
+    int ret = cshim_state_find(r, tag, &it, err);                                                  \
+    if (ret <= 0)                                                                                  \
+      return ret;                                                                                  \
+    return cshim_state_item_##name(&it, out, err);                                                 \
+  }
+
+STATE_GETTER(u32, uint32_t)
+STATE_GETTER(u64, uint64_t)
+STATE_GETTER(i64, int64_t)
+STATE_GETTER(bool, bool)
+
+int
+cshim_state_get_str(const cshim_state_reader_t *r, uint16_t tag, char **out, cshim_error_t *err)
+{
+  cshim_state_item_t it;
+  int ret = cshim_state_find(r, tag, &it, err);
+  *out = NULL;
+  if (ret <= 0)
+    return ret;
+  return cshim_state_item_str(&it, out, err);
+}

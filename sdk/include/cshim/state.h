@@ -128,6 +128,18 @@ int cshim_state_item_str(const cshim_state_item_t *item, char **out, cshim_error
 /* The records inside a list item; EBADMSG past CSHIM_STATE_MAX_DEPTH. */
 int cshim_state_item_list(const cshim_state_item_t *item, cshim_state_reader_t *out,
                           cshim_error_t *err);
+/* The first record with this tag in r, decoded: 0 when found or absent (a scalar is then left
+   as it was; a string is NULL), <0 when the record is corrupt or of the wrong size. */
+int cshim_state_get_u32(const cshim_state_reader_t *r, uint16_t tag, uint32_t *out,
+                        cshim_error_t *err);
+int cshim_state_get_u64(const cshim_state_reader_t *r, uint16_t tag, uint64_t *out,
+                        cshim_error_t *err);
+int cshim_state_get_i64(const cshim_state_reader_t *r, uint16_t tag, int64_t *out,
+                        cshim_error_t *err);
+int cshim_state_get_bool(const cshim_state_reader_t *r, uint16_t tag, bool *out,
+                         cshim_error_t *err);
+int cshim_state_get_str(const cshim_state_reader_t *r, uint16_t tag, char **out,
+                        cshim_error_t *err);
 /* A descriptor handed over by the old image: EBADF when it is not open here or is another file
    than the one saved (same device and inode). Close-on-exec is set again (children must not
    inherit it); the caller owns it from now on. */

@@ -50,6 +50,48 @@ expect_open_fails(const uint8_t *buf, size_t len, int status, const char *words)
 }
 
 static void
+test_state_get_decodes_a_tag_and_leaves_absent_ones(void **state)
+{
+  cshim_state_writer_t w;
+  cshim_state_reader_t r;
+  cshim_error_t err = NULL;
+  cshim_autofree uint8_t *buf = NULL;
+  cshim_autofree char *s = NULL;
+  char stale[] = "stale", *none = stale;
+  size_t len;
+  uint32_t u32 = 7;
+  uint64_t u64 = 0;
+  int64_t i64 = 0;
+  bool b = false;
+  (void)state;
+
+  cshim_state_writer_init(&w);
+  cshim_state_put_u64(&w, 2, 42);
+  cshim_state_put_i64(&w, 3, -5);
+  cshim_state_put_bool(&w, 4, true);
+  cshim_state_put_str(&w, 5, "id");
+  finish(&w, &buf, &len);
+  open_ok(buf, len, &r);
+
+  assert_int_equal(cshim_state_get_u32(&r, 1, &u32, &err), 0); /* absent: unchanged */
+  assert_int_equal(u32, 7);
+  assert_int_equal(cshim_state_get_u64(&r, 2, &u64, &err), 0);
+  assert_int_equal(u64, 42);
+  assert_int_equal(cshim_state_get_i64(&r, 3, &i64, &err), 0);
+  assert_int_equal(i64, -5);
+  assert_int_equal(cshim_state_get_bool(&r, 4, &b, &err), 0);
+  assert_true(b);
+  assert_int_equal(cshim_state_get_str(&r, 5, &s, &err), 0);
+  assert_string_equal(s, "id");
+  assert_int_equal(cshim_state_get_str(&r, 6, &none, &err), 0); /* absent: NULL */
+  assert_null(none);
+  /* A record of another size than asked for is corrupt. */
+  assert_int_equal(cshim_state_get_u32(&r, 2, &u32, &err), -EBADMSG);
+  assert_non_null(err);
+  cshim_error_release(&err);
+}
+
+static void
 test_state_round_trips_scalars_strings_and_lists(void **state)
 {
   cshim_state_writer_t w;
@@ -392,6 +434,7 @@ main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_state_round_trips_scalars_strings_and_lists),
+      cmocka_unit_test(test_state_get_decodes_a_tag_and_leaves_absent_ones),
       cmocka_unit_test(test_state_reads_the_recorded_version_1_document),
       cmocka_unit_test(test_state_writer_output_matches_the_recorded_layout),
       cmocka_unit_test(test_state_refuses_other_versions_before_the_body),
