@@ -905,47 +905,23 @@ handle_shutdown(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *dat
   uv_timer_start(&svc->shutdown_timer, shutdown_timer_cb, 0, 0);
 }
 
-const cshim_ttrpc_method_t task_methods[] = {
-    {"State", handle_state},
-    {"Create", handle_create},
-    {"Start", handle_start},
-    {"Delete", handle_delete},
-    {"Pids", handle_pids},
-    {"Pause", task_handle_pause},
-    {"Resume", task_handle_resume},
-    {"Checkpoint", task_handle_checkpoint},
-    {"Kill", handle_kill},
-    {"Exec", task_handle_exec},
-    {"ResizePty", task_handle_resize_pty},
-    {"CloseIO", handle_close_io},
-    {"Update", task_handle_update},
-    {"Wait", handle_wait},
-    {"Stats", task_handle_stats},
-    {"Connect", handle_connect},
-    {"Shutdown", handle_shutdown},
-    {NULL, NULL},
-};
+/* The same methods under v2 and v3; only Delete differs (under v3 it also marks the shim as
+   driven by task API v3, whose lifetime ends with the last Delete). */
+/* clang-format off */
+#define TASK_METHODS(delete_handler)                                                              \
+  {"State", handle_state},           {"Create", handle_create},                                   \
+  {"Start", handle_start},           {"Delete", delete_handler},                                  \
+  {"Pids", handle_pids},             {"Pause", task_handle_pause},                                \
+  {"Resume", task_handle_resume},    {"Checkpoint", task_handle_checkpoint},                      \
+  {"Kill", handle_kill},             {"Exec", task_handle_exec},                                  \
+  {"ResizePty", task_handle_resize_pty}, {"CloseIO", handle_close_io},                            \
+  {"Update", task_handle_update},    {"Wait", handle_wait},                                       \
+  {"Stats", task_handle_stats},      {"Connect", handle_connect},                                 \
+  {"Shutdown", handle_shutdown}
+/* clang-format on */
 
-const cshim_ttrpc_method_t task_methods_v3[] = {
-    {"State", handle_state},
-    {"Create", handle_create},
-    {"Start", handle_start},
-    {"Delete", handle_delete_v3},
-    {"Pids", handle_pids},
-    {"Pause", task_handle_pause},
-    {"Resume", task_handle_resume},
-    {"Checkpoint", task_handle_checkpoint},
-    {"Kill", handle_kill},
-    {"Exec", task_handle_exec},
-    {"ResizePty", task_handle_resize_pty},
-    {"CloseIO", handle_close_io},
-    {"Update", task_handle_update},
-    {"Wait", handle_wait},
-    {"Stats", task_handle_stats},
-    {"Connect", handle_connect},
-    {"Shutdown", handle_shutdown},
-    {NULL, NULL},
-};
+const cshim_ttrpc_method_t task_methods[] = {TASK_METHODS(handle_delete), {NULL, NULL}};
+const cshim_ttrpc_method_t task_methods_v3[] = {TASK_METHODS(handle_delete_v3), {NULL, NULL}};
 
 /* ---- lifecycle ---- */
 
