@@ -27,9 +27,9 @@
 #define TASK_DEFAULT_RUNTIME "runc"
 #define TASK_DEFAULT_RUNTIME_ROOT "/run/containerd/runc"
 #define TASK_DEFAULT_COMMAND_TIMEOUT_MS 60000u
-#define TASK_IO_DRAIN_TIMEOUT_MS 2000u
+#define TASK_IO_DRAIN_TIMEOUT_MS 5000u
 /* While output still moves, the drain bound is extended by whole periods, this many at most. */
-#define TASK_IO_DRAIN_MAX_EXTENSIONS 15u
+#define TASK_IO_DRAIN_MAX_EXTENSIONS 6u
 #define TASK_IO_BUFFER_SIZE (32u * 1024u)
 
 /* Go's zero time (0001-01-01T00:00:00Z) in Unix seconds: "has not exited". */
