@@ -2,6 +2,7 @@
 // Stats: the container's cgroup usage as io.containerd.cgroups.v1.Metrics or
 // io.containerd.cgroups.v2.Metrics, read straight from the cgroup filesystem (see cgroups.c).
 #include "task.h"
+#include "runsc_stats.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -26,6 +27,10 @@ task_handle_stats(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *d
      up again while its init lives. */
   if (c->cgroup == NULL && c->init->pid > 0 && !c->init->exited)
     task_container_track_cgroup(c);
+  /* runsc --ignore-cgroups: the sandbox's own accounting (runsc_stats.c) */
+  if (c->cgroup == NULL && task_runtime_is_runsc(c->opts.binary_name) && c->init->pid > 0 &&
+      !c->init->exited)
+    return task_runsc_stats(call, c);
   if (c->cgroup == NULL) {
     cshim_error_make(&err, ENOENT, "cgroup does not exist: not found");
     return (void)cshim_ttrpc_call_fail_error(call, &err);
