@@ -221,6 +221,9 @@ restore_done(task_op_t *op, cshim_runtime_result_t *result)
     p->starting = false;
     cshim_error_wrap(&err, "restore `%s` from `%s`", c->id, c->checkpoint);
     task_op_fail(op, &err);
+    /* As after a failed start: whatever the runtime left (runsc's sandbox and gofer, a runc
+       container half restored) goes, then the record, then the shim if it serves nothing. */
+    task_container_cleanup_failed(c);
     return;
   }
   if (task_read_pid(c->pid_file, &pid, &err) < 0)
@@ -245,9 +248,11 @@ restore_done(task_op_t *op, cshim_runtime_result_t *result)
 fail:
   p->starting = false;
   /* The runtime restored it but we cannot follow it: do not leave it running unseen. */
-  task_container_kill_all(c);
   cshim_error_wrap(&err, "restore `%s`", c->id);
   task_op_fail(op, &err);
+  if (p->exit_pending)
+    task_process_finish_exit(p);
+  task_container_cleanup_failed(c);
 }
 
 /* task_launch's runtime step: IO (or a logging binary) is ready, the console socket exists for

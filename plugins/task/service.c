@@ -140,6 +140,8 @@ cleaned_up(task_container_t *c)
   abandon_create(c);
 }
 
+static void reply_delete(cshim_ttrpc_call_t *call, task_process_t *p);
+
 static void
 cleanup_done(task_op_t *op, cshim_runtime_result_t *result)
 {
@@ -149,6 +151,21 @@ cleanup_done(task_op_t *op, cshim_runtime_result_t *result)
   if (result->error && result->error->status != -ENOENT)
     cshim_log_warn(svc->log, "clean up `%s`: %s", c->id, result->error->msg);
   cleaned_up(c);
+  if (op->call) {
+    /* containerd's Delete came while the runtime deleted (handle_delete): answered now, as
+       a Delete is, with TaskDelete and the exit (137) */
+    Containerd__Events__TaskDelete ev = CONTAINERD__EVENTS__TASK_DELETE__INIT;
+    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    task_process_exited_at(c->init, &ts);
+    ev.container_id = c->id;
+    ev.pid = (uint32_t)c->init->pid;
+    ev.exit_status = c->init->exit_status;
+    ev.exited_at = &ts;
+    ev.id = "";
+    task_service_publish(svc, CSHIM_TOPIC_TASK_DELETE, &ev.base);
+    reply_delete(op->call, c->init);
+    op->call = NULL;
+  }
   task_op_free(op);
   exit_when_idle(svc);
 }
@@ -156,10 +173,10 @@ cleanup_done(task_op_t *op, cshim_runtime_result_t *result)
 /* A create or start that failed in or after the runtime: `delete --force` removes whatever the
    runtime left (runsc's sandbox and gofer, a runc init waiting on its FIFO), then the record goes
    and the shim ends if it serves nothing else. Until the runtime answers, the container stays
-   listed (its id taken, Start and Delete refused as `being deleted`), so that a new container of
-   the same id never meets this delete. */
-static void
-cleanup_failed(task_container_t *c)
+   listed (its id taken, Start refused as `being deleted`, a Delete answered when it is done),
+   so that a new container of the same id never meets this delete. */
+void
+task_container_cleanup_failed(task_container_t *c)
 {
   task_service_t *svc = c->svc;
   cshim_error_t err = NULL;
@@ -217,7 +234,7 @@ create_done(task_op_t *op, cshim_runtime_result_t *result)
     if (!op->ran || err->status == -EEXIST)
       abandon_create(c);
     else
-      cleanup_failed(c);
+      task_container_cleanup_failed(c);
     task_op_fail(op, &err);
     return;
   }
@@ -236,7 +253,7 @@ create_done(task_op_t *op, cshim_runtime_result_t *result)
 
 undo:
   /* The runtime created the container: remove it before dropping our record. */
-  cleanup_failed(c);
+  task_container_cleanup_failed(c);
   cshim_error_wrap(&err, "create `%s`", c->id);
   task_op_fail(op, &err);
 }
@@ -388,9 +405,10 @@ start_done(task_op_t *op, cshim_runtime_result_t *result)
     task_op_fail_result(op, result);
     if (p->exit_pending)
       task_process_finish_exit(p);
-    /* Nothing of a container whose start failed may stay behind (see cleanup_failed). */
+    /* Nothing of a container whose start failed may stay behind (see
+       task_container_cleanup_failed). */
     if (p == c->init)
-      cleanup_failed(c);
+      task_container_cleanup_failed(c);
     return;
   } else {
     Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
@@ -601,6 +619,15 @@ handle_delete(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
 
   if (task_service_lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
     return fail(call, &err);
+  if (p == c->init && p->deleting) {
+    /* A failed create, start or restore being cleaned up (task_container_cleanup_failed):
+       containerd's Delete that follows is answered once the runtime's delete has finished. */
+    for (op = c->ops; op; op = op->next)
+      if (op->done == cleanup_done && op->call == NULL) {
+        op->call = call;
+        return;
+      }
+  }
   if (p->starting || p->deleting) {
     cshim_error_make(&err, EBUSY, "process is being %s", p->starting ? "started" : "deleted");
     return fail(call, &err);

@@ -405,6 +405,10 @@ void task_op_reply_empty(task_op_t *op);
 /* Answer call with google.protobuf.Empty. */
 void task_reply_empty(cshim_ttrpc_call_t *call);
 
+/* A create, start or restore that failed in or after the runtime (service.c): `runtime delete
+   --force`, then the record goes and the shim ends when it serves nothing else. */
+void task_container_cleanup_failed(task_container_t *c);
+
 /* Internal: SIGKILL everything left in c (runtime kill --all), errors logged. */
 void task_container_kill_all(task_container_t *c);
 

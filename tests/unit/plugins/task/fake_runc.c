@@ -10,6 +10,7 @@
 //                             gone by then: its exit reaches the shim before the pid file is read)
 //   FAKE_RUNC_HANG            command name that never returns; a hung create has already started
 //                             its container process (in a session of its own, as runc init is)
+//   FAKE_RUNC_GATE=<cmd>:<path>  <cmd> waits until <path> exists (at most 10 s) before it acts
 // With --console-socket, create and exec open a pty, send its master there as runc does (name +
 // SCM_RIGHTS) and give the process the slave as controlling terminal and stdio. exec runs
 // --process's args (detached: its pid goes to --pid-file and <state>/exec.pids).
@@ -659,6 +660,13 @@ main(int argc, char **argv)
   snprintf(state_dir, sizeof state_dir, "%s/%s", root, positional[0]);
   if (fail && strcmp(fail, cmd) == 0)
     die("injected failure");
+  {
+    const char *gate = getenv("FAKE_RUNC_GATE");
+    size_t n = strlen(cmd);
+    if (gate && strncmp(gate, cmd, n) == 0 && gate[n] == ':')
+      for (int t = 0; t < 10000 && access(gate + n + 1, F_OK) < 0; t++)
+        msleep(1);
+  }
 
   if (strcmp(cmd, "create") == 0)
     do_create(bundle ? bundle : ".", pid_file);

@@ -900,26 +900,91 @@ test_control_restored_task_writes_to_its_stdio(void **state)
   assert_string_equal(text, "restored\n");
 }
 
+static bool
+no_containers(void *data)
+{
+  struct fixture *f = data;
+  return f->svc->containers == NULL;
+}
+
+static mock_call_t *
+invoke(struct fixture *f, const char *name, const ProtobufCMessage *req)
+{
+  mock_call_t *c = mock_call_new(name);
+  for (const cshim_ttrpc_method_t *it = task_methods; it->name; it++)
+    if (strcmp(it->name, name) == 0)
+      it->handler(&c->base, req, f->svc);
+  return c;
+}
+
+/* A restore that fails is cleaned up as a failed start is: `runtime delete --force` removes what
+   the runtime left (runsc's sandbox and gofer), the task goes, and the shim, serving nothing
+   else, ends. No TaskStart or TaskExit goes out; a Wait gets 137; containerd's Delete that
+   follows at once is answered when the runtime's delete is done. */
 static void
-test_control_failed_restore_leaves_a_created_task_to_delete(void **state)
+test_control_failed_restore_deletes_the_container_and_ends_the_shim(void **state)
 {
   struct fixture *f = *state;
   Containerd__Task__V2__DeleteRequest dr = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
+  Containerd__Task__V2__WaitRequest wr = CONTAINERD__TASK__V2__WAIT_REQUEST__INIT;
+  Containerd__Task__V2__WaitResponse *wresp;
+  Containerd__Task__V2__DeleteResponse *dresp;
   char image[256];
-  mock_call_t *c;
+  mock_call_t *c, *w, *d;
+
+  char gate[300], gate_env[320];
+  int fd;
 
   snprintf(image, sizeof image, "%s/not-an-image", f->base);
+  snprintf(gate, sizeof gate, "%s/delete-may-go", f->base);
+  snprintf(gate_env, sizeof gate_env, "delete:%s", gate);
+  setenv("FAKE_RUNC_GATE", gate_env, 1);
   create(f, "rf", image, NULL);
+  wr.id = "rf";
+  w = invoke(f, "Wait", &wr.base);
+  assert_int_equal(w->answered, 0);
   c = start_call(f, "rf");
   assert_int_not_equal(c->code, 0);
   assert_non_null(strstr(c->message, "restore"));
   assert_non_null(strstr(c->message, "not a checkpoint image"));
   mock_call_free(c);
-  assert_int_equal(status(f, "rf"), CONTAINERD__V1__TYPES__STATUS__CREATED);
-  assert_int_equal(count_events(f, CSHIM_TOPIC_TASK_START), 0);
+  /* the runtime's delete waits for the gate: so does the Delete */
   dr.id = "rf";
-  expect_code(call(f, "Delete", &dr.base), 0);
-  assert_true(mock_ctx_find_event(&f->m, CSHIM_TOPIC_TASK_DELETE, 0) >= 0);
+  d = invoke(f, "Delete", &dr.base);
+  mock_ctx_run_for(&f->m, 50);
+  if (d->answered)
+    fail_msg("delete answered before the runtime's: %d %s", d->code, d->message ? d->message : "");
+  fd = open(gate, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  assert_true(fd >= 0);
+  close(fd);
+  unsetenv("FAKE_RUNC_GATE");
+  assert_true(mock_ctx_run_call(&f->m, d, TIMEOUT_MS));
+  assert_int_equal(d->answered, 1);
+  if (d->code != 0)
+    fail_msg("delete: %s", d->message);
+  dresp = (void *)mock_call_unpack(d, &containerd__task__v2__delete_response__descriptor);
+  assert_int_equal(dresp->exit_status, 137);
+  protobuf_c_message_free_unpacked(&dresp->base, NULL);
+  mock_call_free(d);
+  assert_true(mock_ctx_run_until(&f->m, no_containers, f, TIMEOUT_MS));
+  {
+    cshim_autofree char *lines = argv_lines(f, "delete");
+    assert_non_null(strstr(lines, "delete --force rf\n"));
+  }
+  assert_true(mock_ctx_run_call(&f->m, w, TIMEOUT_MS));
+  assert_int_equal(w->code, 0);
+  wresp = (void *)mock_call_unpack(w, &containerd__task__v2__wait_response__descriptor);
+  assert_int_equal(wresp->exit_status, 137);
+  protobuf_c_message_free_unpacked(&wresp->base, NULL);
+  mock_call_free(w);
+  assert_int_equal(count_events(f, CSHIM_TOPIC_TASK_START), 0);
+  assert_int_equal(count_events(f, CSHIM_TOPIC_TASK_EXIT), 0);
+  assert_int_equal(count_events(f, CSHIM_TOPIC_TASK_DELETE), 1);
+  c = call(f, "Delete", &dr.base);
+  assert_int_equal(c->code, CSHIM_GRPC_NOT_FOUND);
+  mock_call_free(c);
+  mock_ctx_run_for(&f->m, 20);
+  assert_int_equal(f->m.shutdown_calls, 1);
 }
 
 static void
@@ -992,7 +1057,7 @@ main(void)
                                       teardown),
       cmocka_unit_test_setup_teardown(test_control_restored_task_writes_to_its_stdio, setup,
                                       teardown),
-      cmocka_unit_test_setup_teardown(test_control_failed_restore_leaves_a_created_task_to_delete,
+      cmocka_unit_test_setup_teardown(test_control_failed_restore_deletes_the_container_and_ends_the_shim,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_control_criu_path_option_reaches_every_runtime_call,
                                       setup, teardown),
