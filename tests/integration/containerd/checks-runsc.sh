@@ -37,7 +37,7 @@ runsc_check_lifecycle() {
 # namespace"): containerd reports the error, and nothing stays behind, neither runsc's sandbox
 # and gofer nor the shim (cshim only: containerd's runc shim leaves both, docs/runtimes.md).
 runsc_check_failed_start_leaves_nothing() {
-  local out left i cfg="$tmp/cshim-runsc-network.yaml"
+  local out cfg="$tmp/cshim-runsc-network.yaml"
   printf 'version: 1\nplugins:\n  io.containerd.ttrpc.v1.task:\n    runtime: %s\n    runtime_args: [--ignore-cgroups]\n' \
     "$tc_runsc" >"$cfg"
   if out=$(run_ -d --runtime-config-path "$cfg" it-gv-fail /bin/sleep 1000 2>&1); then
@@ -46,17 +46,44 @@ runsc_check_failed_start_leaves_nothing() {
     return 1
   fi
   echo "ctr run: $out"
+  runsc_nothing_left it-gv-fail
+}
+
+# Nothing of container <id> stays: no runsc process naming it (sandbox, gofer), no shim, not in
+# runsc's list, no task or container in containerd.
+runsc_nothing_left() {
+  local id=$1 left i
   for i in $(seq 100); do
-    left=$(pgrep -f "runsc.*it-gv-fail" | wc -l)
+    left=$(pgrep -f "runsc.*$id" | wc -l)
     [ "$left" = 0 ] && [ -z "$(shims_under_tmp)" ] && break
     sleep 0.1
   done
-  ctr_ task delete it-gv-fail >/dev/null 2>&1
-  ctr_ container delete it-gv-fail >/dev/null 2>&1
-  [ "$left" = 0 ] || { echo "runsc processes left:"; pgrep -af "runsc.*it-gv-fail"; return 1; }
+  ctr_ task delete "$id" >/dev/null 2>&1
+  ctr_ container delete "$id" >/dev/null 2>&1
+  [ "$left" = 0 ] || { echo "runsc processes left:"; pgrep -af "runsc.*$id"; return 1; }
   [ -z "$(shims_under_tmp)" ] || { echo "shims left: $(shims_under_tmp)"; return 1; }
-  "$tc_runsc" --root "$runc_root" list -q 2>/dev/null | grep -qx it-gv-fail &&
-    { echo "runsc still lists it-gv-fail"; return 1; }
+  "$tc_runsc" --root "$runc_root" list -q 2>/dev/null | grep -qx "$id" &&
+    { echo "runsc still lists $id"; return 1; }
+  return 0
+}
+
+# A restore runsc fails (containerd's checkpoint descriptor has no gVisor image: `runsc restore`
+# has already started the sandbox and the gofer when it fails to open checkpoint.img): cshim
+# removes both and ends; containerd's Delete that follows succeeds. Registered by
+# checks-task-control.sh, whose Go client creates a task from a checkpoint.
+runsc_check_failed_restore_leaves_nothing() {
+  local id=it-gv-restore out dir
+  tc_build_client || return 1
+  out=$(tc_client_ -id "$id" -rootfs "$rootfs" restore 2>&1)
+  echo "$out"
+  dir=$(grep -o 'from `[^`]*`' <<<"$out" | head -1 | tr -d '`' | sed 's/^from //')
+  case "$dir" in /tmp/ctrd-checkpoint*) rm -rf "$dir" ;; esac # containerd's, never removed by it
+  [[ "$out" == *"start: "*"restore \`$id\` from"*"runsc restore:"* ]] ||
+    { echo "Start did not fail in runsc restore"; runsc_nothing_left "$id"; return 1; }
+  [[ "$out" != *"delete: "* ]] || { echo "containerd's Delete failed"; runsc_nothing_left "$id"; return 1; }
+  runsc_nothing_left "$id" || return 1
+  [ -z "$(task_status "$id")" ] || { echo "task left"; return 1; }
+  ctr_ container ls -q 2>/dev/null | grep -qx "$id" && { echo "container left"; return 1; }
   return 0
 }
 
