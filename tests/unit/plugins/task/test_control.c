@@ -107,7 +107,7 @@ setup(void **state)
 /* The same, with the fake reached through a link named `runc`: the runc model, where State and
    Pids are answered without the runtime. */
 static int
-setup_runc_named(void **state)
+setup_named(void **state, const char *name)
 {
   struct fixture *f;
   cshim_error_t err = NULL;
@@ -116,7 +116,7 @@ setup_runc_named(void **state)
   setup(state);
   f = *state;
   snprintf(link_dir, sizeof link_dir, "%s/bin", f->base);
-  snprintf(link_path, sizeof link_path, "%s/runc", link_dir);
+  snprintf(link_path, sizeof link_path, "%s/%s", link_dir, name);
   assert_int_equal(mkdir(link_dir, 0700), 0);
   assert_int_equal(symlink(FAKE_RUNC_PATH, link_path), 0);
   task_service_close(f->svc, NULL);
@@ -132,6 +132,20 @@ setup_runc_named(void **state)
                         &f->m.shutdown, "testns", &f->m.config, &err) < 0)
     fail_msg("init: %s", err->msg);
   return 0;
+}
+
+static int
+setup_runc_named(void **state)
+{
+  return setup_named(state, "runc");
+}
+
+/* Reached through a link named `runsc`: gVisor's model, asked with `runsc events --stats` when
+   the sandbox has no cgroup of its own (the fake's container shares the test's). */
+static int
+setup_runsc_named(void **state)
+{
+  return setup_named(state, "runsc");
 }
 
 static void
@@ -921,6 +935,62 @@ invoke(struct fixture *f, const char *name, const ProtobufCMessage *req)
    the runtime left (runsc's sandbox and gofer), the task goes, and the shim, serving nothing
    else, ends. No TaskStart or TaskExit goes out; a Wait gets 137; containerd's Delete that
    follows at once is answered when the runtime's delete is done. */
+/* runsc with its sandbox in the shim's cgroup (--ignore-cgroups): Stats from `runsc events
+   --stats`, memory and tasks as runsc says, CPU from the sandbox's process tree, not runsc's. */
+static void
+test_control_runsc_stats_come_from_runsc_events(void **state)
+{
+  struct fixture *f = *state;
+  Containerd__Task__V2__StatsResponse *resp;
+  mock_call_t *c;
+  uint32_t pid;
+
+  pid = create(f, "gv", NULL, NULL);
+  start(f, "gv");
+  c = id_call(f, "Stats", "gv");
+  if (c->code != 0)
+    fail_msg("stats: %s", c->message);
+  resp = (void *)mock_call_unpack(c, &containerd__task__v2__stats_response__descriptor);
+  assert_non_null(resp->stats);
+  if (strcmp(resp->stats->type_url, "io.containerd.cgroups.v1.Metrics") == 0) {
+    Io__Containerd__Cgroups__V1__Metrics *m = io__containerd__cgroups__v1__metrics__unpack(
+        NULL, resp->stats->value.len, resp->stats->value.data);
+    assert_non_null(m);
+    assert_int_equal(m->memory->usage->usage, 1048576 + pid);
+    assert_int_equal(m->pids->current, 1);
+    assert_true(m->cpu->usage->total < 987654321000ull);
+    assert_int_equal(m->cpu->usage->total, m->cpu->usage->user + m->cpu->usage->kernel);
+    io__containerd__cgroups__v1__metrics__free_unpacked(m, NULL);
+  } else {
+    Io__Containerd__Cgroups__V2__Metrics *m = io__containerd__cgroups__v2__metrics__unpack(
+        NULL, resp->stats->value.len, resp->stats->value.data);
+    assert_string_equal(resp->stats->type_url, "io.containerd.cgroups.v2.Metrics");
+    assert_non_null(m);
+    assert_int_equal(m->memory->usage, 1048576 + pid);
+    assert_int_equal(m->pids->current, 1);
+    assert_true(m->cpu->usage_usec < 987654321ull);
+    io__containerd__cgroups__v2__metrics__free_unpacked(m, NULL);
+  }
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  mock_call_free(c);
+  {
+    cshim_autofree char *lines = argv_lines(f, "events");
+    assert_non_null(strstr(lines, " events --stats gv\n"));
+  }
+  {
+    /* once the sandbox has exited there is nothing to ask: NotFound, as for a removed cgroup */
+    Containerd__Task__V2__KillRequest kr = CONTAINERD__TASK__V2__KILL_REQUEST__INIT;
+    Containerd__Task__V2__WaitRequest wr = CONTAINERD__TASK__V2__WAIT_REQUEST__INIT;
+    Containerd__Task__V2__DeleteRequest dr = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
+    kr.id = wr.id = dr.id = "gv";
+    kr.signal = SIGKILL;
+    mock_call_free(call(f, "Kill", &kr.base));
+    expect_code(call(f, "Wait", &wr.base), 0);
+    expect_code(id_call(f, "Stats", "gv"), CSHIM_GRPC_NOT_FOUND);
+    expect_code(call(f, "Delete", &dr.base), 0);
+  }
+}
+
 static void
 test_control_failed_restore_deletes_the_container_and_ends_the_shim(void **state)
 {
@@ -1057,6 +1127,8 @@ main(void)
                                       teardown),
       cmocka_unit_test_setup_teardown(test_control_restored_task_writes_to_its_stdio, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_control_runsc_stats_come_from_runsc_events,
+                                      setup_runsc_named, teardown),
       cmocka_unit_test_setup_teardown(test_control_failed_restore_deletes_the_container_and_ends_the_shim,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_control_criu_path_option_reaches_every_runtime_call,
