@@ -87,12 +87,13 @@ runsc_check_failed_restore_leaves_nothing() {
   return 0
 }
 
-# Metrics of a gVisor container, running and paused. With --ignore-cgroups the sandbox has no
-# cgroup of its own: cshim answers from `runsc events --stats` (the sandbox kernel's memory usage
-# and process count) with the CPU time of the sandbox's process tree, so the CPU figure is at most
-# what the sandbox could have used since it started. containerd's runc shim (the baseline) reports
-# the cgroup the sandbox sits in, its own: its figures are printed, not checked (the differences
-# are in docs/runtimes.md).
+# Metrics of a gVisor container, running and paused; the CPU figure is at most what the sandbox
+# could have used since it started. With runsc managing cgroups they come from the sandbox's
+# cgroup. With --ignore-cgroups the sandbox has no cgroup of its own: cshim answers from `runsc
+# events --stats` (the sandbox kernel's memory usage and task count) with the CPU time of the
+# sandbox's process tree, while containerd's runc shim (the baseline) reports the cgroup the
+# sandbox sits in, its own. The baseline's figures are printed, not checked (the differences are
+# in docs/runtimes.md).
 runsc_metric() { awk -v k="$2" '$1 == k { print $2 }' <<<"$1"; }
 runsc_check_metrics() {
   local id=it-gv-metrics table paused start elapsed mem cpu scale m c p bound
