@@ -328,9 +328,10 @@ stat_ticks(pid_t pid, uint64_t *user, uint64_t *kernel, cshim_error_t *err)
   return 0;
 }
 
-/* Append the children of every thread of pid to q (at most max in all). */
+/* Append the children of every thread of pid to q (at most max in all), reading at most
+   *reads more `children` files (one per thread). */
 static void
-add_children(pid_t pid, pid_t *q, size_t *n, size_t max)
+add_children(pid_t pid, pid_t *q, size_t *n, size_t max, unsigned *reads)
 {
   cshim_autofree char *dir_path = NULL;
   struct dirent *de;
@@ -340,7 +341,7 @@ add_children(pid_t pid, pid_t *q, size_t *n, size_t max)
   dir = opendir(dir_path);
   if (dir == NULL)
     return;
-  while ((de = readdir(dir)) != NULL && *n < max) {
+  while (*n < max && *reads > 0 && (de = readdir(dir)) != NULL) {
     cshim_autofree char *path = NULL;
     cshim_autofree char *text = NULL;
     cshim_error_t err = NULL;
@@ -348,6 +349,7 @@ add_children(pid_t pid, pid_t *q, size_t *n, size_t max)
 
     if (de->d_name[0] < '0' || de->d_name[0] > '9')
       continue;
+    (*reads)--;
     cshim_xasprintf(&path, "%s/%s/children", dir_path, de->d_name);
     if (task_cgroup_read_file(path, &text, &err) < 0) {
       cshim_error_release(&err);
@@ -371,6 +373,7 @@ task_runsc_tree_cpu(pid_t pid, task_runsc_cpu_t *out, cshim_error_t *err)
   cshim_autofree pid_t *q = cshim_xmalloc(TASK_RUNSC_MAX_TREE * sizeof(pid_t));
   uint64_t user = 0, kernel = 0;
   long tck = sysconf(_SC_CLK_TCK);
+  unsigned reads = TASK_RUNSC_MAX_TREE_THREADS;
   size_t n = 1;
 
   if (tck <= 0)
@@ -386,7 +389,7 @@ task_runsc_tree_cpu(pid_t pid, task_runsc_cpu_t *out, cshim_error_t *err)
       cshim_error_release(&e); /* exited since its parent listed it */
       continue;
     }
-    add_children(q[i], q, &n, TASK_RUNSC_MAX_TREE);
+    add_children(q[i], q, &n, TASK_RUNSC_MAX_TREE, &reads);
   }
   out->user_ns = user * (1000000000ull / (uint64_t)tck);
   out->kernel_ns = kernel * (1000000000ull / (uint64_t)tck);

@@ -35,8 +35,10 @@ int task_runsc_stats_parse(const char *json, size_t len, bool unified, const tas
 
 /* CPU time of pid and every process below it (/proc/<pid>/stat utime + stime, plus the reaped
    children's cutime + cstime; children from /proc/<pid>/task/<tid>/children), at most
-   TASK_RUNSC_MAX_TREE processes. ENOENT when pid is gone. */
+   TASK_RUNSC_MAX_TREE processes and TASK_RUNSC_MAX_TREE_THREADS `children` files (a few dozen for
+   a gVisor sandbox): a bounded number of procfs reads on the loop. ENOENT when pid is gone. */
 #define TASK_RUNSC_MAX_TREE 4096u
+#define TASK_RUNSC_MAX_TREE_THREADS 16384u
 int task_runsc_tree_cpu(pid_t pid, task_runsc_cpu_t *out, cshim_error_t *err);
 
 /* Whether this host's cgroup hierarchy is v2 only (/sys/fs/cgroup is cgroup2): the Metrics
