@@ -169,7 +169,8 @@ read_stats(json_t *root, runsc_stats_t *s, cshim_error_t *err)
       read_entry(memory, "swap", &s->swap, err) < 0 ||
       read_entry(memory, "kernel", &s->kernel, err) < 0 ||
       read_entry(memory, "kernelTCP", &s->kernel_tcp, err) < 0 ||
-      get_obj(data, "pids", &pids, err) < 0 || get_count(pids, "current", &s->pids_current, err) < 0 ||
+      get_obj(data, "pids", &pids, err) < 0 ||
+      get_count(pids, "current", &s->pids_current, err) < 0 ||
       get_count(pids, "limit", &s->pids_limit, err) < 0)
     return -EINVAL;
   return 0;
@@ -319,9 +320,8 @@ stat_ticks(pid_t pid, uint64_t *user, uint64_t *kernel, cshim_error_t *err)
     return ret;
   /* the command name may hold spaces and parentheses: fields go on after the last ')' */
   p = strrchr(text, ')');
-  if (p == NULL ||
-      sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld", &ut, &st,
-             &cut, &cst) != 4)
+  if (p == NULL || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
+                          &ut, &st, &cut, &cst) != 4)
     return cshim_error_make(err, EINVAL, "`%s`: unexpected format", path);
   *user += ut + (cut > 0 ? (uint64_t)cut : 0);
   *kernel += st + (cst > 0 ? (uint64_t)cst : 0);
@@ -329,7 +329,7 @@ stat_ticks(pid_t pid, uint64_t *user, uint64_t *kernel, cshim_error_t *err)
 }
 
 /* Append the children of every thread of pid to q (at most max in all), reading at most
-   *reads more `children` files (one per thread). */
+ *reads more `children` files (one per thread). */
 static void
 add_children(pid_t pid, pid_t *q, size_t *n, size_t max, unsigned *reads)
 {
@@ -341,7 +341,7 @@ add_children(pid_t pid, pid_t *q, size_t *n, size_t max, unsigned *reads)
   dir = opendir(dir_path);
   if (dir == NULL)
     return;
-  while (*n < max && *reads > 0 && (de = readdir(dir)) != NULL) {
+  while (*n<max && * reads> 0 && (de = readdir(dir)) != NULL) {
     cshim_autofree char *path = NULL;
     cshim_autofree char *text = NULL;
     cshim_error_t err = NULL;

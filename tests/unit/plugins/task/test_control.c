@@ -1129,8 +1129,8 @@ main(void)
                                       teardown),
       cmocka_unit_test_setup_teardown(test_control_runsc_stats_come_from_runsc_events,
                                       setup_runsc_named, teardown),
-      cmocka_unit_test_setup_teardown(test_control_failed_restore_deletes_the_container_and_ends_the_shim,
-                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_control_failed_restore_deletes_the_container_and_ends_the_shim, setup, teardown),
       cmocka_unit_test_setup_teardown(test_control_criu_path_option_reaches_every_runtime_call,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(
