@@ -328,8 +328,8 @@ stat_ticks(pid_t pid, uint64_t *user, uint64_t *kernel, cshim_error_t *err)
   return 0;
 }
 
-/* Append the children of every thread of pid to q (at most max in all), reading at most
- *reads more `children` files (one per thread). */
+/* Append the children of every thread of pid to q (at most max in all); one `children` file is
+   read per thread, while the budget in reads lasts. */
 static void
 add_children(pid_t pid, pid_t *q, size_t *n, size_t max, unsigned *reads)
 {
@@ -341,7 +341,7 @@ add_children(pid_t pid, pid_t *q, size_t *n, size_t max, unsigned *reads)
   dir = opendir(dir_path);
   if (dir == NULL)
     return;
-  while (*n<max && * reads> 0 && (de = readdir(dir)) != NULL) {
+  for (de = readdir(dir); de != NULL && *n < max && *reads != 0; de = readdir(dir)) {
     cshim_autofree char *path = NULL;
     cshim_autofree char *text = NULL;
     cshim_error_t err = NULL;
