@@ -33,7 +33,7 @@ task_process_io_opts(const task_process_t *p, task_io_opts_t *o)
   o->terminal = p->terminal;
   o->uid = c->opts.io_uid;
   o->gid = c->opts.io_gid;
-  o->reaper = c->svc->reaper;
+  o->reaper = c->reaper;
   o->id = p->exec_id ? p->exec_id : c->id;
   o->namespace_ = c->svc->namespace_;
   o->stdin_closed = p->stdin_closed;
@@ -44,7 +44,7 @@ launch_finish(task_op_t *op, cshim_error_t *err)
 {
   cshim_runtime_result_t result = {0};
   result.error = cshim_steal_pointer(err);
-  op->launch_done(op, &result);
+  task_op_run(op, op->launch_done, &result);
   cshim_error_release(&result.error);
 }
 
@@ -378,7 +378,7 @@ exec_delete_io_done_cb(void *data)
   fail_waiters(p, "process deleted before it ran: not found");
   op->process = NULL;
   task_process_free(p);
-  task_op_free(op);
+  task_op_complete(op);
 }
 
 void

@@ -65,12 +65,54 @@ gc_cb(uv_timer_t *t)
   }
 }
 
-void
-task_service_schedule_gc(task_service_t *svc)
+static void
+schedule_gc(task_service_t *svc)
 {
   if (svc->closing)
     return;
   uv_timer_start(&svc->gc_timer, gc_cb, 0, 0);
+}
+
+/* Take c out of the table; memory goes once no op refers to it (on a later loop turn). */
+static void
+remove_container(task_container_t *c)
+{
+  task_service_t *svc = c->svc;
+  task_container_t **pp;
+  if (c->removed)
+    return;
+  for (pp = &svc->containers; *pp; pp = &(*pp)->next)
+    if (*pp == c) {
+      *pp = c->next;
+      break;
+    }
+  c->next = svc->removed;
+  svc->removed = c;
+  c->removed = true;
+  schedule_gc(svc);
+}
+
+/* ---- the events interface its containers report through ---- */
+
+static void
+events_publish(void *data, const char *topic, const ProtobufCMessage *event)
+{
+  task_service_publish(data, topic, event);
+}
+
+static void
+events_gc_needed(void *data)
+{
+  schedule_gc(data);
+}
+
+static void
+events_process_stopped(void *data, task_process_t *p)
+{
+  task_container_t *c = p->container;
+  (void)data;
+  if (p == c->init && c->kill_all_on_exit && !p->deleting)
+    task_container_kill_all(c);
 }
 
 int
@@ -103,7 +145,7 @@ abandon_create(task_container_t *c)
   task_mount_unmount_all(c->mounted, c->n_mounted, c->svc->log);
   c->mounted = NULL;
   c->n_mounted = 0;
-  task_container_remove(c);
+  remove_container(c);
 }
 
 static void shutdown_timer_cb(uv_timer_t *t);
@@ -149,7 +191,7 @@ cleanup_done(task_op_t *op, cshim_runtime_result_t *result)
   if (result->error && result->error->status != -ENOENT)
     cshim_log_warn(svc->log, "clean up `%s`: %s", c->id, result->error->msg);
   cleaned_up(c);
-  task_op_free(op);
+  task_op_complete(op);
   exit_when_idle(svc);
 }
 
@@ -171,7 +213,7 @@ cleanup_failed(task_container_t *c)
     cshim_log_warn(svc->log, "clean up `%s`: %s", c->id, err->msg);
     cshim_error_release(&err);
     cleaned_up(c);
-    task_op_free(op);
+    task_op_complete(op);
     exit_when_idle(svc);
   }
 }
@@ -348,7 +390,7 @@ handle_create(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
   if (task_io_kind(req->stdin, req->stdout, req->stderr, &kind, &err) < 0)
     return fail(call, &err);
 
-  c = task_container_new(svc, req);
+  c = task_container_new(svc, &svc->env, req);
   c->next = svc->containers;
   svc->containers = c;
 
@@ -556,8 +598,8 @@ delete_io_done_cb(void *data)
 
   reply_delete(op->call, p);
   op->call = NULL;
-  task_container_remove(c);
-  task_op_free(op);
+  remove_container(c);
+  task_op_complete(op);
   exit_when_idle_v3(svc);
 }
 
@@ -575,7 +617,7 @@ delete_done(task_op_t *op, cshim_runtime_result_t *result)
     /* Never started: `delete --force` killed it. Its own exit may not be reaped yet. */
     struct timespec now;
     if (p->watching) {
-      cshim_reaper_t *reaper = op->container->svc->reaper;
+      cshim_reaper_t *reaper = op->container->reaper;
       reaper->ops->unwatch(reaper, p->pid, task_process_exit_cb, p);
       p->watching = false;
     }
@@ -700,7 +742,7 @@ state_done(task_op_t *op, cshim_runtime_result_t *result)
     if (p->exited || result->error->status == -ENOENT) {
       reply_state(op->call, p, CONTAINERD__V1__TYPES__STATUS__STOPPED);
       op->call = NULL;
-      task_op_free(op);
+      task_op_complete(op);
       return;
     }
     task_op_fail_result(op, result);
@@ -716,7 +758,7 @@ state_done(task_op_t *op, cshim_runtime_result_t *result)
     status = CONTAINERD__V1__TYPES__STATUS__PAUSING;
   reply_state(op->call, p, status);
   op->call = NULL;
-  task_op_free(op);
+  task_op_complete(op);
 }
 
 static void
@@ -801,7 +843,7 @@ pids_done(task_op_t *op, cshim_runtime_result_t *result)
   }
   reply_pids(op->call, op->container, pids, n);
   op->call = NULL;
-  task_op_free(op);
+  task_op_complete(op);
 }
 
 static void
@@ -946,6 +988,13 @@ task_service_init(task_service_t *svc, uv_loop_t *loop, const cshim_logger_t *lo
   svc->runtime_limit = cshim_runtime_limit_new(svc->cfg.max_runtime_processes);
   uv_timer_init(loop, &svc->gc_timer);
   uv_timer_init(loop, &svc->shutdown_timer);
+  svc->events = (task_events_t){
+      .data = svc,
+      .publish = events_publish,
+      .gc_needed = events_gc_needed,
+      .process_stopped = events_process_stopped,
+  };
+  svc->env = (task_env_t){.loop = loop, .log = log, .reaper = reaper, .events = &svc->events};
 
   svc->service_v2.struct_size = sizeof svc->service_v2;
   svc->service_v2.name = "containerd.task.v2.Task";
@@ -975,13 +1024,7 @@ timer_closed_cb(uv_handle_t *h)
 static void
 close_container(task_container_t *c)
 {
-  while (c->ops) {
-    task_op_t *op = c->ops;
-    if (op->call)
-      cshim_ttrpc_call_fail(op->call, CSHIM_GRPC_UNAVAILABLE, "shim shutting down");
-    op->call = NULL;
-    task_op_free(op);
-  }
+  task_op_cancel_all(c);
   task_container_free(c);
 }
 

@@ -24,6 +24,10 @@
 #include "containerd/types/mount.pb-c.h"
 #include "containerd/types/task.pb-c.h"
 
+#include "events.h"
+#include "op.h"
+#include "types.h"
+
 #define TASK_DEFAULT_RUNTIME "runc"
 #define TASK_DEFAULT_RUNTIME_ROOT "/run/containerd/runc"
 #define TASK_DEFAULT_COMMAND_TIMEOUT_MS 60000u
@@ -35,14 +39,6 @@
 /* Go's zero time (0001-01-01T00:00:00Z) in Unix seconds: "has not exited". */
 #define TASK_GO_ZERO_TIME_SECONDS (-62135596800LL)
 
-typedef struct task_service_s task_service_t;
-typedef struct task_container_s task_container_t;
-typedef struct task_process_s task_process_t;
-typedef struct task_op_s task_op_t;
-typedef struct task_io_s task_io_t;
-typedef struct task_cgroup_s task_cgroup_t;
-typedef struct task_oom_s task_oom_t;
-typedef struct task_runtime_path_s task_runtime_path_t;
 
 /* ---- options.c: the plugin's YAML section and per-container runtime options ---- */
 
@@ -317,7 +313,12 @@ int task_read_pid(const char *path, pid_t *pid, cshim_error_t *err);
 
 struct task_container_s
 {
-  task_service_t *svc;
+  task_service_t *svc; /* opaque here: for the handlers, never for the data model */
+  /* what the container and its processes run with (the service's, borrowed) */
+  uv_loop_t *loop;
+  const cshim_logger_t *log;
+  cshim_reaper_t *reaper;
+  const task_events_t *events;
   task_container_t *next; /* in the service's table */
   char *id;
   char *bundle;
@@ -346,29 +347,6 @@ struct task_container_s
   char *parent_checkpoint; /* CreateTaskRequest.parent_checkpoint (informational) */
 };
 
-/* An in-flight asynchronous operation on a container: a runtime command and what follows it. */
-typedef void (*task_op_fn)(task_op_t *op, cshim_runtime_result_t *result);
-struct task_op_s
-{
-  task_op_t *next, *prev;
-  task_container_t *container;
-  task_process_t *process;
-  cshim_ttrpc_call_t *call; /* NULL for internal operations */
-  task_op_fn done;
-  const char *what; /* for logs */
-  int signal;
-  bool all;
-  bool force;
-  void *data;                    /* the op's own state, released with it by free_data */
-  void (*free_data)(void *data); /* NULL = nothing to release */
-  /* task_launch (exec.c): the runtime command that makes a process, with its IO and console */
-  int (*launch_run)(task_op_t *op, const char *console_socket, cshim_error_t *err);
-  task_op_fn launch_done;
-  bool launched;        /* the runtime command succeeded (what follows may still fail) */
-  bool ran;             /* the runtime command ran, whether it succeeded or not */
-  uint64_t deadline_ns; /* the call's deadline (cshim_now_ns clock); 0 = none */
-};
-
 /* containerd's identifier rule: 1-76 chars, [A-Za-z0-9]+([._-][A-Za-z0-9]+)*. */
 int task_validate_id(const char *id, cshim_error_t *err);
 
@@ -376,34 +354,14 @@ int task_validate_id(const char *id, cshim_error_t *err);
    killed when init exits). Unreadable spec: true, like the runc shim. */
 bool task_spec_kill_all_on_exit(const char *bundle);
 
-task_container_t *task_container_new(task_service_t *svc,
+/* A container made for svc (kept for the handlers); loop, log, reaper and events come from env
+   (they must outlive the container). */
+task_container_t *task_container_new(task_service_t *svc, const task_env_t *env,
                                      const Containerd__Task__V2__CreateTaskRequest *req);
 /* The process named by exec_id (NULL/"" = init), or NULL. */
 task_process_t *task_container_process(task_container_t *c, const char *exec_id);
-/* Take c out of the table; memory goes once no op refers to it (on a later loop turn). */
-void task_container_remove(task_container_t *c);
 /* Free now (ops must be gone). */
 void task_container_free(task_container_t *c);
-
-/* Operations. */
-task_op_t *task_op_new(task_container_t *c, task_process_t *p, cshim_ttrpc_call_t *call,
-                       task_op_fn done, const char *what);
-/* The runtime's deadline_of for ops (data = op): the deadline of the op's call. */
-uint64_t task_op_deadline(void *data);
-/* The runtime callback for ops (data = op): unlinks the op, runs op->done, frees the op. */
-void task_op_runtime_cb(void *data, cshim_runtime_result_t *result);
-/* Unlink and free (the call, if any, must have been answered). */
-void task_op_free(task_op_t *op);
-/* Fail the op's call with err (released) and free the op. */
-void task_op_fail(task_op_t *op, cshim_error_t *err);
-/* Fail the op with the runtime's error (taken from result->error) and free the op. */
-void task_op_fail_result(task_op_t *op, cshim_runtime_result_t *result);
-/* Answer the op's call with resp (borrowed) and free the op. */
-void task_op_reply(task_op_t *op, const ProtobufCMessage *resp);
-/* Answer the op's call with google.protobuf.Empty and free the op. */
-void task_op_reply_empty(task_op_t *op);
-/* Answer call with google.protobuf.Empty. */
-void task_reply_empty(cshim_ttrpc_call_t *call);
 
 /* Internal: SIGKILL everything left in c (runtime kill --all), errors logged. */
 void task_container_kill_all(task_container_t *c);
@@ -457,6 +415,8 @@ struct task_service_s
   cshim_ttrpc_service_t service_v2;
   cshim_ttrpc_service_t service_v3;
   void (*free_cb)(task_service_t *svc);
+  task_events_t events; /* what its containers report through */
+  task_env_t env;        /* what a new container runs with */
 };
 
 /* The method table shared by containerd.task.v2.Task and containerd.task.v3.Task. */
@@ -471,8 +431,6 @@ int task_service_lookup(task_service_t *svc, const char *id, const char *exec_id
                         task_container_t **c, task_process_t **p, cshim_error_t *err);
 /* Publish an event; failures are logged. */
 void task_service_publish(task_service_t *svc, const char *topic, const ProtobufCMessage *event);
-/* Schedule freeing of removed containers. */
-void task_service_schedule_gc(task_service_t *svc);
 
 /* Set up and tear down the instance (task.c delegates here; unit tests call them directly). */
 int task_service_init(task_service_t *svc, uv_loop_t *loop, const cshim_logger_t *log,

@@ -324,7 +324,7 @@ restore_container(task_service_t *svc, const cshim_state_item_t *list, task_cont
   req.stdout = out ? out : "";
   req.stderr = errp ? errp : "";
   req.terminal = terminal;
-  c = task_container_new(svc, &req);
+  c = task_container_new(svc, &svc->env, &req);
   c->creating = false;
   free(c->checkpoint);
   free(c->parent_checkpoint);

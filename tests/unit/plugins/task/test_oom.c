@@ -68,7 +68,7 @@ setup(void **state)
   assert_non_null(mkdtemp(f->dir));
   req.id = "oomy";
   req.bundle = f->dir;
-  f->c = task_container_new(&f->svc, &req);
+  f->c = task_container_new(&f->svc, &f->svc.env, &req);
   f->c->creating = false;
   f->c->init->state = TASK_PROC_RUNNING;
   f->c->init->pid = 4242; /* never signalled: kill_all_on_exit is off and there is no runtime */
