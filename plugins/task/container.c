@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // One container: its identity, bundle, mounts, runtime, processes, and the asynchronous
 // operations in flight on it.
-#include "task.h"
+#include "container.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -12,6 +12,11 @@
 
 #include <cshim/util.h>
 
+#include "cgroups.h"
+#include "model.h"
+#include "oom.h"
+#include "op.h"
+#include "process.h"
 
 #define MAX_ID_LENGTH 76
 
@@ -105,6 +110,7 @@ task_container_new(task_service_t *svc, const task_env_t *env,
 {
   task_container_t *c = cshim_xmalloc0(sizeof *c);
   c->svc = svc;
+  c->env = env;
   c->loop = env->loop;
   c->log = env->log;
   c->reaper = env->reaper;
@@ -174,8 +180,8 @@ static void
 kill_all_done(task_op_t *op, cshim_runtime_result_t *result)
 {
   if (result->error)
-    cshim_log_debug(op->container->log, "kill remaining processes of `%s`: %s",
-                    op->container->id, result->error->msg);
+    cshim_log_debug(op->container->log, "kill remaining processes of `%s`: %s", op->container->id,
+                    result->error->msg);
   task_op_complete(op);
 }
 

@@ -3,10 +3,13 @@
 #ifndef TASK_EVENTS_H
 #define TASK_EVENTS_H
 
+#include <stdint.h>
+
 #include <protobuf-c/protobuf-c.h>
 #include <uv.h>
 
 #include <cshim/log.h>
+#include <cshim/publisher.h>
 #include <cshim/reaper.h>
 
 #include "types.h"
@@ -44,6 +47,8 @@ typedef struct task_env_s
   const cshim_logger_t *log;
   cshim_reaper_t *reaper;
   const task_events_t *events;
+  const char *namespace_;      /* containerd's namespace (a logging binary's CONTAINER_NAMESPACE) */
+  uint64_t command_timeout_ms; /* bound of one runtime command, and of a logging binary's start */
 } task_env_t;
 
 #endif

@@ -3,7 +3,7 @@
 // registered on memory.oom_control; v2: inotify on memory.events and its oom_kill counter), and
 // a synchronous look when init exits so that TaskOOM always goes out before TaskExit.
 #define _GNU_SOURCE
-#include "task.h"
+#include "oom.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +14,10 @@
 #include <unistd.h>
 
 #include <cshim/util.h>
+
+#include "cgroups.h"
+#include "model.h"
+#include "options.h"
 
 #include "containerd/events/task.pb-c.h"
 
@@ -307,8 +311,7 @@ task_container_track_cgroup(task_container_t *c)
       shares_shim_cgroup(c->init->pid)) {
     /* runsc --ignore-cgroups: the sandbox stays in the shim's cgroup, which is not the
        container's; its usage and OOM kills are not the container's either. */
-    cshim_log_debug(c->log, "`%s` has no cgroup of its own: no cgroup stats or OOM events",
-                    c->id);
+    cshim_log_debug(c->log, "`%s` has no cgroup of its own: no cgroup stats or OOM events", c->id);
     return;
   }
   if (c->cgroup == NULL && task_cgroup_load(c->init->pid, &c->cgroup, &err) < 0) {

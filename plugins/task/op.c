@@ -8,7 +8,7 @@
 #include <cshim/log.h>
 #include <cshim/util.h>
 
-#include "task.h"
+#include "model.h"
 
 #include "google/protobuf/empty.pb-c.h"
 

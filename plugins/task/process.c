@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // A container process (init or exec): its state, its exit, the Wait calls pending on it, and
 // the TaskExit event, kept behind TaskStart.
-#include "task.h"
+#include "process.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -9,7 +9,12 @@
 
 #include <cshim/util.h>
 
+#include "io.h"
+#include "model.h"
+#include "oom.h"
+
 #include "containerd/events/task.pb-c.h"
+#include "containerd/task/v2/shim.pb-c.h"
 
 int
 task_read_pid(const char *path, pid_t *pid, cshim_error_t *err)
@@ -74,8 +79,7 @@ task_process_free(task_process_t *p)
     free(w);
   }
   if (p->watching)
-    p->container->reaper->ops->unwatch(p->container->reaper, p->pid, task_process_exit_cb,
-                                            p);
+    p->container->reaper->ops->unwatch(p->container->reaper, p->pid, task_process_exit_cb, p);
   task_io_close(p->io);
   free(p->spec_json);
   free(p->exec_id);
@@ -133,8 +137,8 @@ task_process_set_exited(task_process_t *p, int wait_status, const struct timespe
   p->wait_status = wait_status;
   p->exit_status = cshim_exit_status(wait_status);
   p->exited_at = *when;
-  cshim_log_debug(p->container->log, "process %d of `%s` (%s) exited with status %u",
-                  (int)p->pid, p->container->id, task_process_event_id(p), p->exit_status);
+  cshim_log_debug(p->container->log, "process %d of `%s` (%s) exited with status %u", (int)p->pid,
+                  p->container->id, task_process_event_id(p), p->exit_status);
   if (p->starting) {
     /* TaskStart is not out yet; the exit follows it (Start's completion calls finish). */
     p->exit_pending = true;

@@ -21,3 +21,9 @@ foreach (t options mount container io service)
     add_dependencies (test_task_${t} cshim_task_fake_runc)
   endif ()
 endforeach ()
+
+# No include circle among the plugin's parts (X.c and X.h are part X).
+cshim_add_unit_test (test_task_include_graph
+  SOURCES ${_task_tests}/test_include_graph.c
+  LIBS cshim_sdk
+  DEFINITIONS TASK_SOURCE_DIR="${PROJECT_SOURCE_DIR}/plugins/task")

@@ -10,7 +10,26 @@
 
 #include "containerd/runc/options/oci.pb-c.h"
 #include "mock_ctx.h"
-#include "task.h"
+#include "cgroups.h"
+#include "checkpoint.h"
+#include "console.h"
+#include "container.h"
+#include "control.h"
+#include "events.h"
+#include "exec.h"
+#include "handlers.h"
+#include "io.h"
+#include "launch.h"
+#include "logger.h"
+#include "model.h"
+#include "mount.h"
+#include "oom.h"
+#include "op.h"
+#include "options.h"
+#include "process.h"
+#include "service.h"
+#include "stats.h"
+#include "upgrade.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -284,24 +303,24 @@ test_runtime_path_walks_path_once(void **state)
   snprintf(env, sizeof env, "/nonexistent:%s", dir);
   setenv("PATH", env, 1);
 
-  assert_int_equal(task_runtime_path(&svc, "myrt", &path, &err), 0);
+  assert_int_equal(task_runtime_path(&svc.runtime_paths, "myrt", &path, &err), 0);
   assert_string_equal(path, exe);
   /* resolved once: a later PATH change does not matter, the cached path is returned */
   setenv("PATH", "/nonexistent", 1);
-  assert_int_equal(task_runtime_path(&svc, "myrt", &again, &err), 0);
+  assert_int_equal(task_runtime_path(&svc.runtime_paths, "myrt", &again, &err), 0);
   assert_ptr_equal(again, path);
   /* a path is taken as given */
-  assert_int_equal(task_runtime_path(&svc, "/some/where/runc", &path, &err), 0);
+  assert_int_equal(task_runtime_path(&svc.runtime_paths, "/some/where/runc", &path, &err), 0);
   assert_string_equal(path, "/some/where/runc");
   /* missing or not executable: the name in the error */
   setenv("PATH", dir, 1);
-  assert_int_equal(task_runtime_path(&svc, "notexec", &path, &err), -ENOENT);
+  assert_int_equal(task_runtime_path(&svc.runtime_paths, "notexec", &path, &err), -ENOENT);
   assert_string_equal(err->msg, "runtime `notexec` not found in PATH");
   cshim_error_release(&err);
-  assert_int_equal(task_runtime_path(&svc, "nosuch", &path, &err), -ENOENT);
+  assert_int_equal(task_runtime_path(&svc.runtime_paths, "nosuch", &path, &err), -ENOENT);
   cshim_error_release(&err);
 
-  task_runtime_paths_free(&svc);
+  task_runtime_paths_free(&svc.runtime_paths);
   assert_null(svc.runtime_paths);
   if (old_path)
     setenv("PATH", old_path, 1);
