@@ -9,7 +9,7 @@
 #include <cshim/util.h>
 
 #include "containerd/runc/options/oci.pb-c.h"
-#include "mock_ctx.h"
+#include "fixture.h"
 #include "cgroups.h"
 #include "checkpoint.h"
 #include "console.h"
@@ -57,19 +57,19 @@ test_options_config_defaults(void **state)
 static void
 test_options_config_values(void **state)
 {
-  mock_ctx_t m;
+  task_mock_t m;
   task_config_t cfg;
   cshim_error_t err = NULL;
 
-  mock_ctx_init(&m);
-  mock_ctx_set_config(&m, "runtime", "/usr/bin/crun");
-  mock_ctx_set_config(&m, "runtime_root", "/run/crun");
-  mock_ctx_set_config(&m, "systemd_cgroup", "true");
-  mock_ctx_set_config(&m, "no_pivot_root", "true");
-  mock_ctx_set_config(&m, "no_new_keyring", "true");
-  mock_ctx_set_config(&m, "command_timeout", "2m");
-  mock_ctx_set_config(&m, "max_runtime_processes", "3");
-  if (task_config_parse(&m.config, &cfg, &err) < 0)
+  task_mock_init(&m);
+  mock_host_set_config(&m.host, "runtime", "/usr/bin/crun");
+  mock_host_set_config(&m.host, "runtime_root", "/run/crun");
+  mock_host_set_config(&m.host, "systemd_cgroup", "true");
+  mock_host_set_config(&m.host, "no_pivot_root", "true");
+  mock_host_set_config(&m.host, "no_new_keyring", "true");
+  mock_host_set_config(&m.host, "command_timeout", "2m");
+  mock_host_set_config(&m.host, "max_runtime_processes", "3");
+  if (task_config_parse(&m.host.config, &cfg, &err) < 0)
     fail_msg("%s", err->msg);
   assert_string_equal(cfg.runtime, "/usr/bin/crun");
   assert_string_equal(cfg.runtime_root, "/run/crun");
@@ -77,24 +77,24 @@ test_options_config_values(void **state)
   assert_int_equal(cfg.command_timeout_ms, 120000);
   assert_int_equal(cfg.max_runtime_processes, 3);
   task_config_clear(&cfg);
-  mock_ctx_fini(&m);
+  task_mock_fini(&m);
 }
 
 static void
 expect_config_error(const char *key, const char *value, const char *needle)
 {
-  mock_ctx_t m;
+  task_mock_t m;
   task_config_t cfg;
   cshim_error_t err = NULL;
 
-  mock_ctx_init(&m);
-  mock_ctx_set_config(&m, key, value);
-  assert_true(task_config_parse(&m.config, &cfg, &err) < 0);
+  task_mock_init(&m);
+  mock_host_set_config(&m.host, key, value);
+  assert_true(task_config_parse(&m.host.config, &cfg, &err) < 0);
   assert_non_null(err);
   if (strstr(err->msg, needle) == NULL)
     fail_msg("`%s` does not mention `%s`", err->msg, needle);
   cshim_error_release(&err);
-  mock_ctx_fini(&m);
+  task_mock_fini(&m);
 }
 
 static void
