@@ -8,26 +8,8 @@
 
 #include <cshim/util.h>
 
-#include "cgroups.h"
-#include "checkpoint.h"
-#include "console.h"
 #include "container.h"
-#include "control.h"
-#include "events.h"
-#include "exec.h"
-#include "handlers.h"
-#include "io.h"
-#include "launch.h"
-#include "logger.h"
-#include "model.h"
-#include "mount.h"
-#include "oom.h"
-#include "op.h"
-#include "options.h"
 #include "process.h"
-#include "service.h"
-#include "stats.h"
-#include "upgrade.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -19,26 +19,7 @@
 #include <cshim/util.h>
 
 #include "fixture.h"
-#include "cgroups.h"
-#include "checkpoint.h"
-#include "console.h"
-#include "container.h"
-#include "control.h"
-#include "events.h"
-#include "exec.h"
-#include "handlers.h"
-#include "io.h"
-#include "launch.h"
 #include "logger.h"
-#include "model.h"
-#include "mount.h"
-#include "oom.h"
-#include "op.h"
-#include "options.h"
-#include "process.h"
-#include "service.h"
-#include "stats.h"
-#include "upgrade.h"
 
 #include <cmocka.h>
 
@@ -189,8 +170,8 @@ start(struct fx *f, const char *scheme, const char *query, int *p_out, int *p_er
            query);
   assert_int_equal(pipe2(out, O_CLOEXEC), 0);
   assert_int_equal(pipe2(errp, O_CLOEXEC), 0);
-  *ret = task_logger_spawn(&f->m.host.loop, &f->m.host.logger, f->m.reaper, uri, "ctr1", "ns1", out[0],
-                           errp[0], &l, &err);
+  *ret = task_logger_spawn(&f->m.host.loop, &f->m.host.logger, f->m.reaper, uri, "ctr1", "ns1",
+                           out[0], errp[0], &l, &err);
   close(out[0]);
   close(errp[0]);
   if (*ret < 0) {
