@@ -3,7 +3,7 @@
 // of containerd.runc.v1.CheckpointOptions and TaskCheckpointed; a task created from a checkpoint
 // is brought back by `runtime restore` when it is started, as the runc shim does.
 #define _GNU_SOURCE
-#include "task.h"
+#include "checkpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,8 +15,18 @@
 
 #include <cshim/util.h>
 
+#include "container.h"
+#include "io.h"
+#include "launch.h"
+#include "model.h"
+#include "oom.h"
+#include "op.h"
+#include "process.h"
+#include "service.h"
+
 #include "containerd/events/task.pb-c.h"
 #include "containerd/runc/options/oci.pb-c.h"
+#include "containerd/task/v2/shim.pb-c.h"
 
 #define CHECKPOINT_OPTIONS_TYPE "containerd.runc.v1.CheckpointOptions"
 #define CRIU_LOG "dump.log"
@@ -204,6 +214,12 @@ task_handle_checkpoint(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, vo
 
 /* ---- restore ---- */
 
+/* A restore's own state (op->data): who cleans up after it failed. */
+struct restore
+{
+  void (*failed)(task_container_t *c);
+};
+
 static void
 restore_done(task_op_t *op, cshim_runtime_result_t *result)
 {
@@ -211,6 +227,7 @@ restore_done(task_op_t *op, cshim_runtime_result_t *result)
   task_process_t *p = op->process;
   Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
   Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
+  void (*failed)(task_container_t *c) = ((struct restore *)op->data)->failed;
   cshim_error_t err = NULL;
   pid_t pid = 0;
 
@@ -223,7 +240,7 @@ restore_done(task_op_t *op, cshim_runtime_result_t *result)
     task_op_fail(op, &err);
     /* As after a failed start: whatever the runtime left (runsc's sandbox and gofer, a runc
        container half restored) goes, then the record, then the shim if it serves nothing. */
-    task_container_cleanup_failed(c);
+    failed(c);
     return;
   }
   if (task_read_pid(c->pid_file, &pid, &err) < 0)
@@ -252,7 +269,7 @@ fail:
   task_op_fail(op, &err);
   if (p->exit_pending)
     task_process_finish_exit(p);
-  task_container_cleanup_failed(c);
+  failed(c);
 }
 
 /* task_launch's runtime step: IO (or a logging binary) is ready, the console socket exists for
@@ -283,12 +300,17 @@ run_restore(task_op_t *op, const char *console_socket, cshim_error_t *err)
 }
 
 int
-task_checkpoint_restore(task_op_t *op, cshim_error_t *err)
+task_checkpoint_restore(task_op_t *op, void (*failed)(task_container_t *c), cshim_error_t *err)
 {
   task_container_t *c = op->container;
+  struct restore *r;
 
   if (unlink(c->pid_file) < 0 && errno != ENOENT)
     return cshim_error_sys(err, errno, "remove stale `%s`", c->pid_file);
+  r = cshim_xmalloc0(sizeof *r);
+  r->failed = failed;
+  op->data = r;
+  op->free_data = free;
   op->done = restore_done;
   return task_launch(op, run_restore, err);
 }

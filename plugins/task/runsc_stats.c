@@ -29,9 +29,13 @@
 
 #include <cshim/util.h>
 
+#include "cgroups.h"
+#include "model.h"
+#include "op.h"
+
 #include "containerd/cgroups/v1/metrics.pb-c.h"
 #include "containerd/cgroups/v2/metrics.pb-c.h"
-#include "task.h"
+#include "containerd/task/v2/shim.pb-c.h"
 
 /* ---- the JSON ---- */
 
@@ -422,7 +426,7 @@ events_stats_done(task_op_t *op, cshim_runtime_result_t *result)
   }
   /* The sandbox gone since runsc answered: no CPU time to tell (0), rather than runsc's. */
   if (c->init->pid > 0 && !c->init->exited && task_runsc_tree_cpu(c->init->pid, &cpu, &err) < 0) {
-    cshim_log_debug(c->svc->log, "CPU time of `%s`: %s", c->id, err->msg);
+    cshim_log_debug(c->log, "CPU time of `%s`: %s", c->id, err->msg);
     cshim_error_release(&err);
   }
   if (task_runsc_stats_parse(result->out ? result->out : "", result->out_len,

@@ -14,8 +14,7 @@
 #include <cshim/ttrpc.h>
 
 #include "google/protobuf/any.pb-c.h"
-
-typedef struct task_container_s task_container_t;
+#include "types.h"
 
 /* CPU time measured by the shim, replacing runsc's figure (nanoseconds). */
 typedef struct task_runsc_cpu_s

@@ -20,7 +20,7 @@
 #include "containerd/cgroups/v1/metrics.pb-c.h"
 #include "containerd/cgroups/v2/metrics.pb-c.h"
 #include "runsc_stats.h"
-#include "task.h"
+#include "cgroups.h"
 
 #include <cmocka.h>
 
