@@ -45,14 +45,30 @@ buf_free(buf_t *b)
   b->len = 0;
 }
 
+/* The directory of cshimctl's own executable (symlinks resolved), or NULL. Caller frees. */
+char *
+ctl_self_dir(void)
+{
+  char *self = realpath("/proc/self/exe", NULL);
+  char *slash = self ? strrchr(self, '/') : NULL;
+
+  if (slash == NULL) {
+    free(self);
+    return NULL;
+  }
+  *slash = '\0';
+  return self;
+}
+
 /* The binary for a runtime name, as containerd finds it: "io.containerd.cshim.v2" ->
-   containerd-shim-cshim-v2 on PATH; a name with a '/' is a path already. */
+   containerd-shim-cshim-v2 on PATH, else next to cshimctl; a name with a '/' is a path already. */
 static char *
 find_binary(const char *runtime, cshim_error_t *err)
 {
   cshim_autofree char *copy = NULL;
   cshim_autofree char *name = NULL;
   cshim_autofree char *dirs = NULL;
+  cshim_autofree char *self_dir = NULL;
   const char *path_env = getenv("PATH");
   char *version, *shim, *save = NULL;
 
@@ -78,7 +94,18 @@ find_binary(const char *runtime, cshim_error_t *err)
       return candidate;
     free(candidate);
   }
-  cshim_error_make(err, ENOENT, "runtime `%s`: binary `%s` not found in PATH", runtime, name);
+  /* cshimctl is installed next to the shim (bin/ of an install tree, /usr/bin of the package):
+     a shim that is not on PATH is still found there. */
+  self_dir = ctl_self_dir();
+  if (self_dir) {
+    char *candidate;
+    cshim_xasprintf(&candidate, "%s/%s", self_dir, name);
+    if (access(candidate, X_OK) == 0)
+      return candidate;
+    free(candidate);
+  }
+  cshim_error_make(err, ENOENT, "runtime `%s`: binary `%s` not found in PATH or in `%s`", runtime,
+                   name, self_dir ? self_dir : "cshimctl's directory");
   return NULL;
 }
 

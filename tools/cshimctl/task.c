@@ -19,6 +19,7 @@
 #include "containerd/types/mount.pb-c.h"
 #include "containerd/types/task.pb-c.h"
 #include "google/protobuf/any.pb-c.h"
+#include "stats.h"
 
 #define PROCESS_SPEC_TYPE "types.containerd.io/opencontainers/runtime-spec/1/Process"
 #define RUNC_OPTIONS_TYPE "containerd.runc.v1.Options"
@@ -451,49 +452,30 @@ run_resume(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *
   return 0;
 }
 
-static char *
-base64(const uint8_t *in, size_t len)
-{
-  static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  char *out = cshim_xmalloc(4 * ((len + 2) / 3) + 1);
-  size_t n = 0;
-
-  for (size_t i = 0; i < len; i += 3) {
-    uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0) |
-                 (i + 2 < len ? in[i + 2] : 0);
-    out[n++] = tbl[(v >> 18) & 63];
-    out[n++] = tbl[(v >> 12) & 63];
-    out[n++] = i + 1 < len ? tbl[(v >> 6) & 63] : '=';
-    out[n++] = i + 2 < len ? tbl[v & 63] : '=';
-  }
-  out[n] = '\0';
-  return out;
-}
-
 static int
 run_stats(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *err)
 {
   Containerd__Task__V2__StatsRequest req = CONTAINERD__TASK__V2__STATS_REQUEST__INIT;
   Containerd__Task__V2__StatsResponse *r;
-  const char *type = "";
-  size_t len = 0;
+  json_t *stats = NULL;
+  int ret;
 
   req.id = (char *)id;
   if (ctl_client_call(c, "Stats", &req.base, &containerd__task__v2__stats_response__descriptor,
                       (ProtobufCMessage **)&r, err) < 0)
     return -1;
-  if (r->stats) {
-    type = or_empty(r->stats->type_url);
-    len = r->stats->value.len;
-  }
-  if (o->json) {
-    cshim_autofree char *b64 = base64(r->stats ? r->stats->value.data : NULL, len);
-    print_json(
-        json_pack("{s:s, s:I, s:s}", "type_url", type, "size", (json_int_t)len, "value", b64));
-  } else {
-    printf("%s (%zu bytes)\n", type[0] ? type : "no stats", len);
-  }
+  ret =
+      ctl_stats_decode(r->stats ? r->stats->type_url : NULL, r->stats ? r->stats->value.data : NULL,
+                       r->stats ? r->stats->value.len : 0, &stats, err);
   protobuf_c_message_free_unpacked(&r->base, NULL);
+  if (ret < 0)
+    return ret;
+  if (o->json) {
+    print_json(stats);
+    return 0;
+  }
+  ctl_stats_print(stdout, stats);
+  json_decref(stats);
   return 0;
 }
 
