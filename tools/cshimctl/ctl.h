@@ -63,8 +63,9 @@ typedef struct ctl_opts_s
   const char *state_dir; /* containerd's state directory */
 
   /* call */
-  const char *input; /* request body file; "-" or NULL = stdin */
-  bool hex;          /* print the response in hex */
+  const char *input;       /* request body file; "-" or NULL = stdin */
+  bool hex;                /* print the response in hex */
+  const char *descriptors; /* a shared library with the service's protobuf-c descriptors */
 
   /* debug */
   unsigned seconds;

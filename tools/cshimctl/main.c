@@ -53,9 +53,13 @@ static const char usage_text[] =
     "\n"
     "Any service registered on a shim socket (a vendor's own, at the task service's address,\n"
     "which containerd and launch write to <bundle>/address):\n"
-    "  call SERVICE METHOD [--input FILE|-] [--hex]\n"
+    "  call SERVICE METHOD [--input FILE|-] [--hex] [--json [--descriptors LIB.so]]\n"
     "           send the request body (binary protobuf from FILE or stdin; empty when stdin\n"
-    "           is a terminal) and print the response's bytes (binary, or hex with --hex)\n"
+    "           is a terminal) and print the response's bytes (binary, or hex with --hex).\n"
+    "           --json: the body is JSON and the response is printed as JSON (proto3 JSON\n"
+    "           mapping), through the descriptors cshimctl carries (containerd.task.v2/v3.Task,\n"
+    "           containerd.services.events.ttrpc.v1.Events, cshim.upgrade.v1.Upgrade) or those\n"
+    "           in LIB.so (a shared library built from the service's generated .pb-c.c)\n"
     "\n"
     "cshim's debug socket (--address unix:///DEBUG_SOCKET):\n"
     "  debug metrics | vars | state | profile [--seconds N] [--output FILE]\n"
@@ -107,6 +111,7 @@ enum
   OPT_STATE,
   OPT_INPUT,
   OPT_HEX,
+  OPT_DESCRIPTORS,
 };
 
 static const struct option long_options[] = {
@@ -147,6 +152,7 @@ static const struct option long_options[] = {
     {"state", required_argument, NULL, OPT_STATE},
     {"input", required_argument, NULL, OPT_INPUT},
     {"hex", no_argument, NULL, OPT_HEX},
+    {"descriptors", required_argument, NULL, OPT_DESCRIPTORS},
     {NULL, 0, NULL, 0},
 };
 
@@ -322,6 +328,9 @@ main(int argc, char **argv)
       break;
     case OPT_HEX:
       o.hex = true;
+      break;
+    case OPT_DESCRIPTORS:
+      o.descriptors = optarg;
       break;
     default:
       return ctl_usage_error("bad option");

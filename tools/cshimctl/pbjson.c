@@ -136,6 +136,34 @@ base64_decode(const char *in, ProtobufCBinaryData *out)
   return 0;
 }
 
+/* protobuf-c's C name of a full name: "acme.greeter.v1.Greeter" ->
+   "acme__greeter__v1__greeter__descriptor" (each part's CamelCase as lower_case). */
+char *
+pbjson_descriptor_symbol(const char *full_name)
+{
+  char *out = cshim_xmalloc(3 * strlen(full_name) + sizeof("__descriptor"));
+  size_t n = 0;
+  bool was_upper = true;
+
+  for (const char *p = full_name; *p; p++) {
+    if (*p == '.') {
+      out[n++] = '_';
+      out[n++] = '_';
+      was_upper = true;
+    } else if (isupper((unsigned char)*p)) {
+      if (!was_upper)
+        out[n++] = '_';
+      out[n++] = (char)tolower((unsigned char)*p);
+      was_upper = true;
+    } else {
+      out[n++] = *p;
+      was_upper = false;
+    }
+  }
+  strcpy(out + n, "__descriptor");
+  return out;
+}
+
 /* ---- message -> JSON ------------------------------------------------------------------------- */
 
 static json_t *message_json(const ProtobufCMessage *msg, const pbjson_names_t *names,

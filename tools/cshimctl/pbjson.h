@@ -44,4 +44,9 @@ int pbjson_to_message(const ProtobufCMessageDescriptor *desc, const json_t *json
 /* Base64 (RFC 4648, padded) of len bytes; caller frees. */
 char *pbjson_base64(const unsigned char *in, size_t len);
 
+/* protobuf-c's symbol for the descriptor of a message or service by its full name:
+   "acme.greeter.v1.Greeter" -> "acme__greeter__v1__greeter__descriptor" (each part's CamelCase as
+   lower_case, as protoc-c writes it). Caller frees. */
+char *pbjson_descriptor_symbol(const char *full_name);
+
 #endif

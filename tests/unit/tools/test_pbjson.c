@@ -201,6 +201,27 @@ test_refusals(void **state)
   assert_refused(create, "{\"rootfs\": {}}", "`rootfs`: expected a list");
 }
 
+static void
+test_descriptor_symbol(void **state)
+{
+  static const char *const cases[][2] = {
+      {"acme.greeter.v1.Greeter", "acme__greeter__v1__greeter__descriptor"},
+      {"containerd.task.v2.Task", "containerd__task__v2__task__descriptor"},
+      {"containerd.services.events.ttrpc.v1.Events",
+       "containerd__services__events__ttrpc__v1__events__descriptor"},
+      {"io.containerd.cgroups.v2.HugeTlbStat",
+       "io__containerd__cgroups__v2__huge_tlb_stat__descriptor"},
+      {"io.containerd.cgroups.v1.CPUStat", "io__containerd__cgroups__v1__cpustat__descriptor"},
+      {"a.V2Thing", "a__v2_thing__descriptor"},
+  };
+
+  (void)state;
+  for (size_t i = 0; i < CSHIM_N_ELEMENTS(cases); i++) {
+    cshim_autofree char *symbol = pbjson_descriptor_symbol(cases[i][0]);
+    assert_string_equal(symbol, cases[i][1]);
+  }
+}
+
 int
 main(void)
 {
@@ -208,6 +229,7 @@ main(void)
       cmocka_unit_test(test_create_request),
       cmocka_unit_test(test_names_numbers_enums_and_times),
       cmocka_unit_test(test_refusals),
+      cmocka_unit_test(test_descriptor_symbol),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
