@@ -177,29 +177,12 @@ host_options_clear(host_start_options_t *o)
 int
 host_options_read_all(int fd, uint8_t **data, size_t *len, cshim_error_t *err)
 {
-  size_t cap = 4096, n = 0;
-  cshim_autofree uint8_t *buf = cshim_xmalloc(cap + 1);
+  char *text = NULL;
+  int ret = cshim_file_read_fd(fd, NULL, SIZE_MAX, &text, len, err);
 
-  for (;;) {
-    ssize_t r;
-
-    if (n == cap) {
-      cap *= 2;
-      buf = cshim_xrealloc(buf, cap + 1);
-    }
-    r = read(fd, buf + n, cap - n);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0)
-      return cshim_error_sys(err, errno, "read");
-    if (r == 0)
-      break;
-    n += (size_t)r;
-  }
-  buf[n] = '\0';
-  *len = n;
-  *data = cshim_steal_pointer(&buf);
-  return 0;
+  if (ret == 0)
+    *data = (uint8_t *)text;
+  return ret;
 }
 
 int

@@ -78,9 +78,7 @@ write_all(int fd, const char *buf, size_t n, cshim_error_t *err)
   size_t done = 0;
 
   while (done < n) {
-    ssize_t w = write(fd, buf + done, n - done);
-    if (w < 0 && errno == EINTR)
-      continue;
+    ssize_t w = CSHIM_RETRY_EINTR(write(fd, buf + done, n - done));
     if (w < 0)
       return cshim_error_sys(err, errno, "write");
     done += (size_t)w;
@@ -338,9 +336,7 @@ spawn_daemon(struct start_state *s, const host_flags_t *flags, const char *argv0
 
   close(cshim_steal_fd(&err_w));
   close(cshim_steal_fd(&ready_w));
-  do
-    got = read(err_r, msg, sizeof msg - 1);
-  while (got < 0 && errno == EINTR);
+  got = CSHIM_RETRY_EINTR(read(err_r, msg, sizeof msg - 1));
   if (got > 0) {
     int e = 0;
     char *what = NULL;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cshim/file.h>
 #include <cshim/ttrpc.h>
 #include <cshim/util.h>
 
@@ -35,32 +36,15 @@ struct bytes_result
 static int
 read_body(int fd, const char *what, uint8_t **out, size_t *len, cshim_error_t *err)
 {
-  cshim_autofree uint8_t *buf = NULL;
-  size_t cap = 0, n = 0;
+  cshim_autofree char *name = NULL;
+  char *text = NULL;
+  int ret;
 
-  for (;;) {
-    ssize_t r;
-
-    if (n == cap) {
-      if (cap > CSHIM_TTRPC_MAX_MESSAGE)
-        return cshim_error_make(err, EMSGSIZE, "request body `%s`: larger than %u bytes", what,
-                                CSHIM_TTRPC_MAX_MESSAGE);
-      cap = cap ? cap * 2 : 4096;
-      buf = cshim_xrealloc(buf, cap + 1);
-    }
-    r = CSHIM_RETRY_EINTR(read(fd, buf + n, cap - n));
-    if (r < 0)
-      return cshim_error_sys(err, errno, "read request body `%s`", what);
-    if (r == 0)
-      break;
-    n += (size_t)r;
-  }
-  if (n > CSHIM_TTRPC_MAX_MESSAGE)
-    return cshim_error_make(err, EMSGSIZE, "request body `%s`: larger than %u bytes", what,
-                            CSHIM_TTRPC_MAX_MESSAGE);
-  *out = cshim_steal_pointer(&buf);
-  *len = n;
-  return 0;
+  cshim_xasprintf(&name, "request body `%s`", what);
+  ret = cshim_file_read_fd(fd, name, CSHIM_TTRPC_MAX_MESSAGE, &text, len, err);
+  if (ret == 0)
+    *out = (uint8_t *)text;
+  return ret;
 }
 
 /* The request body: --input FILE, --input - (stdin), or stdin when it is not a terminal;

@@ -262,8 +262,7 @@ run_capture(const char *binary, char *const argv[], char *const envp[], const ch
   }
   close(out_pipe[0]);
   close(err_pipe[0]);
-  while (waitpid(pid, status, 0) < 0 && errno == EINTR)
-    ;
+  CSHIM_RETRY_EINTR(waitpid(pid, status, 0));
   if (out_open || err_open)
     return cshim_error_make(err, ETIMEDOUT, "`%s` did not finish within %d ms", binary,
                             ACTION_TIMEOUT_MS);
