@@ -291,8 +291,11 @@ refuse(host_upgrade_t *u, int code, bool rollback, const char *fmt, ...)
     u->stats.rollbacks++;
   else
     u->stats.refusals++;
-  if (u->call)
-    cshim_ttrpc_call_fail(u->call, code, msg);
+  if (u->call) {
+    cshim_error_t err = NULL;
+    cshim_error_make_code(&err, code, "%s", msg);
+    cshim_ttrpc_call_fail_error(u->call, &err);
+  }
   finish_attempt(u);
 }
 
@@ -557,8 +560,10 @@ start(host_upgrade_t *u, const char *binary, uint64_t timeout_ms, cshim_ttrpc_ca
   if (err) {
     cshim_log_warn(u->log, "upgrade to `%s` refused: %s", path, err->msg);
     u->stats.refusals++;
+    /* Whatever the cause, a refusal is FailedPrecondition (upgrade.proto). */
+    err->grpc_code = CSHIM_GRPC_FAILED_PRECONDITION;
     if (call)
-      cshim_ttrpc_call_fail(call, CSHIM_GRPC_FAILED_PRECONDITION, err->msg);
+      cshim_ttrpc_call_fail_error(call, &err);
     cshim_error_release(&err);
     return;
   }
@@ -589,12 +594,12 @@ static void
 answer_outcome(host_upgrade_t *u, cshim_ttrpc_call_t *call)
 {
   Cshim__Upgrade__V1__UpgradeResponse resp = CSHIM__UPGRADE__V1__UPGRADE_RESPONSE__INIT;
-  cshim_autofree char *msg = NULL;
+  cshim_error_t err = NULL;
 
   if (u->rollback_reason) {
-    cshim_xasprintf(&msg, "upgrade to `%s` rolled back: %s", u->old_target ? u->old_target : "?",
-                    u->rollback_reason);
-    cshim_ttrpc_call_fail(call, CSHIM_GRPC_FAILED_PRECONDITION, msg);
+    cshim_error_make_code(&err, CSHIM_GRPC_FAILED_PRECONDITION, "upgrade to `%s` rolled back: %s",
+                          u->old_target ? u->old_target : "?", u->rollback_reason);
+    cshim_ttrpc_call_fail_error(call, &err);
     return;
   }
   resp.pid = (uint32_t)getpid();
