@@ -21,6 +21,7 @@
 #include <cshim/plugin.h>
 #include <cshim/shutdown.h>
 #include <cshim/unix_socket.h>
+#include <cshim/file.h>
 #include <cshim/util.h>
 
 #include "address.h"
@@ -372,16 +373,13 @@ take_ready_fd(void)
 static void
 report_to_start(shim_t *s, const char *text)
 {
-  size_t len = strlen(text), done = 0;
+  cshim_error_t ignored = NULL;
 
   if (s->ready_fd < 0)
     return;
-  while (done < len) {
-    ssize_t w = CSHIM_RETRY_EINTR(write(s->ready_fd, text + done, len - done));
-    if (w <= 0)
-      break; /* start is gone or not reading: it will answer on its own */
-    done += (size_t)w;
-  }
+  /* A failure means start is gone or not reading: it will answer on its own. */
+  cshim_file_write_fd(s->ready_fd, text, strlen(text), NULL, &ignored);
+  cshim_error_release(&ignored);
   close(s->ready_fd);
   s->ready_fd = -1;
 }

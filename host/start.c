@@ -72,20 +72,6 @@ state_release(struct start_state *s)
     close(s->ready_fd);
 }
 
-static int
-write_all(int fd, const char *buf, size_t n, cshim_error_t *err)
-{
-  size_t done = 0;
-
-  while (done < n) {
-    ssize_t w = CSHIM_RETRY_EINTR(write(fd, buf + done, n - done));
-    if (w < 0)
-      return cshim_error_sys(err, errno, "write");
-    done += (size_t)w;
-  }
-  return 0;
-}
-
 /* Write dir/name through dir/.name and a rename, so readers never see half a file. */
 static int
 write_file_atomic(const char *dir, const char *name, const char *content, cshim_error_t *err)
@@ -559,7 +545,7 @@ print_answer(struct start_state *s, const host_flags_t *flags, const host_start_
   ret = host_bootstrap_answer(s->address, version, bootstrap, &out, &len, err);
   if (ret < 0)
     return ret;
-  ret = write_all(fd, (const char *)out, len, err);
+  ret = cshim_file_write_fd(fd, out, len, NULL, err);
   if (ret < 0)
     return cshim_error_wrap(err, "print the shim address");
   return 0;

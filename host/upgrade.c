@@ -514,11 +514,26 @@ timeout_cb(uv_timer_t *t)
          (unsigned long long)u->timeout_ms, u->reason);
 }
 
+/* The first plugin instance that cannot hand over its state (no upgrade hooks), or NULL. */
+static const char *
+plugin_without_hooks(host_upgrade_t *u)
+{
+  for (size_t i = 0; i < host_plugins_n_ordered(u->plugins); i++) {
+    const cshim_plugin_t *desc;
+    const char *uri;
+    void *instance;
+    host_plugins_ordered(u->plugins, i, &uri, &desc, &instance);
+    if (instance != NULL && desc != NULL && !cshim_plugin_upgrade_hooks(desc))
+      return uri;
+  }
+  return NULL;
+}
+
 /* What must hold before anything stops. */
 static int
 check_target(host_upgrade_t *u, const char *path, cshim_error_t *err)
 {
-  size_t n = host_plugins_n_ordered(u->plugins);
+  const char *uri;
   struct stat st;
 
   if (u->stopping)
@@ -533,17 +548,12 @@ check_target(host_upgrade_t *u, const char *path, cshim_error_t *err)
     return cshim_error_make(err, EINVAL, "binary `%s` is not a regular file", path);
   if (access(path, X_OK) < 0)
     return cshim_error_sys(err, errno, "binary `%s` is not executable", path);
-  for (size_t i = 0; i < n; i++) {
-    const cshim_plugin_t *desc;
-    const char *uri;
-    void *instance;
-    host_plugins_ordered(u->plugins, i, &uri, &desc, &instance);
-    if (instance != NULL && desc != NULL && !cshim_plugin_upgrade_hooks(desc))
-      return cshim_error_make(err, ENOTSUP,
-                              "plugin `%s` cannot hand over its state (no upgrade_save and "
-                              "upgrade_restore)",
-                              uri);
-  }
+  uri = plugin_without_hooks(u);
+  if (uri)
+    return cshim_error_make(err, ENOTSUP,
+                            "plugin `%s` cannot hand over its state (no upgrade_save and "
+                            "upgrade_restore)",
+                            uri);
   return 0;
 }
 
@@ -1205,19 +1215,14 @@ host_upgrade_guard_start(host_upgrade_t *u, cshim_error_t *err)
   static char altstack[64 * 1024];
   stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
   struct sigaction sa;
+  const char *uri;
   size_t n = 0;
 
-  for (size_t i = 0; i < host_plugins_n_ordered(u->plugins); i++) {
-    const cshim_plugin_t *desc;
-    const char *uri;
-    void *instance;
-    host_plugins_ordered(u->plugins, i, &uri, &desc, &instance);
-    if (instance != NULL && desc != NULL && !cshim_plugin_upgrade_hooks(desc))
-      return cshim_error_make(err, ENOTSUP,
-                              "plugin `%s` cannot hand over its state (no upgrade_save and "
-                              "upgrade_restore): a crash ends the shim",
-                              uri);
-  }
+  if ((uri = plugin_without_hooks(u)) != NULL)
+    return cshim_error_make(err, ENOTSUP,
+                            "plugin `%s` cannot hand over its state (no upgrade_save and "
+                            "upgrade_restore): a crash ends the shim",
+                            uri);
   guard.memfd = memfd_create("cshim-crash-state", MFD_CLOEXEC);
   if (guard.memfd < 0)
     return cshim_error_sys(err, errno, "crash guard: memfd_create");

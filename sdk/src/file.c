@@ -52,6 +52,23 @@ cshim_file_read_fd(int fd, const char *what, size_t max, char **out, size_t *len
 }
 
 int
+cshim_file_write_fd(int fd, const void *data, size_t len, const char *what, cshim_error_t *err)
+{
+  const char *p = data;
+
+  while (len > 0) {
+    ssize_t n = CSHIM_RETRY_EINTR(write(fd, p, len));
+    if (n <= 0) {
+      int e = n < 0 ? errno : EIO;
+      return what ? cshim_error_sys(err, e, "write %s", what) : cshim_error_sys(err, e, "write");
+    }
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+int
 cshim_file_read_small(const char *path, size_t max, char **out, size_t *len, cshim_error_t *err)
 {
   cshim_autoclose int fd = -1;

@@ -80,33 +80,20 @@ bytes_cb(void *data, uint8_t *payload, size_t len, cshim_error_t *err)
 }
 
 static int
-write_all(const uint8_t *p, size_t len, cshim_error_t *err)
-{
-  while (len > 0) {
-    ssize_t w = CSHIM_RETRY_EINTR(write(STDOUT_FILENO, p, len));
-    if (w < 0)
-      return cshim_error_sys(err, errno, "write the response");
-    p += w;
-    len -= (size_t)w;
-  }
-  return 0;
-}
-
-static int
 print_response(const ctl_opts_t *opts, const uint8_t *p, size_t len, cshim_error_t *err)
 {
   static const char digits[] = "0123456789abcdef";
   cshim_autofree char *hex = NULL;
 
   if (!opts->hex)
-    return write_all(p, len, err);
+    return cshim_file_write_fd(STDOUT_FILENO, p, len, "the response", err);
   hex = cshim_xmalloc(2 * len + 1);
   for (size_t i = 0; i < len; i++) {
     hex[2 * i] = digits[p[i] >> 4];
     hex[2 * i + 1] = digits[p[i] & 0xf];
   }
   hex[2 * len] = '\n';
-  return write_all((const uint8_t *)hex, 2 * len + 1, err);
+  return cshim_file_write_fd(STDOUT_FILENO, hex, 2 * len + 1, "the response", err);
 }
 
 /* The services whose descriptors cshimctl carries (libcshim_proto, installed with the SDK). */
