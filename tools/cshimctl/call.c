@@ -181,7 +181,6 @@ print_json_response(const ProtobufCMethodDescriptor *method, const uint8_t *p, s
                     cshim_error_t *err)
 {
   ProtobufCMessage *msg = protobuf_c_message_unpack(method->output, NULL, len, p);
-  char *text;
   json_t *j;
 
   if (msg == NULL)
@@ -189,10 +188,7 @@ print_json_response(const ProtobufCMethodDescriptor *method, const uint8_t *p, s
                             method->output->name);
   j = pbjson_from_message(msg, NULL, 0);
   protobuf_c_message_free_unpacked(msg, NULL);
-  text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-  json_decref(j);
-  puts(text);
-  free(text);
+  ctl_print_json(j);
   return 0;
 }
 

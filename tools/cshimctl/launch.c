@@ -593,13 +593,9 @@ ctl_cmd_launch(const ctl_opts_t *o)
   debug = debug_address(o, address, grpc);
 
   if (o->json) {
-    json_t *j = json_pack("{s:s, s:s?, s:I, s:s, s:s, s:I}", "address", address, "debug_address",
-                          debug, "shim_pid", (json_int_t)pid, "binary", binary, "log", log_file,
-                          "log_relay_pid", (json_int_t)relay);
-    char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    puts(text);
-    free(text);
-    json_decref(j);
+    ctl_print_json(json_pack("{s:s, s:s?, s:I, s:s, s:s, s:I}", "address", address, "debug_address",
+                             debug, "shim_pid", (json_int_t)pid, "binary", binary, "log", log_file,
+                             "log_relay_pid", (json_int_t)relay));
   } else {
     printf("address: %s\n", address);
     if (debug)
@@ -682,12 +678,8 @@ ctl_cmd_teardown(const ctl_opts_t *o)
   remove_launch_files(o->bundle);
   ctl_format_time(resp->exited_at, when, sizeof(when));
   if (o->json) {
-    json_t *j = json_pack("{s:I, s:I, s:s}", "pid", (json_int_t)resp->pid, "exit_status",
-                          (json_int_t)resp->exit_status, "exited_at", when);
-    char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    puts(text);
-    free(text);
-    json_decref(j);
+    ctl_print_json(json_pack("{s:I, s:I, s:s}", "pid", (json_int_t)resp->pid, "exit_status",
+                             (json_int_t)resp->exit_status, "exited_at", when));
   } else {
     printf("pid %u exit status %u at %s\n", resp->pid, resp->exit_status, when);
   }

@@ -39,15 +39,6 @@ or_empty(const char *s)
   return s ? s : "";
 }
 
-static void
-print_json(json_t *j)
-{
-  char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-  puts(text ? text : "null");
-  free(text);
-  json_decref(j);
-}
-
 static const char *
 status_name(Containerd__V1__Types__Status s)
 {
@@ -149,7 +140,7 @@ static void
 print_pid(const ctl_opts_t *o, uint32_t pid)
 {
   if (o->json)
-    print_json(json_pack("{s:I}", "pid", (json_int_t)pid));
+    ctl_print_json(json_pack("{s:I}", "pid", (json_int_t)pid));
   else
     printf("pid %u\n", pid);
 }
@@ -236,7 +227,7 @@ run_state(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *e
     return -1;
   ctl_format_time(r->exited_at, when, sizeof(when));
   if (o->json) {
-    print_json(
+    ctl_print_json(
         json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:b, s:I, s:s}", "id", or_empty(r->id),
                   "exec_id", or_empty(r->exec_id), "bundle", or_empty(r->bundle), "pid",
                   (json_int_t)r->pid, "status", status_name(r->status), "stdin", or_empty(r->stdin),
@@ -305,7 +296,7 @@ run_pids(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *er
       printf("%-10u %s\n", r->processes[i]->pid, exec_id ? exec_id : "-");
   }
   if (o->json)
-    print_json(list);
+    ctl_print_json(list);
   else
     json_decref(list);
   protobuf_c_message_free_unpacked(&r->base, NULL);
@@ -345,7 +336,7 @@ run_wait(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *er
     return -1;
   ctl_format_time(r->exited_at, when, sizeof(when));
   if (o->json)
-    print_json(
+    ctl_print_json(
         json_pack("{s:I, s:s}", "exit_status", (json_int_t)r->exit_status, "exited_at", when));
   else
     printf("exit status %u at %s\n", r->exit_status, when);
@@ -367,8 +358,8 @@ run_delete(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *
     return -1;
   ctl_format_time(r->exited_at, when, sizeof(when));
   if (o->json)
-    print_json(json_pack("{s:I, s:I, s:s}", "pid", (json_int_t)r->pid, "exit_status",
-                         (json_int_t)r->exit_status, "exited_at", when));
+    ctl_print_json(json_pack("{s:I, s:I, s:s}", "pid", (json_int_t)r->pid, "exit_status",
+                             (json_int_t)r->exit_status, "exited_at", when));
   else
     printf("pid %u exit status %u at %s\n", r->pid, r->exit_status, when);
   protobuf_c_message_free_unpacked(&r->base, NULL);
@@ -471,7 +462,7 @@ run_stats(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *e
   if (ret < 0)
     return ret;
   if (o->json) {
-    print_json(stats);
+    ctl_print_json(stats);
     return 0;
   }
   ctl_stats_print(stdout, stats);
@@ -490,8 +481,8 @@ run_connect(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t 
                       (ProtobufCMessage **)&r, err) < 0)
     return -1;
   if (o->json)
-    print_json(json_pack("{s:I, s:I, s:s}", "shim_pid", (json_int_t)r->shim_pid, "task_pid",
-                         (json_int_t)r->task_pid, "version", or_empty(r->version)));
+    ctl_print_json(json_pack("{s:I, s:I, s:s}", "shim_pid", (json_int_t)r->shim_pid, "task_pid",
+                             (json_int_t)r->task_pid, "version", or_empty(r->version)));
   else
     printf("shim pid %u, task pid %u%s%s\n", r->shim_pid, r->task_pid,
            r->version && r->version[0] ? ", version " : "", or_empty(r->version));
