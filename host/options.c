@@ -191,3 +191,24 @@ host_options_read_file(const char *path, char **text, size_t *len, cshim_error_t
   /* Bundle files (config.json, address, cshim-config) and cgroup files: far below this. */
   return cshim_file_read_small(path, 64u << 20, text, len, err);
 }
+
+int
+host_options_read_line(const char *dir, const char *name, char **out, cshim_error_t *err)
+{
+  cshim_autofree char *path = NULL;
+  cshim_autofree char *text = NULL;
+  size_t len = 0;
+  int ret;
+
+  cshim_xasprintf(&path, "%s/%s", dir, name);
+  ret = host_options_read_file(path, &text, &len, err);
+  if (ret < 0)
+    return ret;
+  while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' ' || text[len - 1] == '\t' ||
+                     text[len - 1] == '\r'))
+    text[--len] = '\0';
+  if (len == 0)
+    return cshim_error_make(err, ENODATA, "`%s` is empty", path);
+  *out = cshim_steal_pointer(&text);
+  return 0;
+}

@@ -85,26 +85,15 @@ write_file_atomic(const char *dir, const char *name, const char *content, cshim_
 int
 host_start_read_config_choice(const char *bundle, char **source, cshim_error_t *err)
 {
-  cshim_autofree char *path = NULL;
-  cshim_autofree char *text = NULL;
-  size_t len = 0;
   int ret;
 
   *source = NULL;
-  cshim_xasprintf(&path, "%s/%s", bundle, HOST_START_CONFIG_FILE);
-  ret = host_options_read_file(path, &text, &len, err);
+  ret = host_options_read_line(bundle, HOST_START_CONFIG_FILE, source, err);
   if (ret == -ENOENT) {
     cshim_error_release(err);
     return 0;
   }
-  if (ret < 0)
-    return ret;
-  while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
-    text[--len] = '\0';
-  if (len == 0)
-    return cshim_error_make(err, ENODATA, "`%s` is empty", path);
-  *source = cshim_steal_pointer(&text);
-  return 0;
+  return ret;
 }
 
 static char *
