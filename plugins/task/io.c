@@ -64,8 +64,7 @@ struct task_io_s
   int shared_fd;    /* stdout and stderr share one file */
   int shared_refs;
   int outputs_pending;
-  uint64_t
-      moved; /* bytes read from or written for the process's outputs: task_io_wait's progress */
+  uint64_t moved;      /* bytes read or written for the outputs: task_io_wait's progress */
   uint64_t moved_seen; /* `moved` when the wait timer last fired */
   unsigned stalled;    /* task_io_wait's periods in a row without progress while output waits */
   uv_timer_t timer;

@@ -417,30 +417,32 @@ run_exec(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *er
   return 0;
 }
 
+/* A call whose request is only the task id and whose answer is Empty (Pause, Resume: their
+   requests are the same message on the wire, {1: id}). */
 static int
-run_pause(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *err)
+call_with_id(ctl_client_t *c, const ctl_opts_t *o, const char *method, const char *id,
+             cshim_error_t *err)
 {
   Containerd__Task__V2__PauseRequest req = CONTAINERD__TASK__V2__PAUSE_REQUEST__INIT;
   ProtobufCMessage *r;
 
   req.id = (char *)id;
-  if (ctl_client_call(c, "Pause", &req.base, NULL, &r, err) < 0)
+  if (ctl_client_call(c, method, &req.base, NULL, &r, err) < 0)
     return -1;
   print_ok(o);
   return 0;
 }
 
 static int
+run_pause(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *err)
+{
+  return call_with_id(c, o, "Pause", id, err);
+}
+
+static int
 run_resume(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *err)
 {
-  Containerd__Task__V2__ResumeRequest req = CONTAINERD__TASK__V2__RESUME_REQUEST__INIT;
-  ProtobufCMessage *r;
-
-  req.id = (char *)id;
-  if (ctl_client_call(c, "Resume", &req.base, NULL, &r, err) < 0)
-    return -1;
-  print_ok(o);
-  return 0;
+  return call_with_id(c, o, "Resume", id, err);
 }
 
 static int
