@@ -359,6 +359,30 @@ spawn_writer(int fd, size_t total)
   return child;
 }
 
+/* The process's stdout copied into a FIFO (a client's reader on it when reader is not NULL),
+   the copy started and a child writing `total` bytes into it; the shim's side of the runtime's
+   pipe closed. Returns the child. */
+static pid_t
+start_fifo_output(struct fx *f, size_t total, int *reader)
+{
+  cshim_runtime_io_t rio;
+  cshim_error_t err = NULL;
+  pid_t child;
+
+  assert_int_equal(mkfifo(f->path[1], 0600), 0);
+  if (task_io_new(&f->loop, NULL, "", f->path[1], "", 0, 0, &f->io, &err) < 0)
+    fail_msg("%s", err->msg);
+  if (reader) {
+    *reader = open(f->path[1], O_RDONLY | O_NONBLOCK);
+    assert_true(*reader >= 0);
+  }
+  assert_int_equal(task_io_start(f->io, &err), 0);
+  task_io_runtime_fds(f->io, &rio);
+  child = spawn_writer(rio.stdout_fd, total);
+  task_io_close_runtime_side(f->io);
+  return child;
+}
+
 /* The client's reader pauses for several drain periods in a row while output waits for it (ctr
    on a loaded machine): the drain waits for it, and every byte arrives. */
 static void
@@ -366,25 +390,13 @@ test_io_wait_never_cuts_output_a_paused_reader_still_takes(void **state)
 {
   struct fx *f = *state;
   const size_t total = 1024 * 1024;
-  cshim_runtime_io_t rio;
-  cshim_error_t err = NULL;
-  task_io_t *io = NULL;
   unsigned char *got = cshim_xmalloc(total);
   size_t n = 0;
   uint64_t pause_until;
   int reader, status;
-  pid_t child;
+  pid_t child = start_fifo_output(f, total, &reader);
+  task_io_t *io = f->io;
 
-  assert_int_equal(mkfifo(f->path[1], 0600), 0);
-  if (task_io_new(&f->loop, NULL, "", f->path[1], "", 0, 0, &io, &err) < 0)
-    fail_msg("%s", err->msg);
-  f->io = io;
-  reader = open(f->path[1], O_RDONLY | O_NONBLOCK);
-  assert_true(reader >= 0);
-  assert_int_equal(task_io_start(io, &err), 0);
-  task_io_runtime_fds(io, &rio);
-  child = spawn_writer(rio.stdout_fd, total);
-  task_io_close_runtime_side(io);
   /* Delete's drain, 50 ms periods; the reader takes nothing for 6 of them (the old rule cut the
      output after one period without progress). */
   task_io_wait(io, 50, waited_cb, f);
@@ -420,21 +432,11 @@ static void
 test_io_wait_drops_output_nobody_reads(void **state)
 {
   struct fx *f = *state;
-  cshim_runtime_io_t rio;
-  cshim_error_t err = NULL;
-  task_io_t *io = NULL;
   int status;
-  pid_t child;
-
-  assert_int_equal(mkfifo(f->path[1], 0600), 0);
-  if (task_io_new(&f->loop, NULL, "", f->path[1], "", 0, 0, &io, &err) < 0)
-    fail_msg("%s", err->msg);
-  f->io = io;
-  assert_int_equal(task_io_start(io, &err), 0);
-  task_io_runtime_fds(io, &rio);
   /* More than the FIFO and the pipe hold: the writer blocks until the copy drops the rest. */
-  child = spawn_writer(rio.stdout_fd, 1024 * 1024);
-  task_io_close_runtime_side(io);
+  pid_t child = start_fifo_output(f, 1024 * 1024, NULL);
+  task_io_t *io = f->io;
+
   for (int i = 0; i < 1000; i++)
     run_once(f);
   /* A period far longer than the test: the drain must end by itself, not by the timer (which
@@ -454,23 +456,11 @@ static void
 test_io_wait_gives_up_on_a_reader_that_never_reads(void **state)
 {
   struct fx *f = *state;
-  cshim_runtime_io_t rio;
-  cshim_error_t err = NULL;
-  task_io_t *io = NULL;
   uint64_t t0;
   int reader, status;
-  pid_t child;
+  pid_t child = start_fifo_output(f, 1024 * 1024, &reader);
+  task_io_t *io = f->io;
 
-  assert_int_equal(mkfifo(f->path[1], 0600), 0);
-  if (task_io_new(&f->loop, NULL, "", f->path[1], "", 0, 0, &io, &err) < 0)
-    fail_msg("%s", err->msg);
-  f->io = io;
-  reader = open(f->path[1], O_RDONLY | O_NONBLOCK);
-  assert_true(reader >= 0);
-  assert_int_equal(task_io_start(io, &err), 0);
-  task_io_runtime_fds(io, &rio);
-  child = spawn_writer(rio.stdout_fd, 1024 * 1024);
-  task_io_close_runtime_side(io);
   t0 = uv_hrtime();
   task_io_wait(io, 20, waited_cb, f);
   while (!f->waited)
