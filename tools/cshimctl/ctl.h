@@ -96,9 +96,6 @@ int ctl_client_call(ctl_client_t *c, const char *method, const ProtobufCMessage 
                     cshim_error_t *err);
 void ctl_client_close(ctl_client_t *c);
 
-/* The directory of cshimctl's own executable (symlinks resolved), or NULL. Caller frees. */
-char *ctl_self_dir(void);
-
 /* Commands; each returns the process exit status. */
 int ctl_cmd_task(const ctl_opts_t *opts);
 int ctl_cmd_launch(const ctl_opts_t *opts);

@@ -46,8 +46,8 @@ buf_free(buf_t *b)
 }
 
 /* The directory of cshimctl's own executable (symlinks resolved), or NULL. Caller frees. */
-char *
-ctl_self_dir(void)
+static char *
+self_dir_path(void)
 {
   char *self = realpath("/proc/self/exe", NULL);
   char *slash = self ? strrchr(self, '/') : NULL;
@@ -96,7 +96,7 @@ find_binary(const char *runtime, cshim_error_t *err)
   }
   /* cshimctl is installed next to the shim (bin/ of an install tree, /usr/bin of the package):
      a shim that is not on PATH is still found there. */
-  self_dir = ctl_self_dir();
+  self_dir = self_dir_path();
   if (self_dir) {
     char *candidate;
     cshim_xasprintf(&candidate, "%s/%s", self_dir, name);
