@@ -457,6 +457,11 @@ struct task_service_s
   cshim_ttrpc_service_t service_v2;
   cshim_ttrpc_service_t service_v3;
   void (*free_cb)(task_service_t *svc);
+  /* Tracing (trace.c): the tracer, NULL when tracing is off; the method tables that name the
+     container of each call on its span; the call whose handler is running (synchronously). */
+  cshim_tracer_t *tracer;
+  cshim_ttrpc_method_t *traced_v2, *traced_v3;
+  cshim_ttrpc_call_t *current_call;
 };
 
 /* The method table shared by containerd.task.v2.Task and containerd.task.v3.Task. */
@@ -465,6 +470,18 @@ extern const cshim_ttrpc_method_t task_methods[];
 extern const cshim_ttrpc_method_t task_methods_v3[];
 
 task_container_t *task_service_find(task_service_t *svc, const char *id);
+
+/* ---- trace.c: spans of the task service's own work ---- */
+
+/* Use tracer (NULL = off): calls go through method tables that put the container and exec id
+   on each call's span, and runtime commands become child spans of their call's. */
+void task_trace_init(task_service_t *svc, cshim_tracer_t *tracer);
+void task_trace_clear(task_service_t *svc);
+/* The span of the runtime command an op (callback data) runs: a child of its call's span. */
+cshim_span_t *task_op_span(void *data);
+/* A child span of the call being handled now, or NULL; end it with task_trace_end. */
+cshim_span_t *task_trace_start(task_service_t *svc, const char *name);
+void task_trace_end(task_service_t *svc, cshim_span_t *span, const cshim_error_t *err);
 /* The container id and its process exec_id (NULL/"" = init); NotFound worded as the runc shim
    words it. */
 int task_service_lookup(task_service_t *svc, const char *id, const char *exec_id,

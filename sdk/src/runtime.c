@@ -59,6 +59,7 @@ struct cmd
   char read_buf[16384];
   cshim_runtime_cb cb;
   void *data;
+  cshim_span_t *span; /* NULL when not traced */
 };
 
 struct cshim_runtime_limit_s
@@ -87,6 +88,8 @@ struct cshim_runtime_s
   cshim_runtime_limit_t *limit;
   uint64_t (*deadline_of)(void *data);
   char **global_args; /* NULL-terminated, or NULL */
+  cshim_tracer_t *tracer;
+  cshim_span_t *(*span_of)(void *data);
   struct cmd *cmds;   /* started or queued, not finished */
   size_t alive;       /* commands not yet freed */
   bool closing;
@@ -164,6 +167,8 @@ cshim_runtime_new(const cshim_runtime_config_t *cfg, cshim_runtime_t **out, cshi
   rt->timeout_ms = cfg->timeout_ms;
   rt->limit = cfg->limit;
   rt->deadline_of = cfg->deadline_of;
+  rt->tracer = cfg->tracer;
+  rt->span_of = cfg->span_of;
   if (cfg->global_args && cfg->global_args[0]) {
     size_t n = 0;
     while (cfg->global_args[n])
@@ -632,6 +637,7 @@ finish(struct cmd *c)
   close_io(c);
   close_handles(c); /* memory goes in the close callbacks, after the callback below */
   if (c->abandoned) {
+    cshim_span_end(c->rt->tracer, c->span, ECANCELED, "abandoned");
     cshim_error_release(&c->start_error);
     return;
   }
@@ -641,6 +647,12 @@ finish(struct cmd *c)
   result.out = c->out.data ? c->out.data : "";
   result.out_len = c->out.len;
   build_error(c, &result.error);
+  if (result.error)
+    cshim_span_end(c->rt->tracer, c->span, result.error->status ? result.error->status : -EIO,
+                   result.error->msg);
+  else
+    cshim_span_end(c->rt->tracer, c->span, 0, NULL);
+  c->span = NULL;
   if (result.error)
     cshim_log_debug(c->rt->log, "%s", result.error->msg);
   c->cb(c->data, &result);
@@ -1058,6 +1070,13 @@ run(cshim_runtime_t *rt, struct args *a, const char *name, const char *id,
   }
   c->submitted_ns = cshim_now_ns();
   c->deadline_ns = rt->deadline_of ? rt->deadline_of(data) : 0;
+  if (rt->tracer && rt->span_of) {
+    char span_name[128];
+
+    snprintf(span_name, sizeof span_name, "%s %s", rt->display, name);
+    c->span = cshim_span_start(rt->tracer, rt->span_of(data), span_name);
+    cshim_span_set_attr(rt->tracer, c->span, "container.id", id);
+  }
   uv_timer_init(rt->loop, &c->timer);
   c->timer.data = c;
   c->open_handles = 1;

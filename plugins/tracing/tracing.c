@@ -1,0 +1,532 @@
+// SPDX-License-Identifier: Apache-2.0
+// The tracing plugin (io.containerd.internal.v1 "tracing"): a span per ttrpc call, continuing
+// the W3C trace context containerd puts in the call's metadata, children for the work plugins
+// do for it (cshim_tracer_t), exported in batches over OTLP/HTTP. Skips itself when no OTLP
+// endpoint is set and the config does not enable it.
+#include "tracing.h"
+
+#include <cshim/config.h>
+#include <cshim/plugin.h>
+#include <cshim/util.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const tracing_config_keys[] = {"enabled", "endpoint", "service_name", NULL};
+
+/* Metadata keys of W3C trace context in ttrpc requests (containerd's otelttrpc client
+   interceptor injects them with the TraceContext propagator). */
+#define TRACEPARENT_KEY "traceparent"
+#define TRACESTATE_KEY "tracestate"
+#define TRACESTATE_MAX 512u
+
+struct tracing_s
+{
+  cshim_tracer_t base; /* must stay first: what users of CSHIM_TRACER_ID call */
+  uv_loop_t *loop;
+  const cshim_logger_t *log;
+  cshim_host_t *host;
+  char *service;
+  char *instance; /* <namespace>/<id> of the shim */
+  char *url;
+  tracing_queue_t queue;
+  tracing_span_t *open; /* spans started, not ended */
+  size_t n_open;
+  uint64_t not_recorded; /* spans not started: too many open, or closing */
+  uint64_t export_failures;
+  char *last_error;
+  tracing_exporter_t *exporter;
+  uv_timer_t batch_timer;
+  uv_timer_t flush_timer;
+  int open_handles; /* the timers and the exporter */
+  bool closing;
+  cshim_ttrpc_interceptor_t interceptor;
+};
+
+/* ---- spans ---- */
+
+static void
+link_open(tracing_t *tr, tracing_span_t *s)
+{
+  s->tr = tr;
+  s->prev = NULL;
+  s->next = tr->open;
+  if (tr->open)
+    tr->open->prev = s;
+  tr->open = s;
+  tr->n_open++;
+}
+
+static void
+unlink_open(tracing_t *tr, tracing_span_t *s)
+{
+  if (s->prev)
+    s->prev->next = s->next;
+  else
+    tr->open = s->next;
+  if (s->next)
+    s->next->prev = s->prev;
+  s->next = s->prev = NULL;
+  tr->n_open--;
+}
+
+static bool
+may_open(tracing_t *tr)
+{
+  if (tr->closing || tr->n_open >= TRACING_MAX_OPEN) {
+    tr->not_recorded++;
+    return false;
+  }
+  return true;
+}
+
+static void export_now(tracing_t *tr);
+
+static void
+end_span(tracing_span_t *s, bool error, const char *message)
+{
+  tracing_t *tr = s->tr;
+
+  unlink_open(tr, s);
+  s->end_unix_ns = tracing_unix_ns();
+  s->error = error;
+  if (error && message)
+    s->status_message = cshim_xstrndup(message, TRACING_MAX_STRING);
+  tracing_queue_push(&tr->queue, s);
+  if (tr->queue.n >= TRACING_MAX_BATCH)
+    export_now(tr);
+}
+
+static cshim_span_t *
+tracer_start(cshim_tracer_t *base, const cshim_span_t *parent, const char *name)
+{
+  tracing_t *tr = (tracing_t *)base;
+  tracing_span_t *s;
+
+  if (parent == NULL || !may_open(tr))
+    return NULL;
+  s = tracing_span_new(name, TRACING_KIND_INTERNAL);
+  memcpy(s->trace_id, parent->trace_id, sizeof s->trace_id);
+  memcpy(s->parent_id, parent->span_id, sizeof s->parent_id);
+  s->has_parent = true;
+  s->flags = parent->flags;
+  if (parent->trace_state)
+    s->trace_state = cshim_xstrdup(parent->trace_state);
+  link_open(tr, s);
+  return s;
+}
+
+static void
+tracer_set_attr(cshim_span_t *span, const char *key, const char *value)
+{
+  tracing_span_set_attr(span, key, value);
+}
+
+static void
+tracer_end(cshim_span_t *span, int error, const char *message)
+{
+  if (span)
+    end_span(span, error != 0, message);
+}
+
+static cshim_span_t *
+tracer_call_span(cshim_tracer_t *base, const cshim_ttrpc_call_t *call)
+{
+  tracing_t *tr = (tracing_t *)base;
+
+  for (tracing_span_t *s = tr->open; s; s = s->next)
+    if (s->call == call)
+      return s;
+  return NULL;
+}
+
+static int
+tracer_traceparent(const cshim_span_t *span, char *buf, size_t len)
+{
+  if (span == NULL || len < CSHIM_TRACEPARENT_LEN + 1)
+    return -EINVAL;
+  tracing_traceparent_format(span->trace_id, span->span_id, span->flags, buf);
+  return 0;
+}
+
+/* ---- the interceptor: a server span per call ---- */
+
+static int
+call_before(void *data, cshim_ttrpc_call_t *call)
+{
+  tracing_t *tr = data;
+  const char *tp = cshim_ttrpc_call_metadata(call, TRACEPARENT_KEY);
+  const char *ts, *ns;
+  uint8_t trace_id[16], parent_id[8], flags = 1;
+  bool has_parent = false;
+  tracing_span_t *s;
+  char name[TRACING_MAX_STRING];
+
+  if (tp) {
+    if (tracing_traceparent_parse(tp, trace_id, parent_id, &flags) == 0)
+      has_parent = true;
+    else
+      cshim_log_debug(tr->log, "%s/%s: ignoring malformed traceparent `%.64s`", call->service,
+                      call->method, tp);
+  }
+  /* The caller decided not to sample this trace: neither do we. */
+  if (has_parent && !(flags & 1))
+    return 0;
+  if (!may_open(tr))
+    return 0;
+  snprintf(name, sizeof name, "%s/%s", call->service, call->method);
+  s = tracing_span_new(name, TRACING_KIND_SERVER);
+  if (has_parent) {
+    memcpy(s->trace_id, trace_id, 16);
+    memcpy(s->parent_id, parent_id, 8);
+    s->has_parent = true;
+    s->flags = flags;
+    ts = cshim_ttrpc_call_metadata(call, TRACESTATE_KEY);
+    if (ts && ts[0])
+      s->trace_state = cshim_xstrndup(ts, TRACESTATE_MAX);
+  } else
+    tracing_random_id(s->trace_id, sizeof s->trace_id);
+  tracing_span_set_attr(s, "rpc.system", "ttrpc");
+  tracing_span_set_attr(s, "rpc.service", call->service);
+  tracing_span_set_attr(s, "rpc.method", call->method);
+  ns = cshim_ttrpc_call_metadata(call, CSHIM_TTRPC_NAMESPACE_KEY);
+  if (ns)
+    tracing_span_set_attr(s, "containerd.namespace", ns);
+  s->call = call;
+  link_open(tr, s);
+  return 0;
+}
+
+static void
+call_after(void *data, const cshim_ttrpc_call_t *call, int grpc_code)
+{
+  tracing_t *tr = data;
+  tracing_span_t *s = tracer_call_span(&tr->base, call);
+
+  if (s == NULL)
+    return;
+  s->call = NULL;
+  tracing_span_set_int(s, "rpc.grpc.status_code", grpc_code);
+  end_span(s, grpc_code != CSHIM_GRPC_OK, grpc_code != CSHIM_GRPC_OK ? "the call failed" : NULL);
+}
+
+/* ---- export ---- */
+
+static void release(tracing_t *tr);
+
+static void
+export_now(tracing_t *tr)
+{
+  tracing_span_t *list;
+  uint8_t *body;
+  size_t n, len;
+  cshim_error_t err = NULL;
+
+  if (tr->exporter == NULL || tracing_exporter_busy(tr->exporter) || tr->queue.n == 0)
+    return;
+  list = tracing_queue_take(&tr->queue, TRACING_MAX_BATCH, &n);
+  body = tracing_encode(tr->service, tr->instance, list, n, &len);
+  tracing_span_list_free(list);
+  if (tracing_exporter_send(tr->exporter, body, len, n, &err) < 0) {
+    tr->queue.dropped += n;
+    cshim_log_debug(tr->log, "export of %zu spans: %s", n, err->msg);
+    cshim_error_release(&err);
+  }
+}
+
+static void
+export_done_cb(void *data, size_t spans, bool ok, const char *why)
+{
+  tracing_t *tr = data;
+
+  if (ok) {
+    tr->queue.exported += spans;
+    if (tr->last_error) {
+      cshim_log_info(tr->log, "exporting spans to `%s` again", tr->url);
+      free(tr->last_error);
+      tr->last_error = NULL;
+    }
+  } else {
+    tr->queue.dropped += spans;
+    tr->export_failures++;
+    /* Said once per outage, not once per batch. */
+    if (tr->last_error == NULL)
+      cshim_log_warn(tr->log, "cannot export spans to `%s` (dropping them until it answers): %s",
+                     tr->url, why ? why : "unknown error");
+    free(tr->last_error);
+    tr->last_error = cshim_xstrdup(why ? why : "unknown error");
+  }
+  if (tr->closing) {
+    if (ok && tr->queue.n > 0)
+      export_now(tr);
+    else
+      release(tr);
+    return;
+  }
+  if (tr->queue.n >= TRACING_MAX_BATCH)
+    export_now(tr);
+}
+
+static void
+batch_timer_cb(uv_timer_t *t)
+{
+  export_now(CSHIM_CONTAINER_OF(t, tracing_t, batch_timer));
+}
+
+static void
+flush_timer_cb(uv_timer_t *t)
+{
+  tracing_t *tr = CSHIM_CONTAINER_OF(t, tracing_t, flush_timer);
+  cshim_log_warn(tr->log, "%zu spans not exported within %u ms of exiting", tr->queue.n,
+                 TRACING_FLUSH_MS);
+  release(tr);
+}
+
+/* ---- state for the debug plugin ---- */
+
+static char *
+dump_state(void *data)
+{
+  tracing_t *tr = data;
+  json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s?}", "endpoint", tr->url,
+                        "service", tr->service, "open", (json_int_t)tr->n_open, "queued",
+                        (json_int_t)tr->queue.n, "accepted", (json_int_t)tr->queue.accepted,
+                        "exported", (json_int_t)tr->queue.exported, "dropped",
+                        (json_int_t)tr->queue.dropped, "not_recorded",
+                        (json_int_t)tr->not_recorded, "export_failures",
+                        (json_int_t)tr->export_failures, "last_error", tr->last_error);
+  char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+  json_decref(o);
+  return text;
+}
+
+/* ---- lifecycle ---- */
+
+static void
+handle_closed_cb(uv_handle_t *h)
+{
+  tracing_t *tr = h->data;
+  if (--tr->open_handles == 0) {
+    free(tr->service);
+    free(tr->instance);
+    free(tr->url);
+    free(tr->last_error);
+    free(tr);
+  }
+}
+
+static void
+exporter_closed_cb(void *data)
+{
+  tracing_t *tr = data;
+  if (--tr->open_handles == 0) {
+    free(tr->service);
+    free(tr->instance);
+    free(tr->url);
+    free(tr->last_error);
+    free(tr);
+  }
+}
+
+/* Everything goes: what is still queued is counted as dropped. */
+static void
+release(tracing_t *tr)
+{
+  tracing_exporter_t *x = tr->exporter;
+
+  if (tr->host)
+    cshim_host_remove_state_source(tr->host, "tracing", tr);
+  tr->host = NULL;
+  tracing_queue_clear(&tr->queue);
+  if (x) {
+    tr->exporter = NULL;
+    tracing_exporter_close(x, exporter_closed_cb);
+  }
+  if (!uv_is_closing((uv_handle_t *)&tr->batch_timer))
+    uv_close((uv_handle_t *)&tr->batch_timer, handle_closed_cb);
+  if (!uv_is_closing((uv_handle_t *)&tr->flush_timer))
+    uv_close((uv_handle_t *)&tr->flush_timer, handle_closed_cb);
+}
+
+static bool
+is_set(const char *s)
+{
+  return s != NULL && s[0] != '\0';
+}
+
+/* The OTLP endpoint rules: the traces endpoint as given, else <endpoint>/v1/traces. */
+char *tracing_endpoint_from_env(const char *traces_endpoint, const char *endpoint);
+char *
+tracing_endpoint_from_env(const char *traces_endpoint, const char *endpoint)
+{
+  char *url;
+  size_t n;
+
+  if (is_set(traces_endpoint))
+    return cshim_xstrdup(traces_endpoint);
+  if (!is_set(endpoint))
+    return NULL;
+  n = strlen(endpoint);
+  cshim_xasprintf(&url, "%.*s/v1/traces", (int)(endpoint[n - 1] == '/' ? n - 1 : n), endpoint);
+  return url;
+}
+
+static int
+tracing_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
+{
+  const char *config_endpoint = NULL, *config_service = NULL, *binary, *ns, *id, *slash;
+  cshim_autofree char *url = NULL;
+  bool enabled = false, enabled_set = false;
+  tracing_t *tr;
+  int ret;
+
+  ret = cshim_config_check_keys(ctx->config, tracing_config_keys, ctx->uri, err);
+  if (ret < 0)
+    return ret;
+  if (cshim_config_get(ctx->config, "enabled") &&
+      !cshim_config_is_null(cshim_config_get(ctx->config, "enabled"))) {
+    ret = cshim_config_get_bool(ctx->config, "enabled", &enabled, err);
+    if (ret < 0)
+      return ret;
+    enabled_set = true;
+  }
+  if ((ret = cshim_config_get_string(ctx->config, "endpoint", &config_endpoint, err)) < 0 ||
+      (ret = cshim_config_get_string(ctx->config, "service_name", &config_service, err)) < 0)
+    return ret;
+  if (enabled_set && !enabled) {
+    cshim_error_make(err, ENOENT, "disabled by config");
+    return CSHIM_PLUGIN_SKIP;
+  }
+  if (is_set(config_endpoint))
+    url = cshim_xstrdup(config_endpoint);
+  else
+    url = tracing_endpoint_from_env(getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+                                    getenv("OTEL_EXPORTER_OTLP_ENDPOINT"));
+  if (url == NULL && !enabled) {
+    cshim_error_make(err, ENOENT,
+                     "tracing is off (set OTEL_EXPORTER_OTLP_ENDPOINT or "
+                     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or `enabled: true`)");
+    return CSHIM_PLUGIN_SKIP;
+  }
+  if (url == NULL)
+    url = cshim_xstrdup("http://localhost:4318/v1/traces"); /* OTLP/HTTP's default */
+  if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+    return cshim_error_make(err, EINVAL, "%s: OTLP endpoint `%s` is not an http:// or https:// URL",
+                            ctx->uri, url);
+
+  tr = cshim_xmalloc0(sizeof *tr);
+  tr->base = (cshim_tracer_t){.struct_size = sizeof(cshim_tracer_t),
+                              .start = tracer_start,
+                              .set_attr = tracer_set_attr,
+                              .end = tracer_end,
+                              .call_span = tracer_call_span,
+                              .traceparent = tracer_traceparent};
+  tr->loop = ctx->loop;
+  tr->log = ctx->log;
+  tr->queue.max = TRACING_MAX_QUEUED;
+  /* The shim's own name: OTEL_SERVICE_NAME is containerd's (shims inherit its environment). */
+  binary = cshim_init_ctx_property(ctx, CSHIM_PROP_BINARY);
+  slash = binary ? strrchr(binary, '/') : NULL;
+  tr->service = cshim_xstrdup(is_set(config_service) ? config_service
+                              : slash && slash[1]    ? slash + 1
+                              : is_set(binary)       ? binary
+                                                     : "cshim");
+  ns = cshim_init_ctx_property(ctx, CSHIM_PROP_NAMESPACE);
+  id = cshim_init_ctx_property(ctx, CSHIM_PROP_ID);
+  if (is_set(ns) || is_set(id))
+    cshim_xasprintf(&tr->instance, "%s/%s", ns ? ns : "", id ? id : "");
+  tr->url = cshim_steal_pointer(&url);
+  tr->interceptor = (cshim_ttrpc_interceptor_t){.struct_size = sizeof(cshim_ttrpc_interceptor_t),
+                                                .name = TRACING_URI,
+                                                .before = call_before,
+                                                .after = call_after,
+                                                .data = tr};
+  ret = tracing_exporter_new(ctx->loop, tr->url, ctx->log, export_done_cb, tr, &tr->exporter, err);
+  if (ret < 0) {
+    free(tr->service);
+    free(tr->instance);
+    free(tr->url);
+    free(tr);
+    return cshim_error_wrap(err, "%s", ctx->uri);
+  }
+  tr->open_handles = 3; /* two timers, the exporter */
+  uv_timer_init(ctx->loop, &tr->batch_timer);
+  uv_timer_init(ctx->loop, &tr->flush_timer);
+  tr->batch_timer.data = tr->flush_timer.data = tr;
+  uv_timer_start(&tr->batch_timer, batch_timer_cb, TRACING_EXPORT_INTERVAL_MS,
+                 TRACING_EXPORT_INTERVAL_MS);
+  /* Never what keeps the shim alive. */
+  uv_unref((uv_handle_t *)&tr->batch_timer);
+  tr->host = cshim_init_ctx_host(ctx);
+  if (tr->host && cshim_host_add_state_source(tr->host, "tracing", dump_state, tr, NULL) < 0)
+    tr->host = NULL;
+  cshim_log_info(ctx->log, "exporting spans to `%s` as service `%s`", tr->url, tr->service);
+  *instance = tr;
+  return 0;
+}
+
+static int
+tracing_register_ttrpc(void *instance, cshim_ttrpc_server_t *server, cshim_error_t *err)
+{
+  tracing_t *tr = instance;
+  return cshim_ttrpc_server_add_interceptor(server, &tr->interceptor, err);
+}
+
+/* The shim is exiting: what is queued gets TRACING_FLUSH_MS to leave (the timer keeps the loop
+   running until then); spans still open belong to calls never answered and are not sent. */
+static void
+tracing_close(void *instance)
+{
+  tracing_t *tr = instance;
+
+  tr->closing = true;
+  uv_timer_stop(&tr->batch_timer);
+  while (tr->open) {
+    tracing_span_t *s = tr->open;
+    unlink_open(tr, s);
+    tracing_span_free(s);
+    tr->not_recorded++;
+  }
+  if (tr->queue.n == 0 && !tracing_exporter_busy(tr->exporter)) {
+    release(tr);
+    return;
+  }
+  uv_timer_start(&tr->flush_timer, flush_timer_cb, TRACING_FLUSH_MS, 0);
+  export_now(tr);
+}
+
+/* Nothing to hand over: spans still queued at an upgrade are lost (the new image starts its
+   own queue; containerd's next calls are traced by it). */
+static const char *
+tracing_upgrade_busy(void *instance)
+{
+  (void)instance;
+  return NULL;
+}
+
+static int
+tracing_upgrade_save(void *instance, cshim_state_writer_t *w, cshim_error_t *err)
+{
+  (void)instance;
+  (void)w;
+  (void)err;
+  return 0;
+}
+
+static int
+tracing_upgrade_restore(void *instance, const cshim_state_reader_t *r, cshim_error_t *err)
+{
+  (void)instance;
+  (void)r;
+  (void)err;
+  return 0;
+}
+
+CSHIM_PLUGIN_DEFINE(.type = CSHIM_TYPE_INTERNAL, .id = CSHIM_TRACER_ID, .init = tracing_init,
+                    .register_ttrpc = tracing_register_ttrpc, .close = tracing_close,
+                    .upgrade_busy = tracing_upgrade_busy, .upgrade_save = tracing_upgrade_save,
+                    .upgrade_restore = tracing_upgrade_restore)
