@@ -362,3 +362,18 @@ tracing_encode(const char *service, const char *service_instance, tracing_span_t
   free(kvps);
   return out;
 }
+
+char *
+tracing_endpoint_from_env(const char *traces_endpoint, const char *endpoint)
+{
+  char *url;
+  size_t n;
+
+  if (traces_endpoint && traces_endpoint[0])
+    return cshim_xstrdup(traces_endpoint);
+  if (endpoint == NULL || endpoint[0] == '\0')
+    return NULL;
+  n = strlen(endpoint);
+  cshim_xasprintf(&url, "%.*s/v1/traces", (int)(endpoint[n - 1] == '/' ? n - 1 : n), endpoint);
+  return url;
+}

@@ -358,23 +358,6 @@ is_set(const char *s)
   return s != NULL && s[0] != '\0';
 }
 
-/* The OTLP endpoint rules: the traces endpoint as given, else <endpoint>/v1/traces. */
-char *tracing_endpoint_from_env(const char *traces_endpoint, const char *endpoint);
-char *
-tracing_endpoint_from_env(const char *traces_endpoint, const char *endpoint)
-{
-  char *url;
-  size_t n;
-
-  if (is_set(traces_endpoint))
-    return cshim_xstrdup(traces_endpoint);
-  if (!is_set(endpoint))
-    return NULL;
-  n = strlen(endpoint);
-  cshim_xasprintf(&url, "%.*s/v1/traces", (int)(endpoint[n - 1] == '/' ? n - 1 : n), endpoint);
-  return url;
-}
-
 static int
 tracing_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
 {

@@ -79,6 +79,10 @@ void tracing_traceparent_format(const uint8_t trace_id[16], const uint8_t span_i
                                 uint8_t flags, char *buf);
 /* n random bytes, never all zero (getrandom; a clock-seeded fallback if that fails). */
 void tracing_random_id(uint8_t *buf, size_t n);
+/* The OTLP endpoint rules: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, else
+   OTEL_EXPORTER_OTLP_ENDPOINT with "/v1/traces" appended; NULL when neither is set (empty counts
+   as unset). Caller frees. */
+char *tracing_endpoint_from_env(const char *traces_endpoint, const char *endpoint);
 /* Nanoseconds since the Unix epoch. */
 uint64_t tracing_unix_ns(void);
 

@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: Apache-2.0
+// Tests of plugins/tracing/tracing.c through its descriptor and a mock init context: when it
+// skips itself, how a call's span continues the caller's trace, children, and what happens to
+// spans when the collector is away (export.c on the real loop, to a closed local port).
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mock_host.h"
+
+/* The plugin's own file: the test reads its instance. */
+#include "tracing.c"
+
+/* Last: cmocka defines a `fail` macro that would clash with cshim_ttrpc_call_ops_t.fail. */
+#include <cmocka.h>
+
+/* A call whose metadata the test sets. */
+typedef struct fake_call_s
+{
+  cshim_ttrpc_call_t base;
+  const char *traceparent;
+  const char *tracestate;
+} fake_call_t;
+
+static const char *
+fake_metadata(const cshim_ttrpc_call_t *call, const char *key)
+{
+  const fake_call_t *c = (const fake_call_t *)call;
+  if (strcmp(key, "traceparent") == 0)
+    return c->traceparent;
+  if (strcmp(key, "tracestate") == 0)
+    return c->tracestate;
+  return NULL;
+}
+
+static const cshim_ttrpc_call_ops_t fake_ops = {.struct_size = sizeof(cshim_ttrpc_call_ops_t),
+                                                .metadata = fake_metadata};
+
+static void
+fake_call_init(fake_call_t *c, const char *method, const char *traceparent)
+{
+  memset(c, 0, sizeof *c);
+  c->base.ops = &fake_ops;
+  c->base.service = "containerd.task.v2.Task";
+  c->base.method = method;
+  c->traceparent = traceparent;
+}
+
+static int
+init_plugin(mock_host_t *h, void **instance, cshim_error_t *err)
+{
+  return cshim_plugin_entry()->init(&h->ctx, instance, err);
+}
+
+static bool
+logged(const mock_host_t *h, const char *needle)
+{
+  for (size_t i = 0; i < h->n_lines; i++)
+    if (strstr(h->lines[i].line, needle))
+      return true;
+  return false;
+}
+
+static void
+close_plugin(mock_host_t *h, void *instance)
+{
+  cshim_plugin_entry()->close(instance);
+  for (int i = 0; i < 1000 && uv_run(&h->loop, UV_RUN_ONCE) != 0; i++)
+    ;
+}
+
+static void
+test_tracing_skips_without_an_endpoint(void **state)
+{
+  mock_host_t h;
+  void *instance = NULL;
+  cshim_error_t err = NULL;
+  (void)state;
+
+  unsetenv("OTEL_EXPORTER_OTLP_ENDPOINT");
+  unsetenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+  mock_host_init(&h, TRACING_URI, NULL);
+  assert_int_equal(init_plugin(&h, &instance, &err), CSHIM_PLUGIN_SKIP);
+  assert_non_null(strstr(err->msg, "tracing is off"));
+  assert_null(instance);
+  cshim_error_release(&err);
+  mock_host_fini(&h);
+}
+
+static void
+test_tracing_skips_when_the_config_disables_it(void **state)
+{
+  mock_host_t h;
+  void *instance = NULL;
+  cshim_error_t err = NULL;
+  (void)state;
+
+  setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1", 1);
+  mock_host_init(&h, TRACING_URI, NULL);
+  mock_host_set_config(&h, "enabled", "false");
+  assert_int_equal(init_plugin(&h, &instance, &err), CSHIM_PLUGIN_SKIP);
+  assert_string_equal(err->msg, "disabled by config");
+  cshim_error_release(&err);
+  mock_host_fini(&h);
+}
+
+static void
+test_tracing_refuses_an_endpoint_that_is_not_http(void **state)
+{
+  mock_host_t h;
+  void *instance = NULL;
+  cshim_error_t err = NULL;
+  (void)state;
+
+  mock_host_init(&h, TRACING_URI, NULL);
+  mock_host_set_config(&h, "endpoint", "ftp://collector/v1/traces");
+  assert_int_equal(init_plugin(&h, &instance, &err), -EINVAL);
+  assert_non_null(strstr(err->msg, "is not an http:// or https:// URL"));
+  cshim_error_release(&err);
+  mock_host_fini(&h);
+}
+
+static void
+test_tracing_call_span_continues_the_callers_trace(void **state)
+{
+  static const char tp[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  mock_host_t h;
+  void *instance = NULL;
+  cshim_error_t err = NULL;
+  fake_call_t call;
+  tracing_t *tr;
+  cshim_span_t *span, *child;
+  uint8_t t[16], s[8], f;
+  char buf[CSHIM_TRACEPARENT_LEN + 1];
+  (void)state;
+
+  setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1", 1);
+  mock_host_init(&h, TRACING_URI, NULL);
+  mock_host_set_property(&h, CSHIM_PROP_BINARY, "/usr/bin/containerd-shim-cshim-v2");
+  assert_int_equal(init_plugin(&h, &instance, &err), 0);
+  tr = instance;
+  assert_string_equal(tr->service, "containerd-shim-cshim-v2");
+  assert_string_equal(tr->url, "http://127.0.0.1:1/v1/traces");
+
+  fake_call_init(&call, "Create", tp);
+  call.tracestate = "vendor=x";
+  assert_int_equal(tr->interceptor.before(tr, &call.base), 0);
+  span = tr->base.call_span(&tr->base, &call.base);
+  assert_non_null(span);
+  assert_string_equal(span->name, "containerd.task.v2.Task/Create");
+  assert_int_equal(tracing_traceparent_parse(tp, t, s, &f), 0);
+  assert_memory_equal(span->trace_id, t, 16);
+  assert_true(span->has_parent);
+  assert_memory_equal(span->parent_id, s, 8);
+  assert_memory_not_equal(span->span_id, s, 8);
+  assert_string_equal(span->trace_state, "vendor=x");
+
+  child = cshim_span_start(&tr->base, span, "runc create");
+  assert_non_null(child);
+  assert_memory_equal(child->trace_id, t, 16);
+  assert_memory_equal(child->parent_id, span->span_id, 8);
+  assert_int_equal(tr->base.traceparent(child, buf, sizeof buf), 0);
+  assert_memory_equal(buf, "00-4bf92f3577b34da6a3ce929d0e0e4736-", 36);
+  assert_null(cshim_span_start(&tr->base, NULL, "no parent")); /* not traced */
+  cshim_span_end(&tr->base, child, -ENOENT, "runc create: no such container");
+  tr->interceptor.after(tr, &call.base, CSHIM_GRPC_OK);
+  assert_null(tr->base.call_span(&tr->base, &call.base));
+  assert_int_equal(tr->n_open, 0);
+  assert_int_equal(tr->queue.n, 2);
+  assert_true(tr->queue.head->error); /* the child, ended first */
+  assert_false(tr->queue.tail->error);
+
+  tracing_queue_clear(&tr->queue);
+  close_plugin(&h, instance);
+  mock_host_fini(&h);
+}
+
+static void
+test_tracing_roots_calls_without_context_and_skips_unsampled_ones(void **state)
+{
+  mock_host_t h;
+  void *instance = NULL;
+  cshim_error_t err = NULL;
+  fake_call_t root, unsampled, malformed;
+  tracing_t *tr;
+  cshim_span_t *span;
+  (void)state;
+
+  setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1", 1);
+  mock_host_init(&h, TRACING_URI, NULL);
+  assert_int_equal(init_plugin(&h, &instance, &err), 0);
+  tr = instance;
+
+  fake_call_init(&root, "State", NULL);
+  fake_call_init(&unsampled, "State",
+                 "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
+  fake_call_init(&malformed, "State", "00-zz");
+  assert_int_equal(tr->interceptor.before(tr, &root.base), 0);
+  assert_int_equal(tr->interceptor.before(tr, &unsampled.base), 0);
+  assert_int_equal(tr->interceptor.before(tr, &malformed.base), 0);
+  span = tr->base.call_span(&tr->base, &root.base);
+  assert_non_null(span);
+  assert_false(span->has_parent);
+  assert_null(tr->base.call_span(&tr->base, &unsampled.base));
+  span = tr->base.call_span(&tr->base, &malformed.base);
+  assert_non_null(span); /* a root of its own, like no context */
+  assert_false(span->has_parent);
+  tr->interceptor.after(tr, &unsampled.base, CSHIM_GRPC_OK);
+  tr->interceptor.after(tr, &root.base, CSHIM_GRPC_OK);
+  /* Calls never answered: their spans are not sent at exit. */
+  close_plugin(&h, instance);
+  mock_host_fini(&h);
+}
+
+static void
+test_tracing_drops_and_counts_when_the_collector_is_away(void **state)
+{
+  mock_host_t h;
+  void *instance = NULL;
+  cshim_error_t err = NULL;
+  fake_call_t call;
+  tracing_t *tr;
+  (void)state;
+
+  /* Port 1 on loopback: nothing listens, the connection is refused at once. */
+  setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1", 1);
+  mock_host_init(&h, TRACING_URI, NULL);
+  assert_int_equal(init_plugin(&h, &instance, &err), 0);
+  tr = instance;
+  for (int i = 0; i < 3; i++) {
+    fake_call_init(&call, "State", NULL);
+    tr->interceptor.before(tr, &call.base);
+    tr->interceptor.after(tr, &call.base, CSHIM_GRPC_OK);
+  }
+  assert_int_equal(tr->queue.n, 3);
+  export_now(tr);
+  assert_true(tracing_exporter_busy(tr->exporter)); /* never waits in the call */
+  for (int i = 0; i < 1000 && tracing_exporter_busy(tr->exporter); i++)
+    uv_run(&h.loop, UV_RUN_ONCE);
+  assert_false(tracing_exporter_busy(tr->exporter));
+  assert_int_equal(tr->queue.dropped, 3);
+  assert_int_equal(tr->queue.exported, 0);
+  assert_int_equal(tr->export_failures, 1);
+  assert_true(logged(&h, "cannot export spans to `http://127.0.0.1:1/v1/traces`"));
+
+  /* At exit, what is queued gets its bounded attempt, then everything is released. */
+  fake_call_init(&call, "Delete", NULL);
+  tr->interceptor.before(tr, &call.base);
+  tr->interceptor.after(tr, &call.base, CSHIM_GRPC_OK);
+  close_plugin(&h, instance);
+  mock_host_fini(&h);
+}
+
+int
+main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_tracing_skips_without_an_endpoint),
+      cmocka_unit_test(test_tracing_skips_when_the_config_disables_it),
+      cmocka_unit_test(test_tracing_refuses_an_endpoint_that_is_not_http),
+      cmocka_unit_test(test_tracing_call_span_continues_the_callers_trace),
+      cmocka_unit_test(test_tracing_roots_calls_without_context_and_skips_unsampled_ones),
+      cmocka_unit_test(test_tracing_drops_and_counts_when_the_collector_is_away),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
