@@ -153,6 +153,21 @@ tracer_traceparent(const cshim_span_t *span, char *buf, size_t len)
   return 0;
 }
 
+static void
+tracer_get_stats(cshim_tracer_t *base, cshim_tracer_stats_t *out)
+{
+  tracing_t *tr = (tracing_t *)base;
+  cshim_tracer_stats_t st = {.struct_size = sizeof st,
+                             .open = tr->n_open,
+                             .queued = tr->queue.n,
+                             .exported = tr->queue.exported,
+                             .dropped = tr->queue.dropped,
+                             .not_recorded = tr->not_recorded,
+                             .export_failures = tr->export_failures};
+
+  cshim_struct_size_copy_out(out, &st, sizeof st);
+}
+
 /* ---- the interceptor: a server span per call ---- */
 
 static int
@@ -407,7 +422,8 @@ tracing_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
                               .set_attr = tracer_set_attr,
                               .end = tracer_end,
                               .call_span = tracer_call_span,
-                              .traceparent = tracer_traceparent};
+                              .traceparent = tracer_traceparent,
+                              .get_stats = tracer_get_stats};
   tr->loop = ctx->loop;
   tr->log = ctx->log;
   tr->queue.max = TRACING_MAX_QUEUED;

@@ -30,6 +30,18 @@ typedef struct cshim_ttrpc_call_s cshim_ttrpc_call_t;
    caller never has to check whether tracing is on. */
 typedef struct cshim_span_s cshim_span_t;
 
+/* Counters of a tracer. The caller sets struct_size; get_stats fills only what fits. */
+typedef struct cshim_tracer_stats_s
+{
+  uint32_t struct_size;
+  uint64_t open;            /* spans started, not ended */
+  uint64_t queued;          /* ended spans waiting for export */
+  uint64_t exported;        /* spans the collector accepted */
+  uint64_t dropped;         /* spans lost: queue full, failed export, or left at exit */
+  uint64_t not_recorded;    /* spans not started (too many open at once) or never ended */
+  uint64_t export_failures; /* export requests that failed */
+} cshim_tracer_stats_t;
+
 /* What a tracing plugin offers; its instance starts with this struct (look it up by
    CSHIM_TYPE_INTERNAL / CSHIM_TRACER_ID and take it with cshim_tracer_from_instance). Loop
    thread only. No function blocks or fails loudly: a span that cannot be kept (bound reached)
@@ -53,9 +65,13 @@ struct cshim_tracer_s
   /* Write the span's W3C traceparent into buf (at least CSHIM_TRACEPARENT_LEN + 1 bytes) and
      return 0, or -EINVAL for a NULL span or a short buffer. */
   int (*traceparent)(const cshim_span_t *span, char *buf, size_t len);
+  /* Fill *out with the tracer's counters (for metrics). */
+  void (*get_stats)(cshim_tracer_t *tracer, cshim_tracer_stats_t *out);
 };
 
-#define CSHIM_TRACER_SIZE_1_0 CSHIM_SIZE_THROUGH(cshim_tracer_t, traceparent)
+/* The first sizes of these structs: smaller struct_size values are refused. */
+#define CSHIM_TRACER_SIZE_1_0 CSHIM_SIZE_THROUGH(cshim_tracer_t, get_stats)
+#define CSHIM_TRACER_STATS_SIZE_1_0 CSHIM_SIZE_THROUGH(cshim_tracer_stats_t, export_failures)
 
 /* The tracer an instance of that type offers, after checking its struct_size: 0 and *out set,
    or -EINVAL naming the reason. */

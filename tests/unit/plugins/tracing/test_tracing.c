@@ -246,6 +246,13 @@ test_tracing_drops_and_counts_when_the_collector_is_away(void **state)
   assert_int_equal(tr->queue.exported, 0);
   assert_int_equal(tr->export_failures, 1);
   assert_true(logged(&h, "cannot export spans to `http://127.0.0.1:1/v1/traces`"));
+  {
+    cshim_tracer_stats_t st = {.struct_size = sizeof st};
+    tr->base.get_stats(&tr->base, &st);
+    assert_int_equal(st.dropped, 3);
+    assert_int_equal(st.export_failures, 1);
+    assert_int_equal(st.queued, 0);
+  }
 
   /* At exit, what is queued gets its bounded attempt, then everything is released. */
   fake_call_init(&call, "Delete", NULL);
