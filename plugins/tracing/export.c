@@ -256,6 +256,12 @@ tracing_exporter_busy(const tracing_exporter_t *x)
   return x->easy != NULL;
 }
 
+size_t
+tracing_exporter_in_flight(const tracing_exporter_t *x)
+{
+  return x->easy ? x->spans : 0;
+}
+
 int
 tracing_exporter_send(tracing_exporter_t *x, uint8_t *body, size_t len, size_t spans,
                       cshim_error_t *err)

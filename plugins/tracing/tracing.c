@@ -258,6 +258,18 @@ export_done_cb(void *data, size_t spans, bool ok, const char *why)
 {
   tracing_t *tr = data;
 
+  if (tr->closing) {
+    /* flush_timer_cb has said what was left behind. */
+    if (ok)
+      tr->queue.exported += spans;
+    else
+      tr->queue.dropped += spans;
+    if (ok && tr->queue.n > 0)
+      export_now(tr);
+    else
+      release(tr);
+    return;
+  }
   if (ok) {
     tr->queue.exported += spans;
     if (tr->last_error) {
@@ -275,13 +287,6 @@ export_done_cb(void *data, size_t spans, bool ok, const char *why)
     free(tr->last_error);
     tr->last_error = cshim_xstrdup(why ? why : "unknown error");
   }
-  if (tr->closing) {
-    if (ok && tr->queue.n > 0)
-      export_now(tr);
-    else
-      release(tr);
-    return;
-  }
   if (tr->queue.n >= TRACING_MAX_BATCH)
     export_now(tr);
 }
@@ -296,7 +301,8 @@ static void
 flush_timer_cb(uv_timer_t *t)
 {
   tracing_t *tr = CSHIM_CONTAINER_OF(t, tracing_t, flush_timer);
-  cshim_log_warn(tr->log, "%zu spans not exported within %u ms of exiting", tr->queue.n,
+  cshim_log_warn(tr->log, "%zu spans not exported within %u ms of exiting",
+                 tr->queue.n + tracing_exporter_in_flight(tr->exporter),
                  TRACING_FLUSH_MS);
   release(tr);
 }

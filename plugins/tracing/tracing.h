@@ -126,6 +126,8 @@ int tracing_exporter_new(uv_loop_t *loop, const char *url, const cshim_logger_t 
                          cshim_error_t *err);
 /* Whether a request is in flight (one at a time). */
 bool tracing_exporter_busy(const tracing_exporter_t *x);
+/* Spans the request in flight carries (0 when none). */
+size_t tracing_exporter_in_flight(const tracing_exporter_t *x);
 /* POST body (taken over: freed by the exporter) carrying `spans` spans. 0, or a negative errno
    (then body is freed and done is not called). */
 int tracing_exporter_send(tracing_exporter_t *x, uint8_t *body, size_t len, size_t spans,

@@ -2,7 +2,12 @@
 // Tests of plugins/tracing/tracing.c through its descriptor and a mock init context: when it
 // skips itself, how a call's span continues the caller's trace, children, and what happens to
 // spans when the collector is away (export.c on the real loop, to a closed local port).
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -262,6 +267,46 @@ test_tracing_drops_and_counts_when_the_collector_is_away(void **state)
   mock_host_fini(&h);
 }
 
+static void
+test_tracing_exit_waits_a_bounded_time_for_a_silent_collector(void **state)
+{
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t alen = sizeof a;
+  mock_host_t h;
+  void *instance = NULL;
+  cshim_error_t err = NULL;
+  fake_call_t call;
+  tracing_t *tr;
+  char url[64];
+  int l;
+  (void)state;
+
+  /* A collector that takes the connection (the kernel's backlog) and never answers. */
+  l = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(l >= 0);
+  assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(listen(l, 4), 0);
+  assert_int_equal(getsockname(l, (struct sockaddr *)&a, &alen), 0);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/traces", ntohs(a.sin_port));
+  setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", url, 1);
+  mock_host_init(&h, TRACING_URI, NULL);
+  assert_int_equal(init_plugin(&h, &instance, &err), 0);
+  unsetenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+  tr = instance;
+  fake_call_init(&call, "Delete", NULL);
+  tr->interceptor.before(tr, &call.base);
+  tr->interceptor.after(tr, &call.base, CSHIM_GRPC_OK);
+
+  cshim_plugin_entry()->close(instance);
+  /* The loop runs until the plugin's handles are gone, as the host's does at exit. */
+  while (uv_run(&h.loop, UV_RUN_ONCE) != 0)
+    ;
+  /* It ended through the flush timer (not by the collector answering), and the loop ran dry. */
+  assert_true(logged(&h, "1 spans not exported within 1000 ms of exiting"));
+  close(l);
+  mock_host_fini(&h);
+}
+
 int
 main(void)
 {
@@ -272,6 +317,7 @@ main(void)
       cmocka_unit_test(test_tracing_call_span_continues_the_callers_trace),
       cmocka_unit_test(test_tracing_roots_calls_without_context_and_skips_unsampled_ones),
       cmocka_unit_test(test_tracing_drops_and_counts_when_the_collector_is_away),
+      cmocka_unit_test(test_tracing_exit_waits_a_bounded_time_for_a_silent_collector),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
