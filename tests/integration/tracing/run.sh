@@ -212,11 +212,13 @@ else
     --runtime io.containerd.cshim.v2 --rootfs "$rootfs" t-linked /bin/echo linked 2>&1)
   [ "$out" = linked ] || echo "# ctr 2.x run: $out"
   spans_wait "$tmp/spans.txt" "name=containerd.task.v3.Task/Start.*container.id=t-linked" 100
-  # containerd exports in batches of its own: wait for the span cshim's Create names as parent
-  p=$(grep " service=containerd-shim-cshim-v2 " "$tmp/spans.txt" | grep -E " name=containerd.task.v[23].Task/Create " | grep "container.id=t-linked" | head -1)
-  p=$(field "$p" parent)
-  [ -n "$p" ] && [ "$p" != - ] && spans_wait "$tmp/spans.txt" " span=$p .* service=containerd " 100
-  echo "# containerd's span $p arrived after $SECONDS s"
+  # containerd exports in batches of its own: wait for the spans cshim's Create and Start name
+  # as parents
+  for m in Create Start; do
+    p=$(grep " service=containerd-shim-cshim-v2 " "$tmp/spans.txt" | grep -E " name=containerd.task.v[23].Task/$m " | grep "container.id=t-linked" | head -1)
+    p=$(field "$p" parent)
+    [ -n "$p" ] && [ "$p" != - ] && spans_wait "$tmp/spans.txt" " span=$p .* service=containerd " 100
+  done
   stop_containerd
   screate=$(grep " service=containerd-shim-cshim-v2 " "$tmp/spans.txt" | grep -E " name=containerd.task.v[23].Task/Create " | grep "container.id=t-linked" | head -1)
   sstart=$(grep " service=containerd-shim-cshim-v2 " "$tmp/spans.txt" | grep -E " name=containerd.task.v[23].Task/Start " | grep "container.id=t-linked" | head -1)
