@@ -6,10 +6,79 @@
 #include <cshim/util.h>
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* libcurl, opened by this module when tracing is on (tracing_exporter_new), never linked: a shim
+   with tracing off must not pay for loading it and the ~30 libraries it needs (TLS, HTTP/2, ...),
+   which costs more than the rest of the shim's start. Kept open for the process's lifetime once
+   loaded (its global state is set up once and never torn down). */
+static struct
+{
+  void *handle;
+  CURLcode (*global_init)(long flags);
+  CURLM *(*multi_init)(void);
+  CURLMcode (*multi_setopt)(CURLM *m, CURLMoption option, ...);
+  CURLMcode (*multi_cleanup)(CURLM *m);
+  CURLMcode (*multi_socket_action)(CURLM *m, curl_socket_t s, int ev_bitmask, int *running);
+  CURLMsg *(*multi_info_read)(CURLM *m, int *msgs_in_queue);
+  CURLMcode (*multi_assign)(CURLM *m, curl_socket_t s, void *sockp);
+  CURLMcode (*multi_add_handle)(CURLM *m, CURL *e);
+  CURLMcode (*multi_remove_handle)(CURLM *m, CURL *e);
+  CURL *(*easy_init)(void);
+  CURLcode (*easy_setopt)(CURL *e, CURLoption option, ...);
+  void (*easy_cleanup)(CURL *e);
+  CURLcode (*easy_getinfo)(CURL *e, CURLINFO info, ...);
+  const char *(*easy_strerror)(CURLcode code);
+  struct curl_slist *(*slist_append)(struct curl_slist *list, const char *s);
+  void (*slist_free_all)(struct curl_slist *list);
+} api;
+
+static int
+load_curl(cshim_error_t *err)
+{
+  void *h;
+
+  if (api.handle)
+    return 0;
+  h = dlopen(CSHIM_CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
+  if (h == NULL)
+    return cshim_error_make(err, ENOENT, "load %s: %s", CSHIM_CURL_SONAME, dlerror());
+#define SYM(name)                                                                                  \
+  do {                                                                                             \
+    *(void **)&api.name = dlsym(h, "curl_" #name);                                                 \
+    if (api.name == NULL) {                                                                        \
+      dlclose(h);                                                                                  \
+      return cshim_error_make(err, ENOENT, "%s has no curl_" #name, CSHIM_CURL_SONAME);            \
+    }                                                                                              \
+  } while (0)
+  SYM(global_init);
+  SYM(multi_init);
+  SYM(multi_setopt);
+  SYM(multi_cleanup);
+  SYM(multi_socket_action);
+  SYM(multi_info_read);
+  SYM(multi_assign);
+  SYM(multi_add_handle);
+  SYM(multi_remove_handle);
+  SYM(easy_init);
+  SYM(easy_setopt);
+  SYM(easy_cleanup);
+  SYM(easy_getinfo);
+  SYM(easy_strerror);
+  SYM(slist_append);
+  SYM(slist_free_all);
+#undef SYM
+  if (api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    dlclose(h);
+    return cshim_error_make(err, EIO, "libcurl: global init failed");
+  }
+  api.handle = h;
+  return 0;
+}
 
 struct tracing_exporter_s
 {
@@ -95,9 +164,9 @@ end_request(tracing_exporter_t *x, bool ok, const char *why)
 
   if (x->easy == NULL)
     return;
-  curl_multi_remove_handle(x->multi, x->easy); /* CURL_POLL_REMOVE for its sockets */
-  curl_easy_cleanup(x->easy);
-  curl_slist_free_all(x->headers);
+  api.multi_remove_handle(x->multi, x->easy); /* CURL_POLL_REMOVE for its sockets */
+  api.easy_cleanup(x->easy);
+  api.slist_free_all(x->headers);
   free(x->body);
   x->easy = NULL;
   x->headers = NULL;
@@ -112,18 +181,18 @@ check_done(tracing_exporter_t *x)
   CURLMsg *msg;
   int left;
 
-  while ((msg = curl_multi_info_read(x->multi, &left))) {
+  while ((msg = api.multi_info_read(x->multi, &left))) {
     long code = 0;
     char why[CURL_ERROR_SIZE + 64];
 
     if (msg->msg != CURLMSG_DONE || msg->easy_handle != x->easy)
       continue;
     if (msg->data.result != CURLE_OK) {
-      snprintf(why, sizeof why, "%s", x->error[0] ? x->error : curl_easy_strerror(msg->data.result));
+      snprintf(why, sizeof why, "%s", x->error[0] ? x->error : api.easy_strerror(msg->data.result));
       end_request(x, false, why);
       continue;
     }
-    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+    api.easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
     if (code >= 200 && code < 300)
       end_request(x, true, NULL);
     else {
@@ -146,7 +215,7 @@ poll_cb(uv_poll_t *p, int status, int events)
     flags |= CURL_CSELECT_IN;
   if (events & UV_WRITABLE)
     flags |= CURL_CSELECT_OUT;
-  curl_multi_socket_action(x->multi, s->fd, flags, &running);
+  api.multi_socket_action(x->multi, s->fd, flags, &running);
   check_done(x);
 }
 
@@ -156,7 +225,7 @@ timer_cb(uv_timer_t *t)
   tracing_exporter_t *x = CSHIM_CONTAINER_OF(t, tracing_exporter_t, timer);
   int running;
 
-  curl_multi_socket_action(x->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  api.multi_socket_action(x->multi, CURL_SOCKET_TIMEOUT, 0, &running);
   check_done(x);
 }
 
@@ -171,7 +240,7 @@ socket_fn(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
   (void)easy;
   if (what == CURL_POLL_REMOVE) {
     if (s) {
-      curl_multi_assign(x->multi, fd, NULL);
+      api.multi_assign(x->multi, fd, NULL);
       close_sock(s);
     }
     return 0;
@@ -189,7 +258,7 @@ socket_fn(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
     if (x->socks)
       x->socks->prev = s;
     x->socks = s;
-    curl_multi_assign(x->multi, fd, s);
+    api.multi_assign(x->multi, fd, s);
   }
   if (what & CURL_POLL_IN)
     events |= UV_READABLE;
@@ -218,32 +287,27 @@ tracing_exporter_new(uv_loop_t *loop, const char *url, const cshim_logger_t *log
                      tracing_export_done_cb done, void *data, tracing_exporter_t **out,
                      cshim_error_t *err)
 {
-  static bool curl_ready;
   tracing_exporter_t *x;
+  int ret = load_curl(err);
 
-  /* Not thread-safe, but the shim has one thread; the plugin never cleans it up (the library
-     stays mapped with the module). */
-  if (!curl_ready) {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-      return cshim_error_make(err, EIO, "libcurl: global init failed");
-    curl_ready = true;
-  }
+  if (ret < 0)
+    return ret;
   x = cshim_xmalloc0(sizeof *x);
   x->loop = loop;
   x->log = log;
   x->url = cshim_xstrdup(url);
   x->done = done;
   x->data = data;
-  x->multi = curl_multi_init();
+  x->multi = api.multi_init();
   if (x->multi == NULL) {
     free(x->url);
     free(x);
     return cshim_error_make(err, ENOMEM, "libcurl: cannot make a multi handle");
   }
-  curl_multi_setopt(x->multi, CURLMOPT_SOCKETFUNCTION, socket_fn);
-  curl_multi_setopt(x->multi, CURLMOPT_SOCKETDATA, x);
-  curl_multi_setopt(x->multi, CURLMOPT_TIMERFUNCTION, timer_fn);
-  curl_multi_setopt(x->multi, CURLMOPT_TIMERDATA, x);
+  api.multi_setopt(x->multi, CURLMOPT_SOCKETFUNCTION, socket_fn);
+  api.multi_setopt(x->multi, CURLMOPT_SOCKETDATA, x);
+  api.multi_setopt(x->multi, CURLMOPT_TIMERFUNCTION, timer_fn);
+  api.multi_setopt(x->multi, CURLMOPT_TIMERDATA, x);
   uv_timer_init(loop, &x->timer);
   x->open_handles = 1;
   *out = x;
@@ -272,31 +336,31 @@ tracing_exporter_send(tracing_exporter_t *x, uint8_t *body, size_t len, size_t s
     free(body);
     return cshim_error_make(err, EBUSY, "an export is in flight");
   }
-  easy = curl_easy_init();
+  easy = api.easy_init();
   if (easy == NULL) {
     free(body);
     return cshim_error_make(err, ENOMEM, "libcurl: cannot make a request");
   }
-  x->headers = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
+  x->headers = api.slist_append(NULL, "Content-Type: application/x-protobuf");
   /* No "Expect: 100-continue" round trip for bodies over 1 KiB. */
-  x->headers = curl_slist_append(x->headers, "Expect:");
+  x->headers = api.slist_append(x->headers, "Expect:");
   x->error[0] = '\0';
-  curl_easy_setopt(easy, CURLOPT_URL, x->url);
-  curl_easy_setopt(easy, CURLOPT_POST, 1L);
-  curl_easy_setopt(easy, CURLOPT_POSTFIELDS, (const char *)body);
-  curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, x->headers);
-  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)TRACING_REQUEST_TIMEOUT_MS);
-  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, x->error);
-  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(easy, CURLOPT_USERAGENT, "cshim");
+  api.easy_setopt(easy, CURLOPT_URL, x->url);
+  api.easy_setopt(easy, CURLOPT_POST, 1L);
+  api.easy_setopt(easy, CURLOPT_POSTFIELDS, (const char *)body);
+  api.easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+  api.easy_setopt(easy, CURLOPT_HTTPHEADER, x->headers);
+  api.easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)TRACING_REQUEST_TIMEOUT_MS);
+  api.easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  api.easy_setopt(easy, CURLOPT_ERRORBUFFER, x->error);
+  api.easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  api.easy_setopt(easy, CURLOPT_USERAGENT, "cshim");
   x->easy = easy;
   x->body = body;
   x->spans = spans;
-  if (curl_multi_add_handle(x->multi, easy) != CURLM_OK) {
-    curl_easy_cleanup(easy);
-    curl_slist_free_all(x->headers);
+  if (api.multi_add_handle(x->multi, easy) != CURLM_OK) {
+    api.easy_cleanup(easy);
+    api.slist_free_all(x->headers);
     free(body);
     x->easy = NULL;
     x->headers = NULL;
@@ -317,7 +381,7 @@ tracing_exporter_close(tracing_exporter_t *x, void (*closed)(void *data))
   end_request(x, false, "the shim is exiting");
   /* Kept-alive connections go now (their sockets are forgotten through socket_fn), then any
      socket libcurl left with us. */
-  curl_multi_cleanup(x->multi);
+  api.multi_cleanup(x->multi);
   x->multi = NULL;
   while (x->socks)
     close_sock(x->socks);
