@@ -325,8 +325,8 @@ render_tracing(FILE *f, debug_t *d)
   if (d->tracer == NULL)
     return;
   d->tracer->get_stats(d->tracer, &ts);
-  single(f, "cshim_tracing_spans_exported_total", "counter",
-         "Spans the OTLP collector accepted.", (double)ts.exported);
+  single(f, "cshim_tracing_spans_exported_total", "counter", "Spans the OTLP collector accepted.",
+         (double)ts.exported);
   single(f, "cshim_tracing_spans_dropped_total", "counter",
          "Spans lost: export queue full, export failed (collector away) or left at exit.",
          (double)ts.dropped);

@@ -86,8 +86,8 @@ struct tracing_exporter_s
   const cshim_logger_t *log;
   char *url;
   CURLM *multi;
-  uv_timer_t timer; /* libcurl's timeout */
-  int open_handles; /* the timer and the socket polls */
+  uv_timer_t timer;   /* libcurl's timeout */
+  int open_handles;   /* the timer and the socket polls */
   struct sock *socks; /* polls not yet closing */
   bool closing;
   void (*closed)(void *data);

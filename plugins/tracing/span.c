@@ -289,7 +289,8 @@ tracing_encode(const char *service, const char *service_instance, tracing_span_t
   Opentelemetry__Proto__Trace__V1__ResourceSpans *rs_list[1] = {&rs};
   Opentelemetry__Proto__Resource__V1__Resource resource =
       OPENTELEMETRY__PROTO__RESOURCE__V1__RESOURCE__INIT;
-  Opentelemetry__Proto__Trace__V1__ScopeSpans ss = OPENTELEMETRY__PROTO__TRACE__V1__SCOPE_SPANS__INIT;
+  Opentelemetry__Proto__Trace__V1__ScopeSpans ss =
+      OPENTELEMETRY__PROTO__TRACE__V1__SCOPE_SPANS__INIT;
   Opentelemetry__Proto__Trace__V1__ScopeSpans *ss_list[1] = {&ss};
   Opentelemetry__Proto__Common__V1__InstrumentationScope scope =
       OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT;
@@ -298,8 +299,7 @@ tracing_encode(const char *service, const char *service_instance, tracing_span_t
   KeyValue *res_kvp[2] = {&res_kv[0], &res_kv[1]};
   Span *spans = cshim_xmalloc0((n ? n : 1) * sizeof *spans);
   Span **span_ptrs = cshim_xmalloc0((n ? n : 1) * sizeof *span_ptrs);
-  Opentelemetry__Proto__Trace__V1__Status *status =
-      cshim_xmalloc0((n ? n : 1) * sizeof *status);
+  Opentelemetry__Proto__Trace__V1__Status *status = cshim_xmalloc0((n ? n : 1) * sizeof *status);
   KeyValue *kvs = cshim_xmalloc0((n ? n : 1) * TRACING_MAX_ATTRS * sizeof *kvs);
   AnyValue *vals = cshim_xmalloc0((n ? n : 1) * TRACING_MAX_ATTRS * sizeof *vals);
   KeyValue **kvps = cshim_xmalloc0((n ? n : 1) * TRACING_MAX_ATTRS * sizeof *kvps);
@@ -341,8 +341,9 @@ tracing_encode(const char *service, const char *service_instance, tracing_span_t
     sp->attributes = &kvps[i * TRACING_MAX_ATTRS];
     sp->n_attributes = s->n_attrs;
     sp->dropped_attributes_count = s->dropped_attrs;
-    status[i].code = s->error ? OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR
-                              : OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_UNSET;
+    status[i].code = s->error
+                         ? OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR
+                         : OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_UNSET;
     status[i].message = s->status_message ? s->status_message : (char *)"";
     sp->status = &status[i];
     span_ptrs[i] = sp;

@@ -302,8 +302,7 @@ flush_timer_cb(uv_timer_t *t)
 {
   tracing_t *tr = CSHIM_CONTAINER_OF(t, tracing_t, flush_timer);
   cshim_log_warn(tr->log, "%zu spans not exported within %u ms of exiting",
-                 tr->queue.n + tracing_exporter_in_flight(tr->exporter),
-                 TRACING_FLUSH_MS);
+                 tr->queue.n + tracing_exporter_in_flight(tr->exporter), TRACING_FLUSH_MS);
   release(tr);
 }
 
@@ -313,13 +312,12 @@ static char *
 dump_state(void *data)
 {
   tracing_t *tr = data;
-  json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s?}", "endpoint", tr->url,
-                        "service", tr->service, "open", (json_int_t)tr->n_open, "queued",
-                        (json_int_t)tr->queue.n, "accepted", (json_int_t)tr->queue.accepted,
-                        "exported", (json_int_t)tr->queue.exported, "dropped",
-                        (json_int_t)tr->queue.dropped, "not_recorded",
-                        (json_int_t)tr->not_recorded, "export_failures",
-                        (json_int_t)tr->export_failures, "last_error", tr->last_error);
+  json_t *o = json_pack(
+      "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s?}", "endpoint", tr->url, "service",
+      tr->service, "open", (json_int_t)tr->n_open, "queued", (json_int_t)tr->queue.n, "accepted",
+      (json_int_t)tr->queue.accepted, "exported", (json_int_t)tr->queue.exported, "dropped",
+      (json_int_t)tr->queue.dropped, "not_recorded", (json_int_t)tr->not_recorded,
+      "export_failures", (json_int_t)tr->export_failures, "last_error", tr->last_error);
   char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
   json_decref(o);
   return text;

@@ -75,8 +75,8 @@ typedef struct cshim_span_s tracing_span_t;
 int tracing_traceparent_parse(const char *s, uint8_t trace_id[16], uint8_t span_id[8],
                               uint8_t *flags);
 /* "00-<trace id>-<span id>-<flags>" into buf (CSHIM_TRACEPARENT_LEN + 1 bytes). */
-void tracing_traceparent_format(const uint8_t trace_id[16], const uint8_t span_id[8],
-                                uint8_t flags, char *buf);
+void tracing_traceparent_format(const uint8_t trace_id[16], const uint8_t span_id[8], uint8_t flags,
+                                char *buf);
 /* n random bytes, never all zero (getrandom; a clock-seeded fallback if that fails). */
 void tracing_random_id(uint8_t *buf, size_t n);
 /* The OTLP endpoint rules: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, else

@@ -59,7 +59,8 @@ struct cmd
   char read_buf[16384];
   cshim_runtime_cb cb;
   void *data;
-  cshim_span_t *span; /* NULL when not traced */
+  cshim_span_t *span;                               /* NULL when not traced */
+  char traceparent[12 + CSHIM_TRACEPARENT_LEN + 1]; /* "TRACEPARENT=..." for the runtime */
 };
 
 struct cshim_runtime_limit_s
@@ -90,8 +91,8 @@ struct cshim_runtime_s
   char **global_args; /* NULL-terminated, or NULL */
   cshim_tracer_t *tracer;
   cshim_span_t *(*span_of)(void *data);
-  struct cmd *cmds;   /* started or queued, not finished */
-  size_t alive;       /* commands not yet freed */
+  struct cmd *cmds; /* started or queued, not finished */
+  size_t alive;     /* commands not yet freed */
   bool closing;
 };
 
@@ -955,11 +956,38 @@ log_argv(const struct cmd *c)
 
 /* Start the runtime process of c (in its own process group, so that a timeout can kill what it
    started) and take a slot of the limit. On failure nothing runs and no slot is held. */
+/* The shim's environment with TRACEPARENT set to the command's span (the OpenTelemetry
+   convention for handing trace context to a child process; runc and crun ignore it, a runtime
+   that traces can continue it), or NULL (inherit) when the command is not traced. The strings
+   are borrowed (environ and c->traceparent); the caller frees the array. */
+static char **
+trace_env(struct cmd *c)
+{
+  extern char **environ;
+  size_t n = 0, k = 0;
+  char **envp;
+
+  if (c->span == NULL || c->rt->tracer->traceparent == NULL ||
+      c->rt->tracer->traceparent(c->span, c->traceparent + 12, sizeof c->traceparent - 12) < 0)
+    return NULL;
+  memcpy(c->traceparent, "TRACEPARENT=", 12);
+  while (environ && environ[n])
+    n++;
+  envp = cshim_xmalloc((n + 2) * sizeof *envp);
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], "TRACEPARENT=", 12) != 0)
+      envp[k++] = environ[i];
+  envp[k++] = c->traceparent;
+  envp[k] = NULL;
+  return envp;
+}
+
 static int
 launch(struct cmd *c, cshim_error_t *err)
 {
   cshim_runtime_t *rt = c->rt;
   cshim_spawn_opts_t opts;
+  char **envp;
   int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
   struct stat st;
   int ret;
@@ -991,7 +1019,10 @@ launch(struct cmd *c, cshim_error_t *err)
     opts.stderr_fd = err_pipe[1];
   }
 
+  envp = trace_env(c);
+  opts.envp = envp;
   ret = cshim_spawn(rt->reaper, &opts, exit_cb, c, &c->pid, err);
+  free(envp);
   close_io(c); /* the runtime has its own copies now */
   if (ret < 0) {
     close_pair(out_pipe);

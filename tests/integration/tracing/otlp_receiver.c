@@ -97,7 +97,8 @@ record(FILE *f, const Opentelemetry__Proto__Collector__Trace__V1__ExportTraceSer
           fprintf(f, "%s=", sp->attributes[a]->key);
           if (v && v->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE)
             fputs(v->string_value, f);
-          else if (v && v->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE)
+          else if (v &&
+                   v->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE)
             fprintf(f, "%lld", (long long)v->int_value);
           fputc(';', f);
         }
@@ -110,8 +111,8 @@ record(FILE *f, const Opentelemetry__Proto__Collector__Trace__V1__ExportTraceSer
 static void
 serve(int fd, FILE *out)
 {
-  http_parser_settings settings = {.on_url = on_url, .on_body = on_body,
-                                   .on_message_complete = on_done};
+  http_parser_settings settings = {
+      .on_url = on_url, .on_body = on_body, .on_message_complete = on_done};
   http_parser parser;
   struct req r = {0};
   char buf[65536];
@@ -138,7 +139,7 @@ serve(int fd, FILE *out)
       record(out, m);
     if (m)
       opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(m,
-                                                                                             NULL);
+                                                                                              NULL);
     dprintf(fd,
             "HTTP/1.1 %s\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n"
             "Connection: close\r\n\r\n",

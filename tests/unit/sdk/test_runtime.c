@@ -294,10 +294,19 @@ fake_span_end(cshim_span_t *span, int error, const char *message)
   snprintf(span->message, sizeof span->message, "%s", message ? message : "");
 }
 
+static int
+fake_span_traceparent(const cshim_span_t *span, char *buf, size_t len)
+{
+  snprintf(buf, len, "00-4bf92f3577b34da6a3ce929d0e0e4736-00000000000000%02x-01",
+           (unsigned)(span - fake_spans) + 1);
+  return 0;
+}
+
 static cshim_tracer_t fake_tracer = {.struct_size = sizeof(cshim_tracer_t),
                                      .start = fake_span_start,
                                      .set_attr = fake_span_set_attr,
-                                     .end = fake_span_end};
+                                     .end = fake_span_end,
+                                     .traceparent = fake_span_traceparent};
 
 /* The parent span of a command: the test's rec carries it in `calls`' neighbour. */
 static struct cshim_span_s parent_span;
@@ -321,8 +330,14 @@ test_runtime_commands_are_child_spans_of_their_work(void **state)
   cshim_error_t err = NULL;
   struct rec r = {0}, untraced = {0};
 
+  cshim_autofree char *trace_file = path_in(f, "trace");
+  cshim_autofree char *seen = NULL;
+
   n_fake_spans = 0;
   traced_rec = &r;
+  /* A TRACEPARENT of the shim's own is replaced for traced commands, inherited by the others. */
+  setenv("TRACEPARENT", "inherited", 1);
+  setenv("FAKE_RUNTIME_TRACE_FILE", trace_file, 1);
   assert_int_equal(cshim_runtime_new(&cfg, &f->rt, &err), 0);
   assert_int_equal(cshim_runtime_start(f->rt, "c1", NULL, result_cb, &r, &err), 0);
   assert_int_equal(n_fake_spans, 1); /* opened when submitted */
@@ -351,6 +366,12 @@ test_runtime_commands_are_child_spans_of_their_work(void **state)
   assert_int_equal(cshim_runtime_state(f->rt, "c1", result_cb, &untraced, &err), 0);
   await(f, &untraced);
   assert_int_equal(n_fake_spans, 2);
+  seen = read_file(trace_file);
+  assert_string_equal(seen, "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000001-01\n"
+                            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000002-01\n"
+                            "inherited\n");
+  unsetenv("TRACEPARENT");
+  unsetenv("FAKE_RUNTIME_TRACE_FILE");
   rec_reset(&r);
   rec_reset(&untraced);
 }

@@ -42,12 +42,12 @@ test_traceparent_refuses_malformed_headers(void **state)
   static const char *const bad[] = {
       "",
       "00",
-      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0",  /* short */
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0",   /* short */
       "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-011", /* v00 is exactly 55 */
       "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7_01",  /* separator */
       "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-      "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",  /* upper case */
-      "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",  /* not hex */
+      "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", /* upper case */
+      "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01", /* not hex */
       "0x-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
       "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  /* version ff */
       "00-00000000000000000000000000000000-00f067aa0ba902b7-01",  /* zero trace id */
@@ -71,10 +71,10 @@ test_traceparent_accepts_a_later_version_with_more_fields(void **state)
   uint8_t t[16], s[8], f;
   (void)state;
 
-  assert_int_equal(tracing_traceparent_parse(
-                       "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-ever", t, s,
-                       &f),
-                   0);
+  assert_int_equal(
+      tracing_traceparent_parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-ever",
+                                t, s, &f),
+      0);
   assert_int_equal(tracing_traceparent_parse(
                        "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", t, s, &f),
                    0);
@@ -181,7 +181,7 @@ test_encode_round_trips_through_the_otlp_messages(void **state)
 
   buf = tracing_encode("containerd-shim-cshim-v2", "ns/c1", a, 2, &len);
   m = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(NULL, len,
-                                                                                      buf);
+                                                                                       buf);
   assert_non_null(m);
   assert_int_equal(m->n_resource_spans, 1);
   assert_int_equal(m->resource_spans[0]->resource->n_attributes, 2);

@@ -201,8 +201,7 @@ test_tracing_roots_calls_without_context_and_skips_unsampled_ones(void **state)
   tr = instance;
 
   fake_call_init(&root, "State", NULL);
-  fake_call_init(&unsampled, "State",
-                 "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
+  fake_call_init(&unsampled, "State", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
   fake_call_init(&malformed, "State", "00-zz");
   assert_int_equal(tr->interceptor.before(tr, &root.base), 0);
   assert_int_equal(tr->interceptor.before(tr, &unsampled.base), 0);
