@@ -221,12 +221,14 @@ call_after(void *data, const cshim_ttrpc_call_t *call, int grpc_code)
 {
   tracing_t *tr = data;
   tracing_span_t *s = tracer_call_span(&tr->base, call);
+  char message[48];
 
   if (s == NULL)
     return;
   s->call = NULL;
   tracing_span_set_int(s, "rpc.grpc.status_code", grpc_code);
-  end_span(s, grpc_code != CSHIM_GRPC_OK, grpc_code != CSHIM_GRPC_OK ? "the call failed" : NULL);
+  snprintf(message, sizeof message, "answered with gRPC status %d", grpc_code);
+  end_span(s, grpc_code != CSHIM_GRPC_OK, message);
 }
 
 /* ---- export ---- */

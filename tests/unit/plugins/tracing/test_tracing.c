@@ -172,12 +172,15 @@ test_tracing_call_span_continues_the_callers_trace(void **state)
   assert_memory_equal(buf, "00-4bf92f3577b34da6a3ce929d0e0e4736-", 36);
   assert_null(cshim_span_start(&tr->base, NULL, "no parent")); /* not traced */
   cshim_span_end(&tr->base, child, -ENOENT, "runc create: no such container");
-  tr->interceptor.after(tr, &call.base, CSHIM_GRPC_OK);
+  tr->interceptor.after(tr, &call.base, 5 /* NotFound */);
   assert_null(tr->base.call_span(&tr->base, &call.base));
   assert_int_equal(tr->n_open, 0);
   assert_int_equal(tr->queue.n, 2);
   assert_true(tr->queue.head->error); /* the child, ended first */
-  assert_false(tr->queue.tail->error);
+  assert_string_equal(tr->queue.head->status_message, "runc create: no such container");
+  assert_true(tr->queue.tail->error);
+  assert_string_equal(tr->queue.tail->status_message, "answered with gRPC status 5");
+  assert_int_equal(tr->queue.tail->attrs[tr->queue.tail->n_attrs - 1].int_value, 5);
 
   tracing_queue_clear(&tr->queue);
   close_plugin(&h, instance);
