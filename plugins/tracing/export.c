@@ -85,6 +85,7 @@ struct tracing_exporter_s
   uv_loop_t *loop;
   const cshim_logger_t *log;
   char *url;
+  char **headers_extra; /* NULL-terminated "Key: value" lines, or NULL */
   CURLM *multi;
   uv_timer_t timer;   /* libcurl's timeout */
   int open_handles;   /* the timer and the socket polls */
@@ -132,6 +133,7 @@ maybe_closed(tracing_exporter_t *x)
   if (x->closing && x->open_handles == 0) {
     void (*closed)(void *) = x->closed;
     void *data = x->data;
+    tracing_headers_free(x->headers_extra);
     free(x->url);
     free(x);
     if (closed)
@@ -283,9 +285,9 @@ timer_fn(CURLM *multi, long timeout_ms, void *userp)
 }
 
 int
-tracing_exporter_new(uv_loop_t *loop, const char *url, const cshim_logger_t *log,
-                     tracing_export_done_cb done, void *data, tracing_exporter_t **out,
-                     cshim_error_t *err)
+tracing_exporter_new(uv_loop_t *loop, const char *url, char *const *headers,
+                     const cshim_logger_t *log, tracing_export_done_cb done, void *data,
+                     tracing_exporter_t **out, cshim_error_t *err)
 {
   tracing_exporter_t *x;
   int ret = load_curl(err);
@@ -296,10 +298,19 @@ tracing_exporter_new(uv_loop_t *loop, const char *url, const cshim_logger_t *log
   x->loop = loop;
   x->log = log;
   x->url = cshim_xstrdup(url);
+  if (headers && headers[0]) {
+    size_t n = 0;
+    while (headers[n])
+      n++;
+    x->headers_extra = cshim_xmalloc0((n + 1) * sizeof *x->headers_extra);
+    for (size_t i = 0; i < n; i++)
+      x->headers_extra[i] = cshim_xstrdup(headers[i]);
+  }
   x->done = done;
   x->data = data;
   x->multi = api.multi_init();
   if (x->multi == NULL) {
+    tracing_headers_free(x->headers_extra);
     free(x->url);
     free(x);
     return cshim_error_make(err, ENOMEM, "libcurl: cannot make a multi handle");
@@ -344,6 +355,8 @@ tracing_exporter_send(tracing_exporter_t *x, uint8_t *body, size_t len, size_t s
   x->headers = api.slist_append(NULL, "Content-Type: application/x-protobuf");
   /* No "Expect: 100-continue" round trip for bodies over 1 KiB. */
   x->headers = api.slist_append(x->headers, "Expect:");
+  for (char **h = x->headers_extra; h && *h; h++)
+    x->headers = api.slist_append(x->headers, *h);
   x->error[0] = '\0';
   api.easy_setopt(easy, CURLOPT_URL, x->url);
   api.easy_setopt(easy, CURLOPT_POST, 1L);

@@ -378,3 +378,100 @@ tracing_endpoint_from_env(const char *traces_endpoint, const char *endpoint)
   cshim_xasprintf(&url, "%.*s/v1/traces", (int)(endpoint[n - 1] == '/' ? n - 1 : n), endpoint);
   return url;
 }
+
+static bool
+is_token_char(char c)
+{
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static char *
+trim_copy(const char *s, size_t n)
+{
+  while (n > 0 && (*s == ' ' || *s == '\t')) {
+    s++;
+    n--;
+  }
+  while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+    n--;
+  return cshim_xstrndup(s, n);
+}
+
+/* Percent-decode in place; -EINVAL for a malformed escape or a decoded control character. */
+static int
+percent_decode(char *s)
+{
+  char *out = s;
+
+  for (const char *p = s; *p; p++) {
+    char c = *p;
+    if (c == '%') {
+      int hi = p[1] ? hex_digit((char)(p[1] | 0x20)) : -1;
+      int lo = hi >= 0 && p[2] ? hex_digit((char)(p[2] | 0x20)) : -1;
+      if (hi < 0 || lo < 0)
+        return -EINVAL;
+      c = (char)(hi << 4 | lo);
+      p += 2;
+    }
+    if ((unsigned char)c < 0x20 || c == 0x7f)
+      return -EINVAL;
+    *out++ = c;
+  }
+  *out = '\0';
+  return 0;
+}
+
+void
+tracing_headers_free(char **headers)
+{
+  for (char **h = headers; h && *h; h++)
+    free(*h);
+  free(headers);
+}
+
+int
+tracing_headers_parse(const char *s, char ***out, cshim_error_t *err)
+{
+  char **headers = NULL;
+  size_t n = 0;
+  const char *p = s;
+
+  *out = NULL;
+  while (p && *p) {
+    const char *end = strchr(p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    cshim_autofree char *item = trim_copy(p, len);
+    char *eq = strchr(item, '=');
+    cshim_autofree char *key = NULL, *value = NULL;
+
+    p = end ? end + 1 : NULL;
+    if (item[0] == '\0')
+      continue;
+    if (eq == NULL) {
+      tracing_headers_free(headers);
+      return cshim_error_make(err, EINVAL, "OTLP header `%.64s` has no `=`", item);
+    }
+    key = trim_copy(item, (size_t)(eq - item));
+    value = trim_copy(eq + 1, strlen(eq + 1));
+    for (const char *k = key; *k; k++)
+      if (!is_token_char(*k)) {
+        tracing_headers_free(headers);
+        return cshim_error_make(err, EINVAL, "OTLP header name `%.64s` is not an HTTP token", key);
+      }
+    if (key[0] == '\0' || percent_decode(value) < 0) {
+      tracing_headers_free(headers);
+      return cshim_error_make(err, EINVAL, "OTLP header `%.64s`: %s", key,
+                              key[0] ? "bad value (escapes or control characters)" : "empty name");
+    }
+    if (n == TRACING_MAX_HEADERS) {
+      tracing_headers_free(headers);
+      return cshim_error_make(err, E2BIG, "more than %u OTLP headers", TRACING_MAX_HEADERS);
+    }
+    headers = cshim_xrealloc(headers, (n + 2) * sizeof *headers);
+    cshim_xasprintf(&headers[n++], "%s: %s", key, value);
+    headers[n] = NULL;
+  }
+  *out = headers;
+  return 0;
+}

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const tracing_config_keys[] = {"enabled", "endpoint", "service_name", NULL};
 
@@ -379,11 +380,57 @@ is_set(const char *s)
   return s != NULL && s[0] != '\0';
 }
 
+static bool
+is_http(const char *url)
+{
+  return strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
+}
+
+/* The first of the variables that is set. */
+static const char *
+env_first(const char *a, const char *b)
+{
+  const char *v = getenv(a);
+  return is_set(v) ? v : getenv(b);
+}
+
+/* The endpoint the OTEL_* variables name: 0 with *url set (NULL when none is named), or 1 with
+   err set when they turn tracing off or ask for what cshim does not do. */
+static int
+env_endpoint(char **url, cshim_error_t *err)
+{
+  const char *disabled = getenv("OTEL_SDK_DISABLED");
+  const char *exporter = getenv("OTEL_TRACES_EXPORTER");
+  const char *protocol =
+      env_first("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL");
+
+  *url = tracing_endpoint_from_env(getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+                                   getenv("OTEL_EXPORTER_OTLP_ENDPOINT"));
+  if (*url == NULL)
+    return 0;
+  if (disabled && strcasecmp(disabled, "true") == 0)
+    cshim_error_make(err, ENOENT, "OTEL_SDK_DISABLED is true");
+  else if (exporter && strcmp(exporter, "none") == 0)
+    cshim_error_make(err, ENOENT, "OTEL_TRACES_EXPORTER is none");
+  else if (is_set(protocol) && strcmp(protocol, "http/protobuf") != 0)
+    cshim_error_make(err, ENOTSUP, "OTLP protocol `%.32s` is not supported (only http/protobuf)",
+                     protocol);
+  else if (!is_http(*url))
+    cshim_error_make(err, EINVAL, "OTLP endpoint `%s` is not an http:// or https:// URL", *url);
+  else
+    return 0;
+  free(*url);
+  *url = NULL;
+  return 1;
+}
+
 static int
 tracing_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
 {
   const char *config_endpoint = NULL, *config_service = NULL, *binary, *ns, *id, *slash;
+  const char *headers_env;
   cshim_autofree char *url = NULL;
+  char **headers = NULL;
   bool enabled = false, enabled_set = false;
   tracing_t *tr;
   int ret;
@@ -405,11 +452,21 @@ tracing_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
     cshim_error_make(err, ENOENT, "disabled by config");
     return CSHIM_PLUGIN_SKIP;
   }
-  if (is_set(config_endpoint))
+  if (is_set(config_endpoint)) {
+    if (!is_http(config_endpoint))
+      return cshim_error_make(err, EINVAL, "%s: `endpoint` `%s` is not an http:// or https:// URL",
+                              ctx->uri, config_endpoint);
     url = cshim_xstrdup(config_endpoint);
-  else
-    url = tracing_endpoint_from_env(getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
-                                    getenv("OTEL_EXPORTER_OTLP_ENDPOINT"));
+  } else {
+    /* What containerd's environment says. A mistake there must not stop containers: it turns
+       tracing off, loudly. */
+    ret = env_endpoint(&url, err);
+    if (ret != 0) {
+      if ((*err)->status != -ENOENT) /* not asked for: a setting cshim cannot follow */
+        cshim_log_warn(ctx->log, "tracing off: %s", (*err)->msg);
+      return CSHIM_PLUGIN_SKIP;
+    }
+  }
   if (url == NULL && !enabled) {
     cshim_error_make(err, ENOENT,
                      "tracing is off (set OTEL_EXPORTER_OTLP_ENDPOINT or "
@@ -418,9 +475,13 @@ tracing_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
   }
   if (url == NULL)
     url = cshim_xstrdup("http://localhost:4318/v1/traces"); /* OTLP/HTTP's default */
-  if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
-    return cshim_error_make(err, EINVAL, "%s: OTLP endpoint `%s` is not an http:// or https:// URL",
-                            ctx->uri, url);
+  headers_env = getenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS");
+  if (headers_env == NULL)
+    headers_env = getenv("OTEL_EXPORTER_OTLP_HEADERS");
+  if (tracing_headers_parse(headers_env, &headers, err) < 0) {
+    cshim_log_warn(ctx->log, "tracing off: %s", (*err)->msg);
+    return CSHIM_PLUGIN_SKIP;
+  }
 
   tr = cshim_xmalloc0(sizeof *tr);
   tr->base = (cshim_tracer_t){.struct_size = sizeof(cshim_tracer_t),
@@ -450,7 +511,9 @@ tracing_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
                                                 .before = call_before,
                                                 .after = call_after,
                                                 .data = tr};
-  ret = tracing_exporter_new(ctx->loop, tr->url, ctx->log, export_done_cb, tr, &tr->exporter, err);
+  ret = tracing_exporter_new(ctx->loop, tr->url, headers, ctx->log, export_done_cb, tr,
+                             &tr->exporter, err);
+  tracing_headers_free(headers);
   if (ret < 0) {
     free(tr->service);
     free(tr->instance);

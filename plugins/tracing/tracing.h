@@ -83,6 +83,13 @@ void tracing_random_id(uint8_t *buf, size_t n);
    OTEL_EXPORTER_OTLP_ENDPOINT with "/v1/traces" appended; NULL when neither is set (empty counts
    as unset). Caller frees. */
 char *tracing_endpoint_from_env(const char *traces_endpoint, const char *endpoint);
+/* OTEL_EXPORTER_OTLP_HEADERS' format, "k1=v1,k2=v2" with percent-encoded values, as HTTP header
+   lines "k1: v1" (a NULL-terminated array the caller frees with tracing_headers_free; NULL for
+   none). At most TRACING_MAX_HEADERS; a key that is not an HTTP token, or a value with control
+   characters once decoded, fails with EINVAL naming it. */
+#define TRACING_MAX_HEADERS 32u
+int tracing_headers_parse(const char *s, char ***out, cshim_error_t *err);
+void tracing_headers_free(char **headers);
 /* Nanoseconds since the Unix epoch. */
 uint64_t tracing_unix_ns(void);
 
@@ -121,9 +128,11 @@ typedef struct tracing_exporter_s tracing_exporter_t;
 /* done(data, spans, ok): an export request ended; `spans` is how many it carried. */
 typedef void (*tracing_export_done_cb)(void *data, size_t spans, bool ok, const char *why);
 
-int tracing_exporter_new(uv_loop_t *loop, const char *url, const cshim_logger_t *log,
-                         tracing_export_done_cb done, void *data, tracing_exporter_t **out,
-                         cshim_error_t *err);
+/* headers: extra HTTP header lines sent with every request (NULL-terminated, copied; NULL =
+   none). */
+int tracing_exporter_new(uv_loop_t *loop, const char *url, char *const *headers,
+                         const cshim_logger_t *log, tracing_export_done_cb done, void *data,
+                         tracing_exporter_t **out, cshim_error_t *err);
 /* Whether a request is in flight (one at a time). */
 bool tracing_exporter_busy(const tracing_exporter_t *x);
 /* Spans the request in flight carries (0 when none). */

@@ -4,6 +4,7 @@
 // line per span to a file; answers 200. A test fixture: one connection at a time, blocking.
 //
 // usage: otlp_receiver <port file> <spans file>   (writes the port it listens on, then serves)
+// An X-Cshim-Probe request header is recorded as "header x-cshim-probe=<value>".
 // Span lines: trace=<hex> span=<hex> parent=<hex or -> service=<name> kind=<n> status=<n>
 //             name=<name> attrs=<k=v;...>
 #define _GNU_SOURCE
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,6 +25,9 @@
 struct req
 {
   char url[256];
+  char field[64];  /* the header being read */
+  char probe[128]; /* value of X-Cshim-Probe, if sent */
+  int in_probe;
   char *body;
   size_t len, cap;
   int done;
@@ -37,6 +42,24 @@ on_url(http_parser *p, const char *at, size_t n)
     memcpy(r->url + have, at, n);
     r->url[have + n] = '\0';
   }
+  return 0;
+}
+
+static int
+on_header_field(http_parser *p, const char *at, size_t n)
+{
+  struct req *r = p->data;
+  snprintf(r->field, sizeof r->field, "%.*s", (int)n, at);
+  r->in_probe = strcasecmp(r->field, "X-Cshim-Probe") == 0;
+  return 0;
+}
+
+static int
+on_header_value(http_parser *p, const char *at, size_t n)
+{
+  struct req *r = p->data;
+  if (r->in_probe)
+    snprintf(r->probe, sizeof r->probe, "%.*s", (int)n, at);
   return 0;
 }
 
@@ -111,8 +134,11 @@ record(FILE *f, const Opentelemetry__Proto__Collector__Trace__V1__ExportTraceSer
 static void
 serve(int fd, FILE *out)
 {
-  http_parser_settings settings = {
-      .on_url = on_url, .on_body = on_body, .on_message_complete = on_done};
+  http_parser_settings settings = {.on_url = on_url,
+                                   .on_header_field = on_header_field,
+                                   .on_header_value = on_header_value,
+                                   .on_body = on_body,
+                                   .on_message_complete = on_done};
   http_parser parser;
   struct req r = {0};
   char buf[65536];
@@ -135,8 +161,11 @@ serve(int fd, FILE *out)
       status = "400 Bad Request";
       fprintf(out, "bad request url=%s decoded=%d\n", r.url, m != NULL);
       fflush(out);
-    } else
+    } else {
+      if (r.probe[0])
+        fprintf(out, "header x-cshim-probe=%s\n", r.probe);
       record(out, m);
+    }
     if (m)
       opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(m,
                                                                                               NULL);

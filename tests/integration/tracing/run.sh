@@ -4,7 +4,7 @@
 #   1. containerd 1.6 (the system's) with OTEL_EXPORTER_OTLP_ENDPOINT in its environment, so the
 #      shim inherits it: `ctr run --rm` through cshim exports a span per RPC (roots: 1.6 sends no
 #      trace context), runtime-command and stdio children whose parent is the RPC's span, under
-#      the shim binary's service name;
+#      the shim binary's service name; OTEL_EXPORTER_OTLP_HEADERS reach the collector;
 #   2. the same containerd without the variable: nothing is exported and a running shim has
 #      neither tracing.so nor libcurl mapped;
 #   3. containerd 2.x (scripts/fetch-containerd, SKIP when it cannot be had) exporting to the
@@ -129,6 +129,7 @@ touch "$tmp/spans.txt"
 # ---- 1. containerd 1.6: the shim's own traces ----
 d="$tmp/c16"
 start_containerd "$d" containerd OTEL_EXPORTER_OTLP_ENDPOINT="$endpoint" \
+  OTEL_EXPORTER_OTLP_HEADERS="x-cshim-probe=a%20b" \
   || { echo "Bail out! containerd did not start"; exit 1; }
 out=$(timeout -k 5 60 ctr --address "$d/containerd.sock" --namespace "$ns" run --rm \
   --runtime io.containerd.cshim.v2 --rootfs "$rootfs" t-hello /bin/echo hello 2>&1)
@@ -162,6 +163,11 @@ if [ -n "$stdio" ] && [ "$(field "$stdio" parent)" = "$(field "$create" span)" ]
   ok "stdio set-up span is a child of Create"
 else
   not_ok "stdio set-up span" "stdio: $stdio" "create: $create"
+fi
+if grep -qx "header x-cshim-probe=a b" "$tmp/spans.txt"; then
+  ok "OTEL_EXPORTER_OTLP_HEADERS are sent (percent-decoded)"
+else
+  not_ok "OTEL_EXPORTER_OTLP_HEADERS are sent" "$(grep '^header' "$tmp/spans.txt" | head -3)"
 fi
 stop_containerd
 

@@ -241,6 +241,49 @@ test_endpoint_follows_the_otlp_rules(void **state)
   free(u);
 }
 
+static void
+test_headers_parse_the_otlp_format(void **state)
+{
+  char **h = NULL;
+  cshim_error_t err = NULL;
+  (void)state;
+
+  assert_int_equal(tracing_headers_parse(NULL, &h, &err), 0);
+  assert_null(h);
+  assert_int_equal(tracing_headers_parse("", &h, &err), 0);
+  assert_null(h);
+  assert_int_equal(tracing_headers_parse("api-key=secret, X-Scope = a%20b%2Cc ,", &h, &err), 0);
+  assert_non_null(h);
+  assert_string_equal(h[0], "api-key: secret");
+  assert_string_equal(h[1], "X-Scope: a b,c");
+  assert_null(h[2]);
+  tracing_headers_free(h);
+}
+
+static void
+test_headers_refuse_injection_and_junk(void **state)
+{
+  static const char *const bad[] = {
+      "novalue", "bad key=v", "k=a%0d%0aInjected: yes", "k=a%zz", "k=a%2", "=v", "k:colon=v",
+  };
+  char many[32 * 8 + 16] = "";
+  char **h = NULL;
+  cshim_error_t err = NULL;
+  (void)state;
+
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    if (tracing_headers_parse(bad[i], &h, &err) != -EINVAL)
+      fail_msg("accepted `%s`", bad[i]);
+    assert_null(h);
+    cshim_error_release(&err);
+  }
+  for (unsigned i = 0; i <= TRACING_MAX_HEADERS; i++)
+    strcat(many, "k=v,");
+  assert_int_equal(tracing_headers_parse(many, &h, &err), -E2BIG);
+  assert_null(h);
+  cshim_error_release(&err);
+}
+
 int
 main(void)
 {
@@ -254,6 +297,8 @@ main(void)
       cmocka_unit_test(test_span_attributes_are_bounded),
       cmocka_unit_test(test_encode_round_trips_through_the_otlp_messages),
       cmocka_unit_test(test_endpoint_follows_the_otlp_rules),
+      cmocka_unit_test(test_headers_parse_the_otlp_format),
+      cmocka_unit_test(test_headers_refuse_injection_and_junk),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

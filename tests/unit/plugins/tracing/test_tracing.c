@@ -124,7 +124,7 @@ test_tracing_refuses_an_endpoint_that_is_not_http(void **state)
   mock_host_init(&h, TRACING_URI, NULL);
   mock_host_set_config(&h, "endpoint", "ftp://collector/v1/traces");
   assert_int_equal(init_plugin(&h, &instance, &err), -EINVAL);
-  assert_non_null(strstr(err->msg, "is not an http:// or https:// URL"));
+  assert_non_null(strstr(err->msg, "`endpoint` `ftp://collector/v1/traces` is not an http://"));
   cshim_error_release(&err);
   mock_host_fini(&h);
 }
@@ -309,6 +309,40 @@ test_tracing_exit_waits_a_bounded_time_for_a_silent_collector(void **state)
   mock_host_fini(&h);
 }
 
+static void
+test_tracing_environment_it_cannot_follow_turns_it_off_not_the_shim(void **state)
+{
+  static const struct
+  {
+    const char *key, *value, *why;
+    bool warned;
+  } cases[] = {
+      {"OTEL_SDK_DISABLED", "true", "OTEL_SDK_DISABLED is true", false},
+      {"OTEL_TRACES_EXPORTER", "none", "OTEL_TRACES_EXPORTER is none", false},
+      {"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "OTLP protocol `grpc` is not supported", true},
+      {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://x/v1/traces", "is not an http://", true},
+      {"OTEL_EXPORTER_OTLP_HEADERS", "a=b%0aX: y", "OTLP header `a`", true},
+  };
+  (void)state;
+
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    mock_host_t h;
+    void *instance = NULL;
+    cshim_error_t err = NULL;
+
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1", 1);
+    setenv(cases[i].key, cases[i].value, 1);
+    mock_host_init(&h, TRACING_URI, NULL);
+    assert_int_equal(init_plugin(&h, &instance, &err), CSHIM_PLUGIN_SKIP);
+    if (strstr(err->msg, cases[i].why) == NULL)
+      fail_msg("%s=%s: %s", cases[i].key, cases[i].value, err->msg);
+    assert_int_equal(logged(&h, "tracing off"), cases[i].warned);
+    cshim_error_release(&err);
+    unsetenv(cases[i].key);
+    mock_host_fini(&h);
+  }
+}
+
 int
 main(void)
 {
@@ -316,6 +350,7 @@ main(void)
       cmocka_unit_test(test_tracing_skips_without_an_endpoint),
       cmocka_unit_test(test_tracing_skips_when_the_config_disables_it),
       cmocka_unit_test(test_tracing_refuses_an_endpoint_that_is_not_http),
+      cmocka_unit_test(test_tracing_environment_it_cannot_follow_turns_it_off_not_the_shim),
       cmocka_unit_test(test_tracing_call_span_continues_the_callers_trace),
       cmocka_unit_test(test_tracing_roots_calls_without_context_and_skips_unsampled_ones),
       cmocka_unit_test(test_tracing_drops_and_counts_when_the_collector_is_away),
