@@ -183,7 +183,8 @@ check_done(tracing_exporter_t *x)
   CURLMsg *msg;
   int left;
 
-  while ((msg = api.multi_info_read(x->multi, &left))) {
+  /* done() may close the exporter (the last export at exit): then there is no multi handle. */
+  while (x->multi && (msg = api.multi_info_read(x->multi, &left))) {
     long code = 0;
     char why[CURL_ERROR_SIZE + 64];
 
