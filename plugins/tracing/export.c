@@ -232,6 +232,16 @@ timer_cb(uv_timer_t *t)
   check_done(x);
 }
 
+/* The collector's answer body (an ExportTraceServiceResponse) is not used: without this libcurl
+   would write it to the shim's stdout. */
+static size_t
+discard_body(char *data, size_t size, size_t n, void *userp)
+{
+  (void)data;
+  (void)userp;
+  return size * n;
+}
+
 /* CURLMOPT_SOCKETFUNCTION: watch, change or forget a socket. */
 static int
 socket_fn(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
@@ -366,6 +376,7 @@ tracing_exporter_send(tracing_exporter_t *x, uint8_t *body, size_t len, size_t s
   api.easy_setopt(easy, CURLOPT_HTTPHEADER, x->headers);
   api.easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)TRACING_REQUEST_TIMEOUT_MS);
   api.easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  api.easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard_body);
   api.easy_setopt(easy, CURLOPT_ERRORBUFFER, x->error);
   api.easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
   api.easy_setopt(easy, CURLOPT_USERAGENT, "cshim");

@@ -2,6 +2,7 @@
 // Tests of plugins/tracing/tracing.c through its descriptor and a mock init context: when it
 // skips itself, how a call's span continues the caller's trace, children, and what happens to
 // spans when the collector is away (export.c on the real loop, to a closed local port).
+#define _GNU_SOURCE /* strcasestr */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -343,6 +344,169 @@ test_tracing_environment_it_cannot_follow_turns_it_off_not_the_shim(void **state
   }
 }
 
+/* ---- a collector on the test's loop: answers each POST with 200 and a body ---- */
+
+#define PROBE_BODY "cshim-probe-body"
+
+typedef struct collector_s
+{
+  uv_tcp_t server;
+  uv_tcp_t conn;
+  bool busy;
+  char buf[65536];
+  size_t len;
+  int requests;
+  char last_request[4096]; /* headers of the last request */
+  uv_write_t write;
+} collector_t;
+
+static void
+collector_closed_cb(uv_handle_t *h)
+{
+  collector_t *c = h->data;
+  c->busy = false;
+}
+
+static void
+collector_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+  collector_t *c = h->data;
+  (void)suggested;
+  *buf = uv_buf_init(c->buf + c->len, (unsigned)(sizeof c->buf - c->len - 1));
+}
+
+static void
+collector_written_cb(uv_write_t *w, int status)
+{
+  collector_t *c = w->data;
+  (void)status;
+  uv_close((uv_handle_t *)&c->conn, collector_closed_cb);
+}
+
+static void
+collector_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+  static char answer[] = "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n"
+                         "Content-Length: 16\r\nConnection: close\r\n\r\n" PROBE_BODY;
+  collector_t *c = s->data;
+  char *end;
+  const char *cl;
+  size_t head, body = 0;
+  uv_buf_t out = uv_buf_init(answer, sizeof answer - 1);
+  (void)buf;
+
+  if (n < 0) {
+    uv_close((uv_handle_t *)&c->conn, collector_closed_cb);
+    return;
+  }
+  c->len += (size_t)n;
+  c->buf[c->len] = '\0';
+  end = strstr(c->buf, "\r\n\r\n");
+  if (end == NULL)
+    return;
+  head = (size_t)(end - c->buf) + 4;
+  cl = strcasestr(c->buf, "\r\nContent-Length:");
+  if (cl && cl < end)
+    body = strtoul(cl + 17, NULL, 10);
+  if (c->len < head + body)
+    return;
+  snprintf(c->last_request, sizeof c->last_request, "%.*s", (int)head, c->buf);
+  c->requests++;
+  uv_read_stop(s);
+  c->write.data = c;
+  uv_write(&c->write, s, &out, 1, collector_written_cb);
+}
+
+static void
+collector_connection_cb(uv_stream_t *server, int status)
+{
+  collector_t *c = server->data;
+
+  assert_int_equal(status, 0);
+  assert_false(c->busy); /* one request at a time, as the exporter promises */
+  c->busy = true;
+  c->len = 0;
+  uv_tcp_init(server->loop, &c->conn);
+  c->conn.data = c;
+  assert_int_equal(uv_accept(server, (uv_stream_t *)&c->conn), 0);
+  uv_read_start((uv_stream_t *)&c->conn, collector_alloc_cb, collector_read_cb);
+}
+
+static int
+collector_start(collector_t *c, uv_loop_t *loop)
+{
+  struct sockaddr_in a;
+  int alen = sizeof a;
+
+  memset(c, 0, sizeof *c);
+  uv_ip4_addr("127.0.0.1", 0, &a);
+  uv_tcp_init(loop, &c->server);
+  c->server.data = c;
+  assert_int_equal(uv_tcp_bind(&c->server, (struct sockaddr *)&a, 0), 0);
+  assert_int_equal(uv_listen((uv_stream_t *)&c->server, 4, collector_connection_cb), 0);
+  assert_int_equal(uv_tcp_getsockname(&c->server, (struct sockaddr *)&a, &alen), 0);
+  return ntohs(a.sin_port);
+}
+
+static void
+test_tracing_exports_to_a_collector_and_keeps_its_answer_off_stdout(void **state)
+{
+  mock_host_t h;
+  void *instance = NULL;
+  cshim_error_t err = NULL;
+  collector_t col;
+  fake_call_t call;
+  tracing_t *tr;
+  char url[64], tmpl[] = "/tmp/cshim-tracing-stdout-XXXXXX", seen[256] = "";
+  int saved, fd;
+  ssize_t n;
+  (void)state;
+
+  mock_host_init(&h, TRACING_URI, NULL);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/traces", collector_start(&col, &h.loop));
+  setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", url, 1);
+  setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-probe=1", 1);
+  assert_int_equal(init_plugin(&h, &instance, &err), 0);
+  unsetenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+  unsetenv("OTEL_EXPORTER_OTLP_HEADERS");
+  tr = instance;
+  for (int i = 0; i < 2; i++) {
+    fake_call_init(&call, "State", NULL);
+    tr->interceptor.before(tr, &call.base);
+    tr->interceptor.after(tr, &call.base, CSHIM_GRPC_OK);
+  }
+
+  /* Whatever libcurl would print goes to a file while the export runs. */
+  fflush(stdout);
+  fd = mkstemp(tmpl);
+  assert_true(fd >= 0);
+  saved = dup(STDOUT_FILENO);
+  dup2(fd, STDOUT_FILENO);
+  export_now(tr);
+  for (int i = 0; i < 2000 && tracing_exporter_busy(tr->exporter); i++)
+    uv_run(&h.loop, UV_RUN_ONCE);
+  fflush(stdout);
+  dup2(saved, STDOUT_FILENO);
+  close(saved);
+  n = pread(fd, seen, sizeof seen - 1, 0);
+  close(fd);
+  unlink(tmpl);
+
+  assert_false(tracing_exporter_busy(tr->exporter));
+  assert_int_equal(tr->queue.exported, 2);
+  assert_int_equal(tr->queue.dropped, 0);
+  assert_int_equal(col.requests, 1);
+  assert_non_null(strstr(col.last_request, "POST /v1/traces HTTP/1.1\r\n"));
+  assert_non_null(strcasestr(col.last_request, "\r\nContent-Type: application/x-protobuf\r\n"));
+  assert_non_null(strcasestr(col.last_request, "\r\nx-probe: 1\r\n"));
+  if (n > 0 && strstr(seen, PROBE_BODY))
+    fail_msg("the collector's answer reached stdout: %s", seen);
+
+  uv_close((uv_handle_t *)&col.server, NULL);
+  close_plugin(&h, instance);
+  mock_host_fini(&h);
+}
+
 int
 main(void)
 {
@@ -354,6 +518,7 @@ main(void)
       cmocka_unit_test(test_tracing_call_span_continues_the_callers_trace),
       cmocka_unit_test(test_tracing_roots_calls_without_context_and_skips_unsampled_ones),
       cmocka_unit_test(test_tracing_drops_and_counts_when_the_collector_is_away),
+      cmocka_unit_test(test_tracing_exports_to_a_collector_and_keeps_its_answer_off_stdout),
       cmocka_unit_test(test_tracing_exit_waits_a_bounded_time_for_a_silent_collector),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
