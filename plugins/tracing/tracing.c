@@ -10,7 +10,6 @@
 #include <cshim/util.h>
 
 #include <errno.h>
-#include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,30 +327,29 @@ dump_state(void *data)
 
 /* ---- lifecycle ---- */
 
+/* One of the timers or the exporter is closed; the memory goes with the last. */
+static void
+handle_gone(tracing_t *tr)
+{
+  if (--tr->open_handles > 0)
+    return;
+  free(tr->service);
+  free(tr->instance);
+  free(tr->url);
+  free(tr->last_error);
+  free(tr);
+}
+
 static void
 handle_closed_cb(uv_handle_t *h)
 {
-  tracing_t *tr = h->data;
-  if (--tr->open_handles == 0) {
-    free(tr->service);
-    free(tr->instance);
-    free(tr->url);
-    free(tr->last_error);
-    free(tr);
-  }
+  handle_gone(h->data);
 }
 
 static void
 exporter_closed_cb(void *data)
 {
-  tracing_t *tr = data;
-  if (--tr->open_handles == 0) {
-    free(tr->service);
-    free(tr->instance);
-    free(tr->url);
-    free(tr->last_error);
-    free(tr);
-  }
+  handle_gone(data);
 }
 
 /* Everything goes: what is still queued is counted as dropped. */
