@@ -45,6 +45,9 @@ struct tracing_s
   int open_handles; /* the timers and the exporter */
   bool closing;
   cshim_ttrpc_interceptor_t interceptor;
+  /* Spans a previous image handed over (live upgrade), already encoded: sent first. */
+  uint8_t *pending_body;
+  size_t pending_len, pending_spans;
 };
 
 /* ---- spans ---- */
@@ -85,6 +88,13 @@ may_open(tracing_t *tr)
 }
 
 static void export_now(tracing_t *tr);
+
+/* Spans waiting for export: the queue and what a previous image handed over. */
+static size_t
+waiting(const tracing_t *tr)
+{
+  return tr->queue.n + (tr->pending_body ? tr->pending_spans : 0);
+}
 
 static void
 end_span(tracing_span_t *s, bool error, const char *message)
@@ -159,7 +169,7 @@ tracer_get_stats(cshim_tracer_t *base, cshim_tracer_stats_t *out)
   tracing_t *tr = (tracing_t *)base;
   cshim_tracer_stats_t st = {.struct_size = sizeof st,
                              .open = tr->n_open,
-                             .queued = tr->queue.n,
+                             .queued = waiting(tr),
                              .exported = tr->queue.exported,
                              .dropped = tr->queue.dropped,
                              .not_recorded = tr->not_recorded,
@@ -243,7 +253,20 @@ export_now(tracing_t *tr)
   size_t n, len;
   cshim_error_t err = NULL;
 
-  if (tr->exporter == NULL || tracing_exporter_busy(tr->exporter) || tr->queue.n == 0)
+  if (tr->exporter == NULL || tracing_exporter_busy(tr->exporter))
+    return;
+  if (tr->pending_body) {
+    /* The exporter takes the buffer over. */
+    body = cshim_steal_pointer(&tr->pending_body);
+    n = tr->pending_spans;
+    tr->pending_spans = 0;
+    if (tracing_exporter_send(tr->exporter, body, tr->pending_len, n, &err) < 0) {
+      tr->queue.dropped += n;
+      cshim_error_release(&err);
+    }
+    return;
+  }
+  if (tr->queue.n == 0)
     return;
   list = tracing_queue_take(&tr->queue, TRACING_MAX_BATCH, &n);
   body = tracing_encode(tr->service, tr->instance, list, n, &len);
@@ -266,7 +289,7 @@ export_done_cb(void *data, size_t spans, bool ok, const char *why)
       tr->queue.exported += spans;
     else
       tr->queue.dropped += spans;
-    if (ok && tr->queue.n > 0)
+    if (ok && waiting(tr) > 0)
       export_now(tr);
     else
       release(tr);
@@ -304,7 +327,7 @@ flush_timer_cb(uv_timer_t *t)
 {
   tracing_t *tr = CSHIM_CONTAINER_OF(t, tracing_t, flush_timer);
   cshim_log_warn(tr->log, "%zu spans not exported within %u ms of exiting",
-                 tr->queue.n + tracing_exporter_in_flight(tr->exporter), TRACING_FLUSH_MS);
+                 waiting(tr) + tracing_exporter_in_flight(tr->exporter), TRACING_FLUSH_MS);
   release(tr);
 }
 
@@ -316,7 +339,7 @@ dump_state(void *data)
   tracing_t *tr = data;
   json_t *o = json_pack(
       "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s?}", "endpoint", tr->url, "service",
-      tr->service, "open", (json_int_t)tr->n_open, "queued", (json_int_t)tr->queue.n, "accepted",
+      tr->service, "open", (json_int_t)tr->n_open, "queued", (json_int_t)waiting(tr), "accepted",
       (json_int_t)tr->queue.accepted, "exported", (json_int_t)tr->queue.exported, "dropped",
       (json_int_t)tr->queue.dropped, "not_recorded", (json_int_t)tr->not_recorded,
       "export_failures", (json_int_t)tr->export_failures, "last_error", tr->last_error);
@@ -362,6 +385,11 @@ release(tracing_t *tr)
     cshim_host_remove_state_source(tr->host, "tracing", tr);
   tr->host = NULL;
   tracing_queue_clear(&tr->queue);
+  if (tr->pending_body) {
+    tr->queue.dropped += tr->pending_spans;
+    free(cshim_steal_pointer(&tr->pending_body));
+    tr->pending_spans = 0;
+  }
   if (x) {
     tr->exporter = NULL;
     tracing_exporter_close(x, exporter_closed_cb);
@@ -557,7 +585,7 @@ tracing_close(void *instance)
     tracing_span_free(s);
     tr->not_recorded++;
   }
-  if (tr->queue.n == 0 && !tracing_exporter_busy(tr->exporter)) {
+  if (waiting(tr) == 0 && !tracing_exporter_busy(tr->exporter)) {
     release(tr);
     return;
   }
@@ -565,8 +593,22 @@ tracing_close(void *instance)
   export_now(tr);
 }
 
-/* Nothing to hand over: spans still queued at an upgrade are lost (the new image starts its
-   own queue; containerd's next calls are traced by it). */
+/* ---- live upgrade: the spans waiting for export go to the new image ---- */
+
+/* Tags of the plugin's records. */
+enum
+{
+  UP_PENDING = 1,   /* bytes: an ExportTraceServiceRequest of the queued spans */
+  UP_PENDING_SPANS, /* u64: how many it carries */
+  UP_EXPORTED,      /* u64 counters */
+  UP_DROPPED,
+  UP_NOT_RECORDED,
+  UP_EXPORT_FAILURES,
+};
+
+/* Never busy: a request in flight is not waited for (the collector may be slow or away; an
+   upgrade must not depend on it). Its spans are the only ones an upgrade can lose, and are
+   counted as dropped by the new image. */
 static const char *
 tracing_upgrade_busy(void *instance)
 {
@@ -577,18 +619,58 @@ tracing_upgrade_busy(void *instance)
 static int
 tracing_upgrade_save(void *instance, cshim_state_writer_t *w, cshim_error_t *err)
 {
-  (void)instance;
-  (void)w;
+  tracing_t *tr = instance;
+  size_t n = tr->queue.n, len = 0;
+  cshim_autofree uint8_t *body = NULL;
+
   (void)err;
+  /* A crash snapshot is taken while the spans keep leaving: saving them would send them twice. */
+  if (!cshim_state_writer_is_crash(w) && (n > 0 || tr->pending_body)) {
+    /* Encoded as the request the new image sends first. One hand-over is kept: spans a
+       previous image handed over and still unsent when new ones are queued (upgrades in quick
+       succession with the collector away) are counted as dropped. */
+    if (tr->pending_body && n == 0) {
+      cshim_state_put_bytes(w, UP_PENDING, tr->pending_body, tr->pending_len);
+      cshim_state_put_u64(w, UP_PENDING_SPANS, tr->pending_spans);
+    } else {
+      body = tracing_encode(tr->service, tr->instance, tr->queue.head, n, &len);
+      cshim_state_put_bytes(w, UP_PENDING, body, len);
+      cshim_state_put_u64(w, UP_PENDING_SPANS, n);
+    }
+  }
+  cshim_state_put_u64(w, UP_EXPORTED, tr->queue.exported);
+  cshim_state_put_u64(w, UP_DROPPED,
+                      tr->queue.dropped + tracing_exporter_in_flight(tr->exporter) +
+                          (tr->pending_body && n > 0 ? tr->pending_spans : 0));
+  cshim_state_put_u64(w, UP_NOT_RECORDED, tr->not_recorded + tr->n_open);
+  cshim_state_put_u64(w, UP_EXPORT_FAILURES, tr->export_failures);
   return 0;
 }
 
 static int
 tracing_upgrade_restore(void *instance, const cshim_state_reader_t *r, cshim_error_t *err)
 {
-  (void)instance;
-  (void)r;
-  (void)err;
+  tracing_t *tr = instance;
+  cshim_state_item_t item;
+  uint64_t spans = 0;
+  int ret;
+
+  if (r == NULL)
+    return 0;
+  if ((ret = cshim_state_get_u64(r, UP_EXPORTED, &tr->queue.exported, err)) < 0 ||
+      (ret = cshim_state_get_u64(r, UP_DROPPED, &tr->queue.dropped, err)) < 0 ||
+      (ret = cshim_state_get_u64(r, UP_NOT_RECORDED, &tr->not_recorded, err)) < 0 ||
+      (ret = cshim_state_get_u64(r, UP_EXPORT_FAILURES, &tr->export_failures, err)) < 0 ||
+      (ret = cshim_state_get_u64(r, UP_PENDING_SPANS, &spans, err)) < 0)
+    return cshim_error_wrap(err, "%s: restore", TRACING_URI);
+  ret = cshim_state_find(r, UP_PENDING, &item, err);
+  if (ret < 0)
+    return cshim_error_wrap(err, "%s: restore", TRACING_URI);
+  if (ret > 0 && item.len > 0 && spans > 0) {
+    tr->pending_body = cshim_xmemdup(item.value, item.len);
+    tr->pending_len = item.len;
+    tr->pending_spans = (size_t)spans;
+  }
   return 0;
 }
 

@@ -21,6 +21,8 @@
 /* The plugin's own file: the test reads its instance. */
 #include "tracing.c"
 
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+
 /* Last: cmocka defines a `fail` macro that would clash with cshim_ttrpc_call_ops_t.fail. */
 #include <cmocka.h>
 
@@ -507,6 +509,90 @@ test_tracing_exports_to_a_collector_and_keeps_its_answer_off_stdout(void **state
   mock_host_fini(&h);
 }
 
+static void
+test_tracing_upgrade_hands_queued_spans_to_the_new_image(void **state)
+{
+  const cshim_plugin_t *desc = cshim_plugin_entry();
+  mock_host_t h;
+  void *old = NULL, *new = NULL;
+  cshim_error_t err = NULL;
+  cshim_state_writer_t w, crash;
+  cshim_state_reader_t r;
+  fake_call_t call;
+  tracing_t *a, *b;
+  uint8_t *doc = NULL, *crash_doc = NULL;
+  size_t len = 0, crash_len = 0;
+  Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest *m;
+  static const char *const methods[] = {"Create", "Start", "State"};
+  (void)state;
+
+  setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1", 1);
+  mock_host_init(&h, TRACING_URI, NULL);
+  assert_true(cshim_plugin_upgrade_hooks(desc));
+  assert_int_equal(init_plugin(&h, &old, &err), 0);
+  a = old;
+  for (int i = 0; i < 3; i++) {
+    fake_call_init(&call, methods[i], NULL);
+    a->interceptor.before(a, &call.base);
+    a->interceptor.after(a, &call.base, CSHIM_GRPC_OK);
+  }
+  a->queue.dropped = 4;
+  assert_null(cshim_plugin_upgrade_busy(desc, old)); /* never waits for the collector */
+
+  cshim_state_writer_init(&w);
+  assert_int_equal(desc->upgrade_save(old, &w, &err), 0);
+  assert_int_equal(cshim_state_writer_finish(&w, &doc, &len, &err), 0);
+  cshim_state_writer_fini(&w);
+  assert_int_equal(a->queue.n, 3); /* saving changes nothing */
+  cshim_state_writer_init(&crash);
+  crash.crash = true;
+  assert_int_equal(desc->upgrade_save(old, &crash, &err), 0);
+  assert_int_equal(cshim_state_writer_finish(&crash, &crash_doc, &crash_len, &err), 0);
+  cshim_state_writer_fini(&crash);
+
+  /* The new image: the spans come back as the first request it sends. */
+  assert_int_equal(init_plugin(&h, &new, &err), 0);
+  b = new;
+  assert_int_equal(cshim_state_open(doc, len, CSHIM_STATE_FORMAT_MIN, CSHIM_STATE_FORMAT_VERSION,
+                                    NULL, &r, &err),
+                   0);
+  assert_int_equal(desc->upgrade_restore(new, &r, &err), 0);
+  assert_int_equal(b->pending_spans, 3);
+  assert_int_equal(waiting(b), 3);
+  assert_int_equal(b->queue.dropped, 4);
+  m = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+      NULL, b->pending_len, b->pending_body);
+  assert_non_null(m);
+  assert_int_equal(m->resource_spans[0]->scope_spans[0]->n_spans, 3);
+  assert_string_equal(m->resource_spans[0]->scope_spans[0]->spans[0]->name,
+                      "containerd.task.v2.Task/Create");
+  opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(m, NULL);
+
+  /* They leave before anything queued since (here they are refused and counted). */
+  export_now(b);
+  assert_null(b->pending_body);
+  assert_int_equal(tracing_exporter_in_flight(b->exporter), 3);
+  for (int i = 0; i < 1000 && tracing_exporter_busy(b->exporter); i++)
+    uv_run(&h.loop, UV_RUN_ONCE);
+  assert_int_equal(b->queue.dropped, 7);
+
+  /* A crash snapshot keeps the counters only. */
+  assert_int_equal(cshim_state_open(crash_doc, crash_len, CSHIM_STATE_FORMAT_MIN,
+                                    CSHIM_STATE_FORMAT_VERSION, NULL, &r, &err),
+                   0);
+  assert_int_equal(desc->upgrade_restore(new, &r, &err), 0);
+  assert_null(b->pending_body);
+  assert_int_equal(b->queue.dropped, 4);
+
+  /* Neither instance reaches a collector: their spans are dropped at exit, nothing leaks. */
+  tracing_queue_clear(&a->queue);
+  close_plugin(&h, old);
+  close_plugin(&h, new);
+  free(doc);
+  free(crash_doc);
+  mock_host_fini(&h);
+}
+
 int
 main(void)
 {
@@ -520,6 +606,7 @@ main(void)
       cmocka_unit_test(test_tracing_drops_and_counts_when_the_collector_is_away),
       cmocka_unit_test(test_tracing_exports_to_a_collector_and_keeps_its_answer_off_stdout),
       cmocka_unit_test(test_tracing_exit_waits_a_bounded_time_for_a_silent_collector),
+      cmocka_unit_test(test_tracing_upgrade_hands_queued_spans_to_the_new_image),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
