@@ -4,7 +4,8 @@
 #   1. containerd 1.6 (the system's) with OTEL_EXPORTER_OTLP_ENDPOINT in its environment, so the
 #      shim inherits it: `ctr run --rm` through cshim exports a span per RPC (roots: 1.6 sends no
 #      trace context), runtime-command and stdio children whose parent is the RPC's span, under
-#      the shim binary's service name; OTEL_EXPORTER_OTLP_HEADERS reach the collector;
+#      the shim binary's service name; OTEL_EXPORTER_OTLP_HEADERS reach the collector; a live
+#      upgrade goes through and the new image goes on exporting;
 #   2. the same containerd without the variable: nothing is exported and a running shim has
 #      neither tracing.so nor libcurl mapped;
 #   3. containerd 2.x (scripts/fetch-containerd, SKIP when it cannot be had) exporting to the
@@ -164,6 +165,24 @@ if [ -n "$stdio" ] && [ "$(field "$stdio" parent)" = "$(field "$create" span)" ]
 else
   not_ok "stdio set-up span" "stdio: $stdio" "create: $create"
 fi
+# A live upgrade with tracing on: the tracing plugin does not hold it up, and the new image
+# goes on tracing (the Kill and Delete after it are exported, in the Create's service).
+c_=(timeout -k 5 60 ctr --address "$d/containerd.sock" --namespace "$ns")
+"${c_[@]}" run -d --runtime io.containerd.cshim.v2 --rootfs "$rootfs" t-up /bin/sleep 1000 >/dev/null 2>&1
+addr=$(cat "$d/state/io.containerd.runtime.v2.task/$ns/t-up/address" 2>/dev/null)
+up=$(timeout 60 "$tmp/prefix/bin/cshimctl" -a "$addr" upgrade --binary "$tmp/prefix/bin/containerd-shim-cshim-v2" 2>&1)
+up_rc=$?
+"${c_[@]}" task kill -s SIGKILL t-up >/dev/null 2>&1
+for _ in $(seq 50); do "${c_[@]}" task delete t-up >/dev/null 2>&1 && break; sleep 0.1; done
+"${c_[@]}" container delete t-up >/dev/null 2>&1
+if [ "$up_rc" = 0 ] && spans_wait "$tmp/spans.txt" "name=containerd.task.v2.Task/Delete .*container.id=t-up" 100 \
+  && grep -q "name=containerd.task.v2.Task/Kill .*container.id=t-up" "$tmp/spans.txt"; then
+  ok "live upgrade with tracing on; the new image exports the calls after it"
+else
+  not_ok "live upgrade with tracing on" "cshimctl upgrade (exit $up_rc): $up" \
+    "$(grep "container.id=t-up" "$tmp/spans.txt" | sed 's/.* name=\([^ ]*\).*/\1/' | tr '\n' ' ')"
+fi
+
 if grep -qx "header x-cshim-probe=a b" "$tmp/spans.txt"; then
   ok "OTEL_EXPORTER_OTLP_HEADERS are sent (percent-decoded)"
 else
