@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // The task service's spans: the container and exec id on each call's span, runtime commands
 // and stdio set-up as its children. Costs nothing when the tracing plugin is absent or skipped.
-#include "task.h"
+#include "trace.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include <cshim/util.h>
+
+#include "model.h"
+#include "op.h"
+#include "service.h"
 
 /* The `id` and `exec_id` string fields every task request has (by name: they sit at different
    numbers in some messages). */
@@ -46,13 +50,15 @@ dispatch(const cshim_ttrpc_method_t *table, cshim_ttrpc_call_t *call, const Prot
 static void
 traced_v2(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
 {
-  dispatch(task_methods, call, msg, data);
+  task_service_t *svc = data;
+  dispatch(svc->plain_v2, call, msg, svc);
 }
 
 static void
 traced_v3(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
 {
-  dispatch(task_methods_v3, call, msg, data);
+  task_service_t *svc = data;
+  dispatch(svc->plain_v3, call, msg, svc);
 }
 
 static cshim_ttrpc_method_t *
@@ -75,8 +81,10 @@ task_trace_init(task_service_t *svc, cshim_tracer_t *tracer)
   if (tracer == NULL)
     return;
   svc->tracer = tracer;
-  svc->traced_v2 = traced_table(task_methods, traced_v2);
-  svc->traced_v3 = traced_table(task_methods_v3, traced_v3);
+  svc->plain_v2 = svc->service_v2.methods;
+  svc->plain_v3 = svc->service_v3.methods;
+  svc->traced_v2 = traced_table(svc->plain_v2, traced_v2);
+  svc->traced_v3 = traced_table(svc->plain_v3, traced_v3);
   svc->service_v2.methods = svc->traced_v2;
   svc->service_v3.methods = svc->traced_v3;
 }
