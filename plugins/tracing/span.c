@@ -14,14 +14,11 @@
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 
+/* W3C trace context is lower-case hex only. */
 static int
 hex_digit(char c)
 {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  return -1; /* W3C: lower case only */
+  return c >= 'A' && c <= 'F' ? -1 : cshim_hexval(c);
 }
 
 static int
@@ -407,8 +404,8 @@ percent_decode(char *s)
   for (const char *p = s; *p; p++) {
     char c = *p;
     if (c == '%') {
-      int hi = p[1] ? hex_digit((char)(p[1] | 0x20)) : -1;
-      int lo = hi >= 0 && p[2] ? hex_digit((char)(p[2] | 0x20)) : -1;
+      int hi = p[1] ? cshim_hexval(p[1]) : -1;
+      int lo = hi >= 0 && p[2] ? cshim_hexval(p[2]) : -1;
       if (hi < 0 || lo < 0)
         return -EINVAL;
       c = (char)(hi << 4 | lo);
