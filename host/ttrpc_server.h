@@ -40,6 +40,8 @@ typedef struct host_ttrpc_server_usage_s
   uint64_t paused_budget;    /* times a connection was paused for the budget */
   uint64_t closed_budget;    /* connections closed for exceeding the budget while stalled */
   uint64_t trims;            /* times memory was handed back to the system */
+  uint64_t calls_cancelled;  /* unanswered calls whose owner was told their connection closed */
+  uint64_t closed_stalled;   /* connections closed for holding a partial frame without sending */
 } host_ttrpc_server_usage_t;
 
 /* Create a server on `loop` (borrowed until the server is freed). `log` (may be NULL) is

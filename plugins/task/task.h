@@ -55,6 +55,7 @@ typedef struct task_config_s
   bool no_new_keyring;
   uint64_t command_timeout_ms;
   unsigned max_runtime_processes; /* runtime processes running at once; more wait in a queue */
+  int runtime_nice; /* `runtime_nice`: niceness added to runtime commands that start no container */
   char **runtime_args;            /* `runtime_args`: global flags before every subcommand,
                                      NULL-terminated; NULL = none */
   size_t n_runtime_args;
@@ -63,6 +64,10 @@ typedef struct task_config_s
 /* Bounds of `runtime_args`: entries, and bytes of one entry. */
 #define TASK_MAX_RUNTIME_ARGS 64u
 #define TASK_MAX_RUNTIME_ARG_LEN 4096u
+
+/* The default of `runtime_nice`: under CPU pressure a flood of kill/state/delete commands yields
+   to the shim's loop (other clients' calls) and to the containers. */
+#define TASK_DEFAULT_RUNTIME_NICE 10u
 
 /* Upper bound of `max_runtime_processes`. */
 #define TASK_MAX_RUNTIME_PROCESSES 65536u
@@ -262,6 +267,7 @@ typedef struct task_waiter_s
 {
   struct task_waiter_s *next;
   cshim_ttrpc_call_t *call;
+  task_process_t *process;
 } task_waiter_t;
 
 struct task_process_s
@@ -367,6 +373,7 @@ struct task_op_s
   bool launched;        /* the runtime command succeeded (what follows may still fail) */
   bool ran;             /* the runtime command ran, whether it succeeded or not */
   uint64_t deadline_ns; /* the call's deadline (cshim_now_ns clock); 0 = none */
+  uint64_t owner;       /* the call's connection (cshim_ttrpc_call_connection); 0 = internal */
 };
 
 /* containerd's identifier rule: 1-76 chars, [A-Za-z0-9]+([._-][A-Za-z0-9]+)*. */
@@ -390,6 +397,9 @@ task_op_t *task_op_new(task_container_t *c, task_process_t *p, cshim_ttrpc_call_
                        task_op_fn done, const char *what);
 /* The runtime's deadline_of for ops (data = op): the deadline of the op's call. */
 uint64_t task_op_deadline(void *data);
+/* The runtime's owner_of for ops (data = op): the connection of the op's call, so that the
+   runtime limit shares its slots fairly between clients. */
+uint64_t task_op_owner(void *data);
 /* The runtime callback for ops (data = op): unlinks the op, runs op->done, frees the op. */
 void task_op_runtime_cb(void *data, cshim_runtime_result_t *result);
 /* Unlink and free (the call, if any, must have been answered). */
