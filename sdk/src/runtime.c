@@ -41,7 +41,8 @@ struct owner_q
   struct cmd *head, *tail;
   size_t queued;
   unsigned running;
-  size_t refs; /* commands attached */
+  uint64_t served; /* the limit's start count when it last started one of ours; 0 = never */
+  size_t refs;     /* commands attached */
 };
 
 struct cmd
@@ -84,7 +85,8 @@ struct cshim_runtime_limit_s
   size_t queued;
   uint64_t waited;      /* commands that had to queue, ever */
   struct owner_q *all;  /* owners with a command attached */
-  struct owner_q *ring; /* owners with queued commands; the next one to serve first */
+  struct owner_q *ring; /* owners with queued commands, in the order they began to wait */
+  uint64_t starts;      /* commands started, ever */
   size_t refs;          /* runtimes using the limit */
   bool closed;  /* cshim_runtime_limit_free was called: nothing starts from the queue any more */
   bool pumping; /* starting queued commands (launch failures must not recurse) */
@@ -657,7 +659,7 @@ detach_owner(struct cmd *c)
   free(o);
 }
 
-/* Into the ring just before its current head: served after every owner already waiting. */
+/* At the ring's end (just before its head). */
 static void
 ring_insert(cshim_runtime_limit_t *l, struct owner_q *o)
 {
@@ -729,8 +731,8 @@ dequeue(struct cmd *c)
   l->queued--;
 }
 
-/* The next command to start: the head of the waiting owner that holds the fewest slots, the
-   first such one from the ring's head (round-robin); the ring then moves past that owner. */
+/* The next command to start: the oldest of the waiting owner that holds the fewest slots; among
+   those, the one served longest ago (round-robin). O(owners waiting). */
 static struct cmd *
 next_queued(cshim_runtime_limit_t *l)
 {
@@ -739,11 +741,10 @@ next_queued(cshim_runtime_limit_t *l)
   if (o == NULL)
     return NULL;
   do {
-    if (o->running < best->running)
+    if (o->running < best->running || (o->running == best->running && o->served < best->served))
       best = o;
     o = o->rnext;
   } while (o != l->ring);
-  l->ring = best->rnext;
   return best->head;
 }
 
@@ -1135,6 +1136,7 @@ launch(struct cmd *c, cshim_error_t *err)
     c->holds_slot = true;
     rt->limit->running++;
     c->oq->running++;
+    c->oq->served = ++rt->limit->starts;
   }
   log_argv(c);
   if (c->has_io)
