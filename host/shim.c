@@ -515,6 +515,8 @@ run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *
                                &(host_ttrpc_server_limits_t){
                                    .max_calls_in_flight = s->config->ttrpc_max_calls_in_flight,
                                    .buffer_budget = s->config->ttrpc_buffer_budget,
+                                   .stalled_frame_timeout_ms =
+                                       s->config->ttrpc_stalled_frame_timeout_ms,
                                });
   host_introspect_set_server(s->intro, s->server);
   ret = host_plugins_register(s->plugins, host_ttrpc_server_api(s->server), err);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -106,6 +107,7 @@ struct conn
   size_t held_write;   /* the write queue */
   size_t held_calls;   /* requests of unanswered calls received here */
   size_t held_stash;
+  uint64_t last_input_ns;  /* last bytes read, or reading resumed (cshim_now_ns) */
   struct link resume_link; /* in srv->resume while a resume is scheduled */
   /* Inside a read callback, answers given at once are gathered here and go out in one
      writev(2) when it returns: N calls read together cost one write, not N (see uncork). */
@@ -205,12 +207,13 @@ struct host_ttrpc_server_s
   host_ttrpc_server_usage_t usage;
   size_t n_budget_paused; /* connections with PAUSE_BUDGET set */
   struct link resume;     /* connections whose reading resumes on the next loop turn */
-  bool have_handles;      /* resume_idle and trim_timer are initialised */
+  bool have_handles;      /* resume_idle, trim_timer and stall_timer are initialised */
   /* One read buffer for every connection: a read callback consumes its bytes before the next
      read starts (frames are copied by the reader, the rest of a paused read is stashed). */
   uint8_t *read_buf;
   uv_idle_t resume_idle;
   uv_timer_t trim_timer;
+  uv_timer_t stall_timer; /* runs while a connection holds a partial frame */
   size_t churn;  /* bytes charged since the last trim */
   bool activity; /* traffic since the last trim tick */
 
@@ -333,9 +336,11 @@ init_limit_handles(host_ttrpc_server_t *srv)
     return;
   uv_idle_init(srv->loop, &srv->resume_idle);
   uv_timer_init(srv->loop, &srv->trim_timer);
-  /* The trim never needs to keep a loop alive on its own. */
+  uv_timer_init(srv->loop, &srv->stall_timer);
+  /* The trim and the stall check never need to keep a loop alive on their own. */
   uv_unref((uv_handle_t *)&srv->trim_timer);
-  srv->n_handles += 2;
+  uv_unref((uv_handle_t *)&srv->stall_timer);
+  srv->n_handles += 3;
   srv->read_buf = cshim_xmap(READ_BUF_SIZE);
   srv->have_handles = true;
 }
@@ -376,6 +381,47 @@ set_held(host_ttrpc_server_t *srv, size_t *held, size_t now)
   *held = now;
 }
 
+/* Close connections that hold a partial frame and have sent nothing for the timeout while
+   being read (a paused connection is not waiting on its peer). */
+static void
+stall_timer_cb(uv_timer_t *timer)
+{
+  host_ttrpc_server_t *srv = CSHIM_CONTAINER_OF(timer, host_ttrpc_server_t, stall_timer);
+  uint64_t now = cshim_now_ns(), limit = srv->limits.stalled_frame_timeout_ms * 1000000u;
+  bool any = false;
+  struct link *l, *next;
+
+  for (l = srv->conns.next; l != &srv->conns; l = next) {
+    struct conn *conn = CSHIM_CONTAINER_OF(l, struct conn, link);
+    next = l->next;
+    if (conn->held_partial == 0 || conn->closing)
+      continue;
+    if (conn->paused || now - conn->last_input_ns < limit) {
+      any = true;
+      continue;
+    }
+    cshim_log_warn(srv->log,
+                   "ttrpc: closing a connection that sent part of a frame (%zu bytes held) and "
+                   "nothing more for %" PRIu64 " ms",
+                   conn->held_partial, srv->limits.stalled_frame_timeout_ms);
+    srv->usage.closed_stalled++;
+    close_conn(conn);
+  }
+  if (!any)
+    uv_timer_stop(timer);
+}
+
+static void
+watch_stalls(host_ttrpc_server_t *srv)
+{
+  uint64_t tick = srv->limits.stalled_frame_timeout_ms / 4;
+
+  if (!srv->have_handles || srv->closing || uv_is_active((uv_handle_t *)&srv->stall_timer))
+    return;
+  tick = tick < 10 ? 10 : tick > 1000 ? 1000 : tick;
+  uv_timer_start(&srv->stall_timer, stall_timer_cb, tick, tick);
+}
+
 static void
 start_reading(struct conn *conn)
 {
@@ -383,6 +429,7 @@ start_reading(struct conn *conn)
 
   if (conn->reading || conn->paused || conn->closing)
     return;
+  conn->last_input_ns = cshim_now_ns(); /* a stall counts from here, not from before a pause */
   r = uv_read_start((uv_stream_t *)&conn->pipe, read_alloc_cb, conn_read_cb);
   if (r < 0) {
     cshim_log_warn(conn->srv->log, "ttrpc: cannot read connection: %s", uv_strerror(r));
@@ -637,6 +684,12 @@ static void
 resume_idle_close_cb(uv_handle_t *handle)
 {
   handle_closed(CSHIM_CONTAINER_OF(handle, host_ttrpc_server_t, resume_idle));
+}
+
+static void
+stall_timer_close_cb(uv_handle_t *handle)
+{
+  handle_closed(CSHIM_CONTAINER_OF(handle, host_ttrpc_server_t, stall_timer));
 }
 
 static void
@@ -1247,6 +1300,8 @@ feed(struct conn *conn, const uint8_t *p, size_t len)
     cshim_frame_reader_set_limit(&conn->reader, frame_limit(srv));
     res = cshim_frame_reader_next(&conn->reader, &p, &len, &frame);
     set_held(srv, &conn->held_partial, cshim_frame_reader_held(&conn->reader));
+    if (conn->held_partial > 0)
+      watch_stalls(srv);
     if (res == CSHIM_FRAME_NEED_MORE)
       break;
     if (res == CSHIM_FRAME_OVERSIZED) {
@@ -1279,6 +1334,7 @@ conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     close_conn(conn);
     return;
   }
+  conn->last_input_ns = cshim_now_ns();
   conn->corked = true;
   feed(conn, p, len);
   conn->corked = false;
@@ -1649,6 +1705,9 @@ host_ttrpc_server_set_limits(host_ttrpc_server_t *srv, const host_ttrpc_server_l
                                         : HOST_TTRPC_DEFAULT_MAX_CALLS_IN_FLIGHT;
   srv->limits.buffer_budget =
       limits->buffer_budget ? limits->buffer_budget : HOST_TTRPC_DEFAULT_BUFFER_BUDGET;
+  srv->limits.stalled_frame_timeout_ms = limits->stalled_frame_timeout_ms
+                                             ? limits->stalled_frame_timeout_ms
+                                             : HOST_TTRPC_DEFAULT_STALLED_FRAME_TIMEOUT_MS;
   if (srv->limits.buffer_budget < MIN_BUFFER_BUDGET)
     srv->limits.buffer_budget = MIN_BUFFER_BUDGET;
 }
@@ -1683,6 +1742,7 @@ host_ttrpc_server_close(host_ttrpc_server_t *srv, void (*done_cb)(void *data), v
   if (srv->have_handles) {
     uv_close((uv_handle_t *)&srv->resume_idle, resume_idle_close_cb);
     uv_close((uv_handle_t *)&srv->trim_timer, trim_timer_close_cb);
+    uv_close((uv_handle_t *)&srv->stall_timer, stall_timer_close_cb);
   }
 
   while ((l = srv->listeners)) {
