@@ -32,6 +32,7 @@ test_options_config_defaults(void **state)
   assert_int_equal(cfg.command_timeout_ms, 60000);
   assert_int_equal(cfg.max_runtime_processes, task_default_max_runtime_processes());
   assert_true(cfg.max_runtime_processes >= 8);
+  assert_int_equal(cfg.runtime_nice, 10);
   task_config_clear(&cfg);
 }
 
@@ -50,6 +51,7 @@ test_options_config_values(void **state)
   mock_ctx_set_config(&m, "no_new_keyring", "true");
   mock_ctx_set_config(&m, "command_timeout", "2m");
   mock_ctx_set_config(&m, "max_runtime_processes", "3");
+  mock_ctx_set_config(&m, "runtime_nice", "0");
   if (task_config_parse(&m.config, &cfg, &err) < 0)
     fail_msg("%s", err->msg);
   assert_string_equal(cfg.runtime, "/usr/bin/crun");
@@ -57,6 +59,7 @@ test_options_config_values(void **state)
   assert_true(cfg.systemd_cgroup && cfg.no_pivot_root && cfg.no_new_keyring);
   assert_int_equal(cfg.command_timeout_ms, 120000);
   assert_int_equal(cfg.max_runtime_processes, 3);
+  assert_int_equal(cfg.runtime_nice, 0);
   task_config_clear(&cfg);
   mock_ctx_fini(&m);
 }
@@ -88,6 +91,8 @@ test_options_config_rejects_unknown_keys_and_bad_values(void **state)
   expect_config_error("max_runtime_processes", "0", "`max_runtime_processes` must be from 1 to");
   expect_config_error("max_runtime_processes", "100000", "(found 100000)");
   expect_config_error("max_runtime_processes", "many", "max_runtime_processes");
+  expect_config_error("runtime_nice", "20", "`runtime_nice` must be from 0 to 19 (found 20)");
+  expect_config_error("runtime_nice", "-1", "runtime_nice");
 }
 
 /* A section { runtime_args: [items...] } built by hand (the YAML loader lives in the host). */
