@@ -1907,6 +1907,8 @@ adopt_conn(host_ttrpc_server_t *srv, int fd, uint32_t last_stream, const uint8_t
   list_append(&srv->conns, &conn->link);
   srv->stats.connections_open++;
   set_held(srv, &conn->held_partial, cshim_frame_reader_held(&conn->reader));
+  if (conn->held_partial > 0)
+    watch_stalls(srv); /* counted from when reading resumes, after the upgrade */
   *out = conn;
   return 0;
 }
