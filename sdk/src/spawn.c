@@ -420,6 +420,11 @@ cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_c
     return cshim_error_sys(err, ret, "spawn `%s`: fork", opts->path);
   }
 
+  /* The child does the same; done here too, the group exists when this returns even if the
+     child has not run yet (its exec is not waited for with exec_status_fd), so a kill of the
+     group cannot miss it. Fails harmlessly once the child has exec'd. */
+  if (opts->new_process_group)
+    (void)setpgid(child, child);
   if (CSHIM_HAS_MEMBER(reaper->ops, cshim_reaper_ops_t, started) && reaper->ops->started)
     reaper->ops->started(reaper, child, opts->kind, opts->command);
   /* Watch before anything else: the reaper reaps only on the loop, so the exit cannot be
