@@ -2,7 +2,9 @@
 # Checks sourced by run.sh: a running shim under load from clients that talk to its ttrpc socket
 # directly, beside containerd (cshim-load-client, built in the cmake tree): thousands of
 # pipelined calls that each start a runtime process, a client that never reads its answers
-# while another one is served, and a hundred clients holding almost complete 4 MiB frames.
+# while another one is served (State calls, then Kill calls that need a runtime slot as well),
+# a hundred clients holding almost complete 4 MiB frames, and 20,000 clients that park a Wait
+# and go away.
 # The shim runs with the default limits (conf/cshim.yaml): 32 calls in flight per connection,
 # a 32 MiB buffer budget, 8 runtime processes at once. Counts and bounds are asserted; latencies and RSS are printed.
 
