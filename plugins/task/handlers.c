@@ -630,6 +630,12 @@ running_status(task_container_t *c)
   if (c->cgroup && task_cgroup_freezer_state(c->cgroup, &fz, &err) == 0) {
     if (fz == TASK_FREEZER_FROZEN)
       return CONTAINERD__V1__TYPES__STATUS__PAUSED;
+    /* The shim's own Pause has returned: the runtime said paused, as its `state` would now
+       (crun does not wait for cgroup v2's "frozen 1" and reads cgroup.freeze alone; runc waits).
+       A freeze still settling is PAUSING only while a Pause is in flight or the freeze was
+       started by hand. */
+    if (fz == TASK_FREEZER_FREEZING && c->paused && !c->pausing)
+      return CONTAINERD__V1__TYPES__STATUS__PAUSED;
     if (fz == TASK_FREEZER_FREEZING || c->pausing)
       return CONTAINERD__V1__TYPES__STATUS__PAUSING;
     return CONTAINERD__V1__TYPES__STATUS__RUNNING;

@@ -320,6 +320,13 @@ test_control_runc_model_answers_state_and_pids_without_the_runtime(void **state)
   c->pausing = true; /* Pause is running and the freezer has not moved yet */
   assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSING);
   c->pausing = false;
+  /* the shim's own Pause has returned (crun does not wait for the freeze to settle): PAUSED,
+     as the runtime's own state would say */
+  put_file(freezer_dir, "freezer.state", "FREEZING\n");
+  c->paused = true;
+  assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSED);
+  c->paused = false;
+  put_file(freezer_dir, "freezer.state", "THAWED\n");
 
   pids = pids_of(f, "rm");
   assert_int_equal(pids->n_processes, 2);
