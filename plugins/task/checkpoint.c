@@ -214,6 +214,12 @@ task_handle_checkpoint(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, vo
 
 /* ---- restore ---- */
 
+/* A restore's own state (op->data): who cleans up after it failed. */
+struct restore
+{
+  void (*failed)(task_container_t *c);
+};
+
 static void
 restore_done(task_op_t *op, cshim_runtime_result_t *result)
 {
@@ -221,6 +227,7 @@ restore_done(task_op_t *op, cshim_runtime_result_t *result)
   task_process_t *p = op->process;
   Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
   Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
+  void (*failed)(task_container_t *c) = ((struct restore *)op->data)->failed;
   cshim_error_t err = NULL;
   pid_t pid = 0;
 
@@ -231,6 +238,9 @@ restore_done(task_op_t *op, cshim_runtime_result_t *result)
     p->starting = false;
     cshim_error_wrap(&err, "restore `%s` from `%s`", c->id, c->checkpoint);
     task_op_fail(op, &err);
+    /* As after a failed start: whatever the runtime left (runsc's sandbox and gofer, a runc
+       container half restored) goes, then the record, then the shim if it serves nothing. */
+    failed(c);
     return;
   }
   if (task_read_pid(c->pid_file, &pid, &err) < 0)
@@ -255,9 +265,11 @@ restore_done(task_op_t *op, cshim_runtime_result_t *result)
 fail:
   p->starting = false;
   /* The runtime restored it but we cannot follow it: do not leave it running unseen. */
-  task_container_kill_all(c);
   cshim_error_wrap(&err, "restore `%s`", c->id);
   task_op_fail(op, &err);
+  if (p->exit_pending)
+    task_process_finish_exit(p);
+  failed(c);
 }
 
 /* task_launch's runtime step: IO (or a logging binary) is ready, the console socket exists for
@@ -288,12 +300,17 @@ run_restore(task_op_t *op, const char *console_socket, cshim_error_t *err)
 }
 
 int
-task_checkpoint_restore(task_op_t *op, cshim_error_t *err)
+task_checkpoint_restore(task_op_t *op, void (*failed)(task_container_t *c), cshim_error_t *err)
 {
   task_container_t *c = op->container;
+  struct restore *r;
 
   if (unlink(c->pid_file) < 0 && errno != ENOENT)
     return cshim_error_sys(err, errno, "remove stale `%s`", c->pid_file);
+  r = cshim_xmalloc0(sizeof *r);
+  r->failed = failed;
+  op->data = r;
+  op->free_data = free;
   op->done = restore_done;
   return task_launch(op, run_restore, err);
 }
