@@ -367,6 +367,7 @@ static int
 read_freezer_word(task_cgroup_t *cg, const char *dir, const char *name, char *buf, size_t cap,
                   cshim_error_t *err)
 {
+  struct statfs sfs;
   ssize_t n;
 
   if (!cg->freezer_fd_open) {
@@ -376,11 +377,15 @@ read_freezer_word(task_cgroup_t *cg, const char *dir, const char *name, char *bu
     if (cg->freezer_fd < 0)
       return cshim_error_sys(err, errno, "open `%s`", path);
     cg->freezer_fd_open = true;
+    cg->freezer_on_cgroupfs = fstatfs(cg->freezer_fd, &sfs) == 0 &&
+                              (sfs.f_type == CGROUP_SUPER_MAGIC || sfs.f_type == CGROUP2_SUPER_MAGIC);
   }
+  /* A removed cgroup's open files fail with ENODEV (kernfs): one pread tells (their st_nlink
+     stays 1). Elsewhere (a copy of the files, as the unit tests use) a removed file still
+     reads: fstat tells. */
   n = CSHIM_RETRY_EINTR(pread(cg->freezer_fd, buf, cap - 1, 0));
-  if (n >= 0) {
+  if (n >= 0 && !cg->freezer_on_cgroupfs) {
     struct stat st;
-    /* A removed cgroup's files fail with ENODEV; a file that is no longer linked is gone too. */
     if (fstat(cg->freezer_fd, &st) < 0 || st.st_nlink == 0) {
       n = -1;
       errno = ENOENT;

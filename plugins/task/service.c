@@ -673,7 +673,14 @@ running_status(task_container_t *c)
   task_freezer_t fz;
   cshim_error_t err = NULL;
 
-  if (c->cgroup && task_cgroup_freezer_state(c->cgroup, &fz, &err) == 0) {
+  if (c->cgroup && c->freezer_turn != 0 && c->freezer_turn == c->svc->turn)
+    fz = (task_freezer_t)c->freezer_seen;
+  else if (c->cgroup && task_cgroup_freezer_state(c->cgroup, &fz, &err) == 0) {
+    c->freezer_turn = c->svc->turn;
+    c->freezer_seen = (int)fz;
+  } else
+    c->freezer_turn = 0;
+  if (c->freezer_turn != 0) {
     if (fz == TASK_FREEZER_FROZEN)
       return CONTAINERD__V1__TYPES__STATUS__PAUSED;
     if (fz == TASK_FREEZER_FREEZING || c->pausing)
@@ -925,6 +932,14 @@ const cshim_ttrpc_method_t task_methods_v3[] = {TASK_METHODS(handle_delete_v3), 
 
 /* ---- lifecycle ---- */
 
+/* Before each poll: calls read from now on belong to a new turn. */
+static void
+turn_cb(uv_prepare_t *h)
+{
+  task_service_t *svc = CSHIM_CONTAINER_OF(h, task_service_t, turn_prepare);
+  svc->turn++;
+}
+
 int
 task_service_init(task_service_t *svc, uv_loop_t *loop, const cshim_logger_t *log,
                   cshim_reaper_t *reaper, cshim_publisher_t *publisher, cshim_shutdown_t *shutdown,
@@ -946,6 +961,10 @@ task_service_init(task_service_t *svc, uv_loop_t *loop, const cshim_logger_t *lo
   svc->runtime_limit = cshim_runtime_limit_new(svc->cfg.max_runtime_processes);
   uv_timer_init(loop, &svc->gc_timer);
   uv_timer_init(loop, &svc->shutdown_timer);
+  uv_prepare_init(loop, &svc->turn_prepare);
+  svc->turn = 1;
+  uv_prepare_start(&svc->turn_prepare, turn_cb);
+  uv_unref((uv_handle_t *)&svc->turn_prepare);
 
   svc->service_v2.struct_size = sizeof svc->service_v2;
   svc->service_v2.name = "containerd.task.v2.Task";
@@ -1003,9 +1022,11 @@ task_service_close(task_service_t *svc, void (*free_cb)(task_service_t *svc))
     close_container(c);
   }
   svc->free_cb = free_cb;
-  svc->pending_closes = 2;
+  svc->pending_closes = 3;
   svc->gc_timer.data = svc;
   svc->shutdown_timer.data = svc;
+  svc->turn_prepare.data = svc;
   uv_close((uv_handle_t *)&svc->gc_timer, timer_closed_cb);
   uv_close((uv_handle_t *)&svc->shutdown_timer, timer_closed_cb);
+  uv_close((uv_handle_t *)&svc->turn_prepare, timer_closed_cb);
 }

@@ -339,6 +339,10 @@ struct task_container_s
   task_op_t *ops; /* in-flight operations that refer to this container */
   /* control.c, stats.c, oom.c, checkpoint.c */
   task_cgroup_t *cgroup;   /* init's cgroup, found once it exists; NULL = unknown */
+  /* The freezer as last read, in loop turn freezer_turn (svc->turn; 0 = not read, or the shim
+     paused or resumed since): State reads it once per turn, not once per call. */
+  uint64_t freezer_turn;
+  int freezer_seen; /* task_freezer_t */
   task_oom_t *oom;         /* OOM watch on that cgroup; NULL = none */
   bool pausing;            /* Pause is running: State says PAUSING */
   bool paused;             /* paused by Pause, until Resume */
@@ -452,6 +456,10 @@ struct task_service_s
      (as with a Shutdown that finds no container). */
   bool api_v3;
   uv_timer_t gc_timer;       /* frees removed containers on a later loop turn */
+  /* Counts loop turns (a prepare handle, unreferenced): the State calls of one turn (a batch
+     read together) share one reading of a container's freezer. */
+  uv_prepare_t turn_prepare;
+  uint64_t turn;
   uv_timer_t shutdown_timer; /* asks for shutdown after the Shutdown reply has gone */
   int pending_closes;
   cshim_ttrpc_service_t service_v2;
@@ -507,10 +515,11 @@ struct task_cgroup_s
   char *v1[TASK_CGROUP_V1_COUNT]; /* v1: one directory per controller; NULL = not mounted */
   char *partitions;               /* /proc/partitions, for blkio device names */
   /* freezer.state (v1) or cgroup.freeze (v2), opened at the first State and read again with
-     pread (and fstat: still linked?): two system calls per State instead of open, read, read,
+     pread (ENODEV once the cgroup is removed): one system call instead of open, read, read,
      close and a path walk */
   int freezer_fd;
   bool freezer_fd_open;
+  bool freezer_on_cgroupfs; /* else fstat after each read: still linked? */
 };
 
 /* Locate the cgroup from the text of /proc/<pid>/cgroup and a mountinfo (both borrowed). */

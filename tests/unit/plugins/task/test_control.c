@@ -447,15 +447,27 @@ test_control_runc_model_answers_state_and_pids_without_the_runtime(void **state)
   c->cgroup->v1[TASK_CGROUP_PIDS] = cshim_xstrdup(pids_dir);
 
   assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__RUNNING);
-  /* frozen or freezing by hand, not through Pause: State follows the freezer */
+  /* frozen or freezing by hand, not through Pause: State follows the freezer, read once per
+     loop turn (the calls of one turn share the reading; svc->turn stands for the turns here) */
   put_file(freezer_dir, "freezer.state", "FROZEN\n");
+  assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__RUNNING);
+  f->svc->turn++;
   assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSED);
   put_file(freezer_dir, "freezer.state", "FREEZING\n");
+  f->svc->turn++;
   assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSING);
   put_file(freezer_dir, "freezer.state", "THAWED\n");
+  f->svc->turn++;
   c->pausing = true; /* Pause is running and the freezer has not moved yet */
   assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSING);
   c->pausing = false;
+  assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__RUNNING);
+  /* the shim's own Pause forgets the reading at once, in the same turn */
+  put_file(freezer_dir, "freezer.state", "FROZEN\n");
+  c->freezer_turn = 0;
+  assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSED);
+  put_file(freezer_dir, "freezer.state", "THAWED\n");
+  f->svc->turn++;
 
   pids = pids_of(f, "rm");
   assert_int_equal(pids->n_processes, 2);
