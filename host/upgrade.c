@@ -1176,9 +1176,8 @@ snapshot(host_upgrade_t *u)
 /* At the end of each loop turn: a new snapshot when something changed (or it is 50 ms old) and
    the shim is quiet; while it is not, a crash takes its default course. */
 static void
-guard_cb(uv_check_t *h)
+guard_refresh(host_upgrade_t *u)
 {
-  host_upgrade_t *u = h->data;
   cshim_ttrpc_stats_t st;
   uint64_t gen[3], now = cshim_now_ns();
 
@@ -1196,6 +1195,12 @@ guard_cb(uv_check_t *h)
   /* Each plugin's save refuses what it cannot describe; a crash snapshot asks less than an
      upgrade (calls that only read are run again after a crash). */
   snapshot(u);
+}
+
+static void
+guard_cb(uv_check_t *h)
+{
+  guard_refresh(h->data);
 }
 
 int
@@ -1268,9 +1273,12 @@ host_upgrade_release_buffers(host_upgrade_t *u)
   uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
   uintptr_t base = (uintptr_t)guard.journal, end, from;
 
-  (void)u;
   if (guard.journal == NULL)
     return;
+  /* A snapshot due now is taken before the memory is settled, not by the loop's check handle
+     right after it: its buffers would dirty the heap pages the settle has just given back. */
+  if (u->guard_on)
+    guard_refresh(u);
   /* Entries at n_journal and above hold no call; a crash reads only those below. */
   end = base + JOURNAL_MAX * sizeof *guard.journal;
   from = (base + guard.n_journal * sizeof *guard.journal + page - 1) & ~(page - 1);

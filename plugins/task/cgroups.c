@@ -107,10 +107,11 @@ task_cgroup_kv(const char *text, const char *key, uint64_t *out)
   return -ENOENT;
 }
 
-/* Fill uint64 fields of msg from "key value" lines. */
+/* Fill uint64 fields of msg from "key value" lines. The key is an array, not a pointer: the
+   tables then need no relocation and stay in shared read-only pages (docs/benchmarks.md). */
 struct kv_field
 {
-  const char *key;
+  char key[28];
   size_t offset;
 };
 
