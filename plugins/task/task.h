@@ -516,8 +516,8 @@ struct task_cgroup_file
 {
   const char *dir; /* one of the cgroup's directory strings (compared by address) */
   char *name;      /* "" = dir is the file (/proc/partitions) */
-  int fd;          /* -1: absent since absent_since_s */
-  int64_t absent_since_s;
+  int32_t absent_since_s; /* monotonic seconds, when fd is -1 */
+  int fd;                 /* -1: absent */
 };
 
 struct task_cgroup_s
@@ -534,8 +534,8 @@ struct task_cgroup_s
   bool freezer_on_cgroupfs; /* else fstat after each read: still linked? */
   /* Stats' files, opened at first use and read again with pread (cgroups.c); closed with the
      cgroup or when it is removed */
-  struct task_cgroup_file *files; /* TASK_CGROUP_MAX_FILES slots, allocated at first use */
-  size_t n_files;
+  struct task_cgroup_file *files; /* up to TASK_CGROUP_MAX_FILES, grown at first use */
+  size_t n_files, cap_files;
   char **hugetlb_sizes; /* huge page sizes, listed at the first Stats */
   size_t n_hugetlb_sizes;
   bool hugetlb_listed;
