@@ -2,7 +2,7 @@
 // The task plugin's live-upgrade hooks: containers, processes and their stdio are handed to the
 // new image; nothing is started or stopped (docs/live-upgrade.md).
 #define _GNU_SOURCE
-#include "task.h"
+#include "upgrade.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,6 +10,18 @@
 #include <string.h>
 
 #include <cshim/util.h>
+
+#include "container.h"
+#include "handlers.h"
+#include "io.h"
+#include "logger.h"
+#include "model.h"
+#include "oom.h"
+#include "op.h"
+#include "process.h"
+#include "service.h"
+
+#include "containerd/task/v2/shim.pb-c.h"
 
 /* Record tags; never reuse a number. */
 enum
@@ -324,7 +336,7 @@ restore_container(task_service_t *svc, const cshim_state_item_t *list, task_cont
   req.stdout = out ? out : "";
   req.stderr = errp ? errp : "";
   req.terminal = terminal;
-  c = task_container_new(svc, &req);
+  c = task_container_new(svc, &svc->env, &req);
   c->creating = false;
   free(c->checkpoint);
   free(c->parent_checkpoint);
