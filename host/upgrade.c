@@ -26,10 +26,22 @@
 
 extern char **environ;
 
-/* Crash journal: calls being handled; requests of read-only calls up to JOURNAL_REQUEST_MAX
-   bytes are kept to be run again after a crash. */
+/* Crash journal: calls being handled; requests of calls that are run again after a crash (those
+   that only read, and Start) up to JOURNAL_REQUEST_MAX bytes are kept. Exits reaped since the
+   last snapshot, at most JOURNAL_EXITS_MAX. */
 #define JOURNAL_MAX 1024
 #define JOURNAL_REQUEST_MAX 480
+#define JOURNAL_EXITS_MAX 1024
+#define JOURNAL_CONNS_MAX 1024
+/* Entries the crash handler appends after the document: kind u32, a u32, b u32, length u32,
+   then length bytes. */
+enum
+{
+  J_CALL = 1,  /* a: connection fd, b: stream id, bytes: the request to run again (or none) */
+  J_EXIT = 2,  /* a: pid, b: raw wait status (reaped after the snapshot) */
+  J_INPUT = 3, /* a: connection fd, b: discarded bytes, bytes: input not yet framed */
+  J_END = 4,   /* the journal is whole: connections without J_INPUT were closed */
+};
 
 /* Top-level records of the state document; never reuse a number. */
 enum
@@ -38,6 +50,14 @@ enum
   REC_SERVER = 2,  /* list: host_ttrpc_server_save */
   REC_PLUGINS = 3, /* list of REC_PLUGIN */
   REC_FDS = 4,     /* list of FD_ENTRY: every descriptor handed over */
+  REC_REAPER = 5,  /* list of REAPER_EXIT: exits nobody has been told of yet */
+};
+enum
+{
+  REAPER_EXIT = 1, /* list */
+  EXIT_PID = 1,
+  EXIT_STATUS = 2,
+  EXIT_AT_NS = 3, /* CLOCK_MONOTONIC when reaped */
 };
 enum
 {
@@ -108,9 +128,13 @@ struct host_upgrade_s
   int crash_signal;
   unsigned crash_restarts;
   int64_t crash_first_s;
-  uint8_t *journal; /* (fd u32, stream u32, len u32, request[len])... */
+  uint8_t *journal; /* J_* entries */
   size_t journal_len;
-  size_t n_journal;
+  size_t n_journal;       /* calls */
+  size_t n_journal_exits; /* exits reaped after the snapshot */
+  bool journal_whole;     /* J_END seen: live_fds is every connection open at the crash */
+  int *live_fds;
+  size_t n_live_fds;
   /* crash guard (old image side) */
   uv_check_t guard;
   bool guard_on;
@@ -188,6 +212,7 @@ host_upgrade_free(host_upgrade_t *u)
   free(u->old_binary);
   free(u->old_target);
   free(u->journal);
+  free(u->live_fds);
   if (u->state_fd >= 0)
     close(u->state_fd);
   if (u->exe_fd >= 0)
@@ -331,6 +356,17 @@ set_cloexec(const int *fds, size_t n, bool on)
   }
 }
 
+static void
+save_exit(void *data, pid_t pid, int status, uint64_t at_ns)
+{
+  cshim_state_writer_t *w = data;
+  cshim_state_begin(w, REAPER_EXIT);
+  cshim_state_put_u32(w, EXIT_PID, (uint32_t)pid);
+  cshim_state_put_u32(w, EXIT_STATUS, (uint32_t)status);
+  cshim_state_put_u64(w, EXIT_AT_NS, at_ns);
+  cshim_state_end(w);
+}
+
 static int
 save_document(host_upgrade_t *u, cshim_state_writer_t *w, uint8_t **doc, size_t *len,
               cshim_error_t *err)
@@ -382,6 +418,12 @@ save_document(host_upgrade_t *u, cshim_state_writer_t *w, uint8_t **doc, size_t 
     cshim_state_end(w);
   }
   cshim_state_end(w);
+
+  if (u->reaper) {
+    cshim_state_begin(w, REC_REAPER);
+    host_reaper_foreach_unclaimed(u->reaper, save_exit, w);
+    cshim_state_end(w);
+  }
 
   fds = cshim_state_writer_fds(w, &n_fds);
   cshim_state_begin(w, REC_FDS);
@@ -704,6 +746,56 @@ read_host(host_upgrade_t *u, cshim_error_t *err)
   return ret;
 }
 
+static uint32_t
+le32(const uint8_t *p)
+{
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The next whole journal entry at *off, or false. */
+static bool
+journal_next(const host_upgrade_t *u, size_t *off, uint32_t v[3], const uint8_t **bytes,
+             size_t *len)
+{
+  const uint8_t *e = u->journal + *off;
+  uint32_t n;
+
+  if (*off + 16 > u->journal_len)
+    return false;
+  n = le32(e + 12);
+  if (n > u->journal_len - *off - 16)
+    return false;
+  for (int k = 0; k < 3; k++)
+    v[k] = le32(e + 4 * k);
+  *bytes = e + 16;
+  *len = n;
+  *off += 16 + (size_t)n;
+  return true;
+}
+
+/* Count the calls; collect the connections open at the crash (when the journal is whole). */
+static void
+journal_scan(host_upgrade_t *u)
+{
+  size_t off = 0, len;
+  const uint8_t *bytes;
+  uint32_t v[3];
+
+  while (journal_next(u, &off, v, &bytes, &len)) {
+    if (v[0] == J_CALL)
+      u->n_journal++;
+    else if (v[0] == J_EXIT)
+      u->n_journal_exits++;
+    else if (v[0] == J_INPUT && u->n_live_fds < JOURNAL_CONNS_MAX) {
+      u->live_fds = cshim_xrealloc(u->live_fds, (u->n_live_fds + 1) * sizeof *u->live_fds);
+      u->live_fds[u->n_live_fds++] = (int)v[1];
+    } else if (v[0] == J_END)
+      u->journal_whole = true;
+  }
+  if (u->journal_whole && u->live_fds == NULL)
+    u->live_fds = cshim_xmalloc0(sizeof *u->live_fds); /* none open: not NULL (= all) */
+}
+
 static void
 rollback_reason_only(host_upgrade_t *u, const char *why)
 {
@@ -760,9 +852,7 @@ host_upgrade_load(host_upgrade_t *u, const host_flags_t *flags, cshim_error_t *e
         u->journal_len = u->doc_len - doc;
         u->journal = cshim_xmemdup(u->doc + doc, u->journal_len);
         u->doc_len = doc;
-        for (size_t jo = 0; jo + 12 <= u->journal_len; u->n_journal++)
-          jo += 12 + ((size_t)u->journal[jo + 8] | (size_t)u->journal[jo + 9] << 8 |
-                      (size_t)u->journal[jo + 10] << 16 | (size_t)u->journal[jo + 11] << 24);
+        journal_scan(u);
       }
     }
   }
@@ -793,6 +883,38 @@ host_upgrade_restore(host_upgrade_t *u, cshim_error_t *err)
   cshim_state_item_t it;
   size_t n = host_plugins_n_ordered(u->plugins);
   int ret;
+
+  /* Exits nobody had been told of, then those reaped after a crash snapshot: the plugins'
+     watches (of their processes, of runtime commands that were running) find them. */
+  if (u->reaper) {
+    cshim_state_reader_t rr;
+    ret = cshim_state_find(&u->body, REC_REAPER, &it, err);
+    if (ret > 0 && (ret = cshim_state_item_list(&it, &rr, err)) == 0) {
+      while ((ret = cshim_state_next(&rr, &it, err)) > 0) {
+        cshim_state_reader_t er;
+        uint32_t pid = 0, status = 0;
+        uint64_t at = 0;
+        if (it.tag != REAPER_EXIT)
+          continue;
+        if (cshim_state_item_list(&it, &er, err) < 0 ||
+            cshim_state_get_u32(&er, EXIT_PID, &pid, err) < 0 ||
+            cshim_state_get_u32(&er, EXIT_STATUS, &status, err) < 0 ||
+            cshim_state_get_u64(&er, EXIT_AT_NS, &at, err) < 0)
+          return -EBADMSG;
+        host_reaper_add_unclaimed(u->reaper, (pid_t)pid, (int)status, at);
+      }
+    }
+    if (ret < 0)
+      return ret;
+    for (size_t off = 0, len; u->journal;) {
+      const uint8_t *bytes;
+      uint32_t v[3];
+      if (!journal_next(u, &off, v, &bytes, &len))
+        break;
+      if (v[0] == J_EXIT)
+        host_reaper_add_unclaimed(u->reaper, (pid_t)v[1], (int)v[2], 0);
+    }
+  }
 
   ret = find_list(&u->body, REC_PLUGINS, &plugins, err);
   if (ret < 0)
@@ -854,7 +976,25 @@ host_upgrade_restore(host_upgrade_t *u, cshim_error_t *err)
   ret = find_list(&u->body, REC_SERVER, &server, err);
   if (ret < 0)
     return ret;
-  return host_ttrpc_server_restore(u->server, &server, err);
+  if (u->journal_whole)
+    host_ttrpc_server_set_live_fds(u->server, u->live_fds, u->n_live_fds);
+  ret = host_ttrpc_server_restore(u->server, &server, err);
+  host_ttrpc_server_set_live_fds(u->server, NULL, 0);
+  if (ret < 0)
+    return ret;
+  /* After a crash: each connection reads on from the byte it had reached. */
+  for (size_t off = 0, len; u->journal && u->journal_whole;) {
+    const uint8_t *bytes;
+    uint32_t v[3];
+    if (!journal_next(u, &off, v, &bytes, &len))
+      break;
+    if (v[0] != J_INPUT)
+      continue;
+    ret = host_ttrpc_server_crash_input(u->server, (int)v[1], v[2], bytes, len, err);
+    if (ret < 0)
+      return ret;
+  }
+  return 0;
 }
 
 void
@@ -866,9 +1006,11 @@ host_upgrade_finish(host_upgrade_t *u)
     u->stats.last_crash_signal = (uint64_t)u->crash_signal;
     cshim_log_error(u->log,
                     "restarted after fatal signal %d (%s): restart %u within %d s, state from "
-                    "%.1f ms before, %zu call(s) being handled",
+                    "%.1f ms before, %zu call(s) being handled, %zu exit(s) reaped since, %zu "
+                    "connection(s)",
                     u->crash_signal, strsignal(u->crash_signal), u->crash_restarts,
-                    HOST_UPGRADE_CRASH_WINDOW_S, (double)u->pause_ns / 1e6, u->n_journal);
+                    HOST_UPGRADE_CRASH_WINDOW_S, (double)u->pause_ns / 1e6, u->n_journal,
+                    u->n_journal_exits, u->n_live_fds);
   } else if (u->rollback_reason) {
     u->stats.rollbacks++;
     cshim_log_warn(u->log, "upgrade: rolled back to %s (`%s`): %s", CSHIM_VERSION, u->binary,
@@ -887,17 +1029,16 @@ host_upgrade_finish(host_upgrade_t *u)
   }
   host_ttrpc_server_redispatch(u->server);
   u->answer_pending = false;
-  for (size_t off = 0; off + 12 <= u->journal_len;) {
-    const uint8_t *e = u->journal + off;
+  for (size_t off = 0, len; u->journal;) {
+    const uint8_t *bytes;
     uint32_t v[3];
-    for (int k = 0; k < 3; k++)
-      v[k] = (uint32_t)e[4 * k] | (uint32_t)e[4 * k + 1] << 8 | (uint32_t)e[4 * k + 2] << 16 |
-             (uint32_t)e[4 * k + 3] << 24;
-    if (v[2] > JOURNAL_REQUEST_MAX || off + 12 + v[2] > u->journal_len)
+    if (!journal_next(u, &off, v, &bytes, &len))
       break;
-    host_ttrpc_server_recover_stream(u->server, (int)v[0], v[1], v[2] ? e + 12 : NULL, v[2],
-                                     "the shim restarted after a crash while handling the call");
-    off += 12 + v[2];
+    if (v[0] != J_CALL || len > JOURNAL_REQUEST_MAX)
+      continue;
+    host_ttrpc_server_recover_stream(u->server, (int)v[1], v[2], len ? bytes : NULL, len,
+                                     "the shim restarted after a crash while handling the call; "
+                                     "retry");
   }
   free(u->journal);
   u->journal = NULL;
@@ -982,12 +1123,20 @@ static struct
   struct journal_entry journal[JOURNAL_MAX]; /* calls being handled */
   volatile size_t n_journal;
   bool journal_overflow;
+  struct
+  {
+    uint32_t pid, status;
+  } exits[JOURNAL_EXITS_MAX]; /* reaped since the snapshot */
+  volatile size_t n_exits;
+  bool exits_overflow;
+  host_ttrpc_server_t *srv;
+  int conn_fds[JOURNAL_CONNS_MAX];
   char fd_bufs[2][16];
 } guard = {.memfd = -1, .exe_fd = -1};
 
 /* Calls that change nothing a snapshot holds: they do not make one due (a crash while one is
-   being handled answers it Unavailable). Wait is not among them: a parked Wait must be in the
-   snapshot to be re-run. */
+   being handled runs it again). Wait is not among them: a parked Wait must be in the snapshot to
+   be re-run. */
 static bool
 read_only_method(const char *method)
 {
@@ -996,6 +1145,28 @@ read_only_method(const char *method)
     if (strcmp(method, names[i]) == 0)
       return true;
   return false;
+}
+
+/* Calls run again after a crash: those that only read, and Start (the task plugin's restore
+   knows a start that was running and answers the re-run with its outcome; one not begun yet
+   simply runs). */
+static bool
+rerun_method(const char *method)
+{
+  return read_only_method(method) || (method && strcmp(method, "Start") == 0);
+}
+
+static void
+exit_hook(void *data, pid_t pid, int status)
+{
+  (void)data;
+  if (guard.n_exits == JOURNAL_EXITS_MAX) {
+    guard.exits_overflow = true;
+    return;
+  }
+  guard.exits[guard.n_exits].pid = (uint32_t)pid;
+  guard.exits[guard.n_exits].status = (uint32_t)status;
+  guard.n_exits++;
 }
 
 static void
@@ -1017,7 +1188,8 @@ journal_hook(void *data, int fd, uint32_t stream_id, const char *method, const u
     e->fd = (uint32_t)fd;
     e->stream_id = stream_id;
     e->len = 0;
-    if (read_only && request && request_len > 0 && request_len <= JOURNAL_REQUEST_MAX) {
+    if (rerun_method(method) && request && request_len > 0 &&
+        request_len <= JOURNAL_REQUEST_MAX) {
       memcpy(e->request, request, request_len);
       e->len = (uint32_t)request_len;
     }
@@ -1062,6 +1234,22 @@ die_as_today(int sig)
   raise(sig);
 }
 
+/* One journal entry (async-signal-safe). */
+static void
+journal_put(off_t *off, uint32_t kind, uint32_t a, uint32_t b, const uint8_t *bytes, uint32_t len)
+{
+  uint8_t e[16];
+  uint32_t v[4] = {kind, a, b, len};
+
+  for (int i = 0; i < 4; i++)
+    for (int k = 0; k < 4; k++)
+      e[4 * i + k] = (uint8_t)(v[i] >> (8 * k));
+  (void)!pwrite(guard.memfd, e, sizeof e, *off);
+  if (len)
+    (void)!pwrite(guard.memfd, bytes, len, *off + (off_t)sizeof e);
+  *off += (off_t)(sizeof e + len);
+}
+
 static void
 crash_handler(int sig)
 {
@@ -1072,10 +1260,10 @@ crash_handler(int sig)
   int64_t first = guard.first_s;
   char *p;
 
-  if (guard.in_handler || !guard.valid || guard.journal_overflow) {
+  if (guard.in_handler || !guard.valid || guard.journal_overflow || guard.exits_overflow) {
     static const char no_state[] =
-        "cshim: fatal signal while no consistent state is kept (an operation was in progress): "
-        "exiting\n";
+        "cshim: fatal signal while no consistent state is kept (snapshot failed or a bound was "
+        "exceeded): exiting\n";
     if (!guard.in_handler)
       (void)!write(STDERR_FILENO, no_state, sizeof no_state - 1);
     die_as_today(sig);
@@ -1095,17 +1283,20 @@ crash_handler(int sig)
   (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
   {
     off_t off = (off_t)guard.doc_len;
+    size_t n_conns = 0;
     for (size_t i = 0; i < guard.n_journal; i++) {
       const struct journal_entry *j = &guard.journal[i];
-      uint8_t e[12];
-      for (int k = 0; k < 4; k++) {
-        e[k] = (uint8_t)(j->fd >> (8 * k));
-        e[4 + k] = (uint8_t)(j->stream_id >> (8 * k));
-        e[8 + k] = (uint8_t)(j->len >> (8 * k));
-      }
-      (void)!pwrite(guard.memfd, e, sizeof e, off);
-      (void)!pwrite(guard.memfd, j->request, j->len, off + (off_t)sizeof e);
-      off += (off_t)(sizeof e + j->len);
+      journal_put(&off, J_CALL, j->fd, j->stream_id, j->request, j->len);
+    }
+    for (size_t i = 0; i < guard.n_exits; i++)
+      journal_put(&off, J_EXIT, guard.exits[i].pid, guard.exits[i].status, NULL, 0);
+    /* every open connection's unframed input; J_END says the list is whole */
+    if (guard.srv && host_ttrpc_server_crash_write(guard.srv, guard.memfd, J_INPUT, &off,
+                                                   guard.conn_fds, JOURNAL_CONNS_MAX,
+                                                   &n_conns) == 0) {
+      journal_put(&off, J_END, 0, 0, NULL, 0);
+      for (size_t i = 0; i < n_conns; i++)
+        fcntl(guard.conn_fds[i], F_SETFD, 0);
     }
   }
   for (size_t i = 0; i < guard.n_fds; i++)
@@ -1165,6 +1356,9 @@ snapshot(host_upgrade_t *u)
     off += (size_t)n;
   }
   guard.doc_len = len;
+  /* what the document holds now includes every exit reaped so far */
+  guard.n_exits = 0;
+  guard.exits_overflow = false;
   guard.valid = 1;
 }
 
@@ -1235,6 +1429,9 @@ host_upgrade_guard_start(host_upgrade_t *u, cshim_error_t *err)
   guard.argv[n] = NULL;
 
   host_ttrpc_server_set_call_hook(u->server, journal_hook, u);
+  guard.srv = u->server;
+  if (u->reaper)
+    host_reaper_set_exit_hook(u->reaper, exit_hook, u);
   uv_check_init(u->loop, &u->guard);
   u->guard.data = u;
   uv_check_start(&u->guard, guard_cb);
@@ -1264,6 +1461,9 @@ guard_stop(host_upgrade_t *u)
     return;
   u->guard_on = false;
   host_ttrpc_server_set_call_hook(u->server, NULL, NULL);
+  guard.srv = NULL;
+  if (u->reaper)
+    host_reaper_set_exit_hook(u->reaper, NULL, NULL);
   uv_close((uv_handle_t *)&u->guard, NULL);
 }
 

@@ -1037,6 +1037,15 @@ task_io_busy(const task_io_t *io)
   return NULL;
 }
 
+const char *
+task_io_crash_busy(const task_io_t *io)
+{
+  if (io && io->wait_cb && !io->closing && !io->ready_cb && !io->console_cb && !io->console &&
+      !(io->logger && task_logger_busy(io->logger)))
+    return NULL;
+  return task_io_busy(io);
+}
+
 void
 task_io_save(const task_io_t *io, cshim_state_writer_t *w)
 {

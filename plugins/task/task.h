@@ -587,6 +587,14 @@ bool task_oom_progress(const task_container_t *c, uint64_t *reported, uint64_t *
 /* After the new image watched c again (baseline = now): go back to the saved progress and report
    the kills counted in between. */
 void task_oom_resume(task_container_t *c, uint64_t reported, uint64_t credit);
+/* Crash recovery: an interrupted Start, run again, waits for the recovery of the start (true:
+   call taken); Create's undo paths for an interrupted create. */
+bool task_upgrade_attach_start(task_container_t *c, task_process_t *p, cshim_ttrpc_call_t *call);
+void task_upgrade_abandon_create(task_container_t *c);
+void task_upgrade_cleanup_failed(task_container_t *c);
+/* Like task_io_busy, but what a crash snapshot can still describe (a drain waiting after an exit
+   belongs to the operation the recovery redoes) is not busy. */
+const char *task_io_crash_busy(const task_io_t *io);
 /* A helper that is starting or stopping cannot be handed over. */
 bool task_logger_busy(const task_logger_t *l);
 void task_logger_save(const task_logger_t *l, cshim_state_writer_t *w);
