@@ -1758,7 +1758,12 @@ host_ttrpc_server_save(host_ttrpc_server_t *srv, cshim_state_writer_t *w, cshim_
       cshim_state_put_u32(w, CONN_DISCARDED, discarded);
     for (c = conn->calls.next; c != &conn->calls; c = c->next) {
       struct call *call = CSHIM_CONTAINER_OF(c, struct call, link);
-      size_t n = ttrpc__request__get_packed_size(call->req);
+      size_t n;
+      /* A crash snapshot carries only parked calls (Wait): one being worked on is in the crash
+         journal, which runs it again or answers it Unavailable. */
+      if (cshim_state_writer_is_crash(w) && !call->parked)
+        continue;
+      n = ttrpc__request__get_packed_size(call->req);
       cshim_autofree uint8_t *buf = cshim_xmalloc(n ? n : 1);
       ttrpc__request__pack(call->req, buf);
       cshim_state_begin(w, CONN_CALL);
