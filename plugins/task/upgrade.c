@@ -37,6 +37,7 @@ enum
   C_OOM_CREDIT = 13,
   C_CREATING = 14, /* crash snapshot: Create had not finished */
   C_OP = 15,       /* crash snapshot, list: an operation in progress */
+  C_OOM_EFD = 16,  /* the v1 OOM watch's eventfd: handed over, not registered again */
 
   OP_WHAT = 1,    /* task_op_t.what */
   OP_EXEC_ID = 2, /* its process (absent: init) */
@@ -253,6 +254,8 @@ task_upgrade_save(void *instance, cshim_state_writer_t *w, cshim_error_t *err)
       if (task_oom_progress(c, &reported, &credit)) {
         cshim_state_put_u64(w, C_OOM_REPORTED, reported);
         cshim_state_put_u64(w, C_OOM_CREDIT, credit);
+        if (task_oom_eventfd(c) >= 0)
+          cshim_state_put_fd(w, C_OOM_EFD, task_oom_eventfd(c));
       }
     }
     if (cshim_state_writer_is_crash(w)) {
@@ -783,14 +786,35 @@ restore_container(task_service_t *svc, const cshim_state_item_t *list, task_cont
   if (cgroup && c->init->pid > 0 && !c->init->exited) {
     cshim_state_item_t oi;
     uint64_t reported = 0, credit = 0;
-    task_container_track_cgroup(c);
+    bool progress = false;
+    int efd = -1;
+
     if (cshim_state_find(&r, C_OOM_REPORTED, &oi, err) > 0 &&
         cshim_state_item_u64(&oi, &reported, err) == 0) {
+      progress = true;
       if (cshim_state_find(&r, C_OOM_CREDIT, &oi, err) > 0)
         cshim_state_item_u64(&oi, &credit, err);
-      task_oom_resume(c, reported, credit);
     }
     cshim_error_release(err);
+    /* v1: the eventfd the old image registered; a wrong descriptor fails the restore */
+    ret = cshim_state_find(&r, C_OOM_EFD, &oi, err);
+    if (ret > 0)
+      ret = cshim_state_item_fd(&oi, &efd, err);
+    if (ret < 0)
+      return cshim_error_wrap(err, "container `%s`: OOM eventfd", id);
+    if (efd >= 0 && task_cgroup_load(c->init->pid, &c->cgroup, err) == 0 &&
+        task_oom_adopt(c, efd, reported, credit, err) == 0)
+      return 0;
+    if (efd >= 0) {
+      /* the cgroup is gone (the container is exiting): nothing to watch */
+      cshim_log_warn(svc->log, "OOM watch of `%s` not resumed: %s", id, (*err)->msg);
+      cshim_error_release(err);
+      close(efd);
+      return 0;
+    }
+    task_container_track_cgroup(c);
+    if (progress)
+      task_oom_resume(c, reported, credit);
   }
   return 0;
 }
