@@ -598,6 +598,9 @@ void task_oom_resume(task_container_t *c, uint64_t reported, uint64_t credit);
 bool task_upgrade_attach_start(task_container_t *c, task_process_t *p, cshim_ttrpc_call_t *call);
 void task_upgrade_abandon_create(task_container_t *c);
 void task_upgrade_cleanup_failed(task_container_t *c);
+/* Bytes read from a source and not yet written out, over io's copies (what a crash would lose;
+   docs/live-upgrade.md). NULL-safe. */
+size_t task_io_held(const task_io_t *io);
 /* Like task_io_busy, but what a crash snapshot can still describe (a drain waiting after an exit
    belongs to the operation the recovery redoes) is not busy. */
 const char *task_io_crash_busy(const task_io_t *io);
