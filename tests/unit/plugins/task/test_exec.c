@@ -872,16 +872,24 @@ struct stalled
 {
   struct fixture *f;
   task_process_t *p;
-  int looks;
+  int fifo; /* the writer of the stdin FIFO */
+  int last, same;
 };
 
-/* Let the copies run a while (the echo is drained meanwhile), until the terminal is full. */
+/* The copy stopped moving (the echo is drained meanwhile): what waits in the FIFO has not
+   changed for 20 looks. */
 static bool
 stalled_pred(void *data)
 {
   struct stalled *st = data;
+  int pending = -1;
   drain(st->f);
-  return ++st->looks > 50;
+  if (ioctl(st->fifo, FIONREAD, &pending) < 0 || pending != st->last) {
+    st->last = pending;
+    st->same = 0;
+    return false;
+  }
+  return ++st->same > 20;
 }
 
 /* Terminal input that the process does not read: once the terminal is full, what it did not
@@ -917,7 +925,9 @@ test_terminal_input_the_terminal_cannot_take_stays_in_the_fifo(void **state)
   assert_non_null(c);
   st.p = task_container_process(c, "sl");
   assert_non_null(st.p);
-  mock_ctx_run_until(&f->m, stalled_pred, &st, TIMEOUT_MS);
+  st.fifo = writer;
+  st.last = -1;
+  assert_true(mock_ctx_run_until(&f->m, stalled_pred, &st, TIMEOUT_MS));
   /* the terminal did not take it all: the rest is in the FIFO, and nothing is held */
   assert_int_equal(ioctl(writer, FIONREAD, &pending), 0);
   assert_true(pending > 0);
