@@ -956,6 +956,10 @@ test_terminal_create_fails_cleanly_when_no_pty_arrives(void **state)
   for (int i = 0; i < 200 && exists(state_dir); i++)
     mock_ctx_run_for(&f->m, 10);
   assert_false(exists(state_dir));
+  /* the record goes once the runtime's answer has been read (after the directory went) */
+  for (int i = 0; i < 500 && f->svc->containers; i++)
+    mock_ctx_run_for(&f->m, 10);
+  assert_null(f->svc->containers);
   unsetenv("FAKE_RUNC_CONSOLE");
   create(f, "t3");
   delete_ok(f, "t3", NULL);
