@@ -76,7 +76,8 @@ remember_unclaimed_at(host_reaper_t *r, pid_t pid, int status, uint64_t at_ns)
       r->cap_unclaimed = UNCLAIMED_MAX;
     r->unclaimed = cshim_xrealloc(r->unclaimed, r->cap_unclaimed * sizeof *r->unclaimed);
   }
-  r->unclaimed[r->n_unclaimed++] = (struct unclaimed){pid, status, at_ns && at_ns <= now ? at_ns : now};
+  r->unclaimed[r->n_unclaimed++] =
+      (struct unclaimed){pid, status, at_ns && at_ns <= now ? at_ns : now};
 }
 
 static void

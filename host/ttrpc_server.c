@@ -1851,8 +1851,7 @@ restore_conn(host_ttrpc_server_t *srv, const cshim_state_item_t *item, struct re
         continue;
       }
       ret = cshim_state_item_fd(&it, &fd, err);
-    }
-    else if (it.tag == CONN_LAST_STREAM)
+    } else if (it.tag == CONN_LAST_STREAM)
       ret = cshim_state_item_u32(&it, &last, err);
     else if (it.tag == CONN_PENDING) {
       pending = it.value;
@@ -2048,7 +2047,8 @@ host_ttrpc_server_crash_write(host_ttrpc_server_t *srv, int memfd, uint32_t kind
         pwrite(memfd, conn->feed_rest, conn->feed_rest_len, o) != (ssize_t)conn->feed_rest_len)
       return -1;
     o += (off_t)conn->feed_rest_len;
-    if (conn->stash_len && pwrite(memfd, conn->stash, conn->stash_len, o) != (ssize_t)conn->stash_len)
+    if (conn->stash_len &&
+        pwrite(memfd, conn->stash, conn->stash_len, o) != (ssize_t)conn->stash_len)
       return -1;
     o += (off_t)conn->stash_len;
     *off = o;
@@ -2096,7 +2096,8 @@ host_ttrpc_server_crash_input(host_ttrpc_server_t *srv, int fd, uint32_t discard
   if (discarded > 0) {
     head = CSHIM_FRAME_HEADER_SIZE;
     if (len < head)
-      return cshim_error_make(err, EBADMSG, "crash journal: fd %d: a discarded frame without its header", fd);
+      return cshim_error_make(err, EBADMSG,
+                              "crash journal: fd %d: a discarded frame without its header", fd);
     ret = cshim_frame_reader_resume(&conn->reader, bytes, head, discarded, err);
     if (ret < 0)
       return ret;

@@ -1188,8 +1188,7 @@ journal_hook(void *data, int fd, uint32_t stream_id, const char *method, const u
     e->fd = (uint32_t)fd;
     e->stream_id = stream_id;
     e->len = 0;
-    if (rerun_method(method) && request && request_len > 0 &&
-        request_len <= JOURNAL_REQUEST_MAX) {
+    if (rerun_method(method) && request && request_len > 0 && request_len <= JOURNAL_REQUEST_MAX) {
       memcpy(e->request, request, request_len);
       e->len = (uint32_t)request_len;
     }
@@ -1291,9 +1290,9 @@ crash_handler(int sig)
     for (size_t i = 0; i < guard.n_exits; i++)
       journal_put(&off, J_EXIT, guard.exits[i].pid, guard.exits[i].status, NULL, 0);
     /* every open connection's unframed input; J_END says the list is whole */
-    if (guard.srv && host_ttrpc_server_crash_write(guard.srv, guard.memfd, J_INPUT, &off,
-                                                   guard.conn_fds, JOURNAL_CONNS_MAX,
-                                                   &n_conns) == 0) {
+    if (guard.srv &&
+        host_ttrpc_server_crash_write(guard.srv, guard.memfd, J_INPUT, &off, guard.conn_fds,
+                                      JOURNAL_CONNS_MAX, &n_conns) == 0) {
       journal_put(&off, J_END, 0, 0, NULL, 0);
       for (size_t i = 0; i < n_conns; i++)
         fcntl(guard.conn_fds[i], F_SETFD, 0);

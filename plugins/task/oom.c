@@ -357,8 +357,7 @@ task_oom_eventfd(const task_container_t *c)
 }
 
 int
-task_oom_adopt(task_container_t *c, int efd, uint64_t reported, uint64_t credit,
-               cshim_error_t *err)
+task_oom_adopt(task_container_t *c, int efd, uint64_t reported, uint64_t credit, cshim_error_t *err)
 {
   int ret = watch(c, efd, err);
   if (ret < 0)

@@ -327,7 +327,6 @@ restore_process(task_service_t *svc, task_process_t *p, const cshim_state_reader
   return 0;
 }
 
-
 /* ---- crash recovery: operations that were in progress ---------------------------------------
 
    A crash snapshot records each operation with its runtime command's process. The next image
@@ -526,9 +525,8 @@ recover(task_op_t *op)
   outcome_t outcome = rc->outcome;
   bool io_dropped = rc->io_dropped;
 
-  cshim_log_info(c->svc->log,
-                 "crash recovery: %s of `%s`%s%s: %s", what, c->id, p && p->exec_id ? " exec " : "",
-                 p && p->exec_id ? p->exec_id : "",
+  cshim_log_info(c->svc->log, "crash recovery: %s of `%s`%s%s: %s", what, c->id,
+                 p && p->exec_id ? " exec " : "", p && p->exec_id ? p->exec_id : "",
                  outcome == OUTCOME_OK       ? "the runtime succeeded"
                  : outcome == OUTCOME_FAILED ? "the runtime failed"
                                              : "the runtime never ran");
@@ -577,8 +575,8 @@ static const char *
 static_what(const char *what)
 {
   static const char *const names[] = {
-      "create", "start", "exec",  "kill",  "delete", "delete exec", "pause", "resume",
-      "update", "checkpoint", "clean up", "kill remaining processes",
+      "create", "start",  "exec",   "kill",       "delete",   "delete exec",
+      "pause",  "resume", "update", "checkpoint", "clean up", "kill remaining processes",
   };
   for (size_t i = 0; i < CSHIM_N_ELEMENTS(names); i++)
     if (strcmp(names[i], what) == 0)

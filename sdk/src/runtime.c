@@ -816,8 +816,8 @@ exit_cb(void *data, pid_t pid, int wait_status)
 }
 
 int
-cshim_runtime_command_process(const cshim_runtime_t *rt, const void *data, pid_t *pid,
-                              bool *exited, int *wait_status)
+cshim_runtime_command_process(const cshim_runtime_t *rt, const void *data, pid_t *pid, bool *exited,
+                              int *wait_status)
 {
   for (const struct cmd *c = rt ? rt->cmds : NULL; c; c = c->next) {
     if (c->data != data || c->done || c->pid <= 0)

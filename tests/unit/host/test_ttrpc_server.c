@@ -664,7 +664,8 @@ stats(struct env *env)
   return s;
 }
 
-/* ---- crash survival: a request half read at the crash ----------------------------------------- */
+/* ---- crash survival: a request half read at the crash -----------------------------------------
+ */
 
 static void
 echo_frame(uint32_t id, const char *text, uint8_t **frame, size_t *len)
@@ -783,7 +784,8 @@ crash_probe_before(void *data, cshim_ttrpc_call_t *call)
   struct crash_probe *cp = data;
 
   if (!cp->done && call->stream_id == 1) {
-    cp->ret = host_ttrpc_server_crash_write(cp->srv, cp->memfd, 3, &cp->off, cp->fds, 4, &cp->n_fds);
+    cp->ret =
+        host_ttrpc_server_crash_write(cp->srv, cp->memfd, 3, &cp->off, cp->fds, 4, &cp->n_fds);
     cp->done = true;
   }
   return 0;
@@ -796,15 +798,15 @@ test_ttrpc_server_crash_journal_keeps_input_read_past_the_call_being_handled(voi
   cshim_autofree uint8_t *one = NULL, *two = NULL, *both = NULL, *journal = NULL;
   size_t one_len, two_len;
   struct crash_probe cp = {.srv = env->srv};
-  cshim_ttrpc_interceptor_t ic = {.struct_size = sizeof ic, .name = "probe",
-                                  .before = crash_probe_before, .data = &cp};
+  cshim_ttrpc_interceptor_t ic = {
+      .struct_size = sizeof ic, .name = "probe", .before = crash_probe_before, .data = &cp};
   cshim_error_t err = NULL;
   struct client c;
 
   cp.memfd = memfd_create("journal", MFD_CLOEXEC);
   assert_true(cp.memfd >= 0);
-  assert_int_equal(
-      cshim_ttrpc_server_add_interceptor(host_ttrpc_server_api(env->srv), &ic, &err), 0);
+  assert_int_equal(cshim_ttrpc_server_add_interceptor(host_ttrpc_server_api(env->srv), &ic, &err),
+                   0);
   echo_frame(1, "one", &one, &one_len);
   echo_frame(3, "two", &two, &two_len);
   both = cshim_xmalloc(one_len + two_len);

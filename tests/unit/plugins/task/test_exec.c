@@ -909,9 +909,8 @@ test_terminal_input_the_terminal_cannot_take_stays_in_the_fifo(void **state)
   create(f, "t3");
   start(f, "t3", NULL);
   make_fifos(f, true);
-  assert_int_equal(exec_io(f, "t3", "sl", "[\"/bin/sleep\",\"1000\"]", true, f->in_path,
-                           f->out_path, ""),
-                   0);
+  assert_int_equal(
+      exec_io(f, "t3", "sl", "[\"/bin/sleep\",\"1000\"]", true, f->in_path, f->out_path, ""), 0);
   w = wait_call(f, "t3", "sl");
   start(f, "t3", "sl");
   writer = open(f->in_path, O_WRONLY | O_NONBLOCK);
