@@ -226,6 +226,7 @@ struct host_ttrpc_server_s
   void (*call_hook)(void *data, int fd, uint32_t stream_id, const char *method,
                     const uint8_t *request, size_t request_len, bool answered);
   void *call_hook_data;
+  void (*dispatched_hook)(void *data); /* after a call's handler has returned */
   /* crash survival, new image: descriptors of the connections open at the crash (NULL = all) */
   const int *live_fds;
   size_t n_live_fds;
@@ -1146,6 +1147,8 @@ handle_request(struct conn *conn, uint32_t stream_id, uint8_t *data, size_t len)
     call_hook_run(conn, stream_id, req->method, data, len, false);
 
   dispatch(call, rs, handler);
+  if (srv->dispatched_hook)
+    srv->dispatched_hook(srv->call_hook_data);
 }
 
 /* ---- reading ------------------------------------------------------------------------------- */
@@ -1957,6 +1960,12 @@ host_ttrpc_server_set_call_hook(host_ttrpc_server_t *srv,
 {
   srv->call_hook = hook;
   srv->call_hook_data = data;
+}
+
+void
+host_ttrpc_server_set_dispatched_hook(host_ttrpc_server_t *srv, void (*hook)(void *data))
+{
+  srv->dispatched_hook = hook;
 }
 
 int

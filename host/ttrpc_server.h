@@ -119,6 +119,9 @@ void host_ttrpc_server_set_call_hook(host_ttrpc_server_t *srv,
                                                   const char *method, const uint8_t *request,
                                                   size_t request_len, bool answered),
                                      void *data);
+/* Crash survival: runs (with the call hook's data) each time a call's handler has returned, the
+   call maybe answered already. NULL removes it. */
+void host_ttrpc_server_set_dispatched_hook(host_ttrpc_server_t *srv, void (*hook)(void *data));
 /* After a crash, for a call that was being handled on the connection whose descriptor is fd:
    nothing when a carried-over call holds that stream (0; its re-run answers it), else run it
    again from request (2), or, with request NULL, answer it Unavailable with message (1).

@@ -140,6 +140,7 @@ struct host_upgrade_s
   bool guard_on;
   uint64_t guard_gen[3];
   uint64_t guard_mutations; /* calls that may change state, dispatched or answered */
+  bool guard_now;           /* such a call is being dispatched: a snapshot right after it */
   uint64_t guard_at_ns;
 };
 
@@ -1178,6 +1179,8 @@ journal_hook(void *data, int fd, uint32_t stream_id, const char *method, const u
 
   if (!read_only)
     u->guard_mutations++;
+  if (!answered && !read_only)
+    u->guard_now = true;
   if (!answered) {
     struct journal_entry *e;
     if (guard.n_journal == JOURNAL_MAX) {
@@ -1361,8 +1364,20 @@ snapshot(host_upgrade_t *u)
   guard.valid = 1;
 }
 
-/* At the end of each loop turn: a new snapshot when something changed (or it is 50 ms old) and
-   the shim is quiet; while it is not, a crash takes its default course. */
+static void
+guard_take(host_upgrade_t *u, uint64_t now)
+{
+  cshim_ttrpc_stats_t st;
+
+  host_ttrpc_server_get_stats(u->server, &st);
+  u->guard_gen[0] = u->guard_mutations;
+  u->guard_gen[1] = st.connections_total;
+  u->guard_gen[2] = u->reaper ? host_reaper_exits(u->reaper) : 0;
+  u->guard_at_ns = now;
+  snapshot(u);
+}
+
+/* At the end of each loop turn: a new snapshot when something changed (or it is 50 ms old). */
 static void
 guard_cb(uv_check_t *h)
 {
@@ -1379,11 +1394,23 @@ guard_cb(uv_check_t *h)
   if (guard.valid && memcmp(gen, u->guard_gen, sizeof gen) == 0 &&
       now - u->guard_at_ns < 50 * 1000000ull)
     return;
-  memcpy(u->guard_gen, gen, sizeof gen);
-  u->guard_at_ns = now;
-  /* Each plugin's save refuses what it cannot describe; a crash snapshot asks less than an
-     upgrade (calls that only read are run again after a crash). */
-  snapshot(u);
+  guard_take(u, now);
+}
+
+/* Right after the handler of a call that may change something: a runtime command it started is
+   in the snapshot before anything else runs (a crash later in the same loop turn must not find
+   a snapshot without it: the call's re-run would start the command a second time). */
+static void
+dispatched_hook(void *data)
+{
+  host_upgrade_t *u = data;
+
+  if (!u->guard_now)
+    return;
+  u->guard_now = false;
+  if (u->pending || u->restoring || u->stopping)
+    return;
+  guard_take(u, cshim_now_ns());
 }
 
 int
@@ -1428,6 +1455,7 @@ host_upgrade_guard_start(host_upgrade_t *u, cshim_error_t *err)
   guard.argv[n] = NULL;
 
   host_ttrpc_server_set_call_hook(u->server, journal_hook, u);
+  host_ttrpc_server_set_dispatched_hook(u->server, dispatched_hook);
   guard.srv = u->server;
   if (u->reaper)
     host_reaper_set_exit_hook(u->reaper, exit_hook, u);
@@ -1460,6 +1488,7 @@ guard_stop(host_upgrade_t *u)
     return;
   u->guard_on = false;
   host_ttrpc_server_set_call_hook(u->server, NULL, NULL);
+  host_ttrpc_server_set_dispatched_hook(u->server, NULL);
   guard.srv = NULL;
   if (u->reaper)
     host_reaper_set_exit_hook(u->reaper, NULL, NULL);
