@@ -481,8 +481,11 @@ connection_cb(uv_stream_t *listener, int status)
 const char *
 debug_http_busy(const debug_t *d)
 {
+  /* An answer handed to the kernel closes its connection on the next loop turn: wait for that.
+     One the client does not take (bytes still queued) is not waited for: the exec closes it and
+     the client sees the answer cut short of its Content-Length. */
   for (const debug_conn_t *c = d->conns; c; c = c->next)
-    if (c->answered && !c->closing)
+    if (c->answered && !c->closing && c->pipe.write_queue_size == 0)
       return "a debug HTTP answer is being written";
   return NULL;
 }
