@@ -1110,14 +1110,21 @@ struct journal_entry
 
 static struct
 {
-  volatile sig_atomic_t valid; /* the memfd holds a whole, current document */
+  volatile sig_atomic_t valid; /* the active slot holds a whole, current document */
   volatile sig_atomic_t in_handler;
-  int memfd;
+  /* Two snapshots: the next one is written into the slot the handler does not use, then made
+     active; a signal that lands while a snapshot is being written finds the previous one. */
+  struct
+  {
+    int memfd;
+    int *fds; /* the document's fd table */
+    size_t n_fds, cap_fds;
+    size_t doc_len;
+    char **argv; /* prepared; the last flag's value is crash_arg */
+    char fd_buf[16];
+  } slots[2];
+  volatile sig_atomic_t active;
   int exe_fd;
-  int *fds; /* the document's fd table */
-  size_t n_fds, cap_fds;
-  size_t doc_len;
-  char **argv;        /* prepared; the last flag's value is crash_arg */
   char crash_arg[64]; /* "SIGNAL,RESTARTS,FIRST" */
   unsigned restarts;
   int64_t first_s;
@@ -1132,8 +1139,8 @@ static struct
   bool exits_overflow;
   host_ttrpc_server_t *srv;
   int conn_fds[JOURNAL_CONNS_MAX];
-  char fd_bufs[2][16];
-} guard = {.memfd = -1, .exe_fd = -1};
+  char exe_buf[16];
+} guard = {.slots = {{.memfd = -1}, {.memfd = -1}}, .exe_fd = -1};
 
 /* Calls that change nothing a snapshot holds: they do not make one due (a crash while one is
    being handled runs it again). Wait is not among them: a parked Wait must be in the snapshot to
@@ -1238,7 +1245,8 @@ die_as_today(int sig)
 
 /* One journal entry (async-signal-safe). */
 static void
-journal_put(off_t *off, uint32_t kind, uint32_t a, uint32_t b, const uint8_t *bytes, uint32_t len)
+journal_put(int memfd, off_t *off, uint32_t kind, uint32_t a, uint32_t b, const uint8_t *bytes,
+            uint32_t len)
 {
   uint8_t e[16];
   uint32_t v[4] = {kind, a, b, len};
@@ -1246,9 +1254,9 @@ journal_put(off_t *off, uint32_t kind, uint32_t a, uint32_t b, const uint8_t *by
   for (int i = 0; i < 4; i++)
     for (int k = 0; k < 4; k++)
       e[4 * i + k] = (uint8_t)(v[i] >> (8 * k));
-  (void)!pwrite(guard.memfd, e, sizeof e, *off);
+  (void)!pwrite(memfd, e, sizeof e, *off);
   if (len)
-    (void)!pwrite(guard.memfd, bytes, len, *off + (off_t)sizeof e);
+    (void)!pwrite(memfd, bytes, len, *off + (off_t)sizeof e);
   *off += (off_t)(sizeof e + len);
 }
 
@@ -1261,6 +1269,8 @@ crash_handler(int sig)
   unsigned restarts = guard.restarts;
   int64_t first = guard.first_s;
   char *p;
+  int slot = guard.active;
+  int memfd = guard.slots[slot].memfd;
 
   if (guard.in_handler || !guard.valid || guard.journal_overflow || guard.exits_overflow) {
     static const char no_state[] =
@@ -1284,26 +1294,25 @@ crash_handler(int sig)
   }
   (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
   {
-    off_t off = (off_t)guard.doc_len;
+    off_t off = (off_t)guard.slots[slot].doc_len;
     size_t n_conns = 0;
     for (size_t i = 0; i < guard.n_journal; i++) {
       const struct journal_entry *j = &guard.journal[i];
-      journal_put(&off, J_CALL, j->fd, j->stream_id, j->request, j->len);
+      journal_put(memfd, &off, J_CALL, j->fd, j->stream_id, j->request, j->len);
     }
     for (size_t i = 0; i < guard.n_exits; i++)
-      journal_put(&off, J_EXIT, guard.exits[i].pid, guard.exits[i].status, NULL, 0);
+      journal_put(memfd, &off, J_EXIT, guard.exits[i].pid, guard.exits[i].status, NULL, 0);
     /* every open connection's unframed input; J_END says the list is whole */
-    if (guard.srv &&
-        host_ttrpc_server_crash_write(guard.srv, guard.memfd, J_INPUT, &off, guard.conn_fds,
-                                      JOURNAL_CONNS_MAX, &n_conns) == 0) {
-      journal_put(&off, J_END, 0, 0, NULL, 0);
+    if (guard.srv && host_ttrpc_server_crash_write(guard.srv, memfd, J_INPUT, &off, guard.conn_fds,
+                                                   JOURNAL_CONNS_MAX, &n_conns) == 0) {
+      journal_put(memfd, &off, J_END, 0, 0, NULL, 0);
       for (size_t i = 0; i < n_conns; i++)
         fcntl(guard.conn_fds[i], F_SETFD, 0);
     }
   }
-  for (size_t i = 0; i < guard.n_fds; i++)
-    fcntl(guard.fds[i], F_SETFD, 0);
-  fcntl(guard.memfd, F_SETFD, 0);
+  for (size_t i = 0; i < guard.slots[slot].n_fds; i++)
+    fcntl(guard.slots[slot].fds[i], F_SETFD, 0);
+  fcntl(memfd, F_SETFD, 0);
   fcntl(guard.exe_fd, F_SETFD, 0);
   p = put_num(guard.crash_arg, (uint64_t)sig);
   *p++ = ',';
@@ -1314,7 +1323,7 @@ crash_handler(int sig)
   /* execve keeps the signal mask: this signal is blocked while its handler runs */
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
-  syscall(SYS_execveat, guard.exe_fd, "", guard.argv, environ, AT_EMPTY_PATH);
+  syscall(SYS_execveat, guard.exe_fd, "", guard.slots[slot].argv, environ, AT_EMPTY_PATH);
   die_as_today(sig);
 }
 
@@ -1326,6 +1335,8 @@ snapshot(host_upgrade_t *u)
   cshim_error_t err = NULL;
   const int *fds;
   size_t len, n_fds, off = 0;
+  int next;
+  __typeof__(&guard.slots[0]) sl;
 
   cshim_state_writer_init(&w);
   w.crash = true;
@@ -1339,29 +1350,36 @@ snapshot(host_upgrade_t *u)
     return;
   }
   fds = cshim_state_writer_fds(&w, &n_fds);
-  guard.valid = 0;
-  if (n_fds > guard.cap_fds) {
-    guard.cap_fds = n_fds * 2;
-    guard.fds = cshim_xrealloc(guard.fds, guard.cap_fds * sizeof *guard.fds);
+  next = !guard.active;
+  sl = &guard.slots[next];
+  if (n_fds > sl->cap_fds) {
+    sl->cap_fds = n_fds * 2;
+    sl->fds = cshim_xrealloc(sl->fds, sl->cap_fds * sizeof *sl->fds);
   }
-  memcpy(guard.fds, fds, n_fds * sizeof *fds);
-  guard.n_fds = n_fds;
+  memcpy(sl->fds, fds, n_fds * sizeof *fds);
+  sl->n_fds = n_fds;
   cshim_state_writer_fini(&w);
-  if (ftruncate(guard.memfd, (off_t)len) < 0)
+  if (ftruncate(sl->memfd, (off_t)len) < 0) {
+    guard.valid = 0;
     return;
+  }
   while (off < len) {
-    ssize_t n = pwrite(guard.memfd, doc + off, len - off, (off_t)off);
+    ssize_t n = pwrite(sl->memfd, doc + off, len - off, (off_t)off);
     if (n < 0 && errno == EINTR)
       continue;
-    if (n <= 0)
+    if (n <= 0) {
+      guard.valid = 0;
       return;
+    }
     off += (size_t)n;
   }
-  guard.doc_len = len;
-  /* what the document holds now includes every exit reaped so far */
+  sl->doc_len = len;
+  guard.active = next;
+  guard.valid = 1;
+  /* what the document holds now includes every exit reaped so far (a signal between these
+     lines replays an exit twice: the reaper keeps one per pid) */
   guard.n_exits = 0;
   guard.exits_overflow = false;
-  guard.valid = 1;
 }
 
 static void
@@ -1420,7 +1438,6 @@ host_upgrade_guard_start(host_upgrade_t *u, cshim_error_t *err)
   static char altstack[64 * 1024];
   stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
   struct sigaction sa;
-  size_t n = 0;
 
   for (size_t i = 0; i < host_plugins_n_ordered(u->plugins); i++) {
     const cshim_plugin_t *desc;
@@ -1433,26 +1450,29 @@ host_upgrade_guard_start(host_upgrade_t *u, cshim_error_t *err)
                               "upgrade_restore): a crash ends the shim",
                               uri);
   }
-  guard.memfd = memfd_create("cshim-crash-state", MFD_CLOEXEC);
-  if (guard.memfd < 0)
-    return cshim_error_sys(err, errno, "crash guard: memfd_create");
   guard.exe_fd = open("/proc/self/exe", O_PATH | O_CLOEXEC);
   if (guard.exe_fd < 0)
     return cshim_error_sys(err, errno, "crash guard: open own binary");
+  snprintf(guard.exe_buf, sizeof guard.exe_buf, "%d", guard.exe_fd);
   guard.restarts = u->crash_restarts;
   guard.first_s = u->crash_first_s;
-  snprintf(guard.fd_bufs[0], sizeof guard.fd_bufs[0], "%d", guard.memfd);
-  snprintf(guard.fd_bufs[1], sizeof guard.fd_bufs[1], "%d", guard.exe_fd);
-  guard.argv = cshim_xmalloc0((u->argc + 7) * sizeof *guard.argv);
-  for (size_t i = 0; i < u->argc; i++)
-    guard.argv[n++] = u->argv[i];
-  guard.argv[n++] = "-upgrade-state";
-  guard.argv[n++] = guard.fd_bufs[0];
-  guard.argv[n++] = "-upgrade-exe";
-  guard.argv[n++] = guard.fd_bufs[1];
-  guard.argv[n++] = "-upgrade-crash";
-  guard.argv[n++] = guard.crash_arg;
-  guard.argv[n] = NULL;
+  for (int k = 0; k < 2; k++) {
+    size_t n = 0;
+    guard.slots[k].memfd = memfd_create("cshim-crash-state", MFD_CLOEXEC);
+    if (guard.slots[k].memfd < 0)
+      return cshim_error_sys(err, errno, "crash guard: memfd_create");
+    snprintf(guard.slots[k].fd_buf, sizeof guard.slots[k].fd_buf, "%d", guard.slots[k].memfd);
+    guard.slots[k].argv = cshim_xmalloc0((u->argc + 7) * sizeof *guard.slots[k].argv);
+    for (size_t i = 0; i < u->argc; i++)
+      guard.slots[k].argv[n++] = u->argv[i];
+    guard.slots[k].argv[n++] = "-upgrade-state";
+    guard.slots[k].argv[n++] = guard.slots[k].fd_buf;
+    guard.slots[k].argv[n++] = "-upgrade-exe";
+    guard.slots[k].argv[n++] = guard.exe_buf;
+    guard.slots[k].argv[n++] = "-upgrade-crash";
+    guard.slots[k].argv[n++] = guard.crash_arg;
+    guard.slots[k].argv[n] = NULL;
+  }
 
   host_ttrpc_server_set_call_hook(u->server, journal_hook, u);
   host_ttrpc_server_set_dispatched_hook(u->server, dispatched_hook);
