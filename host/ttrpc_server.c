@@ -1751,14 +1751,17 @@ host_ttrpc_server_save(host_ttrpc_server_t *srv, cshim_state_writer_t *w, cshim_
     cshim_state_begin(w, SRV_CONN);
     cshim_state_put_fd(w, CONN_FD, fd);
     cshim_state_put_u32(w, CONN_LAST_STREAM, conn->last_stream_id);
-    cshim_frame_reader_pending(&conn->reader, &pending, &plen, &discarded);
-    /* A crash snapshot's partial frame may be stale by the time of the crash: the crash handler
-       writes every connection's unframed input as it is then (host_ttrpc_server_crash_write),
-       and that replaces this. */
-    if (plen)
-      cshim_state_put_bytes(w, CONN_PENDING, pending, plen);
-    if (discarded)
-      cshim_state_put_u32(w, CONN_DISCARDED, discarded);
+    /* Not in a crash snapshot: the partial frame may be stale by the time of the crash, and the
+       crash handler writes every connection's unframed input as it is then
+       (host_ttrpc_server_crash_write), which replaces it; a copy here would also cost up to the
+       whole buffer budget per snapshot. */
+    if (!cshim_state_writer_is_crash(w)) {
+      cshim_frame_reader_pending(&conn->reader, &pending, &plen, &discarded);
+      if (plen)
+        cshim_state_put_bytes(w, CONN_PENDING, pending, plen);
+      if (discarded)
+        cshim_state_put_u32(w, CONN_DISCARDED, discarded);
+    }
     for (c = conn->calls.next; c != &conn->calls; c = c->next) {
       struct call *call = CSHIM_CONTAINER_OF(c, struct call, link);
       size_t n;
