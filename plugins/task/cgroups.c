@@ -7,7 +7,7 @@
 // about as much as the syscall itself (less than forking `runc events --stats`). That is why they
 // are read synchronously on the loop.
 #define _GNU_SOURCE
-#include "task.h"
+#include "cgroups.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -3,7 +3,7 @@
 // of containerd.runc.v1.CheckpointOptions and TaskCheckpointed; a task created from a checkpoint
 // is brought back by `runtime restore` when it is started, as the runc shim does.
 #define _GNU_SOURCE
-#include "task.h"
+#include "checkpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,8 +15,18 @@
 
 #include <cshim/util.h>
 
+#include "container.h"
+#include "io.h"
+#include "launch.h"
+#include "model.h"
+#include "oom.h"
+#include "op.h"
+#include "process.h"
+#include "service.h"
+
 #include "containerd/events/task.pb-c.h"
 #include "containerd/runc/options/oci.pb-c.h"
+#include "containerd/task/v2/shim.pb-c.h"
 
 #define CHECKPOINT_OPTIONS_TYPE "containerd.runc.v1.CheckpointOptions"
 #define CRIU_LOG "dump.log"

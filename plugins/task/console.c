@@ -2,7 +2,7 @@
 // The console socket handed to the runtime for a terminal: a temporary unix socket on which the
 // runtime sends the pty master (SCM_RIGHTS), accepted and read on the loop without blocking.
 #define _GNU_SOURCE
-#include "task.h"
+#include "console.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // One container: its identity, bundle, mounts, runtime, processes, and the asynchronous
 // operations in flight on it.
-#include "task.h"
+#include "container.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -12,7 +12,11 @@
 
 #include <cshim/util.h>
 
-#include "google/protobuf/empty.pb-c.h"
+#include "cgroups.h"
+#include "model.h"
+#include "oom.h"
+#include "op.h"
+#include "process.h"
 
 #define MAX_ID_LENGTH 76
 
@@ -101,10 +105,16 @@ free_mount(Containerd__Types__Mount *m)
 }
 
 task_container_t *
-task_container_new(task_service_t *svc, const Containerd__Task__V2__CreateTaskRequest *req)
+task_container_new(task_service_t *svc, const task_env_t *env,
+                   const Containerd__Task__V2__CreateTaskRequest *req)
 {
   task_container_t *c = cshim_xmalloc0(sizeof *c);
   c->svc = svc;
+  c->env = env;
+  c->loop = env->loop;
+  c->log = env->log;
+  c->reaper = env->reaper;
+  c->events = env->events;
   c->id = cshim_xstrdup(req->id);
   c->bundle = cshim_xstrdup(req->bundle);
   cshim_xasprintf(&c->rootfs, "%s/rootfs", req->bundle);
@@ -132,24 +142,6 @@ task_container_process(task_container_t *c, const char *exec_id)
     if (strcmp(p->exec_id, exec_id) == 0)
       return p;
   return NULL;
-}
-
-void
-task_container_remove(task_container_t *c)
-{
-  task_service_t *svc = c->svc;
-  task_container_t **pp;
-  if (c->removed)
-    return;
-  for (pp = &svc->containers; *pp; pp = &(*pp)->next)
-    if (*pp == c) {
-      *pp = c->next;
-      break;
-    }
-  c->next = svc->removed;
-  svc->removed = c;
-  c->removed = true;
-  task_service_schedule_gc(svc);
 }
 
 void
@@ -184,107 +176,13 @@ task_container_free(task_container_t *c)
   free(c);
 }
 
-task_op_t *
-task_op_new(task_container_t *c, task_process_t *p, cshim_ttrpc_call_t *call, task_op_fn done,
-            const char *what)
-{
-  task_op_t *op = cshim_xmalloc0(sizeof *op);
-  op->container = c;
-  op->process = p;
-  op->call = call;
-  op->done = done;
-  op->what = what;
-  if (call && call->timeout_nano > 0)
-    op->deadline_ns = call->started_ns + (uint64_t)call->timeout_nano;
-  op->next = c->ops;
-  if (c->ops)
-    c->ops->prev = op;
-  c->ops = op;
-  return op;
-}
-
-void
-task_op_free(task_op_t *op)
-{
-  task_container_t *c = op->container;
-  if (op->prev)
-    op->prev->next = op->next;
-  else
-    c->ops = op->next;
-  if (op->next)
-    op->next->prev = op->prev;
-  if (op->free_data)
-    op->free_data(op->data);
-  free(op);
-  if (c->removed && c->ops == NULL)
-    task_service_schedule_gc(c->svc);
-}
-
-void
-task_op_fail(task_op_t *op, cshim_error_t *err)
-{
-  if (op->call)
-    cshim_ttrpc_call_fail_error(op->call, err);
-  else {
-    cshim_log_warn(op->container->svc->log, "%s `%s`: %s", op->what, op->container->id,
-                   *err ? (*err)->msg : "unknown error");
-    cshim_error_release(err);
-  }
-  op->call = NULL;
-  task_op_free(op);
-}
-
-void
-task_op_fail_result(task_op_t *op, cshim_runtime_result_t *result)
-{
-  cshim_error_t err = cshim_steal_pointer(&result->error);
-  task_op_fail(op, &err);
-}
-
-void
-task_op_reply(task_op_t *op, const ProtobufCMessage *resp)
-{
-  cshim_ttrpc_call_reply(op->call, resp);
-  op->call = NULL;
-  task_op_free(op);
-}
-
-void
-task_reply_empty(cshim_ttrpc_call_t *call)
-{
-  Google__Protobuf__Empty empty = GOOGLE__PROTOBUF__EMPTY__INIT;
-  cshim_ttrpc_call_reply(call, &empty.base);
-}
-
-void
-task_op_reply_empty(task_op_t *op)
-{
-  task_reply_empty(op->call);
-  op->call = NULL;
-  task_op_free(op);
-}
-
-uint64_t
-task_op_deadline(void *data)
-{
-  const task_op_t *op = data;
-  return op->deadline_ns;
-}
-
-void
-task_op_runtime_cb(void *data, cshim_runtime_result_t *result)
-{
-  task_op_t *op = data;
-  op->done(op, result);
-}
-
 static void
 kill_all_done(task_op_t *op, cshim_runtime_result_t *result)
 {
   if (result->error)
-    cshim_log_debug(op->container->svc->log, "kill remaining processes of `%s`: %s",
-                    op->container->id, result->error->msg);
-  task_op_free(op);
+    cshim_log_debug(op->container->log, "kill remaining processes of `%s`: %s", op->container->id,
+                    result->error->msg);
+  task_op_complete(op);
 }
 
 void

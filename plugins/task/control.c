@@ -2,7 +2,7 @@
 // Pause, Resume and Update: `runtime pause|resume` with TaskPaused/TaskResumed, and
 // `runtime update --resources FILE` with the request's LinuxResources JSON.
 #define _GNU_SOURCE
-#include "task.h"
+#include "control.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +15,15 @@
 
 #include <cshim/util.h>
 
+#include "cgroups.h"
+#include "container.h"
+#include "model.h"
+#include "op.h"
+#include "process.h"
+#include "service.h"
+
 #include "containerd/events/task.pb-c.h"
+#include "containerd/task/v2/shim.pb-c.h"
 
 #define LINUX_RESOURCES_TYPE "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
 #define WINDOWS_RESOURCES_TYPE "types.containerd.io/opencontainers/runtime-spec/1/WindowsResources"

@@ -2,6 +2,10 @@
 // The task plugin's state source for the debug plugin and SIGUSR1: its process table as JSON.
 #include "debug_state.h"
 
+#include "io.h"
+#include "model.h"
+#include "service.h"
+
 #include <stdlib.h>
 
 #include <jansson.h>

@@ -5,7 +5,7 @@
 
 #include <cshim/host.h>
 
-#include "task.h"
+#include "service.h"
 
 #define TASK_DEBUG_STATE_NAME "tasks"
 

@@ -2,7 +2,7 @@
 // A process's stdio: pipes for the runtime, a terminal's console, a logging binary, and copies
 // between them and the client's FIFOs or files on the loop, without ever blocking it.
 #define _GNU_SOURCE
-#include "task.h"
+#include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +14,9 @@
 #include <unistd.h>
 
 #include <cshim/util.h>
+
+#include "console.h"
+#include "logger.h"
 
 enum
 {

@@ -2,7 +2,7 @@
 // Logging binaries (binary:// and binary-v2:// stdio): the helper's command line, its start with
 // the output pipes and a ready pipe, the wait for readiness, and its SIGTERM/SIGKILL teardown.
 #define _GNU_SOURCE
-#include "task.h"
+#include "logger.h"
 
 #include <errno.h>
 #include <fcntl.h>

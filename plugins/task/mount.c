@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Mounting a container's rootfs mounts into <bundle>/rootfs and taking them down again.
 #define _GNU_SOURCE
-#include "task.h"
+#include "mount.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>

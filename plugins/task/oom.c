@@ -3,7 +3,7 @@
 // registered on memory.oom_control; v2: inotify on memory.events and its oom_kill counter), and
 // a synchronous look when init exits so that TaskOOM always goes out before TaskExit.
 #define _GNU_SOURCE
-#include "task.h"
+#include "oom.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +14,10 @@
 #include <unistd.h>
 
 #include <cshim/util.h>
+
+#include "cgroups.h"
+#include "model.h"
+#include "options.h"
 
 #include "containerd/events/task.pb-c.h"
 
@@ -61,7 +65,7 @@ publish_oom(struct task_oom_s *o)
 
   cshim_log_info(o->log, "container `%s` hit an out-of-memory condition", c->id);
   ev.container_id = c->id;
-  task_service_publish(c->svc, CSHIM_TOPIC_TASK_OOM, &ev.base);
+  task_events_publish(c->events, CSHIM_TOPIC_TASK_OOM, &ev.base);
 }
 
 /* Read the v1 eventfd without blocking: whether the kernel signalled since the last read. */
@@ -222,7 +226,6 @@ register_eventfd(struct task_oom_s *o, cshim_error_t *err)
 static int
 watch(task_container_t *c, int adopt_efd, cshim_error_t *err)
 {
-  task_service_t *svc = c->svc;
   const char *dir = c->cgroup ? task_cgroup_memory_dir(c->cgroup) : NULL;
   struct task_oom_s *o;
   int r;
@@ -235,7 +238,7 @@ watch(task_container_t *c, int adopt_efd, cshim_error_t *err)
     return cshim_error_make(err, EINVAL, "an OOM eventfd handed over for a cgroup v2 watch");
   o = cshim_xmalloc0(sizeof *o);
   o->container = c;
-  o->log = svc->log;
+  o->log = c->log;
   o->unified = c->cgroup->unified;
   o->dir = cshim_xstrdup(dir);
   o->efd = -1;
@@ -243,7 +246,7 @@ watch(task_container_t *c, int adopt_efd, cshim_error_t *err)
   read_kills(o, &o->reported);
 
   if (o->unified) {
-    uv_fs_event_init(svc->loop, &o->fs);
+    uv_fs_event_init(c->loop, &o->fs);
     o->handle_init = true;
     r = uv_fs_event_start(&o->fs, fs_event_cb, o->counter, 0);
     if (r < 0) {
@@ -258,7 +261,7 @@ watch(task_container_t *c, int adopt_efd, cshim_error_t *err)
       release(o);
       return (*err)->status;
     }
-    r = uv_poll_init(svc->loop, &o->poll, o->efd);
+    r = uv_poll_init(c->loop, &o->poll, o->efd);
     if (r == 0) {
       o->handle_init = true;
       r = uv_poll_start(&o->poll, UV_READABLE, poll_cb);
@@ -321,17 +324,16 @@ task_container_track_cgroup(task_container_t *c)
       shares_shim_cgroup(c->init->pid)) {
     /* runsc --ignore-cgroups: the sandbox stays in the shim's cgroup, which is not the
        container's; its usage and OOM kills are not the container's either. */
-    cshim_log_debug(c->svc->log, "`%s` has no cgroup of its own: no cgroup stats or OOM events",
-                    c->id);
+    cshim_log_debug(c->log, "`%s` has no cgroup of its own: no cgroup stats or OOM events", c->id);
     return;
   }
   if (c->cgroup == NULL && task_cgroup_load(c->init->pid, &c->cgroup, &err) < 0) {
-    cshim_log_warn(c->svc->log, "cgroup of `%s` (pid %d): %s", c->id, (int)c->init->pid, err->msg);
+    cshim_log_warn(c->log, "cgroup of `%s` (pid %d): %s", c->id, (int)c->init->pid, err->msg);
     cshim_error_release(&err);
     return;
   }
   if (task_oom_watch(c, &err) < 0) {
-    cshim_log_warn(c->svc->log, "no OOM events for `%s`: %s", c->id, err->msg);
+    cshim_log_warn(c->log, "no OOM events for `%s`: %s", c->id, err->msg);
     cshim_error_release(&err);
   }
 }

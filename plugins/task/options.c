@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The task plugin's YAML section and the runtime options each container runs with.
 #define _GNU_SOURCE
-#include "task.h"
+#include "options.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -176,7 +176,8 @@ is_executable_file(const char *path)
 }
 
 int
-task_runtime_path(task_service_t *svc, const char *binary, const char **out, cshim_error_t *err)
+task_runtime_path(task_runtime_path_t **cache, const char *binary, const char **out,
+                  cshim_error_t *err)
 {
   const char *search = getenv("PATH");
   task_runtime_path_t *e;
@@ -186,7 +187,7 @@ task_runtime_path(task_service_t *svc, const char *binary, const char **out, csh
     *out = binary;
     return 0;
   }
-  for (e = svc->runtime_paths; e; e = e->next)
+  for (e = *cache; e; e = e->next)
     if (strcmp(e->name, binary) == 0) {
       *out = e->path;
       return 0;
@@ -212,18 +213,18 @@ task_runtime_path(task_service_t *svc, const char *binary, const char **out, csh
   e = cshim_xmalloc0(sizeof *e);
   e->name = cshim_xstrdup(binary);
   e->path = found;
-  e->next = svc->runtime_paths;
-  svc->runtime_paths = e;
+  e->next = *cache;
+  *cache = e;
   *out = e->path;
   return 0;
 }
 
 void
-task_runtime_paths_free(task_service_t *svc)
+task_runtime_paths_free(task_runtime_path_t **cache)
 {
-  while (svc->runtime_paths) {
-    task_runtime_path_t *e = svc->runtime_paths;
-    svc->runtime_paths = e->next;
+  while (*cache) {
+    task_runtime_path_t *e = *cache;
+    *cache = e->next;
     free(e->name);
     free(e->path);
     free(e);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // A container process (init or exec): its state, its exit, the Wait calls pending on it, and
 // the TaskExit event, kept behind TaskStart.
-#include "task.h"
+#include "process.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -9,7 +9,12 @@
 
 #include <cshim/util.h>
 
+#include "io.h"
+#include "model.h"
+#include "oom.h"
+
 #include "containerd/events/task.pb-c.h"
+#include "containerd/task/v2/shim.pb-c.h"
 
 int
 task_read_pid(const char *path, pid_t *pid, cshim_error_t *err)
@@ -74,8 +79,7 @@ task_process_free(task_process_t *p)
     free(w);
   }
   if (p->watching)
-    p->container->svc->reaper->ops->unwatch(p->container->svc->reaper, p->pid, task_process_exit_cb,
-                                            p);
+    p->container->reaper->ops->unwatch(p->container->reaper, p->pid, task_process_exit_cb, p);
   task_io_close(p->io);
   free(p->spec_json);
   free(p->exec_id);
@@ -88,7 +92,7 @@ task_process_free(task_process_t *p)
 int
 task_process_watch(task_process_t *p, cshim_error_t *err)
 {
-  cshim_reaper_t *reaper = p->container->svc->reaper;
+  cshim_reaper_t *reaper = p->container->reaper;
   int ret = reaper->ops->watch(reaper, p->pid, task_process_exit_cb, p, err);
   if (ret < 0)
     return cshim_error_wrap(err, "watch pid %d", (int)p->pid);
@@ -133,8 +137,8 @@ task_process_set_exited(task_process_t *p, int wait_status, const struct timespe
   p->wait_status = wait_status;
   p->exit_status = cshim_exit_status(wait_status);
   p->exited_at = *when;
-  cshim_log_debug(p->container->svc->log, "process %d of `%s` (%s) exited with status %u",
-                  (int)p->pid, p->container->id, task_process_event_id(p), p->exit_status);
+  cshim_log_debug(p->container->log, "process %d of `%s` (%s) exited with status %u", (int)p->pid,
+                  p->container->id, task_process_event_id(p), p->exit_status);
   if (p->starting) {
     /* TaskStart is not out yet; the exit follows it (Start's completion calls finish). */
     p->exit_pending = true;
@@ -174,15 +178,14 @@ task_process_finish_exit(task_process_t *p)
     ev.pid = (uint32_t)p->pid;
     ev.exit_status = p->exit_status;
     ev.exited_at = &ts;
-    task_service_publish(c->svc, CSHIM_TOPIC_TASK_EXIT, &ev.base);
+    task_events_publish(c->events, CSHIM_TOPIC_TASK_EXIT, &ev.base);
   }
   while ((w = p->waiters) != NULL) {
     p->waiters = w->next;
     reply_wait(p, w->call);
     free(w);
   }
-  if (p == c->init && c->kill_all_on_exit && !p->deleting)
-    task_container_kill_all(c);
+  c->events->process_stopped(c->events->data, p);
 }
 
 void

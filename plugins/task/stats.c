@@ -1,12 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // Stats: the container's cgroup usage as io.containerd.cgroups.v1.Metrics or
 // io.containerd.cgroups.v2.Metrics, read straight from the cgroup filesystem (see cgroups.c).
-#include "task.h"
+#include "stats.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
 #include <cshim/util.h>
+
+#include "cgroups.h"
+#include "model.h"
+#include "oom.h"
+#include "service.h"
+
+#include "containerd/task/v2/shim.pb-c.h"
 
 void
 task_handle_stats(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)

@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 // The task plugin's descriptor and lifecycle: io.containerd.ttrpc.v1 "task", serving
 // containerd.task.v2.Task and containerd.task.v3.Task.
-#include "task.h"
+#include "service.h"
+
 #include "debug_state.h"
+#include "handlers.h"
+#include "upgrade.h"
 
 #include <stdlib.h>
 
 #include <cshim/plugin.h>
 #include <cshim/util.h>
+
+#include "containerd/task/v2/shim.pb-c.h"
 
 static const char *const task_requires[] = {CSHIM_TYPE_EVENT, CSHIM_TYPE_INTERNAL, NULL};
 
@@ -32,6 +37,16 @@ task_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
     free(svc);
     return (*err)->status;
   }
+  svc->service_v2 = (cshim_ttrpc_service_t){
+      .struct_size = sizeof(cshim_ttrpc_service_t),
+      .name = "containerd.task.v2.Task",
+      .descriptor = &containerd__task__v2__task__descriptor,
+      .methods = task_methods,
+      .data = svc,
+  };
+  svc->service_v3 = svc->service_v2;
+  svc->service_v3.name = "containerd.task.v3.Task";
+  svc->service_v3.methods = task_methods_v3;
   *instance = svc;
   task_debug_state_register(svc, cshim_init_ctx_host(ctx));
   return 0;

@@ -2,7 +2,7 @@
 // The task plugin's live-upgrade hooks: containers, processes and their stdio are handed to the
 // new image; nothing is started or stopped (docs/live-upgrade.md).
 #define _GNU_SOURCE
-#include "task.h"
+#include "upgrade.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,7 +14,19 @@
 
 #include <cshim/util.h>
 
+#include "cgroups.h"
+#include "container.h"
+#include "handlers.h"
+#include "io.h"
+#include "logger.h"
+#include "model.h"
+#include "oom.h"
+#include "op.h"
+#include "process.h"
+#include "service.h"
+
 #include "containerd/events/task.pb-c.h"
+#include "containerd/task/v2/shim.pb-c.h"
 
 /* Record tags; never reuse a number. */
 enum
@@ -393,18 +405,6 @@ recovery_timer_cb(uv_timer_t *t)
   recover(((recovery_t *)t->data)->op);
 }
 
-bool
-task_upgrade_attach_start(task_container_t *c, task_process_t *p, cshim_ttrpc_call_t *call)
-{
-  for (task_op_t *op = c->ops; op; op = op->next)
-    if (op->free_data == recovery_free && op->process == p && op->call == NULL &&
-        (strcmp(op->what, "start") == 0 || strcmp(op->what, "exec") == 0)) {
-      op->call = call;
-      return true;
-    }
-  return false;
-}
-
 static void
 answer_start(task_op_t *op, pid_t pid, const char *why)
 {
@@ -532,7 +532,7 @@ recover(task_op_t *op)
                                              : "the runtime never ran");
   /* The operation ends here; what follows may start new ones on the container. */
   if (strcmp(what, "create") == 0) {
-    task_op_free(op);
+    task_op_complete(op);
     if (outcome == OUTCOME_NOT_RUN)
       task_upgrade_abandon_create(c);
     else
@@ -541,15 +541,15 @@ recover(task_op_t *op)
   }
   if (strcmp(what, "start") == 0 && p) {
     recover_start(op, outcome);
-    task_op_free(op);
+    task_op_complete(op);
     return;
   }
   if (strcmp(what, "exec") == 0 && p && p->exec_id) {
     recover_exec(op, outcome, io_dropped);
-    task_op_free(op);
+    task_op_complete(op);
     return;
   }
-  task_op_free(op);
+  task_op_complete(op);
   if (strcmp(what, "pause") == 0) {
     c->pausing = false;
     if (outcome == OUTCOME_OK)
@@ -633,6 +633,8 @@ restore_ops(task_container_t *c, const cshim_state_reader_t *r, cshim_error_t *e
     op->ran = ran;
     op->launched = launched;
     rc->io_dropped = io_dropped;
+    /* Start run again from the crash journal is answered with this one's outcome */
+    op->takes_start_call = name == static_what("start") || name == static_what("exec");
     if (name == static_what("pause"))
       c->pausing = true;
     if (pid > 0 && !exited) {
@@ -722,7 +724,7 @@ restore_container(task_service_t *svc, const cshim_state_item_t *list, task_cont
   req.stdout = out ? out : "";
   req.stderr = errp ? errp : "";
   req.terminal = terminal;
-  c = task_container_new(svc, &req);
+  c = task_container_new(svc, &svc->env, &req);
   c->creating = false;
   if (cshim_state_get_bool(&r, C_CREATING, &c->creating, err) < 0)
     return -EBADMSG;

@@ -54,6 +54,7 @@ mock_shutdown_register(cshim_shutdown_t *self, cshim_shutdown_cb cb, void *data,
 static void
 mock_shutdown_shutdown(cshim_shutdown_t *self)
 {
+  ((mock_shutdown_t *)self)->calls++;
   mock_shutdown_trigger((mock_shutdown_t *)self);
 }
 
@@ -229,11 +230,19 @@ mock_host_set_config(mock_host_t *h, const char *key, const char *value)
 {
   cshim_config_node_t *item;
 
+  for (size_t i = 0; i < h->config.n; i++)
+    if (strcmp(h->config_keys[i], key) == 0) {
+      free(h->config_values[i]);
+      h->config_values[i] = cshim_xstrdup(value);
+      h->config_items[i].value = h->config_values[i];
+      return;
+    }
   assert_true(h->config.n < MOCK_MAX);
   item = &h->config_items[h->config.n];
   memset(item, 0, sizeof *item);
   item->kind = CSHIM_CONFIG_SCALAR;
-  item->value = value;
+  h->config_values[h->config.n] = cshim_xstrdup(value);
+  item->value = h->config_values[h->config.n];
   item->file = "mock.yaml";
   item->line = (unsigned)h->config.n + 2;
   item->column = 3;
@@ -339,7 +348,100 @@ mock_host_fini(mock_host_t *h)
   for (size_t i = 0; i < h->n_lines; i++)
     free(h->lines[i].line);
   free(h->lines);
+  for (size_t i = 0; i < h->config.n; i++)
+    free(h->config_values[i]);
   assert_int_equal(leftover, 0);
+}
+
+/* ---- fake ttrpc calls -------------------------------------------------------------------- */
+
+static int
+call_reply(cshim_ttrpc_call_t *call, const ProtobufCMessage *resp)
+{
+  mock_call_t *c = (mock_call_t *)call;
+  c->answered++;
+  c->code = 0;
+  free(c->payload);
+  c->payload = NULL;
+  c->len = 0;
+  if (resp) {
+    c->len = protobuf_c_message_get_packed_size(resp);
+    c->payload = cshim_xmalloc(c->len + 1);
+    protobuf_c_message_pack(resp, c->payload);
+  }
+  return 0;
+}
+
+static int
+call_fail(cshim_ttrpc_call_t *call, int code, const char *message)
+{
+  mock_call_t *c = (mock_call_t *)call;
+  c->answered++;
+  c->code = code;
+  free(c->message);
+  c->message = cshim_xstrdup(message);
+  return 0;
+}
+
+static const char *
+call_metadata(const cshim_ttrpc_call_t *call, const char *key)
+{
+  return NULL;
+}
+
+static void
+call_park(cshim_ttrpc_call_t *call)
+{
+  ((mock_call_t *)call)->parked++;
+}
+
+static const cshim_ttrpc_call_ops_t call_ops = {
+    .struct_size = sizeof(cshim_ttrpc_call_ops_t),
+    .reply = call_reply,
+    .fail = call_fail,
+    .metadata = call_metadata,
+    .park = call_park,
+};
+
+mock_call_t *
+mock_call_new(const char *service, const char *method)
+{
+  mock_call_t *c = cshim_xmalloc0(sizeof *c);
+  c->base.ops = &call_ops;
+  c->base.service = service;
+  c->base.method = method;
+  c->code = -1;
+  return c;
+}
+
+void
+mock_call_free(mock_call_t *c)
+{
+  if (c == NULL)
+    return;
+  free(c->message);
+  free(c->payload);
+  free(c);
+}
+
+ProtobufCMessage *
+mock_call_unpack(const mock_call_t *c, const ProtobufCMessageDescriptor *desc)
+{
+  assert_int_equal(c->answered, 1);
+  assert_int_equal(c->code, 0);
+  return protobuf_c_message_unpack(desc, NULL, c->len, c->payload);
+}
+
+static bool
+call_answered(void *data)
+{
+  return ((mock_call_t *)data)->answered > 0;
+}
+
+bool
+mock_host_run_call(mock_host_t *h, mock_call_t *c, uint64_t timeout_ms)
+{
+  return mock_host_run_until(h, call_answered, c, timeout_ms);
 }
 
 /* ---- fake containerd Events service ------------------------------------------------------ */

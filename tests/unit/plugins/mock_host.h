@@ -14,6 +14,7 @@
 #include <cshim/log.h>
 #include <cshim/plugin.h>
 #include <cshim/shutdown.h>
+#include <cshim/ttrpc.h>
 
 #include "containerd/services/events/ttrpc/v1/events.pb-c.h"
 
@@ -39,6 +40,7 @@ struct mock_shutdown_s
   mock_shutdown_done_t dones[MOCK_MAX];
   size_t n;
   bool started;
+  int calls; /* times a plugin called shutdown () */
 };
 
 /* Run every registered callback (once). */
@@ -69,6 +71,7 @@ typedef struct mock_host_s
   cshim_config_node_t config;
   const char *config_keys[MOCK_MAX];
   cshim_config_node_t config_items[MOCK_MAX];
+  char *config_values[MOCK_MAX]; /* owned copies */
 
   struct
   {
@@ -92,7 +95,8 @@ void mock_host_fini(mock_host_t *h);
 
 /* Strings are borrowed for the host's lifetime (use literals). */
 void mock_host_set_property(mock_host_t *h, const char *key, const char *value);
-/* Add key: value to the plugin's config map (a plain scalar, as if unquoted in YAML). */
+/* Add key: value to the plugin's config map (a plain scalar, as if unquoted in YAML; the value
+   is copied, the key borrowed), or replace the value of key. */
 void mock_host_set_config(mock_host_t *h, const char *key, const char *value);
 void mock_host_add_instance(mock_host_t *h, const char *type, const char *id, void *instance);
 
@@ -104,6 +108,28 @@ void mock_host_run_for(mock_host_t *h, uint64_t ms);
 /* Captured log lines at `level` or above containing every given substring (NULL-terminated). */
 size_t mock_host_count_lines(const mock_host_t *h, int min_level, ...) __attribute__((sentinel));
 void mock_host_dump_lines(const mock_host_t *h);
+
+/* ---- fake ttrpc calls, for driving a plugin's handlers ---- */
+
+typedef struct mock_call_s
+{
+  cshim_ttrpc_call_t base; /* first */
+  int answered;            /* times answered (must end as 1) */
+  int code;                /* 0 on reply, -1 until answered */
+  char *message;
+  uint8_t *payload; /* packed reply */
+  size_t len;
+  int parked; /* times the handler parked it (cshim_ttrpc_call_park) */
+} mock_call_t;
+
+/* A call of `method` (borrowed) on service `service` (borrowed). */
+mock_call_t *mock_call_new(const char *service, const char *method);
+void mock_call_free(mock_call_t *c);
+/* Decode the reply with desc (the call must have been answered OK); caller frees with
+   protobuf_c_message_free_unpacked. */
+ProtobufCMessage *mock_call_unpack(const mock_call_t *c, const ProtobufCMessageDescriptor *desc);
+/* Run the loop until the call is answered or timeout_ms passes; returns whether it was. */
+bool mock_host_run_call(mock_host_t *h, mock_call_t *c, uint64_t timeout_ms);
 
 /* ---- fake containerd Events service (containerd.services.events.ttrpc.v1.Events) ---- */
 

@@ -10,11 +10,12 @@ target_compile_options (cshim_fixture_logger PRIVATE ${CSHIM_WARNINGS})
 foreach (t exec console logger)
   if (EXISTS ${_task_tests}/test_${t}.c)
     cshim_add_unit_test (test_task_${t}
-      SOURCES ${_task_tests}/test_${t}.c ${_task_tests}/mock_ctx.c
-      LIBS cshim_task_core cshim_host_lib
+      SOURCES ${_task_tests}/test_${t}.c ${_task_tests}/fixture.c ${CMAKE_CURRENT_LIST_DIR}/mock_host.c
+              ${PROJECT_SOURCE_DIR}/plugins/task/task.c
+      LIBS cshim_task_core cshim_host_lib cshim_proto
       DEFINITIONS FAKE_RUNC_PATH="$<TARGET_FILE:cshim_task_fake_runc>"
                   LOGGER_PATH="$<TARGET_FILE:cshim_fixture_logger>")
-    target_include_directories (test_task_${t} PRIVATE ${_task_tests})
+    target_include_directories (test_task_${t} PRIVATE ${_task_tests} ${CMAKE_CURRENT_LIST_DIR})
     add_dependencies (test_task_${t} cshim_task_fake_runc cshim_fixture_logger)
   endif ()
 endforeach ()

@@ -18,7 +18,8 @@
 
 #include "containerd/cgroups/v1/metrics.pb-c.h"
 #include "containerd/cgroups/v2/metrics.pb-c.h"
-#include "task.h"
+#include "cgroups.h"
+#include "model.h"
 
 #include <cmocka.h>
 

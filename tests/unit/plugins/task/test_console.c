@@ -17,14 +17,14 @@
 
 #include <cshim/util.h>
 
-#include "mock_ctx.h"
-#include "task.h"
+#include "fixture.h"
+#include "console.h"
 
 #include <cmocka.h>
 
 struct fx
 {
-  mock_ctx_t m;
+  task_mock_t m;
   char dir[64];
   bool called;
   int master;
@@ -35,7 +35,7 @@ static int
 setup(void **state)
 {
   struct fx *f = cshim_xmalloc0(sizeof *f);
-  mock_ctx_init(&f->m);
+  task_mock_init(&f->m);
   snprintf(f->dir, sizeof f->dir, "/tmp/cshim-console-XXXXXX");
   assert_non_null(mkdtemp(f->dir));
   setenv("TMPDIR", f->dir, 1);
@@ -49,8 +49,8 @@ static int
 teardown(void **state)
 {
   struct fx *f = *state;
-  mock_ctx_run_for(&f->m, 10);
-  mock_ctx_fini(&f->m);
+  mock_host_run_for(&f->m.host, 10);
+  task_mock_fini(&f->m);
   if (f->master >= 0)
     close(f->master);
   cshim_error_release(&f->err);
@@ -115,7 +115,7 @@ test_console_receives_the_master_and_removes_its_socket(void **state)
   char dir[256];
   int pty, s;
 
-  assert_int_equal(task_console_new(&f->m.loop, &f->m.logger, &c, &err), 0);
+  assert_int_equal(task_console_new(&f->m.host.loop, &f->m.host.logger, &c, &err), 0);
   assert_non_null(task_console_path(c));
   assert_int_equal(strncmp(task_console_path(c), f->dir, strlen(f->dir)), 0);
   assert_non_null(strstr(task_console_path(c), "/pty"));
@@ -129,12 +129,12 @@ test_console_receives_the_master_and_removes_its_socket(void **state)
   send_fd(s, pty, "/dev/pts/99");
   close(s);
   close(pty);
-  mock_ctx_run_for(&f->m, 50);
+  mock_host_run_for(&f->m.host, 50);
   assert_int_not_equal(access(dir, F_OK), 0); /* gone once the runtime connected */
 
   task_console_receive(c, 5000, got_cb, f);
   assert_false(f->called); /* never from inside the call */
-  assert_true(mock_ctx_run_until(&f->m, called, f, 5000));
+  assert_true(mock_host_run_until(&f->m.host, called, f, 5000));
   assert_null(f->err);
   assert_true(f->master >= 0);
   assert_true(isatty(f->master));
@@ -149,10 +149,10 @@ test_console_reports_a_hang_up_and_a_non_terminal(void **state)
   task_console_t *c = NULL;
   int p[2];
 
-  assert_int_equal(task_console_new(&f->m.loop, &f->m.logger, &c, &err), 0);
+  assert_int_equal(task_console_new(&f->m.host.loop, &f->m.host.logger, &c, &err), 0);
   task_console_receive(c, 5000, got_cb, f);
   close(connect_to(task_console_path(c)));
-  assert_true(mock_ctx_run_until(&f->m, called, f, 5000));
+  assert_true(mock_host_run_until(&f->m.host, called, f, 5000));
   assert_non_null(f->err);
   assert_int_equal(f->err->status, -EPROTO);
   assert_int_equal(f->master, -1);
@@ -160,7 +160,7 @@ test_console_reports_a_hang_up_and_a_non_terminal(void **state)
   cshim_error_release(&f->err);
   f->called = false;
 
-  assert_int_equal(task_console_new(&f->m.loop, &f->m.logger, &c, &err), 0);
+  assert_int_equal(task_console_new(&f->m.host.loop, &f->m.host.logger, &c, &err), 0);
   task_console_receive(c, 5000, got_cb, f);
   assert_int_equal(pipe(p), 0);
   {
@@ -170,7 +170,7 @@ test_console_reports_a_hang_up_and_a_non_terminal(void **state)
   }
   close(p[0]);
   close(p[1]);
-  assert_true(mock_ctx_run_until(&f->m, called, f, 5000));
+  assert_true(mock_host_run_until(&f->m.host, called, f, 5000));
   assert_non_null(f->err);
   assert_non_null(strstr(f->err->msg, "not a terminal"));
   task_console_close(c);
@@ -183,9 +183,9 @@ test_console_times_out_when_the_runtime_never_connects(void **state)
   cshim_error_t err = NULL;
   task_console_t *c = NULL;
 
-  assert_int_equal(task_console_new(&f->m.loop, &f->m.logger, &c, &err), 0);
+  assert_int_equal(task_console_new(&f->m.host.loop, &f->m.host.logger, &c, &err), 0);
   task_console_receive(c, 100, got_cb, f);
-  assert_true(mock_ctx_run_until(&f->m, called, f, 5000));
+  assert_true(mock_host_run_until(&f->m.host, called, f, 5000));
   assert_non_null(f->err);
   assert_int_equal(f->err->status, -ETIMEDOUT);
   task_console_close(c);
@@ -198,10 +198,10 @@ test_console_close_without_a_connection_cleans_up(void **state)
   cshim_error_t err = NULL;
   task_console_t *c = NULL;
 
-  assert_int_equal(task_console_new(&f->m.loop, &f->m.logger, &c, &err), 0);
+  assert_int_equal(task_console_new(&f->m.host.loop, &f->m.host.logger, &c, &err), 0);
   task_console_receive(c, 5000, got_cb, f);
   task_console_close(c);
-  mock_ctx_run_for(&f->m, 20);
+  mock_host_run_for(&f->m.host, 20);
   assert_false(f->called);
 }
 

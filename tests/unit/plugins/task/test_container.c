@@ -8,7 +8,8 @@
 
 #include <cshim/util.h>
 
-#include "task.h"
+#include "container.h"
+#include "process.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

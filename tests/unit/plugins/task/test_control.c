@@ -23,8 +23,11 @@
 #include "containerd/cgroups/v2/metrics.pb-c.h"
 #include "containerd/events/task.pb-c.h"
 #include "containerd/runc/options/oci.pb-c.h"
-#include "mock_ctx.h"
-#include "task.h"
+#include "fixture.h"
+#include "cgroups.h"
+#include "model.h"
+#include "service.h"
+#include "containerd/task/v2/shim.pb-c.h"
 
 #include <cmocka.h>
 
@@ -32,71 +35,12 @@
 #error FAKE_RUNC_PATH must be defined
 #endif
 
-#define TIMEOUT_MS 10000
 #define RESOURCES_TYPE "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
-
-struct fixture
-{
-  mock_ctx_t m;
-  task_service_t *svc;
-  char base[64];
-  char bundle[128];
-  char root[128];
-  char argv_log[128];
-};
-
-static int
-rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void)st;
-  (void)ftw;
-  if (flag == FTW_DP || flag == FTW_D)
-    rmdir(path);
-  else
-    unlink(path);
-  return 0;
-}
-
-static void
-write_spec(struct fixture *f, const char *args_json)
-{
-  char path[256];
-  FILE *fp;
-  snprintf(path, sizeof path, "%s/config.json", f->bundle);
-  fp = fopen(path, "w");
-  assert_non_null(fp);
-  fprintf(fp,
-          "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":%s},"
-          "\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"mount\"}]}}",
-          args_json);
-  fclose(fp);
-}
 
 static int
 setup(void **state)
 {
-  struct fixture *f = cshim_xmalloc0(sizeof *f);
-  cshim_error_t err = NULL;
-  char rootfs[256];
-
-  mock_ctx_init(&f->m);
-  snprintf(f->base, sizeof f->base, "/tmp/cshim-ctl-test-XXXXXX");
-  assert_non_null(mkdtemp(f->base));
-  snprintf(f->bundle, sizeof f->bundle, "%s/bundle", f->base);
-  snprintf(f->root, sizeof f->root, "%s/root", f->base);
-  snprintf(f->argv_log, sizeof f->argv_log, "%s/argv.log", f->base);
-  snprintf(rootfs, sizeof rootfs, "%s/rootfs", f->bundle);
-  assert_int_equal(mkdir(f->bundle, 0700), 0);
-  assert_int_equal(mkdir(rootfs, 0700), 0);
-  write_spec(f, "[\"/bin/sleep\",\"100\"]");
-
-  mock_ctx_set_config(&f->m, "runtime", FAKE_RUNC_PATH);
-  mock_ctx_set_config(&f->m, "runtime_root", f->root);
-  mock_ctx_set_config(&f->m, "command_timeout", "20s");
-  f->svc = cshim_xmalloc0(sizeof *f->svc);
-  if (task_service_init(f->svc, &f->m.loop, &f->m.logger, f->m.reaper, &f->m.publisher,
-                        &f->m.shutdown, "testns", &f->m.config, &err) < 0)
-    fail_msg("init: %s", err->msg);
+  task_fixture_t *f = task_fixture_new("ctl-test", FAKE_RUNC_PATH, "[\"/bin/sleep\",\"100\"]");
   setenv("FAKE_RUNC_ARGV_LOG", f->argv_log, 1);
   unsetenv("FAKE_RUNC_FAIL");
   unsetenv("FAKE_RUNC_CRIU_FAIL");
@@ -109,8 +53,7 @@ setup(void **state)
 static int
 setup_runc_named(void **state)
 {
-  struct fixture *f;
-  cshim_error_t err = NULL;
+  task_fixture_t *f;
   char link_dir[160], link_path[200];
 
   setup(state);
@@ -119,101 +62,22 @@ setup_runc_named(void **state)
   snprintf(link_path, sizeof link_path, "%s/runc", link_dir);
   assert_int_equal(mkdir(link_dir, 0700), 0);
   assert_int_equal(symlink(FAKE_RUNC_PATH, link_path), 0);
-  task_service_close(f->svc, NULL);
-  mock_ctx_run_for(&f->m, 10);
-  for (size_t i = 0; i < f->m.config.n; i++)
-    if (strcmp(f->m.config_keys[i], "runtime") == 0) {
-      free(f->m.config_values[i]);
-      f->m.config_values[i] = cshim_xstrdup(link_path);
-      f->m.config_items[i].value = f->m.config_values[i];
-    }
-  memset(f->svc, 0, sizeof *f->svc);
-  if (task_service_init(f->svc, &f->m.loop, &f->m.logger, f->m.reaper, &f->m.publisher,
-                        &f->m.shutdown, "testns", &f->m.config, &err) < 0)
-    fail_msg("init: %s", err->msg);
+  mock_host_set_config(&f->m.host, "runtime", link_path);
+  task_fixture_reopen_service(f);
   return 0;
-}
-
-static void
-free_service(task_service_t *svc)
-{
-  free(svc);
-}
-
-/* Kill what a failed test left: the fake keeps each container's pid in <root>/testns/<id>/pid. */
-static void
-kill_leftovers(struct fixture *f)
-{
-  char dir[256];
-  DIR *d;
-  struct dirent *e;
-
-  snprintf(dir, sizeof dir, "%s/testns", f->root);
-  d = opendir(dir);
-  if (d == NULL)
-    return;
-  while ((e = readdir(d)) != NULL) {
-    char path[600];
-    FILE *fp;
-    int pid;
-    if (e->d_name[0] == '.')
-      continue;
-    snprintf(path, sizeof path, "%s/%s/pid", dir, e->d_name);
-    fp = fopen(path, "r");
-    if (fp && fscanf(fp, "%d", &pid) == 1 && pid > 0) {
-      kill(pid, SIGCONT);
-      kill(pid, SIGKILL);
-    }
-    if (fp)
-      fclose(fp);
-  }
-  closedir(d);
 }
 
 static int
 teardown(void **state)
 {
-  struct fixture *f = *state;
-  kill_leftovers(f);
-  task_service_close(f->svc, free_service);
-  mock_ctx_run_for(&f->m, 50);
-  mock_ctx_fini(&f->m);
-  nftw(f->base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+  task_fixture_free(*state);
   unsetenv("FAKE_RUNC_ARGV_LOG");
   unsetenv("FAKE_RUNC_CRIU_FAIL");
-  free(f);
   return 0;
 }
 
-static mock_call_t *
-call(struct fixture *f, const char *name, const ProtobufCMessage *req)
-{
-  mock_call_t *c = mock_call_new(name);
-  const cshim_ttrpc_method_t *m = NULL;
-
-  for (const cshim_ttrpc_method_t *it = task_methods; it->name; it++)
-    if (strcmp(it->name, name) == 0)
-      m = it;
-  assert_non_null(m);
-  assert_non_null(m->handler);
-  m->handler(&c->base, req, f->svc);
-  if (!mock_ctx_run_call(&f->m, c, TIMEOUT_MS))
-    fail_msg("%s not answered", name);
-  assert_int_equal(c->answered, 1);
-  return c;
-}
-
-static void
-expect_code(mock_call_t *c, int code)
-{
-  if (c->code != code)
-    fail_msg("%s: code %d (%s), want %d", c->base.method, c->code, c->message ? c->message : "",
-             code);
-  mock_call_free(c);
-}
-
 static uint32_t
-create(struct fixture *f, const char *id, const char *checkpoint, Google__Protobuf__Any *options)
+create(task_fixture_t *f, const char *id, const char *checkpoint, Google__Protobuf__Any *options)
 {
   Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
   Containerd__Task__V2__CreateTaskResponse *resp;
@@ -224,7 +88,7 @@ create(struct fixture *f, const char *id, const char *checkpoint, Google__Protob
   req.bundle = f->bundle;
   req.checkpoint = (char *)(checkpoint ? checkpoint : "");
   req.options = options;
-  c = call(f, "Create", &req.base);
+  c = task_fixture_call(f, "Create", &req.base);
   if (c->code != 0)
     fail_msg("create: %s", c->message);
   resp = (void *)mock_call_unpack(c, &containerd__task__v2__create_task_response__descriptor);
@@ -235,15 +99,15 @@ create(struct fixture *f, const char *id, const char *checkpoint, Google__Protob
 }
 
 static mock_call_t *
-start_call(struct fixture *f, const char *id)
+start_call(task_fixture_t *f, const char *id)
 {
   Containerd__Task__V2__StartRequest req = CONTAINERD__TASK__V2__START_REQUEST__INIT;
   req.id = (char *)id;
-  return call(f, "Start", &req.base);
+  return task_fixture_call(f, "Start", &req.base);
 }
 
 static uint32_t
-start(struct fixture *f, const char *id)
+start(task_fixture_t *f, const char *id)
 {
   Containerd__Task__V2__StartResponse *resp;
   mock_call_t *c = start_call(f, id);
@@ -259,7 +123,7 @@ start(struct fixture *f, const char *id)
 }
 
 static uint32_t
-run(struct fixture *f, const char *id)
+run(task_fixture_t *f, const char *id)
 {
   uint32_t pid = create(f, id, NULL, NULL);
   assert_int_equal(start(f, id), pid);
@@ -267,7 +131,7 @@ run(struct fixture *f, const char *id)
 }
 
 static Containerd__V1__Types__Status
-status(struct fixture *f, const char *id)
+status(task_fixture_t *f, const char *id)
 {
   Containerd__Task__V2__StateRequest req = CONTAINERD__TASK__V2__STATE_REQUEST__INIT;
   Containerd__Task__V2__StateResponse *resp;
@@ -275,7 +139,7 @@ status(struct fixture *f, const char *id)
   mock_call_t *c;
 
   req.id = (char *)id;
-  c = call(f, "State", &req.base);
+  c = task_fixture_call(f, "State", &req.base);
   if (c->code != 0)
     fail_msg("state: %s", c->message);
   resp = (void *)mock_call_unpack(c, &containerd__task__v2__state_response__descriptor);
@@ -286,17 +150,17 @@ status(struct fixture *f, const char *id)
 }
 
 static mock_call_t *
-id_call(struct fixture *f, const char *method, const char *id)
+id_call(task_fixture_t *f, const char *method, const char *id)
 {
   /* Pause, Resume, Stats and Pids requests are all {1: id}. */
   Containerd__Task__V2__PauseRequest req = CONTAINERD__TASK__V2__PAUSE_REQUEST__INIT;
   req.id = (char *)id;
-  return call(f, method, &req.base);
+  return task_fixture_call(f, method, &req.base);
 }
 
 /* Kill init, wait for its exit, delete it. */
 static void
-finish(struct fixture *f, const char *id)
+finish(task_fixture_t *f, const char *id)
 {
   Containerd__Task__V2__KillRequest kr = CONTAINERD__TASK__V2__KILL_REQUEST__INIT;
   Containerd__Task__V2__WaitRequest wr = CONTAINERD__TASK__V2__WAIT_REQUEST__INIT;
@@ -304,14 +168,14 @@ finish(struct fixture *f, const char *id)
 
   kr.id = wr.id = dr.id = (char *)id;
   kr.signal = SIGKILL;
-  mock_call_free(call(f, "Kill", &kr.base));
-  expect_code(call(f, "Wait", &wr.base), 0);
-  expect_code(call(f, "Delete", &dr.base), 0);
+  mock_call_free(task_fixture_call(f, "Kill", &kr.base));
+  task_fixture_expect_code(task_fixture_call(f, "Wait", &wr.base), 0);
+  task_fixture_expect_code(task_fixture_call(f, "Delete", &dr.base), 0);
 }
 
 /* The argv lines the fake runc logged that contain `word` (a subcommand), joined. */
 static char *
-argv_lines(struct fixture *f, const char *word)
+argv_lines(task_fixture_t *f, const char *word)
 {
   FILE *fp = fopen(f->argv_log, "r");
   char line[4096];
@@ -334,7 +198,7 @@ argv_lines(struct fixture *f, const char *word)
 }
 
 static int
-count_events(struct fixture *f, const char *topic)
+count_events(task_fixture_t *f, const char *topic)
 {
   int n = 0;
   for (size_t i = 0; i < f->m.n_events; i++)
@@ -346,26 +210,26 @@ count_events(struct fixture *f, const char *topic)
 static void
 test_control_pause_and_resume_publish_events_and_states(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Events__TaskPaused *paused;
   int i;
 
   run(f, "pr");
   assert_int_equal(status(f, "pr"), CONTAINERD__V1__TYPES__STATUS__RUNNING);
-  expect_code(id_call(f, "Pause", "pr"), 0);
-  i = mock_ctx_find_event(&f->m, CSHIM_TOPIC_TASK_PAUSED, 0);
+  task_fixture_expect_code(id_call(f, "Pause", "pr"), 0);
+  i = task_mock_find_event(&f->m, CSHIM_TOPIC_TASK_PAUSED, 0);
   assert_true(i >= 0);
-  paused = (void *)mock_ctx_unpack_event(&f->m, (size_t)i);
+  paused = (void *)task_mock_unpack_event(&f->m, (size_t)i);
   assert_string_equal(paused->container_id, "pr");
   protobuf_c_message_free_unpacked(&paused->base, NULL);
   assert_int_equal(status(f, "pr"), CONTAINERD__V1__TYPES__STATUS__PAUSED);
 
-  expect_code(id_call(f, "Resume", "pr"), 0);
-  assert_true(mock_ctx_find_event(&f->m, CSHIM_TOPIC_TASK_RESUMED, (size_t)i) > i);
+  task_fixture_expect_code(id_call(f, "Resume", "pr"), 0);
+  assert_true(task_mock_find_event(&f->m, CSHIM_TOPIC_TASK_RESUMED, (size_t)i) > i);
   assert_int_equal(status(f, "pr"), CONTAINERD__V1__TYPES__STATUS__RUNNING);
   /* resuming a running container, pausing a paused one: failed preconditions, found without
      asking the runtime (crun would resume a running container without complaint) */
-  expect_code(id_call(f, "Resume", "pr"), CSHIM_GRPC_FAILED_PRECONDITION);
+  task_fixture_expect_code(id_call(f, "Resume", "pr"), CSHIM_GRPC_FAILED_PRECONDITION);
   assert_int_equal(count_events(f, CSHIM_TOPIC_TASK_RESUMED), 1);
   {
     cshim_autofree char *lines = argv_lines(f, "resume");
@@ -373,8 +237,8 @@ test_control_pause_and_resume_publish_events_and_states(void **state)
   }
 
   /* a paused container can still be killed and deleted */
-  expect_code(id_call(f, "Pause", "pr"), 0);
-  expect_code(id_call(f, "Pause", "pr"), CSHIM_GRPC_FAILED_PRECONDITION);
+  task_fixture_expect_code(id_call(f, "Pause", "pr"), 0);
+  task_fixture_expect_code(id_call(f, "Pause", "pr"), CSHIM_GRPC_FAILED_PRECONDITION);
   finish(f, "pr");
   cshim_autofree char *lines = argv_lines(f, "pause");
   assert_non_null(strstr(lines, " pause pr\n"));
@@ -383,7 +247,7 @@ test_control_pause_and_resume_publish_events_and_states(void **state)
 static void
 test_control_state_reports_pausing_while_pause_runs(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   task_container_t *c;
 
   run(f, "ps1");
@@ -391,7 +255,7 @@ test_control_state_reports_pausing_while_pause_runs(void **state)
   assert_non_null(c);
   c->pausing = true; /* what Pause sets until the runtime returns */
   assert_int_equal(status(f, "ps1"), CONTAINERD__V1__TYPES__STATUS__PAUSING);
-  expect_code(id_call(f, "Pause", "ps1"), CSHIM_GRPC_FAILED_PRECONDITION);
+  task_fixture_expect_code(id_call(f, "Pause", "ps1"), CSHIM_GRPC_FAILED_PRECONDITION);
   c->pausing = false;
   finish(f, "ps1");
 }
@@ -409,7 +273,7 @@ put_file(const char *dir, const char *name, const char *text)
 }
 
 static Containerd__Task__V2__PidsResponse *
-pids_of(struct fixture *f, const char *id)
+pids_of(task_fixture_t *f, const char *id)
 {
   Containerd__Task__V2__PidsResponse *resp;
   mock_call_t *c = id_call(f, "Pids", id);
@@ -423,7 +287,7 @@ pids_of(struct fixture *f, const char *id)
 static void
 test_control_runc_model_answers_state_and_pids_without_the_runtime(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   char freezer_dir[160], pids_dir[160], procs[64];
   Containerd__Task__V2__PidsResponse *pids;
   task_container_t *c;
@@ -456,6 +320,13 @@ test_control_runc_model_answers_state_and_pids_without_the_runtime(void **state)
   c->pausing = true; /* Pause is running and the freezer has not moved yet */
   assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSING);
   c->pausing = false;
+  /* the shim's own Pause has returned (crun does not wait for the freeze to settle): PAUSED,
+     as the runtime's own state would say */
+  put_file(freezer_dir, "freezer.state", "FREEZING\n");
+  c->paused = true;
+  assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSED);
+  c->paused = false;
+  put_file(freezer_dir, "freezer.state", "THAWED\n");
 
   pids = pids_of(f, "rm");
   assert_int_equal(pids->n_processes, 2);
@@ -475,9 +346,9 @@ test_control_runc_model_answers_state_and_pids_without_the_runtime(void **state)
     snprintf(path, sizeof path, "%s/freezer.state", freezer_dir);
     assert_int_equal(unlink(path), 0);
   }
-  expect_code(id_call(f, "Pause", "rm"), 0);
+  task_fixture_expect_code(id_call(f, "Pause", "rm"), 0);
   assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSED);
-  expect_code(id_call(f, "Resume", "rm"), 0);
+  task_fixture_expect_code(id_call(f, "Resume", "rm"), 0);
   assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__RUNNING);
 
   /* The cgroup cannot be read: the runtime's ps answers. */
@@ -503,7 +374,7 @@ test_control_runc_model_answers_state_and_pids_without_the_runtime(void **state)
 static void
 test_control_other_runtimes_are_asked_for_state(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   task_container_t *c;
 
   run(f, "ask");
@@ -518,20 +389,20 @@ test_control_other_runtimes_are_asked_for_state(void **state)
 static void
 test_control_pause_refuses_unknown_created_and_stopped_tasks(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
 
-  expect_code(id_call(f, "Pause", "nope"), CSHIM_GRPC_NOT_FOUND);
-  expect_code(id_call(f, "Resume", "nope"), CSHIM_GRPC_NOT_FOUND);
+  task_fixture_expect_code(id_call(f, "Pause", "nope"), CSHIM_GRPC_NOT_FOUND);
+  task_fixture_expect_code(id_call(f, "Resume", "nope"), CSHIM_GRPC_NOT_FOUND);
   create(f, "cr", NULL, NULL);
-  expect_code(id_call(f, "Pause", "cr"), CSHIM_GRPC_FAILED_PRECONDITION);
-  expect_code(id_call(f, "Resume", "cr"), CSHIM_GRPC_FAILED_PRECONDITION);
+  task_fixture_expect_code(id_call(f, "Pause", "cr"), CSHIM_GRPC_FAILED_PRECONDITION);
+  task_fixture_expect_code(id_call(f, "Resume", "cr"), CSHIM_GRPC_FAILED_PRECONDITION);
   assert_int_equal(start(f, "cr") > 0, 1);
   finish(f, "cr");
   assert_int_equal(count_events(f, CSHIM_TOPIC_TASK_PAUSED), 0);
 }
 
 static mock_call_t *
-update(struct fixture *f, const char *id, const char *type_url, const char *json)
+update(task_fixture_t *f, const char *id, const char *type_url, const char *json)
 {
   Containerd__Task__V2__UpdateTaskRequest req = CONTAINERD__TASK__V2__UPDATE_TASK_REQUEST__INIT;
   Containerd__Task__V2__UpdateTaskRequest__AnnotationsEntry ann =
@@ -550,11 +421,11 @@ update(struct fixture *f, const char *id, const char *type_url, const char *json
   ann.value = "x";
   req.n_annotations = 1;
   req.annotations = anns;
-  return call(f, "Update", &req.base);
+  return task_fixture_call(f, "Update", &req.base);
 }
 
 static bool
-bundle_has_temp_files(struct fixture *f)
+bundle_has_temp_files(task_fixture_t *f)
 {
   DIR *d = opendir(f->bundle);
   struct dirent *e;
@@ -570,13 +441,13 @@ bundle_has_temp_files(struct fixture *f)
 static void
 test_control_update_hands_the_resources_json_to_the_runtime(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   const char *json = "{\"memory\":{\"limit\":33554432},\"cpu\":{\"shares\":512}}";
   char path[256], got[512] = "";
   FILE *fp;
 
   run(f, "up");
-  expect_code(update(f, "up", RESOURCES_TYPE, json), 0);
+  task_fixture_expect_code(update(f, "up", RESOURCES_TYPE, json), 0);
   snprintf(path, sizeof path, "%s/testns/up/resources.json", f->root);
   fp = fopen(path, "r");
   assert_non_null(fp);
@@ -592,16 +463,17 @@ test_control_update_hands_the_resources_json_to_the_runtime(void **state)
     assert_non_null(strstr(lines, " up\n"));
   }
 
-  expect_code(update(f, "up", RESOURCES_TYPE, "{not json"), CSHIM_GRPC_INVALID_ARGUMENT);
-  expect_code(update(f, "up", RESOURCES_TYPE, "[1,2]"), CSHIM_GRPC_INVALID_ARGUMENT);
-  expect_code(update(f, "up", RESOURCES_TYPE, NULL), CSHIM_GRPC_INVALID_ARGUMENT);
-  expect_code(
+  task_fixture_expect_code(update(f, "up", RESOURCES_TYPE, "{not json"),
+                           CSHIM_GRPC_INVALID_ARGUMENT);
+  task_fixture_expect_code(update(f, "up", RESOURCES_TYPE, "[1,2]"), CSHIM_GRPC_INVALID_ARGUMENT);
+  task_fixture_expect_code(update(f, "up", RESOURCES_TYPE, NULL), CSHIM_GRPC_INVALID_ARGUMENT);
+  task_fixture_expect_code(
       update(f, "up", "types.containerd.io/opencontainers/runtime-spec/1/WindowsResources", "{}"),
       CSHIM_GRPC_INVALID_ARGUMENT);
-  expect_code(update(f, "nope", RESOURCES_TYPE, json), CSHIM_GRPC_NOT_FOUND);
+  task_fixture_expect_code(update(f, "nope", RESOURCES_TYPE, json), CSHIM_GRPC_NOT_FOUND);
   /* the runtime's failure comes back, and the file is still removed */
   setenv("FAKE_RUNC_FAIL", "update", 1);
-  expect_code(update(f, "up", RESOURCES_TYPE, json), CSHIM_GRPC_UNKNOWN);
+  task_fixture_expect_code(update(f, "up", RESOURCES_TYPE, json), CSHIM_GRPC_UNKNOWN);
   unsetenv("FAKE_RUNC_FAIL");
   assert_false(bundle_has_temp_files(f));
   finish(f, "up");
@@ -610,26 +482,26 @@ test_control_update_hands_the_resources_json_to_the_runtime(void **state)
 static void
 test_control_update_of_created_task_works_and_of_stopped_does_not(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Task__V2__KillRequest kr = CONTAINERD__TASK__V2__KILL_REQUEST__INIT;
   Containerd__Task__V2__WaitRequest wr = CONTAINERD__TASK__V2__WAIT_REQUEST__INIT;
   Containerd__Task__V2__DeleteRequest dr = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
 
   create(f, "uc", NULL, NULL);
-  expect_code(update(f, "uc", RESOURCES_TYPE, "{\"pids\":{\"limit\":10}}"), 0);
+  task_fixture_expect_code(update(f, "uc", RESOURCES_TYPE, "{\"pids\":{\"limit\":10}}"), 0);
   start(f, "uc");
   kr.id = wr.id = dr.id = "uc";
   kr.signal = SIGKILL;
-  mock_call_free(call(f, "Kill", &kr.base));
-  expect_code(call(f, "Wait", &wr.base), 0);
-  expect_code(update(f, "uc", RESOURCES_TYPE, "{}"), CSHIM_GRPC_FAILED_PRECONDITION);
-  expect_code(call(f, "Delete", &dr.base), 0);
+  mock_call_free(task_fixture_call(f, "Kill", &kr.base));
+  task_fixture_expect_code(task_fixture_call(f, "Wait", &wr.base), 0);
+  task_fixture_expect_code(update(f, "uc", RESOURCES_TYPE, "{}"), CSHIM_GRPC_FAILED_PRECONDITION);
+  task_fixture_expect_code(task_fixture_call(f, "Delete", &dr.base), 0);
 }
 
 static void
 test_control_stats_returns_cgroup_metrics(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Task__V2__StatsResponse *resp;
   mock_call_t *c;
 
@@ -657,7 +529,7 @@ test_control_stats_returns_cgroup_metrics(void **state)
   }
   protobuf_c_message_free_unpacked(&resp->base, NULL);
   mock_call_free(c);
-  expect_code(id_call(f, "Stats", "nope"), CSHIM_GRPC_NOT_FOUND);
+  task_fixture_expect_code(id_call(f, "Stats", "nope"), CSHIM_GRPC_NOT_FOUND);
   finish(f, "st");
 }
 
@@ -673,20 +545,20 @@ checkpoint_options(Containerd__Runc__V1__CheckpointOptions *o, uint8_t *buf)
 }
 
 static mock_call_t *
-checkpoint(struct fixture *f, const char *id, const char *path, Google__Protobuf__Any *opts)
+checkpoint(task_fixture_t *f, const char *id, const char *path, Google__Protobuf__Any *opts)
 {
   Containerd__Task__V2__CheckpointTaskRequest req =
       CONTAINERD__TASK__V2__CHECKPOINT_TASK_REQUEST__INIT;
   req.id = (char *)id;
   req.path = (char *)(path ? path : "");
   req.options = opts;
-  return call(f, "Checkpoint", &req.base);
+  return task_fixture_call(f, "Checkpoint", &req.base);
 }
 
 static void
 test_control_checkpoint_passes_every_option_to_the_runtime(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Runc__V1__CheckpointOptions o = CONTAINERD__RUNC__V1__CHECKPOINT_OPTIONS__INIT;
   Containerd__Events__TaskCheckpointed *ev;
   char *ns[] = {"network", "ipc"};
@@ -706,7 +578,7 @@ test_control_checkpoint_passes_every_option_to_the_runtime(void **state)
   o.empty_namespaces = ns;
   o.cgroups_mode = "soft";
   o.work_path = work;
-  expect_code(checkpoint(f, "ck", image, checkpoint_options(&o, buf)), 0);
+  task_fixture_expect_code(checkpoint(f, "ck", image, checkpoint_options(&o, buf)), 0);
 
   cshim_autofree char *lines = argv_lines(f, "checkpoint");
   snprintf(want, sizeof want,
@@ -718,9 +590,9 @@ test_control_checkpoint_passes_every_option_to_the_runtime(void **state)
     fail_msg("argv:\n%s\nwant:%s", lines, want);
   snprintf(marker, sizeof marker, "%s/fake-checkpoint", image);
   assert_int_equal(access(marker, F_OK), 0);
-  i = mock_ctx_find_event(&f->m, CSHIM_TOPIC_TASK_CHECKPOINTED, 0);
+  i = task_mock_find_event(&f->m, CSHIM_TOPIC_TASK_CHECKPOINTED, 0);
   assert_true(i >= 0);
-  ev = (void *)mock_ctx_unpack_event(&f->m, (size_t)i);
+  ev = (void *)task_mock_unpack_event(&f->m, (size_t)i);
   assert_string_equal(ev->container_id, "ck");
   assert_string_equal(ev->checkpoint, image);
   protobuf_c_message_free_unpacked(&ev->base, NULL);
@@ -734,7 +606,7 @@ test_control_checkpoint_passes_every_option_to_the_runtime(void **state)
 static void
 test_control_checkpoint_with_exit_stops_the_task(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Runc__V1__CheckpointOptions o = CONTAINERD__RUNC__V1__CHECKPOINT_OPTIONS__INIT;
   Containerd__Task__V2__WaitRequest wr = CONTAINERD__TASK__V2__WAIT_REQUEST__INIT;
   Containerd__Task__V2__DeleteRequest dr = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
@@ -746,7 +618,7 @@ test_control_checkpoint_with_exit_stops_the_task(void **state)
   o.exit = true;
   /* no path in the request: the options' image path is used */
   o.image_path = image;
-  expect_code(checkpoint(f, "cx", NULL, checkpoint_options(&o, buf)), 0);
+  task_fixture_expect_code(checkpoint(f, "cx", NULL, checkpoint_options(&o, buf)), 0);
   cshim_autofree char *lines = argv_lines(f, "checkpoint");
   snprintf(want, sizeof want, " checkpoint --image-path %s --work-path %s/work/criu-work cx\n",
            image, f->bundle);
@@ -756,15 +628,15 @@ test_control_checkpoint_with_exit_stops_the_task(void **state)
   snprintf(tmpwork, sizeof tmpwork, "%s/work/criu-work", f->bundle);
   assert_int_not_equal(access(tmpwork, F_OK), 0);
   wr.id = dr.id = "cx";
-  expect_code(call(f, "Wait", &wr.base), 0);
+  task_fixture_expect_code(task_fixture_call(f, "Wait", &wr.base), 0);
   assert_int_equal(count_events(f, CSHIM_TOPIC_TASK_EXIT), 1);
-  expect_code(call(f, "Delete", &dr.base), 0);
+  task_fixture_expect_code(task_fixture_call(f, "Delete", &dr.base), 0);
 }
 
 static void
 test_control_checkpoint_failure_keeps_the_criu_log(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   char image[256], log[256], text[256] = "";
   mock_call_t *c;
   FILE *fp;
@@ -792,22 +664,22 @@ test_control_checkpoint_failure_keeps_the_criu_log(void **state)
 static void
 test_control_checkpoint_refuses_bad_requests(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Google__Protobuf__Any other = GOOGLE__PROTOBUF__ANY__INIT;
   Google__Protobuf__Any junk = GOOGLE__PROTOBUF__ANY__INIT;
   uint8_t bad[] = {0xff, 0xff, 0xff};
 
-  expect_code(checkpoint(f, "nope", "/tmp/x", NULL), CSHIM_GRPC_NOT_FOUND);
+  task_fixture_expect_code(checkpoint(f, "nope", "/tmp/x", NULL), CSHIM_GRPC_NOT_FOUND);
   create(f, "cb", NULL, NULL);
-  expect_code(checkpoint(f, "cb", "/tmp/x", NULL), CSHIM_GRPC_FAILED_PRECONDITION);
+  task_fixture_expect_code(checkpoint(f, "cb", "/tmp/x", NULL), CSHIM_GRPC_FAILED_PRECONDITION);
   start(f, "cb");
-  expect_code(checkpoint(f, "cb", NULL, NULL), CSHIM_GRPC_INVALID_ARGUMENT);
+  task_fixture_expect_code(checkpoint(f, "cb", NULL, NULL), CSHIM_GRPC_INVALID_ARGUMENT);
   other.type_url = "containerd.runc.v1.Options";
-  expect_code(checkpoint(f, "cb", "/tmp/x", &other), CSHIM_GRPC_INVALID_ARGUMENT);
+  task_fixture_expect_code(checkpoint(f, "cb", "/tmp/x", &other), CSHIM_GRPC_INVALID_ARGUMENT);
   junk.type_url = "type.googleapis.com/containerd.runc.v1.CheckpointOptions";
   junk.value.data = bad;
   junk.value.len = sizeof bad;
-  expect_code(checkpoint(f, "cb", "/tmp/x", &junk), CSHIM_GRPC_INVALID_ARGUMENT);
+  task_fixture_expect_code(checkpoint(f, "cb", "/tmp/x", &junk), CSHIM_GRPC_INVALID_ARGUMENT);
   cshim_autofree char *lines = argv_lines(f, "checkpoint");
   assert_string_equal(lines, "");
   finish(f, "cb");
@@ -816,7 +688,7 @@ test_control_checkpoint_refuses_bad_requests(void **state)
 static void
 test_control_create_from_checkpoint_restores_at_start(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Events__TaskCreate *created;
   Containerd__Events__TaskStart *started;
   char image[256], marker[300], want[1024];
@@ -837,9 +709,9 @@ test_control_create_from_checkpoint_restores_at_start(void **state)
     cshim_autofree char *creates = argv_lines(f, "create");
     assert_string_equal(creates, "");
   }
-  i = mock_ctx_find_event(&f->m, CSHIM_TOPIC_TASK_CREATE, 0);
+  i = task_mock_find_event(&f->m, CSHIM_TOPIC_TASK_CREATE, 0);
   assert_true(i >= 0);
-  created = (void *)mock_ctx_unpack_event(&f->m, (size_t)i);
+  created = (void *)task_mock_unpack_event(&f->m, (size_t)i);
   assert_string_equal(created->checkpoint, image);
   assert_int_equal(created->pid, 0);
   protobuf_c_message_free_unpacked(&created->base, NULL);
@@ -853,21 +725,21 @@ test_control_create_from_checkpoint_restores_at_start(void **state)
            image, f->bundle, f->bundle, f->bundle);
   if (strstr(lines, want) == NULL)
     fail_msg("argv:\n%s\nwant:%s", lines, want);
-  i = mock_ctx_find_event(&f->m, CSHIM_TOPIC_TASK_START, 0);
+  i = task_mock_find_event(&f->m, CSHIM_TOPIC_TASK_START, 0);
   assert_true(i >= 0);
-  started = (void *)mock_ctx_unpack_event(&f->m, (size_t)i);
+  started = (void *)task_mock_unpack_event(&f->m, (size_t)i);
   assert_int_equal(started->pid, pid);
   protobuf_c_message_free_unpacked(&started->base, NULL);
   assert_int_equal(status(f, "rs"), CONTAINERD__V1__TYPES__STATUS__RUNNING);
   assert_int_equal(kill((pid_t)pid, 0), 0);
   finish(f, "rs");
-  assert_true(mock_ctx_find_event(&f->m, CSHIM_TOPIC_TASK_EXIT, 0) > i);
+  assert_true(task_mock_find_event(&f->m, CSHIM_TOPIC_TASK_EXIT, 0) > i);
 }
 
 static void
 test_control_restored_task_writes_to_its_stdio(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
   Containerd__Task__V2__WaitRequest wr = CONTAINERD__TASK__V2__WAIT_REQUEST__INIT;
   Containerd__Task__V2__DeleteRequest dr = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
@@ -880,7 +752,7 @@ test_control_restored_task_writes_to_its_stdio(void **state)
   fp = fopen(marker, "w");
   assert_non_null(fp);
   fclose(fp);
-  write_spec(f, "[\"/bin/sh\",\"-c\",\"echo restored\"]");
+  task_fixture_write_spec(f, "[\"/bin/sh\",\"-c\",\"echo restored\"]", true);
   snprintf(path, sizeof path, "%s/out.log", f->base);
   snprintf(uri, sizeof uri, "file://%s", path);
 
@@ -888,11 +760,11 @@ test_control_restored_task_writes_to_its_stdio(void **state)
   req.bundle = f->bundle;
   req.checkpoint = image;
   req.stdout = uri;
-  expect_code(call(f, "Create", &req.base), 0);
+  task_fixture_expect_code(task_fixture_call(f, "Create", &req.base), 0);
   start(f, "rio");
   wr.id = dr.id = "rio";
-  expect_code(call(f, "Wait", &wr.base), 0);
-  expect_code(call(f, "Delete", &dr.base), 0);
+  task_fixture_expect_code(task_fixture_call(f, "Wait", &wr.base), 0);
+  task_fixture_expect_code(task_fixture_call(f, "Delete", &dr.base), 0);
   fp = fopen(path, "r");
   assert_non_null(fp);
   assert_non_null(fgets(text, sizeof text, fp));
@@ -903,7 +775,7 @@ test_control_restored_task_writes_to_its_stdio(void **state)
 static void
 test_control_failed_restore_leaves_a_created_task_to_delete(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Task__V2__DeleteRequest dr = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
   char image[256];
   mock_call_t *c;
@@ -918,14 +790,14 @@ test_control_failed_restore_leaves_a_created_task_to_delete(void **state)
   assert_int_equal(status(f, "rf"), CONTAINERD__V1__TYPES__STATUS__CREATED);
   assert_int_equal(count_events(f, CSHIM_TOPIC_TASK_START), 0);
   dr.id = "rf";
-  expect_code(call(f, "Delete", &dr.base), 0);
-  assert_true(mock_ctx_find_event(&f->m, CSHIM_TOPIC_TASK_DELETE, 0) >= 0);
+  task_fixture_expect_code(task_fixture_call(f, "Delete", &dr.base), 0);
+  assert_true(task_mock_find_event(&f->m, CSHIM_TOPIC_TASK_DELETE, 0) >= 0);
 }
 
 static void
 test_control_criu_path_option_reaches_every_runtime_call(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Runc__V1__Options o = CONTAINERD__RUNC__V1__OPTIONS__INIT;
   Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
   cshim_runc_options_t opts;
@@ -943,7 +815,7 @@ test_control_criu_path_option_reaches_every_runtime_call(void **state)
   create(f, "cp", NULL, &any);
   start(f, "cp");
   /* no path in the request or its options: the runc options' criu_image_path */
-  expect_code(checkpoint(f, "cp", NULL, NULL), 0);
+  task_fixture_expect_code(checkpoint(f, "cp", NULL, NULL), 0);
   {
     cshim_autofree char *lines = argv_lines(f, "checkpoint");
     char want[512];

@@ -13,6 +13,8 @@
 #include <cshim/util.h>
 
 #include "debug_state.h"
+#include "model.h"
+#include "process.h"
 #include "introspect.h"
 
 /* Last: cmocka defines a `fail` macro that would clash with cshim_ttrpc_call_ops_t.fail. */

@@ -22,8 +22,12 @@
 
 #include "containerd/events/task.pb-c.h"
 #include "containerd/runc/options/oci.pb-c.h"
-#include "mock_ctx.h"
-#include "task.h"
+#include "container.h"
+#include "fixture.h"
+#include "io.h"
+#include "model.h"
+#include "service.h"
+#include "containerd/task/v2/shim.pb-c.h"
 
 #include <cmocka.h>
 
@@ -34,182 +38,29 @@
 #error LOGGER_PATH must be defined
 #endif
 
-#define TIMEOUT_MS 10000
-
-struct fixture
-{
-  mock_ctx_t m;
-  task_service_t *svc;
-  char base[256];
-  char bundle[512];
-  char root[512];
-  char in_path[512];
-  char out_path[512];
-  char err_path[512];
-  int out_fd, err_fd; /* our readers of the FIFOs */
-  char *out;          /* what arrived on stdout */
-  size_t out_len;
-};
-
-static int
-rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  if (flag == FTW_DP || flag == FTW_D)
-    rmdir(path);
-  else
-    unlink(path);
-  return 0;
-}
-
-static void
-write_spec(struct fixture *f, const char *args_json, bool pid_ns)
-{
-  char path[600];
-  FILE *fp;
-  snprintf(path, sizeof path, "%s/config.json", f->bundle);
-  fp = fopen(path, "w");
-  assert_non_null(fp);
-  fprintf(fp,
-          "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":%s},\"linux\":{\"namespaces\":[%s]}}",
-          args_json, pid_ns ? "{\"type\":\"pid\"},{\"type\":\"mount\"}" : "{\"type\":\"mount\"}");
-  fclose(fp);
-}
-
 static int
 setup(void **state)
 {
-  struct fixture *f = cshim_xmalloc0(sizeof *f);
-  cshim_error_t err = NULL;
-  char rootfs[600];
-
-  mock_ctx_init(&f->m);
-  snprintf(f->base, sizeof f->base, "/tmp/cshim-exec-test-XXXXXX");
-  assert_non_null(mkdtemp(f->base));
-  snprintf(f->bundle, sizeof f->bundle, "%s/bundle", f->base);
-  snprintf(f->root, sizeof f->root, "%s/root", f->base);
-  snprintf(f->in_path, sizeof f->in_path, "%s/stdin", f->base);
-  snprintf(f->out_path, sizeof f->out_path, "%s/stdout", f->base);
-  snprintf(f->err_path, sizeof f->err_path, "%s/stderr", f->base);
-  snprintf(rootfs, sizeof rootfs, "%s/rootfs", f->bundle);
-  assert_int_equal(mkdir(f->bundle, 0700), 0);
-  assert_int_equal(mkdir(rootfs, 0700), 0);
-  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
-  f->out_fd = f->err_fd = -1;
+  task_fixture_t *f = task_fixture_new("exec-test", FAKE_RUNC_PATH, "[\"/bin/sleep\",\"100\"]");
   /* console sockets go under the test's directory */
   setenv("TMPDIR", f->base, 1);
   unsetenv("XDG_RUNTIME_DIR");
-
-  mock_ctx_set_config(&f->m, "runtime", FAKE_RUNC_PATH);
-  mock_ctx_set_config(&f->m, "runtime_root", f->root);
-  mock_ctx_set_config(&f->m, "command_timeout", "20s");
-  f->svc = cshim_xmalloc0(sizeof *f->svc);
-  if (task_service_init(f->svc, &f->m.loop, &f->m.logger, f->m.reaper, &f->m.publisher,
-                        &f->m.shutdown, "testns", &f->m.config, &err) < 0)
-    fail_msg("init: %s", err->msg);
   unsetenv("FAKE_RUNC_CONSOLE");
   unsetenv("FAKE_RUNC_ARGV_LOG");
   *state = f;
   return 0;
 }
 
-static void
-free_service(task_service_t *svc)
-{
-  free(svc);
-}
-
-static void
-kill_pids_in(const char *path)
-{
-  FILE *fp = fopen(path, "r");
-  int pid;
-  while (fp && fscanf(fp, "%d", &pid) == 1)
-    if (pid > 0)
-      kill(pid, SIGKILL);
-  if (fp)
-    fclose(fp);
-}
-
-static void
-kill_leftovers(struct fixture *f)
-{
-  char dir[600];
-  struct dirent *e;
-  DIR *d;
-  snprintf(dir, sizeof dir, "%s/testns", f->root);
-  d = opendir(dir);
-  if (d == NULL)
-    return;
-  while ((e = readdir(d)) != NULL) {
-    char path[1200];
-    if (e->d_name[0] == '.')
-      continue;
-    snprintf(path, sizeof path, "%s/%s/pid", dir, e->d_name);
-    kill_pids_in(path);
-    snprintf(path, sizeof path, "%s/%s/exec.pids", dir, e->d_name);
-    kill_pids_in(path);
-  }
-  closedir(d);
-}
-
 static int
 teardown(void **state)
 {
-  struct fixture *f = *state;
-  kill_leftovers(f);
-  task_service_close(f->svc, free_service);
-  mock_ctx_run_for(&f->m, 50);
-  mock_ctx_fini(&f->m);
-  if (f->out_fd >= 0)
-    close(f->out_fd);
-  if (f->err_fd >= 0)
-    close(f->err_fd);
-  nftw(f->base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-  free(f->out);
-  free(f);
+  task_fixture_free(*state);
   return 0;
-}
-
-static const cshim_ttrpc_method_t *
-method(const char *name)
-{
-  for (const cshim_ttrpc_method_t *m = task_methods; m->name; m++)
-    if (strcmp(m->name, name) == 0)
-      return m;
-  fail_msg("no method %s", name);
-  return NULL;
-}
-
-static mock_call_t *
-invoke(struct fixture *f, const char *name, const ProtobufCMessage *req)
-{
-  mock_call_t *c = mock_call_new(name);
-  const cshim_ttrpc_method_t *m = method(name);
-  assert_non_null(m->handler);
-  m->handler(&c->base, req, f->svc);
-  return c;
-}
-
-static void
-drain(struct fixture *f)
-{
-  char buf[65536];
-  ssize_t n;
-  if (f->out_fd >= 0)
-    while ((n = read(f->out_fd, buf, sizeof buf)) > 0) {
-      f->out = cshim_xrealloc(f->out, f->out_len + (size_t)n + 1);
-      memcpy(f->out + f->out_len, buf, (size_t)n);
-      f->out_len += (size_t)n;
-      f->out[f->out_len] = '\0';
-    }
-  if (f->err_fd >= 0)
-    while (read(f->err_fd, buf, sizeof buf) > 0)
-      ;
 }
 
 struct until
 {
-  struct fixture *f;
+  task_fixture_t *f;
   mock_call_t *c;
   const char *text;
 };
@@ -218,49 +69,28 @@ static bool
 answered_pred(void *data)
 {
   struct until *u = data;
-  drain(u->f);
+  task_fixture_drain(u->f);
   return u->c->answered > 0;
-}
-
-/* Invoke and run the loop (reading our FIFO ends) until answered. */
-static mock_call_t *
-call(struct fixture *f, const char *name, const ProtobufCMessage *req)
-{
-  struct until u = {f, invoke(f, name, req), NULL};
-  if (!mock_ctx_run_until(&f->m, answered_pred, &u, TIMEOUT_MS))
-    fail_msg("%s not answered", name);
-  drain(f);
-  assert_int_equal(u.c->answered, 1);
-  return u.c;
-}
-
-static void
-expect_code(mock_call_t *c, int code)
-{
-  if (c->code != code)
-    fail_msg("%s: code %d (%s), want %d", c->base.method, c->code, c->message ? c->message : "",
-             code);
-  mock_call_free(c);
 }
 
 static bool
 output_pred(void *data)
 {
   struct until *u = data;
-  drain(u->f);
+  task_fixture_drain(u->f);
   return u->f->out && strstr(u->f->out, u->text);
 }
 
 static void
-wait_output(struct fixture *f, const char *text)
+wait_output(task_fixture_t *f, const char *text)
 {
   struct until u = {f, NULL, text};
-  if (!mock_ctx_run_until(&f->m, output_pred, &u, TIMEOUT_MS))
+  if (!mock_host_run_until(&f->m.host, output_pred, &u, TASK_FIXTURE_TIMEOUT_MS))
     fail_msg("`%s` never arrived; output so far: `%s`", text, f->out ? f->out : "");
 }
 
 static void
-make_fifos(struct fixture *f, bool with_stdin)
+make_fifos(task_fixture_t *f, bool with_stdin)
 {
   if (with_stdin)
     assert_int_equal(mkfifo(f->in_path, 0600), 0);
@@ -272,7 +102,7 @@ make_fifos(struct fixture *f, bool with_stdin)
 }
 
 static void
-reset_output(struct fixture *f)
+reset_output(task_fixture_t *f)
 {
   free(f->out);
   f->out = NULL;
@@ -281,7 +111,7 @@ reset_output(struct fixture *f)
 
 /* Create with the given stdio; returns the reply's code (0 = created) and the pid. */
 static int
-create_io(struct fixture *f, const char *id, bool terminal, const char *in, const char *out,
+create_io(task_fixture_t *f, const char *id, bool terminal, const char *in, const char *out,
           const char *err_, uint32_t *pid, char **message)
 {
   Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
@@ -294,7 +124,7 @@ create_io(struct fixture *f, const char *id, bool terminal, const char *in, cons
   req.stdin = (char *)(in ? in : "");
   req.stdout = (char *)(out ? out : "");
   req.stderr = (char *)(err_ ? err_ : "");
-  c = call(f, "Create", &req.base);
+  c = task_fixture_call_draining(f, "Create", &req.base);
   code = c->code;
   if (code == 0 && pid) {
     Containerd__Task__V2__CreateTaskResponse *resp =
@@ -309,7 +139,7 @@ create_io(struct fixture *f, const char *id, bool terminal, const char *in, cons
 }
 
 static uint32_t
-create(struct fixture *f, const char *id)
+create(task_fixture_t *f, const char *id)
 {
   uint32_t pid = 0;
   char *msg = NULL;
@@ -320,7 +150,7 @@ create(struct fixture *f, const char *id)
 }
 
 static uint32_t
-start(struct fixture *f, const char *id, const char *exec_id)
+start(task_fixture_t *f, const char *id, const char *exec_id)
 {
   Containerd__Task__V2__StartRequest req = CONTAINERD__TASK__V2__START_REQUEST__INIT;
   Containerd__Task__V2__StartResponse *resp;
@@ -328,7 +158,7 @@ start(struct fixture *f, const char *id, const char *exec_id)
   uint32_t pid;
   req.id = (char *)id;
   req.exec_id = (char *)(exec_id ? exec_id : "");
-  c = call(f, "Start", &req.base);
+  c = task_fixture_call_draining(f, "Start", &req.base);
   if (c->code != 0)
     fail_msg("start %s/%s: %s", id, exec_id ? exec_id : "", c->message);
   resp = (void *)mock_call_unpack(c, &containerd__task__v2__start_response__descriptor);
@@ -340,7 +170,7 @@ start(struct fixture *f, const char *id, const char *exec_id)
 }
 
 static int
-exec_io(struct fixture *f, const char *id, const char *exec_id, const char *args_json,
+exec_io(task_fixture_t *f, const char *id, const char *exec_id, const char *args_json,
         bool terminal, const char *in, const char *out, const char *err_)
 {
   Containerd__Task__V2__ExecProcessRequest req = CONTAINERD__TASK__V2__EXEC_PROCESS_REQUEST__INIT;
@@ -362,28 +192,28 @@ exec_io(struct fixture *f, const char *id, const char *exec_id, const char *args
   req.stdout = (char *)(out ? out : "");
   req.stderr = (char *)(err_ ? err_ : "");
   req.spec = args_json ? &spec : NULL;
-  c = call(f, "Exec", &req.base);
+  c = task_fixture_call_draining(f, "Exec", &req.base);
   code = c->code;
   mock_call_free(c);
   return code;
 }
 
 static mock_call_t *
-wait_call(struct fixture *f, const char *id, const char *exec_id)
+wait_call(task_fixture_t *f, const char *id, const char *exec_id)
 {
   Containerd__Task__V2__WaitRequest req = CONTAINERD__TASK__V2__WAIT_REQUEST__INIT;
   req.id = (char *)id;
   req.exec_id = (char *)(exec_id ? exec_id : "");
-  return invoke(f, "Wait", &req.base);
+  return task_fixture_invoke(f, "Wait", &req.base);
 }
 
 static uint32_t
-wait_status(struct fixture *f, mock_call_t *c)
+wait_status(task_fixture_t *f, mock_call_t *c)
 {
   Containerd__Task__V2__WaitResponse *resp;
   struct until u = {f, c, NULL};
   uint32_t st;
-  if (!mock_ctx_run_until(&f->m, answered_pred, &u, TIMEOUT_MS))
+  if (!mock_host_run_until(&f->m.host, answered_pred, &u, TASK_FIXTURE_TIMEOUT_MS))
     fail_msg("wait not answered");
   if (c->code != 0)
     fail_msg("wait: %s", c->message);
@@ -395,24 +225,24 @@ wait_status(struct fixture *f, mock_call_t *c)
 }
 
 static void
-kill_process(struct fixture *f, const char *id, const char *exec_id, int sig)
+kill_process(task_fixture_t *f, const char *id, const char *exec_id, int sig)
 {
   Containerd__Task__V2__KillRequest req = CONTAINERD__TASK__V2__KILL_REQUEST__INIT;
   req.id = (char *)id;
   req.exec_id = (char *)(exec_id ? exec_id : "");
   req.signal = (uint32_t)sig;
-  expect_code(call(f, "Kill", &req.base), 0);
+  task_fixture_expect_code(task_fixture_call_draining(f, "Kill", &req.base), 0);
 }
 
 static Containerd__Task__V2__DeleteResponse *
-delete_process(struct fixture *f, const char *id, const char *exec_id)
+delete_process(task_fixture_t *f, const char *id, const char *exec_id)
 {
   Containerd__Task__V2__DeleteRequest req = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
   Containerd__Task__V2__DeleteResponse *resp;
   mock_call_t *c;
   req.id = (char *)id;
   req.exec_id = (char *)(exec_id ? exec_id : "");
-  c = call(f, "Delete", &req.base);
+  c = task_fixture_call_draining(f, "Delete", &req.base);
   if (c->code != 0)
     fail_msg("delete %s/%s: %s", id, exec_id ? exec_id : "", c->message);
   resp = (void *)mock_call_unpack(c, &containerd__task__v2__delete_response__descriptor);
@@ -421,7 +251,7 @@ delete_process(struct fixture *f, const char *id, const char *exec_id)
 }
 
 static void
-delete_ok(struct fixture *f, const char *id, const char *exec_id)
+delete_ok(task_fixture_t *f, const char *id, const char *exec_id)
 {
   Containerd__Task__V2__DeleteResponse *resp = delete_process(f, id, exec_id);
   protobuf_c_message_free_unpacked(&resp->base, NULL);
@@ -429,7 +259,7 @@ delete_ok(struct fixture *f, const char *id, const char *exec_id)
 
 /* Kill the init and delete the container. */
 static void
-finish_container(struct fixture *f, const char *id)
+finish_container(task_fixture_t *f, const char *id)
 {
   mock_call_t *w = wait_call(f, id, NULL);
   kill_process(f, id, NULL, SIGKILL);
@@ -438,28 +268,28 @@ finish_container(struct fixture *f, const char *id)
 }
 
 static void
-close_io(struct fixture *f, const char *id, const char *exec_id)
+close_io(task_fixture_t *f, const char *id, const char *exec_id)
 {
   Containerd__Task__V2__CloseIORequest req = CONTAINERD__TASK__V2__CLOSE_IOREQUEST__INIT;
   req.id = (char *)id;
   req.exec_id = (char *)(exec_id ? exec_id : "");
   req.stdin = 1;
-  expect_code(call(f, "CloseIO", &req.base), 0);
+  task_fixture_expect_code(task_fixture_call_draining(f, "CloseIO", &req.base), 0);
 }
 
 static void
-resize(struct fixture *f, const char *id, const char *exec_id, uint32_t w, uint32_t h)
+resize(task_fixture_t *f, const char *id, const char *exec_id, uint32_t w, uint32_t h)
 {
   Containerd__Task__V2__ResizePtyRequest req = CONTAINERD__TASK__V2__RESIZE_PTY_REQUEST__INIT;
   req.id = (char *)id;
   req.exec_id = (char *)(exec_id ? exec_id : "");
   req.width = w;
   req.height = h;
-  expect_code(call(f, "ResizePty", &req.base), 0);
+  task_fixture_expect_code(task_fixture_call_draining(f, "ResizePty", &req.base), 0);
 }
 
 static void
-expect_topics(struct fixture *f, const char *const *topics)
+expect_topics(task_fixture_t *f, const char *const *topics)
 {
   size_t n = 0;
   while (topics[n])
@@ -497,7 +327,7 @@ slurp(const char *path)
 static void
 test_exec_runs_with_fifo_io_and_events_in_order(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   static const char *const topics[] = {"/tasks/create",
                                        "/tasks/start",
                                        "/tasks/exec-added",
@@ -522,7 +352,7 @@ test_exec_runs_with_fifo_io_and_events_in_order(void **state)
   assert_int_equal(exec_io(f, "c1", "e1", "[\"/bin/sh\",\"-c\",\"echo hi; echo oops >&2; exit 4\"]",
                            false, NULL, f->out_path, f->err_path),
                    0);
-  added = (void *)mock_ctx_unpack_event(&f->m, 2);
+  added = (void *)task_mock_unpack_event(&f->m, 2);
   assert_string_equal(added->container_id, "c1");
   assert_string_equal(added->exec_id, "e1");
   protobuf_c_message_free_unpacked(&added->base, NULL);
@@ -530,7 +360,7 @@ test_exec_runs_with_fifo_io_and_events_in_order(void **state)
   /* Created, not started: State says so, Kill refuses. */
   sr.id = "c1";
   sr.exec_id = "e1";
-  c = call(f, "State", &sr.base);
+  c = task_fixture_call_draining(f, "State", &sr.base);
   st = (void *)mock_call_unpack(c, &containerd__task__v2__state_response__descriptor);
   assert_int_equal(st->status, CONTAINERD__V1__TYPES__STATUS__CREATED);
   assert_string_equal(st->id, "e1");
@@ -543,7 +373,8 @@ test_exec_runs_with_fifo_io_and_events_in_order(void **state)
     kr.id = "c1";
     kr.exec_id = "e1";
     kr.signal = 9;
-    expect_code(call(f, "Kill", &kr.base), CSHIM_GRPC_FAILED_PRECONDITION);
+    task_fixture_expect_code(task_fixture_call_draining(f, "Kill", &kr.base),
+                             CSHIM_GRPC_FAILED_PRECONDITION);
   }
 
   w = wait_call(f, "c1", "e1");
@@ -553,12 +384,12 @@ test_exec_runs_with_fifo_io_and_events_in_order(void **state)
   assert_int_equal(wait_status(f, w), 4);
   wait_output(f, "hi\n");
 
-  started = (void *)mock_ctx_unpack_event(&f->m, 3);
+  started = (void *)task_mock_unpack_event(&f->m, 3);
   assert_string_equal(started->container_id, "c1");
   assert_string_equal(started->exec_id, "e1");
   assert_int_equal(started->pid, epid);
   protobuf_c_message_free_unpacked(&started->base, NULL);
-  ex = (void *)mock_ctx_unpack_event(&f->m, 4);
+  ex = (void *)task_mock_unpack_event(&f->m, 4);
   assert_string_equal(ex->container_id, "c1");
   assert_string_equal(ex->id, "e1");
   assert_int_equal(ex->pid, epid);
@@ -571,7 +402,7 @@ test_exec_runs_with_fifo_io_and_events_in_order(void **state)
   snprintf(path, sizeof path, "%s/e1.process.json", f->bundle);
   assert_false(exists(path));
 
-  c = call(f, "State", &sr.base);
+  c = task_fixture_call_draining(f, "State", &sr.base);
   st = (void *)mock_call_unpack(c, &containerd__task__v2__state_response__descriptor);
   assert_int_equal(st->status, CONTAINERD__V1__TYPES__STATUS__STOPPED);
   assert_int_equal(st->exit_status, 4);
@@ -586,7 +417,7 @@ test_exec_runs_with_fifo_io_and_events_in_order(void **state)
     rr.exec_id = "e1";
     rr.width = 80;
     rr.height = 24;
-    c = call(f, "ResizePty", &rr.base);
+    c = task_fixture_call_draining(f, "ResizePty", &rr.base);
     assert_int_equal(c->code, CSHIM_GRPC_UNKNOWN);
     assert_string_equal(c->message, "cannot resize a stopped container");
     mock_call_free(c);
@@ -596,14 +427,14 @@ test_exec_runs_with_fifo_io_and_events_in_order(void **state)
   assert_int_equal(del->exit_status, 4);
   assert_true(del->exited_at->seconds > 1600000000);
   protobuf_c_message_free_unpacked(&del->base, NULL);
-  del_ev = (void *)mock_ctx_unpack_event(&f->m, 5);
+  del_ev = (void *)task_mock_unpack_event(&f->m, 5);
   assert_string_equal(del_ev->container_id, "c1");
   assert_string_equal(del_ev->id, "e1");
   assert_int_equal(del_ev->exit_status, 4);
   protobuf_c_message_free_unpacked(&del_ev->base, NULL);
   snprintf(path, sizeof path, "%s/e1.pid", f->bundle);
   assert_false(exists(path));
-  expect_code(call(f, "State", &sr.base), CSHIM_GRPC_NOT_FOUND);
+  task_fixture_expect_code(task_fixture_call_draining(f, "State", &sr.base), CSHIM_GRPC_NOT_FOUND);
   expect_topics(f, topics);
   assert_string_equal(f->out, "hi\n");
 
@@ -615,7 +446,7 @@ test_exec_runs_with_fifo_io_and_events_in_order(void **state)
 static void
 test_exec_exit_reaped_before_its_pid_is_read_follows_exec_started(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   int started, exited;
   mock_call_t *w;
 
@@ -628,8 +459,8 @@ test_exec_exit_reaped_before_its_pid_is_read_follows_exec_started(void **state)
   start(f, "fast", "quick");
   unsetenv("FAKE_RUNC_EXEC_DELAY_MS");
   assert_int_equal(wait_status(f, w), 9);
-  started = mock_ctx_find_event(&f->m, "/tasks/exec-started", 0);
-  exited = mock_ctx_find_event(&f->m, "/tasks/exit", 0);
+  started = task_mock_find_event(&f->m, "/tasks/exec-started", 0);
+  exited = task_mock_find_event(&f->m, "/tasks/exit", 0);
   assert_true(started >= 0);
   assert_true(exited > started);
   delete_ok(f, "fast", "quick");
@@ -639,7 +470,7 @@ test_exec_exit_reaped_before_its_pid_is_read_follows_exec_started(void **state)
 static void
 test_exec_answers_errors_with_containerd_codes(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Task__V2__DeleteRequest dr = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
   Containerd__Task__V2__StartRequest sr = CONTAINERD__TASK__V2__START_REQUEST__INIT;
   const char *args = "[\"/bin/sleep\",\"100\"]";
@@ -663,24 +494,24 @@ test_exec_answers_errors_with_containerd_codes(void **state)
   sr.id = "c2";
   sr.exec_id = "e1";
   start(f, "c2", "e1");
-  c = call(f, "Start", &sr.base);
+  c = task_fixture_call_draining(f, "Start", &sr.base);
   assert_int_equal(c->code, CSHIM_GRPC_FAILED_PRECONDITION);
   mock_call_free(c);
   dr.id = "c2";
   dr.exec_id = "e1";
-  c = call(f, "Delete", &dr.base);
+  c = task_fixture_call_draining(f, "Delete", &dr.base);
   assert_int_equal(c->code, CSHIM_GRPC_UNKNOWN);
   assert_string_equal(c->message, "cannot delete a running process");
   mock_call_free(c);
   dr.exec_id = "nope";
-  expect_code(call(f, "Delete", &dr.base), CSHIM_GRPC_NOT_FOUND);
+  task_fixture_expect_code(task_fixture_call_draining(f, "Delete", &dr.base), CSHIM_GRPC_NOT_FOUND);
 
   /* A runtime failure leaves the exec created (Start may be retried, Delete removes it). */
   assert_int_equal(exec_io(f, "c2", "e2", "[\"/bin/true\"]", false, NULL, NULL, NULL), 0);
   setenv("FAKE_RUNC_FAIL", "exec", 1);
   sr.exec_id = "e2";
   w = wait_call(f, "c2", "e2");
-  c = call(f, "Start", &sr.base);
+  c = task_fixture_call_draining(f, "Start", &sr.base);
   unsetenv("FAKE_RUNC_FAIL");
   assert_int_equal(c->code, CSHIM_GRPC_UNKNOWN);
   assert_non_null(strstr(c->message, "injected failure"));
@@ -707,7 +538,7 @@ test_exec_answers_errors_with_containerd_codes(void **state)
 static void
 test_exec_stdin_closed_before_start_still_gets_its_input(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   mock_call_t *w;
   int writer;
 
@@ -733,7 +564,7 @@ test_exec_stdin_closed_before_start_still_gets_its_input(void **state)
 static void
 test_exec_pids_carry_process_details(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Task__V2__PidsRequest pr = CONTAINERD__TASK__V2__PIDS_REQUEST__INIT;
   Containerd__Task__V2__PidsResponse *pids;
   uint32_t pid, epid;
@@ -746,7 +577,7 @@ test_exec_pids_carry_process_details(void **state)
                    0);
   epid = start(f, "c5", "sleeper");
   pr.id = "c5";
-  c = call(f, "Pids", &pr.base);
+  c = task_fixture_call_draining(f, "Pids", &pr.base);
   pids = (void *)mock_call_unpack(c, &containerd__task__v2__pids_response__descriptor);
   assert_int_equal(pids->n_processes, 2);
   for (size_t i = 0; i < pids->n_processes; i++) {
@@ -779,12 +610,12 @@ test_exec_pids_carry_process_details(void **state)
 static void
 test_exec_is_killed_and_reported_when_init_exits(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   mock_call_t *we, *wi;
   int i_exit;
 
   /* No pid namespace: the runc shim kills what is left (kill --all) when init exits. */
-  write_spec(f, "[\"/bin/sleep\",\"100\"]", false);
+  task_fixture_write_spec(f, "[\"/bin/sleep\",\"100\"]", false);
   create(f, "c6");
   start(f, "c6", NULL);
   assert_int_equal(exec_io(f, "c6", "orphan", "[\"/bin/sleep\",\"100\"]", false, NULL, NULL, NULL),
@@ -795,9 +626,9 @@ test_exec_is_killed_and_reported_when_init_exits(void **state)
   kill_process(f, "c6", NULL, SIGKILL);
   assert_int_equal(wait_status(f, wi), 137);
   assert_int_equal(wait_status(f, we), 137);
-  i_exit = mock_ctx_find_event(&f->m, "/tasks/exit", 0);
+  i_exit = task_mock_find_event(&f->m, "/tasks/exit", 0);
   assert_true(i_exit >= 0);
-  assert_true(mock_ctx_find_event(&f->m, "/tasks/exit", (size_t)i_exit + 1) > i_exit);
+  assert_true(task_mock_find_event(&f->m, "/tasks/exit", (size_t)i_exit + 1) > i_exit);
   delete_ok(f, "c6", "orphan");
   delete_ok(f, "c6", NULL);
 }
@@ -807,7 +638,7 @@ test_exec_is_killed_and_reported_when_init_exits(void **state)
 static void
 test_terminal_init_gets_a_pty_and_the_requested_size(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Task__V2__StateRequest sr = CONTAINERD__TASK__V2__STATE_REQUEST__INIT;
   Containerd__Task__V2__StateResponse *st;
   char *msg = NULL;
@@ -816,7 +647,7 @@ test_terminal_init_gets_a_pty_and_the_requested_size(void **state)
   DIR *d;
   struct dirent *e;
 
-  write_spec(f, "[\"/bin/sh\",\"-c\",\"tty; stty size; echo done\"]", true);
+  task_fixture_write_spec(f, "[\"/bin/sh\",\"-c\",\"tty; stty size; echo done\"]", true);
   make_fifos(f, true);
   if (create_io(f, "t1", true, f->in_path, f->out_path, f->err_path, &pid, &msg) != 0)
     fail_msg("create: %s", msg);
@@ -834,7 +665,7 @@ test_terminal_init_gets_a_pty_and_the_requested_size(void **state)
   assert_non_null(strstr(f->out, "/dev/pts/"));
   assert_non_null(strstr(f->out, "30 100\r\n"));
   sr.id = "t1";
-  c = call(f, "State", &sr.base);
+  c = task_fixture_call_draining(f, "State", &sr.base);
   st = (void *)mock_call_unpack(c, &containerd__task__v2__state_response__descriptor);
   assert_true(st->terminal);
   protobuf_c_message_free_unpacked(&st->base, NULL);
@@ -845,7 +676,7 @@ test_terminal_init_gets_a_pty_and_the_requested_size(void **state)
 static void
 test_terminal_exec_echoes_input_and_hangs_up_when_stdin_ends(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   mock_call_t *w;
   int writer;
 
@@ -870,7 +701,7 @@ test_terminal_exec_echoes_input_and_hangs_up_when_stdin_ends(void **state)
 
 struct stalled
 {
-  struct fixture *f;
+  task_fixture_t *f;
   task_process_t *p;
   int fifo; /* the writer of the stdin FIFO */
   int last, same;
@@ -883,7 +714,7 @@ stalled_pred(void *data)
 {
   struct stalled *st = data;
   int pending = -1;
-  drain(st->f);
+  task_fixture_drain(st->f);
   if (ioctl(st->fifo, FIONREAD, &pending) < 0 || pending != st->last) {
     st->last = pending;
     st->same = 0;
@@ -898,7 +729,7 @@ stalled_pred(void *data)
 static void
 test_terminal_input_the_terminal_cannot_take_stays_in_the_fifo(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   struct stalled st = {.f = f};
   static char input[60000];
   task_container_t *c;
@@ -926,7 +757,7 @@ test_terminal_input_the_terminal_cannot_take_stays_in_the_fifo(void **state)
   assert_non_null(st.p);
   st.fifo = writer;
   st.last = -1;
-  assert_true(mock_ctx_run_until(&f->m, stalled_pred, &st, TIMEOUT_MS));
+  assert_true(mock_host_run_until(&f->m.host, stalled_pred, &st, TASK_FIXTURE_TIMEOUT_MS));
   /* the terminal did not take it all: the rest is in the FIFO, and nothing is held */
   assert_int_equal(ioctl(writer, FIONREAD, &pending), 0);
   assert_true(pending > 0);
@@ -941,7 +772,7 @@ test_terminal_input_the_terminal_cannot_take_stays_in_the_fifo(void **state)
 static void
 test_terminal_create_fails_cleanly_when_no_pty_arrives(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   char state_dir[700], *msg = NULL;
 
   setenv("FAKE_RUNC_CONSOLE", "hangup", 1);
@@ -950,14 +781,12 @@ test_terminal_create_fails_cleanly_when_no_pty_arrives(void **state)
   assert_non_null(strstr(msg, "terminal"));
   free(msg);
   assert_int_equal(f->m.n_events, 0);
-  /* The runtime had created it: `delete --force` removes it again. */
+  /* The runtime had created it: `delete --force` removes it again, and the id stays taken until
+     the shim has the runtime's answer. */
   snprintf(state_dir, sizeof state_dir, "%s/testns/t3", f->root);
-  for (int i = 0; i < 200 && exists(state_dir); i++)
-    mock_ctx_run_for(&f->m, 10);
+  for (int i = 0; i < 200 && (exists(state_dir) || f->svc->containers); i++)
+    mock_host_run_for(&f->m.host, 10);
   assert_false(exists(state_dir));
-  /* the record goes once the runtime's answer has been read (after the directory went) */
-  for (int i = 0; i < 500 && f->svc->containers; i++)
-    mock_ctx_run_for(&f->m, 10);
   assert_null(f->svc->containers);
   unsetenv("FAKE_RUNC_CONSOLE");
   create(f, "t3");
@@ -969,7 +798,7 @@ test_terminal_create_fails_cleanly_when_no_pty_arrives(void **state)
 static void
 test_logger_gets_init_output_and_only_its_environment(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   char uri[2048], log_path[600], info_path[600];
   char *text, *info, *msg = NULL;
   uint32_t pid = 0;
@@ -978,7 +807,7 @@ test_logger_gets_init_output_and_only_its_environment(void **state)
   snprintf(log_path, sizeof log_path, "%s/log.txt", f->base);
   snprintf(info_path, sizeof info_path, "%s/info.txt", f->base);
   snprintf(uri, sizeof uri, "binary://%s?out=%s&info=%s", LOGGER_PATH, log_path, info_path);
-  write_spec(f, "[\"/bin/sh\",\"-c\",\"echo to-out; echo to-err >&2\"]", true);
+  task_fixture_write_spec(f, "[\"/bin/sh\",\"-c\",\"echo to-out; echo to-err >&2\"]", true);
   if (create_io(f, "l1", false, NULL, uri, uri, &pid, &msg) != 0)
     fail_msg("create: %s", msg);
   free(msg);
@@ -998,7 +827,7 @@ test_logger_gets_init_output_and_only_its_environment(void **state)
 static void
 test_logger_v2_without_a_ready_byte_fails_create_before_the_runtime(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   char uri[1024], log_path[600], argv_log[600];
   char *msg = NULL, *argv_text;
 
@@ -1022,7 +851,7 @@ test_logger_v2_without_a_ready_byte_fails_create_before_the_runtime(void **state
 static void
 test_logger_gets_terminal_exec_output_with_the_exec_id(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   char uri[2048], log_path[600], info_path[600];
   char *text, *info;
   mock_call_t *w;
@@ -1065,7 +894,7 @@ count_fds(void)
 static void
 test_exec_terminal_and_logger_cycles_leave_no_descriptors(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   char uri[1024], log_path[600];
   int before = 0;
 
@@ -1088,7 +917,7 @@ test_exec_terminal_and_logger_cycles_leave_no_descriptors(void **state)
     assert_int_equal(wait_status(f, w), 0);
     delete_ok(f, "fd", "e");
   }
-  mock_ctx_run_for(&f->m, 20);
+  mock_host_run_for(&f->m.host, 20);
   assert_int_equal(count_fds(), before);
   reset_output(f);
   finish_container(f, "fd");

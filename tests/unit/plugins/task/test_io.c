@@ -15,7 +15,7 @@
 
 #include <cshim/util.h>
 
-#include "task.h"
+#include "io.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -18,8 +18,8 @@
 
 #include <cshim/util.h>
 
-#include "mock_ctx.h"
-#include "task.h"
+#include "fixture.h"
+#include "logger.h"
 
 #include <cmocka.h>
 
@@ -29,7 +29,7 @@
 
 struct fx
 {
-  mock_ctx_t m;
+  task_mock_t m;
   char dir[64];
   char out[128], info[128];
   int ready_calls, stop_calls;
@@ -50,7 +50,7 @@ static int
 setup(void **state)
 {
   struct fx *f = cshim_xmalloc0(sizeof *f);
-  mock_ctx_init(&f->m);
+  task_mock_init(&f->m);
   snprintf(f->dir, sizeof f->dir, "/tmp/cshim-logger-XXXXXX");
   assert_non_null(mkdtemp(f->dir));
   snprintf(f->out, sizeof f->out, "%s/out", f->dir);
@@ -63,8 +63,8 @@ static int
 teardown(void **state)
 {
   struct fx *f = *state;
-  mock_ctx_run_for(&f->m, 10);
-  mock_ctx_fini(&f->m);
+  mock_host_run_for(&f->m.host, 10);
+  task_mock_fini(&f->m);
   cshim_error_release(&f->err);
   nftw(f->dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
   free(f);
@@ -170,8 +170,8 @@ start(struct fx *f, const char *scheme, const char *query, int *p_out, int *p_er
            query);
   assert_int_equal(pipe2(out, O_CLOEXEC), 0);
   assert_int_equal(pipe2(errp, O_CLOEXEC), 0);
-  *ret = task_logger_spawn(&f->m.loop, &f->m.logger, f->m.reaper, uri, "ctr1", "ns1", out[0],
-                           errp[0], &l, &err);
+  *ret = task_logger_spawn(&f->m.host.loop, &f->m.host.logger, f->m.reaper, uri, "ctr1", "ns1",
+                           out[0], errp[0], &l, &err);
   close(out[0]);
   close(errp[0]);
   if (*ret < 0) {
@@ -197,16 +197,16 @@ test_logger_gets_the_outputs_env_and_ready_byte(void **state)
   l = start(f, "binary", "&zz=last", &out, &errfd, &ret);
   assert_non_null(l);
   assert_int_equal(task_logger_wait_ready(l, 5000, ready_cb, f, &err), 0);
-  assert_true(mock_ctx_run_until(&f->m, ready_called, f, 5000));
+  assert_true(mock_host_run_until(&f->m.host, ready_called, f, 5000));
   assert_null(f->err);
   assert_int_equal(write(out, "to-out\n", 7), 7);
   assert_int_equal(write(errfd, "to-err\n", 7), 7);
   close(out);
   close(errfd);
   /* It exits by itself at EOF; the stop then has nothing to signal. */
-  mock_ctx_run_for(&f->m, 300);
+  mock_host_run_for(&f->m.host, 300);
   task_logger_stop(l, 5000, stop_cb, f);
-  assert_true(mock_ctx_run_until(&f->m, stop_called, f, 5000));
+  assert_true(mock_host_run_until(&f->m.host, stop_called, f, 5000));
 
   info = slurp(f->info);
   /* argv: path, then pairs in key order; env: exactly the two variables; stdin is /dev/null */
@@ -236,7 +236,7 @@ test_logger_v2_needs_a_byte_and_v1_takes_eof(void **state)
   l = start(f, "binary-v2", "&ready=eof", &out, &errfd, &ret);
   assert_non_null(l);
   assert_int_equal(task_logger_wait_ready(l, 5000, ready_cb, f, &err), 0);
-  assert_true(mock_ctx_run_until(&f->m, ready_called, f, 5000));
+  assert_true(mock_host_run_until(&f->m.host, ready_called, f, 5000));
   assert_non_null(f->err);
   assert_int_equal(f->err->status, -EPROTO);
   assert_non_null(strstr(f->err->msg, "without writing a byte"));
@@ -244,18 +244,18 @@ test_logger_v2_needs_a_byte_and_v1_takes_eof(void **state)
   close(out);
   close(errfd);
   task_logger_stop(l, 5000, stop_cb, f);
-  assert_true(mock_ctx_run_until(&f->m, stop_called, f, 5000));
+  assert_true(mock_host_run_until(&f->m.host, stop_called, f, 5000));
 
   f->ready_calls = f->stop_calls = 0;
   l = start(f, "binary", "&ready=eof", &out, &errfd, &ret);
   assert_non_null(l);
   assert_int_equal(task_logger_wait_ready(l, 5000, ready_cb, f, &err), 0);
-  assert_true(mock_ctx_run_until(&f->m, ready_called, f, 5000));
+  assert_true(mock_host_run_until(&f->m.host, ready_called, f, 5000));
   assert_null(f->err);
   close(out);
   close(errfd);
   task_logger_stop(l, 5000, stop_cb, f);
-  assert_true(mock_ctx_run_until(&f->m, stop_called, f, 5000));
+  assert_true(mock_host_run_until(&f->m.host, stop_called, f, 5000));
 }
 
 static void
@@ -269,13 +269,13 @@ test_logger_readiness_times_out(void **state)
   l = start(f, "binary", "&ready=none", &out, &errfd, &ret);
   assert_non_null(l);
   assert_int_equal(task_logger_wait_ready(l, 100, ready_cb, f, &err), 0);
-  assert_true(mock_ctx_run_until(&f->m, ready_called, f, 5000));
+  assert_true(mock_host_run_until(&f->m.host, ready_called, f, 5000));
   assert_non_null(f->err);
   assert_int_equal(f->err->status, -ETIMEDOUT);
   close(out);
   close(errfd);
   task_logger_stop(l, 5000, stop_cb, f);
-  assert_true(mock_ctx_run_until(&f->m, stop_called, f, 5000));
+  assert_true(mock_host_run_until(&f->m.host, stop_called, f, 5000));
 }
 
 static void
@@ -291,18 +291,18 @@ test_logger_that_ignores_sigterm_is_killed_after_the_grace(void **state)
   assert_non_null(l);
   pid = task_logger_pid(l);
   assert_int_equal(task_logger_wait_ready(l, 5000, ready_cb, f, &err), 0);
-  assert_true(mock_ctx_run_until(&f->m, ready_called, f, 5000));
+  assert_true(mock_host_run_until(&f->m.host, ready_called, f, 5000));
   close(out);
   close(errfd);
-  mock_ctx_run_for(&f->m, 100);
+  mock_host_run_for(&f->m.host, 100);
   assert_int_equal(kill(pid, 0), 0); /* still there after EOF */
   task_logger_stop(l, 200, stop_cb, f);
-  mock_ctx_run_for(&f->m, 100);
+  mock_host_run_for(&f->m.host, 100);
   assert_int_equal(f->stop_calls, 0);
-  assert_true(mock_ctx_run_until(&f->m, stop_called, f, 5000));
+  assert_true(mock_host_run_until(&f->m.host, stop_called, f, 5000));
   /* the reaper collects it as an unclaimed exit */
   for (int i = 0; i < 100 && kill(pid, 0) == 0; i++)
-    mock_ctx_run_for(&f->m, 10);
+    mock_host_run_for(&f->m.host, 10);
   assert_int_equal(kill(pid, 0), -1);
 }
 
@@ -320,7 +320,7 @@ read_children(struct fx *f, const char *path, pid_t pids[2])
       return;
     }
     free(text);
-    mock_ctx_run_for(&f->m, 10);
+    mock_host_run_for(&f->m.host, 10);
   }
   fail_msg("the test logger never wrote its children's pids");
 }
@@ -329,7 +329,7 @@ static void
 assert_reaped(struct fx *f, pid_t pid)
 {
   for (int i = 0; i < 300 && kill(pid, 0) == 0; i++)
-    mock_ctx_run_for(&f->m, 10);
+    mock_host_run_for(&f->m.host, 10);
   assert_int_equal(kill(pid, 0), -1);
   assert_int_equal(errno, ESRCH);
 }
@@ -352,7 +352,7 @@ test_logger_stop_kills_everything_a_hung_logger_started(void **state)
   assert_non_null(l);
   pid = task_logger_pid(l);
   assert_int_equal(task_logger_wait_ready(l, 5000, ready_cb, f, &err), 0);
-  assert_true(mock_ctx_run_until(&f->m, ready_called, f, 5000));
+  assert_true(mock_host_run_until(&f->m.host, ready_called, f, 5000));
   read_children(f, children, kids);
   assert_int_equal(getpgid(pid), pid); /* its own process group */
   assert_int_equal(getpgid(kids[0]), pid);
@@ -360,7 +360,7 @@ test_logger_stop_kills_everything_a_hung_logger_started(void **state)
   close(out);
   close(errfd);
   task_logger_stop(l, 200, stop_cb, f);
-  assert_true(mock_ctx_run_until(&f->m, stop_called, f, 5000));
+  assert_true(mock_host_run_until(&f->m.host, stop_called, f, 5000));
   assert_reaped(f, pid);
   assert_reaped(f, kids[0]);
   assert_reaped(f, kids[1]);
@@ -384,13 +384,13 @@ test_logger_stop_kills_the_group_of_a_logger_that_exits(void **state)
   assert_non_null(l);
   pid = task_logger_pid(l);
   assert_int_equal(task_logger_wait_ready(l, 5000, ready_cb, f, &err), 0);
-  assert_true(mock_ctx_run_until(&f->m, ready_called, f, 5000));
+  assert_true(mock_host_run_until(&f->m.host, ready_called, f, 5000));
   read_children(f, children, kids);
   close(out);
   close(errfd);
   /* It exits on SIGTERM; its group goes with it, although that member ignores SIGTERM. */
   task_logger_stop(l, 5000, stop_cb, f);
-  assert_true(mock_ctx_run_until(&f->m, stop_called, f, 5000));
+  assert_true(mock_host_run_until(&f->m.host, stop_called, f, 5000));
   assert_reaped(f, pid);
   assert_reaped(f, kids[0]);
   kill(kids[1], SIGKILL); /* out of reach once its parent is gone: the test cleans it up */
@@ -407,7 +407,7 @@ test_logger_missing_binary_fails_at_spawn(void **state)
   int p[2];
 
   assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-  assert_true(task_logger_spawn(&f->m.loop, &f->m.logger, f->m.reaper,
+  assert_true(task_logger_spawn(&f->m.host.loop, &f->m.host.logger, f->m.reaper,
                                 "binary:///does/not/exist?x=1", "c", "n", p[0], p[0], &l,
                                 &err) < 0);
   assert_null(l);

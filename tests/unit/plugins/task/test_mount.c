@@ -15,7 +15,7 @@
 
 #include <cshim/util.h>
 
-#include "task.h"
+#include "mount.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -18,8 +18,14 @@
 #include <cshim/util.h>
 
 #include "containerd/events/task.pb-c.h"
-#include "mock_ctx.h"
-#include "task.h"
+#include "fixture.h"
+#include "cgroups.h"
+#include "container.h"
+#include "model.h"
+#include "oom.h"
+#include "process.h"
+#include "service.h"
+#include "containerd/task/v2/shim.pb-c.h"
 
 #include <cmocka.h>
 
@@ -27,7 +33,7 @@
 
 struct fixture
 {
-  mock_ctx_t m;
+  task_mock_t m;
   task_service_t svc;
   task_container_t *c;
   char dir[64]; /* the fake memory cgroup */
@@ -60,15 +66,15 @@ setup(void **state)
   Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
   cshim_error_t err = NULL;
 
-  mock_ctx_init(&f->m);
-  if (task_service_init(&f->svc, &f->m.loop, &f->m.logger, f->m.reaper, &f->m.publisher,
-                        &f->m.shutdown, "testns", NULL, &err) < 0)
+  task_mock_init(&f->m);
+  if (task_service_init(&f->svc, &f->m.host.loop, &f->m.host.logger, f->m.reaper, &f->m.publisher,
+                        &f->m.host.shutdown.base, "testns", NULL, &err) < 0)
     fail_msg("init: %s", err->msg);
   snprintf(f->dir, sizeof f->dir, "/tmp/cshim-oom-XXXXXX");
   assert_non_null(mkdtemp(f->dir));
   req.id = "oomy";
   req.bundle = f->dir;
-  f->c = task_container_new(&f->svc, &req);
+  f->c = task_container_new(&f->svc, &f->svc.env, &req);
   f->c->creating = false;
   f->c->init->state = TASK_PROC_RUNNING;
   f->c->init->pid = 4242; /* never signalled: kill_all_on_exit is off and there is no runtime */
@@ -85,8 +91,8 @@ teardown(void **state)
 
   task_container_free(f->c);
   task_service_close(&f->svc, NULL);
-  mock_ctx_run_for(&f->m, 20);
-  mock_ctx_fini(&f->m);
+  mock_host_run_for(&f->m.host, 20);
+  task_mock_fini(&f->m);
   for (size_t i = 0; i < CSHIM_N_ELEMENTS(names); i++)
     remove_text(f->dir, names[i]);
   rmdir(f->dir);
@@ -137,7 +143,7 @@ kernel_signals(int efd)
 
 struct count_pred
 {
-  mock_ctx_t *m;
+  task_mock_t *m;
   size_t n;
 };
 
@@ -154,7 +160,7 @@ expect_oom_event(struct fixture *f, size_t i)
   Containerd__Events__TaskOOM *ev;
   assert_true(i < f->m.n_events);
   assert_string_equal(f->m.events[i].topic, CSHIM_TOPIC_TASK_OOM);
-  ev = (void *)mock_ctx_unpack_event(&f->m, i);
+  ev = (void *)task_mock_unpack_event(&f->m, i);
   assert_string_equal(ev->container_id, "oomy");
   protobuf_c_message_free_unpacked(&ev->base, NULL);
 }
@@ -181,7 +187,7 @@ test_oom_v1_eventfd_notification_publishes_task_oom(void **state)
   efd = registered_eventfd(f);
   write_text(f->dir, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n");
   kernel_signals(efd);
-  assert_true(mock_ctx_run_until(&f->m, has_events, &one, TIMEOUT_MS));
+  assert_true(mock_host_run_until(&f->m.host, has_events, &one, TIMEOUT_MS));
   expect_oom_event(f, 0);
   /* the exit that follows finds nothing new: one TaskOOM, then TaskExit */
   exit_init(f);
@@ -208,7 +214,7 @@ test_oom_v1_is_published_before_exit_when_the_loop_has_not_seen_it(void **state)
   expect_oom_event(f, 0);
   assert_string_equal(f->m.events[1].topic, CSHIM_TOPIC_TASK_EXIT);
   /* and the notification the loop still holds produces no second TaskOOM */
-  mock_ctx_run_for(&f->m, 100);
+  mock_host_run_for(&f->m.host, 100);
   assert_int_equal(f->m.n_events, 2);
 }
 
@@ -225,7 +231,7 @@ test_oom_v1_notification_then_counted_kill_is_one_task_oom(void **state)
   assert_int_equal(task_oom_watch(f->c, &err), 0);
   efd = registered_eventfd(f);
   kernel_signals(efd);
-  assert_true(mock_ctx_run_until(&f->m, has_events, &one, TIMEOUT_MS));
+  assert_true(mock_host_run_until(&f->m.host, has_events, &one, TIMEOUT_MS));
   write_text(f->dir, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n");
   exit_init(f);
   assert_int_equal(f->m.n_events, 2);
@@ -245,10 +251,10 @@ test_oom_v1_two_episodes_are_two_task_ooms(void **state)
   assert_int_equal(task_oom_watch(f->c, &err), 0);
   efd = registered_eventfd(f);
   kernel_signals(efd);
-  assert_true(mock_ctx_run_until(&f->m, has_events, &one, TIMEOUT_MS));
+  assert_true(mock_host_run_until(&f->m.host, has_events, &one, TIMEOUT_MS));
   write_text(f->dir, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n");
   kernel_signals(efd);
-  assert_true(mock_ctx_run_until(&f->m, has_events, &two, TIMEOUT_MS));
+  assert_true(mock_host_run_until(&f->m.host, has_events, &two, TIMEOUT_MS));
   write_text(f->dir, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
   exit_init(f);
   assert_int_equal(f->m.n_events, 3);
@@ -286,7 +292,7 @@ test_oom_v1_cgroup_removal_is_no_oom(void **state)
   /* rmdir of a v1 memory cgroup also signals every registered eventfd */
   remove_text(f->dir, "memory.oom_control");
   kernel_signals(efd);
-  mock_ctx_run_for(&f->m, 100);
+  mock_host_run_for(&f->m.host, 100);
   assert_int_equal(f->m.n_events, 0);
   assert_null(f->c->oom);
 }
@@ -316,14 +322,14 @@ test_oom_v2_memory_events_change_publishes_task_oom(void **state)
     fail_msg("%s", err->msg);
   /* "max" events and an "oom" without a kill are no TaskOOM */
   write_text(f->dir, "memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 0\n");
-  mock_ctx_run_for(&f->m, 100);
+  mock_host_run_for(&f->m.host, 100);
   assert_int_equal(f->m.n_events, 0);
   write_text(f->dir, "memory.events", "low 0\nhigh 0\nmax 4\noom 2\noom_kill 1\n");
-  assert_true(mock_ctx_run_until(&f->m, has_events, &one, TIMEOUT_MS));
+  assert_true(mock_host_run_until(&f->m.host, has_events, &one, TIMEOUT_MS));
   expect_oom_event(f, 0);
   /* rewritten with the same counter: nothing new */
   write_text(f->dir, "memory.events", "low 0\nhigh 0\nmax 5\noom 2\noom_kill 1\n");
-  mock_ctx_run_for(&f->m, 100);
+  mock_host_run_for(&f->m.host, 100);
   assert_int_equal(f->m.n_events, 1);
 }
 
@@ -340,7 +346,7 @@ test_oom_v2_is_published_before_exit_when_the_loop_has_not_seen_it(void **state)
   assert_int_equal(f->m.n_events, 2);
   expect_oom_event(f, 0);
   assert_string_equal(f->m.events[1].topic, CSHIM_TOPIC_TASK_EXIT);
-  mock_ctx_run_for(&f->m, 100);
+  mock_host_run_for(&f->m.host, 100);
   assert_int_equal(f->m.n_events, 2);
 }
 
@@ -378,7 +384,7 @@ test_oom_watch_registers_on_a_real_memory_cgroup(void **state)
   f->c->cgroup = cg;
   if (task_oom_watch(f->c, &err) < 0)
     fail_msg("%s", err->msg);
-  mock_ctx_run_for(&f->m, 20);
+  mock_host_run_for(&f->m.host, 20);
   assert_int_equal(f->m.n_events, 0);
   task_oom_stop(f->c);
 }
@@ -414,12 +420,12 @@ test_oom_v1_eventfd_is_handed_over_with_an_unread_notification(void **state)
   assert_true(kept >= 0);
   kernel_signals(kept); /* the kernel signals during the hand-over */
   task_oom_stop(f->c);
-  mock_ctx_run_for(&f->m, 20);
+  mock_host_run_for(&f->m.host, 20);
   assert_int_equal(f->m.n_events, 0);
 
   assert_int_equal(task_oom_adopt(f->c, kept, reported, credit, &err), 0);
   assert_int_equal(task_oom_eventfd(f->c), kept);
-  assert_true(mock_ctx_run_until(&f->m, has_events, &one, TIMEOUT_MS));
+  assert_true(mock_host_run_until(&f->m.host, has_events, &one, TIMEOUT_MS));
   expect_oom_event(f, 0);
   fp = fopen(path, "r");
   assert_non_null(fp);
@@ -430,9 +436,9 @@ test_oom_v1_eventfd_is_handed_over_with_an_unread_notification(void **state)
   /* the kill behind that notification is counted now: it was already reported (the credit) */
   write_text(f->dir, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n");
   kernel_signals(kept);
-  assert_true(mock_ctx_run_until(&f->m, has_events, &two, TIMEOUT_MS));
+  assert_true(mock_host_run_until(&f->m.host, has_events, &two, TIMEOUT_MS));
   expect_oom_event(f, 1);
-  mock_ctx_run_for(&f->m, 100);
+  mock_host_run_for(&f->m.host, 100);
   assert_int_equal(f->m.n_events, 2);
 }
 
@@ -455,9 +461,9 @@ test_oom_v1_kill_counted_during_the_hand_over_is_reported(void **state)
   task_oom_stop(f->c);
   write_text(f->dir, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n");
   assert_int_equal(task_oom_adopt(f->c, kept, reported, credit, &err), 0);
-  assert_true(mock_ctx_run_until(&f->m, has_events, &one, TIMEOUT_MS));
+  assert_true(mock_host_run_until(&f->m.host, has_events, &one, TIMEOUT_MS));
   expect_oom_event(f, 0);
-  mock_ctx_run_for(&f->m, 100);
+  mock_host_run_for(&f->m.host, 100);
   assert_int_equal(f->m.n_events, 1);
 }
 

@@ -9,8 +9,10 @@
 #include <cshim/util.h>
 
 #include "containerd/runc/options/oci.pb-c.h"
-#include "mock_ctx.h"
-#include "task.h"
+#include "fixture.h"
+#include "model.h"
+#include "options.h"
+#include "service.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,19 +40,19 @@ test_options_config_defaults(void **state)
 static void
 test_options_config_values(void **state)
 {
-  mock_ctx_t m;
+  task_mock_t m;
   task_config_t cfg;
   cshim_error_t err = NULL;
 
-  mock_ctx_init(&m);
-  mock_ctx_set_config(&m, "runtime", "/usr/bin/crun");
-  mock_ctx_set_config(&m, "runtime_root", "/run/crun");
-  mock_ctx_set_config(&m, "systemd_cgroup", "true");
-  mock_ctx_set_config(&m, "no_pivot_root", "true");
-  mock_ctx_set_config(&m, "no_new_keyring", "true");
-  mock_ctx_set_config(&m, "command_timeout", "2m");
-  mock_ctx_set_config(&m, "max_runtime_processes", "3");
-  if (task_config_parse(&m.config, &cfg, &err) < 0)
+  task_mock_init(&m);
+  mock_host_set_config(&m.host, "runtime", "/usr/bin/crun");
+  mock_host_set_config(&m.host, "runtime_root", "/run/crun");
+  mock_host_set_config(&m.host, "systemd_cgroup", "true");
+  mock_host_set_config(&m.host, "no_pivot_root", "true");
+  mock_host_set_config(&m.host, "no_new_keyring", "true");
+  mock_host_set_config(&m.host, "command_timeout", "2m");
+  mock_host_set_config(&m.host, "max_runtime_processes", "3");
+  if (task_config_parse(&m.host.config, &cfg, &err) < 0)
     fail_msg("%s", err->msg);
   assert_string_equal(cfg.runtime, "/usr/bin/crun");
   assert_string_equal(cfg.runtime_root, "/run/crun");
@@ -58,24 +60,24 @@ test_options_config_values(void **state)
   assert_int_equal(cfg.command_timeout_ms, 120000);
   assert_int_equal(cfg.max_runtime_processes, 3);
   task_config_clear(&cfg);
-  mock_ctx_fini(&m);
+  task_mock_fini(&m);
 }
 
 static void
 expect_config_error(const char *key, const char *value, const char *needle)
 {
-  mock_ctx_t m;
+  task_mock_t m;
   task_config_t cfg;
   cshim_error_t err = NULL;
 
-  mock_ctx_init(&m);
-  mock_ctx_set_config(&m, key, value);
-  assert_true(task_config_parse(&m.config, &cfg, &err) < 0);
+  task_mock_init(&m);
+  mock_host_set_config(&m.host, key, value);
+  assert_true(task_config_parse(&m.host.config, &cfg, &err) < 0);
   assert_non_null(err);
   if (strstr(err->msg, needle) == NULL)
     fail_msg("`%s` does not mention `%s`", err->msg, needle);
   cshim_error_release(&err);
-  mock_ctx_fini(&m);
+  task_mock_fini(&m);
 }
 
 static void
@@ -284,24 +286,24 @@ test_runtime_path_walks_path_once(void **state)
   snprintf(env, sizeof env, "/nonexistent:%s", dir);
   setenv("PATH", env, 1);
 
-  assert_int_equal(task_runtime_path(&svc, "myrt", &path, &err), 0);
+  assert_int_equal(task_runtime_path(&svc.runtime_paths, "myrt", &path, &err), 0);
   assert_string_equal(path, exe);
   /* resolved once: a later PATH change does not matter, the cached path is returned */
   setenv("PATH", "/nonexistent", 1);
-  assert_int_equal(task_runtime_path(&svc, "myrt", &again, &err), 0);
+  assert_int_equal(task_runtime_path(&svc.runtime_paths, "myrt", &again, &err), 0);
   assert_ptr_equal(again, path);
   /* a path is taken as given */
-  assert_int_equal(task_runtime_path(&svc, "/some/where/runc", &path, &err), 0);
+  assert_int_equal(task_runtime_path(&svc.runtime_paths, "/some/where/runc", &path, &err), 0);
   assert_string_equal(path, "/some/where/runc");
   /* missing or not executable: the name in the error */
   setenv("PATH", dir, 1);
-  assert_int_equal(task_runtime_path(&svc, "notexec", &path, &err), -ENOENT);
+  assert_int_equal(task_runtime_path(&svc.runtime_paths, "notexec", &path, &err), -ENOENT);
   assert_string_equal(err->msg, "runtime `notexec` not found in PATH");
   cshim_error_release(&err);
-  assert_int_equal(task_runtime_path(&svc, "nosuch", &path, &err), -ENOENT);
+  assert_int_equal(task_runtime_path(&svc.runtime_paths, "nosuch", &path, &err), -ENOENT);
   cshim_error_release(&err);
 
-  task_runtime_paths_free(&svc);
+  task_runtime_paths_free(&svc.runtime_paths);
   assert_null(svc.runtime_paths);
   if (old_path)
     setenv("PATH", old_path, 1);

@@ -23,8 +23,10 @@
 
 #include "containerd/events/task.pb-c.h"
 #include "containerd/runc/options/oci.pb-c.h"
-#include "mock_ctx.h"
-#include "task.h"
+#include "fixture.h"
+#include "handlers.h"
+#include "model.h"
+#include "containerd/task/v2/shim.pb-c.h"
 
 #include <cmocka.h>
 
@@ -32,218 +34,25 @@
 #error FAKE_RUNC_PATH must be defined
 #endif
 
-#define TIMEOUT_MS 10000
-
-struct fixture
-{
-  mock_ctx_t m;
-  task_service_t *svc;
-  char base[256];
-  char bundle[512];
-  char root[512];
-  char out_path[512];
-  char err_path[512];
-  int out_fd, err_fd; /* our readers of the FIFOs */
-  char *out;          /* what arrived on stdout */
-  size_t out_len;
-  size_t err_len;
-};
-
-static int
-rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  if (flag == FTW_DP || flag == FTW_D)
-    rmdir(path);
-  else
-    unlink(path);
-  return 0;
-}
-
-static void
-write_spec(struct fixture *f, const char *args_json, bool pid_ns)
-{
-  char path[600];
-  FILE *fp;
-  snprintf(path, sizeof path, "%s/config.json", f->bundle);
-  fp = fopen(path, "w");
-  assert_non_null(fp);
-  fprintf(fp,
-          "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":%s},\"linux\":{\"namespaces\":[%s]}}",
-          args_json, pid_ns ? "{\"type\":\"pid\"},{\"type\":\"mount\"}" : "{\"type\":\"mount\"}");
-  fclose(fp);
-}
-
 static int
 setup(void **state)
 {
-  struct fixture *f = cshim_xmalloc0(sizeof *f);
-  cshim_error_t err = NULL;
-  char rootfs[600];
-
-  mock_ctx_init(&f->m);
-  snprintf(f->base, sizeof f->base, "/tmp/cshim-task-test-XXXXXX");
-  assert_non_null(mkdtemp(f->base));
-  snprintf(f->bundle, sizeof f->bundle, "%s/bundle", f->base);
-  snprintf(f->root, sizeof f->root, "%s/root", f->base);
-  snprintf(f->out_path, sizeof f->out_path, "%s/stdout", f->base);
-  snprintf(f->err_path, sizeof f->err_path, "%s/stderr", f->base);
-  snprintf(rootfs, sizeof rootfs, "%s/rootfs", f->bundle);
-  assert_int_equal(mkdir(f->bundle, 0700), 0);
-  assert_int_equal(mkdir(rootfs, 0700), 0);
-  write_spec(f, "[\"/bin/true\"]", true);
-  f->out_fd = f->err_fd = -1;
-
-  mock_ctx_set_config(&f->m, "runtime", FAKE_RUNC_PATH);
-  mock_ctx_set_config(&f->m, "runtime_root", f->root);
-  mock_ctx_set_config(&f->m, "command_timeout", "20s");
-  f->svc = cshim_xmalloc0(sizeof *f->svc);
-  if (task_service_init(f->svc, &f->m.loop, &f->m.logger, f->m.reaper, &f->m.publisher,
-                        &f->m.shutdown, "testns", &f->m.config, &err) < 0)
-    fail_msg("init: %s", err->msg);
+  task_fixture_t *f = task_fixture_new("task-test", FAKE_RUNC_PATH, "[\"/bin/true\"]");
   unsetenv("FAKE_RUNC_START_DELAY_MS");
   unsetenv("FAKE_RUNC_FAIL");
   *state = f;
   return 0;
 }
 
-static void
-free_service(task_service_t *svc)
-{
-  free(svc);
-}
-
-static void
-kill_leftovers(struct fixture *f)
-{
-  /* Any container process the test left: its pid is in <root>/testns/<id>/pid. */
-  char cmd_root[600];
-  snprintf(cmd_root, sizeof cmd_root, "%s/testns", f->root);
-  DIR *d = opendir(cmd_root);
-  if (d == NULL)
-    return;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    char path[1200];
-    FILE *fp;
-    int pid;
-    if (e->d_name[0] == '.')
-      continue;
-    snprintf(path, sizeof path, "%s/%s/pid", cmd_root, e->d_name);
-    fp = fopen(path, "r");
-    if (fp && fscanf(fp, "%d", &pid) == 1 && pid > 0)
-      kill(pid, SIGKILL);
-    if (fp)
-      fclose(fp);
-  }
-  closedir(d);
-}
-
 static int
 teardown(void **state)
 {
-  struct fixture *f = *state;
-  char rootfs[600];
-  snprintf(rootfs, sizeof rootfs, "%s/rootfs", f->bundle);
-  kill_leftovers(f);
-  task_service_close(f->svc, free_service);
-  mock_ctx_run_for(&f->m, 50);
-  mock_ctx_fini(&f->m);
-  umount2(rootfs, MNT_DETACH);
-  if (f->out_fd >= 0)
-    close(f->out_fd);
-  if (f->err_fd >= 0)
-    close(f->err_fd);
-  nftw(f->base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-  free(f->out);
-  free(f);
+  task_fixture_free(*state);
   return 0;
 }
 
-static const cshim_ttrpc_method_t *
-method(const char *name)
-{
-  for (const cshim_ttrpc_method_t *m = task_methods; m->name; m++)
-    if (strcmp(m->name, name) == 0)
-      return m;
-  fail_msg("no method %s", name);
-  return NULL;
-}
-
-/* Invoke a handler and return the call (answered or not). */
-static mock_call_t *
-invoke(struct fixture *f, const char *name, const ProtobufCMessage *req)
-{
-  mock_call_t *c = mock_call_new(name);
-  const cshim_ttrpc_method_t *m = method(name);
-  assert_non_null(m->handler);
-  m->handler(&c->base, req, f->svc);
-  return c;
-}
-
-/* Invoke and run the loop until answered; returns the call. */
-static mock_call_t *
-call(struct fixture *f, const char *name, const ProtobufCMessage *req)
-{
-  mock_call_t *c = invoke(f, name, req);
-  if (!mock_ctx_run_call(&f->m, c, TIMEOUT_MS))
-    fail_msg("%s not answered", name);
-  assert_int_equal(c->answered, 1);
-  return c;
-}
-
 static void
-expect_code(mock_call_t *c, int code)
-{
-  if (c->code != code)
-    fail_msg("%s: code %d (%s), want %d", c->base.method, c->code, c->message ? c->message : "",
-             code);
-  mock_call_free(c);
-}
-
-static void
-drain(struct fixture *f)
-{
-  char buf[65536];
-  ssize_t n;
-  if (f->out_fd >= 0)
-    while ((n = read(f->out_fd, buf, sizeof buf)) > 0) {
-      f->out = cshim_xrealloc(f->out, f->out_len + (size_t)n + 1);
-      memcpy(f->out + f->out_len, buf, (size_t)n);
-      f->out_len += (size_t)n;
-      f->out[f->out_len] = '\0';
-    }
-  if (f->err_fd >= 0)
-    while ((n = read(f->err_fd, buf, sizeof buf)) > 0)
-      f->err_len += (size_t)n;
-}
-
-struct drain_until
-{
-  struct fixture *f;
-  mock_call_t *c;
-};
-
-static bool
-drain_pred(void *data)
-{
-  struct drain_until *d = data;
-  drain(d->f);
-  return d->c->answered > 0;
-}
-
-/* Like call(), reading our FIFO ends while waiting (a client that keeps reading). */
-static mock_call_t *
-call_draining(struct fixture *f, const char *name, const ProtobufCMessage *req)
-{
-  struct drain_until d = {f, invoke(f, name, req)};
-  if (!mock_ctx_run_until(&f->m, drain_pred, &d, TIMEOUT_MS))
-    fail_msg("%s not answered", name);
-  drain(f);
-  return d.c;
-}
-
-static void
-make_fifos(struct fixture *f)
+make_fifos(task_fixture_t *f)
 {
   assert_int_equal(mkfifo(f->out_path, 0600), 0);
   assert_int_equal(mkfifo(f->err_path, 0600), 0);
@@ -253,7 +62,7 @@ make_fifos(struct fixture *f)
 }
 
 static uint32_t
-create(struct fixture *f, const char *id, const char *stdout_, const char *stderr_)
+create(task_fixture_t *f, const char *id, const char *stdout_, const char *stderr_)
 {
   Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
   Containerd__Task__V2__CreateTaskResponse *resp;
@@ -264,7 +73,7 @@ create(struct fixture *f, const char *id, const char *stdout_, const char *stder
   req.bundle = f->bundle;
   req.stdout = (char *)(stdout_ ? stdout_ : "");
   req.stderr = (char *)(stderr_ ? stderr_ : "");
-  c = call(f, "Create", &req.base);
+  c = task_fixture_call(f, "Create", &req.base);
   if (c->code != 0)
     fail_msg("create: %s", c->message);
   resp = (void *)mock_call_unpack(c, &containerd__task__v2__create_task_response__descriptor);
@@ -276,13 +85,13 @@ create(struct fixture *f, const char *id, const char *stdout_, const char *stder
 }
 
 static void
-start(struct fixture *f, const char *id, uint32_t want_pid)
+start(task_fixture_t *f, const char *id, uint32_t want_pid)
 {
   Containerd__Task__V2__StartRequest req = CONTAINERD__TASK__V2__START_REQUEST__INIT;
   Containerd__Task__V2__StartResponse *resp;
   mock_call_t *c;
   req.id = (char *)id;
-  c = call(f, "Start", &req.base);
+  c = task_fixture_call(f, "Start", &req.base);
   if (c->code != 0)
     fail_msg("start: %s", c->message);
   resp = (void *)mock_call_unpack(c, &containerd__task__v2__start_response__descriptor);
@@ -292,19 +101,19 @@ start(struct fixture *f, const char *id, uint32_t want_pid)
 }
 
 static mock_call_t *
-wait_call(struct fixture *f, const char *id)
+wait_call(task_fixture_t *f, const char *id)
 {
   Containerd__Task__V2__WaitRequest req = CONTAINERD__TASK__V2__WAIT_REQUEST__INIT;
   req.id = (char *)id;
-  return invoke(f, "Wait", &req.base);
+  return task_fixture_invoke(f, "Wait", &req.base);
 }
 
 static uint32_t
-wait_status(struct fixture *f, mock_call_t *c)
+wait_status(task_fixture_t *f, mock_call_t *c)
 {
   Containerd__Task__V2__WaitResponse *resp;
   uint32_t st;
-  if (!mock_ctx_run_call(&f->m, c, TIMEOUT_MS))
+  if (!mock_host_run_call(&f->m.host, c, TASK_FIXTURE_TIMEOUT_MS))
     fail_msg("wait not answered");
   resp = (void *)mock_call_unpack(c, &containerd__task__v2__wait_response__descriptor);
   st = resp->exit_status;
@@ -316,13 +125,14 @@ wait_status(struct fixture *f, mock_call_t *c)
 }
 
 static Containerd__Task__V2__DeleteResponse *
-delete_task(struct fixture *f, const char *id, bool draining)
+delete_task(task_fixture_t *f, const char *id, bool draining)
 {
   Containerd__Task__V2__DeleteRequest req = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
   Containerd__Task__V2__DeleteResponse *resp;
   mock_call_t *c;
   req.id = (char *)id;
-  c = draining ? call_draining(f, "Delete", &req.base) : call(f, "Delete", &req.base);
+  c = draining ? task_fixture_call_draining(f, "Delete", &req.base)
+               : task_fixture_call(f, "Delete", &req.base);
   if (c->code != 0)
     fail_msg("delete: %s", c->message);
   resp = (void *)mock_call_unpack(c, &containerd__task__v2__delete_response__descriptor);
@@ -331,14 +141,14 @@ delete_task(struct fixture *f, const char *id, bool draining)
 }
 
 static Containerd__V1__Types__Status
-state_of(struct fixture *f, const char *id, int64_t *exited_sec)
+state_of(task_fixture_t *f, const char *id, int64_t *exited_sec)
 {
   Containerd__Task__V2__StateRequest req = CONTAINERD__TASK__V2__STATE_REQUEST__INIT;
   Containerd__Task__V2__StateResponse *resp;
   Containerd__V1__Types__Status st;
   mock_call_t *c;
   req.id = (char *)id;
-  c = call(f, "State", &req.base);
+  c = task_fixture_call(f, "State", &req.base);
   if (c->code != 0)
     fail_msg("state: %s", c->message);
   resp = (void *)mock_call_unpack(c, &containerd__task__v2__state_response__descriptor);
@@ -354,7 +164,7 @@ state_of(struct fixture *f, const char *id, int64_t *exited_sec)
 }
 
 static void
-expect_topics(struct fixture *f, const char *const *topics)
+expect_topics(task_fixture_t *f, const char *const *topics)
 {
   size_t n = 0;
   while (topics[n])
@@ -371,14 +181,14 @@ expect_topics(struct fixture *f, const char *const *topics)
 static bool
 no_containers(void *data)
 {
-  struct fixture *f = data;
+  task_fixture_t *f = data;
   return f->svc->containers == NULL;
 }
 
 static bool
 no_containers_but_one(void *data)
 {
-  struct fixture *f = data;
+  task_fixture_t *f = data;
   return f->svc->containers != NULL && f->svc->containers->next == NULL;
 }
 
@@ -398,7 +208,7 @@ read_text(const char *path, size_t *len)
 static void
 test_service_runs_container_with_fifo_io_in_event_order(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   static const char *const topics[] = {"/tasks/create", "/tasks/start", "/tasks/exit",
                                        "/tasks/delete", NULL};
   Containerd__Events__TaskCreate *ev;
@@ -410,11 +220,11 @@ test_service_runs_container_with_fifo_io_in_event_order(void **state)
   cshim_error_t err = NULL;
   char *rt = NULL;
 
-  write_spec(f, "[\"/bin/sh\",\"-c\",\"echo hello; echo oops >&2; exit 3\"]", true);
+  task_fixture_write_spec(f, "[\"/bin/sh\",\"-c\",\"echo hello; echo oops >&2; exit 3\"]", true);
   make_fifos(f);
   pid = create(f, "c1", f->out_path, f->err_path);
 
-  ev = (void *)mock_ctx_unpack_event(&f->m, 0);
+  ev = (void *)task_mock_unpack_event(&f->m, 0);
   assert_string_equal(ev->container_id, "c1");
   assert_string_equal(ev->bundle, f->bundle);
   assert_int_equal(ev->pid, pid);
@@ -435,7 +245,7 @@ test_service_runs_container_with_fifo_io_in_event_order(void **state)
   start(f, "c1", pid);
   assert_int_equal(wait_status(f, w), 3);
 
-  ex = (void *)mock_ctx_unpack_event(&f->m, 2);
+  ex = (void *)task_mock_unpack_event(&f->m, 2);
   assert_string_equal(ex->container_id, "c1");
   assert_string_equal(ex->id, "c1");
   assert_int_equal(ex->pid, pid);
@@ -454,14 +264,14 @@ test_service_runs_container_with_fifo_io_in_event_order(void **state)
   {
     Containerd__Task__V2__StateRequest req = CONTAINERD__TASK__V2__STATE_REQUEST__INIT;
     req.id = "c1";
-    expect_code(call(f, "State", &req.base), CSHIM_GRPC_NOT_FOUND);
+    task_fixture_expect_code(task_fixture_call(f, "State", &req.base), CSHIM_GRPC_NOT_FOUND);
   }
 }
 
 static void
 test_service_close_io_lets_stdin_reach_eof(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
   Containerd__Task__V2__CloseIORequest cio = CONTAINERD__TASK__V2__CLOSE_IOREQUEST__INIT;
   Containerd__Task__V2__CreateTaskResponse *resp;
@@ -470,7 +280,7 @@ test_service_close_io_lets_stdin_reach_eof(void **state)
   uint32_t pid;
   int writer;
 
-  write_spec(f, "[\"/bin/cat\"]", true);
+  task_fixture_write_spec(f, "[\"/bin/cat\"]", true);
   make_fifos(f);
   snprintf(in_path, sizeof in_path, "%s/stdin", f->base);
   assert_int_equal(mkfifo(in_path, 0600), 0);
@@ -479,7 +289,7 @@ test_service_close_io_lets_stdin_reach_eof(void **state)
   req.stdin = in_path;
   req.stdout = f->out_path;
   req.stderr = f->err_path;
-  c = call(f, "Create", &req.base);
+  c = task_fixture_call(f, "Create", &req.base);
   resp = (void *)mock_call_unpack(c, &containerd__task__v2__create_task_response__descriptor);
   pid = resp->pid;
   protobuf_c_message_free_unpacked(&resp->base, NULL);
@@ -490,11 +300,11 @@ test_service_close_io_lets_stdin_reach_eof(void **state)
   close(writer);
   w = wait_call(f, "cat");
   start(f, "cat", pid);
-  mock_ctx_run_for(&f->m, 200);
+  mock_host_run_for(&f->m.host, 200);
   assert_int_equal(w->answered, 0); /* our keeper holds stdin open */
   cio.id = "cat";
   cio.stdin = 1;
-  expect_code(call(f, "CloseIO", &cio.base), 0);
+  task_fixture_expect_code(task_fixture_call(f, "CloseIO", &cio.base), 0);
   assert_int_equal(wait_status(f, w), 0);
   Containerd__Task__V2__DeleteResponse *del = delete_task(f, "cat", true);
   protobuf_c_message_free_unpacked(&del->base, NULL);
@@ -505,13 +315,13 @@ test_service_close_io_lets_stdin_reach_eof(void **state)
 static void
 test_service_publishes_exit_after_start_when_exit_is_reaped_first(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   static const char *const topics[] = {"/tasks/create", "/tasks/start", "/tasks/exit", NULL};
   uint32_t pid;
   mock_call_t *w;
 
   setenv("FAKE_RUNC_START_DELAY_MS", "300", 1);
-  write_spec(f, "[\"/bin/true\"]", true);
+  task_fixture_write_spec(f, "[\"/bin/true\"]", true);
   pid = create(f, "fast", NULL, NULL);
   w = wait_call(f, "fast");
   start(f, "fast", pid);
@@ -524,7 +334,7 @@ test_service_publishes_exit_after_start_when_exit_is_reaped_first(void **state)
 static void
 test_service_kill_state_pids(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Task__V2__KillRequest kill_req = CONTAINERD__TASK__V2__KILL_REQUEST__INIT;
   Containerd__Task__V2__PidsRequest pids_req = CONTAINERD__TASK__V2__PIDS_REQUEST__INIT;
   Containerd__Task__V2__PidsResponse *pids;
@@ -534,7 +344,7 @@ test_service_kill_state_pids(void **state)
   int64_t exited = 0;
   uint32_t pid;
 
-  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  task_fixture_write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
   pid = create(f, "sleeper", NULL, NULL);
   assert_int_equal(state_of(f, "sleeper", &exited), CONTAINERD__V1__TYPES__STATUS__CREATED);
   assert_int_equal(exited, TASK_GO_ZERO_TIME_SECONDS);
@@ -542,7 +352,7 @@ test_service_kill_state_pids(void **state)
   assert_int_equal(state_of(f, "sleeper", NULL), CONTAINERD__V1__TYPES__STATUS__RUNNING);
 
   pids_req.id = "sleeper";
-  c = call(f, "Pids", &pids_req.base);
+  c = task_fixture_call(f, "Pids", &pids_req.base);
   pids = (void *)mock_call_unpack(c, &containerd__task__v2__pids_response__descriptor);
   assert_int_equal(pids->n_processes, 1);
   assert_int_equal(pids->processes[0]->pid, pid);
@@ -550,7 +360,7 @@ test_service_kill_state_pids(void **state)
   mock_call_free(c);
 
   del_req.id = "sleeper";
-  c = call(f, "Delete", &del_req.base);
+  c = task_fixture_call(f, "Delete", &del_req.base);
   assert_int_equal(c->code, CSHIM_GRPC_UNKNOWN);
   assert_string_equal(c->message, "cannot delete a running process");
   mock_call_free(c);
@@ -562,10 +372,10 @@ test_service_kill_state_pids(void **state)
   assert_int_equal(w2->parked, 1);
   kill_req.id = "sleeper";
   kill_req.signal = SIGKILL;
-  expect_code(call(f, "Kill", &kill_req.base), 0);
+  task_fixture_expect_code(task_fixture_call(f, "Kill", &kill_req.base), 0);
   assert_int_equal(wait_status(f, w1), 137);
   assert_int_equal(wait_status(f, w2), 137);
-  expect_code(call(f, "Kill", &kill_req.base), CSHIM_GRPC_NOT_FOUND);
+  task_fixture_expect_code(task_fixture_call(f, "Kill", &kill_req.base), CSHIM_GRPC_NOT_FOUND);
   assert_int_equal(state_of(f, "sleeper", &exited), CONTAINERD__V1__TYPES__STATUS__STOPPED);
   assert_true(exited > 1600000000);
   /* A Wait after the exit answers at once. */
@@ -589,7 +399,7 @@ pid_gone(void *data)
 static void
 test_service_kills_leftovers_when_init_exits_without_pid_namespace(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   char pidfile[600], cmd[800];
   mock_call_t *w;
   uint32_t pid;
@@ -598,7 +408,7 @@ test_service_kills_leftovers_when_init_exits_without_pid_namespace(void **state)
 
   snprintf(pidfile, sizeof pidfile, "%s/bg.pid", f->base);
   snprintf(cmd, sizeof cmd, "[\"/bin/sh\",\"-c\",\"sleep 100 & echo $! > %s; exit 0\"]", pidfile);
-  write_spec(f, cmd, false);
+  task_fixture_write_spec(f, cmd, false);
   pid = create(f, "shared", NULL, NULL);
   w = wait_call(f, "shared");
   start(f, "shared", pid);
@@ -608,7 +418,7 @@ test_service_kills_leftovers_when_init_exits_without_pid_namespace(void **state)
   assert_int_equal(fscanf(fp, "%d", &bg), 1);
   fclose(fp);
   /* runtime kill --all SIGKILL follows the init's exit */
-  assert_true(mock_ctx_run_until(&f->m, pid_gone, &bg, TIMEOUT_MS));
+  assert_true(mock_host_run_until(&f->m.host, pid_gone, &bg, TASK_FIXTURE_TIMEOUT_MS));
   Containerd__Task__V2__DeleteResponse *del = delete_task(f, "shared", false);
   protobuf_c_message_free_unpacked(&del->base, NULL);
 }
@@ -616,13 +426,13 @@ test_service_kills_leftovers_when_init_exits_without_pid_namespace(void **state)
 static void
 test_service_delete_of_created_task_forces_and_answers_waiters(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   static const char *const topics[] = {"/tasks/create", "/tasks/delete", NULL};
   Containerd__Task__V2__DeleteResponse *del;
   mock_call_t *w;
   uint32_t pid;
 
-  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  task_fixture_write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
   pid = create(f, "created", NULL, NULL);
   w = wait_call(f, "created");
   del = delete_task(f, "created", false);
@@ -637,22 +447,23 @@ test_service_delete_of_created_task_forces_and_answers_waiters(void **state)
 static void
 test_service_kill_created_task_publishes_exit(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   static const char *const topics[] = {"/tasks/create", "/tasks/exit", "/tasks/delete", NULL};
   Containerd__Task__V2__KillRequest kill_req = CONTAINERD__TASK__V2__KILL_REQUEST__INIT;
   Containerd__Task__V2__StartRequest start_req = CONTAINERD__TASK__V2__START_REQUEST__INIT;
   Containerd__Task__V2__DeleteResponse *del;
   mock_call_t *w;
 
-  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  task_fixture_write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
   create(f, "k", NULL, NULL);
   w = wait_call(f, "k");
   kill_req.id = "k";
   kill_req.signal = SIGKILL;
-  expect_code(call(f, "Kill", &kill_req.base), 0);
+  task_fixture_expect_code(task_fixture_call(f, "Kill", &kill_req.base), 0);
   assert_int_equal(wait_status(f, w), 137);
   start_req.id = "k";
-  expect_code(call(f, "Start", &start_req.base), CSHIM_GRPC_FAILED_PRECONDITION);
+  task_fixture_expect_code(task_fixture_call(f, "Start", &start_req.base),
+                           CSHIM_GRPC_FAILED_PRECONDITION);
   del = delete_task(f, "k", false);
   assert_int_equal(del->exit_status, 137);
   protobuf_c_message_free_unpacked(&del->base, NULL);
@@ -662,7 +473,7 @@ test_service_kill_created_task_publishes_exit(void **state)
 static void
 test_service_file_io_gets_large_output_whole(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   char uri[700], path[600];
   struct stat st;
   mock_call_t *w;
@@ -670,7 +481,8 @@ test_service_file_io_gets_large_output_whole(void **state)
 
   snprintf(path, sizeof path, "%s/logs/sub/out.log", f->base);
   snprintf(uri, sizeof uri, "file://%s", path);
-  write_spec(f, "[\"/bin/sh\",\"-c\",\"head -c 3000000 /dev/zero; echo tail >&2\"]", true);
+  task_fixture_write_spec(f, "[\"/bin/sh\",\"-c\",\"head -c 3000000 /dev/zero; echo tail >&2\"]",
+                          true);
   pid = create(f, "big", uri, uri);
   w = wait_call(f, "big");
   start(f, "big", pid);
@@ -685,19 +497,16 @@ test_service_file_io_gets_large_output_whole(void **state)
 static void
 test_service_fifo_io_gets_large_output_whole(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   mock_call_t *w;
   uint32_t pid;
 
-  write_spec(f, "[\"/bin/sh\",\"-c\",\"head -c 4000000 /dev/zero\"]", true);
+  task_fixture_write_spec(f, "[\"/bin/sh\",\"-c\",\"head -c 4000000 /dev/zero\"]", true);
   make_fifos(f);
   pid = create(f, "bigfifo", f->out_path, f->err_path);
   w = wait_call(f, "bigfifo");
   start(f, "bigfifo", pid);
-  {
-    struct drain_until d = {f, w};
-    assert_true(mock_ctx_run_until(&f->m, drain_pred, &d, TIMEOUT_MS));
-  }
+  assert_true(task_fixture_run_draining(f, w, TASK_FIXTURE_TIMEOUT_MS));
   assert_int_equal(wait_status(f, w), 0);
   Containerd__Task__V2__DeleteResponse *del = delete_task(f, "bigfifo", true);
   protobuf_c_message_free_unpacked(&del->base, NULL);
@@ -707,7 +516,7 @@ test_service_fifo_io_gets_large_output_whole(void **state)
 static void
 test_service_mounts_rootfs_and_unmounts_on_delete(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
   Containerd__Types__Mount m = CONTAINERD__TYPES__MOUNT__INIT;
   Containerd__Types__Mount *mounts[1] = {&m};
@@ -727,7 +536,7 @@ test_service_mounts_rootfs_and_unmounts_on_delete(void **state)
   req.bundle = f->bundle;
   req.n_rootfs = 1;
   req.rootfs = mounts;
-  c = call(f, "Create", &req.base);
+  c = task_fixture_call(f, "Create", &req.base);
   assert_int_equal(c->code, 0);
   mock_call_free(c);
   assert_int_equal(statfs(rootfs, &sfs), 0);
@@ -741,7 +550,7 @@ test_service_mounts_rootfs_and_unmounts_on_delete(void **state)
 static void
 test_service_create_failure_undoes_everything(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
   Containerd__Types__Mount m = CONTAINERD__TYPES__MOUNT__INIT;
   Containerd__Types__Mount *mounts[1] = {&m};
@@ -759,19 +568,19 @@ test_service_create_failure_undoes_everything(void **state)
     req.n_rootfs = 1;
     req.rootfs = mounts;
   }
-  c = call(f, "Create", &req.base);
+  c = task_fixture_call(f, "Create", &req.base);
   assert_int_equal(c->code, CSHIM_GRPC_UNKNOWN);
   assert_non_null(strstr(c->message, "injected failure"));
   mock_call_free(c);
   unsetenv("FAKE_RUNC_FAIL");
   /* Once the runtime's `delete --force` has run, the id is free again and the shim, left with
      nothing to serve, ends. */
-  assert_true(mock_ctx_run_until(&f->m, no_containers, f, TIMEOUT_MS));
+  assert_true(mock_host_run_until(&f->m.host, no_containers, f, TASK_FIXTURE_TIMEOUT_MS));
   assert_int_equal(f->m.n_events, 0);
   assert_int_equal(statfs(rootfs, &sfs), 0);
   assert_int_not_equal(sfs.f_type, 0x01021994);
-  mock_ctx_run_for(&f->m, 20);
-  assert_int_equal(f->m.shutdown_calls, 1);
+  mock_host_run_for(&f->m.host, 20);
+  assert_int_equal(f->m.host.shutdown.calls, 1);
   create(f, "bad", NULL, NULL);
   Containerd__Task__V2__DeleteResponse *del = delete_task(f, "bad", false);
   protobuf_c_message_free_unpacked(&del->base, NULL);
@@ -783,7 +592,7 @@ test_service_create_failure_undoes_everything(void **state)
 static void
 test_service_failed_start_deletes_the_container_and_ends_the_shim(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   static const char *const topics[] = {"/tasks/create", NULL};
   Containerd__Task__V2__StartRequest req = CONTAINERD__TASK__V2__START_REQUEST__INIT;
   char log[700], state_dir[700], *argv_log;
@@ -794,12 +603,12 @@ test_service_failed_start_deletes_the_container_and_ends_the_shim(void **state)
 
   snprintf(log, sizeof log, "%s/argv.log", f->base);
   setenv("FAKE_RUNC_ARGV_LOG", log, 1);
-  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  task_fixture_write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
   pid = create(f, "bad", NULL, NULL);
   w = wait_call(f, "bad");
   setenv("FAKE_RUNC_FAIL", "start", 1);
   req.id = "bad";
-  c = call(f, "Start", &req.base);
+  c = task_fixture_call(f, "Start", &req.base);
   assert_int_equal(c->code, CSHIM_GRPC_UNKNOWN);
   assert_non_null(strstr(c->message, "injected failure"));
   mock_call_free(c);
@@ -807,11 +616,11 @@ test_service_failed_start_deletes_the_container_and_ends_the_shim(void **state)
 
   /* While the runtime deletes, the container is still there and refuses another Start. */
   if (f->svc->containers) {
-    c = call(f, "Start", &req.base);
+    c = task_fixture_call(f, "Start", &req.base);
     assert_int_not_equal(c->code, 0);
     mock_call_free(c);
   }
-  assert_true(mock_ctx_run_until(&f->m, no_containers, f, TIMEOUT_MS));
+  assert_true(mock_host_run_until(&f->m.host, no_containers, f, TASK_FIXTURE_TIMEOUT_MS));
   assert_int_equal(wait_status(f, w), 137);
   assert_int_equal(kill((pid_t)pid, 0) < 0 && errno == ESRCH, 1);
   snprintf(state_dir, sizeof state_dir, "%s/testns/bad", f->root);
@@ -823,32 +632,32 @@ test_service_failed_start_deletes_the_container_and_ends_the_shim(void **state)
   expect_topics(f, topics); /* no TaskStart, no TaskExit: containerd saw the start fail */
 
   /* Nothing left to serve: the shim ends, after the replies. */
-  mock_ctx_run_for(&f->m, 20);
-  assert_int_equal(f->m.shutdown_calls, 1);
+  mock_host_run_for(&f->m.host, 20);
+  assert_int_equal(f->m.host.shutdown.calls, 1);
 }
 
 /* Another container keeps the shim: only the failed one goes. */
 static void
 test_service_failed_start_keeps_serving_the_others(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Task__V2__StartRequest req = CONTAINERD__TASK__V2__START_REQUEST__INIT;
   Containerd__Task__V2__DeleteRequest dreq = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
   Containerd__Task__V2__DeleteResponse *del;
 
-  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  task_fixture_write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
   create(f, "keep", NULL, NULL);
   create(f, "bad", NULL, NULL);
   setenv("FAKE_RUNC_FAIL", "start", 1);
   req.id = "bad";
-  expect_code(call(f, "Start", &req.base), CSHIM_GRPC_UNKNOWN);
+  task_fixture_expect_code(task_fixture_call(f, "Start", &req.base), CSHIM_GRPC_UNKNOWN);
   unsetenv("FAKE_RUNC_FAIL");
-  assert_true(mock_ctx_run_until(&f->m, no_containers_but_one, f, TIMEOUT_MS));
-  mock_ctx_run_for(&f->m, 20);
-  assert_int_equal(f->m.shutdown_calls, 0);
+  assert_true(mock_host_run_until(&f->m.host, no_containers_but_one, f, TASK_FIXTURE_TIMEOUT_MS));
+  mock_host_run_for(&f->m.host, 20);
+  assert_int_equal(f->m.host.shutdown.calls, 0);
   assert_string_equal(f->svc->containers->id, "keep");
   dreq.id = "bad";
-  expect_code(call(f, "Delete", &dreq.base), CSHIM_GRPC_NOT_FOUND);
+  task_fixture_expect_code(task_fixture_call(f, "Delete", &dreq.base), CSHIM_GRPC_NOT_FOUND);
   del = delete_task(f, "keep", false);
   protobuf_c_message_free_unpacked(&del->base, NULL);
 }
@@ -856,7 +665,7 @@ test_service_failed_start_keeps_serving_the_others(void **state)
 static void
 test_service_answers_errors_with_containerd_codes(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Task__V2__CreateTaskRequest cr = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
   Containerd__Task__V2__StartRequest sr = CONTAINERD__TASK__V2__START_REQUEST__INIT;
   Containerd__Task__V2__KillRequest kr = CONTAINERD__TASK__V2__KILL_REQUEST__INIT;
@@ -868,43 +677,43 @@ test_service_answers_errors_with_containerd_codes(void **state)
 
   cr.bundle = f->bundle;
   cr.id = "../escape";
-  expect_code(call(f, "Create", &cr.base), CSHIM_GRPC_INVALID_ARGUMENT);
+  task_fixture_expect_code(task_fixture_call(f, "Create", &cr.base), CSHIM_GRPC_INVALID_ARGUMENT);
   cr.id = "";
-  expect_code(call(f, "Create", &cr.base), CSHIM_GRPC_INVALID_ARGUMENT);
+  task_fixture_expect_code(task_fixture_call(f, "Create", &cr.base), CSHIM_GRPC_INVALID_ARGUMENT);
   cr.id = "t";
   cr.stdout = "binary:///does/not/exist?x=y";
-  expect_code(call(f, "Create", &cr.base), CSHIM_GRPC_NOT_FOUND);
+  task_fixture_expect_code(task_fixture_call(f, "Create", &cr.base), CSHIM_GRPC_NOT_FOUND);
   cr.stdout = "gopher://x";
-  expect_code(call(f, "Create", &cr.base), CSHIM_GRPC_INVALID_ARGUMENT);
+  task_fixture_expect_code(task_fixture_call(f, "Create", &cr.base), CSHIM_GRPC_INVALID_ARGUMENT);
   cr.stdout = "/does/not/exist";
-  expect_code(call(f, "Create", &cr.base), CSHIM_GRPC_NOT_FOUND);
+  task_fixture_expect_code(task_fixture_call(f, "Create", &cr.base), CSHIM_GRPC_NOT_FOUND);
   cr.stdout = "";
   cr.bundle = "relative";
-  expect_code(call(f, "Create", &cr.base), CSHIM_GRPC_INVALID_ARGUMENT);
+  task_fixture_expect_code(task_fixture_call(f, "Create", &cr.base), CSHIM_GRPC_INVALID_ARGUMENT);
   assert_int_equal(f->m.n_events, 0);
 
   sr.id = kr.id = str.id = wr.id = dr.id = pr.id = "nope";
   kr.signal = 9;
-  c = call(f, "Start", &sr.base);
+  c = task_fixture_call(f, "Start", &sr.base);
   assert_string_equal(c->message, "container not created: not found");
-  expect_code(c, CSHIM_GRPC_NOT_FOUND);
-  expect_code(call(f, "Kill", &kr.base), CSHIM_GRPC_NOT_FOUND);
-  expect_code(call(f, "State", &str.base), CSHIM_GRPC_NOT_FOUND);
-  expect_code(call(f, "Wait", &wr.base), CSHIM_GRPC_NOT_FOUND);
-  expect_code(call(f, "Delete", &dr.base), CSHIM_GRPC_NOT_FOUND);
-  expect_code(call(f, "Pids", &pr.base), CSHIM_GRPC_NOT_FOUND);
+  task_fixture_expect_code(c, CSHIM_GRPC_NOT_FOUND);
+  task_fixture_expect_code(task_fixture_call(f, "Kill", &kr.base), CSHIM_GRPC_NOT_FOUND);
+  task_fixture_expect_code(task_fixture_call(f, "State", &str.base), CSHIM_GRPC_NOT_FOUND);
+  task_fixture_expect_code(task_fixture_call(f, "Wait", &wr.base), CSHIM_GRPC_NOT_FOUND);
+  task_fixture_expect_code(task_fixture_call(f, "Delete", &dr.base), CSHIM_GRPC_NOT_FOUND);
+  task_fixture_expect_code(task_fixture_call(f, "Pids", &pr.base), CSHIM_GRPC_NOT_FOUND);
 
-  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  task_fixture_write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
   cr.bundle = f->bundle;
   create(f, "dup", NULL, NULL);
   cr.id = "dup";
-  expect_code(call(f, "Create", &cr.base), CSHIM_GRPC_ALREADY_EXISTS);
+  task_fixture_expect_code(task_fixture_call(f, "Create", &cr.base), CSHIM_GRPC_ALREADY_EXISTS);
   sr.id = str.id = "dup";
   sr.exec_id = str.exec_id = "e1";
-  c = call(f, "Start", &sr.base);
+  c = task_fixture_call(f, "Start", &sr.base);
   assert_string_equal(c->message, "process does not exist e1: not found");
-  expect_code(c, CSHIM_GRPC_NOT_FOUND);
-  expect_code(call(f, "State", &str.base), CSHIM_GRPC_NOT_FOUND);
+  task_fixture_expect_code(c, CSHIM_GRPC_NOT_FOUND);
+  task_fixture_expect_code(task_fixture_call(f, "State", &str.base), CSHIM_GRPC_NOT_FOUND);
   Containerd__Task__V2__DeleteResponse *del = delete_task(f, "dup", false);
   protobuf_c_message_free_unpacked(&del->base, NULL);
 }
@@ -924,11 +733,11 @@ count_fds(void)
 static void
 test_service_leaves_no_descriptors_behind(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   char uri[700];
   int before;
 
-  write_spec(f, "[\"/bin/sh\",\"-c\",\"echo out; echo err >&2\"]", true);
+  task_fixture_write_spec(f, "[\"/bin/sh\",\"-c\",\"echo out; echo err >&2\"]", true);
   make_fifos(f);
   snprintf(uri, sizeof uri, "file://%s/log/out.txt", f->base);
   /* One run first: lazily created things (log file, runtime root) are not leaks. */
@@ -944,24 +753,24 @@ test_service_leaves_no_descriptors_behind(void **state)
     Containerd__Task__V2__DeleteResponse *del = delete_task(f, "fds", true);
     protobuf_c_message_free_unpacked(&del->base, NULL);
   }
-  mock_ctx_run_for(&f->m, 20);
+  mock_host_run_for(&f->m.host, 20);
   assert_int_equal(count_fds(), before);
 }
 
 static void
 test_service_connect_and_shutdown(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Task__V2__ConnectRequest cr = CONTAINERD__TASK__V2__CONNECT_REQUEST__INIT;
   Containerd__Task__V2__ShutdownRequest sr = CONTAINERD__TASK__V2__SHUTDOWN_REQUEST__INIT;
   Containerd__Task__V2__ConnectResponse *resp;
   mock_call_t *c;
   uint32_t pid;
 
-  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  task_fixture_write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
   pid = create(f, "conn", NULL, NULL);
   cr.id = "conn";
-  c = call(f, "Connect", &cr.base);
+  c = task_fixture_call(f, "Connect", &cr.base);
   resp = (void *)mock_call_unpack(c, &containerd__task__v2__connect_response__descriptor);
   assert_int_equal(resp->shim_pid, getpid());
   assert_int_equal(resp->task_pid, pid);
@@ -969,31 +778,31 @@ test_service_connect_and_shutdown(void **state)
   mock_call_free(c);
 
   sr.id = "conn";
-  expect_code(call(f, "Shutdown", &sr.base), 0);
-  mock_ctx_run_for(&f->m, 20);
-  assert_int_equal(f->m.shutdown_calls, 0); /* a container is still here */
+  task_fixture_expect_code(task_fixture_call(f, "Shutdown", &sr.base), 0);
+  mock_host_run_for(&f->m.host, 20);
+  assert_int_equal(f->m.host.shutdown.calls, 0); /* a container is still here */
 
   Containerd__Task__V2__DeleteResponse *del = delete_task(f, "conn", false);
   protobuf_c_message_free_unpacked(&del->base, NULL);
   cr.id = "conn";
-  c = call(f, "Connect", &cr.base);
+  c = task_fixture_call(f, "Connect", &cr.base);
   resp = (void *)mock_call_unpack(c, &containerd__task__v2__connect_response__descriptor);
   assert_int_equal(resp->task_pid, 0);
   protobuf_c_message_free_unpacked(&resp->base, NULL);
   mock_call_free(c);
 
-  c = invoke(f, "Shutdown", &sr.base);
+  c = task_fixture_invoke(f, "Shutdown", &sr.base);
   assert_int_equal(c->answered, 1);
-  assert_int_equal(f->m.shutdown_calls, 0); /* only after the reply has gone */
+  assert_int_equal(f->m.host.shutdown.calls, 0); /* only after the reply has gone */
   mock_call_free(c);
-  mock_ctx_run_for(&f->m, 20);
-  assert_int_equal(f->m.shutdown_calls, 1);
+  mock_host_run_for(&f->m.host, 20);
+  assert_int_equal(f->m.host.shutdown.calls, 1);
 }
 
 static void
 test_service_v3_exits_after_the_last_delete(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Task__V2__DeleteRequest req = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
   const cshim_ttrpc_method_t *del_v3 = NULL;
   Containerd__Task__V2__DeleteResponse *del;
@@ -1005,68 +814,61 @@ test_service_v3_exits_after_the_last_delete(void **state)
   assert_non_null(del_v3);
 
   /* task API v2 (containerd 1.x, or 2.x told v2): only Shutdown ends the shim */
-  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  task_fixture_write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
   create(f, "v2", NULL, NULL);
   del = delete_task(f, "v2", false);
   protobuf_c_message_free_unpacked(&del->base, NULL);
-  mock_ctx_run_for(&f->m, 20);
-  assert_int_equal(f->m.shutdown_calls, 0);
+  mock_host_run_for(&f->m.host, 20);
+  assert_int_equal(f->m.host.shutdown.calls, 0);
 
   /* v3: containerd 2.x sends no Shutdown for a sandbox's containers; the last Delete ends it */
   create(f, "a", NULL, NULL);
   create(f, "b", NULL, NULL);
   req.id = "a";
-  c = mock_call_new("Delete");
+  c = task_call_new("Delete");
   del_v3->handler(&c->base, &req.base, f->svc);
-  assert_true(mock_ctx_run_call(&f->m, c, TIMEOUT_MS));
+  assert_true(mock_host_run_call(&f->m.host, c, TASK_FIXTURE_TIMEOUT_MS));
   assert_int_equal(c->code, 0);
   mock_call_free(c);
-  mock_ctx_run_for(&f->m, 20);
-  assert_int_equal(f->m.shutdown_calls, 0); /* b is still here */
+  mock_host_run_for(&f->m.host, 20);
+  assert_int_equal(f->m.host.shutdown.calls, 0); /* b is still here */
 
   req.id = "b";
-  c = mock_call_new("Delete");
+  c = task_call_new("Delete");
   del_v3->handler(&c->base, &req.base, f->svc);
-  assert_true(mock_ctx_run_call(&f->m, c, TIMEOUT_MS));
+  assert_true(mock_host_run_call(&f->m.host, c, TASK_FIXTURE_TIMEOUT_MS));
   assert_int_equal(c->code, 0);
   mock_call_free(c);
-  mock_ctx_run_for(&f->m, 20);
-  assert_int_equal(f->m.shutdown_calls, 1);
+  mock_host_run_for(&f->m.host, 20);
+  assert_int_equal(f->m.host.shutdown.calls, 1);
 }
 
 static void
 test_service_close_fails_pending_waits(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   mock_call_t *w;
   uint32_t pid;
 
-  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  task_fixture_write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
   pid = create(f, "closing", NULL, NULL);
   start(f, "closing", pid);
   w = wait_call(f, "closing");
   assert_int_equal(w->answered, 0);
-  task_service_close(f->svc, free_service);
+  task_fixture_close_service(f->svc);
   f->svc = NULL;
   assert_int_equal(w->answered, 1);
   assert_int_equal(w->code, CSHIM_GRPC_UNAVAILABLE);
   mock_call_free(w);
   kill((pid_t)pid, SIGKILL);
-  mock_ctx_run_for(&f->m, 50);
+  mock_host_run_for(&f->m.host, 50);
   /* teardown must not close again */
-  {
-    cshim_error_t err = NULL;
-    f->svc = cshim_xmalloc0(sizeof *f->svc);
-    assert_int_equal(task_service_init(f->svc, &f->m.loop, &f->m.logger, f->m.reaper,
-                                       &f->m.publisher, &f->m.shutdown, "testns", NULL, &err),
-                     0);
-  }
 }
 
 static void
 test_service_uses_runc_options_from_create(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
   Containerd__Runc__V1__Options o = CONTAINERD__RUNC__V1__OPTIONS__INIT;
   Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
@@ -1085,7 +887,7 @@ test_service_uses_runc_options_from_create(void **state)
   req.id = "opts";
   req.bundle = f->bundle;
   req.options = &any;
-  c = call(f, "Create", &req.base);
+  c = task_fixture_call(f, "Create", &req.base);
   assert_int_equal(c->code, 0);
   mock_call_free(c);
   snprintf(state_dir, sizeof state_dir, "%s/testns/opts", other_root);
@@ -1104,19 +906,19 @@ test_service_uses_runc_options_from_create(void **state)
 static void
 test_service_call_deadline_reaches_the_runtime_command(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Task__V2__StartRequest req = CONTAINERD__TASK__V2__START_REQUEST__INIT;
-  mock_call_t *c = mock_call_new("Start");
+  mock_call_t *c = task_call_new("Start");
   uint32_t pid;
 
-  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  task_fixture_write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
   pid = create(f, "late", NULL, NULL);
   setenv("FAKE_RUNC_START_DELAY_MS", "30000", 1);
   req.id = "late";
   c->base.started_ns = cshim_now_ns();
   c->base.timeout_nano = 300 * 1000000ll;
-  method("Start")->handler(&c->base, &req.base, f->svc);
-  assert_true(mock_ctx_run_call(&f->m, c, TIMEOUT_MS));
+  task_fixture_method("Start")->handler(&c->base, &req.base, f->svc);
+  assert_true(mock_host_run_call(&f->m.host, c, TASK_FIXTURE_TIMEOUT_MS));
   assert_int_equal(c->code, CSHIM_GRPC_DEADLINE_EXCEEDED);
   assert_non_null(strstr(c->message, "deadline exceeded after"));
   mock_call_free(c);
@@ -1129,13 +931,13 @@ test_service_call_deadline_reaches_the_runtime_command(void **state)
 static void
 test_service_hung_create_leaves_no_process_behind(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
-  mock_call_t *c = mock_call_new("Create");
+  mock_call_t *c = task_call_new("Create");
   char pid_path[700];
   pid_t init = 0;
 
-  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  task_fixture_write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
   setenv("FAKE_RUNC_HANG", "create", 1);
   snprintf(pid_path, sizeof pid_path, "%s/testns/hung/pid", f->root);
   req.id = "hung";
@@ -1144,22 +946,22 @@ test_service_hung_create_leaves_no_process_behind(void **state)
   req.stderr = "";
   c->base.started_ns = cshim_now_ns();
   c->base.timeout_nano = 1000 * 1000000ll;
-  method("Create")->handler(&c->base, &req.base, f->svc);
+  task_fixture_method("Create")->handler(&c->base, &req.base, f->svc);
   for (int i = 0; i < 500 && init <= 0 && !c->answered; i++) {
     FILE *fp = fopen(pid_path, "r");
     if (fp == NULL || fscanf(fp, "%d", &init) != 1)
       init = 0;
     if (fp)
       fclose(fp);
-    mock_ctx_run_for(&f->m, 5);
+    mock_host_run_for(&f->m.host, 5);
   }
   assert_true(init > 0);
   assert_int_equal(kill(init, 0), 0);
-  assert_true(mock_ctx_run_call(&f->m, c, TIMEOUT_MS));
+  assert_true(mock_host_run_call(&f->m.host, c, TASK_FIXTURE_TIMEOUT_MS));
   assert_int_equal(c->code, CSHIM_GRPC_DEADLINE_EXCEEDED);
   mock_call_free(c);
   unsetenv("FAKE_RUNC_HANG");
-  assert_true(mock_ctx_run_until(&f->m, pid_gone, &init, TIMEOUT_MS));
+  assert_true(mock_host_run_until(&f->m.host, pid_gone, &init, TASK_FIXTURE_TIMEOUT_MS));
 }
 
 /* max_runtime_processes: 1 makes a second runtime command wait for the first, then run; nothing
@@ -1167,29 +969,24 @@ test_service_hung_create_leaves_no_process_behind(void **state)
 static void
 test_service_runtime_commands_wait_for_a_free_slot(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   Containerd__Task__V2__StartRequest start_req = CONTAINERD__TASK__V2__START_REQUEST__INIT;
   Containerd__Task__V2__KillRequest kill_req = CONTAINERD__TASK__V2__KILL_REQUEST__INIT;
   cshim_runtime_limit_stats_t st;
-  cshim_error_t err = NULL;
   mock_call_t *started, *signalled;
   uint32_t pid;
 
-  task_service_close(f->svc, free_service);
-  mock_ctx_set_config(&f->m, "max_runtime_processes", "1");
-  f->svc = cshim_xmalloc0(sizeof *f->svc);
-  if (task_service_init(f->svc, &f->m.loop, &f->m.logger, f->m.reaper, &f->m.publisher,
-                        &f->m.shutdown, "testns", &f->m.config, &err) < 0)
-    fail_msg("init: %s", err->msg);
+  mock_host_set_config(&f->m.host, "max_runtime_processes", "1");
+  task_fixture_reopen_service(f);
 
-  write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
+  task_fixture_write_spec(f, "[\"/bin/sleep\",\"100\"]", true);
   pid = create(f, "one", NULL, NULL);
   setenv("FAKE_RUNC_START_DELAY_MS", "1000", 1);
   start_req.id = "one";
-  started = invoke(f, "Start", &start_req.base);
+  started = task_fixture_invoke(f, "Start", &start_req.base);
   kill_req.id = "one";
   kill_req.signal = SIGCONT;
-  signalled = invoke(f, "Kill", &kill_req.base);
+  signalled = task_fixture_invoke(f, "Kill", &kill_req.base);
   if (signalled->answered)
     fail_msg("kill answered at once: %d %s", signalled->code, signalled->message);
   cshim_runtime_limit_get_stats(f->svc->runtime_limit, &st);
@@ -1197,9 +994,9 @@ test_service_runtime_commands_wait_for_a_free_slot(void **state)
   assert_int_equal(st.running, 1);
   assert_int_equal(st.queued, 1);
 
-  assert_true(mock_ctx_run_call(&f->m, started, TIMEOUT_MS));
+  assert_true(mock_host_run_call(&f->m.host, started, TASK_FIXTURE_TIMEOUT_MS));
   assert_int_equal(started->code, 0);
-  assert_true(mock_ctx_run_call(&f->m, signalled, TIMEOUT_MS));
+  assert_true(mock_host_run_call(&f->m.host, signalled, TASK_FIXTURE_TIMEOUT_MS));
   if (signalled->code != 0)
     fail_msg("kill: %s", signalled->message);
   cshim_runtime_limit_get_stats(f->svc->runtime_limit, &st);

@@ -26,8 +26,13 @@
 #include <cshim/state.h>
 #include <cshim/util.h>
 
-#include "mock_ctx.h"
-#include "task.h"
+#include "container.h"
+#include "fixture.h"
+#include "handlers.h"
+#include "model.h"
+#include "oom.h"
+#include "service.h"
+#include "upgrade.h"
 
 #include <cmocka.h>
 
@@ -56,154 +61,29 @@ enum
   OP_EXEC_ID = 2,
 };
 
-struct fixture
-{
-  mock_ctx_t m;
-  task_service_t *svc;
-  char base[256];
-  char bundle[512];
-  char root[512];
-  char out_path[512];
-  int out_fd; /* our reader of c1's stdout FIFO */
-  size_t out_len;
-};
-
-static int
-rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void)st;
-  (void)ftw;
-  if (flag == FTW_DP || flag == FTW_D)
-    rmdir(path);
-  else
-    unlink(path);
-  return 0;
-}
-
-static void
-free_service(task_service_t *svc)
-{
-  free(svc);
-}
-
-static void
-new_service(struct fixture *f)
-{
-  cshim_error_t err = NULL;
-
-  mock_ctx_init(&f->m);
-  mock_ctx_set_config(&f->m, "runtime", FAKE_RUNC_PATH);
-  mock_ctx_set_config(&f->m, "runtime_root", f->root);
-  mock_ctx_set_config(&f->m, "command_timeout", "20s");
-  f->svc = cshim_xmalloc0(sizeof *f->svc);
-  if (task_service_init(f->svc, &f->m.loop, &f->m.logger, f->m.reaper, &f->m.publisher,
-                        &f->m.shutdown, "testns", &f->m.config, &err) < 0)
-    fail_msg("init: %s", err->msg);
-}
-
-static void
-close_service(struct fixture *f)
-{
-  task_service_close(f->svc, free_service);
-  mock_ctx_run_for(&f->m, 20);
-  mock_ctx_fini(&f->m);
-  f->svc = NULL;
-}
+#define ARGS "[\"/bin/sh\",\"-c\",\"while :; do echo tick; sleep 0.02; done\"]"
 
 static int
 setup(void **state)
 {
-  struct fixture *f = cshim_xmalloc0(sizeof *f);
-  char path[700];
-  FILE *fp;
-
-  snprintf(f->base, sizeof f->base, "/tmp/cshim-upgrade-test-XXXXXX");
-  assert_non_null(mkdtemp(f->base));
-  snprintf(f->bundle, sizeof f->bundle, "%s/bundle", f->base);
-  snprintf(f->root, sizeof f->root, "%s/root", f->base);
-  snprintf(f->out_path, sizeof f->out_path, "%s/stdout", f->base);
-  assert_int_equal(mkdir(f->bundle, 0700), 0);
-  snprintf(path, sizeof path, "%s/rootfs", f->bundle);
-  assert_int_equal(mkdir(path, 0700), 0);
-  snprintf(path, sizeof path, "%s/config.json", f->bundle);
-  fp = fopen(path, "w");
-  assert_non_null(fp);
-  fputs("{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"/bin/sh\",\"-c\",\"while :; do echo "
-        "tick; sleep 0.02; done\"]},\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":"
-        "\"mount\"}]}}",
-        fp);
-  fclose(fp);
-  f->out_fd = -1;
-  setenv("TMPDIR", f->base, 1);
-  new_service(f);
-  *state = f;
+  *state = task_fixture_new("upgrade", FAKE_RUNC_PATH, ARGS);
   return 0;
-}
-
-static void
-kill_pids_in(const char *path)
-{
-  FILE *fp = fopen(path, "r");
-  int pid;
-  while (fp && fscanf(fp, "%d", &pid) == 1)
-    if (pid > 0)
-      kill(pid, SIGKILL);
-  if (fp)
-    fclose(fp);
 }
 
 static int
 teardown(void **state)
 {
-  struct fixture *f = *state;
-  char dir[600];
-  struct dirent *e;
-  DIR *d;
-
-  snprintf(dir, sizeof dir, "%s/testns", f->root);
-  if ((d = opendir(dir)) != NULL) {
-    while ((e = readdir(d)) != NULL) {
-      char path[1200];
-      if (e->d_name[0] == '.')
-        continue;
-      snprintf(path, sizeof path, "%s/%s/pid", dir, e->d_name);
-      kill_pids_in(path);
-      snprintf(path, sizeof path, "%s/%s/exec.pids", dir, e->d_name);
-      kill_pids_in(path);
-    }
-    closedir(d);
-  }
-  if (f->svc)
-    close_service(f);
-  if (f->out_fd >= 0)
-    close(f->out_fd);
-  nftw(f->base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-  free(f);
+  task_fixture_free(*state);
   return 0;
 }
 
 /* ---- calls ---- */
 
-static bool
-answered_pred(void *data)
-{
-  return ((mock_call_t *)data)->answered > 0;
-}
-
 static int
-call(struct fixture *f, const char *name, const ProtobufCMessage *req)
+call(task_fixture_t *f, const char *name, const ProtobufCMessage *req)
 {
-  mock_call_t *c = mock_call_new(name);
-  const cshim_ttrpc_method_t *m = task_methods;
-  int code;
-
-  while (m->name && strcmp(m->name, name) != 0)
-    m++;
-  assert_non_null(m->handler);
-  m->handler(&c->base, req, f->svc);
-  if (!mock_ctx_run_until(&f->m, answered_pred, c, TIMEOUT_MS))
-    fail_msg("%s not answered", name);
-  code = c->code;
+  mock_call_t *c = task_fixture_call(f, name, req);
+  int code = c->code;
   if (code != 0)
     print_message("%s: %s\n", name, c->message ? c->message : "");
   mock_call_free(c);
@@ -211,7 +91,7 @@ call(struct fixture *f, const char *name, const ProtobufCMessage *req)
 }
 
 static void
-create(struct fixture *f, const char *id, const char *out)
+create(task_fixture_t *f, const char *id, const char *out)
 {
   Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
   req.id = (char *)id;
@@ -223,7 +103,7 @@ create(struct fixture *f, const char *id, const char *out)
 }
 
 static void
-start(struct fixture *f, const char *id, const char *exec_id)
+start(task_fixture_t *f, const char *id, const char *exec_id)
 {
   Containerd__Task__V2__StartRequest req = CONTAINERD__TASK__V2__START_REQUEST__INIT;
   req.id = (char *)id;
@@ -232,7 +112,7 @@ start(struct fixture *f, const char *id, const char *exec_id)
 }
 
 static void
-exec_process(struct fixture *f, const char *id, const char *exec_id)
+exec_process(task_fixture_t *f, const char *id, const char *exec_id)
 {
   Containerd__Task__V2__ExecProcessRequest req = CONTAINERD__TASK__V2__EXEC_PROCESS_REQUEST__INIT;
   Google__Protobuf__Any spec = GOOGLE__PROTOBUF__ANY__INIT;
@@ -249,7 +129,7 @@ exec_process(struct fixture *f, const char *id, const char *exec_id)
 }
 
 static int
-kill_task(struct fixture *f, const char *id, const char *exec_id)
+kill_task(task_fixture_t *f, const char *id, const char *exec_id)
 {
   Containerd__Task__V2__KillRequest req = CONTAINERD__TASK__V2__KILL_REQUEST__INIT;
   req.id = (char *)id;
@@ -268,7 +148,7 @@ stopped_pred(void *data)
 /* Output arriving on c1's stdout FIFO (n more bytes than before). */
 struct output
 {
-  struct fixture *f;
+  task_fixture_t *f;
   size_t want;
 };
 
@@ -276,25 +156,22 @@ static bool
 output_pred(void *data)
 {
   struct output *o = data;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(o->f->out_fd, buf, sizeof buf)) > 0)
-    o->f->out_len += (size_t)n;
+  task_fixture_drain(o->f);
   return o->f->out_len >= o->want;
 }
 
 static void
-expect_output(struct fixture *f, size_t more)
+expect_output(task_fixture_t *f, size_t more)
 {
   struct output o = {f, f->out_len + more};
-  if (!mock_ctx_run_until(&f->m, output_pred, &o, TIMEOUT_MS))
+  if (!mock_host_run_until(&f->m.host, output_pred, &o, TIMEOUT_MS))
     fail_msg("no output (%zu bytes so far)", f->out_len);
 }
 
 /* ---- the state ---- */
 
 static void
-save(struct fixture *f, uint8_t **doc, size_t *len, int *fds, size_t max_fds, size_t *n_fds)
+save(task_fixture_t *f, uint8_t **doc, size_t *len, int *fds, size_t max_fds, size_t *n_fds)
 {
   cshim_state_writer_t w;
   cshim_error_t err = NULL;
@@ -311,7 +188,7 @@ save(struct fixture *f, uint8_t **doc, size_t *len, int *fds, size_t max_fds, si
 }
 
 static int
-restore(struct fixture *f, const uint8_t *doc, size_t len, cshim_error_t *err)
+restore(task_fixture_t *f, const uint8_t *doc, size_t len, cshim_error_t *err)
 {
   cshim_state_reader_t r;
   int ret =
@@ -322,9 +199,9 @@ restore(struct fixture *f, const uint8_t *doc, size_t len, cshim_error_t *err)
 }
 
 /* Close the service as an exec would end the image: its descriptors stay open under their
-   numbers; then a new service (new loop, new reaper) for the next image. */
+   numbers; then a new service (same loop and reaper) for the next image. */
 static void
-next_image(struct fixture *f, const int *fds, size_t n)
+next_image(task_fixture_t *f, const int *fds, size_t n)
 {
   int kept[64];
 
@@ -333,18 +210,19 @@ next_image(struct fixture *f, const int *fds, size_t n)
     kept[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 100);
     assert_true(kept[i] >= 0);
   }
-  close_service(f);
+  task_fixture_close_service(f->svc);
+  mock_host_run_for(&f->m.host, 20);
   for (size_t i = 0; i < n; i++) {
     assert_int_equal(dup2(kept[i], fds[i]), fds[i]);
     close(kept[i]);
   }
-  new_service(f);
+  f->svc = task_fixture_open_service(&f->m);
 }
 
 static void
 test_upgrade_round_trip_of_running_containers(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   cshim_autofree uint8_t *doc = NULL, *again = NULL;
   size_t len = 0, again_len = 0, n_fds = 0, n_again = 0;
   int fds[64], fds_again[64];
@@ -397,10 +275,10 @@ test_upgrade_round_trip_of_running_containers(void **state)
   e1 = task_container_process(c1, "e1");
   assert_non_null(e1);
   assert_int_equal(kill_task(f, "c1", "e1"), 0);
-  assert_true(mock_ctx_run_until(&f->m, stopped_pred, e1, TIMEOUT_MS));
+  assert_true(mock_host_run_until(&f->m.host, stopped_pred, e1, TIMEOUT_MS));
   assert_int_equal(e1->exit_status, 128 + SIGKILL);
   assert_int_equal(kill_task(f, "c1", ""), 0);
-  assert_true(mock_ctx_run_until(&f->m, stopped_pred, c1->init, TIMEOUT_MS));
+  assert_true(mock_host_run_until(&f->m.host, stopped_pred, c1->init, TIMEOUT_MS));
   assert_int_equal(c1->init->exit_status, 128 + SIGKILL);
 }
 
@@ -408,7 +286,7 @@ test_upgrade_round_trip_of_running_containers(void **state)
 static void
 test_upgrade_reads_the_previous_release_records(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
   cshim_state_writer_t w;
   cshim_autofree uint8_t *doc = NULL;
   cshim_error_t err = NULL;
@@ -444,7 +322,7 @@ test_upgrade_reads_the_previous_release_records(void **state)
 
 /* Each corrupt document is refused with a reason (the host then rolls back). */
 static void
-corrupt_case(struct fixture *f, int which, const char *expect)
+corrupt_case(task_fixture_t *f, int which, const char *expect)
 {
   cshim_state_writer_t w;
   cshim_autofree uint8_t *doc = NULL;
@@ -487,14 +365,13 @@ corrupt_case(struct fixture *f, int which, const char *expect)
     fail_msg("case %d: `%s` does not say `%s`", which, err->msg, expect);
   cshim_error_release(&err);
   /* a half-restored service still closes cleanly (the host would roll back instead) */
-  close_service(f);
-  new_service(f);
+  task_fixture_reopen_service(f);
 }
 
 static void
 test_upgrade_refuses_corrupt_records(void **state)
 {
-  struct fixture *f = *state;
+  task_fixture_t *f = *state;
 
   corrupt_case(f, 0, "escape");
   corrupt_case(f, 1, "");
@@ -514,7 +391,6 @@ main(void)
                                       teardown),
       cmocka_unit_test_setup_teardown(test_upgrade_refuses_corrupt_records, setup, teardown),
   };
-  setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
   /* Container and exec processes are grandchildren (the fake runc exits): adopt them. */
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   return cmocka_run_group_tests(tests, NULL, NULL);

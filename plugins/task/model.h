@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+// The task plugin's data model: the records of containers and processes (behaviour in container.c,
+// process.c).
+#ifndef TASK_MODEL_H
+#define TASK_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+#include <uv.h>
+
+#include <cshim/log.h>
+#include <cshim/reaper.h>
+#include <cshim/runc_options.h>
+#include <cshim/runtime.h>
+#include <cshim/ttrpc.h>
+
+#include "containerd/types/mount.pb-c.h"
+
+#include "events.h"
+#include "types.h"
+
+/* Go's zero time (0001-01-01T00:00:00Z) in Unix seconds: "has not exited". */
+#define TASK_GO_ZERO_TIME_SECONDS (-62135596800LL)
+
+/* ---- one process (init or exec) ---- */
+
+typedef enum
+{
+  TASK_PROC_CREATED = 1,
+  TASK_PROC_RUNNING,
+  TASK_PROC_STOPPED,
+} task_proc_state_t;
+
+typedef struct task_waiter_s
+{
+  struct task_waiter_s *next;
+  cshim_ttrpc_call_t *call;
+} task_waiter_t;
+
+struct task_process_s
+{
+  task_container_t *container;
+  task_process_t *next; /* in the container's exec list */
+  char *exec_id;        /* NULL for the init process */
+  pid_t pid;
+  task_proc_state_t state;
+  bool starting;     /* Start is running: exits wait until TaskStart is out */
+  bool deleting;     /* Delete is running: an exit it causes publishes no TaskExit */
+  bool exited;       /* exit recorded (maybe not yet published, see exit_pending) */
+  bool exit_pending; /* exit recorded while starting */
+  bool watching;     /* a reaper watch is in place */
+  int wait_status;
+  uint32_t exit_status;
+  struct timespec exited_at;
+  task_waiter_t *waiters;
+  task_io_t *io;
+  char *stdin_, *stdout_, *stderr_;
+  bool terminal;
+  char *spec_json;   /* exec: the OCI process (JSON, terminal set from the request) */
+  bool stdin_closed; /* CloseIO{stdin} came (maybe before the IO existed) */
+};
+
+/* ---- one container ---- */
+
+struct task_container_s
+{
+  task_service_t *svc; /* opaque here: for the handlers, never for the data model */
+  /* what the container and its processes run with (the service's, borrowed); loop, log, reaper
+     and events are env's, copied for brevity */
+  const task_env_t *env;
+  uv_loop_t *loop;
+  const cshim_logger_t *log;
+  cshim_reaper_t *reaper;
+  const task_events_t *events;
+  task_container_t *next; /* in the service's table */
+  char *id;
+  char *bundle;
+  char *rootfs; /* <bundle>/rootfs */
+  char *pid_file;
+  char *log_path;
+  size_t n_mounts; /* the request's rootfs mounts, copied for TaskCreate */
+  Containerd__Types__Mount **mounts;
+  char **mounted; /* what this shim mounted, for teardown */
+  size_t n_mounted;
+  cshim_runc_options_t opts; /* effective options */
+  cshim_runtime_t *rt;
+  bool runc_model;       /* task_runtime_runc_model: State and Pids without the runtime */
+  bool kill_all_on_exit; /* no private pid namespace */
+  bool creating;         /* Create in progress: invisible to other calls */
+  bool removed;          /* out of the table, freed once no op refers to it */
+  task_process_t *init;
+  task_process_t *execs;
+  task_op_t *ops; /* in-flight operations that refer to this container */
+  /* control.c, stats.c, oom.c, checkpoint.c */
+  task_cgroup_t *cgroup;   /* init's cgroup, found once it exists; NULL = unknown */
+  task_oom_t *oom;         /* OOM watch on that cgroup; NULL = none */
+  bool pausing;            /* Pause is running: State says PAUSING */
+  bool paused;             /* paused by Pause, until Resume */
+  char *checkpoint;        /* CreateTaskRequest.checkpoint: Start restores from it; NULL = none */
+  char *parent_checkpoint; /* CreateTaskRequest.parent_checkpoint (informational) */
+};
+
+#endif
