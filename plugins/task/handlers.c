@@ -25,6 +25,7 @@
 #include "process.h"
 #include "service.h"
 #include "stats.h"
+#include "trace.h"
 
 #include "containerd/events/task.pb-c.h"
 #include "containerd/runc/options/oci.pb-c.h"
@@ -230,6 +231,8 @@ task_container_make_runtime(task_service_t *svc, task_container_t *c, cshim_erro
   rcfg.timeout_ms = svc->cfg.command_timeout_ms;
   rcfg.limit = svc->runtime_limit;
   rcfg.deadline_of = task_op_deadline;
+  rcfg.tracer = svc->tracer;
+  rcfg.span_of = task_op_span;
   rcfg.global_args = (const char *const *)svc->cfg.runtime_args;
   ret = cshim_runtime_new(&rcfg, &c->rt, err);
   free((char *)rcfg.root);
@@ -241,6 +244,7 @@ prepare_create(task_service_t *svc, task_container_t *c,
                const Containerd__Task__V2__CreateTaskRequest *req, cshim_error_t *err)
 {
   task_io_opts_t io_opts;
+  cshim_span_t *span;
   int ret;
 
   ret = task_options_resolve(&svc->cfg, req->options, &c->opts, err);
@@ -261,7 +265,10 @@ prepare_create(task_service_t *svc, task_container_t *c,
   }
 
   task_process_io_opts(c->init, &io_opts);
+  span = task_trace_start(svc, "stdio setup");
+  cshim_span_set_attr(svc->tracer, span, "container.id", c->id);
   ret = task_io_open(svc->loop, svc->log, &io_opts, &c->init->io, err);
+  task_trace_end(svc, span, ret < 0 ? err : NULL);
   if (ret < 0)
     return ret;
 

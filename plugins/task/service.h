@@ -49,6 +49,13 @@ struct task_service_s
   void (*free_cb)(task_service_t *svc);
   task_events_t events; /* what its containers report through */
   task_env_t env;       /* what a new container runs with */
+  /* Tracing (trace.c): the tracer, NULL when tracing is off; the method tables that name the
+     container of each call on its span before calling the plain ones; the call whose handler is
+     running (synchronously). */
+  cshim_tracer_t *tracer;
+  cshim_ttrpc_method_t *traced_v2, *traced_v3;
+  const cshim_ttrpc_method_t *plain_v2, *plain_v3;
+  cshim_ttrpc_call_t *current_call;
 };
 
 task_container_t *task_service_find(task_service_t *svc, const char *id);
