@@ -487,7 +487,11 @@ SH
     wait $cpid
     rc=$?
     echo "ctr $* -> $rc: $(cat "$tmp/busy-$sub.out")"
-    kill -0 "$shim" || { echo "the shim died"; return 1; }
+    kill -0 "$shim" || {
+      echo "the shim died; its last words:"
+      grep -E "cshim:|restart|crash|upgrade:|level=(error|warning)" "$tmp/containerd.log" | grep -v "loading plugin" | tail -15
+      return 1
+    }
   }
   crash_during start run --runtime "$runtime" --runtime-config-path "$cfg" -d --rootfs "$rootfs" \
     $id /bin/sleep 1000 || return 1
