@@ -38,6 +38,7 @@ typedef struct task_waiter_s
 {
   struct task_waiter_s *next;
   cshim_ttrpc_call_t *call;
+  task_process_t *process;
 } task_waiter_t;
 
 struct task_process_s

@@ -188,6 +188,21 @@ task_process_finish_exit(task_process_t *p)
   c->events->process_stopped(c->events->data, p);
 }
 
+/* The Wait's connection closed: nobody can read its answer, so it does not wait on. */
+static void
+waiter_cancel_cb(cshim_ttrpc_call_t *call, void *data)
+{
+  task_waiter_t *w = data, **pp;
+
+  for (pp = &w->process->waiters; *pp; pp = &(*pp)->next)
+    if (*pp == w) {
+      *pp = w->next;
+      break;
+    }
+  free(w);
+  cshim_ttrpc_call_fail(call, CSHIM_GRPC_CANCELED, "the client's connection closed");
+}
+
 void
 task_process_add_waiter(task_process_t *p, cshim_ttrpc_call_t *call)
 {
@@ -200,6 +215,10 @@ task_process_add_waiter(task_process_t *p, cshim_ttrpc_call_t *call)
   cshim_ttrpc_call_park(call);
   w = cshim_xmalloc0(sizeof *w);
   w->call = call;
+  w->process = p;
+  /* A client that parks Waits and goes away (connect, Wait, close, again) must not pile them
+     up until the process exits: they are dropped with their connection. */
+  cshim_ttrpc_call_on_cancel(call, waiter_cancel_cb, w);
   for (tail = &p->waiters; *tail; tail = &(*tail)->next)
     ;
   *tail = w;
