@@ -17,4 +17,8 @@ extern const cshim_ttrpc_method_t task_methods_v3[];
 /* The container's runtime, made from its effective options (c->opts) and the service's config. */
 int task_container_make_runtime(task_service_t *svc, task_container_t *c, cshim_error_t *err);
 
+/* Crash recovery (upgrade.c): Create's undo paths for a create a crash interrupted. */
+void task_upgrade_abandon_create(task_container_t *c);
+void task_upgrade_cleanup_failed(task_container_t *c);
+
 #endif
