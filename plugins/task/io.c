@@ -372,13 +372,11 @@ copier_flush(struct copier *c)
     ssize_t n;
     if (c->discard)
       break;
-    n = write(c->dst_fd, c->buf + c->off, c->len - c->off);
+    n = CSHIM_RETRY_EINTR(write(c->dst_fd, c->buf + c->off, c->len - c->off));
     if (n > 0) {
       c->off += (size_t)n;
       continue;
     }
-    if (n < 0 && errno == EINTR)
-      continue;
     if (n < 0 && errno == EAGAIN && !c->dst_sync)
       return false;
     cshim_log_debug(c->io->log, "stdio copy %d: write: %s; dropping further output", c->index,
@@ -452,9 +450,8 @@ copier_splice(struct copier *c)
 {
   ssize_t n;
 
-  do
-    n = splice(c->src_fd, NULL, c->dst_fd, NULL, TASK_IO_BUFFER_SIZE, SPLICE_F_NONBLOCK);
-  while (n < 0 && errno == EINTR);
+  n = CSHIM_RETRY_EINTR(
+      splice(c->src_fd, NULL, c->dst_fd, NULL, TASK_IO_BUFFER_SIZE, SPLICE_F_NONBLOCK));
   if (n > 0) {
     c->io->moved += (uint64_t)n;
     return 1;
@@ -504,9 +501,7 @@ copier_read(struct copier *c)
       if (want > TASK_IO_BUFFER_SIZE)
         want = TASK_IO_BUFFER_SIZE;
     }
-    do
-      n = read(c->src_fd, c->buf, want);
-    while (n < 0 && errno == EINTR);
+    n = CSHIM_RETRY_EINTR(read(c->src_fd, c->buf, want));
     if (n < 0 && errno == EAGAIN && !c->drain_only)
       return;
     /* EIO: a terminal whose other side has closed */

@@ -75,9 +75,7 @@ drain_eventfd(struct task_oom_s *o)
   uint64_t n;
   ssize_t r;
 
-  do
-    r = read(o->efd, &n, sizeof n);
-  while (r < 0 && errno == EINTR);
+  r = CSHIM_RETRY_EINTR(read(o->efd, &n, sizeof n));
   return r == (ssize_t)sizeof n && n > 0;
 }
 
