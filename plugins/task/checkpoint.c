@@ -125,6 +125,7 @@ task_handle_checkpoint(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, vo
   task_service_t *svc = data;
   const Containerd__Task__V2__CheckpointTaskRequest *req = (const void *)msg;
   Containerd__Runc__V1__CheckpointOptions *o = NULL;
+  cshim_autofree const char **empty_ns = NULL;
   cshim_runtime_checkpoint_opts_t copts = {0};
   cshim_error_t err = NULL;
   task_container_t *c;
@@ -134,25 +135,25 @@ task_handle_checkpoint(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, vo
   task_op_t *op;
 
   if (task_service_lookup(svc, req->id, NULL, &c, &p, &err) < 0)
-    return (void)cshim_ttrpc_call_fail_error(call, &err);
+    goto fail;
   if (p->exited || p->state == TASK_PROC_STOPPED || p->deleting)
     cshim_error_make(&err, EBUSY, "cannot checkpoint a stopped container");
   else if (p->state == TASK_PROC_CREATED || p->starting)
     cshim_error_make(&err, EBUSY, "cannot checkpoint a task in created state");
   if (err)
-    return (void)cshim_ttrpc_call_fail_error(call, &err);
+    goto fail;
 
   if (req->options && req->options->type_url && *req->options->type_url) {
     if (!is_checkpoint_options(req->options->type_url)) {
       cshim_error_make(&err, EINVAL, "checkpoint options of type `%s` are not supported",
                        req->options->type_url);
-      return (void)cshim_ttrpc_call_fail_error(call, &err);
+      goto fail;
     }
     o = containerd__runc__v1__checkpoint_options__unpack(NULL, req->options->value.len,
                                                          req->options->value.data);
     if (o == NULL) {
       cshim_error_make(&err, EINVAL, "decode `%s`: malformed protobuf", req->options->type_url);
-      return (void)cshim_ttrpc_call_fail_error(call, &err);
+      goto fail;
     }
   }
 
@@ -164,7 +165,7 @@ task_handle_checkpoint(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, vo
     if (o)
       containerd__runc__v1__checkpoint_options__free_unpacked(o, NULL);
     cshim_error_make(&err, EINVAL, "checkpoint `%s`: no image path", c->id);
-    return (void)cshim_ttrpc_call_fail_error(call, &err);
+    goto fail;
   }
 
   ck = cshim_xmalloc0(sizeof *ck);
@@ -194,7 +195,6 @@ task_handle_checkpoint(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, vo
     copts.leave_running = true;
 
   /* protobuf-c's repeated strings are not NULL-terminated: copy them into a list that is. */
-  cshim_autofree const char **empty_ns = NULL;
   if (o && o->n_empty_namespaces) {
     empty_ns = cshim_xmalloc0((o->n_empty_namespaces + 1) * sizeof *empty_ns);
     for (size_t i = 0; i < o->n_empty_namespaces; i++)
@@ -210,6 +210,10 @@ task_handle_checkpoint(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, vo
     task_op_fail(op, &err);
   if (o)
     containerd__runc__v1__checkpoint_options__free_unpacked(o, NULL);
+  return;
+
+fail:
+  cshim_ttrpc_call_fail_error(call, &err);
 }
 
 /* ---- restore ---- */

@@ -42,12 +42,6 @@ id_taken(task_service_t *svc, const char *id)
   return false;
 }
 
-static void
-fail(cshim_ttrpc_call_t *call, cshim_error_t *err)
-{
-  cshim_ttrpc_call_fail_error(call, err);
-}
-
 /* ---- Create ---- */
 
 /* Undo what a failed Create set up and drop the container. */
@@ -288,18 +282,18 @@ handle_create(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
   task_op_t *op;
 
   if (task_validate_id(req->id, &err) < 0)
-    return fail(call, &err);
+    goto fail;
   if (id_taken(svc, req->id)) {
     cshim_error_make(&err, EEXIST, "container `%s`: already exists", req->id);
-    return fail(call, &err);
+    goto fail;
   }
   if (req->bundle == NULL || req->bundle[0] != '/') {
     cshim_error_make(&err, EINVAL, "bundle `%s` is not an absolute path",
                      req->bundle ? req->bundle : "");
-    return fail(call, &err);
+    goto fail;
   }
   if (task_io_kind(req->stdin, req->stdout, req->stderr, &kind, &err) < 0)
-    return fail(call, &err);
+    goto fail;
 
   c = task_container_new(svc, &svc->env, req);
   c->next = svc->containers;
@@ -308,7 +302,7 @@ handle_create(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
   if (prepare_create(svc, c, req, &err) < 0) {
     abandon_create(c);
     cshim_error_wrap(&err, "create `%s`", req->id);
-    return fail(call, &err);
+    goto fail;
   }
   if (c->checkpoint) {
     /* Restored by Start (checkpoint.c), as the runc shim does: until then created, no pid. */
@@ -326,6 +320,10 @@ handle_create(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
     abandon_create(c);
     task_op_fail(op, &err);
   }
+  return;
+
+fail:
+  cshim_ttrpc_call_fail_error(call, &err);
 }
 
 /* ---- Start ---- */
@@ -372,18 +370,20 @@ handle_start(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
   task_op_t *op;
 
   if (task_service_lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
-    return fail(call, &err);
+    goto fail;
   if (p->starting || p->deleting) {
     cshim_error_make(&err, EBUSY, "process is being %s", p->starting ? "started" : "deleted");
-    return fail(call, &err);
+    goto fail;
   }
   if (p->state != TASK_PROC_CREATED || p->exited) {
     cshim_error_make(&err, EBUSY, "cannot start a %s process",
                      p->state == TASK_PROC_RUNNING ? "running" : "stopped");
-    return fail(call, &err);
+    goto fail;
   }
-  if (p->exec_id)
-    return task_exec_start(call, c, p);
+  if (p->exec_id) {
+    task_exec_start(call, c, p);
+    return;
+  }
 
   p->starting = true;
   op = task_op_new(c, p, call, start_done, "start");
@@ -398,6 +398,10 @@ handle_start(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
     p->starting = false;
     task_op_fail(op, &err);
   }
+  return;
+
+fail:
+  cshim_ttrpc_call_fail_error(call, &err);
 }
 
 /* ---- Kill ---- */
@@ -428,34 +432,39 @@ handle_kill(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
   task_op_t *op;
 
   if (task_service_lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
-    return fail(call, &err);
+    goto fail;
   if (req->signal >= 65) {
     cshim_error_make(&err, EINVAL, "invalid signal %u", req->signal);
-    return fail(call, &err);
+    goto fail;
   }
   if (p->exited && !req->all) {
     cshim_error_make(&err, ENOENT, "process already finished: not found");
-    return fail(call, &err);
+    goto fail;
   }
   if (p->exec_id) {
     if (p->pid <= 0) {
       cshim_error_make(&err, EBUSY, "process %s is not started", p->exec_id);
-      return fail(call, &err);
+      goto fail;
     }
     if (kill(p->pid, (int)req->signal) < 0) {
       if (errno == ESRCH)
         cshim_error_make(&err, ENOENT, "process already finished: not found");
       else
         cshim_error_sys(&err, errno, "kill %d", (int)p->pid);
-      return fail(call, &err);
+      goto fail;
     }
-    return task_reply_empty(call);
+    task_reply_empty(call);
+    return;
   }
 
   op = task_op_new(c, p, call, kill_done, "kill");
   if (cshim_runtime_kill(c->rt, c->id, (int)req->signal, req->all, c->log_path, task_op_runtime_cb,
                          op, &err) < 0)
     task_op_fail(op, &err);
+  return;
+
+fail:
+  cshim_ttrpc_call_fail_error(call, &err);
 }
 
 /* ---- Delete ---- */
@@ -552,15 +561,19 @@ handle_delete(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
   bool force;
 
   if (task_service_lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
-    return fail(call, &err);
+    goto fail;
   if (p->starting || p->deleting) {
     cshim_error_make(&err, EBUSY, "process is being %s", p->starting ? "started" : "deleted");
-    return fail(call, &err);
+    goto fail;
   }
-  if (p->state == TASK_PROC_RUNNING)
-    return (void)cshim_ttrpc_call_fail(call, CSHIM_GRPC_UNKNOWN, "cannot delete a running process");
-  if (p->exec_id)
-    return task_exec_delete(call, c, p);
+  if (p->state == TASK_PROC_RUNNING) {
+    cshim_error_make_code(&err, CSHIM_GRPC_UNKNOWN, "cannot delete a running process");
+    goto fail;
+  }
+  if (p->exec_id) {
+    task_exec_delete(call, c, p);
+    return;
+  }
 
   force = p->state == TASK_PROC_CREATED;
   p->deleting = true;
@@ -569,6 +582,10 @@ handle_delete(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
     p->deleting = false;
     task_op_fail(op, &err);
   }
+  return;
+
+fail:
+  cshim_ttrpc_call_fail_error(call, &err);
 }
 
 static void
@@ -688,19 +705,26 @@ handle_state(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
   task_op_t *op;
 
   if (task_service_lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
-    return fail(call, &err);
+    goto fail;
   if (c->runc_model && recorded_status(p) == CONTAINERD__V1__TYPES__STATUS__RUNNING &&
       !p->exit_pending && !c->init->exited) {
     /* A process in a paused container is paused too, as the runc shim reports it. */
-    return reply_state(call, p, running_status(c));
+    reply_state(call, p, running_status(c));
+    return;
   }
   /* Only a running init can be in a state we do not track ourselves (paused, pausing). */
   if (c->runc_model || p->exec_id || p->exit_pending ||
-      recorded_status(p) != CONTAINERD__V1__TYPES__STATUS__RUNNING)
-    return reply_state(call, p, recorded_status(p));
+      recorded_status(p) != CONTAINERD__V1__TYPES__STATUS__RUNNING) {
+    reply_state(call, p, recorded_status(p));
+    return;
+  }
   op = task_op_new(c, p, call, state_done, "state");
   if (cshim_runtime_state(c->rt, c->id, task_op_runtime_cb, op, &err) < 0)
     task_op_fail(op, &err);
+  return;
+
+fail:
+  cshim_ttrpc_call_fail_error(call, &err);
 }
 
 /* ---- Pids ---- */
@@ -773,20 +797,26 @@ handle_pids(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
   task_op_t *op;
 
   if (task_service_lookup(svc, req->id, NULL, &c, &p, &err) < 0)
-    return fail(call, &err);
+    goto fail;
   if (c->runc_model) {
     cshim_autofree pid_t *pids = NULL;
     size_t n = 0;
     if (c->cgroup == NULL && p->pid > 0 && !p->exited)
       task_container_track_cgroup(c);
-    if (c->cgroup && task_cgroup_pids(c->cgroup, &pids, &n, &err) == 0)
-      return reply_pids(call, c, pids, n);
+    if (c->cgroup && task_cgroup_pids(c->cgroup, &pids, &n, &err) == 0) {
+      reply_pids(call, c, pids, n);
+      return;
+    }
     /* The cgroup cannot be read: the runtime knows where the processes are. */
     cshim_error_release(&err);
   }
   op = task_op_new(c, p, call, pids_done, "ps");
   if (cshim_runtime_ps(c->rt, c->id, task_op_runtime_cb, op, &err) < 0)
     task_op_fail(op, &err);
+  return;
+
+fail:
+  cshim_ttrpc_call_fail_error(call, &err);
 }
 
 /* ---- CloseIO ---- */
@@ -801,7 +831,7 @@ handle_close_io(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *dat
   task_process_t *p;
 
   if (task_service_lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
-    return fail(call, &err);
+    goto fail;
   /* The client's writer is gone: drop ours too, so the copy reaches EOF and the process's stdin
      is closed once what was written has been delivered. */
   if (req->stdin) {
@@ -809,6 +839,10 @@ handle_close_io(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *dat
     task_io_close_stdin(p->io);
   }
   task_reply_empty(call);
+  return;
+
+fail:
+  cshim_ttrpc_call_fail_error(call, &err);
 }
 
 /* ---- Wait, Connect, Shutdown ---- */
@@ -823,8 +857,12 @@ handle_wait(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
   task_process_t *p;
 
   if (task_service_lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
-    return fail(call, &err);
+    goto fail;
   task_process_add_waiter(p, call);
+  return;
+
+fail:
+  cshim_ttrpc_call_fail_error(call, &err);
 }
 
 static void

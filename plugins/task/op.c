@@ -140,8 +140,11 @@ task_op_cancel_all(task_container_t *c)
   while (c->ops) {
     task_op_t *op = c->ops;
     assert(op->in_runner == 0);
-    if (op->call)
-      cshim_ttrpc_call_fail(op->call, CSHIM_GRPC_UNAVAILABLE, "shim shutting down");
+    if (op->call) {
+      cshim_error_t err = NULL;
+      cshim_error_make_code(&err, CSHIM_GRPC_UNAVAILABLE, "shim shutting down");
+      cshim_ttrpc_call_fail_error(op->call, &err);
+    }
     op->call = NULL;
     op->completed = true;
     op_free(op);

@@ -74,8 +74,10 @@ task_process_free(task_process_t *p)
   if (p == NULL)
     return;
   for (w = p->waiters; w; w = next) {
+    cshim_error_t err = NULL;
     next = w->next;
-    cshim_ttrpc_call_fail(w->call, CSHIM_GRPC_UNAVAILABLE, "shim shutting down");
+    cshim_error_make_code(&err, CSHIM_GRPC_UNAVAILABLE, "shim shutting down");
+    cshim_ttrpc_call_fail_error(w->call, &err);
     free(w);
   }
   if (p->watching)
