@@ -291,13 +291,18 @@ run_restore(task_op_t *op, const char *console_socket, cshim_error_t *err)
   return cshim_runtime_restore(c->rt, c->id, &ropts, task_op_runtime_cb, op, err);
 }
 
-int
-task_checkpoint_restore(task_op_t *op, cshim_error_t *err)
+void
+task_checkpoint_restore(cshim_ttrpc_call_t *call, task_container_t *c)
 {
-  task_container_t *c = op->container;
+  task_op_t *op = task_op_new(c, c->init, call, restore_done, "start");
+  cshim_error_t err = NULL;
 
   if (unlink(c->pid_file) < 0 && errno != ENOENT)
-    return cshim_error_sys(err, errno, "remove stale `%s`", c->pid_file);
-  op->done = restore_done;
-  return task_launch(op, run_restore, err);
+    cshim_error_sys(&err, errno, "remove stale `%s`", c->pid_file);
+  else
+    task_launch(op, run_restore, &err);
+  if (err) {
+    c->init->starting = false;
+    task_op_fail(op, &err);
+  }
 }

@@ -9,8 +9,8 @@
 #include "types.h"
 
 void task_handle_checkpoint(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data);
-/* Start for a container created from a checkpoint: `runtime restore` instead of `start`,
-   then the usual TaskStart and Start reply. Takes op (answered exactly once). */
-int task_checkpoint_restore(task_op_t *op, cshim_error_t *err);
+/* Start for a container created from a checkpoint (its init marked starting): `runtime restore`
+   instead of `start`, then the usual TaskStart and Start reply. call is answered exactly once. */
+void task_checkpoint_restore(cshim_ttrpc_call_t *call, task_container_t *c);
 
 #endif

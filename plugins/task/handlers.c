@@ -386,14 +386,11 @@ handle_start(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
   }
 
   p->starting = true;
-  op = task_op_new(c, p, call, start_done, "start");
   if (p == c->init && c->checkpoint) {
-    if (task_checkpoint_restore(op, &err) < 0) {
-      p->starting = false;
-      task_op_fail(op, &err);
-    }
+    task_checkpoint_restore(call, c);
     return;
   }
+  op = task_op_new(c, p, call, start_done, "start");
   if (cshim_runtime_start(c->rt, c->id, c->log_path, task_op_runtime_cb, op, &err) < 0) {
     p->starting = false;
     task_op_fail(op, &err);

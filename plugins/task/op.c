@@ -21,6 +21,7 @@ task_op_new(task_container_t *c, task_process_t *p, cshim_ttrpc_call_t *call, ta
   op->process = p;
   op->call = call;
   op->done = done;
+  op->step = done;
   op->what = what;
   if (call && call->timeout_nano > 0)
     op->deadline_ns = call->started_ns + (uint64_t)call->timeout_nano;
@@ -131,6 +132,20 @@ void
 task_op_runtime_cb(void *data, cshim_runtime_result_t *result)
 {
   task_op_t *op = data;
+  task_op_run(op, op->step, result);
+}
+
+void
+task_op_step(task_op_t *op, task_op_fn step)
+{
+  assert(op->step == op->done); /* one step before done at a time */
+  op->step = step;
+}
+
+void
+task_op_run_done(task_op_t *op, cshim_runtime_result_t *result)
+{
+  op->step = op->done;
   task_op_run(op, op->done, result);
 }
 
