@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "io.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -798,6 +799,7 @@ wait_timer_cb(uv_timer_t *t)
 void
 task_io_wait(task_io_t *io, uint64_t timeout_ms, task_io_done_cb cb, void *data)
 {
+  assert(io->wait_cb == NULL); /* one waiter at a time */
   io->wait_cb = cb;
   io->wait_data = data;
   io->moved_seen = io->moved;
@@ -865,6 +867,7 @@ task_io_ready(task_io_t *io, uint64_t timeout_ms, task_io_ready_cb cb, void *dat
   int ret;
   if (io == NULL || io->logger == NULL)
     return 0;
+  assert(io->ready_cb == NULL); /* one waiter at a time */
   io->ready_cb = cb;
   io->ready_data = data;
   ret = task_logger_wait_ready(io->logger, timeout_ms, logger_ready_cb, io, err);
@@ -947,6 +950,7 @@ task_io_await_console(task_io_t *io, uint64_t timeout_ms, task_io_ready_cb cb, v
 {
   if (io == NULL || io->console == NULL)
     return 0;
+  assert(io->console_cb == NULL); /* one waiter at a time */
   io->console_cb = cb;
   io->console_data = data;
   task_console_receive(io->console, timeout_ms, console_cb, io);

@@ -3,6 +3,7 @@
 // the TaskExit event, kept behind TaskStart.
 #include "process.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,7 @@ task_process_finish_exit(task_process_t *p)
   task_container_t *c = p->container;
   task_waiter_t *w;
 
+  assert(p->exited); /* an exit is recorded before it is published */
   p->exit_pending = false;
   p->state = TASK_PROC_STOPPED;
   if (!p->deleting) {
