@@ -115,8 +115,7 @@ cleanup_failed(task_container_t *c)
   c->init->deleting = true;
   op = task_op_new(c, c->init, NULL, cleanup_done, "clean up");
   if (cshim_runtime_delete(c->rt, c->id, true, c->log_path, task_op_runtime_cb, op, &err) < 0) {
-    cshim_log_warn(svc->log, "clean up `%s`: %s", c->id, err->msg);
-    cshim_error_release(&err);
+    cshim_error_log_release(&err, svc->log, CSHIM_LOG_WARN, "clean up `%s`", c->id);
     cleaned_up(c);
     task_op_complete(op);
     exit_when_idle(svc);

@@ -313,14 +313,12 @@ task_container_track_cgroup(task_container_t *c)
     return;
   }
   if (c->cgroup == NULL && task_cgroup_load(c->init->pid, &c->cgroup, &err) < 0) {
-    cshim_log_warn(c->log, "cgroup of `%s` (pid %d): %s", c->id, (int)c->init->pid, err->msg);
-    cshim_error_release(&err);
+    cshim_error_log_release(&err, c->log, CSHIM_LOG_WARN, "cgroup of `%s` (pid %d)", c->id,
+                            (int)c->init->pid);
     return;
   }
-  if (task_oom_watch(c, &err) < 0) {
-    cshim_log_warn(c->log, "no OOM events for `%s`: %s", c->id, err->msg);
-    cshim_error_release(&err);
-  }
+  if (task_oom_watch(c, &err) < 0)
+    cshim_error_log_release(&err, c->log, CSHIM_LOG_WARN, "no OOM events for `%s`", c->id);
 }
 
 /* ---- live upgrade (docs/live-upgrade.md) ---- */

@@ -71,11 +71,9 @@ task_op_fail(task_op_t *op, cshim_error_t *err)
 {
   if (op->call)
     cshim_ttrpc_call_fail_error(op->call, err);
-  else {
-    cshim_log_warn(op->container->log, "%s `%s`: %s", op->what, op->container->id,
-                   *err ? (*err)->msg : "unknown error");
-    cshim_error_release(err);
-  }
+  else
+    cshim_error_log_release(err, op->container->log, CSHIM_LOG_WARN, "%s `%s`", op->what,
+                            op->container->id);
   op->call = NULL;
   finish(op);
 }
