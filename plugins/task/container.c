@@ -151,7 +151,8 @@ task_container_free(task_container_t *c)
   task_process_t *p, *next;
   if (c == NULL)
     return;
-  assert(c->ops == NULL); /* the runner frees ops first: none may outlive their container */
+  /* the runner frees ops first: none may outlive their container */
+  assert(cshim_list_empty(&c->ops));
   task_oom_stop(c);
   task_cgroup_free(c->cgroup);
   free(c->checkpoint);

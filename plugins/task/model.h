@@ -11,6 +11,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include <cshim/list.h>
 #include <cshim/log.h>
 #include <cshim/reaper.h>
 #include <cshim/runc_options.h>
@@ -93,7 +94,7 @@ struct task_container_s
   bool removed;          /* out of the table, freed once no op refers to it */
   task_process_t *init;
   task_process_t *execs;
-  task_op_t *ops; /* in-flight operations that refer to this container */
+  cshim_list_t ops; /* in-flight operations that refer to this container (task_op_t.link) */
   /* control.c, stats.c, oom.c, checkpoint.c */
   task_cgroup_t *cgroup;   /* init's cgroup, found once it exists; NULL = unknown */
   task_oom_t *oom;         /* OOM watch on that cgroup; NULL = none */

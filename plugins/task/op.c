@@ -25,10 +25,7 @@ task_op_new(task_container_t *c, task_process_t *p, cshim_ttrpc_call_t *call, ta
   op->what = what;
   if (call && call->timeout_nano > 0)
     op->deadline_ns = call->started_ns + (uint64_t)call->timeout_nano;
-  op->next = c->ops;
-  if (c->ops)
-    c->ops->prev = op;
-  c->ops = op;
+  cshim_list_push_front(&c->ops, &op->link);
   return op;
 }
 
@@ -36,16 +33,11 @@ static void
 op_free(task_op_t *op)
 {
   task_container_t *c = op->container;
-  if (op->prev)
-    op->prev->next = op->next;
-  else
-    c->ops = op->next;
-  if (op->next)
-    op->next->prev = op->prev;
+  cshim_list_remove(&op->link);
   if (op->free_data)
     op->free_data(op->data);
   free(op);
-  if (c->removed && c->ops == NULL)
+  if (c->removed && cshim_list_empty(&c->ops))
     task_events_gc_needed(c->events);
 }
 
@@ -108,6 +100,13 @@ task_op_reply_empty(task_op_t *op)
   finish(op);
 }
 
+task_op_t *
+task_op_first(const task_container_t *c)
+{
+  cshim_list_t *l = cshim_list_first(&c->ops);
+  return l ? cshim_list_entry(l, task_op_t, link) : NULL;
+}
+
 uint64_t
 task_op_deadline(void *data)
 {
@@ -150,8 +149,8 @@ task_op_run_done(task_op_t *op, cshim_runtime_result_t *result)
 void
 task_op_cancel_all(task_container_t *c)
 {
-  while (c->ops) {
-    task_op_t *op = c->ops;
+  task_op_t *op;
+  while ((op = task_op_first(c)) != NULL) {
     assert(op->in_runner == 0);
     if (op->call) {
       cshim_error_t err = NULL;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <cshim/error.h>
+#include <cshim/list.h>
 #include <cshim/runtime.h>
 #include <cshim/ttrpc.h>
 
@@ -24,13 +25,13 @@ typedef void (*task_op_fn)(task_op_t *op, cshim_runtime_result_t *result);
    runner frees it then, or once the runner's callback returns when it was completed inside. */
 struct task_op_s
 {
-  task_op_t *next, *prev; /* in container->ops */
+  cshim_list_t link; /* in container->ops, newest first */
   task_container_t *container;
   task_process_t *process;
   cshim_ttrpc_call_t *call; /* NULL for internal operations, or once answered */
   task_op_fn done;          /* the last step: completes the op (set once, by task_op_new) */
   task_op_fn step;          /* where the op's runtime result goes: done, or a step before it */
-  const char *what; /* for logs */
+  const char *what;         /* for logs */
   int signal;
   bool all;
   bool force;
@@ -46,9 +47,11 @@ struct task_op_s
   unsigned in_runner; /* runner callbacks on the stack that hold the op */
 };
 
-/* A new op on c (linked into c->ops), answered through call (NULL = internal). */
+/* A new op on c (first in c->ops), answered through call (NULL = internal). */
 task_op_t *task_op_new(task_container_t *c, task_process_t *p, cshim_ttrpc_call_t *call,
                        task_op_fn done, const char *what);
+/* The newest op of c, NULL when none is in flight. */
+task_op_t *task_op_first(const task_container_t *c);
 /* The runtime's deadline_of for ops (data = op): the deadline of the op's call. */
 uint64_t task_op_deadline(void *data);
 /* The runner: the runtime callback for ops (data = op). Runs op->step, and frees the op when it

@@ -44,7 +44,7 @@ gc_cb(uv_timer_t *t)
   task_container_t **pp = &svc->removed;
   while (*pp) {
     task_container_t *c = *pp;
-    if (c->ops == NULL) {
+    if (cshim_list_empty(&c->ops)) {
       *pp = c->next;
       task_container_free(c);
     } else

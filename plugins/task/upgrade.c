@@ -100,9 +100,11 @@ read_only_op(const task_op_t *op)
 static bool
 only_read_only_ops(const task_container_t *c)
 {
-  for (const task_op_t *op = c->ops; op; op = op->next)
-    if (!read_only_op(op))
+  cshim_list_t *l;
+  CSHIM_LIST_FOREACH (l, &c->ops) {
+    if (!read_only_op(cshim_list_entry(l, task_op_t, link)))
       return false;
+  }
   return true;
 }
 
@@ -119,8 +121,8 @@ busy(task_service_t *svc, bool crash)
     const char *who = "init";
     if (c->creating)
       why = "being created";
-    else if (c->ops && !(crash && only_read_only_ops(c)))
-      why = c->ops->what ? c->ops->what : "an operation";
+    else if (task_op_first(c) && !(crash && only_read_only_ops(c)))
+      why = task_op_first(c)->what ? task_op_first(c)->what : "an operation";
     else if (c->pausing)
       why = "being paused";
     else if ((why = process_busy(c->init)) == NULL)

@@ -201,8 +201,8 @@ cshim_log(const cshim_logger_t *log, int level, const char *fmt, ...)
 }
 
 void
-cshim_error_log_release(cshim_error_t *err, const cshim_logger_t *log, int level,
-                        const char *fmt, ...)
+cshim_error_log_release(cshim_error_t *err, const cshim_logger_t *log, int level, const char *fmt,
+                        ...)
 {
   char context[1024];
   va_list ap;

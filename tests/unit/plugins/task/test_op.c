@@ -70,7 +70,7 @@ static int
 teardown(void **state)
 {
   struct fixture *f = *state;
-  assert_null(f->c.ops);
+  assert_null(task_op_first(&f->c));
   task_mock_fini(&f->m);
   free(f);
   return 0;
@@ -98,7 +98,7 @@ reply_then_read(task_op_t *op, cshim_runtime_result_t *result)
   struct fixture *f = op->data;
   task_op_reply_empty(op);
   assert_true(op->completed);
-  assert_ptr_equal(f->c.ops, op);
+  assert_ptr_equal(task_op_first(&f->c), op);
   assert_int_equal(f->released, 0);
 }
 
@@ -110,8 +110,8 @@ test_op_completed_in_the_runner_is_freed_after_the_callback(void **state)
   cshim_runtime_result_t result = {0};
 
   new_op(f, call, reply_then_read);
-  task_op_runtime_cb(f->c.ops, &result);
-  assert_null(f->c.ops);
+  task_op_runtime_cb(task_op_first(&f->c), &result);
+  assert_null(task_op_first(&f->c));
   assert_int_equal(f->released, 1);
   assert_int_equal(call->answered, 1);
   assert_int_equal(call->code, 0);
@@ -133,13 +133,13 @@ test_op_not_completed_by_its_callback_stays_until_completed(void **state)
   task_op_t *op = new_op(f, call, continue_later);
 
   task_op_runtime_cb(op, &result);
-  assert_ptr_equal(f->c.ops, op);
+  assert_ptr_equal(task_op_first(&f->c), op);
   assert_int_equal(call->answered, 0);
   /* a later step (an IO wait) completes it outside the runner: freed at once */
   cshim_error_make(&err, ENOENT, "gone");
   task_op_fail(op, &err);
   assert_null(err);
-  assert_null(f->c.ops);
+  assert_null(task_op_first(&f->c));
   assert_int_equal(f->released, 1);
   assert_int_equal(call->answered, 1);
   assert_int_equal(call->code, CSHIM_GRPC_NOT_FOUND);
@@ -183,7 +183,7 @@ test_op_cancel_all_answers_unavailable(void **state)
   new_op(f, call, continue_later);
   new_op(f, NULL, continue_later);
   task_op_cancel_all(&f->c);
-  assert_null(f->c.ops);
+  assert_null(task_op_first(&f->c));
   assert_int_equal(f->released, 2);
   assert_int_equal(call->code, CSHIM_GRPC_UNAVAILABLE);
   mock_call_free(call);
@@ -221,7 +221,7 @@ test_op_step_before_done_runs_first_and_done_completes_once(void **state)
   cshim_error_make(&result.error, EEXIST, "taken");
   task_op_runtime_cb(op, &result);
   assert_null(result.error);
-  assert_null(f->c.ops);
+  assert_null(task_op_first(&f->c));
   assert_int_equal(f->released, 1);
   assert_int_equal(call->answered, 1);
   assert_int_equal(call->code, CSHIM_GRPC_ALREADY_EXISTS);
