@@ -253,19 +253,6 @@ fail:
 /* ---- Delete (exec) ---- */
 
 static void
-fail_waiters(task_process_t *p, const char *why)
-{
-  task_waiter_t *w;
-  while ((w = p->waiters) != NULL) {
-    cshim_error_t err = NULL;
-    p->waiters = w->next;
-    cshim_error_make_code(&err, CSHIM_GRPC_NOT_FOUND, "%s", why);
-    cshim_ttrpc_call_fail_error(w->call, &err);
-    free(w);
-  }
-}
-
-static void
 exec_delete_io_done_cb(void *data)
 {
   task_op_t *op = data;
@@ -300,7 +287,7 @@ exec_delete_io_done_cb(void *data)
       *pp = p->next;
       break;
     }
-  fail_waiters(p, "process deleted before it ran: not found");
+  task_process_fail_waiters(p, CSHIM_GRPC_NOT_FOUND, "process deleted before it ran: not found");
   op->process = NULL;
   task_process_free(p);
   task_op_complete(op);

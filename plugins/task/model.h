@@ -37,7 +37,7 @@ typedef enum
 
 typedef struct task_waiter_s
 {
-  struct task_waiter_s *next;
+  cshim_list_t link; /* in the process's waiters, oldest first */
   cshim_ttrpc_call_t *call;
 } task_waiter_t;
 
@@ -56,7 +56,7 @@ struct task_process_s
   int wait_status;
   uint32_t exit_status;
   struct timespec exited_at;
-  task_waiter_t *waiters;
+  cshim_list_t waiters; /* Wait calls pending on the exit (task_waiter_t.link) */
   task_io_t *io;
   char *stdin_, *stdout_, *stderr_;
   bool terminal;

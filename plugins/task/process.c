@@ -71,16 +71,9 @@ task_process_new(task_container_t *c, const char *exec_id, const char *stdin_, c
 void
 task_process_free(task_process_t *p)
 {
-  task_waiter_t *w, *next;
   if (p == NULL)
     return;
-  for (w = p->waiters; w; w = next) {
-    cshim_error_t err = NULL;
-    next = w->next;
-    cshim_error_make_code(&err, CSHIM_GRPC_UNAVAILABLE, "shim shutting down");
-    cshim_ttrpc_call_fail_error(w->call, &err);
-    free(w);
-  }
+  task_process_fail_waiters(p, CSHIM_GRPC_UNAVAILABLE, "shim shutting down");
   if (p->watching)
     p->container->reaper->ops->unwatch(p->container->reaper, p->pid, task_process_exit_cb, p);
   task_io_close(p->io);
@@ -150,6 +143,17 @@ task_process_set_exited(task_process_t *p, int wait_status, const struct timespe
   task_process_finish_exit(p);
 }
 
+/* The oldest pending Wait, out of the list; NULL when none is left. */
+static task_waiter_t *
+take_waiter(task_process_t *p)
+{
+  cshim_list_t *l = cshim_list_first(&p->waiters);
+  if (l == NULL)
+    return NULL;
+  cshim_list_remove(l);
+  return cshim_list_entry(l, task_waiter_t, link);
+}
+
 static void
 reply_wait(task_process_t *p, cshim_ttrpc_call_t *call)
 {
@@ -184,8 +188,7 @@ task_process_finish_exit(task_process_t *p)
     ev.exited_at = &ts;
     task_events_publish(c->events, CSHIM_TOPIC_TASK_EXIT, &ev.base);
   }
-  while ((w = p->waiters) != NULL) {
-    p->waiters = w->next;
+  while ((w = take_waiter(p)) != NULL) {
     reply_wait(p, w->call);
     free(w);
   }
@@ -195,7 +198,7 @@ task_process_finish_exit(task_process_t *p)
 void
 task_process_add_waiter(task_process_t *p, cshim_ttrpc_call_t *call)
 {
-  task_waiter_t *w, **tail;
+  task_waiter_t *w;
   if (p->state == TASK_PROC_STOPPED) {
     reply_wait(p, call);
     return;
@@ -204,7 +207,17 @@ task_process_add_waiter(task_process_t *p, cshim_ttrpc_call_t *call)
   cshim_ttrpc_call_park(call);
   w = cshim_xmalloc0(sizeof *w);
   w->call = call;
-  for (tail = &p->waiters; *tail; tail = &(*tail)->next)
-    ;
-  *tail = w;
+  cshim_list_push_back(&p->waiters, &w->link);
+}
+
+void
+task_process_fail_waiters(task_process_t *p, int grpc_code, const char *why)
+{
+  task_waiter_t *w;
+  while ((w = take_waiter(p)) != NULL) {
+    cshim_error_t err = NULL;
+    cshim_error_make_code(&err, grpc_code, "%s", why);
+    cshim_ttrpc_call_fail_error(w->call, &err);
+    free(w);
+  }
 }
