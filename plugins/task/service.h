@@ -59,6 +59,8 @@ int task_service_lookup(task_service_t *svc, const char *id, const char *exec_id
                         task_container_t **c, task_process_t **p, cshim_error_t *err);
 /* Take c out of the table; its memory goes once no op refers to it (on a later loop turn). */
 void task_service_remove(task_container_t *c);
+/* The container's runtime, made from its effective options (c->opts) and the service's config. */
+int task_container_make_runtime(task_service_t *svc, task_container_t *c, cshim_error_t *err);
 /* Ask the host to shut the shim down once the replies queued now have left. */
 void task_service_request_shutdown(task_service_t *svc);
 /* Publish an event; failures are logged. */

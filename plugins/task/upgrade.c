@@ -12,7 +12,6 @@
 #include <cshim/util.h>
 
 #include "container.h"
-#include "handlers.h"
 #include "io.h"
 #include "logger.h"
 #include "model.h"
