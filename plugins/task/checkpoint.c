@@ -119,6 +119,74 @@ checkpoint_done(task_op_t *op, cshim_runtime_result_t *result)
   task_op_reply_empty(op);
 }
 
+/* The request's CheckpointOptions (NULL = none given); EINVAL for another type or bad bytes. */
+static int
+unpack_options(const Containerd__Task__V2__CheckpointTaskRequest *req,
+               Containerd__Runc__V1__CheckpointOptions **out, cshim_error_t *err)
+{
+  *out = NULL;
+  if (req->options == NULL || req->options->type_url == NULL || *req->options->type_url == '\0')
+    return 0;
+  if (!is_checkpoint_options(req->options->type_url))
+    return cshim_error_make(err, EINVAL, "checkpoint options of type `%s` are not supported",
+                            req->options->type_url);
+  *out = containerd__runc__v1__checkpoint_options__unpack(NULL, req->options->value.len,
+                                                          req->options->value.data);
+  if (*out == NULL)
+    return cshim_error_make(err, EINVAL, "decode `%s`: malformed protobuf", req->options->type_url);
+  return 0;
+}
+
+/* Where the image goes and where criu works (a temporary work directory is removed after). */
+static struct checkpoint *
+checkpoint_new(const task_container_t *c, const Containerd__Runc__V1__CheckpointOptions *o,
+               const char *image)
+{
+  struct checkpoint *ck = cshim_xmalloc0(sizeof *ck);
+  ck->image = cshim_xstrdup(image);
+  if (o && o->work_path && *o->work_path)
+    ck->work = cshim_xstrdup(o->work_path);
+  else if (c->opts.criu_work_path)
+    ck->work = cshim_xstrdup(c->opts.criu_work_path);
+  else {
+    /* <bundle>/work is containerd's persistent work directory for the task. */
+    cshim_xasprintf(&ck->work, "%s/work/criu-work", c->bundle);
+    ck->temp_work = true;
+  }
+  return ck;
+}
+
+/* The runtime's checkpoint flags from ck and o. *empty_ns (caller frees) holds the list
+   copts->empty_ns points to. */
+static void
+checkpoint_opts(const task_container_t *c, const struct checkpoint *ck,
+                const Containerd__Runc__V1__CheckpointOptions *o,
+                cshim_runtime_checkpoint_opts_t *copts, const char ***empty_ns)
+{
+  copts->image_path = ck->image;
+  copts->work_path = ck->work;
+  copts->log_path = c->log_path;
+  if (o) {
+    copts->leave_running = !o->exit;
+    copts->tcp_established = o->open_tcp;
+    copts->ext_unix_sk = o->external_unix_sockets;
+    copts->shell_job = o->terminal;
+    copts->file_locks = o->file_locks;
+    copts->cgroups_mode = o->cgroups_mode && *o->cgroups_mode ? o->cgroups_mode : NULL;
+    copts->parent_path = o->parent_path && *o->parent_path ? o->parent_path : NULL;
+  } else
+    copts->leave_running = true;
+
+  /* protobuf-c's repeated strings are not NULL-terminated: copy them into a list that is. */
+  if (o && o->n_empty_namespaces) {
+    *empty_ns = cshim_xmalloc0((o->n_empty_namespaces + 1) * sizeof **empty_ns);
+    for (size_t i = 0; i < o->n_empty_namespaces; i++)
+      (*empty_ns)[i] = o->empty_namespaces[i];
+    copts->empty_ns = *empty_ns;
+  } else
+    copts->empty_ns = NULL;
+}
+
 void
 task_handle_checkpoint(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
 {
@@ -140,69 +208,20 @@ task_handle_checkpoint(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, vo
     cshim_error_make(&err, EBUSY, "cannot checkpoint a stopped container");
   else if (p->state == TASK_PROC_CREATED || p->starting)
     cshim_error_make(&err, EBUSY, "cannot checkpoint a task in created state");
-  if (err)
+  if (err || unpack_options(req, &o, &err) < 0)
     goto fail;
-
-  if (req->options && req->options->type_url && *req->options->type_url) {
-    if (!is_checkpoint_options(req->options->type_url)) {
-      cshim_error_make(&err, EINVAL, "checkpoint options of type `%s` are not supported",
-                       req->options->type_url);
-      goto fail;
-    }
-    o = containerd__runc__v1__checkpoint_options__unpack(NULL, req->options->value.len,
-                                                         req->options->value.data);
-    if (o == NULL) {
-      cshim_error_make(&err, EINVAL, "decode `%s`: malformed protobuf", req->options->type_url);
-      goto fail;
-    }
-  }
 
   image = req->path && *req->path                               ? req->path
           : o && o->image_path && *o->image_path                ? o->image_path
           : c->opts.criu_image_path && *c->opts.criu_image_path ? c->opts.criu_image_path
                                                                 : NULL;
   if (image == NULL) {
-    if (o)
-      containerd__runc__v1__checkpoint_options__free_unpacked(o, NULL);
     cshim_error_make(&err, EINVAL, "checkpoint `%s`: no image path", c->id);
     goto fail;
   }
 
-  ck = cshim_xmalloc0(sizeof *ck);
-  ck->image = cshim_xstrdup(image);
-  if (o && o->work_path && *o->work_path)
-    ck->work = cshim_xstrdup(o->work_path);
-  else if (c->opts.criu_work_path)
-    ck->work = cshim_xstrdup(c->opts.criu_work_path);
-  else {
-    /* <bundle>/work is containerd's persistent work directory for the task. */
-    cshim_xasprintf(&ck->work, "%s/work/criu-work", c->bundle);
-    ck->temp_work = true;
-  }
-
-  copts.image_path = ck->image;
-  copts.work_path = ck->work;
-  copts.log_path = c->log_path;
-  if (o) {
-    copts.leave_running = !o->exit;
-    copts.tcp_established = o->open_tcp;
-    copts.ext_unix_sk = o->external_unix_sockets;
-    copts.shell_job = o->terminal;
-    copts.file_locks = o->file_locks;
-    copts.cgroups_mode = o->cgroups_mode && *o->cgroups_mode ? o->cgroups_mode : NULL;
-    copts.parent_path = o->parent_path && *o->parent_path ? o->parent_path : NULL;
-  } else
-    copts.leave_running = true;
-
-  /* protobuf-c's repeated strings are not NULL-terminated: copy them into a list that is. */
-  if (o && o->n_empty_namespaces) {
-    empty_ns = cshim_xmalloc0((o->n_empty_namespaces + 1) * sizeof *empty_ns);
-    for (size_t i = 0; i < o->n_empty_namespaces; i++)
-      empty_ns[i] = o->empty_namespaces[i];
-    copts.empty_ns = empty_ns;
-  } else
-    copts.empty_ns = NULL;
-
+  ck = checkpoint_new(c, o, image);
+  checkpoint_opts(c, ck, o, &copts, &empty_ns);
   op = task_op_new(c, p, call, checkpoint_done, "checkpoint");
   op->data = ck;
   op->free_data = free_checkpoint;
@@ -213,6 +232,8 @@ task_handle_checkpoint(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, vo
   return;
 
 fail:
+  if (o)
+    containerd__runc__v1__checkpoint_options__free_unpacked(o, NULL);
   cshim_ttrpc_call_fail_error(call, &err);
 }
 
