@@ -368,20 +368,5 @@ host_address_write_file(const char *dir, const char *address, cshim_error_t *err
 int
 host_address_read_file(const char *dir, char **out, cshim_error_t *err)
 {
-  cshim_autofree char *path = NULL;
-  cshim_autofree char *text = NULL;
-  size_t len = 0;
-  int ret;
-
-  cshim_xasprintf(&path, "%s/%s", dir, HOST_ADDRESS_FILE);
-  ret = host_options_read_file(path, &text, &len, err);
-  if (ret < 0)
-    return ret;
-  while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' ' || text[len - 1] == '\t' ||
-                     text[len - 1] == '\r'))
-    text[--len] = '\0';
-  if (len == 0)
-    return cshim_error_make(err, ENODATA, "`%s` is empty", path);
-  *out = cshim_steal_pointer(&text);
-  return 0;
+  return host_options_read_line(dir, HOST_ADDRESS_FILE, out, err);
 }

@@ -15,6 +15,7 @@
 #include <yaml.h>
 
 #include <cshim/log.h>
+#include <cshim/file.h>
 #include <cshim/util.h>
 
 /* Deeper documents are certainly not configs; the limit keeps the recursion off the stack edge. */
@@ -717,34 +718,19 @@ static int
 read_file(const char *path, char **out, size_t *len_out, cshim_error_t *err)
 {
   cshim_autoclose int fd = open(path, O_RDONLY | O_CLOEXEC);
-  cshim_autofree char *buf = NULL;
-  size_t len = 0, cap = 0;
+  cshim_autofree char *what = NULL;
+  int ret;
 
   if (fd < 0)
     return cshim_error_sys(err, errno, "open config file `%s`", path);
-  for (;;) {
-    ssize_t r;
-
-    if (cap - len < 4096) {
-      cap = cap ? cap * 2 : 8192;
-      buf = cshim_xrealloc(buf, cap + 1);
-    }
-    r = read(fd, buf + len, cap - len);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0)
-      return cshim_error_sys(err, errno, "read config file `%s`", path);
-    if (r == 0)
-      break;
-    len += (size_t)r;
-    if (len > MAX_FILE_SIZE)
-      return cshim_error_make(err, EFBIG, "config file `%s` is larger than %u MiB", path,
-                              MAX_FILE_SIZE >> 20);
+  cshim_xasprintf(&what, "config file `%s`", path);
+  ret = cshim_file_read_fd(fd, what, MAX_FILE_SIZE, out, len_out, err);
+  if (ret == -EFBIG) {
+    cshim_error_release(err);
+    return cshim_error_make(err, EFBIG, "config file `%s` is larger than %u MiB", path,
+                            MAX_FILE_SIZE >> 20);
   }
-  buf[len] = '\0';
-  *out = cshim_steal_pointer(&buf);
-  *len_out = len;
-  return 0;
+  return ret;
 }
 
 int

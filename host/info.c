@@ -8,6 +8,7 @@
 #include "options.h"
 #include "start.h"
 
+#include <cshim/file.h>
 #include <cshim/util.h>
 
 #include "containerd/types/introspection.pb-c.h"
@@ -134,20 +135,6 @@ runtime_features(const struct runtime_choice *rt, size_t *len, char **why)
   return cshim_steal_pointer(&out);
 }
 
-static int
-write_all(int fd, const uint8_t *buf, size_t len, cshim_error_t *err)
-{
-  size_t done = 0;
-
-  while (done < len) {
-    ssize_t r = CSHIM_RETRY_EINTR(write(fd, buf + done, len - done));
-    if (r < 0)
-      return cshim_error_sys(err, errno, "write the runtime info");
-    done += (size_t)r;
-  }
-  return 0;
-}
-
 int
 host_info_run(const host_flags_t *flags, int stdin_fd, int stdout_fd, cshim_error_t *err)
 {
@@ -222,5 +209,5 @@ host_info_run(const host_flags_t *flags, int stdin_fd, int stdout_fd, cshim_erro
   containerd__types__runtime_info__pack(&info, buf);
   runtime_choice_clear(&rt);
   host_options_clear(&opts);
-  return write_all(stdout_fd, buf, len, err);
+  return cshim_file_write_fd(stdout_fd, buf, len, "the runtime info", err);
 }

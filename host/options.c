@@ -177,29 +177,12 @@ host_options_clear(host_start_options_t *o)
 int
 host_options_read_all(int fd, uint8_t **data, size_t *len, cshim_error_t *err)
 {
-  size_t cap = 4096, n = 0;
-  cshim_autofree uint8_t *buf = cshim_xmalloc(cap + 1);
+  char *text = NULL;
+  int ret = cshim_file_read_fd(fd, NULL, SIZE_MAX, &text, len, err);
 
-  for (;;) {
-    ssize_t r;
-
-    if (n == cap) {
-      cap *= 2;
-      buf = cshim_xrealloc(buf, cap + 1);
-    }
-    r = read(fd, buf + n, cap - n);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0)
-      return cshim_error_sys(err, errno, "read");
-    if (r == 0)
-      break;
-    n += (size_t)r;
-  }
-  buf[n] = '\0';
-  *len = n;
-  *data = cshim_steal_pointer(&buf);
-  return 0;
+  if (ret == 0)
+    *data = (uint8_t *)text;
+  return ret;
 }
 
 int
@@ -207,4 +190,25 @@ host_options_read_file(const char *path, char **text, size_t *len, cshim_error_t
 {
   /* Bundle files (config.json, address, cshim-config) and cgroup files: far below this. */
   return cshim_file_read_small(path, 64u << 20, text, len, err);
+}
+
+int
+host_options_read_line(const char *dir, const char *name, char **out, cshim_error_t *err)
+{
+  cshim_autofree char *path = NULL;
+  cshim_autofree char *text = NULL;
+  size_t len = 0;
+  int ret;
+
+  cshim_xasprintf(&path, "%s/%s", dir, name);
+  ret = host_options_read_file(path, &text, &len, err);
+  if (ret < 0)
+    return ret;
+  while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' ' || text[len - 1] == '\t' ||
+                     text[len - 1] == '\r'))
+    text[--len] = '\0';
+  if (len == 0)
+    return cshim_error_make(err, ENODATA, "`%s` is empty", path);
+  *out = cshim_steal_pointer(&text);
+  return 0;
 }

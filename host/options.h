@@ -74,5 +74,9 @@ int host_options_read_all(int fd, uint8_t **data, size_t *len, cshim_error_t *er
 /* Read a whole file of at most 64 MiB (blocking, as above; cshim_file_read_small). Fails with
    the open/read errno, e.g. ENOENT, or EFBIG. *text is NUL-terminated, caller owns. */
 int host_options_read_file(const char *path, char **text, size_t *len, cshim_error_t *err);
+/* The one-line file dir/name (a bundle's `address`, `cshim-config`) without trailing white
+   space, in *out (caller frees). -ENOENT when absent; -ENODATA "`PATH` is empty" when nothing is
+   left. */
+int host_options_read_line(const char *dir, const char *name, char **out, cshim_error_t *err);
 
 #endif

@@ -21,6 +21,7 @@
 #include <cshim/plugin.h>
 #include <cshim/shutdown.h>
 #include <cshim/unix_socket.h>
+#include <cshim/file.h>
 #include <cshim/util.h>
 
 #include "address.h"
@@ -372,16 +373,13 @@ take_ready_fd(void)
 static void
 report_to_start(shim_t *s, const char *text)
 {
-  size_t len = strlen(text), done = 0;
+  cshim_error_t ignored = NULL;
 
   if (s->ready_fd < 0)
     return;
-  while (done < len) {
-    ssize_t w = CSHIM_RETRY_EINTR(write(s->ready_fd, text + done, len - done));
-    if (w <= 0)
-      break; /* start is gone or not reading: it will answer on its own */
-    done += (size_t)w;
-  }
+  /* A failure means start is gone or not reading: it will answer on its own. */
+  cshim_file_write_fd(s->ready_fd, text, strlen(text), NULL, &ignored);
+  cshim_error_release(&ignored);
   close(s->ready_fd);
   s->ready_fd = -1;
 }
@@ -400,26 +398,13 @@ lazy_property(void *data, const char *key)
   return s->debug_address;
 }
 
+/* A live upgrade hands over its state first: an unreadable one goes straight back. */
 static int
-run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *err)
+load_upgrade_state(shim_t *s, const host_flags_t *flags, int argc, char **argv, const char *exe,
+                   cshim_error_t *err)
 {
-  const char *argv0 = argv[0];
-  cshim_autofree char *exe = NULL;
-  cshim_autofree char *cwd = NULL;
   int ret;
-  cshim_autofree char *plugin_dir = NULL;
-  cshim_autofree char *ttrpc_address = NULL;
-  cshim_autofree char **paths = NULL;
-  cshim_autofree const char **disabled = NULL;
-  const char *props[32];
-  size_t np = 0;
-  host_plugins_options_t opts;
 
-  ret = own_paths(&exe, &cwd, err);
-  if (ret < 0)
-    return ret;
-
-  /* A live upgrade hands over its state first: an unreadable one goes straight back. */
   s->upgrade = host_upgrade_new(s->loop, &s->log.base, argc, argv, exe);
   ret = host_upgrade_load(s->upgrade, flags, err);
   if (ret < 0)
@@ -433,31 +418,24 @@ run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *
   host_upgrade_set_identity(s->upgrade, s->socket_path, s->debug_fd ? "4" : NULL);
   cshim_host_add_state_source(host_introspect_api(s->intro), "upgrade", host_upgrade_dump_json,
                               s->upgrade, NULL);
+  return 0;
+}
 
-  plugin_dir = host_shim_default_plugin_dir(exe);
-  ret = host_shim_load_config(argv0, plugin_dir, &s->config, err);
-  if (ret < 0)
-    return cshim_error_wrap(err, "load config");
-  s->log.base.level = flags->debug ? CSHIM_LOG_DEBUG : s->config->log_level;
-  host_introspect_set_config(s->intro, s->config->source, s->config->root);
-
-  ret = host_reaper_new(s->loop, &s->log.base, &s->reaper, err);
-  if (ret < 0)
-    return ret;
-  host_introspect_set_reaper(s->intro, s->reaper);
-
-  if (getenv("TTRPC_ADDRESS") && *getenv("TTRPC_ADDRESS"))
-    ttrpc_address = cshim_xstrdup(getenv("TTRPC_ADDRESS"));
-  else if (flags->address)
-    cshim_xasprintf(&ttrpc_address, "%s.ttrpc", flags->address);
+/* The properties every plugin sees, as key, value, ..., NULL in props (room for cap entries);
+   the values are borrowed from flags, s and the arguments. */
+static int
+plugin_properties(shim_t *s, const host_flags_t *flags, const char *exe, const char *cwd,
+                  const char *ttrpc_address, const char **props, size_t cap, cshim_error_t *err)
+{
+  size_t np = 0;
 
 /* A key, a value and the closing NULL must fit: refuse rather than write past props. */
 #define PROP(k, v)                                                                                 \
   do                                                                                               \
     if ((v) != NULL) {                                                                             \
-      if (np + 3 > CSHIM_N_ELEMENTS(props))                                                        \
+      if (np + 3 > cap)                                                                            \
         return cshim_error_make(err, E2BIG, "plugin property `%s`: more than %zu properties", (k), \
-                                CSHIM_N_ELEMENTS(props) / 2 - 1);                                  \
+                                cap / 2 - 1);                                                      \
       props[np++] = (k);                                                                           \
       props[np++] = (v);                                                                           \
     }                                                                                              \
@@ -476,6 +454,18 @@ run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *
   PROP(CSHIM_PROP_RESTORING, host_upgrade_restoring(s->upgrade) ? "true" : NULL);
 #undef PROP
   props[np] = NULL;
+  return 0;
+}
+
+/* Load the configured modules with props and initialise them. */
+static int
+load_plugins(shim_t *s, const host_flags_t *flags, const char *cwd, const char *const *props,
+             cshim_error_t *err)
+{
+  cshim_autofree char **paths = NULL;
+  cshim_autofree const char **disabled = NULL;
+  host_plugins_options_t opts;
+  int ret;
 
   paths = cshim_xmalloc0((s->config->n_modules + 1) * sizeof *paths);
   for (size_t i = 0; i < s->config->n_modules; i++)
@@ -504,9 +494,16 @@ run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *
   if (ret < 0)
     return ret;
   host_introspect_set_plugins(s->intro, s->plugins);
-  ret = host_plugins_init(s->plugins, err);
-  if (ret < 0)
-    return ret;
+  return host_plugins_init(s->plugins, err);
+}
+
+/* The ttrpc server with every plugin's services and the upgrade service, the shutdown plugin's
+   callback and the signal handlers: all before the socket exists (a client that sees it may
+   signal the shim, and SIGUSR1's default action would end it). */
+static int
+prepare_server(shim_t *s, cshim_error_t *err)
+{
+  int ret;
 
   ret = host_ttrpc_server_new(s->loop, &s->log.base, &s->server, err);
   if (ret < 0)
@@ -531,11 +528,14 @@ run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *
     if (ret < 0)
       return ret;
   }
-  /* Before the socket exists: a client that sees it may signal the shim (SIGUSR1's default
-     action would end it). */
-  ret = start_signals(s, err);
-  if (ret < 0)
-    return ret;
+  return start_signals(s, err);
+}
+
+/* Serve: the sockets a restored image keeps, -socket PATH, or the listening socket on fd 3. */
+static int
+listen_socket(shim_t *s, const host_flags_t *flags, cshim_error_t *err)
+{
+  int ret;
 
   if (host_upgrade_restoring(s->upgrade))
     ret = host_upgrade_restore(s->upgrade, err);
@@ -552,6 +552,51 @@ run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *
   if (ret < 0)
     return ret;
   s->own_socket = true;
+  return 0;
+}
+
+static int
+run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *err)
+{
+  cshim_autofree char *exe = NULL;
+  cshim_autofree char *cwd = NULL;
+  cshim_autofree char *plugin_dir = NULL;
+  cshim_autofree char *ttrpc_address = NULL;
+  const char *props[32];
+  int ret;
+
+  ret = own_paths(&exe, &cwd, err);
+  if (ret < 0)
+    return ret;
+  ret = load_upgrade_state(s, flags, argc, argv, exe, err);
+  if (ret < 0)
+    return ret;
+
+  plugin_dir = host_shim_default_plugin_dir(exe);
+  ret = host_shim_load_config(argv[0], plugin_dir, &s->config, err);
+  if (ret < 0)
+    return cshim_error_wrap(err, "load config");
+  s->log.base.level = flags->debug ? CSHIM_LOG_DEBUG : s->config->log_level;
+  host_introspect_set_config(s->intro, s->config->source, s->config->root);
+
+  ret = host_reaper_new(s->loop, &s->log.base, &s->reaper, err);
+  if (ret < 0)
+    return ret;
+  host_introspect_set_reaper(s->intro, s->reaper);
+
+  if (getenv("TTRPC_ADDRESS") && *getenv("TTRPC_ADDRESS"))
+    ttrpc_address = cshim_xstrdup(getenv("TTRPC_ADDRESS"));
+  else if (flags->address)
+    cshim_xasprintf(&ttrpc_address, "%s.ttrpc", flags->address);
+  ret = plugin_properties(s, flags, exe, cwd, ttrpc_address, props, CSHIM_N_ELEMENTS(props), err);
+  if (ret == 0)
+    ret = load_plugins(s, flags, cwd, props, err);
+  if (ret == 0)
+    ret = prepare_server(s, err);
+  if (ret == 0)
+    ret = listen_socket(s, flags, err);
+  if (ret < 0)
+    return ret;
 
   ret = host_reaper_api(s->reaper)->ops->subscribe(host_reaper_api(s->reaper), settle_on_exit, s,
                                                    err);

@@ -72,22 +72,6 @@ state_release(struct start_state *s)
     close(s->ready_fd);
 }
 
-static int
-write_all(int fd, const char *buf, size_t n, cshim_error_t *err)
-{
-  size_t done = 0;
-
-  while (done < n) {
-    ssize_t w = write(fd, buf + done, n - done);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0)
-      return cshim_error_sys(err, errno, "write");
-    done += (size_t)w;
-  }
-  return 0;
-}
-
 /* Write dir/name through dir/.name and a rename, so readers never see half a file. */
 static int
 write_file_atomic(const char *dir, const char *name, const char *content, cshim_error_t *err)
@@ -101,26 +85,15 @@ write_file_atomic(const char *dir, const char *name, const char *content, cshim_
 int
 host_start_read_config_choice(const char *bundle, char **source, cshim_error_t *err)
 {
-  cshim_autofree char *path = NULL;
-  cshim_autofree char *text = NULL;
-  size_t len = 0;
   int ret;
 
   *source = NULL;
-  cshim_xasprintf(&path, "%s/%s", bundle, HOST_START_CONFIG_FILE);
-  ret = host_options_read_file(path, &text, &len, err);
+  ret = host_options_read_line(bundle, HOST_START_CONFIG_FILE, source, err);
   if (ret == -ENOENT) {
     cshim_error_release(err);
     return 0;
   }
-  if (ret < 0)
-    return ret;
-  while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
-    text[--len] = '\0';
-  if (len == 0)
-    return cshim_error_make(err, ENODATA, "`%s` is empty", path);
-  *source = cshim_steal_pointer(&text);
-  return 0;
+  return ret;
 }
 
 static char *
@@ -338,9 +311,7 @@ spawn_daemon(struct start_state *s, const host_flags_t *flags, const char *argv0
 
   close(cshim_steal_fd(&err_w));
   close(cshim_steal_fd(&ready_w));
-  do
-    got = read(err_r, msg, sizeof msg - 1);
-  while (got < 0 && errno == EINTR);
+  got = CSHIM_RETRY_EINTR(read(err_r, msg, sizeof msg - 1));
   if (got > 0) {
     int e = 0;
     char *what = NULL;
@@ -504,6 +475,26 @@ wait_daemon_ready(struct start_state *s, cshim_error_t *err)
   return cshim_error_make(err, EIO, "the shim daemon closed its report without saying it serves");
 }
 
+/* Undo a start that failed half-way: the daemon killed and reaped, the socket closed and
+   removed. */
+static void
+stop_daemon(struct start_state *s)
+{
+  cshim_error_t ignored = NULL;
+
+  if (s->daemon > 0) {
+    kill(s->daemon, SIGKILL);
+    waitpid(s->daemon, NULL, 0);
+    s->daemon = 0;
+  }
+  if (s->listen_fd >= 0) {
+    close(s->listen_fd);
+    s->listen_fd = -1;
+  }
+  host_address_remove_socket(s->address, &ignored);
+  cshim_error_release(&ignored);
+}
+
 /* The containerd this start answers to: its major version, 0 when unknown. */
 static int
 containerd_major(const host_flags_t *flags, const host_start_params_t *p)
@@ -543,22 +534,20 @@ print_answer(struct start_state *s, const host_flags_t *flags, const host_start_
   ret = host_bootstrap_answer(s->address, version, bootstrap, &out, &len, err);
   if (ret < 0)
     return ret;
-  ret = write_all(fd, (const char *)out, len, err);
+  ret = cshim_file_write_fd(fd, out, len, NULL, err);
   if (ret < 0)
     return cshim_error_wrap(err, "print the shim address");
   return 0;
 }
 
+/* The flags checked, the runtime options from stdin decoded, and where everything is: the
+   bundle, our binary, the plugin directory. */
 static int
-run(struct start_state *s, const host_flags_t *flags, const host_start_params_t *p, int stdin_fd,
-    int stdout_fd, cshim_error_t *err)
+read_inputs(struct start_state *s, const host_flags_t *flags, const host_start_params_t *p,
+            int stdin_fd, cshim_error_t *err)
 {
   cshim_autofree uint8_t *input = NULL;
-  cshim_autofree char *config_source = NULL;
-  const char *grpc_address, *socket_dir;
-  const char *argv0 = p->argv0 ? p->argv0 : program_invocation_name;
   size_t input_len = 0;
-  bool existing = false;
   int ret;
 
   if (flags->namespace_ == NULL || flags->namespace_[0] == '\0')
@@ -585,34 +574,37 @@ run(struct start_state *s, const host_flags_t *flags, const host_start_params_t 
     return -EIO;
   s->plugin_dir =
       p->plugin_dir ? cshim_xstrdup(p->plugin_dir) : host_shim_default_plugin_dir(s->exe);
+  return 0;
+}
 
-  ret = resolve_config(s, p, &config_source, err);
-  if (ret < 0)
-    return ret;
+/* The group's socket address (s->address), from the bundle's group and containerd's address. */
+static int
+group_address(struct start_state *s, const host_flags_t *flags, const host_start_params_t *p,
+              const char **grpc_address, cshim_error_t *err)
+{
+  const char *socket_dir;
+  int ret;
 
   ret = host_address_group(s->bundle, flags->id, &s->group, err);
   if (ret < 0)
     return cshim_error_wrap(err, "read the group of task `%s`", flags->id);
-  grpc_address = s->opts.grpc_address ? s->opts.grpc_address : flags->address;
+  *grpc_address = s->opts.grpc_address ? s->opts.grpc_address : flags->address;
   socket_dir = p->socket_dir ? p->socket_dir : s->opts.socket_dir;
-  s->address = host_address_socket(socket_dir, grpc_address ? grpc_address : "", flags->namespace_,
-                                   s->group, false);
+  s->address = host_address_socket(socket_dir, *grpc_address ? *grpc_address : "",
+                                   flags->namespace_, s->group, false);
   if (s->address == NULL)
     return cshim_error_make(err, ENOENT, "hash the shim socket name: %s is not available",
                             CSHIM_NETTLE_SONAME);
+  return 0;
+}
 
-  ret = host_address_listen(s->address, &s->listen_fd, &existing, err);
-  if (ret < 0)
-    return cshim_error_wrap(err, "create new shim socket");
-  if (existing) {
-    ret = host_address_write_file(s->bundle, s->address, err);
-    if (ret < 0)
-      return cshim_error_wrap(err, "write existing socket for shim");
-    ret = write_file_atomic(s->bundle, HOST_START_CONFIG_FILE, config_source, err);
-    if (ret < 0)
-      return ret;
-    return print_answer(s, flags, p, true, stdout_fd, err);
-  }
+/* A new shim for the group: the bundle's files, the daemon on the listening socket, its cgroup
+   and OOM score, and its report that it serves. On failure nothing is left running or bound. */
+static int
+start_daemon(struct start_state *s, const host_flags_t *flags, const char *argv0,
+             const char *grpc_address, const char *config_source, cshim_error_t *err)
+{
+  int ret;
 
   ret = host_address_write_file(s->bundle, s->address, err);
   if (ret < 0)
@@ -646,29 +638,57 @@ run(struct start_state *s, const host_flags_t *flags, const host_start_params_t 
   ret = wait_daemon_ready(s, err);
   if (ret < 0)
     goto fail;
-  ret = print_answer(s, flags, p, false, stdout_fd, err);
-  if (ret < 0)
-    goto fail;
-  if (p->daemon_pid)
-    *p->daemon_pid = s->daemon;
   return 0;
 
 fail:
-  if (s->daemon > 0) {
-    kill(s->daemon, SIGKILL);
-    waitpid(s->daemon, NULL, 0);
-    s->daemon = 0;
-  }
-  if (s->listen_fd >= 0) {
-    close(s->listen_fd);
-    s->listen_fd = -1;
-  }
-  {
-    cshim_error_t ignored = NULL;
-    host_address_remove_socket(s->address, &ignored);
-    cshim_error_release(&ignored);
-  }
+  stop_daemon(s);
   return ret;
+}
+
+static int
+run(struct start_state *s, const host_flags_t *flags, const host_start_params_t *p, int stdin_fd,
+    int stdout_fd, cshim_error_t *err)
+{
+  cshim_autofree char *config_source = NULL;
+  const char *grpc_address = NULL;
+  const char *argv0 = p->argv0 ? p->argv0 : program_invocation_name;
+  bool existing = false;
+  int ret;
+
+  ret = read_inputs(s, flags, p, stdin_fd, err);
+  if (ret < 0)
+    return ret;
+  ret = resolve_config(s, p, &config_source, err);
+  if (ret < 0)
+    return ret;
+  ret = group_address(s, flags, p, &grpc_address, err);
+  if (ret < 0)
+    return ret;
+
+  ret = host_address_listen(s->address, &s->listen_fd, &existing, err);
+  if (ret < 0)
+    return cshim_error_wrap(err, "create new shim socket");
+  if (existing) {
+    ret = host_address_write_file(s->bundle, s->address, err);
+    if (ret < 0)
+      return cshim_error_wrap(err, "write existing socket for shim");
+    ret = write_file_atomic(s->bundle, HOST_START_CONFIG_FILE, config_source, err);
+    if (ret < 0)
+      return ret;
+    return print_answer(s, flags, p, true, stdout_fd, err);
+  }
+
+  ret = start_daemon(s, flags, argv0, grpc_address, config_source, err);
+  if (ret < 0)
+    return ret;
+  ret = print_answer(s, flags, p, false, stdout_fd, err);
+  if (ret < 0) {
+    stop_daemon(s);
+    return ret;
+  }
+  if (p->daemon_pid)
+    *p->daemon_pid = s->daemon;
+  return 0;
 }
 
 int

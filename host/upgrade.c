@@ -291,8 +291,11 @@ refuse(host_upgrade_t *u, int code, bool rollback, const char *fmt, ...)
     u->stats.rollbacks++;
   else
     u->stats.refusals++;
-  if (u->call)
-    cshim_ttrpc_call_fail(u->call, code, msg);
+  if (u->call) {
+    cshim_error_t err = NULL;
+    cshim_error_make_code(&err, code, "%s", msg);
+    cshim_ttrpc_call_fail_error(u->call, &err);
+  }
   finish_attempt(u);
 }
 
@@ -511,11 +514,26 @@ timeout_cb(uv_timer_t *t)
          (unsigned long long)u->timeout_ms, u->reason);
 }
 
+/* The first plugin instance that cannot hand over its state (no upgrade hooks), or NULL. */
+static const char *
+plugin_without_hooks(host_upgrade_t *u)
+{
+  for (size_t i = 0; i < host_plugins_n_ordered(u->plugins); i++) {
+    const cshim_plugin_t *desc;
+    const char *uri;
+    void *instance;
+    host_plugins_ordered(u->plugins, i, &uri, &desc, &instance);
+    if (instance != NULL && desc != NULL && !cshim_plugin_upgrade_hooks(desc))
+      return uri;
+  }
+  return NULL;
+}
+
 /* What must hold before anything stops. */
 static int
 check_target(host_upgrade_t *u, const char *path, cshim_error_t *err)
 {
-  size_t n = host_plugins_n_ordered(u->plugins);
+  const char *uri;
   struct stat st;
 
   if (u->stopping)
@@ -530,17 +548,12 @@ check_target(host_upgrade_t *u, const char *path, cshim_error_t *err)
     return cshim_error_make(err, EINVAL, "binary `%s` is not a regular file", path);
   if (access(path, X_OK) < 0)
     return cshim_error_sys(err, errno, "binary `%s` is not executable", path);
-  for (size_t i = 0; i < n; i++) {
-    const cshim_plugin_t *desc;
-    const char *uri;
-    void *instance;
-    host_plugins_ordered(u->plugins, i, &uri, &desc, &instance);
-    if (instance != NULL && desc != NULL && !cshim_plugin_upgrade_hooks(desc))
-      return cshim_error_make(err, ENOTSUP,
-                              "plugin `%s` cannot hand over its state (no upgrade_save and "
-                              "upgrade_restore)",
-                              uri);
-  }
+  uri = plugin_without_hooks(u);
+  if (uri)
+    return cshim_error_make(err, ENOTSUP,
+                            "plugin `%s` cannot hand over its state (no upgrade_save and "
+                            "upgrade_restore)",
+                            uri);
   return 0;
 }
 
@@ -557,8 +570,10 @@ start(host_upgrade_t *u, const char *binary, uint64_t timeout_ms, cshim_ttrpc_ca
   if (err) {
     cshim_log_warn(u->log, "upgrade to `%s` refused: %s", path, err->msg);
     u->stats.refusals++;
+    /* Whatever the cause, a refusal is FailedPrecondition (upgrade.proto). */
+    err->grpc_code = CSHIM_GRPC_FAILED_PRECONDITION;
     if (call)
-      cshim_ttrpc_call_fail(call, CSHIM_GRPC_FAILED_PRECONDITION, err->msg);
+      cshim_ttrpc_call_fail_error(call, &err);
     cshim_error_release(&err);
     return;
   }
@@ -589,12 +604,12 @@ static void
 answer_outcome(host_upgrade_t *u, cshim_ttrpc_call_t *call)
 {
   Cshim__Upgrade__V1__UpgradeResponse resp = CSHIM__UPGRADE__V1__UPGRADE_RESPONSE__INIT;
-  cshim_autofree char *msg = NULL;
+  cshim_error_t err = NULL;
 
   if (u->rollback_reason) {
-    cshim_xasprintf(&msg, "upgrade to `%s` rolled back: %s", u->old_target ? u->old_target : "?",
-                    u->rollback_reason);
-    cshim_ttrpc_call_fail(call, CSHIM_GRPC_FAILED_PRECONDITION, msg);
+    cshim_error_make_code(&err, CSHIM_GRPC_FAILED_PRECONDITION, "upgrade to `%s` rolled back: %s",
+                          u->old_target ? u->old_target : "?", u->rollback_reason);
+    cshim_ttrpc_call_fail_error(call, &err);
     return;
   }
   resp.pid = (uint32_t)getpid();
@@ -1200,19 +1215,14 @@ host_upgrade_guard_start(host_upgrade_t *u, cshim_error_t *err)
   static char altstack[64 * 1024];
   stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
   struct sigaction sa;
+  const char *uri;
   size_t n = 0;
 
-  for (size_t i = 0; i < host_plugins_n_ordered(u->plugins); i++) {
-    const cshim_plugin_t *desc;
-    const char *uri;
-    void *instance;
-    host_plugins_ordered(u->plugins, i, &uri, &desc, &instance);
-    if (instance != NULL && desc != NULL && !cshim_plugin_upgrade_hooks(desc))
-      return cshim_error_make(err, ENOTSUP,
-                              "plugin `%s` cannot hand over its state (no upgrade_save and "
-                              "upgrade_restore): a crash ends the shim",
-                              uri);
-  }
+  if ((uri = plugin_without_hooks(u)) != NULL)
+    return cshim_error_make(err, ENOTSUP,
+                            "plugin `%s` cannot hand over its state (no upgrade_save and "
+                            "upgrade_restore): a crash ends the shim",
+                            uri);
   guard.memfd = memfd_create("cshim-crash-state", MFD_CLOEXEC);
   if (guard.memfd < 0)
     return cshim_error_sys(err, errno, "crash guard: memfd_create");

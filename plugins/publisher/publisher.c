@@ -306,10 +306,9 @@ publisher_publish(cshim_publisher_t *self, const char *topic, const ProtobufCMes
   if (p->closing)
     return cshim_error_make(err, ECANCELED, "publish %s for container %s: publisher closed", topic,
                             or_none(cid));
+  /* Refused events are counted here and reported once, by the caller that gets the error. */
   if (p->address == NULL) {
     p->stats.dropped++;
-    cshim_log_error(p->log, "dropping event %s for container %s: no containerd ttrpc address",
-                    topic, or_none(cid));
     return cshim_error_make(err, ENOTCONN,
                             "publish %s for container %s: no containerd ttrpc address", topic,
                             or_none(cid));
@@ -321,10 +320,9 @@ publisher_publish(cshim_publisher_t *self, const char *topic, const ProtobufCMes
     /* A lost TaskExit leaves the pod Terminating forever; the queue grows for it instead. */
     if (!is_exit) {
       p->stats.dropped++;
-      cshim_log_error(p->log, "event queue full (%zu events): dropping %s for container %s",
-                      p->queue.len, topic, or_none(cid));
-      return cshim_error_make(err, ENOSPC, "publish %s for container %s: event queue full", topic,
-                              or_none(cid));
+      return cshim_error_make(err, ENOSPC,
+                              "publish %s for container %s: event queue full (%zu events)", topic,
+                              or_none(cid), p->queue.len);
     }
     cshim_log_error(p->log,
                     "event queue full (%zu events): queueing %s for container %s past the bound",

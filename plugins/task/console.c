@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cshim/unix_socket.h>
 #include <cshim/util.h>
 
 /* runc sends the pty's name (at most a path) with the descriptor. */
@@ -229,7 +230,8 @@ task_console_new(uv_loop_t *loop, const cshim_logger_t *log, task_console_t **ou
                  cshim_error_t *err)
 {
   task_console_t *c = cshim_xmalloc0(sizeof *c);
-  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  struct sockaddr_un addr;
+  socklen_t addr_len;
   const char *base = temp_base();
   int r;
 
@@ -245,17 +247,16 @@ task_console_new(uv_loop_t *loop, const cshim_logger_t *log, task_console_t **ou
     goto fail;
   }
   cshim_xasprintf(&c->path, "%s/pty.sock", c->dir);
-  if (strlen(c->path) >= sizeof addr.sun_path) {
-    r = cshim_error_make(err, ENAMETOOLONG, "console socket: `%s` is too long", c->path);
+  if ((r = cshim_unix_sockaddr(c->path, false, &addr, &addr_len, err)) < 0) {
+    cshim_error_wrap(err, "console socket");
     goto fail;
   }
-  strcpy(addr.sun_path, c->path);
   c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (c->listen_fd < 0) {
     r = cshim_error_sys(err, errno, "console socket");
     goto fail;
   }
-  if (bind(c->listen_fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+  if (bind(c->listen_fd, (struct sockaddr *)&addr, addr_len) < 0) {
     r = cshim_error_sys(err, errno, "console socket: bind `%s`", c->path);
     goto fail;
   }

@@ -19,6 +19,10 @@
 #include "console.h"
 #include "logger.h"
 
+/* task_io_wait gives up on a destination whose reader holds it open but has taken nothing for
+   this many periods in a row while output waits for it (60 s with Delete's 5 s period). */
+#define TASK_IO_DRAIN_STUCK_PERIODS 12u
+
 enum
 {
   STDIN = 0,
@@ -64,9 +68,9 @@ struct task_io_s
   int shared_fd;    /* stdout and stderr share one file */
   int shared_refs;
   int outputs_pending;
-  uint64_t moved; /* bytes read from the process's outputs, for task_io_wait's progress check */
+  uint64_t moved;      /* bytes read or written for the outputs: task_io_wait's progress */
   uint64_t moved_seen; /* `moved` when the wait timer last fired */
-  unsigned extensions; /* periods added to task_io_wait's bound because output was still moving */
+  unsigned stalled;    /* task_io_wait's periods in a row without progress while output waits */
   uv_timer_t timer;
   task_io_done_cb wait_cb;
   void *wait_data;
@@ -376,6 +380,7 @@ copier_flush(struct copier *c)
     n = CSHIM_RETRY_EINTR(write(c->dst_fd, c->buf + c->off, c->len - c->off));
     if (n > 0) {
       c->off += (size_t)n;
+      c->io->moved += (uint64_t)n;
       continue;
     }
     if (n < 0 && errno == EAGAIN && !c->dst_sync)
@@ -798,21 +803,48 @@ task_io_start(task_io_t *io, cshim_error_t *err)
   return 0;
 }
 
+/* Output a copy still has to deliver: bytes in its buffer or in its source. */
+static bool
+output_waiting(const task_io_t *io)
+{
+  for (int i = STDOUT; i <= STDERR; i++) {
+    const struct copier *c = &io->copy[i];
+    if (c->used && c->started && !c->finished && (c->off < c->len || pipe_pending(c->src_fd) > 0))
+      return true;
+  }
+  return false;
+}
+
+/* Each period: output that moved (read or written) waits another period, however long the copy
+   takes (a large output on a loaded machine); output that waits for a reader that holds its FIFO
+   open but takes nothing (a paused client) waits too, up to TASK_IO_DRAIN_STUCK_PERIODS in a
+   row; a source with nothing in it that is not at EOF (a process that keeps its output open) ends
+   the wait after one quiet period. A FIFO nobody reads does not hold it up: task_io_wait closed
+   our own reader, so writing to it fails and the rest is dropped. */
 static void
 wait_timer_cb(uv_timer_t *t)
 {
   task_io_t *io = CSHIM_CONTAINER_OF(t, task_io_t, timer);
-  /* The bound is on a stalled copy, not on a long one: a loaded machine may need more than one
-     period to move a large output that is still flowing. */
-  if (io->outputs_pending > 0 && io->moved != io->moved_seen &&
-      io->extensions < TASK_IO_DRAIN_MAX_EXTENSIONS) {
-    io->moved_seen = io->moved;
-    io->extensions++;
-    uv_timer_again(t);
+  bool waiting;
+
+  if (io->outputs_pending == 0) {
+    fire_wait(io);
     return;
   }
-  if (io->outputs_pending > 0)
-    cshim_log_warn(io->log, "stdio copy did not finish in time; closing it");
+  if (io->moved != io->moved_seen) {
+    io->moved_seen = io->moved;
+    io->stalled = 0;
+    return;
+  }
+  waiting = output_waiting(io);
+  if (waiting && ++io->stalled < TASK_IO_DRAIN_STUCK_PERIODS)
+    return;
+  if (waiting)
+    cshim_log_warn(io->log, "stdio copy: its reader took nothing for %u periods; closing it",
+                   io->stalled);
+  else
+    cshim_log_warn(io->log, "stdio copy: nothing came and no end of output in a whole period (a "
+                            "process still holds it open); closing it");
   fire_wait(io);
 }
 
@@ -823,7 +855,12 @@ task_io_wait(task_io_t *io, uint64_t timeout_ms, task_io_done_cb cb, void *data)
   io->wait_cb = cb;
   io->wait_data = data;
   io->moved_seen = io->moved;
-  io->extensions = 0;
+  io->stalled = 0;
+  /* Nobody attaches to a process whose stdio is being drained: without our extra reader, an
+     output FIFO that nobody else reads fails the copy's writes (EPIPE), so the copy drops the
+     rest and ends at once, while a reader that is there still gets every byte. */
+  for (int i = STDOUT; i <= STDERR; i++)
+    close_fd(&io->copy[i].keeper_fd);
   uv_timer_start(&io->timer, wait_timer_cb, io->outputs_pending > 0 ? timeout_ms : 0,
                  io->outputs_pending > 0 ? timeout_ms : 0);
 }

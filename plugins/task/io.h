@@ -17,8 +17,6 @@
 #include "types.h"
 
 #define TASK_IO_DRAIN_TIMEOUT_MS 5000u
-/* While output still moves, the drain bound is extended by whole periods, this many at most. */
-#define TASK_IO_DRAIN_MAX_EXTENSIONS 6u
 #define TASK_IO_BUFFER_SIZE (32u * 1024u)
 
 typedef void (*task_io_done_cb)(void *data);
@@ -47,7 +45,10 @@ void task_io_close_runtime_side(task_io_t *io);
 /* Begin copying on the loop. */
 int task_io_start(task_io_t *io, cshim_error_t *err);
 /* Call cb once, on a later loop turn, when every output copy has finished (source at EOF and
-   flushed) or timeout_ms has passed. One waiter at a time; task_io_close cancels it. */
+   flushed), or when a copy is stuck: for a whole timeout_ms nothing came from a source that is
+   not at EOF, or its FIFO's reader took nothing for many periods in a row (io.c). Output that
+   moves is never cut; an output FIFO nobody reads is dropped. One waiter at a time;
+   task_io_close cancels it. */
 void task_io_wait(task_io_t *io, uint64_t timeout_ms, task_io_done_cb cb, void *data);
 /* Close the extra stdin writer: the copy into the process ends once the client's writers have. */
 void task_io_close_stdin(task_io_t *io);

@@ -40,26 +40,14 @@ struct task_logger_s
 
 /* ---- the URI ---- */
 
-static int
-hexval(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 char *
 task_uri_unescape(const char *s, const char *end, bool query)
 {
   char *out = cshim_xmalloc((size_t)(end - s) + 1), *w = out;
   while (s < end) {
     int hi, lo;
-    if (*s == '%' && end - s >= 3 && (hi = hexval(s[1])) >= 0 && (lo = hexval(s[2])) >= 0 &&
-        (hi | lo) != 0) {
+    if (*s == '%' && end - s >= 3 && (hi = cshim_hexval(s[1])) >= 0 &&
+        (lo = cshim_hexval(s[2])) >= 0 && (hi | lo) != 0) {
       *w++ = (char)(hi * 16 + lo);
       s += 3;
     } else if (*s == '%') {

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,41 +16,70 @@
 #include <cshim/util.h>
 
 int
-cshim_file_read_small(const char *path, size_t max, char **out, size_t *len, cshim_error_t *err)
+cshim_file_read_fd(int fd, const char *what, size_t max, char **out, size_t *len,
+                   cshim_error_t *err)
 {
-  cshim_autoclose int fd = -1;
   cshim_autofree char *buf = NULL;
+  bool bounded = max < SIZE_MAX / 2;
   size_t off = 0, cap = 4096;
 
   *out = NULL;
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return cshim_error_sys(err, errno, "open `%s`", path);
-  if (cap > max + 1)
+  if (bounded && cap > max + 1)
     cap = max + 1;
   buf = cshim_xmalloc(cap + 1);
   for (;;) {
     ssize_t n;
     if (off == cap) {
-      cap = cap > (max + 1) / 2 ? max + 1 : cap * 2;
+      cap = bounded && cap > (max + 1) / 2 ? max + 1 : cap * 2;
       buf = cshim_xrealloc(buf, cap + 1);
     }
-    n = read(fd, buf + off, cap - off);
-    if (n < 0 && errno == EINTR)
-      continue;
+    n = CSHIM_RETRY_EINTR(read(fd, buf + off, cap - off));
     if (n < 0)
-      return cshim_error_sys(err, errno, "read `%s`", path);
+      return what ? cshim_error_sys(err, errno, "read %s", what)
+                  : cshim_error_sys(err, errno, "read");
     if (n == 0)
       break;
     off += (size_t)n;
     if (off > max)
-      return cshim_error_make(err, EFBIG, "read `%s`: larger than %zu bytes", path, max);
+      return cshim_error_make(err, EFBIG, "read%s%s: larger than %zu bytes", what ? " " : "",
+                              what ? what : "", max);
   }
   buf[off] = '\0';
   if (len)
     *len = off;
   *out = cshim_steal_pointer(&buf);
   return 0;
+}
+
+int
+cshim_file_write_fd(int fd, const void *data, size_t len, const char *what, cshim_error_t *err)
+{
+  const char *p = data;
+
+  while (len > 0) {
+    ssize_t n = CSHIM_RETRY_EINTR(write(fd, p, len));
+    if (n <= 0) {
+      int e = n < 0 ? errno : EIO;
+      return what ? cshim_error_sys(err, e, "write %s", what) : cshim_error_sys(err, e, "write");
+    }
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+int
+cshim_file_read_small(const char *path, size_t max, char **out, size_t *len, cshim_error_t *err)
+{
+  cshim_autoclose int fd = -1;
+  cshim_autofree char *what = NULL;
+
+  *out = NULL;
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return cshim_error_sys(err, errno, "open `%s`", path);
+  cshim_xasprintf(&what, "`%s`", path);
+  return cshim_file_read_fd(fd, what, max, out, len, err);
 }
 
 /* dir/name for messages: the path as the caller knows it. */
@@ -105,9 +135,7 @@ cshim_file_write_atomic_at(int dirfd, const char *dir, const char *name, const v
       return cshim_error_sys(err, errno, "remove stale `%s`", tmp);
   }
   while (off < len) {
-    ssize_t n = write(fd, (const char *)data + off, len - off);
-    if (n < 0 && errno == EINTR)
-      continue;
+    ssize_t n = CSHIM_RETRY_EINTR(write(fd, (const char *)data + off, len - off));
     if (n < 0) {
       e = errno;
       unlinkat(dirfd, tmp_name, 0);

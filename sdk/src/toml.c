@@ -164,10 +164,7 @@ read_hex(struct parser *ps, size_t digits, unsigned *out, cshim_error_t *err)
 
   for (size_t i = 0; i < digits; i++) {
     int c = peek(ps, 0);
-    int d = c >= '0' && c <= '9'   ? c - '0'
-            : c >= 'a' && c <= 'f' ? c - 'a' + 10
-            : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                   : -1;
+    int d = cshim_hexval(c);
     if (d < 0)
       return fail_at(ps, ps->pos, err, "expected %zu hex digits in a \\u escape", digits);
     v = (v << 4) | (unsigned)d;

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // `cshimctl call SERVICE METHOD`: one unary request to any service registered on a shim socket,
 // with the request body as binary protobuf (file or stdin) and the response as binary or hex,
-// so a vendor can try a custom service without writing a client.
+// or, with --json, both as JSON through the service's protobuf-c descriptors (cshim's own, or a
+// vendor's from --descriptors LIB.so), so a vendor can try a custom service without writing a
+// client.
 #define _GNU_SOURCE
 #include "ctl.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,8 +15,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cshim/file.h>
 #include <cshim/ttrpc.h>
 #include <cshim/util.h>
+
+#include "containerd/services/events/ttrpc/v1/events.pb-c.h"
+#include "containerd/task/v2/shim.pb-c.h"
+#include "cshim/upgrade/v1/upgrade.pb-c.h"
+#include "pbjson.h"
 
 struct bytes_result
 {
@@ -27,32 +36,15 @@ struct bytes_result
 static int
 read_body(int fd, const char *what, uint8_t **out, size_t *len, cshim_error_t *err)
 {
-  cshim_autofree uint8_t *buf = NULL;
-  size_t cap = 0, n = 0;
+  cshim_autofree char *name = NULL;
+  char *text = NULL;
+  int ret;
 
-  for (;;) {
-    ssize_t r;
-
-    if (n == cap) {
-      if (cap > CSHIM_TTRPC_MAX_MESSAGE)
-        return cshim_error_make(err, EMSGSIZE, "request body `%s`: larger than %u bytes", what,
-                                CSHIM_TTRPC_MAX_MESSAGE);
-      cap = cap ? cap * 2 : 4096;
-      buf = cshim_xrealloc(buf, cap + 1);
-    }
-    r = CSHIM_RETRY_EINTR(read(fd, buf + n, cap - n));
-    if (r < 0)
-      return cshim_error_sys(err, errno, "read request body `%s`", what);
-    if (r == 0)
-      break;
-    n += (size_t)r;
-  }
-  if (n > CSHIM_TTRPC_MAX_MESSAGE)
-    return cshim_error_make(err, EMSGSIZE, "request body `%s`: larger than %u bytes", what,
-                            CSHIM_TTRPC_MAX_MESSAGE);
-  *out = cshim_steal_pointer(&buf);
-  *len = n;
-  return 0;
+  cshim_xasprintf(&name, "request body `%s`", what);
+  ret = cshim_file_read_fd(fd, name, CSHIM_TTRPC_MAX_MESSAGE, &text, len, err);
+  if (ret == 0)
+    *out = (uint8_t *)text;
+  return ret;
 }
 
 /* The request body: --input FILE, --input - (stdin), or stdin when it is not a terminal;
@@ -88,33 +80,116 @@ bytes_cb(void *data, uint8_t *payload, size_t len, cshim_error_t *err)
 }
 
 static int
-write_all(const uint8_t *p, size_t len, cshim_error_t *err)
-{
-  while (len > 0) {
-    ssize_t w = CSHIM_RETRY_EINTR(write(STDOUT_FILENO, p, len));
-    if (w < 0)
-      return cshim_error_sys(err, errno, "write the response");
-    p += w;
-    len -= (size_t)w;
-  }
-  return 0;
-}
-
-static int
 print_response(const ctl_opts_t *opts, const uint8_t *p, size_t len, cshim_error_t *err)
 {
   static const char digits[] = "0123456789abcdef";
   cshim_autofree char *hex = NULL;
 
   if (!opts->hex)
-    return write_all(p, len, err);
+    return cshim_file_write_fd(STDOUT_FILENO, p, len, "the response", err);
   hex = cshim_xmalloc(2 * len + 1);
   for (size_t i = 0; i < len; i++) {
     hex[2 * i] = digits[p[i] >> 4];
     hex[2 * i + 1] = digits[p[i] & 0xf];
   }
   hex[2 * len] = '\n';
-  return write_all((const uint8_t *)hex, 2 * len + 1, err);
+  return cshim_file_write_fd(STDOUT_FILENO, hex, 2 * len + 1, "the response", err);
+}
+
+/* The services whose descriptors cshimctl carries (libcshim_proto, installed with the SDK). */
+static const struct
+{
+  const char *name;
+  const ProtobufCServiceDescriptor *desc;
+} known_services[] = {
+    {"containerd.task.v2.Task", &containerd__task__v2__task__descriptor},
+    /* v3 has v2's methods and messages under another name. */
+    {"containerd.task.v3.Task", &containerd__task__v2__task__descriptor},
+    {"containerd.services.events.ttrpc.v1.Events",
+     &containerd__services__events__ttrpc__v1__events__descriptor},
+    {"cshim.upgrade.v1.Upgrade", &cshim__upgrade__v1__upgrade__descriptor},
+};
+
+/* The descriptor of service `name`: from --descriptors LIB (a shared library with the
+   vendor's generated .pb-c.c, default visibility) when given, else one cshimctl carries. */
+static const ProtobufCServiceDescriptor *
+find_service(const ctl_opts_t *opts, const char *name, cshim_error_t *err)
+{
+  if (opts->descriptors) {
+    cshim_autofree char *symbol = pbjson_descriptor_symbol(name);
+    void *lib = dlopen(opts->descriptors, RTLD_NOW | RTLD_LOCAL);
+    const ProtobufCServiceDescriptor *desc;
+
+    if (lib == NULL) {
+      cshim_error_make(err, ENOENT, "--descriptors: %s", dlerror());
+      return NULL;
+    }
+    desc = dlsym(lib, symbol);
+    /* The library stays loaded: the descriptors live in it. */
+    if (desc && desc->magic == PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC)
+      return desc;
+    cshim_error_make(err, ENOENT, "service `%s`: no symbol `%s` in `%s`", name, symbol,
+                     opts->descriptors);
+    return NULL;
+  }
+  for (size_t i = 0; i < CSHIM_N_ELEMENTS(known_services); i++)
+    if (strcmp(known_services[i].name, name) == 0)
+      return known_services[i].desc;
+  cshim_error_make(err, ENOENT,
+                   "service `%s`: no descriptors for it in cshimctl (its own: "
+                   "containerd.task.v2.Task, containerd.task.v3.Task, "
+                   "containerd.services.events.ttrpc.v1.Events, cshim.upgrade.v1.Upgrade); "
+                   "give a vendor's with --descriptors LIB.so",
+                   name);
+  return NULL;
+}
+
+/* --json: the method's descriptors, and the request body (JSON text; empty means {}) packed. */
+static int
+json_request(const ctl_opts_t *opts, const ProtobufCMethodDescriptor **method, uint8_t **body,
+             size_t *len, cshim_error_t *err)
+{
+  const ProtobufCServiceDescriptor *service = find_service(opts, opts->args[0], err);
+  ProtobufCMessage *msg = NULL;
+  json_error_t jerr;
+  json_t *j;
+  int ret;
+
+  if (service == NULL)
+    return -ENOENT;
+  *method = protobuf_c_service_descriptor_get_method_by_name(service, opts->args[1]);
+  if (*method == NULL)
+    return cshim_error_make(err, ENOENT, "service `%s` has no method `%s`", opts->args[0],
+                            opts->args[1]);
+  j = *len == 0 ? json_object() : json_loadb((const char *)*body, *len, 0, &jerr);
+  if (j == NULL)
+    return cshim_error_make(err, EINVAL, "request body: line %d column %d: %s", jerr.line,
+                            jerr.column, jerr.text);
+  ret = pbjson_to_message((*method)->input, j, &msg, err);
+  json_decref(j);
+  if (ret < 0)
+    return cshim_error_wrap(err, "request body (%s)", (*method)->input->name);
+  free(*body);
+  *body = cshim_xmalloc(protobuf_c_message_get_packed_size(msg) + 1);
+  *len = protobuf_c_message_pack(msg, *body);
+  protobuf_c_message_free_unpacked(msg, NULL);
+  return 0;
+}
+
+static int
+print_json_response(const ProtobufCMethodDescriptor *method, const uint8_t *p, size_t len,
+                    cshim_error_t *err)
+{
+  ProtobufCMessage *msg = protobuf_c_message_unpack(method->output, NULL, len, p);
+  json_t *j;
+
+  if (msg == NULL)
+    return cshim_error_make(err, EPROTO, "the response (%zu bytes) is not a %s", len,
+                            method->output->name);
+  j = pbjson_from_message(msg, NULL, 0);
+  protobuf_c_message_free_unpacked(msg, NULL);
+  ctl_print_json(j);
+  return 0;
 }
 
 int
@@ -122,6 +197,7 @@ ctl_cmd_call(const ctl_opts_t *opts)
 {
   cshim_ttrpc_client_opts_t copts = {.timeout_ms = opts->timeout_ms};
   struct bytes_result r = {0};
+  const ProtobufCMethodDescriptor *method = NULL;
   cshim_autofree uint8_t *body = NULL;
   size_t body_len = 0;
   cshim_error_t err = NULL;
@@ -132,6 +208,8 @@ ctl_cmd_call(const ctl_opts_t *opts)
     return ctl_usage_error("call: expected SERVICE METHOD (e.g. call acme.greeter.v1.Greeter "
                            "Hello)");
   if (load_body(opts, &body, &body_len, &err) < 0)
+    return ctl_fail(&err);
+  if (opts->json && json_request(opts, &method, &body, &body_len, &err) < 0)
     return ctl_fail(&err);
   if (ctl_client_open(&c, opts, &err) < 0)
     return ctl_fail(&err);
@@ -153,7 +231,10 @@ ctl_cmd_call(const ctl_opts_t *opts)
     cshim_error_release(&r.err);
     return ctl_fail(&err);
   }
-  ret = print_response(opts, r.payload, r.len, &err);
+  if (method)
+    ret = print_json_response(method, r.payload, r.len, &err);
+  else
+    ret = print_response(opts, r.payload, r.len, &err);
   free(r.payload);
   return ret < 0 ? ctl_fail(&err) : 0;
 }

@@ -179,3 +179,13 @@ ctl_format_time(const Google__Protobuf__Timestamp *ts, char *buf, size_t size)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
   return buf;
 }
+
+void
+ctl_print_json(json_t *j)
+{
+  char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+  puts(text ? text : "null");
+  free(text);
+  json_decref(j);
+}

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
 #include <uv.h>
+#include <jansson.h>
 
 #include <cshim/error.h>
 #include <cshim/ttrpc_client.h>
@@ -63,8 +64,9 @@ typedef struct ctl_opts_s
   const char *state_dir; /* containerd's state directory */
 
   /* call */
-  const char *input; /* request body file; "-" or NULL = stdin */
-  bool hex;          /* print the response in hex */
+  const char *input;       /* request body file; "-" or NULL = stdin */
+  bool hex;                /* print the response in hex */
+  const char *descriptors; /* a shared library with the service's protobuf-c descriptors */
 
   /* debug */
   unsigned seconds;
@@ -107,6 +109,9 @@ int ctl_cmd_call(const ctl_opts_t *opts);
 int ctl_fail(cshim_error_t *err);
 /* Print "cshimctl: <formatted>" on stderr and return 2 (usage errors). */
 int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Print j indented, in its key order, on stdout, and release it. */
+void ctl_print_json(json_t *j);
 
 /* RFC 3339 text of a protobuf timestamp (Go's zero time reads 0001-01-01T00:00:00Z); NULL ->
    "". Writes into buf. */

@@ -18,6 +18,7 @@
 #include <http_parser.h>
 #include <jansson.h>
 
+#include <cshim/unix_socket.h>
 #include <cshim/util.h>
 
 typedef struct response_s
@@ -59,9 +60,7 @@ static int
 send_all(int fd, const char *data, size_t len)
 {
   while (len > 0) {
-    ssize_t n = write(fd, data, len);
-    if (n < 0 && errno == EINTR)
-      continue;
+    ssize_t n = CSHIM_RETRY_EINTR(write(fd, data, len));
     if (n <= 0)
       return -1;
     data += n;
@@ -75,7 +74,8 @@ static int
 http_get(const char *socket_path, const char *path, uint64_t timeout_ms, response_t *r,
          cshim_error_t *err)
 {
-  struct sockaddr_un sun = {.sun_family = AF_UNIX};
+  struct sockaddr_un sun;
+  socklen_t sun_len;
   cshim_autoclose int fd = -1;
   cshim_autofree char *request = NULL;
   struct timespec start;
@@ -83,13 +83,12 @@ http_get(const char *socket_path, const char *path, uint64_t timeout_ms, respons
   char chunk[16384];
 
   memset(r, 0, sizeof(*r));
-  if (strlen(socket_path) >= sizeof(sun.sun_path))
-    return cshim_error_make(err, ENAMETOOLONG, "connect `%s`: path too long", socket_path);
-  strcpy(sun.sun_path, socket_path);
+  if (cshim_unix_sockaddr(socket_path, false, &sun, &sun_len, err) < 0)
+    return cshim_error_wrap(err, "connect");
   fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return cshim_error_sys(err, errno, "socket");
-  if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+  if (connect(fd, (struct sockaddr *)&sun, sun_len) < 0)
     return cshim_error_sys(err, errno, "connect `%s`", socket_path);
   cshim_xasprintf(&request,
                   "GET %s HTTP/1.1\r\nHost: cshim\r\nUser-Agent: cshimctl\r\n"
@@ -117,9 +116,7 @@ http_get(const char *socket_path, const char *path, uint64_t timeout_ms, respons
       return cshim_error_sys(err, errno, "poll");
     if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
       continue;
-    n = read(fd, chunk, sizeof(chunk));
-    if (n < 0 && errno == EINTR)
-      continue;
+    n = CSHIM_RETRY_EINTR(read(fd, chunk, sizeof(chunk)));
     if (n < 0)
       return cshim_error_sys(err, errno, "read from `%s`", socket_path);
     http_parser_execute(&parser, &settings, chunk, (size_t)n);

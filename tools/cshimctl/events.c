@@ -86,7 +86,9 @@ handle_forward(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data
   const char *type = "";
 
   if (env == NULL) {
-    cshim_ttrpc_call_fail(call, CSHIM_GRPC_INVALID_ARGUMENT, "forward without an envelope");
+    cshim_error_t err = NULL;
+    cshim_error_make(&err, EINVAL, "forward without an envelope");
+    cshim_ttrpc_call_fail_error(call, &err);
     return;
   }
   ctl_format_time(env->timestamp, when, sizeof(when));

@@ -45,14 +45,30 @@ buf_free(buf_t *b)
   b->len = 0;
 }
 
+/* The directory of cshimctl's own executable (symlinks resolved), or NULL. Caller frees. */
+static char *
+self_dir_path(void)
+{
+  char *self = realpath("/proc/self/exe", NULL);
+  char *slash = self ? strrchr(self, '/') : NULL;
+
+  if (slash == NULL) {
+    free(self);
+    return NULL;
+  }
+  *slash = '\0';
+  return self;
+}
+
 /* The binary for a runtime name, as containerd finds it: "io.containerd.cshim.v2" ->
-   containerd-shim-cshim-v2 on PATH; a name with a '/' is a path already. */
+   containerd-shim-cshim-v2 on PATH, else next to cshimctl; a name with a '/' is a path already. */
 static char *
 find_binary(const char *runtime, cshim_error_t *err)
 {
   cshim_autofree char *copy = NULL;
   cshim_autofree char *name = NULL;
   cshim_autofree char *dirs = NULL;
+  cshim_autofree char *self_dir = NULL;
   const char *path_env = getenv("PATH");
   char *version, *shim, *save = NULL;
 
@@ -78,7 +94,18 @@ find_binary(const char *runtime, cshim_error_t *err)
       return candidate;
     free(candidate);
   }
-  cshim_error_make(err, ENOENT, "runtime `%s`: binary `%s` not found in PATH", runtime, name);
+  /* cshimctl is installed next to the shim (bin/ of an install tree, /usr/bin of the package):
+     a shim that is not on PATH is still found there. */
+  self_dir = self_dir_path();
+  if (self_dir) {
+    char *candidate;
+    cshim_xasprintf(&candidate, "%s/%s", self_dir, name);
+    if (access(candidate, X_OK) == 0)
+      return candidate;
+    free(candidate);
+  }
+  cshim_error_make(err, ENOENT, "runtime `%s`: binary `%s` not found in PATH or in `%s`", runtime,
+                   name, self_dir ? self_dir : "cshimctl's directory");
   return NULL;
 }
 
@@ -235,8 +262,7 @@ run_capture(const char *binary, char *const argv[], char *const envp[], const ch
   }
   close(out_pipe[0]);
   close(err_pipe[0]);
-  while (waitpid(pid, status, 0) < 0 && errno == EINTR)
-    ;
+  CSHIM_RETRY_EINTR(waitpid(pid, status, 0));
   if (out_open || err_open)
     return cshim_error_make(err, ETIMEDOUT, "`%s` did not finish within %d ms", binary,
                             ACTION_TIMEOUT_MS);
@@ -567,13 +593,9 @@ ctl_cmd_launch(const ctl_opts_t *o)
   debug = debug_address(o, address, grpc);
 
   if (o->json) {
-    json_t *j = json_pack("{s:s, s:s?, s:I, s:s, s:s, s:I}", "address", address, "debug_address",
-                          debug, "shim_pid", (json_int_t)pid, "binary", binary, "log", log_file,
-                          "log_relay_pid", (json_int_t)relay);
-    char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    puts(text);
-    free(text);
-    json_decref(j);
+    ctl_print_json(json_pack("{s:s, s:s?, s:I, s:s, s:s, s:I}", "address", address, "debug_address",
+                             debug, "shim_pid", (json_int_t)pid, "binary", binary, "log", log_file,
+                             "log_relay_pid", (json_int_t)relay));
   } else {
     printf("address: %s\n", address);
     if (debug)
@@ -656,12 +678,8 @@ ctl_cmd_teardown(const ctl_opts_t *o)
   remove_launch_files(o->bundle);
   ctl_format_time(resp->exited_at, when, sizeof(when));
   if (o->json) {
-    json_t *j = json_pack("{s:I, s:I, s:s}", "pid", (json_int_t)resp->pid, "exit_status",
-                          (json_int_t)resp->exit_status, "exited_at", when);
-    char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    puts(text);
-    free(text);
-    json_decref(j);
+    ctl_print_json(json_pack("{s:I, s:I, s:s}", "pid", (json_int_t)resp->pid, "exit_status",
+                             (json_int_t)resp->exit_status, "exited_at", when));
   } else {
     printf("pid %u exit status %u at %s\n", resp->pid, resp->exit_status, when);
   }

@@ -5,6 +5,7 @@
 #include "ctl.h"
 
 #include <getopt.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,9 +54,13 @@ static const char usage_text[] =
     "\n"
     "Any service registered on a shim socket (a vendor's own, at the task service's address,\n"
     "which containerd and launch write to <bundle>/address):\n"
-    "  call SERVICE METHOD [--input FILE|-] [--hex]\n"
+    "  call SERVICE METHOD [--input FILE|-] [--hex] [--json [--descriptors LIB.so]]\n"
     "           send the request body (binary protobuf from FILE or stdin; empty when stdin\n"
-    "           is a terminal) and print the response's bytes (binary, or hex with --hex)\n"
+    "           is a terminal) and print the response's bytes (binary, or hex with --hex).\n"
+    "           --json: the body is JSON and the response is printed as JSON (proto3 JSON\n"
+    "           mapping), through the descriptors cshimctl carries (containerd.task.v2/v3.Task,\n"
+    "           containerd.services.events.ttrpc.v1.Events, cshim.upgrade.v1.Upgrade) or those\n"
+    "           in LIB.so (a shared library built from the service's generated .pb-c.c)\n"
     "\n"
     "cshim's debug socket (--address unix:///DEBUG_SOCKET):\n"
     "  debug metrics | vars | state | profile [--seconds N] [--output FILE]\n"
@@ -107,6 +112,7 @@ enum
   OPT_STATE,
   OPT_INPUT,
   OPT_HEX,
+  OPT_DESCRIPTORS,
 };
 
 static const struct option long_options[] = {
@@ -147,6 +153,7 @@ static const struct option long_options[] = {
     {"state", required_argument, NULL, OPT_STATE},
     {"input", required_argument, NULL, OPT_INPUT},
     {"hex", no_argument, NULL, OPT_HEX},
+    {"descriptors", required_argument, NULL, OPT_DESCRIPTORS},
     {NULL, 0, NULL, 0},
 };
 
@@ -180,176 +187,156 @@ parse_uint(const char *s, unsigned *out)
   return 0;
 }
 
-int
-main(int argc, char **argv)
+/* Options that store their argument as it is, and flags that set a bool. */
+static const struct
 {
-  ctl_opts_t o;
+  int id;
+  size_t offset;
+} string_options[] =
+    {
+        {'a', offsetof(ctl_opts_t, address)},
+        {OPT_SOCKET, offsetof(ctl_opts_t, address)},
+        {'n', offsetof(ctl_opts_t, namespace_)},
+        {OPT_RUNTIME, offsetof(ctl_opts_t, runtime)},
+        {OPT_BINARY, offsetof(ctl_opts_t, binary)},
+        {OPT_ID, offsetof(ctl_opts_t, id)},
+        {OPT_BUNDLE, offsetof(ctl_opts_t, bundle)},
+        {OPT_TTRPC_ADDRESS, offsetof(ctl_opts_t, ttrpc_address)},
+        {OPT_PUBLISH_BINARY, offsetof(ctl_opts_t, publish_binary)},
+        {OPT_OPTIONS_FILE, offsetof(ctl_opts_t, options_file)},
+        {OPT_LOG, offsetof(ctl_opts_t, log_file)},
+        {OPT_EXEC_ID, offsetof(ctl_opts_t, exec_id)},
+        {OPT_STDIN, offsetof(ctl_opts_t, stdin_)},
+        {OPT_STDOUT, offsetof(ctl_opts_t, stdout_)},
+        {OPT_STDERR, offsetof(ctl_opts_t, stderr_)},
+        {OPT_SIGNAL, offsetof(ctl_opts_t, signal)},
+        {OPT_STATE, offsetof(ctl_opts_t, state_dir)},
+        {OPT_RUNTIME_BINARY, offsetof(ctl_opts_t, runtime_binary)},
+        {OPT_RUNTIME_ROOT, offsetof(ctl_opts_t, runtime_root)},
+        {OPT_CWD, offsetof(ctl_opts_t, cwd)},
+        {OPT_OUTPUT, offsetof(ctl_opts_t, output)},
+        {OPT_INPUT, offsetof(ctl_opts_t, input)},
+        {OPT_DESCRIPTORS, offsetof(ctl_opts_t, descriptors)},
+},
+  flag_options[] = {
+      {OPT_JSON, offsetof(ctl_opts_t, json)},         {OPT_DEBUG, offsetof(ctl_opts_t, debug)},
+      {OPT_TERMINAL, offsetof(ctl_opts_t, terminal)}, {OPT_ALL, offsetof(ctl_opts_t, all)},
+      {OPT_NOW, offsetof(ctl_opts_t, now)},           {OPT_HEX, offsetof(ctl_opts_t, hex)},
+};
+
+/* An option that needs more than storing: -1 when handled and parsing goes on, else the exit
+   status (0 after --help or --version, 2 on a usage error). */
+static int
+special_option(ctl_opts_t *o, int c, const char *arg)
+{
+  int64_t ms;
+
+  switch (c) {
+  case 'h':
+    fputs(usage_text, stdout);
+    return 0;
+  case OPT_VERSION:
+    printf("cshimctl %s\n", CSHIM_VERSION);
+    return 0;
+  case OPT_TASK_API:
+    if (strcmp(arg, "v2") != 0 && strcmp(arg, "v3") != 0)
+      return ctl_usage_error("--task-api: expected v2 or v3, not `%s`", arg);
+    o->task_service =
+        strcmp(arg, "v2") == 0 ? "containerd.task.v2.Task" : "containerd.task.v3.Task";
+    return -1;
+  case OPT_TIMEOUT:
+    ms = parse_duration_ms(arg);
+    if (ms < 0)
+      return ctl_usage_error("--timeout: bad duration `%s`", arg);
+    o->timeout_ms = (uint64_t)ms;
+    o->timeout_set = true;
+    return -1;
+  case OPT_MOUNT:
+    if (o->n_mounts == CTL_MAX_LIST)
+      return ctl_usage_error("too many --mount options");
+    o->mounts[o->n_mounts++] = arg;
+    return -1;
+  case OPT_ENV:
+    if (o->n_env == CTL_MAX_LIST)
+      return ctl_usage_error("too many --env options");
+    o->env[o->n_env++] = arg;
+    return -1;
+  case OPT_UID:
+    return parse_uint(arg, &o->uid) < 0 ? ctl_usage_error("--uid: bad number `%s`", arg) : -1;
+  case OPT_GID:
+    return parse_uint(arg, &o->gid) < 0 ? ctl_usage_error("--gid: bad number `%s`", arg) : -1;
+  case OPT_SECONDS:
+    if (parse_uint(arg, &o->seconds) < 0 || o->seconds == 0)
+      return ctl_usage_error("--seconds: expected a positive number, not `%s`", arg);
+    return -1;
+  default:
+    return ctl_usage_error("bad option");
+  }
+}
+
+/* Fill *o from the command line: -1 when a command is to run, else the exit status. */
+static int
+parse_options(int argc, char **argv, ctl_opts_t *o)
+{
   int c;
 
-  memset(&o, 0, sizeof(o));
-  o.namespace_ = "default";
-  o.task_service = "containerd.task.v2.Task";
-  o.timeout_ms = 30000;
-  /* A shim that vanishes mid-call must not kill us with SIGPIPE. */
-  signal(SIGPIPE, SIG_IGN);
-
+  memset(o, 0, sizeof(*o));
+  o->namespace_ = "default";
+  o->task_service = "containerd.task.v2.Task";
+  o->timeout_ms = 30000;
   while ((c = getopt_long(argc, argv, "a:n:h", long_options, NULL)) != -1) {
-    int64_t ms;
-    switch (c) {
-    case 'a':
-      o.address = optarg;
-      break;
-    case OPT_SOCKET:
-      o.address = optarg;
-      break;
-    case 'n':
-      o.namespace_ = optarg;
-      break;
-    case 'h':
-      fputs(usage_text, stdout);
-      return 0;
-    case OPT_VERSION:
-      printf("cshimctl %s\n", CSHIM_VERSION);
-      return 0;
-    case OPT_TASK_API:
-      if (strcmp(optarg, "v2") == 0)
-        o.task_service = "containerd.task.v2.Task";
-      else if (strcmp(optarg, "v3") == 0)
-        o.task_service = "containerd.task.v3.Task";
-      else
-        return ctl_usage_error("--task-api: expected v2 or v3, not `%s`", optarg);
-      break;
-    case OPT_TIMEOUT:
-      ms = parse_duration_ms(optarg);
-      if (ms < 0)
-        return ctl_usage_error("--timeout: bad duration `%s`", optarg);
-      o.timeout_ms = (uint64_t)ms;
-      o.timeout_set = true;
-      break;
-    case OPT_JSON:
-      o.json = true;
-      break;
-    case OPT_RUNTIME:
-      o.runtime = optarg;
-      break;
-    case OPT_BINARY:
-      o.binary = optarg;
-      break;
-    case OPT_ID:
-      o.id = optarg;
-      break;
-    case OPT_BUNDLE:
-      o.bundle = optarg;
-      break;
-    case OPT_TTRPC_ADDRESS:
-      o.ttrpc_address = optarg;
-      break;
-    case OPT_PUBLISH_BINARY:
-      o.publish_binary = optarg;
-      break;
-    case OPT_OPTIONS_FILE:
-      o.options_file = optarg;
-      break;
-    case OPT_LOG:
-      o.log_file = optarg;
-      break;
-    case OPT_DEBUG:
-      o.debug = true;
-      break;
-    case OPT_EXEC_ID:
-      o.exec_id = optarg;
-      break;
-    case OPT_STDIN:
-      o.stdin_ = optarg;
-      break;
-    case OPT_STDOUT:
-      o.stdout_ = optarg;
-      break;
-    case OPT_STDERR:
-      o.stderr_ = optarg;
-      break;
-    case OPT_TERMINAL:
-      o.terminal = true;
-      break;
-    case OPT_SIGNAL:
-      o.signal = optarg;
-      break;
-    case OPT_ALL:
-      o.all = true;
-      break;
-    case OPT_STATE:
-      o.state_dir = optarg;
-      break;
-    case OPT_NOW:
-      o.now = true;
-      break;
-    case OPT_MOUNT:
-      if (o.n_mounts == CTL_MAX_LIST)
-        return ctl_usage_error("too many --mount options");
-      o.mounts[o.n_mounts++] = optarg;
-      break;
-    case OPT_RUNTIME_BINARY:
-      o.runtime_binary = optarg;
-      break;
-    case OPT_RUNTIME_ROOT:
-      o.runtime_root = optarg;
-      break;
-    case OPT_CWD:
-      o.cwd = optarg;
-      break;
-    case OPT_ENV:
-      if (o.n_env == CTL_MAX_LIST)
-        return ctl_usage_error("too many --env options");
-      o.env[o.n_env++] = optarg;
-      break;
-    case OPT_UID:
-      if (parse_uint(optarg, &o.uid) < 0)
-        return ctl_usage_error("--uid: bad number `%s`", optarg);
-      break;
-    case OPT_GID:
-      if (parse_uint(optarg, &o.gid) < 0)
-        return ctl_usage_error("--gid: bad number `%s`", optarg);
-      break;
-    case OPT_SECONDS:
-      if (parse_uint(optarg, &o.seconds) < 0 || o.seconds == 0)
-        return ctl_usage_error("--seconds: expected a positive number, not `%s`", optarg);
-      break;
-    case OPT_OUTPUT:
-      o.output = optarg;
-      break;
-    case OPT_INPUT:
-      o.input = optarg;
-      break;
-    case OPT_HEX:
-      o.hex = true;
-      break;
-    default:
-      return ctl_usage_error("bad option");
-    }
+    bool stored = false;
+    int ret;
+
+    for (size_t i = 0; i < CSHIM_N_ELEMENTS(string_options) && !stored; i++)
+      if (string_options[i].id == c) {
+        *(const char **)((char *)o + string_options[i].offset) = optarg;
+        stored = true;
+      }
+    for (size_t i = 0; i < CSHIM_N_ELEMENTS(flag_options) && !stored; i++)
+      if (flag_options[i].id == c) {
+        *(bool *)((char *)o + flag_options[i].offset) = true;
+        stored = true;
+      }
+    if (!stored && (ret = special_option(o, c, optarg)) >= 0)
+      return ret;
   }
   if (optind >= argc) {
     fputs(usage_text, stderr);
     return 2;
   }
-  o.command = argv[optind];
-  o.args = argv + optind + 1;
-  o.n_args = (size_t)(argc - optind - 1);
+  o->command = argv[optind];
+  o->args = argv + optind + 1;
+  o->n_args = (size_t)(argc - optind - 1);
+  return -1;
+}
 
+static const struct
+{
+  const char *name;
+  int (*run)(const ctl_opts_t *o);
+} commands[] = {
+    {"launch", ctl_cmd_launch}, {"teardown", ctl_cmd_teardown}, {"debug", ctl_cmd_debug},
+    {"events", ctl_cmd_events}, {"upgrade", ctl_cmd_upgrade},   {"call", ctl_cmd_call},
+};
+
+int
+main(int argc, char **argv)
+{
+  ctl_opts_t o;
+  int ret;
+
+  /* A shim that vanishes mid-call must not kill us with SIGPIPE. */
+  signal(SIGPIPE, SIG_IGN);
+  ret = parse_options(argc, argv, &o);
+  if (ret >= 0)
+    return ret;
   if (strcmp(o.command, "help") == 0) {
     fputs(usage_text, stdout);
     return 0;
   }
-  if (strcmp(o.command, "launch") == 0)
-    return ctl_cmd_launch(&o);
-  if (strcmp(o.command, "teardown") == 0)
-    return ctl_cmd_teardown(&o);
-  if (strcmp(o.command, "debug") == 0)
-    return ctl_cmd_debug(&o);
-  if (strcmp(o.command, "events") == 0)
-    return ctl_cmd_events(&o);
-  if (strcmp(o.command, "upgrade") == 0)
-    return ctl_cmd_upgrade(&o);
-  if (strcmp(o.command, "call") == 0)
-    return ctl_cmd_call(&o);
+  for (size_t i = 0; i < CSHIM_N_ELEMENTS(commands); i++)
+    if (strcmp(o.command, commands[i].name) == 0)
+      return commands[i].run(&o);
   return ctl_cmd_task(&o);
 }

@@ -19,6 +19,7 @@
 #include "containerd/types/mount.pb-c.h"
 #include "containerd/types/task.pb-c.h"
 #include "google/protobuf/any.pb-c.h"
+#include "stats.h"
 
 #define PROCESS_SPEC_TYPE "types.containerd.io/opencontainers/runtime-spec/1/Process"
 #define RUNC_OPTIONS_TYPE "containerd.runc.v1.Options"
@@ -36,15 +37,6 @@ static const char *
 or_empty(const char *s)
 {
   return s ? s : "";
-}
-
-static void
-print_json(json_t *j)
-{
-  char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-  puts(text ? text : "null");
-  free(text);
-  json_decref(j);
 }
 
 static const char *
@@ -148,7 +140,7 @@ static void
 print_pid(const ctl_opts_t *o, uint32_t pid)
 {
   if (o->json)
-    print_json(json_pack("{s:I}", "pid", (json_int_t)pid));
+    ctl_print_json(json_pack("{s:I}", "pid", (json_int_t)pid));
   else
     printf("pid %u\n", pid);
 }
@@ -235,7 +227,7 @@ run_state(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *e
     return -1;
   ctl_format_time(r->exited_at, when, sizeof(when));
   if (o->json) {
-    print_json(
+    ctl_print_json(
         json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:b, s:I, s:s}", "id", or_empty(r->id),
                   "exec_id", or_empty(r->exec_id), "bundle", or_empty(r->bundle), "pid",
                   (json_int_t)r->pid, "status", status_name(r->status), "stdin", or_empty(r->stdin),
@@ -304,7 +296,7 @@ run_pids(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *er
       printf("%-10u %s\n", r->processes[i]->pid, exec_id ? exec_id : "-");
   }
   if (o->json)
-    print_json(list);
+    ctl_print_json(list);
   else
     json_decref(list);
   protobuf_c_message_free_unpacked(&r->base, NULL);
@@ -344,7 +336,7 @@ run_wait(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *er
     return -1;
   ctl_format_time(r->exited_at, when, sizeof(when));
   if (o->json)
-    print_json(
+    ctl_print_json(
         json_pack("{s:I, s:s}", "exit_status", (json_int_t)r->exit_status, "exited_at", when));
   else
     printf("exit status %u at %s\n", r->exit_status, when);
@@ -366,8 +358,8 @@ run_delete(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *
     return -1;
   ctl_format_time(r->exited_at, when, sizeof(when));
   if (o->json)
-    print_json(json_pack("{s:I, s:I, s:s}", "pid", (json_int_t)r->pid, "exit_status",
-                         (json_int_t)r->exit_status, "exited_at", when));
+    ctl_print_json(json_pack("{s:I, s:I, s:s}", "pid", (json_int_t)r->pid, "exit_status",
+                             (json_int_t)r->exit_status, "exited_at", when));
   else
     printf("pid %u exit status %u at %s\n", r->pid, r->exit_status, when);
   protobuf_c_message_free_unpacked(&r->base, NULL);
@@ -425,49 +417,32 @@ run_exec(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *er
   return 0;
 }
 
+/* A call whose request is only the task id and whose answer is Empty (Pause, Resume: their
+   requests are the same message on the wire, {1: id}). */
 static int
-run_pause(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *err)
+call_with_id(ctl_client_t *c, const ctl_opts_t *o, const char *method, const char *id,
+             cshim_error_t *err)
 {
   Containerd__Task__V2__PauseRequest req = CONTAINERD__TASK__V2__PAUSE_REQUEST__INIT;
   ProtobufCMessage *r;
 
   req.id = (char *)id;
-  if (ctl_client_call(c, "Pause", &req.base, NULL, &r, err) < 0)
+  if (ctl_client_call(c, method, &req.base, NULL, &r, err) < 0)
     return -1;
   print_ok(o);
   return 0;
 }
 
 static int
-run_resume(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *err)
+run_pause(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *err)
 {
-  Containerd__Task__V2__ResumeRequest req = CONTAINERD__TASK__V2__RESUME_REQUEST__INIT;
-  ProtobufCMessage *r;
-
-  req.id = (char *)id;
-  if (ctl_client_call(c, "Resume", &req.base, NULL, &r, err) < 0)
-    return -1;
-  print_ok(o);
-  return 0;
+  return call_with_id(c, o, "Pause", id, err);
 }
 
-static char *
-base64(const uint8_t *in, size_t len)
+static int
+run_resume(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *err)
 {
-  static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  char *out = cshim_xmalloc(4 * ((len + 2) / 3) + 1);
-  size_t n = 0;
-
-  for (size_t i = 0; i < len; i += 3) {
-    uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0) |
-                 (i + 2 < len ? in[i + 2] : 0);
-    out[n++] = tbl[(v >> 18) & 63];
-    out[n++] = tbl[(v >> 12) & 63];
-    out[n++] = i + 1 < len ? tbl[(v >> 6) & 63] : '=';
-    out[n++] = i + 2 < len ? tbl[v & 63] : '=';
-  }
-  out[n] = '\0';
-  return out;
+  return call_with_id(c, o, "Resume", id, err);
 }
 
 static int
@@ -475,25 +450,25 @@ run_stats(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t *e
 {
   Containerd__Task__V2__StatsRequest req = CONTAINERD__TASK__V2__STATS_REQUEST__INIT;
   Containerd__Task__V2__StatsResponse *r;
-  const char *type = "";
-  size_t len = 0;
+  json_t *stats = NULL;
+  int ret;
 
   req.id = (char *)id;
   if (ctl_client_call(c, "Stats", &req.base, &containerd__task__v2__stats_response__descriptor,
                       (ProtobufCMessage **)&r, err) < 0)
     return -1;
-  if (r->stats) {
-    type = or_empty(r->stats->type_url);
-    len = r->stats->value.len;
-  }
-  if (o->json) {
-    cshim_autofree char *b64 = base64(r->stats ? r->stats->value.data : NULL, len);
-    print_json(
-        json_pack("{s:s, s:I, s:s}", "type_url", type, "size", (json_int_t)len, "value", b64));
-  } else {
-    printf("%s (%zu bytes)\n", type[0] ? type : "no stats", len);
-  }
+  ret =
+      ctl_stats_decode(r->stats ? r->stats->type_url : NULL, r->stats ? r->stats->value.data : NULL,
+                       r->stats ? r->stats->value.len : 0, &stats, err);
   protobuf_c_message_free_unpacked(&r->base, NULL);
+  if (ret < 0)
+    return ret;
+  if (o->json) {
+    ctl_print_json(stats);
+    return 0;
+  }
+  ctl_stats_print(stdout, stats);
+  json_decref(stats);
   return 0;
 }
 
@@ -508,8 +483,8 @@ run_connect(ctl_client_t *c, const ctl_opts_t *o, const char *id, cshim_error_t 
                       (ProtobufCMessage **)&r, err) < 0)
     return -1;
   if (o->json)
-    print_json(json_pack("{s:I, s:I, s:s}", "shim_pid", (json_int_t)r->shim_pid, "task_pid",
-                         (json_int_t)r->task_pid, "version", or_empty(r->version)));
+    ctl_print_json(json_pack("{s:I, s:I, s:s}", "shim_pid", (json_int_t)r->shim_pid, "task_pid",
+                             (json_int_t)r->task_pid, "version", or_empty(r->version)));
   else
     printf("shim pid %u, task pid %u%s%s\n", r->shim_pid, r->task_pid,
            r->version && r->version[0] ? ", version " : "", or_empty(r->version));

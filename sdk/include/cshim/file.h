@@ -20,6 +20,19 @@ extern "C" {
 int cshim_file_read_small(const char *path, size_t max, char **out, size_t *len,
                           cshim_error_t *err);
 
+/* Read fd (borrowed; a pipe, a file, stdin) to its end, as cshim_file_read_small does with a
+   path: *out malloc'ed and NUL-terminated, *len (may be NULL) its length. what names the source
+   in messages: "read WHAT" (errno), -EFBIG "read WHAT: larger than MAX bytes"; NULL gives
+   "read". max of SIZE_MAX means no limit. Blocks until end of file. */
+int cshim_file_read_fd(int fd, const char *what, size_t max, char **out, size_t *len,
+                       cshim_error_t *err);
+
+/* Write len bytes of data (borrowed) to fd (borrowed) whole, however many writes it takes.
+   Errors: "write WHAT" with the errno ("write" when what is NULL); a write that takes nothing
+   is -EIO. Blocks: for pipes and files of short-lived commands, not on a loop. */
+int cshim_file_write_fd(int fd, const void *data, size_t len, const char *what,
+                        cshim_error_t *err);
+
 /* Replace path with len bytes of data (borrowed), atomically: written to `<dir>/.<name>.tmp`
    with mode, synced, closed, then renamed over path, all relative to an fd of the directory.
    Nothing is written through a symbolic link: the temp file is created with O_EXCL|O_NOFOLLOW

@@ -35,7 +35,9 @@ struct cshim_publisher_s
   uint32_t struct_size; /* sizeof (cshim_publisher_t) in the implementing plugin */
   /* Queue an event for containerd. The event is packed at once (borrowed for the call) into an
      Envelope {now, namespace, topic, Any{type_url = "containerd.events.<Name>"}}. Events leave
-     in the order published. Returns 0 once queued; a full queue is an error, logged loudly. */
+     in the order published. Returns 0 once queued; a refused event (full queue, no containerd
+     address) is counted as dropped and returned as an error, which the caller reports (the
+     publisher does not log it too). */
   int (*publish)(cshim_publisher_t *self, const char *topic, const ProtobufCMessage *event,
                  cshim_error_t *err);
   /* Optional (may be NULL): fill *out with the publisher's counters. Loop thread only. */

@@ -65,6 +65,19 @@ cshim_steal_fd(int *fd)
     cshim_retry_r_;                                                                                \
   })
 
+/* The value of a hexadecimal digit ('0'-'9', 'a'-'f', 'A'-'F'), -1 for any other character. */
+static inline int
+cshim_hexval(int c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
 /* Monotonic clock in nanoseconds. */
 uint64_t cshim_now_ns(void);
 

@@ -218,6 +218,30 @@ events_seen(fixture_t *f, const char *const *topics, const char *id)
   return false;
 }
 
+/* `stats` of a running container decodes its cgroup metrics: a table with at least one process
+   in the pids row, and the same figures as JSON. */
+static void
+check_stats(fixture_t *f, const char *id)
+{
+  cshim_autofree char *text = ctl_ok(f, "--socket", f->address, "-n", f->t.ns, "stats", id, NULL);
+  json_t *j, *pids;
+  char *row;
+  long n = 0;
+
+  if (strstr(text, "type: io.containerd.cgroups.v") == NULL)
+    fail_msg("stats: %s", text);
+  assert_non_null(strstr(text, "\nMETRIC "));
+  row = strstr(text, "\npids.current ");
+  assert_non_null(row);
+  assert_int_equal(sscanf(row, " pids.current %ld", &n), 1);
+  assert_true(n >= 1);
+  j = ctl_json(f, "stats", id, NULL, NULL);
+  assert_non_null(strstr(json_string_value(json_object_get(j, "type_url")), "cgroups.v"));
+  pids = json_object_get(json_object_get(j, "metrics"), "pids");
+  assert_true(json_integer_value(json_object_get(pids, "current")) >= 1);
+  json_decref(j);
+}
+
 /* Wait until the debug plugin says a profile runs. */
 static void
 wait_profiling(fixture_t *f)
@@ -377,6 +401,7 @@ test_cshimctl_runs_a_container_through_cshim(void **state)
     assert_true(st.st_size > 0);
   }
 
+  check_stats(f, "c1");
   metrics = ctl_ok(f, "--socket", f->debug, "debug", "metrics", NULL);
   assert_int_equal((int)itest_metric(metrics, "cshim_processes{state=\"running\"}"), 1);
   assert_int_equal((int)itest_metric(metrics, "cshim_ttrpc_calls_total{service=\"containerd.task."
@@ -417,6 +442,89 @@ test_cshimctl_runs_a_container_through_cshim(void **state)
     assert_true(itest_wait_file_contains(log_path, "shim exited", 5000));
     log = itest_read_file(log_path);
     assert_non_null(strstr(log, "serving on"));
+  }
+}
+
+/* ---- the shim next to cshimctl ----------------------------------------------------------------
+ */
+
+/* As installed (bin/cshimctl beside bin/containerd-shim-cshim-v2), cshimctl finds the shim when
+   it is not on PATH, for launch and teardown alike; without it the error names both places. */
+static void
+test_cshimctl_finds_the_shim_next_to_itself(void **state)
+{
+  fixture_t *f = *state;
+  cshim_autofree char *bin = NULL;
+  cshim_autofree char *ctl_copy = NULL;
+  cshim_autofree char *shim_link = NULL;
+  cshim_autofree char *bundle = NULL;
+  cshim_autofree char *want = NULL;
+  char *env[] = {"PATH=/usr/bin:/bin", f->config_env, NULL};
+  itest_result_t r;
+  json_t *j;
+
+  cshim_xasprintf(&bin, "%s/bin", f->t.dir);
+  cshim_xasprintf(&ctl_copy, "%s/cshimctl", bin);
+  cshim_xasprintf(&shim_link, "%s/containerd-shim-cshim-v2", bin);
+  cshim_xasprintf(&bundle, "%s/n1", f->t.dir);
+  assert_int_equal(mkdir(bin, 0755), 0);
+  assert_int_equal(mkdir(bundle, 0755), 0);
+  {
+    char *const cp[] = {"/bin/cp", CSHIM_TEST_CSHIMCTL, ctl_copy, NULL};
+    itest_run(cp, NULL, NULL, 10000, &r);
+    assert_true(itest_exited(&r, 0));
+    itest_result_free(&r);
+  }
+  {
+    char *const argv[] = {ctl_copy,   "launch", "--runtime", "io.containerd.cshim.v2",
+                          "-n",       f->t.ns,  "--id",      "n1",
+                          "--bundle", bundle,   "--address", f->grpc,
+                          NULL};
+    itest_run(argv, env, NULL, 60000, &r);
+    assert_true(itest_exited(&r, 1));
+    cshim_xasprintf(&want, "binary `containerd-shim-cshim-v2` not found in PATH or in `%s`", bin);
+    if (strstr(r.err, want) == NULL)
+      fail_msg("launch: %s", r.err);
+    itest_result_free(&r);
+  }
+  if (geteuid() != 0)
+    skip();
+  assert_int_equal(symlink(CSHIM_TEST_SHIM_BINARY, shim_link), 0);
+  {
+    char *const argv[] = {ctl_copy, "launch",    "--json", "--runtime", "io.containerd.cshim.v2",
+                          "-n",     f->t.ns,     "--id",   "n1",        "--bundle",
+                          bundle,   "--address", f->grpc,  NULL};
+    itest_run(argv, env, NULL, 60000, &r);
+    if (!itest_exited(&r, 0))
+      fail_msg("launch: %s", r.err);
+    j = json_loads(r.out, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "binary")), shim_link);
+    f->address = cshim_xstrdup(json_string_value(json_object_get(j, "address")));
+    f->shim = (pid_t)json_integer_value(json_object_get(j, "shim_pid"));
+    itest_track_pid(&f->t, (pid_t)json_integer_value(json_object_get(j, "log_relay_pid")));
+    itest_track_pid(&f->t, f->shim);
+    itest_track_path(&f->t, f->address + 7);
+    json_decref(j);
+    itest_result_free(&r);
+  }
+  {
+    char *const argv[] = {ctl_copy, "--socket", f->address, "-n", f->t.ns, "shutdown", NULL};
+    itest_run(argv, env, NULL, 60000, &r);
+    assert_true(itest_exited(&r, 0));
+    itest_result_free(&r);
+  }
+  assert_true(itest_wait_gone(f->shim, 20000));
+  {
+    char *const argv[] = {ctl_copy,   "teardown", "--runtime", "io.containerd.cshim.v2",
+                          "-n",       f->t.ns,    "--id",      "n1",
+                          "--bundle", bundle,     "--address", f->grpc,
+                          NULL};
+    itest_run(argv, env, NULL, 60000, &r);
+    if (!itest_exited(&r, 0))
+      fail_msg("teardown: %s", r.err);
+    assert_non_null(strstr(r.out, "exit status"));
+    itest_result_free(&r);
   }
 }
 
@@ -478,9 +586,7 @@ test_cshimctl_drives_containerds_runc_shim(void **state)
   json_decref(j);
   free(ctl_ok(f, "--socket", f->address, "-n", f->t.ns, "resume", "r1", NULL));
 
-  text = ctl_ok(f, "--socket", f->address, "-n", f->t.ns, "stats", "r1", NULL);
-  assert_non_null(strstr(text, "io.containerd.cgroups."));
-  free(text);
+  check_stats(f, "r1");
   j = ctl_json(f, "pids", "r1", NULL, NULL);
   assert_int_equal(json_integer_value(json_object_get(json_array_get(j, 0), "pid")), pid);
   json_decref(j);
@@ -504,6 +610,7 @@ main(void)
       cmocka_unit_test_setup_teardown(test_cshimctl_runs_a_container_through_cshim, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_cshimctl_drives_containerds_runc_shim, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cshimctl_finds_the_shim_next_to_itself, setup, teardown),
   };
   signal(SIGPIPE, SIG_IGN);
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -139,9 +139,14 @@ result $? "cshim-dev holds headers, static libraries, cshim.pc, the CMake packag
   for d in libc6 libuv1 libprotobuf-c1 libjansson4 libnettle; do
     [[ $depends == *"$d"* ]] || echo "Depends lacks $d: $depends"
   done
+  # the project's own address, in both packages (no placeholder domain)
+  for p in "$deb" "$devdeb"; do
+    m=$(dpkg-deb -f "$p" Maintainer)
+    [ "$m" = "cshim maintainers <maintainers@cshim.dev>" ] || echo "Maintainer of ${p##*/}: $m"
+  done
 } >"$tmp/out" 2>&1
 [ -s "$tmp/out" ]
-result $((!$?)) "control: conffile /etc/cshim/cshim.yaml, Depends from dpkg-shlibdeps"
+result $((!$?)) "control: conffile /etc/cshim/cshim.yaml, Depends from dpkg-shlibdeps, Maintainer"
 
 # ---- install: nothing of ours may be there before ----
 for p in $(dpkg-deb -c "$deb" | awk '$1 !~ /^d/ { print $6 }' | sed 's|^\.||'); do

@@ -107,6 +107,13 @@ check "pkg-config + cc builds vendor_task.so (-fPIC, hidden, --no-undefined)" \
   "$tmp/pc/gen/acme/greeter/v1/greeter.pb-c.c" -I"$tmp/pc/gen" "${cflags_a[@]}" \
   "${libs_a[@]}" -Wl,--no-undefined
 
+# The vendor's descriptors in a shared library of their own, for `cshimctl call --json
+# --descriptors`: the generated greeter.pb-c.c with default visibility.
+descriptors=$tmp/pc/greeter-descriptors.so
+check "cc builds the greeter's protobuf-c descriptors into a shared library" \
+  "$cc_" -std=gnu11 -fPIC "${extra_flags[@]}" -shared -o "$descriptors" \
+  "$tmp/pc/gen/acme/greeter/v1/greeter.pb-c.c" -I"$tmp/pc/gen" "${cflags_a[@]}" "${libs_a[@]}"
+
 check "find_package(cshim) with CMAKE_PREFIX_PATH configures the example" \
   "$cmake_" -S "$example" -B "$tmp/build-cmake" -DCMAKE_PREFIX_PATH="$prefix" \
   -DCMAKE_C_FLAGS="${CSHIM_VENDOR_FLAGS:-}" -DCMAKE_MODULE_LINKER_FLAGS="${CSHIM_VENDOR_FLAGS:-}" \
@@ -229,6 +236,40 @@ call_vendor_service() {
   else
     echo "# cshimctl call without METHOD (exit $rc): $out"
     not_ok "$label: ... without a method it is a usage error, exit 2"
+  fi
+  # --json: the body and the answer as JSON, through the vendor's descriptors.
+  out=$(echo '{"name": "vendor"}' |
+    ctl call acme.greeter.v1.Greeter Hello --json --descriptors "$descriptors" 2>&1) && rc=0 || rc=$?
+  if [ "$rc" -eq 0 ] &&
+    [ "$out" = "$(printf '{\n  "text": "%s",\n  "shim_pid": %s\n}' "$text" "$shim_pid")" ]; then
+    ok "$label: ... --json --descriptors LIB: a JSON request, the answer as JSON"
+  else
+    echo "# cshimctl call --json (exit $rc): $out"
+    not_ok "$label: ... --json --descriptors LIB: a JSON request, the answer as JSON"
+  fi
+  out=$(echo '{"nmae": "x"}' |
+    ctl call acme.greeter.v1.Greeter Hello --json --descriptors "$descriptors" 2>&1) && rc=0 || rc=$?
+  if [ "$rc" -eq 1 ] && [[ "$out" == *"\`nmae\`: no such field in acme.greeter.v1.HelloRequest"* ]]; then
+    ok "$label: ... --json names a field the message does not have, exit 1"
+  else
+    echo "# cshimctl call --json nmae (exit $rc): $out"
+    not_ok "$label: ... --json names a field the message does not have, exit 1"
+  fi
+  out=$(ctl call acme.greeter.v1.Greeter Hello --json </dev/null 2>&1) && rc=0 || rc=$?
+  if [ "$rc" -eq 1 ] && [[ "$out" == *"give a vendor's with --descriptors LIB.so"* ]]; then
+    ok "$label: ... --json without the vendor's descriptors says how to give them, exit 1"
+  else
+    echo "# cshimctl call --json without descriptors (exit $rc): $out"
+    not_ok "$label: ... --json without the vendor's descriptors says how to give them, exit 1"
+  fi
+  # The task service's descriptors come with cshimctl.
+  out=$(echo '{"id": "x"}' | ctl call containerd.task.v2.Task Connect --json 2>&1) && rc=0 || rc=$?
+  if [ "$rc" -eq 0 ] && [[ "$out" == *"\"shim_pid\": $shim_pid,"* ]] &&
+    [[ "$out" == *"\"version\": \"$greeting\""* ]]; then
+    ok "$label: ... --json with the task service's own descriptors (Connect)"
+  else
+    echo "# cshimctl call Task Connect --json (exit $rc): $out"
+    not_ok "$label: ... --json with the task service's own descriptors (Connect)"
   fi
   out=$(ctl call acme.greeter.v1.Greeter Goodbye </dev/null 2>&1) && rc=0 || rc=$?
   if [ "$rc" -eq 1 ] && [[ "$out" == *"call acme.greeter.v1.Greeter/Goodbye: RPC failed: Unimplemented"* ]]; then

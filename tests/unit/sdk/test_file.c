@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -117,6 +119,107 @@ test_read_larger_than_max_is_efbig(void **state)
   cshim_xasprintf(&want, "read `%s`: larger than %zu bytes", path, sizeof big - 1);
   assert_string_equal(err->msg, want);
   cshim_error_release(&err);
+}
+
+/* A pipe read to its end: unbounded with SIZE_MAX, EFBIG past max, errors named by `what`. */
+static void
+test_read_fd_reads_a_pipe_to_its_end(void **state)
+{
+  char *text = NULL;
+  cshim_error_t err = NULL;
+  size_t len = 0;
+  int p[2];
+
+  (void)state;
+  assert_int_equal(pipe(p), 0);
+  assert_int_equal(write(p[1], "hello\n", 6), 6);
+  close(p[1]);
+  assert_int_equal(cshim_file_read_fd(p[0], "stdin", SIZE_MAX, &text, &len, &err), 0);
+  assert_int_equal(len, 6);
+  assert_string_equal(text, "hello\n");
+  free(text);
+  close(p[0]);
+
+  assert_int_equal(pipe(p), 0);
+  assert_int_equal(write(p[1], "12345", 5), 5);
+  close(p[1]);
+  assert_int_equal(cshim_file_read_fd(p[0], "the body", 4, &text, &len, &err), -EFBIG);
+  assert_null(text);
+  assert_string_equal(err->msg, "read the body: larger than 4 bytes");
+  cshim_error_release(&err);
+  close(p[0]);
+
+  /* Not readable: "read" and the errno, with or without a name. */
+  assert_int_equal(pipe(p), 0);
+  assert_int_equal(cshim_file_read_fd(p[1], NULL, SIZE_MAX, &text, NULL, &err), -EBADF);
+  assert_string_equal(err->msg, "read: Bad file descriptor");
+  cshim_error_release(&err);
+  assert_int_equal(cshim_file_read_fd(p[1], "`x`", 10, &text, NULL, &err), -EBADF);
+  assert_string_equal(err->msg, "read `x`: Bad file descriptor");
+  cshim_error_release(&err);
+  close(p[0]);
+  close(p[1]);
+}
+
+/* Whole writes across a pipe's capacity (a reader drains it); a closed reader is EPIPE, named. */
+static void
+test_write_fd_writes_everything(void **state)
+{
+  const size_t total = 200 * 1024;
+  cshim_autofree char *data = cshim_xmalloc(total);
+  cshim_autofree char *back = NULL;
+  cshim_error_t err = NULL;
+  size_t len = 0;
+  int p[2], status;
+  pid_t child;
+
+  (void)state;
+  for (size_t i = 0; i < total; i++)
+    data[i] = (char)(i * 31);
+  assert_int_equal(pipe(p), 0);
+  child = fork();
+  assert_true(child >= 0);
+  if (child == 0) {
+    close(p[0]);
+    _exit(cshim_file_write_fd(p[1], data, total, "the data", &err) == 0 ? 0 : 1);
+  }
+  close(p[1]);
+  assert_int_equal(cshim_file_read_fd(p[0], NULL, SIZE_MAX, &back, &len, &err), 0);
+  close(p[0]);
+  assert_int_equal(waitpid(child, &status, 0), child);
+  assert_int_equal(status, 0);
+  assert_int_equal(len, total);
+  assert_memory_equal(back, data, total);
+
+  assert_int_equal(pipe(p), 0);
+  close(p[0]);
+  signal(SIGPIPE, SIG_IGN);
+  assert_int_equal(cshim_file_write_fd(p[1], "x", 1, "the data", &err), -EPIPE);
+  assert_string_equal(err->msg, "write the data: Broken pipe");
+  cshim_error_release(&err);
+  assert_int_equal(cshim_file_write_fd(p[1], "x", 1, NULL, &err), -EPIPE);
+  assert_string_equal(err->msg, "write: Broken pipe");
+  cshim_error_release(&err);
+  close(p[1]);
+}
+
+static void
+test_hexval(void **state)
+{
+  static const char digits[] = "0123456789abcdefABCDEF";
+  static const int values[] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
+                               11, 12, 13, 14, 15, 10, 11, 12, 13, 14, 15};
+
+  (void)state;
+  for (size_t i = 0; digits[i]; i++)
+    assert_int_equal(cshim_hexval(digits[i]), values[i]);
+  assert_int_equal(cshim_hexval('g'), -1);
+  assert_int_equal(cshim_hexval('G'), -1);
+  assert_int_equal(cshim_hexval('/'), -1);
+  assert_int_equal(cshim_hexval(':'), -1);
+  assert_int_equal(cshim_hexval('\0'), -1);
+  assert_int_equal(cshim_hexval((char)0xe9), -1);
+  assert_int_equal(cshim_hexval(-1), -1);
 }
 
 static void
@@ -251,6 +354,9 @@ main(void)
       cmocka_unit_test_setup_teardown(test_write_at_a_directory_fd, setup, teardown),
       cmocka_unit_test_setup_teardown(test_read_missing_is_enoent, setup, teardown),
       cmocka_unit_test_setup_teardown(test_read_larger_than_max_is_efbig, setup, teardown),
+      cmocka_unit_test(test_read_fd_reads_a_pipe_to_its_end),
+      cmocka_unit_test(test_write_fd_writes_everything),
+      cmocka_unit_test(test_hexval),
       cmocka_unit_test_setup_teardown(test_write_into_missing_dir_fails_and_names_the_temp_file,
                                       setup, teardown),
   };

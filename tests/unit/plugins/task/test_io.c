@@ -28,6 +28,7 @@ struct fx
   char dir[64];
   char path[3][128];
   int waited;
+  task_io_t *io; /* closed by teardown when a test failed before closing it */
 };
 
 static int
@@ -53,6 +54,7 @@ static int
 teardown(void **state)
 {
   struct fx *f = *state;
+  task_io_close(f->io);
   uv_run(&f->loop, UV_RUN_DEFAULT);
   assert_int_equal(uv_loop_close(&f->loop), 0);
   assert_int_equal(nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS), 0);
@@ -329,6 +331,150 @@ test_io_wait_extends_while_output_still_moves(void **state)
   close(reader);
 }
 
+/* A child that writes `total` bytes of a known pattern to fd and exits 0 (1 if a write fails). */
+static pid_t
+spawn_writer(int fd, size_t total)
+{
+  pid_t child = fork();
+
+  assert_true(child >= 0);
+  if (child == 0) {
+    unsigned char buf[8192];
+    /* Like a process the runtime execs: none of the shim's descriptors (our FIFO reader). */
+    for (int other = 3; other < 1024; other++)
+      if (other != fd)
+        close(other);
+    for (size_t off = 0; off < total;) {
+      size_t len = total - off < sizeof buf ? total - off : sizeof buf;
+      ssize_t w;
+      for (size_t i = 0; i < len; i++)
+        buf[i] = (unsigned char)((off + i) * 13);
+      w = write(fd, buf, len);
+      if (w <= 0)
+        _exit(1);
+      off += (size_t)w;
+    }
+    _exit(0);
+  }
+  return child;
+}
+
+/* The process's stdout copied into a FIFO (a client's reader on it when reader is not NULL),
+   the copy started and a child writing `total` bytes into it; the shim's side of the runtime's
+   pipe closed. Returns the child. */
+static pid_t
+start_fifo_output(struct fx *f, size_t total, int *reader)
+{
+  cshim_runtime_io_t rio;
+  cshim_error_t err = NULL;
+  pid_t child;
+
+  assert_int_equal(mkfifo(f->path[1], 0600), 0);
+  if (task_io_new(&f->loop, NULL, "", f->path[1], "", 0, 0, &f->io, &err) < 0)
+    fail_msg("%s", err->msg);
+  if (reader) {
+    *reader = open(f->path[1], O_RDONLY | O_NONBLOCK);
+    assert_true(*reader >= 0);
+  }
+  assert_int_equal(task_io_start(f->io, &err), 0);
+  task_io_runtime_fds(f->io, &rio);
+  child = spawn_writer(rio.stdout_fd, total);
+  task_io_close_runtime_side(f->io);
+  return child;
+}
+
+/* The client's reader pauses for several drain periods in a row while output waits for it (ctr
+   on a loaded machine): the drain waits for it, and every byte arrives. */
+static void
+test_io_wait_never_cuts_output_a_paused_reader_still_takes(void **state)
+{
+  struct fx *f = *state;
+  const size_t total = 1024 * 1024;
+  unsigned char *got = cshim_xmalloc(total);
+  size_t n = 0;
+  uint64_t pause_until;
+  int reader, status;
+  pid_t child = start_fifo_output(f, total, &reader);
+  task_io_t *io = f->io;
+
+  /* Delete's drain, 50 ms periods; the reader takes nothing for 6 of them (the old rule cut the
+     output after one period without progress). */
+  task_io_wait(io, 50, waited_cb, f);
+  pause_until = uv_hrtime() + 300 * 1000000ull;
+  while (uv_hrtime() < pause_until && !f->waited) {
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    usleep(1000);
+  }
+  assert_int_equal(f->waited, 0);
+  while (!f->waited) {
+    ssize_t r = read(reader, got + n, total - n);
+    if (r > 0)
+      n += (size_t)r;
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+  }
+  for (ssize_t r; n < total && (r = read(reader, got + n, total - n)) > 0;)
+    n += (size_t)r;
+  assert_int_equal(n, total);
+  for (size_t i = 0; i < total; i++)
+    if (got[i] != (unsigned char)(i * 13))
+      fail_msg("byte %zu differs", i);
+  assert_int_equal(waitpid(child, &status, 0), child);
+  assert_int_equal(status, 0);
+  f->io = NULL;
+  task_io_close(io);
+  close(reader);
+  free(got);
+}
+
+/* Nobody reads the output FIFO (the client is gone): the drain does not wait on our own reader
+   of it, it drops the rest, and the process's writes all complete. */
+static void
+test_io_wait_drops_output_nobody_reads(void **state)
+{
+  struct fx *f = *state;
+  int status;
+  /* More than the FIFO and the pipe hold: the writer blocks until the copy drops the rest. */
+  pid_t child = start_fifo_output(f, 1024 * 1024, NULL);
+  task_io_t *io = f->io;
+
+  for (int i = 0; i < 1000; i++)
+    run_once(f);
+  /* A period far longer than the test: the drain must end by itself, not by the timer (which
+     would leave the writer blocked until task_io_close, and it would then fail). */
+  task_io_wait(io, 20000, waited_cb, f);
+  while (!f->waited)
+    uv_run(&f->loop, UV_RUN_ONCE);
+  assert_int_equal(waitpid(child, &status, 0), child);
+  assert_int_equal(status, 0);
+  f->io = NULL;
+  task_io_close(io);
+}
+
+/* A reader that keeps the FIFO open and never reads again: the drain gives up, but only after
+   many periods without progress. */
+static void
+test_io_wait_gives_up_on_a_reader_that_never_reads(void **state)
+{
+  struct fx *f = *state;
+  uint64_t t0;
+  int reader, status;
+  pid_t child = start_fifo_output(f, 1024 * 1024, &reader);
+  task_io_t *io = f->io;
+
+  t0 = uv_hrtime();
+  task_io_wait(io, 20, waited_cb, f);
+  while (!f->waited)
+    uv_run(&f->loop, UV_RUN_ONCE);
+  /* Timers never fire early: at least 12 periods (io.c's bound) went by. */
+  assert_true(uv_hrtime() - t0 >= 12 * 20 * 1000000ull);
+  f->io = NULL;
+  task_io_close(io);
+  /* Cut: the writer's remaining writes fail. */
+  assert_int_equal(waitpid(child, &status, 0), child);
+  assert_int_equal(WEXITSTATUS(status), 1);
+  close(reader);
+}
+
 static void
 test_io_rejects_missing_fifos_and_binary_loggers(void **state)
 {
@@ -359,6 +505,11 @@ main(void)
                                       teardown),
       cmocka_unit_test_setup_teardown(test_io_wait_gives_up_after_the_timeout, setup, teardown),
       cmocka_unit_test_setup_teardown(test_io_wait_extends_while_output_still_moves, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_io_wait_never_cuts_output_a_paused_reader_still_takes,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_io_wait_drops_output_nobody_reads, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_io_wait_gives_up_on_a_reader_that_never_reads, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_io_rejects_missing_fifos_and_binary_loggers, setup,
                                       teardown),
