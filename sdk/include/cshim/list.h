@@ -76,6 +76,21 @@ cshim_list_remove(cshim_list_t *item)
   item->next = item->prev = NULL;
 }
 
+/* Move every element of src, in order, to dst (an empty head); src is empty after. */
+static inline void
+cshim_list_move(cshim_list_t *dst, cshim_list_t *src)
+{
+  if (cshim_list_empty(src)) {
+    dst->next = dst->prev = NULL;
+    return;
+  }
+  dst->next = src->next;
+  dst->prev = src->prev;
+  dst->next->prev = dst;
+  dst->prev->next = dst;
+  src->next = src->prev = NULL;
+}
+
 /* The first or last link, NULL when the list is empty. */
 static inline cshim_list_t *
 cshim_list_first(const cshim_list_t *head)

@@ -96,6 +96,26 @@ test_list_safe_iteration_may_remove_each_element(void **state)
   assert_true(cshim_list_empty(&head));
 }
 
+static void
+test_list_move_takes_every_element_in_order(void **state)
+{
+  cshim_list_t src = {0}, dst = {0};
+  struct item a = {.value = 1}, b = {.value = 2};
+  (void)state;
+  cshim_list_move(&dst, &src);
+  assert_true(cshim_list_empty(&dst));
+  cshim_list_push_back(&src, &a.link);
+  cshim_list_push_back(&src, &b.link);
+  cshim_list_move(&dst, &src);
+  assert_true(cshim_list_empty(&src));
+  assert_int_equal(values(&dst), 12);
+  /* the emptied source takes elements again, apart from dst */
+  cshim_list_remove(&b.link);
+  cshim_list_push_back(&src, &b.link);
+  assert_int_equal(values(&src), 2);
+  assert_int_equal(values(&dst), 1);
+}
+
 int
 main(void)
 {
@@ -103,6 +123,7 @@ main(void)
       cmocka_unit_test(test_list_zeroed_head_is_empty),
       cmocka_unit_test(test_list_push_front_back_and_remove_keep_order),
       cmocka_unit_test(test_list_safe_iteration_may_remove_each_element),
+      cmocka_unit_test(test_list_move_takes_every_element_in_order),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
