@@ -24,7 +24,7 @@
 #define MAX_FILE_SIZE (4u << 20)
 
 const char *const host_config_default_modules[] = {"shutdown.so", "publisher.so", "task.so",
-                                                   "debug.so", NULL};
+                                                   "debug.so",    "tracing.so",   NULL};
 
 struct location
 {

@@ -210,6 +210,23 @@ find_publisher(debug_t *d, const cshim_init_ctx_t *ctx)
 }
 
 static void
+find_tracer(debug_t *d, const cshim_init_ctx_t *ctx)
+{
+  void *instance = NULL;
+  cshim_error_t err = NULL;
+
+  if (ctx->get_by_id(ctx, CSHIM_TYPE_INTERNAL, CSHIM_TRACER_ID, &instance, NULL) < 0 ||
+      instance == NULL)
+    return;
+  /* A tracer this plugin cannot read is left out of the metrics, not fatal. */
+  if (cshim_tracer_from_instance(instance, &d->tracer, &err) < 0) {
+    cshim_log_warn(ctx->log, "tracer: %s", err->msg);
+    cshim_error_release(&err);
+    d->tracer = NULL;
+  }
+}
+
+static void
 release(debug_t *d)
 {
   d->closing = true;
@@ -301,6 +318,7 @@ debug_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
                                                .after = debug_metrics_after_cb,
                                                .data = d};
   find_publisher(d, ctx);
+  find_tracer(d, ctx);
 
   uv_check_init(d->loop, &d->check);
   d->check.data = d;

@@ -16,6 +16,7 @@
 #include <cshim/log.h>
 #include <cshim/plugin.h>
 #include <cshim/publisher.h>
+#include <cshim/trace.h>
 #include <cshim/ttrpc.h>
 
 #define DEBUG_URI CSHIM_TYPE_HTTP ".debug"
@@ -148,6 +149,7 @@ struct debug_s
   const cshim_init_ctx_t *ctx;  /* for properties; borrowed until close */
   cshim_host_t *host;           /* NULL when the host offers no introspection */
   cshim_publisher_t *publisher; /* NULL when there is none */
+  cshim_tracer_t *tracer;       /* NULL when tracing is off */
   char *socket_path;            /* the debug socket (to unlink at close); NULL if unknown */
   bool unlink_socket;
   char *profile_dir; /* where profiles are written */

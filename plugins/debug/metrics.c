@@ -317,6 +317,27 @@ render_events(FILE *f, debug_t *d)
          (double)ps.pending);
 }
 
+static void
+render_tracing(FILE *f, debug_t *d)
+{
+  cshim_tracer_stats_t ts = {.struct_size = sizeof ts};
+
+  if (d->tracer == NULL)
+    return;
+  d->tracer->get_stats(d->tracer, &ts);
+  single(f, "cshim_tracing_spans_exported_total", "counter", "Spans the OTLP collector accepted.",
+         (double)ts.exported);
+  single(f, "cshim_tracing_spans_dropped_total", "counter",
+         "Spans lost: export queue full, export failed (collector away) or left at exit.",
+         (double)ts.dropped);
+  single(f, "cshim_tracing_spans_not_recorded_total", "counter",
+         "Spans not started (too many open at once) or never ended.", (double)ts.not_recorded);
+  single(f, "cshim_tracing_export_failures_total", "counter", "OTLP export requests that failed.",
+         (double)ts.export_failures);
+  single(f, "cshim_tracing_spans_queued", "gauge", "Ended spans waiting for export.",
+         (double)ts.queued);
+}
+
 json_t *
 debug_host_source_json(debug_t *d, const char *want)
 {
@@ -379,6 +400,7 @@ debug_render_metrics(debug_t *d, size_t *len)
     abort();
   render_ttrpc(f, d);
   render_events(f, d);
+  render_tracing(f, d);
   render_upgrade(f, d);
 
   n_counts = debug_status_counts(d, &counts);

@@ -184,6 +184,7 @@ debug_render_vars(debug_t *d, size_t *len)
   }
 
   json_object_set_new(root, "upgrade", debug_host_source_json(d, "upgrade"));
+  json_object_set_new(root, "tracing", debug_host_source_json(d, "tracing"));
 
   n_counts = debug_status_counts(d, &counts);
   for (size_t i = 0; i < n_counts; i++)

@@ -23,6 +23,7 @@
 #include "op.h"
 #include "process.h"
 #include "service.h"
+#include "trace.h"
 
 #include "containerd/events/task.pb-c.h"
 #include "containerd/task/v2/shim.pb-c.h"
@@ -220,6 +221,7 @@ task_exec_start(cshim_ttrpc_call_t *call, task_container_t *c, task_process_t *p
   cshim_autofree char *pid_file = exec_file(p, ".pid");
   cshim_error_t err = NULL;
   task_io_opts_t o;
+  cshim_span_t *span;
   task_op_t *op;
 
   if (c->rt == NULL) {
@@ -227,8 +229,14 @@ task_exec_start(cshim_ttrpc_call_t *call, task_container_t *c, task_process_t *p
     goto fail;
   }
   task_process_io_opts(p, &o);
-  if (task_io_open(svc->loop, svc->log, &o, &p->io, &err) < 0 || task_io_start(p->io, &err) < 0)
+  span = task_trace_start(svc, "stdio setup");
+  cshim_span_set_attr(svc->tracer, span, "container.id", c->id);
+  cshim_span_set_attr(svc->tracer, span, "exec.id", p->exec_id);
+  if (task_io_open(svc->loop, svc->log, &o, &p->io, &err) < 0 || task_io_start(p->io, &err) < 0) {
+    task_trace_end(svc, span, &err);
     goto fail;
+  }
+  task_trace_end(svc, span, NULL);
   if (write_spec(spec, p->spec_json, &err) < 0)
     goto fail;
   if (unlink(pid_file) < 0 && errno != ENOENT) {

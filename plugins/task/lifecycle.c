@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "options.h"
 #include "process.h"
 #include "service.h"
+#include "trace.h"
 
 #include "containerd/events/task.pb-c.h"
 #include "containerd/task/v2/shim.pb-c.h"
@@ -179,11 +181,43 @@ undo:
   task_op_fail(op, &err);
 }
 
+/* The container's runtime handle from its resolved options: the one way Create and a live
+   upgrade's restore build it (binary resolved once per shim, the shared process limit, each
+   call's deadline). */
+int
+task_container_make_runtime(task_service_t *svc, task_container_t *c, cshim_error_t *err)
+{
+  cshim_runtime_config_t rcfg = {0};
+  int ret;
+
+  ret = task_runtime_path(&svc->runtime_paths, c->opts.binary_name, &rcfg.binary, err);
+  if (ret < 0)
+    return ret;
+  c->runc_model = task_runtime_runc_model(c->opts.binary_name);
+  rcfg.loop = svc->loop;
+  rcfg.reaper = svc->reaper;
+  rcfg.log = svc->log;
+  rcfg.root = cshim_runc_options_runtime_root(&c->opts, svc->cfg.runtime_root, svc->namespace_);
+  rcfg.systemd_cgroup = c->opts.systemd_cgroup;
+  rcfg.criu = c->opts.criu_path;
+  rcfg.debug = false;
+  rcfg.timeout_ms = svc->cfg.command_timeout_ms;
+  rcfg.limit = svc->runtime_limit;
+  rcfg.deadline_of = task_op_deadline;
+  rcfg.tracer = svc->tracer;
+  rcfg.span_of = task_op_span;
+  rcfg.global_args = (const char *const *)svc->cfg.runtime_args;
+  ret = cshim_runtime_new(&rcfg, &c->rt, err);
+  free((char *)rcfg.root);
+  return ret;
+}
+
 static int
 prepare_create(task_service_t *svc, task_container_t *c,
                const Containerd__Task__V2__CreateTaskRequest *req, cshim_error_t *err)
 {
   task_io_opts_t io_opts;
+  cshim_span_t *span;
   int ret;
 
   ret = task_options_resolve(&svc->cfg, req->options, &c->opts, err);
@@ -204,7 +238,10 @@ prepare_create(task_service_t *svc, task_container_t *c,
   }
 
   task_process_io_opts(c->init, &io_opts);
+  span = task_trace_start(svc, "stdio setup");
+  cshim_span_set_attr(svc->tracer, span, "container.id", c->id);
   ret = task_io_open(svc->loop, svc->log, &io_opts, &c->init->io, err);
+  task_trace_end(svc, span, ret < 0 ? err : NULL);
   if (ret < 0)
     return ret;
 

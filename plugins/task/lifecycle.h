@@ -3,7 +3,10 @@
 #ifndef TASK_LIFECYCLE_H
 #define TASK_LIFECYCLE_H
 
+#include <cshim/error.h>
 #include <cshim/ttrpc.h>
+
+#include "types.h"
 
 void task_handle_create(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data);
 void task_handle_start(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data);
@@ -11,5 +14,9 @@ void task_handle_delete(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, v
 /* Delete under containerd.task.v3.Task: it also marks the shim as driven by task API v3, whose
    lifetime ends with the last Delete. */
 void task_handle_delete_v3(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data);
+
+/* The container's runtime, made from its effective options (c->opts) and the service's config
+   (Create, and a live upgrade's restore). */
+int task_container_make_runtime(task_service_t *svc, task_container_t *c, cshim_error_t *err);
 
 #endif

@@ -78,35 +78,6 @@ task_service_remove(task_container_t *c)
   schedule_gc(svc);
 }
 
-/* The container's runtime handle from its resolved options: the one way Create and a live
-   upgrade's restore build it (binary resolved once per shim, the shared process limit, each
-   call's deadline). */
-int
-task_container_make_runtime(task_service_t *svc, task_container_t *c, cshim_error_t *err)
-{
-  cshim_runtime_config_t rcfg = {0};
-  int ret;
-
-  ret = task_runtime_path(&svc->runtime_paths, c->opts.binary_name, &rcfg.binary, err);
-  if (ret < 0)
-    return ret;
-  c->runc_model = task_runtime_runc_model(c->opts.binary_name);
-  rcfg.loop = svc->loop;
-  rcfg.reaper = svc->reaper;
-  rcfg.log = svc->log;
-  rcfg.root = cshim_runc_options_runtime_root(&c->opts, svc->cfg.runtime_root, svc->namespace_);
-  rcfg.systemd_cgroup = c->opts.systemd_cgroup;
-  rcfg.criu = c->opts.criu_path;
-  rcfg.debug = false;
-  rcfg.timeout_ms = svc->cfg.command_timeout_ms;
-  rcfg.limit = svc->runtime_limit;
-  rcfg.deadline_of = task_op_deadline;
-  rcfg.global_args = (const char *const *)svc->cfg.runtime_args;
-  ret = cshim_runtime_new(&rcfg, &c->rt, err);
-  free((char *)rcfg.root);
-  return ret;
-}
-
 /* ---- the events interface its containers report through ---- */
 
 static void

@@ -50,6 +50,13 @@ struct task_service_s
   void (*free_cb)(task_service_t *svc);
   task_events_t events; /* what its containers report through */
   task_env_t env;       /* what a new container runs with */
+  /* Tracing (trace.c): the tracer, NULL when tracing is off; the method tables that name the
+     container of each call on its span before calling the plain ones; the call whose handler is
+     running (synchronously). */
+  cshim_tracer_t *tracer;
+  cshim_ttrpc_method_t *traced_v2, *traced_v3;
+  const cshim_ttrpc_method_t *plain_v2, *plain_v3;
+  cshim_ttrpc_call_t *current_call;
 };
 
 task_container_t *task_service_find(task_service_t *svc, const char *id);
@@ -59,8 +66,6 @@ int task_service_lookup(task_service_t *svc, const char *id, const char *exec_id
                         task_container_t **c, task_process_t **p, cshim_error_t *err);
 /* Take c out of the table; its memory goes once no op refers to it (on a later loop turn). */
 void task_service_remove(task_container_t *c);
-/* The container's runtime, made from its effective options (c->opts) and the service's config. */
-int task_container_make_runtime(task_service_t *svc, task_container_t *c, cshim_error_t *err);
 /* Ask the host to shut the shim down once the replies queued now have left. */
 void task_service_request_shutdown(task_service_t *svc);
 /* Publish an event; failures are logged. */

@@ -5,6 +5,7 @@
 
 #include "debug_state.h"
 #include "handlers.h"
+#include "trace.h"
 #include "upgrade.h"
 
 #include <stdlib.h>
@@ -15,6 +16,25 @@
 #include "containerd/task/v2/shim.pb-c.h"
 
 static const char *const task_requires[] = {CSHIM_TYPE_EVENT, CSHIM_TYPE_INTERNAL, NULL};
+
+/* The tracing plugin's tracer, or NULL when it is absent, skipped or unreadable (then nothing is
+   traced; never a reason not to run containers). */
+static cshim_tracer_t *
+find_tracer(const cshim_init_ctx_t *ctx)
+{
+  void *instance = NULL;
+  cshim_tracer_t *tracer = NULL;
+  cshim_error_t err = NULL;
+
+  if (ctx->get_by_id(ctx, CSHIM_TYPE_INTERNAL, CSHIM_TRACER_ID, &instance, NULL) < 0 ||
+      instance == NULL)
+    return NULL;
+  if (cshim_tracer_from_instance(instance, &tracer, &err) < 0) {
+    cshim_error_log_release(&err, ctx->log, CSHIM_LOG_WARN, "task: not tracing");
+    return NULL;
+  }
+  return tracer;
+}
 
 static int
 task_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
@@ -47,6 +67,7 @@ task_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
   svc->service_v3 = svc->service_v2;
   svc->service_v3.name = "containerd.task.v3.Task";
   svc->service_v3.methods = task_methods_v3;
+  task_trace_init(svc, find_tracer(ctx));
   *instance = svc;
   task_debug_state_register(svc, cshim_init_ctx_host(ctx));
   return 0;
@@ -66,6 +87,7 @@ task_register_ttrpc(void *instance, cshim_ttrpc_server_t *server, cshim_error_t 
 static void
 free_service(task_service_t *svc)
 {
+  task_trace_clear(svc);
   free(svc);
 }
 

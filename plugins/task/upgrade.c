@@ -13,6 +13,7 @@
 
 #include "container.h"
 #include "io.h"
+#include "lifecycle.h"
 #include "logger.h"
 #include "model.h"
 #include "oom.h"

@@ -19,6 +19,7 @@
 #include <cshim/shutdown.h>
 #include <cshim/spawn.h>
 #include <cshim/struct_size.h>
+#include <cshim/trace.h>
 #include <cshim/ttrpc.h>
 #include <cshim/ttrpc_client.h>
 #include <cshim/unix_socket.h>
@@ -49,6 +50,8 @@ struct cshim_abi_probe_types
   enum cshim_log_level log_level;
   enum cshim_frame_type frame_type;
   enum cshim_frame_flag frame_flag;
+  cshim_tracer_t *tracer;
+  cshim_tracer_stats_t *tracer_stats;
 };
 
 #endif

@@ -59,6 +59,8 @@ struct cmd
   char read_buf[16384];
   cshim_runtime_cb cb;
   void *data;
+  cshim_span_t *span;                               /* NULL when not traced */
+  char traceparent[12 + CSHIM_TRACEPARENT_LEN + 1]; /* "TRACEPARENT=..." for the runtime */
 };
 
 struct cshim_runtime_limit_s
@@ -87,8 +89,10 @@ struct cshim_runtime_s
   cshim_runtime_limit_t *limit;
   uint64_t (*deadline_of)(void *data);
   char **global_args; /* NULL-terminated, or NULL */
-  struct cmd *cmds;   /* started or queued, not finished */
-  size_t alive;       /* commands not yet freed */
+  cshim_tracer_t *tracer;
+  cshim_span_t *(*span_of)(void *data);
+  struct cmd *cmds; /* started or queued, not finished */
+  size_t alive;     /* commands not yet freed */
   bool closing;
 };
 
@@ -164,6 +168,8 @@ cshim_runtime_new(const cshim_runtime_config_t *cfg, cshim_runtime_t **out, cshi
   rt->timeout_ms = cfg->timeout_ms;
   rt->limit = cfg->limit;
   rt->deadline_of = cfg->deadline_of;
+  rt->tracer = cfg->tracer;
+  rt->span_of = cfg->span_of;
   if (cfg->global_args && cfg->global_args[0]) {
     size_t n = 0;
     while (cfg->global_args[n])
@@ -632,6 +638,7 @@ finish(struct cmd *c)
   close_io(c);
   close_handles(c); /* memory goes in the close callbacks, after the callback below */
   if (c->abandoned) {
+    cshim_span_end(c->rt->tracer, c->span, ECANCELED, "abandoned");
     cshim_error_release(&c->start_error);
     return;
   }
@@ -641,6 +648,12 @@ finish(struct cmd *c)
   result.out = c->out.data ? c->out.data : "";
   result.out_len = c->out.len;
   build_error(c, &result.error);
+  if (result.error)
+    cshim_span_end(c->rt->tracer, c->span, result.error->status ? result.error->status : -EIO,
+                   result.error->msg);
+  else
+    cshim_span_end(c->rt->tracer, c->span, 0, NULL);
+  c->span = NULL;
   if (result.error)
     cshim_log_debug(c->rt->log, "%s", result.error->msg);
   c->cb(c->data, &result);
@@ -943,11 +956,38 @@ log_argv(const struct cmd *c)
 
 /* Start the runtime process of c (in its own process group, so that a timeout can kill what it
    started) and take a slot of the limit. On failure nothing runs and no slot is held. */
+/* The shim's environment with TRACEPARENT set to the command's span (the OpenTelemetry
+   convention for handing trace context to a child process; runc and crun ignore it, a runtime
+   that traces can continue it), or NULL (inherit) when the command is not traced. The strings
+   are borrowed (environ and c->traceparent); the caller frees the array. */
+static char **
+trace_env(struct cmd *c)
+{
+  extern char **environ;
+  size_t n = 0, k = 0;
+  char **envp;
+
+  if (c->span == NULL || c->rt->tracer->traceparent == NULL ||
+      c->rt->tracer->traceparent(c->span, c->traceparent + 12, sizeof c->traceparent - 12) < 0)
+    return NULL;
+  memcpy(c->traceparent, "TRACEPARENT=", 12);
+  while (environ && environ[n])
+    n++;
+  envp = cshim_xmalloc((n + 2) * sizeof *envp);
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], "TRACEPARENT=", 12) != 0)
+      envp[k++] = environ[i];
+  envp[k++] = c->traceparent;
+  envp[k] = NULL;
+  return envp;
+}
+
 static int
 launch(struct cmd *c, cshim_error_t *err)
 {
   cshim_runtime_t *rt = c->rt;
   cshim_spawn_opts_t opts;
+  char **envp;
   int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
   struct stat st;
   int ret;
@@ -979,7 +1019,10 @@ launch(struct cmd *c, cshim_error_t *err)
     opts.stderr_fd = err_pipe[1];
   }
 
+  envp = trace_env(c);
+  opts.envp = envp;
   ret = cshim_spawn(rt->reaper, &opts, exit_cb, c, &c->pid, err);
+  free(envp);
   close_io(c); /* the runtime has its own copies now */
   if (ret < 0) {
     close_pair(out_pipe);
@@ -1058,6 +1101,13 @@ run(cshim_runtime_t *rt, struct args *a, const char *name, const char *id,
   }
   c->submitted_ns = cshim_now_ns();
   c->deadline_ns = rt->deadline_of ? rt->deadline_of(data) : 0;
+  if (rt->tracer && rt->span_of) {
+    char span_name[128];
+
+    snprintf(span_name, sizeof span_name, "%s %s", rt->display, name);
+    c->span = cshim_span_start(rt->tracer, rt->span_of(data), span_name);
+    cshim_span_set_attr(rt->tracer, c->span, "container.id", id);
+  }
   uv_timer_init(rt->loop, &c->timer);
   c->timer.data = c;
   c->open_handles = 1;

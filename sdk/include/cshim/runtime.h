@@ -11,6 +11,7 @@
 #include <cshim/error.h>
 #include <cshim/log.h>
 #include <cshim/reaper.h>
+#include <cshim/trace.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -65,6 +66,13 @@ typedef struct cshim_runtime_config_s
   /* Appended in SDK 1.x: global flags given after cshim's own ones and before the subcommand on
      every command (e.g. runsc's `--network=none`), NULL-terminated; NULL = none. Copied. */
   const char *const *global_args;
+  /* Appended in SDK 1.x: a span per command ("<binary> <subcommand>", attribute container.id,
+     error status when it fails) as a child of span_of(data), the span of the work the command
+     serves (e.g. cshim_tracer_call_span of its ttrpc call); a command for which span_of returns
+     NULL is not traced. tracer is borrowed until cshim_runtime_free; NULL (or span_of NULL) =
+     no spans. */
+  cshim_tracer_t *tracer;
+  cshim_span_t *(*span_of)(void *data);
 } cshim_runtime_config_t;
 
 /* Result of one command, borrowed by the callback for its duration only. */

@@ -117,7 +117,8 @@ check_contents() { # <deb> <path>...: every path is in the package
 }
 check_contents "$deb" usr/bin/containerd-shim-cshim-v2 usr/bin/cshimctl etc/cshim/cshim.yaml \
   "$lib/cshim/plugins/task.so" "$lib/cshim/plugins/publisher.so" "$lib/cshim/plugins/shutdown.so" \
-  "$lib/cshim/plugins/debug.so" usr/share/man/man8/containerd-shim-cshim-v2.8.gz \
+  "$lib/cshim/plugins/debug.so" "$lib/cshim/plugins/tracing.so" \
+  usr/share/man/man8/containerd-shim-cshim-v2.8.gz \
   usr/share/man/man8/cshimctl.8.gz usr/share/man/man5/cshim.yaml.5.gz \
   usr/share/bash-completion/completions/cshimctl usr/share/doc/cshim/copyright \
   usr/share/doc/cshim/changelog.Debian.gz usr/share/doc/cshim/containerd/cri-containerd-1.6.toml \

@@ -60,12 +60,13 @@ parse_fails(const char *text, size_t len, const char *msg)
 static void
 assert_default_modules(const host_config_t *c)
 {
-  assert_int_equal(c->n_modules, 4);
+  assert_int_equal(c->n_modules, 5);
   assert_string_equal(c->modules[0], "shutdown.so");
   assert_string_equal(c->modules[1], "publisher.so");
   assert_string_equal(c->modules[2], "task.so");
   assert_string_equal(c->modules[3], "debug.so");
-  assert_null(c->modules[4]);
+  assert_string_equal(c->modules[4], "tracing.so");
+  assert_null(c->modules[5]);
 }
 
 static void

@@ -173,8 +173,8 @@ setup(void **state)
   write_text(f->bundle, "config.json", "{\"ociVersion\":\"1.0.2\"}");
   cshim_xasprintf(&f->plugins, "%s/plugins", f->root);
   assert_int_equal(mkdir(f->plugins, 0700), 0);
-  for (size_t i = 0; i < 4; i++) {
-    static const char *const names[] = {"shutdown", "publisher", "task", "debug"};
+  for (size_t i = 0; i < 5; i++) {
+    static const char *const names[] = {"shutdown", "publisher", "task", "debug", "tracing"};
     char *from, *to;
     cshim_xasprintf(&from, "%s/fx_%s.so", CSHIM_FIXTURE_PLUGIN_DIR, names[i]);
     cshim_xasprintf(&to, "%s/%s.so", f->plugins, names[i]);

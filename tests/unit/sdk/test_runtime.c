@@ -251,6 +251,131 @@ assert_gone(struct fixture *f, pid_t pid)
   assert_int_equal(errno, ESRCH);
 }
 
+/* ---- tracing: a span per command, child of span_of(data) ---- */
+
+struct cshim_span_s
+{
+  char name[64];
+  char container[64];
+  int ended, error;
+  char message[256];
+  const struct cshim_span_s *parent;
+};
+
+static struct cshim_span_s fake_spans[8];
+static int n_fake_spans;
+
+static cshim_span_t *
+fake_span_start(cshim_tracer_t *tracer, const cshim_span_t *parent, const char *name)
+{
+  cshim_span_t *s;
+  (void)tracer;
+  if (parent == NULL || n_fake_spans == (int)CSHIM_N_ELEMENTS(fake_spans))
+    return NULL;
+  s = &fake_spans[n_fake_spans++];
+  memset(s, 0, sizeof *s);
+  snprintf(s->name, sizeof s->name, "%s", name);
+  s->parent = parent;
+  return s;
+}
+
+static void
+fake_span_set_attr(cshim_span_t *span, const char *key, const char *value)
+{
+  if (strcmp(key, "container.id") == 0)
+    snprintf(span->container, sizeof span->container, "%s", value);
+}
+
+static void
+fake_span_end(cshim_span_t *span, int error, const char *message)
+{
+  span->ended++;
+  span->error = error;
+  snprintf(span->message, sizeof span->message, "%s", message ? message : "");
+}
+
+static int
+fake_span_traceparent(const cshim_span_t *span, char *buf, size_t len)
+{
+  snprintf(buf, len, "00-4bf92f3577b34da6a3ce929d0e0e4736-00000000000000%02x-01",
+           (unsigned)(span - fake_spans) + 1);
+  return 0;
+}
+
+static cshim_tracer_t fake_tracer = {.struct_size = sizeof(cshim_tracer_t),
+                                     .start = fake_span_start,
+                                     .set_attr = fake_span_set_attr,
+                                     .end = fake_span_end,
+                                     .traceparent = fake_span_traceparent};
+
+/* The parent span of a command: the test's rec carries it in `calls`' neighbour. */
+static struct cshim_span_s parent_span;
+static struct rec *traced_rec;
+
+static cshim_span_t *
+span_of_rec(void *data)
+{
+  return data == traced_rec ? &parent_span : NULL;
+}
+
+static void
+test_runtime_commands_are_child_spans_of_their_work(void **state)
+{
+  struct fixture *f = *state;
+  cshim_runtime_config_t cfg = {.loop = &f->loop,
+                                .reaper = host_reaper_api(f->reaper),
+                                .binary = FAKE_RUNTIME,
+                                .tracer = &fake_tracer,
+                                .span_of = span_of_rec};
+  cshim_error_t err = NULL;
+  struct rec r = {0}, untraced = {0};
+
+  cshim_autofree char *trace_file = path_in(f, "trace");
+  cshim_autofree char *seen = NULL;
+
+  n_fake_spans = 0;
+  traced_rec = &r;
+  /* A TRACEPARENT of the shim's own is replaced for traced commands, inherited by the others. */
+  setenv("TRACEPARENT", "inherited", 1);
+  setenv("FAKE_RUNTIME_TRACE_FILE", trace_file, 1);
+  assert_int_equal(cshim_runtime_new(&cfg, &f->rt, &err), 0);
+  assert_int_equal(cshim_runtime_start(f->rt, "c1", NULL, result_cb, &r, &err), 0);
+  assert_int_equal(n_fake_spans, 1); /* opened when submitted */
+  assert_int_equal(fake_spans[0].ended, 0);
+  await(f, &r);
+  assert_null(r.error);
+  assert_string_equal(fake_spans[0].name, "fake-runtime start");
+  assert_string_equal(fake_spans[0].container, "c1");
+  assert_ptr_equal(fake_spans[0].parent, &parent_span);
+  assert_int_equal(fake_spans[0].ended, 1);
+  assert_int_equal(fake_spans[0].error, 0);
+
+  rec_reset(&r);
+  setenv("FAKE_RUNTIME_MODE", "stderr", 1);
+  setenv("FAKE_RUNTIME_MSG", "container not running", 1);
+  assert_int_equal(cshim_runtime_kill(f->rt, "c1", 9, false, NULL, result_cb, &r, &err), 0);
+  await(f, &r);
+  assert_non_null(r.error);
+  assert_int_equal(n_fake_spans, 2);
+  assert_int_equal(fake_spans[1].ended, 1);
+  assert_int_not_equal(fake_spans[1].error, 0);
+  assert_non_null(strstr(fake_spans[1].message, "container not running"));
+
+  /* Work span_of knows nothing about is not traced. */
+  unsetenv("FAKE_RUNTIME_MODE");
+  assert_int_equal(cshim_runtime_state(f->rt, "c1", result_cb, &untraced, &err), 0);
+  await(f, &untraced);
+  assert_int_equal(n_fake_spans, 2);
+  seen = read_file(trace_file);
+  assert_string_equal(seen, "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000001-01\n"
+                            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000002-01\n"
+                            "inherited\n");
+  unsetenv("TRACEPARENT");
+  unsetenv("FAKE_RUNTIME_TRACE_FILE");
+  rec_reset(&r);
+  rec_reset(&untraced);
+}
+
 /* ---- argv ---- */
 
 static void
@@ -1680,6 +1805,8 @@ main(void)
 {
   const struct CMUnitTest fake[] = {
       cmocka_unit_test_setup_teardown(test_runtime_builds_go_runc_argv, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_runtime_commands_are_child_spans_of_their_work, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_runtime_error_comes_from_the_last_log_error, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_runtime_error_falls_back_to_stderr, setup, teardown),

@@ -24,6 +24,7 @@
 #include <cshim/host.h>
 #include <cshim/plugin.h>
 #include <cshim/publisher.h>
+#include <cshim/trace.h>
 #include <cshim/util.h>
 
 #include "mock_host.h"
@@ -146,6 +147,17 @@ fake_publisher_stats(cshim_publisher_t *self, cshim_publisher_stats_t *out)
 static cshim_publisher_t fake_publisher = {.struct_size = sizeof(cshim_publisher_t),
                                            .get_stats = fake_publisher_stats};
 
+static void
+fake_tracer_stats(cshim_tracer_t *self, cshim_tracer_stats_t *out)
+{
+  (void)self;
+  *out = (cshim_tracer_stats_t){
+      .struct_size = sizeof *out, .exported = 40, .dropped = 6, .export_failures = 2, .queued = 1};
+}
+
+static cshim_tracer_t fake_tracer = {.struct_size = sizeof(cshim_tracer_t),
+                                     .get_stats = fake_tracer_stats};
+
 /* A ttrpc server that only records the interceptor it is given. */
 static const cshim_ttrpc_interceptor_t *recorded_interceptor;
 
@@ -197,6 +209,7 @@ setup(void **state)
   fake_host_init(&f->host);
   f->h.ctx.host = &f->host.base;
   mock_host_add_instance(&f->h, CSHIM_TYPE_EVENT, "publisher", &fake_publisher);
+  mock_host_add_instance(&f->h, CSHIM_TYPE_INTERNAL, CSHIM_TRACER_ID, &fake_tracer);
   strcpy(f->dir, "/tmp/cshim-debug-test.XXXXXX");
   assert_non_null(mkdtemp(f->dir));
   snprintf(f->sock, sizeof(f->sock), "%s/s/deeper/debug.sock", f->dir);
@@ -574,6 +587,10 @@ test_debug_metrics_show_calls_events_processes_and_process(void **state)
   assert_non_null(strstr(body, "cshim_events_published_total 5\n"));
   assert_non_null(strstr(body, "cshim_events_retried_total 3\n"));
   assert_non_null(strstr(body, "cshim_events_dropped_total 2\n"));
+  assert_non_null(strstr(body, "cshim_tracing_spans_exported_total 40\n"));
+  assert_non_null(strstr(body, "cshim_tracing_spans_dropped_total 6\n"));
+  assert_non_null(strstr(body, "cshim_tracing_export_failures_total 2\n"));
+  assert_non_null(strstr(body, "cshim_tracing_spans_queued 1\n"));
   assert_non_null(strstr(body, "cshim_processes{state=\"running\"} 2\n"));
   assert_non_null(strstr(body, "cshim_processes{state=\"stopped\"} 1\n"));
   assert_non_null(strstr(body, "cshim_processes{state=\"created\"} 0\n"));

@@ -26,6 +26,7 @@
 #include "fixture.h"
 #include "handlers.h"
 #include "model.h"
+#include "service.h"
 #include "containerd/task/v2/shim.pb-c.h"
 
 #include <cmocka.h>
@@ -204,6 +205,109 @@ read_text(const char *path, size_t *len)
 }
 
 /* ---- tests ---- */
+
+/* ---- tracing: the call's span names the container; runtime and stdio work are children ---- */
+
+struct cshim_span_s
+{
+  char name[64];
+  const struct cshim_span_s *parent;
+  char container[64];
+  int ended, error;
+};
+
+static struct cshim_span_s server_span = {.name = "server"};
+static struct cshim_span_s child_spans[16];
+static int n_child_spans;
+
+static cshim_span_t *
+fake_start(cshim_tracer_t *tracer, const cshim_span_t *parent, const char *name)
+{
+  cshim_span_t *s;
+  (void)tracer;
+  if (parent == NULL || n_child_spans == (int)CSHIM_N_ELEMENTS(child_spans))
+    return NULL;
+  s = &child_spans[n_child_spans++];
+  memset(s, 0, sizeof *s);
+  snprintf(s->name, sizeof s->name, "%s", name);
+  s->parent = parent;
+  return s;
+}
+
+static void
+fake_set_attr(cshim_span_t *span, const char *key, const char *value)
+{
+  if (strcmp(key, "container.id") == 0)
+    snprintf(span->container, sizeof span->container, "%s", value);
+}
+
+static void
+fake_end(cshim_span_t *span, int error, const char *message)
+{
+  (void)message;
+  span->ended++;
+  span->error = error;
+}
+
+/* Every call in progress has the one server span (the test runs one call at a time). */
+static cshim_span_t *
+fake_call_span(cshim_tracer_t *tracer, const cshim_ttrpc_call_t *call)
+{
+  (void)tracer;
+  return call ? &server_span : NULL;
+}
+
+static cshim_tracer_t fake_tracer = {.struct_size = sizeof(cshim_tracer_t),
+                                     .start = fake_start,
+                                     .set_attr = fake_set_attr,
+                                     .end = fake_end,
+                                     .call_span = fake_call_span};
+
+static const struct cshim_span_s *
+child_named(const char *name)
+{
+  for (int i = 0; i < n_child_spans; i++)
+    if (strcmp(child_spans[i].name, name) == 0)
+      return &child_spans[i];
+  return NULL;
+}
+
+static void
+test_service_traces_calls_runtime_commands_and_stdio_setup(void **state)
+{
+  task_fixture_t *f = *state;
+  const struct cshim_span_s *s;
+  uint32_t pid;
+
+  n_child_spans = 0;
+  memset(server_span.container, 0, sizeof server_span.container);
+  /* The task plugin finds the tracer at init, as it finds the tracing plugin's. */
+  mock_host_add_instance(&f->m.host, CSHIM_TYPE_INTERNAL, CSHIM_TRACER_ID, &fake_tracer);
+  task_fixture_reopen_service(f);
+  assert_ptr_equal(f->svc->tracer, &fake_tracer);
+  assert_ptr_not_equal(f->svc->service_v2.methods, task_methods);
+  make_fifos(f);
+  pid = create(f, "c1", f->out_path, f->err_path);
+  assert_string_equal(server_span.container, "c1");
+
+  s = child_named("stdio setup");
+  assert_non_null(s);
+  assert_ptr_equal(s->parent, &server_span);
+  assert_string_equal(s->container, "c1");
+  assert_int_equal(s->ended, 1);
+  assert_int_equal(s->error, 0);
+  s = child_named("fake-runc create");
+  assert_non_null(s);
+  assert_ptr_equal(s->parent, &server_span);
+  assert_string_equal(s->container, "c1");
+  assert_int_equal(s->ended, 1);
+
+  start(f, "c1", pid);
+  s = child_named("fake-runc start");
+  assert_non_null(s);
+  assert_int_equal(s->ended, 1);
+  assert_int_equal(s->error, 0);
+}
 
 static void
 test_service_runs_container_with_fifo_io_in_event_order(void **state)
@@ -1012,6 +1116,8 @@ int
 main(void)
 {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_service_traces_calls_runtime_commands_and_stdio_setup,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(test_service_runs_container_with_fifo_io_in_event_order,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(
