@@ -893,8 +893,9 @@ host_shim_name_from_binary(const char *argv0)
 static int
 parse_ttrpc(host_config_t *c, const cshim_config_node_t *v, cshim_error_t *err)
 {
-  static const char *const keys[] = {"max_calls_in_flight", "buffer_budget_mib", NULL};
-  uint64_t calls = 0, mib = 0;
+  static const char *const keys[] = {"max_calls_in_flight", "buffer_budget_mib",
+                                     "stalled_frame_timeout", NULL};
+  uint64_t calls = 0, mib = 0, stall_ms = 0;
   int ret;
 
   if (v->kind != CSHIM_CONFIG_MAP)
@@ -904,8 +905,14 @@ parse_ttrpc(host_config_t *c, const cshim_config_node_t *v, cshim_error_t *err)
     ret = cshim_config_get_uint(v, "max_calls_in_flight", &calls, err);
   if (ret == 0)
     ret = cshim_config_get_uint(v, "buffer_budget_mib", &mib, err);
+  if (ret == 0)
+    ret = cshim_config_get_duration_ms(v, "stalled_frame_timeout", &stall_ms, err);
   if (ret < 0)
     return ret;
+  if (cshim_config_get(v, "stalled_frame_timeout") && (stall_ms < 100 || stall_ms > 3600000))
+    return fail_node(cshim_config_get(v, "stalled_frame_timeout"), err,
+                     "`ttrpc.stalled_frame_timeout` must be between 100ms and 1h (found %llu ms)",
+                     (unsigned long long)stall_ms);
   if (cshim_config_get(v, "max_calls_in_flight") && (calls < 1 || calls > 65536))
     return fail_node(cshim_config_get(v, "max_calls_in_flight"), err,
                      "`ttrpc.max_calls_in_flight` must be between 1 and 65536 (found %llu)",
@@ -916,5 +923,6 @@ parse_ttrpc(host_config_t *c, const cshim_config_node_t *v, cshim_error_t *err)
                      (unsigned long long)mib);
   c->ttrpc_max_calls_in_flight = (size_t)calls;
   c->ttrpc_buffer_budget = (size_t)mib << 20;
+  c->ttrpc_stalled_frame_timeout_ms = stall_ms;
   return 0;
 }

@@ -39,6 +39,7 @@ typedef struct host_config_s
   /* `ttrpc`: limits of the ttrpc server; 0 = the server's default. */
   size_t ttrpc_max_calls_in_flight; /* ttrpc.max_calls_in_flight */
   size_t ttrpc_buffer_budget;       /* ttrpc.buffer_budget_mib, in bytes */
+  uint64_t ttrpc_stalled_frame_timeout_ms; /* ttrpc.stalled_frame_timeout; 0 = default */
 
   struct host_config_tree_s *tree; /* private: storage of every node */
 } host_config_t;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -89,6 +90,7 @@ struct conn
   host_ttrpc_server_t *srv;
   struct link link;  /* in srv->conns while active */
   struct link calls; /* unanswered calls received here */
+  uint64_t id;       /* cshim_ttrpc_call_connection: unique, never 0 */
   cshim_frame_reader_t reader;
   uint32_t last_stream_id;
   bool active;
@@ -105,6 +107,7 @@ struct conn
   size_t held_write;   /* the write queue */
   size_t held_calls;   /* requests of unanswered calls received here */
   size_t held_stash;
+  uint64_t last_input_ns;  /* last bytes read, or reading resumed (cshim_now_ns) */
   struct link resume_link; /* in srv->resume while a resume is scheduled */
   /* Inside a read callback, answers given at once are gathered here and go out in one
      writev(2) when it returns: N calls read together cost one write, not N (see uncork). */
@@ -126,6 +129,9 @@ struct call
   bool dispatching;       /* still inside dispatch: the answer must not free the call */
   bool answered;
   bool parked; /* waits for an event: not counted in conn->n_working */
+  /* on_cancel: run once if the connection closes first (from srv->cancelled, next loop turn) */
+  void (*cancel_cb)(cshim_ttrpc_call_t *call, void *data);
+  void *cancel_data;
   /* The request and the decoded input are unpacked into the call's own arena: a small call
      costs no malloc/free per string and submessage (callgrind: ~30% of the user-space
      instructions of a Connect). What does not fit goes to malloc. Last member: not zeroed. */
@@ -192,19 +198,22 @@ struct host_ttrpc_server_s
 
   struct listener *listeners;
   struct link conns;
-  struct link orphans; /* unanswered calls whose connection is gone */
+  struct link orphans;   /* unanswered calls whose connection is gone */
+  struct link cancelled; /* such calls whose on_cancel callback is still to run */
+  uint64_t next_conn_id;
   cshim_ttrpc_stats_t stats;
 
   host_ttrpc_server_limits_t limits;
   host_ttrpc_server_usage_t usage;
   size_t n_budget_paused; /* connections with PAUSE_BUDGET set */
   struct link resume;     /* connections whose reading resumes on the next loop turn */
-  bool have_handles;      /* resume_idle and trim_timer are initialised */
+  bool have_handles;      /* resume_idle, trim_timer and stall_timer are initialised */
   /* One read buffer for every connection: a read callback consumes its bytes before the next
      read starts (frames are copied by the reader, the rest of a paused read is stashed). */
   uint8_t *read_buf;
   uv_idle_t resume_idle;
   uv_timer_t trim_timer;
+  uv_timer_t stall_timer; /* runs while a connection holds a partial frame */
   size_t churn;  /* bytes charged since the last trim */
   bool activity; /* traffic since the last trim tick */
 
@@ -327,9 +336,11 @@ init_limit_handles(host_ttrpc_server_t *srv)
     return;
   uv_idle_init(srv->loop, &srv->resume_idle);
   uv_timer_init(srv->loop, &srv->trim_timer);
-  /* The trim never needs to keep a loop alive on its own. */
+  uv_timer_init(srv->loop, &srv->stall_timer);
+  /* The trim and the stall check never need to keep a loop alive on their own. */
   uv_unref((uv_handle_t *)&srv->trim_timer);
-  srv->n_handles += 2;
+  uv_unref((uv_handle_t *)&srv->stall_timer);
+  srv->n_handles += 3;
   srv->read_buf = cshim_xmap(READ_BUF_SIZE);
   srv->have_handles = true;
 }
@@ -370,6 +381,47 @@ set_held(host_ttrpc_server_t *srv, size_t *held, size_t now)
   *held = now;
 }
 
+/* Close connections that hold a partial frame and have sent nothing for the timeout while
+   being read (a paused connection is not waiting on its peer). */
+static void
+stall_timer_cb(uv_timer_t *timer)
+{
+  host_ttrpc_server_t *srv = CSHIM_CONTAINER_OF(timer, host_ttrpc_server_t, stall_timer);
+  uint64_t now = cshim_now_ns(), limit = srv->limits.stalled_frame_timeout_ms * 1000000u;
+  bool any = false;
+  struct link *l, *next;
+
+  for (l = srv->conns.next; l != &srv->conns; l = next) {
+    struct conn *conn = CSHIM_CONTAINER_OF(l, struct conn, link);
+    next = l->next;
+    if (conn->held_partial == 0 || conn->closing)
+      continue;
+    if (conn->paused || now - conn->last_input_ns < limit) {
+      any = true;
+      continue;
+    }
+    cshim_log_warn(srv->log,
+                   "ttrpc: closing a connection that sent part of a frame (%zu bytes held) and "
+                   "nothing more for %" PRIu64 " ms",
+                   conn->held_partial, srv->limits.stalled_frame_timeout_ms);
+    srv->usage.closed_stalled++;
+    close_conn(conn);
+  }
+  if (!any)
+    uv_timer_stop(timer);
+}
+
+static void
+watch_stalls(host_ttrpc_server_t *srv)
+{
+  uint64_t tick = srv->limits.stalled_frame_timeout_ms / 4;
+
+  if (!srv->have_handles || srv->closing || uv_is_active((uv_handle_t *)&srv->stall_timer))
+    return;
+  tick = tick < 10 ? 10 : tick > 1000 ? 1000 : tick;
+  uv_timer_start(&srv->stall_timer, stall_timer_cb, tick, tick);
+}
+
 static void
 start_reading(struct conn *conn)
 {
@@ -377,6 +429,7 @@ start_reading(struct conn *conn)
 
   if (conn->reading || conn->paused || conn->closing)
     return;
+  conn->last_input_ns = cshim_now_ns(); /* a stall counts from here, not from before a pause */
   r = uv_read_start((uv_stream_t *)&conn->pipe, read_alloc_cb, conn_read_cb);
   if (r < 0) {
     cshim_log_warn(conn->srv->log, "ttrpc: cannot read connection: %s", uv_strerror(r));
@@ -462,6 +515,18 @@ static void
 resume_idle_cb(uv_idle_t *idle)
 {
   host_ttrpc_server_t *srv = CSHIM_CONTAINER_OF(idle, host_ttrpc_server_t, resume_idle);
+
+  /* Calls parked by connections that are gone: their owners answer (to nobody) and forget them. */
+  while (!list_empty(&srv->cancelled) && !srv->closing) {
+    struct call *call = CSHIM_CONTAINER_OF(srv->cancelled.next, struct call, link);
+    void (*cb)(cshim_ttrpc_call_t *, void *) = call->cancel_cb;
+
+    list_remove(&call->link);
+    list_append(&srv->orphans, &call->link);
+    call->cancel_cb = NULL;
+    srv->usage.calls_cancelled++;
+    cb(&call->base, call->cancel_data);
+  }
 
   while (!list_empty(&srv->resume) && !srv->closing) {
     struct conn *conn = CSHIM_CONTAINER_OF(srv->resume.next, struct conn, resume_link);
@@ -573,6 +638,11 @@ finish(host_ttrpc_server_t *srv)
     list_remove(&call->link);
     call->srv = NULL;
   }
+  while (!list_empty(&srv->cancelled)) {
+    struct call *call = CSHIM_CONTAINER_OF(srv->cancelled.next, struct call, link);
+    list_remove(&call->link);
+    call->srv = NULL;
+  }
   for (i = 0; i < srv->n_services; i++)
     free(srv->services[i].handlers);
   if (srv->read_buf)
@@ -617,6 +687,12 @@ resume_idle_close_cb(uv_handle_t *handle)
 }
 
 static void
+stall_timer_close_cb(uv_handle_t *handle)
+{
+  handle_closed(CSHIM_CONTAINER_OF(handle, host_ttrpc_server_t, stall_timer));
+}
+
+static void
 trim_timer_close_cb(uv_handle_t *handle)
 {
   handle_closed(CSHIM_CONTAINER_OF(handle, host_ttrpc_server_t, trim_timer));
@@ -650,7 +726,13 @@ close_conn(struct conn *conn)
     struct call *call = CSHIM_CONTAINER_OF(conn->calls.next, struct call, link);
     list_remove(&call->link);
     call->conn = NULL;
-    list_append(&srv->orphans, &call->link);
+    /* A call that asked to be told goes to the cancelled list, whose callbacks run on the next
+       loop turn (never from inside whatever closed the connection). */
+    if (call->cancel_cb && !srv->closing && srv->have_handles) {
+      list_append(&srv->cancelled, &call->link);
+      uv_idle_start(&srv->resume_idle, resume_idle_cb);
+    } else
+      list_append(&srv->orphans, &call->link);
   }
   if (conn->active) {
     list_remove(&conn->link);
@@ -995,12 +1077,34 @@ call_park(cshim_ttrpc_call_t *base)
     release_working_slot(call->conn);
 }
 
+static uint64_t
+call_connection(const cshim_ttrpc_call_t *base)
+{
+  const struct call *call = (const struct call *)base;
+
+  return call->conn && !call->conn->closing ? call->conn->id : 0;
+}
+
+static void
+call_on_cancel(cshim_ttrpc_call_t *base, void (*cb)(cshim_ttrpc_call_t *call, void *data),
+               void *data)
+{
+  struct call *call = (struct call *)base;
+
+  if (call->answered)
+    return;
+  call->cancel_cb = cb;
+  call->cancel_data = data;
+}
+
 static const cshim_ttrpc_call_ops_t call_ops = {
     .struct_size = sizeof(cshim_ttrpc_call_ops_t),
     .reply = call_reply,
     .fail = call_fail,
     .metadata = call_metadata,
     .park = call_park,
+    .connection = call_connection,
+    .on_cancel = call_on_cancel,
 };
 
 static const struct registered_service *
@@ -1196,6 +1300,8 @@ feed(struct conn *conn, const uint8_t *p, size_t len)
     cshim_frame_reader_set_limit(&conn->reader, frame_limit(srv));
     res = cshim_frame_reader_next(&conn->reader, &p, &len, &frame);
     set_held(srv, &conn->held_partial, cshim_frame_reader_held(&conn->reader));
+    if (conn->held_partial > 0)
+      watch_stalls(srv);
     if (res == CSHIM_FRAME_NEED_MORE)
       break;
     if (res == CSHIM_FRAME_OVERSIZED) {
@@ -1228,6 +1334,7 @@ conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     close_conn(conn);
     return;
   }
+  conn->last_input_ns = cshim_now_ns();
   conn->corked = true;
   feed(conn, p, len);
   conn->corked = false;
@@ -1298,6 +1405,7 @@ connection_cb(uv_stream_t *server, int status)
   }
 
   conn->active = true;
+  conn->id = ++srv->next_conn_id;
   list_append(&srv->conns, &conn->link);
   srv->stats.connections_open++;
   srv->stats.connections_total++;
@@ -1556,6 +1664,7 @@ host_ttrpc_server_new(uv_loop_t *loop, const cshim_logger_t *log, host_ttrpc_ser
   srv->log = log;
   list_init(&srv->conns);
   list_init(&srv->orphans);
+  list_init(&srv->cancelled);
   list_init(&srv->resume);
   host_ttrpc_server_set_limits(srv, &(host_ttrpc_server_limits_t){0});
   *out = srv;
@@ -1596,6 +1705,9 @@ host_ttrpc_server_set_limits(host_ttrpc_server_t *srv, const host_ttrpc_server_l
                                         : HOST_TTRPC_DEFAULT_MAX_CALLS_IN_FLIGHT;
   srv->limits.buffer_budget =
       limits->buffer_budget ? limits->buffer_budget : HOST_TTRPC_DEFAULT_BUFFER_BUDGET;
+  srv->limits.stalled_frame_timeout_ms = limits->stalled_frame_timeout_ms
+                                             ? limits->stalled_frame_timeout_ms
+                                             : HOST_TTRPC_DEFAULT_STALLED_FRAME_TIMEOUT_MS;
   if (srv->limits.buffer_budget < MIN_BUFFER_BUDGET)
     srv->limits.buffer_budget = MIN_BUFFER_BUDGET;
 }
@@ -1630,6 +1742,7 @@ host_ttrpc_server_close(host_ttrpc_server_t *srv, void (*done_cb)(void *data), v
   if (srv->have_handles) {
     uv_close((uv_handle_t *)&srv->resume_idle, resume_idle_close_cb);
     uv_close((uv_handle_t *)&srv->trim_timer, trim_timer_close_cb);
+    uv_close((uv_handle_t *)&srv->stall_timer, stall_timer_close_cb);
   }
 
   while ((l = srv->listeners)) {
@@ -1790,9 +1903,12 @@ adopt_conn(host_ttrpc_server_t *srv, int fd, uint32_t last_stream, const uint8_t
   }
   conn->last_stream_id = last_stream;
   conn->active = true;
+  conn->id = ++srv->next_conn_id;
   list_append(&srv->conns, &conn->link);
   srv->stats.connections_open++;
   set_held(srv, &conn->held_partial, cshim_frame_reader_held(&conn->reader));
+  if (conn->held_partial > 0)
+    watch_stalls(srv); /* counted from when reading resumes, after the upgrade */
   *out = conn;
   return 0;
 }

@@ -20,12 +20,16 @@ typedef struct host_ttrpc_server_s host_ttrpc_server_t;
    with ResourceExhausted and connections holding more than 1/16 of it stop being read until
    it is down to 3/4; a stalled connection whose write queue alone exceeds it is closed. */
 #define HOST_TTRPC_DEFAULT_BUFFER_BUDGET ((size_t)32 << 20)
+/* A connection that holds part of a frame (bytes charged to the budget) and sends nothing more
+   for this long while the server reads it is closed: a stalled half frame gives its share back. */
+#define HOST_TTRPC_DEFAULT_STALLED_FRAME_TIMEOUT_MS 10000u
 
 /* Limits of the server; 0 in a field means its default. */
 typedef struct host_ttrpc_server_limits_s
 {
   size_t max_calls_in_flight; /* per connection, >= 1 */
   size_t buffer_budget;       /* bytes; raised to 4 MiB + 64 KiB if smaller */
+  uint64_t stalled_frame_timeout_ms; /* see HOST_TTRPC_DEFAULT_STALLED_FRAME_TIMEOUT_MS */
 } host_ttrpc_server_limits_t;
 
 /* What the limits are doing right now, and how often they acted. */
@@ -40,6 +44,8 @@ typedef struct host_ttrpc_server_usage_s
   uint64_t paused_budget;    /* times a connection was paused for the budget */
   uint64_t closed_budget;    /* connections closed for exceeding the budget while stalled */
   uint64_t trims;            /* times memory was handed back to the system */
+  uint64_t calls_cancelled;  /* unanswered calls whose owner was told their connection closed */
+  uint64_t closed_stalled;   /* connections closed for holding a partial frame without sending */
 } host_ttrpc_server_usage_t;
 
 /* Create a server on `loop` (borrowed until the server is freed). `log` (may be NULL) is

@@ -206,6 +206,8 @@ task_container_make_runtime(task_service_t *svc, task_container_t *c, cshim_erro
   rcfg.deadline_of = task_op_deadline;
   rcfg.tracer = svc->tracer;
   rcfg.span_of = task_op_span;
+  rcfg.owner_of = task_op_owner;
+  rcfg.nice = svc->cfg.runtime_nice;
   rcfg.global_args = (const char *const *)svc->cfg.runtime_args;
   ret = cshim_runtime_new(&rcfg, &c->rt, err);
   free((char *)rcfg.root);

@@ -25,6 +25,8 @@ task_op_new(task_container_t *c, task_process_t *p, cshim_ttrpc_call_t *call, ta
   op->what = what;
   if (call && call->timeout_nano > 0)
     op->deadline_ns = call->started_ns + (uint64_t)call->timeout_nano;
+  if (call)
+    op->owner = cshim_ttrpc_call_connection(call);
   cshim_list_push_front(&c->ops, &op->link);
   return op;
 }
@@ -112,6 +114,13 @@ task_op_deadline(void *data)
 {
   const task_op_t *op = data;
   return op->deadline_ns;
+}
+
+uint64_t
+task_op_owner(void *data)
+{
+  const task_op_t *op = data;
+  return op->owner;
 }
 
 void

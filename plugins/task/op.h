@@ -42,6 +42,7 @@ struct task_op_s
   bool launched;        /* the runtime command succeeded (what follows may still fail) */
   bool ran;             /* the runtime command ran, whether it succeeded or not */
   uint64_t deadline_ns; /* the call's deadline (cshim_now_ns clock); 0 = none */
+  uint64_t owner;       /* the call's connection (cshim_ttrpc_call_connection); 0 = internal */
   /* the runner's own state */
   bool completed;     /* answered and finished: freed as soon as no runner callback holds it */
   unsigned in_runner; /* runner callbacks on the stack that hold the op */
@@ -54,6 +55,9 @@ task_op_t *task_op_new(task_container_t *c, task_process_t *p, cshim_ttrpc_call_
 task_op_t *task_op_first(const task_container_t *c);
 /* The runtime's deadline_of for ops (data = op): the deadline of the op's call. */
 uint64_t task_op_deadline(void *data);
+/* The runtime's owner_of for ops (data = op): the connection of the op's call, so that the
+   runtime limit shares its slots fairly between clients. */
+uint64_t task_op_owner(void *data);
 /* The runner: the runtime callback for ops (data = op). Runs op->step, and frees the op when it
    was completed. */
 void task_op_runtime_cb(void *data, cshim_runtime_result_t *result);

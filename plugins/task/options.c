@@ -21,6 +21,7 @@ static const char *const config_keys[] = {
     "command_timeout",
     "max_runtime_processes",
     "runtime_args",
+    "runtime_nice",
     NULL,
 };
 
@@ -91,6 +92,7 @@ task_config_parse(const cshim_config_node_t *node, task_config_t *out, cshim_err
   const char *root = TASK_DEFAULT_RUNTIME_ROOT;
   uint64_t timeout = TASK_DEFAULT_COMMAND_TIMEOUT_MS;
   uint64_t max_processes = task_default_max_runtime_processes();
+  uint64_t nice = TASK_DEFAULT_RUNTIME_NICE;
   bool systemd = false, no_pivot = false, no_keyring = false;
 
   memset(out, 0, sizeof *out);
@@ -102,8 +104,13 @@ task_config_parse(const cshim_config_node_t *node, task_config_t *out, cshim_err
       cshim_config_get_bool(node, "no_pivot_root", &no_pivot, err) < 0 ||
       cshim_config_get_bool(node, "no_new_keyring", &no_keyring, err) < 0 ||
       cshim_config_get_duration_ms(node, "command_timeout", &timeout, err) < 0 ||
-      cshim_config_get_uint(node, "max_runtime_processes", &max_processes, err) < 0)
+      cshim_config_get_uint(node, "max_runtime_processes", &max_processes, err) < 0 ||
+      cshim_config_get_uint(node, "runtime_nice", &nice, err) < 0)
     return cshim_error_wrap(err, "task config");
+  if (nice > 19)
+    return cshim_error_make(err, EINVAL,
+                            "task config: `runtime_nice` must be from 0 to 19 (found %" PRIu64 ")",
+                            nice);
   if (max_processes == 0 || max_processes > TASK_MAX_RUNTIME_PROCESSES)
     return cshim_error_make(
         err, EINVAL,
@@ -123,6 +130,7 @@ task_config_parse(const cshim_config_node_t *node, task_config_t *out, cshim_err
   out->no_new_keyring = no_keyring;
   out->command_timeout_ms = timeout;
   out->max_runtime_processes = (unsigned)max_processes;
+  out->runtime_nice = (int)nice;
   return 0;
 }
 

@@ -28,6 +28,7 @@ typedef struct task_config_s
   bool no_new_keyring;
   uint64_t command_timeout_ms;
   unsigned max_runtime_processes; /* runtime processes running at once; more wait in a queue */
+  int runtime_nice; /* `runtime_nice`: niceness added to runtime commands that start no container */
   char **runtime_args;            /* `runtime_args`: global flags before every subcommand,
                                      NULL-terminated; NULL = none */
   size_t n_runtime_args;
@@ -39,6 +40,10 @@ typedef struct task_config_s
 
 /* Upper bound of `max_runtime_processes`. */
 #define TASK_MAX_RUNTIME_PROCESSES 65536u
+
+/* The default of `runtime_nice`: under CPU pressure a flood of kill/state/delete commands yields
+   to the shim's loop (other clients' calls) and to the containers. */
+#define TASK_DEFAULT_RUNTIME_NICE 10u
 
 /* The default of `max_runtime_processes`: 2 per online CPU, at least 8. */
 unsigned task_default_max_runtime_processes(void);

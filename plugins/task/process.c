@@ -195,6 +195,19 @@ task_process_finish_exit(task_process_t *p)
   c->events->process_stopped(c->events->data, p);
 }
 
+/* The Wait's connection closed: nobody can read its answer, so it does not wait on. */
+static void
+waiter_cancel_cb(cshim_ttrpc_call_t *call, void *data)
+{
+  task_waiter_t *w = data;
+  cshim_error_t err = NULL;
+
+  cshim_list_remove(&w->link);
+  free(w);
+  cshim_error_make_code(&err, CSHIM_GRPC_CANCELED, "the client's connection closed");
+  cshim_ttrpc_call_fail_error(call, &err);
+}
+
 void
 task_process_add_waiter(task_process_t *p, cshim_ttrpc_call_t *call)
 {
@@ -207,6 +220,9 @@ task_process_add_waiter(task_process_t *p, cshim_ttrpc_call_t *call)
   cshim_ttrpc_call_park(call);
   w = cshim_xmalloc0(sizeof *w);
   w->call = call;
+  /* A client that parks Waits and goes away (connect, Wait, close, again) must not pile them
+     up until the process exits: they are dropped with their connection. */
+  cshim_ttrpc_call_on_cancel(call, waiter_cancel_cb, w);
   cshim_list_push_back(&p->waiters, &w->link);
 }
 

@@ -31,10 +31,25 @@ struct capture
   bool overflow;
 };
 
+/* The commands of one owner (e.g. one ttrpc connection) under a limit: its own FIFO queue, and
+   how many slots it holds. Lives while any command of the owner is attached. */
+struct owner_q
+{
+  struct owner_q *prev, *next;   /* the limit's owners */
+  struct owner_q *rprev, *rnext; /* the limit's ring of owners that wait, while queued > 0 */
+  uint64_t owner;
+  struct cmd *head, *tail;
+  size_t queued;
+  unsigned running;
+  uint64_t served; /* the limit's start count when it last started one of ours; 0 = never */
+  size_t refs;     /* commands attached */
+};
+
 struct cmd
 {
   struct cmd *prev, *next;   /* the runtime's unfinished commands */
-  struct cmd *qprev, *qnext; /* the limit's queue, while queued */
+  struct cmd *qprev, *qnext; /* its owner's queue, while queued */
+  struct owner_q *oq;        /* its owner under the limit (NULL without a limit) */
   cshim_runtime_t *rt;
   char *name;  /* subcommand, for messages */
   char *id;    /* container id or NULL, to recognise runtimes' not-found messages */
@@ -42,6 +57,8 @@ struct cmd
   char *log_path;
   off_t log_offset;
   bool has_io;           /* io is the runtime's stdio (create, exec, restore) */
+  int nice;              /* added to the runtime's niceness (commands that start no container) */
+  int exec_fd;           /* the spawn's exec status, read once the runtime has exited; -1 */
   bool owns_io;          /* io holds duplicates owned by the command (queued commands) */
   cshim_runtime_io_t io; /* -1 = /dev/null */
   pid_t pid;             /* 0 until started */
@@ -68,9 +85,11 @@ struct cshim_runtime_limit_s
   unsigned max;
   unsigned running;
   size_t queued;
-  uint64_t waited; /* commands that had to queue, ever */
-  struct cmd *head, *tail;
-  size_t refs;  /* runtimes using the limit */
+  uint64_t waited;      /* commands that had to queue, ever */
+  struct owner_q *all;  /* owners with a command attached */
+  struct owner_q *ring; /* owners with queued commands, in the order they began to wait */
+  uint64_t starts;      /* commands started, ever */
+  size_t refs;          /* runtimes using the limit */
   bool closed;  /* cshim_runtime_limit_free was called: nothing starts from the queue any more */
   bool pumping; /* starting queued commands (launch failures must not recurse) */
 };
@@ -88,6 +107,8 @@ struct cshim_runtime_s
   uint64_t timeout_ms;
   cshim_runtime_limit_t *limit;
   uint64_t (*deadline_of)(void *data);
+  uint64_t (*owner_of)(void *data);
+  int nice;
   char **global_args; /* NULL-terminated, or NULL */
   cshim_tracer_t *tracer;
   cshim_span_t *(*span_of)(void *data);
@@ -170,6 +191,8 @@ cshim_runtime_new(const cshim_runtime_config_t *cfg, cshim_runtime_t **out, cshi
   rt->deadline_of = cfg->deadline_of;
   rt->tracer = cfg->tracer;
   rt->span_of = cfg->span_of;
+  rt->owner_of = cfg->owner_of;
+  rt->nice = cfg->nice;
   if (cfg->global_args && cfg->global_args[0]) {
     size_t n = 0;
     while (cfg->global_args[n])
@@ -244,10 +267,15 @@ free_argv(char **argv)
   free(argv);
 }
 
+static void detach_owner(struct cmd *c);
+
 static void
 free_cmd(struct cmd *c)
 {
   cshim_runtime_t *rt = c->rt;
+  detach_owner(c);
+  if (c->exec_fd >= 0)
+    close(c->exec_fd);
   free(c->name);
   free(c->id);
   free_argv(c->argv);
@@ -590,18 +618,98 @@ unlink_cmd(struct cmd *c)
   c->prev = c->next = NULL;
 }
 
+/* The owner record of `owner` under l, made on first use. */
+static struct owner_q *
+find_owner(cshim_runtime_limit_t *l, uint64_t owner)
+{
+  struct owner_q *o;
+
+  for (o = l->all; o; o = o->next)
+    if (o->owner == owner)
+      return o;
+  o = cshim_xmalloc0(sizeof *o);
+  o->owner = owner;
+  o->next = l->all;
+  if (l->all)
+    l->all->prev = o;
+  l->all = o;
+  return o;
+}
+
+static void
+attach_owner(struct cmd *c, uint64_t owner)
+{
+  if (c->rt->limit == NULL)
+    return;
+  c->oq = find_owner(c->rt->limit, owner);
+  c->oq->refs++;
+}
+
+static void
+detach_owner(struct cmd *c)
+{
+  cshim_runtime_limit_t *l = c->rt->limit;
+  struct owner_q *o = c->oq;
+
+  if (o == NULL)
+    return;
+  c->oq = NULL;
+  if (--o->refs > 0)
+    return;
+  if (o->prev)
+    o->prev->next = o->next;
+  else
+    l->all = o->next;
+  if (o->next)
+    o->next->prev = o->prev;
+  free(o);
+}
+
+/* At the ring's end (just before its head). */
+static void
+ring_insert(cshim_runtime_limit_t *l, struct owner_q *o)
+{
+  if (l->ring == NULL) {
+    o->rprev = o->rnext = o;
+    l->ring = o;
+    return;
+  }
+  o->rnext = l->ring;
+  o->rprev = l->ring->rprev;
+  o->rprev->rnext = o;
+  l->ring->rprev = o;
+}
+
+static void
+ring_remove(cshim_runtime_limit_t *l, struct owner_q *o)
+{
+  if (o->rnext == o)
+    l->ring = NULL;
+  else {
+    o->rprev->rnext = o->rnext;
+    o->rnext->rprev = o->rprev;
+    if (l->ring == o)
+      l->ring = o->rnext;
+  }
+  o->rprev = o->rnext = NULL;
+}
+
 static void
 enqueue(struct cmd *c)
 {
   cshim_runtime_limit_t *l = c->rt->limit;
+  struct owner_q *o = c->oq;
+
   c->queued = true;
   c->qnext = NULL;
-  c->qprev = l->tail;
-  if (l->tail)
-    l->tail->qnext = c;
+  c->qprev = o->tail;
+  if (o->tail)
+    o->tail->qnext = c;
   else
-    l->head = c;
-  l->tail = c;
+    o->head = c;
+  o->tail = c;
+  if (o->queued++ == 0)
+    ring_insert(l, o);
   l->queued++;
   l->waited++;
 }
@@ -610,19 +718,40 @@ static void
 dequeue(struct cmd *c)
 {
   cshim_runtime_limit_t *l = c->rt->limit;
+  struct owner_q *o = c->oq;
+
   if (!c->queued)
     return;
   c->queued = false;
   if (c->qprev)
     c->qprev->qnext = c->qnext;
   else
-    l->head = c->qnext;
+    o->head = c->qnext;
   if (c->qnext)
     c->qnext->qprev = c->qprev;
   else
-    l->tail = c->qprev;
+    o->tail = c->qprev;
   c->qprev = c->qnext = NULL;
+  if (--o->queued == 0)
+    ring_remove(l, o);
   l->queued--;
+}
+
+/* The next command to start: the oldest of the waiting owner that holds the fewest slots; among
+   those, the one served longest ago (round-robin). O(owners waiting). */
+static struct cmd *
+next_queued(cshim_runtime_limit_t *l)
+{
+  struct owner_q *o = l->ring, *best = l->ring;
+
+  if (o == NULL)
+    return NULL;
+  do {
+    if (o->running < best->running || (o->running == best->running && o->served < best->served))
+      best = o;
+    o = o->rnext;
+  } while (o != l->ring);
+  return best->head;
 }
 
 static void
@@ -698,8 +827,8 @@ pump(cshim_runtime_limit_t *l)
   if (l->pumping)
     return;
   l->pumping = true;
-  while (!l->closed && l->head && l->running < l->max) {
-    struct cmd *c = l->head;
+  while (!l->closed && l->ring && l->running < l->max) {
+    struct cmd *c = next_queued(l);
     cshim_error_t err = NULL;
 
     dequeue(c);
@@ -722,6 +851,7 @@ release_slot(struct cmd *c)
     return;
   c->holds_slot = false;
   l->running--;
+  c->oq->running--;
   pump(l);
 }
 
@@ -818,6 +948,17 @@ exit_cb(void *data, pid_t pid, int wait_status)
 
   c->exited = true;
   c->wait_status = wait_status;
+  if (c->exec_fd >= 0) {
+    cshim_error_t e = NULL;
+    int fd = c->exec_fd;
+    c->exec_fd = -1;
+    /* The runtime never ran: say why, as a spawn that waited for the exec would have. */
+    if (cshim_spawn_exec_status(fd, c->rt->binary, &e) < 0 && c->start_error == NULL) {
+      cshim_error_wrap(&e, "%s %s", c->rt->display, c->name);
+      c->start_error = e;
+    } else
+      cshim_error_release(&e);
+  }
   drain(c, &c->out_pipe, &c->out_reading, &c->out);
   drain(c, &c->err_pipe, &c->err_reading, &c->err);
   if (c->out_reading || c->err_reading)
@@ -1003,6 +1144,10 @@ launch(struct cmd *c, cshim_error_t *err)
   opts.new_process_group = true;
   opts.kind = "runtime";
   opts.command = c->name;
+  opts.nice = c->nice;
+  /* The loop does not wait for the runtime to be scheduled and exec: under CPU pressure that
+     wait was most of a call's latency for every other client. */
+  opts.exec_status_fd = &c->exec_fd;
   if (c->has_io) {
     opts.stdin_fd = c->io.stdin_fd;
     opts.stdout_fd = c->io.stdout_fd;
@@ -1033,6 +1178,8 @@ launch(struct cmd *c, cshim_error_t *err)
   if (rt->limit) {
     c->holds_slot = true;
     rt->limit->running++;
+    c->oq->running++;
+    c->oq->served = ++rt->limit->starts;
   }
   log_argv(c);
   if (c->has_io)
@@ -1069,11 +1216,20 @@ dup_fd(int fd)
   return fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 3);
 }
 
+/* Whether the runtime's process (or one it starts) becomes a container process, which would
+   inherit the runtime's niceness. */
+static bool
+creates_process(const char *name)
+{
+  return strcmp(name, "create") == 0 || strcmp(name, "exec") == 0 ||
+         strcmp(name, "start") == 0 || strcmp(name, "restore") == 0;
+}
+
 static bool
 must_queue(const cshim_runtime_t *rt)
 {
   const cshim_runtime_limit_t *l = rt->limit;
-  return l && !l->closed && (l->head != NULL || l->running >= l->max);
+  return l && !l->closed && (l->ring != NULL || l->running >= l->max);
 }
 
 /* Run argv now, or queue it behind the limit; io == NULL captures stdout and stderr, otherwise io
@@ -1108,6 +1264,9 @@ run(cshim_runtime_t *rt, struct args *a, const char *name, const char *id,
     c->span = cshim_span_start(rt->tracer, rt->span_of(data), span_name);
     cshim_span_set_attr(rt->tracer, c->span, "container.id", id);
   }
+  c->exec_fd = -1;
+  c->nice = creates_process(name) ? 0 : rt->nice;
+  attach_owner(c, rt->owner_of ? rt->owner_of(data) : 0);
   uv_timer_init(rt->loop, &c->timer);
   c->timer.data = c;
   c->open_handles = 1;

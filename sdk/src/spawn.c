@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -51,6 +52,7 @@ struct child_args
   int err_fd;
   bool new_process_group;
   int parent_death_signal;
+  int nice;
   pid_t parent;
 };
 
@@ -203,6 +205,8 @@ static void __attribute__((noreturn)) run_child(const struct child_args *a)
 
   if (a->cwd && chdir(a->cwd) < 0)
     child_fail(err_fd, STAGE_CHDIR, errno);
+  if (a->nice)
+    (void)setpriority(PRIO_PROCESS, 0, getpriority(PRIO_PROCESS, 0) + a->nice);
 
   /* The PATH walk of execvp, without its shell fallback for ENOEXEC. */
   for (char *const *c = a->candidates; *c; c++) {
@@ -230,6 +234,27 @@ fork_child(void)
 #else
   return fork();
 #endif
+}
+
+/* 0 if execve could run one of the candidates as far as access(2) can tell, else the errno the
+   PATH walk in run_child would end with (EACCES wins over ENOENT). */
+static int
+first_executable(char *const *candidates)
+{
+  bool saw_eacces = false;
+  int last = ENOENT;
+
+  for (char *const *c = candidates; *c; c++) {
+    struct stat st;
+    if (access(*c, X_OK) == 0 && stat(*c, &st) == 0 && S_ISREG(st.st_mode))
+      return 0;
+    last = errno;
+    if (access(*c, F_OK) == 0)
+      last = EACCES; /* there, but not an executable file */
+    if (last == EACCES)
+      saw_eacces = true;
+  }
+  return saw_eacces ? EACCES : last;
 }
 
 /* NULL-terminated list of paths to try for `path`, searched in the shim's PATH like execvp. */
@@ -355,6 +380,17 @@ cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_c
     return cshim_error_sys(err, errno, "spawn `%s`: pipe", opts->path);
 
   candidates = exec_candidates(opts->path);
+  if (opts->exec_status_fd) {
+    /* The child's exec is not waited for: what the kernel would refuse for every candidate is
+       refused here, at once (a missing or non-executable program). */
+    ret = first_executable(candidates);
+    if (ret != 0) {
+      free_strv(candidates);
+      close(err_pipe[0]);
+      close(err_pipe[1]);
+      return cshim_error_sys(err, ret, "exec `%s`", opts->path);
+    }
+  }
   args.candidates = candidates;
   args.argv = opts->argv;
   args.envp = opts->envp ? opts->envp : environ;
@@ -364,6 +400,7 @@ cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_c
   args.err_fd = err_pipe[1];
   args.new_process_group = opts->new_process_group;
   args.parent_death_signal = opts->parent_death_signal;
+  args.nice = opts->nice;
   args.parent = getpid();
 
   /* With every signal blocked across fork, no handler of ours (libuv's writes into the loop's
@@ -383,6 +420,11 @@ cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_c
     return cshim_error_sys(err, ret, "spawn `%s`: fork", opts->path);
   }
 
+  /* The child does the same; done here too, the group exists when this returns even if the
+     child has not run yet (its exec is not waited for with exec_status_fd), so a kill of the
+     group cannot miss it. Fails harmlessly once the child has exec'd. */
+  if (opts->new_process_group)
+    (void)setpgid(child, child);
   if (CSHIM_HAS_MEMBER(reaper->ops, cshim_reaper_ops_t, started) && reaper->ops->started)
     reaper->ops->started(reaper, child, opts->kind, opts->command);
   /* Watch before anything else: the reaper reaps only on the loop, so the exit cannot be
@@ -392,6 +434,12 @@ cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_c
     kill(child, SIGKILL);
     close(err_pipe[0]);
     return cshim_error_wrap(err, "spawn `%s`: watch pid %d", opts->path, (int)child);
+  }
+
+  if (opts->exec_status_fd) {
+    *opts->exec_status_fd = err_pipe[0];
+    *pid = child;
+    return 0;
   }
 
   n = CSHIM_RETRY_EINTR(read(err_pipe[0], &failure, sizeof failure));
@@ -413,6 +461,24 @@ cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_c
     return cshim_error_make(err, EIO, "spawn `%s`: short exec status", opts->path);
   }
   return failure_to_error(&failure, opts, err);
+}
+
+int
+cshim_spawn_exec_status(int fd, const char *path, cshim_error_t *err)
+{
+  struct child_failure failure;
+  cshim_spawn_opts_t opts = {.path = path ? path : "?"};
+  ssize_t n;
+
+  if (fd < 0)
+    return 0;
+  /* The child is dead: it wrote its failure before exiting, or the exec closed the pipe. */
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  n = CSHIM_RETRY_EINTR(read(fd, &failure, sizeof failure));
+  close(fd);
+  if (n == (ssize_t)sizeof failure)
+    return failure_to_error(&failure, &opts, err);
+  return 0;
 }
 
 /* ---- killing what a child started ---- */

@@ -20,8 +20,11 @@ extern "C" {
 typedef struct cshim_runtime_s cshim_runtime_t;
 
 /* A bound on runtime processes running at once, shared by any number of runtimes (a shim has one
-   runtime per container): a command submitted while every slot is taken waits in a FIFO queue
-   and starts when a slot comes free; nothing fails for having waited. A queued command still
+   runtime per container): a command submitted while every slot is taken waits in a queue and
+   starts when a slot comes free; nothing fails for having waited. The queue is FIFO per owner
+   (see owner_of) and served round-robin between owners: a freed slot goes to the next owner
+   that waits, so an owner with many commands holds at most its share of the slots while others
+   wait. A queued command still
    honours its deadline (see deadline_of) and is dropped by cshim_runtime_free. Loop thread only. */
 typedef struct cshim_runtime_limit_s cshim_runtime_limit_t;
 
@@ -73,6 +76,16 @@ typedef struct cshim_runtime_config_s
      no spans. */
   cshim_tracer_t *tracer;
   cshim_span_t *(*span_of)(void *data);
+  /* Appended in SDK 1.x. Optional: who a command with callback data `data` is for, e.g. the
+     ttrpc connection of the call it serves (cshim_ttrpc_call_connection); 0 = the shim itself.
+     Asked once per command, when it is submitted. The limit's queue is served round-robin
+     between owners (FIFO within one), so one owner cannot take every slot while others wait. */
+  uint64_t (*owner_of)(void *data);
+  /* Appended in SDK 1.x. Added to the niceness of the commands that start no container
+     process (kill, delete, state, ps, update, pause, resume, events, features, checkpoint):
+     under CPU pressure they yield to the shim's loop and to the containers. Never applied to
+     create, exec, start and restore, whose niceness a container would inherit. 0 = none. */
+  int nice;
 } cshim_runtime_config_t;
 
 /* Result of one command, borrowed by the callback for its duration only. */

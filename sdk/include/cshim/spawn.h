@@ -32,6 +32,17 @@ typedef struct cshim_spawn_opts_s
      borrowed for the call. */
   const char *kind;
   const char *command; /* NULL = none */
+  /* Appended in SDK 1.x. Added to the child's niceness before exec (setpriority, best effort);
+     0 = unchanged. For helpers that do not become container processes: a container would
+     inherit it. */
+  int nice;
+  /* Appended in SDK 1.x. NULL: cshim_spawn waits until the child has called exec (or failed
+     to) and reports an exec failure itself. Non-NULL: it returns once the child is forked, so
+     the loop never waits for a child to be scheduled; a program that is not found or not
+     executable is still reported at once, and any other exec failure becomes an exit with
+     status 127 whose reason cshim_spawn_exec_status reads from *exec_status_fd (a close-on-exec
+     fd the caller owns; that function closes it). */
+  int *exec_status_fd;
 } cshim_spawn_opts_t;
 
 /* Fork and exec. In the child every signal disposition is reset to default, the signal mask is
@@ -42,6 +53,11 @@ typedef struct cshim_spawn_opts_s
    or not exec then succeeds. Returns 0 and sets *pid. */
 int cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_cb cb,
                 void *data, pid_t *pid, cshim_error_t *err);
+
+/* After the exit of a child started with exec_status_fd: 0 if it ran the program, or the
+   error that kept it from doing so (the message cshim_spawn would have given, naming path).
+   Closes fd (-1 is accepted and means the program ran). Does not block. */
+int cshim_spawn_exec_status(int fd, const char *path, cshim_error_t *err);
 
 /* SIGKILL a child started with new_process_group that has not been reaped yet (so pid is still
    its process group id), its whole process group, and every descendant that left the group

@@ -4,6 +4,7 @@
 #ifndef CSHIM_TTRPC_H
 #define CSHIM_TTRPC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
 
@@ -63,6 +64,16 @@ struct cshim_ttrpc_call_ops_s
      Answer it later as usual. Calling it twice is harmless; after the answer the call is gone
      and must not be touched, as always. */
   void (*park)(cshim_ttrpc_call_t *call);
+  /* Appended in SDK 1.x. A number naming the connection the call came on, unique for the
+     server's life and never 0; 0 once the connection is gone. For sharing work fairly between
+     clients (a runtime limit's owner_of). */
+  uint64_t (*connection)(const cshim_ttrpc_call_t *call);
+  /* Appended in SDK 1.x. Ask to be told when the call's connection closes before it is
+     answered: cb(call, data) then runs once, on a later loop turn, and must answer the call
+     (the answer goes nowhere) and drop what refers to it. For parked calls (Wait), so that
+     clients that connect, park and go away cannot pile them up. cb NULL = no longer. */
+  void (*on_cancel)(cshim_ttrpc_call_t *call, void (*cb)(cshim_ttrpc_call_t *call, void *data),
+                    void *data);
 };
 
 static inline int
@@ -94,6 +105,27 @@ cshim_ttrpc_call_park(cshim_ttrpc_call_t *call)
 {
   if (CSHIM_HAS_MEMBER(call->ops, cshim_ttrpc_call_ops_t, park) && call->ops->park)
     call->ops->park(call);
+}
+
+/* The call's connection (see the ops' connection); 0 with a host older than this member. */
+static inline uint64_t
+cshim_ttrpc_call_connection(const cshim_ttrpc_call_t *call)
+{
+  if (CSHIM_HAS_MEMBER(call->ops, cshim_ttrpc_call_ops_t, connection) && call->ops->connection)
+    return call->ops->connection(call);
+  return 0;
+}
+
+/* See the ops' on_cancel. Returns false (cb will never run) with a host older than it. */
+static inline bool
+cshim_ttrpc_call_on_cancel(cshim_ttrpc_call_t *call,
+                           void (*cb)(cshim_ttrpc_call_t *call, void *data), void *data)
+{
+  if (CSHIM_HAS_MEMBER(call->ops, cshim_ttrpc_call_ops_t, on_cancel) && call->ops->on_cancel) {
+    call->ops->on_cancel(call, cb, data);
+    return true;
+  }
+  return false;
 }
 
 static inline const char *

@@ -194,6 +194,8 @@ check() { # <name> <function> [args]
   if "${@:2}" >"$out" 2>&1; then
     passed=$((passed + 1))
     echo "ok $n - $1"
+    # What a passing check measured: its lines that start with "# " (TAP diagnostics).
+    grep '^# ' "$out"
   else
     failed=$((failed + 1))
     echo "not ok $n - $1"

@@ -174,10 +174,12 @@ test_config_reads_every_key(void **state)
 static void
 test_config_reads_ttrpc_limits(void **state)
 {
-  host_config_t *c = parse_ok("ttrpc:\n  max_calls_in_flight: 8\n  buffer_budget_mib: 64\n");
+  host_config_t *c = parse_ok("ttrpc:\n  max_calls_in_flight: 8\n  buffer_budget_mib: 64\n"
+                              "  stalled_frame_timeout: 2s\n");
 
   assert_int_equal(c->ttrpc_max_calls_in_flight, 8);
   assert_int_equal(c->ttrpc_buffer_budget, (size_t)64 << 20);
+  assert_int_equal(c->ttrpc_stalled_frame_timeout_ms, 2000);
   host_config_free(c);
   c = parse_ok("ttrpc:\n  max_calls_in_flight: 2\n");
   assert_int_equal(c->ttrpc_max_calls_in_flight, 2);
@@ -196,6 +198,8 @@ test_config_rejects_bad_ttrpc_limits(void **state)
               SRC ":2:24: `ttrpc.max_calls_in_flight` must be between 1 and 65536 (found 0)");
   PARSE_FAILS("ttrpc:\n  buffer_budget_mib: 4\n",
               SRC ":2:22: `ttrpc.buffer_budget_mib` must be between 5 and 65536 (found 4)");
+  PARSE_FAILS("ttrpc:\n  stalled_frame_timeout: 50ms\n",
+              SRC ":2:26: `ttrpc.stalled_frame_timeout` must be between 100ms and 1h (found 50 ms)");
   PARSE_FAILS("ttrpc:\n  max_calls_in_flight: lots\n",
               SRC ":2:24: `max_calls_in_flight` must be a non-negative integer");
   PARSE_FAILS("ttrpc:\n  budget: 4\n", SRC ":2:11: unknown key `budget` in ttrpc");

@@ -66,6 +66,10 @@ struct env
   char events[32][32];
   size_t n_events;
   bool closed;
+  size_t n_cancelled;      /* park-cancel calls whose connection closed */
+  int cancel_ret;          /* what answering the last of them returned */
+  uint64_t conn_ids[8];    /* cshim_ttrpc_call_connection of the first Sleep calls */
+  size_t n_conn_ids;
 };
 
 /* ---- the fixture service -------------------------------------------------------------------- */
@@ -154,6 +158,20 @@ sleeper_timer_cb(uv_timer_t *timer)
 }
 
 static void
+sleeper_cancel_cb(cshim_ttrpc_call_t *call, void *data)
+{
+  struct sleeper *s = data;
+
+  assert_ptr_equal(call, s->call);
+  assert_int_equal(cshim_ttrpc_call_connection(call), 0); /* gone */
+  s->env->n_cancelled++;
+  s->env->cancel_ret = cshim_ttrpc_call_fail(call, CSHIM_GRPC_CANCELED, "connection closed");
+  unlink_sleeper(s);
+  uv_timer_stop(&s->timer);
+  uv_close((uv_handle_t *)&s->timer, sleeper_close_cb);
+}
+
+static void
 sleep_handler(cshim_ttrpc_call_t *call, const ProtobufCMessage *request, void *data)
 {
   const Cshim__Fixture__V1__SleepRequest *req = (const Cshim__Fixture__V1__SleepRequest *)request;
@@ -164,9 +182,14 @@ sleep_handler(cshim_ttrpc_call_t *call, const ProtobufCMessage *request, void *d
   env->n_handled++;
   s->env = env;
   s->call = call;
+  if (env->n_conn_ids < 8)
+    env->conn_ids[env->n_conn_ids++] = cshim_ttrpc_call_connection(call);
   /* "park": the call waits for an event, like Wait; "grow": the late answer is 1 MiB. */
-  if (strcmp(req->text, "park") == 0)
+  if (strcmp(req->text, "park") == 0 || strcmp(req->text, "park-cancel") == 0)
     cshim_ttrpc_call_park(call);
+  /* "park-cancel": like Wait, dropped (answered to nobody) when its connection closes. */
+  if (strcmp(req->text, "park-cancel") == 0)
+    assert_true(cshim_ttrpc_call_on_cancel(call, sleeper_cancel_cb, s));
   if (strcmp(req->text, "grow") == 0) {
     s->text = cshim_xmalloc(1u << 20);
     memset(s->text, 'g', (1u << 20) - 1);
@@ -1154,6 +1177,100 @@ test_ttrpc_server_parked_calls_do_not_count_against_the_limit(void **state)
   client_close(&c);
 }
 
+/* Calls parked with on_cancel are handed back to their owner when their connection closes (on a
+   later loop turn), those of other connections are not; each call names its connection. */
+static void
+test_ttrpc_server_tells_the_owner_of_a_parked_call_its_connection_closed(void **state)
+{
+  struct env *env = *state;
+  uint64_t deadline = cshim_now_ns() + DEADLINE_NS;
+  struct client a, b;
+
+  client_open(env, &a);
+  client_open(env, &b);
+  call_sleep(&a, 1, "park-cancel", 3600u * 1000u);
+  call_sleep(&a, 3, "park-cancel", 3600u * 1000u);
+  pump_until_handled(env, 2);
+  call_sleep(&b, 1, "park-cancel", 3600u * 1000u);
+  pump_until_handled(env, 3);
+  call_sleep(&a, 5, "park", 3600u * 1000u); /* parked without on_cancel: stays */
+  pump_until_handled(env, 4);
+  assert_int_equal(env->n_conn_ids, 4);
+  assert_true(env->conn_ids[0] != 0 && env->conn_ids[2] != 0);
+  assert_true(env->conn_ids[0] == env->conn_ids[1] && env->conn_ids[1] == env->conn_ids[3]);
+  assert_true(env->conn_ids[0] != env->conn_ids[2]);
+  assert_int_equal(usage(env).calls_parked, 4);
+
+  client_close(&a);
+  while (env->n_cancelled < 2) {
+    uv_run(&env->loop, UV_RUN_ONCE);
+    assert_true(cshim_now_ns() < deadline);
+  }
+  pump_turns(env, 20);
+  assert_int_equal(env->n_cancelled, 2);
+  assert_int_equal(env->cancel_ret, -ENOTCONN);
+  assert_int_equal(usage(env).calls_cancelled, 2);
+  assert_int_equal(usage(env).calls_parked, 2); /* B's, and A's without on_cancel */
+  answer_all_sleepers(env);
+  assert_int_equal(usage(env).calls_parked, 0);
+  assert_int_equal(env->n_cancelled, 2);
+  client_close(&b);
+}
+
+/* A connection that sends part of a frame and then nothing is closed after the stall timeout,
+   giving its bytes back; one that sends nothing at all, or completes its frame, is not. */
+static void
+test_ttrpc_server_closes_a_connection_stalled_mid_frame(void **state)
+{
+  struct env *env = *state;
+  host_ttrpc_server_limits_t l = {.stalled_frame_timeout_ms = 100};
+  uint64_t deadline = cshim_now_ns() + DEADLINE_NS;
+  uint8_t hdr[CSHIM_FRAME_HEADER_SIZE], body[4096];
+  cshim_frame_header_t h = {.length = 1u << 20, .stream_id = 1, .type = CSHIM_FRAME_REQUEST};
+  struct client stalled, idle, ok;
+
+  host_ttrpc_server_set_limits(env->srv, &l);
+  client_open(env, &stalled);
+  client_open(env, &idle);
+  client_open(env, &ok);
+  cshim_frame_header_encode(&h, hdr);
+  memset(body, 0, sizeof body);
+  client_send(&stalled, hdr, sizeof hdr);
+  client_send(&stalled, body, sizeof body);
+  while (usage(env).buffered < sizeof body) {
+    uv_run(&env->loop, UV_RUN_NOWAIT);
+    usleep(500);
+    assert_true(cshim_now_ns() < deadline);
+  }
+  /* A client whose frames are whole is not concerned. */
+  call_echo(&ok, 1, "alive");
+  expect_echo_text(&ok, 1, "alive");
+  while (usage(env).closed_stalled == 0) {
+    uv_run(&env->loop, UV_RUN_ONCE);
+    assert_true(cshim_now_ns() < deadline);
+  }
+  assert_int_equal(usage(env).closed_stalled, 1);
+  assert_int_equal(usage(env).buffered, 0);
+  pump_turns(env, 20);
+  assert_int_equal(stats(env).connections_open, 2); /* idle and ok */
+  /* The stalled client sees its connection closed. */
+  {
+    uint8_t b;
+    ssize_t n;
+    while ((n = recv(stalled.fd, &b, 1, MSG_DONTWAIT)) < 0 && errno == EAGAIN) {
+      uv_run(&env->loop, UV_RUN_NOWAIT);
+      usleep(500);
+      assert_true(cshim_now_ns() < deadline);
+    }
+    assert_true(n == 0 || (n < 0 && errno == ECONNRESET));
+  }
+  call_echo(&idle, 1, "still here");
+  expect_echo_text(&idle, 1, "still here");
+  client_close(&stalled);
+  client_close(&idle);
+  client_close(&ok);
+}
+
 static void
 send_echo_of_size(struct client *c, uint32_t id, size_t n)
 {
@@ -1842,6 +1959,8 @@ main(void)
       T(test_ttrpc_server_resumes_reading_once_a_slow_reader_catches_up),
       T(test_ttrpc_server_stops_reading_a_connection_at_its_in_flight_limit),
       T(test_ttrpc_server_parked_calls_do_not_count_against_the_limit),
+      T(test_ttrpc_server_tells_the_owner_of_a_parked_call_its_connection_closed),
+      T(test_ttrpc_server_closes_a_connection_stalled_mid_frame),
       T(test_ttrpc_server_refuses_large_frames_past_the_buffer_budget_and_stays_in_sync),
       T(test_ttrpc_server_closes_a_stalled_connection_whose_answers_exceed_the_budget),
       T(test_ttrpc_server_hands_memory_back_after_a_burst),

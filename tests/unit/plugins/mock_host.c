@@ -395,12 +395,28 @@ call_park(cshim_ttrpc_call_t *call)
   ((mock_call_t *)call)->parked++;
 }
 
+static uint64_t
+call_connection(const cshim_ttrpc_call_t *call)
+{
+  return ((const mock_call_t *)call)->connection;
+}
+
+static void
+call_on_cancel(cshim_ttrpc_call_t *call, void (*cb)(cshim_ttrpc_call_t *call, void *data),
+               void *data)
+{
+  ((mock_call_t *)call)->cancel_cb = cb;
+  ((mock_call_t *)call)->cancel_data = data;
+}
+
 static const cshim_ttrpc_call_ops_t call_ops = {
     .struct_size = sizeof(cshim_ttrpc_call_ops_t),
     .reply = call_reply,
     .fail = call_fail,
     .metadata = call_metadata,
     .park = call_park,
+    .connection = call_connection,
+    .on_cancel = call_on_cancel,
 };
 
 mock_call_t *

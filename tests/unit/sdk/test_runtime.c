@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
@@ -1148,6 +1149,226 @@ test_runtime_limit_queues_commands_in_order(void **state)
   rec_reset(&r[1]);
 }
 
+/* A record whose owner the runtime asks for (the rec first, so result_cb takes it). */
+struct orec
+{
+  struct rec r;
+  uint64_t owner;
+};
+
+static uint64_t
+orec_owner(void *data)
+{
+  return ((struct orec *)data)->owner;
+}
+
+/* Kill the fake runtime of id and wait for its command to finish. */
+static void
+finish_id(struct fixture *f, const char *pid_file, const char *id, struct orec *o)
+{
+  kill(pid_for_id(f, pid_file, id), SIGKILL);
+  await(f, &o->r);
+}
+
+/* Two owners share two slots: owner 1 floods, owner 2 comes later with two commands. Each slot
+   that frees goes to the waiting owner holding fewer slots (round-robin between owners), FIFO
+   within an owner; alone, an owner may use every slot. */
+static void
+test_runtime_limit_shares_slots_between_owners(void **state)
+{
+  static const char *const ids[] = {"a1", "a2", "a3", "a4", "a5", "b1", "b2"};
+  enum
+  {
+    N = 7
+  };
+  struct fixture *f = *state;
+  cshim_autofree char *pid_file = path_in(f, "pids");
+  cshim_autofree char *argv_file = path_in(f, "argv");
+  cshim_runtime_limit_t *limit = cshim_runtime_limit_new(2);
+  cshim_runtime_config_t cfg = {.loop = &f->loop,
+                                .reaper = host_reaper_api(f->reaper),
+                                .binary = FAKE_RUNTIME,
+                                .limit = limit,
+                                .owner_of = orec_owner};
+  cshim_runtime_limit_stats_t st;
+  cshim_error_t err = NULL;
+  struct orec o[N];
+  char *argv;
+
+  memset(o, 0, sizeof o);
+  assert_int_equal(cshim_runtime_new(&cfg, &f->rt, &err), 0);
+  setenv("FAKE_RUNTIME_MODE", "hang", 1);
+  setenv("FAKE_RUNTIME_PID_FILE", pid_file, 1);
+  setenv("FAKE_RUNTIME_ARGV_FILE", argv_file, 1);
+  for (int i = 0; i < N; i++) {
+    o[i].owner = ids[i][0] == 'a' ? 1 : 2;
+    assert_int_equal(cshim_runtime_state(f->rt, ids[i], result_cb, &o[i], &err), 0);
+  }
+  cshim_runtime_limit_get_stats(limit, &st);
+  assert_int_equal(st.running, 2); /* a1 and a2: owner 1 alone had both slots */
+  assert_int_equal(st.queued, 5);
+  (void)pid_for_id(f, pid_file, "a1");
+  (void)pid_for_id(f, pid_file, "a2");
+
+  /* a1 ends: owner 2 holds nothing, owner 1 one slot: b1 goes first though a3 came earlier. */
+  finish_id(f, pid_file, "a1", &o[0]);
+  (void)pid_for_id(f, pid_file, "b1");
+  /* a2 ends: now owner 1 holds none, owner 2 one: a3. */
+  finish_id(f, pid_file, "a2", &o[1]);
+  (void)pid_for_id(f, pid_file, "a3");
+  /* b1 ends: owner 2 holds none: b2 (not a4). */
+  finish_id(f, pid_file, "b1", &o[5]);
+  (void)pid_for_id(f, pid_file, "b2");
+  /* b2 ends with nothing of owner 2 left: owner 1 takes both slots again, in its order. */
+  finish_id(f, pid_file, "b2", &o[6]);
+  (void)pid_for_id(f, pid_file, "a4");
+  finish_id(f, pid_file, "a3", &o[2]);
+  (void)pid_for_id(f, pid_file, "a5");
+  run_until(f, NULL, 0, 50);
+  argv = read_file(argv_file);
+  assert_true(strcmp(argv, "state a1\nstate a2\nstate b1\nstate a3\nstate b2\nstate a4\nstate "
+                           "a5\n") == 0 ||
+              strcmp(argv, "state a2\nstate a1\nstate b1\nstate a3\nstate b2\nstate a4\nstate "
+                           "a5\n") == 0);
+  free(argv);
+  cshim_runtime_limit_get_stats(limit, &st);
+  assert_int_equal(st.running, 2);
+  assert_int_equal(st.queued, 0);
+  assert_int_equal(st.waited, 5);
+
+  finish_id(f, pid_file, "a4", &o[3]);
+  finish_id(f, pid_file, "a5", &o[4]);
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(o[i].r.calls, 1);
+    assert_non_null(o[i].r.error); /* killed */
+    rec_reset(&o[i].r);
+  }
+  cshim_runtime_limit_free(limit);
+}
+
+/* Many owners, one slot: the queue is served round-robin, one command per owner in turn, and
+   each owner's commands in the order they came. */
+static void
+test_runtime_limit_round_robin_keeps_each_owners_order(void **state)
+{
+  enum
+  {
+    OWNERS = 3,
+    EACH = 4,
+    N = OWNERS * EACH
+  };
+  struct fixture *f = *state;
+  cshim_autofree char *argv_file = path_in(f, "argv");
+  cshim_runtime_limit_t *limit = cshim_runtime_limit_new(1);
+  cshim_runtime_config_t cfg = {.loop = &f->loop,
+                                .reaper = host_reaper_api(f->reaper),
+                                .binary = FAKE_RUNTIME,
+                                .limit = limit,
+                                .owner_of = orec_owner};
+  cshim_error_t err = NULL;
+  struct orec o[N];
+  int done = 0;
+  char id[16];
+  cshim_autofree char *want = NULL;
+  char *argv;
+
+  memset(o, 0, sizeof o);
+  assert_int_equal(cshim_runtime_new(&cfg, &f->rt, &err), 0);
+  setenv("FAKE_RUNTIME_ARGV_FILE", argv_file, 1);
+  /* Owner k submits all of its commands before owner k+1 does. */
+  for (int k = 0; k < OWNERS; k++)
+    for (int j = 0; j < EACH; j++) {
+      struct orec *x = &o[k * EACH + j];
+      x->owner = 100 + (uint64_t)k;
+      snprintf(id, sizeof id, "o%d-%d", k, j);
+      assert_int_equal(cshim_runtime_state(f->rt, id, result_cb, x, &err), 0);
+    }
+  for (int t = 0; t < 2000 && done < N; t++) {
+    run_until(f, NULL, 0, 10);
+    done = 0;
+    for (int i = 0; i < N; i++)
+      done += o[i].r.calls;
+  }
+  assert_int_equal(done, N);
+  /* The first command of owner 0 started at once; then turns: owners 1 and 2 (never served),
+     then 0, 1, 2, 0, ... each in its own order. */
+  want = cshim_xstrdup("");
+  for (int j = 0; j < EACH; j++)
+    for (int k = 0; k < OWNERS; k++) {
+      char *next;
+      cshim_xasprintf(&next, "%sstate o%d-%d\n", want, k, j);
+      free(want);
+      want = next;
+    }
+  argv = read_file(argv_file);
+  assert_string_equal(argv, want);
+  free(argv);
+  for (int i = 0; i < N; i++) {
+    assert_null(o[i].r.error);
+    rec_reset(&o[i].r);
+  }
+  cshim_runtime_limit_free(limit);
+}
+
+/* runtime nice: added to the commands that start no container process, never to create, exec,
+   start or restore (a container would inherit it). */
+static void
+test_runtime_nice_only_for_commands_that_start_no_container(void **state)
+{
+  struct fixture *f = *state;
+  cshim_runtime_config_t cfg = {
+      .loop = &f->loop, .reaper = host_reaper_api(f->reaper), .binary = FAKE_RUNTIME, .nice = 5};
+  cshim_error_t err = NULL;
+  struct rec r = {0};
+  char want[16];
+  int base;
+
+  errno = 0;
+  base = getpriority(PRIO_PROCESS, 0);
+  assert_int_equal(errno, 0);
+  assert_int_equal(cshim_runtime_new(&cfg, &f->rt, &err), 0);
+  setenv("FAKE_RUNTIME_MODE", "nice", 1);
+  assert_int_equal(cshim_runtime_state(f->rt, "c1", result_cb, &r, &err), 0);
+  await(f, &r);
+  snprintf(want, sizeof want, "%d", base + 5 > 19 ? 19 : base + 5);
+  assert_null(r.error);
+  assert_string_equal(r.out, want);
+  rec_reset(&r);
+  assert_int_equal(cshim_runtime_start(f->rt, "c1", NULL, result_cb, &r, &err), 0);
+  await(f, &r);
+  snprintf(want, sizeof want, "%d", base);
+  assert_null(r.error);
+  assert_string_equal(r.out, want);
+  rec_reset(&r);
+}
+
+/* The loop does not wait for the runtime's exec: a binary the kernel will not run (no format it
+   knows) is reported through the command's callback, with the reason, as an error. */
+static void
+test_runtime_exec_failure_comes_with_the_result(void **state)
+{
+  struct fixture *f = *state;
+  cshim_autofree char *bad = path_in(f, "not-a-program");
+  cshim_autofree char *want = NULL;
+  cshim_runtime_config_t cfg = {
+      .loop = &f->loop, .reaper = host_reaper_api(f->reaper), .binary = bad};
+  cshim_error_t err = NULL;
+  struct rec r = {0};
+  int fd = open(bad, O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
+
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, "\x01\x02\x03\x04garbage", 11), 11);
+  close(fd);
+  assert_int_equal(cshim_runtime_new(&cfg, &f->rt, &err), 0);
+  assert_int_equal(cshim_runtime_state(f->rt, "c1", result_cb, &r, &err), 0);
+  await(f, &r);
+  assert_non_null(r.error);
+  assert_int_equal(r.error->status, -ENOEXEC);
+  cshim_xasprintf(&want, "not-a-program state: exec `%s`: Exec format error", bad);
+  assert_string_equal(r.error->msg, want);
+  rec_reset(&r);
+}
+
 struct flood
 {
   cshim_runtime_limit_t *limit;
@@ -1832,6 +2053,14 @@ main(void)
                                       teardown),
       cmocka_unit_test_setup_teardown(test_runtime_limit_queues_commands_in_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_runtime_limit_queued_command_honours_its_deadline, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_runtime_limit_shares_slots_between_owners, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_runtime_limit_round_robin_keeps_each_owners_order,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_runtime_nice_only_for_commands_that_start_no_container,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_runtime_exec_failure_comes_with_the_result, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_runtime_limit_flood_of_commands_all_complete, setup,
                                       teardown),

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -703,6 +704,87 @@ test_spawn_kill_tree_reaches_processes_that_left_the_group(void **state)
   assert_int_equal(kill(grandchild, 0), -1);
 }
 
+/* exec_status_fd: cshim_spawn returns once forked. A program that runs reads as 0 after its exit;
+   one the kernel refuses (no known format) exits 127 with its reason in the fd; a missing or
+   non-executable one is still refused at once, calling nothing back. The group is made before
+   the return, whether or not the child has run. */
+static void
+test_spawn_without_waiting_for_the_exec(void **state)
+{
+  struct fixture *f = *state;
+  char bad[] = "/tmp/cshim-spawn-noformat-XXXXXX";
+  char *argv[] = {self_exe, "--child", "exit", "0", NULL};
+  char *bad_argv[] = {bad, NULL};
+  char *missing_argv[] = {"/cshim/no/such/program", NULL};
+  cshim_spawn_opts_t opts = {.path = self_exe, .argv = argv, .new_process_group = true};
+  cshim_error_t err = NULL;
+  char *expected;
+  int status_fd = -1, fd;
+  pid_t pid = 0;
+
+  opts.stdin_fd = opts.stdout_fd = opts.stderr_fd = -1;
+  opts.exec_status_fd = &status_fd;
+  assert_int_equal(cshim_spawn(host_reaper_api(f->reaper), &opts, exit_cb, f, &pid, &err), 0);
+  assert_true(status_fd >= 0);
+  assert_int_equal(getpgid(pid), pid);
+  assert_true(run_until(f, &f->exits, 1, 10000));
+  assert_int_equal(WEXITSTATUS(f->exit_status), 0);
+  assert_int_equal(cshim_spawn_exec_status(status_fd, opts.path, &err), 0);
+  assert_int_equal(fcntl(status_fd, F_GETFD), -1); /* closed */
+
+  fd = mkstemp(bad);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, "\x01\x02\x03\x04garbage", 11), 11);
+  close(fd);
+  assert_int_equal(chmod(bad, 0755), 0);
+  opts.path = bad;
+  opts.argv = bad_argv;
+  status_fd = -1;
+  assert_int_equal(cshim_spawn(host_reaper_api(f->reaper), &opts, exit_cb, f, &pid, &err), 0);
+  assert_true(run_until(f, &f->exits, 2, 10000));
+  assert_int_equal(WEXITSTATUS(f->exit_status), 127);
+  assert_int_equal(cshim_spawn_exec_status(status_fd, opts.path, &err), -ENOEXEC);
+  cshim_xasprintf(&expected, "exec `%s`: Exec format error", bad);
+  assert_string_equal(err->msg, expected);
+  free(expected);
+  cshim_error_release(&err);
+  unlink(bad);
+
+  opts.path = missing_argv[0];
+  opts.argv = missing_argv;
+  status_fd = -1;
+  assert_int_equal(cshim_spawn(host_reaper_api(f->reaper), &opts, exit_cb, f, &pid, &err),
+                   -ENOENT);
+  assert_string_equal(err->msg, "exec `/cshim/no/such/program`: No such file or directory");
+  cshim_error_release(&err);
+  assert_int_equal(status_fd, -1);
+  run_until(f, NULL, 0, 100);
+  assert_int_equal(f->exits, 2);
+  assert_no_zombie();
+}
+
+/* nice: the child runs with that much added to its niceness. */
+static void
+test_spawn_adds_nice(void **state)
+{
+  struct fixture *f = *state;
+  char *argv[] = {"/bin/sh", "-c", "exit $(( $(cut -d' ' -f19 /proc/self/stat) ))", NULL};
+  cshim_spawn_opts_t opts = {.path = "/bin/sh", .argv = argv, .nice = 7};
+  cshim_error_t err = NULL;
+  pid_t pid;
+  int base;
+
+  errno = 0;
+  base = getpriority(PRIO_PROCESS, 0);
+  assert_int_equal(errno, 0);
+  opts.stdin_fd = opts.stdout_fd = opts.stderr_fd = -1;
+  assert_int_equal(cshim_spawn(host_reaper_api(f->reaper), &opts, exit_cb, f, &pid, &err), 0);
+  assert_true(run_until(f, &f->exits, 1, 10000));
+  /* /proc/<pid>/stat field 19 is the nice value of the process reading it (cut's parent is
+     the shell, cut inherits it). */
+  assert_int_equal(WEXITSTATUS(f->exit_status), base + 7 > 19 ? 19 : base + 7);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -725,6 +807,8 @@ main(int argc, char **argv)
       cmocka_unit_test(test_spawn_places_fds_that_overlap_their_targets),
       cmocka_unit_test(test_spawn_exec_failure_hands_the_exit_to_nobody),
       cmocka_unit_test_setup_teardown(test_spawn_rejects_bad_arguments, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_spawn_without_waiting_for_the_exec, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_spawn_adds_nice, setup, teardown),
       cmocka_unit_test_setup_teardown(test_spawn_kill_tree_reaches_processes_that_left_the_group,
                                       setup, teardown),
   };

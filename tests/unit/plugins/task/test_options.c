@@ -34,6 +34,7 @@ test_options_config_defaults(void **state)
   assert_int_equal(cfg.command_timeout_ms, 60000);
   assert_int_equal(cfg.max_runtime_processes, task_default_max_runtime_processes());
   assert_true(cfg.max_runtime_processes >= 8);
+  assert_int_equal(cfg.runtime_nice, 10);
   task_config_clear(&cfg);
 }
 
@@ -52,6 +53,7 @@ test_options_config_values(void **state)
   mock_host_set_config(&m.host, "no_new_keyring", "true");
   mock_host_set_config(&m.host, "command_timeout", "2m");
   mock_host_set_config(&m.host, "max_runtime_processes", "3");
+  mock_host_set_config(&m.host, "runtime_nice", "0");
   if (task_config_parse(&m.host.config, &cfg, &err) < 0)
     fail_msg("%s", err->msg);
   assert_string_equal(cfg.runtime, "/usr/bin/crun");
@@ -59,6 +61,7 @@ test_options_config_values(void **state)
   assert_true(cfg.systemd_cgroup && cfg.no_pivot_root && cfg.no_new_keyring);
   assert_int_equal(cfg.command_timeout_ms, 120000);
   assert_int_equal(cfg.max_runtime_processes, 3);
+  assert_int_equal(cfg.runtime_nice, 0);
   task_config_clear(&cfg);
   task_mock_fini(&m);
 }
@@ -90,6 +93,8 @@ test_options_config_rejects_unknown_keys_and_bad_values(void **state)
   expect_config_error("max_runtime_processes", "0", "`max_runtime_processes` must be from 1 to");
   expect_config_error("max_runtime_processes", "100000", "(found 100000)");
   expect_config_error("max_runtime_processes", "many", "max_runtime_processes");
+  expect_config_error("runtime_nice", "20", "`runtime_nice` must be from 0 to 19 (found 20)");
+  expect_config_error("runtime_nice", "-1", "runtime_nice");
 }
 
 /* A section { runtime_args: [items...] } built by hand (the YAML loader lives in the host). */

@@ -444,7 +444,7 @@ test_service_kill_state_pids(void **state)
   Containerd__Task__V2__PidsResponse *pids;
   Containerd__Task__V2__DeleteRequest del_req = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
   Containerd__Task__V2__DeleteResponse *del;
-  mock_call_t *c, *w1, *w2;
+  mock_call_t *c, *w1, *w2, *w3;
   int64_t exited = 0;
   uint32_t pid;
 
@@ -470,10 +470,20 @@ test_service_kill_state_pids(void **state)
   mock_call_free(c);
 
   w1 = wait_call(f, "sleeper");
+  w3 = wait_call(f, "sleeper");
   w2 = wait_call(f, "sleeper");
-  /* Waiting for an exit is not work in flight: both calls are parked. */
+  /* Waiting for an exit is not work in flight: the calls are parked. */
   assert_int_equal(w1->parked, 1);
   assert_int_equal(w2->parked, 1);
+  /* The connection of a parked Wait closes: the call is dropped (answered to nobody), the
+     others still wait. */
+  assert_non_null(w3->cancel_cb);
+  w3->cancel_cb(&w3->base, w3->cancel_data);
+  assert_int_equal(w3->answered, 1);
+  assert_int_equal(w3->code, CSHIM_GRPC_CANCELED);
+  mock_call_free(w3);
+  assert_int_equal(w1->answered, 0);
+  assert_int_equal(w2->answered, 0);
   kill_req.id = "sleeper";
   kill_req.signal = SIGKILL;
   task_fixture_expect_code(task_fixture_call(f, "Kill", &kill_req.base), 0);
