@@ -239,6 +239,12 @@ fail:
 
 /* ---- restore ---- */
 
+/* A restore's own state (op->data): who cleans up after it failed. */
+struct restore
+{
+  void (*failed)(task_container_t *c);
+};
+
 static void
 restore_done(task_op_t *op, cshim_runtime_result_t *result)
 {
@@ -246,6 +252,7 @@ restore_done(task_op_t *op, cshim_runtime_result_t *result)
   task_process_t *p = op->process;
   Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
   Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
+  void (*failed)(task_container_t * c) = ((struct restore *)op->data)->failed;
   cshim_error_t err = NULL;
   pid_t pid = 0;
 
@@ -256,6 +263,9 @@ restore_done(task_op_t *op, cshim_runtime_result_t *result)
     p->starting = false;
     cshim_error_wrap(&err, "restore `%s` from `%s`", c->id, c->checkpoint);
     task_op_fail(op, &err);
+    /* As after a failed start: whatever the runtime left (runsc's sandbox and gofer, a runc
+       container half restored) goes, then the record, then the shim if it serves nothing. */
+    failed(c);
     return;
   }
   if (task_read_pid(c->pid_file, &pid, &err) < 0)
@@ -280,9 +290,11 @@ restore_done(task_op_t *op, cshim_runtime_result_t *result)
 fail:
   p->starting = false;
   /* The runtime restored it but we cannot follow it: do not leave it running unseen. */
-  task_container_kill_all(c);
   cshim_error_wrap(&err, "restore `%s`", c->id);
   task_op_fail(op, &err);
+  if (p->exit_pending)
+    task_process_finish_exit(p);
+  failed(c);
 }
 
 /* task_launch's runtime step: IO (or a logging binary) is ready, the console socket exists for
@@ -313,11 +325,16 @@ run_restore(task_op_t *op, const char *console_socket, cshim_error_t *err)
 }
 
 void
-task_checkpoint_restore(cshim_ttrpc_call_t *call, task_container_t *c)
+task_checkpoint_restore(cshim_ttrpc_call_t *call, task_container_t *c,
+                        void (*failed)(task_container_t *c))
 {
   task_op_t *op = task_op_new(c, c->init, call, restore_done, "start");
+  struct restore *r = cshim_xmalloc0(sizeof *r);
   cshim_error_t err = NULL;
 
+  r->failed = failed;
+  op->data = r;
+  op->free_data = free;
   if (unlink(c->pid_file) < 0 && errno != ENOENT)
     cshim_error_sys(&err, errno, "remove stale `%s`", c->pid_file);
   else

@@ -81,6 +81,8 @@ cleaned_up(task_container_t *c)
   abandon_create(c);
 }
 
+static void reply_delete(cshim_ttrpc_call_t *call, task_process_t *p);
+
 static void
 cleanup_done(task_op_t *op, cshim_runtime_result_t *result)
 {
@@ -90,15 +92,30 @@ cleanup_done(task_op_t *op, cshim_runtime_result_t *result)
   if (result->error && result->error->status != -ENOENT)
     cshim_log_warn(svc->log, "clean up `%s`: %s", c->id, result->error->msg);
   cleaned_up(c);
+  if (op->call) {
+    /* containerd's Delete came while the runtime deleted (task_handle_delete): answered now, as
+       a Delete is, with TaskDelete and the exit (137) */
+    Containerd__Events__TaskDelete ev = CONTAINERD__EVENTS__TASK_DELETE__INIT;
+    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    task_process_exited_at(c->init, &ts);
+    ev.container_id = c->id;
+    ev.pid = (uint32_t)c->init->pid;
+    ev.exit_status = c->init->exit_status;
+    ev.exited_at = &ts;
+    ev.id = "";
+    task_service_publish(svc, CSHIM_TOPIC_TASK_DELETE, &ev.base);
+    reply_delete(op->call, c->init);
+    op->call = NULL;
+  }
   task_op_complete(op);
   exit_when_idle(svc);
 }
 
-/* A create or start that failed in or after the runtime: `delete --force` removes whatever the
-   runtime left (runsc's sandbox and gofer, a runc init waiting on its FIFO), then the record goes
-   and the shim ends if it serves nothing else. Until the runtime answers, the container stays
-   listed (its id taken, Start and Delete refused as `being deleted`), so that a new container of
-   the same id never meets this delete. */
+/* A create, start or restore that failed in or after the runtime: `delete --force` removes
+   whatever the runtime left (runsc's sandbox and gofer, a runc init waiting on its FIFO), then
+   the record goes and the shim ends if it serves nothing else. Until the runtime answers, the
+   container stays listed (its id taken, Start refused as `being deleted`, a Delete answered when
+   it is done), so that a new container of the same id never meets this delete. */
 static void
 cleanup_failed(task_container_t *c)
 {
@@ -388,7 +405,7 @@ task_handle_start(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *d
 
   p->starting = true;
   if (p == c->init && c->checkpoint) {
-    task_checkpoint_restore(call, c);
+    task_checkpoint_restore(call, c, cleanup_failed);
     return;
   }
   op = task_op_new(c, p, call, start_done, "start");
@@ -493,10 +510,22 @@ task_handle_delete(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *
   task_container_t *c;
   task_process_t *p;
   task_op_t *op;
+  cshim_list_t *l;
   bool force;
 
   if (task_service_lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
     goto fail;
+  if (p == c->init && p->deleting) {
+    /* A failed create, start or restore being cleaned up (cleanup_failed): containerd's Delete
+       that follows is answered once the runtime's delete has finished. */
+    CSHIM_LIST_FOREACH (l, &c->ops) {
+      op = cshim_list_entry(l, task_op_t, link);
+      if (op->done == cleanup_done && op->call == NULL) {
+        op->call = call;
+        return;
+      }
+    }
+  }
   if (p->starting || p->deleting) {
     cshim_error_make(&err, EBUSY, "process is being %s", p->starting ? "started" : "deleted");
     goto fail;

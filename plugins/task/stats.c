@@ -11,6 +11,8 @@
 #include "cgroups.h"
 #include "model.h"
 #include "oom.h"
+#include "options.h"
+#include "runsc_stats.h"
 #include "service.h"
 
 #include "containerd/task/v2/shim.pb-c.h"
@@ -33,6 +35,12 @@ task_handle_stats(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *d
      up again while its init lives. */
   if (c->cgroup == NULL && c->init->pid > 0 && !c->init->exited)
     task_container_track_cgroup(c);
+  /* runsc --ignore-cgroups: the sandbox's own accounting (runsc_stats.c) */
+  if (c->cgroup == NULL && task_runtime_is_runsc(c->opts.binary_name) && c->init->pid > 0 &&
+      !c->init->exited) {
+    task_runsc_stats(call, c);
+    return;
+  }
   if (c->cgroup == NULL) {
     cshim_error_make(&err, ENOENT, "cgroup does not exist: not found");
     goto fail;

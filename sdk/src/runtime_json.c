@@ -31,7 +31,7 @@ cshim_runtime_parse_state(const char *json, cshim_runtime_state_t *out, cshim_er
   if (!json_is_object(root) || !json_is_string(status))
     ret = cshim_error_make(err, EINVAL, "parse runtime state: no `status`");
   else if (pid && !json_is_null(pid) &&
-           (!json_is_integer(pid) || json_integer_value(pid) < 0 ||
+           (!json_is_integer(pid) || json_integer_value(pid) < -1 ||
             json_integer_value(pid) > INT_MAX))
     ret = cshim_error_make(err, EINVAL, "parse runtime state: invalid `pid`");
   else if (bundle && !json_is_null(bundle) && !json_is_string(bundle))
@@ -43,7 +43,8 @@ cshim_runtime_parse_state(const char *json, cshim_runtime_state_t *out, cshim_er
     ret = cshim_error_make(err, ENAMETOOLONG, "parse runtime state: `bundle` too long");
   else {
     snprintf(out->status, sizeof out->status, "%s", json_string_value(status));
-    out->pid = pid ? (pid_t)json_integer_value(pid) : 0;
+    /* runsc says -1 for a container with no process (stopped): no pid, as runc's 0 */
+    out->pid = pid && json_integer_value(pid) > 0 ? (pid_t)json_integer_value(pid) : 0;
     if (json_is_string(bundle))
       snprintf(out->bundle, sizeof out->bundle, "%s", json_string_value(bundle));
   }

@@ -1595,6 +1595,19 @@ test_runtime_parse_state_reads_runc_and_crun_output(void **state)
   assert_string_equal(st.status, "stopped");
   assert_int_equal(st.pid, 0);
 
+  /* runsc 2022-12 on a stopped container: pid -1 (no process), read as runc's 0 */
+  assert_int_equal(
+      cshim_runtime_parse_state("{\n  \"ociVersion\": \"1.0.2-dev\",\n  \"id\": \"g1\",\n  "
+                                "\"status\": \"stopped\",\n  \"pid\": -1,\n  "
+                                "\"bundle\": \"/tmp/g\"\n}",
+                                &st, &err),
+      0);
+  assert_string_equal(st.status, "stopped");
+  assert_int_equal(st.pid, 0);
+  assert_int_equal(cshim_runtime_parse_state("{\"status\":\"running\",\"pid\":-2}", &st, &err),
+                   -EINVAL);
+  cshim_error_release(&err);
+
   assert_int_equal(cshim_runtime_parse_state("not json", &st, &err), -EINVAL);
   cshim_error_release(&err);
   assert_int_equal(cshim_runtime_parse_state("{\"pid\": 1}", &st, &err), -EINVAL);

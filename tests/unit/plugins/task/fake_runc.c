@@ -10,12 +10,15 @@
 //                             gone by then: its exit reaches the shim before the pid file is read)
 //   FAKE_RUNC_HANG            command name that never returns; a hung create has already started
 //                             its container process (in a session of its own, as runc init is)
+//   FAKE_RUNC_GATE=<cmd>:<path>  <cmd> waits until <path> exists (at most 10 s) before it acts
 // With --console-socket, create and exec open a pty, send its master there as runc does (name +
 // SCM_RIGHTS) and give the process the slave as controlling terminal and stdio. exec runs
 // --process's args (detached: its pid goes to --pid-file and <state>/exec.pids).
 // pause/resume stop and continue the process (state says "paused"), update keeps a copy of the
 // resources file as <state>/resources.json, checkpoint writes <image>/fake-checkpoint (and with
 // FAKE_RUNC_CRIU_FAIL fails after writing <work>/dump.log, as criu does), restore = create+start.
+// events --stats prints runsc 2022-12's stats event: memory usage 1048576 + the pid, 1 task, and
+// a CPU total of 987654321000 ns (runsc's host-cgroup figure, which a shim must not pass on).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdarg.h>
@@ -411,6 +414,20 @@ do_delete(bool force)
 }
 
 static void
+do_events_stats(const char *id)
+{
+  pid_t pid = read_pid();
+
+  if (!exists("pid") || !alive(pid))
+    die("loading container: container does not exist");
+  printf("{\"type\":\"stats\",\"id\":\"%s\",\"data\":{\"cpu\":{\"usage\":{\"total\":"
+         "987654321000}},\"memory\":{\"usage\":{\"limit\":0,\"usage\":%ld,\"failcnt\":0},"
+         "\"swap\":{\"limit\":0,\"failcnt\":0},\"kernel\":{\"limit\":0,\"failcnt\":0},"
+         "\"kernelTCP\":{\"limit\":0,\"failcnt\":0}},\"pids\":{\"current\":1}}}",
+         id, 1048576L + (long)pid);
+}
+
+static void
 do_state(const char *id)
 {
   pid_t pid = read_pid();
@@ -659,6 +676,13 @@ main(int argc, char **argv)
   snprintf(state_dir, sizeof state_dir, "%s/%s", root, positional[0]);
   if (fail && strcmp(fail, cmd) == 0)
     die("injected failure");
+  {
+    const char *gate = getenv("FAKE_RUNC_GATE");
+    size_t n = strlen(cmd);
+    if (gate && strncmp(gate, cmd, n) == 0 && gate[n] == ':')
+      for (int t = 0; t < 10000 && access(gate + n + 1, F_OK) < 0; t++)
+        msleep(1);
+  }
 
   if (strcmp(cmd, "create") == 0)
     do_create(bundle ? bundle : ".", pid_file);
@@ -670,6 +694,8 @@ main(int argc, char **argv)
     do_delete(force);
   else if (strcmp(cmd, "state") == 0)
     do_state(positional[0]);
+  else if (strcmp(cmd, "events") == 0)
+    do_events_stats(positional[0]);
   else if (strcmp(cmd, "ps") == 0)
     do_ps();
   else if (strcmp(cmd, "exec") == 0)

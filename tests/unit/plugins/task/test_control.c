@@ -51,7 +51,7 @@ setup(void **state)
 /* The same, with the fake reached through a link named `runc`: the runc model, where State and
    Pids are answered without the runtime. */
 static int
-setup_runc_named(void **state)
+setup_named(void **state, const char *name)
 {
   task_fixture_t *f;
   char link_dir[160], link_path[200];
@@ -59,12 +59,26 @@ setup_runc_named(void **state)
   setup(state);
   f = *state;
   snprintf(link_dir, sizeof link_dir, "%s/bin", f->base);
-  snprintf(link_path, sizeof link_path, "%s/runc", link_dir);
+  snprintf(link_path, sizeof link_path, "%s/%s", link_dir, name);
   assert_int_equal(mkdir(link_dir, 0700), 0);
   assert_int_equal(symlink(FAKE_RUNC_PATH, link_path), 0);
   mock_host_set_config(&f->m.host, "runtime", link_path);
   task_fixture_reopen_service(f);
   return 0;
+}
+
+static int
+setup_runc_named(void **state)
+{
+  return setup_named(state, "runc");
+}
+
+/* Reached through a link named `runsc`: gVisor's model, asked with `runsc events --stats` when
+   the sandbox has no cgroup of its own (the fake's container shares the test's). */
+static int
+setup_runsc_named(void **state)
+{
+  return setup_named(state, "runsc");
 }
 
 static int
@@ -772,26 +786,131 @@ test_control_restored_task_writes_to_its_stdio(void **state)
   assert_string_equal(text, "restored\n");
 }
 
+/* runsc with its sandbox in the shim's cgroup (--ignore-cgroups): Stats from `runsc events
+   --stats`, memory and tasks as runsc says, CPU from the sandbox's process tree, not runsc's. */
 static void
-test_control_failed_restore_leaves_a_created_task_to_delete(void **state)
+test_control_runsc_stats_come_from_runsc_events(void **state)
+{
+  task_fixture_t *f = *state;
+  Containerd__Task__V2__StatsResponse *resp;
+  Containerd__Task__V2__KillRequest kr = CONTAINERD__TASK__V2__KILL_REQUEST__INIT;
+  Containerd__Task__V2__WaitRequest wr = CONTAINERD__TASK__V2__WAIT_REQUEST__INIT;
+  Containerd__Task__V2__DeleteRequest dr = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
+  mock_call_t *c;
+  uint32_t pid;
+
+  pid = create(f, "gv", NULL, NULL);
+  start(f, "gv");
+  c = id_call(f, "Stats", "gv");
+  if (c->code != 0)
+    fail_msg("stats: %s", c->message);
+  resp = (void *)mock_call_unpack(c, &containerd__task__v2__stats_response__descriptor);
+  assert_non_null(resp->stats);
+  if (strcmp(resp->stats->type_url, "io.containerd.cgroups.v1.Metrics") == 0) {
+    Io__Containerd__Cgroups__V1__Metrics *m = io__containerd__cgroups__v1__metrics__unpack(
+        NULL, resp->stats->value.len, resp->stats->value.data);
+    assert_non_null(m);
+    assert_int_equal(m->memory->usage->usage, 1048576 + pid);
+    assert_int_equal(m->pids->current, 1);
+    assert_true(m->cpu->usage->total < 987654321000ull);
+    assert_int_equal(m->cpu->usage->total, m->cpu->usage->user + m->cpu->usage->kernel);
+    io__containerd__cgroups__v1__metrics__free_unpacked(m, NULL);
+  } else {
+    Io__Containerd__Cgroups__V2__Metrics *m = io__containerd__cgroups__v2__metrics__unpack(
+        NULL, resp->stats->value.len, resp->stats->value.data);
+    assert_string_equal(resp->stats->type_url, "io.containerd.cgroups.v2.Metrics");
+    assert_non_null(m);
+    assert_int_equal(m->memory->usage, 1048576 + pid);
+    assert_int_equal(m->pids->current, 1);
+    assert_true(m->cpu->usage_usec < 987654321ull);
+    io__containerd__cgroups__v2__metrics__free_unpacked(m, NULL);
+  }
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  mock_call_free(c);
+  {
+    cshim_autofree char *lines = argv_lines(f, "events");
+    assert_non_null(strstr(lines, " events --stats gv\n"));
+  }
+  /* once the sandbox has exited there is nothing to ask: NotFound, as for a removed cgroup */
+  kr.id = wr.id = dr.id = "gv";
+  kr.signal = SIGKILL;
+  mock_call_free(task_fixture_call(f, "Kill", &kr.base));
+  task_fixture_expect_code(task_fixture_call(f, "Wait", &wr.base), 0);
+  task_fixture_expect_code(id_call(f, "Stats", "gv"), CSHIM_GRPC_NOT_FOUND);
+  task_fixture_expect_code(task_fixture_call(f, "Delete", &dr.base), 0);
+}
+
+static bool
+no_containers(void *data)
+{
+  task_fixture_t *f = data;
+  return f->svc->containers == NULL;
+}
+
+/* A restore that fails is cleaned up as a failed start is: `runtime delete --force` removes what
+   the runtime left (runsc's sandbox and gofer), the task goes, and the shim, serving nothing
+   else, ends. No TaskStart or TaskExit goes out; a Wait gets 137; containerd's Delete that
+   follows at once is answered when the runtime's delete is done. */
+static void
+test_control_failed_restore_deletes_the_container_and_ends_the_shim(void **state)
 {
   task_fixture_t *f = *state;
   Containerd__Task__V2__DeleteRequest dr = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
-  char image[256];
-  mock_call_t *c;
+  Containerd__Task__V2__WaitRequest wr = CONTAINERD__TASK__V2__WAIT_REQUEST__INIT;
+  Containerd__Task__V2__WaitResponse *wresp;
+  Containerd__Task__V2__DeleteResponse *dresp;
+  char image[256], gate[300], gate_env[320];
+  mock_call_t *c, *w, *d;
+  int fd;
 
   snprintf(image, sizeof image, "%s/not-an-image", f->base);
+  snprintf(gate, sizeof gate, "%s/delete-may-go", f->base);
+  snprintf(gate_env, sizeof gate_env, "delete:%s", gate);
+  setenv("FAKE_RUNC_GATE", gate_env, 1);
   create(f, "rf", image, NULL);
+  wr.id = "rf";
+  w = task_fixture_invoke(f, "Wait", &wr.base);
+  assert_int_equal(w->answered, 0);
   c = start_call(f, "rf");
   assert_int_not_equal(c->code, 0);
   assert_non_null(strstr(c->message, "restore"));
   assert_non_null(strstr(c->message, "not a checkpoint image"));
   mock_call_free(c);
-  assert_int_equal(status(f, "rf"), CONTAINERD__V1__TYPES__STATUS__CREATED);
-  assert_int_equal(count_events(f, CSHIM_TOPIC_TASK_START), 0);
+  /* the runtime's delete waits for the gate: so does the Delete */
   dr.id = "rf";
-  task_fixture_expect_code(task_fixture_call(f, "Delete", &dr.base), 0);
-  assert_true(task_mock_find_event(&f->m, CSHIM_TOPIC_TASK_DELETE, 0) >= 0);
+  d = task_fixture_invoke(f, "Delete", &dr.base);
+  mock_host_run_for(&f->m.host, 50);
+  if (d->answered)
+    fail_msg("delete answered before the runtime's: %d %s", d->code, d->message ? d->message : "");
+  fd = open(gate, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  assert_true(fd >= 0);
+  close(fd);
+  unsetenv("FAKE_RUNC_GATE");
+  assert_true(mock_host_run_call(&f->m.host, d, TASK_FIXTURE_TIMEOUT_MS));
+  assert_int_equal(d->answered, 1);
+  if (d->code != 0)
+    fail_msg("delete: %s", d->message);
+  dresp = (void *)mock_call_unpack(d, &containerd__task__v2__delete_response__descriptor);
+  assert_int_equal(dresp->exit_status, 137);
+  protobuf_c_message_free_unpacked(&dresp->base, NULL);
+  mock_call_free(d);
+  assert_true(mock_host_run_until(&f->m.host, no_containers, f, TASK_FIXTURE_TIMEOUT_MS));
+  {
+    cshim_autofree char *lines = argv_lines(f, "delete");
+    assert_non_null(strstr(lines, "delete --force rf\n"));
+  }
+  assert_true(mock_host_run_call(&f->m.host, w, TASK_FIXTURE_TIMEOUT_MS));
+  assert_int_equal(w->code, 0);
+  wresp = (void *)mock_call_unpack(w, &containerd__task__v2__wait_response__descriptor);
+  assert_int_equal(wresp->exit_status, 137);
+  protobuf_c_message_free_unpacked(&wresp->base, NULL);
+  mock_call_free(w);
+  assert_int_equal(count_events(f, CSHIM_TOPIC_TASK_START), 0);
+  assert_int_equal(count_events(f, CSHIM_TOPIC_TASK_EXIT), 0);
+  assert_int_equal(count_events(f, CSHIM_TOPIC_TASK_DELETE), 1);
+  task_fixture_expect_code(task_fixture_call(f, "Delete", &dr.base), CSHIM_GRPC_NOT_FOUND);
+  mock_host_run_for(&f->m.host, 20);
+  assert_int_equal(f->m.host.shutdown.calls, 1);
 }
 
 static void
@@ -864,8 +983,10 @@ main(void)
                                       teardown),
       cmocka_unit_test_setup_teardown(test_control_restored_task_writes_to_its_stdio, setup,
                                       teardown),
-      cmocka_unit_test_setup_teardown(test_control_failed_restore_leaves_a_created_task_to_delete,
-                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_control_runsc_stats_come_from_runsc_events,
+                                      setup_runsc_named, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_control_failed_restore_deletes_the_container_and_ends_the_shim, setup, teardown),
       cmocka_unit_test_setup_teardown(test_control_criu_path_option_reaches_every_runtime_call,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(
