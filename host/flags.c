@@ -14,12 +14,14 @@ enum kind
   BOOL
 };
 
+/* Arrays, not pointers: the table needs no relocation, so it stays in the binary's shared
+   read-only pages instead of its private relocated ones (docs/benchmarks.md). */
 struct flag_def
 {
-  const char *name;
+  char name[20];
   enum kind kind;
   size_t offset;
-  const char *usage;
+  char usage[72];
 };
 
 #define F(n, k, field, u)                                                                          \

@@ -111,6 +111,8 @@ settle_cb(uv_timer_t *t)
   shim_t *s = CSHIM_CONTAINER_OF(t, shim_t, settle);
   if (s->server)
     host_ttrpc_server_release_buffers(s->server);
+  if (s->upgrade)
+    host_upgrade_release_buffers(s->upgrade);
   host_memory_settle();
 }
 
@@ -616,6 +618,7 @@ run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *
     cshim_error_release(err);
   }
   /* After start has its answer: nothing here delays the address. */
+  host_upgrade_release_buffers(s->upgrade);
   host_memory_settle();
   uv_run(s->loop, UV_RUN_DEFAULT);
   return 0;

@@ -994,7 +994,10 @@ static struct
   char crash_arg[64]; /* "SIGNAL,RESTARTS,FIRST" */
   unsigned restarts;
   int64_t first_s;
-  struct journal_entry journal[JOURNAL_MAX]; /* calls being handled */
+  /* calls being handled: JOURNAL_MAX entries in pages of their own (cshim_xmap), so only those
+     written count, and host_upgrade_release_buffers gives back the ones no call uses any more
+     (kept in .data, the 480 kB array was a whole page of file-backed data dirtied per shim) */
+  struct journal_entry *journal;
   volatile size_t n_journal;
   bool journal_overflow;
   char fd_bufs[2][16];
@@ -1024,6 +1027,8 @@ journal_hook(void *data, int fd, uint32_t stream_id, const char *method, const u
     u->guard_mutations++;
   if (!answered) {
     struct journal_entry *e;
+    if (guard.journal == NULL)
+      return;
     if (guard.n_journal == JOURNAL_MAX) {
       guard.journal_overflow = true;
       return;
@@ -1186,9 +1191,8 @@ snapshot(host_upgrade_t *u)
 /* At the end of each loop turn: a new snapshot when something changed (or it is 50 ms old) and
    the shim is quiet; while it is not, a crash takes its default course. */
 static void
-guard_cb(uv_check_t *h)
+guard_refresh(host_upgrade_t *u)
 {
-  host_upgrade_t *u = h->data;
   cshim_ttrpc_stats_t st;
   uint64_t gen[3], now = cshim_now_ns();
 
@@ -1208,6 +1212,12 @@ guard_cb(uv_check_t *h)
   snapshot(u);
 }
 
+static void
+guard_cb(uv_check_t *h)
+{
+  guard_refresh(h->data);
+}
+
 int
 host_upgrade_guard_start(host_upgrade_t *u, cshim_error_t *err)
 {
@@ -1223,6 +1233,8 @@ host_upgrade_guard_start(host_upgrade_t *u, cshim_error_t *err)
                             "plugin `%s` cannot hand over its state (no upgrade_save and "
                             "upgrade_restore): a crash ends the shim",
                             uri);
+  if (guard.journal == NULL)
+    guard.journal = cshim_xmap(JOURNAL_MAX * sizeof *guard.journal);
   guard.memfd = memfd_create("cshim-crash-state", MFD_CLOEXEC);
   if (guard.memfd < 0)
     return cshim_error_sys(err, errno, "crash guard: memfd_create");
@@ -1263,6 +1275,25 @@ host_upgrade_guard_start(host_upgrade_t *u, cshim_error_t *err)
     if (sigaction(sigs[i], &sa, NULL) < 0)
       return cshim_error_sys(err, errno, "crash guard: sigaction %d", sigs[i]);
   return 0;
+}
+
+void
+host_upgrade_release_buffers(host_upgrade_t *u)
+{
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t base = (uintptr_t)guard.journal, end, from;
+
+  if (guard.journal == NULL)
+    return;
+  /* A snapshot due now is taken before the memory is settled, not by the loop's check handle
+     right after it: its buffers would dirty the heap pages the settle has just given back. */
+  if (u->guard_on)
+    guard_refresh(u);
+  /* Entries at n_journal and above hold no call; a crash reads only those below. */
+  end = base + JOURNAL_MAX * sizeof *guard.journal;
+  from = (base + guard.n_journal * sizeof *guard.journal + page - 1) & ~(page - 1);
+  if (from < end)
+    madvise((void *)from, end - from, MADV_DONTNEED);
 }
 
 /* Shutdown: a crash from here on takes its default course. */

@@ -51,6 +51,8 @@ void host_upgrade_set_identity(host_upgrade_t *u, const char *socket_path, const
 /* Shutdown has begun: refuse upgrades from now on (one waiting for its quiet point is
    refused with Unavailable). */
 void host_upgrade_set_stopping(host_upgrade_t *u);
+/* Gives back the crash journal's pages that hold no call being handled (at the settle points). */
+void host_upgrade_release_buffers(host_upgrade_t *u);
 void host_upgrade_stats(const host_upgrade_t *u, host_upgrade_stats_t *out);
 /* The counters as a JSON object (caller frees): the host's "upgrade" state source, shown in
    /debug/vars and /debug/state and read by /metrics. */

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -82,23 +84,6 @@ parse_u64(const char *s, uint64_t *out)
   return true;
 }
 
-/* A single-value file; "max" reads as max_value. Absent or unparsable: false, *out untouched. */
-static bool
-read_u64(const char *dir, const char *name, uint64_t max_value, uint64_t *out)
-{
-  cshim_autofree char *text = read_at(dir, name);
-  char *p;
-
-  if (text == NULL)
-    return false;
-  p = text + strspn(text, " \t");
-  if (strncmp(p, "max", 3) == 0 && (p[3] == '\0' || p[3] == '\n' || p[3] == ' ')) {
-    *out = max_value;
-    return true;
-  }
-  return parse_u64(p, out);
-}
-
 int
 task_cgroup_kv(const char *text, const char *key, uint64_t *out)
 {
@@ -122,10 +107,11 @@ task_cgroup_kv(const char *text, const char *key, uint64_t *out)
   return -ENOENT;
 }
 
-/* Fill uint64 fields of msg from "key value" lines. */
+/* Fill uint64 fields of msg from "key value" lines. The key is an array, not a pointer: the
+   tables then need no relocation and stay in shared read-only pages (docs/benchmarks.md). */
 struct kv_field
 {
-  const char *key;
+  char key[28];
   size_t offset;
 };
 
@@ -350,6 +336,11 @@ task_cgroup_free(task_cgroup_t *cg)
   free(cg->partitions);
   if (cg->freezer_fd_open)
     close(cg->freezer_fd);
+  task_cgroup_close_files(cg);
+  free(cg->files);
+  for (size_t i = 0; i < cg->n_hugetlb_sizes; i++)
+    free(cg->hugetlb_sizes[i]);
+  free(cg->hugetlb_sizes);
   free(cg);
 }
 
@@ -367,6 +358,7 @@ static int
 read_freezer_word(task_cgroup_t *cg, const char *dir, const char *name, char *buf, size_t cap,
                   cshim_error_t *err)
 {
+  struct statfs sfs;
   ssize_t n;
 
   if (!cg->freezer_fd_open) {
@@ -376,11 +368,15 @@ read_freezer_word(task_cgroup_t *cg, const char *dir, const char *name, char *bu
     if (cg->freezer_fd < 0)
       return cshim_error_sys(err, errno, "open `%s`", path);
     cg->freezer_fd_open = true;
+    cg->freezer_on_cgroupfs = fstatfs(cg->freezer_fd, &sfs) == 0 &&
+                              (sfs.f_type == CGROUP_SUPER_MAGIC || sfs.f_type == CGROUP2_SUPER_MAGIC);
   }
+  /* A removed cgroup's open files fail with ENODEV (kernfs): one pread tells (their st_nlink
+     stays 1). Elsewhere (a copy of the files, as the unit tests use) a removed file still
+     reads: fstat tells. */
   n = CSHIM_RETRY_EINTR(pread(cg->freezer_fd, buf, cap - 1, 0));
-  if (n >= 0) {
+  if (n >= 0 && !cg->freezer_on_cgroupfs) {
     struct stat st;
-    /* A removed cgroup's files fail with ENODEV; a file that is no longer linked is gone too. */
     if (fstat(cg->freezer_fd, &st) < 0 || st.st_nlink == 0) {
       n = -1;
       errno = ENOENT;
@@ -529,6 +525,8 @@ struct arena
 {
   void **ptrs;
   size_t n, cap;
+  task_cgroup_t *cg; /* whose files are kept open (cg->files) */
+  bool gone;         /* a kept file said ENODEV: the cgroup was removed */
 };
 
 static void *
@@ -561,6 +559,174 @@ arena_free(struct arena *a)
     free(a->ptrs[i]);
   free(a->ptrs);
   memset(a, 0, sizeof *a);
+}
+
+/* ---- the cgroup's files, kept open between Stats calls ----
+
+   Stats reads ~15 (v2) to ~30 (v1) files. Each is opened once, at the first Stats that reads
+   it, and read again from offset 0 with one pread (cgroupfs and procfs render the text anew on
+   every read from the start): one system call per file instead of a path walk, open, read, read
+   and close. A file the kernel does not have (no swap accounting, no CFQ, no rdma) is
+   remembered as absent and looked for again after TASK_CGROUP_ABSENT_RETRY_S. When the cgroup is
+   removed its open files fail with ENODEV: all are closed, and the call answers NotFound as
+   before. Bounded: at most TASK_CGROUP_MAX_FILES per cgroup and kept_budget() in the whole shim
+   (then the file is opened, read and closed as before); all close with the container, and none
+   survives an exec (O_CLOEXEC: a live upgrade or crash restart opens them again at the next
+   Stats). */
+
+/* How many descriptors the kept files of all containers may hold: a quarter of the soft
+   RLIMIT_NOFILE, at most 1024 (a v1 container keeps ~30, a v2 one ~15). */
+static size_t kept_open;
+static size_t
+kept_budget(void)
+{
+  static size_t budget;
+  if (budget == 0) {
+    struct rlimit rl;
+    budget = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur / 4 < budget)
+      budget = rl.rlim_cur / 4 > 0 ? (size_t)(rl.rlim_cur / 4) : 1;
+  }
+  return budget;
+}
+
+size_t
+task_cgroup_kept_files(void)
+{
+  return kept_open;
+}
+
+static int64_t
+monotonic_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec;
+}
+
+void
+task_cgroup_close_files(task_cgroup_t *cg)
+{
+  for (size_t i = 0; i < cg->n_files; i++) {
+    if (cg->files[i].fd >= 0) {
+      close(cg->files[i].fd);
+      kept_open--;
+    }
+    free(cg->files[i].name);
+  }
+  cg->n_files = 0;
+}
+
+/* The whole text behind fd (from offset 0), malloc'ed; NULL with errno on failure. A read that
+   leaves more than a line's room free in the buffer was the end (cgroupfs and procfs hand out
+   whole records), so a small file takes one pread. */
+static char *
+pread_all(int fd)
+{
+  size_t off = 0, cap = 4096;
+  char *buf = cshim_xmalloc(cap);
+
+  for (;;) {
+    ssize_t n = CSHIM_RETRY_EINTR(pread(fd, buf + off, cap - off - 1, (off_t)off));
+    if (n < 0) {
+      int e = errno;
+      free(buf);
+      errno = e;
+      return NULL;
+    }
+    off += (size_t)n;
+    if (n == 0 || cap - off - 1 > 256)
+      break;
+    if (cap >= MAX_FILE_SIZE) {
+      free(buf);
+      errno = EFBIG;
+      return NULL;
+    }
+    cap *= 2;
+    buf = cshim_xrealloc(buf, cap);
+  }
+  buf[off] = '\0';
+  return buf;
+}
+
+/* dir/name's text (dir itself when name is ""), or NULL when it cannot be read. */
+static char *
+stat_read(struct arena *a, const char *dir, const char *name)
+{
+  task_cgroup_t *cg = a->cg;
+  struct task_cgroup_file *f = NULL;
+  cshim_autofree char *path = NULL;
+  char *text;
+  int64_t now;
+
+  if (dir == NULL || a->gone)
+    return NULL;
+  for (size_t i = 0; i < cg->n_files; i++)
+    if (cg->files[i].dir == dir && strcmp(cg->files[i].name, name) == 0) {
+      f = &cg->files[i];
+      break;
+    }
+  if (f && f->fd < 0) {
+    now = monotonic_s();
+    if (now - f->absent_since_s < TASK_CGROUP_ABSENT_RETRY_S)
+      return NULL;
+    f->absent_since_s = now; /* look again, once */
+  }
+  if (f && f->fd >= 0) {
+    text = pread_all(f->fd);
+    if (text == NULL && errno == ENODEV)
+      a->gone = true;
+    return text;
+  }
+  if (*name)
+    cshim_xasprintf(&path, "%s/%s", dir, name);
+  else
+    path = cshim_xstrdup(dir);
+  if (f == NULL && cg->n_files < TASK_CGROUP_MAX_FILES && kept_open < kept_budget()) {
+    if (cg->n_files == cg->cap_files) {
+      /* grown as files are met: ~30 on v1, ~15 on v2 (24 bytes each) */
+      cg->cap_files = cg->cap_files ? cg->cap_files * 2 : 16;
+      if (cg->cap_files > TASK_CGROUP_MAX_FILES)
+        cg->cap_files = TASK_CGROUP_MAX_FILES;
+      cg->files = cshim_xrealloc(cg->files, cg->cap_files * sizeof *cg->files);
+    }
+    f = &cg->files[cg->n_files++];
+    f->dir = dir;
+    f->name = cshim_xstrdup(name);
+    f->fd = -1;
+    f->absent_since_s = monotonic_s();
+  }
+  if (f == NULL) {
+    /* over the bounds: read it the old way */
+    cshim_error_t err = NULL;
+    text = NULL;
+    if (task_cgroup_read_file(path, &text, &err) < 0)
+      cshim_error_release(&err);
+    return text;
+  }
+  f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (f->fd < 0)
+    return NULL;
+  kept_open++;
+  return pread_all(f->fd);
+}
+
+/* A single-value file; "max" reads as max_value. Absent or unparsable: false, *out untouched. */
+static bool
+stat_u64(struct arena *a, const char *dir, const char *name, uint64_t max_value, uint64_t *out)
+{
+  cshim_autofree char *text = stat_read(a, dir, name);
+  char *p;
+
+  if (text == NULL)
+    return false;
+  p = text + strspn(text, " \t");
+  if (strncmp(p, "max", 3) == 0 && (p[3] == '\0' || p[3] == '\n' || p[3] == ' ')) {
+    *out = max_value;
+    return true;
+  }
+  return parse_u64(p, out);
 }
 
 /* Append p to a repeated field (array of pointers grown in the arena). */
@@ -629,20 +795,20 @@ read_memory_entry(struct arena *a, const char *dir, const char *prefix)
 
   io__containerd__cgroups__v1__memory_entry__init(e);
   snprintf(name, sizeof name, "%susage_in_bytes", prefix);
-  read_u64(dir, name, UINT64_MAX, &e->usage);
+  stat_u64(a, dir, name, UINT64_MAX, &e->usage);
   snprintf(name, sizeof name, "%smax_usage_in_bytes", prefix);
-  read_u64(dir, name, UINT64_MAX, &e->max);
+  stat_u64(a, dir, name, UINT64_MAX, &e->max);
   snprintf(name, sizeof name, "%sfailcnt", prefix);
-  read_u64(dir, name, UINT64_MAX, &e->failcnt);
+  stat_u64(a, dir, name, UINT64_MAX, &e->failcnt);
   snprintf(name, sizeof name, "%slimit_in_bytes", prefix);
-  read_u64(dir, name, UINT64_MAX, &e->limit);
+  stat_u64(a, dir, name, UINT64_MAX, &e->limit);
   return e;
 }
 
 static void
 v1_memory(struct arena *a, const char *dir, v1_metrics_t *m)
 {
-  cshim_autofree char *stat = read_at(dir, "memory.stat");
+  cshim_autofree char *stat = stat_read(a, dir, "memory.stat");
   cshim_autofree char *oom = NULL;
   v1_memory_stat_t *mem;
 
@@ -658,7 +824,7 @@ v1_memory(struct arena *a, const char *dir, v1_metrics_t *m)
   mem->kernel_tcp = read_memory_entry(a, dir, "memory.kmem.tcp.");
   m->memory = mem;
 
-  oom = read_at(dir, "memory.oom_control");
+  oom = stat_read(a, dir, "memory.oom_control");
   if (oom) {
     v1_oom_control_t *o = arena_alloc(a, sizeof *o);
     io__containerd__cgroups__v1__memory_oom_control__init(o);
@@ -672,9 +838,9 @@ v1_memory(struct arena *a, const char *dir, v1_metrics_t *m)
 static void
 v1_cpu(struct arena *a, const char *cpuacct, const char *cpu, v1_metrics_t *m)
 {
-  cshim_autofree char *percpu = read_at(cpuacct, "cpuacct.usage_percpu");
-  cshim_autofree char *stat = read_at(cpuacct, "cpuacct.stat");
-  cshim_autofree char *throttle = read_at(cpu, "cpu.stat");
+  cshim_autofree char *percpu = stat_read(a, cpuacct, "cpuacct.usage_percpu");
+  cshim_autofree char *stat = stat_read(a, cpuacct, "cpuacct.stat");
+  cshim_autofree char *throttle = stat_read(a, cpu, "cpu.stat");
   v1_cpu_stat_t *c;
   long ticks = sysconf(_SC_CLK_TCK);
 
@@ -689,7 +855,7 @@ v1_cpu(struct arena *a, const char *cpuacct, const char *cpu, v1_metrics_t *m)
   c->throttling = arena_alloc(a, sizeof *c->throttling);
   io__containerd__cgroups__v1__throttle__init(c->throttling);
 
-  read_u64(cpuacct, "cpuacct.usage", UINT64_MAX, &c->usage->total);
+  stat_u64(a, cpuacct, "cpuacct.usage", UINT64_MAX, &c->usage->total);
   if (stat) {
     uint64_t user = 0, system = 0;
     task_cgroup_kv(stat, "user", &user);
@@ -729,12 +895,12 @@ v1_pids(struct arena *a, const char *dir, v1_metrics_t *m)
   v1_pids_stat_t *p;
   uint64_t current;
 
-  if (!read_u64(dir, "pids.current", UINT64_MAX, &current))
+  if (!stat_u64(a, dir, "pids.current", UINT64_MAX, &current))
     return;
   p = arena_alloc(a, sizeof *p);
   io__containerd__cgroups__v1__pids_stat__init(p);
   p->current = current;
-  read_u64(dir, "pids.max", 0, &p->limit); /* v1 reports "max" as no limit: 0 */
+  stat_u64(a, dir, "pids.max", 0, &p->limit); /* v1 reports "max" as no limit: 0 */
   m->pids = p;
 }
 
@@ -764,7 +930,7 @@ static size_t
 v1_blkio_entries(struct arena *a, const char *dir, const char *name, const char *partitions,
                  v1_blkio_entry_t ***arr, size_t *n)
 {
-  cshim_autofree char *text = read_at(dir, name);
+  cshim_autofree char *text = stat_read(a, dir, name);
   size_t added = 0;
 
   if (text == NULL)
@@ -806,21 +972,19 @@ static void
 v1_blkio(struct arena *a, const char *dir, const char *partitions_path, v1_metrics_t *m)
 {
   cshim_autofree char *partitions = NULL;
-  cshim_error_t err = NULL;
   v1_blkio_stat_t *b;
   size_t total = 0;
   cshim_autofree char *probe = NULL;
 
   if (dir == NULL)
     return;
-  if (task_cgroup_read_file(partitions_path, &partitions, &err) < 0)
-    cshim_error_release(&err);
+  partitions = stat_read(a, partitions_path, "");
   b = arena_alloc(a, sizeof *b);
   io__containerd__cgroups__v1__blk_iostat__init(b);
   m->blkio = b;
 
   /* The CFQ/BFQ files first; when they are missing or empty, the throttle counters. */
-  probe = read_at(dir, "blkio.io_serviced_recursive");
+  probe = stat_read(a, dir, "blkio.io_serviced_recursive");
   if (probe) {
     struct
     {
@@ -850,17 +1014,21 @@ v1_blkio(struct arena *a, const char *dir, const char *partitions_path, v1_metri
                    &b->io_service_bytes_recursive, &b->n_io_service_bytes_recursive);
 }
 
-/* Page sizes that have a hugetlb.<size>.<suffix> file in dir, in directory order. */
+/* Page sizes that have a hugetlb.<size>.<suffix> file in dir, in directory order: listed at
+   the first Stats and kept in cg (the kernel's huge page sizes do not change while it runs). */
 static size_t
-hugetlb_sizes(const char *dir, const char *suffix, char ***out)
+hugetlb_sizes(struct arena *a, const char *dir, const char *suffix, char ***out)
 {
+  task_cgroup_t *cg = a->cg;
   DIR *d;
   struct dirent *de;
   size_t n = 0, slen = strlen(suffix);
   char **sizes = NULL;
 
-  *out = NULL;
-  if (dir == NULL || (d = opendir(dir)) == NULL)
+  *out = cg->hugetlb_sizes;
+  if (cg->hugetlb_listed || dir == NULL)
+    return cg->n_hugetlb_sizes;
+  if ((d = opendir(dir)) == NULL)
     return 0;
   while ((de = readdir(d)) != NULL) {
     const char *name = de->d_name, *dot;
@@ -873,23 +1041,18 @@ hugetlb_sizes(const char *dir, const char *suffix, char ***out)
     sizes[n++] = cshim_xstrndup(dot, len - 8 - slen - 1);
   }
   closedir(d);
+  cg->hugetlb_sizes = sizes;
+  cg->n_hugetlb_sizes = n;
+  cg->hugetlb_listed = true;
   *out = sizes;
   return n;
-}
-
-static void
-free_sizes(char **sizes, size_t n)
-{
-  for (size_t i = 0; i < n; i++)
-    free(sizes[i]);
-  free(sizes);
 }
 
 static void
 v1_hugetlb(struct arena *a, const char *dir, v1_metrics_t *m)
 {
   char **sizes;
-  size_t n = hugetlb_sizes(dir, "usage_in_bytes", &sizes);
+  size_t n = hugetlb_sizes(a, dir, "usage_in_bytes", &sizes);
 
   for (size_t i = 0; i < n; i++) {
     v1_hugetlb_stat_t *h = arena_alloc(a, sizeof *h);
@@ -897,14 +1060,13 @@ v1_hugetlb(struct arena *a, const char *dir, v1_metrics_t *m)
     io__containerd__cgroups__v1__hugetlb_stat__init(h);
     h->pagesize = arena_strdup(a, sizes[i]);
     snprintf(name, sizeof name, "hugetlb.%s.usage_in_bytes", sizes[i]);
-    read_u64(dir, name, UINT64_MAX, &h->usage);
+    stat_u64(a, dir, name, UINT64_MAX, &h->usage);
     snprintf(name, sizeof name, "hugetlb.%s.max_usage_in_bytes", sizes[i]);
-    read_u64(dir, name, UINT64_MAX, &h->max);
+    stat_u64(a, dir, name, UINT64_MAX, &h->max);
     snprintf(name, sizeof name, "hugetlb.%s.failcnt", sizes[i]);
-    read_u64(dir, name, UINT64_MAX, &h->failcnt);
+    stat_u64(a, dir, name, UINT64_MAX, &h->failcnt);
     append_ptr(a, (void ***)&m->hugetlb, &m->n_hugetlb, h);
   }
-  free_sizes(sizes, n);
 }
 
 /* ---- cgroup v2 ---- */
@@ -973,7 +1135,7 @@ static const struct kv_field v2_memory_events[] = {
 static void
 v2_io(struct arena *a, const char *dir, v2_metrics_t *m)
 {
-  cshim_autofree char *text = read_at(dir, "io.stat");
+  cshim_autofree char *text = stat_read(a, dir, "io.stat");
   v2_io_stat_t *io = arena_alloc(a, sizeof *io);
 
   io__containerd__cgroups__v2__iostat__init(io);
@@ -1015,7 +1177,7 @@ static void
 v2_rdma_entries(struct arena *a, const char *dir, const char *name, v2_rdma_entry_t ***arr,
                 size_t *n)
 {
-  cshim_autofree char *text = read_at(dir, name);
+  cshim_autofree char *text = stat_read(a, dir, name);
   if (text == NULL)
     return;
   for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
@@ -1050,7 +1212,7 @@ static void
 v2_hugetlb(struct arena *a, const char *dir, v2_metrics_t *m)
 {
   char **sizes;
-  size_t n = hugetlb_sizes(dir, "current", &sizes);
+  size_t n = hugetlb_sizes(a, dir, "current", &sizes);
 
   for (size_t i = 0; i < n; i++) {
     v2_hugetlb_stat_t *h = arena_alloc(a, sizeof *h);
@@ -1058,25 +1220,24 @@ v2_hugetlb(struct arena *a, const char *dir, v2_metrics_t *m)
     io__containerd__cgroups__v2__huge_tlb_stat__init(h);
     h->pagesize = arena_strdup(a, sizes[i]);
     snprintf(name, sizeof name, "hugetlb.%s.current", sizes[i]);
-    read_u64(dir, name, UINT64_MAX, &h->current);
+    stat_u64(a, dir, name, UINT64_MAX, &h->current);
     snprintf(name, sizeof name, "hugetlb.%s.max", sizes[i]);
-    read_u64(dir, name, UINT64_MAX, &h->max);
+    stat_u64(a, dir, name, UINT64_MAX, &h->max);
     append_ptr(a, (void ***)&m->hugetlb, &m->n_hugetlb, h);
   }
-  free_sizes(sizes, n);
 }
 
 static void
 v2_metrics(struct arena *a, const char *dir, v2_metrics_t *m)
 {
-  cshim_autofree char *cpu = read_at(dir, "cpu.stat");
-  cshim_autofree char *mem = read_at(dir, "memory.stat");
-  cshim_autofree char *events = read_at(dir, "memory.events");
+  cshim_autofree char *cpu = stat_read(a, dir, "cpu.stat");
+  cshim_autofree char *mem = stat_read(a, dir, "memory.stat");
+  cshim_autofree char *events = stat_read(a, dir, "memory.events");
 
   m->pids = arena_alloc(a, sizeof *m->pids);
   io__containerd__cgroups__v2__pids_stat__init(m->pids);
-  read_u64(dir, "pids.current", UINT64_MAX, &m->pids->current);
-  read_u64(dir, "pids.max", UINT64_MAX, &m->pids->limit);
+  stat_u64(a, dir, "pids.current", UINT64_MAX, &m->pids->current);
+  stat_u64(a, dir, "pids.max", UINT64_MAX, &m->pids->limit);
 
   m->cpu = arena_alloc(a, sizeof *m->cpu);
   io__containerd__cgroups__v2__cpustat__init(m->cpu);
@@ -1085,10 +1246,10 @@ v2_metrics(struct arena *a, const char *dir, v2_metrics_t *m)
   m->memory = arena_alloc(a, sizeof *m->memory);
   io__containerd__cgroups__v2__memory_stat__init(m->memory);
   fill_kv(mem, m->memory, v2_memory_stat, CSHIM_N_ELEMENTS(v2_memory_stat));
-  read_u64(dir, "memory.current", UINT64_MAX, &m->memory->usage);
-  read_u64(dir, "memory.max", UINT64_MAX, &m->memory->usage_limit);
-  read_u64(dir, "memory.swap.current", UINT64_MAX, &m->memory->swap_usage);
-  read_u64(dir, "memory.swap.max", UINT64_MAX, &m->memory->swap_limit);
+  stat_u64(a, dir, "memory.current", UINT64_MAX, &m->memory->usage);
+  stat_u64(a, dir, "memory.max", UINT64_MAX, &m->memory->usage_limit);
+  stat_u64(a, dir, "memory.swap.current", UINT64_MAX, &m->memory->swap_usage);
+  stat_u64(a, dir, "memory.swap.max", UINT64_MAX, &m->memory->swap_limit);
 
   if (events) {
     m->memory_events = arena_alloc(a, sizeof *m->memory_events);
@@ -1107,44 +1268,58 @@ v2_metrics(struct arena *a, const char *dir, v2_metrics_t *m)
 /* ---- the Any ---- */
 
 int
-task_cgroup_stats(const task_cgroup_t *cg, Google__Protobuf__Any *out, cshim_error_t *err)
+task_cgroup_stats(task_cgroup_t *cg, Google__Protobuf__Any *out, cshim_error_t *err)
 {
-  struct arena a = {0};
+  struct arena a = {.cg = cg};
   ProtobufCMessage *msg;
   struct stat st;
 
   google__protobuf__any__init(out);
-  if (cg->unified) {
-    v2_metrics_t *m = arena_alloc(&a, sizeof *m);
-    if (cg->dir == NULL || stat(cg->dir, &st) < 0) {
-      arena_free(&a);
-      return cshim_error_make(err, ENOENT, "cgroup `%s` does not exist: not found",
-                              cg->dir ? cg->dir : "");
+  /* With files kept open, a removed cgroup shows as ENODEV on them (a.gone): they are closed
+     and the answer is worked out once more from the paths, as at the first call. */
+  for (int attempt = 0;; attempt++) {
+    bool check_paths = cg->n_files == 0;
+    if (cg->unified) {
+      v2_metrics_t *m = arena_alloc(&a, sizeof *m);
+      if (cg->dir == NULL || (check_paths && stat(cg->dir, &st) < 0)) {
+        arena_free(&a);
+        return cshim_error_make(err, ENOENT, "cgroup `%s` does not exist: not found",
+                                cg->dir ? cg->dir : "");
+      }
+      io__containerd__cgroups__v2__metrics__init(m);
+      v2_metrics(&a, cg->dir, m);
+      out->type_url = TASK_CGROUPS_V2_METRICS_TYPE;
+      msg = &m->base;
+    } else {
+      v1_metrics_t *m = arena_alloc(&a, sizeof *m);
+      const char *memory = cg->v1[TASK_CGROUP_MEMORY];
+      bool any = !check_paths;
+      for (int i = 0; !any && i < TASK_CGROUP_V1_COUNT; i++)
+        if (cg->v1[i] && stat(cg->v1[i], &st) == 0)
+          any = true;
+      if (!any) {
+        arena_free(&a);
+        return cshim_error_make(err, ENOENT, "cgroup `%s` does not exist: not found",
+                                memory ? memory : "");
+      }
+      io__containerd__cgroups__v1__metrics__init(m);
+      v1_hugetlb(&a, cg->v1[TASK_CGROUP_HUGETLB], m);
+      v1_pids(&a, cg->v1[TASK_CGROUP_PIDS], m);
+      v1_cpu(&a, cg->v1[TASK_CGROUP_CPUACCT], cg->v1[TASK_CGROUP_CPU], m);
+      v1_memory(&a, memory, m);
+      v1_blkio(&a, cg->v1[TASK_CGROUP_BLKIO], cg->partitions, m);
+      out->type_url = TASK_CGROUPS_V1_METRICS_TYPE;
+      msg = &m->base;
     }
-    io__containerd__cgroups__v2__metrics__init(m);
-    v2_metrics(&a, cg->dir, m);
-    out->type_url = TASK_CGROUPS_V2_METRICS_TYPE;
-    msg = &m->base;
-  } else {
-    v1_metrics_t *m = arena_alloc(&a, sizeof *m);
-    const char *memory = cg->v1[TASK_CGROUP_MEMORY];
-    bool any = false;
-    for (int i = 0; i < TASK_CGROUP_V1_COUNT; i++)
-      if (cg->v1[i] && stat(cg->v1[i], &st) == 0)
-        any = true;
-    if (!any) {
-      arena_free(&a);
+    if (!a.gone)
+      break;
+    arena_free(&a);
+    a.cg = cg;
+    a.gone = false;
+    task_cgroup_close_files(cg);
+    if (attempt > 0)
       return cshim_error_make(err, ENOENT, "cgroup `%s` does not exist: not found",
-                              memory ? memory : "");
-    }
-    io__containerd__cgroups__v1__metrics__init(m);
-    v1_hugetlb(&a, cg->v1[TASK_CGROUP_HUGETLB], m);
-    v1_pids(&a, cg->v1[TASK_CGROUP_PIDS], m);
-    v1_cpu(&a, cg->v1[TASK_CGROUP_CPUACCT], cg->v1[TASK_CGROUP_CPU], m);
-    v1_memory(&a, memory, m);
-    v1_blkio(&a, cg->v1[TASK_CGROUP_BLKIO], cg->partitions, m);
-    out->type_url = TASK_CGROUPS_V1_METRICS_TYPE;
-    msg = &m->base;
+                              cg->unified ? cg->dir : cg->v1[TASK_CGROUP_MEMORY]);
   }
   out->value.len = protobuf_c_message_get_packed_size(msg);
   out->value.data = cshim_xmalloc(out->value.len + 1);

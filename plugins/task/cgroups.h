@@ -29,6 +29,18 @@ enum
   TASK_CGROUP_V1_COUNT
 };
 
+/* Files Stats keeps open per cgroup, and how long an absent one is taken as absent. */
+#define TASK_CGROUP_MAX_FILES 64
+#define TASK_CGROUP_ABSENT_RETRY_S 60
+
+struct task_cgroup_file
+{
+  const char *dir; /* one of the cgroup's directory strings (compared by address) */
+  char *name;      /* "" = dir is the file (/proc/partitions) */
+  int32_t absent_since_s; /* monotonic seconds, when fd is -1 */
+  int fd;                 /* -1: absent */
+};
+
 struct task_cgroup_s
 {
   bool unified;                   /* cgroup v2 only (else v1 hierarchies, hybrid included) */
@@ -36,10 +48,18 @@ struct task_cgroup_s
   char *v1[TASK_CGROUP_V1_COUNT]; /* v1: one directory per controller; NULL = not mounted */
   char *partitions;               /* /proc/partitions, for blkio device names */
   /* freezer.state (v1) or cgroup.freeze (v2), opened at the first State and read again with
-     pread (and fstat: still linked?): two system calls per State instead of open, read, read,
+     pread (ENODEV once the cgroup is removed): one system call instead of open, read, read,
      close and a path walk */
   int freezer_fd;
   bool freezer_fd_open;
+  bool freezer_on_cgroupfs; /* else fstat after each read: still linked? */
+  /* Stats' files, opened at first use and read again with pread (cgroups.c); closed with the
+     cgroup or when it is removed */
+  struct task_cgroup_file *files; /* up to TASK_CGROUP_MAX_FILES, grown at first use */
+  size_t n_files, cap_files;
+  char **hugetlb_sizes; /* huge page sizes, listed at the first Stats */
+  size_t n_hugetlb_sizes;
+  bool hugetlb_listed;
 };
 
 /* Locate the cgroup from the text of /proc/<pid>/cgroup and a mountinfo (both borrowed). */
@@ -52,7 +72,11 @@ void task_cgroup_free(task_cgroup_t *cg);
 const char *task_cgroup_memory_dir(const task_cgroup_t *cg);
 /* Read the usage into out: type_url (static) = TASK_CGROUPS_V1/V2_METRICS_TYPE, value.data
    malloc'ed (caller frees). ENOENT when the cgroup is gone. */
-int task_cgroup_stats(const task_cgroup_t *cg, Google__Protobuf__Any *out, cshim_error_t *err);
+int task_cgroup_stats(task_cgroup_t *cg, Google__Protobuf__Any *out, cshim_error_t *err);
+/* Close the files Stats keeps open for cg (they open again at the next Stats). */
+void task_cgroup_close_files(task_cgroup_t *cg);
+/* Descriptors the kept files of every cgroup hold now (for the debug state and the tests). */
+size_t task_cgroup_kept_files(void);
 /* What the cgroup's freezer says (runc and crun pause and resume through it). */
 typedef enum
 {

@@ -2,6 +2,7 @@
 // The task plugin's state source for the debug plugin and SIGUSR1: its process table as JSON.
 #include "debug_state.h"
 
+#include "cgroups.h"
 #include "io.h"
 #include "model.h"
 #include "service.h"
@@ -76,6 +77,13 @@ process_json(const task_container_t *c, const task_process_t *p)
     for (size_t i = 0; i < c->svc->cfg.n_runtime_args; i++)
       json_array_append_new(args, json_string(c->svc->cfg.runtime_args[i]));
     json_object_set_new(o, "runtime_args", args);
+    /* Descriptors Stats keeps open on the container's cgroup files (cgroups.c). */
+    if (c->cgroup) {
+      size_t open_files = 0;
+      for (size_t i = 0; i < c->cgroup->n_files; i++)
+        open_files += c->cgroup->files[i].fd >= 0;
+      json_object_set_new(o, "cgroup_files_open", json_integer((json_int_t)open_files));
+    }
   }
   return o;
 }

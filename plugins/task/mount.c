@@ -15,9 +15,10 @@
 
 #include <cshim/util.h>
 
+/* name is an array: the tables need no relocation (shared read-only pages, not private ones) */
 struct flag_opt
 {
-  const char *name;
+  char name[16];
   bool clear;
   unsigned long flag;
 };

@@ -62,7 +62,15 @@ running_status(task_container_t *c)
   task_freezer_t fz;
   cshim_error_t err = NULL;
 
-  if (c->cgroup && task_cgroup_freezer_state(c->cgroup, &fz, &err) == 0) {
+  /* Read once per loop turn: the State calls read together share the reading. */
+  if (c->cgroup && c->freezer_turn != 0 && c->freezer_turn == c->svc->turn)
+    fz = (task_freezer_t)c->freezer_seen;
+  else if (c->cgroup && task_cgroup_freezer_state(c->cgroup, &fz, &err) == 0) {
+    c->freezer_turn = c->svc->turn;
+    c->freezer_seen = (int)fz;
+  } else
+    c->freezer_turn = 0;
+  if (c->freezer_turn != 0) {
     if (fz == TASK_FREEZER_FROZEN)
       return CONTAINERD__V1__TYPES__STATUS__PAUSED;
     /* The shim's own Pause has returned: the runtime said paused, as its `state` would now

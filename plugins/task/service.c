@@ -133,6 +133,14 @@ task_service_request_shutdown(task_service_t *svc)
 
 /* ---- lifecycle ---- */
 
+/* Before each poll: calls read from now on belong to a new turn. */
+static void
+turn_cb(uv_prepare_t *h)
+{
+  task_service_t *svc = CSHIM_CONTAINER_OF(h, task_service_t, turn_prepare);
+  svc->turn++;
+}
+
 int
 task_service_init(task_service_t *svc, uv_loop_t *loop, const cshim_logger_t *log,
                   cshim_reaper_t *reaper, cshim_publisher_t *publisher, cshim_shutdown_t *shutdown,
@@ -154,6 +162,10 @@ task_service_init(task_service_t *svc, uv_loop_t *loop, const cshim_logger_t *lo
   svc->runtime_limit = cshim_runtime_limit_new(svc->cfg.max_runtime_processes);
   uv_timer_init(loop, &svc->gc_timer);
   uv_timer_init(loop, &svc->shutdown_timer);
+  uv_prepare_init(loop, &svc->turn_prepare);
+  svc->turn = 1;
+  uv_prepare_start(&svc->turn_prepare, turn_cb);
+  uv_unref((uv_handle_t *)&svc->turn_prepare);
   svc->events = (task_events_t){
       .data = svc,
       .publish = events_publish,
@@ -211,9 +223,11 @@ task_service_close(task_service_t *svc, void (*free_cb)(task_service_t *svc))
     close_container(c);
   }
   svc->free_cb = free_cb;
-  svc->pending_closes = 2;
+  svc->pending_closes = 3;
   svc->gc_timer.data = svc;
   svc->shutdown_timer.data = svc;
+  svc->turn_prepare.data = svc;
   uv_close((uv_handle_t *)&svc->gc_timer, timer_closed_cb);
   uv_close((uv_handle_t *)&svc->shutdown_timer, timer_closed_cb);
+  uv_close((uv_handle_t *)&svc->turn_prepare, timer_closed_cb);
 }

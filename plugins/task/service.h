@@ -43,6 +43,10 @@ struct task_service_s
      (as with a Shutdown that finds no container). */
   bool api_v3;
   uv_timer_t gc_timer;       /* frees removed containers on a later loop turn */
+  /* Counts loop turns (a prepare handle, unreferenced): the State calls of one turn (a batch
+     read together) share one reading of a container's freezer. */
+  uv_prepare_t turn_prepare;
+  uint64_t turn;
   uv_timer_t shutdown_timer; /* asks for shutdown after the Shutdown reply has gone */
   int pending_closes;
   cshim_ttrpc_service_t service_v2;

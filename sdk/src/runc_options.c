@@ -131,7 +131,7 @@ enum body_kind
 /* The runc option names as containerd's config spells them (runc's Options field names). */
 static const struct
 {
-  const char *name;
+  char name[16]; /* an array: the table needs no relocation (shared read-only pages) */
   enum body_kind kind;
   size_t offset;
 } body_keys[] = {
@@ -257,7 +257,7 @@ enum field_kind
 
 struct field
 {
-  const char *name;
+  char name[16]; /* an array: the table needs no relocation (shared read-only pages) */
   enum field_kind kind;
   size_t offset;
 };

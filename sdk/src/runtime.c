@@ -457,36 +457,38 @@ contains(const char *haystack, const char *needle)
 static int
 classify(const struct cmd *c, const char *msg)
 {
+  /* arrays, not pointers: the table needs no relocation (a shared read-only page in every
+     module that links it, not a private one) */
   static const struct
   {
-    const char *cmd; /* NULL = any */
-    const char *needle;
+    char cmd[8]; /* "" = any */
+    char needle[48];
     int errnum;
   } table[] = {
       /* runc: every command on an unknown id */
-      {NULL, "container does not exist", ENOENT},
+      {"", "container does not exist", ENOENT},
       /* runc "container with given ID already exists", crun "container `x` already exists" */
       {"create", "already exists", EEXIST},
       /* a kill after the process exited: containerd reports "process already finished" */
       {"kill", "container not running", ESRCH},
       {"kill", "No such process", ESRCH},
       /* runc state errors */
-      {NULL, "container not running", EBUSY},
-      {NULL, "container not paused", EBUSY},
-      {NULL, "cannot start an already running container", EBUSY},
-      {NULL, "cannot start a container that has stopped", EBUSY},
-      {NULL, "cannot start a container in the paused state", EBUSY},
-      {NULL, "that is not stopped", EBUSY},
-      {NULL, "cannot exec in a paused container", EBUSY},
-      {NULL, "cannot exec in a stopped container", EBUSY},
+      {"", "container not running", EBUSY},
+      {"", "container not paused", EBUSY},
+      {"", "cannot start an already running container", EBUSY},
+      {"", "cannot start a container that has stopped", EBUSY},
+      {"", "cannot start a container in the paused state", EBUSY},
+      {"", "that is not stopped", EBUSY},
+      {"", "cannot exec in a paused container", EBUSY},
+      {"", "cannot exec in a stopped container", EBUSY},
       /* crun state errors */
-      {NULL, "` is not running", EBUSY},
-      {NULL, "` is paused", EBUSY},
-      {NULL, "` is not in `created` or `stopped` state", EBUSY},
+      {"", "` is not running", EBUSY},
+      {"", "` is paused", EBUSY},
+      {"", "` is not in `created` or `stopped` state", EBUSY},
   };
 
   for (size_t i = 0; i < CSHIM_N_ELEMENTS(table); i++)
-    if ((table[i].cmd == NULL || strcmp(table[i].cmd, c->name) == 0) &&
+    if ((table[i].cmd[0] == '\0' || strcmp(table[i].cmd, c->name) == 0) &&
         contains(msg, table[i].needle))
       return table[i].errnum;
 

@@ -292,6 +292,11 @@ run_vendor_shim() { # <module> <label>
     return
   fi
   ok "$label: containerd-shim-acme-v2 serves on its socket"
+  # the socket is listening before the shim logs its "serving on" line: give the log 5 s
+  for _ in $(seq 50); do
+    grep -qF "(config \`$etc/acme.yaml\`)" "$tmp/shim.log" && break
+    sleep 0.1
+  done
   if grep -qF "(config \`$etc/acme.yaml\`)" "$tmp/shim.log" &&
     grep -qF "greeting \`$greeting\`" "$tmp/shim.log"; then
     ok "$label: the binary name selected <etc>/acme.yaml and the vendor plugin read its section"

@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include <cshim/util.h>
@@ -151,7 +154,7 @@ v1_fixture(void)
 }
 
 static Io__Containerd__Cgroups__V1__Metrics *
-v1_stats(const task_cgroup_t *cg)
+v1_stats(task_cgroup_t *cg)
 {
   Google__Protobuf__Any any;
   cshim_error_t err = NULL;
@@ -398,40 +401,6 @@ test_cgroup_stats_of_a_removed_cgroup_is_not_found(void **state)
   task_cgroup_free(cg);
 }
 
-static void
-test_cgroup_load_of_this_process_reads_real_values(void **state)
-{
-  task_cgroup_t *cg = NULL;
-  cshim_error_t err = NULL;
-  Google__Protobuf__Any any;
-  (void)state;
-
-  if (task_cgroup_load(getpid(), &cg, &err) < 0) {
-    cshim_error_release(&err);
-    skip(); /* no cgroup filesystem here */
-  }
-  assert_int_equal(task_cgroup_stats(cg, &any, &err), 0);
-  if (cg->unified) {
-    Io__Containerd__Cgroups__V2__Metrics *m =
-        io__containerd__cgroups__v2__metrics__unpack(NULL, any.value.len, any.value.data);
-    assert_non_null(m);
-    assert_true(m->cpu->usage_usec > 0);
-    io__containerd__cgroups__v2__metrics__free_unpacked(m, NULL);
-  } else {
-    Io__Containerd__Cgroups__V1__Metrics *m =
-        io__containerd__cgroups__v1__metrics__unpack(NULL, any.value.len, any.value.data);
-    assert_non_null(m);
-    assert_non_null(m->memory);
-    assert_true(m->memory->usage->usage > 0);
-    assert_non_null(m->cpu);
-    assert_true(m->cpu->usage->total > 0);
-    assert_true(m->cpu->usage->n_per_cpu > 0);
-    io__containerd__cgroups__v1__metrics__free_unpacked(m, NULL);
-  }
-  free(any.value.data);
-  task_cgroup_free(cg);
-}
-
 /* ---- freezer and processes, on temporary trees ---- */
 
 static void
@@ -467,6 +436,133 @@ static void
 remove_tree(const char *dir)
 {
   assert_int_equal(nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
+
+static Io__Containerd__Cgroups__V2__Metrics *
+v2_stats_of(task_cgroup_t *cg)
+{
+  Google__Protobuf__Any any;
+  cshim_error_t err = NULL;
+  Io__Containerd__Cgroups__V2__Metrics *m;
+
+  if (task_cgroup_stats(cg, &any, &err) < 0)
+    fail_msg("%s", err->msg);
+  m = io__containerd__cgroups__v2__metrics__unpack(NULL, any.value.len, any.value.data);
+  free(any.value.data);
+  assert_non_null(m);
+  return m;
+}
+
+static void
+test_cgroup_stats_keeps_its_files_open_and_reads_them_again(void **state)
+{
+  cshim_autofree char *dir = temp_tree();
+  task_cgroup_t *cg = cshim_xmalloc0(sizeof *cg);
+  Io__Containerd__Cgroups__V2__Metrics *m;
+  size_t before = task_cgroup_kept_files(), kept;
+  (void)state;
+
+  cg->unified = true;
+  cg->dir = cshim_xstrdup(dir);
+  put(dir, "pids.current", "3\n");
+  put(dir, "memory.stat", "anon 100\nfile 200\n");
+  m = v2_stats_of(cg);
+  assert_int_equal(m->pids->current, 3);
+  assert_int_equal(m->memory->anon, 100);
+  io__containerd__cgroups__v2__metrics__free_unpacked(m, NULL);
+  kept = task_cgroup_kept_files() - before;
+  assert_int_equal(kept, 2); /* the two files there; the absent ones hold nothing */
+  /* new values (same files, rewritten in place) are read through the same descriptors */
+  put(dir, "pids.current", "5\n");
+  put(dir, "memory.stat", "anon 101\nfile 200\n");
+  m = v2_stats_of(cg);
+  assert_int_equal(m->pids->current, 5);
+  assert_int_equal(m->memory->anon, 101);
+  io__containerd__cgroups__v2__metrics__free_unpacked(m, NULL);
+  assert_int_equal(task_cgroup_kept_files() - before, kept);
+  /* an absent file is not looked for again at once (no open per call for it) */
+  put(dir, "pids.max", "9\n");
+  m = v2_stats_of(cg);
+  assert_int_equal(m->pids->limit, 0);
+  io__containerd__cgroups__v2__metrics__free_unpacked(m, NULL);
+  /* closed with the cgroup */
+  task_cgroup_free(cg);
+  assert_int_equal(task_cgroup_kept_files(), before);
+  remove_tree(dir);
+}
+
+/* On a real cgroup (as root): a removed cgroup's kept files fail with ENODEV; Stats then says
+   NotFound and holds no descriptor. */
+static void
+test_cgroup_stats_of_a_real_cgroup_removed_later_is_not_found(void **state)
+{
+  task_cgroup_t *cg = cshim_xmalloc0(sizeof *cg);
+  Google__Protobuf__Any any;
+  cshim_error_t err = NULL;
+  struct statfs sfs;
+  char dir[128];
+  size_t before = task_cgroup_kept_files();
+  (void)state;
+
+  if (statfs("/sys/fs/cgroup", &sfs) < 0) {
+    free(cg);
+    skip();
+  }
+  cg->unified = sfs.f_type == CGROUP2_SUPER_MAGIC;
+  snprintf(dir, sizeof dir, cg->unified ? "/sys/fs/cgroup/cshim-unit-%d" : "/sys/fs/cgroup/pids/cshim-unit-%d",
+           (int)getpid());
+  if (mkdir(dir, 0700) < 0) {
+    free(cg);
+    skip(); /* not root, or no such hierarchy */
+  }
+  if (cg->unified)
+    cg->dir = cshim_xstrdup(dir);
+  else
+    cg->v1[TASK_CGROUP_PIDS] = cshim_xstrdup(dir);
+  assert_int_equal(task_cgroup_stats(cg, &any, &err), 0);
+  free(any.value.data);
+  assert_true(task_cgroup_kept_files() > before);
+  assert_int_equal(rmdir(dir), 0);
+  assert_int_equal(task_cgroup_stats(cg, &any, &err), -ENOENT);
+  assert_non_null(strstr(err->msg, "does not exist"));
+  cshim_error_release(&err);
+  assert_int_equal(task_cgroup_kept_files(), before);
+  task_cgroup_free(cg);
+}
+
+static void
+test_cgroup_load_of_this_process_reads_real_values(void **state)
+{
+  task_cgroup_t *cg = NULL;
+  cshim_error_t err = NULL;
+  Google__Protobuf__Any any;
+  (void)state;
+
+  if (task_cgroup_load(getpid(), &cg, &err) < 0) {
+    cshim_error_release(&err);
+    skip(); /* no cgroup filesystem here */
+  }
+  assert_int_equal(task_cgroup_stats(cg, &any, &err), 0);
+  if (cg->unified) {
+    Io__Containerd__Cgroups__V2__Metrics *m =
+        io__containerd__cgroups__v2__metrics__unpack(NULL, any.value.len, any.value.data);
+    assert_non_null(m);
+    assert_true(m->cpu->usage_usec > 0);
+    io__containerd__cgroups__v2__metrics__free_unpacked(m, NULL);
+  } else {
+    Io__Containerd__Cgroups__V1__Metrics *m =
+        io__containerd__cgroups__v1__metrics__unpack(NULL, any.value.len, any.value.data);
+    assert_non_null(m);
+    assert_non_null(m->memory);
+    assert_true(m->memory->usage->usage > 0);
+    assert_non_null(m->cpu);
+    assert_true(m->cpu->usage->total > 0);
+    assert_true(m->cpu->usage->n_per_cpu > 0);
+    io__containerd__cgroups__v1__metrics__free_unpacked(m, NULL);
+  }
+  free(any.value.data);
+  task_cgroup_free(cg);
 }
 
 static task_freezer_t
@@ -601,6 +697,8 @@ main(void)
       cmocka_unit_test(test_cgroup_v1_missing_controllers_leave_sections_out),
       cmocka_unit_test(test_cgroup_v2_stats_from_fixture),
       cmocka_unit_test(test_cgroup_stats_of_a_removed_cgroup_is_not_found),
+      cmocka_unit_test(test_cgroup_stats_keeps_its_files_open_and_reads_them_again),
+      cmocka_unit_test(test_cgroup_stats_of_a_real_cgroup_removed_later_is_not_found),
       cmocka_unit_test(test_cgroup_load_of_this_process_reads_real_values),
       cmocka_unit_test(test_cgroup_v1_freezer_state_reads_freezer_state),
       cmocka_unit_test(test_cgroup_v2_freezer_state_reads_freeze_and_events),

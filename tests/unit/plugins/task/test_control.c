@@ -324,23 +324,42 @@ test_control_runc_model_answers_state_and_pids_without_the_runtime(void **state)
   c->cgroup->v1[TASK_CGROUP_FREEZER] = cshim_xstrdup(freezer_dir);
   c->cgroup->v1[TASK_CGROUP_PIDS] = cshim_xstrdup(pids_dir);
 
+  /* State reads the freezer once per loop turn: the calls of one turn share the reading. The
+     turn is held still here (its prepare handle stopped) while the file changes. */
+  uv_prepare_stop(&f->svc->turn_prepare);
+  assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__RUNNING);
+  put_file(freezer_dir, "freezer.state", "FROZEN\n");
+  assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__RUNNING);
+  /* the shim's own Pause or Resume forgets the reading at once, in the same turn */
+  c->freezer_turn = 0;
+  assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSED);
+  put_file(freezer_dir, "freezer.state", "THAWED\n");
+  assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSED);
+  uv_prepare_start(&f->svc->turn_prepare, f->svc->turn_prepare.prepare_cb);
+  /* a new turn reads it again */
+  f->svc->turn++;
   assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__RUNNING);
   /* frozen or freezing by hand, not through Pause: State follows the freezer */
   put_file(freezer_dir, "freezer.state", "FROZEN\n");
+  f->svc->turn++;
   assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSED);
   put_file(freezer_dir, "freezer.state", "FREEZING\n");
+  f->svc->turn++;
   assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSING);
   put_file(freezer_dir, "freezer.state", "THAWED\n");
+  f->svc->turn++;
   c->pausing = true; /* Pause is running and the freezer has not moved yet */
   assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSING);
   c->pausing = false;
   /* the shim's own Pause has returned (crun does not wait for the freeze to settle): PAUSED,
      as the runtime's own state would say */
   put_file(freezer_dir, "freezer.state", "FREEZING\n");
+  f->svc->turn++;
   c->paused = true;
   assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSED);
   c->paused = false;
   put_file(freezer_dir, "freezer.state", "THAWED\n");
+  f->svc->turn++;
 
   pids = pids_of(f, "rm");
   assert_int_equal(pids->n_processes, 2);
