@@ -50,12 +50,14 @@ struct host_reaper_s
   struct unclaimed *unclaimed; /* grown on demand up to UNCLAIMED_MAX: most shims need a few */
   size_t n_unclaimed, cap_unclaimed;
   uint64_t exits; /* every exit dispatched (live upgrade: the crash snapshot is redone) */
+  void (*exit_hook)(void *data, pid_t pid, int status);
+  void *exit_hook_data;
   host_reaper_started_t started[STARTED_MAX];
   size_t n_started;
 };
 
 static void
-remember_unclaimed(host_reaper_t *r, pid_t pid, int status)
+remember_unclaimed_at(host_reaper_t *r, pid_t pid, int status, uint64_t at_ns)
 {
   uint64_t now = cshim_now_ns();
   size_t i, j = 0;
@@ -74,7 +76,14 @@ remember_unclaimed(host_reaper_t *r, pid_t pid, int status)
       r->cap_unclaimed = UNCLAIMED_MAX;
     r->unclaimed = cshim_xrealloc(r->unclaimed, r->cap_unclaimed * sizeof *r->unclaimed);
   }
-  r->unclaimed[r->n_unclaimed++] = (struct unclaimed){pid, status, now};
+  r->unclaimed[r->n_unclaimed++] =
+      (struct unclaimed){pid, status, at_ns && at_ns <= now ? at_ns : now};
+}
+
+static void
+remember_unclaimed(host_reaper_t *r, pid_t pid, int status)
+{
+  remember_unclaimed_at(r, pid, status, 0);
 }
 
 static bool
@@ -108,6 +117,8 @@ dispatch(host_reaper_t *r, pid_t pid, int status)
   bool any = false;
 
   r->exits++;
+  if (r->exit_hook)
+    r->exit_hook(r->exit_hook_data, pid, status);
   /* Unlink first: callbacks may add or remove watches. */
   while (*pp) {
     struct watch *w = *pp;
@@ -361,6 +372,37 @@ host_reaper_close(host_reaper_t *r)
   r->deferred.data = r;
   uv_close((uv_handle_t *)&r->sigchld, handle_closed_cb);
   uv_close((uv_handle_t *)&r->deferred, handle_closed_cb);
+}
+
+void
+host_reaper_foreach_unclaimed(const host_reaper_t *r,
+                              void (*cb)(void *data, pid_t pid, int status, uint64_t at_ns),
+                              void *data)
+{
+  uint64_t now = cshim_now_ns();
+
+  for (size_t i = 0; i < r->n_unclaimed; i++)
+    if (now - r->unclaimed[i].at_ns < UNCLAIMED_TTL_NS)
+      cb(data, r->unclaimed[i].pid, r->unclaimed[i].status, r->unclaimed[i].at_ns);
+  /* claimed, but the watcher has not been told yet: the next image's watch must find it */
+  for (const struct watch *w = r->watches; w; w = w->next)
+    if (w->fired)
+      cb(data, w->pid, w->status, now);
+}
+
+void
+host_reaper_add_unclaimed(host_reaper_t *r, pid_t pid, int status, uint64_t at_ns)
+{
+  if (pid > 0)
+    remember_unclaimed_at(r, pid, status, at_ns);
+}
+
+void
+host_reaper_set_exit_hook(host_reaper_t *r, void (*hook)(void *data, pid_t pid, int status),
+                          void *data)
+{
+  r->exit_hook = hook;
+  r->exit_hook_data = data;
 }
 
 uint64_t

@@ -31,6 +31,18 @@ size_t host_reaper_started(const host_reaper_t *r, const host_reaper_started_t *
    dropped without being called. */
 void host_reaper_close(host_reaper_t *r);
 
+/* Live upgrade. Exits reaped and not claimed yet (kept for a late watch), and exits claimed by a
+   watch whose call is still deferred to the next loop turn: both must reach the next image.
+   cb is called for each (pid, raw wait status, CLOCK_MONOTONIC ns when reaped). */
+void host_reaper_foreach_unclaimed(const host_reaper_t *r,
+                                   void (*cb)(void *data, pid_t pid, int status, uint64_t at_ns),
+                                   void *data);
+/* Put an exit back as unclaimed (restore; at_ns 0 = now): the next watch of pid gets it. */
+void host_reaper_add_unclaimed(host_reaper_t *r, pid_t pid, int status, uint64_t at_ns);
+/* Crash survival: told of every exit as it is reaped, before it is dispatched (NULL = none). */
+void host_reaper_set_exit_hook(host_reaper_t *r, void (*hook)(void *data, pid_t pid, int status),
+                               void *data);
+
 /* Exits dispatched so far. */
 uint64_t host_reaper_exits(const host_reaper_t *r);
 

@@ -102,6 +102,10 @@ struct conn
      it resumes. */
   uint8_t *stash;
   size_t stash_len;
+  /* While feed dispatches a frame: the input after it, not yet framed (crash survival: the
+     handler writes it out, so the next image reads on from the same byte). */
+  const uint8_t *feed_rest;
+  size_t feed_rest_len;
   /* Bytes charged to the server's buffer budget, by what holds them. */
   size_t held_partial; /* the reader's partial frame */
   size_t held_write;   /* the write queue */
@@ -231,6 +235,10 @@ struct host_ttrpc_server_s
   void (*call_hook)(void *data, int fd, uint32_t stream_id, const char *method,
                     const uint8_t *request, size_t request_len, bool answered);
   void *call_hook_data;
+  void (*dispatched_hook)(void *data); /* after a call's handler has returned */
+  /* crash survival, new image: descriptors of the connections open at the crash (NULL = all) */
+  const int *live_fds;
+  size_t n_live_fds;
 };
 
 static void
@@ -1243,6 +1251,8 @@ handle_request(struct conn *conn, uint32_t stream_id, uint8_t *data, size_t len)
     call_hook_run(conn, stream_id, req->method, data, len, false);
 
   dispatch(call, rs, handler);
+  if (srv->dispatched_hook)
+    srv->dispatched_hook(srv->call_hook_data);
 }
 
 /* ---- reading ------------------------------------------------------------------------------- */
@@ -1310,8 +1320,13 @@ feed(struct conn *conn, const uint8_t *p, size_t len)
     }
     /* Data frames belong to streaming methods, which no service here has; like ttrpc 1.1 we
        ignore them along with unknown types, for forward compatibility. */
-    if (frame.header.type == CSHIM_FRAME_REQUEST)
+    if (frame.header.type == CSHIM_FRAME_REQUEST) {
+      conn->feed_rest = p;
+      conn->feed_rest_len = len;
       handle_request(conn, frame.header.stream_id, frame.data, frame.header.length);
+      conn->feed_rest = NULL;
+      conn->feed_rest_len = 0;
+    }
     free(frame.data);
     if (!conn->closing && conn->n_working >= srv->limits.max_calls_in_flight)
       pause_conn(conn, PAUSE_IN_FLIGHT);
@@ -1849,18 +1864,25 @@ host_ttrpc_server_save(host_ttrpc_server_t *srv, cshim_state_writer_t *w, cshim_
     cshim_state_begin(w, SRV_CONN);
     cshim_state_put_fd(w, CONN_FD, fd);
     cshim_state_put_u32(w, CONN_LAST_STREAM, conn->last_stream_id);
-    cshim_frame_reader_pending(&conn->reader, &pending, &plen, &discarded);
-    /* A crash snapshot goes stale once the rest of the frame is read (a read-only call does not
-       make a new one due): take none while a request is half read. */
-    if (plen && cshim_state_writer_is_crash(w))
-      return cshim_error_make(err, EAGAIN, "a request is partly read");
-    if (plen)
-      cshim_state_put_bytes(w, CONN_PENDING, pending, plen);
-    if (discarded)
-      cshim_state_put_u32(w, CONN_DISCARDED, discarded);
+    /* Not in a crash snapshot: the partial frame may be stale by the time of the crash, and the
+       crash handler writes every connection's unframed input as it is then
+       (host_ttrpc_server_crash_write), which replaces it; a copy here would also cost up to the
+       whole buffer budget per snapshot. */
+    if (!cshim_state_writer_is_crash(w)) {
+      cshim_frame_reader_pending(&conn->reader, &pending, &plen, &discarded);
+      if (plen)
+        cshim_state_put_bytes(w, CONN_PENDING, pending, plen);
+      if (discarded)
+        cshim_state_put_u32(w, CONN_DISCARDED, discarded);
+    }
     for (c = conn->calls.next; c != &conn->calls; c = c->next) {
       struct call *call = CSHIM_CONTAINER_OF(c, struct call, link);
-      size_t n = ttrpc__request__get_packed_size(call->req);
+      size_t n;
+      /* A crash snapshot carries only parked calls (Wait): one being worked on is in the crash
+         journal, which runs it again or answers it Unavailable. */
+      if (cshim_state_writer_is_crash(w) && !call->parked)
+        continue;
+      n = ttrpc__request__get_packed_size(call->req);
       cshim_autofree uint8_t *buf = cshim_xmalloc(n ? n : 1);
       ttrpc__request__pack(call->req, buf);
       cshim_state_begin(w, CONN_CALL);
@@ -1913,6 +1935,17 @@ adopt_conn(host_ttrpc_server_t *srv, int fd, uint32_t last_stream, const uint8_t
   return 0;
 }
 
+static bool
+fd_live(const host_ttrpc_server_t *srv, int fd)
+{
+  if (srv->live_fds == NULL)
+    return true;
+  for (size_t i = 0; i < srv->n_live_fds; i++)
+    if (srv->live_fds[i] == fd)
+      return true;
+  return false;
+}
+
 static int
 restore_conn(host_ttrpc_server_t *srv, const cshim_state_item_t *item, struct restored_call ***tail,
              cshim_error_t *err)
@@ -1929,9 +1962,18 @@ restore_conn(host_ttrpc_server_t *srv, const cshim_state_item_t *item, struct re
   if (ret < 0)
     return ret;
   while ((ret = cshim_state_next(&r, &it, err)) > 0) {
-    if (it.tag == CONN_FD)
+    if (it.tag == CONN_FD) {
+      uint32_t raw = 0;
+      /* the number first: a connection closed since a crash snapshot is not checked */
+      if (it.len >= 4)
+        raw = (uint32_t)it.value[0] | (uint32_t)it.value[1] << 8 | (uint32_t)it.value[2] << 16 |
+              (uint32_t)it.value[3] << 24;
+      if (!fd_live(srv, (int)raw)) {
+        fd = (int)raw;
+        continue;
+      }
       ret = cshim_state_item_fd(&it, &fd, err);
-    else if (it.tag == CONN_LAST_STREAM)
+    } else if (it.tag == CONN_LAST_STREAM)
       ret = cshim_state_item_u32(&it, &last, err);
     else if (it.tag == CONN_PENDING) {
       pending = it.value;
@@ -1945,6 +1987,8 @@ restore_conn(host_ttrpc_server_t *srv, const cshim_state_item_t *item, struct re
     return ret;
   if (fd < 0)
     return cshim_error_make(err, EBADMSG, "state: ttrpc connection without a descriptor");
+  if (!fd_live(srv, fd))
+    return 0; /* closed after the crash snapshot: its number may name another file now */
   ret = adopt_conn(srv, fd, last, pending, plen, discarded, &conn, err);
   if (ret < 0)
     return ret;
@@ -2037,6 +2081,12 @@ host_ttrpc_server_set_call_hook(host_ttrpc_server_t *srv,
   srv->call_hook_data = data;
 }
 
+void
+host_ttrpc_server_set_dispatched_hook(host_ttrpc_server_t *srv, void (*hook)(void *data))
+{
+  srv->dispatched_hook = hook;
+}
+
 int
 host_ttrpc_server_recover_stream(host_ttrpc_server_t *srv, int fd, uint32_t stream_id,
                                  const uint8_t *request, size_t request_len, const char *message)
@@ -2068,4 +2118,124 @@ host_ttrpc_server_recover_stream(host_ttrpc_server_t *srv, int fd, uint32_t stre
     return 1;
   }
   return -ENOENT;
+}
+
+/* ---- crash survival: the connections' unframed input -------------------------------------- */
+
+static void
+put_le32(uint8_t *p, uint32_t v)
+{
+  for (int k = 0; k < 4; k++)
+    p[k] = (uint8_t)(v >> (8 * k));
+}
+
+/* Async-signal-safe (pwrite only; reads the loop's structures as they are). */
+int
+host_ttrpc_server_crash_write(host_ttrpc_server_t *srv, int memfd, uint32_t kind, off_t *off,
+                              int *fds, size_t max_fds, size_t *n_fds)
+{
+  struct link *l;
+
+  *n_fds = 0;
+  for (l = srv->conns.next; l != &srv->conns; l = l->next) {
+    struct conn *conn = CSHIM_CONTAINER_OF(l, struct conn, link);
+    const cshim_frame_reader_t *rd = &conn->reader;
+    size_t hlen = rd->header_len, dlen = 0;
+    uint32_t discarded = 0;
+    uint8_t e[16];
+    off_t o;
+    int fd = conn->pipe.io_watcher.fd;
+
+    if (conn->closing || fd < 0)
+      continue;
+    if (*n_fds == max_fds)
+      return -1;
+    fds[(*n_fds)++] = fd;
+    if (hlen == CSHIM_FRAME_HEADER_SIZE) {
+      if (rd->discarding)
+        discarded = (uint32_t)rd->data_len;
+      else
+        dlen = rd->data_len;
+    }
+    put_le32(e, kind);
+    put_le32(e + 4, (uint32_t)fd);
+    put_le32(e + 8, discarded);
+    put_le32(e + 12, (uint32_t)(hlen + dlen + conn->feed_rest_len + conn->stash_len));
+    o = *off;
+    if (pwrite(memfd, e, sizeof e, o) != (ssize_t)sizeof e)
+      return -1;
+    o += (off_t)sizeof e;
+    if (hlen && pwrite(memfd, rd->header_buf, hlen, o) != (ssize_t)hlen)
+      return -1;
+    o += (off_t)hlen;
+    if (dlen && pwrite(memfd, rd->data, dlen, o) != (ssize_t)dlen)
+      return -1;
+    o += (off_t)dlen;
+    if (conn->feed_rest_len &&
+        pwrite(memfd, conn->feed_rest, conn->feed_rest_len, o) != (ssize_t)conn->feed_rest_len)
+      return -1;
+    o += (off_t)conn->feed_rest_len;
+    if (conn->stash_len &&
+        pwrite(memfd, conn->stash, conn->stash_len, o) != (ssize_t)conn->stash_len)
+      return -1;
+    o += (off_t)conn->stash_len;
+    *off = o;
+  }
+  return 0;
+}
+
+void
+host_ttrpc_server_set_live_fds(host_ttrpc_server_t *srv, const int *fds, size_t n)
+{
+  srv->live_fds = fds;
+  srv->n_live_fds = n;
+}
+
+int
+host_ttrpc_server_crash_input(host_ttrpc_server_t *srv, int fd, uint32_t discarded,
+                              const uint8_t *bytes, size_t len, cshim_error_t *err)
+{
+  struct conn *conn = NULL;
+  struct link *l;
+  size_t head = 0;
+  int ret;
+
+  for (l = srv->conns.next; l != &srv->conns; l = l->next) {
+    struct conn *c = CSHIM_CONTAINER_OF(l, struct conn, link);
+    uv_os_fd_t cfd;
+    if (!c->closing && uv_fileno((uv_handle_t *)&c->pipe, &cfd) == 0 && cfd == fd) {
+      conn = c;
+      break;
+    }
+  }
+  if (conn == NULL) {
+    /* accepted after the crash snapshot: its descriptor crossed the exec all the same */
+    int fl = fcntl(fd, F_GETFD);
+    if (fl < 0)
+      return cshim_error_sys(err, errno, "ttrpc connection fd %d", fd);
+    fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+    ret = adopt_conn(srv, fd, 0, NULL, 0, 0, &conn, err);
+    if (ret < 0)
+      return ret;
+    srv->stats.connections_total++;
+  }
+  cshim_frame_reader_fini(&conn->reader);
+  cshim_frame_reader_init(&conn->reader, CSHIM_FRAME_MAX_DATA);
+  if (discarded > 0) {
+    head = CSHIM_FRAME_HEADER_SIZE;
+    if (len < head)
+      return cshim_error_make(err, EBADMSG,
+                              "crash journal: fd %d: a discarded frame without its header", fd);
+    ret = cshim_frame_reader_resume(&conn->reader, bytes, head, discarded, err);
+    if (ret < 0)
+      return ret;
+  }
+  set_held(srv, &conn->held_partial, cshim_frame_reader_held(&conn->reader));
+  free(conn->stash);
+  conn->stash = NULL;
+  conn->stash_len = 0;
+  set_held(srv, &conn->held_stash, 0);
+  if (len > head)
+    stash_input(conn, bytes + head, len - head);
+  return 0;
 }

@@ -125,6 +125,9 @@ void host_ttrpc_server_set_call_hook(host_ttrpc_server_t *srv,
                                                   const char *method, const uint8_t *request,
                                                   size_t request_len, bool answered),
                                      void *data);
+/* Crash survival: runs (with the call hook's data) each time a call's handler has returned, the
+   call maybe answered already. NULL removes it. */
+void host_ttrpc_server_set_dispatched_hook(host_ttrpc_server_t *srv, void (*hook)(void *data));
 /* After a crash, for a call that was being handled on the connection whose descriptor is fd:
    nothing when a carried-over call holds that stream (0; its re-run answers it), else run it
    again from request (2), or, with request NULL, answer it Unavailable with message (1).
@@ -132,5 +135,20 @@ void host_ttrpc_server_set_call_hook(host_ttrpc_server_t *srv,
 int host_ttrpc_server_recover_stream(host_ttrpc_server_t *srv, int fd, uint32_t stream_id,
                                      const uint8_t *request, size_t request_len,
                                      const char *message);
+/* Crash survival, from a signal handler (async-signal-safe): for every open connection, one
+   journal entry at *off of memfd: kind u32, fd u32, discarded u32 (data bytes of an oversized
+   frame already dropped), length u32, then the input read from it and not yet framed (the
+   partial frame, the rest of a read being dispatched, input held while paused). The
+   descriptors go to fds (at most max_fds; -1 when there are more, or a write failed). */
+int host_ttrpc_server_crash_write(host_ttrpc_server_t *srv, int memfd, uint32_t kind, off_t *off,
+                                  int *fds, size_t max_fds, size_t *n_fds);
+/* New image after a crash, before host_ttrpc_server_restore: only connections with these
+   descriptors were open at the crash (borrowed until the restore returns; NULL = all). */
+void host_ttrpc_server_set_live_fds(host_ttrpc_server_t *srv, const int *fds, size_t n);
+/* After the restore: the connection on fd (adopted now when the snapshot did not have it) reads
+   on from `bytes` (what host_ttrpc_server_crash_write wrote), replacing the snapshot's partial
+   frame. */
+int host_ttrpc_server_crash_input(host_ttrpc_server_t *srv, int fd, uint32_t discarded,
+                                  const uint8_t *bytes, size_t len, cshim_error_t *err);
 
 #endif

@@ -26,10 +26,22 @@
 
 extern char **environ;
 
-/* Crash journal: calls being handled; requests of read-only calls up to JOURNAL_REQUEST_MAX
-   bytes are kept to be run again after a crash. */
+/* Crash journal: calls being handled; requests of calls that are run again after a crash (those
+   that only read, and Start) up to JOURNAL_REQUEST_MAX bytes are kept. Exits reaped since the
+   last snapshot, at most JOURNAL_EXITS_MAX. */
 #define JOURNAL_MAX 1024
 #define JOURNAL_REQUEST_MAX 480
+#define JOURNAL_EXITS_MAX 1024
+#define JOURNAL_CONNS_MAX 1024
+/* Entries the crash handler appends after the document: kind u32, a u32, b u32, length u32,
+   then length bytes. */
+enum
+{
+  J_CALL = 1,  /* a: connection fd, b: stream id, bytes: the request to run again (or none) */
+  J_EXIT = 2,  /* a: pid, b: raw wait status (reaped after the snapshot) */
+  J_INPUT = 3, /* a: connection fd, b: discarded bytes, bytes: input not yet framed */
+  J_END = 4,   /* the journal is whole: connections without J_INPUT were closed */
+};
 
 /* Top-level records of the state document; never reuse a number. */
 enum
@@ -38,6 +50,14 @@ enum
   REC_SERVER = 2,  /* list: host_ttrpc_server_save */
   REC_PLUGINS = 3, /* list of REC_PLUGIN */
   REC_FDS = 4,     /* list of FD_ENTRY: every descriptor handed over */
+  REC_REAPER = 5,  /* list of REAPER_EXIT: exits nobody has been told of yet */
+};
+enum
+{
+  REAPER_EXIT = 1, /* list */
+  EXIT_PID = 1,
+  EXIT_STATUS = 2,
+  EXIT_AT_NS = 3, /* CLOCK_MONOTONIC when reaped */
 };
 enum
 {
@@ -108,14 +128,19 @@ struct host_upgrade_s
   int crash_signal;
   unsigned crash_restarts;
   int64_t crash_first_s;
-  uint8_t *journal; /* (fd u32, stream u32, len u32, request[len])... */
+  uint8_t *journal; /* J_* entries */
   size_t journal_len;
-  size_t n_journal;
+  size_t n_journal;       /* calls */
+  size_t n_journal_exits; /* exits reaped after the snapshot */
+  bool journal_whole;     /* J_END seen: live_fds is every connection open at the crash */
+  int *live_fds;
+  size_t n_live_fds;
   /* crash guard (old image side) */
   uv_check_t guard;
   bool guard_on;
   uint64_t guard_gen[3];
   uint64_t guard_mutations; /* calls that may change state, dispatched or answered */
+  bool guard_now;           /* such a call is being dispatched: a snapshot right after it */
   uint64_t guard_at_ns;
 };
 
@@ -188,6 +213,7 @@ host_upgrade_free(host_upgrade_t *u)
   free(u->old_binary);
   free(u->old_target);
   free(u->journal);
+  free(u->live_fds);
   if (u->state_fd >= 0)
     close(u->state_fd);
   if (u->exe_fd >= 0)
@@ -334,6 +360,17 @@ set_cloexec(const int *fds, size_t n, bool on)
   }
 }
 
+static void
+save_exit(void *data, pid_t pid, int status, uint64_t at_ns)
+{
+  cshim_state_writer_t *w = data;
+  cshim_state_begin(w, REAPER_EXIT);
+  cshim_state_put_u32(w, EXIT_PID, (uint32_t)pid);
+  cshim_state_put_u32(w, EXIT_STATUS, (uint32_t)status);
+  cshim_state_put_u64(w, EXIT_AT_NS, at_ns);
+  cshim_state_end(w);
+}
+
 static int
 save_document(host_upgrade_t *u, cshim_state_writer_t *w, uint8_t **doc, size_t *len,
               cshim_error_t *err)
@@ -385,6 +422,12 @@ save_document(host_upgrade_t *u, cshim_state_writer_t *w, uint8_t **doc, size_t 
     cshim_state_end(w);
   }
   cshim_state_end(w);
+
+  if (u->reaper) {
+    cshim_state_begin(w, REC_REAPER);
+    host_reaper_foreach_unclaimed(u->reaper, save_exit, w);
+    cshim_state_end(w);
+  }
 
   fds = cshim_state_writer_fds(w, &n_fds);
   cshim_state_begin(w, REC_FDS);
@@ -719,6 +762,56 @@ read_host(host_upgrade_t *u, cshim_error_t *err)
   return ret;
 }
 
+static uint32_t
+le32(const uint8_t *p)
+{
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The next whole journal entry at *off, or false. */
+static bool
+journal_next(const host_upgrade_t *u, size_t *off, uint32_t v[3], const uint8_t **bytes,
+             size_t *len)
+{
+  const uint8_t *e = u->journal + *off;
+  uint32_t n;
+
+  if (*off + 16 > u->journal_len)
+    return false;
+  n = le32(e + 12);
+  if (n > u->journal_len - *off - 16)
+    return false;
+  for (int k = 0; k < 3; k++)
+    v[k] = le32(e + 4 * k);
+  *bytes = e + 16;
+  *len = n;
+  *off += 16 + (size_t)n;
+  return true;
+}
+
+/* Count the calls; collect the connections open at the crash (when the journal is whole). */
+static void
+journal_scan(host_upgrade_t *u)
+{
+  size_t off = 0, len;
+  const uint8_t *bytes;
+  uint32_t v[3];
+
+  while (journal_next(u, &off, v, &bytes, &len)) {
+    if (v[0] == J_CALL)
+      u->n_journal++;
+    else if (v[0] == J_EXIT)
+      u->n_journal_exits++;
+    else if (v[0] == J_INPUT && u->n_live_fds < JOURNAL_CONNS_MAX) {
+      u->live_fds = cshim_xrealloc(u->live_fds, (u->n_live_fds + 1) * sizeof *u->live_fds);
+      u->live_fds[u->n_live_fds++] = (int)v[1];
+    } else if (v[0] == J_END)
+      u->journal_whole = true;
+  }
+  if (u->journal_whole && u->live_fds == NULL)
+    u->live_fds = cshim_xmalloc0(sizeof *u->live_fds); /* none open: not NULL (= all) */
+}
+
 static void
 rollback_reason_only(host_upgrade_t *u, const char *why)
 {
@@ -775,9 +868,7 @@ host_upgrade_load(host_upgrade_t *u, const host_flags_t *flags, cshim_error_t *e
         u->journal_len = u->doc_len - doc;
         u->journal = cshim_xmemdup(u->doc + doc, u->journal_len);
         u->doc_len = doc;
-        for (size_t jo = 0; jo + 12 <= u->journal_len; u->n_journal++)
-          jo += 12 + ((size_t)u->journal[jo + 8] | (size_t)u->journal[jo + 9] << 8 |
-                      (size_t)u->journal[jo + 10] << 16 | (size_t)u->journal[jo + 11] << 24);
+        journal_scan(u);
       }
     }
   }
@@ -808,6 +899,38 @@ host_upgrade_restore(host_upgrade_t *u, cshim_error_t *err)
   cshim_state_item_t it;
   size_t n = host_plugins_n_ordered(u->plugins);
   int ret;
+
+  /* Exits nobody had been told of, then those reaped after a crash snapshot: the plugins'
+     watches (of their processes, of runtime commands that were running) find them. */
+  if (u->reaper) {
+    cshim_state_reader_t rr;
+    ret = cshim_state_find(&u->body, REC_REAPER, &it, err);
+    if (ret > 0 && (ret = cshim_state_item_list(&it, &rr, err)) == 0) {
+      while ((ret = cshim_state_next(&rr, &it, err)) > 0) {
+        cshim_state_reader_t er;
+        uint32_t pid = 0, status = 0;
+        uint64_t at = 0;
+        if (it.tag != REAPER_EXIT)
+          continue;
+        if (cshim_state_item_list(&it, &er, err) < 0 ||
+            cshim_state_get_u32(&er, EXIT_PID, &pid, err) < 0 ||
+            cshim_state_get_u32(&er, EXIT_STATUS, &status, err) < 0 ||
+            cshim_state_get_u64(&er, EXIT_AT_NS, &at, err) < 0)
+          return -EBADMSG;
+        host_reaper_add_unclaimed(u->reaper, (pid_t)pid, (int)status, at);
+      }
+    }
+    if (ret < 0)
+      return ret;
+    for (size_t off = 0, len; u->journal;) {
+      const uint8_t *bytes;
+      uint32_t v[3];
+      if (!journal_next(u, &off, v, &bytes, &len))
+        break;
+      if (v[0] == J_EXIT)
+        host_reaper_add_unclaimed(u->reaper, (pid_t)v[1], (int)v[2], 0);
+    }
+  }
 
   ret = find_list(&u->body, REC_PLUGINS, &plugins, err);
   if (ret < 0)
@@ -869,7 +992,25 @@ host_upgrade_restore(host_upgrade_t *u, cshim_error_t *err)
   ret = find_list(&u->body, REC_SERVER, &server, err);
   if (ret < 0)
     return ret;
-  return host_ttrpc_server_restore(u->server, &server, err);
+  if (u->journal_whole)
+    host_ttrpc_server_set_live_fds(u->server, u->live_fds, u->n_live_fds);
+  ret = host_ttrpc_server_restore(u->server, &server, err);
+  host_ttrpc_server_set_live_fds(u->server, NULL, 0);
+  if (ret < 0)
+    return ret;
+  /* After a crash: each connection reads on from the byte it had reached. */
+  for (size_t off = 0, len; u->journal && u->journal_whole;) {
+    const uint8_t *bytes;
+    uint32_t v[3];
+    if (!journal_next(u, &off, v, &bytes, &len))
+      break;
+    if (v[0] != J_INPUT)
+      continue;
+    ret = host_ttrpc_server_crash_input(u->server, (int)v[1], v[2], bytes, len, err);
+    if (ret < 0)
+      return ret;
+  }
+  return 0;
 }
 
 void
@@ -881,9 +1022,11 @@ host_upgrade_finish(host_upgrade_t *u)
     u->stats.last_crash_signal = (uint64_t)u->crash_signal;
     cshim_log_error(u->log,
                     "restarted after fatal signal %d (%s): restart %u within %d s, state from "
-                    "%.1f ms before, %zu call(s) being handled",
+                    "%.1f ms before, %zu call(s) being handled, %zu exit(s) reaped since, %zu "
+                    "connection(s)",
                     u->crash_signal, strsignal(u->crash_signal), u->crash_restarts,
-                    HOST_UPGRADE_CRASH_WINDOW_S, (double)u->pause_ns / 1e6, u->n_journal);
+                    HOST_UPGRADE_CRASH_WINDOW_S, (double)u->pause_ns / 1e6, u->n_journal,
+                    u->n_journal_exits, u->n_live_fds);
   } else if (u->rollback_reason) {
     u->stats.rollbacks++;
     cshim_log_warn(u->log, "upgrade: rolled back to %s (`%s`): %s", CSHIM_VERSION, u->binary,
@@ -902,17 +1045,16 @@ host_upgrade_finish(host_upgrade_t *u)
   }
   host_ttrpc_server_redispatch(u->server);
   u->answer_pending = false;
-  for (size_t off = 0; off + 12 <= u->journal_len;) {
-    const uint8_t *e = u->journal + off;
+  for (size_t off = 0, len; u->journal;) {
+    const uint8_t *bytes;
     uint32_t v[3];
-    for (int k = 0; k < 3; k++)
-      v[k] = (uint32_t)e[4 * k] | (uint32_t)e[4 * k + 1] << 8 | (uint32_t)e[4 * k + 2] << 16 |
-             (uint32_t)e[4 * k + 3] << 24;
-    if (v[2] > JOURNAL_REQUEST_MAX || off + 12 + v[2] > u->journal_len)
+    if (!journal_next(u, &off, v, &bytes, &len))
       break;
-    host_ttrpc_server_recover_stream(u->server, (int)v[0], v[1], v[2] ? e + 12 : NULL, v[2],
-                                     "the shim restarted after a crash while handling the call");
-    off += 12 + v[2];
+    if (v[0] != J_CALL || len > JOURNAL_REQUEST_MAX)
+      continue;
+    host_ttrpc_server_recover_stream(u->server, (int)v[1], v[2], len ? bytes : NULL, len,
+                                     "the shim restarted after a crash while handling the call; "
+                                     "retry");
   }
   free(u->journal);
   u->journal = NULL;
@@ -983,14 +1125,21 @@ struct journal_entry
 
 static struct
 {
-  volatile sig_atomic_t valid; /* the memfd holds a whole, current document */
+  volatile sig_atomic_t valid; /* the active slot holds a whole, current document */
   volatile sig_atomic_t in_handler;
-  int memfd;
+  /* Two snapshots: the next one is written into the slot the handler does not use, then made
+     active; a signal that lands while a snapshot is being written finds the previous one. */
+  struct
+  {
+    int memfd;
+    int *fds; /* the document's fd table */
+    size_t n_fds, cap_fds;
+    size_t doc_len;
+    char **argv; /* prepared; the last flag's value is crash_arg */
+    char fd_buf[16];
+  } slots[2];
+  volatile sig_atomic_t active;
   int exe_fd;
-  int *fds; /* the document's fd table */
-  size_t n_fds, cap_fds;
-  size_t doc_len;
-  char **argv;        /* prepared; the last flag's value is crash_arg */
   char crash_arg[64]; /* "SIGNAL,RESTARTS,FIRST" */
   unsigned restarts;
   int64_t first_s;
@@ -1000,12 +1149,23 @@ static struct
   struct journal_entry *journal;
   volatile size_t n_journal;
   bool journal_overflow;
-  char fd_bufs[2][16];
-} guard = {.memfd = -1, .exe_fd = -1};
+  volatile size_t n_exits;
+  bool exits_overflow;
+  host_ttrpc_server_t *srv;
+  char exe_buf[16];
+} guard = {.slots = {{.memfd = -1}, {.memfd = -1}}, .exe_fd = -1};
+
+/* The guard's large tables, outside `guard` (initialised, so in .data, file-backed and dirtied
+   per shim when touched): zero-initialised in .bss, they cost only the pages written. */
+static struct
+{
+  uint32_t pid, status;
+} guard_exits[JOURNAL_EXITS_MAX]; /* reaped since the snapshot */
+static int guard_conn_fds[JOURNAL_CONNS_MAX];
 
 /* Calls that change nothing a snapshot holds: they do not make one due (a crash while one is
-   being handled answers it Unavailable). Wait is not among them: a parked Wait must be in the
-   snapshot to be re-run. */
+   being handled runs it again). Wait is not among them: a parked Wait must be in the snapshot to
+   be re-run. */
 static bool
 read_only_method(const char *method)
 {
@@ -1014,6 +1174,28 @@ read_only_method(const char *method)
     if (strcmp(method, names[i]) == 0)
       return true;
   return false;
+}
+
+/* Calls run again after a crash: those that only read, and Start (the task plugin's restore
+   knows a start that was running and answers the re-run with its outcome; one not begun yet
+   simply runs). */
+static bool
+rerun_method(const char *method)
+{
+  return read_only_method(method) || (method && strcmp(method, "Start") == 0);
+}
+
+static void
+exit_hook(void *data, pid_t pid, int status)
+{
+  (void)data;
+  if (guard.n_exits == JOURNAL_EXITS_MAX) {
+    guard.exits_overflow = true;
+    return;
+  }
+  guard_exits[guard.n_exits].pid = (uint32_t)pid;
+  guard_exits[guard.n_exits].status = (uint32_t)status;
+  guard.n_exits++;
 }
 
 static void
@@ -1025,6 +1207,8 @@ journal_hook(void *data, int fd, uint32_t stream_id, const char *method, const u
 
   if (!read_only)
     u->guard_mutations++;
+  if (!answered && !read_only)
+    u->guard_now = true;
   if (!answered) {
     struct journal_entry *e;
     if (guard.journal == NULL)
@@ -1037,7 +1221,7 @@ journal_hook(void *data, int fd, uint32_t stream_id, const char *method, const u
     e->fd = (uint32_t)fd;
     e->stream_id = stream_id;
     e->len = 0;
-    if (read_only && request && request_len > 0 && request_len <= JOURNAL_REQUEST_MAX) {
+    if (rerun_method(method) && request && request_len > 0 && request_len <= JOURNAL_REQUEST_MAX) {
       memcpy(e->request, request, request_len);
       e->len = (uint32_t)request_len;
     }
@@ -1082,6 +1266,23 @@ die_as_today(int sig)
   raise(sig);
 }
 
+/* One journal entry (async-signal-safe). */
+static void
+journal_put(int memfd, off_t *off, uint32_t kind, uint32_t a, uint32_t b, const uint8_t *bytes,
+            uint32_t len)
+{
+  uint8_t e[16];
+  uint32_t v[4] = {kind, a, b, len};
+
+  for (int i = 0; i < 4; i++)
+    for (int k = 0; k < 4; k++)
+      e[4 * i + k] = (uint8_t)(v[i] >> (8 * k));
+  (void)!pwrite(memfd, e, sizeof e, *off);
+  if (len)
+    (void)!pwrite(memfd, bytes, len, *off + (off_t)sizeof e);
+  *off += (off_t)(sizeof e + len);
+}
+
 static void
 crash_handler(int sig)
 {
@@ -1091,11 +1292,13 @@ crash_handler(int sig)
   unsigned restarts = guard.restarts;
   int64_t first = guard.first_s;
   char *p;
+  int slot = guard.active;
+  int memfd = guard.slots[slot].memfd;
 
-  if (guard.in_handler || !guard.valid || guard.journal_overflow) {
+  if (guard.in_handler || !guard.valid || guard.journal_overflow || guard.exits_overflow) {
     static const char no_state[] =
-        "cshim: fatal signal while no consistent state is kept (an operation was in progress): "
-        "exiting\n";
+        "cshim: fatal signal while no consistent state is kept (snapshot failed or a bound was "
+        "exceeded): exiting\n";
     if (!guard.in_handler)
       (void)!write(STDERR_FILENO, no_state, sizeof no_state - 1);
     die_as_today(sig);
@@ -1114,23 +1317,25 @@ crash_handler(int sig)
   }
   (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
   {
-    off_t off = (off_t)guard.doc_len;
+    off_t off = (off_t)guard.slots[slot].doc_len;
+    size_t n_conns = 0;
     for (size_t i = 0; i < guard.n_journal; i++) {
       const struct journal_entry *j = &guard.journal[i];
-      uint8_t e[12];
-      for (int k = 0; k < 4; k++) {
-        e[k] = (uint8_t)(j->fd >> (8 * k));
-        e[4 + k] = (uint8_t)(j->stream_id >> (8 * k));
-        e[8 + k] = (uint8_t)(j->len >> (8 * k));
-      }
-      (void)!pwrite(guard.memfd, e, sizeof e, off);
-      (void)!pwrite(guard.memfd, j->request, j->len, off + (off_t)sizeof e);
-      off += (off_t)(sizeof e + j->len);
+      journal_put(memfd, &off, J_CALL, j->fd, j->stream_id, j->request, j->len);
+    }
+    for (size_t i = 0; i < guard.n_exits; i++)
+      journal_put(memfd, &off, J_EXIT, guard_exits[i].pid, guard_exits[i].status, NULL, 0);
+    /* every open connection's unframed input; J_END says the list is whole */
+    if (guard.srv && host_ttrpc_server_crash_write(guard.srv, memfd, J_INPUT, &off, guard_conn_fds,
+                                                   JOURNAL_CONNS_MAX, &n_conns) == 0) {
+      journal_put(memfd, &off, J_END, 0, 0, NULL, 0);
+      for (size_t i = 0; i < n_conns; i++)
+        fcntl(guard_conn_fds[i], F_SETFD, 0);
     }
   }
-  for (size_t i = 0; i < guard.n_fds; i++)
-    fcntl(guard.fds[i], F_SETFD, 0);
-  fcntl(guard.memfd, F_SETFD, 0);
+  for (size_t i = 0; i < guard.slots[slot].n_fds; i++)
+    fcntl(guard.slots[slot].fds[i], F_SETFD, 0);
+  fcntl(memfd, F_SETFD, 0);
   fcntl(guard.exe_fd, F_SETFD, 0);
   p = put_num(guard.crash_arg, (uint64_t)sig);
   *p++ = ',';
@@ -1141,7 +1346,7 @@ crash_handler(int sig)
   /* execve keeps the signal mask: this signal is blocked while its handler runs */
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
-  syscall(SYS_execveat, guard.exe_fd, "", guard.argv, environ, AT_EMPTY_PATH);
+  syscall(SYS_execveat, guard.exe_fd, "", guard.slots[slot].argv, environ, AT_EMPTY_PATH);
   die_as_today(sig);
 }
 
@@ -1153,6 +1358,8 @@ snapshot(host_upgrade_t *u)
   cshim_error_t err = NULL;
   const int *fds;
   size_t len, n_fds, off = 0;
+  int next;
+  __typeof__(&guard.slots[0]) sl;
 
   cshim_state_writer_init(&w);
   w.crash = true;
@@ -1166,30 +1373,52 @@ snapshot(host_upgrade_t *u)
     return;
   }
   fds = cshim_state_writer_fds(&w, &n_fds);
-  guard.valid = 0;
-  if (n_fds > guard.cap_fds) {
-    guard.cap_fds = n_fds * 2;
-    guard.fds = cshim_xrealloc(guard.fds, guard.cap_fds * sizeof *guard.fds);
+  next = !guard.active;
+  sl = &guard.slots[next];
+  if (n_fds > sl->cap_fds) {
+    sl->cap_fds = n_fds * 2;
+    sl->fds = cshim_xrealloc(sl->fds, sl->cap_fds * sizeof *sl->fds);
   }
-  memcpy(guard.fds, fds, n_fds * sizeof *fds);
-  guard.n_fds = n_fds;
+  memcpy(sl->fds, fds, n_fds * sizeof *fds);
+  sl->n_fds = n_fds;
   cshim_state_writer_fini(&w);
-  if (ftruncate(guard.memfd, (off_t)len) < 0)
+  if (ftruncate(sl->memfd, (off_t)len) < 0) {
+    guard.valid = 0;
     return;
+  }
   while (off < len) {
-    ssize_t n = pwrite(guard.memfd, doc + off, len - off, (off_t)off);
+    ssize_t n = pwrite(sl->memfd, doc + off, len - off, (off_t)off);
     if (n < 0 && errno == EINTR)
       continue;
-    if (n <= 0)
+    if (n <= 0) {
+      guard.valid = 0;
       return;
+    }
     off += (size_t)n;
   }
-  guard.doc_len = len;
+  sl->doc_len = len;
+  guard.active = next;
   guard.valid = 1;
+  /* what the document holds now includes every exit reaped so far (a signal between these
+     lines replays an exit twice: the reaper keeps one per pid) */
+  guard.n_exits = 0;
+  guard.exits_overflow = false;
 }
 
-/* At the end of each loop turn: a new snapshot when something changed (or it is 50 ms old) and
-   the shim is quiet; while it is not, a crash takes its default course. */
+static void
+guard_take(host_upgrade_t *u, uint64_t now)
+{
+  cshim_ttrpc_stats_t st;
+
+  host_ttrpc_server_get_stats(u->server, &st);
+  u->guard_gen[0] = u->guard_mutations;
+  u->guard_gen[1] = st.connections_total;
+  u->guard_gen[2] = u->reaper ? host_reaper_exits(u->reaper) : 0;
+  u->guard_at_ns = now;
+  snapshot(u);
+}
+
+/* At the end of each loop turn: a new snapshot when something changed (or it is 50 ms old). */
 static void
 guard_refresh(host_upgrade_t *u)
 {
@@ -1205,11 +1434,23 @@ guard_refresh(host_upgrade_t *u)
   if (guard.valid && memcmp(gen, u->guard_gen, sizeof gen) == 0 &&
       now - u->guard_at_ns < 50 * 1000000ull)
     return;
-  memcpy(u->guard_gen, gen, sizeof gen);
-  u->guard_at_ns = now;
-  /* Each plugin's save refuses what it cannot describe; a crash snapshot asks less than an
-     upgrade (calls that only read are run again after a crash). */
-  snapshot(u);
+  guard_take(u, now);
+}
+
+/* Right after the handler of a call that may change something: a runtime command it started is
+   in the snapshot before anything else runs (a crash later in the same loop turn must not find
+   a snapshot without it: the call's re-run would start the command a second time). */
+static void
+dispatched_hook(void *data)
+{
+  host_upgrade_t *u = data;
+
+  if (!u->guard_now)
+    return;
+  u->guard_now = false;
+  if (u->pending || u->restoring || u->stopping)
+    return;
+  guard_take(u, cshim_now_ns());
 }
 
 static void
@@ -1226,7 +1467,6 @@ host_upgrade_guard_start(host_upgrade_t *u, cshim_error_t *err)
   stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
   struct sigaction sa;
   const char *uri;
-  size_t n = 0;
 
   if ((uri = plugin_without_hooks(u)) != NULL)
     return cshim_error_make(err, ENOTSUP,
@@ -1235,28 +1475,35 @@ host_upgrade_guard_start(host_upgrade_t *u, cshim_error_t *err)
                             uri);
   if (guard.journal == NULL)
     guard.journal = cshim_xmap(JOURNAL_MAX * sizeof *guard.journal);
-  guard.memfd = memfd_create("cshim-crash-state", MFD_CLOEXEC);
-  if (guard.memfd < 0)
-    return cshim_error_sys(err, errno, "crash guard: memfd_create");
   guard.exe_fd = open("/proc/self/exe", O_PATH | O_CLOEXEC);
   if (guard.exe_fd < 0)
     return cshim_error_sys(err, errno, "crash guard: open own binary");
+  snprintf(guard.exe_buf, sizeof guard.exe_buf, "%d", guard.exe_fd);
   guard.restarts = u->crash_restarts;
   guard.first_s = u->crash_first_s;
-  snprintf(guard.fd_bufs[0], sizeof guard.fd_bufs[0], "%d", guard.memfd);
-  snprintf(guard.fd_bufs[1], sizeof guard.fd_bufs[1], "%d", guard.exe_fd);
-  guard.argv = cshim_xmalloc0((u->argc + 7) * sizeof *guard.argv);
-  for (size_t i = 0; i < u->argc; i++)
-    guard.argv[n++] = u->argv[i];
-  guard.argv[n++] = "-upgrade-state";
-  guard.argv[n++] = guard.fd_bufs[0];
-  guard.argv[n++] = "-upgrade-exe";
-  guard.argv[n++] = guard.fd_bufs[1];
-  guard.argv[n++] = "-upgrade-crash";
-  guard.argv[n++] = guard.crash_arg;
-  guard.argv[n] = NULL;
+  for (int k = 0; k < 2; k++) {
+    size_t n = 0;
+    guard.slots[k].memfd = memfd_create("cshim-crash-state", MFD_CLOEXEC);
+    if (guard.slots[k].memfd < 0)
+      return cshim_error_sys(err, errno, "crash guard: memfd_create");
+    snprintf(guard.slots[k].fd_buf, sizeof guard.slots[k].fd_buf, "%d", guard.slots[k].memfd);
+    guard.slots[k].argv = cshim_xmalloc0((u->argc + 7) * sizeof *guard.slots[k].argv);
+    for (size_t i = 0; i < u->argc; i++)
+      guard.slots[k].argv[n++] = u->argv[i];
+    guard.slots[k].argv[n++] = "-upgrade-state";
+    guard.slots[k].argv[n++] = guard.slots[k].fd_buf;
+    guard.slots[k].argv[n++] = "-upgrade-exe";
+    guard.slots[k].argv[n++] = guard.exe_buf;
+    guard.slots[k].argv[n++] = "-upgrade-crash";
+    guard.slots[k].argv[n++] = guard.crash_arg;
+    guard.slots[k].argv[n] = NULL;
+  }
 
   host_ttrpc_server_set_call_hook(u->server, journal_hook, u);
+  host_ttrpc_server_set_dispatched_hook(u->server, dispatched_hook);
+  guard.srv = u->server;
+  if (u->reaper)
+    host_reaper_set_exit_hook(u->reaper, exit_hook, u);
   uv_check_init(u->loop, &u->guard);
   u->guard.data = u;
   uv_check_start(&u->guard, guard_cb);
@@ -1305,6 +1552,10 @@ guard_stop(host_upgrade_t *u)
     return;
   u->guard_on = false;
   host_ttrpc_server_set_call_hook(u->server, NULL, NULL);
+  host_ttrpc_server_set_dispatched_hook(u->server, NULL);
+  guard.srv = NULL;
+  if (u->reaper)
+    host_reaper_set_exit_hook(u->reaper, NULL, NULL);
   uv_close((uv_handle_t *)&u->guard, NULL);
 }
 

@@ -132,6 +132,14 @@ void debug_http_stream_end(debug_conn_t *conn);
    first (timeout does not apply while held). */
 void debug_http_hold(debug_conn_t *conn, debug_stream_cb gone_cb, void *data);
 
+/* Live upgrade: why an answer is still being written (NULL = none); each connection still
+   waiting for its request (fd, what was read of it); take one over in the next image. */
+const char *debug_http_busy(const debug_t *d);
+void debug_http_foreach_idle(const debug_t *d,
+                             void (*cb)(void *data, int fd, const char *raw, size_t len),
+                             void *data);
+int debug_http_adopt(debug_t *d, int fd, const char *raw, size_t len, cshim_error_t *err);
+
 /* ---- profile.c: CPU profiles with gperftools ---- */
 
 /* Start a profile of `seconds` answered on conn (409 when one runs, 500 when the profiler

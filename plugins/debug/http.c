@@ -38,6 +38,10 @@ struct debug_conn_s
   debug_stream_cb next_cb; /* streaming: the previous piece was taken */
   debug_stream_cb gone_cb; /* held or streaming: the connection went away */
   void *cb_data;
+  /* the request's bytes while it is incomplete (live upgrade: an idle connection is handed over
+     with them and parsed again by the next image); freed once answered */
+  char *raw;
+  size_t raw_len;
 };
 
 struct write_req
@@ -55,8 +59,10 @@ conn_closed_cb(uv_handle_t *h)
   debug_conn_t *conn = h->data;
   debug_t *d = conn->d;
 
-  if (--conn->closes_pending == 0)
+  if (--conn->closes_pending == 0) {
+    free(conn->raw);
     free(conn);
+  }
   debug_handle_closed(d);
 }
 
@@ -175,6 +181,9 @@ static void
 begin_answer(debug_conn_t *conn, int status)
 {
   conn->answered = true;
+  free(conn->raw);
+  conn->raw = NULL;
+  conn->raw_len = 0;
   conn->d->http_requests++;
   if (status >= 400)
     conn->d->http_rejected++;
@@ -389,6 +398,11 @@ read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
   if (nread == 0)
     return;
   conn->received += (size_t)nread;
+  if (conn->received <= DEBUG_MAX_REQUEST) {
+    conn->raw = cshim_xrealloc(conn->raw, conn->raw_len + (size_t)nread);
+    memcpy(conn->raw + conn->raw_len, buf->base, (size_t)nread);
+    conn->raw_len += (size_t)nread;
+  }
   http_parser_execute(&conn->parser, &parser_settings, buf->base, (size_t)nread);
   after_parse(conn);
 }
@@ -406,17 +420,11 @@ peer_allowed(debug_conn_t *conn)
   return cred.uid == 0 || cred.uid == geteuid();
 }
 
-static void
-connection_cb(uv_stream_t *listener, int status)
+static debug_conn_t *
+new_conn(debug_t *d)
 {
-  debug_t *d = listener->data;
-  debug_conn_t *conn;
+  debug_conn_t *conn = cshim_xmalloc0(sizeof(*conn));
 
-  if (status < 0) {
-    cshim_log_warn(d->log, "debug: accept: %s", uv_strerror(status));
-    return;
-  }
-  conn = cshim_xmalloc0(sizeof(*conn));
   conn->d = d;
   uv_pipe_init(d->loop, &conn->pipe, 0);
   uv_timer_init(d->loop, &conn->timer);
@@ -428,7 +436,30 @@ connection_cb(uv_stream_t *listener, int status)
     d->conns->prev = conn;
   d->conns = conn;
   d->n_conns++;
+  return conn;
+}
 
+static void
+start_conn(debug_conn_t *conn)
+{
+  http_parser_init(&conn->parser, HTTP_REQUEST);
+  conn->parser.data = conn;
+  uv_timer_start(&conn->timer, timeout_cb, DEBUG_READ_TIMEOUT_MS, 0);
+  if (uv_read_start((uv_stream_t *)&conn->pipe, alloc_cb, read_cb) < 0)
+    close_conn(conn);
+}
+
+static void
+connection_cb(uv_stream_t *listener, int status)
+{
+  debug_t *d = listener->data;
+  debug_conn_t *conn;
+
+  if (status < 0) {
+    cshim_log_warn(d->log, "debug: accept: %s", uv_strerror(status));
+    return;
+  }
+  conn = new_conn(d);
   if (uv_accept(listener, (uv_stream_t *)&conn->pipe) < 0) {
     close_conn(conn);
     return;
@@ -442,11 +473,56 @@ connection_cb(uv_stream_t *listener, int status)
     debug_http_respond_text(conn, 503, "too many connections");
     return;
   }
-  http_parser_init(&conn->parser, HTTP_REQUEST);
-  conn->parser.data = conn;
-  uv_timer_start(&conn->timer, timeout_cb, DEBUG_READ_TIMEOUT_MS, 0);
-  if (uv_read_start((uv_stream_t *)&conn->pipe, alloc_cb, read_cb) < 0)
+  start_conn(conn);
+}
+
+/* ---- live upgrade ---------------------------------------------------------------------------- */
+
+const char *
+debug_http_busy(const debug_t *d)
+{
+  /* An answer handed to the kernel closes its connection on the next loop turn: wait for that.
+     One the client does not take (bytes still queued) is not waited for: the exec closes it and
+     the client sees the answer cut short of its Content-Length. */
+  for (const debug_conn_t *c = d->conns; c; c = c->next)
+    if (c->answered && !c->closing && c->pipe.write_queue_size == 0)
+      return "a debug HTTP answer is being written";
+  return NULL;
+}
+
+void
+debug_http_foreach_idle(const debug_t *d,
+                        void (*cb)(void *data, int fd, const char *raw, size_t len), void *data)
+{
+  for (const debug_conn_t *c = d->conns; c; c = c->next) {
+    uv_os_fd_t fd;
+    if (c->answered || c->closing || uv_fileno((const uv_handle_t *)&c->pipe, &fd) < 0)
+      continue;
+    cb(data, fd, c->raw, c->raw_len);
+  }
+}
+
+int
+debug_http_adopt(debug_t *d, int fd, const char *raw, size_t len, cshim_error_t *err)
+{
+  debug_conn_t *conn = new_conn(d);
+  int r = uv_pipe_open(&conn->pipe, fd);
+
+  if (r < 0) {
     close_conn(conn);
+    return cshim_error_from_uv(err, r, "adopt debug connection fd %d", fd);
+  }
+  start_conn(conn);
+  if (conn->closing || len == 0)
+    return 0;
+  /* what the previous image had read of the request: parsed again (never complete, else it
+     would have been answered there) */
+  conn->received = len;
+  conn->raw = cshim_xmemdup(raw, len);
+  conn->raw_len = len;
+  /* Nothing is answered before the restore is whole: a parser error shows with the next read */
+  http_parser_execute(&conn->parser, &parser_settings, raw, len);
+  return 0;
 }
 
 /* ---- listening ----------------------------------------------------------------------------- */

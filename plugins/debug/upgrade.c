@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// The debug plugin's live-upgrade hooks: its listening socket crosses the exec, so the path
-// never refuses a connection (docs/live-upgrade.md).
+// The debug plugin's live-upgrade hooks: its listening socket and the connections still waiting
+// for their request cross the exec, so the path never refuses a connection and a client that
+// connected just before never sees it closed (docs/live-upgrade.md).
 #define _GNU_SOURCE
 #include "debug.h"
 
@@ -20,15 +21,55 @@ enum
   UP_REQUESTS = 4,
   UP_REJECTED = 5,
   UP_PROFILES = 6,
+  UP_CONN = 7, /* list: a connection whose request is not complete yet */
+  CONN_FD = 1,
+  CONN_READ = 2, /* the bytes of the request read so far */
 };
 
 const char *
 debug_upgrade_busy(void *instance)
 {
   debug_t *d = instance;
-  /* Idle or answering HTTP connections are closed by the exec (HTTP lets a server close a
-     connection between requests); a profile would be cut short. */
-  return d->profile ? "a CPU profile is being taken" : NULL;
+  /* A profile would be cut short; an answer being written is waited for (short). Connections
+     still waiting for their request are handed over. */
+  if (d->profile)
+    return "a CPU profile is being taken";
+  return debug_http_busy(d);
+}
+
+static void
+save_conn(void *data, int fd, const char *raw, size_t len)
+{
+  cshim_state_writer_t *w = data;
+  cshim_state_begin(w, UP_CONN);
+  cshim_state_put_fd(w, CONN_FD, fd);
+  if (len)
+    cshim_state_put_bytes(w, CONN_READ, raw, len);
+  cshim_state_end(w);
+}
+
+static int
+restore_conn(debug_t *d, const cshim_state_item_t *list, cshim_error_t *err)
+{
+  cshim_state_reader_t r;
+  cshim_state_item_t it;
+  const char *raw = NULL;
+  size_t len = 0;
+  int fd = -1, ret = cshim_state_item_list(list, &r, err);
+
+  while (ret >= 0 && (ret = cshim_state_next(&r, &it, err)) > 0) {
+    if (it.tag == CONN_FD)
+      ret = cshim_state_item_fd(&it, &fd, err);
+    else if (it.tag == CONN_READ) {
+      raw = (const char *)it.value;
+      len = it.len;
+    }
+  }
+  if (ret < 0)
+    return ret;
+  if (fd < 0)
+    return cshim_error_make(err, EBADMSG, "state: debug connection without a descriptor");
+  return debug_http_adopt(d, fd, raw, len, err);
 }
 
 int
@@ -47,6 +88,10 @@ debug_upgrade_save(void *instance, cshim_state_writer_t *w, cshim_error_t *err)
   cshim_state_put_u64(w, UP_REQUESTS, d->http_requests);
   cshim_state_put_u64(w, UP_REJECTED, d->http_rejected);
   cshim_state_put_u64(w, UP_PROFILES, d->profiles);
+  /* A crash snapshot of a half-read request may be stale by the crash: there the connection is
+     closed (the client sees it end before any answer and asks again). */
+  if (!cshim_state_writer_is_crash(w))
+    debug_http_foreach_idle(d, save_conn, w);
   return 0;
 }
 
@@ -86,6 +131,9 @@ debug_upgrade_restore(void *instance, const cshim_state_reader_t *state, cshim_e
       break;
     case UP_PROFILES:
       ret = cshim_state_item_u64(&it, &d->profiles, err);
+      break;
+    case UP_CONN:
+      ret = restore_conn(d, &it, err);
       break;
     default:
       break;

@@ -52,6 +52,12 @@ struct copier
      (docs/live-upgrade.md) cannot lose one. */
   bool splice;
   bool dst_pipe;
+  /* FIFO into a terminal (a pty master takes no splice): tee(2) the input into a scratch pipe,
+     write that copy, then consume from the FIFO exactly what was written. What the terminal
+     does not take stays in the FIFO, never only in buf. */
+  bool tee;
+  bool scratch_open;
+  int scratch[2];
   uv_poll_t src_poll;
   uv_poll_t dst_poll;
   char *buf;
@@ -349,6 +355,11 @@ copier_release(struct copier *c)
   } else
     close_fd(&c->dst_fd);
   close_fd(&c->keeper_fd);
+  if (c->scratch_open) {
+    close(c->scratch[0]);
+    close(c->scratch[1]);
+    c->scratch_open = false;
+  }
 }
 
 static void shutdown_console(task_io_t *io);
@@ -448,6 +459,79 @@ copier_kinds(struct copier *c)
   struct stat src, dst;
   c->dst_pipe = !c->dst_sync && fstat(c->dst_fd, &dst) == 0 && S_ISFIFO(dst.st_mode);
   c->splice = c->dst_pipe && fstat(c->src_fd, &src) == 0 && S_ISFIFO(src.st_mode);
+  c->tee = !c->dst_sync && !c->dst_pipe && fstat(c->src_fd, &src) == 0 && S_ISFIFO(src.st_mode) &&
+           fstat(c->dst_fd, &dst) == 0 && S_ISCHR(dst.st_mode);
+}
+
+/* Consume exactly n bytes of the source (they have been written out). */
+static void
+consume(struct copier *c, size_t n)
+{
+  while (n > 0) {
+    ssize_t r = read(c->src_fd, c->buf, n < TASK_IO_BUFFER_SIZE ? n : TASK_IO_BUFFER_SIZE);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return; /* cannot happen: the bytes were there when tee saw them, and only we read */
+    n -= (size_t)r;
+  }
+}
+
+/* tee one buffer's worth into the terminal: 1 moved (or fell back: go on), 0 wait, -1 done. */
+static int
+copier_tee(struct copier *c)
+{
+  ssize_t n, m = 0, w;
+
+  if (!c->scratch_open) {
+    if (pipe2(c->scratch, O_NONBLOCK | O_CLOEXEC) < 0) {
+      c->tee = false;
+      return 1;
+    }
+    c->scratch_open = true;
+  }
+  do
+    n = tee(c->src_fd, c->scratch[1], TASK_IO_BUFFER_SIZE, SPLICE_F_NONBLOCK);
+  while (n < 0 && errno == EINTR);
+  if (n == 0)
+    return -1; /* empty and no writer left */
+  if (n < 0 && errno == EAGAIN)
+    return c->drain_only ? -1 : 0;
+  if (n < 0) {
+    c->tee = false; /* not a pair tee takes: read and write */
+    return 1;
+  }
+  while (m < n) {
+    ssize_t r = read(c->scratch[0], c->buf + m, (size_t)(n - m));
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    m += r;
+  }
+  do
+    w = write(c->dst_fd, c->buf, (size_t)m);
+  while (w < 0 && errno == EINTR);
+  if (w < 0 && errno != EAGAIN) {
+    cshim_log_debug(c->io->log, "stdio copy %d: write: %s; dropping further input", c->index,
+                    strerror(errno));
+    c->discard = true;
+    w = m;
+  }
+  if (w < 0)
+    w = 0;
+  consume(c, (size_t)w);
+  c->io->moved += (uint64_t)w;
+  c->off = c->len = 0;
+  if (w < m) {
+    /* the rest stays in the FIFO until the terminal has room */
+    char drop[256];
+    while (read(c->scratch[0], drop, sizeof drop) > 0)
+      ;
+    wait_for_destination(c);
+    return 0;
+  }
+  return 1;
 }
 
 /* splice one buffer's worth: 1 moved (or a fallback was chosen: go on), 0 wait, -1 done. */
@@ -495,6 +579,16 @@ copier_read(struct copier *c)
         return;
       }
       if (r == 0 || (!c->drain_only && c->splice))
+        return;
+      continue;
+    }
+    if (c->tee && !c->discard) {
+      int r = copier_tee(c);
+      if (r < 0) {
+        copier_finish(c);
+        return;
+      }
+      if (r == 0 || (!c->drain_only && c->tee))
         return;
       continue;
     }
@@ -1094,6 +1188,24 @@ task_io_busy(const task_io_t *io)
   if (io->logger && task_logger_busy(io->logger))
     return "a logging binary is starting or stopping";
   return NULL;
+}
+
+size_t
+task_io_held(const task_io_t *io)
+{
+  size_t n = 0;
+  for (int i = 0; io && i < 3; i++)
+    n += io->copy[i].len - io->copy[i].off;
+  return n;
+}
+
+const char *
+task_io_crash_busy(const task_io_t *io)
+{
+  if (io && io->wait_cb && !io->closing && !io->ready_cb && !io->console_cb && !io->console &&
+      !(io->logger && task_logger_busy(io->logger)))
+    return NULL;
+  return task_io_busy(io);
 }
 
 void

@@ -95,6 +95,12 @@ int task_io_resize(task_io_t *io, uint32_t width, uint32_t height, cshim_error_t
 /* Live upgrade (upgrade.c). */
 /* NULL when io can be handed over as it is, else why not (static). NULL-safe. */
 const char *task_io_busy(const task_io_t *io);
+/* Like task_io_busy, but what a crash snapshot can still describe (a drain waiting after an exit
+   belongs to the operation the recovery redoes) is not busy. */
+const char *task_io_crash_busy(const task_io_t *io);
+/* Bytes read from a source and not yet written out, over io's copies (what a crash would lose;
+   docs/live-upgrade.md). NULL-safe. */
+size_t task_io_held(const task_io_t *io);
 /* io's descriptors, flags and unwritten bytes as records of w. */
 void task_io_save(const task_io_t *io, cshim_state_writer_t *w);
 /* The io task_io_save described; copies resume once the loop runs. On failure *out may hold a

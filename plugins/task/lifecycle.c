@@ -133,6 +133,19 @@ cleanup_failed(task_container_t *c)
   }
 }
 
+/* Crash recovery (upgrade.c): a create that a crash interrupted. */
+void
+task_upgrade_abandon_create(task_container_t *c)
+{
+  abandon_create(c);
+}
+
+void
+task_upgrade_cleanup_failed(task_container_t *c)
+{
+  cleanup_failed(c);
+}
+
 static void
 publish_create(task_container_t *c)
 {
@@ -386,9 +399,21 @@ task_handle_start(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *d
   task_container_t *c;
   task_process_t *p;
   task_op_t *op;
+  cshim_list_t *l;
 
   if (task_service_lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
     goto fail;
+  /* Run again after a crash interrupted it: answered with the interrupted start's outcome
+     (upgrade.c). */
+  if (p->starting) {
+    CSHIM_LIST_FOREACH (l, &c->ops) {
+      op = cshim_list_entry(l, task_op_t, link);
+      if (op->takes_start_call && op->process == p && op->call == NULL) {
+        op->call = call;
+        return;
+      }
+    }
+  }
   if (p->starting || p->deleting) {
     cshim_error_make(&err, EBUSY, "process is being %s", p->starting ? "started" : "deleted");
     goto fail;

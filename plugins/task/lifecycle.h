@@ -19,4 +19,8 @@ void task_handle_delete_v3(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg
    (Create, and a live upgrade's restore). */
 int task_container_make_runtime(task_service_t *svc, task_container_t *c, cshim_error_t *err);
 
+/* Crash recovery (upgrade.c): Create's undo paths for a create a crash interrupted. */
+void task_upgrade_abandon_create(task_container_t *c);
+void task_upgrade_cleanup_failed(task_container_t *c);
+
 #endif

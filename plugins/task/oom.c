@@ -218,8 +218,11 @@ register_eventfd(struct task_oom_s *o, cshim_error_t *err)
   return 0;
 }
 
-int
-task_oom_watch(task_container_t *c, cshim_error_t *err)
+/* adopt_efd >= 0: the v1 eventfd a previous image registered (live upgrade): its kernel
+   registration lives as long as the descriptor, so nothing is registered again and a
+   notification still unread in it is not lost. */
+static int
+watch(task_container_t *c, int adopt_efd, cshim_error_t *err)
 {
   const char *dir = c->cgroup ? task_cgroup_memory_dir(c->cgroup) : NULL;
   struct task_oom_s *o;
@@ -229,6 +232,8 @@ task_oom_watch(task_container_t *c, cshim_error_t *err)
     return 0;
   if (dir == NULL)
     return cshim_error_make(err, ENOENT, "no memory cgroup");
+  if (adopt_efd >= 0 && c->cgroup->unified)
+    return cshim_error_make(err, EINVAL, "an OOM eventfd handed over for a cgroup v2 watch");
   o = cshim_xmalloc0(sizeof *o);
   o->container = c;
   o->log = c->log;
@@ -248,24 +253,32 @@ task_oom_watch(task_container_t *c, cshim_error_t *err)
       return r;
     }
   } else {
-    if (register_eventfd(o, err) < 0) {
+    if (adopt_efd >= 0)
+      o->efd = adopt_efd;
+    else if (register_eventfd(o, err) < 0) {
       release(o);
       return (*err)->status;
     }
     r = uv_poll_init(c->loop, &o->poll, o->efd);
-    if (r < 0) {
-      release(o);
-      return cshim_error_from_uv(err, r, "poll the OOM eventfd");
+    if (r == 0) {
+      o->handle_init = true;
+      r = uv_poll_start(&o->poll, UV_READABLE, poll_cb);
     }
-    o->handle_init = true;
-    r = uv_poll_start(&o->poll, UV_READABLE, poll_cb);
     if (r < 0) {
+      if (adopt_efd >= 0)
+        o->efd = -1; /* the caller's again */
       release(o);
       return cshim_error_from_uv(err, r, "poll the OOM eventfd");
     }
   }
   c->oom = o;
   return 0;
+}
+
+int
+task_oom_watch(task_container_t *c, cshim_error_t *err)
+{
+  return watch(c, -1, err);
 }
 
 void
@@ -333,6 +346,23 @@ task_oom_progress(const task_container_t *c, uint64_t *reported, uint64_t *credi
   *reported = o->reported;
   *credit = o->credit;
   return true;
+}
+
+int
+task_oom_eventfd(const task_container_t *c)
+{
+  const struct task_oom_s *o = c->oom;
+  return o && o->container && !o->unified ? o->efd : -1;
+}
+
+int
+task_oom_adopt(task_container_t *c, int efd, uint64_t reported, uint64_t credit, cshim_error_t *err)
+{
+  int ret = watch(c, efd, err);
+  if (ret < 0)
+    return ret;
+  task_oom_resume(c, reported, credit);
+  return 0;
 }
 
 void

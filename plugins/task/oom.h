@@ -24,6 +24,12 @@ void task_container_track_cgroup(task_container_t *c);
 /* Live upgrade (upgrade.c). */
 /* The OOM watch's progress (oom_kill count already looked at, v1 credit); false without one. */
 bool task_oom_progress(const task_container_t *c, uint64_t *reported, uint64_t *credit);
+/* The v1 OOM watch's eventfd (handed over as it is), or -1 (none, or cgroup v2). */
+int task_oom_eventfd(const task_container_t *c);
+/* Watch c->cgroup (v1) through efd, registered by the previous image (the descriptor is taken
+   over; on failure it is the caller's), then task_oom_resume. */
+int task_oom_adopt(task_container_t *c, int efd, uint64_t reported, uint64_t credit,
+                   cshim_error_t *err);
 /* After the new image watched c again (baseline = now): go back to the saved progress and report
    the kills counted in between. */
 void task_oom_resume(task_container_t *c, uint64_t reported, uint64_t credit);

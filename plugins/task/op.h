@@ -43,6 +43,9 @@ struct task_op_s
   bool ran;             /* the runtime command ran, whether it succeeded or not */
   uint64_t deadline_ns; /* the call's deadline (cshim_now_ns clock); 0 = none */
   uint64_t owner;       /* the call's connection (cshim_ttrpc_call_connection); 0 = internal */
+  /* crash recovery (upgrade.c): a start or exec start a crash interrupted; Start run again for
+     its process takes this op instead of starting anything, and is answered with its outcome */
+  bool takes_start_call;
   /* the runner's own state */
   bool completed;     /* answered and finished: freed as soon as no runner callback holds it */
   unsigned in_runner; /* runner callbacks on the stack that hold the op */

@@ -971,6 +971,21 @@ exit_cb(void *data, pid_t pid, int wait_status)
   finish(c);
 }
 
+int
+cshim_runtime_command_process(const cshim_runtime_t *rt, const void *data, pid_t *pid, bool *exited,
+                              int *wait_status)
+{
+  for (const struct cmd *c = rt ? rt->cmds : NULL; c; c = c->next) {
+    if (c->data != data || c->done || c->pid <= 0)
+      continue;
+    *pid = c->pid;
+    *exited = c->exited;
+    *wait_status = c->exited ? c->wait_status : 0;
+    return 1;
+  }
+  return 0;
+}
+
 static void
 alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {

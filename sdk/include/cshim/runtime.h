@@ -200,6 +200,13 @@ int cshim_runtime_features(cshim_runtime_t *rt, cshim_runtime_cb cb, void *data,
 int cshim_runtime_stats(cshim_runtime_t *rt, const char *id, cshim_runtime_cb cb, void *data,
                         cshim_error_t *err);
 
+/* The process of the unfinished command submitted with callback data `data` (live upgrade: a
+   crash snapshot records it so the next image can wait for it). Returns 1 when it has been
+   started (*pid set; *exited and *wait_status tell whether it was reaped and how), 0 when there
+   is no such command or it is still queued (nothing ran). Appended after 1.0. */
+int cshim_runtime_command_process(const cshim_runtime_t *rt, const void *data, pid_t *pid,
+                                  bool *exited, int *wait_status);
+
 /* Parsers for the outputs above. */
 typedef struct cshim_runtime_state_s
 {

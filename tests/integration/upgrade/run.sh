@@ -447,6 +447,77 @@ check_crash() {
   return 0
 }
 
+# A crash while a runtime command runs (a wrapper makes `runc start`, `runc exec` and `runc kill`
+# wait until the test has sent SIGSEGV): the new image waits for the command, takes its exit
+# status as the outcome and finishes what it started. Start (of the task, of an exec) is run
+# again and answered with the real pid; Kill is answered with an error saying to retry; the
+# container keeps running throughout and its exit is 137.
+check_crash_busy() {
+  local id=up-busy shim cfg="$tmp/slow.yaml" wrap="$tmp/slow-runc" out rc pid epid bad=0
+  cat >"$wrap" <<SH
+#!/bin/sh
+for a in "\$@"; do
+  case "\$a" in
+    start|exec|kill)
+      if [ -e "$tmp/flag-slow-\$a" ]; then
+        rm -f "$tmp/flag-slow-\$a"
+        : >"$tmp/flag-in-\$a"
+        while [ ! -e "$tmp/flag-go-\$a" ]; do sleep 0.05; done
+      fi
+      break ;;
+  esac
+done
+exec runc "\$@"
+SH
+  chmod 0755 "$wrap"
+  printf 'version: 1\nplugins:\n  io.containerd.ttrpc.v1.task:\n    runtime: %s\n' "$wrap" >"$cfg"
+  rm -f "$tmp"/flag-*
+  crash_during() { # <subcommand> <ctr args...>: runs ctr in the background, SEGVs the shim while
+    local sub=$1 i             # the runtime command waits, lets it go on; ctr's status in $rc
+    shift
+    : >"$tmp/flag-slow-$sub"
+    ctr_ "$@" >"$tmp/busy-$sub.out" 2>&1 &
+    local cpid=$!
+    for i in $(seq 300); do [ -e "$tmp/flag-in-$sub" ] && break; sleep 0.1; done
+    [ -e "$tmp/flag-in-$sub" ] || { echo "runc $sub never ran"; kill $cpid; return 1; }
+    shim=$(shim_of $id) || { echo "no shim"; return 1; }
+    kill -SEGV "$shim"
+    sleep 0.5
+    : >"$tmp/flag-go-$sub"
+    wait $cpid
+    rc=$?
+    echo "ctr $* -> $rc: $(cat "$tmp/busy-$sub.out")"
+    kill -0 "$shim" || {
+      echo "the shim died; its last words:"
+      grep -E "cshim:|restart|crash|upgrade:|level=(error|warning)" "$tmp/containerd.log" | grep -v "loading plugin" | tail -15
+      return 1
+    }
+  }
+  crash_during start run --runtime "$runtime" --runtime-config-path "$cfg" -d --rootfs "$rootfs" \
+    $id /bin/sleep 1000 || return 1
+  [ "$rc" = 0 ] || { echo "ctr run failed across the crash"; bad=1; }
+  wait_status $id RUNNING 50 || { echo "$id: $(task_status $id)"; remove_task $id; return 1; }
+  pid=$(task_pid $id)
+  crash_during exec task exec -d --exec-id e1 $id /bin/sleep 1000 || { remove_task $id; return 1; }
+  [ "$rc" = 0 ] || { echo "ctr task exec failed across the crash"; bad=1; }
+  epid=$(ctr_ task ps $id | awk '$1 != "PID" && $1 != '"$pid"' { print $1 }' | head -1)
+  [ -n "$epid" ] || { echo "the exec process is not listed"; bad=1; }
+  [ "$(task_pid $id)" = "$pid" ] && [ "$(task_status $id)" = RUNNING ] || { echo "$id changed"; bad=1; }
+  crash_during kill task kill -s SIGKILL $id || { remove_task $id; return 1; }
+  [ "$rc" != 0 ] || { echo "kill answered OK: it was being handled at the crash"; bad=1; }
+  grep -q "restarted after a crash while handling the call; retry" "$tmp/busy-kill.out" \
+    || { echo "kill failed without saying why"; bad=1; }
+  wait_status $id STOPPED 100 || { echo "$id not STOPPED after the kill: $(task_status $id)"; bad=1; }
+  no_disconnect $id || bad=1
+  out=$(ctr_ task delete $id 2>&1)
+  echo "delete: $out"
+  [[ "$out" == *137* ]] || { echo "delete did not report 137"; bad=1; }
+  ctr_ container delete $id >/dev/null 2>&1
+  [ "$(grep -c "crash recovery: " "$tmp/containerd.log")" -ge 2 ] || { echo "no recovery logged"; bad=1; }
+  grep "crash recovery: " "$tmp/containerd.log" | tail -3
+  return $bad
+}
+
 # cshimctl upgrade --all finds every shim through containerd's state directory: cshim shims are
 # upgraded (a group once), containerd's own runc shim is skipped.
 check_all() {
@@ -574,6 +645,7 @@ check "SIGHUP re-executes the shim's own binary" check_sighup
 check "broken binaries are refused or rolled back; everything keeps running" check_rollback
 check "grouped shim, paused task, exec, file:// logger and terminal survive an upgrade" check_everything
 check "fatal signals re-execute the shim (counter intact, 137); a fourth within 60 s ends it" check_crash
+check "a crash while runc start/exec/kill runs: Start answered with the real outcome, kill says retry, 137" check_crash_busy
 check "upgrade --all: every cshim shim once, other shims skipped" check_all
 check "an exited task keeps its status and exit code across an upgrade" check_stopped
 

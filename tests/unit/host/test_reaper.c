@@ -256,11 +256,89 @@ test_reaper_counts_started_processes_in_a_bounded_table(void **state)
   uv_run(loop, UV_RUN_DEFAULT);
 }
 
+struct carried
+{
+  int n;
+  pid_t pid[8];
+  int status[8];
+  int hooked;
+};
+
+static void
+carry_cb(void *data, pid_t pid, int status, uint64_t at_ns)
+{
+  struct carried *c = data;
+  (void)at_ns;
+  if (c->n < 8) {
+    c->pid[c->n] = pid;
+    c->status[c->n] = status;
+  }
+  c->n++;
+}
+
+static void
+hook_cb(void *data, pid_t pid, int status)
+{
+  (void)pid;
+  (void)status;
+  ((struct carried *)data)->hooked++;
+}
+
+/* Live upgrade: an exit reaped with nobody watching, and one claimed by a watch whose deferred
+   call has not run yet, both reach the next image (host_reaper_foreach_unclaimed), where a
+   watch gets them (host_reaper_add_unclaimed); the exit hook sees every exit. */
+static void
+test_reaper_carries_unclaimed_and_deferred_exits(void **state)
+{
+  uv_loop_t *loop = uv_default_loop();
+  host_reaper_t *r, *r2;
+  cshim_error_t err = NULL;
+  struct carried c = {0};
+  struct seen s1 = {0}, s2 = {0}, late = {0};
+  siginfo_t si;
+  pid_t a, b;
+  (void)state;
+
+  assert_int_equal(host_reaper_new(loop, NULL, &r, &err), 0);
+  host_reaper_set_exit_hook(r, hook_cb, &c);
+  a = child_exiting(4);
+  b = child_exiting(5);
+  assert_int_equal(waitid(P_PID, (id_t)a, &si, WEXITED | WNOWAIT), 0);
+  assert_int_equal(waitid(P_PID, (id_t)b, &si, WEXITED | WNOWAIT), 0);
+  host_reaper_reap(r);
+  assert_int_equal(c.hooked, 2);
+  /* b is claimed now, but its callback waits for the next loop turn */
+  assert_int_equal(host_reaper_api(r)->ops->watch(host_reaper_api(r), b, exit_cb, &late, &err), 0);
+  assert_int_equal(late.calls, 0);
+  host_reaper_foreach_unclaimed(r, carry_cb, &c);
+  assert_int_equal(c.n, 2);
+  assert_true((c.pid[0] == a && c.pid[1] == b) || (c.pid[0] == b && c.pid[1] == a));
+  host_reaper_set_exit_hook(r, NULL, NULL);
+  host_reaper_close(r);
+  uv_run(loop, UV_RUN_DEFAULT);
+
+  /* the next image */
+  assert_int_equal(host_reaper_new(loop, NULL, &r2, &err), 0);
+  for (int i = 0; i < 2; i++)
+    host_reaper_add_unclaimed(r2, c.pid[i], c.status[i], 0);
+  assert_int_equal(host_reaper_api(r2)->ops->watch(host_reaper_api(r2), a, exit_cb, &s1, &err), 0);
+  assert_int_equal(host_reaper_api(r2)->ops->watch(host_reaper_api(r2), b, exit_cb, &s2, &err), 0);
+  run_until(loop, &s2.calls, 1);
+  run_until(loop, &s1.calls, 1);
+  assert_int_equal(s1.calls, 1);
+  assert_int_equal(cshim_exit_status(s1.status), 4);
+  assert_int_equal(s2.calls, 1);
+  assert_int_equal(cshim_exit_status(s2.status), 5);
+  host_reaper_close(r2);
+  uv_run(loop, UV_RUN_DEFAULT);
+}
+
 int
 main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_reaper_dispatches_exit_code_to_watcher),
+      cmocka_unit_test(test_reaper_carries_unclaimed_and_deferred_exits),
       cmocka_unit_test(test_reaper_keeps_exit_seen_before_watch),
       cmocka_unit_test(test_reaper_keeps_many_exits_seen_before_watch),
       cmocka_unit_test(test_reaper_reports_signal_as_128_plus_signo),

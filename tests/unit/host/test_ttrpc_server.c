@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -684,6 +685,171 @@ stats(struct env *env)
 
   api->ops->get_stats(api, &s);
   return s;
+}
+
+/* ---- crash survival: a request half read at the crash -----------------------------------------
+ */
+
+static void
+echo_frame(uint32_t id, const char *text, uint8_t **frame, size_t *len)
+{
+  Cshim__Fixture__V1__EchoRequest echo = CSHIM__FIXTURE__V1__ECHO_REQUEST__INIT;
+  Ttrpc__Request req = TTRPC__REQUEST__INIT;
+  cshim_frame_header_t h = {.stream_id = id, .type = CSHIM_FRAME_REQUEST};
+  cshim_autofree uint8_t *body = NULL;
+  cshim_error_t err = NULL;
+
+  echo.text = (char *)text;
+  req.service = SVC;
+  req.method = "Echo";
+  req.payload.len = protobuf_c_message_get_packed_size(&echo.base);
+  body = cshim_xmalloc(req.payload.len + 1);
+  protobuf_c_message_pack(&echo.base, body);
+  req.payload.data = body;
+  if (cshim_frame_pack(&h, &req.base, UINT32_MAX, frame, len, &err) < 0)
+    fail_msg("pack: %s", err->msg);
+}
+
+static uint32_t
+le32_at(const uint8_t *p)
+{
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void
+flag_done_cb(void *data)
+{
+  *(bool *)data = true;
+}
+
+/* The crash handler writes what a connection read and did not frame yet (here: a whole frame
+   answered, then half of the next); a second server given those bytes and the descriptor reads
+   on from the same byte: the rest of the frame completes the request, which is answered. */
+static void
+test_ttrpc_server_crash_journal_keeps_a_half_read_request(void **state)
+{
+  struct env *env = *state;
+  cshim_autofree uint8_t *one = NULL, *two = NULL, *journal = NULL;
+  size_t one_len, two_len, split;
+  host_ttrpc_server_t *srv2 = NULL;
+  cshim_error_t err = NULL;
+  struct client c;
+  int memfd, fds[4], fd2;
+  size_t n_fds = 0;
+  off_t off = 0;
+  bool closed = false;
+  struct stat st;
+
+  echo_frame(1, "one", &one, &one_len);
+  echo_frame(3, "two", &two, &two_len);
+  split = CSHIM_FRAME_HEADER_SIZE + 5;
+  assert_true(two_len > split);
+  client_open(env, &c);
+  client_send(&c, one, one_len);
+  client_send(&c, two, split);
+  expect_echo_text(&c, 1, "one");
+  for (int i = 0; i < 20; i++)
+    pump(env, c.fd, POLLIN);
+
+  memfd = memfd_create("journal", MFD_CLOEXEC);
+  assert_true(memfd >= 0);
+  assert_int_equal(host_ttrpc_server_crash_write(env->srv, memfd, 3, &off, fds, 4, &n_fds), 0);
+  assert_int_equal(n_fds, 1);
+  assert_int_equal(fstat(memfd, &st), 0);
+  assert_int_equal((size_t)st.st_size, 16 + split);
+  assert_int_equal((size_t)off, 16 + split);
+  journal = cshim_xmalloc((size_t)off);
+  assert_int_equal(pread(memfd, journal, (size_t)off, 0), off);
+  close(memfd);
+  assert_int_equal(le32_at(journal), 3);
+  assert_int_equal(le32_at(journal + 4), (uint32_t)fds[0]);
+  assert_int_equal(le32_at(journal + 8), 0);
+  assert_int_equal(le32_at(journal + 12), split);
+  assert_memory_equal(journal + 16, two, split);
+
+  /* the next image: the old server reads no more; a new one adopts the descriptor */
+  host_ttrpc_server_pause(env->srv);
+  assert_int_equal(host_ttrpc_server_new(&env->loop, &env->logger, &srv2, &err), 0);
+  assert_int_equal(cshim_ttrpc_server_register(host_ttrpc_server_api(srv2), &env->service, &err),
+                   0);
+  fd2 = dup(fds[0]);
+  assert_true(fd2 >= 0);
+  assert_int_equal(host_ttrpc_server_crash_input(srv2, fd2, 0, journal + 16, split, &err), 0);
+  host_ttrpc_server_resume(srv2);
+  client_send(&c, two + split, two_len - split);
+  expect_echo_text(&c, 3, "two");
+  /* and it carries on */
+  call_echo(&c, 5, "three");
+  expect_echo_text(&c, 5, "three");
+
+  host_ttrpc_server_close(srv2, flag_done_cb, &closed);
+  while (!closed)
+    uv_run(&env->loop, UV_RUN_ONCE);
+  client_close(&c);
+}
+
+/* A "crash" inside the handler of the first of two requests read together: the second one,
+   read but not framed yet, is in the journal. */
+struct crash_probe
+{
+  host_ttrpc_server_t *srv;
+  int memfd;
+  off_t off;
+  int fds[4];
+  size_t n_fds;
+  int ret;
+  bool done;
+};
+
+static int
+crash_probe_before(void *data, cshim_ttrpc_call_t *call)
+{
+  struct crash_probe *cp = data;
+
+  if (!cp->done && call->stream_id == 1) {
+    cp->ret =
+        host_ttrpc_server_crash_write(cp->srv, cp->memfd, 3, &cp->off, cp->fds, 4, &cp->n_fds);
+    cp->done = true;
+  }
+  return 0;
+}
+
+static void
+test_ttrpc_server_crash_journal_keeps_input_read_past_the_call_being_handled(void **state)
+{
+  struct env *env = *state;
+  cshim_autofree uint8_t *one = NULL, *two = NULL, *both = NULL, *journal = NULL;
+  size_t one_len, two_len;
+  struct crash_probe cp = {.srv = env->srv};
+  cshim_ttrpc_interceptor_t ic = {
+      .struct_size = sizeof ic, .name = "probe", .before = crash_probe_before, .data = &cp};
+  cshim_error_t err = NULL;
+  struct client c;
+
+  cp.memfd = memfd_create("journal", MFD_CLOEXEC);
+  assert_true(cp.memfd >= 0);
+  assert_int_equal(cshim_ttrpc_server_add_interceptor(host_ttrpc_server_api(env->srv), &ic, &err),
+                   0);
+  echo_frame(1, "one", &one, &one_len);
+  echo_frame(3, "two", &two, &two_len);
+  both = cshim_xmalloc(one_len + two_len);
+  memcpy(both, one, one_len);
+  memcpy(both + one_len, two, two_len);
+  client_open(env, &c);
+  client_send(&c, both, one_len + two_len); /* one write: usually one read */
+  expect_echo_text(&c, 1, "one");
+  expect_echo_text(&c, 3, "two");
+  assert_true(cp.done);
+  assert_int_equal(cp.ret, 0);
+  assert_int_equal(cp.n_fds, 1);
+  journal = cshim_xmalloc((size_t)cp.off);
+  assert_int_equal(pread(cp.memfd, journal, (size_t)cp.off, 0), cp.off);
+  close(cp.memfd);
+  assert_int_equal(le32_at(journal), 3);
+  /* the second frame (all of it, unless the kernel split the write between two reads) */
+  assert_true(le32_at(journal + 12) > 0 && le32_at(journal + 12) <= two_len);
+  assert_memory_equal(journal + 16, two, le32_at(journal + 12));
+  client_close(&c);
 }
 
 /* ---- tests ----------------------------------------------------------------------------------- */
@@ -1979,6 +2145,8 @@ main(void)
       T(test_ttrpc_server_close_ends_live_connections),
       T(test_ttrpc_server_checks_registrations),
       T(test_ttrpc_server_rejects_peers_of_another_user),
+      T(test_ttrpc_server_crash_journal_keeps_a_half_read_request),
+      T(test_ttrpc_server_crash_journal_keeps_input_read_past_the_call_being_handled),
 #undef T
       cmocka_unit_test(test_ttrpc_server_close_with_nothing_open_still_calls_back_from_the_loop),
   };

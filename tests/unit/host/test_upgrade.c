@@ -180,6 +180,46 @@ test_upgrade_reads_the_host_record(void **state)
   assert_string_equal(st.previous_version, "0.0.8");
 }
 
+/* After a crash the journal follows the document; a journal cut short or lying about a length
+   (the handler died writing it) is read up to its last whole entry, never past the memfd. */
+static void
+test_upgrade_reads_a_crash_journal_cut_short(void **state)
+{
+  struct fixture *f = *state;
+  cshim_state_writer_t w;
+  cshim_autofree uint8_t *doc = NULL, *all = NULL;
+  cshim_error_t err = NULL;
+  host_upgrade_stats_t st;
+  size_t len;
+  /* J_EXIT pid 7 status 0; J_CALL fd 5 stream 3 with a 2-byte request; then an entry claiming
+     4096 bytes of which 3 exist */
+  static const uint8_t journal[] = {
+      2, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0,  0, 0,                  /* exit */
+      1, 0, 0, 0, 5, 0, 0, 0, 3, 0, 0, 0, 2, 0,  0, 0, 0x0a, 0x00,      /* call */
+      3, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 'a',  'b',  'c', /* input, cut */
+  };
+
+  cshim_state_writer_init(&w);
+  cshim_state_begin(&w, REC_HOST);
+  cshim_state_put_str(&w, HOST_VERSION, "0.1.0");
+  cshim_state_end(&w);
+  cshim_state_begin(&w, REC_FDS);
+  cshim_state_end(&w);
+  assert_int_equal(cshim_state_writer_finish(&w, &doc, &len, &err), 0);
+  cshim_state_writer_fini(&w);
+  all = cshim_xmalloc(len + sizeof journal);
+  memcpy(all, doc, len);
+  memcpy(all + len, journal, sizeof journal);
+  put_doc(f, all, len + sizeof journal);
+  f->flags.upgrade_crash = "11,1,100";
+
+  assert_int_equal(host_upgrade_load(f->u, &f->flags, &err), 1);
+  assert_null(err);
+  assert_true(host_upgrade_restoring(f->u));
+  host_upgrade_stats(f->u, &st);
+  assert_int_equal(st.crash_restarts, 0); /* counted once the restore has finished */
+}
+
 static void
 test_upgrade_refuses_a_document_without_host_record(void **state)
 {
@@ -210,6 +250,7 @@ main(void)
       T(test_upgrade_refuses_a_later_format),
       T(test_upgrade_reads_the_host_record),
       T(test_upgrade_refuses_a_document_without_host_record),
+      T(test_upgrade_reads_a_crash_journal_cut_short),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

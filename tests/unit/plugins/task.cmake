@@ -11,7 +11,7 @@ set_target_properties (cshim_task_fake_runc PROPERTIES OUTPUT_NAME fake-runc)
 target_compile_options (cshim_task_fake_runc PRIVATE ${CSHIM_WARNINGS})
 target_link_libraries (cshim_task_fake_runc PRIVATE PkgConfig::JANSSON)
 
-foreach (t options mount container io service op)
+foreach (t options mount container io service op upgrade)
   if (EXISTS ${_task_tests}/test_${t}.c)
     cshim_add_unit_test (test_task_${t}
       SOURCES ${_task_tests}/test_${t}.c ${_task_tests}/fixture.c ${CMAKE_CURRENT_LIST_DIR}/mock_host.c

@@ -24,6 +24,7 @@
 #include <cshim/host.h>
 #include <cshim/plugin.h>
 #include <cshim/publisher.h>
+#include <cshim/state.h>
 #include <cshim/trace.h>
 #include <cshim/util.h>
 
@@ -921,6 +922,68 @@ test_debug_max_profile_seconds_is_configurable(void **state)
   free(resp);
 }
 
+/* Live upgrade: a connection whose request is half read is handed over (descriptor and the bytes
+   read so far) and answered by the next instance once the rest arrives; the client never sees it
+   closed. One process plays both images: the descriptors are kept under their numbers across
+   the first instance's close, as an exec keeps them. */
+static void
+test_debug_upgrade_hands_over_a_half_read_request(void **state)
+{
+  fixture_t *f = *state;
+  static const char head[] = "GET /debug/pprof/ HTTP/1.1\r\nHo";
+  static const char rest[] = "st: x\r\n\r\n";
+  cshim_state_writer_t w;
+  cshim_state_reader_t r;
+  cshim_error_t err = NULL;
+  cshim_autofree uint8_t *doc = NULL;
+  const int *fds;
+  size_t len = 0, n_fds = 0;
+  int kept[8], client;
+  char *resp;
+
+  start_serving(f);
+  client = connect_to(f->sock);
+  assert_int_equal(send(client, head, sizeof head - 1, MSG_NOSIGNAL), (ssize_t)sizeof head - 1);
+  for (int i = 0; i < 50; i++) {
+    uv_run(&f->h.loop, UV_RUN_NOWAIT);
+    usleep(1000);
+  }
+  assert_null(f->desc->upgrade_busy(f->instance));
+  cshim_state_writer_init(&w);
+  assert_int_equal(f->desc->upgrade_save(f->instance, &w, &err), 0);
+  fds = cshim_state_writer_fds(&w, &n_fds);
+  assert_int_equal(n_fds, 2); /* the listener and the connection */
+  for (size_t i = 0; i < n_fds; i++)
+    kept[i] = dup(fds[i]);
+  assert_int_equal(cshim_state_writer_finish(&w, &doc, &len, &err), 0);
+  {
+    int numbers[8];
+    for (size_t i = 0; i < n_fds; i++)
+      numbers[i] = fds[i];
+    cshim_state_writer_fini(&w);
+    close_plugin(f);
+    uv_run(&f->h.loop, UV_RUN_NOWAIT);
+    for (size_t i = 0; i < n_fds; i++) {
+      assert_int_equal(dup2(kept[i], numbers[i]), numbers[i]);
+      close(kept[i]);
+    }
+  }
+
+  /* the next image */
+  mock_host_set_property(&f->h, CSHIM_PROP_RESTORING, "true");
+  assert_int_equal(init_plugin(f, &err), 0);
+  assert_int_equal(cshim_state_open(doc, len, CSHIM_STATE_FORMAT_MIN, CSHIM_STATE_FORMAT_VERSION,
+                                    NULL, &r, &err),
+                   0);
+  if (f->desc->upgrade_restore(f->instance, &r, &err) < 0)
+    fail_msg("restore: %s", err->msg);
+  assert_int_equal(send(client, rest, sizeof rest - 1, MSG_NOSIGNAL), (ssize_t)sizeof rest - 1);
+  resp = collect(f, client, 10000, NULL);
+  assert_int_equal(status_of(resp), 200);
+  free(resp);
+  close(client);
+}
+
 int
 main(void)
 {
@@ -949,6 +1012,8 @@ main(void)
       cmocka_unit_test_setup_teardown(test_debug_profile_streams_a_pprof_file_and_refuses_a_second,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_debug_close_during_a_profile_stops_it, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_debug_upgrade_hands_over_a_half_read_request, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_debug_max_profile_seconds_is_configurable, setup,
                                       teardown),
   };

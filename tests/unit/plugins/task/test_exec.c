@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,7 +22,9 @@
 
 #include "containerd/events/task.pb-c.h"
 #include "containerd/runc/options/oci.pb-c.h"
+#include "container.h"
 #include "fixture.h"
+#include "io.h"
 #include "model.h"
 #include "service.h"
 #include "containerd/task/v2/shim.pb-c.h"
@@ -696,6 +699,76 @@ test_terminal_exec_echoes_input_and_hangs_up_when_stdin_ends(void **state)
   finish_container(f, "t2");
 }
 
+struct stalled
+{
+  task_fixture_t *f;
+  task_process_t *p;
+  int fifo; /* the writer of the stdin FIFO */
+  int last, same;
+};
+
+/* The copy stopped moving (the echo is drained meanwhile): what waits in the FIFO has not
+   changed for 20 looks. */
+static bool
+stalled_pred(void *data)
+{
+  struct stalled *st = data;
+  int pending = -1;
+  task_fixture_drain(st->f);
+  if (ioctl(st->fifo, FIONREAD, &pending) < 0 || pending != st->last) {
+    st->last = pending;
+    st->same = 0;
+    return false;
+  }
+  return ++st->same > 20;
+}
+
+/* Terminal input that the process does not read: once the terminal is full, what it did not
+   take waits in the stdin FIFO, not in the shim's buffer (tee, then consume what was written):
+   a crash at that moment loses none of it (docs/live-upgrade.md). */
+static void
+test_terminal_input_the_terminal_cannot_take_stays_in_the_fifo(void **state)
+{
+  task_fixture_t *f = *state;
+  struct stalled st = {.f = f};
+  static char input[60000];
+  task_container_t *c;
+  mock_call_t *w;
+  int writer, pending = 0;
+  ssize_t n;
+
+  create(f, "t3");
+  start(f, "t3", NULL);
+  make_fifos(f, true);
+  assert_int_equal(
+      exec_io(f, "t3", "sl", "[\"/bin/sleep\",\"1000\"]", true, f->in_path, f->out_path, ""), 0);
+  w = wait_call(f, "t3", "sl");
+  start(f, "t3", "sl");
+  writer = open(f->in_path, O_WRONLY | O_NONBLOCK);
+  assert_true(writer >= 0);
+  memset(input, 'x', sizeof input);
+  for (size_t i = 0; i < sizeof input; i += 64)
+    input[i] = '\n';
+  n = write(writer, input, sizeof input);
+  assert_true(n > 0);
+  c = task_service_find(f->svc, "t3");
+  assert_non_null(c);
+  st.p = task_container_process(c, "sl");
+  assert_non_null(st.p);
+  st.fifo = writer;
+  st.last = -1;
+  assert_true(mock_host_run_until(&f->m.host, stalled_pred, &st, TASK_FIXTURE_TIMEOUT_MS));
+  /* the terminal did not take it all: the rest is in the FIFO, and nothing is held */
+  assert_int_equal(ioctl(writer, FIONREAD, &pending), 0);
+  assert_true(pending > 0);
+  assert_int_equal(task_io_held(st.p->io), 0);
+  close(writer);
+  kill_process(f, "t3", "sl", SIGKILL);
+  assert_int_equal(wait_status(f, w), 128 + SIGKILL);
+  delete_ok(f, "t3", "sl");
+  finish_container(f, "t3");
+}
+
 static void
 test_terminal_create_fails_cleanly_when_no_pty_arrives(void **state)
 {
@@ -869,6 +942,8 @@ main(void)
                                       teardown),
       cmocka_unit_test_setup_teardown(test_terminal_exec_echoes_input_and_hangs_up_when_stdin_ends,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_terminal_input_the_terminal_cannot_take_stays_in_the_fifo, setup, teardown),
       cmocka_unit_test_setup_teardown(test_terminal_create_fails_cleanly_when_no_pty_arrives, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_logger_gets_init_output_and_only_its_environment, setup,

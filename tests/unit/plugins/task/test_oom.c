@@ -389,6 +389,84 @@ test_oom_watch_registers_on_a_real_memory_cgroup(void **state)
   task_oom_stop(f->c);
 }
 
+/* Live upgrade, cgroup v1: the eventfd is handed over as it is (task_oom_eventfd, then
+   task_oom_adopt in the next image): nothing is registered again, a notification the old image
+   had not read yet is published by the new one, and kills counted in between (the saved
+   progress) are reported once. */
+static void
+test_oom_v1_eventfd_is_handed_over_with_an_unread_notification(void **state)
+{
+  struct fixture *f = *state;
+  struct count_pred one = {&f->m, 1}, two = {&f->m, 2};
+  uint64_t reported = 0, credit = 0;
+  cshim_error_t err = NULL;
+  char before[64] = "", after[64] = "", path[256];
+  FILE *fp;
+  int efd, kept;
+
+  use_v1(f, "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n");
+  assert_int_equal(task_oom_watch(f->c, &err), 0);
+  efd = registered_eventfd(f);
+  assert_int_equal(task_oom_eventfd(f->c), efd);
+  assert_true(task_oom_progress(f->c, &reported, &credit));
+  snprintf(path, sizeof path, "%s/cgroup.event_control", f->dir);
+  fp = fopen(path, "r");
+  assert_non_null(fp);
+  assert_non_null(fgets(before, sizeof before, fp));
+  fclose(fp);
+
+  /* the exec keeps the descriptor; here the old watch goes and a copy stays */
+  kept = dup(efd);
+  assert_true(kept >= 0);
+  kernel_signals(kept); /* the kernel signals during the hand-over */
+  task_oom_stop(f->c);
+  mock_host_run_for(&f->m.host, 20);
+  assert_int_equal(f->m.n_events, 0);
+
+  assert_int_equal(task_oom_adopt(f->c, kept, reported, credit, &err), 0);
+  assert_int_equal(task_oom_eventfd(f->c), kept);
+  assert_true(mock_host_run_until(&f->m.host, has_events, &one, TIMEOUT_MS));
+  expect_oom_event(f, 0);
+  fp = fopen(path, "r");
+  assert_non_null(fp);
+  assert_non_null(fgets(after, sizeof after, fp));
+  fclose(fp);
+  assert_string_equal(after, before); /* not registered again */
+
+  /* the kill behind that notification is counted now: it was already reported (the credit) */
+  write_text(f->dir, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n");
+  kernel_signals(kept);
+  assert_true(mock_host_run_until(&f->m.host, has_events, &two, TIMEOUT_MS));
+  expect_oom_event(f, 1);
+  mock_host_run_for(&f->m.host, 100);
+  assert_int_equal(f->m.n_events, 2);
+}
+
+/* A kill counted while no image watched (the old saved its progress, the new one starts from
+   the counter as it is then) is reported by the new image. */
+static void
+test_oom_v1_kill_counted_during_the_hand_over_is_reported(void **state)
+{
+  struct fixture *f = *state;
+  struct count_pred one = {&f->m, 1};
+  uint64_t reported = 0, credit = 0;
+  cshim_error_t err = NULL;
+  int kept;
+
+  use_v1(f, "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
+  assert_int_equal(task_oom_watch(f->c, &err), 0);
+  assert_true(task_oom_progress(f->c, &reported, &credit));
+  assert_int_equal(reported, 2);
+  kept = dup(task_oom_eventfd(f->c));
+  task_oom_stop(f->c);
+  write_text(f->dir, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n");
+  assert_int_equal(task_oom_adopt(f->c, kept, reported, credit, &err), 0);
+  assert_true(mock_host_run_until(&f->m.host, has_events, &one, TIMEOUT_MS));
+  expect_oom_event(f, 0);
+  mock_host_run_for(&f->m.host, 100);
+  assert_int_equal(f->m.n_events, 1);
+}
+
 int
 main(void)
 {
@@ -402,6 +480,10 @@ main(void)
       cmocka_unit_test_setup_teardown(test_oom_v1_two_episodes_are_two_task_ooms, setup, teardown),
       cmocka_unit_test_setup_teardown(test_oom_v1_counter_alone_is_enough_at_exit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_oom_v1_cgroup_removal_is_no_oom, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_oom_v1_eventfd_is_handed_over_with_an_unread_notification, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_oom_v1_kill_counted_during_the_hand_over_is_reported,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(test_oom_exit_without_oom_publishes_only_exit, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_oom_v2_memory_events_change_publishes_task_oom, setup,
