@@ -380,7 +380,8 @@ publisher_close(void *instance)
   p->closing = true;
   uv_timer_stop(&p->retry_timer);
   drop_client(p);
-  for (publisher_item_t *it = p->queue.head; it; it = it->next)
+  for (publisher_item_t *it = publisher_queue_peek(&p->queue); it;
+       it = publisher_queue_next(&p->queue, it))
     if (it->is_exit)
       cshim_log_error(p->log, "publisher closed: %s for container %s was never delivered",
                       it->topic, or_none(it->container_id));
@@ -525,7 +526,8 @@ publisher_upgrade_save(void *instance, cshim_state_writer_t *w, cshim_error_t *e
   publisher_t *p = instance;
   (void)err;
 
-  for (publisher_item_t *it = p->queue.head; it; it = it->next) {
+  for (publisher_item_t *it = publisher_queue_peek(&p->queue); it;
+       it = publisher_queue_next(&p->queue, it)) {
     cshim_state_begin(w, UP_ITEM);
     cshim_state_put_str(w, ITEM_TOPIC, it->topic);
     cshim_state_put_str(w, ITEM_CONTAINER, it->container_id);

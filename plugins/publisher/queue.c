@@ -35,7 +35,7 @@ publisher_item_free(publisher_item_t *item)
 void
 publisher_queue_init(publisher_queue_t *q, size_t bound)
 {
-  q->head = q->tail = NULL;
+  cshim_list_init(&q->items);
   q->len = 0;
   q->bound = bound;
   q->next_seq = 0;
@@ -52,13 +52,8 @@ publisher_queue_push(publisher_queue_t *q, publisher_item_t *item, bool force)
 {
   if (publisher_queue_is_full(q) && !force)
     return -ENOSPC;
-  item->next = NULL;
   item->seq = q->next_seq++;
-  if (q->tail)
-    q->tail->next = item;
-  else
-    q->head = item;
-  q->tail = item;
+  cshim_list_push_back(&q->items, &item->link);
   q->len++;
   return 0;
 }
@@ -66,21 +61,26 @@ publisher_queue_push(publisher_queue_t *q, publisher_item_t *item, bool force)
 publisher_item_t *
 publisher_queue_peek(const publisher_queue_t *q)
 {
-  return q->head;
+  cshim_list_t *l = cshim_list_first(&q->items);
+  return l ? cshim_list_entry(l, publisher_item_t, link) : NULL;
+}
+
+publisher_item_t *
+publisher_queue_next(const publisher_queue_t *q, const publisher_item_t *it)
+{
+  return it->link.next == &q->items ? NULL
+                                    : cshim_list_entry(it->link.next, publisher_item_t, link);
 }
 
 publisher_item_t *
 publisher_queue_pop(publisher_queue_t *q)
 {
-  publisher_item_t *item = q->head;
+  publisher_item_t *item = publisher_queue_peek(q);
 
   if (item == NULL)
     return NULL;
-  q->head = item->next;
-  if (q->head == NULL)
-    q->tail = NULL;
+  cshim_list_remove(&item->link);
   q->len--;
-  item->next = NULL;
   return item;
 }
 

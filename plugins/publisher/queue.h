@@ -7,11 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cshim/list.h>
+
 /* One event waiting to be forwarded. */
 typedef struct publisher_item_s publisher_item_t;
 struct publisher_item_s
 {
-  publisher_item_t *next;
+  cshim_list_t link;  /* in the queue */
   char *topic;        /* owned */
   char *container_id; /* owned; NULL when the event has none */
   bool is_exit;       /* a TaskExit: never given up while the shim lives */
@@ -24,7 +26,7 @@ struct publisher_item_s
 /* A FIFO with a bound. Not thread-safe (loop thread only). */
 typedef struct publisher_queue_s
 {
-  publisher_item_t *head, *tail;
+  cshim_list_t items; /* publisher_item_t.link, oldest first */
   size_t len;
   size_t bound;
   uint64_t next_seq;
@@ -49,6 +51,9 @@ publisher_item_t *publisher_queue_peek(const publisher_queue_t *q);
 publisher_item_t *publisher_queue_pop(publisher_queue_t *q);
 
 bool publisher_queue_is_full(const publisher_queue_t *q);
+
+/* The item after it (borrowed), or NULL at the tail. */
+publisher_item_t *publisher_queue_next(const publisher_queue_t *q, const publisher_item_t *it);
 
 /* Free every item. */
 void publisher_queue_clear(publisher_queue_t *q);

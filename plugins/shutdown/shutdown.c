@@ -8,6 +8,7 @@
 
 #include <cshim/config.h>
 #include <cshim/error.h>
+#include <cshim/list.h>
 #include <cshim/log.h>
 #include <cshim/plugin.h>
 #include <cshim/shutdown.h>
@@ -28,7 +29,7 @@ typedef struct shutdown_s shutdown_t;
 typedef struct callback_s
 {
   cshim_shutdown_done_t done; /* must stay first: handed to the callback */
-  struct callback_s *next;
+  cshim_list_t link;          /* in the owner's callbacks */
   shutdown_t *owner;
   cshim_shutdown_cb cb;
   void *data;
@@ -37,7 +38,7 @@ typedef struct callback_s
 
 typedef struct waiter_s
 {
-  struct waiter_s *next;
+  cshim_list_t link; /* in the owner's waiters */
   cshim_shutdown_done_cb cb;
   void *data;
 } waiter_t;
@@ -49,9 +50,9 @@ struct shutdown_s
   const cshim_logger_t *log;
   uint64_t timeout_ms;
   enum phase phase;
-  callback_t *callbacks, **callbacks_tail; /* registration order */
+  cshim_list_t callbacks; /* callback_t.link, in registration order */
   size_t n_running;
-  waiter_t *waiters, **waiters_tail;
+  cshim_list_t waiters; /* waiter_t.link, in registration order */
   cshim_error_t result; /* first error, once done */
   uv_timer_t timeout;   /* the shared timeout */
   uv_timer_t notify;    /* tells waiters from the loop, never from inside a caller */
@@ -81,16 +82,15 @@ notify_cb(uv_timer_t *t)
 {
   shutdown_t *s = CSHIM_CONTAINER_OF(t, shutdown_t, notify);
 
-  waiter_t *list = s->waiters;
+  cshim_list_t list, *l;
 
   stop_timer(t);
   /* Detached first: a waiter that adds another one gets it told on the next round. */
-  s->waiters = NULL;
-  s->waiters_tail = &s->waiters;
-  while (list) {
-    waiter_t *w = list;
+  cshim_list_move(&list, &s->waiters);
+  while ((l = cshim_list_first(&list)) != NULL) {
+    waiter_t *w = cshim_list_entry(l, waiter_t, link);
 
-    list = w->next;
+    cshim_list_remove(l);
     w->cb(w->data);
     free(w);
   }
@@ -163,8 +163,7 @@ shutdown_register_callback(cshim_shutdown_t *self, cshim_shutdown_cb cb, void *d
   c->owner = s;
   c->cb = cb;
   c->data = data;
-  *s->callbacks_tail = c;
-  s->callbacks_tail = &c->next;
+  cshim_list_push_back(&s->callbacks, &c->link);
   return 0;
 }
 
@@ -172,13 +171,12 @@ static void
 shutdown_shutdown(cshim_shutdown_t *self)
 {
   shutdown_t *s = (shutdown_t *)self;
-  size_t n = 0;
+  size_t n = cshim_list_length(&s->callbacks);
+  cshim_list_t *l;
 
   if (s->phase != PHASE_IDLE)
     return;
   s->phase = PHASE_RUNNING;
-  for (callback_t *c = s->callbacks; c; c = c->next)
-    n++;
   cshim_log_info(s->log, "shutdown started: %zu callback(s), timeout %llu ms", n,
                  (unsigned long long)s->timeout_ms);
   start_timer(&s->timeout, timeout_cb, s->timeout_ms);
@@ -186,7 +184,8 @@ shutdown_shutdown(cshim_shutdown_t *self)
   /* One extra count held while starting them, so a callback that completes at once cannot
      finish the shutdown before the others have started. */
   s->n_running = n + 1;
-  for (callback_t *c = s->callbacks; c; c = c->next) {
+  CSHIM_LIST_FOREACH (l, &s->callbacks) {
+    callback_t *c = cshim_list_entry(l, callback_t, link);
     c->running = true;
     c->cb(c->data, &c->done);
   }
@@ -206,8 +205,7 @@ shutdown_on_done(cshim_shutdown_t *self, cshim_shutdown_done_cb cb, void *data, 
   w = cshim_xmalloc0(sizeof *w);
   w->cb = cb;
   w->data = data;
-  *s->waiters_tail = w;
-  s->waiters_tail = &w->next;
+  cshim_list_push_back(&s->waiters, &w->link);
   if (s->phase == PHASE_DONE)
     start_timer(&s->notify, notify_cb, 0);
   return 0;
@@ -225,18 +223,17 @@ static void
 handle_close_cb(uv_handle_t *h)
 {
   shutdown_t *s = h->data;
+  cshim_list_t *l;
 
   if (--s->open_handles > 0)
     return;
-  while (s->callbacks) {
-    callback_t *c = s->callbacks;
-    s->callbacks = c->next;
-    free(c);
+  while ((l = cshim_list_first(&s->callbacks)) != NULL) {
+    cshim_list_remove(l);
+    free(cshim_list_entry(l, callback_t, link));
   }
-  while (s->waiters) {
-    waiter_t *w = s->waiters;
-    s->waiters = w->next;
-    free(w);
+  while ((l = cshim_list_first(&s->waiters)) != NULL) {
+    cshim_list_remove(l);
+    free(cshim_list_entry(l, waiter_t, link));
   }
   cshim_error_release(&s->result);
   free(s);
@@ -276,8 +273,6 @@ shutdown_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
   s->loop = ctx->loop;
   s->log = ctx->log;
   s->timeout_ms = timeout_ms;
-  s->callbacks_tail = &s->callbacks;
-  s->waiters_tail = &s->waiters;
   /* Idle timers must not keep the loop alive: only a shutdown in progress does. */
   uv_timer_init(ctx->loop, &s->timeout);
   uv_timer_init(ctx->loop, &s->notify);

@@ -119,55 +119,30 @@ checkpoint_done(task_op_t *op, cshim_runtime_result_t *result)
   task_op_reply_empty(op);
 }
 
-void
-task_handle_checkpoint(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
+/* The request's CheckpointOptions (NULL = none given); EINVAL for another type or bad bytes. */
+static int
+unpack_options(const Containerd__Task__V2__CheckpointTaskRequest *req,
+               Containerd__Runc__V1__CheckpointOptions **out, cshim_error_t *err)
 {
-  task_service_t *svc = data;
-  const Containerd__Task__V2__CheckpointTaskRequest *req = (const void *)msg;
-  Containerd__Runc__V1__CheckpointOptions *o = NULL;
-  cshim_runtime_checkpoint_opts_t copts = {0};
-  cshim_error_t err = NULL;
-  task_container_t *c;
-  task_process_t *p;
-  struct checkpoint *ck;
-  const char *image;
-  task_op_t *op;
+  *out = NULL;
+  if (req->options == NULL || req->options->type_url == NULL || *req->options->type_url == '\0')
+    return 0;
+  if (!is_checkpoint_options(req->options->type_url))
+    return cshim_error_make(err, EINVAL, "checkpoint options of type `%s` are not supported",
+                            req->options->type_url);
+  *out = containerd__runc__v1__checkpoint_options__unpack(NULL, req->options->value.len,
+                                                          req->options->value.data);
+  if (*out == NULL)
+    return cshim_error_make(err, EINVAL, "decode `%s`: malformed protobuf", req->options->type_url);
+  return 0;
+}
 
-  if (task_service_lookup(svc, req->id, NULL, &c, &p, &err) < 0)
-    return (void)cshim_ttrpc_call_fail_error(call, &err);
-  if (p->exited || p->state == TASK_PROC_STOPPED || p->deleting)
-    cshim_error_make(&err, EBUSY, "cannot checkpoint a stopped container");
-  else if (p->state == TASK_PROC_CREATED || p->starting)
-    cshim_error_make(&err, EBUSY, "cannot checkpoint a task in created state");
-  if (err)
-    return (void)cshim_ttrpc_call_fail_error(call, &err);
-
-  if (req->options && req->options->type_url && *req->options->type_url) {
-    if (!is_checkpoint_options(req->options->type_url)) {
-      cshim_error_make(&err, EINVAL, "checkpoint options of type `%s` are not supported",
-                       req->options->type_url);
-      return (void)cshim_ttrpc_call_fail_error(call, &err);
-    }
-    o = containerd__runc__v1__checkpoint_options__unpack(NULL, req->options->value.len,
-                                                         req->options->value.data);
-    if (o == NULL) {
-      cshim_error_make(&err, EINVAL, "decode `%s`: malformed protobuf", req->options->type_url);
-      return (void)cshim_ttrpc_call_fail_error(call, &err);
-    }
-  }
-
-  image = req->path && *req->path                               ? req->path
-          : o && o->image_path && *o->image_path                ? o->image_path
-          : c->opts.criu_image_path && *c->opts.criu_image_path ? c->opts.criu_image_path
-                                                                : NULL;
-  if (image == NULL) {
-    if (o)
-      containerd__runc__v1__checkpoint_options__free_unpacked(o, NULL);
-    cshim_error_make(&err, EINVAL, "checkpoint `%s`: no image path", c->id);
-    return (void)cshim_ttrpc_call_fail_error(call, &err);
-  }
-
-  ck = cshim_xmalloc0(sizeof *ck);
+/* Where the image goes and where criu works (a temporary work directory is removed after). */
+static struct checkpoint *
+checkpoint_new(const task_container_t *c, const Containerd__Runc__V1__CheckpointOptions *o,
+               const char *image)
+{
+  struct checkpoint *ck = cshim_xmalloc0(sizeof *ck);
   ck->image = cshim_xstrdup(image);
   if (o && o->work_path && *o->work_path)
     ck->work = cshim_xstrdup(o->work_path);
@@ -178,31 +153,75 @@ task_handle_checkpoint(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, vo
     cshim_xasprintf(&ck->work, "%s/work/criu-work", c->bundle);
     ck->temp_work = true;
   }
+  return ck;
+}
 
-  copts.image_path = ck->image;
-  copts.work_path = ck->work;
-  copts.log_path = c->log_path;
+/* The runtime's checkpoint flags from ck and o. *empty_ns (caller frees) holds the list
+   copts->empty_ns points to. */
+static void
+checkpoint_opts(const task_container_t *c, const struct checkpoint *ck,
+                const Containerd__Runc__V1__CheckpointOptions *o,
+                cshim_runtime_checkpoint_opts_t *copts, const char ***empty_ns)
+{
+  copts->image_path = ck->image;
+  copts->work_path = ck->work;
+  copts->log_path = c->log_path;
   if (o) {
-    copts.leave_running = !o->exit;
-    copts.tcp_established = o->open_tcp;
-    copts.ext_unix_sk = o->external_unix_sockets;
-    copts.shell_job = o->terminal;
-    copts.file_locks = o->file_locks;
-    copts.cgroups_mode = o->cgroups_mode && *o->cgroups_mode ? o->cgroups_mode : NULL;
-    copts.parent_path = o->parent_path && *o->parent_path ? o->parent_path : NULL;
+    copts->leave_running = !o->exit;
+    copts->tcp_established = o->open_tcp;
+    copts->ext_unix_sk = o->external_unix_sockets;
+    copts->shell_job = o->terminal;
+    copts->file_locks = o->file_locks;
+    copts->cgroups_mode = o->cgroups_mode && *o->cgroups_mode ? o->cgroups_mode : NULL;
+    copts->parent_path = o->parent_path && *o->parent_path ? o->parent_path : NULL;
   } else
-    copts.leave_running = true;
+    copts->leave_running = true;
 
   /* protobuf-c's repeated strings are not NULL-terminated: copy them into a list that is. */
-  cshim_autofree const char **empty_ns = NULL;
   if (o && o->n_empty_namespaces) {
-    empty_ns = cshim_xmalloc0((o->n_empty_namespaces + 1) * sizeof *empty_ns);
+    *empty_ns = cshim_xmalloc0((o->n_empty_namespaces + 1) * sizeof **empty_ns);
     for (size_t i = 0; i < o->n_empty_namespaces; i++)
-      empty_ns[i] = o->empty_namespaces[i];
-    copts.empty_ns = empty_ns;
+      (*empty_ns)[i] = o->empty_namespaces[i];
+    copts->empty_ns = *empty_ns;
   } else
-    copts.empty_ns = NULL;
+    copts->empty_ns = NULL;
+}
 
+void
+task_handle_checkpoint(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data)
+{
+  task_service_t *svc = data;
+  const Containerd__Task__V2__CheckpointTaskRequest *req = (const void *)msg;
+  Containerd__Runc__V1__CheckpointOptions *o = NULL;
+  cshim_autofree const char **empty_ns = NULL;
+  cshim_runtime_checkpoint_opts_t copts = {0};
+  cshim_error_t err = NULL;
+  task_container_t *c;
+  task_process_t *p;
+  struct checkpoint *ck;
+  const char *image;
+  task_op_t *op;
+
+  if (task_service_lookup(svc, req->id, NULL, &c, &p, &err) < 0)
+    goto fail;
+  if (p->exited || p->state == TASK_PROC_STOPPED || p->deleting)
+    cshim_error_make(&err, EBUSY, "cannot checkpoint a stopped container");
+  else if (p->state == TASK_PROC_CREATED || p->starting)
+    cshim_error_make(&err, EBUSY, "cannot checkpoint a task in created state");
+  if (err || unpack_options(req, &o, &err) < 0)
+    goto fail;
+
+  image = req->path && *req->path                               ? req->path
+          : o && o->image_path && *o->image_path                ? o->image_path
+          : c->opts.criu_image_path && *c->opts.criu_image_path ? c->opts.criu_image_path
+                                                                : NULL;
+  if (image == NULL) {
+    cshim_error_make(&err, EINVAL, "checkpoint `%s`: no image path", c->id);
+    goto fail;
+  }
+
+  ck = checkpoint_new(c, o, image);
+  checkpoint_opts(c, ck, o, &copts, &empty_ns);
   op = task_op_new(c, p, call, checkpoint_done, "checkpoint");
   op->data = ck;
   op->free_data = free_checkpoint;
@@ -210,6 +229,12 @@ task_handle_checkpoint(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, vo
     task_op_fail(op, &err);
   if (o)
     containerd__runc__v1__checkpoint_options__free_unpacked(o, NULL);
+  return;
+
+fail:
+  if (o)
+    containerd__runc__v1__checkpoint_options__free_unpacked(o, NULL);
+  cshim_ttrpc_call_fail_error(call, &err);
 }
 
 /* ---- restore ---- */
@@ -227,7 +252,7 @@ restore_done(task_op_t *op, cshim_runtime_result_t *result)
   task_process_t *p = op->process;
   Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
   Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
-  void (*failed)(task_container_t *c) = ((struct restore *)op->data)->failed;
+  void (*failed)(task_container_t * c) = ((struct restore *)op->data)->failed;
   cshim_error_t err = NULL;
   pid_t pid = 0;
 
@@ -299,18 +324,23 @@ run_restore(task_op_t *op, const char *console_socket, cshim_error_t *err)
   return cshim_runtime_restore(c->rt, c->id, &ropts, task_op_runtime_cb, op, err);
 }
 
-int
-task_checkpoint_restore(task_op_t *op, void (*failed)(task_container_t *c), cshim_error_t *err)
+void
+task_checkpoint_restore(cshim_ttrpc_call_t *call, task_container_t *c,
+                        void (*failed)(task_container_t *c))
 {
-  task_container_t *c = op->container;
-  struct restore *r;
+  task_op_t *op = task_op_new(c, c->init, call, restore_done, "start");
+  struct restore *r = cshim_xmalloc0(sizeof *r);
+  cshim_error_t err = NULL;
 
-  if (unlink(c->pid_file) < 0 && errno != ENOENT)
-    return cshim_error_sys(err, errno, "remove stale `%s`", c->pid_file);
-  r = cshim_xmalloc0(sizeof *r);
   r->failed = failed;
   op->data = r;
   op->free_data = free;
-  op->done = restore_done;
-  return task_launch(op, run_restore, err);
+  if (unlink(c->pid_file) < 0 && errno != ENOENT)
+    cshim_error_sys(&err, errno, "remove stale `%s`", c->pid_file);
+  else
+    task_launch(op, run_restore, &err);
+  if (err) {
+    c->init->starting = false;
+    task_op_fail(op, &err);
+  }
 }

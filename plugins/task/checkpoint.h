@@ -9,10 +9,11 @@
 #include "types.h"
 
 void task_handle_checkpoint(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *data);
-/* Start for a container created from a checkpoint: `runtime restore` instead of `start`,
-   then the usual TaskStart and Start reply. Takes op (answered exactly once). When the restore
-   fails, after the reply, failed(c) removes what the runtime left (handlers.c: as after a failed
-   start). */
-int task_checkpoint_restore(task_op_t *op, void (*failed)(task_container_t *c), cshim_error_t *err);
+/* Start for a container created from a checkpoint (its init marked starting): `runtime restore`
+   instead of `start`, then the usual TaskStart and Start reply; call is answered exactly once.
+   When the restore fails, after the reply, failed(c) removes what the runtime left (lifecycle.c:
+   as after a failed start). */
+void task_checkpoint_restore(cshim_ttrpc_call_t *call, task_container_t *c,
+                             void (*failed)(task_container_t *c));
 
 #endif

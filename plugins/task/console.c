@@ -137,9 +137,7 @@ conn_cb(uv_poll_t *h, int status, int events)
   msg.msg_iovlen = 1;
   msg.msg_control = control.buf;
   msg.msg_controllen = sizeof control.buf;
-  do
-    n = recvmsg(c->conn_fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-  while (n < 0 && errno == EINTR);
+  n = CSHIM_RETRY_EINTR(recvmsg(c->conn_fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT));
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && status == 0)
     return;
   if (n < 0) {

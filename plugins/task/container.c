@@ -3,6 +3,7 @@
 // operations in flight on it.
 #include "container.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -150,6 +151,8 @@ task_container_free(task_container_t *c)
   task_process_t *p, *next;
   if (c == NULL)
     return;
+  /* the runner frees ops first: none may outlive their container */
+  assert(cshim_list_empty(&c->ops));
   task_oom_stop(c);
   task_cgroup_free(c->cgroup);
   free(c->checkpoint);

@@ -88,10 +88,10 @@ task_handle_pause(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *d
 
   c = find_live(data, req->id, "pause", false, &err);
   if (c == NULL)
-    return (void)cshim_ttrpc_call_fail_error(call, &err);
+    goto fail;
   if (c->pausing || c->paused) {
     cshim_error_make(&err, EBUSY, "cannot pause a %s container", c->paused ? "paused" : "pausing");
-    return (void)cshim_ttrpc_call_fail_error(call, &err);
+    goto fail;
   }
   c->pausing = true;
   c->freezer_turn = 0;
@@ -100,6 +100,10 @@ task_handle_pause(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *d
     c->pausing = false;
     task_op_fail(op, &err);
   }
+  return;
+
+fail:
+  cshim_ttrpc_call_fail_error(call, &err);
 }
 
 static void
@@ -129,16 +133,20 @@ task_handle_resume(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *
 
   c = find_live(data, req->id, "resume", false, &err);
   if (c == NULL)
-    return (void)cshim_ttrpc_call_fail_error(call, &err);
+    goto fail;
   /* Tracked here, as the runc shim does: runtimes differ (crun resumes a running container
      without complaint). */
   if (!c->paused) {
     cshim_error_make(&err, EBUSY, "cannot resume a running process");
-    return (void)cshim_ttrpc_call_fail_error(call, &err);
+    goto fail;
   }
   op = task_op_new(c, c->init, call, resume_done, "resume");
   if (cshim_runtime_resume(c->rt, c->id, task_op_runtime_cb, op, &err) < 0)
     task_op_fail(op, &err);
+  return;
+
+fail:
+  cshim_ttrpc_call_fail_error(call, &err);
 }
 
 /* ---- Update ---- */
@@ -199,9 +207,7 @@ write_resources(const task_container_t *c, const Google__Protobuf__Any *any, cha
   if (fd < 0)
     return cshim_error_sys(err, errno, "create a resources file in `%s`", c->bundle);
   while (off < any->value.len) {
-    ssize_t n = write(fd, any->value.data + off, any->value.len - off);
-    if (n < 0 && errno == EINTR)
-      continue;
+    ssize_t n = CSHIM_RETRY_EINTR(write(fd, any->value.data + off, any->value.len - off));
     if (n < 0) {
       int e = errno;
       unlink(path);
@@ -226,13 +232,17 @@ task_handle_update(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *
      runtime applies and are accepted as they are. */
   c = find_live(data, req->id, "update", true, &err);
   if (c == NULL)
-    return (void)cshim_ttrpc_call_fail_error(call, &err);
+    goto fail;
   if (check_resources(req->resources, &err) < 0 ||
       write_resources(c, req->resources, &path, &err) < 0)
-    return (void)cshim_ttrpc_call_fail_error(call, &err);
+    goto fail;
   op = task_op_new(c, c->init, call, update_done, "update");
   op->data = path;
   op->free_data = remove_file;
   if (cshim_runtime_update(c->rt, c->id, path, task_op_runtime_cb, op, &err) < 0)
     task_op_fail(op, &err);
+  return;
+
+fail:
+  cshim_ttrpc_call_fail_error(call, &err);
 }

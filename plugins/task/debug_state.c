@@ -124,8 +124,7 @@ task_debug_state_register(task_service_t *svc, cshim_host_t *host)
     return;
   if (cshim_host_add_state_source(host, TASK_DEBUG_STATE_NAME, task_debug_state_json, svc, &err) <
       0) {
-    cshim_log_warn(svc->log, "no debug state: %s", err->msg);
-    cshim_error_release(&err);
+    cshim_error_log_release(&err, svc->log, CSHIM_LOG_WARN, "no debug state");
     return;
   }
   registered.svc = svc;

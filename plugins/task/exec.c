@@ -30,15 +30,7 @@
 
 #define PROCESS_SPEC_TYPE "types.containerd.io/opencontainers/runtime-spec/1/Process"
 
-/* ---- the launch sequence ---- */
-
 /* ---- Exec ---- */
-
-static void
-fail(cshim_ttrpc_call_t *call, cshim_error_t *err)
-{
-  cshim_ttrpc_call_fail_error(call, err);
-}
 
 /* The request's OCI process with `terminal` taken from the request, as the runc shim does. */
 static char *
@@ -81,34 +73,34 @@ task_handle_exec(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *da
   /* The id names files in the bundle: check it before anything else. */
   if (task_validate_id(req->exec_id, &err) < 0) {
     cshim_error_wrap(&err, "exec id");
-    return fail(call, &err);
+    goto fail;
   }
   c = task_service_find(svc, req->id);
   if (c == NULL) {
     cshim_error_make(&err, ENOENT, "container not created: not found");
-    return fail(call, &err);
+    goto fail;
   }
   if (task_container_process(c, req->exec_id) != NULL) {
     cshim_error_make(&err, EEXIST, "id %s: already exists", req->exec_id);
-    return fail(call, &err);
+    goto fail;
   }
   if (c->init->deleting || c->init->exited || c->init->state == TASK_PROC_STOPPED) {
     cshim_error_make(&err, EBUSY, "cannot exec in a stopped state");
-    return fail(call, &err);
+    goto fail;
   }
   /* Created from a checkpoint: nothing runs until Start restores it. */
   if (c->checkpoint && c->init->state == TASK_PROC_CREATED) {
     cshim_error_make(&err, EBUSY, "cannot exec in a created state");
-    return fail(call, &err);
+    goto fail;
   }
   if (task_io_kind(req->stdin, req->stdout, req->stderr, &kind, &err) < 0)
-    return fail(call, &err);
+    goto fail;
   if (req->spec && req->spec->type_url && strcmp(req->spec->type_url, PROCESS_SPEC_TYPE) != 0)
     cshim_log_debug(svc->log, "exec `%s`: process spec of type `%s`", req->exec_id,
                     req->spec->type_url);
   spec = process_spec(req, &err);
   if (spec == NULL)
-    return fail(call, &err);
+    goto fail;
 
   p = task_process_new(c, req->exec_id, req->stdin, req->stdout, req->stderr, req->terminal);
   p->spec_json = spec;
@@ -120,6 +112,10 @@ task_handle_exec(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *da
   ev.exec_id = p->exec_id;
   task_service_publish(svc, CSHIM_TOPIC_TASK_EXEC_ADDED, &ev.base);
   task_reply_empty(call);
+  return;
+
+fail:
+  cshim_ttrpc_call_fail_error(call, &err);
 }
 
 /* ---- Start (exec) ---- */
@@ -180,17 +176,17 @@ exec_done(task_op_t *op, cshim_runtime_result_t *result)
     /* The terminal did not come although the process runs: do not leave it behind. */
     if (op->launched && cshim_read_pid_file(pid_file, &pid, NULL) == 0 && pid > 0)
       kill(pid, SIGKILL);
-    return exec_start_failed(op, &err);
+    goto fail;
   }
   if (task_read_pid(pid_file, &pid, &err) < 0)
-    return exec_start_failed(op, &err);
+    goto fail;
   p->pid = pid;
   /* The process is ours (reparented to the subreaper when the runtime exited); an exit that
      was reaped before this watch is replayed on the next loop turn. */
   if (task_process_watch(p, &err) < 0) {
     kill(pid, SIGKILL);
     p->pid = 0;
-    return exec_start_failed(op, &err);
+    goto fail;
   }
   p->starting = false;
   if (p->state == TASK_PROC_CREATED)
@@ -204,6 +200,10 @@ exec_done(task_op_t *op, cshim_runtime_result_t *result)
   /* An exit reaped while starting goes out only now, after TaskExecStarted. */
   if (p->exit_pending)
     task_process_finish_exit(p);
+  return;
+
+fail:
+  exec_start_failed(op, &err);
 }
 
 /* Never through a symbolic link planted in the bundle. */
@@ -226,7 +226,7 @@ task_exec_start(cshim_ttrpc_call_t *call, task_container_t *c, task_process_t *p
 
   if (c->rt == NULL) {
     cshim_error_make(&err, EBUSY, "container `%s` has no runtime", c->id);
-    return fail(call, &err);
+    goto fail;
   }
   task_process_io_opts(p, &o);
   span = task_trace_start(svc, "stdio setup");
@@ -259,17 +259,6 @@ fail:
 }
 
 /* ---- Delete (exec) ---- */
-
-static void
-fail_waiters(task_process_t *p, const char *why)
-{
-  task_waiter_t *w;
-  while ((w = p->waiters) != NULL) {
-    p->waiters = w->next;
-    cshim_ttrpc_call_fail(w->call, CSHIM_GRPC_NOT_FOUND, why);
-    free(w);
-  }
-}
 
 static void
 exec_delete_io_done_cb(void *data)
@@ -306,7 +295,7 @@ exec_delete_io_done_cb(void *data)
       *pp = p->next;
       break;
     }
-  fail_waiters(p, "process deleted before it ran: not found");
+  task_process_fail_waiters(p, CSHIM_GRPC_NOT_FOUND, "process deleted before it ran: not found");
   op->process = NULL;
   task_process_free(p);
   task_op_complete(op);
@@ -339,13 +328,18 @@ task_handle_resize_pty(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, vo
   task_process_t *p;
 
   if (task_service_lookup(svc, req->id, req->exec_id, &c, &p, &err) < 0)
-    return fail(call, &err);
+    goto fail;
   /* The runc shim's exec state machine refuses this once the exec has exited (its init does
      not); without a terminal it is a no-op. */
-  if (p->exec_id && (p->exited || p->state == TASK_PROC_STOPPED))
-    return (void)cshim_ttrpc_call_fail(call, CSHIM_GRPC_UNKNOWN,
-                                       "cannot resize a stopped container");
+  if (p->exec_id && (p->exited || p->state == TASK_PROC_STOPPED)) {
+    cshim_error_make_code(&err, CSHIM_GRPC_UNKNOWN, "cannot resize a stopped container");
+    goto fail;
+  }
   if (task_io_resize(p->io, req->width, req->height, &err) < 0)
-    return fail(call, &err);
+    goto fail;
   task_reply_empty(call);
+  return;
+
+fail:
+  cshim_ttrpc_call_fail_error(call, &err);
 }

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "io.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -387,14 +388,12 @@ copier_flush(struct copier *c)
     ssize_t n;
     if (c->discard)
       break;
-    n = write(c->dst_fd, c->buf + c->off, c->len - c->off);
+    n = CSHIM_RETRY_EINTR(write(c->dst_fd, c->buf + c->off, c->len - c->off));
     if (n > 0) {
       c->off += (size_t)n;
       c->io->moved += (uint64_t)n;
       continue;
     }
-    if (n < 0 && errno == EINTR)
-      continue;
     if (n < 0 && errno == EAGAIN && !c->dst_sync)
       return false;
     cshim_log_debug(c->io->log, "stdio copy %d: write: %s; dropping further output", c->index,
@@ -541,9 +540,8 @@ copier_splice(struct copier *c)
 {
   ssize_t n;
 
-  do
-    n = splice(c->src_fd, NULL, c->dst_fd, NULL, TASK_IO_BUFFER_SIZE, SPLICE_F_NONBLOCK);
-  while (n < 0 && errno == EINTR);
+  n = CSHIM_RETRY_EINTR(
+      splice(c->src_fd, NULL, c->dst_fd, NULL, TASK_IO_BUFFER_SIZE, SPLICE_F_NONBLOCK));
   if (n > 0) {
     c->io->moved += (uint64_t)n;
     return 1;
@@ -603,9 +601,7 @@ copier_read(struct copier *c)
       if (want > TASK_IO_BUFFER_SIZE)
         want = TASK_IO_BUFFER_SIZE;
     }
-    do
-      n = read(c->src_fd, c->buf, want);
-    while (n < 0 && errno == EINTR);
+    n = CSHIM_RETRY_EINTR(read(c->src_fd, c->buf, want));
     if (n < 0 && errno == EAGAIN && !c->drain_only)
       return;
     /* EIO: a terminal whose other side has closed */
@@ -698,26 +694,11 @@ done:
   return ret;
 }
 
-int
-task_io_open(uv_loop_t *loop, const cshim_logger_t *log, const task_io_opts_t *o, task_io_t **out,
-             cshim_error_t *err)
+/* A new io with nothing open yet. */
+static task_io_t *
+io_alloc(uv_loop_t *loop, const cshim_logger_t *log, const task_io_opts_t *o)
 {
-  const char *stdin_ = o->stdin_, *stdout_ = o->stdout_, *stderr_ = o->stderr_;
-  uid_t uid = o->uid;
-  gid_t gid = o->gid;
-  task_io_t *io;
-  task_io_kind_t kind;
-  cshim_autofree char *file = NULL;
-  const char *out_path[3] = {NULL, NULL, NULL};
-  int ret;
-
-  *out = NULL;
-  if (task_io_kind(stdin_, stdout_, stderr_, &kind, err) < 0)
-    return cshim_error_wrap(err, "stdio");
-  if (kind == TASK_IO_NULL && !o->terminal)
-    return 0;
-
-  io = cshim_xmalloc0(sizeof *io);
+  task_io_t *io = cshim_xmalloc0(sizeof *io);
   io->loop = loop;
   io->log = log;
   io->stdin_keeper = -1;
@@ -733,91 +714,126 @@ task_io_open(uv_loop_t *loop, const cshim_logger_t *log, const task_io_opts_t *o
     io->runtime_fd[i] = -1;
   }
   uv_timer_init(loop, &io->timer);
+  return io;
+}
 
-  if (kind == TASK_IO_BINARY) {
-    ret = setup_logger(io, o, err);
+/* file://PATH: the one file both outputs append to (its parent directories made as needed). */
+static int
+open_shared_file(task_io_t *io, const char *url, cshim_error_t *err)
+{
+  cshim_autofree char *file = NULL;
+  cshim_autoclose int fd = -1;
+  int ret;
+
+  ret = file_url_path(url, &file, err);
+  if (ret < 0)
+    return ret;
+  ret = mkdir_parents(file, err);
+  if (ret < 0)
+    return ret;
+  fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return cshim_error_sys(err, errno, "open `%s`", file);
+  io->shared_fd = cshim_steal_fd(&fd);
+  io->shared_refs = 1; /* dropped by task_io_open once the outputs hold their own references */
+  return 0;
+}
+
+/* c writes into the shared file (file://), synchronously, holding a reference to it. */
+static void
+share_file(task_io_t *io, struct copier *c)
+{
+  c->dst_fd = io->shared_fd;
+  c->dst_shared = true;
+  c->dst_sync = true;
+  io->shared_refs++;
+}
+
+/* With a terminal: the console socket, stdin into the terminal, its output to stdout. */
+static int
+open_terminal(task_io_t *io, const task_io_opts_t *o, task_io_kind_t kind, cshim_error_t *err)
+{
+  struct copier *c = &io->copy[STDOUT];
+  int ret;
+
+  ret = task_console_new(io->loop, io->log, &io->console, err);
+  if (ret < 0)
+    return ret;
+  if (o->stdin_ && *o->stdin_) {
+    ret = setup_terminal_stdin(io, o->stdin_, err);
     if (ret < 0)
-      goto fail;
-  } else if (kind == TASK_IO_FILE) {
-    cshim_autoclose int fd = -1;
-    ret = file_url_path(stdout_, &file, err);
-    if (ret < 0)
-      goto fail;
-    ret = mkdir_parents(file, err);
-    if (ret < 0)
-      goto fail;
-    fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      ret = cshim_error_sys(err, errno, "open `%s`", file);
-      goto fail;
-    }
-    io->shared_fd = cshim_steal_fd(&fd);
-    io->shared_refs = 1; /* dropped below once the outputs hold their own references */
-  } else {
-    out_path[STDOUT] = stdout_;
-    out_path[STDERR] = stderr_;
+      return ret;
   }
+  if (kind == TASK_IO_FILE)
+    share_file(io, c);
+  else if (kind == TASK_IO_FIFO && o->stdout_ && *o->stdout_)
+    return open_output(io, c, o->stdout_, NULL, err);
+  return 0;
+}
 
-  if (o->terminal) {
-    struct copier *c = &io->copy[STDOUT];
-    ret = task_console_new(loop, log, &io->console, err);
-    if (ret < 0)
-      goto fail;
-    if (stdin_ && *stdin_) {
-      ret = setup_terminal_stdin(io, stdin_, err);
-      if (ret < 0)
-        goto fail;
-    }
-    if (kind == TASK_IO_FILE) {
-      c->dst_fd = io->shared_fd;
-      c->dst_shared = true;
-      c->dst_sync = true;
-      io->shared_refs++;
-    } else if (kind == TASK_IO_FIFO && stdout_ && *stdout_) {
-      ret = open_output(io, c, stdout_, NULL, err);
-      if (ret < 0)
-        goto fail;
-    }
-    goto opened;
-  }
+/* Without a terminal: a pipe for each stream the client asked for, and its copy (a logging
+   binary's outputs are set up by setup_logger). */
+static int
+open_pipes(task_io_t *io, const task_io_opts_t *o, task_io_kind_t kind, cshim_error_t *err)
+{
+  int ret;
 
-  if (stdin_ && *stdin_) {
-    ret = setup_stdin(io, stdin_, uid, gid, err);
+  if (o->stdin_ && *o->stdin_) {
+    ret = setup_stdin(io, o->stdin_, o->uid, o->gid, err);
     if (ret < 0)
-      goto fail;
+      return ret;
   }
   for (int i = STDOUT; i <= STDERR && kind != TASK_IO_BINARY; i++) {
     struct copier *c = &io->copy[i];
-    const char *s = i == STDOUT ? stdout_ : stderr_;
+    const char *s = i == STDOUT ? o->stdout_ : o->stderr_;
     if (s == NULL || *s == '\0')
       continue;
-    ret = make_pipe(false, uid, gid, &io->runtime_fd[i], &c->src_fd, err);
+    ret = make_pipe(false, o->uid, o->gid, &io->runtime_fd[i], &c->src_fd, err);
     if (ret < 0)
-      goto fail;
+      return ret;
     c->used = true;
     io->outputs_pending++;
-    if (kind == TASK_IO_FILE) {
-      c->dst_fd = io->shared_fd;
-      c->dst_shared = true;
-      c->dst_sync = true;
-      io->shared_refs++;
-    } else {
-      ret = open_output(io, c, out_path[i], i == STDERR ? out_path[STDOUT] : NULL, err);
+    if (kind == TASK_IO_FILE)
+      share_file(io, c);
+    else {
+      ret = open_output(io, c, s, i == STDERR ? o->stdout_ : NULL, err);
       if (ret < 0)
-        goto fail;
+        return ret;
     }
   }
-opened:
+  return 0;
+}
+
+int
+task_io_open(uv_loop_t *loop, const cshim_logger_t *log, const task_io_opts_t *o, task_io_t **out,
+             cshim_error_t *err)
+{
+  task_io_kind_t kind;
+  task_io_t *io;
+  int ret = 0;
+
+  *out = NULL;
+  if (task_io_kind(o->stdin_, o->stdout_, o->stderr_, &kind, err) < 0)
+    return cshim_error_wrap(err, "stdio");
+  if (kind == TASK_IO_NULL && !o->terminal)
+    return 0;
+
+  io = io_alloc(loop, log, o);
+  if (kind == TASK_IO_BINARY)
+    ret = setup_logger(io, o, err);
+  else if (kind == TASK_IO_FILE)
+    ret = open_shared_file(io, o->stdout_, err);
+  if (ret == 0)
+    ret = o->terminal ? open_terminal(io, o, kind, err) : open_pipes(io, o, kind, err);
+  if (ret < 0) {
+    cshim_error_wrap(err, "stdio");
+    task_io_close(io);
+    return ret;
+  }
   if (kind == TASK_IO_FILE && --io->shared_refs == 0)
     close_fd(&io->shared_fd);
-
   *out = io;
   return 0;
-
-fail:
-  cshim_error_wrap(err, "stdio");
-  task_io_close(io);
-  return ret < 0 ? ret : -EIO;
 }
 
 int
@@ -929,6 +945,7 @@ wait_timer_cb(uv_timer_t *t)
 void
 task_io_wait(task_io_t *io, uint64_t timeout_ms, task_io_done_cb cb, void *data)
 {
+  assert(io->wait_cb == NULL); /* one waiter at a time */
   io->wait_cb = cb;
   io->wait_data = data;
   io->moved_seen = io->moved;
@@ -1001,6 +1018,7 @@ task_io_ready(task_io_t *io, uint64_t timeout_ms, task_io_ready_cb cb, void *dat
   int ret;
   if (io == NULL || io->logger == NULL)
     return 0;
+  assert(io->ready_cb == NULL); /* one waiter at a time */
   io->ready_cb = cb;
   io->ready_data = data;
   ret = task_logger_wait_ready(io->logger, timeout_ms, logger_ready_cb, io, err);
@@ -1083,6 +1101,7 @@ task_io_await_console(task_io_t *io, uint64_t timeout_ms, task_io_ready_cb cb, v
 {
   if (io == NULL || io->console == NULL)
     return 0;
+  assert(io->console_cb == NULL); /* one waiter at a time */
   io->console_cb = cb;
   io->console_data = data;
   task_console_receive(io->console, timeout_ms, console_cb, io);

@@ -33,7 +33,7 @@ launch_finish(task_op_t *op, cshim_error_t *err)
 {
   cshim_runtime_result_t result = {0};
   result.error = cshim_steal_pointer(err);
-  task_op_run(op, op->launch_done, &result);
+  task_op_run_done(op, &result);
   cshim_error_release(&result.error);
 }
 
@@ -53,7 +53,7 @@ launch_runtime_done(task_op_t *op, cshim_runtime_result_t *result)
     if (task_io_await_console(io, TASK_CONSOLE_TIMEOUT_MS, launch_console_cb, op) > 0)
       return;
   }
-  op->launch_done(op, result);
+  task_op_run_done(op, result);
 }
 
 static int
@@ -86,8 +86,7 @@ task_launch(task_op_t *op,
   int ret;
 
   op->launch_run = run;
-  op->launch_done = op->done;
-  op->done = launch_runtime_done;
+  task_op_step(op, launch_runtime_done);
   ret = task_io_ready(op->process->io, op->container->env->command_timeout_ms, launch_ready_cb, op,
                       err);
   if (ret < 0)

@@ -10,9 +10,9 @@
 
 /* Run op's runtime command once the IO of op->process is ready: run(op, console_socket, err)
    must start it with task_op_runtime_cb; when it has succeeded (op->launched), wait for the
-   terminal. op->done then runs as usual, with result->error set if any step failed (the
-   runtime may have succeeded: see op->launched). Returns <0 (op->done not called) when nothing
-   could be started. */
+   terminal. This is the op's step before done (task_op_step): op->done then runs as usual, with
+   result->error set if any step failed (the runtime may have succeeded: see op->launched).
+   Returns <0 (op->done not called) when nothing could be started. */
 int task_launch(task_op_t *op,
                 int (*run)(task_op_t *op, const char *console_socket, cshim_error_t *err),
                 cshim_error_t *err);

@@ -274,9 +274,7 @@ ready_cb(uv_poll_t *h, int status, int events)
   char byte;
   ssize_t n;
 
-  do
-    n = read(l->ready_fd, &byte, 1);
-  while (n < 0 && errno == EINTR);
+  n = CSHIM_RETRY_EINTR(read(l->ready_fd, &byte, 1));
   if (n < 0 && errno == EAGAIN)
     return;
   if (n < 0)

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include <cshim/list.h>
 #include <cshim/log.h>
 #include <cshim/reaper.h>
 #include <cshim/runc_options.h>
@@ -36,9 +37,8 @@ typedef enum
 
 typedef struct task_waiter_s
 {
-  struct task_waiter_s *next;
+  cshim_list_t link; /* in the process's waiters, oldest first */
   cshim_ttrpc_call_t *call;
-  task_process_t *process;
 } task_waiter_t;
 
 struct task_process_s
@@ -56,7 +56,7 @@ struct task_process_s
   int wait_status;
   uint32_t exit_status;
   struct timespec exited_at;
-  task_waiter_t *waiters;
+  cshim_list_t waiters; /* Wait calls pending on the exit (task_waiter_t.link) */
   task_io_t *io;
   char *stdin_, *stdout_, *stderr_;
   bool terminal;
@@ -94,7 +94,7 @@ struct task_container_s
   bool removed;          /* out of the table, freed once no op refers to it */
   task_process_t *init;
   task_process_t *execs;
-  task_op_t *ops; /* in-flight operations that refer to this container */
+  cshim_list_t ops; /* in-flight operations that refer to this container (task_op_t.link) */
   /* control.c, stats.c, oom.c, checkpoint.c */
   task_cgroup_t *cgroup;   /* init's cgroup, found once it exists; NULL = unknown */
   /* The freezer as last read, in loop turn freezer_turn (svc->turn; 0 = not read, or the shim

@@ -75,9 +75,7 @@ drain_eventfd(struct task_oom_s *o)
   uint64_t n;
   ssize_t r;
 
-  do
-    r = read(o->efd, &n, sizeof n);
-  while (r < 0 && errno == EINTR);
+  r = CSHIM_RETRY_EINTR(read(o->efd, &n, sizeof n));
   return r == (ssize_t)sizeof n && n > 0;
 }
 
@@ -329,14 +327,12 @@ task_container_track_cgroup(task_container_t *c)
     return;
   }
   if (c->cgroup == NULL && task_cgroup_load(c->init->pid, &c->cgroup, &err) < 0) {
-    cshim_log_warn(c->log, "cgroup of `%s` (pid %d): %s", c->id, (int)c->init->pid, err->msg);
-    cshim_error_release(&err);
+    cshim_error_log_release(&err, c->log, CSHIM_LOG_WARN, "cgroup of `%s` (pid %d)", c->id,
+                            (int)c->init->pid);
     return;
   }
-  if (task_oom_watch(c, &err) < 0) {
-    cshim_log_warn(c->log, "no OOM events for `%s`: %s", c->id, err->msg);
-    cshim_error_release(&err);
-  }
+  if (task_oom_watch(c, &err) < 0)
+    cshim_error_log_release(&err, c->log, CSHIM_LOG_WARN, "no OOM events for `%s`", c->id);
 }
 
 /* ---- live upgrade (docs/live-upgrade.md) ---- */

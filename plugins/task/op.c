@@ -21,15 +21,13 @@ task_op_new(task_container_t *c, task_process_t *p, cshim_ttrpc_call_t *call, ta
   op->process = p;
   op->call = call;
   op->done = done;
+  op->step = done;
   op->what = what;
   if (call && call->timeout_nano > 0)
     op->deadline_ns = call->started_ns + (uint64_t)call->timeout_nano;
   if (call)
     op->owner = cshim_ttrpc_call_connection(call);
-  op->next = c->ops;
-  if (c->ops)
-    c->ops->prev = op;
-  c->ops = op;
+  cshim_list_push_front(&c->ops, &op->link);
   return op;
 }
 
@@ -37,16 +35,11 @@ static void
 op_free(task_op_t *op)
 {
   task_container_t *c = op->container;
-  if (op->prev)
-    op->prev->next = op->next;
-  else
-    c->ops = op->next;
-  if (op->next)
-    op->next->prev = op->prev;
+  cshim_list_remove(&op->link);
   if (op->free_data)
     op->free_data(op->data);
   free(op);
-  if (c->removed && c->ops == NULL)
+  if (c->removed && cshim_list_empty(&c->ops))
     task_events_gc_needed(c->events);
 }
 
@@ -72,11 +65,9 @@ task_op_fail(task_op_t *op, cshim_error_t *err)
 {
   if (op->call)
     cshim_ttrpc_call_fail_error(op->call, err);
-  else {
-    cshim_log_warn(op->container->log, "%s `%s`: %s", op->what, op->container->id,
-                   *err ? (*err)->msg : "unknown error");
-    cshim_error_release(err);
-  }
+  else
+    cshim_error_log_release(err, op->container->log, CSHIM_LOG_WARN, "%s `%s`", op->what,
+                            op->container->id);
   op->call = NULL;
   finish(op);
 }
@@ -111,6 +102,13 @@ task_op_reply_empty(task_op_t *op)
   finish(op);
 }
 
+task_op_t *
+task_op_first(const task_container_t *c)
+{
+  cshim_list_t *l = cshim_list_first(&c->ops);
+  return l ? cshim_list_entry(l, task_op_t, link) : NULL;
+}
+
 uint64_t
 task_op_deadline(void *data)
 {
@@ -140,17 +138,34 @@ void
 task_op_runtime_cb(void *data, cshim_runtime_result_t *result)
 {
   task_op_t *op = data;
+  task_op_run(op, op->step, result);
+}
+
+void
+task_op_step(task_op_t *op, task_op_fn step)
+{
+  assert(op->step == op->done); /* one step before done at a time */
+  op->step = step;
+}
+
+void
+task_op_run_done(task_op_t *op, cshim_runtime_result_t *result)
+{
+  op->step = op->done;
   task_op_run(op, op->done, result);
 }
 
 void
 task_op_cancel_all(task_container_t *c)
 {
-  while (c->ops) {
-    task_op_t *op = c->ops;
+  task_op_t *op;
+  while ((op = task_op_first(c)) != NULL) {
     assert(op->in_runner == 0);
-    if (op->call)
-      cshim_ttrpc_call_fail(op->call, CSHIM_GRPC_UNAVAILABLE, "shim shutting down");
+    if (op->call) {
+      cshim_error_t err = NULL;
+      cshim_error_make_code(&err, CSHIM_GRPC_UNAVAILABLE, "shim shutting down");
+      cshim_ttrpc_call_fail_error(op->call, &err);
+    }
     op->call = NULL;
     op->completed = true;
     op_free(op);

@@ -171,7 +171,7 @@ task_runtime_is_runsc(const char *binary)
 
 struct task_runtime_path_s
 {
-  task_runtime_path_t *next;
+  cshim_list_t link; /* in the cache */
   char *name;
   char *path;
 };
@@ -184,22 +184,24 @@ is_executable_file(const char *path)
 }
 
 int
-task_runtime_path(task_runtime_path_t **cache, const char *binary, const char **out,
-                  cshim_error_t *err)
+task_runtime_path(cshim_list_t *cache, const char *binary, const char **out, cshim_error_t *err)
 {
   const char *search = getenv("PATH");
   task_runtime_path_t *e;
+  cshim_list_t *l;
   char *found = NULL;
 
   if (strchr(binary, '/')) {
     *out = binary;
     return 0;
   }
-  for (e = *cache; e; e = e->next)
+  CSHIM_LIST_FOREACH (l, cache) {
+    e = cshim_list_entry(l, task_runtime_path_t, link);
     if (strcmp(e->name, binary) == 0) {
       *out = e->path;
       return 0;
     }
+  }
   /* execvp's walk, done once: an empty element is the current directory. */
   if (search == NULL)
     search = "/bin:/usr/bin";
@@ -221,18 +223,18 @@ task_runtime_path(task_runtime_path_t **cache, const char *binary, const char **
   e = cshim_xmalloc0(sizeof *e);
   e->name = cshim_xstrdup(binary);
   e->path = found;
-  e->next = *cache;
-  *cache = e;
+  cshim_list_push_front(cache, &e->link);
   *out = e->path;
   return 0;
 }
 
 void
-task_runtime_paths_free(task_runtime_path_t **cache)
+task_runtime_paths_free(cshim_list_t *cache)
 {
-  while (*cache) {
-    task_runtime_path_t *e = *cache;
-    *cache = e->next;
+  cshim_list_t *l;
+  while ((l = cshim_list_first(cache)) != NULL) {
+    task_runtime_path_t *e = cshim_list_entry(l, task_runtime_path_t, link);
+    cshim_list_remove(l);
     free(e->name);
     free(e->path);
     free(e);

@@ -8,6 +8,7 @@
 
 #include <cshim/config.h>
 #include <cshim/error.h>
+#include <cshim/list.h>
 #include <cshim/runc_options.h>
 
 #include "google/protobuf/any.pb-c.h"
@@ -65,10 +66,11 @@ bool task_runtime_runc_model(const char *binary);
 /* gVisor's runsc: its sandbox may run without a cgroup of its own (--ignore-cgroups). */
 bool task_runtime_is_runsc(const char *binary);
 /* The runtime's executable: an absolute or relative path as given, a bare name looked up in
-   PATH the first time only (cached in *cache for the shim's life, so no command pays a PATH walk).
-   *out is borrowed from binary or *cache. ENOENT when PATH has no such executable. */
-int task_runtime_path(task_runtime_path_t **cache, const char *binary, const char **out,
+   PATH the first time only (cached in cache, a zeroed list at first, for the shim's life, so no
+   command pays a PATH walk). *out is borrowed from binary or cache. ENOENT when PATH has no such
+   executable. */
+int task_runtime_path(cshim_list_t *cache, const char *binary, const char **out,
                       cshim_error_t *err);
-void task_runtime_paths_free(task_runtime_path_t **cache);
+void task_runtime_paths_free(cshim_list_t *cache);
 
 #endif

@@ -3,6 +3,7 @@
 // the TaskExit event, kept behind TaskStart.
 #include "process.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,14 +71,9 @@ task_process_new(task_container_t *c, const char *exec_id, const char *stdin_, c
 void
 task_process_free(task_process_t *p)
 {
-  task_waiter_t *w, *next;
   if (p == NULL)
     return;
-  for (w = p->waiters; w; w = next) {
-    next = w->next;
-    cshim_ttrpc_call_fail(w->call, CSHIM_GRPC_UNAVAILABLE, "shim shutting down");
-    free(w);
-  }
+  task_process_fail_waiters(p, CSHIM_GRPC_UNAVAILABLE, "shim shutting down");
   if (p->watching)
     p->container->reaper->ops->unwatch(p->container->reaper, p->pid, task_process_exit_cb, p);
   task_io_close(p->io);
@@ -147,6 +143,17 @@ task_process_set_exited(task_process_t *p, int wait_status, const struct timespe
   task_process_finish_exit(p);
 }
 
+/* The oldest pending Wait, out of the list; NULL when none is left. */
+static task_waiter_t *
+take_waiter(task_process_t *p)
+{
+  cshim_list_t *l = cshim_list_first(&p->waiters);
+  if (l == NULL)
+    return NULL;
+  cshim_list_remove(l);
+  return cshim_list_entry(l, task_waiter_t, link);
+}
+
 static void
 reply_wait(task_process_t *p, cshim_ttrpc_call_t *call)
 {
@@ -164,6 +171,7 @@ task_process_finish_exit(task_process_t *p)
   task_container_t *c = p->container;
   task_waiter_t *w;
 
+  assert(p->exited); /* an exit is recorded before it is published */
   p->exit_pending = false;
   p->state = TASK_PROC_STOPPED;
   if (!p->deleting) {
@@ -180,8 +188,7 @@ task_process_finish_exit(task_process_t *p)
     ev.exited_at = &ts;
     task_events_publish(c->events, CSHIM_TOPIC_TASK_EXIT, &ev.base);
   }
-  while ((w = p->waiters) != NULL) {
-    p->waiters = w->next;
+  while ((w = take_waiter(p)) != NULL) {
     reply_wait(p, w->call);
     free(w);
   }
@@ -192,21 +199,19 @@ task_process_finish_exit(task_process_t *p)
 static void
 waiter_cancel_cb(cshim_ttrpc_call_t *call, void *data)
 {
-  task_waiter_t *w = data, **pp;
+  task_waiter_t *w = data;
+  cshim_error_t err = NULL;
 
-  for (pp = &w->process->waiters; *pp; pp = &(*pp)->next)
-    if (*pp == w) {
-      *pp = w->next;
-      break;
-    }
+  cshim_list_remove(&w->link);
   free(w);
-  cshim_ttrpc_call_fail(call, CSHIM_GRPC_CANCELED, "the client's connection closed");
+  cshim_error_make_code(&err, CSHIM_GRPC_CANCELED, "the client's connection closed");
+  cshim_ttrpc_call_fail_error(call, &err);
 }
 
 void
 task_process_add_waiter(task_process_t *p, cshim_ttrpc_call_t *call)
 {
-  task_waiter_t *w, **tail;
+  task_waiter_t *w;
   if (p->state == TASK_PROC_STOPPED) {
     reply_wait(p, call);
     return;
@@ -215,11 +220,20 @@ task_process_add_waiter(task_process_t *p, cshim_ttrpc_call_t *call)
   cshim_ttrpc_call_park(call);
   w = cshim_xmalloc0(sizeof *w);
   w->call = call;
-  w->process = p;
   /* A client that parks Waits and goes away (connect, Wait, close, again) must not pile them
      up until the process exits: they are dropped with their connection. */
   cshim_ttrpc_call_on_cancel(call, waiter_cancel_cb, w);
-  for (tail = &p->waiters; *tail; tail = &(*tail)->next)
-    ;
-  *tail = w;
+  cshim_list_push_back(&p->waiters, &w->link);
+}
+
+void
+task_process_fail_waiters(task_process_t *p, int grpc_code, const char *why)
+{
+  task_waiter_t *w;
+  while ((w = take_waiter(p)) != NULL) {
+    cshim_error_t err = NULL;
+    cshim_error_make_code(&err, grpc_code, "%s", why);
+    cshim_ttrpc_call_fail_error(w->call, &err);
+    free(w);
+  }
 }

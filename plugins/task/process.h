@@ -30,6 +30,8 @@ void task_process_set_exited(task_process_t *p, int wait_status, const struct ti
 void task_process_finish_exit(task_process_t *p);
 /* Answer Wait now (stopped) or later. Takes the call. */
 void task_process_add_waiter(task_process_t *p, cshim_ttrpc_call_t *call);
+/* Fail every pending Wait on p with grpc_code and why. */
+void task_process_fail_waiters(task_process_t *p, int grpc_code, const char *why);
 /* Id used in events: the exec id, or the container id for init. */
 const char *task_process_event_id(const task_process_t *p);
 /* Fill a timestamp: exited_at, or Go's zero time when not exited. */

@@ -33,10 +33,8 @@ task_service_publish(task_service_t *svc, const char *topic, const ProtobufCMess
   cshim_error_t err = NULL;
   if (svc->publisher == NULL)
     return;
-  if (cshim_publish(svc->publisher, topic, event, &err) < 0) {
-    cshim_log_error(svc->log, "publish %s: %s", topic, err ? err->msg : "unknown error");
-    cshim_error_release(&err);
-  }
+  if (cshim_publish(svc->publisher, topic, event, &err) < 0)
+    cshim_error_log_release(&err, svc->log, CSHIM_LOG_ERROR, "publish %s", topic);
 }
 
 static void
@@ -46,7 +44,7 @@ gc_cb(uv_timer_t *t)
   task_container_t **pp = &svc->removed;
   while (*pp) {
     task_container_t *c = *pp;
-    if (c->ops == NULL) {
+    if (cshim_list_empty(&c->ops)) {
       *pp = c->next;
       task_container_free(c);
     } else

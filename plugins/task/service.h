@@ -9,6 +9,7 @@
 
 #include <cshim/config.h>
 #include <cshim/error.h>
+#include <cshim/list.h>
 #include <cshim/log.h>
 #include <cshim/publisher.h>
 #include <cshim/reaper.h>
@@ -33,8 +34,8 @@ struct task_service_s
   task_config_t cfg;
   cshim_runtime_limit_t *runtime_limit; /* shared by every container's runtime */
   task_container_t *containers;
-  task_container_t *removed;          /* out of the table, waiting for their last op */
-  task_runtime_path_t *runtime_paths; /* task_runtime_path's cache */
+  task_container_t *removed;  /* out of the table, waiting for their last op */
+  cshim_list_t runtime_paths; /* task_runtime_path's cache */
   bool closing;
   bool shutdown_requested;
   /* A Delete came through containerd.task.v3.Task: containerd 2.x announced v3 and sends no

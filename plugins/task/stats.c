@@ -29,7 +29,7 @@ task_handle_stats(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *d
 
   if (c == NULL) {
     cshim_error_make(&err, ENOENT, "container not created: not found");
-    return (void)cshim_ttrpc_call_fail_error(call, &err);
+    goto fail;
   }
   /* Found at create; a container restored later (or whose cgroup was unreadable then) is looked
      up again while its init lives. */
@@ -37,15 +37,21 @@ task_handle_stats(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *d
     task_container_track_cgroup(c);
   /* runsc --ignore-cgroups: the sandbox's own accounting (runsc_stats.c) */
   if (c->cgroup == NULL && task_runtime_is_runsc(c->opts.binary_name) && c->init->pid > 0 &&
-      !c->init->exited)
-    return task_runsc_stats(call, c);
+      !c->init->exited) {
+    task_runsc_stats(call, c);
+    return;
+  }
   if (c->cgroup == NULL) {
     cshim_error_make(&err, ENOENT, "cgroup does not exist: not found");
-    return (void)cshim_ttrpc_call_fail_error(call, &err);
+    goto fail;
   }
   if (task_cgroup_stats(c->cgroup, &any, &err) < 0)
-    return (void)cshim_ttrpc_call_fail_error(call, &err);
+    goto fail;
   resp.stats = &any;
   cshim_ttrpc_call_reply(call, &resp.base);
   free(any.value.data);
+  return;
+
+fail:
+  cshim_ttrpc_call_fail_error(call, &err);
 }

@@ -30,8 +30,7 @@ find_tracer(const cshim_init_ctx_t *ctx)
       instance == NULL)
     return NULL;
   if (cshim_tracer_from_instance(instance, &tracer, &err) < 0) {
-    cshim_log_warn(ctx->log, "task: not tracing: %s", err->msg);
-    cshim_error_release(&err);
+    cshim_error_log_release(&err, ctx->log, CSHIM_LOG_WARN, "task: not tracing");
     return NULL;
   }
   return tracer;

@@ -31,6 +31,7 @@ dispatch(const cshim_ttrpc_method_t *table, cshim_ttrpc_call_t *call, const Prot
 {
   cshim_span_t *span = cshim_tracer_call_span(svc->tracer, call);
   const char *id = string_field(msg, "id"), *exec_id = string_field(msg, "exec_id");
+  cshim_error_t err = NULL;
 
   if (id && id[0])
     cshim_span_set_attr(svc->tracer, span, "container.id", id);
@@ -44,7 +45,8 @@ dispatch(const cshim_ttrpc_method_t *table, cshim_ttrpc_call_t *call, const Prot
       svc->current_call = outer;
       return;
     }
-  cshim_ttrpc_call_fail(call, 12 /* Unimplemented */, "method not implemented");
+  cshim_error_make_code(&err, CSHIM_GRPC_UNIMPLEMENTED, "method not implemented");
+  cshim_ttrpc_call_fail_error(call, &err);
 }
 
 static void

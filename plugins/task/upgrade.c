@@ -16,8 +16,8 @@
 
 #include "cgroups.h"
 #include "container.h"
-#include "handlers.h"
 #include "io.h"
+#include "lifecycle.h"
 #include "logger.h"
 #include "model.h"
 #include "oom.h"
@@ -121,9 +121,11 @@ read_only_op(const task_op_t *op)
 static bool
 only_read_only_ops(const task_container_t *c)
 {
-  for (const task_op_t *op = c->ops; op; op = op->next)
-    if (!read_only_op(op))
+  cshim_list_t *l;
+  CSHIM_LIST_FOREACH (l, &c->ops) {
+    if (!read_only_op(cshim_list_entry(l, task_op_t, link)))
       return false;
+  }
   return true;
 }
 
@@ -143,8 +145,8 @@ busy(task_service_t *svc, bool crash)
     const char *who = "init";
     if (c->creating)
       why = "being created";
-    else if (c->ops && !(crash && only_read_only_ops(c)))
-      why = c->ops->what ? c->ops->what : "an operation";
+    else if (task_op_first(c) && !(crash && only_read_only_ops(c)))
+      why = task_op_first(c)->what ? task_op_first(c)->what : "an operation";
     else if (c->pausing)
       why = "being paused";
     else if ((why = process_busy(c->init)) == NULL)
@@ -272,8 +274,9 @@ task_upgrade_save(void *instance, cshim_state_writer_t *w, cshim_error_t *err)
     }
     if (cshim_state_writer_is_crash(w)) {
       cshim_state_put_bool(w, C_CREATING, c->creating);
-      for (const task_op_t *op = c->ops; op; op = op->next)
-        save_op(op, w);
+      cshim_list_t *l;
+      CSHIM_LIST_FOREACH (l, &c->ops)
+        save_op(cshim_list_entry(l, task_op_t, link), w);
     }
     cshim_state_begin(w, C_INIT);
     save_process(c->init, w);

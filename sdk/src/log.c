@@ -199,3 +199,17 @@ cshim_log(const cshim_logger_t *log, int level, const char *fmt, ...)
   n = cshim_log_format(line, sizeof line, level, msg, log->fields);
   log->write(log->data, level, line, n);
 }
+
+void
+cshim_error_log_release(cshim_error_t *err, const cshim_logger_t *log, int level, const char *fmt,
+                        ...)
+{
+  char context[1024];
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(context, sizeof context, fmt, ap);
+  va_end(ap);
+  cshim_log(log, level, "%s: %s", context, *err && (*err)->msg ? (*err)->msg : "unknown error");
+  cshim_error_release(err);
+}

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 
 #include <cshim/frame.h>
+#include <cshim/list.h>
 #include <cshim/unix_socket.h>
 #include <cshim/util.h>
 
@@ -31,8 +32,8 @@ typedef struct client_call_s client_call_t;
 struct client_call_s
 {
   cshim_ttrpc_client_t *client;
-  client_call_t *prev, *next;
-  uv_timer_t timer; /* the deadline; the call is freed in its close callback */
+  cshim_list_t link; /* in client->calls */
+  uv_timer_t timer;  /* the deadline; the call is freed in its close callback */
   uint32_t stream_id;
   const ProtobufCMessageDescriptor *response_desc;
   cshim_ttrpc_client_cb cb;             /* decoded answer; or */
@@ -73,7 +74,7 @@ struct cshim_ttrpc_client_s
   uint8_t *read_buf;
   uint64_t next_stream_id;
 
-  client_call_t *head, *tail; /* pending calls, in stream id order */
+  cshim_list_t calls; /* pending calls (client_call_t.link), in stream id order */
   size_t n_pending;
   int break_code;  /* gRPC code pending calls fail with once broken */
   char *break_msg; /* owned */
@@ -118,15 +119,7 @@ update_ref(cshim_ttrpc_client_t *client)
 static void
 unlink_call(cshim_ttrpc_client_t *client, client_call_t *call)
 {
-  if (call->prev)
-    call->prev->next = call->next;
-  else
-    client->head = call->next;
-  if (call->next)
-    call->next->prev = call->prev;
-  else
-    client->tail = call->prev;
-  call->prev = call->next = NULL;
+  cshim_list_remove(&call->link);
   client->n_pending--;
 }
 
@@ -182,8 +175,9 @@ fail_call(client_call_t *call, int grpc_code, const char *msg)
 static void
 fail_all(cshim_ttrpc_client_t *client, int grpc_code, const char *msg)
 {
-  while (client->head)
-    fail_call(client->head, grpc_code, msg);
+  cshim_list_t *l;
+  while ((l = cshim_list_first(&client->calls)) != NULL)
+    fail_call(cshim_list_entry(l, client_call_t, link), grpc_code, msg);
 }
 
 static void
@@ -251,14 +245,18 @@ send_frame(cshim_ttrpc_client_t *client, client_call_t *call)
 static void
 dispatch_response(cshim_ttrpc_client_t *client, const cshim_frame_t *frame, bool oversized)
 {
-  client_call_t *call;
+  client_call_t *call = NULL;
   Ttrpc__Response *resp;
   ProtobufCMessage *msg = NULL;
   cshim_error_t err = NULL;
+  cshim_list_t *l;
 
-  for (call = client->head; call; call = call->next)
-    if (call->stream_id == frame->header.stream_id)
+  CSHIM_LIST_FOREACH (l, &client->calls) {
+    if (cshim_list_entry(l, client_call_t, link)->stream_id == frame->header.stream_id) {
+      call = cshim_list_entry(l, client_call_t, link);
       break;
+    }
+  }
   if (call == NULL) {
     cshim_log_debug(client->log, "ttrpc client `%s`: dropping response for stream %u", client->path,
                     frame->header.stream_id);
@@ -341,6 +339,7 @@ static void
 connect_cb(uv_connect_t *req, int status)
 {
   cshim_ttrpc_client_t *client = CSHIM_CONTAINER_OF(req, cshim_ttrpc_client_t, connect_req);
+  cshim_list_t *l;
   int r;
 
   if (client->state != CONN_CONNECTING)
@@ -358,7 +357,8 @@ connect_cb(uv_connect_t *req, int status)
                      uv_strerror(r));
     return;
   }
-  for (client_call_t *call = client->head; call; call = call->next) {
+  CSHIM_LIST_FOREACH (l, &client->calls) {
+    client_call_t *call = cshim_list_entry(l, client_call_t, link);
     if (call->frame == NULL)
       continue;
     r = send_frame(client, call);
@@ -531,12 +531,7 @@ start_call(cshim_ttrpc_client_t *client, const char *service, const char *method
   }
 
   client->next_stream_id += 2;
-  call->prev = client->tail;
-  if (client->tail)
-    client->tail->next = call;
-  else
-    client->head = call;
-  client->tail = call;
+  cshim_list_push_back(&client->calls, &call->link);
   client->n_pending++;
   update_ref(client);
   return 0;

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cshim/error.h>
 #include <cshim/struct_size.h>
 
 #ifdef __cplusplus
@@ -56,6 +57,13 @@ char *cshim_log_fields_append(const char *fields, const char *key, const char *v
 
 /* "trace", "debug", "info", "warning", "error", "fatal"; static. */
 const char *cshim_log_level_name(int level);
+
+/* Handle an error by logging it: one line "<context>: <message>" at level (fmt formats the
+   context), then release *err and set it to NULL. For an error that goes no further (a cleanup
+   that failed, an event that could not be sent); an error that is returned is not also logged.
+   *err may be NULL ("unknown error" is logged); a NULL logger only releases it. */
+void cshim_error_log_release(cshim_error_t *err, const cshim_logger_t *log, int level,
+                             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #define cshim_log_debug(l, ...) cshim_log((l), CSHIM_LOG_DEBUG, __VA_ARGS__)
 #define cshim_log_info(l, ...) cshim_log((l), CSHIM_LOG_INFO, __VA_ARGS__)

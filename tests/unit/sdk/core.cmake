@@ -6,3 +6,4 @@ cshim_add_unit_test (test_sdk_version SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_ver
                      LIBS cshim_sdk)
 cshim_add_unit_test (test_sdk_unix_socket SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_unix_socket.c
                      LIBS cshim_sdk)
+cshim_add_unit_test (test_sdk_list SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_list.c LIBS cshim_sdk)

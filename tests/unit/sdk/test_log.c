@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Tests of sdk/src/log.c: logrus text format, quoting, levels, truncation.
+#include <errno.h>
 #include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -90,6 +91,28 @@ test_log_filters_below_level(void **state)
   assert_int_equal(n_lines, 1);
 }
 
+/* The error is logged once, with its context, and released; a NULL logger still releases it. */
+static void
+test_log_error_log_release_logs_context_and_message_then_releases(void **state)
+{
+  cshim_logger_t l = {.struct_size = sizeof l, .write = capture, .level = CSHIM_LOG_INFO};
+  cshim_error_t err = NULL;
+  (void)state;
+  n_lines = 0;
+  cshim_error_make(&err, ENOENT, "no such `%s`", "thing");
+  cshim_error_log_release(&err, &l, CSHIM_LOG_WARN, "clean up `%s`", "c1");
+  assert_null(err);
+  assert_int_equal(n_lines, 1);
+  assert_matches(last, "level=warning msg=\"clean up `c1`: no such `thing`\"\n$");
+  cshim_error_log_release(&err, &l, CSHIM_LOG_ERROR, "publish %s", "/tasks/exit");
+  assert_int_equal(n_lines, 2);
+  assert_matches(last, "level=error msg=\"publish /tasks/exit: unknown error\"\n$");
+  cshim_error_make(&err, EIO, "lost");
+  cshim_error_log_release(&err, NULL, CSHIM_LOG_ERROR, "nowhere");
+  assert_null(err);
+  assert_int_equal(n_lines, 2);
+}
+
 static void
 test_log_level_names(void **state)
 {
@@ -127,6 +150,7 @@ main(void)
       cmocka_unit_test(test_log_escapes_quotes_and_control_bytes),
       cmocka_unit_test(test_log_truncated_line_still_ends_in_newline),
       cmocka_unit_test(test_log_filters_below_level),
+      cmocka_unit_test(test_log_error_log_release_logs_context_and_message_then_releases),
       cmocka_unit_test(test_log_level_names),
       cmocka_unit_test(test_log_fields_append_quotes_as_logrus),
   };

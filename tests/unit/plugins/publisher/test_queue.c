@@ -44,12 +44,12 @@ test_queue_keeps_fifo_order(void **state)
     assert_string_equal(it->container_id, "c1");
     assert_int_equal(it->payload_len, strlen(topics[i]));
     assert_memory_equal(it->payload, topics[i], it->payload_len);
-    assert_null(it->next);
+    assert_true(cshim_list_empty(&it->link)); /* out of the queue */
     publisher_item_free(it);
   }
   assert_int_equal(q.len, 0);
-  assert_null(q.head);
-  assert_null(q.tail);
+  assert_null(publisher_queue_peek(&q));
+  assert_true(cshim_list_empty(&q.items));
 }
 
 static void
@@ -107,7 +107,7 @@ test_queue_clear_frees_everything(void **state)
     assert_int_equal(publisher_queue_push(&q, item("/tasks/exit"), false), 0);
   publisher_queue_clear(&q);
   assert_int_equal(q.len, 0);
-  assert_null(q.head);
+  assert_null(publisher_queue_peek(&q));
   publisher_item_free(NULL);
 }
 

@@ -70,7 +70,7 @@ static int
 teardown(void **state)
 {
   struct fixture *f = *state;
-  assert_null(f->c.ops);
+  assert_null(task_op_first(&f->c));
   task_mock_fini(&f->m);
   free(f);
   return 0;
@@ -98,7 +98,7 @@ reply_then_read(task_op_t *op, cshim_runtime_result_t *result)
   struct fixture *f = op->data;
   task_op_reply_empty(op);
   assert_true(op->completed);
-  assert_ptr_equal(f->c.ops, op);
+  assert_ptr_equal(task_op_first(&f->c), op);
   assert_int_equal(f->released, 0);
 }
 
@@ -110,8 +110,8 @@ test_op_completed_in_the_runner_is_freed_after_the_callback(void **state)
   cshim_runtime_result_t result = {0};
 
   new_op(f, call, reply_then_read);
-  task_op_runtime_cb(f->c.ops, &result);
-  assert_null(f->c.ops);
+  task_op_runtime_cb(task_op_first(&f->c), &result);
+  assert_null(task_op_first(&f->c));
   assert_int_equal(f->released, 1);
   assert_int_equal(call->answered, 1);
   assert_int_equal(call->code, 0);
@@ -133,13 +133,13 @@ test_op_not_completed_by_its_callback_stays_until_completed(void **state)
   task_op_t *op = new_op(f, call, continue_later);
 
   task_op_runtime_cb(op, &result);
-  assert_ptr_equal(f->c.ops, op);
+  assert_ptr_equal(task_op_first(&f->c), op);
   assert_int_equal(call->answered, 0);
   /* a later step (an IO wait) completes it outside the runner: freed at once */
   cshim_error_make(&err, ENOENT, "gone");
   task_op_fail(op, &err);
   assert_null(err);
-  assert_null(f->c.ops);
+  assert_null(task_op_first(&f->c));
   assert_int_equal(f->released, 1);
   assert_int_equal(call->answered, 1);
   assert_int_equal(call->code, CSHIM_GRPC_NOT_FOUND);
@@ -183,9 +183,48 @@ test_op_cancel_all_answers_unavailable(void **state)
   new_op(f, call, continue_later);
   new_op(f, NULL, continue_later);
   task_op_cancel_all(&f->c);
-  assert_null(f->c.ops);
+  assert_null(task_op_first(&f->c));
   assert_int_equal(f->released, 2);
   assert_int_equal(call->code, CSHIM_GRPC_UNAVAILABLE);
+  mock_call_free(call);
+}
+
+/* A step before done: records that it ran, then hands over (the runtime result with it). */
+static void
+step_then_done(task_op_t *op, cshim_runtime_result_t *result)
+{
+  struct fixture *f = op->data;
+  assert_int_equal(f->released, 0);
+  op->signal = 1; /* the step ran */
+  task_op_run_done(op, result);
+}
+
+static void
+done_after_step(task_op_t *op, cshim_runtime_result_t *result)
+{
+  assert_int_equal(op->signal, 1);
+  assert_ptr_equal(op->step, op->done); /* the steps before done are over */
+  assert_non_null(result->error);
+  task_op_fail_result(op, result);
+}
+
+static void
+test_op_step_before_done_runs_first_and_done_completes_once(void **state)
+{
+  struct fixture *f = *state;
+  mock_call_t *call = task_call_new("Create");
+  cshim_runtime_result_t result = {0};
+  task_op_t *op = new_op(f, call, done_after_step);
+
+  task_op_step(op, step_then_done);
+  assert_ptr_equal(op->done, done_after_step); /* done is never replaced */
+  cshim_error_make(&result.error, EEXIST, "taken");
+  task_op_runtime_cb(op, &result);
+  assert_null(result.error);
+  assert_null(task_op_first(&f->c));
+  assert_int_equal(f->released, 1);
+  assert_int_equal(call->answered, 1);
+  assert_int_equal(call->code, CSHIM_GRPC_ALREADY_EXISTS);
   mock_call_free(call);
 }
 
@@ -248,6 +287,8 @@ main(void)
       cmocka_unit_test_setup_teardown(test_op_internal_failure_is_logged_with_the_container, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_op_cancel_all_answers_unavailable, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_op_step_before_done_runs_first_and_done_completes_once,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(test_op_second_completion_aborts, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

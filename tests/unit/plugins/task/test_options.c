@@ -309,7 +309,7 @@ test_runtime_path_walks_path_once(void **state)
   cshim_error_release(&err);
 
   task_runtime_paths_free(&svc.runtime_paths);
-  assert_null(svc.runtime_paths);
+  assert_true(cshim_list_empty(&svc.runtime_paths));
   if (old_path)
     setenv("PATH", old_path, 1);
   unlink(exe);

@@ -318,7 +318,7 @@ test_upgrade_reads_the_previous_release_records(void **state)
   assert_non_null(c);
   assert_false(c->creating);
   assert_int_equal(c->init->state, TASK_PROC_CREATED);
-  assert_null(c->ops);
+  assert_true(cshim_list_empty(&c->ops));
   assert_false(c->init->starting);
 }
 
