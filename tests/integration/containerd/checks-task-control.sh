@@ -72,8 +72,13 @@ tc_check_pause_resume() {
   local topics
   tc_with_events pause tc_pause_resume || return 1
   topics=$(tc_topics pause it-pause)
-  [ "$topics" = "/tasks/create /tasks/start /tasks/paused /tasks/resumed /tasks/exit /tasks/delete " ] ||
-    { echo "topics: $topics"; return 1; }
+  case "$runtime:$topics" in
+    *:"/tasks/create /tasks/start /tasks/paused /tasks/resumed /tasks/exit /tasks/delete ") ;;
+    # containerd 2.x's runc shim (the baseline) may exit before its publisher has forwarded the
+    # TaskDelete of a --rm run (as in tc_check_oom); cshim flushes its queue before it exits
+    io.containerd.runc.v2:"/tasks/create /tasks/start /tasks/paused /tasks/resumed /tasks/exit ") ;;
+    *) echo "topics: $topics"; return 1 ;;
+  esac
 }
 
 tc_check_metrics() {
