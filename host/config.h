@@ -37,8 +37,8 @@ typedef struct host_config_s
   const cshim_config_node_t *root;    /* the whole document (a map), or NULL when empty */
   const cshim_config_node_t *plugins; /* `plugins` (a map), or NULL when absent or null */
   /* `ttrpc`: limits of the ttrpc server; 0 = the server's default. */
-  size_t ttrpc_max_calls_in_flight; /* ttrpc.max_calls_in_flight */
-  size_t ttrpc_buffer_budget;       /* ttrpc.buffer_budget_mib, in bytes */
+  size_t ttrpc_max_calls_in_flight;        /* ttrpc.max_calls_in_flight */
+  size_t ttrpc_buffer_budget;              /* ttrpc.buffer_budget_mib, in bytes */
   uint64_t ttrpc_stalled_frame_timeout_ms; /* ttrpc.stalled_frame_timeout; 0 = default */
 
   struct host_config_tree_s *tree; /* private: storage of every node */

@@ -510,13 +510,12 @@ prepare_server(shim_t *s, cshim_error_t *err)
   ret = host_ttrpc_server_new(s->loop, &s->log.base, &s->server, err);
   if (ret < 0)
     return ret;
-  host_ttrpc_server_set_limits(s->server,
-                               &(host_ttrpc_server_limits_t){
-                                   .max_calls_in_flight = s->config->ttrpc_max_calls_in_flight,
-                                   .buffer_budget = s->config->ttrpc_buffer_budget,
-                                   .stalled_frame_timeout_ms =
-                                       s->config->ttrpc_stalled_frame_timeout_ms,
-                               });
+  host_ttrpc_server_set_limits(
+      s->server, &(host_ttrpc_server_limits_t){
+                     .max_calls_in_flight = s->config->ttrpc_max_calls_in_flight,
+                     .buffer_budget = s->config->ttrpc_buffer_budget,
+                     .stalled_frame_timeout_ms = s->config->ttrpc_stalled_frame_timeout_ms,
+                 });
   host_introspect_set_server(s->intro, s->server);
   ret = host_plugins_register(s->plugins, host_ttrpc_server_api(s->server), err);
   if (ret < 0)

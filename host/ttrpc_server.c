@@ -218,8 +218,8 @@ struct host_ttrpc_server_s
   uv_idle_t resume_idle;
   uv_timer_t trim_timer;
   uv_timer_t stall_timer; /* runs while a connection holds a partial frame */
-  size_t churn;  /* bytes charged since the last trim */
-  bool activity; /* traffic since the last trim tick */
+  size_t churn;           /* bytes charged since the last trim */
+  bool activity;          /* traffic since the last trim tick */
 
   size_t n_handles; /* initialised and not yet closed */
   bool closing;

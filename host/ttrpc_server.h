@@ -27,8 +27,8 @@ typedef struct host_ttrpc_server_s host_ttrpc_server_t;
 /* Limits of the server; 0 in a field means its default. */
 typedef struct host_ttrpc_server_limits_s
 {
-  size_t max_calls_in_flight; /* per connection, >= 1 */
-  size_t buffer_budget;       /* bytes; raised to 4 MiB + 64 KiB if smaller */
+  size_t max_calls_in_flight;        /* per connection, >= 1 */
+  size_t buffer_budget;              /* bytes; raised to 4 MiB + 64 KiB if smaller */
   uint64_t stalled_frame_timeout_ms; /* see HOST_TTRPC_DEFAULT_STALLED_FRAME_TIMEOUT_MS */
 } host_ttrpc_server_limits_t;
 

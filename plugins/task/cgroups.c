@@ -368,8 +368,9 @@ read_freezer_word(task_cgroup_t *cg, const char *dir, const char *name, char *bu
     if (cg->freezer_fd < 0)
       return cshim_error_sys(err, errno, "open `%s`", path);
     cg->freezer_fd_open = true;
-    cg->freezer_on_cgroupfs = fstatfs(cg->freezer_fd, &sfs) == 0 &&
-                              (sfs.f_type == CGROUP_SUPER_MAGIC || sfs.f_type == CGROUP2_SUPER_MAGIC);
+    cg->freezer_on_cgroupfs =
+        fstatfs(cg->freezer_fd, &sfs) == 0 &&
+        (sfs.f_type == CGROUP_SUPER_MAGIC || sfs.f_type == CGROUP2_SUPER_MAGIC);
   }
   /* A removed cgroup's open files fail with ENODEV (kernfs): one pread tells (their st_nlink
      stays 1). Elsewhere (a copy of the files, as the unit tests use) a removed file still

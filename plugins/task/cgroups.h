@@ -35,8 +35,8 @@ enum
 
 struct task_cgroup_file
 {
-  const char *dir; /* one of the cgroup's directory strings (compared by address) */
-  char *name;      /* "" = dir is the file (/proc/partitions) */
+  const char *dir;        /* one of the cgroup's directory strings (compared by address) */
+  char *name;             /* "" = dir is the file (/proc/partitions) */
   int32_t absent_since_s; /* monotonic seconds, when fd is -1 */
   int fd;                 /* -1: absent */
 };

@@ -96,11 +96,11 @@ struct task_container_s
   task_process_t *execs;
   cshim_list_t ops; /* in-flight operations that refer to this container (task_op_t.link) */
   /* control.c, stats.c, oom.c, checkpoint.c */
-  task_cgroup_t *cgroup;   /* init's cgroup, found once it exists; NULL = unknown */
+  task_cgroup_t *cgroup; /* init's cgroup, found once it exists; NULL = unknown */
   /* The freezer as last read, in loop turn freezer_turn (svc->turn; 0 = not read, or the shim
      paused or resumed since): State reads it once per turn, not once per call. */
   uint64_t freezer_turn;
-  int freezer_seen; /* task_freezer_t */
+  int freezer_seen;        /* task_freezer_t */
   task_oom_t *oom;         /* OOM watch on that cgroup; NULL = none */
   bool pausing;            /* Pause is running: State says PAUSING */
   bool paused;             /* paused by Pause, until Resume */

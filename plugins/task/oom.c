@@ -323,7 +323,8 @@ task_container_track_cgroup(task_container_t *c)
     /* runsc --ignore-cgroups: the sandbox stays in the shim's cgroup, which is not the
        container's; its usage and OOM kills are not the container's either (Stats asks runsc,
        runsc_stats.c; runsc reports no OOM). */
-    cshim_log_debug(c->log, "`%s` has no cgroup of its own: stats from runsc, no OOM events", c->id);
+    cshim_log_debug(c->log, "`%s` has no cgroup of its own: stats from runsc, no OOM events",
+                    c->id);
     return;
   }
   if (c->cgroup == NULL && task_cgroup_load(c->init->pid, &c->cgroup, &err) < 0) {

@@ -13,16 +13,8 @@
 #include <cshim/util.h>
 
 static const char *const config_keys[] = {
-    "runtime",
-    "runtime_root",
-    "systemd_cgroup",
-    "no_pivot_root",
-    "no_new_keyring",
-    "command_timeout",
-    "max_runtime_processes",
-    "runtime_args",
-    "runtime_nice",
-    NULL,
+    "runtime",         "runtime_root",          "systemd_cgroup", "no_pivot_root", "no_new_keyring",
+    "command_timeout", "max_runtime_processes", "runtime_args",   "runtime_nice",  NULL,
 };
 
 unsigned
@@ -108,9 +100,8 @@ task_config_parse(const cshim_config_node_t *node, task_config_t *out, cshim_err
       cshim_config_get_uint(node, "runtime_nice", &nice, err) < 0)
     return cshim_error_wrap(err, "task config");
   if (nice > 19)
-    return cshim_error_make(err, EINVAL,
-                            "task config: `runtime_nice` must be from 0 to 19 (found %" PRIu64 ")",
-                            nice);
+    return cshim_error_make(
+        err, EINVAL, "task config: `runtime_nice` must be from 0 to 19 (found %" PRIu64 ")", nice);
   if (max_processes == 0 || max_processes > TASK_MAX_RUNTIME_PROCESSES)
     return cshim_error_make(
         err, EINVAL,

@@ -29,8 +29,8 @@ typedef struct task_config_s
   uint64_t command_timeout_ms;
   unsigned max_runtime_processes; /* runtime processes running at once; more wait in a queue */
   int runtime_nice; /* `runtime_nice`: niceness added to runtime commands that start no container */
-  char **runtime_args;            /* `runtime_args`: global flags before every subcommand,
-                                     NULL-terminated; NULL = none */
+  char **runtime_args; /* `runtime_args`: global flags before every subcommand,
+                          NULL-terminated; NULL = none */
   size_t n_runtime_args;
 } task_config_t;
 

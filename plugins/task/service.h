@@ -42,7 +42,7 @@ struct task_service_s
      Shutdown for the containers of a sandbox, so the shim exits when the last one is deleted
      (as with a Shutdown that finds no container). */
   bool api_v3;
-  uv_timer_t gc_timer;       /* frees removed containers on a later loop turn */
+  uv_timer_t gc_timer; /* frees removed containers on a later loop turn */
   /* Counts loop turns (a prepare handle, unreferenced): the State calls of one turn (a batch
      read together) share one reading of a container's freezer. */
   uv_prepare_t turn_prepare;

@@ -1238,8 +1238,8 @@ dup_fd(int fd)
 static bool
 creates_process(const char *name)
 {
-  return strcmp(name, "create") == 0 || strcmp(name, "exec") == 0 ||
-         strcmp(name, "start") == 0 || strcmp(name, "restore") == 0;
+  return strcmp(name, "create") == 0 || strcmp(name, "exec") == 0 || strcmp(name, "start") == 0 ||
+         strcmp(name, "restore") == 0;
 }
 
 static bool

@@ -30,8 +30,7 @@ int cshim_file_read_fd(int fd, const char *what, size_t max, char **out, size_t 
 /* Write len bytes of data (borrowed) to fd (borrowed) whole, however many writes it takes.
    Errors: "write WHAT" with the errno ("write" when what is NULL); a write that takes nothing
    is -EIO. Blocks: for pipes and files of short-lived commands, not on a loop. */
-int cshim_file_write_fd(int fd, const void *data, size_t len, const char *what,
-                        cshim_error_t *err);
+int cshim_file_write_fd(int fd, const void *data, size_t len, const char *what, cshim_error_t *err);
 
 /* Replace path with len bytes of data (borrowed), atomically: written to `<dir>/.<name>.tmp`
    with mode, synced, closed, then renamed over path, all relative to an fd of the directory.

@@ -198,8 +198,8 @@ test_config_rejects_bad_ttrpc_limits(void **state)
               SRC ":2:24: `ttrpc.max_calls_in_flight` must be between 1 and 65536 (found 0)");
   PARSE_FAILS("ttrpc:\n  buffer_budget_mib: 4\n",
               SRC ":2:22: `ttrpc.buffer_budget_mib` must be between 5 and 65536 (found 4)");
-  PARSE_FAILS("ttrpc:\n  stalled_frame_timeout: 50ms\n",
-              SRC ":2:26: `ttrpc.stalled_frame_timeout` must be between 100ms and 1h (found 50 ms)");
+  PARSE_FAILS("ttrpc:\n  stalled_frame_timeout: 50ms\n", SRC
+              ":2:26: `ttrpc.stalled_frame_timeout` must be between 100ms and 1h (found 50 ms)");
   PARSE_FAILS("ttrpc:\n  max_calls_in_flight: lots\n",
               SRC ":2:24: `max_calls_in_flight` must be a non-negative integer");
   PARSE_FAILS("ttrpc:\n  budget: 4\n", SRC ":2:11: unknown key `budget` in ttrpc");

@@ -67,9 +67,9 @@ struct env
   char events[32][32];
   size_t n_events;
   bool closed;
-  size_t n_cancelled;      /* park-cancel calls whose connection closed */
-  int cancel_ret;          /* what answering the last of them returned */
-  uint64_t conn_ids[8];    /* cshim_ttrpc_call_connection of the first Sleep calls */
+  size_t n_cancelled;   /* park-cancel calls whose connection closed */
+  int cancel_ret;       /* what answering the last of them returned */
+  uint64_t conn_ids[8]; /* cshim_ttrpc_call_connection of the first Sleep calls */
   size_t n_conn_ids;
 };
 

@@ -119,7 +119,7 @@ typedef struct mock_call_s
   char *message;
   uint8_t *payload; /* packed reply */
   size_t len;
-  int parked; /* times the handler parked it (cshim_ttrpc_call_park) */
+  int parked;          /* times the handler parked it (cshim_ttrpc_call_park) */
   uint64_t connection; /* what cshim_ttrpc_call_connection answers (0 by default) */
   /* cshim_ttrpc_call_on_cancel: a test runs it to play a closed connection */
   void (*cancel_cb)(cshim_ttrpc_call_t *call, void *data);

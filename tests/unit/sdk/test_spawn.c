@@ -753,8 +753,7 @@ test_spawn_without_waiting_for_the_exec(void **state)
   opts.path = missing_argv[0];
   opts.argv = missing_argv;
   status_fd = -1;
-  assert_int_equal(cshim_spawn(host_reaper_api(f->reaper), &opts, exit_cb, f, &pid, &err),
-                   -ENOENT);
+  assert_int_equal(cshim_spawn(host_reaper_api(f->reaper), &opts, exit_cb, f, &pid, &err), -ENOENT);
   assert_string_equal(err->msg, "exec `/cshim/no/such/program`: No such file or directory");
   cshim_error_release(&err);
   assert_int_equal(status_fd, -1);

@@ -438,7 +438,6 @@ remove_tree(const char *dir)
   assert_int_equal(nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS), 0);
 }
 
-
 static Io__Containerd__Cgroups__V2__Metrics *
 v2_stats_of(task_cgroup_t *cg)
 {
@@ -510,7 +509,8 @@ test_cgroup_stats_of_a_real_cgroup_removed_later_is_not_found(void **state)
     skip();
   }
   cg->unified = sfs.f_type == CGROUP2_SUPER_MAGIC;
-  snprintf(dir, sizeof dir, cg->unified ? "/sys/fs/cgroup/cshim-unit-%d" : "/sys/fs/cgroup/pids/cshim-unit-%d",
+  snprintf(dir, sizeof dir,
+           cg->unified ? "/sys/fs/cgroup/cshim-unit-%d" : "/sys/fs/cgroup/pids/cshim-unit-%d",
            (int)getpid());
   if (mkdir(dir, 0700) < 0) {
     free(cg);
