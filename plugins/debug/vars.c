@@ -81,7 +81,10 @@ methods_json(debug_t *d)
 {
   json_t *out = json_array();
 
-  for (const debug_method_t *e = d->metrics.methods; e; e = e->next) {
+  const cshim_list_t *l;
+
+  CSHIM_LIST_FOREACH (l, &d->metrics.methods) {
+    const debug_method_t *e = cshim_list_entry(l, debug_method_t, link);
     json_t *codes = json_object(), *buckets = json_object();
     uint64_t cumulative = 0;
     char bound[32];

@@ -193,12 +193,13 @@ tracing_span_free(tracing_span_t *span)
 }
 
 void
-tracing_span_list_free(tracing_span_t *list)
+tracing_span_list_free(cshim_list_t *list)
 {
-  while (list) {
-    tracing_span_t *next = list->next;
-    tracing_span_free(list);
-    list = next;
+  cshim_list_t *l;
+
+  while ((l = cshim_list_first(list)) != NULL) {
+    cshim_list_remove(l);
+    tracing_span_free(cshim_list_entry(l, tracing_span_t, link));
   }
 }
 
@@ -210,46 +211,32 @@ tracing_queue_push(tracing_queue_t *q, tracing_span_t *span)
     tracing_span_free(span);
     return false;
   }
-  span->next = NULL;
-  span->prev = NULL;
-  if (q->tail)
-    q->tail->next = span;
-  else
-    q->head = span;
-  q->tail = span;
+  cshim_list_push_back(&q->spans, &span->link);
   q->n++;
   q->accepted++;
   return true;
 }
 
-tracing_span_t *
-tracing_queue_take(tracing_queue_t *q, size_t max, size_t *n)
+void
+tracing_queue_take(tracing_queue_t *q, size_t max, cshim_list_t *out, size_t *n)
 {
-  tracing_span_t *head = q->head, *last = NULL;
+  cshim_list_t *l;
   size_t k = 0;
 
-  for (tracing_span_t *s = q->head; s && k < max; s = s->next) {
-    last = s;
+  while (k < max && (l = cshim_list_first(&q->spans)) != NULL) {
+    cshim_list_remove(l);
+    cshim_list_push_back(out, l);
     k++;
   }
-  if (last) {
-    q->head = last->next;
-    if (q->head == NULL)
-      q->tail = NULL;
-    last->next = NULL;
-  } else
-    head = NULL;
   q->n -= k;
   *n = k;
-  return head;
 }
 
 void
 tracing_queue_clear(tracing_queue_t *q)
 {
   q->dropped += q->n;
-  tracing_span_list_free(q->head);
-  q->head = q->tail = NULL;
+  tracing_span_list_free(&q->spans);
   q->n = 0;
 }
 
@@ -276,8 +263,8 @@ fill_kv(KeyValue *kv, AnyValue *v, const char *key, const char *str, int64_t iva
 }
 
 uint8_t *
-tracing_encode(const char *service, const char *service_instance, tracing_span_t *list, size_t n,
-               size_t *len)
+tracing_encode(const char *service, const char *service_instance, const cshim_list_t *list,
+               size_t n, size_t *len)
 {
   Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest req =
       OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_REQUEST__INIT;
@@ -302,6 +289,7 @@ tracing_encode(const char *service, const char *service_instance, tracing_span_t
   KeyValue **kvps = cshim_xmalloc0((n ? n : 1) * TRACING_MAX_ATTRS * sizeof *kvps);
   uint8_t *out;
   size_t i = 0;
+  const cshim_list_t *l;
 
   fill_kv(&res_kv[0], &res_v[0], "service.name", service, 0);
   fill_kv(&res_kv[1], &res_v[1], "service.instance.id", service_instance, 0);
@@ -316,8 +304,12 @@ tracing_encode(const char *service, const char *service_instance, tracing_span_t
   req.resource_spans = rs_list;
   req.n_resource_spans = 1;
 
-  for (tracing_span_t *s = list; s && i < n; s = s->next, i++) {
+  CSHIM_LIST_FOREACH (l, list) {
+    tracing_span_t *s = cshim_list_entry(l, tracing_span_t, link);
     Span *sp = &spans[i];
+
+    if (i == n)
+      break;
     opentelemetry__proto__trace__v1__span__init(sp);
     opentelemetry__proto__trace__v1__status__init(&status[i]);
     sp->trace_id = (ProtobufCBinaryData){16, s->trace_id};
@@ -344,6 +336,7 @@ tracing_encode(const char *service, const char *service_instance, tracing_span_t
     status[i].message = s->status_message ? s->status_message : (char *)"";
     sp->status = &status[i];
     span_ptrs[i] = sp;
+    i++;
   }
   ss.spans = span_ptrs;
   ss.n_spans = i;

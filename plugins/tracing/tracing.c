@@ -34,7 +34,7 @@ struct tracing_s
   char *instance; /* <namespace>/<id> of the shim */
   char *url;
   tracing_queue_t queue;
-  tracing_span_t *open; /* spans started, not ended */
+  cshim_list_t open; /* tracing_span_t started, not ended; newest first */
   size_t n_open;
   uint64_t not_recorded; /* spans not started: too many open, or closing */
   uint64_t export_failures;
@@ -56,24 +56,14 @@ static void
 link_open(tracing_t *tr, tracing_span_t *s)
 {
   s->tr = tr;
-  s->prev = NULL;
-  s->next = tr->open;
-  if (tr->open)
-    tr->open->prev = s;
-  tr->open = s;
+  cshim_list_push_front(&tr->open, &s->link);
   tr->n_open++;
 }
 
 static void
 unlink_open(tracing_t *tr, tracing_span_t *s)
 {
-  if (s->prev)
-    s->prev->next = s->next;
-  else
-    tr->open = s->next;
-  if (s->next)
-    s->next->prev = s->prev;
-  s->next = s->prev = NULL;
+  cshim_list_remove(&s->link);
   tr->n_open--;
 }
 
@@ -148,9 +138,13 @@ tracer_call_span(cshim_tracer_t *base, const cshim_ttrpc_call_t *call)
 {
   tracing_t *tr = (tracing_t *)base;
 
-  for (tracing_span_t *s = tr->open; s; s = s->next)
+  cshim_list_t *l;
+
+  CSHIM_LIST_FOREACH (l, &tr->open) {
+    tracing_span_t *s = cshim_list_entry(l, tracing_span_t, link);
     if (s->call == call)
       return s;
+  }
   return NULL;
 }
 
@@ -248,7 +242,7 @@ static void release(tracing_t *tr);
 static void
 export_now(tracing_t *tr)
 {
-  tracing_span_t *list;
+  cshim_list_t list = {0};
   uint8_t *body;
   size_t n, len;
   cshim_error_t err = NULL;
@@ -268,9 +262,9 @@ export_now(tracing_t *tr)
   }
   if (tr->queue.n == 0)
     return;
-  list = tracing_queue_take(&tr->queue, TRACING_MAX_BATCH, &n);
-  body = tracing_encode(tr->service, tr->instance, list, n, &len);
-  tracing_span_list_free(list);
+  tracing_queue_take(&tr->queue, TRACING_MAX_BATCH, &list, &n);
+  body = tracing_encode(tr->service, tr->instance, &list, n, &len);
+  tracing_span_list_free(&list);
   if (tracing_exporter_send(tr->exporter, body, len, n, &err) < 0) {
     tr->queue.dropped += n;
     cshim_log_debug(tr->log, "export of %zu spans: %s", n, err->msg);
@@ -579,8 +573,8 @@ tracing_close(void *instance)
 
   tr->closing = true;
   uv_timer_stop(&tr->batch_timer);
-  while (tr->open) {
-    tracing_span_t *s = tr->open;
+  while (!cshim_list_empty(&tr->open)) {
+    tracing_span_t *s = cshim_list_entry(cshim_list_first(&tr->open), tracing_span_t, link);
     unlink_open(tr, s);
     tracing_span_free(s);
     tr->not_recorded++;
@@ -633,7 +627,7 @@ tracing_upgrade_save(void *instance, cshim_state_writer_t *w, cshim_error_t *err
       cshim_state_put_bytes(w, UP_PENDING, tr->pending_body, tr->pending_len);
       cshim_state_put_u64(w, UP_PENDING_SPANS, tr->pending_spans);
     } else {
-      body = tracing_encode(tr->service, tr->instance, tr->queue.head, n, &len);
+      body = tracing_encode(tr->service, tr->instance, &tr->queue.spans, n, &len);
       cshim_state_put_bytes(w, UP_PENDING, body, len);
       cshim_state_put_u64(w, UP_PENDING_SPANS, n);
     }
