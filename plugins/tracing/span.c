@@ -262,6 +262,37 @@ fill_kv(KeyValue *kv, AnyValue *v, const char *key, const char *str, int64_t iva
   }
 }
 
+/* Span `s` as an OTLP span in sp, with its status and attributes in the caller's arrays
+   (TRACING_MAX_ATTRS each of kvs, vals and kvps), which sp points into. */
+static void
+encode_span(tracing_span_t *s, Span *sp, Opentelemetry__Proto__Trace__V1__Status *status,
+            KeyValue *kvs, AnyValue *vals, KeyValue **kvps)
+{
+  opentelemetry__proto__trace__v1__span__init(sp);
+  opentelemetry__proto__trace__v1__status__init(status);
+  sp->trace_id = (ProtobufCBinaryData){16, s->trace_id};
+  sp->span_id = (ProtobufCBinaryData){8, s->span_id};
+  if (s->has_parent)
+    sp->parent_span_id = (ProtobufCBinaryData){8, s->parent_id};
+  sp->trace_state = s->trace_state ? s->trace_state : (char *)"";
+  sp->name = s->name;
+  sp->kind = s->kind;
+  sp->start_time_unix_nano = s->start_unix_ns;
+  sp->end_time_unix_nano = s->end_unix_ns;
+  sp->flags = s->flags;
+  for (unsigned a = 0; a < s->n_attrs; a++) {
+    fill_kv(&kvs[a], &vals[a], s->attrs[a].key, s->attrs[a].value, s->attrs[a].int_value);
+    kvps[a] = &kvs[a];
+  }
+  sp->attributes = kvps;
+  sp->n_attributes = s->n_attrs;
+  sp->dropped_attributes_count = s->dropped_attrs;
+  status->code = s->error ? OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR
+                          : OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_UNSET;
+  status->message = s->status_message ? s->status_message : (char *)"";
+  sp->status = status;
+}
+
 uint8_t *
 tracing_encode(const char *service, const char *service_instance, const cshim_list_t *list,
                size_t n, size_t *len)
@@ -306,36 +337,11 @@ tracing_encode(const char *service, const char *service_instance, const cshim_li
 
   CSHIM_LIST_FOREACH (l, list) {
     tracing_span_t *s = cshim_list_entry(l, tracing_span_t, link);
-    Span *sp = &spans[i];
-
     if (i == n)
       break;
-    opentelemetry__proto__trace__v1__span__init(sp);
-    opentelemetry__proto__trace__v1__status__init(&status[i]);
-    sp->trace_id = (ProtobufCBinaryData){16, s->trace_id};
-    sp->span_id = (ProtobufCBinaryData){8, s->span_id};
-    if (s->has_parent)
-      sp->parent_span_id = (ProtobufCBinaryData){8, s->parent_id};
-    sp->trace_state = s->trace_state ? s->trace_state : (char *)"";
-    sp->name = s->name;
-    sp->kind = s->kind;
-    sp->start_time_unix_nano = s->start_unix_ns;
-    sp->end_time_unix_nano = s->end_unix_ns;
-    sp->flags = s->flags;
-    for (unsigned a = 0; a < s->n_attrs; a++) {
-      size_t k = i * TRACING_MAX_ATTRS + a;
-      fill_kv(&kvs[k], &vals[k], s->attrs[a].key, s->attrs[a].value, s->attrs[a].int_value);
-      kvps[k] = &kvs[k];
-    }
-    sp->attributes = &kvps[i * TRACING_MAX_ATTRS];
-    sp->n_attributes = s->n_attrs;
-    sp->dropped_attributes_count = s->dropped_attrs;
-    status[i].code = s->error
-                         ? OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR
-                         : OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_UNSET;
-    status[i].message = s->status_message ? s->status_message : (char *)"";
-    sp->status = &status[i];
-    span_ptrs[i] = sp;
+    encode_span(s, &spans[i], &status[i], &kvs[i * TRACING_MAX_ATTRS], &vals[i * TRACING_MAX_ATTRS],
+                &kvps[i * TRACING_MAX_ATTRS]);
+    span_ptrs[i] = &spans[i];
     i++;
   }
   ss.spans = span_ptrs;

@@ -444,15 +444,15 @@ env_endpoint(char **url, cshim_error_t *err)
   return 1;
 }
 
+/* The collector's URL from the config, else from containerd's environment, else OTLP/HTTP's
+   default when `enabled: true`; and the configured service name. CSHIM_PLUGIN_SKIP (err set)
+   when tracing is off. */
 static int
-tracing_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
+tracing_url(const cshim_init_ctx_t *ctx, char **url, const char **config_service,
+            cshim_error_t *err)
 {
-  const char *config_endpoint = NULL, *config_service = NULL, *binary, *ns, *id, *slash;
-  const char *headers_env;
-  cshim_autofree char *url = NULL;
-  char **headers = NULL;
+  const char *config_endpoint = NULL;
   bool enabled = false, enabled_set = false;
-  tracing_t *tr;
   int ret;
 
   ret = cshim_config_check_keys(ctx->config, tracing_config_keys, ctx->uri, err);
@@ -466,7 +466,7 @@ tracing_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
     enabled_set = true;
   }
   if ((ret = cshim_config_get_string(ctx->config, "endpoint", &config_endpoint, err)) < 0 ||
-      (ret = cshim_config_get_string(ctx->config, "service_name", &config_service, err)) < 0)
+      (ret = cshim_config_get_string(ctx->config, "service_name", config_service, err)) < 0)
     return ret;
   if (enabled_set && !enabled) {
     cshim_error_make(err, ENOENT, "disabled by config");
@@ -476,34 +476,35 @@ tracing_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
     if (!is_http(config_endpoint))
       return cshim_error_make(err, EINVAL, "%s: `endpoint` `%s` is not an http:// or https:// URL",
                               ctx->uri, config_endpoint);
-    url = cshim_xstrdup(config_endpoint);
+    *url = cshim_xstrdup(config_endpoint);
   } else {
     /* What containerd's environment says. A mistake there must not stop containers: it turns
        tracing off, loudly. */
-    ret = env_endpoint(&url, err);
+    ret = env_endpoint(url, err);
     if (ret != 0) {
       if ((*err)->status != -ENOENT) /* not asked for: a setting cshim cannot follow */
         cshim_log_warn(ctx->log, "tracing off: %s", (*err)->msg);
       return CSHIM_PLUGIN_SKIP;
     }
   }
-  if (url == NULL && !enabled) {
+  if (*url == NULL && !enabled) {
     cshim_error_make(err, ENOENT,
                      "tracing is off (set OTEL_EXPORTER_OTLP_ENDPOINT or "
                      "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or `enabled: true`)");
     return CSHIM_PLUGIN_SKIP;
   }
-  if (url == NULL)
-    url = cshim_xstrdup("http://localhost:4318/v1/traces"); /* OTLP/HTTP's default */
-  headers_env = getenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS");
-  if (headers_env == NULL)
-    headers_env = getenv("OTEL_EXPORTER_OTLP_HEADERS");
-  if (tracing_headers_parse(headers_env, &headers, err) < 0) {
-    cshim_log_warn(ctx->log, "tracing off: %s", (*err)->msg);
-    return CSHIM_PLUGIN_SKIP;
-  }
+  if (*url == NULL)
+    *url = cshim_xstrdup("http://localhost:4318/v1/traces"); /* OTLP/HTTP's default */
+  return 0;
+}
 
-  tr = cshim_xmalloc0(sizeof *tr);
+/* A tracer for ctx with no exporter or timers yet; takes url over. */
+static tracing_t *
+tracing_new(const cshim_init_ctx_t *ctx, const char *config_service, char **url)
+{
+  tracing_t *tr = cshim_xmalloc0(sizeof *tr);
+  const char *binary, *ns, *id, *slash;
+
   tr->base = (cshim_tracer_t){.struct_size = sizeof(cshim_tracer_t),
                               .start = tracer_start,
                               .set_attr = tracer_set_attr,
@@ -525,22 +526,19 @@ tracing_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
   id = cshim_init_ctx_property(ctx, CSHIM_PROP_ID);
   if (is_set(ns) || is_set(id))
     cshim_xasprintf(&tr->instance, "%s/%s", ns ? ns : "", id ? id : "");
-  tr->url = cshim_steal_pointer(&url);
+  tr->url = cshim_steal_pointer(url);
   tr->interceptor = (cshim_ttrpc_interceptor_t){.struct_size = sizeof(cshim_ttrpc_interceptor_t),
                                                 .name = TRACING_URI,
                                                 .before = call_before,
                                                 .after = call_after,
                                                 .data = tr};
-  ret = tracing_exporter_new(ctx->loop, tr->url, headers, ctx->log, export_done_cb, tr,
-                             &tr->exporter, err);
-  tracing_headers_free(headers);
-  if (ret < 0) {
-    free(tr->service);
-    free(tr->instance);
-    free(tr->url);
-    free(tr);
-    return cshim_error_wrap(err, "%s", ctx->uri);
-  }
+  return tr;
+}
+
+/* The batch and flush timers, and the host's state source. */
+static void
+tracing_start(tracing_t *tr, const cshim_init_ctx_t *ctx)
+{
   tr->open_handles = 3; /* two timers, the exporter */
   uv_timer_init(ctx->loop, &tr->batch_timer);
   uv_timer_init(ctx->loop, &tr->flush_timer);
@@ -552,6 +550,40 @@ tracing_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
   tr->host = cshim_init_ctx_host(ctx);
   if (tr->host && cshim_host_add_state_source(tr->host, "tracing", dump_state, tr, NULL) < 0)
     tr->host = NULL;
+}
+
+static int
+tracing_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
+{
+  const char *config_service = NULL, *headers_env;
+  cshim_autofree char *url = NULL;
+  char **headers = NULL;
+  tracing_t *tr;
+  int ret;
+
+  ret = tracing_url(ctx, &url, &config_service, err);
+  if (ret != 0)
+    return ret;
+  headers_env = getenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS");
+  if (headers_env == NULL)
+    headers_env = getenv("OTEL_EXPORTER_OTLP_HEADERS");
+  if (tracing_headers_parse(headers_env, &headers, err) < 0) {
+    cshim_log_warn(ctx->log, "tracing off: %s", (*err)->msg);
+    return CSHIM_PLUGIN_SKIP;
+  }
+
+  tr = tracing_new(ctx, config_service, &url);
+  ret = tracing_exporter_new(ctx->loop, tr->url, headers, ctx->log, export_done_cb, tr,
+                             &tr->exporter, err);
+  tracing_headers_free(headers);
+  if (ret < 0) {
+    free(tr->service);
+    free(tr->instance);
+    free(tr->url);
+    free(tr);
+    return cshim_error_wrap(err, "%s", ctx->uri);
+  }
+  tracing_start(tr, ctx);
   cshim_log_info(ctx->log, "exporting spans to `%s` as service `%s`", tr->url, tr->service);
   *instance = tr;
   return 0;
