@@ -66,7 +66,7 @@ typedef struct shim_s
   bool debug_fd;     /* fd 4 is an inherited listening debug socket */
   int ready_fd;      /* start's readiness pipe (HOST_START_READY_ENV), or -1 */
   /* CSHIM_PROP_DEBUG_ADDRESS, computed on the first ask (only a serving debug plugin asks):
-     hashing it loads libnettle and reads config.json, which the start-up before serving skips. */
+     hashing it reads config.json, which the start-up before serving skips. */
   const host_flags_t *flags;
   char *bundle;
   char *debug_address;
@@ -326,8 +326,6 @@ debug_address(const shim_t *s, const host_flags_t *flags, const char *bundle)
   dir = cshim_xstrdup(s->socket_path);
   address = host_address_socket(dirname(dir), flags->address ? flags->address : "",
                                 flags->namespace_ ? flags->namespace_ : "", group, true);
-  if (address == NULL)
-    return NULL;
   return cshim_xstrdup(host_address_path(address));
 }
 
@@ -616,9 +614,10 @@ run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *
     cshim_log_info(&s->log.base, "no crash survival: %s", (*err)->msg);
     cshim_error_release(err);
   }
-  /* After start has its answer: nothing here delays the address. */
-  host_upgrade_release_buffers(s->upgrade);
-  host_memory_settle();
+  /* Start-up's memory is given back later, as after a burst of runtime commands: done here it
+     would delay the first call (containerd's Create follows the address at once), and the
+     Create that follows re-grows the heap and faults back the pages it drops. */
+  uv_timer_start(&s->settle, settle_cb, SETTLE_DELAY_MS, 0);
   uv_run(s->loop, UV_RUN_DEFAULT);
   return 0;
 }

@@ -55,6 +55,7 @@ struct start_state
   int listen_fd;
   int ready_fd; /* read end of the daemon's readiness pipe, or -1 */
   pid_t daemon;
+  host_config_t *config; /* the chosen config, parsed; checked with its modules before answering */
 };
 
 static void
@@ -70,6 +71,7 @@ state_release(struct start_state *s)
     close(s->listen_fd);
   if (s->ready_fd >= 0)
     close(s->ready_fd);
+  host_config_free(s->config);
 }
 
 /* Write dir/name through dir/.name and a rename, so readers never see half a file. */
@@ -79,7 +81,7 @@ write_file_atomic(const char *dir, const char *name, const char *content, cshim_
   cshim_autofree char *path = NULL;
 
   cshim_xasprintf(&path, "%s/%s", dir, name);
-  return cshim_file_write_atomic(path, content, strlen(content), 0644, err);
+  return cshim_file_write_state(path, content, strlen(content), 0644, err);
 }
 
 int
@@ -123,37 +125,45 @@ take_inline_config(struct start_state *s, host_config_t **config, char **path, c
   if (ret < 0)
     return ret;
   cshim_xasprintf(path, "%s/%s", s->bundle, HOST_START_INLINE_CONFIG_FILE);
-  ret = cshim_file_write_atomic(*path, text, strlen(text), 0600, err);
+  ret = cshim_file_write_state(*path, text, strlen(text), 0600, err);
   if (ret < 0)
     return cshim_error_wrap(err, "keep the inline CshimConfig");
   return 0;
 }
 
+/* The config start answers with: parsed here (a syntax error fails at once); checked with its
+   module set by check_config, which a new daemon's start-up overlaps. */
 static int
 resolve_config(struct start_state *s, const host_start_params_t *p, char **source,
                cshim_error_t *err)
 {
-  host_config_t *config = NULL;
   cshim_autofree char *inline_path = NULL;
   const char *argv0 = p->argv0 ? p->argv0 : program_invocation_name;
   const char *etc_dir = p->etc_dir ? p->etc_dir : getenv("CSHIM_ETC_DIR");
   int ret;
 
   if (s->opts.inline_config)
-    ret = take_inline_config(s, &config, &inline_path, err);
+    ret = take_inline_config(s, &s->config, &inline_path, err);
   else
-    ret = host_config_resolve(s->opts.config_path, getenv("CSHIM_CONFIG"), argv0,
-                              etc_dir ? etc_dir : HOST_START_ETC_DIR, s->plugin_dir, &config, err);
+    ret =
+        host_config_resolve(s->opts.config_path, getenv("CSHIM_CONFIG"), argv0,
+                            etc_dir ? etc_dir : HOST_START_ETC_DIR, s->plugin_dir, &s->config, err);
   if (ret < 0)
     return ret;
-  ret = host_check_config(config, err);
-  if (ret < 0) {
-    host_config_free(config);
-    return ret;
-  }
-  *source = inline_path ? cshim_steal_pointer(&inline_path) : cshim_xstrdup(config->source);
-  host_config_free(config);
+  *source = inline_path ? cshim_steal_pointer(&inline_path) : cshim_xstrdup(s->config->source);
   return 0;
+}
+
+/* The module set loaded (and unloaded) with the config's sections: a module that cannot be
+   loaded, a section for no plugin, no task service fail start with their file:line:col. */
+static int
+check_config(struct start_state *s, cshim_error_t *err)
+{
+  int ret = host_check_config(s->config, err);
+
+  host_config_free(s->config);
+  s->config = NULL;
+  return ret;
 }
 
 static void
@@ -592,9 +602,6 @@ group_address(struct start_state *s, const host_flags_t *flags, const host_start
   socket_dir = p->socket_dir ? p->socket_dir : s->opts.socket_dir;
   s->address = host_address_socket(socket_dir, *grpc_address ? *grpc_address : "",
                                    flags->namespace_, s->group, false);
-  if (s->address == NULL)
-    return cshim_error_make(err, ENOENT, "hash the shim socket name: %s is not available",
-                            CSHIM_NETTLE_SONAME);
   return 0;
 }
 
@@ -635,6 +642,11 @@ start_daemon(struct start_state *s, const host_flags_t *flags, const char *argv0
   ret = adjust_oom_score(s->daemon, err);
   if (ret < 0)
     goto fail;
+  /* While the daemon loads the same modules: on two CPUs the check costs start no time. A
+     config it refuses ends the daemon before it serves anyone. */
+  ret = check_config(s, err);
+  if (ret < 0)
+    goto fail;
   ret = wait_daemon_ready(s, err);
   if (ret < 0)
     goto fail;
@@ -669,6 +681,9 @@ run(struct start_state *s, const host_flags_t *flags, const host_start_params_t 
   if (ret < 0)
     return cshim_error_wrap(err, "create new shim socket");
   if (existing) {
+    ret = check_config(s, err);
+    if (ret < 0)
+      return ret;
     ret = host_address_write_file(s->bundle, s->address, err);
     if (ret < 0)
       return cshim_error_wrap(err, "write existing socket for shim");
