@@ -2,7 +2,6 @@
 // Shim socket naming (containerd's grouping and hashing rules), creation and the `address` file.
 #include "address.h"
 #include "options.h"
-#include "sha256.h"
 
 #include <cshim/file.h>
 #include <cshim/unix_socket.h>
@@ -11,6 +10,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <dlfcn.h>
+#include <nettle/sha2.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,18 +136,53 @@ host_address_group(const char *bundle, const char *id, char **out, cshim_error_t
   return 0;
 }
 
+/* nettle is opened only for the hash and closed again: a long-running daemon keeps none of its
+   pages (the hash is needed once, at start-up). Only the types and constants of its header are
+   used at build time. */
+static int
+sha256_hex(const char *input, char hex[2 * SHA256_DIGEST_SIZE + 1])
+{
+  void (*init)(struct sha256_ctx *);
+  void (*update)(struct sha256_ctx *, size_t, const uint8_t *);
+  void (*digest_fn)(struct sha256_ctx *, size_t, uint8_t *);
+  uint8_t digest[SHA256_DIGEST_SIZE];
+  struct sha256_ctx ctx;
+  void *h = dlopen(CSHIM_NETTLE_SONAME, RTLD_NOW | RTLD_LOCAL);
+
+  if (h == NULL) {
+    fprintf(stderr, "cshim: load %s: %s\n", CSHIM_NETTLE_SONAME, dlerror());
+    return -ENOENT;
+  }
+  *(void **)&init = dlsym(h, "nettle_sha256_init");
+  *(void **)&update = dlsym(h, "nettle_sha256_update");
+  *(void **)&digest_fn = dlsym(h, "nettle_sha256_digest");
+  if (init == NULL || update == NULL || digest_fn == NULL) {
+    fprintf(stderr, "cshim: %s lacks sha256\n", CSHIM_NETTLE_SONAME);
+    dlclose(h);
+    return -ENOENT;
+  }
+  init(&ctx);
+  update(&ctx, strlen(input), (const uint8_t *)input);
+  digest_fn(&ctx, sizeof digest, digest);
+  dlclose(h);
+  for (size_t i = 0; i < sizeof digest; i++)
+    snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+  return 0;
+}
+
 char *
 host_address_socket(const char *socket_dir, const char *grpc_address, const char *ns,
                     const char *group, bool debug)
 {
   const char *elems[] = {grpc_address, ns, group, debug ? "debug" : NULL};
   cshim_autofree char *input = host_address_path_join(elems, debug ? 4 : 3);
-  char hex[2 * HOST_SHA256_SIZE + 1];
+  char hex[2 * SHA256_DIGEST_SIZE + 1];
   char *address;
 
   /* Go hashes join(address, ns, group) and, for the debug socket, appends "/debug" to that
      already-cleaned string; joining "debug" as a fourth element gives the same bytes. */
-  host_sha256_hex(input, strlen(input), hex);
+  if (sha256_hex(input, hex) < 0)
+    return NULL;
   if (socket_dir == NULL || socket_dir[0] == '\0')
     socket_dir = HOST_ADDRESS_SOCKET_DIR;
   cshim_xasprintf(&address, "unix://%s/%s", socket_dir, hex);

@@ -31,7 +31,8 @@ char *host_address_path_join(const char *const *elems, size_t n);
    On success *out is a new string (caller owns). */
 int host_address_group(const char *bundle, const char *id, char **out, cshim_error_t *err);
 
-/* The socket address of a group: "unix://" socket_dir "/" sha256hex(path.Join (grpc_address,
+/* Returns NULL (and says why on stderr) only when libnettle cannot be loaded.
+   The socket address of a group: "unix://" socket_dir "/" sha256hex(path.Join (grpc_address,
    ns, group)), with "/debug" appended to the hashed string for the debug socket. socket_dir NULL
    or "" means HOST_ADDRESS_SOCKET_DIR. Caller owns the result. */
 char *host_address_socket(const char *socket_dir, const char *grpc_address, const char *ns,

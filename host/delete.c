@@ -444,7 +444,8 @@ remove_dead_sockets(const host_flags_t *flags, const char *bundle, const struct 
   *slash = '\0';
   debug = host_address_socket(dir, flags->address ? flags->address : "", flags->namespace_, group,
                               true);
-  remove_if_dead(debug, w);
+  if (debug)
+    remove_if_dead(debug, w);
 }
 
 static int

@@ -66,7 +66,7 @@ typedef struct shim_s
   bool debug_fd;     /* fd 4 is an inherited listening debug socket */
   int ready_fd;      /* start's readiness pipe (HOST_START_READY_ENV), or -1 */
   /* CSHIM_PROP_DEBUG_ADDRESS, computed on the first ask (only a serving debug plugin asks):
-     hashing it reads config.json, which the start-up before serving skips. */
+     hashing it loads libnettle and reads config.json, which the start-up before serving skips. */
   const host_flags_t *flags;
   char *bundle;
   char *debug_address;
@@ -326,6 +326,8 @@ debug_address(const shim_t *s, const host_flags_t *flags, const char *bundle)
   dir = cshim_xstrdup(s->socket_path);
   address = host_address_socket(dirname(dir), flags->address ? flags->address : "",
                                 flags->namespace_ ? flags->namespace_ : "", group, true);
+  if (address == NULL)
+    return NULL;
   return cshim_xstrdup(host_address_path(address));
 }
 

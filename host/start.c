@@ -505,6 +505,30 @@ stop_daemon(struct start_state *s)
   cshim_error_release(&ignored);
 }
 
+/* A daemon killed by stop_daemon may have made its debug socket (a debug plugin serving starts
+   before the ready report): remove it too, so a refused start leaves no socket behind. */
+static void
+remove_debug_socket(const struct start_state *s, const host_flags_t *flags,
+                    const char *grpc_address)
+{
+  cshim_autofree char *dir = NULL;
+  cshim_autofree char *debug = NULL;
+  cshim_error_t ignored = NULL;
+  char *slash;
+
+  if (s->address == NULL || strncmp(s->address, "unix://", 7) != 0)
+    return;
+  dir = cshim_xstrdup(host_address_path(s->address));
+  slash = strrchr(dir, '/');
+  if (slash == NULL || slash == dir)
+    return;
+  *slash = '\0';
+  debug =
+      host_address_socket(dir, grpc_address ? grpc_address : "", flags->namespace_, s->group, true);
+  if (debug && host_address_remove_socket(debug, &ignored) < 0)
+    cshim_error_release(&ignored);
+}
+
 /* The containerd this start answers to: its major version, 0 when unknown. */
 static int
 containerd_major(const host_flags_t *flags, const host_start_params_t *p)
@@ -602,6 +626,9 @@ group_address(struct start_state *s, const host_flags_t *flags, const host_start
   socket_dir = p->socket_dir ? p->socket_dir : s->opts.socket_dir;
   s->address = host_address_socket(socket_dir, *grpc_address ? *grpc_address : "",
                                    flags->namespace_, s->group, false);
+  if (s->address == NULL)
+    return cshim_error_make(err, ENOENT, "hash the shim socket name: %s is not available",
+                            CSHIM_NETTLE_SONAME);
   return 0;
 }
 
@@ -654,6 +681,7 @@ start_daemon(struct start_state *s, const host_flags_t *flags, const char *argv0
 
 fail:
   stop_daemon(s);
+  remove_debug_socket(s, flags, grpc_address);
   return ret;
 }
 

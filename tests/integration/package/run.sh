@@ -135,9 +135,9 @@ result $? "cshim-dev holds headers, static libraries, cshim.pc, the CMake packag
   [ "$(dpkg-deb -f "$deb" Package)" = cshim ] || echo "Package: $(dpkg-deb -f "$deb" Package)"
   [ "$(dpkg-deb -I "$deb" conffiles)" = /etc/cshim/cshim.yaml ] \
     || echo "conffiles: $(dpkg-deb -I "$deb" conffiles)"
-  # computed by dpkg-shlibdeps from the binaries
+  # computed by dpkg-shlibdeps from the binaries, plus the dlopen-ed libnettle
   depends=$(dpkg-deb -f "$deb" Depends)
-  for d in libc6 libuv1 libprotobuf-c1 libjansson4; do
+  for d in libc6 libuv1 libprotobuf-c1 libjansson4 libnettle; do
     [[ $depends == *"$d"* ]] || echo "Depends lacks $d: $depends"
   done
   # the project's own address, in both packages (no placeholder domain)
