@@ -60,7 +60,21 @@ struct child_args
   pid_t parent;
 };
 
-static void __attribute__((noreturn)) child_fail(int err_fd, int stage, int errnum)
+/* What runs in the child, on a stack inside the parent's frame and with the parent's memory:
+   not instrumented by AddressSanitizer, whose redzones and stack bookkeeping would be written
+   into the parent's shadow memory for frames that never return. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CHILD_CODE __attribute__((no_sanitize_address))
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CHILD_CODE __attribute__((no_sanitize_address))
+#endif
+#endif
+#ifndef CHILD_CODE
+#define CHILD_CODE
+#endif
+
+CHILD_CODE static void __attribute__((noreturn)) child_fail(int err_fd, int stage, int errnum)
 {
   struct child_failure f = {.stage = stage, .errnum = errnum};
 
@@ -69,7 +83,7 @@ static void __attribute__((noreturn)) child_fail(int err_fd, int stage, int errn
   _exit(127);
 }
 
-static int
+CHILD_CODE static int
 close_range_sys(unsigned first, unsigned last)
 {
 #ifdef SYS_close_range
@@ -91,7 +105,7 @@ struct linux_dirent64
 
 /* Parse a non-negative decimal fd number without libc helpers that might not be
    async-signal-safe. */
-static int
+CHILD_CODE static int
 parse_fd_name(const char *s)
 {
   int v = 0;
@@ -108,7 +122,7 @@ parse_fd_name(const char *s)
 /* close_range is missing before Linux 5.9: walk /proc/self/fd with raw getdents64 (opendir
    allocates), rescanning until a pass closes nothing; without /proc, close every fd below the
    limit. */
-static void
+CHILD_CODE static void
 close_fds_fallback(int first, int keep)
 {
   char buf[1024] __attribute__((aligned(8)));
@@ -147,7 +161,7 @@ close_fds_fallback(int first, int keep)
   }
 }
 
-static void
+CHILD_CODE static void
 close_fds_from(int first, int keep)
 {
   int ret = 0;
@@ -159,7 +173,7 @@ close_fds_from(int first, int keep)
     close_fds_fallback(first, keep);
 }
 
-static void __attribute__((noreturn)) run_child(const struct child_args *a)
+CHILD_CODE static void __attribute__((noreturn)) run_child(const struct child_args *a)
 {
   struct sigaction sa;
   sigset_t empty;
@@ -231,7 +245,7 @@ static void __attribute__((noreturn)) run_child(const struct child_args *a)
    the libc wrappers it calls need. */
 #define CHILD_STACK_SIZE (32u * 1024u)
 
-static int
+CHILD_CODE static int
 child_main(void *arg)
 {
   run_child(arg);
