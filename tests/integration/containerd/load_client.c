@@ -209,11 +209,11 @@ count_children(pid_t pid)
   struct dirent *e;
   int n = 0;
   DIR *d;
-  char path[64];
+  char children[64];
   FILE *cf;
 
-  snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
-  cf = fopen(path, "re");
+  snprintf(children, sizeof(children), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+  cf = fopen(children, "re");
   if (cf) {
     int c;
     bool in_number = false;
