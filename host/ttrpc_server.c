@@ -1973,6 +1973,12 @@ restore_conn(host_ttrpc_server_t *srv, const cshim_state_item_t *item, struct re
         continue;
       }
       ret = cshim_state_item_fd(&it, &fd, err);
+      if (ret < 0 && srv->live_fds != NULL) {
+        /* After a crash: the snapshot's connection was closed and its number taken by one
+           accepted since (the journal lists it; host_ttrpc_server_crash_input adopts it). */
+        cshim_error_release(err);
+        return 0;
+      }
     } else if (it.tag == CONN_LAST_STREAM)
       ret = cshim_state_item_u32(&it, &last, err);
     else if (it.tag == CONN_PENDING) {

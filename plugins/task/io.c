@@ -17,6 +17,7 @@
 #include <cshim/util.h>
 
 #include "console.h"
+#include "fd.h"
 #include "logger.h"
 
 /* task_io_wait gives up on a destination whose reader holds it open but has taken nothing for
@@ -98,12 +99,11 @@ struct task_io_s
   void *ready_data;
 };
 
+/* Every descriptor of an io may be named by a crash snapshot: given up through the host. */
 static void
 close_fd(int *fd)
 {
-  if (*fd >= 0)
-    close(*fd);
-  *fd = -1;
+  task_fd_close(fd);
 }
 
 int
@@ -1455,4 +1455,38 @@ task_io_restore(uv_loop_t *loop, const cshim_logger_t *log, cshim_reaper_t *reap
     if (it.tag == IO_COPY && (ret = restore_copier(io, &it, err)) < 0)
       return ret;
   return ret;
+}
+
+/* Give up one descriptor record if it still names the file saved (another file under the
+   number belongs to someone else now: left alone). */
+static void
+drop_fd_item(const cshim_state_item_t *it)
+{
+  cshim_error_t ignored = NULL;
+  int fd = -1;
+
+  if (cshim_state_item_fd(it, &fd, &ignored) == 0)
+    task_fd_close(&fd);
+  cshim_error_release(&ignored);
+}
+
+void
+task_io_drop_restored(const cshim_state_reader_t *state)
+{
+  cshim_state_reader_t r = *state, lr;
+  cshim_state_item_t it, li;
+  cshim_error_t ignored = NULL;
+
+  while (cshim_state_next(&r, &it, &ignored) > 0) {
+    if (it.tag == IO_STDIN_KEEPER || it.tag == IO_SHARED_FD || it.tag == IO_MASTER_FD)
+      drop_fd_item(&it);
+    else if ((it.tag == IO_RUNTIME_FD || it.tag == IO_COPY) &&
+             cshim_state_item_list(&it, &lr, &ignored) == 0)
+      while (cshim_state_next(&lr, &li, &ignored) > 0)
+        if ((it.tag == IO_RUNTIME_FD && li.tag == RT_FD) ||
+            (it.tag == IO_COPY &&
+             (li.tag == CP_SRC_FD || li.tag == CP_DST_FD || li.tag == CP_KEEPER_FD)))
+          drop_fd_item(&li);
+  }
+  cshim_error_release(&ignored);
 }

@@ -16,6 +16,7 @@
 
 #include "cgroups.h"
 #include "container.h"
+#include "fd.h"
 #include "io.h"
 #include "lifecycle.h"
 #include "logger.h"
@@ -33,6 +34,7 @@ enum
 {
   UP_CONTAINER = 1, /* list */
   UP_API_V3 = 2,    /* containerd drives this shim through task API v3 (its lifetime rule) */
+  UP_CRASH = 3,     /* the document is a crash snapshot */
 
   C_ID = 1,
   C_BUNDLE = 2,
@@ -238,6 +240,8 @@ task_upgrade_save(void *instance, cshim_state_writer_t *w, cshim_error_t *err)
   if (why)
     return cshim_error_make(err, EBUSY, "%s", why);
   cshim_state_put_bool(w, UP_API_V3, svc->api_v3);
+  if (cshim_state_writer_is_crash(w))
+    cshim_state_put_bool(w, UP_CRASH, true);
   for (task_container_t *c = svc->containers; c; c = c->next) {
     const cshim_runc_options_t *o = &c->opts;
     cshim_state_begin(w, UP_CONTAINER);
@@ -328,9 +332,24 @@ restore_process(task_service_t *svc, task_process_t *p, const cshim_state_reader
   ret = cshim_state_find(r, P_IO, &it, err);
   if (ret > 0) {
     cshim_state_reader_t ior;
+    bool listed;
     ret = cshim_state_item_list(&it, &ior, err);
+    listed = ret == 0;
     if (ret == 0)
       ret = task_io_restore(svc->loop, svc->log, svc->reaper, &ior, &p->io, err);
+    if (ret < 0 && listed && svc->restoring_crash) {
+      /* One process's stdio is not worth the shim: the process goes on without it (an exec
+         being started is then killed by its recovery, as when its stdio was left out). */
+      cshim_log_warn(svc->log,
+                     "crash recovery: stdio of %s%s (pid %d) dropped, it cannot be restored: %s",
+                     p->exec_id ? "exec " : "init", p->exec_id ? p->exec_id : "", (int)p->pid,
+                     (*err)->msg);
+      cshim_error_release(err);
+      task_io_close(p->io);
+      p->io = NULL;
+      task_io_drop_restored(&ior);
+      ret = 0;
+    }
     if (ret < 0)
       return cshim_error_wrap(err, "stdio of pid %d", (int)p->pid);
   }
@@ -812,7 +831,7 @@ restore_container(task_service_t *svc, const cshim_state_item_t *list, task_cont
       /* the cgroup is gone (the container is exiting): nothing to watch */
       cshim_log_warn(svc->log, "OOM watch of `%s` not resumed: %s", id, (*err)->msg);
       cshim_error_release(err);
-      close(efd);
+      task_fd_close(&efd);
       return 0;
     }
     task_container_track_cgroup(c);
@@ -835,6 +854,10 @@ task_upgrade_restore(void *instance, const cshim_state_reader_t *state, cshim_er
     return 0;
   while (*tail)
     tail = &(*tail)->next;
+  svc->restoring_crash = false;
+  ret = cshim_state_get_bool(state, UP_CRASH, &svc->restoring_crash, err);
+  if (ret < 0)
+    return ret;
   r = *state;
   while ((ret = cshim_state_next(&r, &it, err)) > 0) {
     if (it.tag == UP_CONTAINER)
