@@ -1850,7 +1850,7 @@ host_ttrpc_server_save(host_ttrpc_server_t *srv, cshim_state_writer_t *w, cshim_
   for (ls = srv->listeners; ls; ls = ls->next) {
     if (uv_fileno((uv_handle_t *)&ls->pipe, &fd) < 0)
       return cshim_error_make(err, EBADF, "ttrpc listener has no descriptor");
-    cshim_state_put_fd(w, SRV_LISTENER, fd);
+    cshim_state_put_fd_new(w, SRV_LISTENER, fd); /* the server's own: no other part names it */
   }
   cshim_state_put_u64(w, SRV_STATS_TOTAL, srv->stats.connections_total);
   for (l = srv->conns.next; l != &srv->conns; l = l->next) {
@@ -1862,7 +1862,7 @@ host_ttrpc_server_save(host_ttrpc_server_t *srv, cshim_state_writer_t *w, cshim_
     if (conn->closing || uv_fileno((uv_handle_t *)&conn->pipe, &fd) < 0)
       continue;
     cshim_state_begin(w, SRV_CONN);
-    cshim_state_put_fd(w, CONN_FD, fd);
+    cshim_state_put_fd_new(w, CONN_FD, fd);
     cshim_state_put_u32(w, CONN_LAST_STREAM, conn->last_stream_id);
     /* Not in a crash snapshot: the partial frame may be stale by the time of the crash, and the
        crash handler writes every connection's unframed input as it is then

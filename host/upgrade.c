@@ -1221,6 +1221,26 @@ rerun_method(const char *method)
   return read_only_method(method) || (method && strcmp(method, "Start") == 0);
 }
 
+/* Calls whose snapshot can wait for the end of the loop turn (one for all the calls of the
+   turn): a crash before it finds them in the journal, answers them "retry", and the new image
+   has nothing of theirs to finish (docs/live-upgrade.md, operations in progress: kill, update,
+   checkpoint, delete are not finished by a restart; Exec only adds a record, CloseIO and
+   ResizePty change stdio the retry changes again). A Wait only parks: taking a whole snapshot
+   per Wait starved the loop when 20,000 clients parked Waits (integration_containerd_load,
+   park-and-leave); a flood of pipelined Kill calls took one per call. Create, Start, Pause and
+   Resume keep theirs: a runtime command they started must be in the snapshot before anything
+   else runs (its recovery needs it), and so do calls of other services. */
+static bool
+end_of_turn_method(const char *method)
+{
+  static const char *const names[] = {"Wait",    "Kill",       "Delete",  "Update",
+                                      "Exec",    "Checkpoint", "CloseIO", "ResizePty"};
+  for (size_t i = 0; method && i < CSHIM_N_ELEMENTS(names); i++)
+    if (strcmp(method, names[i]) == 0)
+      return true;
+  return false;
+}
+
 static void
 exit_hook(void *data, pid_t pid, int status)
 {
@@ -1243,11 +1263,9 @@ journal_hook(void *data, int fd, uint32_t stream_id, const char *method, const u
 
   if (!read_only)
     u->guard_mutations++;
-  /* A call that may change something makes a snapshot due at once, after its handler; a Wait
-     only parks (the snapshot at the end of the loop turn holds it). Taking one per Wait cost a
-     whole snapshot of every parked call per Wait: 20,000 clients parking Waits starved the loop
-     (integration_containerd_load, park-and-leave). */
-  if (!answered && !read_only && !(method && strcmp(method, "Wait") == 0))
+  /* A call that may change something makes a snapshot due at once, after its handler, unless
+     the snapshot at the end of the loop turn does as well (end_of_turn_method). */
+  if (!answered && !read_only && !end_of_turn_method(method))
     u->guard_now = true;
   if (!answered) {
     struct journal_entry *e;

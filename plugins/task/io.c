@@ -1211,12 +1211,14 @@ task_io_crash_busy(const task_io_t *io)
 void
 task_io_save(const task_io_t *io, cshim_state_writer_t *w)
 {
-  cshim_state_put_fd(w, IO_STDIN_KEEPER, io->stdin_keeper);
-  cshim_state_put_fd(w, IO_SHARED_FD, io->shared_fd);
+  /* An io's descriptors are its own, and distinct but for the shared file (a copy's
+     destination then): only that one needs the table searched. */
+  cshim_state_put_fd_new(w, IO_STDIN_KEEPER, io->stdin_keeper);
+  cshim_state_put_fd_new(w, IO_SHARED_FD, io->shared_fd);
   cshim_state_put_u32(w, IO_SHARED_REFS, (uint32_t)io->shared_refs);
   cshim_state_put_u32(w, IO_OUTPUTS_PENDING, (uint32_t)io->outputs_pending);
   cshim_state_put_bool(w, IO_TERMINAL, io->terminal);
-  cshim_state_put_fd(w, IO_MASTER_FD, io->master_fd);
+  cshim_state_put_fd_new(w, IO_MASTER_FD, io->master_fd);
   cshim_state_put_bool(w, IO_HAVE_SIZE, io->have_size);
   cshim_state_put_u32(w, IO_WS_COL, io->size.ws_col);
   cshim_state_put_u32(w, IO_WS_ROW, io->size.ws_row);
@@ -1226,7 +1228,7 @@ task_io_save(const task_io_t *io, cshim_state_writer_t *w)
       continue;
     cshim_state_begin(w, IO_RUNTIME_FD);
     cshim_state_put_u32(w, RT_INDEX, (uint32_t)i);
-    cshim_state_put_fd(w, RT_FD, io->runtime_fd[i]);
+    cshim_state_put_fd_new(w, RT_FD, io->runtime_fd[i]);
     cshim_state_end(w);
   }
   for (int i = 0; i < 3; i++) {
@@ -1239,9 +1241,12 @@ task_io_save(const task_io_t *io, cshim_state_writer_t *w)
     cshim_state_put_bool(w, CP_STARTED, c->started);
     cshim_state_put_bool(w, CP_FINISHED, c->finished);
     cshim_state_put_bool(w, CP_DISCARD, c->discard);
-    cshim_state_put_fd(w, CP_SRC_FD, c->src_fd);
-    cshim_state_put_fd(w, CP_DST_FD, c->dst_fd);
-    cshim_state_put_fd(w, CP_KEEPER_FD, c->keeper_fd);
+    cshim_state_put_fd_new(w, CP_SRC_FD, c->src_fd);
+    if (c->dst_shared)
+      cshim_state_put_fd(w, CP_DST_FD, c->dst_fd);
+    else
+      cshim_state_put_fd_new(w, CP_DST_FD, c->dst_fd);
+    cshim_state_put_fd_new(w, CP_KEEPER_FD, c->keeper_fd);
     cshim_state_put_bool(w, CP_DST_SYNC, c->dst_sync);
     cshim_state_put_bool(w, CP_DST_SHARED, c->dst_shared);
     cshim_state_put_bool(w, CP_DRAIN_ONLY, c->drain_only);

@@ -216,6 +216,11 @@ save_op(const task_op_t *op, cshim_state_writer_t *w)
 
   if (read_only_op(op) || op->what == NULL)
     return; /* its call is run again */
+  /* Nothing to finish after a crash (recover: their effect shows in the processes): left out,
+     a flood of Kill calls does not make every snapshot describe each one queued. */
+  if (strcmp(op->what, "kill") == 0 || strcmp(op->what, "update") == 0 ||
+      strcmp(op->what, "checkpoint") == 0)
+    return;
   cshim_state_begin(w, C_OP);
   cshim_state_put_str(w, OP_WHAT, op->what);
   if (op->process && op->process->exec_id)
