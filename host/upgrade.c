@@ -1233,8 +1233,8 @@ rerun_method(const char *method)
 static bool
 end_of_turn_method(const char *method)
 {
-  static const char *const names[] = {"Wait",    "Kill",       "Delete",  "Update",
-                                      "Exec",    "Checkpoint", "CloseIO", "ResizePty"};
+  static const char *const names[] = {"Wait", "Kill",       "Delete",  "Update",
+                                      "Exec", "Checkpoint", "CloseIO", "ResizePty"};
   for (size_t i = 0; method && i < CSHIM_N_ELEMENTS(names); i++)
     if (strcmp(method, names[i]) == 0)
       return true;

@@ -345,10 +345,9 @@ restore_process(task_service_t *svc, task_process_t *p, const cshim_state_reader
     if (ret < 0 && listed && svc->restoring_crash) {
       /* One process's stdio is not worth the shim: the process goes on without it (an exec
          being started is then killed by its recovery, as when its stdio was left out). */
-      cshim_log_warn(svc->log,
-                     "crash recovery: stdio of %s%s (pid %d) dropped, it cannot be restored: %s",
-                     p->exec_id ? "exec " : "init", p->exec_id ? p->exec_id : "", (int)p->pid,
-                     (*err)->msg);
+      cshim_log_warn(
+          svc->log, "crash recovery: stdio of %s%s (pid %d) dropped, it cannot be restored: %s",
+          p->exec_id ? "exec " : "init", p->exec_id ? p->exec_id : "", (int)p->pid, (*err)->msg);
       cshim_error_release(err);
       task_io_close(p->io);
       p->io = NULL;

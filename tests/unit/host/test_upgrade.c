@@ -220,7 +220,7 @@ test_upgrade_reads_a_crash_journal_cut_short(void **state)
   assert_int_equal(st.crash_restarts, 0); /* counted once the restore has finished */
 }
 
-/* A crash document (a snapshot with its journal after it) in the memfd, as the handler leaves it. */
+/* A crash document (a snapshot and its journal) in the memfd, as the handler leaves it. */
 static size_t
 put_crash_doc(struct fixture *f)
 {

@@ -439,9 +439,9 @@ test_state_put_fd_new_skips_the_search(void **state)
   assert_int_equal(pipe2(p, O_CLOEXEC), 0);
   cshim_state_writer_init(&w);
   cshim_state_put_fd_new(&w, 1, p[0]);
-  cshim_state_put_fd(&w, 2, p[0]);     /* found: listed once */
+  cshim_state_put_fd(&w, 2, p[0]); /* found: listed once */
   cshim_state_put_fd_new(&w, 3, p[1]);
-  cshim_state_put_fd_new(&w, 4, -1);   /* nothing */
+  cshim_state_put_fd_new(&w, 4, -1); /* nothing */
   finish(&w, &buf, &len);
   fds = cshim_state_writer_fds(&w, &n);
   assert_int_equal(n, 2);

@@ -277,8 +277,8 @@ stdin_done_pred(void *data)
 }
 
 static void
-snapshot_then_close_exec_stdin(task_fixture_t *f, bool crash, uint8_t **doc, size_t *len,
-                               int *fds, size_t *n_fds)
+snapshot_then_close_exec_stdin(task_fixture_t *f, bool crash, uint8_t **doc, size_t *len, int *fds,
+                               size_t *n_fds)
 {
   Containerd__Task__V2__CloseIORequest req = CONTAINERD__TASK__V2__CLOSE_IOREQUEST__INIT;
   struct given_up_wait g;
@@ -370,8 +370,8 @@ test_upgrade_crash_restore_drops_only_the_stdio_it_cannot_use(void **state)
   e1 = task_container_process(c1, "e1");
   assert_non_null(e1);
   assert_null(e1->io);
-  assert_true(mock_host_count_lines(&f->m.host, CSHIM_LOG_WARN, "stdio of exec e1", "dropped",
-                                    NULL) > 0);
+  assert_true(
+      mock_host_count_lines(&f->m.host, CSHIM_LOG_WARN, "stdio of exec e1", "dropped", NULL) > 0);
   expect_output(f, 10);
 }
 
