@@ -38,6 +38,8 @@ struct host_introspect_s
   cshim_ttrpc_stats_t last_stats; /* kept when the server is detached */
   struct state_source *sources;
   size_t n_sources;
+  void (*close_fd)(void *data, int fd); /* NULL: close at once */
+  void *close_fd_data;
 };
 
 static host_introspect_t *
@@ -243,6 +245,19 @@ state_source_dump_op(cshim_host_t *host, size_t i, const char **name)
   return intro->sources[i].dump_json(intro->sources[i].data);
 }
 
+static void
+close_fd_op(cshim_host_t *host, int fd)
+{
+  host_introspect_t *intro = from_api(host);
+
+  if (fd < 0)
+    return;
+  if (intro->close_fd)
+    intro->close_fd(intro->close_fd_data, fd);
+  else
+    close(fd);
+}
+
 host_introspect_t *
 host_introspect_new(uv_loop_t *loop, const char *version)
 {
@@ -268,6 +283,7 @@ host_introspect_new(uv_loop_t *loop, const char *version)
       .state_source_dump = state_source_dump_op,
       .sdk_version = cshim_sdk_version(),
       .process_starts = process_starts_op,
+      .close_fd = close_fd_op,
   };
   return intro;
 }
@@ -291,6 +307,14 @@ host_introspect_set_config(host_introspect_t *intro, const char *source,
   free(intro->config_source);
   intro->config_source = cshim_xstrdup(source);
   intro->config_root = root;
+}
+
+void
+host_introspect_set_close_fd(host_introspect_t *intro, void (*close_fd)(void *data, int fd),
+                             void *data)
+{
+  intro->close_fd = close_fd;
+  intro->close_fd_data = data;
 }
 
 void

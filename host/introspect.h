@@ -34,6 +34,11 @@ void host_introspect_set_server(host_introspect_t *intro, host_ttrpc_server_t *s
 /* The reaper whose started-process counts plugins see (NULL: none, e.g. before it closes). */
 void host_introspect_set_reaper(host_introspect_t *intro, const host_reaper_t *reaper);
 
+/* Who closes the descriptors plugins give up through cshim_host_t.close_fd (the crash guard,
+   host_upgrade_close_fd); NULL: they are closed at once. data is borrowed until detached. */
+void host_introspect_set_close_fd(host_introspect_t *intro, void (*close_fd)(void *data, int fd),
+                                  void *data);
+
 /* The config tree as a JSON object text (see cshim_host_t.config_json); "null" for NULL.
    Caller frees. */
 char *host_introspect_config_to_json(const cshim_config_node_t *root);

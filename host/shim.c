@@ -420,6 +420,8 @@ load_upgrade_state(shim_t *s, const host_flags_t *flags, int argc, char **argv, 
   host_upgrade_set_identity(s->upgrade, s->socket_path, s->debug_fd ? "4" : NULL);
   cshim_host_add_state_source(host_introspect_api(s->intro), "upgrade", host_upgrade_dump_json,
                               s->upgrade, NULL);
+  /* plugins give up descriptors a crash snapshot may name through the crash guard */
+  host_introspect_set_close_fd(s->intro, host_upgrade_close_fd, s->upgrade);
   return 0;
 }
 
@@ -696,6 +698,7 @@ host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t 
   host_plugins_unload(s.plugins);
   if (s.upgrade)
     cshim_host_remove_state_source(host_introspect_api(s.intro), "upgrade", s.upgrade);
+  host_introspect_set_close_fd(s.intro, NULL, NULL);
   host_upgrade_free(s.upgrade);
   host_introspect_free(s.intro);
   host_config_free(s.config);

@@ -1865,7 +1865,7 @@ host_ttrpc_server_save(host_ttrpc_server_t *srv, cshim_state_writer_t *w, cshim_
     ls = cshim_list_entry(l, struct listener, link);
     if (uv_fileno((uv_handle_t *)&ls->pipe, &fd) < 0)
       return cshim_error_make(err, EBADF, "ttrpc listener has no descriptor");
-    cshim_state_put_fd(w, SRV_LISTENER, fd);
+    cshim_state_put_fd_new(w, SRV_LISTENER, fd); /* the server's own: no other part names it */
   }
   cshim_state_put_u64(w, SRV_STATS_TOTAL, srv->stats.connections_total);
   CSHIM_LIST_FOREACH (l, &srv->conns) {
@@ -1877,7 +1877,7 @@ host_ttrpc_server_save(host_ttrpc_server_t *srv, cshim_state_writer_t *w, cshim_
     if (conn->closing || uv_fileno((uv_handle_t *)&conn->pipe, &fd) < 0)
       continue;
     cshim_state_begin(w, SRV_CONN);
-    cshim_state_put_fd(w, CONN_FD, fd);
+    cshim_state_put_fd_new(w, CONN_FD, fd);
     cshim_state_put_u32(w, CONN_LAST_STREAM, conn->last_stream_id);
     /* Not in a crash snapshot: the partial frame may be stale by the time of the crash, and the
        crash handler writes every connection's unframed input as it is then
@@ -1988,6 +1988,12 @@ restore_conn(host_ttrpc_server_t *srv, const cshim_state_item_t *item, cshim_err
         continue;
       }
       ret = cshim_state_item_fd(&it, &fd, err);
+      if (ret < 0 && srv->live_fds != NULL) {
+        /* After a crash: the snapshot's connection was closed and its number taken by one
+           accepted since (the journal lists it; host_ttrpc_server_crash_input adopts it). */
+        cshim_error_release(err);
+        return 0;
+      }
     } else if (it.tag == CONN_LAST_STREAM)
       ret = cshim_state_item_u32(&it, &last, err);
     else if (it.tag == CONN_PENDING) {

@@ -128,6 +128,7 @@ struct host_upgrade_s
   int crash_signal;
   unsigned crash_restarts;
   int64_t crash_first_s;
+  char *crash_flag; /* -upgrade-crash as given: a hand-back carries it on */
   uint8_t *journal; /* J_* entries */
   size_t journal_len;
   size_t n_journal;       /* calls */
@@ -142,6 +143,13 @@ struct host_upgrade_s
   uint64_t guard_mutations; /* calls that may change state, dispatched or answered */
   bool guard_now;           /* such a call is being dispatched: a snapshot right after it */
   uint64_t guard_at_ns;
+  /* Descriptors given up (host_upgrade_close_fd) that the active crash snapshot may still name:
+     open until a snapshot that does not name them is taken (or none is kept any more), so the
+     snapshot never names a closed or reused number. */
+  int *deferred;
+  size_t n_deferred, cap_deferred;
+  uv_idle_t kick; /* a snapshot is due for them: the loop turns without waiting */
+  bool kick_init;
 };
 
 static bool
@@ -214,6 +222,10 @@ host_upgrade_free(host_upgrade_t *u)
   free(u->old_target);
   free(u->journal);
   free(u->live_fds);
+  free(u->crash_flag);
+  for (size_t i = 0; i < u->n_deferred; i++)
+    close(u->deferred[i]);
+  free(u->deferred);
   if (u->state_fd >= 0)
     close(u->state_fd);
   if (u->exe_fd >= 0)
@@ -231,6 +243,7 @@ host_upgrade_set_parts(host_upgrade_t *u, host_plugins_t *plugins, host_ttrpc_se
 }
 
 static void end_wait(host_upgrade_t *u);
+static void kick_snapshot(host_upgrade_t *u);
 static void refuse(host_upgrade_t *u, int code, bool rollback, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -317,12 +330,14 @@ refuse(host_upgrade_t *u, int code, bool rollback, const char *fmt, ...)
     u->stats.rollbacks++;
   else
     u->stats.refusals++;
+
   if (u->call) {
     cshim_error_t err = NULL;
     cshim_error_make_code(&err, code, "%s", msg);
     cshim_ttrpc_call_fail_error(u->call, &err);
   }
   finish_attempt(u);
+  kick_snapshot(u); /* descriptors given up while it waited */
 }
 
 /* Why the shim is not quiet, or NULL. */
@@ -463,7 +478,7 @@ write_memfd(const uint8_t *doc, size_t len, cshim_error_t *err)
 static char **
 exec_argv(host_upgrade_t *u, int state_fd, int exe_fd, const char *rollback, char bufs[2][16])
 {
-  char **argv = cshim_xmalloc0((u->argc + 7) * sizeof *argv);
+  char **argv = cshim_xmalloc0((u->argc + 9) * sizeof *argv);
   size_t n = 0;
 
   for (size_t i = 0; i < u->argc; i++)
@@ -477,6 +492,12 @@ exec_argv(host_upgrade_t *u, int state_fd, int exe_fd, const char *rollback, cha
   if (rollback) {
     argv[n++] = "-upgrade-rollback";
     argv[n++] = (char *)rollback;
+    /* A crash document is followed by its journal: the image handed back to reads it as the
+       crash restart it is (and counts the restart once). */
+    if (u->crash_flag) {
+      argv[n++] = "-upgrade-crash";
+      argv[n++] = u->crash_flag;
+    }
   }
   argv[n] = NULL;
   return argv;
@@ -518,6 +539,8 @@ hand_over(host_upgrade_t *u)
                  "upgrade: exec `%s` (quiet after %.1f ms, state %zu bytes, %zu descriptors)",
                  u->target, (double)(cshim_now_ns() - u->paused_at_ns) / 1e6, len, n_fds);
   set_cloexec(fds, n_fds, false);
+  /* given up since the last snapshot: the new image does not know them */
+  set_cloexec(u->deferred, u->n_deferred, true);
   execve(u->target, argv, environ);
 
   e = errno;
@@ -856,6 +879,8 @@ host_upgrade_load(host_upgrade_t *u, const host_flags_t *flags, cshim_error_t *e
   if (flags->upgrade_crash) {
     unsigned sig = 0, count = 0;
     long long first = 0;
+    free(u->crash_flag);
+    u->crash_flag = cshim_xstrdup(flags->upgrade_crash);
     if (sscanf(flags->upgrade_crash, "%u,%u,%lld", &sig, &count, &first) == 3) {
       u->crash_signal = (int)sig;
       u->crash_restarts = count;
@@ -1080,6 +1105,9 @@ host_upgrade_finish(host_upgrade_t *u)
                     u->crash_signal, strsignal(u->crash_signal), u->crash_restarts,
                     HOST_UPGRADE_CRASH_WINDOW_S, (double)u->pause_ns / 1e6, u->n_journal,
                     u->n_journal_exits, u->n_live_fds);
+    if (u->rollback_reason)
+      cshim_log_warn(u->log, "crash restart: handed back once to `%s`: %s", u->binary,
+                     u->rollback_reason);
   } else if (u->rollback_reason) {
     u->stats.rollbacks++;
     cshim_log_warn(u->log, "upgrade: rolled back to %s (`%s`): %s", CSHIM_VERSION, u->binary,
@@ -1126,6 +1154,12 @@ host_upgrade_finish(host_upgrade_t *u)
   u->doc = NULL;
 }
 
+char **
+host_upgrade_rollback_argv(host_upgrade_t *u, const char *reason, char bufs[2][16])
+{
+  return exec_argv(u, u->state_fd, u->exe_fd, reason, bufs);
+}
+
 void
 host_upgrade_rollback(host_upgrade_t *u, cshim_error_t *err)
 {
@@ -1153,10 +1187,12 @@ host_upgrade_rollback(host_upgrade_t *u, cshim_error_t *err)
     }
   }
   cshim_error_release(&ignored);
+  /* after a crash: the connections accepted after the snapshot, adopted from the journal */
+  set_cloexec(u->live_fds, u->n_live_fds, false);
   fd_self[0] = u->state_fd;
   fd_self[1] = u->exe_fd;
   set_cloexec(fd_self, 2, false);
-  argv = exec_argv(u, u->state_fd, u->exe_fd, (*err)->msg, bufs);
+  argv = host_upgrade_rollback_argv(u, (*err)->msg, bufs);
   cshim_log_warn(u->log, "upgrade: handing back to `%s` (%s)",
                  u->old_binary ? u->old_binary : "the previous image",
                  u->old_version ? u->old_version : "?");
@@ -1238,6 +1274,26 @@ rerun_method(const char *method)
   return read_only_method(method) || (method && strcmp(method, "Start") == 0);
 }
 
+/* Calls whose snapshot can wait for the end of the loop turn (one for all the calls of the
+   turn): a crash before it finds them in the journal, answers them "retry", and the new image
+   has nothing of theirs to finish (docs/live-upgrade.md, operations in progress: kill, update,
+   checkpoint, delete are not finished by a restart; Exec only adds a record, CloseIO and
+   ResizePty change stdio the retry changes again). A Wait only parks: taking a whole snapshot
+   per Wait starved the loop when 20,000 clients parked Waits (integration_containerd_load,
+   park-and-leave); a flood of pipelined Kill calls took one per call. Create, Start, Pause and
+   Resume keep theirs: a runtime command they started must be in the snapshot before anything
+   else runs (its recovery needs it), and so do calls of other services. */
+static bool
+end_of_turn_method(const char *method)
+{
+  static const char *const names[] = {"Wait", "Kill",       "Delete",  "Update",
+                                      "Exec", "Checkpoint", "CloseIO", "ResizePty"};
+  for (size_t i = 0; method && i < CSHIM_N_ELEMENTS(names); i++)
+    if (strcmp(method, names[i]) == 0)
+      return true;
+  return false;
+}
+
 static void
 exit_hook(void *data, pid_t pid, int status)
 {
@@ -1260,11 +1316,9 @@ journal_hook(void *data, int fd, uint32_t stream_id, const char *method, const u
 
   if (!read_only)
     u->guard_mutations++;
-  /* A call that may change something makes a snapshot due at once, after its handler; a Wait
-     only parks (the snapshot at the end of the loop turn holds it). Taking one per Wait cost a
-     whole snapshot of every parked call per Wait: 20,000 clients parking Waits starved the loop
-     (integration_containerd_load, park-and-leave). */
-  if (!answered && !read_only && !(method && strcmp(method, "Wait") == 0))
+  /* A call that may change something makes a snapshot due at once, after its handler, unless
+     the snapshot at the end of the loop turn does as well (end_of_turn_method). */
+  if (!answered && !read_only && !end_of_turn_method(method))
     u->guard_now = true;
   if (!answered) {
     struct journal_entry *e;
@@ -1408,7 +1462,7 @@ crash_handler(int sig)
 }
 
 static void
-snapshot(host_upgrade_t *u)
+snapshot_write(host_upgrade_t *u)
 {
   cshim_state_writer_t w;
   cshim_autofree uint8_t *doc = NULL;
@@ -1462,6 +1516,73 @@ snapshot(host_upgrade_t *u)
   guard.exits_overflow = false;
 }
 
+/* Close the first n descriptors given up: no snapshot the handler may use names them any more. */
+static void
+close_deferred(host_upgrade_t *u, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    close(u->deferred[i]);
+  memmove(u->deferred, u->deferred + n, (u->n_deferred - n) * sizeof *u->deferred);
+  u->n_deferred -= n;
+  if (u->n_deferred == 0 && u->kick_init)
+    uv_idle_stop(&u->kick);
+}
+
+/* A new snapshot, then the descriptors given up before it began are closed: it does not name
+   them, and when it failed no snapshot is used at all (guard.valid is 0). */
+static void
+snapshot(host_upgrade_t *u)
+{
+  size_t n = u->n_deferred;
+
+  snapshot_write(u);
+  close_deferred(u, n);
+}
+
+static void guard_refresh(host_upgrade_t *u);
+
+static void
+kick_cb(uv_idle_t *h)
+{
+  host_upgrade_t *u = h->data;
+
+  uv_idle_stop(h);
+  guard_refresh(u);
+}
+
+/* Descriptors wait to be closed: take the snapshot in this loop turn or the next one, without
+   the loop waiting in between (a pipe's other end sees its EOF only once the fd is closed). */
+static void
+kick_snapshot(host_upgrade_t *u)
+{
+  if (u->n_deferred > 0 && u->kick_init && u->guard_on && !u->pending && !u->stopping)
+    uv_idle_start(&u->kick, kick_cb);
+}
+
+void
+host_upgrade_close_fd(void *data, int fd)
+{
+  host_upgrade_t *u = data;
+
+  if (fd < 0)
+    return;
+  /* Before the guard runs (or without one) no snapshot names it, except while restoring: then
+     the previous image's document does, and a hand-back needs it as it was. */
+  if (!u->guard_on && !u->restoring) {
+    close(fd);
+    return;
+  }
+  for (size_t i = 0; i < u->n_deferred; i++)
+    if (u->deferred[i] == fd)
+      return; /* given up twice (a restore that dropped a process's stdio): closed once */
+  if (u->n_deferred == u->cap_deferred) {
+    u->cap_deferred = u->cap_deferred ? 2 * u->cap_deferred : 16;
+    u->deferred = cshim_xrealloc(u->deferred, u->cap_deferred * sizeof *u->deferred);
+  }
+  u->deferred[u->n_deferred++] = fd;
+  kick_snapshot(u);
+}
+
 static void
 guard_take(host_upgrade_t *u, uint64_t now)
 {
@@ -1488,7 +1609,7 @@ guard_refresh(host_upgrade_t *u)
   gen[0] = u->guard_mutations;
   gen[1] = st.connections_total;
   gen[2] = u->reaper ? host_reaper_exits(u->reaper) : 0;
-  if (guard.valid && memcmp(gen, u->guard_gen, sizeof gen) == 0 &&
+  if (guard.valid && u->n_deferred == 0 && memcmp(gen, u->guard_gen, sizeof gen) == 0 &&
       now - u->guard_at_ns < 50 * 1000000ull)
     return;
   guard_take(u, now);
@@ -1516,8 +1637,21 @@ guard_cb(uv_check_t *h)
   guard_refresh(h->data);
 }
 
+static int guard_start(host_upgrade_t *u, cshim_error_t *err);
+
 int
 host_upgrade_guard_start(host_upgrade_t *u, cshim_error_t *err)
+{
+  int ret = guard_start(u, err);
+
+  /* without a guard (or with a broken one) no snapshot will name what restore gave up */
+  if (ret < 0 || !u->guard_on)
+    close_deferred(u, u->n_deferred);
+  return ret;
+}
+
+static int
+guard_start(host_upgrade_t *u, cshim_error_t *err)
 {
   static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
   static char altstack[64 * 1024];
@@ -1565,6 +1699,10 @@ host_upgrade_guard_start(host_upgrade_t *u, cshim_error_t *err)
   u->guard.data = u;
   uv_check_start(&u->guard, guard_cb);
   uv_unref((uv_handle_t *)&u->guard);
+  uv_idle_init(u->loop, &u->kick);
+  u->kick.data = u;
+  uv_unref((uv_handle_t *)&u->kick);
+  u->kick_init = true;
   u->guard_on = true;
   /* an idle shim may not turn the loop for a long time: the first snapshot is taken now */
   snapshot(u);
@@ -1614,6 +1752,10 @@ guard_stop(host_upgrade_t *u)
   if (u->reaper)
     host_reaper_set_exit_hook(u->reaper, NULL, NULL);
   uv_close((uv_handle_t *)&u->guard, NULL);
+  close_deferred(u, u->n_deferred);
+  if (u->kick_init)
+    uv_close((uv_handle_t *)&u->kick, NULL);
+  u->kick_init = false;
 }
 
 char *

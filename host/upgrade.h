@@ -87,6 +87,17 @@ void host_upgrade_finish(host_upgrade_t *u);
 #define HOST_UPGRADE_CRASH_WINDOW_S 60
 int host_upgrade_guard_start(host_upgrade_t *u, cshim_error_t *err);
 
+/* cshim_host_t.close_fd (data: u): fd is given up. While a crash snapshot may name it (the guard
+   runs, or the state is being restored) it stays open until a snapshot that does not name it
+   has been taken, made due at once; otherwise it is closed now. */
+void host_upgrade_close_fd(void *data, int fd);
+
+/* The command line of the hand-back to the previous image (host_upgrade_rollback): argv, the
+   state and binary descriptors (their numbers written into bufs), -upgrade-rollback reason and,
+   after a crash, -upgrade-crash as this image got it. Caller frees the array (not the
+   strings, borrowed from u, bufs and reason). */
+char **host_upgrade_rollback_argv(host_upgrade_t *u, const char *reason, char bufs[2][16]);
+
 /* Hand back to the previous image with the same state and reason (err's message, released).
    Returns only when that exec failed (then the process cannot go on: the caller exits). */
 void host_upgrade_rollback(host_upgrade_t *u, cshim_error_t *err);

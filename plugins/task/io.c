@@ -17,6 +17,7 @@
 #include <cshim/util.h>
 
 #include "console.h"
+#include "fd.h"
 #include "logger.h"
 
 /* task_io_wait gives up on a destination whose reader holds it open but has taken nothing for
@@ -98,12 +99,11 @@ struct task_io_s
   void *ready_data;
 };
 
+/* Every descriptor of an io may be named by a crash snapshot: given up through the host. */
 static void
 close_fd(int *fd)
 {
-  if (*fd >= 0)
-    close(*fd);
-  *fd = -1;
+  task_fd_close(fd);
 }
 
 int
@@ -1211,12 +1211,14 @@ task_io_crash_busy(const task_io_t *io)
 void
 task_io_save(const task_io_t *io, cshim_state_writer_t *w)
 {
-  cshim_state_put_fd(w, IO_STDIN_KEEPER, io->stdin_keeper);
-  cshim_state_put_fd(w, IO_SHARED_FD, io->shared_fd);
+  /* An io's descriptors are its own, and distinct but for the shared file (a copy's
+     destination then): only that one needs the table searched. */
+  cshim_state_put_fd_new(w, IO_STDIN_KEEPER, io->stdin_keeper);
+  cshim_state_put_fd_new(w, IO_SHARED_FD, io->shared_fd);
   cshim_state_put_u32(w, IO_SHARED_REFS, (uint32_t)io->shared_refs);
   cshim_state_put_u32(w, IO_OUTPUTS_PENDING, (uint32_t)io->outputs_pending);
   cshim_state_put_bool(w, IO_TERMINAL, io->terminal);
-  cshim_state_put_fd(w, IO_MASTER_FD, io->master_fd);
+  cshim_state_put_fd_new(w, IO_MASTER_FD, io->master_fd);
   cshim_state_put_bool(w, IO_HAVE_SIZE, io->have_size);
   cshim_state_put_u32(w, IO_WS_COL, io->size.ws_col);
   cshim_state_put_u32(w, IO_WS_ROW, io->size.ws_row);
@@ -1226,7 +1228,7 @@ task_io_save(const task_io_t *io, cshim_state_writer_t *w)
       continue;
     cshim_state_begin(w, IO_RUNTIME_FD);
     cshim_state_put_u32(w, RT_INDEX, (uint32_t)i);
-    cshim_state_put_fd(w, RT_FD, io->runtime_fd[i]);
+    cshim_state_put_fd_new(w, RT_FD, io->runtime_fd[i]);
     cshim_state_end(w);
   }
   for (int i = 0; i < 3; i++) {
@@ -1239,9 +1241,12 @@ task_io_save(const task_io_t *io, cshim_state_writer_t *w)
     cshim_state_put_bool(w, CP_STARTED, c->started);
     cshim_state_put_bool(w, CP_FINISHED, c->finished);
     cshim_state_put_bool(w, CP_DISCARD, c->discard);
-    cshim_state_put_fd(w, CP_SRC_FD, c->src_fd);
-    cshim_state_put_fd(w, CP_DST_FD, c->dst_fd);
-    cshim_state_put_fd(w, CP_KEEPER_FD, c->keeper_fd);
+    cshim_state_put_fd_new(w, CP_SRC_FD, c->src_fd);
+    if (c->dst_shared)
+      cshim_state_put_fd(w, CP_DST_FD, c->dst_fd);
+    else
+      cshim_state_put_fd_new(w, CP_DST_FD, c->dst_fd);
+    cshim_state_put_fd_new(w, CP_KEEPER_FD, c->keeper_fd);
     cshim_state_put_bool(w, CP_DST_SYNC, c->dst_sync);
     cshim_state_put_bool(w, CP_DST_SHARED, c->dst_shared);
     cshim_state_put_bool(w, CP_DRAIN_ONLY, c->drain_only);
@@ -1490,4 +1495,38 @@ task_io_restore(uv_loop_t *loop, const cshim_logger_t *log, cshim_reaper_t *reap
     if (it.tag == IO_COPY && (ret = restore_copier(io, &it, err)) < 0)
       return ret;
   return ret;
+}
+
+/* Give up one descriptor record if it still names the file saved (another file under the
+   number belongs to someone else now: left alone). */
+static void
+drop_fd_item(const cshim_state_item_t *it)
+{
+  cshim_error_t ignored = NULL;
+  int fd = -1;
+
+  if (cshim_state_item_fd(it, &fd, &ignored) == 0)
+    task_fd_close(&fd);
+  cshim_error_release(&ignored);
+}
+
+void
+task_io_drop_restored(const cshim_state_reader_t *state)
+{
+  cshim_state_reader_t r = *state, lr;
+  cshim_state_item_t it, li;
+  cshim_error_t ignored = NULL;
+
+  while (cshim_state_next(&r, &it, &ignored) > 0) {
+    if (it.tag == IO_STDIN_KEEPER || it.tag == IO_SHARED_FD || it.tag == IO_MASTER_FD)
+      drop_fd_item(&it);
+    else if ((it.tag == IO_RUNTIME_FD || it.tag == IO_COPY) &&
+             cshim_state_item_list(&it, &lr, &ignored) == 0)
+      while (cshim_state_next(&lr, &li, &ignored) > 0)
+        if ((it.tag == IO_RUNTIME_FD && li.tag == RT_FD) ||
+            (it.tag == IO_COPY &&
+             (li.tag == CP_SRC_FD || li.tag == CP_DST_FD || li.tag == CP_KEEPER_FD)))
+          drop_fd_item(&li);
+  }
+  cshim_error_release(&ignored);
 }

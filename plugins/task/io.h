@@ -104,8 +104,13 @@ size_t task_io_held(const task_io_t *io);
 /* io's descriptors, flags and unwritten bytes as records of w. */
 void task_io_save(const task_io_t *io, cshim_state_writer_t *w);
 /* The io task_io_save described; copies resume once the loop runs. On failure *out may hold a
-   partly restored io (the shim rolls back, nothing is freed). */
+   partly restored io (the shim rolls back, nothing is freed; or the process is kept without
+   it: task_io_close (*out), then task_io_drop_restored). */
 int task_io_restore(uv_loop_t *loop, const cshim_logger_t *log, cshim_reaper_t *reaper,
                     const cshim_state_reader_t *state, task_io_t **out, cshim_error_t *err);
+/* A record task_io_restore could not use, after a crash: every descriptor it names that is
+   still the file saved is given up (task_fd_close; the host closes a number given up twice
+   once), so that no pipe or FIFO stays open with nobody copying it. */
+void task_io_drop_restored(const cshim_state_reader_t *state);
 
 #endif

@@ -16,6 +16,7 @@
 #include <cshim/util.h>
 
 #include "cgroups.h"
+#include "fd.h"
 #include "model.h"
 #include "options.h"
 
@@ -110,8 +111,7 @@ static void
 closed_cb(uv_handle_t *h)
 {
   struct task_oom_s *o = h->data;
-  if (o->efd >= 0)
-    close(o->efd);
+  task_fd_close(&o->efd); /* a crash snapshot may name it (C_OOM_EFD) */
   free(o->dir);
   free(o->counter);
   free(o);
@@ -130,8 +130,7 @@ release(struct task_oom_s *o)
     uv_close(h, closed_cb);
     return;
   }
-  if (o->efd >= 0)
-    close(o->efd);
+  task_fd_close(&o->efd);
   free(o->dir);
   free(o->counter);
   free(o);

@@ -42,6 +42,9 @@ struct task_service_s
      Shutdown for the containers of a sandbox, so the shim exits when the last one is deleted
      (as with a Shutdown that finds no container). */
   bool api_v3;
+  /* task_upgrade_restore of a crash snapshot: a process whose stdio cannot be restored is kept
+     without it (the shim cannot hand back to anything better) */
+  bool restoring_crash;
   uv_timer_t gc_timer; /* frees removed containers on a later loop turn */
   /* Counts loop turns (a prepare handle, unreferenced): the State calls of one turn (a batch
      read together) share one reading of a container's freezer. */

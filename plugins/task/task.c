@@ -4,6 +4,7 @@
 #include "service.h"
 
 #include "debug_state.h"
+#include "fd.h"
 #include "handlers.h"
 #include "trace.h"
 #include "upgrade.h"
@@ -68,6 +69,7 @@ task_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
   svc->service_v3.name = "containerd.task.v3.Task";
   svc->service_v3.methods = task_methods_v3;
   task_trace_init(svc, find_tracer(ctx));
+  task_fd_use_host(cshim_init_ctx_host(ctx));
   *instance = svc;
   task_debug_state_register(svc, cshim_init_ctx_host(ctx));
   return 0;

@@ -16,6 +16,7 @@
 
 #include "cgroups.h"
 #include "container.h"
+#include "fd.h"
 #include "io.h"
 #include "lifecycle.h"
 #include "logger.h"
@@ -33,6 +34,7 @@ enum
 {
   UP_CONTAINER = 1, /* list */
   UP_API_V3 = 2,    /* containerd drives this shim through task API v3 (its lifetime rule) */
+  UP_CRASH = 3,     /* the document is a crash snapshot */
 
   C_ID = 1,
   C_BUNDLE = 2,
@@ -219,6 +221,11 @@ save_op(const task_op_t *op, cshim_state_writer_t *w)
 
   if (read_only_op(op) || op->what == NULL)
     return; /* its call is run again */
+  /* Nothing to finish after a crash (recover: their effect shows in the processes): left out,
+     a flood of Kill calls does not make every snapshot describe each one queued. */
+  if (strcmp(op->what, "kill") == 0 || strcmp(op->what, "update") == 0 ||
+      strcmp(op->what, "checkpoint") == 0)
+    return;
   cshim_state_begin(w, C_OP);
   cshim_state_put_str(w, OP_WHAT, op->what);
   if (op->process && op->process->exec_id)
@@ -244,6 +251,8 @@ task_upgrade_save(void *instance, cshim_state_writer_t *w, cshim_error_t *err)
   if (why)
     return cshim_error_make(err, EBUSY, "%s", why);
   cshim_state_put_bool(w, UP_API_V3, svc->api_v3);
+  if (cshim_state_writer_is_crash(w))
+    cshim_state_put_bool(w, UP_CRASH, true);
   CSHIM_LIST_FOREACH (cl, &svc->containers) {
     task_container_t *c = cshim_list_entry(cl, task_container_t, link);
     const cshim_runc_options_t *o = &c->opts;
@@ -335,9 +344,23 @@ restore_process(task_service_t *svc, task_process_t *p, const cshim_state_reader
   ret = cshim_state_find(r, P_IO, &it, err);
   if (ret > 0) {
     cshim_state_reader_t ior;
+    bool listed;
     ret = cshim_state_item_list(&it, &ior, err);
+    listed = ret == 0;
     if (ret == 0)
       ret = task_io_restore(svc->loop, svc->log, svc->reaper, &ior, &p->io, err);
+    if (ret < 0 && listed && svc->restoring_crash) {
+      /* One process's stdio is not worth the shim: the process goes on without it (an exec
+         being started is then killed by its recovery, as when its stdio was left out). */
+      cshim_log_warn(
+          svc->log, "crash recovery: stdio of %s%s (pid %d) dropped, it cannot be restored: %s",
+          p->exec_id ? "exec " : "init", p->exec_id ? p->exec_id : "", (int)p->pid, (*err)->msg);
+      cshim_error_release(err);
+      task_io_close(p->io);
+      p->io = NULL;
+      task_io_drop_restored(&ior);
+      ret = 0;
+    }
     if (ret < 0)
       return cshim_error_wrap(err, "stdio of pid %d", (int)p->pid);
   }
@@ -791,7 +814,7 @@ restore_oom_watch(task_service_t *svc, task_container_t *c, const cshim_state_re
     /* the cgroup is gone (the container is exiting): nothing to watch */
     cshim_log_warn(svc->log, "OOM watch of `%s` not resumed: %s", id, (*err)->msg);
     cshim_error_release(err);
-    close(efd);
+    task_fd_close(&efd);
     return 0;
   }
   task_container_track_cgroup(c);
@@ -873,6 +896,10 @@ task_upgrade_restore(void *instance, const cshim_state_reader_t *state, cshim_er
 
   if (state == NULL)
     return 0;
+  svc->restoring_crash = false;
+  ret = cshim_state_get_bool(state, UP_CRASH, &svc->restoring_crash, err);
+  if (ret < 0)
+    return ret;
   r = *state;
   while ((ret = cshim_state_next(&r, &it, err)) > 0) {
     if (it.tag == UP_CONTAINER)

@@ -152,8 +152,8 @@ cshim_state_put_str(cshim_state_writer_t *w, uint16_t tag, const char *s)
     cshim_state_put_bytes(w, tag, s, strlen(s));
 }
 
-void
-cshim_state_put_fd(cshim_state_writer_t *w, uint16_t tag, int fd)
+static void
+put_fd(cshim_state_writer_t *w, uint16_t tag, int fd, bool search)
 {
   uint8_t b[20] = {0};
   struct stat st;
@@ -168,7 +168,7 @@ cshim_state_put_fd(cshim_state_writer_t *w, uint16_t tag, int fd)
     le64(b + 12, (uint64_t)st.st_ino);
   }
   cshim_state_put_bytes(w, tag, b, sizeof b);
-  for (size_t i = 0; i < w->n_fds; i++)
+  for (size_t i = 0; search && i < w->n_fds; i++)
     if (w->fds[i] == fd)
       return;
   if (w->n_fds == w->cap_fds) {
@@ -176,6 +176,18 @@ cshim_state_put_fd(cshim_state_writer_t *w, uint16_t tag, int fd)
     w->fds = cshim_xrealloc(w->fds, w->cap_fds * sizeof *w->fds);
   }
   w->fds[w->n_fds++] = fd;
+}
+
+void
+cshim_state_put_fd(cshim_state_writer_t *w, uint16_t tag, int fd)
+{
+  put_fd(w, tag, fd, true);
+}
+
+void
+cshim_state_put_fd_new(cshim_state_writer_t *w, uint16_t tag, int fd)
+{
+  put_fd(w, tag, fd, false);
 }
 
 void

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <cshim/error.h>
@@ -105,6 +106,14 @@ struct cshim_host_s
      order. Returns how many (kind, command) pairs there are and, when i is below that, fills
      *out with the i-th. Read it through cshim_host_process_starts. */
   size_t (*process_starts)(cshim_host_t *host, size_t i, cshim_host_process_starts_t *out);
+
+  /* Appended after 1.0: close fd, a descriptor the plugin put in a state document
+     (cshim_state_put_fd). While the host keeps a crash snapshot, that snapshot may still name
+     fd: the host then keeps it open (its number is not reused) until a snapshot that no longer
+     names it has been taken, which it makes due at once (within the current loop turn or the
+     next one); otherwise it closes fd now. The plugin gives fd up either way. Read it through
+     cshim_host_close_fd. See docs/live-upgrade.md, "Crash survival". */
+  void (*close_fd)(cshim_host_t *host, int fd);
 };
 
 /* Sizes in SDK 1.0: smaller struct_size values are refused. */
@@ -120,6 +129,20 @@ cshim_host_process_starts(cshim_host_t *host, size_t i, cshim_host_process_start
       host->process_starts == NULL)
     return 0;
   return host->process_starts(host, i, out);
+}
+
+/* host->close_fd, or close (fd) when the host is too old to offer it (or is NULL). fd < 0 is
+   ignored. */
+static inline void
+cshim_host_close_fd(cshim_host_t *host, int fd)
+{
+  if (fd < 0)
+    return;
+  if (host == NULL || !CSHIM_HAS_MEMBER(host, cshim_host_t, close_fd) || host->close_fd == NULL) {
+    close(fd);
+    return;
+  }
+  host->close_fd(host, fd);
 }
 
 static inline int

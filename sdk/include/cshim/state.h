@@ -75,6 +75,10 @@ void cshim_state_put_bytes(cshim_state_writer_t *w, uint16_t tag, const void *da
    and fd is added to the writer's fd table (the caller of the hand-over clears close-on-exec on
    every fd in it). The writer does not own fd. fd < 0 writes nothing. */
 void cshim_state_put_fd(cshim_state_writer_t *w, uint16_t tag, int fd);
+/* cshim_state_put_fd for a descriptor the caller knows is not in the fd table yet (each of many
+   connections): the table is not searched, so n descriptors cost n, not n squared. A number
+   put twice this way is listed twice (harmless, but wasteful). */
+void cshim_state_put_fd_new(cshim_state_writer_t *w, uint16_t tag, int fd);
 /* Open a list record; the records put until the matching end are its value. */
 void cshim_state_begin(cshim_state_writer_t *w, uint16_t tag);
 void cshim_state_end(cshim_state_writer_t *w);

@@ -498,17 +498,10 @@ SH
   [ "$rc" = 0 ] || { echo "ctr run failed across the crash"; bad=1; }
   wait_status $id RUNNING 50 || { echo "$id: $(task_status $id)"; remove_task $id; return 1; }
   pid=$(task_pid $id)
-  # Known failure, opt-in until fixed (docs/live-upgrade.md, Status): under CPU load a crash while
-  # `runc exec` runs can find a snapshot naming an exec stdio descriptor closed since; the restore
-  # is refused and the shim ends (containerd cleans up, as without crash survival).
-  if [ "${CSHIM_IT_CRASH_EXEC:-0}" = 1 ]; then
-    crash_during exec task exec -d --exec-id e1 $id /bin/sleep 1000 || { remove_task $id; return 1; }
-    [ "$rc" = 0 ] || { echo "ctr task exec failed across the crash"; bad=1; }
-    epid=$(ctr_ task ps $id | awk '$1 != "PID" && $1 != '"$pid"' { print $1 }' | head -1)
-    [ -n "$epid" ] || { echo "the exec process is not listed"; bad=1; }
-  else
-    echo "# the crash during runc exec is not run (CSHIM_IT_CRASH_EXEC=1 runs it; known failure under load)"
-  fi
+  crash_during exec task exec -d --exec-id e1 $id /bin/sleep 1000 || { remove_task $id; return 1; }
+  [ "$rc" = 0 ] || { echo "ctr task exec failed across the crash"; bad=1; }
+  epid=$(ctr_ task ps $id | awk '$1 != "PID" && $1 != '"$pid"' { print $1 }' | head -1)
+  [ -n "$epid" ] || { echo "the exec process is not listed"; bad=1; }
   [ "$(task_pid $id)" = "$pid" ] && [ "$(task_status $id)" = RUNNING ] || { echo "$id changed"; bad=1; }
   crash_during kill task kill -s SIGKILL $id || { remove_task $id; return 1; }
   [ "$rc" != 0 ] || { echo "kill answered OK: it was being handled at the crash"; bad=1; }

@@ -23,6 +23,7 @@
 
 /* Before cmocka.h: its fail() macro would swallow the call ops' `fail` member. */
 #include <cshim/frame.h>
+#include <cshim/state.h>
 #include <cshim/ttrpc.h>
 #include <cshim/util.h>
 
@@ -781,6 +782,64 @@ test_ttrpc_server_crash_journal_keeps_a_half_read_request(void **state)
   /* and it carries on */
   call_echo(&c, 5, "three");
   expect_echo_text(&c, 5, "three");
+
+  host_ttrpc_server_close(srv2, flag_done_cb, &closed);
+  while (!closed)
+    uv_run(&env->loop, UV_RUN_ONCE);
+  client_close(&c);
+}
+
+/* After a crash, a connection of the snapshot was closed and its number taken by a connection
+   accepted since: the snapshot's record is skipped (not refused, which would end the shim) and
+   the journal's connection under that number is adopted and served. */
+static void
+test_ttrpc_server_crash_skips_a_connection_whose_number_was_reused(void **state)
+{
+  struct env *env = *state;
+  cshim_state_writer_t w;
+  cshim_state_reader_t r;
+  cshim_autofree uint8_t *doc = NULL;
+  host_ttrpc_server_t *srv2 = NULL;
+  cshim_error_t err = NULL;
+  struct client c;
+  size_t len;
+  int old[2], now[2], fd;
+  bool closed = false;
+
+  /* the snapshot names `fd`, a connection that is closed afterwards */
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, old), 0);
+  fd = old[0];
+  cshim_state_writer_init(&w);
+  cshim_state_begin(&w, 2);      /* SRV_CONN */
+  cshim_state_put_fd(&w, 1, fd); /* CONN_FD */
+  cshim_state_end(&w);
+  assert_int_equal(cshim_state_writer_finish(&w, &doc, &len, &err), 0);
+  cshim_state_writer_fini(&w);
+  close(old[1]);
+  /* the number now names a connection accepted after the snapshot */
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, now), 0);
+  assert_int_equal(dup2(now[0], fd), fd);
+  close(now[0]);
+
+  assert_int_equal(host_ttrpc_server_new(&env->loop, &env->logger, &srv2, &err), 0);
+  assert_int_equal(cshim_ttrpc_server_register(host_ttrpc_server_api(srv2), &env->service, &err),
+                   0);
+  assert_int_equal(cshim_state_open(doc, len, CSHIM_STATE_FORMAT_MIN, CSHIM_STATE_FORMAT_VERSION,
+                                    NULL, &r, &err),
+                   0);
+  host_ttrpc_server_set_live_fds(srv2, &fd, 1);
+  if (host_ttrpc_server_restore(srv2, &r, &err) < 0)
+    fail_msg("restore: %s", err->msg);
+  host_ttrpc_server_set_live_fds(srv2, NULL, 0);
+  assert_int_equal(host_ttrpc_server_crash_input(srv2, fd, 0, NULL, 0, &err), 0);
+  host_ttrpc_server_resume(srv2);
+
+  memset(&c, 0, sizeof c);
+  c.env = env;
+  c.fd = now[1];
+  cshim_frame_reader_init(&c.reader, 0);
+  call_echo(&c, 1, "after");
+  expect_echo_text(&c, 1, "after");
 
   host_ttrpc_server_close(srv2, flag_done_cb, &closed);
   while (!closed)
@@ -2220,6 +2279,7 @@ main(void)
       T(test_ttrpc_server_checks_registrations),
       T(test_ttrpc_server_rejects_peers_of_another_user),
       T(test_ttrpc_server_crash_journal_keeps_a_half_read_request),
+      T(test_ttrpc_server_crash_skips_a_connection_whose_number_was_reused),
       T(test_ttrpc_server_crash_journal_keeps_input_read_past_the_call_being_handled),
 #undef T
       cmocka_unit_test(test_ttrpc_server_close_with_nothing_open_still_calls_back_from_the_loop),

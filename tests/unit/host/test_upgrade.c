@@ -220,6 +220,103 @@ test_upgrade_reads_a_crash_journal_cut_short(void **state)
   assert_int_equal(st.crash_restarts, 0); /* counted once the restore has finished */
 }
 
+/* A crash document (a snapshot and its journal) in the memfd, as the handler leaves it. */
+static size_t
+put_crash_doc(struct fixture *f)
+{
+  cshim_state_writer_t w;
+  cshim_autofree uint8_t *doc = NULL, *all = NULL;
+  cshim_error_t err = NULL;
+  size_t len;
+  /* J_EXIT pid 7 status 0, then J_END */
+  static const uint8_t journal[] = {
+      2, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* exit */
+      4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* end */
+  };
+
+  cshim_state_writer_init(&w);
+  cshim_state_begin(&w, REC_HOST);
+  cshim_state_put_str(&w, HOST_VERSION, "0.1.0");
+  cshim_state_end(&w);
+  cshim_state_begin(&w, REC_FDS);
+  cshim_state_end(&w);
+  assert_int_equal(cshim_state_writer_finish(&w, &doc, &len, &err), 0);
+  cshim_state_writer_fini(&w);
+  all = cshim_xmalloc(len + sizeof journal);
+  memcpy(all, doc, len);
+  memcpy(all + len, journal, sizeof journal);
+  put_doc(f, all, len + sizeof journal);
+  return len + sizeof journal;
+}
+
+/* A crash restore that fails hands back to the same binary (the "previous image"): that image
+   gets the document with its journal after it and must read it as a crash document, not refuse
+   it ("body of N bytes announced, M present"). */
+static void
+test_upgrade_hand_back_after_a_crash_reads_the_journal(void **state)
+{
+  struct fixture *f = *state;
+  cshim_autofree char **argv = NULL;
+  cshim_error_t err = NULL;
+  host_flags_t flags2;
+  host_upgrade_t *u2;
+  char exe_text[16], bufs[2][16];
+  int exe_fd = open("/proc/self/exe", O_PATH | O_CLOEXEC), argc = 0;
+
+  assert_true(exe_fd >= 0);
+  snprintf(exe_text, sizeof exe_text, "%d", exe_fd);
+  put_crash_doc(f);
+  f->flags.upgrade_exe = exe_text;
+  f->flags.upgrade_crash = "11,1,100";
+  assert_int_equal(host_upgrade_load(f->u, &f->flags, &err), 1);
+
+  argv = host_upgrade_rollback_argv(f->u, "restore `task`: it failed", bufs);
+  while (argv[argc])
+    argc++;
+  memset(&flags2, 0, sizeof flags2);
+  if (host_flags_parse(argc, argv, &flags2, &err) < 0)
+    fail_msg("hand-back command line: %s", err->msg);
+  assert_non_null(flags2.upgrade_rollback);
+  assert_string_equal(flags2.upgrade_state, f->fd_text);
+
+  u2 = host_upgrade_new(&f->loop, &f->log.base, argc, argv, "/usr/bin/shim");
+  if (host_upgrade_load(u2, &flags2, &err) != 1)
+    fail_msg("the image handed back to refuses the crash document: %s", err ? err->msg : "?");
+  assert_true(host_upgrade_restoring(u2));
+  /* and it is the same crash restart (counted once, bounded the same) */
+  assert_non_null(flags2.upgrade_crash);
+  assert_string_equal(flags2.upgrade_crash, "11,1,100");
+  host_upgrade_free(u2);
+  close(exe_fd);
+}
+
+/* Descriptors given up while the state is being restored stay open (a hand-back needs them as
+   they were); outside a restore and without a crash guard they are closed at once. */
+static void
+test_upgrade_descriptors_given_up_while_restoring_stay_open(void **state)
+{
+  struct fixture *f = *state;
+  cshim_error_t err = NULL;
+  int p[2];
+
+  assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+  host_upgrade_close_fd(f->u, p[0]); /* a normal start, no guard: closed now */
+  assert_true(fcntl(p[0], F_GETFD) < 0);
+  close(p[1]);
+
+  put_crash_doc(f);
+  f->flags.upgrade_crash = "11,1,100";
+  assert_int_equal(host_upgrade_load(f->u, &f->flags, &err), 1);
+  assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+  host_upgrade_close_fd(f->u, p[0]);
+  host_upgrade_close_fd(f->u, p[0]); /* twice: closed once */
+  assert_true(fcntl(p[0], F_GETFD) >= 0);
+  host_upgrade_free(f->u); /* gives them up for good */
+  f->u = NULL;
+  assert_true(fcntl(p[0], F_GETFD) < 0);
+  close(p[1]);
+}
+
 static void
 test_upgrade_refuses_a_document_without_host_record(void **state)
 {
@@ -251,6 +348,8 @@ main(void)
       T(test_upgrade_reads_the_host_record),
       T(test_upgrade_refuses_a_document_without_host_record),
       T(test_upgrade_reads_a_crash_journal_cut_short),
+      T(test_upgrade_hand_back_after_a_crash_reads_the_journal),
+      T(test_upgrade_descriptors_given_up_while_restoring_stay_open),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -421,6 +421,41 @@ test_state_hands_over_fds_and_marks_them_close_on_exec(void **state)
   close(p[1]);
 }
 
+/* put_fd_new: the record is the same as put_fd's; the table is not searched (a caller that
+   knows its descriptors are new: thousands of connections no longer cost n squared). */
+static void
+test_state_put_fd_new_skips_the_search(void **state)
+{
+  cshim_state_writer_t w;
+  cshim_state_reader_t r;
+  cshim_state_item_t it;
+  cshim_error_t err = NULL;
+  cshim_autofree uint8_t *buf = NULL;
+  const int *fds;
+  size_t len, n;
+  int p[2], fd = -1;
+  (void)state;
+
+  assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+  cshim_state_writer_init(&w);
+  cshim_state_put_fd_new(&w, 1, p[0]);
+  cshim_state_put_fd(&w, 2, p[0]); /* found: listed once */
+  cshim_state_put_fd_new(&w, 3, p[1]);
+  cshim_state_put_fd_new(&w, 4, -1); /* nothing */
+  finish(&w, &buf, &len);
+  fds = cshim_state_writer_fds(&w, &n);
+  assert_int_equal(n, 2);
+  assert_int_equal(fds[0], p[0]);
+  assert_int_equal(fds[1], p[1]);
+  cshim_state_writer_fini(&w);
+  open_ok(buf, len, &r);
+  assert_int_equal(cshim_state_next(&r, &it, &err), 1);
+  assert_int_equal(cshim_state_item_fd(&it, &fd, &err), 0);
+  assert_int_equal(fd, p[0]);
+  close(p[0]);
+  close(p[1]);
+}
+
 static void
 test_state_crc32_matches_the_standard_check_value(void **state)
 {
@@ -434,6 +469,7 @@ main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_state_round_trips_scalars_strings_and_lists),
+      cmocka_unit_test(test_state_put_fd_new_skips_the_search),
       cmocka_unit_test(test_state_get_decodes_a_tag_and_leaves_absent_ones),
       cmocka_unit_test(test_state_reads_the_recorded_version_1_document),
       cmocka_unit_test(test_state_writer_output_matches_the_recorded_layout),

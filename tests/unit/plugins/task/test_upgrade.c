@@ -27,6 +27,7 @@
 #include <cshim/util.h>
 
 #include "container.h"
+#include "fd.h"
 #include "fixture.h"
 #include "handlers.h"
 #include "model.h"
@@ -114,7 +115,8 @@ start(task_fixture_t *f, const char *id, const char *exec_id)
 }
 
 static void
-exec_process(task_fixture_t *f, const char *id, const char *exec_id)
+exec_process_io(task_fixture_t *f, const char *id, const char *exec_id, const char *in,
+                const char *out)
 {
   Containerd__Task__V2__ExecProcessRequest req = CONTAINERD__TASK__V2__EXEC_PROCESS_REQUEST__INIT;
   Google__Protobuf__Any spec = GOOGLE__PROTOBUF__ANY__INIT;
@@ -125,9 +127,17 @@ exec_process(task_fixture_t *f, const char *id, const char *exec_id)
   spec.value.len = strlen(json);
   req.id = (char *)id;
   req.exec_id = (char *)exec_id;
-  req.stdin = req.stdout = req.stderr = "";
+  req.stderr = "";
+  req.stdin = (char *)in;
+  req.stdout = (char *)out;
   req.spec = &spec;
   assert_int_equal(call(f, "Exec", &req.base), 0);
+}
+
+static void
+exec_process(task_fixture_t *f, const char *id, const char *exec_id)
+{
+  exec_process_io(f, id, exec_id, "", "");
 }
 
 static int
@@ -173,13 +183,15 @@ expect_output(task_fixture_t *f, size_t more)
 /* ---- the state ---- */
 
 static void
-save(task_fixture_t *f, uint8_t **doc, size_t *len, int *fds, size_t max_fds, size_t *n_fds)
+save_as(task_fixture_t *f, bool crash, uint8_t **doc, size_t *len, int *fds, size_t max_fds,
+        size_t *n_fds)
 {
   cshim_state_writer_t w;
   cshim_error_t err = NULL;
   const int *list;
 
   cshim_state_writer_init(&w);
+  w.crash = crash; /* as the host's crash guard sets it */
   if (task_upgrade_save(f->svc, &w, &err) < 0)
     fail_msg("save: %s", err->msg);
   list = cshim_state_writer_fds(&w, n_fds);
@@ -187,6 +199,12 @@ save(task_fixture_t *f, uint8_t **doc, size_t *len, int *fds, size_t max_fds, si
   memcpy(fds, list, *n_fds * sizeof *fds);
   assert_int_equal(cshim_state_writer_finish(&w, doc, len, &err), 0);
   cshim_state_writer_fini(&w);
+}
+
+static void
+save(task_fixture_t *f, uint8_t **doc, size_t *len, int *fds, size_t max_fds, size_t *n_fds)
+{
+  save_as(f, false, doc, len, fds, max_fds, n_fds);
 }
 
 static int
@@ -210,7 +228,8 @@ next_image(task_fixture_t *f, const int *fds, size_t n)
   assert_true(n <= 64);
   for (size_t i = 0; i < n; i++) {
     kept[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 100);
-    assert_true(kept[i] >= 0);
+    if (kept[i] < 0)
+      fail_msg("the document names fd %d, which is closed", fds[i]);
   }
   task_fixture_close_service(f->svc);
   mock_host_run_for(&f->m.host, 20);
@@ -219,6 +238,164 @@ next_image(task_fixture_t *f, const int *fds, size_t n)
     close(kept[i]);
   }
   f->svc = task_fixture_open_service(&f->m);
+}
+
+/* A host that keeps what the plugin gives up open, as the crash guard does until its next
+   snapshot (host_upgrade_close_fd). */
+static int given_up[64];
+static size_t n_given_up;
+
+static void
+keeping_close_fd(cshim_host_t *host, int fd)
+{
+  (void)host;
+  assert_true(n_given_up < 64);
+  given_up[n_given_up++] = fd;
+}
+
+static cshim_host_t keeping_host = {.struct_size = sizeof(cshim_host_t),
+                                    .close_fd = keeping_close_fd};
+
+/* c1 runs with its stdout on a FIFO; exec e1 runs with its stdin and stdout on FIFOs; a crash
+   snapshot is taken (it names e1's copies); then e1's stdin is closed (CloseIO): the shim gives
+   up its own writer on the stdin FIFO, the copy sees the end and gives up its descriptors. */
+struct given_up_wait
+{
+  const int *fds;
+  size_t n;
+};
+
+/* e1's stdin writer, its FIFO and its pipe given up: to the keeping host, or closed */
+static bool
+stdin_done_pred(void *data)
+{
+  const struct given_up_wait *g = data;
+  size_t closed = 0;
+  for (size_t i = 0; i < g->n; i++)
+    closed += fcntl(g->fds[i], F_GETFD) < 0;
+  return n_given_up >= 3 || closed >= 3;
+}
+
+static void
+snapshot_then_close_exec_stdin(task_fixture_t *f, bool crash, uint8_t **doc, size_t *len, int *fds,
+                               size_t *n_fds)
+{
+  Containerd__Task__V2__CloseIORequest req = CONTAINERD__TASK__V2__CLOSE_IOREQUEST__INIT;
+  struct given_up_wait g;
+
+  assert_int_equal(mkfifo(f->out_path, 0600), 0);
+  assert_int_equal(mkfifo(f->err_path, 0600), 0);
+  assert_int_equal(mkfifo(f->in_path, 0600), 0);
+  f->out_fd = open(f->out_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  f->err_fd = open(f->err_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  assert_true(f->out_fd >= 0 && f->err_fd >= 0);
+  create(f, "c1", f->out_path);
+  start(f, "c1", "");
+  exec_process_io(f, "c1", "e1", f->in_path, f->err_path);
+  start(f, "c1", "e1");
+  save_as(f, crash, doc, len, fds, 64, n_fds);
+  assert_true(*n_fds >= 4);
+  g.fds = fds;
+  g.n = *n_fds;
+  req.id = "c1";
+  req.exec_id = "e1";
+  req.stdin = true;
+  assert_int_equal(call(f, "CloseIO", &req.base), 0);
+  assert_true(mock_host_run_until(&f->m.host, stdin_done_pred, &g, TIMEOUT_MS));
+}
+
+/* The issue-10 failure at its root: a descriptor a crash snapshot names (e1's runtime-side
+   stdout pipe) is closed after the snapshot. Given up through the host, it stays open until the
+   next snapshot, so a crash at this point restores every process with its stdio. */
+static void
+test_upgrade_crash_snapshot_names_only_open_descriptors(void **state)
+{
+  task_fixture_t *f = *state;
+  cshim_autofree uint8_t *doc = NULL;
+  cshim_error_t err = NULL;
+  size_t len = 0, n_fds = 0;
+  int fds[64];
+  task_container_t *c1;
+  task_process_t *e1;
+
+  task_fd_use_host(&keeping_host);
+  snapshot_then_close_exec_stdin(f, true, &doc, &len, fds, &n_fds);
+  for (size_t i = 0; i < n_fds; i++)
+    if (fcntl(fds[i], F_GETFD) < 0)
+      fail_msg("the crash snapshot names fd %d, closed since", fds[i]);
+
+  /* the crash: what was given up and what the plugin still held stay under their numbers */
+  task_fd_use_host(NULL);
+  n_given_up = 0;
+  next_image(f, fds, n_fds);
+  if (restore(f, doc, len, &err) < 0)
+    fail_msg("restore: %s", err->msg);
+  c1 = task_service_find(f->svc, "c1");
+  assert_non_null(c1);
+  e1 = task_container_process(c1, "e1");
+  assert_non_null(e1);
+  assert_non_null(e1->io);
+  assert_non_null(c1->init->io);
+  expect_output(f, 10);
+}
+
+/* A crash restore that finds one process's stdio unusable (here: a descriptor the snapshot
+   names was closed for good) keeps that process without its stdio, logs it, and restores every
+   container; output of the others goes on. */
+static void
+test_upgrade_crash_restore_drops_only_the_stdio_it_cannot_use(void **state)
+{
+  task_fixture_t *f = *state;
+  cshim_autofree uint8_t *doc = NULL;
+  cshim_error_t err = NULL;
+  size_t len = 0, n_fds = 0, n_open = 0;
+  int fds[64], open_fds[64];
+  task_container_t *c1;
+  task_process_t *e1;
+
+  task_fd_use_host(NULL); /* closed at once */
+  snapshot_then_close_exec_stdin(f, true, &doc, &len, fds, &n_fds);
+  for (size_t i = 0; i < n_fds; i++)
+    if (fcntl(fds[i], F_GETFD) >= 0)
+      open_fds[n_open++] = fds[i];
+  assert_true(n_open < n_fds); /* e1's stdin descriptors are gone */
+
+  next_image(f, open_fds, n_open);
+  if (restore(f, doc, len, &err) < 0)
+    fail_msg("restore: %s", err->msg);
+  c1 = task_service_find(f->svc, "c1");
+  assert_non_null(c1);
+  assert_int_equal(c1->init->state, TASK_PROC_RUNNING);
+  assert_non_null(c1->init->io);
+  e1 = task_container_process(c1, "e1");
+  assert_non_null(e1);
+  assert_null(e1->io);
+  assert_true(
+      mock_host_count_lines(&f->m.host, CSHIM_LOG_WARN, "stdio of exec e1", "dropped", NULL) > 0);
+  expect_output(f, 10);
+}
+
+/* An upgrade's document is taken at a quiet point: a descriptor missing there is refused (the
+   host hands back to the previous image, which still holds everything). */
+static void
+test_upgrade_refuses_missing_stdio_outside_a_crash(void **state)
+{
+  task_fixture_t *f = *state;
+  cshim_autofree uint8_t *doc = NULL;
+  cshim_error_t err = NULL;
+  size_t len = 0, n_fds = 0, n_open = 0;
+  int fds[64], open_fds[64];
+
+  task_fd_use_host(NULL);
+  snapshot_then_close_exec_stdin(f, false, &doc, &len, fds, &n_fds);
+  for (size_t i = 0; i < n_fds; i++)
+    if (fcntl(fds[i], F_GETFD) >= 0)
+      open_fds[n_open++] = fds[i];
+  next_image(f, open_fds, n_open);
+  assert_true(restore(f, doc, len, &err) < 0);
+  assert_non_null(strstr(err->msg, "stdio of pid"));
+  cshim_error_release(&err);
+  task_fixture_reopen_service(f);
 }
 
 static void
@@ -392,6 +569,12 @@ main(void)
       cmocka_unit_test_setup_teardown(test_upgrade_reads_the_previous_release_records, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_upgrade_refuses_corrupt_records, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_upgrade_crash_snapshot_names_only_open_descriptors,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_upgrade_crash_restore_drops_only_the_stdio_it_cannot_use,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_upgrade_refuses_missing_stdio_outside_a_crash, setup,
+                                      teardown),
   };
   /* the fake runc leaks on purpose (it exits at once) */
   setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
