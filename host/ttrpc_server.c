@@ -220,6 +220,8 @@ struct host_ttrpc_server_s
   uv_timer_t stall_timer; /* runs while a connection holds a partial frame */
   size_t churn;           /* bytes charged since the last trim */
   bool activity;          /* traffic since the last trim tick */
+  void (*input_hook)(void *data); /* one-shot, see host_ttrpc_server_on_next_input */
+  void *input_hook_data;
 
   size_t n_handles; /* initialised and not yet closed */
   bool closing;
@@ -1349,6 +1351,11 @@ conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     close_conn(conn);
     return;
   }
+  if (conn->srv->input_hook) {
+    void (*hook)(void *data) = conn->srv->input_hook;
+    conn->srv->input_hook = NULL;
+    hook(conn->srv->input_hook_data);
+  }
   conn->last_input_ns = cshim_now_ns();
   conn->corked = true;
   feed(conn, p, len);
@@ -1704,6 +1711,13 @@ host_ttrpc_server_release_buffers(host_ttrpc_server_t *srv)
   /* One read buffer serves every connection (see host_ttrpc_server_s.read_buf). */
   if (srv->read_buf)
     madvise(srv->read_buf, READ_BUF_SIZE, MADV_DONTNEED);
+}
+
+void
+host_ttrpc_server_on_next_input(host_ttrpc_server_t *srv, void (*hook)(void *data), void *data)
+{
+  srv->input_hook = hook;
+  srv->input_hook_data = data;
 }
 
 void
