@@ -1138,6 +1138,41 @@ test_ttrpc_server_serves_after_releasing_its_buffers(void **state)
 }
 
 static void
+count_input(void *data)
+{
+  (*(int *)data)++;
+}
+
+/* The settle's trigger: the hook runs once, at the next input, and only when set again after. */
+static void
+test_ttrpc_server_input_hook_runs_once_per_arming(void **state)
+{
+  struct env *env = *state;
+  struct client c;
+  int n = 0;
+
+  client_open(env, &c);
+  host_ttrpc_server_on_next_input(env->srv, count_input, &n);
+  call_echo(&c, 1, "one");
+  expect_echo_text(&c, 1, "one");
+  assert_int_equal(n, 1);
+  call_echo(&c, 3, "two");
+  expect_echo_text(&c, 3, "two");
+  assert_int_equal(n, 1);
+  host_ttrpc_server_on_next_input(env->srv, count_input, &n);
+  call_echo(&c, 5, "three");
+  expect_echo_text(&c, 5, "three");
+  assert_int_equal(n, 2);
+  /* forgotten before any input: never runs */
+  host_ttrpc_server_on_next_input(env->srv, count_input, &n);
+  host_ttrpc_server_on_next_input(env->srv, NULL, NULL);
+  call_echo(&c, 7, "four");
+  expect_echo_text(&c, 7, "four");
+  assert_int_equal(n, 2);
+  client_close(&c);
+}
+
+static void
 test_ttrpc_server_sends_handler_failures_with_their_code(void **state)
 {
   struct env *env = *state;
@@ -2120,6 +2155,7 @@ main(void)
       T(test_ttrpc_server_answers_in_completion_order),
       T(test_ttrpc_server_answers_a_burst_in_order),
       T(test_ttrpc_server_serves_after_releasing_its_buffers),
+      T(test_ttrpc_server_input_hook_runs_once_per_arming),
       T(test_ttrpc_server_sends_handler_failures_with_their_code),
       T(test_ttrpc_server_refuses_an_oversized_response_and_connection_survives),
       T(test_ttrpc_server_resumes_reading_once_a_slow_reader_catches_up),
