@@ -895,6 +895,33 @@ queue_frame(struct conn *conn, uint8_t *buf, size_t len)
    A Response that would exceed the frame limit is replaced by ResourceExhausted, which ttrpc
    >= 1.2 reports too; unlike Go's server we keep the connection open, since the peer did
    nothing wrong. Returns the code actually sent in *sent_code. */
+/* A successful Response is Response{status: Status{} (code 0, no message), payload: msg}: as
+   protobuf-c packs it, `0a 00` (field 1, an empty message), then `12 <varint length> <msg>`
+   (field 2; left out when empty, proto3). Written here directly, with msg packed straight into
+   the frame: protobuf-c would measure msg twice, pack it into a buffer and then copy that
+   buffer into the Response (unit test: test_ttrpc_server_ok_answers_pack_as_protobuf_c_does). */
+static size_t
+ok_response_prefix(size_t payload_len, uint8_t out[2 + 1 + 10])
+{
+  size_t n = 0;
+
+  out[n++] = 0x0a;
+  out[n++] = 0x00;
+  if (payload_len == 0)
+    return n;
+  out[n++] = 0x12;
+  while (payload_len >= 0x80) {
+    out[n++] = (uint8_t)(payload_len | 0x80);
+    payload_len >>= 7;
+  }
+  out[n++] = (uint8_t)payload_len;
+  return n;
+}
+
+/* Send a Response. On success `msg` (NULL = empty payload) is the payload; otherwise the status.
+   A Response that would exceed the frame limit is replaced by ResourceExhausted, which ttrpc
+   >= 1.2 reports too; unlike Go's server we keep the connection open, since the peer did
+   nothing wrong. Returns the code actually sent in *sent_code. */
 static int
 send_response(struct conn *conn, uint32_t stream_id, int code, const char *message,
               const ProtobufCMessage *msg, int *sent_code)
@@ -902,55 +929,47 @@ send_response(struct conn *conn, uint32_t stream_id, int code, const char *messa
   Google__Rpc__Status status = GOOGLE__RPC__STATUS__INIT;
   Ttrpc__Response resp = TTRPC__RESPONSE__INIT;
   cshim_frame_header_t header = {.stream_id = stream_id, .type = CSHIM_FRAME_RESPONSE};
-  uint8_t small_payload[256];
-  cshim_autofree uint8_t *payload = NULL;
   cshim_autofree char *too_big = NULL;
   cshim_error_t err = NULL;
   uint8_t *frame = NULL;
   size_t frame_len = 0;
-  size_t n, sized = 0; /* sized: the Response's packed length, when already known */
   int ret = 0;
   int r;
 
-  status.code = code;
-  status.message = (char *)(message ? message : "");
-  resp.status = &status;
-  if (code == CSHIM_GRPC_OK && msg) {
-    resp.payload.len = protobuf_c_message_get_packed_size(msg);
+  if (code == CSHIM_GRPC_OK) {
+    uint8_t prefix[2 + 1 + 10];
+    size_t plen = msg ? protobuf_c_message_get_packed_size(msg) : 0;
+    size_t n_prefix = ok_response_prefix(plen, prefix);
+    size_t n = n_prefix + plen;
+
     /* Measured before anything is packed, so an absurd answer costs no memory. */
-    n = protobuf_c_message_get_packed_size(&resp.base);
-    if (n > CSHIM_FRAME_MAX_DATA) {
-      cshim_xasprintf(&too_big, "message length %zu exceed maximum message size of %u", n,
-                      CSHIM_FRAME_MAX_DATA);
-      cshim_log_warn(conn->srv->log, "ttrpc: answer on stream %u is too large: %s", stream_id,
-                     too_big);
-      status.code = code = CSHIM_GRPC_RESOURCE_EXHAUSTED;
-      status.message = too_big;
-      resp.payload.len = 0;
-      ret = -EMSGSIZE;
-    } else if (resp.payload.len > 0) {
-      /* Most answers are small: packed on the stack, they cost no malloc/free. */
-      if (resp.payload.len <= sizeof small_payload)
-        resp.payload.data = small_payload;
-      else
-        resp.payload.data = payload = cshim_xmalloc(resp.payload.len);
-      protobuf_c_message_pack(msg, resp.payload.data);
-      sized = n;
+    if (n <= CSHIM_FRAME_MAX_DATA) {
+      if (sent_code)
+        *sent_code = code;
+      header.length = (uint32_t)n;
+      frame_len = CSHIM_FRAME_HEADER_SIZE + n;
+      frame = cshim_xmalloc(frame_len);
+      cshim_frame_header_encode(&header, frame);
+      memcpy(frame + CSHIM_FRAME_HEADER_SIZE, prefix, n_prefix);
+      if (plen > 0)
+        protobuf_c_message_pack(msg, frame + CSHIM_FRAME_HEADER_SIZE + n_prefix);
+      return queue_frame(conn, frame, frame_len);
     }
+    cshim_xasprintf(&too_big, "message length %zu exceed maximum message size of %u", n,
+                    CSHIM_FRAME_MAX_DATA);
+    cshim_log_warn(conn->srv->log, "ttrpc: answer on stream %u is too large: %s", stream_id,
+                   too_big);
+    code = CSHIM_GRPC_RESOURCE_EXHAUSTED;
+    message = too_big;
+    ret = -EMSGSIZE;
   }
   if (sent_code)
     *sent_code = code;
 
-  if (sized) {
-    /* Measured above and within the limit: packed once, without measuring it again. */
-    header.length = (uint32_t)sized;
-    frame_len = CSHIM_FRAME_HEADER_SIZE + sized;
-    frame = cshim_xmalloc(frame_len);
-    cshim_frame_header_encode(&header, frame);
-    protobuf_c_message_pack(&resp.base, frame + CSHIM_FRAME_HEADER_SIZE);
-    r = 0;
-  } else
-    r = cshim_frame_pack(&header, &resp.base, CSHIM_FRAME_MAX_DATA, &frame, &frame_len, &err);
+  status.code = code;
+  status.message = (char *)(message ? message : "");
+  resp.status = &status;
+  r = cshim_frame_pack(&header, &resp.base, CSHIM_FRAME_MAX_DATA, &frame, &frame_len, &err);
   if (r < 0) {
     /* Only a huge status message can get here. */
     cshim_log_error(conn->srv->log, "ttrpc: cannot answer stream %u: %s", stream_id, err->msg);

@@ -1137,6 +1137,54 @@ test_ttrpc_server_serves_after_releasing_its_buffers(void **state)
   client_close(&c);
 }
 
+/* A successful answer is written without protobuf-c's Response packer: byte for byte what it
+   would have packed, for payload lengths around each varint boundary. */
+static void
+test_ttrpc_server_ok_answers_pack_as_protobuf_c_does(void **state)
+{
+  static const size_t lengths[] = {1, 100, 119, 120, 127, 128, 200, 16370, 16384, 70000};
+  struct env *env = *state;
+  struct client c;
+  uint32_t id = 1;
+
+  client_open(env, &c);
+  for (size_t i = 0; i < CSHIM_N_ELEMENTS(lengths); i++, id += 2) {
+    Cshim__Fixture__V1__EchoResponse echo = CSHIM__FIXTURE__V1__ECHO_RESPONSE__INIT;
+    Google__Rpc__Status status = GOOGLE__RPC__STATUS__INIT;
+    Ttrpc__Response resp = TTRPC__RESPONSE__INIT;
+    char *text = malloc(lengths[i] + 1);
+    uint8_t *want;
+    size_t n;
+    cshim_frame_t f;
+
+    assert_non_null(text);
+    memset(text, 'x', lengths[i]);
+    text[lengths[i]] = '\0';
+    call_echo(&c, id, text);
+    assert_true(client_recv_frame(&c, &f));
+    assert_int_equal(f.header.stream_id, id);
+
+    echo.text = text;
+    echo.namespace_ = "default";
+    resp.status = &status;
+    resp.payload.len = cshim__fixture__v1__echo_response__get_packed_size(&echo);
+    resp.payload.data = malloc(resp.payload.len);
+    assert_non_null(resp.payload.data);
+    cshim__fixture__v1__echo_response__pack(&echo, resp.payload.data);
+    n = ttrpc__response__get_packed_size(&resp);
+    want = malloc(n);
+    assert_non_null(want);
+    ttrpc__response__pack(&resp, want);
+    assert_int_equal(f.header.length, n);
+    assert_memory_equal(f.data, want, n);
+    free(want);
+    free(resp.payload.data);
+    free(f.data);
+    free(text);
+  }
+  client_close(&c);
+}
+
 static void
 count_input(void *data)
 {
@@ -2156,6 +2204,7 @@ main(void)
       T(test_ttrpc_server_answers_a_burst_in_order),
       T(test_ttrpc_server_serves_after_releasing_its_buffers),
       T(test_ttrpc_server_input_hook_runs_once_per_arming),
+      T(test_ttrpc_server_ok_answers_pack_as_protobuf_c_does),
       T(test_ttrpc_server_sends_handler_failures_with_their_code),
       T(test_ttrpc_server_refuses_an_oversized_response_and_connection_survives),
       T(test_ttrpc_server_resumes_reading_once_a_slow_reader_catches_up),
