@@ -1261,7 +1261,8 @@ handle_request(struct conn *conn, uint32_t stream_id, uint8_t *data, size_t len)
   call->base.method = req->method;
   call->base.stream_id = stream_id;
   call->base.timeout_nano = req->timeout_nano;
-  call->base.started_ns = cshim_now_ns();
+  /* When its bytes were read (the read callback's clock reading: one per read, not per call) */
+  call->base.started_ns = conn->last_input_ns ? conn->last_input_ns : cshim_now_ns();
   call->srv = srv;
   call->conn = conn;
   call->method = method;
