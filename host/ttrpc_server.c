@@ -923,8 +923,9 @@ ok_response_prefix(size_t payload_len, uint8_t out[2 + 1 + 10])
    >= 1.2 reports too; unlike Go's server we keep the connection open, since the peer did
    nothing wrong. Returns the code actually sent in *sent_code. */
 static int
-send_response(struct conn *conn, uint32_t stream_id, int code, const char *message,
-              const ProtobufCMessage *msg, int *sent_code)
+send_response_packed(struct conn *conn, uint32_t stream_id, int code, const char *message,
+                     const ProtobufCMessage *msg, const uint8_t *packed, size_t packed_len,
+                     int *sent_code)
 {
   Google__Rpc__Status status = GOOGLE__RPC__STATUS__INIT;
   Ttrpc__Response resp = TTRPC__RESPONSE__INIT;
@@ -938,7 +939,7 @@ send_response(struct conn *conn, uint32_t stream_id, int code, const char *messa
 
   if (code == CSHIM_GRPC_OK) {
     uint8_t prefix[2 + 1 + 10];
-    size_t plen = msg ? protobuf_c_message_get_packed_size(msg) : 0;
+    size_t plen = msg ? protobuf_c_message_get_packed_size(msg) : packed ? packed_len : 0;
     size_t n_prefix = ok_response_prefix(plen, prefix);
     size_t n = n_prefix + plen;
 
@@ -951,8 +952,10 @@ send_response(struct conn *conn, uint32_t stream_id, int code, const char *messa
       frame = cshim_xmalloc(frame_len);
       cshim_frame_header_encode(&header, frame);
       memcpy(frame + CSHIM_FRAME_HEADER_SIZE, prefix, n_prefix);
-      if (plen > 0)
+      if (plen > 0 && msg)
         protobuf_c_message_pack(msg, frame + CSHIM_FRAME_HEADER_SIZE + n_prefix);
+      else if (plen > 0)
+        memcpy(frame + CSHIM_FRAME_HEADER_SIZE + n_prefix, packed, plen);
       return queue_frame(conn, frame, frame_len);
     }
     cshim_xasprintf(&too_big, "message length %zu exceed maximum message size of %u", n,
@@ -978,6 +981,13 @@ send_response(struct conn *conn, uint32_t stream_id, int code, const char *messa
   }
   r = queue_frame(conn, frame, frame_len);
   return r < 0 ? r : ret;
+}
+
+static int
+send_response(struct conn *conn, uint32_t stream_id, int code, const char *message,
+              const ProtobufCMessage *msg, int *sent_code)
+{
+  return send_response_packed(conn, stream_id, code, message, msg, NULL, 0, sent_code);
 }
 
 static void
@@ -1010,7 +1020,8 @@ free_call(struct call *call)
 }
 
 static int
-answer(struct call *call, int code, const char *message, const ProtobufCMessage *msg)
+answer_packed(struct call *call, int code, const char *message, const ProtobufCMessage *msg,
+              const uint8_t *packed, size_t packed_len)
 {
   host_ttrpc_server_t *srv = call->srv;
   int sent_code = code;
@@ -1031,7 +1042,8 @@ answer(struct call *call, int code, const char *message, const ProtobufCMessage 
     release_call(srv, call);
 
   if (call->conn)
-    ret = send_response(call->conn, call->base.stream_id, code, message, msg, &sent_code);
+    ret = send_response_packed(call->conn, call->base.stream_id, code, message, msg, packed,
+                               packed_len, &sent_code);
   if (srv) {
     srv->stats.calls_in_flight--;
     /* After close the interceptors may belong to plugins that are already gone. */
@@ -1046,6 +1058,31 @@ answer(struct call *call, int code, const char *message, const ProtobufCMessage 
   if (!call->dispatching)
     free_call(call);
   return ret;
+}
+
+static int
+answer(struct call *call, int code, const char *message, const ProtobufCMessage *msg)
+{
+  return answer_packed(call, code, message, msg, NULL, 0);
+}
+
+static int
+call_reply_packed(cshim_ttrpc_call_t *base, const ProtobufCMessageDescriptor *type,
+                  const uint8_t *bytes, size_t len)
+{
+  struct call *call = (struct call *)base;
+
+  if (call->method && type != call->method->output) {
+    char msg[512];
+    snprintf(msg, sizeof(msg), "ttrpc: %s/%s answered with a %s instead of a %s",
+             call->base.service, call->base.method, type ? type->name : "(none)",
+             call->method->output->name);
+    if (call->srv)
+      cshim_log_error(call->srv->log, "%s", msg);
+    answer(call, CSHIM_GRPC_INTERNAL, msg, NULL);
+    return -EINVAL;
+  }
+  return answer_packed(call, CSHIM_GRPC_OK, NULL, NULL, len ? bytes : NULL, len);
 }
 
 static int
@@ -1134,6 +1171,7 @@ static const cshim_ttrpc_call_ops_t call_ops = {
     .park = call_park,
     .connection = call_connection,
     .on_cancel = call_on_cancel,
+    .reply_packed = call_reply_packed,
 };
 
 static const struct registered_service *

@@ -111,6 +111,20 @@ echo_handler(cshim_ttrpc_call_t *call, const ProtobufCMessage *request, void *da
   }
   resp.text = req->text;
   resp.namespace_ = (char *)(ns ? ns : "");
+  if (strncmp(req->text, "packed", 6) == 0) {
+    /* the same answer, handed over already packed (or, "packed-wrong", naming another type) */
+    uint8_t buf[256];
+    size_t n = cshim__fixture__v1__echo_response__get_packed_size(&resp);
+    bool wrong = strcmp(req->text, "packed-wrong") == 0;
+    assert_true(n <= sizeof buf);
+    cshim__fixture__v1__echo_response__pack(&resp, buf);
+    assert_int_equal(cshim_ttrpc_call_reply_packed(call,
+                                                   wrong ? &cshim__fixture__v1__big_response__descriptor
+                                                         : &cshim__fixture__v1__echo_response__descriptor,
+                                                   buf, n),
+                     wrong ? -EINVAL : 0);
+    return;
+  }
   if (strcmp(req->text, "into the void") == 0) {
     /* The peer is gone: the answer may fail at once (EPIPE) or later; either way it is final. */
     int r = cshim_ttrpc_call_reply(call, &resp.base);
@@ -1185,6 +1199,32 @@ test_ttrpc_server_ok_answers_pack_as_protobuf_c_does(void **state)
   client_close(&c);
 }
 
+/* An answer handed over packed goes out as the same frame; one naming another type is Internal. */
+static void
+test_ttrpc_server_sends_a_packed_answer(void **state)
+{
+  struct env *env = *state;
+  struct client c;
+  cshim_frame_t f1, f2;
+
+  client_open(env, &c);
+  call_echo(&c, 1, "packed");
+  expect_echo_text(&c, 1, "packed");
+  call_echo(&c, 3, "packed");
+  assert_true(client_recv_frame(&c, &f1));
+  call_echo(&c, 5, "packed");
+  assert_true(client_recv_frame(&c, &f2));
+  assert_int_equal(f1.header.length, f2.header.length);
+  assert_memory_equal(f1.data, f2.data, f1.header.length);
+  free(f1.data);
+  free(f2.data);
+  call_echo(&c, 7, "packed-wrong");
+  expect_status(&c, 7, CSHIM_GRPC_INTERNAL,
+                "ttrpc: cshim.fixture.v1.Echo/Echo answered with a cshim.fixture.v1.BigResponse "
+                "instead of a cshim.fixture.v1.EchoResponse");
+  client_close(&c);
+}
+
 static void
 count_input(void *data)
 {
@@ -2205,6 +2245,7 @@ main(void)
       T(test_ttrpc_server_serves_after_releasing_its_buffers),
       T(test_ttrpc_server_input_hook_runs_once_per_arming),
       T(test_ttrpc_server_ok_answers_pack_as_protobuf_c_does),
+      T(test_ttrpc_server_sends_a_packed_answer),
       T(test_ttrpc_server_sends_handler_failures_with_their_code),
       T(test_ttrpc_server_refuses_an_oversized_response_and_connection_survives),
       T(test_ttrpc_server_resumes_reading_once_a_slow_reader_catches_up),
