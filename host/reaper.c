@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
+#include <cshim/list.h>
 #include <cshim/util.h>
 
 /* An exit nobody was watching yet is kept this long for a late watch (the exit-before-start
@@ -22,8 +23,8 @@
 
 struct watch
 {
-  struct watch *next;
-  pid_t pid; /* 0 for subscribers */
+  cshim_list_t link; /* in watches (newest first) or subscribers (in subscription order) */
+  pid_t pid;         /* 0 for subscribers */
   cshim_exit_cb cb;
   void *data;
   bool fired; /* unclaimed exit waiting for its deferred call */
@@ -45,8 +46,8 @@ struct host_reaper_s
   uv_signal_t sigchld;
   uv_timer_t deferred; /* runs watches whose pid had already exited */
   int open_handles;
-  struct watch *watches;
-  struct watch *subscribers;
+  cshim_list_t watches;        /* struct watch, newest first */
+  cshim_list_t subscribers;    /* struct watch, in subscription order */
   struct unclaimed *unclaimed; /* grown on demand up to UNCLAIMED_MAX: most shims need a few */
   size_t n_unclaimed, cap_unclaimed;
   uint64_t exits; /* every exit dispatched (live upgrade: the crash snapshot is redone) */
@@ -104,46 +105,80 @@ take_unclaimed(host_reaper_t *r, pid_t pid, int *status)
 static void
 update_ref(host_reaper_t *r)
 {
-  if (r->watches)
+  if (!cshim_list_empty(&r->watches))
     uv_ref((uv_handle_t *)&r->sigchld);
   else
     uv_unref((uv_handle_t *)&r->sigchld);
 }
 
+/* Move the watches `pick` selects to `out` (an empty head), oldest first: callbacks run
+   after, from `out`, and may add or remove watches. True when any was moved. */
+static bool
+take_watches(host_reaper_t *r, bool (*pick)(const struct watch *w, pid_t pid), pid_t pid,
+             cshim_list_t *out)
+{
+  cshim_list_t *l, *tmp;
+  bool any = false;
+
+  CSHIM_LIST_FOREACH_SAFE (l, tmp, &r->watches) {
+    struct watch *w = cshim_list_entry(l, struct watch, link);
+    if (pick(w, pid)) {
+      cshim_list_remove(&w->link);
+      cshim_list_push_front(out, &w->link);
+      any = true;
+    }
+  }
+  return any;
+}
+
+/* Run and free every watch of `taken`, in order, with `status` (or each one's own when pid is
+   0). */
+static void
+run_taken(cshim_list_t *taken, pid_t pid, int status)
+{
+  cshim_list_t *l;
+
+  while ((l = cshim_list_first(taken)) != NULL) {
+    struct watch *w = cshim_list_entry(l, struct watch, link);
+    cshim_list_remove(&w->link);
+    if (pid)
+      w->cb(w->data, pid, status);
+    else
+      w->cb(w->data, w->pid, w->status);
+    free(w);
+  }
+}
+
+static bool
+is_unfired_watch_of(const struct watch *w, pid_t pid)
+{
+  return w->pid == pid && !w->fired;
+}
+
+static bool
+is_fired(const struct watch *w, pid_t pid)
+{
+  (void)pid;
+  return w->fired;
+}
+
 static void
 dispatch(host_reaper_t *r, pid_t pid, int status)
 {
-  struct watch *claimed = NULL, **pp = &r->watches;
-  bool any = false;
+  cshim_list_t claimed = {0}, *l, *tmp;
 
   r->exits++;
   if (r->exit_hook)
     r->exit_hook(r->exit_hook_data, pid, status);
-  /* Unlink first: callbacks may add or remove watches. */
-  while (*pp) {
-    struct watch *w = *pp;
-    if (w->pid == pid && !w->fired) {
-      *pp = w->next;
-      w->next = claimed;
-      claimed = w;
-      any = true;
-    } else
-      pp = &w->next;
-  }
-  while (claimed) {
-    struct watch *w = claimed;
-    claimed = w->next;
-    w->cb(w->data, pid, status);
-    free(w);
-  }
-  if (!any)
+  if (take_watches(r, is_unfired_watch_of, pid, &claimed))
+    run_taken(&claimed, pid, status);
+  else
     remember_unclaimed(r, pid, status);
   update_ref(r);
 
-  for (struct watch *s = r->subscribers; s;) {
-    struct watch *next = s->next;
+  CSHIM_LIST_FOREACH_SAFE (l, tmp, &r->subscribers) {
+    struct watch *s = cshim_list_entry(l, struct watch, link);
     s->cb(s->data, pid, status);
-    s = next;
   }
 }
 
@@ -173,24 +208,11 @@ static void
 deferred_cb(uv_timer_t *t)
 {
   host_reaper_t *r = CSHIM_CONTAINER_OF(t, host_reaper_t, deferred);
-  struct watch *fired = NULL, **pp = &r->watches;
+  cshim_list_t fired = {0};
 
-  while (*pp) {
-    struct watch *w = *pp;
-    if (w->fired) {
-      *pp = w->next;
-      w->next = fired;
-      fired = w;
-    } else
-      pp = &w->next;
-  }
+  take_watches(r, is_fired, 0, &fired);
   update_ref(r);
-  while (fired) {
-    struct watch *w = fired;
-    fired = w->next;
-    w->cb(w->data, w->pid, w->status);
-    free(w);
-  }
+  run_taken(&fired, 0, 0);
 }
 
 static int
@@ -209,23 +231,23 @@ reaper_watch(cshim_reaper_t *base, pid_t pid, cshim_exit_cb cb, void *data, cshi
     w->fired = true;
     uv_timer_start(&r->deferred, deferred_cb, 0, 0);
   }
-  w->next = r->watches;
-  r->watches = w;
+  cshim_list_push_front(&r->watches, &w->link);
   update_ref(r);
   return 0;
 }
 
 static void
-remove_from(struct watch **pp, pid_t pid, cshim_exit_cb cb, void *data)
+remove_from(cshim_list_t *list, pid_t pid, cshim_exit_cb cb, void *data)
 {
-  while (*pp) {
-    struct watch *w = *pp;
+  cshim_list_t *l;
+
+  CSHIM_LIST_FOREACH (l, list) {
+    struct watch *w = cshim_list_entry(l, struct watch, link);
     if (w->pid == pid && w->cb == cb && w->data == data) {
-      *pp = w->next;
+      cshim_list_remove(&w->link);
       free(w);
       return;
     }
-    pp = &w->next;
   }
 }
 
@@ -241,13 +263,11 @@ static int
 reaper_subscribe(cshim_reaper_t *base, cshim_exit_cb cb, void *data, cshim_error_t *err)
 {
   host_reaper_t *r = (host_reaper_t *)base;
-  struct watch *w = cshim_xmalloc0(sizeof *w), **pp = &r->subscribers;
+  struct watch *w = cshim_xmalloc0(sizeof *w);
   (void)err;
   w->cb = cb;
   w->data = data;
-  while (*pp) /* keep subscription order */
-    pp = &(*pp)->next;
-  *pp = w;
+  cshim_list_push_back(&r->subscribers, &w->link);
   return 0;
 }
 
@@ -342,12 +362,13 @@ host_reaper_api(host_reaper_t *r)
 }
 
 static void
-free_list(struct watch *w)
+free_list(cshim_list_t *list)
 {
-  while (w) {
-    struct watch *next = w->next;
-    free(w);
-    w = next;
+  cshim_list_t *l;
+
+  while ((l = cshim_list_first(list)) != NULL) {
+    cshim_list_remove(l);
+    free(cshim_list_entry(l, struct watch, link));
   }
 }
 
@@ -356,8 +377,8 @@ handle_closed_cb(uv_handle_t *h)
 {
   host_reaper_t *r = h->data;
   if (--r->open_handles == 0) {
-    free_list(r->watches);
-    free_list(r->subscribers);
+    free_list(&r->watches);
+    free_list(&r->subscribers);
     free(r->unclaimed);
     free(r);
   }
@@ -385,9 +406,12 @@ host_reaper_foreach_unclaimed(const host_reaper_t *r,
     if (now - r->unclaimed[i].at_ns < UNCLAIMED_TTL_NS)
       cb(data, r->unclaimed[i].pid, r->unclaimed[i].status, r->unclaimed[i].at_ns);
   /* claimed, but the watcher has not been told yet: the next image's watch must find it */
-  for (const struct watch *w = r->watches; w; w = w->next)
+  const cshim_list_t *l;
+  CSHIM_LIST_FOREACH (l, &r->watches) {
+    const struct watch *w = cshim_list_entry(l, struct watch, link);
     if (w->fired)
       cb(data, w->pid, w->status, now);
+  }
 }
 
 void

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <cshim/frame.h>
+#include <cshim/list.h>
 #include <cshim/state.h>
 #include <cshim/unix_socket.h>
 #include <cshim/util.h>
@@ -65,11 +66,6 @@ enum
 
 #define ERR_PROTO_PARSE "proto: cannot parse invalid wire-format data"
 
-struct link
-{
-  struct link *prev, *next;
-};
-
 struct registered_service
 {
   const char *name;                 /* borrowed from the service or its descriptor */
@@ -81,16 +77,16 @@ struct listener
 {
   uv_pipe_t pipe;
   host_ttrpc_server_t *srv;
-  struct listener *next;
+  cshim_list_t link; /* in srv->listeners */
 };
 
 struct conn
 {
   uv_pipe_t pipe;
   host_ttrpc_server_t *srv;
-  struct link link;  /* in srv->conns while active */
-  struct link calls; /* unanswered calls received here */
-  uint64_t id;       /* cshim_ttrpc_call_connection: unique, never 0 */
+  cshim_list_t link;  /* in srv->conns while active */
+  cshim_list_t calls; /* unanswered calls received here */
+  uint64_t id;        /* cshim_ttrpc_call_connection: unique, never 0 */
   cshim_frame_reader_t reader;
   uint32_t last_stream_id;
   bool active;
@@ -111,8 +107,8 @@ struct conn
   size_t held_write;   /* the write queue */
   size_t held_calls;   /* requests of unanswered calls received here */
   size_t held_stash;
-  uint64_t last_input_ns;  /* last bytes read, or reading resumed (cshim_now_ns) */
-  struct link resume_link; /* in srv->resume while a resume is scheduled */
+  uint64_t last_input_ns;   /* last bytes read, or reading resumed (cshim_now_ns) */
+  cshim_list_t resume_link; /* in srv->resume while a resume is scheduled */
   /* Inside a read callback, answers given at once are gathered here and go out in one
      writev(2) when it returns: N calls read together cost one write, not N (see uncork). */
   bool corked;
@@ -125,7 +121,7 @@ struct call
   cshim_ttrpc_call_t base;
   host_ttrpc_server_t *srv; /* NULL once the server is freed */
   struct conn *conn;        /* NULL once the connection is closing */
-  struct link link;         /* in conn->calls, or srv->orphans once the connection is gone */
+  cshim_list_t link;        /* in conn->calls, or srv->orphans once the connection is gone */
   Ttrpc__Request *req;      /* owned; base.service and base.method point into it */
   const ProtobufCMethodDescriptor *method;
   size_t n_before_passed; /* interceptors whose before returned 0: their after runs */
@@ -200,17 +196,17 @@ struct host_ttrpc_server_s
   const cshim_ttrpc_interceptor_t **interceptors;
   size_t n_interceptors;
 
-  struct listener *listeners;
-  struct link conns;
-  struct link orphans;   /* unanswered calls whose connection is gone */
-  struct link cancelled; /* such calls whose on_cancel callback is still to run */
+  cshim_list_t listeners; /* newest first */
+  cshim_list_t conns;
+  cshim_list_t orphans;   /* unanswered calls whose connection is gone */
+  cshim_list_t cancelled; /* such calls whose on_cancel callback is still to run */
   uint64_t next_conn_id;
   cshim_ttrpc_stats_t stats;
 
   host_ttrpc_server_limits_t limits;
   host_ttrpc_server_usage_t usage;
   size_t n_budget_paused; /* connections with PAUSE_BUDGET set */
-  struct link resume;     /* connections whose reading resumes on the next loop turn */
+  cshim_list_t resume;    /* connections whose reading resumes on the next loop turn */
   bool have_handles;      /* resume_idle, trim_timer and stall_timer are initialised */
   /* One read buffer for every connection: a read callback consumes its bytes before the next
      read starts (frames are copied by the reader, the rest of a paused read is stashed). */
@@ -232,7 +228,7 @@ struct host_ttrpc_server_s
   /* live upgrade: no connection is read while set; calls carried over from the previous image
      wait in `restored` until host_ttrpc_server_redispatch */
   bool upgrade_paused;
-  struct restored_call *restored;
+  cshim_list_t restored; /* struct restored_call, in the order saved */
   /* crash survival: told of every call before its handler runs and once it is answered */
   void (*call_hook)(void *data, int fd, uint32_t stream_id, const char *method,
                     const uint8_t *request, size_t request_len, bool answered);
@@ -242,35 +238,6 @@ struct host_ttrpc_server_s
   const int *live_fds;
   size_t n_live_fds;
 };
-
-static void
-list_init(struct link *l)
-{
-  l->prev = l->next = l;
-}
-
-static bool
-list_empty(const struct link *l)
-{
-  return l->next == l;
-}
-
-static void
-list_append(struct link *head, struct link *l)
-{
-  l->prev = head->prev;
-  l->next = head;
-  head->prev->next = l;
-  head->prev = l;
-}
-
-static void
-list_remove(struct link *l)
-{
-  l->prev->next = l->next;
-  l->next->prev = l->prev;
-  list_init(l);
-}
 
 /* ---- limits: calls in flight, the buffer budget, memory handed back ---------------------------
  */
@@ -370,14 +337,17 @@ static void unpause_conn(struct conn *conn, unsigned why);
 static void
 budget_sub(host_ttrpc_server_t *srv, size_t n)
 {
-  struct link *l;
+  cshim_list_t *l;
 
   assert(srv->usage.buffered >= n);
   srv->usage.buffered -= n;
   if (srv->n_budget_paused == 0 || srv->usage.buffered > srv->limits.buffer_budget / 4 * 3)
     return;
-  for (l = srv->conns.next; l != &srv->conns && srv->n_budget_paused > 0; l = l->next)
-    unpause_conn(CSHIM_CONTAINER_OF(l, struct conn, link), PAUSE_BUDGET);
+  CSHIM_LIST_FOREACH (l, &srv->conns) {
+    if (srv->n_budget_paused == 0)
+      break;
+    unpause_conn(cshim_list_entry(l, struct conn, link), PAUSE_BUDGET);
+  }
 }
 
 /* Move a holder's charge to `now` bytes. */
@@ -399,11 +369,10 @@ stall_timer_cb(uv_timer_t *timer)
   host_ttrpc_server_t *srv = CSHIM_CONTAINER_OF(timer, host_ttrpc_server_t, stall_timer);
   uint64_t now = cshim_now_ns(), limit = srv->limits.stalled_frame_timeout_ms * 1000000u;
   bool any = false;
-  struct link *l, *next;
+  cshim_list_t *l, *next;
 
-  for (l = srv->conns.next; l != &srv->conns; l = next) {
+  CSHIM_LIST_FOREACH_SAFE (l, next, &srv->conns) {
     struct conn *conn = CSHIM_CONTAINER_OF(l, struct conn, link);
-    next = l->next;
     if (conn->held_partial == 0 || conn->closing)
       continue;
     if (conn->paused || now - conn->last_input_ns < limit) {
@@ -484,9 +453,9 @@ unpause_conn(struct conn *conn, unsigned why)
   if (why == PAUSE_BUDGET)
     srv->n_budget_paused--;
   conn->paused &= ~why;
-  if (conn->paused || conn->closing || srv->closing || !list_empty(&conn->resume_link))
+  if (conn->paused || conn->closing || srv->closing || !cshim_list_empty(&conn->resume_link))
     return;
-  list_append(&srv->resume, &conn->resume_link);
+  cshim_list_push_back(&srv->resume, &conn->resume_link);
   uv_idle_start(&srv->resume_idle, resume_idle_cb);
 }
 
@@ -527,20 +496,20 @@ resume_idle_cb(uv_idle_t *idle)
   host_ttrpc_server_t *srv = CSHIM_CONTAINER_OF(idle, host_ttrpc_server_t, resume_idle);
 
   /* Calls parked by connections that are gone: their owners answer (to nobody) and forget them. */
-  while (!list_empty(&srv->cancelled) && !srv->closing) {
-    struct call *call = CSHIM_CONTAINER_OF(srv->cancelled.next, struct call, link);
+  while (!cshim_list_empty(&srv->cancelled) && !srv->closing) {
+    struct call *call = cshim_list_entry(cshim_list_first(&srv->cancelled), struct call, link);
     void (*cb)(cshim_ttrpc_call_t *, void *) = call->cancel_cb;
 
-    list_remove(&call->link);
-    list_append(&srv->orphans, &call->link);
+    cshim_list_remove(&call->link);
+    cshim_list_push_back(&srv->orphans, &call->link);
     call->cancel_cb = NULL;
     srv->usage.calls_cancelled++;
     cb(&call->base, call->cancel_data);
   }
 
-  while (!list_empty(&srv->resume) && !srv->closing) {
-    struct conn *conn = CSHIM_CONTAINER_OF(srv->resume.next, struct conn, resume_link);
-    list_remove(&conn->resume_link);
+  while (!cshim_list_empty(&srv->resume) && !srv->closing) {
+    struct conn *conn = cshim_list_entry(cshim_list_first(&srv->resume), struct conn, resume_link);
+    cshim_list_remove(&conn->resume_link);
     resume_conn(conn);
   }
   uv_idle_stop(idle);
@@ -623,8 +592,8 @@ release_conn(struct conn *conn)
 {
   host_ttrpc_server_t *srv = conn->srv;
 
-  if (!list_empty(&conn->resume_link))
-    list_remove(&conn->resume_link);
+  if (!cshim_list_empty(&conn->resume_link))
+    cshim_list_remove(&conn->resume_link);
   if (conn->paused & PAUSE_BUDGET)
     srv->n_budget_paused--;
   conn->paused = 0;
@@ -643,14 +612,14 @@ finish(host_ttrpc_server_t *srv)
   void *done_data = srv->done_data;
   size_t i;
 
-  while (!list_empty(&srv->orphans)) {
-    struct call *call = CSHIM_CONTAINER_OF(srv->orphans.next, struct call, link);
-    list_remove(&call->link);
+  while (!cshim_list_empty(&srv->orphans)) {
+    struct call *call = cshim_list_entry(cshim_list_first(&srv->orphans), struct call, link);
+    cshim_list_remove(&call->link);
     call->srv = NULL;
   }
-  while (!list_empty(&srv->cancelled)) {
-    struct call *call = CSHIM_CONTAINER_OF(srv->cancelled.next, struct call, link);
-    list_remove(&call->link);
+  while (!cshim_list_empty(&srv->cancelled)) {
+    struct call *call = cshim_list_entry(cshim_list_first(&srv->cancelled), struct call, link);
+    cshim_list_remove(&call->link);
     call->srv = NULL;
   }
   for (i = 0; i < srv->n_services; i++)
@@ -732,20 +701,20 @@ close_conn(struct conn *conn)
   conn->closing = true;
   drop_corked(conn);
   /* Answers to these calls have nowhere to go any more; the calls live on until answered. */
-  while (!list_empty(&conn->calls)) {
-    struct call *call = CSHIM_CONTAINER_OF(conn->calls.next, struct call, link);
-    list_remove(&call->link);
+  while (!cshim_list_empty(&conn->calls)) {
+    struct call *call = cshim_list_entry(cshim_list_first(&conn->calls), struct call, link);
+    cshim_list_remove(&call->link);
     call->conn = NULL;
     /* A call that asked to be told goes to the cancelled list, whose callbacks run on the next
        loop turn (never from inside whatever closed the connection). */
     if (call->cancel_cb && !srv->closing && srv->have_handles) {
-      list_append(&srv->cancelled, &call->link);
+      cshim_list_push_back(&srv->cancelled, &call->link);
       uv_idle_start(&srv->resume_idle, resume_idle_cb);
     } else
-      list_append(&srv->orphans, &call->link);
+      cshim_list_push_back(&srv->orphans, &call->link);
   }
   if (conn->active) {
-    list_remove(&conn->link);
+    cshim_list_remove(&conn->link);
     srv->stats.connections_open--;
   }
   release_conn(conn);
@@ -1035,7 +1004,7 @@ answer_packed(struct call *call, int code, const char *message, const ProtobufCM
     return -EALREADY;
   }
   call->answered = true;
-  list_remove(&call->link);
+  cshim_list_remove(&call->link);
   if (srv && srv->call_hook && call->conn)
     call_hook_run(call->conn, call->base.stream_id, call->base.method, NULL, 0, true);
   if (srv)
@@ -1304,7 +1273,7 @@ handle_request(struct conn *conn, uint32_t stream_id, uint8_t *data, size_t len)
   call->srv = srv;
   call->conn = conn;
   call->method = method;
-  list_append(&conn->calls, &call->link);
+  cshim_list_push_back(&conn->calls, &call->link);
   srv->stats.calls_in_flight++;
   charge_call(conn, call, len);
   if (srv->call_hook)
@@ -1460,9 +1429,9 @@ connection_cb(uv_stream_t *server, int status)
 
   conn = cshim_xmalloc0(sizeof(*conn));
   conn->srv = srv;
-  list_init(&conn->link);
-  list_init(&conn->calls);
-  list_init(&conn->resume_link);
+  cshim_list_init(&conn->link);
+  cshim_list_init(&conn->calls);
+  cshim_list_init(&conn->resume_link);
   cshim_frame_reader_init(&conn->reader, CSHIM_FRAME_MAX_DATA);
   r = uv_pipe_init(srv->loop, &conn->pipe, 0);
   if (r < 0) {
@@ -1486,7 +1455,7 @@ connection_cb(uv_stream_t *server, int status)
 
   conn->active = true;
   conn->id = ++srv->next_conn_id;
-  list_append(&srv->conns, &conn->link);
+  cshim_list_push_back(&srv->conns, &conn->link);
   srv->stats.connections_open++;
   srv->stats.connections_total++;
   if (srv->upgrade_paused)
@@ -1528,8 +1497,7 @@ adopt_listener(host_ttrpc_server_t *srv, int fd, cshim_error_t *err)
     uv_close((uv_handle_t *)&l->pipe, listener_close_cb);
     return cshim_error_from_uv(err, r, "listen on ttrpc socket");
   }
-  l->next = srv->listeners;
-  srv->listeners = l;
+  cshim_list_push_front(&srv->listeners, &l->link);
   return 0;
 }
 
@@ -1742,10 +1710,12 @@ host_ttrpc_server_new(uv_loop_t *loop, const cshim_logger_t *log, host_ttrpc_ser
   srv->api.ops = &server_ops;
   srv->loop = loop;
   srv->log = log;
-  list_init(&srv->conns);
-  list_init(&srv->orphans);
-  list_init(&srv->cancelled);
-  list_init(&srv->resume);
+  cshim_list_init(&srv->conns);
+  cshim_list_init(&srv->orphans);
+  cshim_list_init(&srv->cancelled);
+  cshim_list_init(&srv->resume);
+  cshim_list_init(&srv->listeners);
+  cshim_list_init(&srv->restored);
   host_ttrpc_server_set_limits(srv, &(host_ttrpc_server_limits_t){0});
   *out = srv;
   return 0;
@@ -1832,12 +1802,13 @@ host_ttrpc_server_close(host_ttrpc_server_t *srv, void (*done_cb)(void *data), v
     uv_close((uv_handle_t *)&srv->stall_timer, stall_timer_close_cb);
   }
 
-  while ((l = srv->listeners)) {
-    srv->listeners = l->next;
+  while (!cshim_list_empty(&srv->listeners)) {
+    l = cshim_list_entry(cshim_list_first(&srv->listeners), struct listener, link);
+    cshim_list_remove(&l->link);
     uv_close((uv_handle_t *)&l->pipe, listener_close_cb);
   }
-  while (!list_empty(&srv->conns))
-    close_conn(CSHIM_CONTAINER_OF(srv->conns.next, struct conn, link));
+  while (!cshim_list_empty(&srv->conns))
+    close_conn(cshim_list_entry(cshim_list_first(&srv->conns), struct conn, link));
 }
 
 /* ---- live upgrade (docs/live-upgrade.md) ---------------------------------------------------- */
@@ -1865,7 +1836,7 @@ enum
 
 struct restored_call
 {
-  struct restored_call *next;
+  cshim_list_t link; /* in srv->restored */
   struct conn *conn;
   uint32_t stream_id;
   uint8_t *request;
@@ -1875,22 +1846,21 @@ struct restored_call
 void
 host_ttrpc_server_pause(host_ttrpc_server_t *srv)
 {
-  struct link *l;
+  cshim_list_t *l;
 
   srv->upgrade_paused = true;
-  for (l = srv->conns.next; l != &srv->conns; l = l->next)
+  CSHIM_LIST_FOREACH (l, &srv->conns)
     pause_conn(CSHIM_CONTAINER_OF(l, struct conn, link), PAUSE_UPGRADE);
 }
 
 void
 host_ttrpc_server_resume(host_ttrpc_server_t *srv)
 {
-  struct link *l, *next;
+  cshim_list_t *l, *next;
 
   srv->upgrade_paused = false;
-  for (l = srv->conns.next; l != &srv->conns; l = next) {
+  CSHIM_LIST_FOREACH_SAFE (l, next, &srv->conns) {
     struct conn *conn = CSHIM_CONTAINER_OF(l, struct conn, link);
-    next = l->next;
     if (!conn->closing)
       unpause_conn(conn, PAUSE_UPGRADE);
   }
@@ -1899,9 +1869,9 @@ host_ttrpc_server_resume(host_ttrpc_server_t *srv)
 const char *
 host_ttrpc_server_busy(host_ttrpc_server_t *srv)
 {
-  struct link *l;
+  cshim_list_t *l;
 
-  for (l = srv->conns.next; l != &srv->conns; l = l->next) {
+  CSHIM_LIST_FOREACH (l, &srv->conns) {
     struct conn *conn = CSHIM_CONTAINER_OF(l, struct conn, link);
     if (!conn->closing && conn->pipe.write_queue_size > 0)
       return "ttrpc answers are still being written";
@@ -1916,16 +1886,17 @@ int
 host_ttrpc_server_save(host_ttrpc_server_t *srv, cshim_state_writer_t *w, cshim_error_t *err)
 {
   struct listener *ls;
-  struct link *l, *c;
+  cshim_list_t *l, *c;
   uv_os_fd_t fd;
 
-  for (ls = srv->listeners; ls; ls = ls->next) {
+  CSHIM_LIST_FOREACH (l, &srv->listeners) {
+    ls = cshim_list_entry(l, struct listener, link);
     if (uv_fileno((uv_handle_t *)&ls->pipe, &fd) < 0)
       return cshim_error_make(err, EBADF, "ttrpc listener has no descriptor");
     cshim_state_put_fd(w, SRV_LISTENER, fd);
   }
   cshim_state_put_u64(w, SRV_STATS_TOTAL, srv->stats.connections_total);
-  for (l = srv->conns.next; l != &srv->conns; l = l->next) {
+  CSHIM_LIST_FOREACH (l, &srv->conns) {
     struct conn *conn = CSHIM_CONTAINER_OF(l, struct conn, link);
     cshim_autofree uint8_t *pending = NULL;
     size_t plen;
@@ -1947,7 +1918,7 @@ host_ttrpc_server_save(host_ttrpc_server_t *srv, cshim_state_writer_t *w, cshim_
       if (discarded)
         cshim_state_put_u32(w, CONN_DISCARDED, discarded);
     }
-    for (c = conn->calls.next; c != &conn->calls; c = c->next) {
+    CSHIM_LIST_FOREACH (c, &conn->calls) {
       struct call *call = CSHIM_CONTAINER_OF(c, struct call, link);
       size_t n;
       /* A crash snapshot carries only parked calls (Wait): one being worked on is in the crash
@@ -1977,9 +1948,9 @@ adopt_conn(host_ttrpc_server_t *srv, int fd, uint32_t last_stream, const uint8_t
 
   init_limit_handles(srv);
   conn->srv = srv;
-  list_init(&conn->link);
-  list_init(&conn->calls);
-  list_init(&conn->resume_link);
+  cshim_list_init(&conn->link);
+  cshim_list_init(&conn->calls);
+  cshim_list_init(&conn->resume_link);
   conn->paused = PAUSE_UPGRADE; /* read once the upgrade has finished */
   cshim_frame_reader_init(&conn->reader, CSHIM_FRAME_MAX_DATA);
   r = cshim_frame_reader_resume(&conn->reader, pending, plen, discarded, err);
@@ -1998,7 +1969,7 @@ adopt_conn(host_ttrpc_server_t *srv, int fd, uint32_t last_stream, const uint8_t
   conn->last_stream_id = last_stream;
   conn->active = true;
   conn->id = ++srv->next_conn_id;
-  list_append(&srv->conns, &conn->link);
+  cshim_list_push_back(&srv->conns, &conn->link);
   srv->stats.connections_open++;
   set_held(srv, &conn->held_partial, cshim_frame_reader_held(&conn->reader));
   if (conn->held_partial > 0)
@@ -2019,8 +1990,7 @@ fd_live(const host_ttrpc_server_t *srv, int fd)
 }
 
 static int
-restore_conn(host_ttrpc_server_t *srv, const cshim_state_item_t *item, struct restored_call ***tail,
-             cshim_error_t *err)
+restore_conn(host_ttrpc_server_t *srv, const cshim_state_item_t *item, cshim_error_t *err)
 {
   cshim_state_reader_t r;
   cshim_state_item_t it;
@@ -2075,8 +2045,7 @@ restore_conn(host_ttrpc_server_t *srv, const cshim_state_item_t *item, struct re
       continue;
     rc = cshim_xmalloc0(sizeof(*rc));
     rc->conn = conn;
-    **tail = rc;
-    *tail = &rc->next;
+    cshim_list_push_back(&srv->restored, &rc->link);
     ret = cshim_state_item_list(&it, &cr, err);
     while (ret >= 0 && (ret = cshim_state_next(&cr, &ci, err)) > 0) {
       if (ci.tag == CALL_STREAM)
@@ -2098,7 +2067,6 @@ host_ttrpc_server_restore(host_ttrpc_server_t *srv, const cshim_state_reader_t *
 {
   cshim_state_reader_t r = *state;
   cshim_state_item_t it;
-  struct restored_call **tail = &srv->restored;
   int ret, fd;
 
   srv->upgrade_paused = true;
@@ -2109,7 +2077,7 @@ host_ttrpc_server_restore(host_ttrpc_server_t *srv, const cshim_state_reader_t *
         return ret;
       ret = adopt_listener(srv, fd, err);
     } else if (it.tag == SRV_CONN)
-      ret = restore_conn(srv, &it, &tail, err);
+      ret = restore_conn(srv, &it, err);
     else if (it.tag == SRV_STATS_TOTAL)
       ret = cshim_state_item_u64(&it, &srv->stats.connections_total, err);
     if (ret < 0)
@@ -2121,13 +2089,14 @@ host_ttrpc_server_restore(host_ttrpc_server_t *srv, const cshim_state_reader_t *
 void
 host_ttrpc_server_redispatch(host_ttrpc_server_t *srv)
 {
-  struct restored_call *rc;
+  cshim_list_t *l;
 
-  while ((rc = srv->restored) != NULL) {
+  while ((l = cshim_list_first(&srv->restored)) != NULL) {
+    struct restored_call *rc = cshim_list_entry(l, struct restored_call, link);
     struct conn *conn = rc->conn;
     uint32_t last = conn->last_stream_id;
 
-    srv->restored = rc->next;
+    cshim_list_remove(&rc->link);
     if (!conn->closing) {
       /* the stream was accepted once already: let it through the ordering check again */
       conn->last_stream_id = rc->stream_id - 1;
@@ -2163,21 +2132,23 @@ int
 host_ttrpc_server_recover_stream(host_ttrpc_server_t *srv, int fd, uint32_t stream_id,
                                  const uint8_t *request, size_t request_len, const char *message)
 {
-  struct link *l;
+  cshim_list_t *l;
   uv_os_fd_t cfd;
 
-  for (l = srv->conns.next; l != &srv->conns; l = l->next) {
+  CSHIM_LIST_FOREACH (l, &srv->conns) {
     struct conn *conn = CSHIM_CONTAINER_OF(l, struct conn, link);
-    struct link *c;
+    cshim_list_t *c;
     if (conn->closing || uv_fileno((uv_handle_t *)&conn->pipe, &cfd) < 0 || cfd != fd)
       continue;
     /* a call carried over is answered by its re-run */
-    for (c = conn->calls.next; c != &conn->calls; c = c->next)
+    CSHIM_LIST_FOREACH (c, &conn->calls)
       if (CSHIM_CONTAINER_OF(c, struct call, link)->base.stream_id == stream_id)
         return 0;
-    for (struct restored_call *rc = srv->restored; rc; rc = rc->next)
+    CSHIM_LIST_FOREACH (c, &srv->restored) {
+      const struct restored_call *rc = cshim_list_entry(c, struct restored_call, link);
       if (rc->conn == conn && rc->stream_id == stream_id)
         return 0;
+    }
     if (request) {
       uint32_t last = conn->last_stream_id;
       conn->last_stream_id = stream_id - 1;
@@ -2206,10 +2177,10 @@ int
 host_ttrpc_server_crash_write(host_ttrpc_server_t *srv, int memfd, uint32_t kind, off_t *off,
                               int *fds, size_t max_fds, size_t *n_fds)
 {
-  struct link *l;
+  cshim_list_t *l;
 
   *n_fds = 0;
-  for (l = srv->conns.next; l != &srv->conns; l = l->next) {
+  CSHIM_LIST_FOREACH (l, &srv->conns) {
     struct conn *conn = CSHIM_CONTAINER_OF(l, struct conn, link);
     const cshim_frame_reader_t *rd = &conn->reader;
     size_t hlen = rd->header_len, dlen = 0;
@@ -2268,11 +2239,11 @@ host_ttrpc_server_crash_input(host_ttrpc_server_t *srv, int fd, uint32_t discard
                               const uint8_t *bytes, size_t len, cshim_error_t *err)
 {
   struct conn *conn = NULL;
-  struct link *l;
+  cshim_list_t *l;
   size_t head = 0;
   int ret;
 
-  for (l = srv->conns.next; l != &srv->conns; l = l->next) {
+  CSHIM_LIST_FOREACH (l, &srv->conns) {
     struct conn *c = CSHIM_CONTAINER_OF(l, struct conn, link);
     uv_os_fd_t cfd;
     if (!c->closing && uv_fileno((uv_handle_t *)&c->pipe, &cfd) == 0 && cfd == fd) {

@@ -892,51 +892,53 @@ host_upgrade_restoring(const host_upgrade_t *u)
   return u->restoring;
 }
 
-int
-host_upgrade_restore(host_upgrade_t *u, cshim_error_t *err)
+/* Exits nobody had been told of, then those reaped after a crash snapshot: the plugins'
+   watches (of their processes, of runtime commands that were running) find them. */
+static int
+restore_exits(host_upgrade_t *u, cshim_error_t *err)
 {
-  cshim_state_reader_t plugins, server, r;
+  cshim_state_reader_t rr;
+  cshim_state_item_t it;
+  int ret;
+
+  ret = cshim_state_find(&u->body, REC_REAPER, &it, err);
+  if (ret > 0 && (ret = cshim_state_item_list(&it, &rr, err)) == 0) {
+    while ((ret = cshim_state_next(&rr, &it, err)) > 0) {
+      cshim_state_reader_t er;
+      uint32_t pid = 0, status = 0;
+      uint64_t at = 0;
+      if (it.tag != REAPER_EXIT)
+        continue;
+      if (cshim_state_item_list(&it, &er, err) < 0 ||
+          cshim_state_get_u32(&er, EXIT_PID, &pid, err) < 0 ||
+          cshim_state_get_u32(&er, EXIT_STATUS, &status, err) < 0 ||
+          cshim_state_get_u64(&er, EXIT_AT_NS, &at, err) < 0)
+        return -EBADMSG;
+      host_reaper_add_unclaimed(u->reaper, (pid_t)pid, (int)status, at);
+    }
+  }
+  if (ret < 0)
+    return ret;
+  for (size_t off = 0, len; u->journal;) {
+    const uint8_t *bytes;
+    uint32_t v[3];
+    if (!journal_next(u, &off, v, &bytes, &len))
+      break;
+    if (v[0] == J_EXIT)
+      host_reaper_add_unclaimed(u->reaper, (pid_t)v[1], (int)v[2], 0);
+  }
+  return 0;
+}
+
+/* Every plugin record must find its plugin here. */
+static int
+check_plugin_records(host_upgrade_t *u, const cshim_state_reader_t *plugins, cshim_error_t *err)
+{
+  cshim_state_reader_t r = *plugins;
   cshim_state_item_t it;
   size_t n = host_plugins_n_ordered(u->plugins);
   int ret;
 
-  /* Exits nobody had been told of, then those reaped after a crash snapshot: the plugins'
-     watches (of their processes, of runtime commands that were running) find them. */
-  if (u->reaper) {
-    cshim_state_reader_t rr;
-    ret = cshim_state_find(&u->body, REC_REAPER, &it, err);
-    if (ret > 0 && (ret = cshim_state_item_list(&it, &rr, err)) == 0) {
-      while ((ret = cshim_state_next(&rr, &it, err)) > 0) {
-        cshim_state_reader_t er;
-        uint32_t pid = 0, status = 0;
-        uint64_t at = 0;
-        if (it.tag != REAPER_EXIT)
-          continue;
-        if (cshim_state_item_list(&it, &er, err) < 0 ||
-            cshim_state_get_u32(&er, EXIT_PID, &pid, err) < 0 ||
-            cshim_state_get_u32(&er, EXIT_STATUS, &status, err) < 0 ||
-            cshim_state_get_u64(&er, EXIT_AT_NS, &at, err) < 0)
-          return -EBADMSG;
-        host_reaper_add_unclaimed(u->reaper, (pid_t)pid, (int)status, at);
-      }
-    }
-    if (ret < 0)
-      return ret;
-    for (size_t off = 0, len; u->journal;) {
-      const uint8_t *bytes;
-      uint32_t v[3];
-      if (!journal_next(u, &off, v, &bytes, &len))
-        break;
-      if (v[0] == J_EXIT)
-        host_reaper_add_unclaimed(u->reaper, (pid_t)v[1], (int)v[2], 0);
-    }
-  }
-
-  ret = find_list(&u->body, REC_PLUGINS, &plugins, err);
-  if (ret < 0)
-    return ret;
-  /* Every record must find its plugin here. */
-  r = plugins;
   while ((ret = cshim_state_next(&r, &it, err)) > 0) {
     cshim_state_reader_t pr;
     cshim_autofree char *uri = NULL;
@@ -957,8 +959,38 @@ host_upgrade_restore(host_upgrade_t *u, cshim_error_t *err)
       return cshim_error_make(err, ENOENT, "plugin `%s` handed over state but does not run here",
                               uri ? uri : "?");
   }
-  if (ret < 0)
-    return ret;
+  return ret;
+}
+
+/* The state plugin `uri` handed over, if any: *have tells. */
+static int
+find_plugin_state(const cshim_state_reader_t *plugins, const char *uri, cshim_state_reader_t *state,
+                  bool *have, cshim_error_t *err)
+{
+  cshim_state_reader_t r = *plugins;
+  cshim_state_item_t it;
+
+  *have = false;
+  while (!*have && cshim_state_next(&r, &it, err) > 0) {
+    cshim_state_reader_t pr;
+    cshim_autofree char *name = NULL;
+    if (it.tag != REC_PLUGIN || cshim_state_item_list(&it, &pr, err) < 0 ||
+        cshim_state_get_str(&pr, PLUGIN_URI, &name, err) < 0 || name == NULL ||
+        strcmp(name, uri) != 0)
+      continue;
+    if (find_list(&pr, PLUGIN_STATE, state, err) < 0)
+      return -EBADMSG;
+    *have = true;
+  }
+  return 0;
+}
+
+/* Each running plugin, in order, restores what it handed over (NULL: nothing). */
+static int
+restore_plugins(host_upgrade_t *u, const cshim_state_reader_t *plugins, cshim_error_t *err)
+{
+  size_t n = host_plugins_n_ordered(u->plugins);
+  int ret;
 
   for (size_t i = 0; i < n; i++) {
     const cshim_plugin_t *desc;
@@ -972,22 +1004,21 @@ host_upgrade_restore(host_upgrade_t *u, cshim_error_t *err)
       continue;
     if (!cshim_plugin_upgrade_hooks(desc))
       return cshim_error_make(err, ENOTSUP, "plugin `%s` cannot restore a handed-over state", uri);
-    r = plugins;
-    while (!have && (ret = cshim_state_next(&r, &it, err)) > 0) {
-      cshim_state_reader_t pr;
-      cshim_autofree char *name = NULL;
-      if (it.tag != REC_PLUGIN || cshim_state_item_list(&it, &pr, err) < 0 ||
-          cshim_state_get_str(&pr, PLUGIN_URI, &name, err) < 0 || name == NULL ||
-          strcmp(name, uri) != 0)
-        continue;
-      if (find_list(&pr, PLUGIN_STATE, &state, err) < 0)
-        return -EBADMSG;
-      have = true;
-    }
+    if (find_plugin_state(plugins, uri, &state, &have, err) < 0)
+      return -EBADMSG;
     ret = desc->upgrade_restore(instance, have ? &state : NULL, err);
     if (ret < 0)
       return cshim_error_wrap(err, "restore `%s`", uri);
   }
+  return 0;
+}
+
+/* The ttrpc server's connections; after a crash each reads on from the byte it had reached. */
+static int
+restore_server(host_upgrade_t *u, cshim_error_t *err)
+{
+  cshim_state_reader_t server;
+  int ret;
 
   ret = find_list(&u->body, REC_SERVER, &server, err);
   if (ret < 0)
@@ -998,7 +1029,6 @@ host_upgrade_restore(host_upgrade_t *u, cshim_error_t *err)
   host_ttrpc_server_set_live_fds(u->server, NULL, 0);
   if (ret < 0)
     return ret;
-  /* After a crash: each connection reads on from the byte it had reached. */
   for (size_t off = 0, len; u->journal && u->journal_whole;) {
     const uint8_t *bytes;
     uint32_t v[3];
@@ -1011,6 +1041,29 @@ host_upgrade_restore(host_upgrade_t *u, cshim_error_t *err)
       return ret;
   }
   return 0;
+}
+
+int
+host_upgrade_restore(host_upgrade_t *u, cshim_error_t *err)
+{
+  cshim_state_reader_t plugins;
+  int ret;
+
+  if (u->reaper) {
+    ret = restore_exits(u, err);
+    if (ret < 0)
+      return ret;
+  }
+  ret = find_list(&u->body, REC_PLUGINS, &plugins, err);
+  if (ret < 0)
+    return ret;
+  ret = check_plugin_records(u, &plugins, err);
+  if (ret < 0)
+    return ret;
+  ret = restore_plugins(u, &plugins, err);
+  if (ret < 0)
+    return ret;
+  return restore_server(u, err);
 }
 
 void

@@ -13,6 +13,7 @@
 
 #include <cshim/error.h>
 #include <cshim/host.h>
+#include <cshim/list.h>
 #include <cshim/log.h>
 #include <cshim/plugin.h>
 #include <cshim/publisher.h>
@@ -44,7 +45,7 @@ typedef struct debug_profile_s debug_profile_t;
 
 typedef struct debug_method_s
 {
-  struct debug_method_s *next; /* sorted by service, then method */
+  cshim_list_t link; /* in debug_metrics_t.methods */
   char *service;
   char *method;
   uint64_t by_code[DEBUG_N_CODES];
@@ -55,7 +56,7 @@ typedef struct debug_method_s
 
 typedef struct debug_metrics_s
 {
-  debug_method_t *methods;
+  cshim_list_t methods; /* debug_method_t, sorted by service, then method */
   size_t n_methods;
 } debug_metrics_t;
 
@@ -171,7 +172,7 @@ struct debug_s
 
   uv_pipe_t listener;
   bool listening;
-  debug_conn_t *conns;
+  cshim_list_t conns; /* debug_conn_t, newest first */
   size_t n_conns;
   uint64_t http_requests;   /* requests answered */
   uint64_t http_rejected;   /* answered 4xx/5xx */

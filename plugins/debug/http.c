@@ -22,7 +22,7 @@
 struct debug_conn_s
 {
   debug_t *d;
-  debug_conn_t *next, *prev;
+  cshim_list_t link; /* in d->conns */
   uv_pipe_t pipe;
   uv_timer_t timer;
   http_parser parser;
@@ -77,12 +77,7 @@ close_conn(debug_conn_t *conn)
   conn->closing = true;
   conn->gone_cb = NULL;
   conn->next_cb = NULL;
-  if (conn->prev)
-    conn->prev->next = conn->next;
-  else
-    d->conns = conn->next;
-  if (conn->next)
-    conn->next->prev = conn->prev;
+  cshim_list_remove(&conn->link);
   d->n_conns--;
   if (gone)
     gone(conn->cb_data, conn);
@@ -431,10 +426,7 @@ new_conn(debug_t *d)
   conn->pipe.data = conn;
   conn->timer.data = conn;
   d->open_handles += 2;
-  conn->next = d->conns;
-  if (d->conns)
-    d->conns->prev = conn;
-  d->conns = conn;
+  cshim_list_push_front(&d->conns, &conn->link);
   d->n_conns++;
   return conn;
 }
@@ -484,9 +476,13 @@ debug_http_busy(const debug_t *d)
   /* An answer handed to the kernel closes its connection on the next loop turn: wait for that.
      One the client does not take (bytes still queued) is not waited for: the exec closes it and
      the client sees the answer cut short of its Content-Length. */
-  for (const debug_conn_t *c = d->conns; c; c = c->next)
+  const cshim_list_t *l;
+
+  CSHIM_LIST_FOREACH (l, &d->conns) {
+    const debug_conn_t *c = cshim_list_entry(l, debug_conn_t, link);
     if (c->answered && !c->closing && c->pipe.write_queue_size == 0)
       return "a debug HTTP answer is being written";
+  }
   return NULL;
 }
 
@@ -494,7 +490,10 @@ void
 debug_http_foreach_idle(const debug_t *d,
                         void (*cb)(void *data, int fd, const char *raw, size_t len), void *data)
 {
-  for (const debug_conn_t *c = d->conns; c; c = c->next) {
+  const cshim_list_t *l;
+
+  CSHIM_LIST_FOREACH (l, &d->conns) {
+    const debug_conn_t *c = cshim_list_entry(l, debug_conn_t, link);
     uv_os_fd_t fd;
     if (c->answered || c->closing || uv_fileno((const uv_handle_t *)&c->pipe, &fd) < 0)
       continue;
@@ -644,8 +643,8 @@ listener_closed_cb(uv_handle_t *h)
 void
 debug_http_close(debug_t *d)
 {
-  while (d->conns)
-    close_conn(d->conns);
+  while (!cshim_list_empty(&d->conns))
+    close_conn(cshim_list_entry(cshim_list_first(&d->conns), debug_conn_t, link));
   if (d->listening) {
     d->listening = false;
     uv_close((uv_handle_t *)&d->listener, listener_closed_cb);

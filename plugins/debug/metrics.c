@@ -24,22 +24,29 @@ static const char *const standard_statuses[] = {"created", "running", "paused", 
 static debug_method_t *
 find_or_add(debug_metrics_t *m, const char *service, const char *method)
 {
-  debug_method_t **pp = &m->methods, *e;
+  cshim_list_t *l, *before = NULL;
+  debug_method_t *e;
 
-  for (; *pp; pp = &(*pp)->next) {
-    int c = strcmp((*pp)->service, service);
+  CSHIM_LIST_FOREACH (l, &m->methods) {
+    int c;
+    e = cshim_list_entry(l, debug_method_t, link);
+    c = strcmp(e->service, service);
     if (c == 0)
-      c = strcmp((*pp)->method, method);
+      c = strcmp(e->method, method);
     if (c == 0)
-      return *pp;
-    if (c > 0)
+      return e;
+    if (c > 0) {
+      before = l;
       break;
+    }
   }
   e = cshim_xmalloc0(sizeof(*e));
   e->service = cshim_xstrdup(service);
   e->method = cshim_xstrdup(method);
-  e->next = *pp;
-  *pp = e;
+  if (before)
+    cshim_list_insert_after(before->prev, &e->link);
+  else
+    cshim_list_push_back(&m->methods, &e->link);
   m->n_methods++;
   return e;
 }
@@ -65,15 +72,15 @@ debug_metrics_observe(debug_metrics_t *m, const char *service, const char *metho
 void
 debug_metrics_clear(debug_metrics_t *m)
 {
-  debug_method_t *e, *next;
+  cshim_list_t *l;
 
-  for (e = m->methods; e; e = next) {
-    next = e->next;
+  while ((l = cshim_list_first(&m->methods)) != NULL) {
+    debug_method_t *e = cshim_list_entry(l, debug_method_t, link);
+    cshim_list_remove(&e->link);
     free(e->service);
     free(e->method);
     free(e);
   }
-  m->methods = NULL;
   m->n_methods = 0;
 }
 
@@ -233,13 +240,15 @@ static void
 render_ttrpc(FILE *f, debug_t *d)
 {
   cshim_ttrpc_stats_t st = {.struct_size = sizeof st};
+  const cshim_list_t *l;
 
   if (d->host)
     d->host->ttrpc_stats(d->host, &st);
 
   family(f, "cshim_ttrpc_calls_total", "counter",
          "ttrpc calls answered, by service, method and gRPC status code.");
-  for (const debug_method_t *e = d->metrics.methods; e; e = e->next)
+  CSHIM_LIST_FOREACH (l, &d->metrics.methods) {
+    const debug_method_t *e = cshim_list_entry(l, debug_method_t, link);
     for (int c = 0; c < DEBUG_N_CODES; c++)
       if (e->by_code[c]) {
         fputs("cshim_ttrpc_calls_total{", f);
@@ -247,10 +256,12 @@ render_ttrpc(FILE *f, debug_t *d)
         fprintf(f, ",code=\"%s\"} %llu\n", cshim_grpc_code_name(c),
                 (unsigned long long)e->by_code[c]);
       }
+  }
 
   family(f, "cshim_ttrpc_call_errors_total", "counter",
          "ttrpc calls answered with a status other than OK, by service and method.");
-  for (const debug_method_t *e = d->metrics.methods; e; e = e->next) {
+  CSHIM_LIST_FOREACH (l, &d->metrics.methods) {
+    const debug_method_t *e = cshim_list_entry(l, debug_method_t, link);
     fputs("cshim_ttrpc_call_errors_total{", f);
     method_labels(f, e);
     fprintf(f, "} %llu\n", (unsigned long long)(e->count - e->by_code[0]));
@@ -258,7 +269,8 @@ render_ttrpc(FILE *f, debug_t *d)
 
   family(f, "cshim_ttrpc_call_duration_seconds", "histogram",
          "Time from decoding a ttrpc request to its answer, by service and method.");
-  for (const debug_method_t *e = d->metrics.methods; e; e = e->next) {
+  CSHIM_LIST_FOREACH (l, &d->metrics.methods) {
+    const debug_method_t *e = cshim_list_entry(l, debug_method_t, link);
     uint64_t cumulative = 0;
     for (int b = 0; b <= DEBUG_N_BUCKETS; b++) {
       cumulative += e->buckets[b];

@@ -81,7 +81,10 @@ methods_json(debug_t *d)
 {
   json_t *out = json_array();
 
-  for (const debug_method_t *e = d->metrics.methods; e; e = e->next) {
+  const cshim_list_t *l;
+
+  CSHIM_LIST_FOREACH (l, &d->metrics.methods) {
+    const debug_method_t *e = cshim_list_entry(l, debug_method_t, link);
     json_t *codes = json_object(), *buckets = json_object();
     uint64_t cumulative = 0;
     char bound[32];
@@ -125,72 +128,81 @@ config_json(debug_t *d)
                    "effective", effective ? effective : json_null());
 }
 
-char *
-debug_render_vars(debug_t *d, size_t *len)
+/* The host's start time, uptime and log counters into root; its ttrpc counters into st. */
+static void
+add_host_vars(json_t *root, debug_t *d, cshim_ttrpc_stats_t *st)
 {
-  debug_proc_stats_t ps;
-  debug_status_count_t *counts = NULL;
-  size_t n_counts;
-  cshim_ttrpc_stats_t st = {.struct_size = sizeof st};
-  json_t *root = json_object(), *processes = json_object();
+  cshim_host_log_stats_t ls = {.struct_size = sizeof ls};
+  struct timespec ts = {.tv_sec = (time_t)(d->host->started_unix_ns / 1000000000LL)};
+  struct tm tm;
+  char when[64];
 
-  json_object_set_new(root, "version", json_string(d->host ? d->host->version : "unknown"));
-  json_object_set_new(root, "pid", json_integer(getpid()));
-  if (d->host) {
-    cshim_host_log_stats_t ls = {.struct_size = sizeof ls};
-    struct timespec ts = {.tv_sec = (time_t)(d->host->started_unix_ns / 1000000000LL)};
-    struct tm tm;
-    char when[64];
-
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_object_set_new(root, "started_at", json_string(when));
-    json_object_set_new(root, "uptime_seconds",
-                        json_real((double)(cshim_now_ns() - d->host->started_ns) / 1e9));
-    d->host->log_stats(d->host, &ls);
-    json_object_set_new(
-        root, "log",
-        json_pack("{s:I, s:I}", "lines", (json_int_t)ls.lines, "dropped", (json_int_t)ls.dropped));
-    d->host->ttrpc_stats(d->host, &st);
-  }
+  gmtime_r(&ts.tv_sec, &tm);
+  strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  json_object_set_new(root, "started_at", json_string(when));
+  json_object_set_new(root, "uptime_seconds",
+                      json_real((double)(cshim_now_ns() - d->host->started_ns) / 1e9));
+  d->host->log_stats(d->host, &ls);
   json_object_set_new(
-      root, "shim",
-      json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:s?}", "namespace",
-                property(d, CSHIM_PROP_NAMESPACE), "id", property(d, CSHIM_PROP_ID), "bundle",
-                property(d, CSHIM_PROP_BUNDLE), "socket", property(d, CSHIM_PROP_SOCKET), "binary",
-                property(d, CSHIM_PROP_BINARY), "containerd_ttrpc_address",
-                property(d, CSHIM_PROP_TTRPC_ADDRESS), "debug_socket", d->socket_path));
-  json_object_set_new(root, "config", config_json(d));
-  json_object_set_new(root, "plugins", plugins_json(d));
-  json_object_set_new(root, "ttrpc",
-                      json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "connections_open",
-                                (json_int_t)st.connections_open, "connections_total",
-                                (json_int_t)st.connections_total, "connections_rejected",
-                                (json_int_t)st.connections_rejected, "calls_in_flight",
-                                (json_int_t)st.calls_in_flight, "requests_total",
-                                (json_int_t)st.calls_total, "frames_rejected",
-                                (json_int_t)st.frames_rejected, "methods", methods_json(d)));
-  if (d->publisher) {
-    cshim_publisher_stats_t pst = {.struct_size = sizeof pst};
-    d->publisher->get_stats(d->publisher, &pst);
-    json_object_set_new(root, "events",
-                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "accepted",
-                                  (json_int_t)pst.accepted, "published", (json_int_t)pst.published,
-                                  "retried", (json_int_t)pst.retried, "dropped",
-                                  (json_int_t)pst.dropped, "queue_full", (json_int_t)pst.queue_full,
-                                  "pending", (json_int_t)pst.pending));
-  } else {
-    json_object_set_new(root, "events", json_null());
-  }
+      root, "log",
+      json_pack("{s:I, s:I}", "lines", (json_int_t)ls.lines, "dropped", (json_int_t)ls.dropped));
+  d->host->ttrpc_stats(d->host, st);
+}
 
-  json_object_set_new(root, "upgrade", debug_host_source_json(d, "upgrade"));
-  json_object_set_new(root, "tracing", debug_host_source_json(d, "tracing"));
+static json_t *
+shim_json(debug_t *d)
+{
+  return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:s?}", "namespace",
+                   property(d, CSHIM_PROP_NAMESPACE), "id", property(d, CSHIM_PROP_ID), "bundle",
+                   property(d, CSHIM_PROP_BUNDLE), "socket", property(d, CSHIM_PROP_SOCKET),
+                   "binary", property(d, CSHIM_PROP_BINARY), "containerd_ttrpc_address",
+                   property(d, CSHIM_PROP_TTRPC_ADDRESS), "debug_socket", d->socket_path);
+}
 
-  n_counts = debug_status_counts(d, &counts);
+static json_t *
+ttrpc_json(debug_t *d, const cshim_ttrpc_stats_t *st)
+{
+  return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "connections_open",
+                   (json_int_t)st->connections_open, "connections_total",
+                   (json_int_t)st->connections_total, "connections_rejected",
+                   (json_int_t)st->connections_rejected, "calls_in_flight",
+                   (json_int_t)st->calls_in_flight, "requests_total", (json_int_t)st->calls_total,
+                   "frames_rejected", (json_int_t)st->frames_rejected, "methods", methods_json(d));
+}
+
+static json_t *
+events_json(debug_t *d)
+{
+  cshim_publisher_stats_t pst = {.struct_size = sizeof pst};
+
+  if (d->publisher == NULL)
+    return json_null();
+  d->publisher->get_stats(d->publisher, &pst);
+  return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "accepted", (json_int_t)pst.accepted,
+                   "published", (json_int_t)pst.published, "retried", (json_int_t)pst.retried,
+                   "dropped", (json_int_t)pst.dropped, "queue_full", (json_int_t)pst.queue_full,
+                   "pending", (json_int_t)pst.pending);
+}
+
+/* How many processes are in each status. */
+static json_t *
+processes_json(debug_t *d)
+{
+  json_t *processes = json_object();
+  debug_status_count_t *counts = NULL;
+  size_t n_counts = debug_status_counts(d, &counts);
+
   for (size_t i = 0; i < n_counts; i++)
     json_object_set_new(processes, counts[i].status, json_integer((json_int_t)counts[i].n));
   debug_status_counts_free(counts, n_counts);
-  json_object_set_new(root, "processes", processes);
+  return processes;
+}
+
+/* The shim process, its loop and the debug server itself. */
+static void
+add_self_vars(json_t *root, debug_t *d)
+{
+  debug_proc_stats_t ps;
 
   debug_proc_stats(&ps);
   json_object_set_new(root, "process",
@@ -206,6 +218,27 @@ debug_render_vars(debug_t *d, size_t *len)
                                 (json_int_t)d->http_rejected, "connections_open",
                                 (json_int_t)d->n_conns, "profiling", d->profile != NULL, "profiles",
                                 (json_int_t)d->profiles));
+}
+
+char *
+debug_render_vars(debug_t *d, size_t *len)
+{
+  cshim_ttrpc_stats_t st = {.struct_size = sizeof st};
+  json_t *root = json_object();
+
+  json_object_set_new(root, "version", json_string(d->host ? d->host->version : "unknown"));
+  json_object_set_new(root, "pid", json_integer(getpid()));
+  if (d->host)
+    add_host_vars(root, d, &st);
+  json_object_set_new(root, "shim", shim_json(d));
+  json_object_set_new(root, "config", config_json(d));
+  json_object_set_new(root, "plugins", plugins_json(d));
+  json_object_set_new(root, "ttrpc", ttrpc_json(d, &st));
+  json_object_set_new(root, "events", events_json(d));
+  json_object_set_new(root, "upgrade", debug_host_source_json(d, "upgrade"));
+  json_object_set_new(root, "tracing", debug_host_source_json(d, "tracing"));
+  json_object_set_new(root, "processes", processes_json(d));
+  add_self_vars(root, d);
   json_object_set_new(root, "state", state_json(d));
   return dump(root, len);
 }

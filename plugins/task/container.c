@@ -139,16 +139,20 @@ task_container_process(task_container_t *c, const char *exec_id)
 {
   if (exec_id == NULL || *exec_id == '\0')
     return c->init;
-  for (task_process_t *p = c->execs; p; p = p->next)
+  cshim_list_t *l;
+
+  CSHIM_LIST_FOREACH (l, &c->execs) {
+    task_process_t *p = cshim_list_entry(l, task_process_t, link);
     if (strcmp(p->exec_id, exec_id) == 0)
       return p;
+  }
   return NULL;
 }
 
 void
 task_container_free(task_container_t *c)
 {
-  task_process_t *p, *next;
+  cshim_list_t *l;
   if (c == NULL)
     return;
   /* the runner frees ops first: none may outlive their container */
@@ -158,9 +162,9 @@ task_container_free(task_container_t *c)
   free(c->checkpoint);
   free(c->parent_checkpoint);
   task_process_free(c->init);
-  for (p = c->execs; p; p = next) {
-    next = p->next;
-    task_process_free(p);
+  while ((l = cshim_list_first(&c->execs)) != NULL) {
+    cshim_list_remove(l);
+    task_process_free(cshim_list_entry(l, task_process_t, link));
   }
   if (c->rt)
     cshim_runtime_free(c->rt);

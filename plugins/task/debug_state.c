@@ -95,12 +95,15 @@ task_debug_state_json(void *data)
   json_t *list = json_array();
   char *text;
 
-  for (const task_container_t *c = svc->containers; c; c = c->next) {
+  const cshim_list_t *cl, *pl;
+
+  CSHIM_LIST_FOREACH (cl, &svc->containers) {
+    const task_container_t *c = cshim_list_entry(cl, task_container_t, link);
     if (c->creating || c->init == NULL)
       continue;
     json_array_append_new(list, process_json(c, c->init));
-    for (const task_process_t *p = c->execs; p; p = p->next)
-      json_array_append_new(list, process_json(c, p));
+    CSHIM_LIST_FOREACH (pl, &c->execs)
+      json_array_append_new(list, process_json(c, cshim_list_entry(pl, task_process_t, link)));
   }
   text = json_dumps(list, JSON_COMPACT);
   json_decref(list);

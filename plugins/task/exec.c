@@ -67,7 +67,7 @@ task_handle_exec(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *da
   cshim_error_t err = NULL;
   task_io_kind_t kind;
   task_container_t *c;
-  task_process_t *p, **tail;
+  task_process_t *p;
   char *spec;
 
   /* The id names files in the bundle: check it before anything else. */
@@ -104,9 +104,7 @@ task_handle_exec(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *da
 
   p = task_process_new(c, req->exec_id, req->stdin, req->stdout, req->stderr, req->terminal);
   p->spec_json = spec;
-  for (tail = &c->execs; *tail; tail = &(*tail)->next)
-    ;
-  *tail = p;
+  cshim_list_push_back(&c->execs, &p->link);
 
   ev.container_id = c->id;
   ev.exec_id = p->exec_id;
@@ -265,7 +263,7 @@ exec_delete_io_done_cb(void *data)
 {
   task_op_t *op = data;
   task_container_t *c = op->container;
-  task_process_t *p = op->process, **pp;
+  task_process_t *p = op->process;
   Containerd__Events__TaskDelete ev = CONTAINERD__EVENTS__TASK_DELETE__INIT;
   Containerd__Task__V2__DeleteResponse resp = CONTAINERD__TASK__V2__DELETE_RESPONSE__INIT;
   Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
@@ -290,11 +288,7 @@ exec_delete_io_done_cb(void *data)
   cshim_ttrpc_call_reply(op->call, &resp.base);
   op->call = NULL;
 
-  for (pp = &c->execs; *pp; pp = &(*pp)->next)
-    if (*pp == p) {
-      *pp = p->next;
-      break;
-    }
+  cshim_list_remove(&p->link);
   task_process_fail_waiters(p, CSHIM_GRPC_NOT_FOUND, "process deleted before it ran: not found");
   op->process = NULL;
   task_process_free(p);

@@ -136,7 +136,7 @@ handle_shutdown(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *dat
   task_service_t *svc = data;
 
   task_reply_empty(call);
-  if (svc->containers != NULL || svc->shutdown_requested || svc->closing)
+  if (!cshim_list_empty(&svc->containers) || svc->shutdown_requested || svc->closing)
     return;
   /* The reply is queued; let it leave before the server starts closing. */
   task_service_request_shutdown(svc);

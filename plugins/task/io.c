@@ -1267,73 +1267,67 @@ item_int(const cshim_state_item_t *it, int *out, cshim_error_t *err)
   return ret;
 }
 
+/* One IO_COPY record into *tmp: its index, and its unwritten bytes (pointing into the state). */
 static int
-restore_copier(task_io_t *io, const cshim_state_item_t *list, cshim_error_t *err)
+read_copier_record(const cshim_state_item_t *list, struct copier *tmp, int *index,
+                   const uint8_t **pending, uint32_t *pending_len, cshim_error_t *err)
 {
   cshim_state_reader_t r;
   cshim_state_item_t it;
-  struct copier tmp = {0}, *c;
-  const uint8_t *pending = NULL;
-  uint32_t pending_len = 0;
-  int index = -1;
   int ret = cshim_state_item_list(list, &r, err);
 
-  tmp.src_fd = tmp.dst_fd = tmp.keeper_fd = -1;
   while (ret >= 0 && (ret = cshim_state_next(&r, &it, err)) > 0) {
     switch (it.tag) {
     case CP_INDEX:
-      ret = item_int(&it, &index, err);
+      ret = item_int(&it, index, err);
       break;
     case CP_USED:
-      ret = cshim_state_item_bool(&it, &tmp.used, err);
+      ret = cshim_state_item_bool(&it, &tmp->used, err);
       break;
     case CP_STARTED:
-      ret = cshim_state_item_bool(&it, &tmp.started, err);
+      ret = cshim_state_item_bool(&it, &tmp->started, err);
       break;
     case CP_FINISHED:
-      ret = cshim_state_item_bool(&it, &tmp.finished, err);
+      ret = cshim_state_item_bool(&it, &tmp->finished, err);
       break;
     case CP_DISCARD:
-      ret = cshim_state_item_bool(&it, &tmp.discard, err);
+      ret = cshim_state_item_bool(&it, &tmp->discard, err);
       break;
     case CP_SRC_FD:
-      ret = cshim_state_item_fd(&it, &tmp.src_fd, err);
+      ret = cshim_state_item_fd(&it, &tmp->src_fd, err);
       break;
     case CP_DST_FD:
-      ret = cshim_state_item_fd(&it, &tmp.dst_fd, err);
+      ret = cshim_state_item_fd(&it, &tmp->dst_fd, err);
       break;
     case CP_KEEPER_FD:
-      ret = cshim_state_item_fd(&it, &tmp.keeper_fd, err);
+      ret = cshim_state_item_fd(&it, &tmp->keeper_fd, err);
       break;
     case CP_DST_SYNC:
-      ret = cshim_state_item_bool(&it, &tmp.dst_sync, err);
+      ret = cshim_state_item_bool(&it, &tmp->dst_sync, err);
       break;
     case CP_DST_SHARED:
-      ret = cshim_state_item_bool(&it, &tmp.dst_shared, err);
+      ret = cshim_state_item_bool(&it, &tmp->dst_shared, err);
       break;
     case CP_DRAIN_ONLY:
-      ret = cshim_state_item_bool(&it, &tmp.drain_only, err);
+      ret = cshim_state_item_bool(&it, &tmp->drain_only, err);
       break;
     case CP_PENDING:
-      pending = it.value;
-      pending_len = it.len;
+      *pending = it.value;
+      *pending_len = it.len;
       break;
     default:
       break;
     }
   }
-  if (ret < 0)
-    return ret;
-  if (index < 0 || index > 2 || pending_len > TASK_IO_BUFFER_SIZE)
-    return cshim_error_make(err, EBADMSG, "state: bad stdio copy record");
-  c = &io->copy[index];
-  tmp.io = io;
-  tmp.index = index;
-  *c = tmp;
-  if (c->dst_shared)
-    c->dst_fd = io->shared_fd;
-  if (!c->started || c->finished)
-    return 0;
+  return ret;
+}
+
+/* A copy that was running goes on: its buffer with the unwritten bytes, its polls started. */
+static int
+resume_copier(struct copier *c, const uint8_t *pending, uint32_t pending_len, cshim_error_t *err)
+{
+  task_io_t *io = c->io;
+  int index = c->index, ret;
 
   c->buf = cshim_xmap(TASK_IO_BUFFER_SIZE);
   copier_kinds(c);
@@ -1361,15 +1355,37 @@ restore_copier(task_io_t *io, const cshim_state_item_t *list, cshim_error_t *err
   return 0;
 }
 
-int
-task_io_restore(uv_loop_t *loop, const cshim_logger_t *log, cshim_reaper_t *reaper,
-                const cshim_state_reader_t *state, task_io_t **out, cshim_error_t *err)
+static int
+restore_copier(task_io_t *io, const cshim_state_item_t *list, cshim_error_t *err)
 {
-  cshim_state_reader_t r = *state;
-  cshim_state_item_t it;
-  task_io_t *io = cshim_xmalloc0(sizeof *io);
-  uint32_t v;
+  struct copier tmp = {0}, *c;
+  const uint8_t *pending = NULL;
+  uint32_t pending_len = 0;
+  int index = -1;
   int ret;
+
+  tmp.src_fd = tmp.dst_fd = tmp.keeper_fd = -1;
+  ret = read_copier_record(list, &tmp, &index, &pending, &pending_len, err);
+  if (ret < 0)
+    return ret;
+  if (index < 0 || index > 2 || pending_len > TASK_IO_BUFFER_SIZE)
+    return cshim_error_make(err, EBADMSG, "state: bad stdio copy record");
+  c = &io->copy[index];
+  tmp.io = io;
+  tmp.index = index;
+  *c = tmp;
+  if (c->dst_shared)
+    c->dst_fd = io->shared_fd;
+  if (!c->started || c->finished)
+    return 0;
+  return resume_copier(c, pending, pending_len, err);
+}
+
+/* An io with nothing open yet, as restore fills it. */
+static task_io_t *
+io_new_empty(uv_loop_t *loop, const cshim_logger_t *log)
+{
+  task_io_t *io = cshim_xmalloc0(sizeof *io);
 
   io->loop = loop;
   io->log = log;
@@ -1381,70 +1397,89 @@ task_io_restore(uv_loop_t *loop, const cshim_logger_t *log, cshim_reaper_t *reap
     io->runtime_fd[i] = -1;
   }
   uv_timer_init(loop, &io->timer);
-  *out = io;
+  return io;
+}
 
+static int
+restore_runtime_fd(task_io_t *io, const cshim_state_item_t *list, cshim_error_t *err)
+{
+  cshim_state_reader_t rr;
+  cshim_state_item_t ri;
+  int index = -1, fd = -1;
+  int ret = cshim_state_item_list(list, &rr, err);
+
+  while (ret >= 0 && (ret = cshim_state_next(&rr, &ri, err)) > 0) {
+    if (ri.tag == RT_INDEX)
+      ret = item_int(&ri, &index, err);
+    else if (ri.tag == RT_FD)
+      ret = cshim_state_item_fd(&ri, &fd, err);
+  }
+  if (ret >= 0 && (index < 0 || index > 2))
+    ret = cshim_error_make(err, EBADMSG, "state: bad runtime stdio record");
+  if (ret >= 0)
+    io->runtime_fd[index] = fd;
+  return ret;
+}
+
+/* One io-wide record of the state (copies are restored after). */
+static int
+restore_io_field(task_io_t *io, const cshim_state_item_t *it, cshim_reaper_t *reaper,
+                 cshim_error_t *err)
+{
+  cshim_state_reader_t lr;
+  uint32_t v;
+  int ret = 0;
+
+  switch (it->tag) {
+  case IO_STDIN_KEEPER:
+    return cshim_state_item_fd(it, &io->stdin_keeper, err);
+  case IO_SHARED_FD:
+    return cshim_state_item_fd(it, &io->shared_fd, err);
+  case IO_SHARED_REFS:
+    return item_int(it, &io->shared_refs, err);
+  case IO_OUTPUTS_PENDING:
+    return item_int(it, &io->outputs_pending, err);
+  case IO_TERMINAL:
+    return cshim_state_item_bool(it, &io->terminal, err);
+  case IO_MASTER_FD:
+    return cshim_state_item_fd(it, &io->master_fd, err);
+  case IO_HAVE_SIZE:
+    return cshim_state_item_bool(it, &io->have_size, err);
+  case IO_WS_COL:
+    if ((ret = cshim_state_item_u32(it, &v, err)) == 0)
+      io->size.ws_col = (unsigned short)v;
+    return ret;
+  case IO_WS_ROW:
+    if ((ret = cshim_state_item_u32(it, &v, err)) == 0)
+      io->size.ws_row = (unsigned short)v;
+    return ret;
+  case IO_STDIN_CLOSED:
+    return cshim_state_item_bool(it, &io->stdin_closed, err);
+  case IO_RUNTIME_FD:
+    return restore_runtime_fd(io, it, err);
+  case IO_LOGGER:
+    ret = cshim_state_item_list(it, &lr, err);
+    if (ret >= 0)
+      ret = task_logger_restore(io->loop, io->log, reaper, &lr, &io->logger, err);
+    return ret;
+  default:
+    return 1; /* not an io-wide record */
+  }
+}
+
+int
+task_io_restore(uv_loop_t *loop, const cshim_logger_t *log, cshim_reaper_t *reaper,
+                const cshim_state_reader_t *state, task_io_t **out, cshim_error_t *err)
+{
+  cshim_state_reader_t r = *state;
+  cshim_state_item_t it;
+  task_io_t *io = io_new_empty(loop, log);
+  int ret;
+
+  *out = io;
   /* The io-wide fields first: copies refer to the shared descriptor. */
   while ((ret = cshim_state_next(&r, &it, err)) > 0) {
-    switch (it.tag) {
-    case IO_STDIN_KEEPER:
-      ret = cshim_state_item_fd(&it, &io->stdin_keeper, err);
-      break;
-    case IO_SHARED_FD:
-      ret = cshim_state_item_fd(&it, &io->shared_fd, err);
-      break;
-    case IO_SHARED_REFS:
-      ret = item_int(&it, &io->shared_refs, err);
-      break;
-    case IO_OUTPUTS_PENDING:
-      ret = item_int(&it, &io->outputs_pending, err);
-      break;
-    case IO_TERMINAL:
-      ret = cshim_state_item_bool(&it, &io->terminal, err);
-      break;
-    case IO_MASTER_FD:
-      ret = cshim_state_item_fd(&it, &io->master_fd, err);
-      break;
-    case IO_HAVE_SIZE:
-      ret = cshim_state_item_bool(&it, &io->have_size, err);
-      break;
-    case IO_WS_COL:
-      if ((ret = cshim_state_item_u32(&it, &v, err)) == 0)
-        io->size.ws_col = (unsigned short)v;
-      break;
-    case IO_WS_ROW:
-      if ((ret = cshim_state_item_u32(&it, &v, err)) == 0)
-        io->size.ws_row = (unsigned short)v;
-      break;
-    case IO_STDIN_CLOSED:
-      ret = cshim_state_item_bool(&it, &io->stdin_closed, err);
-      break;
-    case IO_RUNTIME_FD: {
-      cshim_state_reader_t rr;
-      cshim_state_item_t ri;
-      int index = -1, fd = -1;
-      ret = cshim_state_item_list(&it, &rr, err);
-      while (ret >= 0 && (ret = cshim_state_next(&rr, &ri, err)) > 0) {
-        if (ri.tag == RT_INDEX)
-          ret = item_int(&ri, &index, err);
-        else if (ri.tag == RT_FD)
-          ret = cshim_state_item_fd(&ri, &fd, err);
-      }
-      if (ret >= 0 && (index < 0 || index > 2))
-        ret = cshim_error_make(err, EBADMSG, "state: bad runtime stdio record");
-      if (ret >= 0)
-        io->runtime_fd[index] = fd;
-      break;
-    }
-    case IO_LOGGER: {
-      cshim_state_reader_t lr;
-      ret = cshim_state_item_list(&it, &lr, err);
-      if (ret >= 0)
-        ret = task_logger_restore(loop, log, reaper, &lr, &io->logger, err);
-      break;
-    }
-    default:
-      break;
-    }
+    ret = restore_io_field(io, &it, reaper, err);
     if (ret < 0)
       return ret;
   }

@@ -30,8 +30,10 @@
 static bool
 id_taken(task_service_t *svc, const char *id)
 {
-  for (task_container_t *c = svc->containers; c; c = c->next)
-    if (strcmp(c->id, id) == 0)
+  cshim_list_t *l;
+
+  CSHIM_LIST_FOREACH (l, &svc->containers)
+    if (strcmp(cshim_list_entry(l, task_container_t, link)->id, id) == 0)
       return true;
   return false;
 }
@@ -55,7 +57,7 @@ abandon_create(task_container_t *c)
 static void
 exit_when_idle(task_service_t *svc)
 {
-  if (svc->containers != NULL || svc->closing)
+  if (!cshim_list_empty(&svc->containers) || svc->closing)
     return;
   task_service_request_shutdown(svc);
 }
@@ -327,8 +329,7 @@ task_handle_create(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *
     goto fail;
 
   c = task_container_new(svc, &svc->env, req);
-  c->next = svc->containers;
-  svc->containers = c;
+  cshim_list_push_front(&svc->containers, &c->link);
 
   if (prepare_create(svc, c, req, &err) < 0) {
     abandon_create(c);
@@ -463,7 +464,8 @@ reply_delete(cshim_ttrpc_call_t *call, task_process_t *p)
 static void
 exit_when_idle_v3(task_service_t *svc)
 {
-  if (!svc->api_v3 || svc->containers != NULL || svc->shutdown_requested || svc->closing)
+  if (!svc->api_v3 || !cshim_list_empty(&svc->containers) || svc->shutdown_requested ||
+      svc->closing)
     return;
   task_service_request_shutdown(svc);
 }

@@ -75,14 +75,76 @@ kv_cmp(const void *a, const void *b)
   return strcmp(((const struct kv *)a)->key, ((const struct kv *)b)->key);
 }
 
+static void
+free_kvs(struct kv *kvs, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    free(kvs[i].key);
+    free(kvs[i].value);
+  }
+  free(kvs);
+}
+
+/* Add key=value to kvs unless the key is there: the first value of a repeated key wins (Go
+   passes vs[0]). Takes key and value. */
+static void
+add_kv(struct kv **kvs, size_t *n, char *key, char *value)
+{
+  for (size_t i = 0; i < *n; i++)
+    if (strcmp((*kvs)[i].key, key) == 0) {
+      free(key);
+      free(value);
+      return;
+    }
+  *kvs = cshim_xrealloc(*kvs, (*n + 1) * sizeof **kvs);
+  (*kvs)[*n].key = key;
+  (*kvs)[*n].value = value;
+  (*n)++;
+}
+
+/* The query of uri, from q to its end or '#', as unescaped pairs in *kvs (*n of them). */
+static int
+parse_query(const char *uri, const char *q, struct kv **kvs, size_t *n, cshim_error_t *err)
+{
+  *kvs = NULL;
+  *n = 0;
+  while (*q && *q != '#') {
+    size_t len = strcspn(q, "&#");
+    const char *eq = memchr(q, '=', len);
+    char *key, *value;
+    if (len == 0) {
+      q++;
+      continue;
+    }
+    if (memchr(q, ';', len)) {
+      free_kvs(*kvs, *n);
+      return cshim_error_make(err, EINVAL, "logging binary URI `%s`: `;` in the query", uri);
+    }
+    key = task_uri_unescape(q, eq ? eq : q + len, true);
+    value = eq ? task_uri_unescape(eq + 1, q + len, true) : cshim_xstrdup("");
+    if (key == NULL || value == NULL) {
+      free(key);
+      free(value);
+      free_kvs(*kvs, *n);
+      return cshim_error_make(err, EINVAL, "logging binary URI `%s`: bad escape in the query", uri);
+    }
+    add_kv(kvs, n, key, value);
+    q += len;
+    if (*q == '&')
+      q++;
+  }
+  return 0;
+}
+
 int
 task_logger_parse_uri(const char *uri, char ***argv_out, bool *v2, cshim_error_t *err)
 {
-  const char *p, *path_end, *q;
+  const char *p, *path_end;
   struct kv *kvs = NULL;
   size_t n = 0;
   char **argv;
   char *path;
+  int ret;
 
   if (strncmp(uri, "binary://", 9) == 0) {
     *v2 = false;
@@ -101,54 +163,10 @@ task_logger_parse_uri(const char *uri, char ***argv_out, bool *v2, cshim_error_t
   path = task_uri_unescape(p, path_end, false);
   if (path == NULL)
     return cshim_error_make(err, EINVAL, "logging binary URI `%s`: bad escape in the path", uri);
-
-  q = *path_end == '?' ? path_end + 1 : path_end;
-  while (*q && *q != '#') {
-    size_t len = strcspn(q, "&#");
-    const char *eq = memchr(q, '=', len);
-    char *key, *value;
-    if (len == 0) {
-      q++;
-      continue;
-    }
-    if (memchr(q, ';', len)) {
-      for (size_t i = 0; i < n; i++) {
-        free(kvs[i].key);
-        free(kvs[i].value);
-      }
-      free(kvs);
-      free(path);
-      return cshim_error_make(err, EINVAL, "logging binary URI `%s`: `;` in the query", uri);
-    }
-    key = task_uri_unescape(q, eq ? eq : q + len, true);
-    value = eq ? task_uri_unescape(eq + 1, q + len, true) : cshim_xstrdup("");
-    if (key == NULL || value == NULL) {
-      free(key);
-      free(value);
-      for (size_t i = 0; i < n; i++) {
-        free(kvs[i].key);
-        free(kvs[i].value);
-      }
-      free(kvs);
-      free(path);
-      return cshim_error_make(err, EINVAL, "logging binary URI `%s`: bad escape in the query", uri);
-    }
-    /* The first value of a repeated key wins (Go passes vs[0]). */
-    bool seen = false;
-    for (size_t i = 0; i < n && !seen; i++)
-      seen = strcmp(kvs[i].key, key) == 0;
-    if (seen) {
-      free(key);
-      free(value);
-    } else {
-      kvs = cshim_xrealloc(kvs, (n + 1) * sizeof *kvs);
-      kvs[n].key = key;
-      kvs[n].value = value;
-      n++;
-    }
-    q += len;
-    if (*q == '&')
-      q++;
+  ret = parse_query(uri, *path_end == '?' ? path_end + 1 : path_end, &kvs, &n, err);
+  if (ret < 0) {
+    free(path);
+    return ret;
   }
   /* Go iterates a map (random order); a sorted order keeps runs reproducible. */
   if (n > 1)

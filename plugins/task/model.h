@@ -44,8 +44,8 @@ typedef struct task_waiter_s
 struct task_process_s
 {
   task_container_t *container;
-  task_process_t *next; /* in the container's exec list */
-  char *exec_id;        /* NULL for the init process */
+  cshim_list_t link; /* in the container's execs (not the init process) */
+  char *exec_id;     /* NULL for the init process */
   pid_t pid;
   task_proc_state_t state;
   bool starting;     /* Start is running: exits wait until TaskStart is out */
@@ -88,7 +88,7 @@ struct task_container_s
   const cshim_logger_t *log;
   cshim_reaper_t *reaper;
   const task_events_t *events;
-  task_container_t *next; /* in the service's table */
+  cshim_list_t link; /* in the service's containers, or its removed ones */
   char *id;
   char *bundle;
   char *rootfs; /* <bundle>/rootfs */
@@ -105,8 +105,8 @@ struct task_container_s
   bool creating;         /* Create in progress: invisible to other calls */
   bool removed;          /* out of the table, freed once no op refers to it */
   task_process_t *init;
-  task_process_t *execs;
-  cshim_list_t ops; /* in-flight operations that refer to this container (task_op_t.link) */
+  cshim_list_t execs; /* task_process_t.link, in the order they were added */
+  cshim_list_t ops;   /* in-flight operations that refer to this container (task_op_t.link) */
   /* control.c, stats.c, oom.c, checkpoint.c */
   task_cgroup_t *cgroup; /* init's cgroup, found once it exists; NULL = unknown */
   /* The freezer as last read, in loop turn freezer_turn (svc->turn; 0 = not read, or the shim

@@ -194,12 +194,14 @@ reply_pids(cshim_ttrpc_call_t *call, task_container_t *c, const pid_t *pids, siz
   Containerd__V1__Types__ProcessInfo *infos = cshim_xmalloc0((n + 1) * sizeof *infos);
   Containerd__V1__Types__ProcessInfo **ptrs = cshim_xmalloc0((n + 1) * sizeof *ptrs);
   Google__Protobuf__Any *anys = cshim_xmalloc0((n + 1) * sizeof *anys);
+  cshim_list_t *l;
 
   for (size_t i = 0; i < n; i++) {
     containerd__v1__types__process_info__init(&infos[i]);
     infos[i].pid = (uint32_t)pids[i];
     ptrs[i] = &infos[i];
-    for (task_process_t *p = c->execs; p; p = p->next) {
+    CSHIM_LIST_FOREACH (l, &c->execs) {
+      task_process_t *p = cshim_list_entry(l, task_process_t, link);
       Containerd__Runc__V1__ProcessDetails d = CONTAINERD__RUNC__V1__PROCESS_DETAILS__INIT;
       if (p->pid <= 0 || p->pid != pids[i])
         continue;

@@ -21,9 +21,13 @@ task_service_find(task_service_t *svc, const char *id)
 {
   if (id == NULL)
     return NULL;
-  for (task_container_t *c = svc->containers; c; c = c->next)
+  cshim_list_t *l;
+
+  CSHIM_LIST_FOREACH (l, &svc->containers) {
+    task_container_t *c = cshim_list_entry(l, task_container_t, link);
     if (!c->creating && strcmp(c->id, id) == 0)
       return c;
+  }
   return NULL;
 }
 
@@ -41,14 +45,14 @@ static void
 gc_cb(uv_timer_t *t)
 {
   task_service_t *svc = CSHIM_CONTAINER_OF(t, task_service_t, gc_timer);
-  task_container_t **pp = &svc->removed;
-  while (*pp) {
-    task_container_t *c = *pp;
+  cshim_list_t *l, *next;
+
+  CSHIM_LIST_FOREACH_SAFE (l, next, &svc->removed) {
+    task_container_t *c = cshim_list_entry(l, task_container_t, link);
     if (cshim_list_empty(&c->ops)) {
-      *pp = c->next;
+      cshim_list_remove(&c->link);
       task_container_free(c);
-    } else
-      pp = &c->next;
+    }
   }
 }
 
@@ -64,16 +68,10 @@ void
 task_service_remove(task_container_t *c)
 {
   task_service_t *svc = c->svc;
-  task_container_t **pp;
   if (c->removed)
     return;
-  for (pp = &svc->containers; *pp; pp = &(*pp)->next)
-    if (*pp == c) {
-      *pp = c->next;
-      break;
-    }
-  c->next = svc->removed;
-  svc->removed = c;
+  cshim_list_remove(&c->link);
+  cshim_list_push_front(&svc->removed, &c->link);
   c->removed = true;
   schedule_gc(svc);
 }
@@ -118,7 +116,7 @@ static void
 shutdown_timer_cb(uv_timer_t *t)
 {
   task_service_t *svc = CSHIM_CONTAINER_OF(t, task_service_t, shutdown_timer);
-  if (svc->closing || svc->containers != NULL || svc->shutdown == NULL)
+  if (svc->closing || !cshim_list_empty(&svc->containers) || svc->shutdown == NULL)
     return;
   cshim_log_info(svc->log, "no containers left: shutting down");
   svc->shutdown->shutdown(svc->shutdown);
@@ -208,19 +206,19 @@ close_container(task_container_t *c)
 void
 task_service_close(task_service_t *svc, void (*free_cb)(task_service_t *svc))
 {
-  task_container_t *c;
+  cshim_list_t *l;
 
   svc->closing = true;
   /* First, so that killing one container's commands starts no queued one of another. */
   cshim_runtime_limit_free(svc->runtime_limit);
   svc->runtime_limit = NULL;
-  while ((c = svc->containers) != NULL) {
-    svc->containers = c->next;
-    close_container(c);
+  while ((l = cshim_list_first(&svc->containers)) != NULL) {
+    cshim_list_remove(l);
+    close_container(cshim_list_entry(l, task_container_t, link));
   }
-  while ((c = svc->removed) != NULL) {
-    svc->removed = c->next;
-    close_container(c);
+  while ((l = cshim_list_first(&svc->removed)) != NULL) {
+    cshim_list_remove(l);
+    close_container(cshim_list_entry(l, task_container_t, link));
   }
   svc->free_cb = free_cb;
   svc->pending_closes = 3;

@@ -33,8 +33,8 @@ struct task_service_s
   bool debug;
   task_config_t cfg;
   cshim_runtime_limit_t *runtime_limit; /* shared by every container's runtime */
-  task_container_t *containers;
-  task_container_t *removed;  /* out of the table, waiting for their last op */
+  cshim_list_t containers;              /* the table (task_container_t.link), newest first */
+  cshim_list_t removed;       /* out of the table, waiting for their last op; newest first */
   cshim_list_t runtime_paths; /* task_runtime_path's cache */
   bool closing;
   bool shutdown_requested;

@@ -132,15 +132,17 @@ only_read_only_ops(const task_container_t *c)
 static const char *
 busy(task_service_t *svc, bool crash)
 {
+  cshim_list_t *cl, *pl;
 
   if (svc->closing || svc->shutdown_requested)
     return "shutting down";
   /* A crash snapshot describes operations in progress too (C_OP; the next image recovers them). */
   if (crash)
     return NULL;
-  if (svc->removed)
+  if (!cshim_list_empty(&svc->removed))
     return "a deleted container is being released";
-  for (task_container_t *c = svc->containers; c; c = c->next) {
+  CSHIM_LIST_FOREACH (cl, &svc->containers) {
+    task_container_t *c = cshim_list_entry(cl, task_container_t, link);
     const char *why = NULL;
     const char *who = "init";
     if (c->creating)
@@ -150,7 +152,10 @@ busy(task_service_t *svc, bool crash)
     else if (c->pausing)
       why = "being paused";
     else if ((why = process_busy(c->init)) == NULL)
-      for (task_process_t *p = c->execs; p && why == NULL; p = p->next) {
+      CSHIM_LIST_FOREACH (pl, &c->execs) {
+        task_process_t *p = cshim_list_entry(pl, task_process_t, link);
+        if (why != NULL)
+          break;
         why = process_busy(p);
         who = p->exec_id;
       }
@@ -234,11 +239,13 @@ task_upgrade_save(void *instance, cshim_state_writer_t *w, cshim_error_t *err)
 {
   task_service_t *svc = instance;
   const char *why = busy(svc, cshim_state_writer_is_crash(w));
+  cshim_list_t *cl, *pl;
 
   if (why)
     return cshim_error_make(err, EBUSY, "%s", why);
   cshim_state_put_bool(w, UP_API_V3, svc->api_v3);
-  for (task_container_t *c = svc->containers; c; c = c->next) {
+  CSHIM_LIST_FOREACH (cl, &svc->containers) {
+    task_container_t *c = cshim_list_entry(cl, task_container_t, link);
     const cshim_runc_options_t *o = &c->opts;
     cshim_state_begin(w, UP_CONTAINER);
     cshim_state_put_str(w, C_ID, c->id);
@@ -281,9 +288,9 @@ task_upgrade_save(void *instance, cshim_state_writer_t *w, cshim_error_t *err)
     cshim_state_begin(w, C_INIT);
     save_process(c->init, w);
     cshim_state_end(w);
-    for (task_process_t *p = c->execs; p; p = p->next) {
+    CSHIM_LIST_FOREACH (pl, &c->execs) {
       cshim_state_begin(w, C_EXEC);
-      save_process(p, w);
+      save_process(cshim_list_entry(pl, task_process_t, link), w);
       cshim_state_end(w);
     }
     cshim_state_end(w);
@@ -693,16 +700,114 @@ process_record(const cshim_state_item_t *it, cshim_state_reader_t *pr, char **ex
   return 0;
 }
 
+/* The container's runtime options and flags. */
 static int
-restore_container(task_service_t *svc, const cshim_state_item_t *list, task_container_t ***tail,
+restore_container_settings(task_container_t *c, const cshim_state_reader_t *r, bool *cgroup,
+                           cshim_error_t *err)
+{
+  cshim_state_reader_t it_r;
+  cshim_state_item_t it;
+  int ret;
+
+  ret = cshim_state_find(r, C_OPTS, &it, err);
+  if (ret > 0 && (ret = cshim_state_item_list(&it, &it_r, err)) == 0)
+    ret = restore_opts(&c->opts, &it_r, err);
+  if (ret < 0 || cshim_state_get_bool(r, C_KILL_ALL, &c->kill_all_on_exit, err) < 0 ||
+      cshim_state_get_bool(r, C_PAUSED, &c->paused, err) < 0 ||
+      cshim_state_get_str(r, C_CHECKPOINT, &c->checkpoint, err) < 0 ||
+      cshim_state_get_str(r, C_PARENT_CHECKPOINT, &c->parent_checkpoint, err) < 0 ||
+      cshim_state_get_bool(r, C_CGROUP, cgroup, err) < 0)
+    return -EBADMSG;
+  if (c->opts.binary_name == NULL || c->opts.root == NULL)
+    return cshim_error_make(err, EBADMSG, "state: `%s` has no runtime", c->id);
+  return 0;
+}
+
+/* What the container's record lists: the mounts it made, and its exec processes in order. */
+static int
+restore_container_children(task_service_t *svc, task_container_t *c, const cshim_state_reader_t *r,
+                           cshim_error_t *err)
+{
+  const char *id = c->id;
+  cshim_state_reader_t it_r, pr;
+  cshim_state_item_t it;
+  int ret;
+
+  it_r = *r;
+  while ((ret = cshim_state_next(&it_r, &it, err)) > 0) {
+    if (it.tag == C_MOUNTED) {
+      char *m = NULL;
+      if (cshim_state_item_str(&it, &m, err) < 0)
+        return -EBADMSG;
+      c->mounted = cshim_xrealloc(c->mounted, (c->n_mounted + 1) * sizeof *c->mounted);
+      c->mounted[c->n_mounted++] = m;
+    } else if (it.tag == C_EXEC) {
+      cshim_autofree char *e_id = NULL, *e_in = NULL, *e_out = NULL, *e_err = NULL;
+      bool e_term = false;
+      task_process_t *p;
+      if (process_record(&it, &pr, &e_id, &e_in, &e_out, &e_err, &e_term, err) < 0)
+        return -EBADMSG;
+      if (e_id == NULL || *e_id == '\0')
+        return cshim_error_make(err, EBADMSG, "state: exec of `%s` without an id", id);
+      p = task_process_new(c, e_id, e_in, e_out, e_err, e_term);
+      cshim_list_push_back(&c->execs, &p->link);
+      ret = restore_process(svc, p, &pr, err);
+      if (ret < 0)
+        return cshim_error_wrap(err, "container `%s` exec `%s`", id, e_id);
+    }
+  }
+  return ret;
+}
+
+/* The init's OOM watch: adopted (v1 eventfd) or started again from the cgroup, with the kills
+   already reported. */
+static int
+restore_oom_watch(task_service_t *svc, task_container_t *c, const cshim_state_reader_t *r,
                   cshim_error_t *err)
+{
+  const char *id = c->id;
+  cshim_state_item_t oi;
+  uint64_t reported = 0, credit = 0;
+  bool progress = false;
+  int efd = -1, ret;
+
+  if (cshim_state_find(r, C_OOM_REPORTED, &oi, err) > 0 &&
+      cshim_state_item_u64(&oi, &reported, err) == 0) {
+    progress = true;
+    if (cshim_state_find(r, C_OOM_CREDIT, &oi, err) > 0)
+      cshim_state_item_u64(&oi, &credit, err);
+  }
+  cshim_error_release(err);
+  /* v1: the eventfd the old image registered; a wrong descriptor fails the restore */
+  ret = cshim_state_find(r, C_OOM_EFD, &oi, err);
+  if (ret > 0)
+    ret = cshim_state_item_fd(&oi, &efd, err);
+  if (ret < 0)
+    return cshim_error_wrap(err, "container `%s`: OOM eventfd", id);
+  if (efd >= 0 && task_cgroup_load(c->init->pid, &c->cgroup, err) == 0 &&
+      task_oom_adopt(c, efd, reported, credit, err) == 0)
+    return 0;
+  if (efd >= 0) {
+    /* the cgroup is gone (the container is exiting): nothing to watch */
+    cshim_log_warn(svc->log, "OOM watch of `%s` not resumed: %s", id, (*err)->msg);
+    cshim_error_release(err);
+    close(efd);
+    return 0;
+  }
+  task_container_track_cgroup(c);
+  if (progress)
+    task_oom_resume(c, reported, credit);
+  return 0;
+}
+
+static int
+restore_container(task_service_t *svc, const cshim_state_item_t *list, cshim_error_t *err)
 {
   Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
   cshim_autofree char *id = NULL, *bundle = NULL;
   cshim_autofree char *in = NULL, *out = NULL, *errp = NULL, *exec_id = NULL;
-  cshim_state_reader_t r, pr, it_r;
+  cshim_state_reader_t r, pr;
   cshim_state_item_t it;
-  task_process_t **exec_tail;
   task_container_t *c;
   bool terminal = false, cgroup = false;
   int ret;
@@ -733,20 +838,11 @@ restore_container(task_service_t *svc, const cshim_state_item_t *list, task_cont
     return -EBADMSG;
   free(c->checkpoint);
   free(c->parent_checkpoint);
-  **tail = c;
-  *tail = &c->next;
+  cshim_list_push_back(&svc->containers, &c->link);
 
-  ret = cshim_state_find(&r, C_OPTS, &it, err);
-  if (ret > 0 && (ret = cshim_state_item_list(&it, &it_r, err)) == 0)
-    ret = restore_opts(&c->opts, &it_r, err);
-  if (ret < 0 || cshim_state_get_bool(&r, C_KILL_ALL, &c->kill_all_on_exit, err) < 0 ||
-      cshim_state_get_bool(&r, C_PAUSED, &c->paused, err) < 0 ||
-      cshim_state_get_str(&r, C_CHECKPOINT, &c->checkpoint, err) < 0 ||
-      cshim_state_get_str(&r, C_PARENT_CHECKPOINT, &c->parent_checkpoint, err) < 0 ||
-      cshim_state_get_bool(&r, C_CGROUP, &cgroup, err) < 0)
-    return -EBADMSG;
-  if (c->opts.binary_name == NULL || c->opts.root == NULL)
-    return cshim_error_make(err, EBADMSG, "state: `%s` has no runtime", id);
+  ret = restore_container_settings(c, &r, &cgroup, err);
+  if (ret < 0)
+    return ret;
   ret = task_container_make_runtime(svc, c, err);
   if (ret < 0)
     return cshim_error_wrap(err, "container `%s`", id);
@@ -754,31 +850,7 @@ restore_container(task_service_t *svc, const cshim_state_item_t *list, task_cont
   if (ret < 0)
     return cshim_error_wrap(err, "container `%s`", id);
 
-  exec_tail = &c->execs;
-  it_r = r;
-  while ((ret = cshim_state_next(&it_r, &it, err)) > 0) {
-    if (it.tag == C_MOUNTED) {
-      char *m = NULL;
-      if (cshim_state_item_str(&it, &m, err) < 0)
-        return -EBADMSG;
-      c->mounted = cshim_xrealloc(c->mounted, (c->n_mounted + 1) * sizeof *c->mounted);
-      c->mounted[c->n_mounted++] = m;
-    } else if (it.tag == C_EXEC) {
-      cshim_autofree char *e_id = NULL, *e_in = NULL, *e_out = NULL, *e_err = NULL;
-      bool e_term = false;
-      task_process_t *p;
-      if (process_record(&it, &pr, &e_id, &e_in, &e_out, &e_err, &e_term, err) < 0)
-        return -EBADMSG;
-      if (e_id == NULL || *e_id == '\0')
-        return cshim_error_make(err, EBADMSG, "state: exec of `%s` without an id", id);
-      p = task_process_new(c, e_id, e_in, e_out, e_err, e_term);
-      *exec_tail = p;
-      exec_tail = &p->next;
-      ret = restore_process(svc, p, &pr, err);
-      if (ret < 0)
-        return cshim_error_wrap(err, "container `%s` exec `%s`", id, e_id);
-    }
-  }
+  ret = restore_container_children(svc, c, &r, err);
   if (ret < 0)
     return ret;
   ret = restore_ops(c, &r, err);
@@ -786,39 +858,8 @@ restore_container(task_service_t *svc, const cshim_state_item_t *list, task_cont
     return cshim_error_wrap(err, "container `%s`", id);
   /* Cgroup paths are read again from /proc (no descriptor is involved); OOM kills from now on
      are reported. */
-  if (cgroup && c->init->pid > 0 && !c->init->exited) {
-    cshim_state_item_t oi;
-    uint64_t reported = 0, credit = 0;
-    bool progress = false;
-    int efd = -1;
-
-    if (cshim_state_find(&r, C_OOM_REPORTED, &oi, err) > 0 &&
-        cshim_state_item_u64(&oi, &reported, err) == 0) {
-      progress = true;
-      if (cshim_state_find(&r, C_OOM_CREDIT, &oi, err) > 0)
-        cshim_state_item_u64(&oi, &credit, err);
-    }
-    cshim_error_release(err);
-    /* v1: the eventfd the old image registered; a wrong descriptor fails the restore */
-    ret = cshim_state_find(&r, C_OOM_EFD, &oi, err);
-    if (ret > 0)
-      ret = cshim_state_item_fd(&oi, &efd, err);
-    if (ret < 0)
-      return cshim_error_wrap(err, "container `%s`: OOM eventfd", id);
-    if (efd >= 0 && task_cgroup_load(c->init->pid, &c->cgroup, err) == 0 &&
-        task_oom_adopt(c, efd, reported, credit, err) == 0)
-      return 0;
-    if (efd >= 0) {
-      /* the cgroup is gone (the container is exiting): nothing to watch */
-      cshim_log_warn(svc->log, "OOM watch of `%s` not resumed: %s", id, (*err)->msg);
-      cshim_error_release(err);
-      close(efd);
-      return 0;
-    }
-    task_container_track_cgroup(c);
-    if (progress)
-      task_oom_resume(c, reported, credit);
-  }
+  if (cgroup && c->init->pid > 0 && !c->init->exited)
+    return restore_oom_watch(svc, c, &r, err);
   return 0;
 }
 
@@ -826,19 +867,16 @@ int
 task_upgrade_restore(void *instance, const cshim_state_reader_t *state, cshim_error_t *err)
 {
   task_service_t *svc = instance;
-  task_container_t **tail = &svc->containers;
   cshim_state_reader_t r;
   cshim_state_item_t it;
   int ret;
 
   if (state == NULL)
     return 0;
-  while (*tail)
-    tail = &(*tail)->next;
   r = *state;
   while ((ret = cshim_state_next(&r, &it, err)) > 0) {
     if (it.tag == UP_CONTAINER)
-      ret = restore_container(svc, &it, &tail, err);
+      ret = restore_container(svc, &it, err);
     else if (it.tag == UP_API_V3)
       ret = cshim_state_item_bool(&it, &svc->api_v3, err);
     if (ret < 0)

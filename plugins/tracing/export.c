@@ -3,6 +3,7 @@
 // by uv_poll and its timeouts by a uv_timer, so nothing waits on the loop.
 #include "tracing.h"
 
+#include <cshim/list.h>
 #include <cshim/util.h>
 
 #include <curl/curl.h>
@@ -89,7 +90,7 @@ struct tracing_exporter_s
   CURLM *multi;
   uv_timer_t timer;   /* libcurl's timeout */
   int open_handles;   /* the timer and the socket polls */
-  struct sock *socks; /* polls not yet closing */
+  cshim_list_t socks; /* struct sock: polls not yet closing, newest first */
   bool closing;
   void (*closed)(void *data);
   tracing_export_done_cb done;
@@ -108,7 +109,7 @@ struct sock
   uv_poll_t poll;
   curl_socket_t fd;
   tracing_exporter_t *x;
-  struct sock *next, *prev;
+  cshim_list_t link; /* in x->socks */
 };
 
 static void sock_closed_cb(uv_handle_t *h);
@@ -116,13 +117,7 @@ static void sock_closed_cb(uv_handle_t *h);
 static void
 close_sock(struct sock *s)
 {
-  tracing_exporter_t *x = s->x;
-  if (s->prev)
-    s->prev->next = s->next;
-  else
-    x->socks = s->next;
-  if (s->next)
-    s->next->prev = s->prev;
+  cshim_list_remove(&s->link);
   uv_poll_stop(&s->poll);
   uv_close((uv_handle_t *)&s->poll, sock_closed_cb);
 }
@@ -267,10 +262,7 @@ socket_fn(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
       return -1;
     }
     x->open_handles++;
-    s->next = x->socks;
-    if (x->socks)
-      x->socks->prev = s;
-    x->socks = s;
+    cshim_list_push_front(&x->socks, &s->link);
     api.multi_assign(x->multi, fd, s);
   }
   if (what & CURL_POLL_IN)
@@ -408,7 +400,7 @@ tracing_exporter_close(tracing_exporter_t *x, void (*closed)(void *data))
      socket libcurl left with us. */
   api.multi_cleanup(x->multi);
   x->multi = NULL;
-  while (x->socks)
-    close_sock(x->socks);
+  while (!cshim_list_empty(&x->socks))
+    close_sock(cshim_list_entry(cshim_list_first(&x->socks), struct sock, link));
   uv_close((uv_handle_t *)&x->timer, timer_closed_cb);
 }

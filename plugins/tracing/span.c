@@ -193,12 +193,13 @@ tracing_span_free(tracing_span_t *span)
 }
 
 void
-tracing_span_list_free(tracing_span_t *list)
+tracing_span_list_free(cshim_list_t *list)
 {
-  while (list) {
-    tracing_span_t *next = list->next;
-    tracing_span_free(list);
-    list = next;
+  cshim_list_t *l;
+
+  while ((l = cshim_list_first(list)) != NULL) {
+    cshim_list_remove(l);
+    tracing_span_free(cshim_list_entry(l, tracing_span_t, link));
   }
 }
 
@@ -210,46 +211,32 @@ tracing_queue_push(tracing_queue_t *q, tracing_span_t *span)
     tracing_span_free(span);
     return false;
   }
-  span->next = NULL;
-  span->prev = NULL;
-  if (q->tail)
-    q->tail->next = span;
-  else
-    q->head = span;
-  q->tail = span;
+  cshim_list_push_back(&q->spans, &span->link);
   q->n++;
   q->accepted++;
   return true;
 }
 
-tracing_span_t *
-tracing_queue_take(tracing_queue_t *q, size_t max, size_t *n)
+void
+tracing_queue_take(tracing_queue_t *q, size_t max, cshim_list_t *out, size_t *n)
 {
-  tracing_span_t *head = q->head, *last = NULL;
+  cshim_list_t *l;
   size_t k = 0;
 
-  for (tracing_span_t *s = q->head; s && k < max; s = s->next) {
-    last = s;
+  while (k < max && (l = cshim_list_first(&q->spans)) != NULL) {
+    cshim_list_remove(l);
+    cshim_list_push_back(out, l);
     k++;
   }
-  if (last) {
-    q->head = last->next;
-    if (q->head == NULL)
-      q->tail = NULL;
-    last->next = NULL;
-  } else
-    head = NULL;
   q->n -= k;
   *n = k;
-  return head;
 }
 
 void
 tracing_queue_clear(tracing_queue_t *q)
 {
   q->dropped += q->n;
-  tracing_span_list_free(q->head);
-  q->head = q->tail = NULL;
+  tracing_span_list_free(&q->spans);
   q->n = 0;
 }
 
@@ -275,9 +262,40 @@ fill_kv(KeyValue *kv, AnyValue *v, const char *key, const char *str, int64_t iva
   }
 }
 
+/* Span `s` as an OTLP span in sp, with its status and attributes in the caller's arrays
+   (TRACING_MAX_ATTRS each of kvs, vals and kvps), which sp points into. */
+static void
+encode_span(tracing_span_t *s, Span *sp, Opentelemetry__Proto__Trace__V1__Status *status,
+            KeyValue *kvs, AnyValue *vals, KeyValue **kvps)
+{
+  opentelemetry__proto__trace__v1__span__init(sp);
+  opentelemetry__proto__trace__v1__status__init(status);
+  sp->trace_id = (ProtobufCBinaryData){16, s->trace_id};
+  sp->span_id = (ProtobufCBinaryData){8, s->span_id};
+  if (s->has_parent)
+    sp->parent_span_id = (ProtobufCBinaryData){8, s->parent_id};
+  sp->trace_state = s->trace_state ? s->trace_state : (char *)"";
+  sp->name = s->name;
+  sp->kind = s->kind;
+  sp->start_time_unix_nano = s->start_unix_ns;
+  sp->end_time_unix_nano = s->end_unix_ns;
+  sp->flags = s->flags;
+  for (unsigned a = 0; a < s->n_attrs; a++) {
+    fill_kv(&kvs[a], &vals[a], s->attrs[a].key, s->attrs[a].value, s->attrs[a].int_value);
+    kvps[a] = &kvs[a];
+  }
+  sp->attributes = kvps;
+  sp->n_attributes = s->n_attrs;
+  sp->dropped_attributes_count = s->dropped_attrs;
+  status->code = s->error ? OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR
+                          : OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_UNSET;
+  status->message = s->status_message ? s->status_message : (char *)"";
+  sp->status = status;
+}
+
 uint8_t *
-tracing_encode(const char *service, const char *service_instance, tracing_span_t *list, size_t n,
-               size_t *len)
+tracing_encode(const char *service, const char *service_instance, const cshim_list_t *list,
+               size_t n, size_t *len)
 {
   Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest req =
       OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_REQUEST__INIT;
@@ -302,6 +320,7 @@ tracing_encode(const char *service, const char *service_instance, tracing_span_t
   KeyValue **kvps = cshim_xmalloc0((n ? n : 1) * TRACING_MAX_ATTRS * sizeof *kvps);
   uint8_t *out;
   size_t i = 0;
+  const cshim_list_t *l;
 
   fill_kv(&res_kv[0], &res_v[0], "service.name", service, 0);
   fill_kv(&res_kv[1], &res_v[1], "service.instance.id", service_instance, 0);
@@ -316,34 +335,14 @@ tracing_encode(const char *service, const char *service_instance, tracing_span_t
   req.resource_spans = rs_list;
   req.n_resource_spans = 1;
 
-  for (tracing_span_t *s = list; s && i < n; s = s->next, i++) {
-    Span *sp = &spans[i];
-    opentelemetry__proto__trace__v1__span__init(sp);
-    opentelemetry__proto__trace__v1__status__init(&status[i]);
-    sp->trace_id = (ProtobufCBinaryData){16, s->trace_id};
-    sp->span_id = (ProtobufCBinaryData){8, s->span_id};
-    if (s->has_parent)
-      sp->parent_span_id = (ProtobufCBinaryData){8, s->parent_id};
-    sp->trace_state = s->trace_state ? s->trace_state : (char *)"";
-    sp->name = s->name;
-    sp->kind = s->kind;
-    sp->start_time_unix_nano = s->start_unix_ns;
-    sp->end_time_unix_nano = s->end_unix_ns;
-    sp->flags = s->flags;
-    for (unsigned a = 0; a < s->n_attrs; a++) {
-      size_t k = i * TRACING_MAX_ATTRS + a;
-      fill_kv(&kvs[k], &vals[k], s->attrs[a].key, s->attrs[a].value, s->attrs[a].int_value);
-      kvps[k] = &kvs[k];
-    }
-    sp->attributes = &kvps[i * TRACING_MAX_ATTRS];
-    sp->n_attributes = s->n_attrs;
-    sp->dropped_attributes_count = s->dropped_attrs;
-    status[i].code = s->error
-                         ? OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR
-                         : OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_UNSET;
-    status[i].message = s->status_message ? s->status_message : (char *)"";
-    sp->status = &status[i];
-    span_ptrs[i] = sp;
+  CSHIM_LIST_FOREACH (l, list) {
+    tracing_span_t *s = cshim_list_entry(l, tracing_span_t, link);
+    if (i == n)
+      break;
+    encode_span(s, &spans[i], &status[i], &kvs[i * TRACING_MAX_ATTRS], &vals[i * TRACING_MAX_ATTRS],
+                &kvps[i * TRACING_MAX_ATTRS]);
+    span_ptrs[i] = &spans[i];
+    i++;
   }
   ss.spans = span_ptrs;
   ss.n_spans = i;

@@ -34,7 +34,7 @@ struct tracing_s
   char *instance; /* <namespace>/<id> of the shim */
   char *url;
   tracing_queue_t queue;
-  tracing_span_t *open; /* spans started, not ended */
+  cshim_list_t open; /* tracing_span_t started, not ended; newest first */
   size_t n_open;
   uint64_t not_recorded; /* spans not started: too many open, or closing */
   uint64_t export_failures;
@@ -56,24 +56,14 @@ static void
 link_open(tracing_t *tr, tracing_span_t *s)
 {
   s->tr = tr;
-  s->prev = NULL;
-  s->next = tr->open;
-  if (tr->open)
-    tr->open->prev = s;
-  tr->open = s;
+  cshim_list_push_front(&tr->open, &s->link);
   tr->n_open++;
 }
 
 static void
 unlink_open(tracing_t *tr, tracing_span_t *s)
 {
-  if (s->prev)
-    s->prev->next = s->next;
-  else
-    tr->open = s->next;
-  if (s->next)
-    s->next->prev = s->prev;
-  s->next = s->prev = NULL;
+  cshim_list_remove(&s->link);
   tr->n_open--;
 }
 
@@ -148,9 +138,13 @@ tracer_call_span(cshim_tracer_t *base, const cshim_ttrpc_call_t *call)
 {
   tracing_t *tr = (tracing_t *)base;
 
-  for (tracing_span_t *s = tr->open; s; s = s->next)
+  cshim_list_t *l;
+
+  CSHIM_LIST_FOREACH (l, &tr->open) {
+    tracing_span_t *s = cshim_list_entry(l, tracing_span_t, link);
     if (s->call == call)
       return s;
+  }
   return NULL;
 }
 
@@ -248,7 +242,7 @@ static void release(tracing_t *tr);
 static void
 export_now(tracing_t *tr)
 {
-  tracing_span_t *list;
+  cshim_list_t list = {0};
   uint8_t *body;
   size_t n, len;
   cshim_error_t err = NULL;
@@ -268,9 +262,9 @@ export_now(tracing_t *tr)
   }
   if (tr->queue.n == 0)
     return;
-  list = tracing_queue_take(&tr->queue, TRACING_MAX_BATCH, &n);
-  body = tracing_encode(tr->service, tr->instance, list, n, &len);
-  tracing_span_list_free(list);
+  tracing_queue_take(&tr->queue, TRACING_MAX_BATCH, &list, &n);
+  body = tracing_encode(tr->service, tr->instance, &list, n, &len);
+  tracing_span_list_free(&list);
   if (tracing_exporter_send(tr->exporter, body, len, n, &err) < 0) {
     tr->queue.dropped += n;
     cshim_log_debug(tr->log, "export of %zu spans: %s", n, err->msg);
@@ -450,15 +444,15 @@ env_endpoint(char **url, cshim_error_t *err)
   return 1;
 }
 
+/* The collector's URL from the config, else from containerd's environment, else OTLP/HTTP's
+   default when `enabled: true`; and the configured service name. CSHIM_PLUGIN_SKIP (err set)
+   when tracing is off. */
 static int
-tracing_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
+tracing_url(const cshim_init_ctx_t *ctx, char **url, const char **config_service,
+            cshim_error_t *err)
 {
-  const char *config_endpoint = NULL, *config_service = NULL, *binary, *ns, *id, *slash;
-  const char *headers_env;
-  cshim_autofree char *url = NULL;
-  char **headers = NULL;
+  const char *config_endpoint = NULL;
   bool enabled = false, enabled_set = false;
-  tracing_t *tr;
   int ret;
 
   ret = cshim_config_check_keys(ctx->config, tracing_config_keys, ctx->uri, err);
@@ -472,7 +466,7 @@ tracing_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
     enabled_set = true;
   }
   if ((ret = cshim_config_get_string(ctx->config, "endpoint", &config_endpoint, err)) < 0 ||
-      (ret = cshim_config_get_string(ctx->config, "service_name", &config_service, err)) < 0)
+      (ret = cshim_config_get_string(ctx->config, "service_name", config_service, err)) < 0)
     return ret;
   if (enabled_set && !enabled) {
     cshim_error_make(err, ENOENT, "disabled by config");
@@ -482,34 +476,35 @@ tracing_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
     if (!is_http(config_endpoint))
       return cshim_error_make(err, EINVAL, "%s: `endpoint` `%s` is not an http:// or https:// URL",
                               ctx->uri, config_endpoint);
-    url = cshim_xstrdup(config_endpoint);
+    *url = cshim_xstrdup(config_endpoint);
   } else {
     /* What containerd's environment says. A mistake there must not stop containers: it turns
        tracing off, loudly. */
-    ret = env_endpoint(&url, err);
+    ret = env_endpoint(url, err);
     if (ret != 0) {
       if ((*err)->status != -ENOENT) /* not asked for: a setting cshim cannot follow */
         cshim_log_warn(ctx->log, "tracing off: %s", (*err)->msg);
       return CSHIM_PLUGIN_SKIP;
     }
   }
-  if (url == NULL && !enabled) {
+  if (*url == NULL && !enabled) {
     cshim_error_make(err, ENOENT,
                      "tracing is off (set OTEL_EXPORTER_OTLP_ENDPOINT or "
                      "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or `enabled: true`)");
     return CSHIM_PLUGIN_SKIP;
   }
-  if (url == NULL)
-    url = cshim_xstrdup("http://localhost:4318/v1/traces"); /* OTLP/HTTP's default */
-  headers_env = getenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS");
-  if (headers_env == NULL)
-    headers_env = getenv("OTEL_EXPORTER_OTLP_HEADERS");
-  if (tracing_headers_parse(headers_env, &headers, err) < 0) {
-    cshim_log_warn(ctx->log, "tracing off: %s", (*err)->msg);
-    return CSHIM_PLUGIN_SKIP;
-  }
+  if (*url == NULL)
+    *url = cshim_xstrdup("http://localhost:4318/v1/traces"); /* OTLP/HTTP's default */
+  return 0;
+}
 
-  tr = cshim_xmalloc0(sizeof *tr);
+/* A tracer for ctx with no exporter or timers yet; takes url over. */
+static tracing_t *
+tracing_new(const cshim_init_ctx_t *ctx, const char *config_service, char **url)
+{
+  tracing_t *tr = cshim_xmalloc0(sizeof *tr);
+  const char *binary, *ns, *id, *slash;
+
   tr->base = (cshim_tracer_t){.struct_size = sizeof(cshim_tracer_t),
                               .start = tracer_start,
                               .set_attr = tracer_set_attr,
@@ -531,22 +526,19 @@ tracing_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
   id = cshim_init_ctx_property(ctx, CSHIM_PROP_ID);
   if (is_set(ns) || is_set(id))
     cshim_xasprintf(&tr->instance, "%s/%s", ns ? ns : "", id ? id : "");
-  tr->url = cshim_steal_pointer(&url);
+  tr->url = cshim_steal_pointer(url);
   tr->interceptor = (cshim_ttrpc_interceptor_t){.struct_size = sizeof(cshim_ttrpc_interceptor_t),
                                                 .name = TRACING_URI,
                                                 .before = call_before,
                                                 .after = call_after,
                                                 .data = tr};
-  ret = tracing_exporter_new(ctx->loop, tr->url, headers, ctx->log, export_done_cb, tr,
-                             &tr->exporter, err);
-  tracing_headers_free(headers);
-  if (ret < 0) {
-    free(tr->service);
-    free(tr->instance);
-    free(tr->url);
-    free(tr);
-    return cshim_error_wrap(err, "%s", ctx->uri);
-  }
+  return tr;
+}
+
+/* The batch and flush timers, and the host's state source. */
+static void
+tracing_start(tracing_t *tr, const cshim_init_ctx_t *ctx)
+{
   tr->open_handles = 3; /* two timers, the exporter */
   uv_timer_init(ctx->loop, &tr->batch_timer);
   uv_timer_init(ctx->loop, &tr->flush_timer);
@@ -558,6 +550,40 @@ tracing_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
   tr->host = cshim_init_ctx_host(ctx);
   if (tr->host && cshim_host_add_state_source(tr->host, "tracing", dump_state, tr, NULL) < 0)
     tr->host = NULL;
+}
+
+static int
+tracing_init(const cshim_init_ctx_t *ctx, void **instance, cshim_error_t *err)
+{
+  const char *config_service = NULL, *headers_env;
+  cshim_autofree char *url = NULL;
+  char **headers = NULL;
+  tracing_t *tr;
+  int ret;
+
+  ret = tracing_url(ctx, &url, &config_service, err);
+  if (ret != 0)
+    return ret;
+  headers_env = getenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS");
+  if (headers_env == NULL)
+    headers_env = getenv("OTEL_EXPORTER_OTLP_HEADERS");
+  if (tracing_headers_parse(headers_env, &headers, err) < 0) {
+    cshim_log_warn(ctx->log, "tracing off: %s", (*err)->msg);
+    return CSHIM_PLUGIN_SKIP;
+  }
+
+  tr = tracing_new(ctx, config_service, &url);
+  ret = tracing_exporter_new(ctx->loop, tr->url, headers, ctx->log, export_done_cb, tr,
+                             &tr->exporter, err);
+  tracing_headers_free(headers);
+  if (ret < 0) {
+    free(tr->service);
+    free(tr->instance);
+    free(tr->url);
+    free(tr);
+    return cshim_error_wrap(err, "%s", ctx->uri);
+  }
+  tracing_start(tr, ctx);
   cshim_log_info(ctx->log, "exporting spans to `%s` as service `%s`", tr->url, tr->service);
   *instance = tr;
   return 0;
@@ -579,8 +605,8 @@ tracing_close(void *instance)
 
   tr->closing = true;
   uv_timer_stop(&tr->batch_timer);
-  while (tr->open) {
-    tracing_span_t *s = tr->open;
+  while (!cshim_list_empty(&tr->open)) {
+    tracing_span_t *s = cshim_list_entry(cshim_list_first(&tr->open), tracing_span_t, link);
     unlink_open(tr, s);
     tracing_span_free(s);
     tr->not_recorded++;
@@ -633,7 +659,7 @@ tracing_upgrade_save(void *instance, cshim_state_writer_t *w, cshim_error_t *err
       cshim_state_put_bytes(w, UP_PENDING, tr->pending_body, tr->pending_len);
       cshim_state_put_u64(w, UP_PENDING_SPANS, tr->pending_spans);
     } else {
-      body = tracing_encode(tr->service, tr->instance, tr->queue.head, n, &len);
+      body = tracing_encode(tr->service, tr->instance, &tr->queue.spans, n, &len);
       cshim_state_put_bytes(w, UP_PENDING, body, len);
       cshim_state_put_u64(w, UP_PENDING_SPANS, n);
     }

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include <cshim/error.h>
+#include <cshim/list.h>
 #include <cshim/log.h>
 #include <cshim/trace.h>
 
@@ -48,7 +49,7 @@ struct tracing_attr
 
 struct cshim_span_s
 {
-  struct cshim_span_s *next, *prev; /* open list, then export queue (next only) */
+  cshim_list_t link; /* in the open list, then in the export queue or a batch taken off it */
   tracing_t *tr;
   uint8_t trace_id[16];
   uint8_t span_id[8];
@@ -101,7 +102,7 @@ void tracing_span_free(tracing_span_t *span);
 /* Ended spans waiting for export, oldest first, at most max of them. */
 typedef struct tracing_queue_s
 {
-  tracing_span_t *head, *tail;
+  cshim_list_t spans; /* tracing_span_t, oldest first */
   size_t n, max;
   uint64_t accepted; /* spans queued, ever */
   uint64_t dropped;  /* spans refused by a full queue or lost with a failed export */
@@ -111,14 +112,15 @@ typedef struct tracing_queue_s
 /* Queue an ended span; a full queue frees it and counts it as dropped. Returns whether it was
    queued. */
 bool tracing_queue_push(tracing_queue_t *q, tracing_span_t *span);
-/* Take up to max spans off the head as a list (next-linked); *n gets how many. */
-tracing_span_t *tracing_queue_take(tracing_queue_t *q, size_t max, size_t *n);
+/* Move up to max spans off the head, in order, to `out` (an empty head); *n gets how many. */
+void tracing_queue_take(tracing_queue_t *q, size_t max, cshim_list_t *out, size_t *n);
 void tracing_queue_clear(tracing_queue_t *q);
-void tracing_span_list_free(tracing_span_t *list);
+/* Free every span of `list` (it is empty after). */
+void tracing_span_list_free(cshim_list_t *list);
 
-/* Encode n spans of `list` as an ExportTraceServiceRequest from service `service`: a malloc'ed
-   buffer (caller frees) and its length. */
-uint8_t *tracing_encode(const char *service, const char *service_instance, tracing_span_t *list,
+/* Encode the first n spans of `list` as an ExportTraceServiceRequest from service `service`: a
+   malloc'ed buffer (caller frees) and its length. */
+uint8_t *tracing_encode(const char *service, const char *service_instance, const cshim_list_t *list,
                         size_t n, size_t *len);
 
 /* ---- export.c: OTLP/HTTP on libcurl's multi interface, driven by the loop ---- */

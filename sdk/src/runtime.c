@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Asynchronous runc-compatible runtime commands: go-runc's argv, output captured on the loop.
 #define _GNU_SOURCE
+#include <cshim/list.h>
 #include <cshim/runtime.h>
 #include <cshim/spawn.h>
 #include <cshim/util.h>
@@ -35,10 +36,10 @@ struct capture
    how many slots it holds. Lives while any command of the owner is attached. */
 struct owner_q
 {
-  struct owner_q *prev, *next;   /* the limit's owners */
-  struct owner_q *rprev, *rnext; /* the limit's ring of owners that wait, while queued > 0 */
+  cshim_list_t link;      /* in the limit's owners */
+  cshim_list_t ring_link; /* in the limit's ring of owners that wait, while queued > 0 */
   uint64_t owner;
-  struct cmd *head, *tail;
+  cshim_list_t queue; /* struct cmd, oldest first */
   size_t queued;
   unsigned running;
   uint64_t served; /* the limit's start count when it last started one of ours; 0 = never */
@@ -47,9 +48,9 @@ struct owner_q
 
 struct cmd
 {
-  struct cmd *prev, *next;   /* the runtime's unfinished commands */
-  struct cmd *qprev, *qnext; /* its owner's queue, while queued */
-  struct owner_q *oq;        /* its owner under the limit (NULL without a limit) */
+  cshim_list_t link;       /* in the runtime's unfinished commands */
+  cshim_list_t queue_link; /* in its owner's queue, while queued */
+  struct owner_q *oq;      /* its owner under the limit (NULL without a limit) */
   cshim_runtime_t *rt;
   char *name;  /* subcommand, for messages */
   char *id;    /* container id or NULL, to recognise runtimes' not-found messages */
@@ -85,11 +86,11 @@ struct cshim_runtime_limit_s
   unsigned max;
   unsigned running;
   size_t queued;
-  uint64_t waited;      /* commands that had to queue, ever */
-  struct owner_q *all;  /* owners with a command attached */
-  struct owner_q *ring; /* owners with queued commands, in the order they began to wait */
-  uint64_t starts;      /* commands started, ever */
-  size_t refs;          /* runtimes using the limit */
+  uint64_t waited;   /* commands that had to queue, ever */
+  cshim_list_t all;  /* struct owner_q with a command attached, newest first */
+  cshim_list_t ring; /* struct owner_q with queued commands, in the order they began to wait */
+  uint64_t starts;   /* commands started, ever */
+  size_t refs;       /* runtimes using the limit */
   bool closed;  /* cshim_runtime_limit_free was called: nothing starts from the queue any more */
   bool pumping; /* starting queued commands (launch failures must not recurse) */
 };
@@ -112,8 +113,8 @@ struct cshim_runtime_s
   char **global_args; /* NULL-terminated, or NULL */
   cshim_tracer_t *tracer;
   cshim_span_t *(*span_of)(void *data);
-  struct cmd *cmds; /* started or queued, not finished */
-  size_t alive;     /* commands not yet freed */
+  cshim_list_t cmds; /* struct cmd started or queued, not finished; newest first */
+  size_t alive;      /* commands not yet freed */
   bool closing;
 };
 
@@ -611,13 +612,7 @@ close_io(struct cmd *c)
 static void
 unlink_cmd(struct cmd *c)
 {
-  if (c->prev)
-    c->prev->next = c->next;
-  else
-    c->rt->cmds = c->next;
-  if (c->next)
-    c->next->prev = c->prev;
-  c->prev = c->next = NULL;
+  cshim_list_remove(&c->link);
 }
 
 /* The owner record of `owner` under l, made on first use. */
@@ -625,16 +620,16 @@ static struct owner_q *
 find_owner(cshim_runtime_limit_t *l, uint64_t owner)
 {
   struct owner_q *o;
+  cshim_list_t *e;
 
-  for (o = l->all; o; o = o->next)
+  CSHIM_LIST_FOREACH (e, &l->all) {
+    o = cshim_list_entry(e, struct owner_q, link);
     if (o->owner == owner)
       return o;
+  }
   o = cshim_xmalloc0(sizeof *o);
   o->owner = owner;
-  o->next = l->all;
-  if (l->all)
-    l->all->prev = o;
-  l->all = o;
+  cshim_list_push_front(&l->all, &o->link);
   return o;
 }
 
@@ -650,7 +645,6 @@ attach_owner(struct cmd *c, uint64_t owner)
 static void
 detach_owner(struct cmd *c)
 {
-  cshim_runtime_limit_t *l = c->rt->limit;
   struct owner_q *o = c->oq;
 
   if (o == NULL)
@@ -658,42 +652,8 @@ detach_owner(struct cmd *c)
   c->oq = NULL;
   if (--o->refs > 0)
     return;
-  if (o->prev)
-    o->prev->next = o->next;
-  else
-    l->all = o->next;
-  if (o->next)
-    o->next->prev = o->prev;
+  cshim_list_remove(&o->link);
   free(o);
-}
-
-/* At the ring's end (just before its head). */
-static void
-ring_insert(cshim_runtime_limit_t *l, struct owner_q *o)
-{
-  if (l->ring == NULL) {
-    o->rprev = o->rnext = o;
-    l->ring = o;
-    return;
-  }
-  o->rnext = l->ring;
-  o->rprev = l->ring->rprev;
-  o->rprev->rnext = o;
-  l->ring->rprev = o;
-}
-
-static void
-ring_remove(cshim_runtime_limit_t *l, struct owner_q *o)
-{
-  if (o->rnext == o)
-    l->ring = NULL;
-  else {
-    o->rprev->rnext = o->rnext;
-    o->rnext->rprev = o->rprev;
-    if (l->ring == o)
-      l->ring = o->rnext;
-  }
-  o->rprev = o->rnext = NULL;
 }
 
 static void
@@ -703,15 +663,9 @@ enqueue(struct cmd *c)
   struct owner_q *o = c->oq;
 
   c->queued = true;
-  c->qnext = NULL;
-  c->qprev = o->tail;
-  if (o->tail)
-    o->tail->qnext = c;
-  else
-    o->head = c;
-  o->tail = c;
+  cshim_list_push_back(&o->queue, &c->queue_link);
   if (o->queued++ == 0)
-    ring_insert(l, o);
+    cshim_list_push_back(&l->ring, &o->ring_link);
   l->queued++;
   l->waited++;
 }
@@ -725,17 +679,9 @@ dequeue(struct cmd *c)
   if (!c->queued)
     return;
   c->queued = false;
-  if (c->qprev)
-    c->qprev->qnext = c->qnext;
-  else
-    o->head = c->qnext;
-  if (c->qnext)
-    c->qnext->qprev = c->qprev;
-  else
-    o->tail = c->qprev;
-  c->qprev = c->qnext = NULL;
+  cshim_list_remove(&c->queue_link);
   if (--o->queued == 0)
-    ring_remove(l, o);
+    cshim_list_remove(&o->ring_link);
   l->queued--;
 }
 
@@ -744,16 +690,16 @@ dequeue(struct cmd *c)
 static struct cmd *
 next_queued(cshim_runtime_limit_t *l)
 {
-  struct owner_q *o = l->ring, *best = l->ring;
+  struct owner_q *best = NULL;
+  cshim_list_t *e;
 
-  if (o == NULL)
-    return NULL;
-  do {
-    if (o->running < best->running || (o->running == best->running && o->served < best->served))
+  CSHIM_LIST_FOREACH (e, &l->ring) {
+    struct owner_q *o = cshim_list_entry(e, struct owner_q, ring_link);
+    if (best == NULL || o->running < best->running ||
+        (o->running == best->running && o->served < best->served))
       best = o;
-    o = o->rnext;
-  } while (o != l->ring);
-  return best->head;
+  }
+  return best ? cshim_list_entry(cshim_list_first(&best->queue), struct cmd, queue_link) : NULL;
 }
 
 static void
@@ -829,7 +775,7 @@ pump(cshim_runtime_limit_t *l)
   if (l->pumping)
     return;
   l->pumping = true;
-  while (!l->closed && l->ring && l->running < l->max) {
+  while (!l->closed && !cshim_list_empty(&l->ring) && l->running < l->max) {
     struct cmd *c = next_queued(l);
     cshim_error_t err = NULL;
 
@@ -975,7 +921,12 @@ int
 cshim_runtime_command_process(const cshim_runtime_t *rt, const void *data, pid_t *pid, bool *exited,
                               int *wait_status)
 {
-  for (const struct cmd *c = rt ? rt->cmds : NULL; c; c = c->next) {
+  const cshim_list_t *e;
+
+  if (rt == NULL)
+    return 0;
+  CSHIM_LIST_FOREACH (e, &rt->cmds) {
+    const struct cmd *c = cshim_list_entry(e, struct cmd, link);
     if (c->data != data || c->done || c->pid <= 0)
       continue;
     *pid = c->pid;
@@ -1074,11 +1025,7 @@ link_cmd(struct cmd *c)
 {
   cshim_runtime_t *rt = c->rt;
   rt->alive++;
-  c->prev = NULL;
-  c->next = rt->cmds;
-  if (rt->cmds)
-    rt->cmds->prev = c;
-  rt->cmds = c;
+  cshim_list_push_front(&rt->cmds, &c->link);
 }
 
 /* Stop a command whose result nobody will read: a queued one leaves the queue, a running one is
@@ -1246,7 +1193,7 @@ static bool
 must_queue(const cshim_runtime_t *rt)
 {
   const cshim_runtime_limit_t *l = rt->limit;
-  return l && !l->closed && (l->ring != NULL || l->running >= l->max);
+  return l && !l->closed && (!cshim_list_empty(&l->ring) || l->running >= l->max);
 }
 
 /* Run argv now, or queue it behind the limit; io == NULL captures stdout and stderr, otherwise io
@@ -1329,13 +1276,15 @@ cshim_runtime_free(cshim_runtime_t *rt)
     return;
   rt->closing = true;
   /* Queued ones first: a slot freed below must not start a command of this runtime. */
-  for (struct cmd *c = rt->cmds, *next; c; c = next) {
-    next = c->next;
+  cshim_list_t *e, *next;
+
+  CSHIM_LIST_FOREACH_SAFE (e, next, &rt->cmds) {
+    struct cmd *c = cshim_list_entry(e, struct cmd, link);
     if (c->queued)
       abandon(c);
   }
-  while (rt->cmds)
-    abandon(rt->cmds);
+  while ((e = cshim_list_first(&rt->cmds)) != NULL)
+    abandon(cshim_list_entry(e, struct cmd, link));
   if (rt->alive == 0)
     free_runtime(rt);
 }

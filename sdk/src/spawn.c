@@ -325,20 +325,10 @@ failure_to_error(const struct child_failure *f, const cshim_spawn_opts_t *opts, 
   }
 }
 
-int
-cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_cb cb, void *data,
-            pid_t *pid, cshim_error_t *err)
+static int
+check_opts(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_cb cb, pid_t *pid,
+           cshim_error_t *err)
 {
-  struct child_args args;
-  struct child_failure failure;
-  char **candidates = NULL;
-  cshim_autofree int *src_fds = NULL;
-  cshim_autofree int *tmp_fds = NULL;
-  cshim_autoclose int devnull = -1;
-  int err_pipe[2];
-  sigset_t all, old;
-  pid_t child;
-  ssize_t n;
   int ret;
 
   if (reaper == NULL || opts == NULL || opts->path == NULL || opts->path[0] == '\0' ||
@@ -351,10 +341,14 @@ cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_c
     return cshim_error_make(err, EINVAL, "spawn `%s`: extra fds missing", opts->path);
   if (opts->n_extra_fds > 4096)
     return cshim_error_make(err, EINVAL, "spawn `%s`: too many extra fds", opts->path);
+  return 0;
+}
 
-  args.n_fds = 3 + (int)opts->n_extra_fds;
-  src_fds = cshim_xmalloc((size_t)args.n_fds * sizeof *src_fds);
-  tmp_fds = cshim_xmalloc((size_t)args.n_fds * sizeof *tmp_fds);
+/* The descriptors the child gets as 0..n_fds-1 into src_fds (n_fds of them): missing ones are
+   /dev/null, opened once into *devnull (the caller closes it). */
+static int
+child_fds(const cshim_spawn_opts_t *opts, int *src_fds, int n_fds, int *devnull, cshim_error_t *err)
+{
   src_fds[0] = opts->stdin_fd;
   src_fds[1] = opts->stdout_fd;
   src_fds[2] = opts->stderr_fd;
@@ -363,18 +357,113 @@ cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_c
       return cshim_error_make(err, EBADF, "spawn `%s`: extra fd %zu is invalid", opts->path, i);
     src_fds[3 + i] = opts->extra_fds[i];
   }
-  for (int i = 0; i < args.n_fds; i++) {
+  for (int i = 0; i < n_fds; i++) {
     if (src_fds[i] < 0) {
-      if (devnull < 0) {
-        devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (devnull < 0)
+      if (*devnull < 0) {
+        *devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (*devnull < 0)
           return cshim_error_sys(err, errno, "spawn `%s`: open `/dev/null`", opts->path);
       }
-      src_fds[i] = devnull;
+      src_fds[i] = *devnull;
     } else if (fcntl(src_fds[i], F_GETFD) < 0)
       return cshim_error_sys(err, errno, "spawn `%s`: fd %d for the child's fd %d", opts->path,
                              src_fds[i], i);
   }
+  return 0;
+}
+
+/* Fork the child that runs args; -1 with errno set when fork fails. */
+static pid_t
+fork_blocked(struct child_args *args)
+{
+  sigset_t all, old;
+  pid_t child;
+  int saved;
+
+  /* With every signal blocked across fork, no handler of ours (libuv's writes into the loop's
+     signal pipe) can run in the child before its dispositions are reset. */
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  child = fork_child();
+  if (child == 0)
+    run_child(args);
+  saved = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  errno = saved;
+  return child;
+}
+
+/* The parent's side once the child exists: its group, the reaper's count and watch. */
+static int
+adopt_child(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, pid_t child, cshim_exit_cb cb,
+            void *data, cshim_error_t *err)
+{
+  /* The child does the same; done here too, the group exists when this returns even if the
+     child has not run yet (its exec is not waited for with exec_status_fd), so a kill of the
+     group cannot miss it. Fails harmlessly once the child has exec'd. */
+  if (opts->new_process_group)
+    (void)setpgid(child, child);
+  if (CSHIM_HAS_MEMBER(reaper->ops, cshim_reaper_ops_t, started) && reaper->ops->started)
+    reaper->ops->started(reaper, child, opts->kind, opts->command);
+  /* Watch before anything else: the reaper reaps only on the loop, so the exit cannot be
+     dispatched before this. */
+  if (reaper->ops->watch(reaper, child, cb, data, err) < 0) {
+    kill(child, SIGKILL);
+    return cshim_error_wrap(err, "spawn `%s`: watch pid %d", opts->path, (int)child);
+  }
+  return 0;
+}
+
+/* Wait for the child's exec on err_fd (closed here): 0 once it ran the program. */
+static int
+await_exec(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, pid_t child, cshim_exit_cb cb,
+           void *data, int err_fd, cshim_error_t *err)
+{
+  struct child_failure failure;
+  ssize_t n;
+  int ret;
+
+  n = CSHIM_RETRY_EINTR(read(err_fd, &failure, sizeof failure));
+  ret = errno;
+  close(err_fd);
+  if (n == 0)
+    return 0;
+
+  /* The child never ran the program: its exit belongs to nobody. */
+  reaper->ops->unwatch(reaper, child, cb, data);
+  if (reaper->ops->watch(reaper, child, discard_exit_cb, NULL, NULL) < 0)
+    kill(child, SIGKILL);
+  if (n != (ssize_t)sizeof failure) {
+    kill(child, SIGKILL);
+    if (n < 0)
+      return cshim_error_sys(err, ret, "spawn `%s`: read exec status", opts->path);
+    return cshim_error_make(err, EIO, "spawn `%s`: short exec status", opts->path);
+  }
+  return failure_to_error(&failure, opts, err);
+}
+
+int
+cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_cb cb, void *data,
+            pid_t *pid, cshim_error_t *err)
+{
+  struct child_args args;
+  char **candidates = NULL;
+  cshim_autofree int *src_fds = NULL;
+  cshim_autofree int *tmp_fds = NULL;
+  cshim_autoclose int devnull = -1;
+  int err_pipe[2];
+  pid_t child;
+  int ret;
+
+  ret = check_opts(reaper, opts, cb, pid, err);
+  if (ret < 0)
+    return ret;
+  args.n_fds = 3 + (int)opts->n_extra_fds;
+  src_fds = cshim_xmalloc((size_t)args.n_fds * sizeof *src_fds);
+  tmp_fds = cshim_xmalloc((size_t)args.n_fds * sizeof *tmp_fds);
+  ret = child_fds(opts, src_fds, args.n_fds, &devnull, err);
+  if (ret < 0)
+    return ret;
 
   if (pipe2(err_pipe, O_CLOEXEC) < 0)
     return cshim_error_sys(err, errno, "spawn `%s`: pipe", opts->path);
@@ -403,15 +492,8 @@ cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_c
   args.nice = opts->nice;
   args.parent = getpid();
 
-  /* With every signal blocked across fork, no handler of ours (libuv's writes into the loop's
-     signal pipe) can run in the child before its dispositions are reset. */
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  child = fork_child();
-  if (child == 0)
-    run_child(&args);
+  child = fork_blocked(&args);
   ret = errno;
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
   close(err_pipe[1]);
   free_strv(candidates);
 
@@ -419,48 +501,20 @@ cshim_spawn(cshim_reaper_t *reaper, const cshim_spawn_opts_t *opts, cshim_exit_c
     close(err_pipe[0]);
     return cshim_error_sys(err, ret, "spawn `%s`: fork", opts->path);
   }
-
-  /* The child does the same; done here too, the group exists when this returns even if the
-     child has not run yet (its exec is not waited for with exec_status_fd), so a kill of the
-     group cannot miss it. Fails harmlessly once the child has exec'd. */
-  if (opts->new_process_group)
-    (void)setpgid(child, child);
-  if (CSHIM_HAS_MEMBER(reaper->ops, cshim_reaper_ops_t, started) && reaper->ops->started)
-    reaper->ops->started(reaper, child, opts->kind, opts->command);
-  /* Watch before anything else: the reaper reaps only on the loop, so the exit cannot be
-     dispatched before this. */
-  ret = reaper->ops->watch(reaper, child, cb, data, err);
+  ret = adopt_child(reaper, opts, child, cb, data, err);
   if (ret < 0) {
-    kill(child, SIGKILL);
     close(err_pipe[0]);
-    return cshim_error_wrap(err, "spawn `%s`: watch pid %d", opts->path, (int)child);
+    return ret;
   }
-
   if (opts->exec_status_fd) {
     *opts->exec_status_fd = err_pipe[0];
     *pid = child;
     return 0;
   }
-
-  n = CSHIM_RETRY_EINTR(read(err_pipe[0], &failure, sizeof failure));
-  ret = errno;
-  close(err_pipe[0]);
-  if (n == 0) {
+  ret = await_exec(reaper, opts, child, cb, data, err_pipe[0], err);
+  if (ret == 0)
     *pid = child;
-    return 0;
-  }
-
-  /* The child never ran the program: its exit belongs to nobody. */
-  reaper->ops->unwatch(reaper, child, cb, data);
-  if (reaper->ops->watch(reaper, child, discard_exit_cb, NULL, NULL) < 0)
-    kill(child, SIGKILL);
-  if (n != (ssize_t)sizeof failure) {
-    kill(child, SIGKILL);
-    if (n < 0)
-      return cshim_error_sys(err, ret, "spawn `%s`: read exec status", opts->path);
-    return cshim_error_make(err, EIO, "spawn `%s`: short exec status", opts->path);
-  }
-  return failure_to_error(&failure, opts, err);
+  return ret;
 }
 
 int

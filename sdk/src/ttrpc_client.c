@@ -442,36 +442,20 @@ make_kv(Ttrpc__KeyValue *slot, const char *key, const char *value)
   return slot;
 }
 
-/* The one way a call starts: with cb (decoded answer) or bytes_cb (undecoded answer). */
+/* The Request frame of a call on the client's next stream: the client's metadata, then the
+   call's (keys lower-cased), and the timeout. */
 static int
-start_call(cshim_ttrpc_client_t *client, const char *service, const char *method,
-           const uint8_t *payload, size_t payload_len,
-           const ProtobufCMessageDescriptor *response_desc, const cshim_ttrpc_client_opts_t *opts,
-           cshim_ttrpc_client_cb cb, cshim_ttrpc_client_bytes_cb bytes_cb, void *data,
-           cshim_error_t *err)
+pack_request(cshim_ttrpc_client_t *client, const char *service, const char *method,
+             const uint8_t *payload, size_t payload_len, const cshim_ttrpc_client_opts_t *opts,
+             cshim_frame_header_t *header, uint8_t **frame, size_t *frame_len, cshim_error_t *err)
 {
-  static const cshim_ttrpc_client_opts_t no_opts = {0};
   Ttrpc__Request req = TTRPC__REQUEST__INIT;
-  cshim_frame_header_t header = {.type = CSHIM_FRAME_REQUEST};
-  size_t n_md;
+  size_t n_md = client->n_metadata + opts->n_metadata;
   cshim_autofree Ttrpc__KeyValue *kvs = NULL;
   cshim_autofree Ttrpc__KeyValue **kv_ptrs = NULL;
   cshim_autofree char **lower_keys = NULL;
-  cshim_autofree uint8_t *frame = NULL;
-  size_t frame_len = 0;
-  client_call_t *call;
   int r;
 
-  if (opts == NULL)
-    opts = &no_opts;
-  if (client->closing || client->state == CONN_BROKEN)
-    return cshim_error_make(err, ENOTCONN, "ttrpc: call %s/%s: %s", service, method,
-                            client->break_msg ? client->break_msg : "client closed");
-  if (client->next_stream_id > UINT32_MAX)
-    return cshim_error_make(err, ERANGE, "ttrpc: call %s/%s: stream ids exhausted", service,
-                            method);
-
-  n_md = client->n_metadata + opts->n_metadata;
   kvs = cshim_xmalloc0((n_md ? n_md : 1) * sizeof(*kvs));
   kv_ptrs = cshim_xmalloc0((n_md ? n_md : 1) * sizeof(*kv_ptrs));
   lower_keys = cshim_xmalloc0((opts->n_metadata ? opts->n_metadata : 1) * sizeof(*lower_keys));
@@ -494,10 +478,38 @@ start_call(cshim_ttrpc_client_t *client, const char *service, const char *method
   req.timeout_nano = (int64_t)(opts->timeout_ms * 1000000u);
   req.n_metadata = n_md;
   req.metadata = kv_ptrs;
-  header.stream_id = (uint32_t)client->next_stream_id;
-  r = cshim_frame_pack(&header, &req.base, CSHIM_FRAME_MAX_DATA, &frame, &frame_len, err);
+  header->stream_id = (uint32_t)client->next_stream_id;
+  r = cshim_frame_pack(header, &req.base, CSHIM_FRAME_MAX_DATA, frame, frame_len, err);
   for (size_t i = 0; i < opts->n_metadata; i++)
     free(lower_keys[i]);
+  return r;
+}
+
+/* The one way a call starts: with cb (decoded answer) or bytes_cb (undecoded answer). */
+static int
+start_call(cshim_ttrpc_client_t *client, const char *service, const char *method,
+           const uint8_t *payload, size_t payload_len,
+           const ProtobufCMessageDescriptor *response_desc, const cshim_ttrpc_client_opts_t *opts,
+           cshim_ttrpc_client_cb cb, cshim_ttrpc_client_bytes_cb bytes_cb, void *data,
+           cshim_error_t *err)
+{
+  static const cshim_ttrpc_client_opts_t no_opts = {0};
+  cshim_frame_header_t header = {.type = CSHIM_FRAME_REQUEST};
+  cshim_autofree uint8_t *frame = NULL;
+  size_t frame_len = 0;
+  client_call_t *call;
+  int r;
+
+  if (opts == NULL)
+    opts = &no_opts;
+  if (client->closing || client->state == CONN_BROKEN)
+    return cshim_error_make(err, ENOTCONN, "ttrpc: call %s/%s: %s", service, method,
+                            client->break_msg ? client->break_msg : "client closed");
+  if (client->next_stream_id > UINT32_MAX)
+    return cshim_error_make(err, ERANGE, "ttrpc: call %s/%s: stream ids exhausted", service,
+                            method);
+  r = pack_request(client, service, method, payload, payload_len, opts, &header, &frame, &frame_len,
+                   err);
   if (r < 0)
     return cshim_error_wrap(err, "ttrpc: call %s/%s", service, method);
 

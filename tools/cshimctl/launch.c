@@ -500,57 +500,46 @@ shim_argv(const char **argv, const ctl_opts_t *o, const char *binary, const char
   argv[n] = NULL;
 }
 
-int
-ctl_cmd_launch(const ctl_opts_t *o)
+/* The bundle's launch files: the log FIFO containerd would create (and a relay from it into
+ *log_file) and shim-binary-path. */
+static int
+prepare_bundle(const ctl_opts_t *o, const char *binary, char **log_file, pid_t *relay,
+               cshim_error_t *err)
 {
-  cshim_autofree char *binary = NULL;
+  cshim_autofree char *log_path = NULL;
+  struct stat st;
+
+  if (stat(o->bundle, &st) < 0 || !S_ISDIR(st.st_mode))
+    return cshim_error_sys(err, errno ? errno : ENOTDIR, "bundle `%s`", o->bundle);
+  /* containerd creates the log FIFO before start; shims open it for their log. */
+  cshim_xasprintf(&log_path, "%s/log", o->bundle);
+  if (lstat(log_path, &st) < 0 && mkfifo(log_path, 0700) < 0)
+    return cshim_error_sys(err, errno, "create log fifo `%s`", log_path);
+  if (o->log_file)
+    *log_file = cshim_xstrdup(o->log_file);
+  else
+    cshim_xasprintf(log_file, "%s/shim.log", o->bundle);
+  if (start_log_relay(log_path, o->bundle, *log_file, relay, err) < 0)
+    return -1;
+  return write_atomic(o->bundle, "shim-binary-path", binary, err) < 0 ? -1 : 0;
+}
+
+/* Run `BINARY ... start` as containerd does; *address gets the address it printed. */
+static int
+run_start(const ctl_opts_t *o, const char *binary, const char *grpc, char **address,
+          cshim_error_t *err)
+{
   cshim_autofree char *publish = NULL;
   cshim_autofree char *ttrpc = NULL;
-  cshim_autofree char *address = NULL;
-  cshim_autofree char *debug = NULL;
-  cshim_autofree char *log_path = NULL;
-  cshim_autofree char *pid_text = NULL;
-  cshim_autofree char *log_file = NULL;
-  const char *grpc = o->address ? o->address : DEFAULT_GRPC_ADDRESS;
-  cshim_error_t err = NULL;
   buf_t out = {0};
   char **env;
   const char *argv[16];
   int stdin_fd = -1, status = 0, ret;
-  uint32_t pid;
-  pid_t relay = 0;
-  struct stat st;
 
-  ret = check_common(o, "launch");
-  if (ret)
-    return ret;
-  binary = o->binary ? cshim_xstrdup(o->binary) : find_binary(o->runtime, &err);
-  if (binary == NULL)
-    return ctl_fail(&err);
-  if (stat(o->bundle, &st) < 0 || !S_ISDIR(st.st_mode)) {
-    cshim_error_sys(&err, errno ? errno : ENOTDIR, "bundle `%s`", o->bundle);
-    return ctl_fail(&err);
-  }
-  /* containerd creates the log FIFO before start; shims open it for their log. */
-  cshim_xasprintf(&log_path, "%s/log", o->bundle);
-  if (lstat(log_path, &st) < 0 && mkfifo(log_path, 0700) < 0) {
-    cshim_error_sys(&err, errno, "create log fifo `%s`", log_path);
-    return ctl_fail(&err);
-  }
-  if (o->log_file)
-    log_file = cshim_xstrdup(o->log_file);
-  else
-    cshim_xasprintf(&log_file, "%s/shim.log", o->bundle);
-  if (start_log_relay(log_path, o->bundle, log_file, &relay, &err) < 0)
-    return ctl_fail(&err);
-  if (write_atomic(o->bundle, "shim-binary-path", binary, &err) < 0)
-    return ctl_fail(&err);
   if (o->options_file) {
     stdin_fd = open(o->options_file, O_RDONLY | O_CLOEXEC);
-    if (stdin_fd < 0) {
-      cshim_error_sys(&err, errno, "open options file `%s`", o->options_file);
-      return ctl_fail(&err);
-    }
+    if (stdin_fd < 0)
+      return cshim_error_sys(err, errno, "open options file `%s`", o->options_file);
   }
   publish = find_publish_binary(o);
   if (o->ttrpc_address)
@@ -561,28 +550,51 @@ ctl_cmd_launch(const ctl_opts_t *o)
   shim_argv(argv, o, binary, grpc, publish, NULL, "start");
   env = shim_env(o, grpc, ttrpc);
   ret =
-      run_capture(binary, (char *const *)argv, env, o->bundle, stdin_fd, &out, NULL, &status, &err);
+      run_capture(binary, (char *const *)argv, env, o->bundle, stdin_fd, &out, NULL, &status, err);
   free_strv(env);
   if (stdin_fd >= 0)
     close(stdin_fd);
   if (ret < 0) {
     buf_free(&out);
-    cshim_error_wrap(&err, "start `%s`", binary);
-    return ctl_fail(&err);
+    return cshim_error_wrap(err, "start `%s`", binary);
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     cshim_autofree char *why = exit_text(status);
-    cshim_error_make(&err, EIO, "start `%s`: %s: %s", binary, why, out.data ? trim(out.data) : "");
+    ret = cshim_error_make(err, EIO, "start `%s`: %s: %s", binary, why,
+                           out.data ? trim(out.data) : "");
     buf_free(&out);
-    return ctl_fail(&err);
+    return ret;
   }
-  address = parse_address(out.data ? out.data : (char[]){""});
+  *address = parse_address(out.data ? out.data : (char[]){""});
   buf_free(&out);
-  if (address == NULL || address[0] == '\0') {
-    cshim_error_make(&err, EPROTO, "start `%s`: printed no address", binary);
+  if (*address == NULL || (*address)[0] == '\0')
+    return cshim_error_make(err, EPROTO, "start `%s`: printed no address", binary);
+  return 0;
+}
+
+int
+ctl_cmd_launch(const ctl_opts_t *o)
+{
+  cshim_autofree char *binary = NULL;
+  cshim_autofree char *address = NULL;
+  cshim_autofree char *debug = NULL;
+  cshim_autofree char *pid_text = NULL;
+  cshim_autofree char *log_file = NULL;
+  const char *grpc = o->address ? o->address : DEFAULT_GRPC_ADDRESS;
+  cshim_error_t err = NULL;
+  int ret;
+  uint32_t pid;
+  pid_t relay = 0;
+
+  ret = check_common(o, "launch");
+  if (ret)
+    return ret;
+  binary = o->binary ? cshim_xstrdup(o->binary) : find_binary(o->runtime, &err);
+  if (binary == NULL)
     return ctl_fail(&err);
-  }
-  if (write_atomic(o->bundle, "address", address, &err) < 0)
+  if (prepare_bundle(o, binary, &log_file, &relay, &err) < 0 ||
+      run_start(o, binary, grpc, &address, &err) < 0 ||
+      write_atomic(o->bundle, "address", address, &err) < 0)
     return ctl_fail(&err);
   pid = shim_pid(o, address);
   if (pid) {

@@ -423,10 +423,10 @@ bad_value(const char *path, const char *what, cshim_error_t *err)
   return cshim_error_make(err, EINVAL, "`%s`: expected %s", path, what);
 }
 
-/* Store one value of field f at p (an element or the member itself). */
+/* An integer of field f's type at p; 1 when f is not an integer field. */
 static int
-value_from_json(const ProtobufCFieldDescriptor *f, const json_t *j, void *p, const char *path,
-                cshim_error_t *err)
+integer_from_json(const ProtobufCFieldDescriptor *f, const json_t *j, void *p, const char *path,
+                  cshim_error_t *err)
 {
   uint64_t u;
   int64_t s;
@@ -458,6 +458,74 @@ value_from_json(const ProtobufCFieldDescriptor *f, const json_t *j, void *p, con
       return bad_value(path, "an unsigned 64-bit integer (number or decimal string)", err);
     *(uint64_t *)p = u;
     return 0;
+  default:
+    return 1;
+  }
+}
+
+static int
+enum_from_json(const ProtobufCFieldDescriptor *f, const json_t *j, void *p, const char *path,
+               cshim_error_t *err)
+{
+  const ProtobufCEnumDescriptor *ed = f->descriptor;
+  const ProtobufCEnumValue *ev = NULL;
+
+  if (json_is_string(j))
+    ev = protobuf_c_enum_descriptor_get_value_by_name(ed, json_string_value(j));
+  else if (json_is_integer(j))
+    ev = protobuf_c_enum_descriptor_get_value(ed, (int)json_integer_value(j));
+  if (ev == NULL)
+    return bad_value(path, "a value of the enum", err);
+  *(int *)p = ev->value;
+  return 0;
+}
+
+/* A submessage at p: a Timestamp may be RFC 3339 text and an Any {"@type", "value"}. */
+static int
+submessage_from_json(const ProtobufCFieldDescriptor *f, const json_t *j, void *p, const char *path,
+                     cshim_error_t *err)
+{
+  const ProtobufCMessageDescriptor *md = f->descriptor;
+
+  if (json_is_null(j))
+    return 0;
+  if (md == &google__protobuf__timestamp__descriptor && json_is_string(j)) {
+    Google__Protobuf__Timestamp *ts = cshim_xmalloc(sizeof(*ts));
+    google__protobuf__timestamp__init(ts);
+    if (timestamp_from_text(json_string_value(j), ts) < 0) {
+      free(ts);
+      return bad_value(path, "RFC 3339 UTC time (2006-01-02T15:04:05Z)", err);
+    }
+    *(ProtobufCMessage **)p = &ts->base;
+    return 0;
+  }
+  if (md == &google__protobuf__any__descriptor && json_is_object(j) &&
+      json_object_get(j, "@type")) {
+    const json_t *type = json_object_get(j, "@type"), *value = json_object_get(j, "value");
+    Google__Protobuf__Any *any;
+    if (!json_is_string(type) || (value && !json_is_string(value)) || json_object_size(j) > 2)
+      return bad_value(path, "{\"@type\": URL, \"value\": base64}", err);
+    any = cshim_xmalloc(sizeof(*any));
+    google__protobuf__any__init(any);
+    *(ProtobufCMessage **)p = &any->base;
+    any->type_url = cshim_xstrdup(json_string_value(type));
+    if (value && base64_decode(json_string_value(value), &any->value) < 0)
+      return bad_value(path, "base64 text in `value`", err);
+    return 0;
+  }
+  return message_from_json(md, j, (ProtobufCMessage **)p, path, err);
+}
+
+/* Store one value of field f at p (an element or the member itself). */
+static int
+value_from_json(const ProtobufCFieldDescriptor *f, const json_t *j, void *p, const char *path,
+                cshim_error_t *err)
+{
+  int ret = integer_from_json(f, j, p, path, err);
+
+  if (ret <= 0)
+    return ret;
+  switch (f->type) {
   case PROTOBUF_C_TYPE_FLOAT:
   case PROTOBUF_C_TYPE_DOUBLE:
     if (!json_is_number(j))
@@ -472,18 +540,8 @@ value_from_json(const ProtobufCFieldDescriptor *f, const json_t *j, void *p, con
       return bad_value(path, "true or false", err);
     *(protobuf_c_boolean *)p = json_is_true(j);
     return 0;
-  case PROTOBUF_C_TYPE_ENUM: {
-    const ProtobufCEnumDescriptor *ed = f->descriptor;
-    const ProtobufCEnumValue *ev = NULL;
-    if (json_is_string(j))
-      ev = protobuf_c_enum_descriptor_get_value_by_name(ed, json_string_value(j));
-    else if (json_is_integer(j))
-      ev = protobuf_c_enum_descriptor_get_value(ed, (int)json_integer_value(j));
-    if (ev == NULL)
-      return bad_value(path, "a value of the enum", err);
-    *(int *)p = ev->value;
-    return 0;
-  }
+  case PROTOBUF_C_TYPE_ENUM:
+    return enum_from_json(f, j, p, path, err);
   case PROTOBUF_C_TYPE_STRING:
     if (!json_is_string(j))
       return bad_value(path, "a string", err);
@@ -493,38 +551,11 @@ value_from_json(const ProtobufCFieldDescriptor *f, const json_t *j, void *p, con
     if (!json_is_string(j) || base64_decode(json_string_value(j), p) < 0)
       return bad_value(path, "base64 text", err);
     return 0;
-  case PROTOBUF_C_TYPE_MESSAGE: {
-    const ProtobufCMessageDescriptor *md = f->descriptor;
-    if (json_is_null(j))
-      return 0;
-    if (md == &google__protobuf__timestamp__descriptor && json_is_string(j)) {
-      Google__Protobuf__Timestamp *ts = cshim_xmalloc(sizeof(*ts));
-      google__protobuf__timestamp__init(ts);
-      if (timestamp_from_text(json_string_value(j), ts) < 0) {
-        free(ts);
-        return bad_value(path, "RFC 3339 UTC time (2006-01-02T15:04:05Z)", err);
-      }
-      *(ProtobufCMessage **)p = &ts->base;
-      return 0;
-    }
-    if (md == &google__protobuf__any__descriptor && json_is_object(j) &&
-        json_object_get(j, "@type")) {
-      const json_t *type = json_object_get(j, "@type"), *value = json_object_get(j, "value");
-      Google__Protobuf__Any *any;
-      if (!json_is_string(type) || (value && !json_is_string(value)) || json_object_size(j) > 2)
-        return bad_value(path, "{\"@type\": URL, \"value\": base64}", err);
-      any = cshim_xmalloc(sizeof(*any));
-      google__protobuf__any__init(any);
-      *(ProtobufCMessage **)p = &any->base;
-      any->type_url = cshim_xstrdup(json_string_value(type));
-      if (value && base64_decode(json_string_value(value), &any->value) < 0)
-        return bad_value(path, "base64 text in `value`", err);
-      return 0;
-    }
-    return message_from_json(md, j, (ProtobufCMessage **)p, path, err);
+  case PROTOBUF_C_TYPE_MESSAGE:
+    return submessage_from_json(f, j, p, path, err);
+  default:
+    return bad_value(path, "a supported type", err);
   }
-  }
-  return bad_value(path, "a supported type", err);
 }
 
 static int

@@ -15,6 +15,19 @@
 /* Last: cmocka defines a `fail` macro that would clash with cshim_ttrpc_call_ops_t.fail. */
 #include <cmocka.h>
 
+/* The i-th method record (the list is sorted). */
+static debug_method_t *
+nth(debug_metrics_t *m, size_t i)
+{
+  cshim_list_t *l = cshim_list_first(&m->methods);
+  assert_non_null(l);
+  while (i-- > 0) {
+    l = l->next;
+    assert_true(l != &m->methods);
+  }
+  return cshim_list_entry(l, debug_method_t, link);
+}
+
 static void
 test_metrics_buckets_include_their_upper_bound(void **state)
 {
@@ -26,14 +39,15 @@ test_metrics_buckets_include_their_upper_bound(void **state)
   debug_metrics_observe(&m, "s", "m", 0, 0);            /* 0: the first bucket */
   debug_metrics_observe(&m, "s", "m", 0, 31000000000u); /* 31 s: above every bound */
   assert_int_equal(m.n_methods, 1);
-  assert_int_equal(m.methods->buckets[0], 1);
-  assert_int_equal(m.methods->buckets[1], 1);
-  assert_int_equal(m.methods->buckets[2], 1);
-  assert_int_equal(m.methods->buckets[DEBUG_N_BUCKETS], 1);
-  assert_int_equal(m.methods->count, 4);
-  assert_int_equal(m.methods->sum_ns, 31000000000u + 2000001);
+  assert_int_equal(nth(&m, 0)->buckets[0], 1);
+  assert_int_equal(nth(&m, 0)->buckets[1], 1);
+  assert_int_equal(nth(&m, 0)->buckets[2], 1);
+  assert_int_equal(nth(&m, 0)->buckets[DEBUG_N_BUCKETS], 1);
+  assert_int_equal(nth(&m, 0)->count, 4);
+  assert_int_equal(nth(&m, 0)->sum_ns, 31000000000u + 2000001);
   debug_metrics_clear(&m);
-  assert_null(m.methods);
+  assert_true(cshim_list_empty(&m.methods));
+  assert_int_equal(m.n_methods, 0);
 }
 
 static void
@@ -45,8 +59,8 @@ test_metrics_codes_out_of_range_count_as_unknown(void **state)
   debug_metrics_observe(&m, "s", "m", -3, 1);
   debug_metrics_observe(&m, "s", "m", 99, 1);
   debug_metrics_observe(&m, "s", "m", CSHIM_GRPC_NOT_FOUND, 1);
-  assert_int_equal(m.methods->by_code[CSHIM_GRPC_UNKNOWN], 2);
-  assert_int_equal(m.methods->by_code[CSHIM_GRPC_NOT_FOUND], 1);
+  assert_int_equal(nth(&m, 0)->by_code[CSHIM_GRPC_UNKNOWN], 2);
+  assert_int_equal(nth(&m, 0)->by_code[CSHIM_GRPC_NOT_FOUND], 1);
   debug_metrics_clear(&m);
 }
 
@@ -61,10 +75,10 @@ test_metrics_methods_are_sorted(void **state)
   debug_metrics_observe(&m, "b", "A", 0, 1);
   debug_metrics_observe(&m, "a", "Y", 0, 1);
   assert_int_equal(m.n_methods, 3);
-  assert_string_equal(m.methods->service, "a");
-  assert_int_equal(m.methods->count, 2);
-  assert_string_equal(m.methods->next->method, "A");
-  assert_string_equal(m.methods->next->next->method, "Z");
+  assert_string_equal(nth(&m, 0)->service, "a");
+  assert_int_equal(nth(&m, 0)->count, 2);
+  assert_string_equal(nth(&m, 1)->method, "A");
+  assert_string_equal(nth(&m, 2)->method, "Z");
   debug_metrics_clear(&m);
 }
 

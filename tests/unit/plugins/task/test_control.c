@@ -863,7 +863,7 @@ static bool
 no_containers(void *data)
 {
   task_fixture_t *f = data;
-  return f->svc->containers == NULL;
+  return cshim_list_empty(&f->svc->containers);
 }
 
 /* A restore that fails is cleaned up as a failed start is: `runtime delete --force` removes what

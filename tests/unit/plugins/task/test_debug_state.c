@@ -29,22 +29,21 @@ add_container(task_service_t *svc, const char *id)
   c->id = cshim_xstrdup(id);
   c->bundle = cshim_xstrdup("/run/bundle");
   c->opts.binary_name = cshim_xstrdup("runc");
-  c->next = svc->containers;
-  svc->containers = c;
+  cshim_list_push_front(&svc->containers, &c->link);
   return c;
 }
 
 static void
 free_containers(task_service_t *svc)
 {
-  task_container_t *c, *next;
+  cshim_list_t *cl, *pl;
 
-  for (c = svc->containers; c; c = next) {
-    task_process_t *p, *pn;
-    next = c->next;
-    for (p = c->execs; p; p = pn) {
-      pn = p->next;
-      task_process_free(p);
+  while ((cl = cshim_list_first(&svc->containers)) != NULL) {
+    task_container_t *c = cshim_list_entry(cl, task_container_t, link);
+    cshim_list_remove(cl);
+    while ((pl = cshim_list_first(&c->execs)) != NULL) {
+      cshim_list_remove(pl);
+      task_process_free(cshim_list_entry(pl, task_process_t, link));
     }
     task_process_free(c->init);
     free(c->id);
@@ -52,7 +51,6 @@ free_containers(task_service_t *svc)
     free(c->opts.binary_name);
     free(c);
   }
-  svc->containers = NULL;
 }
 
 static void
@@ -85,7 +83,7 @@ test_debug_state_lists_init_and_exec_processes(void **state)
   e->exited = true;
   e->exit_status = 3;
   e->exited_at.tv_sec = 1700000000;
-  c1->execs = e;
+  cshim_list_push_back(&c1->execs, &e->link);
   c2 = add_container(&svc, "c2");
   c2->init = task_process_new(c2, NULL, "", "", "", false);
   c2->init->pid = 200;

@@ -784,10 +784,10 @@ test_terminal_create_fails_cleanly_when_no_pty_arrives(void **state)
   /* The runtime had created it: `delete --force` removes it again, and the id stays taken until
      the shim has the runtime's answer. */
   snprintf(state_dir, sizeof state_dir, "%s/testns/t3", f->root);
-  for (int i = 0; i < 200 && (exists(state_dir) || f->svc->containers); i++)
+  for (int i = 0; i < 200 && (exists(state_dir) || !cshim_list_empty(&f->svc->containers)); i++)
     mock_host_run_for(&f->m.host, 10);
   assert_false(exists(state_dir));
-  assert_null(f->svc->containers);
+  assert_true(cshim_list_empty(&f->svc->containers));
   unsetenv("FAKE_RUNC_CONSOLE");
   create(f, "t3");
   delete_ok(f, "t3", NULL);

@@ -186,14 +186,14 @@ static bool
 no_containers(void *data)
 {
   task_fixture_t *f = data;
-  return f->svc->containers == NULL;
+  return cshim_list_empty(&f->svc->containers);
 }
 
 static bool
 no_containers_but_one(void *data)
 {
   task_fixture_t *f = data;
-  return f->svc->containers != NULL && f->svc->containers->next == NULL;
+  return cshim_list_length(&f->svc->containers) == 1;
 }
 
 static char *
@@ -746,7 +746,7 @@ test_service_failed_start_deletes_the_container_and_ends_the_shim(void **state)
   unsetenv("FAKE_RUNC_FAIL");
 
   /* While the runtime deletes, the container is still there and refuses another Start. */
-  if (f->svc->containers) {
+  if (!cshim_list_empty(&f->svc->containers)) {
     c = task_fixture_call(f, "Start", &req.base);
     assert_int_not_equal(c->code, 0);
     mock_call_free(c);
@@ -786,7 +786,8 @@ test_service_failed_start_keeps_serving_the_others(void **state)
   assert_true(mock_host_run_until(&f->m.host, no_containers_but_one, f, TASK_FIXTURE_TIMEOUT_MS));
   mock_host_run_for(&f->m.host, 20);
   assert_int_equal(f->m.host.shutdown.calls, 0);
-  assert_string_equal(f->svc->containers->id, "keep");
+  assert_string_equal(
+      cshim_list_entry(cshim_list_first(&f->svc->containers), task_container_t, link)->id, "keep");
   dreq.id = "bad";
   task_fixture_expect_code(task_fixture_call(f, "Delete", &dreq.base), CSHIM_GRPC_NOT_FOUND);
   del = delete_task(f, "keep", false);

@@ -108,7 +108,7 @@ static void
 test_queue_drops_past_its_bound_and_counts(void **state)
 {
   tracing_queue_t q = {.max = 3};
-  tracing_span_t *list;
+  cshim_list_t list = {0}, none = {0};
   size_t n;
   (void)state;
 
@@ -121,19 +121,23 @@ test_queue_drops_past_its_bound_and_counts(void **state)
   assert_int_equal(q.accepted, 3);
   assert_int_equal(q.dropped, 2);
 
-  list = tracing_queue_take(&q, 2, &n);
+  tracing_queue_take(&q, 2, &list, &n);
   assert_int_equal(n, 2);
-  assert_string_equal(list->name, "s0"); /* oldest first */
-  assert_string_equal(list->next->name, "s1");
-  assert_null(list->next->next);
+  assert_int_equal(cshim_list_length(&list), 2);
+  assert_string_equal(cshim_list_entry(cshim_list_first(&list), tracing_span_t, link)->name,
+                      "s0"); /* oldest first */
+  assert_string_equal(cshim_list_entry(cshim_list_last(&list), tracing_span_t, link)->name, "s1");
   assert_int_equal(q.n, 1);
-  tracing_span_list_free(list);
+  assert_int_equal(cshim_list_length(&q.spans), 1);
+  tracing_span_list_free(&list);
+  assert_true(cshim_list_empty(&list));
 
   assert_true(tracing_queue_push(&q, tracing_span_new("s5", TRACING_KIND_INTERNAL)));
   tracing_queue_clear(&q); /* what is left counts as dropped */
   assert_int_equal(q.n, 0);
   assert_int_equal(q.dropped, 4);
-  assert_null(tracing_queue_take(&q, 10, &n));
+  tracing_queue_take(&q, 10, &none, &n);
+  assert_true(cshim_list_empty(&none));
   assert_int_equal(n, 0);
 }
 
@@ -164,6 +168,7 @@ test_encode_round_trips_through_the_otlp_messages(void **state)
   const Opentelemetry__Proto__Trace__V1__Span *sa, *sb;
   uint8_t *buf;
   size_t len;
+  cshim_list_t list = {0};
   (void)state;
 
   tracing_random_id(a->trace_id, 16);
@@ -176,10 +181,10 @@ test_encode_round_trips_through_the_otlp_messages(void **state)
   a->status_message = strdup("not found");
   a->end_unix_ns = a->start_unix_ns + 1000;
   b->end_unix_ns = b->start_unix_ns + 10;
-  a->next = b;
-  b->next = NULL;
+  cshim_list_push_back(&list, &a->link);
+  cshim_list_push_back(&list, &b->link);
 
-  buf = tracing_encode("containerd-shim-cshim-v2", "ns/c1", a, 2, &len);
+  buf = tracing_encode("containerd-shim-cshim-v2", "ns/c1", &list, 2, &len);
   m = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(NULL, len,
                                                                                        buf);
   assert_non_null(m);
@@ -219,7 +224,7 @@ test_encode_round_trips_through_the_otlp_messages(void **state)
                    OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_UNSET);
   opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(m, NULL);
   free(buf);
-  tracing_span_list_free(a);
+  tracing_span_list_free(&list);
 }
 
 static void

@@ -26,6 +26,21 @@
 /* Last: cmocka defines a `fail` macro that would clash with cshim_ttrpc_call_ops_t.fail. */
 #include <cmocka.h>
 
+/* The oldest and the newest span of the export queue. */
+static tracing_span_t *
+queue_first(tracing_t *tr)
+{
+  assert_false(cshim_list_empty(&tr->queue.spans));
+  return cshim_list_entry(cshim_list_first(&tr->queue.spans), tracing_span_t, link);
+}
+
+static tracing_span_t *
+queue_last(tracing_t *tr)
+{
+  assert_false(cshim_list_empty(&tr->queue.spans));
+  return cshim_list_entry(cshim_list_last(&tr->queue.spans), tracing_span_t, link);
+}
+
 /* A call whose metadata the test sets. */
 typedef struct fake_call_s
 {
@@ -179,11 +194,11 @@ test_tracing_call_span_continues_the_callers_trace(void **state)
   assert_null(tr->base.call_span(&tr->base, &call.base));
   assert_int_equal(tr->n_open, 0);
   assert_int_equal(tr->queue.n, 2);
-  assert_true(tr->queue.head->error); /* the child, ended first */
-  assert_string_equal(tr->queue.head->status_message, "runc create: no such container");
-  assert_true(tr->queue.tail->error);
-  assert_string_equal(tr->queue.tail->status_message, "answered with gRPC status 5");
-  assert_int_equal(tr->queue.tail->attrs[tr->queue.tail->n_attrs - 1].int_value, 5);
+  assert_true(queue_first(tr)->error); /* the child, ended first */
+  assert_string_equal(queue_first(tr)->status_message, "runc create: no such container");
+  assert_true(queue_last(tr)->error);
+  assert_string_equal(queue_last(tr)->status_message, "answered with gRPC status 5");
+  assert_int_equal(queue_last(tr)->attrs[queue_last(tr)->n_attrs - 1].int_value, 5);
 
   tracing_queue_clear(&tr->queue);
   close_plugin(&h, instance);
