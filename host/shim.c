@@ -59,10 +59,10 @@ typedef struct shim_s
   cshim_shutdown_t *shutdown;
   uv_signal_t sigterm, sigint, sigusr1, sighup;
   uv_timer_t deadline;
-  uv_timer_t settle;    /* host_memory_settle after child exits; once stopping, the drain poll */
+  uv_timer_t settle;     /* host_memory_settle after child exits; once stopping, the drain poll */
   uint64_t settle_calls; /* the server's calls_total when the settle timer last looked */
   uint64_t settle_busy_since; /* loop time of the first postponement of a settle, or 0 */
-  uint64_t drain_until; /* loop time at which a stopping shim stops waiting for calls */
+  uint64_t drain_until;       /* loop time at which a stopping shim stops waiting for calls */
   bool settle_subscribed;
   bool signals_open;
   bool stopping;

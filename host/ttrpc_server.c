@@ -213,9 +213,9 @@ struct host_ttrpc_server_s
   uint8_t *read_buf;
   uv_idle_t resume_idle;
   uv_timer_t trim_timer;
-  uv_timer_t stall_timer; /* runs while a connection holds a partial frame */
-  size_t churn;           /* bytes charged since the last trim */
-  bool activity;          /* traffic since the last trim tick */
+  uv_timer_t stall_timer;         /* runs while a connection holds a partial frame */
+  size_t churn;                   /* bytes charged since the last trim */
+  bool activity;                  /* traffic since the last trim tick */
   void (*input_hook)(void *data); /* one-shot, see host_ttrpc_server_on_next_input */
   void *input_hook_data;
 

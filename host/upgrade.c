@@ -1213,8 +1213,8 @@ static struct
 static struct guard_exit
 {
   uint32_t pid, status;
-} *guard_exits; /* reaped since the snapshot: JOURNAL_EXITS_MAX entries in pages of their own
-                   (cshim_xmap, as the journal), given back when empty */
+} * guard_exits; /* reaped since the snapshot: JOURNAL_EXITS_MAX entries in pages of their own
+                    (cshim_xmap, as the journal), given back when empty */
 static int guard_conn_fds[JOURNAL_CONNS_MAX];
 
 /* Calls that change nothing a snapshot holds: they do not make one due (a crash while one is

@@ -118,11 +118,12 @@ echo_handler(cshim_ttrpc_call_t *call, const ProtobufCMessage *request, void *da
     bool wrong = strcmp(req->text, "packed-wrong") == 0;
     assert_true(n <= sizeof buf);
     cshim__fixture__v1__echo_response__pack(&resp, buf);
-    assert_int_equal(cshim_ttrpc_call_reply_packed(call,
-                                                   wrong ? &cshim__fixture__v1__big_response__descriptor
-                                                         : &cshim__fixture__v1__echo_response__descriptor,
-                                                   buf, n),
-                     wrong ? -EINVAL : 0);
+    assert_int_equal(
+        cshim_ttrpc_call_reply_packed(call,
+                                      wrong ? &cshim__fixture__v1__big_response__descriptor
+                                            : &cshim__fixture__v1__echo_response__descriptor,
+                                      buf, n),
+        wrong ? -EINVAL : 0);
     return;
   }
   if (strcmp(req->text, "into the void") == 0) {
