@@ -362,7 +362,7 @@ host_address_write_file(const char *dir, const char *address, cshim_error_t *err
   cshim_autofree char *path = NULL;
 
   cshim_xasprintf(&path, "%s/%s", dir, HOST_ADDRESS_FILE);
-  return cshim_file_write_atomic(path, address, strlen(address), 0644, err);
+  return cshim_file_write_state(path, address, strlen(address), 0644, err);
 }
 
 int

@@ -213,7 +213,7 @@ host_bootstrap_containerd_major(const char *binary, const char *cache_dir, int *
     char num[16];
     int n = snprintf(num, sizeof num, "%d\n", m);
     cshim_error_t ignored = NULL;
-    cshim_file_write_atomic(cache, num, (size_t)n, 0600, &ignored);
+    cshim_file_write_state(cache, num, (size_t)n, 0600, &ignored);
     cshim_error_release(&ignored);
   }
   return 0;

@@ -386,11 +386,12 @@ host_introspect_dump(host_introspect_t *intro, const cshim_logger_t *log)
     host_ttrpc_server_usage_t u;
     host_ttrpc_server_get_usage(intro->server, &u);
     cshim_log_info(log,
-                   "state dump: ttrpc limits: %zu of %zu buffer bytes in use, %zu calls working, "
+                   "state dump: ttrpc limits: %zu + %zu of %zu buffer bytes in use (clients' "
+                   "bytes + the server's structures), %zu calls working, "
                    "%zu parked; %llu frames refused, %llu pauses at the in-flight limit, %llu for "
                    "the budget, %llu connections closed for it, %llu for a stalled frame; %llu "
                    "parked calls dropped with their connection; %llu trims",
-                   u.buffered, u.budget, u.calls_working, u.calls_parked,
+                   u.buffered, u.overhead, u.budget, u.calls_working, u.calls_parked,
                    (unsigned long long)u.frames_refused, (unsigned long long)u.paused_in_flight,
                    (unsigned long long)u.paused_budget, (unsigned long long)u.closed_budget,
                    (unsigned long long)u.closed_stalled, (unsigned long long)u.calls_cancelled,

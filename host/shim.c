@@ -669,10 +669,12 @@ run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *
     cshim_log_info(&s->log.base, "no crash survival: %s", (*err)->msg);
     cshim_error_release(err);
   }
-  /* After start has its answer: nothing here delays the address. */
-  host_upgrade_release_buffers(s->upgrade);
-  host_memory_settle();
-  host_ttrpc_server_on_next_input(s->server, input_cb, s);
+  /* Start-up's memory is given back later, as after a burst of runtime commands: done here it
+     would delay the first call (containerd's Create follows the address at once), and the
+     Create that follows re-grows the heap and faults back the pages it drops. The timer waits
+     for the calls to stop (settle_cb), then arms the input hook for the next burst. */
+  s->settle_calls = calls_total(s);
+  uv_timer_start(&s->settle, settle_cb, SETTLE_DELAY_MS, 0);
   uv_run(s->loop, UV_RUN_DEFAULT);
   return 0;
 }

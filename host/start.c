@@ -55,6 +55,7 @@ struct start_state
   int listen_fd;
   int ready_fd; /* read end of the daemon's readiness pipe, or -1 */
   pid_t daemon;
+  host_config_t *config; /* the chosen config, parsed; checked with its modules before answering */
 };
 
 static void
@@ -70,6 +71,7 @@ state_release(struct start_state *s)
     close(s->listen_fd);
   if (s->ready_fd >= 0)
     close(s->ready_fd);
+  host_config_free(s->config);
 }
 
 /* Write dir/name through dir/.name and a rename, so readers never see half a file. */
@@ -79,7 +81,7 @@ write_file_atomic(const char *dir, const char *name, const char *content, cshim_
   cshim_autofree char *path = NULL;
 
   cshim_xasprintf(&path, "%s/%s", dir, name);
-  return cshim_file_write_atomic(path, content, strlen(content), 0644, err);
+  return cshim_file_write_state(path, content, strlen(content), 0644, err);
 }
 
 int
@@ -123,37 +125,45 @@ take_inline_config(struct start_state *s, host_config_t **config, char **path, c
   if (ret < 0)
     return ret;
   cshim_xasprintf(path, "%s/%s", s->bundle, HOST_START_INLINE_CONFIG_FILE);
-  ret = cshim_file_write_atomic(*path, text, strlen(text), 0600, err);
+  ret = cshim_file_write_state(*path, text, strlen(text), 0600, err);
   if (ret < 0)
     return cshim_error_wrap(err, "keep the inline CshimConfig");
   return 0;
 }
 
+/* The config start answers with: parsed here (a syntax error fails at once); checked with its
+   module set by check_config, which a new daemon's start-up overlaps. */
 static int
 resolve_config(struct start_state *s, const host_start_params_t *p, char **source,
                cshim_error_t *err)
 {
-  host_config_t *config = NULL;
   cshim_autofree char *inline_path = NULL;
   const char *argv0 = p->argv0 ? p->argv0 : program_invocation_name;
   const char *etc_dir = p->etc_dir ? p->etc_dir : getenv("CSHIM_ETC_DIR");
   int ret;
 
   if (s->opts.inline_config)
-    ret = take_inline_config(s, &config, &inline_path, err);
+    ret = take_inline_config(s, &s->config, &inline_path, err);
   else
-    ret = host_config_resolve(s->opts.config_path, getenv("CSHIM_CONFIG"), argv0,
-                              etc_dir ? etc_dir : HOST_START_ETC_DIR, s->plugin_dir, &config, err);
+    ret =
+        host_config_resolve(s->opts.config_path, getenv("CSHIM_CONFIG"), argv0,
+                            etc_dir ? etc_dir : HOST_START_ETC_DIR, s->plugin_dir, &s->config, err);
   if (ret < 0)
     return ret;
-  ret = host_check_config(config, err);
-  if (ret < 0) {
-    host_config_free(config);
-    return ret;
-  }
-  *source = inline_path ? cshim_steal_pointer(&inline_path) : cshim_xstrdup(config->source);
-  host_config_free(config);
+  *source = inline_path ? cshim_steal_pointer(&inline_path) : cshim_xstrdup(s->config->source);
   return 0;
+}
+
+/* The module set loaded (and unloaded) with the config's sections: a module that cannot be
+   loaded, a section for no plugin, no task service fail start with their file:line:col. */
+static int
+check_config(struct start_state *s, cshim_error_t *err)
+{
+  int ret = host_check_config(s->config, err);
+
+  host_config_free(s->config);
+  s->config = NULL;
+  return ret;
 }
 
 static void
@@ -513,6 +523,30 @@ stop_daemon(struct start_state *s)
   cshim_error_release(&ignored);
 }
 
+/* A daemon killed by stop_daemon may have made its debug socket (a debug plugin serving starts
+   before the ready report): remove it too, so a refused start leaves no socket behind. */
+static void
+remove_debug_socket(const struct start_state *s, const host_flags_t *flags,
+                    const char *grpc_address)
+{
+  cshim_autofree char *dir = NULL;
+  cshim_autofree char *debug = NULL;
+  cshim_error_t ignored = NULL;
+  char *slash;
+
+  if (s->address == NULL || strncmp(s->address, "unix://", 7) != 0)
+    return;
+  dir = cshim_xstrdup(host_address_path(s->address));
+  slash = strrchr(dir, '/');
+  if (slash == NULL || slash == dir)
+    return;
+  *slash = '\0';
+  debug =
+      host_address_socket(dir, grpc_address ? grpc_address : "", flags->namespace_, s->group, true);
+  if (debug && host_address_remove_socket(debug, &ignored) < 0)
+    cshim_error_release(&ignored);
+}
+
 /* The containerd this start answers to: its major version, 0 when unknown. */
 static int
 containerd_major(const host_flags_t *flags, const host_start_params_t *p)
@@ -653,6 +687,11 @@ start_daemon(struct start_state *s, const host_flags_t *flags, const char *argv0
   ret = adjust_oom_score(s->daemon, err);
   if (ret < 0)
     goto fail;
+  /* While the daemon loads the same modules: on two CPUs the check costs start no time. A
+     config it refuses ends the daemon before it serves anyone. */
+  ret = check_config(s, err);
+  if (ret < 0)
+    goto fail;
   ret = wait_daemon_ready(s, err);
   if (ret < 0)
     goto fail;
@@ -660,6 +699,7 @@ start_daemon(struct start_state *s, const host_flags_t *flags, const char *argv0
 
 fail:
   stop_daemon(s);
+  remove_debug_socket(s, flags, grpc_address);
   return ret;
 }
 
@@ -687,6 +727,9 @@ run(struct start_state *s, const host_flags_t *flags, const host_start_params_t 
   if (ret < 0)
     return cshim_error_wrap(err, "create new shim socket");
   if (existing) {
+    ret = check_config(s, err);
+    if (ret < 0)
+      return ret;
     ret = host_address_write_file(s->bundle, s->address, err);
     if (ret < 0)
       return cshim_error_wrap(err, "write existing socket for shim");

@@ -54,14 +54,15 @@ typedef struct host_start_params_s
 } host_start_params_t;
 
 /* The `start` action, §4.11 of the protocol notes: reads stdin (options Any or BootstrapParams)
-   to EOF, resolves the cshim config (an inline CshimConfig from config_body is written to
-   <bundle>/cshim-config.yaml) and checks it with its module set (host_check_config), so a
-   mistake fails start with its file:line:col message before any socket or daemon exists;
-   computes the group socket; if a shim of the
-   group already listens, writes <bundle>/address and prints its address; otherwise creates the
+   to EOF, resolves and parses the cshim config (an inline CshimConfig from config_body is
+   written to <bundle>/cshim-config.yaml; a syntax error fails here); computes the group socket;
+   checks the config with its module set (host_check_config), so a mistake fails start with its
+   file:line:col message and nothing left running or bound: if a shim of the group already
+   listens, checks, writes <bundle>/address and prints its address; otherwise creates the
    socket, writes `address` and `cshim-config`, spawns this binary without an action (new
    session, cwd = bundle, fds 0-2 on /dev/null, the listener as fd 3, env inherited), moves it
-   into the runc options' shim_cgroup, sets its oom_score_adj to containerd's + 1 and prints
+   into the runc options' shim_cgroup, sets its oom_score_adj to containerd's + 1, checks (while
+   the daemon starts: a refused config kills it), waits for its report and prints
    the address on stdout_fd: exactly "unix://<dir>/<sha256>" to containerd 1.x, version-3 JSON
    (or, to 2.3+, a BootstrapResult) to containerd 2.x unless the group's existing shim does not
    serve task API v3 (host_bootstrap_version). On a failure after the spawn, the daemon is

@@ -43,8 +43,9 @@
 /* Frames up to this length are taken even when the buffer budget is spent (the connection may
    be paused instead); longer ones are refused with ResourceExhausted. */
 #define SMALL_FRAME READ_BUF_SIZE
-/* The smallest budget that still holds one frame of the largest size and a read's worth. */
-#define MIN_BUFFER_BUDGET ((size_t)CSHIM_FRAME_MAX_DATA + READ_BUF_SIZE)
+/* The smallest budget that still holds one frame of the largest size, the read buffer and a
+   few connections' structures (see overhead below). */
+#define MIN_BUFFER_BUDGET ((size_t)CSHIM_FRAME_MAX_DATA + 2 * READ_BUF_SIZE)
 /* Past the budget, a connection holding more than budget / FAIR_SHARE_DIV is paused. */
 #define FAIR_SHARE_DIV 16u
 /* Returning memory: after this many bytes went through the budget, trim the heap once the loop
@@ -54,6 +55,9 @@
    answers), beyond its request: a burst of small calls deserves a trim too. */
 #define TRIM_CALL_WEIGHT (4u * 1024u)
 #define TRIM_TICK_MS 200u
+/* Charged on top of a connection's or a call's struct: the allocator's header and rounding,
+   and libuv's slot for the connection's fd in its watcher table. */
+#define OBJECT_SLACK 64u
 
 /* Why reading a connection is stopped (bits of conn->paused). */
 enum
@@ -260,10 +264,21 @@ fair_share(const host_ttrpc_server_t *srv)
   return srv->limits.buffer_budget / FAIR_SHARE_DIV;
 }
 
+/* What the budget bounds is the memory the server holds for its clients: the bytes they sent
+   or are sent (usage.buffered) and the server's own structures for them (usage.overhead: the
+   shared read buffer, each open connection, each unanswered call). So however many clients
+   hold partial frames, the shim's memory grows by at most the budget (plus small frames, which
+   pause their connection instead of being refused). */
+static size_t
+budget_used(const host_ttrpc_server_t *srv)
+{
+  return srv->usage.buffered + srv->usage.overhead;
+}
+
 static bool
 over_budget(const host_ttrpc_server_t *srv)
 {
-  return srv->usage.buffered > srv->limits.buffer_budget;
+  return budget_used(srv) > srv->limits.buffer_budget;
 }
 
 static size_t
@@ -277,9 +292,8 @@ conn_held(const struct conn *conn)
 static uint32_t
 frame_limit(const host_ttrpc_server_t *srv)
 {
-  size_t room = srv->usage.buffered < srv->limits.buffer_budget
-                    ? srv->limits.buffer_budget - srv->usage.buffered
-                    : 0;
+  size_t used = budget_used(srv);
+  size_t room = used < srv->limits.buffer_budget ? srv->limits.buffer_budget - used : 0;
 
   if (room < SMALL_FRAME)
     room = SMALL_FRAME;
@@ -319,6 +333,7 @@ init_limit_handles(host_ttrpc_server_t *srv)
   uv_unref((uv_handle_t *)&srv->stall_timer);
   srv->n_handles += 3;
   srv->read_buf = cshim_xmap(READ_BUF_SIZE);
+  srv->usage.overhead += READ_BUF_SIZE; /* for the server's life: its pages come and go */
   srv->have_handles = true;
 }
 
@@ -334,20 +349,45 @@ budget_add(host_ttrpc_server_t *srv, size_t n)
 
 static void unpause_conn(struct conn *conn, unsigned why);
 
+/* Connections paused for the budget resume once it is down to 3/4. */
 static void
-budget_sub(host_ttrpc_server_t *srv, size_t n)
+budget_freed(host_ttrpc_server_t *srv)
 {
   cshim_list_t *l;
 
-  assert(srv->usage.buffered >= n);
-  srv->usage.buffered -= n;
-  if (srv->n_budget_paused == 0 || srv->usage.buffered > srv->limits.buffer_budget / 4 * 3)
+  if (srv->n_budget_paused == 0 || budget_used(srv) > srv->limits.buffer_budget / 4 * 3)
     return;
   CSHIM_LIST_FOREACH (l, &srv->conns) {
     if (srv->n_budget_paused == 0)
       break;
     unpause_conn(cshim_list_entry(l, struct conn, link), PAUSE_BUDGET);
   }
+}
+
+static void
+budget_sub(host_ttrpc_server_t *srv, size_t n)
+{
+  assert(srv->usage.buffered >= n);
+  srv->usage.buffered -= n;
+  budget_freed(srv);
+}
+
+/* The server's own memory for a connection or a call, charged while it exists. */
+#define CONN_COST (sizeof(struct conn) + OBJECT_SLACK)
+#define CALL_COST (sizeof(struct call) + OBJECT_SLACK)
+
+static void
+overhead_add(host_ttrpc_server_t *srv, size_t n)
+{
+  srv->usage.overhead += n;
+}
+
+static void
+overhead_sub(host_ttrpc_server_t *srv, size_t n)
+{
+  assert(srv->usage.overhead >= n);
+  srv->usage.overhead -= n;
+  budget_freed(srv);
 }
 
 /* Move a holder's charge to `now` bytes. */
@@ -431,7 +471,7 @@ pause_conn(struct conn *conn, unsigned why)
     cshim_log_debug(srv->log,
                     "ttrpc: buffer budget spent (%zu of %zu bytes): stopped reading a connection "
                     "that holds %zu",
-                    srv->usage.buffered, srv->limits.buffer_budget, conn_held(conn));
+                    budget_used(srv), srv->limits.buffer_budget, conn_held(conn));
   } else if (why == PAUSE_IN_FLIGHT)
     srv->usage.paused_in_flight++;
   conn->paused |= why;
@@ -556,6 +596,7 @@ charge_call(struct conn *conn, struct call *call, size_t len)
   conn->held_calls += len;
   srv->churn += TRIM_CALL_WEIGHT;
   budget_add(srv, len);
+  overhead_add(srv, CALL_COST);
   conn->n_working++;
   srv->usage.calls_working++;
 }
@@ -584,6 +625,7 @@ release_call(host_ttrpc_server_t *srv, struct call *call)
   }
   budget_sub(srv, call->charged);
   call->charged = 0;
+  overhead_sub(srv, CALL_COST);
 }
 
 /* The connection closes: what it buffered is released (its calls keep their own charge). */
@@ -716,6 +758,7 @@ close_conn(struct conn *conn)
   if (conn->active) {
     cshim_list_remove(&conn->link);
     srv->stats.connections_open--;
+    overhead_sub(srv, CONN_COST);
   }
   release_conn(conn);
   uv_close((uv_handle_t *)&conn->pipe, conn_close_cb);
@@ -1312,7 +1355,7 @@ refuse_frame(struct conn *conn, const cshim_frame_header_t *header)
   snprintf(msg, sizeof(msg),
            "message length %u exceeds the shim's free buffer space (%zu of %zu bytes in use); "
            "retry later",
-           header->length, srv->usage.buffered, srv->limits.buffer_budget);
+           header->length, budget_used(srv), srv->limits.buffer_budget);
   send_status(conn, header->stream_id, CSHIM_GRPC_RESOURCE_EXHAUSTED, msg);
   if (!conn->closing && conn_held(conn) > fair_share(srv))
     pause_conn(conn, PAUSE_BUDGET);
@@ -1457,6 +1500,7 @@ connection_cb(uv_stream_t *server, int status)
   conn->id = ++srv->next_conn_id;
   cshim_list_push_back(&srv->conns, &conn->link);
   srv->stats.connections_open++;
+  overhead_add(srv, CONN_COST);
   srv->stats.connections_total++;
   if (srv->upgrade_paused)
     pause_conn(conn, PAUSE_UPGRADE); /* read once the upgrade has finished or given up */
@@ -1971,6 +2015,7 @@ adopt_conn(host_ttrpc_server_t *srv, int fd, uint32_t last_stream, const uint8_t
   conn->id = ++srv->next_conn_id;
   cshim_list_push_back(&srv->conns, &conn->link);
   srv->stats.connections_open++;
+  overhead_add(srv, CONN_COST);
   set_held(srv, &conn->held_partial, cshim_frame_reader_held(&conn->reader));
   if (conn->held_partial > 0)
     watch_stalls(srv); /* counted from when reading resumes, after the upgrade */

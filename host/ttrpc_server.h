@@ -16,7 +16,8 @@ typedef struct host_ttrpc_server_s host_ttrpc_server_t;
    the server stops reading it; calls parked on an event (Wait) do not count. */
 #define HOST_TTRPC_DEFAULT_MAX_CALLS_IN_FLIGHT 32u
 /* Bytes the server may hold for all connections together in partially received frames, write
-   queues and the requests of unanswered calls. Past it, frames longer than 64 KiB are refused
+   queues and the requests of unanswered calls, with its own structures for them (the shared read
+   buffer, each open connection and unanswered call). Past it, frames longer than 64 KiB are refused
    with ResourceExhausted and connections holding more than 1/16 of it stop being read until
    it is down to 3/4; a stalled connection whose write queue alone exceeds it is closed. */
 #define HOST_TTRPC_DEFAULT_BUFFER_BUDGET ((size_t)32 << 20)
@@ -28,14 +29,15 @@ typedef struct host_ttrpc_server_s host_ttrpc_server_t;
 typedef struct host_ttrpc_server_limits_s
 {
   size_t max_calls_in_flight;        /* per connection, >= 1 */
-  size_t buffer_budget;              /* bytes; raised to 4 MiB + 64 KiB if smaller */
+  size_t buffer_budget;              /* bytes; raised to 4 MiB + 128 KiB if smaller */
   uint64_t stalled_frame_timeout_ms; /* see HOST_TTRPC_DEFAULT_STALLED_FRAME_TIMEOUT_MS */
 } host_ttrpc_server_limits_t;
 
 /* What the limits are doing right now, and how often they acted. */
 typedef struct host_ttrpc_server_usage_s
 {
-  size_t buffered;           /* bytes charged to the budget */
+  size_t buffered;           /* bytes of clients charged to the budget (frames, answers) */
+  size_t overhead;           /* bytes of the server's own structures charged to it too */
   size_t budget;             /* the budget in effect */
   size_t calls_working;      /* unanswered calls not parked (connections open or gone) */
   size_t calls_parked;       /* unanswered calls parked on an event */

@@ -208,7 +208,7 @@ fail:
 static int
 write_spec(const char *path, const char *text, cshim_error_t *err)
 {
-  return cshim_file_write_atomic(path, text, strlen(text), 0600, err);
+  return cshim_file_write_state(path, text, strlen(text), 0600, err);
 }
 
 void

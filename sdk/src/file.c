@@ -100,9 +100,9 @@ is_symlink_at(int dirfd, const char *name)
   return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
 }
 
-int
-cshim_file_write_atomic_at(int dirfd, const char *dir, const char *name, const void *data,
-                           size_t len, mode_t mode, cshim_error_t *err)
+static int
+write_atomic_at(int dirfd, const char *dir, const char *name, const void *data, size_t len,
+                mode_t mode, bool sync, cshim_error_t *err)
 {
   cshim_autofree char *tmp_name = NULL;
   cshim_autofree char *path = join(dir, name);
@@ -143,7 +143,7 @@ cshim_file_write_atomic_at(int dirfd, const char *dir, const char *name, const v
     }
     off += (size_t)n;
   }
-  if (fsync(fd) < 0) {
+  if (sync && fsync(fd) < 0) {
     e = errno;
     unlinkat(dirfd, tmp_name, 0);
     return cshim_error_sys(err, e, "sync `%s`", tmp);
@@ -162,8 +162,15 @@ cshim_file_write_atomic_at(int dirfd, const char *dir, const char *name, const v
 }
 
 int
-cshim_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                        cshim_error_t *err)
+cshim_file_write_atomic_at(int dirfd, const char *dir, const char *name, const void *data,
+                           size_t len, mode_t mode, cshim_error_t *err)
+{
+  return write_atomic_at(dirfd, dir, name, data, len, mode, true, err);
+}
+
+static int
+write_atomic(const char *path, const void *data, size_t len, mode_t mode, bool sync,
+             cshim_error_t *err)
 {
   cshim_autofree char *dir = cshim_xstrdup(path);
   cshim_autoclose int dirfd = -1;
@@ -184,6 +191,20 @@ cshim_file_write_atomic(const char *path, const void *data, size_t len, mode_t m
       cshim_xasprintf(&tmp, ".%s.tmp", name);
     return cshim_error_sys(err, e, "create `%s`", tmp);
   }
-  return cshim_file_write_atomic_at(dirfd, slash ? (slash == dir ? "/" : dir) : NULL, name, data,
-                                    len, mode, err);
+  return write_atomic_at(dirfd, slash ? (slash == dir ? "/" : dir) : NULL, name, data, len, mode,
+                         sync, err);
+}
+
+int
+cshim_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                        cshim_error_t *err)
+{
+  return write_atomic(path, data, len, mode, true, err);
+}
+
+int
+cshim_file_write_state(const char *path, const void *data, size_t len, mode_t mode,
+                       cshim_error_t *err)
+{
+  return write_atomic(path, data, len, mode, false, err);
 }

@@ -315,7 +315,7 @@ write_file_atomic(const char *bundle, const char *name, const char *data, size_t
   cshim_autofree char *path = NULL;
 
   cshim_xasprintf(&path, "%s/%s", bundle, name);
-  return cshim_file_write_atomic(path, data, len, 0600, err);
+  return cshim_file_write_state(path, data, len, 0600, err);
 }
 
 int

@@ -47,6 +47,14 @@ int cshim_file_write_atomic(const char *path, const void *data, size_t len, mode
 int cshim_file_write_atomic_at(int dirfd, const char *dir, const char *name, const void *data,
                                size_t len, mode_t mode, cshim_error_t *err);
 
+/* As cshim_file_write_atomic, without the sync: for runtime state that does not outlive the
+   machine (files in a bundle or under /run). Readers still never see half a file, and a crash
+   of the writing process loses nothing written (the kernel holds it); only a crash of the
+   machine may, which ends the containers the file describes anyway. The sync is what costs:
+   milliseconds on a disk-backed directory. Same errors, without "sync `TMP`". */
+int cshim_file_write_state(const char *path, const void *data, size_t len, mode_t mode,
+                           cshim_error_t *err);
+
 #ifdef __cplusplus
 }
 #endif

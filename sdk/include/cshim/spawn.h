@@ -32,20 +32,23 @@ typedef struct cshim_spawn_opts_s
      borrowed for the call. */
   const char *kind;
   const char *command; /* NULL = none */
-  /* Appended in SDK 1.x. Added to the child's niceness before exec (setpriority, best effort);
+  /* Appended in SDK 1.x. Added to the child's niceness as it execs (setpriority, best effort);
      0 = unchanged. For helpers that do not become container processes: a container would
      inherit it. */
   int nice;
-  /* Appended in SDK 1.x. NULL: cshim_spawn waits until the child has called exec (or failed
-     to) and reports an exec failure itself. Non-NULL: it returns once the child is forked, so
-     the loop never waits for a child to be scheduled; a program that is not found or not
-     executable is still reported at once, and any other exec failure becomes an exit with
-     status 127 whose reason cshim_spawn_exec_status reads from *exec_status_fd (a close-on-exec
-     fd the caller owns; that function closes it). */
+  /* Appended in SDK 1.x. NULL: cshim_spawn waits until the child has called exec and knows
+     whether it succeeded, and reports an exec failure itself. Non-NULL: it returns once the
+     child has left the shim's memory (it runs in it until it calls exec, as with vfork),
+     without waiting for the exec's outcome; a program that is not found or not executable is
+     still reported at once, and any other exec failure becomes an exit with status 127 whose
+     reason cshim_spawn_exec_status reads from *exec_status_fd (a close-on-exec fd the caller
+     owns; that function closes it). */
   int *exec_status_fd;
 } cshim_spawn_opts_t;
 
-/* Fork and exec. In the child every signal disposition is reset to default, the signal mask is
+/* Start a child and exec (clone with CLONE_VM | CLONE_VFORK, as posix_spawn: the child runs in
+   the shim's memory, the caller suspended, until it calls exec; no page tables are copied). In
+   the child every signal disposition is reset to default, the signal mask is
    emptied, and every fd but 0-2 and the extra fds is closed. The exit is delivered through the
    host's reaper to cb (exactly once, on the loop), unless cshim_spawn fails, in which case cb
    is never called. An exec failure (ENOENT, EACCES...) is reported here as an error, not as an

@@ -643,7 +643,23 @@ test_start_checks_modules_and_sections_before_answering(void **state)
     cshim_xasprintf(&yaml, "%s/c.yaml", f->root);
     cshim_xasprintf(&body, "ConfigPath = \"%s\"\n", yaml);
     in = pack_config_body(body, &in_len);
+    /* the module check runs while the daemon starts: a debug socket it may have made (a
+       stand-in file here) goes with it */
+    host_flags_t fl = make_flags("task1");
+    char *debug = host_address_socket(f->sockdir, fl.address, fl.namespace_, "task1", true);
+    struct stat st;
+    int fd;
+
+    assert_true(mkdir(f->sockdir, 0700) == 0 || errno == EEXIST);
+    fd = open(host_address_path(debug), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    close(fd);
     expect_refused(f, in, in_len, cases[i].want);
+    /* the last case is refused by the parser, before any daemon: the file is not its to remove */
+    if ((stat(host_address_path(debug), &st) == 0) != (i == sizeof cases / sizeof cases[0] - 1))
+      fail_msg("case %zu: debug socket stand-in %s", i, i < 4 ? "left" : "removed");
+    unlink(host_address_path(debug));
+    free(debug);
     free(in);
     free(body);
     free(yaml);

@@ -1622,6 +1622,79 @@ test_ttrpc_server_refuses_large_frames_past_the_buffer_budget_and_stays_in_sync(
   client_close(&b);
 }
 
+/* The budget bounds the server's own memory for its clients too: with enough connections
+   open, their structures take the room a largest frame would need, and it is refused; once they
+   are gone it fits again, and the charge is back where it started. */
+static void
+test_ttrpc_server_charges_its_connections_to_the_buffer_budget(void **state)
+{
+  struct env *env = *state;
+  enum
+  {
+    IDLE = 100
+  };
+  cshim_autofree uint8_t *body = cshim_xmalloc0(CSHIM_FRAME_MAX_DATA);
+  cshim_frame_header_t h = {
+      .length = CSHIM_FRAME_MAX_DATA, .stream_id = 1, .type = CSHIM_FRAME_REQUEST};
+  uint8_t hdr[CSHIM_FRAME_HEADER_SIZE];
+  uint64_t deadline = cshim_now_ns() + DEADLINE_NS;
+  size_t base, per_conn;
+  int idle[IDLE];
+  struct client a;
+
+  set_limits(env, 0, 1); /* raised to the smallest budget: one largest frame and a little */
+  pump_turns(env, 2);
+  base = usage(env).overhead;
+  assert_true(base >= 64 * 1024); /* the shared read buffer */
+  client_open(env, &a);
+  for (int i = 0; i < IDLE; i++) {
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    strcpy(addr.sun_path, env->sock);
+    idle[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(idle[i] >= 0);
+    assert_int_equal(connect(idle[i], (struct sockaddr *)&addr, sizeof(addr)), 0);
+  }
+  while (stats(env).connections_open < IDLE + 1) {
+    pump(env, a.fd, 0);
+    assert_true(cshim_now_ns() < deadline);
+  }
+  per_conn = (usage(env).overhead - base) / (IDLE + 1);
+  assert_true(per_conn >= 512); /* a struct conn and libuv's pipe in it, at least */
+  assert_int_equal(usage(env).buffered, 0);
+
+  /* A's largest frame no longer fits beside the connections' structures. */
+  cshim_frame_header_encode(&h, hdr);
+  client_send(&a, hdr, sizeof hdr);
+  client_send(&a, body, CSHIM_FRAME_MAX_DATA);
+  expect_status_prefix(&a, 1, CSHIM_GRPC_RESOURCE_EXHAUSTED, "message length ");
+  assert_int_equal(usage(env).frames_refused, 1);
+
+  for (int i = 0; i < IDLE; i++)
+    close(idle[i]);
+  while (stats(env).connections_open > 1) {
+    pump(env, a.fd, 0);
+    assert_true(cshim_now_ns() < deadline);
+  }
+  assert_int_equal(usage(env).overhead, base + per_conn);
+  /* Now it fits: held whole while the rest of it comes. */
+  h.stream_id = 3;
+  cshim_frame_header_encode(&h, hdr);
+  client_send(&a, hdr, sizeof hdr);
+  client_send(&a, body, 4096);
+  while (usage(env).buffered < CSHIM_FRAME_MAX_DATA) {
+    pump(env, a.fd, 0);
+    assert_true(cshim_now_ns() < deadline);
+  }
+  assert_true(usage(env).buffered + usage(env).overhead <= usage(env).budget);
+  client_close(&a);
+  while (stats(env).connections_open > 0) {
+    pump_turns(env, 1);
+    assert_true(cshim_now_ns() < deadline);
+  }
+  assert_int_equal(usage(env).buffered, 0);
+  assert_int_equal(usage(env).overhead, base);
+}
+
 static void
 test_ttrpc_server_closes_a_stalled_connection_whose_answers_exceed_the_budget(void **state)
 {
@@ -1694,8 +1767,8 @@ test_ttrpc_server_limits_fill_in_defaults(void **state)
   set_limits(env, 7, 1024);
   host_ttrpc_server_get_limits(env->srv, &l);
   assert_int_equal(l.max_calls_in_flight, 7);
-  /* Never less than one largest frame plus a read. */
-  assert_int_equal(l.buffer_budget, CSHIM_FRAME_MAX_DATA + 64 * 1024);
+  /* Never less than one largest frame plus the read buffer and a few connections. */
+  assert_int_equal(l.buffer_budget, CSHIM_FRAME_MAX_DATA + 128 * 1024);
 }
 
 static void
@@ -2255,6 +2328,7 @@ main(void)
       T(test_ttrpc_server_tells_the_owner_of_a_parked_call_its_connection_closed),
       T(test_ttrpc_server_closes_a_connection_stalled_mid_frame),
       T(test_ttrpc_server_refuses_large_frames_past_the_buffer_budget_and_stays_in_sync),
+      T(test_ttrpc_server_charges_its_connections_to_the_buffer_budget),
       T(test_ttrpc_server_closes_a_stalled_connection_whose_answers_exceed_the_budget),
       T(test_ttrpc_server_hands_memory_back_after_a_burst),
       T(test_ttrpc_server_limits_fill_in_defaults),

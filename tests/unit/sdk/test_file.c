@@ -236,6 +236,39 @@ test_write_into_missing_dir_fails_and_names_the_temp_file(void **state)
   cshim_error_release(&err);
 }
 
+/* cshim_file_write_state: the same replace, without the sync (what it leaves out cannot be seen
+   from user space; what must hold is the atomic replace and the refusals). */
+static void
+test_write_state_replaces_and_refuses_a_symlink(void **state)
+{
+  struct fixture *f = *state;
+  cshim_autofree char *path = NULL, *tmp = NULL, *link = NULL;
+  char *text = NULL;
+  cshim_error_t err = NULL;
+  struct stat st;
+  size_t len = 0;
+
+  cshim_xasprintf(&path, "%s/address", f->dir);
+  cshim_xasprintf(&tmp, "%s/.address.tmp", f->dir);
+  cshim_xasprintf(&link, "%s/runtime", f->dir);
+  assert_int_equal(cshim_file_write_state(path, "first", 5, 0644, &err), 0);
+  assert_int_equal(cshim_file_write_state(path, "unix:///x", 9, 0644, &err), 0);
+  assert_null(err);
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0644);
+  assert_int_equal(access(tmp, F_OK), -1);
+  assert_int_equal(cshim_file_read_small(path, 64, &text, &len, &err), 0);
+  assert_string_equal(text, "unix:///x");
+  free(text);
+
+  assert_int_equal(symlink(path, link), 0);
+  assert_int_equal(cshim_file_write_state(link, "evil", 4, 0600, &err), -ELOOP);
+  cshim_error_release(&err);
+  assert_int_equal(cshim_file_read_small(path, 64, &text, &len, &err), 0);
+  assert_string_equal(text, "unix:///x");
+  free(text);
+}
+
 static void
 test_write_refuses_a_symlinked_target(void **state)
 {
@@ -357,6 +390,8 @@ main(void)
       cmocka_unit_test(test_read_fd_reads_a_pipe_to_its_end),
       cmocka_unit_test(test_write_fd_writes_everything),
       cmocka_unit_test(test_hexval),
+      cmocka_unit_test_setup_teardown(test_write_state_replaces_and_refuses_a_symlink, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_write_into_missing_dir_fails_and_names_the_temp_file,
                                       setup, teardown),
   };
