@@ -5,8 +5,9 @@
 /* Malloc settings for a long-lived daemon with a small heap. Called first thing in the daemon. */
 void host_memory_init(void);
 
-/* Returns the heap's free pages and the unused part of the stack to the kernel. Called once,
-   when start-up is over and the loop is about to serve. */
+/* Returns the heap's free pages, the unused part of the stack and the clean pages of code and
+   constants to the kernel. Called when start-up is over and the loop is about to serve, and
+   then once the shim has been idle a moment after child exits or calls (host/shim.c). */
 void host_memory_settle(void);
 
 #endif

@@ -40,9 +40,12 @@
 /* How long a stopping shim waits for calls still being worked on (e.g. a Kill waiting for its
    runtime command) to be answered before it closes the connections. */
 #define STOP_DRAIN_MS 2000
-/* Memory is given back this long after the last child exit (the end of a create, start, exec or
-   delete: the work that grows the heap and stack), so a burst of them is settled once. */
+/* Memory is given back once the shim has been idle this long after a child exit (the end of a
+   create, start, exec or delete: the work that grows the heap and stack) or after calls (a
+   Stats leaves its buffers and heap pages dirty), so a burst of them is settled once. */
 #define SETTLE_DELAY_MS 1000
+/* Under calls that never stop for SETTLE_DELAY_MS, memory is given back this often anyway. */
+#define SETTLE_BUSY_MAX_MS 10000
 
 typedef struct shim_s
 {
@@ -56,8 +59,10 @@ typedef struct shim_s
   cshim_shutdown_t *shutdown;
   uv_signal_t sigterm, sigint, sigusr1, sighup;
   uv_timer_t deadline;
-  uv_timer_t settle;    /* host_memory_settle after child exits; once stopping, the drain poll */
-  uint64_t drain_until; /* loop time at which a stopping shim stops waiting for calls */
+  uv_timer_t settle;     /* host_memory_settle after child exits; once stopping, the drain poll */
+  uint64_t settle_calls; /* the server's calls_total when the settle timer last looked */
+  uint64_t settle_busy_since; /* loop time of the first postponement of a settle, or 0 */
+  uint64_t drain_until;       /* loop time at which a stopping shim stops waiting for calls */
   bool settle_subscribed;
   bool signals_open;
   bool stopping;
@@ -105,15 +110,60 @@ server_closed_cb(void *data)
   s->reaper = NULL;
 }
 
+static uint64_t
+calls_total(shim_t *s)
+{
+  cshim_ttrpc_stats_t st;
+
+  if (s->server == NULL)
+    return 0;
+  host_ttrpc_server_get_stats(s->server, &st);
+  return st.calls_total;
+}
+
+static void input_cb(void *data);
+
 static void
 settle_cb(uv_timer_t *t)
 {
   shim_t *s = CSHIM_CONTAINER_OF(t, shim_t, settle);
-  if (s->server)
+  uint64_t calls = calls_total(s), now = uv_now(s->loop);
+
+  /* Calls came since the timer was started: settle once they stop (or they never do). */
+  if (calls != s->settle_calls) {
+    s->settle_calls = calls;
+    if (s->settle_busy_since == 0)
+      s->settle_busy_since = now;
+    if (now - s->settle_busy_since < SETTLE_BUSY_MAX_MS) {
+      uv_timer_start(&s->settle, settle_cb, SETTLE_DELAY_MS, 0);
+      return;
+    }
+  }
+  s->settle_busy_since = 0;
+  if (s->server) {
     host_ttrpc_server_release_buffers(s->server);
+    host_ttrpc_server_on_next_input(s->server, input_cb, s);
+  }
   if (s->upgrade)
     host_upgrade_release_buffers(s->upgrade);
   host_memory_settle();
+}
+
+/* Start the settle timer unless it already runs (it then looks at the calls when it fires). */
+static void
+settle_soon(shim_t *s)
+{
+  if (s->stopping || uv_is_active((uv_handle_t *)&s->settle))
+    return;
+  s->settle_calls = calls_total(s);
+  uv_timer_start(&s->settle, settle_cb, SETTLE_DELAY_MS, 0);
+}
+
+/* The first input after a settle: the calls it starts leave memory to give back. */
+static void
+input_cb(void *data)
+{
+  settle_soon(data);
 }
 
 static void
@@ -122,8 +172,11 @@ settle_on_exit(void *data, pid_t pid, int wait_status)
   shim_t *s = data;
   (void)pid;
   (void)wait_status;
-  if (!s->stopping)
-    uv_timer_start(&s->settle, settle_cb, SETTLE_DELAY_MS, 0);
+  if (s->stopping)
+    return;
+  /* counted from the last exit of a burst */
+  s->settle_calls = calls_total(s);
+  uv_timer_start(&s->settle, settle_cb, SETTLE_DELAY_MS, 0);
 }
 
 static void
@@ -620,7 +673,9 @@ run(shim_t *s, const host_flags_t *flags, int argc, char **argv, cshim_error_t *
   }
   /* Start-up's memory is given back later, as after a burst of runtime commands: done here it
      would delay the first call (containerd's Create follows the address at once), and the
-     Create that follows re-grows the heap and faults back the pages it drops. */
+     Create that follows re-grows the heap and faults back the pages it drops. The timer waits
+     for the calls to stop (settle_cb), then arms the input hook for the next burst. */
+  s->settle_calls = calls_total(s);
   uv_timer_start(&s->settle, settle_cb, SETTLE_DELAY_MS, 0);
   uv_run(s->loop, UV_RUN_DEFAULT);
   return 0;

@@ -234,25 +234,42 @@ exec_daemon(const char *exe, char *const *argv, char *const *envp, const char *b
   child_fail(errfd, "exec");
 }
 
-/* The daemon's environment: ours, naming the readiness fd. Built before fork (the child may
-   only make async-signal-safe calls). Caller frees the array and its last entry. */
+/* glibc's per-thread cache keeps up to 7 freed chunks of every size, and malloc_trim cannot
+   give back a page one of them sits on: in a shim they pinned heap pages that crept up after
+   each burst of calls (heap 56 -> 60 -> 64 kB over two State and two Stats bursts; flat at 52
+   with one chunk per size). One per size keeps the fast path of a call's malloc/free
+   (callgrind: +0.3 % instructions per State; none at all: +9.6 %). A tcache_count the
+   environment already sets is kept. */
+#define DAEMON_MALLOC_TUNABLE "glibc.malloc.tcache_count=1"
+
+/* The daemon's environment: ours, naming the readiness fd, with DAEMON_MALLOC_TUNABLE. Built
+   before fork (the child may only make async-signal-safe calls). Caller frees it with
+   free_environment. */
 static char **
 daemon_environment(void)
 {
   size_t n = 0, k = 0, len = strlen(HOST_START_READY_ENV);
+  const char *tunables = getenv("GLIBC_TUNABLES");
   char **env;
 
   while (environ[n])
     n++;
-  env = cshim_xmalloc((n + 2) * sizeof *env);
+  env = cshim_xmalloc((n + 3) * sizeof *env);
   for (size_t i = 0; i < n; i++)
-    if (strncmp(environ[i], HOST_START_READY_ENV, len) != 0 || environ[i][len] != '=')
+    if ((strncmp(environ[i], HOST_START_READY_ENV, len) != 0 || environ[i][len] != '=') &&
+        strncmp(environ[i], "GLIBC_TUNABLES=", 15) != 0)
       env[k++] = environ[i];
+  if (tunables && strstr(tunables, "glibc.malloc.tcache_count=") != NULL)
+    cshim_xasprintf(&env[k++], "GLIBC_TUNABLES=%s", tunables);
+  else
+    cshim_xasprintf(&env[k++], "GLIBC_TUNABLES=%s%s" DAEMON_MALLOC_TUNABLE,
+                    tunables ? tunables : "", tunables && *tunables ? ":" : "");
   cshim_xasprintf(&env[k++], "%s=%d", HOST_START_READY_ENV, HOST_START_READY_FD);
   env[k] = NULL;
   return env;
 }
 
+/* Frees what daemon_environment made: the array and its last two entries (borrowed: the rest). */
 static void
 free_environment(char **env)
 {
@@ -261,6 +278,7 @@ free_environment(char **env)
   while (env[n])
     n++;
   free(env[n - 1]);
+  free(env[n - 2]);
   free(env);
 }
 

@@ -217,9 +217,11 @@ struct host_ttrpc_server_s
   uint8_t *read_buf;
   uv_idle_t resume_idle;
   uv_timer_t trim_timer;
-  uv_timer_t stall_timer; /* runs while a connection holds a partial frame */
-  size_t churn;           /* bytes charged since the last trim */
-  bool activity;          /* traffic since the last trim tick */
+  uv_timer_t stall_timer;         /* runs while a connection holds a partial frame */
+  size_t churn;                   /* bytes charged since the last trim */
+  bool activity;                  /* traffic since the last trim tick */
+  void (*input_hook)(void *data); /* one-shot, see host_ttrpc_server_on_next_input */
+  void *input_hook_data;
 
   size_t n_handles; /* initialised and not yet closed */
   bool closing;
@@ -905,62 +907,84 @@ queue_frame(struct conn *conn, uint8_t *buf, size_t len)
    A Response that would exceed the frame limit is replaced by ResourceExhausted, which ttrpc
    >= 1.2 reports too; unlike Go's server we keep the connection open, since the peer did
    nothing wrong. Returns the code actually sent in *sent_code. */
+/* A successful Response is Response{status: Status{} (code 0, no message), payload: msg}: as
+   protobuf-c packs it, `0a 00` (field 1, an empty message), then `12 <varint length> <msg>`
+   (field 2; left out when empty, proto3). Written here directly, with msg packed straight into
+   the frame: protobuf-c would measure msg twice, pack it into a buffer and then copy that
+   buffer into the Response (unit test: test_ttrpc_server_ok_answers_pack_as_protobuf_c_does). */
+static size_t
+ok_response_prefix(size_t payload_len, uint8_t out[2 + 1 + 10])
+{
+  size_t n = 0;
+
+  out[n++] = 0x0a;
+  out[n++] = 0x00;
+  if (payload_len == 0)
+    return n;
+  out[n++] = 0x12;
+  while (payload_len >= 0x80) {
+    out[n++] = (uint8_t)(payload_len | 0x80);
+    payload_len >>= 7;
+  }
+  out[n++] = (uint8_t)payload_len;
+  return n;
+}
+
+/* Send a Response. On success `msg` (NULL = empty payload) is the payload; otherwise the status.
+   A Response that would exceed the frame limit is replaced by ResourceExhausted, which ttrpc
+   >= 1.2 reports too; unlike Go's server we keep the connection open, since the peer did
+   nothing wrong. Returns the code actually sent in *sent_code. */
 static int
-send_response(struct conn *conn, uint32_t stream_id, int code, const char *message,
-              const ProtobufCMessage *msg, int *sent_code)
+send_response_packed(struct conn *conn, uint32_t stream_id, int code, const char *message,
+                     const ProtobufCMessage *msg, const uint8_t *packed, size_t packed_len,
+                     int *sent_code)
 {
   Google__Rpc__Status status = GOOGLE__RPC__STATUS__INIT;
   Ttrpc__Response resp = TTRPC__RESPONSE__INIT;
   cshim_frame_header_t header = {.stream_id = stream_id, .type = CSHIM_FRAME_RESPONSE};
-  uint8_t small_payload[256];
-  cshim_autofree uint8_t *payload = NULL;
   cshim_autofree char *too_big = NULL;
   cshim_error_t err = NULL;
   uint8_t *frame = NULL;
   size_t frame_len = 0;
-  size_t n, sized = 0; /* sized: the Response's packed length, when already known */
   int ret = 0;
   int r;
 
-  status.code = code;
-  status.message = (char *)(message ? message : "");
-  resp.status = &status;
-  if (code == CSHIM_GRPC_OK && msg) {
-    resp.payload.len = protobuf_c_message_get_packed_size(msg);
+  if (code == CSHIM_GRPC_OK) {
+    uint8_t prefix[2 + 1 + 10];
+    size_t plen = msg ? protobuf_c_message_get_packed_size(msg) : packed ? packed_len : 0;
+    size_t n_prefix = ok_response_prefix(plen, prefix);
+    size_t n = n_prefix + plen;
+
     /* Measured before anything is packed, so an absurd answer costs no memory. */
-    n = protobuf_c_message_get_packed_size(&resp.base);
-    if (n > CSHIM_FRAME_MAX_DATA) {
-      cshim_xasprintf(&too_big, "message length %zu exceed maximum message size of %u", n,
-                      CSHIM_FRAME_MAX_DATA);
-      cshim_log_warn(conn->srv->log, "ttrpc: answer on stream %u is too large: %s", stream_id,
-                     too_big);
-      status.code = code = CSHIM_GRPC_RESOURCE_EXHAUSTED;
-      status.message = too_big;
-      resp.payload.len = 0;
-      ret = -EMSGSIZE;
-    } else if (resp.payload.len > 0) {
-      /* Most answers are small: packed on the stack, they cost no malloc/free. */
-      if (resp.payload.len <= sizeof small_payload)
-        resp.payload.data = small_payload;
-      else
-        resp.payload.data = payload = cshim_xmalloc(resp.payload.len);
-      protobuf_c_message_pack(msg, resp.payload.data);
-      sized = n;
+    if (n <= CSHIM_FRAME_MAX_DATA) {
+      if (sent_code)
+        *sent_code = code;
+      header.length = (uint32_t)n;
+      frame_len = CSHIM_FRAME_HEADER_SIZE + n;
+      frame = cshim_xmalloc(frame_len);
+      cshim_frame_header_encode(&header, frame);
+      memcpy(frame + CSHIM_FRAME_HEADER_SIZE, prefix, n_prefix);
+      if (plen > 0 && msg)
+        protobuf_c_message_pack(msg, frame + CSHIM_FRAME_HEADER_SIZE + n_prefix);
+      else if (plen > 0)
+        memcpy(frame + CSHIM_FRAME_HEADER_SIZE + n_prefix, packed, plen);
+      return queue_frame(conn, frame, frame_len);
     }
+    cshim_xasprintf(&too_big, "message length %zu exceed maximum message size of %u", n,
+                    CSHIM_FRAME_MAX_DATA);
+    cshim_log_warn(conn->srv->log, "ttrpc: answer on stream %u is too large: %s", stream_id,
+                   too_big);
+    code = CSHIM_GRPC_RESOURCE_EXHAUSTED;
+    message = too_big;
+    ret = -EMSGSIZE;
   }
   if (sent_code)
     *sent_code = code;
 
-  if (sized) {
-    /* Measured above and within the limit: packed once, without measuring it again. */
-    header.length = (uint32_t)sized;
-    frame_len = CSHIM_FRAME_HEADER_SIZE + sized;
-    frame = cshim_xmalloc(frame_len);
-    cshim_frame_header_encode(&header, frame);
-    protobuf_c_message_pack(&resp.base, frame + CSHIM_FRAME_HEADER_SIZE);
-    r = 0;
-  } else
-    r = cshim_frame_pack(&header, &resp.base, CSHIM_FRAME_MAX_DATA, &frame, &frame_len, &err);
+  status.code = code;
+  status.message = (char *)(message ? message : "");
+  resp.status = &status;
+  r = cshim_frame_pack(&header, &resp.base, CSHIM_FRAME_MAX_DATA, &frame, &frame_len, &err);
   if (r < 0) {
     /* Only a huge status message can get here. */
     cshim_log_error(conn->srv->log, "ttrpc: cannot answer stream %u: %s", stream_id, err->msg);
@@ -969,6 +993,13 @@ send_response(struct conn *conn, uint32_t stream_id, int code, const char *messa
   }
   r = queue_frame(conn, frame, frame_len);
   return r < 0 ? r : ret;
+}
+
+static int
+send_response(struct conn *conn, uint32_t stream_id, int code, const char *message,
+              const ProtobufCMessage *msg, int *sent_code)
+{
+  return send_response_packed(conn, stream_id, code, message, msg, NULL, 0, sent_code);
 }
 
 static void
@@ -1001,7 +1032,8 @@ free_call(struct call *call)
 }
 
 static int
-answer(struct call *call, int code, const char *message, const ProtobufCMessage *msg)
+answer_packed(struct call *call, int code, const char *message, const ProtobufCMessage *msg,
+              const uint8_t *packed, size_t packed_len)
 {
   host_ttrpc_server_t *srv = call->srv;
   int sent_code = code;
@@ -1022,7 +1054,8 @@ answer(struct call *call, int code, const char *message, const ProtobufCMessage 
     release_call(srv, call);
 
   if (call->conn)
-    ret = send_response(call->conn, call->base.stream_id, code, message, msg, &sent_code);
+    ret = send_response_packed(call->conn, call->base.stream_id, code, message, msg, packed,
+                               packed_len, &sent_code);
   if (srv) {
     srv->stats.calls_in_flight--;
     /* After close the interceptors may belong to plugins that are already gone. */
@@ -1037,6 +1070,31 @@ answer(struct call *call, int code, const char *message, const ProtobufCMessage 
   if (!call->dispatching)
     free_call(call);
   return ret;
+}
+
+static int
+answer(struct call *call, int code, const char *message, const ProtobufCMessage *msg)
+{
+  return answer_packed(call, code, message, msg, NULL, 0);
+}
+
+static int
+call_reply_packed(cshim_ttrpc_call_t *base, const ProtobufCMessageDescriptor *type,
+                  const uint8_t *bytes, size_t len)
+{
+  struct call *call = (struct call *)base;
+
+  if (call->method && type != call->method->output) {
+    char msg[512];
+    snprintf(msg, sizeof(msg), "ttrpc: %s/%s answered with a %s instead of a %s",
+             call->base.service, call->base.method, type ? type->name : "(none)",
+             call->method->output->name);
+    if (call->srv)
+      cshim_log_error(call->srv->log, "%s", msg);
+    answer(call, CSHIM_GRPC_INTERNAL, msg, NULL);
+    return -EINVAL;
+  }
+  return answer_packed(call, CSHIM_GRPC_OK, NULL, NULL, len ? bytes : NULL, len);
 }
 
 static int
@@ -1125,6 +1183,7 @@ static const cshim_ttrpc_call_ops_t call_ops = {
     .park = call_park,
     .connection = call_connection,
     .on_cancel = call_on_cancel,
+    .reply_packed = call_reply_packed,
 };
 
 static const struct registered_service *
@@ -1252,7 +1311,8 @@ handle_request(struct conn *conn, uint32_t stream_id, uint8_t *data, size_t len)
   call->base.method = req->method;
   call->base.stream_id = stream_id;
   call->base.timeout_nano = req->timeout_nano;
-  call->base.started_ns = cshim_now_ns();
+  /* When its bytes were read (the read callback's clock reading: one per read, not per call) */
+  call->base.started_ns = conn->last_input_ns ? conn->last_input_ns : cshim_now_ns();
   call->srv = srv;
   call->conn = conn;
   call->method = method;
@@ -1360,6 +1420,11 @@ conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
                       uv_strerror((int)nread));
     close_conn(conn);
     return;
+  }
+  if (conn->srv->input_hook) {
+    void (*hook)(void *data) = conn->srv->input_hook;
+    conn->srv->input_hook = NULL;
+    hook(conn->srv->input_hook_data);
   }
   conn->last_input_ns = cshim_now_ns();
   conn->corked = true;
@@ -1718,6 +1783,13 @@ host_ttrpc_server_release_buffers(host_ttrpc_server_t *srv)
   /* One read buffer serves every connection (see host_ttrpc_server_s.read_buf). */
   if (srv->read_buf)
     madvise(srv->read_buf, READ_BUF_SIZE, MADV_DONTNEED);
+}
+
+void
+host_ttrpc_server_on_next_input(host_ttrpc_server_t *srv, void (*hook)(void *data), void *data)
+{
+  srv->input_hook = hook;
+  srv->input_hook_data = data;
 }
 
 void

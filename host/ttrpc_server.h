@@ -82,6 +82,12 @@ void host_ttrpc_server_get_stats(host_ttrpc_server_t *srv, cshim_ttrpc_stats_t *
    moments, not per call. */
 void host_ttrpc_server_release_buffers(host_ttrpc_server_t *srv);
 
+/* Runs hook(data) once, at the next input read on any connection (from the read callback,
+   before the input is handled), then forgets it; NULL forgets it now. For host_memory_settle's
+   moments: the shim settles once the calls stop. Costs one test per read. */
+void host_ttrpc_server_on_next_input(host_ttrpc_server_t *srv, void (*hook)(void *data),
+                                     void *data);
+
 /* Serve on an already listening Unix socket, e.g. the one containerd passes as fd 3. The server
    takes ownership of fd on success only. May be called more than once (several listeners). */
 int host_ttrpc_server_listen_fd(host_ttrpc_server_t *srv, int fd, cshim_error_t *err);

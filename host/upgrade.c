@@ -1246,10 +1246,11 @@ static struct
 
 /* The guard's large tables, outside `guard` (initialised, so in .data, file-backed and dirtied
    per shim when touched): zero-initialised in .bss, they cost only the pages written. */
-static struct
+static struct guard_exit
 {
   uint32_t pid, status;
-} guard_exits[JOURNAL_EXITS_MAX]; /* reaped since the snapshot */
+} * guard_exits; /* reaped since the snapshot: JOURNAL_EXITS_MAX entries in pages of their own
+                    (cshim_xmap, as the journal), given back when empty */
 static int guard_conn_fds[JOURNAL_CONNS_MAX];
 
 /* Calls that change nothing a snapshot holds: they do not make one due (a crash while one is
@@ -1666,6 +1667,8 @@ guard_start(host_upgrade_t *u, cshim_error_t *err)
                             uri);
   if (guard.journal == NULL)
     guard.journal = cshim_xmap(JOURNAL_MAX * sizeof *guard.journal);
+  if (guard_exits == NULL)
+    guard_exits = cshim_xmap(JOURNAL_EXITS_MAX * sizeof *guard_exits);
   guard.exe_fd = open("/proc/self/exe", O_PATH | O_CLOEXEC);
   if (guard.exe_fd < 0)
     return cshim_error_sys(err, errno, "crash guard: open own binary");
@@ -1735,6 +1738,13 @@ host_upgrade_release_buffers(host_upgrade_t *u)
   end = base + JOURNAL_MAX * sizeof *guard.journal;
   from = (base + guard.n_journal * sizeof *guard.journal + page - 1) & ~(page - 1);
   if (from < end)
+    madvise((void *)from, end - from, MADV_DONTNEED);
+  /* Likewise the exits above n_exits (every exit reaped before the last snapshot is in it): the
+     start of a container leaves the first page written. */
+  base = (uintptr_t)guard_exits;
+  end = base + JOURNAL_EXITS_MAX * sizeof *guard_exits;
+  from = (base + guard.n_exits * sizeof *guard_exits + page - 1) & ~(page - 1);
+  if (guard_exits != NULL && from < end)
     madvise((void *)from, end - from, MADV_DONTNEED);
 }
 

@@ -62,6 +62,18 @@ struct task_process_s
   bool terminal;
   char *spec_json;   /* exec: the OCI process (JSON, terminal set from the request) */
   bool stdin_closed; /* CloseIO{stdin} came (maybe before the IO existed) */
+  /* State's last answer, packed (queries.c), valid while what may change in it (the status and
+     the fields below) is as when it was packed; the rest (ids, paths) is fixed at creation. */
+  uint8_t *state_packed;
+  size_t state_packed_len;
+  struct
+  {
+    int status;
+    pid_t pid;
+    uint32_t exit_status;
+    bool exited;
+    struct timespec exited_at;
+  } state_key;
 };
 
 /* ---- one container ---- */

@@ -82,6 +82,7 @@ task_process_free(task_process_t *p)
   free(p->stdin_);
   free(p->stdout_);
   free(p->stderr_);
+  free(p->state_packed);
   free(p);
 }
 

@@ -2,6 +2,7 @@
 // The task RPCs that only read (containerd.task.v2.Task / v3.Task): State, Pids, Connect.
 #include "queries.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 #include <cshim/util.h>
@@ -19,6 +20,16 @@
 
 /* ---- State ---- */
 
+/* Whether p->state_packed still answers State with `status`. */
+static bool
+state_packed_valid(const task_process_t *p, Containerd__V1__Types__Status status)
+{
+  return p->state_packed && p->state_key.status == (int)status && p->state_key.pid == p->pid &&
+         p->state_key.exit_status == p->exit_status && p->state_key.exited == p->exited &&
+         (!p->exited || (p->state_key.exited_at.tv_sec == p->exited_at.tv_sec &&
+                         p->state_key.exited_at.tv_nsec == p->exited_at.tv_nsec));
+}
+
 static void
 reply_state(cshim_ttrpc_call_t *call, task_process_t *p, Containerd__V1__Types__Status status)
 {
@@ -26,6 +37,12 @@ reply_state(cshim_ttrpc_call_t *call, task_process_t *p, Containerd__V1__Types__
   Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
   task_container_t *c = p->container;
 
+  /* A running container's State is asked again and again with the same answer: packed once
+     (measuring and packing it was ~2.4k instructions per call, a quarter of the call). */
+  if (state_packed_valid(p, status) &&
+      cshim_ttrpc_call_reply_packed(call, &containerd__task__v2__state_response__descriptor,
+                                    p->state_packed, p->state_packed_len) != -ENOSYS)
+    return;
   task_process_exited_at(p, &ts);
   resp.id = p->exec_id ? p->exec_id : c->id;
   resp.bundle = c->bundle;
@@ -38,7 +55,19 @@ reply_state(cshim_ttrpc_call_t *call, task_process_t *p, Containerd__V1__Types__
   resp.exit_status = p->exit_status;
   resp.exited_at = &ts;
   resp.exec_id = p->exec_id ? p->exec_id : "";
-  cshim_ttrpc_call_reply(call, &resp.base);
+
+  free(p->state_packed);
+  p->state_packed_len = containerd__task__v2__state_response__get_packed_size(&resp);
+  p->state_packed = cshim_xmalloc(p->state_packed_len + 1);
+  containerd__task__v2__state_response__pack(&resp, p->state_packed);
+  p->state_key.status = (int)status;
+  p->state_key.pid = p->pid;
+  p->state_key.exit_status = p->exit_status;
+  p->state_key.exited = p->exited;
+  p->state_key.exited_at = p->exited_at;
+  if (cshim_ttrpc_call_reply_packed(call, &containerd__task__v2__state_response__descriptor,
+                                    p->state_packed, p->state_packed_len) == -ENOSYS)
+    cshim_ttrpc_call_reply(call, &resp.base);
 }
 
 static Containerd__V1__Types__Status

@@ -4,6 +4,7 @@
 #ifndef CSHIM_TTRPC_H
 #define CSHIM_TTRPC_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
@@ -74,12 +75,29 @@ struct cshim_ttrpc_call_ops_s
      clients that connect, park and go away cannot pile them up. cb NULL = no longer. */
   void (*on_cancel)(cshim_ttrpc_call_t *call, void (*cb)(cshim_ttrpc_call_t *call, void *data),
                     void *data);
+  /* Appended in SDK 1.x. Answer, as reply does, with a message already packed: `bytes` (len
+     bytes, borrowed for the call) are the packed form of a message of type `type`, which must be
+     the method's output type. For an answer a plugin keeps while nothing in it changes (State),
+     so that it is not measured and packed again for every call. Same returns as reply. */
+  int (*reply_packed)(cshim_ttrpc_call_t *call, const ProtobufCMessageDescriptor *type,
+                      const uint8_t *bytes, size_t len);
 };
 
 static inline int
 cshim_ttrpc_call_reply(cshim_ttrpc_call_t *call, const ProtobufCMessage *response)
 {
   return call->ops->reply(call, response);
+}
+
+/* See the ops' reply_packed. -ENOSYS (the call is not answered) with a host older than it: the
+   caller then answers with cshim_ttrpc_call_reply. */
+static inline int
+cshim_ttrpc_call_reply_packed(cshim_ttrpc_call_t *call, const ProtobufCMessageDescriptor *type,
+                              const uint8_t *bytes, size_t len)
+{
+  if (CSHIM_HAS_MEMBER(call->ops, cshim_ttrpc_call_ops_t, reply_packed) && call->ops->reply_packed)
+    return call->ops->reply_packed(call, type, bytes, len);
+  return -ENOSYS;
 }
 
 static inline int

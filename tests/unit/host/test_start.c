@@ -53,11 +53,12 @@ fake_daemon(int argc, char **argv)
   fstat(0, &st0);
   n += (size_t)snprintf(report + n, sizeof report - n,
                         "\nlistening=%d\nsession_leader=%d\nstdin_null=%d\nfd4_closed=%d\n"
-                        "ready_fd=%s\ncwd=%s\n",
+                        "ready_fd=%s\ncwd=%s\ntunables=%s\n",
                         acc, getsid(0) == getpid(), st0.st_rdev == stnull.st_rdev,
                         fcntl(4, F_GETFD) < 0 && errno == EBADF,
                         getenv(HOST_START_READY_ENV) ? getenv(HOST_START_READY_ENV) : "none",
-                        getcwd(cwd, sizeof cwd) ? cwd : "?");
+                        getcwd(cwd, sizeof cwd) ? cwd : "?",
+                        getenv("GLIBC_TUNABLES") ? getenv("GLIBC_TUNABLES") : "none");
   fd = open(REPORT ".tmp", O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0 || write(fd, report, n) != (ssize_t)n)
     return 1;
@@ -317,6 +318,12 @@ test_start_spawns_daemon_and_prints_address(void **state)
   assert_non_null(strstr(report, "fd4_closed=1\n"));
   /* start named the readiness pipe, which the daemon got as that fd */
   assert_non_null(strstr(report, "ready_fd=5\n"));
+  /* one freed chunk per size in glibc's cache (start.c, DAEMON_MALLOC_TUNABLE), unless the
+     environment already says how many */
+  if (getenv("GLIBC_TUNABLES") == NULL)
+    assert_non_null(strstr(report, "tunables=glibc.malloc.tcache_count=1\n"));
+  else
+    assert_non_null(strstr(report, "glibc.malloc.tcache_count="));
   cshim_xasprintf(&expect_cwd, "cwd=%s\n", f->bundle);
   assert_non_null(strstr(report, expect_cwd));
 

@@ -112,6 +112,21 @@ echo_handler(cshim_ttrpc_call_t *call, const ProtobufCMessage *request, void *da
   }
   resp.text = req->text;
   resp.namespace_ = (char *)(ns ? ns : "");
+  if (strncmp(req->text, "packed", 6) == 0) {
+    /* the same answer, handed over already packed (or, "packed-wrong", naming another type) */
+    uint8_t buf[256];
+    size_t n = cshim__fixture__v1__echo_response__get_packed_size(&resp);
+    bool wrong = strcmp(req->text, "packed-wrong") == 0;
+    assert_true(n <= sizeof buf);
+    cshim__fixture__v1__echo_response__pack(&resp, buf);
+    assert_int_equal(
+        cshim_ttrpc_call_reply_packed(call,
+                                      wrong ? &cshim__fixture__v1__big_response__descriptor
+                                            : &cshim__fixture__v1__echo_response__descriptor,
+                                      buf, n),
+        wrong ? -EINVAL : 0);
+    return;
+  }
   if (strcmp(req->text, "into the void") == 0) {
     /* The peer is gone: the answer may fail at once (EPIPE) or later; either way it is final. */
     int r = cshim_ttrpc_call_reply(call, &resp.base);
@@ -1196,6 +1211,115 @@ test_ttrpc_server_serves_after_releasing_its_buffers(void **state)
   client_close(&c);
 }
 
+/* A successful answer is written without protobuf-c's Response packer: byte for byte what it
+   would have packed, for payload lengths around each varint boundary. */
+static void
+test_ttrpc_server_ok_answers_pack_as_protobuf_c_does(void **state)
+{
+  static const size_t lengths[] = {1, 100, 119, 120, 127, 128, 200, 16370, 16384, 70000};
+  struct env *env = *state;
+  struct client c;
+  uint32_t id = 1;
+
+  client_open(env, &c);
+  for (size_t i = 0; i < CSHIM_N_ELEMENTS(lengths); i++, id += 2) {
+    Cshim__Fixture__V1__EchoResponse echo = CSHIM__FIXTURE__V1__ECHO_RESPONSE__INIT;
+    Google__Rpc__Status status = GOOGLE__RPC__STATUS__INIT;
+    Ttrpc__Response resp = TTRPC__RESPONSE__INIT;
+    char *text = malloc(lengths[i] + 1);
+    uint8_t *want;
+    size_t n;
+    cshim_frame_t f;
+
+    assert_non_null(text);
+    memset(text, 'x', lengths[i]);
+    text[lengths[i]] = '\0';
+    call_echo(&c, id, text);
+    assert_true(client_recv_frame(&c, &f));
+    assert_int_equal(f.header.stream_id, id);
+
+    echo.text = text;
+    echo.namespace_ = "default";
+    resp.status = &status;
+    resp.payload.len = cshim__fixture__v1__echo_response__get_packed_size(&echo);
+    resp.payload.data = malloc(resp.payload.len);
+    assert_non_null(resp.payload.data);
+    cshim__fixture__v1__echo_response__pack(&echo, resp.payload.data);
+    n = ttrpc__response__get_packed_size(&resp);
+    want = malloc(n);
+    assert_non_null(want);
+    ttrpc__response__pack(&resp, want);
+    assert_int_equal(f.header.length, n);
+    assert_memory_equal(f.data, want, n);
+    free(want);
+    free(resp.payload.data);
+    free(f.data);
+    free(text);
+  }
+  client_close(&c);
+}
+
+/* An answer handed over packed goes out as the same frame; one naming another type is Internal. */
+static void
+test_ttrpc_server_sends_a_packed_answer(void **state)
+{
+  struct env *env = *state;
+  struct client c;
+  cshim_frame_t f1, f2;
+
+  client_open(env, &c);
+  call_echo(&c, 1, "packed");
+  expect_echo_text(&c, 1, "packed");
+  call_echo(&c, 3, "packed");
+  assert_true(client_recv_frame(&c, &f1));
+  call_echo(&c, 5, "packed");
+  assert_true(client_recv_frame(&c, &f2));
+  assert_int_equal(f1.header.length, f2.header.length);
+  assert_memory_equal(f1.data, f2.data, f1.header.length);
+  free(f1.data);
+  free(f2.data);
+  call_echo(&c, 7, "packed-wrong");
+  expect_status(&c, 7, CSHIM_GRPC_INTERNAL,
+                "ttrpc: cshim.fixture.v1.Echo/Echo answered with a cshim.fixture.v1.BigResponse "
+                "instead of a cshim.fixture.v1.EchoResponse");
+  client_close(&c);
+}
+
+static void
+count_input(void *data)
+{
+  (*(int *)data)++;
+}
+
+/* The settle's trigger: the hook runs once, at the next input, and only when set again after. */
+static void
+test_ttrpc_server_input_hook_runs_once_per_arming(void **state)
+{
+  struct env *env = *state;
+  struct client c;
+  int n = 0;
+
+  client_open(env, &c);
+  host_ttrpc_server_on_next_input(env->srv, count_input, &n);
+  call_echo(&c, 1, "one");
+  expect_echo_text(&c, 1, "one");
+  assert_int_equal(n, 1);
+  call_echo(&c, 3, "two");
+  expect_echo_text(&c, 3, "two");
+  assert_int_equal(n, 1);
+  host_ttrpc_server_on_next_input(env->srv, count_input, &n);
+  call_echo(&c, 5, "three");
+  expect_echo_text(&c, 5, "three");
+  assert_int_equal(n, 2);
+  /* forgotten before any input: never runs */
+  host_ttrpc_server_on_next_input(env->srv, count_input, &n);
+  host_ttrpc_server_on_next_input(env->srv, NULL, NULL);
+  call_echo(&c, 7, "four");
+  expect_echo_text(&c, 7, "four");
+  assert_int_equal(n, 2);
+  client_close(&c);
+}
+
 static void
 test_ttrpc_server_sends_handler_failures_with_their_code(void **state)
 {
@@ -2252,6 +2376,9 @@ main(void)
       T(test_ttrpc_server_answers_in_completion_order),
       T(test_ttrpc_server_answers_a_burst_in_order),
       T(test_ttrpc_server_serves_after_releasing_its_buffers),
+      T(test_ttrpc_server_input_hook_runs_once_per_arming),
+      T(test_ttrpc_server_ok_answers_pack_as_protobuf_c_does),
+      T(test_ttrpc_server_sends_a_packed_answer),
       T(test_ttrpc_server_sends_handler_failures_with_their_code),
       T(test_ttrpc_server_refuses_an_oversized_response_and_connection_survives),
       T(test_ttrpc_server_resumes_reading_once_a_slow_reader_catches_up),

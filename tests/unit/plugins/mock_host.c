@@ -373,6 +373,22 @@ call_reply(cshim_ttrpc_call_t *call, const ProtobufCMessage *resp)
 }
 
 static int
+call_reply_packed(cshim_ttrpc_call_t *call, const ProtobufCMessageDescriptor *type,
+                  const uint8_t *bytes, size_t len)
+{
+  mock_call_t *c = (mock_call_t *)call;
+  c->answered++;
+  c->packed++;
+  c->code = 0;
+  c->packed_type = type;
+  free(c->payload);
+  c->payload = cshim_xmalloc(len + 1);
+  memcpy(c->payload, bytes, len);
+  c->len = len;
+  return 0;
+}
+
+static int
 call_fail(cshim_ttrpc_call_t *call, int code, const char *message)
 {
   mock_call_t *c = (mock_call_t *)call;
@@ -417,6 +433,7 @@ static const cshim_ttrpc_call_ops_t call_ops = {
     .park = call_park,
     .connection = call_connection,
     .on_cancel = call_on_cancel,
+    .reply_packed = call_reply_packed,
 };
 
 mock_call_t *

@@ -119,7 +119,9 @@ typedef struct mock_call_s
   char *message;
   uint8_t *payload; /* packed reply */
   size_t len;
-  int parked;          /* times the handler parked it (cshim_ttrpc_call_park) */
+  int parked; /* times the handler parked it (cshim_ttrpc_call_park) */
+  int packed; /* answers given already packed (cshim_ttrpc_call_reply_packed) */
+  const ProtobufCMessageDescriptor *packed_type; /* the type they named */
   uint64_t connection; /* what cshim_ttrpc_call_connection answers (0 by default) */
   /* cshim_ttrpc_call_on_cancel: a test runs it to play a closed connection */
   void (*cancel_cb)(cshim_ttrpc_call_t *call, void *data);

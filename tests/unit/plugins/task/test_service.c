@@ -152,6 +152,9 @@ state_of(task_fixture_t *f, const char *id, int64_t *exited_sec)
   c = task_fixture_call(f, "State", &req.base);
   if (c->code != 0)
     fail_msg("state: %s", c->message);
+  /* answered already packed (reply_state keeps the packed answer) */
+  assert_int_equal(c->packed, 1);
+  assert_ptr_equal(c->packed_type, &containerd__task__v2__state_response__descriptor);
   resp = (void *)mock_call_unpack(c, &containerd__task__v2__state_response__descriptor);
   st = resp->status;
   assert_string_equal(resp->id, id);
@@ -454,6 +457,20 @@ test_service_kill_state_pids(void **state)
   assert_int_equal(exited, TASK_GO_ZERO_TIME_SECONDS);
   start(f, "sleeper", pid);
   assert_int_equal(state_of(f, "sleeper", NULL), CONTAINERD__V1__TYPES__STATUS__RUNNING);
+  {
+    /* asked again, the same answer (the kept one) */
+    Containerd__Task__V2__StateRequest sreq = CONTAINERD__TASK__V2__STATE_REQUEST__INIT;
+    mock_call_t *s1, *s2;
+    sreq.id = "sleeper";
+    s1 = task_fixture_call(f, "State", &sreq.base);
+    s2 = task_fixture_call(f, "State", &sreq.base);
+    assert_int_equal(s1->code, 0);
+    assert_int_equal(s2->code, 0);
+    assert_int_equal(s1->len, s2->len);
+    assert_memory_equal(s1->payload, s2->payload, s1->len);
+    mock_call_free(s1);
+    mock_call_free(s2);
+  }
 
   pids_req.id = "sleeper";
   c = task_fixture_call(f, "Pids", &pids_req.base);
