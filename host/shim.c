@@ -402,6 +402,22 @@ own_paths(char **exe, char **cwd, cshim_error_t *err)
   return 0;
 }
 
+/* glibc has read the tunables start gave this daemon; what it starts gets the value containerd
+   gave the shim (HOST_START_TUNABLES_ENV). */
+static void
+restore_tunables(void)
+{
+  const char *v = getenv(HOST_START_TUNABLES_ENV);
+
+  if (v == NULL)
+    return;
+  if (v[0] == '=')
+    setenv("GLIBC_TUNABLES", v + 1, 1);
+  else
+    unsetenv("GLIBC_TUNABLES");
+  unsetenv(HOST_START_TUNABLES_ENV);
+}
+
 /* The pipe `start` waits on, when it spawned us: taken out of the environment so that nothing
    this daemon starts inherits the name. */
 static int
@@ -698,6 +714,7 @@ host_shim_serve(const host_flags_t *flags, int argc, char **argv, cshim_error_t 
 
   host_memory_init();
   memset(&s, 0, sizeof s);
+  restore_tunables();
   /* After a live upgrade every descriptor is the previous image's: none is start's or
      containerd's to take. */
   s.ready_fd = flags->upgrade_state == NULL ? take_ready_fd() : -1;

@@ -254,11 +254,14 @@ daemon_environment(void)
 
   while (environ[n])
     n++;
-  env = cshim_xmalloc((n + 3) * sizeof *env);
+  env = cshim_xmalloc((n + 4) * sizeof *env);
   for (size_t i = 0; i < n; i++)
     if ((strncmp(environ[i], HOST_START_READY_ENV, len) != 0 || environ[i][len] != '=') &&
+        strncmp(environ[i], HOST_START_TUNABLES_ENV "=", strlen(HOST_START_TUNABLES_ENV) + 1) &&
         strncmp(environ[i], "GLIBC_TUNABLES=", 15) != 0)
       env[k++] = environ[i];
+  cshim_xasprintf(&env[k++], "%s=%s%s", HOST_START_TUNABLES_ENV, tunables ? "=" : "-",
+                  tunables ? tunables : "");
   if (tunables && strstr(tunables, "glibc.malloc.tcache_count=") != NULL)
     cshim_xasprintf(&env[k++], "GLIBC_TUNABLES=%s", tunables);
   else
@@ -269,7 +272,8 @@ daemon_environment(void)
   return env;
 }
 
-/* Frees what daemon_environment made: the array and its last two entries (borrowed: the rest). */
+/* Frees what daemon_environment made: the array and its last three entries (borrowed: the
+   rest). */
 static void
 free_environment(char **env)
 {
@@ -279,6 +283,7 @@ free_environment(char **env)
     n++;
   free(env[n - 1]);
   free(env[n - 2]);
+  free(env[n - 3]);
   free(env);
 }
 

@@ -28,6 +28,10 @@
    mistake found while plugins initialise (an unknown key in a plugin's section) fails start with
    its message, which ctr and kubelet show. */
 #define HOST_START_READY_ENV "CSHIM_READY_FD"
+/* What GLIBC_TUNABLES was before start added its malloc tunable for the daemon: "=" followed by
+   the value, or "-" when it was not set. The daemon puts it back, so that what it starts (the
+   runtime, logging binaries) sees the environment containerd gave the shim. */
+#define HOST_START_TUNABLES_ENV "CSHIM_GLIBC_TUNABLES"
 #define HOST_START_READY_FD 5
 #define HOST_START_READY "ready"
 /* How long start waits for that report; past it, start answers as before (a slow plugin is not

@@ -53,12 +53,13 @@ fake_daemon(int argc, char **argv)
   fstat(0, &st0);
   n += (size_t)snprintf(report + n, sizeof report - n,
                         "\nlistening=%d\nsession_leader=%d\nstdin_null=%d\nfd4_closed=%d\n"
-                        "ready_fd=%s\ncwd=%s\ntunables=%s\n",
+                        "ready_fd=%s\ncwd=%s\ntunables=%s\noriginal_tunables=%s\n",
                         acc, getsid(0) == getpid(), st0.st_rdev == stnull.st_rdev,
                         fcntl(4, F_GETFD) < 0 && errno == EBADF,
                         getenv(HOST_START_READY_ENV) ? getenv(HOST_START_READY_ENV) : "none",
                         getcwd(cwd, sizeof cwd) ? cwd : "?",
-                        getenv("GLIBC_TUNABLES") ? getenv("GLIBC_TUNABLES") : "none");
+                        getenv("GLIBC_TUNABLES") ? getenv("GLIBC_TUNABLES") : "none",
+                        getenv(HOST_START_TUNABLES_ENV) ? getenv(HOST_START_TUNABLES_ENV) : "none");
   fd = open(REPORT ".tmp", O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0 || write(fd, report, n) != (ssize_t)n)
     return 1;
@@ -320,10 +321,14 @@ test_start_spawns_daemon_and_prints_address(void **state)
   assert_non_null(strstr(report, "ready_fd=5\n"));
   /* one freed chunk per size in glibc's cache (start.c, DAEMON_MALLOC_TUNABLE), unless the
      environment already says how many */
-  if (getenv("GLIBC_TUNABLES") == NULL)
-    assert_non_null(strstr(report, "tunables=glibc.malloc.tcache_count=1\n"));
-  else
+  if (getenv("GLIBC_TUNABLES") == NULL) {
+    assert_non_null(strstr(report, "\ntunables=glibc.malloc.tcache_count=1\n"));
+    /* and what to put back for the daemon's children: nothing was set */
+    assert_non_null(strstr(report, "\noriginal_tunables=-\n"));
+  } else {
     assert_non_null(strstr(report, "glibc.malloc.tcache_count="));
+    assert_non_null(strstr(report, "\noriginal_tunables=="));
+  }
   cshim_xasprintf(&expect_cwd, "cwd=%s\n", f->bundle);
   assert_non_null(strstr(report, expect_cwd));
 
