@@ -1523,7 +1523,8 @@ close_deferred(host_upgrade_t *u, size_t n)
 {
   for (size_t i = 0; i < n; i++)
     close(u->deferred[i]);
-  memmove(u->deferred, u->deferred + n, (u->n_deferred - n) * sizeof *u->deferred);
+  if (n > 0) /* u->deferred is NULL until the first descriptor is given up */
+    memmove(u->deferred, u->deferred + n, (u->n_deferred - n) * sizeof *u->deferred);
   u->n_deferred -= n;
   if (u->n_deferred == 0 && u->kick_init)
     uv_idle_stop(&u->kick);

@@ -221,8 +221,20 @@ void
 harness_fini(harness_t *h)
 {
   if (h->pid > 0) {
-    kill(h->pid, SIGKILL);
-    waitpid(h->pid, NULL, 0);
+    int status = 0;
+
+    /* a shim that ended before the test was done with it: say how, with its log, so that a
+       failure seen only in CI can be read from CI's output */
+    if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
+      char *log = harness_read_log(h);
+      fprintf(stderr, "harness: the shim (pid %d) had already ended: %s %d; its log:\n%s\n",
+              (int)h->pid, WIFSIGNALED(status) ? "signal" : "exit status",
+              WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), log ? log : "");
+      free(log);
+    } else {
+      kill(h->pid, SIGKILL);
+      waitpid(h->pid, NULL, 0);
+    }
     h->pid = 0;
   }
   if (h->dir[0])
