@@ -36,7 +36,9 @@ check)
   exit "$rc"
   ;;
 selftest)
-  exec "$src/sdk/abi/selftest.sh" "$tmp/prefix" "$src/sdk" "$src/sdk/abi/cshim-sdk-1.0.abi"
+  # not exec: the EXIT trap must still remove $tmp
+  "$src/sdk/abi/selftest.sh" "$tmp/prefix" "$src/sdk" "$src/sdk/abi/cshim-sdk-1.0.abi"
+  exit $?
   ;;
 *)
   echo "usage: run.sh check|selftest <build dir> <source dir>" >&2
