@@ -56,6 +56,8 @@ case "${1:-}" in
 esac
 
 tmp=$(mktemp -d /tmp/cshim-it.XXXXXX)
+# the shims' sockets go to containerd's fixed directory, not under $tmp: what was there before
+ls -1 /run/containerd/s >"$tmp/sockets.before" 2>/dev/null
 ns="cshim-test-${tmp##*.}"
 sock="$tmp/containerd.sock"
 state="$tmp/state"
@@ -108,6 +110,18 @@ cleanup() {
     rm -rf "$runc_root"
   fi
   grep -o " $tmp[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
+  # A shim whose bundle is gone (a --rm run) and that did not unlink its socket (containerd
+  # 2.x's own runc shim, the baseline, sometimes): remove the sockets that appeared during this
+  # run and on which nothing listens (another test's live shim keeps its socket).
+  if [ -f "$tmp/sockets.before" ] && command -v ss >/dev/null; then
+    listening=$(ss -xlH 2>/dev/null | awk '{print $5}')
+    for s in /run/containerd/s/*; do
+      [ -S "$s" ] || continue
+      grep -qxF "${s##*/}" "$tmp/sockets.before" && continue
+      grep -qxF "$s" <<<"$listening" && continue
+      rm -f "$s"
+    done
+  fi
   if [ "${CSHIM_IT_KEEP:-0}" = 1 ]; then
     echo "# kept $tmp"
   else
