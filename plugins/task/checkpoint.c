@@ -250,7 +250,6 @@ restore_done(task_op_t *op, cshim_runtime_result_t *result)
 {
   task_container_t *c = op->container;
   task_process_t *p = op->process;
-  Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
   Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
   void (*failed)(task_container_t * c) = ((struct restore *)op->data)->failed;
   cshim_error_t err = NULL;
@@ -276,11 +275,7 @@ restore_done(task_op_t *op, cshim_runtime_result_t *result)
     goto fail;
   task_container_track_cgroup(c);
   p->starting = false;
-  if (p->state == TASK_PROC_CREATED)
-    p->state = TASK_PROC_RUNNING;
-  ev.container_id = c->id;
-  ev.pid = (uint32_t)pid;
-  task_service_publish(c->svc, CSHIM_TOPIC_TASK_START, &ev.base);
+  task_process_started(p);
   resp.pid = (uint32_t)pid;
   task_op_reply(op, &resp.base);
   if (p->exit_pending)

@@ -159,9 +159,7 @@ exec_start_failed(task_op_t *op, cshim_error_t *err)
 static void
 exec_done(task_op_t *op, cshim_runtime_result_t *result)
 {
-  task_container_t *c = op->container;
   task_process_t *p = op->process;
-  Containerd__Events__TaskExecStarted ev = CONTAINERD__EVENTS__TASK_EXEC_STARTED__INIT;
   Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
   cshim_autofree char *spec = exec_file(p, ".process.json");
   cshim_autofree char *pid_file = exec_file(p, ".pid");
@@ -187,12 +185,7 @@ exec_done(task_op_t *op, cshim_runtime_result_t *result)
     goto fail;
   }
   p->starting = false;
-  if (p->state == TASK_PROC_CREATED)
-    p->state = TASK_PROC_RUNNING;
-  ev.container_id = c->id;
-  ev.exec_id = p->exec_id;
-  ev.pid = (uint32_t)pid;
-  task_service_publish(c->svc, CSHIM_TOPIC_TASK_EXEC_STARTED, &ev.base);
+  task_process_started(p);
   resp.pid = (uint32_t)pid;
   task_op_reply(op, &resp.base);
   /* An exit reaped while starting goes out only now, after TaskExecStarted. */

@@ -376,13 +376,8 @@ start_done(task_op_t *op, cshim_runtime_result_t *result)
       cleanup_failed(c);
     return;
   } else {
-    Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
     Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
-    if (p->state == TASK_PROC_CREATED)
-      p->state = TASK_PROC_RUNNING;
-    ev.container_id = c->id;
-    ev.pid = (uint32_t)p->pid;
-    task_service_publish(c->svc, CSHIM_TOPIC_TASK_START, &ev.base);
+    task_process_started(p);
     resp.pid = (uint32_t)p->pid;
     task_op_reply(op, &resp.base);
   }

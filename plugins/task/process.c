@@ -210,6 +210,27 @@ waiter_cancel_cb(cshim_ttrpc_call_t *call, void *data)
 }
 
 void
+task_process_started(task_process_t *p)
+{
+  task_container_t *c = p->container;
+
+  if (p->state == TASK_PROC_CREATED)
+    p->state = TASK_PROC_RUNNING;
+  if (p->exec_id == NULL) {
+    Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
+    ev.container_id = c->id;
+    ev.pid = (uint32_t)p->pid;
+    task_events_publish(c->events, CSHIM_TOPIC_TASK_START, &ev.base);
+  } else {
+    Containerd__Events__TaskExecStarted ev = CONTAINERD__EVENTS__TASK_EXEC_STARTED__INIT;
+    ev.container_id = c->id;
+    ev.exec_id = p->exec_id;
+    ev.pid = (uint32_t)p->pid;
+    task_events_publish(c->events, CSHIM_TOPIC_TASK_EXEC_STARTED, &ev.base);
+  }
+}
+
+void
 task_process_add_waiter(task_process_t *p, cshim_ttrpc_call_t *call)
 {
   task_waiter_t *w;

@@ -28,6 +28,9 @@ void task_process_set_exited(task_process_t *p, int wait_status, const struct ti
 /* Publish a recorded exit: state STOPPED, TaskExit (not while deleting), waiters answered, and
    for the init of a container without its own pid namespace, kill what is left. */
 void task_process_finish_exit(task_process_t *p);
+/* p (its pid set) has started: CREATED becomes RUNNING and TaskStart (init) or TaskExecStarted
+   (exec) is published. */
+void task_process_started(task_process_t *p);
 /* Answer Wait now (stopped) or later. Takes the call. */
 void task_process_add_waiter(task_process_t *p, cshim_ttrpc_call_t *call);
 /* Fail every pending Wait on p with grpc_code and why. */

@@ -479,12 +479,7 @@ recover_start(task_op_t *op, outcome_t outcome)
     }
   }
   if (outcome == OUTCOME_OK) {
-    Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
-    if (p->state == TASK_PROC_CREATED)
-      p->state = TASK_PROC_RUNNING;
-    ev.container_id = c->id;
-    ev.pid = (uint32_t)p->pid;
-    task_service_publish(c->svc, CSHIM_TOPIC_TASK_START, &ev.base);
+    task_process_started(p);
     answer_start(op, p->pid, NULL);
   } else
     answer_start(op, 0,
@@ -534,16 +529,8 @@ recover_exec(task_op_t *op, outcome_t outcome, bool io_dropped)
     p->io = NULL;
     return;
   }
-  {
-    Containerd__Events__TaskExecStarted ev = CONTAINERD__EVENTS__TASK_EXEC_STARTED__INIT;
-    if (p->state == TASK_PROC_CREATED)
-      p->state = TASK_PROC_RUNNING;
-    ev.container_id = c->id;
-    ev.exec_id = p->exec_id;
-    ev.pid = (uint32_t)pid;
-    task_service_publish(c->svc, CSHIM_TOPIC_TASK_EXEC_STARTED, &ev.base);
-    answer_start(op, pid, NULL);
-  }
+  task_process_started(p);
+  answer_start(op, pid, NULL);
   if (p->exit_pending)
     task_process_finish_exit(p);
 }
