@@ -28,6 +28,7 @@
 #include "google/rpc/status.pb-c.h"
 #include "ttrpc/request.pb-c.h"
 #include "ttrpc_server.h"
+#include "ttrpc_request.h"
 
 #define READ_BUF_SIZE (64u * 1024u)
 /* Bytes of a call's unpacking arena: the Request (service, method, metadata) and the input of
@@ -1255,7 +1256,7 @@ dispatch(struct call *call, const struct registered_service *rs, cshim_ttrpc_han
 }
 
 static void
-handle_request(struct conn *conn, uint32_t stream_id, uint8_t *data, size_t len)
+handle_request(struct conn *conn, uint32_t stream_id, const uint8_t *data, size_t len)
 {
   host_ttrpc_server_t *srv = conn->srv;
   const struct registered_service *rs;
@@ -1278,7 +1279,7 @@ handle_request(struct conn *conn, uint32_t stream_id, uint8_t *data, size_t len)
   conn->last_stream_id = stream_id;
 
   call = call_new();
-  req = ttrpc__request__unpack(&call->alloc, len, data);
+  req = host_ttrpc_request_decode(&call->alloc, len, data);
   if (!req) {
     free_call(call);
     send_status(conn, stream_id, CSHIM_GRPC_INVALID_ARGUMENT,
@@ -1361,6 +1362,31 @@ refuse_frame(struct conn *conn, const cshim_frame_header_t *header)
     pause_conn(conn, PAUSE_BUDGET);
 }
 
+/* The next frame of the input, as cshim_frame_reader_next. A frame that lies whole in the input
+   while the reader holds nothing (what a read of pipelined calls brings) is not copied: its data
+   points into the input and *borrowed is set; it is valid while feed() is on that frame. One
+   that spans reads goes through the reader, which copies it. */
+static enum cshim_frame_result
+next_frame(cshim_frame_reader_t *rd, const uint8_t **p, size_t *len, cshim_frame_t *frame,
+           bool *borrowed)
+{
+  *borrowed = false;
+  if (rd->header_len == 0 && *len >= CSHIM_FRAME_HEADER_SIZE) {
+    cshim_frame_header_t h;
+
+    cshim_frame_header_decode(*p, &h);
+    if (h.length > 0 && h.length <= rd->max_data && h.length <= *len - CSHIM_FRAME_HEADER_SIZE) {
+      frame->header = h;
+      frame->data = (uint8_t *)(*p + CSHIM_FRAME_HEADER_SIZE); /* only read */
+      *p += CSHIM_FRAME_HEADER_SIZE + h.length;
+      *len -= CSHIM_FRAME_HEADER_SIZE + h.length;
+      *borrowed = true;
+      return CSHIM_FRAME_COMPLETE;
+    }
+  }
+  return cshim_frame_reader_next(rd, p, len, frame);
+}
+
 /* Frame and dispatch input until it is used up or the connection is paused or closed; what is
    left of it then is stashed for when the connection resumes. */
 static void
@@ -1373,6 +1399,7 @@ feed(struct conn *conn, const uint8_t *p, size_t len)
   while (len > 0 && !conn->closing && !conn->paused) {
     cshim_frame_t frame;
     enum cshim_frame_result res;
+    bool borrowed;
 
     if (cshim_frame_reader_held(&conn->reader) == 0 && over_budget(srv) &&
         conn_held(conn) > fair_share(srv)) {
@@ -1380,7 +1407,7 @@ feed(struct conn *conn, const uint8_t *p, size_t len)
       break;
     }
     cshim_frame_reader_set_limit(&conn->reader, frame_limit(srv));
-    res = cshim_frame_reader_next(&conn->reader, &p, &len, &frame);
+    res = next_frame(&conn->reader, &p, &len, &frame, &borrowed);
     set_held(srv, &conn->held_partial, cshim_frame_reader_held(&conn->reader));
     if (conn->held_partial > 0)
       watch_stalls(srv);
@@ -1399,7 +1426,8 @@ feed(struct conn *conn, const uint8_t *p, size_t len)
       conn->feed_rest = NULL;
       conn->feed_rest_len = 0;
     }
-    free(frame.data);
+    if (!borrowed)
+      free(frame.data);
     if (!conn->closing && conn->n_working >= srv->limits.max_calls_in_flight)
       pause_conn(conn, PAUSE_IN_FLIGHT);
   }
