@@ -1253,46 +1253,60 @@ static struct guard_exit
                     (cshim_xmap, as the journal), given back when empty */
 static int guard_conn_fds[JOURNAL_CONNS_MAX];
 
-/* Calls that change nothing a snapshot holds: they do not make one due (a crash while one is
-   being handled runs it again). Wait is not among them: a parked Wait must be in the snapshot to
-   be re-run. */
-static bool
-read_only_method(const char *method)
+/* What the crash guard does with a call, by its method name (any service):
+   - METHOD_READ_ONLY: it changes nothing a snapshot holds and does not make one due (a crash
+     while one is being handled runs it again). Wait is not among them: a parked Wait must be in
+     the snapshot to be re-run.
+   - METHOD_RERUN: run again after a crash: those that only read, and Start (the task plugin's
+     restore knows a start that was running and answers the re-run with its outcome; one not
+     begun yet simply runs).
+   - METHOD_END_OF_TURN: its snapshot can wait for the end of the loop turn (one for all the calls
+     of the turn): a crash before it finds them in the journal, answers them "retry", and the new
+     image has nothing of theirs to finish (docs/live-upgrade.md, operations in progress: kill,
+     update, checkpoint, delete are not finished by a restart; Exec only adds a record, CloseIO
+     and ResizePty change stdio the retry changes again). A Wait only parks: taking a whole
+     snapshot per Wait starved the loop when 20,000 clients parked Waits
+     (integration_containerd_load, park-and-leave); a flood of pipelined Kill calls took one per
+     call. Create, Start, Pause and Resume keep theirs: a runtime command they started must be in
+     the snapshot before anything else runs (its recovery needs it), and so do calls of other
+     services.
+   Looked up once per hook call, first letter before strcmp: it runs twice for every call. */
+enum
 {
-  static const char *const names[] = {"State", "Pids", "Stats", "Connect"};
-  for (size_t i = 0; method && i < CSHIM_N_ELEMENTS(names); i++)
-    if (strcmp(method, names[i]) == 0)
-      return true;
-  return false;
-}
+  METHOD_READ_ONLY = 1,
+  METHOD_RERUN = 2,
+  METHOD_END_OF_TURN = 4,
+};
 
-/* Calls run again after a crash: those that only read, and Start (the task plugin's restore
-   knows a start that was running and answers the re-run with its outcome; one not begun yet
-   simply runs). */
-static bool
-rerun_method(const char *method)
+static unsigned
+method_class(const char *method)
 {
-  return read_only_method(method) || (method && strcmp(method, "Start") == 0);
-}
+  static const struct
+  {
+    const char *name;
+    unsigned flags;
+  } table[] = {
+      {"State", METHOD_READ_ONLY | METHOD_RERUN},
+      {"Pids", METHOD_READ_ONLY | METHOD_RERUN},
+      {"Stats", METHOD_READ_ONLY | METHOD_RERUN},
+      {"Connect", METHOD_READ_ONLY | METHOD_RERUN},
+      {"Start", METHOD_RERUN},
+      {"Wait", METHOD_END_OF_TURN},
+      {"Kill", METHOD_END_OF_TURN},
+      {"Delete", METHOD_END_OF_TURN},
+      {"Update", METHOD_END_OF_TURN},
+      {"Exec", METHOD_END_OF_TURN},
+      {"Checkpoint", METHOD_END_OF_TURN},
+      {"CloseIO", METHOD_END_OF_TURN},
+      {"ResizePty", METHOD_END_OF_TURN},
+  };
 
-/* Calls whose snapshot can wait for the end of the loop turn (one for all the calls of the
-   turn): a crash before it finds them in the journal, answers them "retry", and the new image
-   has nothing of theirs to finish (docs/live-upgrade.md, operations in progress: kill, update,
-   checkpoint, delete are not finished by a restart; Exec only adds a record, CloseIO and
-   ResizePty change stdio the retry changes again). A Wait only parks: taking a whole snapshot
-   per Wait starved the loop when 20,000 clients parked Waits (integration_containerd_load,
-   park-and-leave); a flood of pipelined Kill calls took one per call. Create, Start, Pause and
-   Resume keep theirs: a runtime command they started must be in the snapshot before anything
-   else runs (its recovery needs it), and so do calls of other services. */
-static bool
-end_of_turn_method(const char *method)
-{
-  static const char *const names[] = {"Wait", "Kill",       "Delete",  "Update",
-                                      "Exec", "Checkpoint", "CloseIO", "ResizePty"};
-  for (size_t i = 0; method && i < CSHIM_N_ELEMENTS(names); i++)
-    if (strcmp(method, names[i]) == 0)
-      return true;
-  return false;
+  if (method == NULL || method[0] == '\0')
+    return 0;
+  for (size_t i = 0; i < CSHIM_N_ELEMENTS(table); i++)
+    if (table[i].name[0] == method[0] && strcmp(table[i].name + 1, method + 1) == 0)
+      return table[i].flags;
+  return 0;
 }
 
 static void
@@ -1313,13 +1327,14 @@ journal_hook(void *data, int fd, uint32_t stream_id, const char *method, const u
              size_t request_len, bool answered)
 {
   host_upgrade_t *u = data;
-  bool read_only = read_only_method(method);
+  unsigned cls = method_class(method);
+  bool read_only = cls & METHOD_READ_ONLY;
 
   if (!read_only)
     u->guard_mutations++;
   /* A call that may change something makes a snapshot due at once, after its handler, unless
-     the snapshot at the end of the loop turn does as well (end_of_turn_method). */
-  if (!answered && !read_only && !end_of_turn_method(method))
+     the snapshot at the end of the loop turn does as well (METHOD_END_OF_TURN). */
+  if (!answered && !read_only && !(cls & METHOD_END_OF_TURN))
     u->guard_now = true;
   if (!answered) {
     struct journal_entry *e;
@@ -1333,7 +1348,7 @@ journal_hook(void *data, int fd, uint32_t stream_id, const char *method, const u
     e->fd = (uint32_t)fd;
     e->stream_id = stream_id;
     e->len = 0;
-    if (rerun_method(method) && request && request_len > 0 && request_len <= JOURNAL_REQUEST_MAX) {
+    if ((cls & METHOD_RERUN) && request && request_len > 0 && request_len <= JOURNAL_REQUEST_MAX) {
       memcpy(e->request, request, request_len);
       e->len = (uint32_t)request_len;
     }
