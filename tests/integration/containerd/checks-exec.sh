@@ -93,7 +93,7 @@ check_exec_events() {
 check_run_tty() {
   exec_tools_missing && return 0
   local out
-  out=$(in_pty 30 100 "${ctr_cmd[@]}" run --runtime "$runtime" -t --rm --rootfs "$rootfs" \
+  out=$(in_pty 30 100 "${ctr_cmd[@]}" run --fifo-dir "$tmp/fifo" --runtime "$runtime" -t --rm --rootfs "$rootfs" \
     it-tty /bin/sh -c 'sleep 1; tty; stty size; exit 3' </dev/null)
   local rc=$?
   out=$(printf '%s' "$out" | tr -d '\r')
@@ -107,12 +107,12 @@ check_exec_tty() {
   exec_tools_missing && return 0
   start_sleeper it-exectty || return 1
   local out bad=0
-  out=$(in_pty 25 90 "${ctr_cmd[@]}" task exec -t --exec-id t1 it-exectty \
+  out=$(in_pty 25 90 "${ctr_cmd[@]}" task exec --fifo-dir "$tmp/fifo" -t --exec-id t1 it-exectty \
     /bin/sh -c 'sleep 1; tty; stty size' </dev/null | tr -d '\r')
   [[ "$out" == *"/dev/pts/"* ]] || { echo "no pts in: '$out'"; bad=1; }
   [[ "$out" == *"25 90"* ]] || { echo "size not 25 90 in: '$out'"; bad=1; }
   # input typed on the terminal reaches the process through the pty
-  out=$( (sleep 2; printf 'typed\n'; sleep 2) | in_pty 25 90 "${ctr_cmd[@]}" task exec -t \
+  out=$( (sleep 2; printf 'typed\n'; sleep 2) | in_pty 25 90 "${ctr_cmd[@]}" task exec --fifo-dir "$tmp/fifo" -t \
     --exec-id t2 it-exectty /bin/sh -c 'read x; echo "got:$x"' | tr -d '\r')
   [[ "$out" == *"got:typed"* ]] || { echo "read through the terminal: '$out'"; bad=1; }
   remove_task it-exectty

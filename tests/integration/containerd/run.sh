@@ -132,7 +132,22 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-ctr_() { timeout -k 5 60 ctr --address "$sock" --namespace "$ns" "$@"; }
+# ctr keeps a container's stdio FIFOs under /run/containerd/fifo unless told otherwise, and
+# leaves them there when it ends abnormally (a refused duplicate id, a killed shim): every run
+# left a few. Those of ctr run, task start and task exec go under $tmp instead (not with
+# --log-uri, which ctr refuses beside --fifo-dir and which makes no FIFOs).
+ctr_() {
+  local args=("$@") a fifo=1
+  for a in "$@"; do case "$a" in --log-uri | --log-uri=* | -log-uri | -log-uri=*) fifo=0 ;; esac; done
+  if [ "$fifo" = 1 ]; then
+    case "${1:-}" in
+      run) args=(run --fifo-dir "$tmp/fifo" "${@:2}") ;;
+      task | tasks | t)
+        case "${2:-}" in start | exec) args=("$1" "$2" --fifo-dir "$tmp/fifo" "${@:3}") ;; esac ;;
+    esac
+  fi
+  timeout -k 5 60 ctr --address "$sock" --namespace "$ns" "${args[@]}"
+}
 # run_ [ctr run flags] <id> <command...>: ctr stops parsing flags at the first positional
 # argument, which with --rootfs is the rootfs path, so the flags are moved before it. A flag
 # takes the next word as its value unless it is one of ctr run's booleans or has "=value".

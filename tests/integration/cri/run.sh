@@ -60,6 +60,8 @@ failed=0
 skipped=0
 n=0
 netns_before=$(ls /var/run/netns 2>/dev/null | sort)
+runc_root_existed=0 # runc's root for k8s.io: removed at the end (when empty) if this run made it
+[ -d /run/containerd/runc/k8s.io ] && runc_root_existed=1
 
 ctr_() { timeout -k 5 120 "$ctr_bin" --address "$sock" --namespace k8s.io "$@"; }
 cri() { timeout -k 5 150 "$tmp/cri-client" -address "$sock" "$@"; }
@@ -102,6 +104,7 @@ cleanup() {
     case "$ns" in cni-*) ip netns delete "$ns" 2>/dev/null ;; esac
   done
   ip link show "$bridge" >/dev/null 2>&1 && ip link delete "$bridge"
+  [ "$runc_root_existed" = 1 ] || rmdir /run/containerd/runc/k8s.io 2>/dev/null
   for d in /sys/fs/cgroup/*"$cgroup_parent" /sys/fs/cgroup"$cgroup_parent"; do
     [ -d "$d" ] || continue
     find "$d" -depth -type d -exec rmdir {} + 2>/dev/null

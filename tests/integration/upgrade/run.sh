@@ -90,7 +90,22 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-ctr_() { timeout -k 5 60 ctr --address "$sock" --namespace "$ns" "$@"; }
+# ctr keeps a container's stdio FIFOs under /run/containerd/fifo unless told otherwise, and
+# leaves them there when it ends abnormally (a refused duplicate id, a killed shim): every run
+# left a few. Those of ctr run, task start and task exec go under $tmp instead (not with
+# --log-uri, which ctr refuses beside --fifo-dir and which makes no FIFOs).
+ctr_() {
+  local args=("$@") a fifo=1
+  for a in "$@"; do case "$a" in --log-uri | --log-uri=* | -log-uri | -log-uri=*) fifo=0 ;; esac; done
+  if [ "$fifo" = 1 ]; then
+    case "${1:-}" in
+      run) args=(run --fifo-dir "$tmp/fifo" "${@:2}") ;;
+      task | tasks | t)
+        case "${2:-}" in start | exec) args=("$1" "$2" --fifo-dir "$tmp/fifo" "${@:3}") ;; esac ;;
+    esac
+  fi
+  timeout -k 5 60 ctr --address "$sock" --namespace "$ns" "${args[@]}"
+}
 ctl() { "$prefix/bin/cshimctl" "$@"; }
 
 start_containerd() {
@@ -162,8 +177,8 @@ counter_cmd='i=0; while true; do echo $i; i=$((i+1)); sleep 0.01; done'
 # ctr's exit status to $tmp/<id>.rc
 start_counter() {
   (
-    ctr --address "$sock" --namespace "$ns" run --runtime "$runtime" --rm --rootfs "$rootfs" \
-      "$1" /bin/sh -c "$counter_cmd" >"$tmp/$1.out" 2>"$tmp/$1.err"
+    ctr --address "$sock" --namespace "$ns" run --fifo-dir "$tmp/fifo" --runtime "$runtime" --rm \
+      --rootfs "$rootfs" "$1" /bin/sh -c "$counter_cmd" >"$tmp/$1.out" 2>"$tmp/$1.err"
     echo $? >"$tmp/$1.rc"
   ) &
   bg_pids+=($!)
@@ -356,7 +371,7 @@ everything_body() {
   ctr_ task pause up-g1 || { echo "pause failed"; return 1; }
   wait_status up-g1 PAUSED || { echo "up-g1 not PAUSED"; return 1; }
   (
-    ctr --address "$sock" --namespace "$ns" task exec --exec-id ex1 up-g2 /bin/sh -c "$counter_cmd" \
+    ctr --address "$sock" --namespace "$ns" task exec --fifo-dir "$tmp/fifo" --exec-id ex1 up-g2 /bin/sh -c "$counter_cmd" \
       >"$tmp/ex1.out" 2>"$tmp/ex1.err"
     echo $? >"$tmp/ex1.rc"
   ) &
@@ -367,7 +382,7 @@ everything_body() {
     # typed once the upgrades are done ($tmp/tty.go), whatever the machine's load
     (for _ in $(seq 300); do [ -e "$tmp/tty.go" ] && break; sleep 0.1; done
       sleep 0.5; printf 'typed\n'; sleep 3) | in_pty 30 100 ctr --address "$sock" --namespace "$ns" \
-      run --runtime "$runtime" -t --rm --rootfs "$rootfs" up-tty \
+      run --fifo-dir "$tmp/fifo" --runtime "$runtime" -t --rm --rootfs "$rootfs" up-tty \
       /bin/sh -c 'read x; echo "got:$x"; stty size; exit 3' | tr -d '\r' >"$tmp/tty.out"
     echo "${PIPESTATUS[1]}" >"$tmp/tty.rc"
   ) &
