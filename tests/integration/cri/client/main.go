@@ -20,6 +20,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -53,12 +54,19 @@ func readMessage(path string, m proto.Message) {
 	}
 }
 
+// printMessage prints m as indented JSON with one space after each colon. protojson's own
+// layout is deliberately unstable (it adds a second space or not, by a hash of the binary), and
+// run.sh greps the output, so encoding/json lays it out again.
 func printMessage(m proto.Message) {
-	out, err := protojson.MarshalOptions{Multiline: true, EmitUnpopulated: true}.Marshal(m)
+	out, err := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(m)
 	if err != nil {
 		fail("%v", err)
 	}
-	fmt.Println(string(out))
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, out, "", "  "); err != nil {
+		fail("%v", err)
+	}
+	fmt.Println(buf.String())
 }
 
 func need(args []string, n int, usage string) {
