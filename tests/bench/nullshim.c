@@ -6,12 +6,15 @@
 // does. Measuring taskbench against it
 // shows what containerd's Go client and the kernel cost on this machine at this moment, so the
 // shims' figures can be read against it. One connection at a time, one thread; not installed.
+// With -e it waits for each read in epoll_wait (with a timeout, as an event loop with timers
+// does) instead of blocking in read: the floor of a single-threaded event-loop server.
 //
-//   nullshim SOCKET_PATH     (serves until killed)
+//   nullshim [-e] SOCKET_PATH     (serves until killed)
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -72,15 +75,20 @@ write_all(int fd, const uint8_t *p, size_t n)
   return 0;
 }
 
+/* Serve connection c until it ends; with ep >= 0 (an epoll set holding c), wait in epoll_wait. */
 static void
-serve(int c)
+serve(int c, int ep)
 {
   static uint8_t in[BUF], out[BUF];
   size_t have = 0;
+  struct epoll_event ev;
 
   for (;;) {
     size_t off = 0, o = 0;
-    ssize_t n = read(c, in + have, sizeof in - have);
+    ssize_t n;
+    if (ep >= 0 && epoll_wait(ep, &ev, 1, 1000) <= 0)
+      continue; /* a timeout or EINTR: wait again */
+    n = read(c, in + have, sizeof in - have);
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
@@ -117,13 +125,13 @@ int
 main(int argc, char **argv)
 {
   struct sockaddr_un a = {.sun_family = AF_UNIX};
-  int ls;
+  int ls, use_epoll = argc == 3 && strcmp(argv[1], "-e") == 0;
 
-  if (argc != 2 || strlen(argv[1]) >= sizeof a.sun_path) {
-    fprintf(stderr, "usage: nullshim SOCKET_PATH\n");
+  if (argc != 2 + use_epoll || strlen(argv[argc - 1]) >= sizeof a.sun_path) {
+    fprintf(stderr, "usage: nullshim [-e] SOCKET_PATH\n");
     return 2;
   }
-  strcpy(a.sun_path, argv[1]);
+  strcpy(a.sun_path, argv[argc - 1]);
   make_response();
   ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 4) < 0) {
@@ -138,7 +146,17 @@ main(int argc, char **argv)
       perror("nullshim: accept");
       return 1;
     }
-    serve(c);
+    if (use_epoll) {
+      struct epoll_event ev = {.events = EPOLLIN};
+      int ep = epoll_create1(EPOLL_CLOEXEC);
+      if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev) < 0)
+        perror("nullshim: epoll");
+      else
+        serve(c, ep);
+      if (ep >= 0)
+        close(ep);
+    } else
+      serve(c, -1);
     close(c);
   }
 }
