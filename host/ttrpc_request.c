@@ -6,7 +6,8 @@
 //  - a varint value has at most 10 bytes; a length prefix at most 5 and must fit the input;
 //  - wire types 3 and 4 (groups), 6 and 7 are refused wherever they appear;
 //  - a known field with another wire type than its own is refused; an unknown one is skipped;
-//  - a repeated string or scalar field seen twice keeps the last value.
+//  - a string, bytes or scalar field that appears twice keeps the last value; each metadata
+//    entry is one more element.
 #include "ttrpc_request.h"
 
 #include <limits.h>
