@@ -58,6 +58,7 @@ esac
 tmp=$(mktemp -d /tmp/cshim-it.XXXXXX)
 # the shims' sockets go to containerd's fixed directory, not under $tmp: what was there before
 ls -1 /run/containerd/s >"$tmp/sockets.before" 2>/dev/null
+ls -1d "${TMPDIR:-/tmp}"/ctrd-checkpoint* >"$tmp/checkpoints.before" 2>/dev/null
 ns="cshim-test-${tmp##*.}"
 sock="$tmp/containerd.sock"
 state="$tmp/state"
@@ -122,6 +123,13 @@ cleanup() {
       rm -f "$s"
     done
   fi
+  # containerd makes a temporary directory for each task checkpoint and leaves it behind when the
+  # checkpoint fails (criu cannot run here): remove those that appeared during this run (the
+  # tests that checkpoint hold the cshim_install lock, so none is another's in use).
+  for d in "${TMPDIR:-/tmp}"/ctrd-checkpoint*; do
+    [ -d "$d" ] || continue
+    grep -qxF "$d" "$tmp/checkpoints.before" 2>/dev/null || rm -rf "$d"
+  done
   if [ "${CSHIM_IT_KEEP:-0}" = 1 ]; then
     echo "# kept $tmp"
   else
