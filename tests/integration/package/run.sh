@@ -91,7 +91,8 @@ devdeb="$pkgbuild/$(cd "$pkgbuild" && ls cshim-dev_*.deb)"
 echo "# cshim $version: $deb"
 
 if command -v lintian >/dev/null; then
-  lintian --fail-on error "$deb" "$devdeb" >"$tmp/out" 2>&1
+  mkdir -p "$tmp/lintian" # lintian leaves its ELF index files (mldbm-elf-*) in TMPDIR
+  TMPDIR="$tmp/lintian" lintian --fail-on error "$deb" "$devdeb" >"$tmp/out" 2>&1
   rc=$?
   sed -n 's/^\([WE]: .*\)/# lintian: \1/p' "$tmp/out"
   result $rc "lintian finds no errors"
