@@ -285,13 +285,21 @@ check_big_output() {
 }
 
 check_log_uri() {
-  local f="$tmp/logs/it-log.txt"
-  run_ --rm --log-uri="file://$f" it-log /bin/sh -c 'echo logged-out; echo logged-err >&2' \
-    || { echo "ctr run failed"; return 1; }
-  # a moment for the shim's copies: once, under load, containerd 2.1's own runc shim (the
-  # baseline leg) had only stdout in the file when ctr returned
-  for _ in $(seq 30); do grep -qx logged-out "$f" && grep -qx logged-err "$f" && break; sleep 0.1; done
-  grep -qx logged-out "$f" && grep -qx logged-err "$f" || { echo "log file:"; cat "$f"; return 1; }
+  local f="$tmp/logs/it-log.txt" try
+  # containerd's own runc shim (the baseline legs, 1.6 and 2.1) sometimes loses stderr here: the
+  # file held only stdout in 2 of 3 CI rehearsals on 2026-12-02, and waiting did not bring it.
+  # The baseline (io.containerd.runc.v2) gets up to three runs, and says so; any other shim one.
+  for try in 1 2 3; do
+    rm -f "$f"
+    run_ --rm --log-uri="file://$f" "it-log$try" /bin/sh -c 'echo logged-out; echo logged-err >&2' \
+      || { echo "ctr run failed"; return 1; }
+    for _ in $(seq 10); do grep -qx logged-out "$f" && grep -qx logged-err "$f" && return 0; sleep 0.1; done
+    [ "$runtime" = io.containerd.runc.v2 ] || break
+    echo "# $runtime: run $try lost a stream (log file: $(tr '\n' ' ' <"$f" 2>/dev/null))"
+  done
+  echo "log file:"
+  cat "$f"
+  return 1
 }
 
 check_detached_kill_delete() {
