@@ -34,8 +34,17 @@
 /* Bytes of a call's unpacking arena: the Request (service, method, metadata) and the input of
    State, Connect, Pids, Stats, Wait... fit; a Create's spec does not and goes to malloc. */
 #define CALL_ARENA_SIZE 512u
-/* Answers gathered during one read callback before they are written anyway. */
-#define CORK_MAX 32u
+/* Answers gathered during one read callback before they are written anyway (bytes); a larger
+   answer goes out on its own. */
+#define CORK_BYTES (16u * 1024u)
+/* A connection's cork buffer starts this small and grows by doubling; past CORK_KEEP it is
+   given back at the next trim, so only a burst of large answers makes it big, and only for a
+   while. */
+#define CORK_MIN 512u
+#define CORK_KEEP 4096u
+/* Answered calls kept for the next ones (their struct with its arena): a call then costs no
+   malloc and no free. Given back at the next trim. */
+#define CALL_POOL_MAX 16u
 /* A peer that sends requests but does not read its answers stops being read from once this
    much is queued (or half the buffer budget, if less), so its answers cannot grow our memory
    without bound; reading resumes when the queue is down to the low mark. */
@@ -114,11 +123,13 @@ struct conn
   size_t held_stash;
   uint64_t last_input_ns;   /* last bytes read, or reading resumed (cshim_now_ns) */
   cshim_list_t resume_link; /* in srv->resume while a resume is scheduled */
-  /* Inside a read callback, answers given at once are gathered here and go out in one
-     writev(2) when it returns: N calls read together cost one write, not N (see uncork). */
+  /* Inside a read callback, answers given at once are packed one after the other into `cork`
+     and go out in one write(2) when it returns: N calls read together cost one write, not N,
+     and a small answer costs no allocation (see cork_reserve, uncork). */
   bool corked;
-  size_t n_corked;
-  uv_buf_t corked_bufs[CORK_MAX]; /* base: the frame, owned */
+  uint8_t *cork;    /* owned; charged to the server's overhead (cork_cap bytes) */
+  size_t cork_len;  /* bytes waiting in it */
+  size_t cork_cap;
 };
 
 struct call
@@ -134,6 +145,7 @@ struct call
   bool dispatching;       /* still inside dispatch: the answer must not free the call */
   bool answered;
   bool parked; /* waits for an event: not counted in conn->n_working */
+  struct call *next_free; /* in srv->call_pool */
   /* on_cancel: run once if the connection closes first (from srv->cancelled, next loop turn) */
   void (*cancel_cb)(cshim_ttrpc_call_t *call, void *data);
   void *cancel_data;
@@ -169,19 +181,6 @@ arena_free(void *data, void *p)
   if ((uint8_t *)p >= call->arena && (uint8_t *)p < call->arena + sizeof call->arena)
     return; /* released with the call */
   free(p);
-}
-
-/* A call whose members before the arena are zero and whose allocator is its arena. */
-static struct call *
-call_new(void)
-{
-  struct call *call = cshim_xmalloc(sizeof(*call));
-
-  memset(call, 0, offsetof(struct call, arena));
-  call->alloc.alloc = arena_alloc;
-  call->alloc.free = arena_free;
-  call->alloc.allocator_data = call;
-  return call;
 }
 
 struct out_frame
@@ -221,6 +220,8 @@ struct host_ttrpc_server_s
   uv_timer_t stall_timer;         /* runs while a connection holds a partial frame */
   size_t churn;                   /* bytes charged since the last trim */
   bool activity;                  /* traffic since the last trim tick */
+  struct call *call_pool;         /* answered calls kept for reuse (CALL_POOL_MAX) */
+  size_t n_call_pool;
   void (*input_hook)(void *data); /* one-shot, see host_ttrpc_server_on_next_input */
   void *input_hook_data;
 
@@ -250,6 +251,8 @@ struct host_ttrpc_server_s
 static void close_conn(struct conn *conn);
 static void feed(struct conn *conn, const uint8_t *p, size_t len);
 static int uncork(struct conn *conn);
+static void trim_corks(host_ttrpc_server_t *srv);
+static void drain_call_pool(host_ttrpc_server_t *srv);
 static void read_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
 static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
@@ -315,6 +318,8 @@ trim_timer_cb(uv_timer_t *timer)
   }
   uv_timer_stop(timer);
   srv->churn = 0;
+  drain_call_pool(srv);
+  trim_corks(srv);
   malloc_trim(0);
   srv->usage.trims++;
 }
@@ -665,6 +670,7 @@ finish(host_ttrpc_server_t *srv)
     cshim_list_remove(&call->link);
     call->srv = NULL;
   }
+  drain_call_pool(srv);
   for (i = 0; i < srv->n_services; i++)
     free(srv->services[i].handlers);
   if (srv->read_buf)
@@ -807,56 +813,88 @@ write_later(struct conn *conn, uint8_t *buf, uv_buf_t b)
   return 0;
 }
 
+/* The connection closes, or its memory is trimmed: the cork buffer goes (and what waits in it,
+   which only a closing connection can have). */
 static void
 drop_corked(struct conn *conn)
 {
-  for (size_t i = 0; i < conn->n_corked; i++)
-    free(conn->corked_bufs[i].base);
-  conn->n_corked = 0;
+  if (conn->cork_cap > 0)
+    overhead_sub(conn->srv, conn->cork_cap);
+  free(conn->cork);
+  conn->cork = NULL;
+  conn->cork_len = 0;
+  conn->cork_cap = 0;
 }
 
-/* Write the gathered answers with one writev; what the socket does not take is queued in
-   order. */
+static void
+trim_corks(host_ttrpc_server_t *srv)
+{
+  cshim_list_t *l;
+
+  CSHIM_LIST_FOREACH (l, &srv->conns) {
+    struct conn *conn = cshim_list_entry(l, struct conn, link);
+    if (conn->cork_len == 0 && conn->cork_cap > CORK_KEEP)
+      drop_corked(conn);
+  }
+}
+
+/* Write what the cork holds with one write; what the socket does not take is queued (a copy:
+   the cork is refilled by the next read). */
 static int
 uncork(struct conn *conn)
 {
-  size_t n = conn->n_corked, i, j;
+  size_t n = conn->cork_len;
+  uv_buf_t b = uv_buf_init((char *)conn->cork, (unsigned int)n);
+  uint8_t *rest;
   int done;
 
   if (n == 0)
     return 0;
-  conn->n_corked = 0; /* the frames are this function's now, even if the connection closes */
-  done = uv_try_write((uv_stream_t *)&conn->pipe, conn->corked_bufs, (unsigned int)n);
+  conn->cork_len = 0;
+  done = uv_try_write((uv_stream_t *)&conn->pipe, &b, 1);
   if (done == UV_EAGAIN)
     done = 0;
   else if (done < 0) {
-    for (i = 0; i < n; i++)
-      free(conn->corked_bufs[i].base);
     cshim_log_debug(conn->srv->log, "ttrpc: write failed, closing connection: %s",
                     uv_strerror(done));
     close_conn(conn);
     return done;
   }
-  for (i = 0; i < n; i++) {
-    uv_buf_t b = conn->corked_bufs[i];
-    int r;
+  if ((size_t)done == n)
+    return 0;
+  rest = cshim_xmalloc(n - (size_t)done);
+  memcpy(rest, conn->cork + done, n - (size_t)done);
+  return write_later(conn, rest, uv_buf_init((char *)rest, (unsigned int)(n - (size_t)done)));
+}
 
-    if ((size_t)done >= b.len) {
-      done -= (int)b.len;
-      free(b.base);
-      continue;
-    }
-    b.base += done;
-    b.len -= (size_t)done;
-    done = 0;
-    r = write_later(conn, (uint8_t *)conn->corked_bufs[i].base, b);
-    if (r < 0) {
-      for (j = i + 1; j < n; j++)
-        free(conn->corked_bufs[j].base);
-      return r;
-    }
+/* Room for a frame of len bytes at the end of the cork, or NULL when the frame must go out on
+   its own (not inside a read callback, answers already queued, or too large). May write what
+   the cork holds first; *err is then that write's error (the connection is closed). */
+static uint8_t *
+cork_reserve(struct conn *conn, size_t len, int *err)
+{
+  uint8_t *p;
+
+  *err = 0;
+  if (!conn->corked || conn->closing || conn->pipe.write_queue_size != 0 || len > CORK_BYTES)
+    return NULL;
+  if (conn->cork_len + len > CORK_BYTES) {
+    if ((*err = uncork(conn)) < 0 || conn->pipe.write_queue_size != 0)
+      return NULL;
   }
-  return 0;
+  if (conn->cork_len + len > conn->cork_cap) {
+    size_t cap = conn->cork_cap ? conn->cork_cap : CORK_MIN;
+    while (cap < conn->cork_len + len)
+      cap *= 2;
+    if (cap > CORK_BYTES)
+      cap = CORK_BYTES;
+    conn->cork = cshim_xrealloc(conn->cork, cap);
+    overhead_add(conn->srv, cap - conn->cork_cap);
+    conn->cork_cap = cap;
+  }
+  p = conn->cork + conn->cork_len;
+  conn->cork_len += len;
+  return p;
 }
 
 /* Queue one whole frame; libuv keeps frames in order and finishes partial writes. Takes buf. */
@@ -864,20 +902,20 @@ static int
 queue_frame(struct conn *conn, uint8_t *buf, size_t len)
 {
   uv_buf_t b = uv_buf_init((char *)buf, (unsigned int)len);
+  uint8_t *dst;
   int r;
 
-  /* Only small answers wait in the cork (at most CORK_MAX x SMALL_FRAME per connection); a
-     large one goes to the write queue at once, where the buffer budget sees it. */
-  if (conn->corked && conn->pipe.write_queue_size == 0 && len <= SMALL_FRAME) {
-    if (conn->n_corked == CORK_MAX && (r = uncork(conn)) < 0) {
-      free(buf);
-      return r;
-    }
-    if (conn->pipe.write_queue_size == 0) {
-      conn->corked_bufs[conn->n_corked++] = b;
-      return 0;
-    }
-  } else if (conn->n_corked > 0 && (r = uncork(conn)) < 0) {
+  /* Only small answers wait in the cork (at most CORK_BYTES per connection); a large one goes
+     to the write queue at once, after what the cork holds, where the buffer budget sees it. */
+  dst = cork_reserve(conn, len, &r);
+  if (dst) {
+    memcpy(dst, buf, len);
+    free(buf);
+    return 0;
+  }
+  if (r == 0 && conn->cork_len > 0)
+    r = uncork(conn);
+  if (r < 0) {
     free(buf);
     return r;
   }
@@ -904,10 +942,6 @@ queue_frame(struct conn *conn, uint8_t *buf, size_t len)
   return write_later(conn, buf, b);
 }
 
-/* Send a Response. On success `msg` (NULL = empty payload) is the payload; otherwise the status.
-   A Response that would exceed the frame limit is replaced by ResourceExhausted, which ttrpc
-   >= 1.2 reports too; unlike Go's server we keep the connection open, since the peer did
-   nothing wrong. Returns the code actually sent in *sent_code. */
 /* A successful Response is Response{status: Status{} (code 0, no message), payload: msg}: as
    protobuf-c packs it, `0a 00` (field 1, an empty message), then `12 <varint length> <msg>`
    (field 2; left out when empty, proto3). Written here directly, with msg packed straight into
@@ -935,52 +969,17 @@ ok_response_prefix(size_t payload_len, uint8_t out[2 + 1 + 10])
    A Response that would exceed the frame limit is replaced by ResourceExhausted, which ttrpc
    >= 1.2 reports too; unlike Go's server we keep the connection open, since the peer did
    nothing wrong. Returns the code actually sent in *sent_code. */
+/* A Response carrying a status (code != OK): packed by protobuf-c. */
 static int
-send_response_packed(struct conn *conn, uint32_t stream_id, int code, const char *message,
-                     const ProtobufCMessage *msg, const uint8_t *packed, size_t packed_len,
-                     int *sent_code)
+send_status_response(struct conn *conn, uint32_t stream_id, int code, const char *message)
 {
   Google__Rpc__Status status = GOOGLE__RPC__STATUS__INIT;
   Ttrpc__Response resp = TTRPC__RESPONSE__INIT;
   cshim_frame_header_t header = {.stream_id = stream_id, .type = CSHIM_FRAME_RESPONSE};
-  cshim_autofree char *too_big = NULL;
   cshim_error_t err = NULL;
   uint8_t *frame = NULL;
   size_t frame_len = 0;
-  int ret = 0;
   int r;
-
-  if (code == CSHIM_GRPC_OK) {
-    uint8_t prefix[2 + 1 + 10];
-    size_t plen = msg ? protobuf_c_message_get_packed_size(msg) : packed ? packed_len : 0;
-    size_t n_prefix = ok_response_prefix(plen, prefix);
-    size_t n = n_prefix + plen;
-
-    /* Measured before anything is packed, so an absurd answer costs no memory. */
-    if (n <= CSHIM_FRAME_MAX_DATA) {
-      if (sent_code)
-        *sent_code = code;
-      header.length = (uint32_t)n;
-      frame_len = CSHIM_FRAME_HEADER_SIZE + n;
-      frame = cshim_xmalloc(frame_len);
-      cshim_frame_header_encode(&header, frame);
-      memcpy(frame + CSHIM_FRAME_HEADER_SIZE, prefix, n_prefix);
-      if (plen > 0 && msg)
-        protobuf_c_message_pack(msg, frame + CSHIM_FRAME_HEADER_SIZE + n_prefix);
-      else if (plen > 0)
-        memcpy(frame + CSHIM_FRAME_HEADER_SIZE + n_prefix, packed, plen);
-      return queue_frame(conn, frame, frame_len);
-    }
-    cshim_xasprintf(&too_big, "message length %zu exceed maximum message size of %u", n,
-                    CSHIM_FRAME_MAX_DATA);
-    cshim_log_warn(conn->srv->log, "ttrpc: answer on stream %u is too large: %s", stream_id,
-                   too_big);
-    code = CSHIM_GRPC_RESOURCE_EXHAUSTED;
-    message = too_big;
-    ret = -EMSGSIZE;
-  }
-  if (sent_code)
-    *sent_code = code;
 
   status.code = code;
   status.message = (char *)(message ? message : "");
@@ -992,8 +991,60 @@ send_response_packed(struct conn *conn, uint32_t stream_id, int code, const char
     cshim_error_release(&err);
     return r;
   }
-  r = queue_frame(conn, frame, frame_len);
-  return r < 0 ? r : ret;
+  return queue_frame(conn, frame, frame_len);
+}
+
+static int
+send_response_packed(struct conn *conn, uint32_t stream_id, int code, const char *message,
+                     const ProtobufCMessage *msg, const uint8_t *packed, size_t packed_len,
+                     int *sent_code)
+{
+  cshim_autofree char *too_big = NULL;
+  int r;
+
+  if (code == CSHIM_GRPC_OK) {
+    cshim_frame_header_t header = {.stream_id = stream_id, .type = CSHIM_FRAME_RESPONSE};
+    uint8_t prefix[2 + 1 + 10];
+    size_t plen = msg ? protobuf_c_message_get_packed_size(msg) : packed ? packed_len : 0;
+    size_t n_prefix = ok_response_prefix(plen, prefix);
+    size_t n = n_prefix + plen;
+
+    /* Measured before anything is packed, so an absurd answer costs no memory. */
+    if (n <= CSHIM_FRAME_MAX_DATA) {
+      size_t frame_len = CSHIM_FRAME_HEADER_SIZE + n;
+      uint8_t *frame;
+      bool in_cork;
+
+      if (sent_code)
+        *sent_code = code;
+      header.length = (uint32_t)n;
+      /* Packed straight into the cork when it takes the answer: no allocation, no copy. */
+      frame = cork_reserve(conn, frame_len, &r);
+      if (r < 0)
+        return r;
+      in_cork = frame != NULL;
+      if (!in_cork)
+        frame = cshim_xmalloc(frame_len);
+      cshim_frame_header_encode(&header, frame);
+      memcpy(frame + CSHIM_FRAME_HEADER_SIZE, prefix, n_prefix);
+      if (plen > 0 && msg)
+        protobuf_c_message_pack(msg, frame + CSHIM_FRAME_HEADER_SIZE + n_prefix);
+      else if (plen > 0)
+        memcpy(frame + CSHIM_FRAME_HEADER_SIZE + n_prefix, packed, plen);
+      return in_cork ? 0 : queue_frame(conn, frame, frame_len);
+    }
+    cshim_xasprintf(&too_big, "message length %zu exceed maximum message size of %u", n,
+                    CSHIM_FRAME_MAX_DATA);
+    cshim_log_warn(conn->srv->log, "ttrpc: answer on stream %u is too large: %s", stream_id,
+                   too_big);
+    if (sent_code)
+      *sent_code = CSHIM_GRPC_RESOURCE_EXHAUSTED;
+    r = send_status_response(conn, stream_id, CSHIM_GRPC_RESOURCE_EXHAUSTED, too_big);
+    return r < 0 ? r : -EMSGSIZE;
+  }
+  if (sent_code)
+    *sent_code = code;
+  return send_status_response(conn, stream_id, code, message);
 }
 
 static int
@@ -1023,13 +1074,53 @@ call_hook_run(struct conn *conn, uint32_t stream_id, const char *method, const u
                          answered);
 }
 
+/* A call whose members before the arena are zero and whose allocator is its arena; from the
+   server's pool when it has one. */
+static struct call *
+call_new(host_ttrpc_server_t *srv)
+{
+  struct call *call = srv->call_pool;
+
+  if (call) {
+    srv->call_pool = call->next_free;
+    srv->n_call_pool--;
+    srv->usage.overhead -= CALL_COST; /* charged again by charge_call when it works */
+  } else
+    call = cshim_xmalloc(sizeof(*call));
+  memset(call, 0, offsetof(struct call, arena));
+  call->alloc.alloc = arena_alloc;
+  call->alloc.free = arena_free;
+  call->alloc.allocator_data = call;
+  return call;
+}
+
+/* srv: the server the call came to, NULL once it is gone. */
 static void
-free_call(struct call *call)
+free_call(host_ttrpc_server_t *srv, struct call *call)
 {
   /* Everything in the arena goes with the call: walking the message only finds malloc blocks. */
   if (call->req && call->spilled)
     ttrpc__request__free_unpacked(call->req, &call->alloc);
+  if (srv && !srv->closing && srv->n_call_pool < CALL_POOL_MAX) {
+    call->next_free = srv->call_pool;
+    srv->call_pool = call;
+    srv->n_call_pool++;
+    srv->usage.overhead += CALL_COST;
+    return;
+  }
   free(call);
+}
+
+static void
+drain_call_pool(host_ttrpc_server_t *srv)
+{
+  while (srv->call_pool) {
+    struct call *call = srv->call_pool;
+    srv->call_pool = call->next_free;
+    srv->n_call_pool--;
+    overhead_sub(srv, CALL_COST);
+    free(call);
+  }
 }
 
 static int
@@ -1069,7 +1160,7 @@ answer_packed(struct call *call, int code, const char *message, const ProtobufCM
     }
   }
   if (!call->dispatching)
-    free_call(call);
+    free_call(srv, call);
   return ret;
 }
 
@@ -1252,7 +1343,7 @@ dispatch(struct call *call, const struct registered_service *rs, cshim_ttrpc_han
 
   call->dispatching = false;
   if (call->answered)
-    free_call(call);
+    free_call(srv, call);
 }
 
 static void
@@ -1278,10 +1369,10 @@ handle_request(struct conn *conn, uint32_t stream_id, const uint8_t *data, size_
   }
   conn->last_stream_id = stream_id;
 
-  call = call_new();
+  call = call_new(srv);
   req = host_ttrpc_request_decode(&call->alloc, len, data);
   if (!req) {
-    free_call(call);
+    free_call(srv, call);
     send_status(conn, stream_id, CSHIM_GRPC_INVALID_ARGUMENT,
                 "unmarshal request error: " ERR_PROTO_PARSE);
     return;
@@ -1293,7 +1384,7 @@ handle_request(struct conn *conn, uint32_t stream_id, const uint8_t *data, size_
   if (!rs) {
     cshim_xasprintf(&msg, "service %s", req->service);
     send_response(conn, stream_id, CSHIM_GRPC_UNIMPLEMENTED, msg, NULL, NULL);
-    free_call(call);
+    free_call(srv, call);
     return;
   }
   method = protobuf_c_service_descriptor_get_method_by_name(rs->svc->descriptor, req->method);
@@ -1302,7 +1393,7 @@ handle_request(struct conn *conn, uint32_t stream_id, const uint8_t *data, size_
   if (!handler) {
     cshim_xasprintf(&msg, "method %s", req->method);
     send_response(conn, stream_id, CSHIM_GRPC_UNIMPLEMENTED, msg, NULL, NULL);
-    free_call(call);
+    free_call(srv, call);
     return;
   }
 

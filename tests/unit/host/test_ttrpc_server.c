@@ -1163,8 +1163,9 @@ test_ttrpc_server_answers_in_completion_order(void **state)
   client_close(&c);
 }
 
-/* Many requests read at once are answered together (one writev per read, past CORK_MAX in
-   several): every answer arrives, whole and in order, also when the socket takes only part. */
+/* Many requests read at once are answered together (one write per read, past the answer
+   buffer's 16 KiB in several): every answer arrives, whole and in order, also when the socket
+   takes only part. */
 static void
 test_ttrpc_server_answers_a_burst_in_order(void **state)
 {
@@ -1690,7 +1691,8 @@ test_ttrpc_server_charges_its_connections_to_the_buffer_budget(void **state)
   struct env *env = *state;
   enum
   {
-    IDLE = 100
+    IDLE = 200,
+    ANSWER_BUFFER_MAX = 16 * 1024 /* a connection's buffer for answers (CORK_BYTES) */
   };
   cshim_autofree uint8_t *body = cshim_xmalloc0(CSHIM_FRAME_MAX_DATA);
   cshim_frame_header_t h = {
@@ -1734,7 +1736,9 @@ test_ttrpc_server_charges_its_connections_to_the_buffer_budget(void **state)
     pump(env, a.fd, 0);
     assert_true(cshim_now_ns() < deadline);
   }
-  assert_int_equal(usage(env).overhead, base + per_conn);
+  /* A keeps the buffer its answer was written from, and it is charged too. */
+  assert_true(usage(env).overhead > base + per_conn);
+  assert_true(usage(env).overhead <= base + per_conn + ANSWER_BUFFER_MAX);
   /* Now it fits: held whole while the rest of it comes. */
   h.stream_id = 3;
   cshim_frame_header_encode(&h, hdr);
@@ -1811,6 +1815,60 @@ test_ttrpc_server_hands_memory_back_after_a_burst(void **state)
   }
   pump_turns(env, 20);
   assert_int_equal(usage(env).trims, 1);
+  client_close(&c);
+}
+
+/* What a burst of calls leaves behind for the next ones (spare calls, a connection's answer
+   buffer grown by large answers) is charged while kept and given back at the trim: the charge
+   is then where it was before the burst. */
+static void
+test_ttrpc_server_gives_back_spare_calls_and_answer_buffers_at_the_trim(void **state)
+{
+  enum
+  {
+    ROUNDS = 4,
+    N = 100,
+    TEXT = 3000
+  };
+  struct env *env = *state;
+  uint64_t deadline = cshim_now_ns() + DEADLINE_NS;
+  char *text = malloc(TEXT + 16);
+  struct client c;
+  size_t before;
+  uint32_t id = 1;
+
+  assert_non_null(text);
+  client_open(env, &c);
+  while (stats(env).connections_open < 1) {
+    pump(env, c.fd, 0);
+    assert_true(cshim_now_ns() < deadline);
+  }
+  before = usage(env).overhead;
+  for (int r = 0; r < ROUNDS; r++) {
+    for (int i = 0; i < N; i++, id += 2) {
+      memset(text, 'a' + (int)(id % 26), TEXT);
+      snprintf(text + TEXT, 16, "#%u", id);
+      call_echo(&c, id, text);
+    }
+    for (uint32_t k = id - 2 * N; k < id; k += 2) {
+      memset(text, 'a' + (int)(k % 26), TEXT);
+      snprintf(text + TEXT, 16, "#%u", k);
+      expect_echo_text(&c, k, text);
+    }
+  }
+  assert_int_equal(stats(env).calls_in_flight, 0);
+  assert_int_equal(usage(env).buffered, 0);
+  assert_true(usage(env).overhead > before);
+  while (usage(env).trims == 0) {
+    pump(env, c.fd, 0);
+    usleep(5000);
+    assert_true(cshim_now_ns() < deadline);
+  }
+  assert_int_equal(usage(env).overhead, before);
+  /* And the connection still answers, from a new buffer and a new call. */
+  call_echo(&c, id, "after");
+  expect_echo_text(&c, id, "after");
+  free(text);
   client_close(&c);
 }
 
@@ -2388,6 +2446,7 @@ main(void)
       T(test_ttrpc_server_closes_a_connection_stalled_mid_frame),
       T(test_ttrpc_server_refuses_large_frames_past_the_buffer_budget_and_stays_in_sync),
       T(test_ttrpc_server_charges_its_connections_to_the_buffer_budget),
+      T(test_ttrpc_server_gives_back_spare_calls_and_answer_buffers_at_the_trim),
       T(test_ttrpc_server_closes_a_stalled_connection_whose_answers_exceed_the_budget),
       T(test_ttrpc_server_hands_memory_back_after_a_burst),
       T(test_ttrpc_server_limits_fill_in_defaults),
