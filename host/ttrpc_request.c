@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The ttrpc Request envelope, decoded without protobuf-c's generic unpacker (ttrpc_request.h).
+// The ttrpc Request envelope, and call inputs made only of strings, decoded without protobuf-c's
+// generic unpacker (ttrpc_request.h).
 //
 // The rules are protobuf-c 1.4's, so that both accept and refuse the same bytes:
 //  - a tag is a varint of at most 5 bytes, and its first byte must carry field-number bits;
@@ -270,5 +271,53 @@ host_ttrpc_request_decode(ProtobufCAllocator *allocator, size_t len, const uint8
 
 fail:
   ttrpc__request__free_unpacked(req, allocator);
+  return NULL;
+}
+
+/* Messages with more string fields than this go to protobuf-c (the field lookup is linear). */
+#define STRINGS_MAX_FIELDS 8
+
+bool
+host_ttrpc_strings_only(const ProtobufCMessageDescriptor *desc)
+{
+  if (desc->n_fields == 0 || desc->n_fields > STRINGS_MAX_FIELDS)
+    return false;
+  for (unsigned i = 0; i < desc->n_fields; i++) {
+    const ProtobufCFieldDescriptor *f = &desc->fields[i];
+    if (f->type != PROTOBUF_C_TYPE_STRING || f->label != PROTOBUF_C_LABEL_NONE ||
+        (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ||
+        (f->default_value != NULL && f->default_value != &protobuf_c_empty_string))
+      return false;
+  }
+  return true;
+}
+
+ProtobufCMessage *
+host_ttrpc_unpack_strings(const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *allocator,
+                          size_t len, const uint8_t *data)
+{
+  ProtobufCMessage *msg = alloc_(allocator, desc->sizeof_message);
+  struct field f;
+  size_t n, i;
+
+  if (!msg)
+    return NULL;
+  protobuf_c_message_init(desc, msg);
+  for (i = 0; i < len; i += n) {
+    unsigned k;
+
+    n = read_field(data + i, len - i, &f);
+    if (n == 0)
+      goto fail;
+    for (k = 0; k < desc->n_fields && desc->fields[k].id != f.number; k++)
+      ;
+    if (k < desc->n_fields &&
+        !set_string(allocator, (char **)((uint8_t *)msg + desc->fields[k].offset), &f))
+      goto fail;
+  }
+  return msg;
+
+fail:
+  protobuf_c_message_free_unpacked(msg, allocator);
   return NULL;
 }

@@ -127,8 +127,8 @@ struct conn
      and go out in one write(2) when it returns: N calls read together cost one write, not N,
      and a small answer costs no allocation (see cork_reserve, uncork). */
   bool corked;
-  uint8_t *cork;    /* owned; charged to the server's overhead (cork_cap bytes) */
-  size_t cork_len;  /* bytes waiting in it */
+  uint8_t *cork;   /* owned; charged to the server's overhead (cork_cap bytes) */
+  size_t cork_len; /* bytes waiting in it */
   size_t cork_cap;
 };
 
@@ -144,7 +144,7 @@ struct call
   size_t charged;         /* bytes of the request charged to the buffer budget */
   bool dispatching;       /* still inside dispatch: the answer must not free the call */
   bool answered;
-  bool parked; /* waits for an event: not counted in conn->n_working */
+  bool parked;            /* waits for an event: not counted in conn->n_working */
   struct call *next_free; /* in srv->call_pool */
   /* on_cancel: run once if the connection closes first (from srv->cancelled, next loop turn) */
   void (*cancel_cb)(cshim_ttrpc_call_t *call, void *data);
@@ -217,10 +217,10 @@ struct host_ttrpc_server_s
   uint8_t *read_buf;
   uv_idle_t resume_idle;
   uv_timer_t trim_timer;
-  uv_timer_t stall_timer;         /* runs while a connection holds a partial frame */
-  size_t churn;                   /* bytes charged since the last trim */
-  bool activity;                  /* traffic since the last trim tick */
-  struct call *call_pool;         /* answered calls kept for reuse (CALL_POOL_MAX) */
+  uv_timer_t stall_timer; /* runs while a connection holds a partial frame */
+  size_t churn;           /* bytes charged since the last trim */
+  bool activity;          /* traffic since the last trim tick */
+  struct call *call_pool; /* answered calls kept for reuse (CALL_POOL_MAX) */
   size_t n_call_pool;
   void (*input_hook)(void *data); /* one-shot, see host_ttrpc_server_on_next_input */
   void *input_hook_data;
@@ -1329,8 +1329,12 @@ dispatch(struct call *call, const struct registered_service *rs, cshim_ttrpc_han
   if (i == srv->n_interceptors && !call->answered) {
     /* Decoded after the interceptors, as Go does: they see the call even when its payload is
        bad, and then see its Internal answer. */
-    input = protobuf_c_message_unpack(call->method->input, &call->alloc, call->req->payload.len,
-                                      call->req->payload.data);
+    if (host_ttrpc_strings_only(call->method->input))
+      input = host_ttrpc_unpack_strings(call->method->input, &call->alloc, call->req->payload.len,
+                                        call->req->payload.data);
+    else
+      input = protobuf_c_message_unpack(call->method->input, &call->alloc, call->req->payload.len,
+                                        call->req->payload.data);
     if (!input)
       answer(call, CSHIM_GRPC_INTERNAL, "ttrpc: error unmarshalling payload: " ERR_PROTO_PARSE,
              NULL);

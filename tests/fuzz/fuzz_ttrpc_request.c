@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// libFuzzer harness, differential: the server's own ttrpc Request decoder
-// (host/ttrpc_request.c) against protobuf-c's generated unpacker on the same bytes. Both must
+// libFuzzer harness, differential: the server's own ttrpc Request decoder, and its decoder of
+// call inputs made only of strings (host/ttrpc_request.c), against protobuf-c's unpacker on the
+// same bytes (as a Request, and as a KeyValue: two proto3 strings, like StateRequest). Both must
 // refuse the same inputs and decode the others to the same fields; both results are freed
 // through protobuf-c's free_unpacked (the sanitizers check the layout is protobuf-c's).
 #include <assert.h>
@@ -22,17 +23,40 @@ same_string(const char *what, const char *a, const char *b)
   }
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void
+same_verdict(const void *want, const void *got)
 {
-  Ttrpc__Request *want = ttrpc__request__unpack(NULL, size, data);
-  Ttrpc__Request *got = host_ttrpc_request_decode(NULL, size, data);
-
   if ((want == NULL) != (got == NULL)) {
     fprintf(stderr, "protobuf-c %s, ours %s\n", want ? "decodes" : "refuses",
             got ? "decodes" : "refuses");
     abort();
   }
+}
+
+static void
+strings_input(const uint8_t *data, size_t size)
+{
+  const ProtobufCMessageDescriptor *d = &ttrpc__key_value__descriptor;
+  Ttrpc__KeyValue *want = (Ttrpc__KeyValue *)protobuf_c_message_unpack(d, NULL, size, data);
+  Ttrpc__KeyValue *got = (Ttrpc__KeyValue *)host_ttrpc_unpack_strings(d, NULL, size, data);
+
+  same_verdict(want, got);
+  if (!want)
+    return;
+  same_string("key", want->key, got->key);
+  same_string("value", want->value, got->value);
+  protobuf_c_message_free_unpacked(&want->base, NULL);
+  protobuf_c_message_free_unpacked(&got->base, NULL);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+  strings_input(data, size);
+  Ttrpc__Request *want = ttrpc__request__unpack(NULL, size, data);
+  Ttrpc__Request *got = host_ttrpc_request_decode(NULL, size, data);
+
+  same_verdict(want, got);
   if (!want)
     return 0;
   same_string("service", want->service, got->service);

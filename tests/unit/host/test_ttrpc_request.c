@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// Tests of host/ttrpc_request.c: the server's Request decoder accepts and refuses what
-// protobuf-c's generated unpacker does and decodes to the same fields, allocates only through
-// the allocator it is given, and leaves nothing behind when it refuses.
+// Tests of host/ttrpc_request.c: the server's Request decoder, and its decoder of call inputs
+// made only of strings, accept and refuse what protobuf-c's unpacker does and decode to the same
+// fields, allocate only through the allocator they are given, and leave nothing behind when they
+// refuse.
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "google/rpc/status.pb-c.h"
 #include "ttrpc_request.h"
 
 /* ---- building wire bytes ---- */
@@ -343,6 +346,109 @@ test_random_against_protobuf_c(void **state)
   assert_true(refused > 2000);
 }
 
+/* ---- call inputs made only of strings ---- */
+
+/* Both decoders on the same bytes as a KeyValue (two proto3 strings, as StateRequest's id and
+   exec_id): the same verdict and strings; ours freed through the counting allocator. */
+static bool
+check_same_strings(const uint8_t *p, size_t n)
+{
+  ProtobufCMessage *want = protobuf_c_message_unpack(&ttrpc__key_value__descriptor, NULL, n, p);
+  ProtobufCMessage *got = host_ttrpc_unpack_strings(&ttrpc__key_value__descriptor, &counting, n, p);
+
+  assert_int_equal(want == NULL, got == NULL);
+  if (want) {
+    assert_string_equal(((Ttrpc__KeyValue *)want)->key, ((Ttrpc__KeyValue *)got)->key);
+    assert_string_equal(((Ttrpc__KeyValue *)want)->value, ((Ttrpc__KeyValue *)got)->value);
+    protobuf_c_message_free_unpacked(want, NULL);
+    protobuf_c_message_free_unpacked(got, &counting);
+  }
+  assert_int_equal(live_blocks, 0);
+  return want != NULL;
+}
+
+static void
+test_strings_only(void **state)
+{
+  (void)state;
+  assert_true(host_ttrpc_strings_only(&ttrpc__key_value__descriptor));
+  /* bytes, an int64 and a repeated message among its fields */
+  assert_false(host_ttrpc_strings_only(&ttrpc__request__descriptor));
+  /* an int32 */
+  assert_false(host_ttrpc_strings_only(&google__rpc__status__descriptor));
+}
+
+static void
+test_strings_cases(void **state)
+{
+  struct buf b = {.n = 0};
+  (void)state;
+
+  assert_true(check_same_strings(b.b, 0)); /* empty: both strings "" */
+  put_str(&b, 1, "c1");
+  put_str(&b, 2, "");
+  put_str(&b, 9, "unknown");
+  put_str(&b, 1, "last wins");
+  assert_true(check_same_strings(b.b, b.n));
+  b.n = 0;
+  put_varint(&b, 1 << 3 | 0); /* id as a varint */
+  put_varint(&b, 7);
+  assert_false(check_same_strings(b.b, b.n));
+  b.n = 0;
+  put_str(&b, 2, "x");
+  put(&b, "\x0b", 1); /* a group */
+  assert_false(check_same_strings(b.b, b.n));
+  b.n = 0;
+  put_str(&b, 1, "truncated");
+  assert_false(check_same_strings(b.b, b.n - 1));
+}
+
+/* Random messages of valid and broken fields, some truncated or with a byte flipped. */
+static void
+test_strings_random_against_protobuf_c(void **state)
+{
+  uint64_t seed = 0x2545f4914f6cdd1du;
+  int decoded = 0, refused = 0;
+  (void)state;
+
+  for (int iter = 0; iter < 20000; iter++) {
+    struct buf b = {.n = 0};
+    int fields;
+
+    seed = seed * 6364136223846793005u + 1442695040888963407u;
+    fields = (int)((seed >> 35) % 6);
+    for (int f = 0; f < fields; f++) {
+      seed = seed * 6364136223846793005u + 1442695040888963407u;
+      uint32_t num = (uint32_t)(seed >> 40) % 5;
+      unsigned wire = (unsigned)(seed >> 20) % 8;
+      if ((seed >> 33) % 4 != 0)
+        wire = 2;
+      put_varint(&b, (uint64_t)num << 3 | wire);
+      if (wire == 0)
+        put_varint(&b, seed >> (seed % 64));
+      else if (wire == 1)
+        put(&b, "abcdefgh", 8);
+      else if (wire == 5)
+        put(&b, "abcd", 4);
+      else if (wire == 2) {
+        size_t n = (seed >> 8) % 24;
+        put_varint(&b, n);
+        put(&b, "\x0a\x01x\x12\x02yz\x00\x2a\x00\x0b\x80\x01\x00zzzzzzzzzzzzzz", n);
+      }
+    }
+    if (b.n > 0 && (seed >> 61) == 0)
+      b.n -= 1 + (seed >> 3) % b.n;
+    if (b.n > 0 && (seed >> 61) == 1)
+      b.b[(seed >> 7) % b.n] ^= (uint8_t)(1u << ((seed >> 13) % 8));
+    if (check_same_strings(b.b, b.n))
+      decoded++;
+    else
+      refused++;
+  }
+  assert_true(decoded > 2000);
+  assert_true(refused > 2000);
+}
+
 int
 main(void)
 {
@@ -354,6 +460,9 @@ main(void)
       cmocka_unit_test(test_refused_late_frees_all),
       cmocka_unit_test(test_many_metadata),
       cmocka_unit_test(test_random_against_protobuf_c),
+      cmocka_unit_test(test_strings_only),
+      cmocka_unit_test(test_strings_cases),
+      cmocka_unit_test(test_strings_random_against_protobuf_c),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
