@@ -67,7 +67,7 @@ pause_done(task_op_t *op, cshim_runtime_result_t *result)
   Containerd__Events__TaskPaused ev = CONTAINERD__EVENTS__TASK_PAUSED__INIT;
 
   c->pausing = false;
-  c->freezer_turn = 0; /* the runtime changed the freezer: State reads it again */
+  c->freezer_kept = false; /* the runtime changed the freezer: State reads it again */
   if (result->error) {
     task_op_fail_result(op, result);
     return;
@@ -94,7 +94,7 @@ task_handle_pause(cshim_ttrpc_call_t *call, const ProtobufCMessage *msg, void *d
     goto fail;
   }
   c->pausing = true;
-  c->freezer_turn = 0;
+  c->freezer_kept = false;
   op = task_op_new(c, c->init, call, pause_done, "pause");
   if (cshim_runtime_pause(c->rt, c->id, task_op_runtime_cb, op, &err) < 0) {
     c->pausing = false;
@@ -112,7 +112,7 @@ resume_done(task_op_t *op, cshim_runtime_result_t *result)
   task_container_t *c = op->container;
   Containerd__Events__TaskResumed ev = CONTAINERD__EVENTS__TASK_RESUMED__INIT;
 
-  c->freezer_turn = 0; /* the runtime changed the freezer: State reads it again */
+  c->freezer_kept = false; /* the runtime changed the freezer: State reads it again */
   if (result->error) {
     task_op_fail_result(op, result);
     return;

@@ -109,9 +109,11 @@ struct task_container_s
   cshim_list_t ops;   /* in-flight operations that refer to this container (task_op_t.link) */
   /* control.c, stats.c, oom.c, checkpoint.c */
   task_cgroup_t *cgroup; /* init's cgroup, found once it exists; NULL = unknown */
-  /* The freezer as last read, in loop turn freezer_turn (svc->turn; 0 = not read, or the shim
-     paused or resumed since): State reads it once per turn, not once per call. */
-  uint64_t freezer_turn;
+  /* The freezer as last read, at freezer_ms of svc->now_ms; not kept (freezer_kept false) when
+     unread, unreadable, or the shim paused or resumed since: State reads it at most once per
+     millisecond, not once per call. */
+  uint64_t freezer_ms;
+  bool freezer_kept;
   int freezer_seen;        /* task_freezer_t */
   task_oom_t *oom;         /* OOM watch on that cgroup; NULL = none */
   bool pausing;            /* Pause is running: State says PAUSING */

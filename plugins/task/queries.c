@@ -90,16 +90,20 @@ running_status(task_container_t *c)
 {
   task_freezer_t fz;
   cshim_error_t err = NULL;
+  uint64_t now = c->svc->now_ms(c->svc);
 
-  /* Read once per loop turn: the State calls read together share the reading. */
-  if (c->cgroup && c->freezer_turn != 0 && c->freezer_turn == c->svc->turn)
+  /* At most one reading per millisecond: a burst of State calls shares it, and one call every
+     few tens of microseconds (one in flight) no longer pays a system call each. A freeze made
+     by hand shows within a millisecond; the shim's own Pause and Resume drop the reading. */
+  if (c->cgroup && c->freezer_kept && c->freezer_ms == now)
     fz = (task_freezer_t)c->freezer_seen;
   else if (c->cgroup && task_cgroup_freezer_state(c->cgroup, &fz, &err) == 0) {
-    c->freezer_turn = c->svc->turn;
+    c->freezer_kept = true;
+    c->freezer_ms = now;
     c->freezer_seen = (int)fz;
   } else
-    c->freezer_turn = 0;
-  if (c->freezer_turn != 0) {
+    c->freezer_kept = false;
+  if (c->freezer_kept) {
     if (fz == TASK_FREEZER_FROZEN)
       return CONTAINERD__V1__TYPES__STATUS__PAUSED;
     /* The shim's own Pause has returned: the runtime said paused, as its `state` would now

@@ -131,12 +131,10 @@ task_service_request_shutdown(task_service_t *svc)
 
 /* ---- lifecycle ---- */
 
-/* Before each poll: calls read from now on belong to a new turn. */
-static void
-turn_cb(uv_prepare_t *h)
+static uint64_t
+loop_now_ms(const task_service_t *svc)
 {
-  task_service_t *svc = CSHIM_CONTAINER_OF(h, task_service_t, turn_prepare);
-  svc->turn++;
+  return uv_now(svc->loop);
 }
 
 int
@@ -160,10 +158,7 @@ task_service_init(task_service_t *svc, uv_loop_t *loop, const cshim_logger_t *lo
   svc->runtime_limit = cshim_runtime_limit_new(svc->cfg.max_runtime_processes);
   uv_timer_init(loop, &svc->gc_timer);
   uv_timer_init(loop, &svc->shutdown_timer);
-  uv_prepare_init(loop, &svc->turn_prepare);
-  svc->turn = 1;
-  uv_prepare_start(&svc->turn_prepare, turn_cb);
-  uv_unref((uv_handle_t *)&svc->turn_prepare);
+  svc->now_ms = loop_now_ms;
   svc->events = (task_events_t){
       .data = svc,
       .publish = events_publish,
@@ -221,11 +216,9 @@ task_service_close(task_service_t *svc, void (*free_cb)(task_service_t *svc))
     close_container(cshim_list_entry(l, task_container_t, link));
   }
   svc->free_cb = free_cb;
-  svc->pending_closes = 3;
+  svc->pending_closes = 2;
   svc->gc_timer.data = svc;
   svc->shutdown_timer.data = svc;
-  svc->turn_prepare.data = svc;
   uv_close((uv_handle_t *)&svc->gc_timer, timer_closed_cb);
   uv_close((uv_handle_t *)&svc->shutdown_timer, timer_closed_cb);
-  uv_close((uv_handle_t *)&svc->turn_prepare, timer_closed_cb);
 }

@@ -46,10 +46,10 @@ struct task_service_s
      without it (the shim cannot hand back to anything better) */
   bool restoring_crash;
   uv_timer_t gc_timer; /* frees removed containers on a later loop turn */
-  /* Counts loop turns (a prepare handle, unreferenced): the State calls of one turn (a batch
-     read together) share one reading of a container's freezer. */
-  uv_prepare_t turn_prepare;
-  uint64_t turn;
+  /* The clock a container's freezer reading is kept by (ms): the loop's (uv_now, which the loop
+     sets after each poll), a unit test's own. State calls in the same millisecond share one
+     reading. */
+  uint64_t (*now_ms)(const task_service_t *svc);
   uv_timer_t shutdown_timer; /* asks for shutdown after the Shutdown reply has gone */
   int pending_closes;
   cshim_ttrpc_service_t service_v2;

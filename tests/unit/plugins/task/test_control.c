@@ -298,6 +298,16 @@ pids_of(task_fixture_t *f, const char *id)
   return resp;
 }
 
+/* A clock for the freezer reading that moves only when the test moves it. */
+static uint64_t test_clock_ms;
+
+static uint64_t
+test_clock(const task_service_t *svc)
+{
+  (void)svc;
+  return test_clock_ms;
+}
+
 static void
 test_control_runc_model_answers_state_and_pids_without_the_runtime(void **state)
 {
@@ -324,42 +334,42 @@ test_control_runc_model_answers_state_and_pids_without_the_runtime(void **state)
   c->cgroup->v1[TASK_CGROUP_FREEZER] = cshim_xstrdup(freezer_dir);
   c->cgroup->v1[TASK_CGROUP_PIDS] = cshim_xstrdup(pids_dir);
 
-  /* State reads the freezer once per loop turn: the calls of one turn share the reading. The
-     turn is held still here (its prepare handle stopped) while the file changes. */
-  uv_prepare_stop(&f->svc->turn_prepare);
+  /* State reads the freezer at most once per millisecond of the service's clock: the calls of
+     one millisecond share the reading. The test's clock stands still while the file changes. */
+  f->svc->now_ms = test_clock;
+  test_clock_ms = 1000;
   assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__RUNNING);
   put_file(freezer_dir, "freezer.state", "FROZEN\n");
   assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__RUNNING);
-  /* the shim's own Pause or Resume forgets the reading at once, in the same turn */
-  c->freezer_turn = 0;
+  /* the shim's own Pause or Resume forgets the reading at once, in the same millisecond */
+  c->freezer_kept = false;
   assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSED);
   put_file(freezer_dir, "freezer.state", "THAWED\n");
   assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSED);
-  uv_prepare_start(&f->svc->turn_prepare, f->svc->turn_prepare.prepare_cb);
-  /* a new turn reads it again */
-  f->svc->turn++;
+  /* the next millisecond reads it again */
+  test_clock_ms++;
   assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__RUNNING);
   /* frozen or freezing by hand, not through Pause: State follows the freezer */
   put_file(freezer_dir, "freezer.state", "FROZEN\n");
-  f->svc->turn++;
+  test_clock_ms++;
   assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSED);
   put_file(freezer_dir, "freezer.state", "FREEZING\n");
-  f->svc->turn++;
+  test_clock_ms++;
   assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSING);
   put_file(freezer_dir, "freezer.state", "THAWED\n");
-  f->svc->turn++;
+  test_clock_ms++;
   c->pausing = true; /* Pause is running and the freezer has not moved yet */
   assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSING);
   c->pausing = false;
   /* the shim's own Pause has returned (crun does not wait for the freeze to settle): PAUSED,
      as the runtime's own state would say */
   put_file(freezer_dir, "freezer.state", "FREEZING\n");
-  f->svc->turn++;
+  test_clock_ms++;
   c->paused = true;
   assert_int_equal(status(f, "rm"), CONTAINERD__V1__TYPES__STATUS__PAUSED);
   c->paused = false;
   put_file(freezer_dir, "freezer.state", "THAWED\n");
-  f->svc->turn++;
+  test_clock_ms++;
 
   pids = pids_of(f, "rm");
   assert_int_equal(pids->n_processes, 2);
