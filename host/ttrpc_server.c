@@ -85,6 +85,9 @@ struct registered_service
   const char *name;                 /* borrowed from the service or its descriptor */
   const cshim_ttrpc_service_t *svc; /* borrowed */
   cshim_ttrpc_handler_t *handlers;  /* owned; indexed like descriptor->methods */
+  /* owned; indexed the same way: the method's input is decoded by host_ttrpc_unpack_strings
+     (decided once here, not per call) */
+  bool *strings_only;
 };
 
 struct listener
@@ -671,8 +674,10 @@ finish(host_ttrpc_server_t *srv)
     call->srv = NULL;
   }
   drain_call_pool(srv);
-  for (i = 0; i < srv->n_services; i++)
+  for (i = 0; i < srv->n_services; i++) {
     free(srv->services[i].handlers);
+    free(srv->services[i].strings_only);
+  }
   if (srv->read_buf)
     cshim_xunmap(srv->read_buf, READ_BUF_SIZE);
   free(srv->services);
@@ -965,10 +970,6 @@ ok_response_prefix(size_t payload_len, uint8_t out[2 + 1 + 10])
   return n;
 }
 
-/* Send a Response. On success `msg` (NULL = empty payload) is the payload; otherwise the status.
-   A Response that would exceed the frame limit is replaced by ResourceExhausted, which ttrpc
-   >= 1.2 reports too; unlike Go's server we keep the connection open, since the peer did
-   nothing wrong. Returns the code actually sent in *sent_code. */
 /* A Response carrying a status (code != OK): packed by protobuf-c. */
 static int
 send_status_response(struct conn *conn, uint32_t stream_id, int code, const char *message)
@@ -994,6 +995,11 @@ send_status_response(struct conn *conn, uint32_t stream_id, int code, const char
   return queue_frame(conn, frame, frame_len);
 }
 
+/* Send a Response. On success the payload is `msg`, or else the `packed_len` bytes at `packed`
+   (neither: empty); otherwise the status. A Response that would exceed the frame limit is
+   replaced by ResourceExhausted, which ttrpc >= 1.2 reports too; unlike Go's server we keep the
+   connection open, since the peer did nothing wrong. Returns the code actually sent in
+   *sent_code. */
 static int
 send_response_packed(struct conn *conn, uint32_t stream_id, int code, const char *message,
                      const ProtobufCMessage *msg, const uint8_t *packed, size_t packed_len,
@@ -1329,7 +1335,7 @@ dispatch(struct call *call, const struct registered_service *rs, cshim_ttrpc_han
   if (i == srv->n_interceptors && !call->answered) {
     /* Decoded after the interceptors, as Go does: they see the call even when its payload is
        bad, and then see its Internal answer. */
-    if (host_ttrpc_strings_only(call->method->input))
+    if (rs->strings_only[call->method - rs->svc->descriptor->methods])
       input = host_ttrpc_unpack_strings(call->method->input, &call->alloc, call->req->payload.len,
                                         call->req->payload.data);
     else
@@ -1790,6 +1796,7 @@ register_service_op(cshim_ttrpc_server_t *api, const cshim_ttrpc_service_t *serv
   host_ttrpc_server_t *srv = CSHIM_CONTAINER_OF(api, host_ttrpc_server_t, api);
   const ProtobufCServiceDescriptor *desc = service ? service->descriptor : NULL;
   cshim_autofree cshim_ttrpc_handler_t *handlers = NULL;
+  cshim_autofree bool *strings_only = NULL;
   struct registered_service *rs;
   const cshim_ttrpc_method_t *m;
   const char *name;
@@ -1818,12 +1825,16 @@ register_service_op(cshim_ttrpc_server_t *api, const cshim_ttrpc_service_t *serv
                               name);
     handlers[idx] = m->handler;
   }
+  strings_only = cshim_xmalloc0((desc->n_methods ? desc->n_methods : 1) * sizeof(*strings_only));
+  for (size_t i = 0; i < desc->n_methods; i++)
+    strings_only[i] = host_ttrpc_strings_only(desc->methods[i].input);
 
   srv->services = cshim_xrealloc(srv->services, (srv->n_services + 1) * sizeof(*srv->services));
   rs = &srv->services[srv->n_services++];
   rs->name = name;
   rs->svc = service;
   rs->handlers = cshim_steal_pointer(&handlers);
+  rs->strings_only = cshim_steal_pointer(&strings_only);
   cshim_log_debug(srv->log, "ttrpc: registered service `%s`", name);
   return 0;
 }

@@ -291,6 +291,42 @@ test_many_metadata(void **state)
   assert_int_equal(live_blocks, 0);
 }
 
+/* ---- random messages, for the differential tests ---- */
+
+static uint64_t
+next_seed(uint64_t seed)
+{
+  return seed * 6364136223846793005u + 1442695040888963407u;
+}
+
+/* The value of a field of wire type `wire` whose tag is already in b; a length-delimited one is
+   the first (seed >> 8) % 24 bytes of filler (at least 24 bytes). */
+static void
+put_random_value(struct buf *b, unsigned wire, uint64_t seed, const char *filler)
+{
+  if (wire == 0)
+    put_varint(b, seed >> (seed % 64));
+  else if (wire == 1)
+    put(b, "abcdefgh", 8);
+  else if (wire == 5)
+    put(b, "abcd", 4);
+  else if (wire == 2) {
+    size_t n = (seed >> 8) % 24;
+    put_varint(b, n);
+    put(b, filler, n);
+  }
+}
+
+/* Sometimes truncate b, sometimes flip one of its bits, by the seed's top bits. */
+static void
+damage(struct buf *b, uint64_t seed)
+{
+  if (b->n > 0 && (seed >> 61) == 0)
+    b->n -= 1 + (seed >> 3) % b->n; /* truncated */
+  if (b->n > 0 && (seed >> 61) == 1)
+    b->b[(seed >> 7) % b->n] ^= (uint8_t)(1u << ((seed >> 13) % 8)); /* a bit flipped */
+}
+
 /* Random envelopes of valid and broken fields, some truncated or with a byte flipped. */
 static void
 test_random_against_protobuf_c(void **state)
@@ -304,11 +340,11 @@ test_random_against_protobuf_c(void **state)
     Ttrpc__Request *r;
     int fields;
 
-    seed = seed * 6364136223846793005u + 1442695040888963407u;
+    seed = next_seed(seed);
     fields = (int)((seed >> 35) % 7);
 
     for (int f = 0; f < fields; f++) {
-      seed = seed * 6364136223846793005u + 1442695040888963407u;
+      seed = next_seed(seed);
       uint32_t num = (uint32_t)(seed >> 40) % 8;
       unsigned wire = (unsigned)(seed >> 20) % 8;
       if ((seed >> 33) % 4 != 0)
@@ -318,22 +354,10 @@ test_random_against_protobuf_c(void **state)
         continue;
       }
       put_varint(&b, (uint64_t)num << 3 | wire);
-      if (wire == 0)
-        put_varint(&b, seed >> (seed % 64));
-      else if (wire == 1)
-        put(&b, "abcdefgh", 8);
-      else if (wire == 5)
-        put(&b, "abcd", 4);
-      else if (wire == 2) {
-        size_t n = (seed >> 8) % 24;
-        put_varint(&b, n);
-        put(&b, "\x0a\x01x\x12\x02yz\x08\x01\x2a\x00\x0b\x80\x01\x00zzzzzzzzzzzzzz", n);
-      }
+      put_random_value(&b, wire, seed,
+                       "\x0a\x01x\x12\x02yz\x08\x01\x2a\x00\x0b\x80\x01\x00zzzzzzzzzzzzzz");
     }
-    if (b.n > 0 && (seed >> 61) == 0)
-      b.n -= 1 + (seed >> 3) % b.n; /* truncated */
-    if (b.n > 0 && (seed >> 61) == 1)
-      b.b[(seed >> 7) % b.n] ^= (uint8_t)(1u << ((seed >> 13) % 8)); /* a bit flipped */
+    damage(&b, seed);
     r = check_same(b.b, b.n);
     if (r)
       decoded++;
@@ -415,31 +439,19 @@ test_strings_random_against_protobuf_c(void **state)
     struct buf b = {.n = 0};
     int fields;
 
-    seed = seed * 6364136223846793005u + 1442695040888963407u;
+    seed = next_seed(seed);
     fields = (int)((seed >> 35) % 6);
     for (int f = 0; f < fields; f++) {
-      seed = seed * 6364136223846793005u + 1442695040888963407u;
+      seed = next_seed(seed);
       uint32_t num = (uint32_t)(seed >> 40) % 5;
       unsigned wire = (unsigned)(seed >> 20) % 8;
       if ((seed >> 33) % 4 != 0)
         wire = 2;
       put_varint(&b, (uint64_t)num << 3 | wire);
-      if (wire == 0)
-        put_varint(&b, seed >> (seed % 64));
-      else if (wire == 1)
-        put(&b, "abcdefgh", 8);
-      else if (wire == 5)
-        put(&b, "abcd", 4);
-      else if (wire == 2) {
-        size_t n = (seed >> 8) % 24;
-        put_varint(&b, n);
-        put(&b, "\x0a\x01x\x12\x02yz\x00\x2a\x00\x0b\x80\x01\x00zzzzzzzzzzzzzz", n);
-      }
+      put_random_value(&b, wire, seed,
+                       "\x0a\x01x\x12\x02yz\x00\x2a\x00\x0b\x80\x01\x00zzzzzzzzzzzzzz");
     }
-    if (b.n > 0 && (seed >> 61) == 0)
-      b.n -= 1 + (seed >> 3) % b.n;
-    if (b.n > 0 && (seed >> 61) == 1)
-      b.b[(seed >> 7) % b.n] ^= (uint8_t)(1u << ((seed >> 13) % 8));
+    damage(&b, seed);
     if (check_same_strings(b.b, b.n))
       decoded++;
     else
